@@ -1,0 +1,1 @@
+//! Ratecard storefront: view models over the pricing engine (the Leptos app lands with its issue).

@@ -1,0 +1,574 @@
+//! The catalog schema: currencies, meters, products and their prices, regions, SLA tiers, taxes,
+//! discounts, billing tags, terms, starter templates and reseller overlays.
+//!
+//! A catalog is plain data (serde JSON, `schema_version` 1). [`Catalog::from_json`] parses and
+//! validates it; only a validated catalog reaches the pricing functions.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::CatalogErrors;
+use crate::money::RoundingMode;
+use crate::price::Price;
+use crate::unit::Unit;
+
+/// The catalog format this build reads and writes.
+pub const CATALOG_SCHEMA_VERSION: u32 = 1;
+
+fn default_hours_per_month() -> Decimal {
+    // 365 days x 24 hours / 12 months: the month length cloud providers quote monthly prices for.
+    Decimal::from(730)
+}
+
+fn one() -> Decimal {
+    Decimal::ONE
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub schema_version: u32,
+    /// Stable id of the price list (`cloudstack-example`); invoices name it.
+    pub id: String,
+    /// Version of the prices (`2017-02.1`); every invoice and estimate names the version that priced it.
+    pub version: String,
+    pub name: String,
+    pub currency: CurrencySettings,
+    /// Fixed exchange rates: one unit of the catalog currency is worth `rate` units of the key.
+    #[serde(default)]
+    pub fx_rates: BTreeMap<String, Decimal>,
+    /// Hours in a billing month, used for GB-month prices and the estimate's default runtime.
+    #[serde(default = "default_hours_per_month")]
+    pub hours_per_month: Decimal,
+    /// The invoice sections in display order (`Running VM`, `Stopped VM`, `Storage`, ...).
+    #[serde(default)]
+    pub sections: Vec<String>,
+    pub meters: Vec<Meter>,
+    pub products: Vec<Product>,
+    #[serde(default)]
+    pub regions: Vec<Region>,
+    #[serde(default)]
+    pub sla_tiers: Vec<SlaTier>,
+    #[serde(default)]
+    pub tax_jurisdictions: Vec<TaxJurisdiction>,
+    /// Promotions that apply to everyone (account-specific discounts live on the account).
+    #[serde(default)]
+    pub discounts: Vec<Discount>,
+    #[serde(default)]
+    pub billing_tags: Vec<BillingTag>,
+    #[serde(default)]
+    pub terms: Vec<Term>,
+    /// Starter apps for the storefront's app builder.
+    #[serde(default)]
+    pub templates: Vec<Template>,
+    #[serde(default)]
+    pub resellers: Vec<ResellerOverlay>,
+    /// Set on a reseller's published catalog: its brand, for the storefront.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brand: Option<Brand>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrencySettings {
+    /// ISO 4217 code of every price in the catalog.
+    pub code: String,
+    /// Rounding mode of every amount priced from this catalog. Named explicitly on purpose.
+    pub rounding: RoundingMode,
+}
+
+/// A measured quantity: Atomia's counter (id, name, unit name, measurement unit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Meter {
+    pub id: String,
+    pub name: String,
+    /// The unit quantities are billed in; record quantities are converted to it exactly.
+    pub unit: Unit,
+    /// The label printed for the unit (`h`, `GB`, `GB.h`, `ips`); defaults to the unit's label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_name: Option<String>,
+    /// Prices are per this many units (Atomia's measurement unit: 1,000,000 requests).
+    #[serde(default = "one")]
+    pub measurement_unit: Decimal,
+    /// The invoice section its lines go to.
+    pub section: String,
+    /// What the meter measures for estimates and importers (a VM's running hours, a volume's
+    /// GB-hours...). Estimates find a product's meter by role; exports map usage types to roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<MeterRole>,
+}
+
+/// The well-known meanings of meters, shared by the estimate builder and the importers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeterRole {
+    /// Hours a VM ran (CloudStack RUNNING_VM, Ceilometer `instance:<flavor>`).
+    Running,
+    /// Hours a VM was allocated but stopped (CloudStack ALLOCATED_VM minus RUNNING_VM).
+    Stopped,
+    /// Volume size over time (GB-hours or GB-months).
+    Storage,
+    TrafficIn,
+    TrafficOut,
+    /// Hours an IP address was held.
+    IpHours,
+    /// Hours a network offering, rule or service was held.
+    ServiceHours,
+    ReadRequests,
+    WriteRequests,
+    /// Snapshot, template or ISO storage over time.
+    SnapshotStorage,
+}
+
+impl Meter {
+    pub fn unit_label(&self) -> &str {
+        self.unit_name.as_deref().unwrap_or(self.unit.label())
+    }
+}
+
+/// What a charge is, for SLA coverage, discounts, billing tags and reseller markups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Compute,
+    Cpu,
+    Memory,
+    Storage,
+    Snapshot,
+    Image,
+    Network,
+    Ip,
+    NetworkService,
+    Service,
+    Package,
+    Support,
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 13] = [
+        Category::Compute,
+        Category::Cpu,
+        Category::Memory,
+        Category::Storage,
+        Category::Snapshot,
+        Category::Image,
+        Category::Network,
+        Category::Ip,
+        Category::NetworkService,
+        Category::Service,
+        Category::Package,
+        Category::Support,
+        Category::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Compute => "Compute",
+            Category::Cpu => "CPU",
+            Category::Memory => "Memory",
+            Category::Storage => "Storage",
+            Category::Snapshot => "Snapshots",
+            Category::Image => "Images",
+            Category::Network => "Network",
+            Category::Ip => "IP addresses",
+            Category::NetworkService => "Network services",
+            Category::Service => "Services",
+            Category::Package => "Packages",
+            Category::Support => "Support",
+            Category::Other => "Other",
+        }
+    }
+}
+
+/// The kind of thing a product is, with what the storefront shows about it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProductKind {
+    /// A VM service offering: priced running and stopped per hour.
+    Compute {
+        vcpu: u32,
+        ram_mb: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cpu_mhz: Option<u32>,
+    },
+    /// A disk offering or storage tier: priced per GB-hour or GB-month.
+    Storage {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tier: Option<String>,
+        /// Fixed size of the offering, when it has one (`Small Disk SATA, 5 GB`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        size_gb: Option<Decimal>,
+    },
+    /// Network traffic, priced per GB in and out.
+    Network,
+    /// Public IP addresses, per hour.
+    IpAddress,
+    /// Network offerings, port forwarding, load balancers, VPN users: per hour or per unit.
+    NetworkService,
+    /// A subscribed service (backup, DDoS protection, monitoring): one-time and monthly fees.
+    Service { fees: Fees },
+    /// A bundle of services sold together at its own fees.
+    Package { services: Vec<String>, fees: Fees },
+    /// Any other metered thing (custom usage).
+    Metered,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fees {
+    #[serde(default)]
+    pub one_time: Decimal,
+    #[serde(default)]
+    pub monthly: Decimal,
+}
+
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`; the flattened
+// `ProductKind` rejects unknown fields instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    pub category: Category,
+    #[serde(flatten)]
+    pub kind: ProductKind,
+    /// External ids that name this product in usage exports: CloudStack offering UUIDs,
+    /// Ceilometer flavors, volume types, Abiquo cost codes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Usage charges: one price per meter this product is measured by.
+    #[serde(default)]
+    pub charges: Vec<Charge>,
+}
+
+impl Product {
+    pub fn fees(&self) -> Option<&Fees> {
+        match &self.kind {
+            ProductKind::Service { fees } | ProductKind::Package { fees, .. } => Some(fees),
+            _ => None,
+        }
+    }
+}
+
+/// The price of one meter of one product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Charge {
+    pub meter: String,
+    pub price: Price,
+    /// Overrides the product's category for this charge (a VM's `cpu` part, say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<Category>,
+}
+
+/// A datacenter or zone, with its own prices where they differ (Abiquo prices per datacenter).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Region {
+    pub id: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<PriceOverride>,
+    /// Products not sold in this region.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceOverride {
+    pub product: String,
+    pub meter: String,
+    pub price: Price,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaTier {
+    pub id: String,
+    pub name: String,
+    /// Promised monthly availability, in percent (99.95).
+    pub uptime_pct: Decimal,
+    /// Support's first-response time, in hours.
+    pub support_response_hours: Decimal,
+    /// Price uplift on the covered categories, in percent of their charges.
+    #[serde(default)]
+    pub uplift_pct: Decimal,
+    /// The categories whose charges the uplift applies to and the credits refund.
+    pub covers: Vec<Category>,
+    /// Service credits: the first step (most severe first after sorting) whose `below_pct` is above
+    /// the measured availability gives its credit.
+    #[serde(default)]
+    pub credits: Vec<CreditStep>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditStep {
+    /// Availability strictly below this percentage earns the credit.
+    pub below_pct: Decimal,
+    /// Credit in percent of the covered charges (uplift included).
+    pub credit_pct: Decimal,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaxLevel {
+    /// Tax is computed and rounded on each line, then summed.
+    Line,
+    /// Tax is computed once on the invoice's taxable total and rounded once.
+    #[default]
+    Invoice,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxJurisdiction {
+    pub id: String,
+    pub name: String,
+    pub level: TaxLevel,
+    /// Each tax of the jurisdiction (VAT 20 %; GST 5 % + PST 7 %), applied to the same base.
+    pub taxes: Vec<TaxRate>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaxRate {
+    pub name: String,
+    /// Rate in percent (20 for 20 %).
+    pub rate_pct: Decimal,
+}
+
+/// What a discount applies to (CloudStack's domain, project, VM and volume, plus catalog scopes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum DiscountScope {
+    /// Every charge of the invoice.
+    All,
+    /// Every charge of one account (CloudStack domain).
+    Account(String),
+    Project(String),
+    /// One resource: a VM, a volume.
+    Resource(String),
+    Product(String),
+    Category(Category),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DiscountValue {
+    /// A percentage of the charges in scope.
+    Percent { pct: Decimal },
+    /// A fixed amount per month in the catalog currency, never more than the charges in scope.
+    Fixed { amount: Decimal },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Discount {
+    pub id: String,
+    pub name: String,
+    pub scope: DiscountScope,
+    pub value: DiscountValue,
+    /// Validity window `[valid_from, valid_to)`; open ends are unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+/// A resource tag that switches billing off for some categories (`Billing:noCPU`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingTag {
+    pub tag: String,
+    pub categories: Vec<Category>,
+}
+
+/// A commitment term with its discount (1 month list price, 12 months -10 %...).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Term {
+    pub id: String,
+    pub name: String,
+    pub months: u32,
+    #[serde(default)]
+    pub discount_pct: Decimal,
+}
+
+/// A starter app for the storefront: named tiers of components.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub tiers: Vec<crate::estimate::QuoteTier>,
+}
+
+/// A reseller's brand, shown by the white-labelled storefront.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Brand {
+    pub name: String,
+    #[serde(default)]
+    pub logo_url: String,
+    /// CSS colours by role: `primary`, `accent`, `background`, `text`.
+    #[serde(default)]
+    pub colors: BTreeMap<String, String>,
+}
+
+/// What a reseller changes on the wholesale catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResellerOverlay {
+    pub id: String,
+    pub brand: Brand,
+    /// Hostnames the storefront recognises this reseller by.
+    #[serde(default)]
+    pub hostnames: Vec<String>,
+    #[serde(default)]
+    pub markup: Markup,
+    #[serde(default)]
+    pub hidden_products: Vec<String>,
+    /// New display names by product id.
+    #[serde(default)]
+    pub renamed: BTreeMap<String, String>,
+    /// The reseller's own currency (converted with the catalog's fixed rates) and rounding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<CurrencySettings>,
+    /// The reseller's own tax jurisdictions; replace the wholesale ones when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_jurisdictions: Option<Vec<TaxJurisdiction>>,
+}
+
+/// Markup in percent; the most specific one wins: product, then category, then global.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Markup {
+    #[serde(default)]
+    pub global_pct: Decimal,
+    #[serde(default)]
+    pub categories: BTreeMap<Category, Decimal>,
+    #[serde(default)]
+    pub products: BTreeMap<String, Decimal>,
+}
+
+impl Markup {
+    pub fn pct_for(&self, product: &str, category: Category) -> Decimal {
+        self.products
+            .get(product)
+            .or_else(|| self.categories.get(&category))
+            .copied()
+            .unwrap_or(self.global_pct)
+    }
+}
+
+impl Catalog {
+    /// Parses a catalog and validates it; errors name the JSON path of each bad field.
+    pub fn from_json(text: &str) -> Result<Catalog, CatalogErrors> {
+        let catalog: Catalog = crate::parse_json(text)?;
+        catalog.validate()?;
+        Ok(catalog)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a catalog always serializes")
+    }
+
+    pub fn product(&self, id: &str) -> Option<&Product> {
+        self.products.iter().find(|p| p.id == id)
+    }
+
+    /// The meter of `product` that plays `role`, if the product is priced for one.
+    pub fn meter_for_role(&self, product: &str, role: MeterRole) -> Option<&Meter> {
+        self.product(product)?
+            .charges
+            .iter()
+            .filter_map(|c| self.meter(&c.meter))
+            .find(|m| m.role == Some(role))
+    }
+
+    pub fn meter(&self, id: &str) -> Option<&Meter> {
+        self.meters.iter().find(|m| m.id == id)
+    }
+
+    pub fn region(&self, id: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.id == id)
+    }
+
+    pub fn sla_tier(&self, id: &str) -> Option<&SlaTier> {
+        self.sla_tiers.iter().find(|s| s.id == id)
+    }
+
+    pub fn tax_jurisdiction(&self, id: &str) -> Option<&TaxJurisdiction> {
+        self.tax_jurisdictions.iter().find(|t| t.id == id)
+    }
+
+    pub fn term(&self, id: &str) -> Option<&Term> {
+        self.terms.iter().find(|t| t.id == id)
+    }
+
+    pub fn reseller(&self, id: &str) -> Option<&ResellerOverlay> {
+        self.resellers.iter().find(|r| r.id == id)
+    }
+
+    /// The product whose id or alias is `key` (exports name offerings by their own ids).
+    pub fn resolve_product(&self, key: &str) -> Option<&Product> {
+        self.product(key).or_else(|| {
+            self.products
+                .iter()
+                .find(|p| p.aliases.iter().any(|a| a == key))
+        })
+    }
+
+    /// The price of `meter` on `product` in `region`: the region's override, else the product's.
+    pub fn price_of(&self, region: Option<&str>, product: &str, meter: &str) -> Option<&Price> {
+        if let Some(r) = region.and_then(|r| self.region(r)) {
+            if let Some(o) = r
+                .overrides
+                .iter()
+                .find(|o| o.product == product && o.meter == meter)
+            {
+                return Some(&o.price);
+            }
+        }
+        self.product(product)?
+            .charges
+            .iter()
+            .find(|c| c.meter == meter)
+            .map(|c| &c.price)
+    }
+
+    /// The category a charge counts in: the charge's own, else its product's.
+    pub fn charge_category(&self, product: &str, meter: &str) -> Option<Category> {
+        let p = self.product(product)?;
+        Some(
+            p.charges
+                .iter()
+                .find(|c| c.meter == meter)
+                .and_then(|c| c.category)
+                .unwrap_or(p.category),
+        )
+    }
+
+    /// The section order: declared sections first, then sections of meters in meter order.
+    pub fn section_order(&self) -> Vec<String> {
+        let mut order = self.sections.clone();
+        for m in &self.meters {
+            if !order.contains(&m.section) {
+                order.push(m.section.clone());
+            }
+        }
+        order
+    }
+}

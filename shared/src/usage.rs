@@ -1,0 +1,474 @@
+//! Canonical usage records and the aggregator that folds them into persistable usage totals.
+//!
+//! Rating never holds records: each record is validated against the catalog and added to a
+//! total keyed by (account, project, resource, product, meter, region, day, unit, billable).
+//! Totals are kept in the record's own unit, so that sums of integers (bytes, requests) stay
+//! exact and the result does not depend on record order; conversion to the meter's unit happens
+//! once, when a line is priced.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{Catalog, Category};
+use crate::error::{BatchErrors, RecordError, RecordRule};
+use crate::period::BillingPeriod;
+use crate::unit::Unit;
+
+/// Largest quantity one record may carry, in its own unit. 10^21 holds a petabyte-month in
+/// bytes with room to spare, while a million such records still sum far below Decimal's
+/// 7.9 x 10^28 ceiling; anything larger is a broken exporter, not usage.
+pub fn record_quantity_max() -> Decimal {
+    Decimal::from_i128_with_scale(1_000_000_000_000_000_000_000, 0)
+}
+
+/// One measured use of one meter of one product by one resource, over `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageRecord {
+    /// The exporter's own id of the record, when it has one (used to drop duplicates).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_id: Option<String>,
+    /// The billed account (CloudStack domain or account, OpenStack project owner).
+    pub account: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The VM, volume, IP... the usage belongs to.
+    pub resource: String,
+    /// Catalog product id or alias (an offering UUID, a flavor).
+    pub product: String,
+    pub meter: String,
+    pub quantity: Decimal,
+    pub unit: Unit,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// The key of a usage total, in persistable form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct UsageKey {
+    pub account: String,
+    /// Empty when the record had no project.
+    pub project: String,
+    pub resource: String,
+    /// Canonical catalog product id (aliases are resolved when rating).
+    pub product: String,
+    pub meter: String,
+    /// Empty when the record named no region.
+    pub region: String,
+    /// UTC day of the record's start: the grain of discount windows and persisted aggregates.
+    pub day: NaiveDate,
+    /// The unit the quantity is summed in (the records' unit).
+    pub unit: Unit,
+    /// False when a billing tag switched this charge off (the usage is kept, not charged).
+    pub billable: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UsageTotal {
+    pub quantity: Decimal,
+    pub records: u64,
+}
+
+impl UsageTotal {
+    fn add(&mut self, other: UsageTotal) {
+        self.quantity += other.quantity;
+        self.records += other.records;
+    }
+}
+
+/// Rated usage: totals by key, in a deterministic order. Merging two `Usage` values gives the
+/// same result as rating their records together.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub totals: BTreeMap<UsageKey, UsageTotal>,
+}
+
+impl Usage {
+    pub fn merge(&mut self, other: &Usage) {
+        for (k, v) in &other.totals {
+            self.totals.entry(k.clone()).or_default().add(*v);
+        }
+    }
+
+    pub fn records(&self) -> u64 {
+        self.totals.values().map(|t| t.records).sum()
+    }
+
+    /// The part of the usage that belongs to one account.
+    pub fn for_account(&self, account: &str) -> Usage {
+        Usage {
+            totals: self
+                .totals
+                .iter()
+                .filter(|(k, _)| k.account == account)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        }
+    }
+
+    pub fn accounts(&self) -> Vec<String> {
+        let mut a: Vec<String> = self.totals.keys().map(|k| k.account.clone()).collect();
+        a.dedup();
+        a.sort();
+        a.dedup();
+        a
+    }
+}
+
+/// FxHash (rustc's hasher): fast on short keys; the aggregator's keys are internal integers, so
+/// HashDoS resistance buys nothing here.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = (self.0.rotate_left(5) ^ i).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.write_u64(i as u32 as u64);
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.write_u64(u64::from(i));
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.write_u64(i as u64);
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// Strings seen while rating, numbered so that keys are small integers.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Box<str>, u32, FxBuild>,
+    names: Vec<Box<str>>,
+}
+
+impl Interner {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(&id) = self.ids.get(s) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+    fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct PackedKey {
+    account: u32,
+    project: u32,
+    resource: u32,
+    charge: u32,
+    region: u32,
+    day: i32,
+    unit: Unit,
+    billable: bool,
+}
+
+/// What the aggregator knows about one (product, meter) charge.
+struct ChargeInfo {
+    product: String,
+    meter: String,
+    meter_unit: Unit,
+    category: Category,
+}
+
+/// Folds validated records into usage totals for one billing period.
+///
+/// `add` validates one record and either adds it or returns why not; nothing is half-added.
+pub struct Aggregator<'c> {
+    catalog: &'c Catalog,
+    period: BillingPeriod,
+    period_end: DateTime<Utc>,
+    /// product id or alias -> (meter -> charge index)
+    charges_by_product: HashMap<String, Vec<(String, u32)>, FxBuild>,
+    charges: Vec<ChargeInfo>,
+    /// billing tag -> categories it switches off
+    tags_off: HashMap<String, Vec<Category>, FxBuild>,
+    /// region id or alias -> canonical id
+    regions: HashMap<String, String, FxBuild>,
+    strings: Interner,
+    totals: HashMap<PackedKey, UsageTotal, FxBuild>,
+    quantity_max: Decimal,
+}
+
+impl<'c> Aggregator<'c> {
+    pub fn new(catalog: &'c Catalog, period: BillingPeriod) -> Aggregator<'c> {
+        let mut charges = Vec::new();
+        let mut charges_by_product: HashMap<String, Vec<(String, u32)>, FxBuild> =
+            HashMap::default();
+        for p in &catalog.products {
+            let mut meters = Vec::new();
+            for c in &p.charges {
+                let Some(meter) = catalog.meter(&c.meter) else {
+                    continue;
+                };
+                meters.push((c.meter.clone(), charges.len() as u32));
+                charges.push(ChargeInfo {
+                    product: p.id.clone(),
+                    meter: c.meter.clone(),
+                    meter_unit: meter.unit,
+                    category: c.category.unwrap_or(p.category),
+                });
+            }
+            for key in std::iter::once(&p.id).chain(p.aliases.iter()) {
+                charges_by_product
+                    .entry(key.clone())
+                    .or_insert_with(|| meters.clone());
+            }
+        }
+        let tags_off = catalog
+            .billing_tags
+            .iter()
+            .map(|t| (t.tag.clone(), t.categories.clone()))
+            .collect();
+        let mut regions: HashMap<String, String, FxBuild> = HashMap::default();
+        for r in &catalog.regions {
+            regions.insert(r.id.clone(), r.id.clone());
+            for a in &r.aliases {
+                regions.insert(a.clone(), r.id.clone());
+            }
+        }
+        Aggregator {
+            catalog,
+            period,
+            period_end: period.end(),
+            charges_by_product,
+            charges,
+            tags_off,
+            regions,
+            strings: Interner::default(),
+            totals: HashMap::default(),
+            quantity_max: record_quantity_max(),
+        }
+    }
+
+    pub fn period(&self) -> BillingPeriod {
+        self.period
+    }
+
+    /// Validates `record` (number `index` in its batch) and adds it to the totals.
+    pub fn add(&mut self, index: usize, record: &UsageRecord) -> Result<(), RecordError> {
+        let err = |field: &'static str, value: String, rule: RecordRule| RecordError {
+            index,
+            record_id: record.record_id.clone(),
+            field,
+            value,
+            rule,
+        };
+        if record.account.is_empty() {
+            return Err(err("account", String::new(), RecordRule::Empty));
+        }
+        if record.resource.is_empty() {
+            return Err(err("resource", String::new(), RecordRule::Empty));
+        }
+        let Some(meters) = self.charges_by_product.get(record.product.as_str()) else {
+            return Err(err(
+                "product",
+                record.product.clone(),
+                RecordRule::UnknownProduct,
+            ));
+        };
+        let Some(&(_, charge_idx)) = meters.iter().find(|(m, _)| *m == record.meter) else {
+            return Err(err("meter", record.meter.clone(), RecordRule::UnknownMeter));
+        };
+        let charge = &self.charges[charge_idx as usize];
+        if !record.unit.converts_to(charge.meter_unit) {
+            return Err(err(
+                "unit",
+                record.unit.label().to_string(),
+                RecordRule::UnitMismatch {
+                    unit: record.unit.label().to_string(),
+                    expected: charge.meter_unit.label().to_string(),
+                },
+            ));
+        }
+        if record.quantity.is_sign_negative() && !record.quantity.is_zero() {
+            return Err(err(
+                "quantity",
+                record.quantity.to_string(),
+                RecordRule::NegativeQuantity,
+            ));
+        }
+        if record.quantity > self.quantity_max {
+            return Err(err(
+                "quantity",
+                record.quantity.to_string(),
+                RecordRule::QuantityTooLarge {
+                    max: self.quantity_max.to_string(),
+                },
+            ));
+        }
+        if record.end < record.start {
+            return Err(err(
+                "end",
+                record.end.to_rfc3339(),
+                RecordRule::EndBeforeStart,
+            ));
+        }
+        if record.start < self.period.start || record.start >= self.period_end {
+            return Err(err(
+                "start",
+                record.start.to_rfc3339(),
+                RecordRule::OutsidePeriod {
+                    period: self.period.id(),
+                },
+            ));
+        }
+        if record.end > self.period_end {
+            return Err(err(
+                "end",
+                record.end.to_rfc3339(),
+                RecordRule::OutsidePeriod {
+                    period: self.period.id(),
+                },
+            ));
+        }
+        let region = match &record.region {
+            None => "",
+            Some(r) if r.is_empty() => "",
+            Some(r) => match self.regions.get(r.as_str()) {
+                Some(canonical) => {
+                    let region = self.catalog.region(canonical).expect("indexed region");
+                    if region.unavailable.contains(&charge.product) {
+                        return Err(err("region", r.clone(), RecordRule::NotInRegion));
+                    }
+                    canonical.as_str()
+                }
+                None => return Err(err("region", r.clone(), RecordRule::UnknownRegion)),
+            },
+        };
+        let billable = record.tags.is_empty()
+            || !record.tags.iter().any(|t| {
+                self.tags_off
+                    .get(t.as_str())
+                    .is_some_and(|cats| cats.contains(&charge.category))
+            });
+        let key = PackedKey {
+            account: self.strings.id(&record.account),
+            project: self.strings.id(record.project.as_deref().unwrap_or("")),
+            resource: self.strings.id(&record.resource),
+            charge: charge_idx,
+            region: self.strings.id(region),
+            day: chrono::Datelike::num_days_from_ce(&record.start.date_naive()),
+            unit: record.unit,
+            billable,
+        };
+        let t = self.totals.entry(key).or_default();
+        t.quantity += record.quantity;
+        t.records += 1;
+        Ok(())
+    }
+
+    /// Adds a whole batch or nothing: on any bad record the totals are left as they were and
+    /// every bad record (up to the display cap) is reported.
+    pub fn add_batch<'r>(
+        &mut self,
+        records: impl IntoIterator<Item = &'r UsageRecord>,
+    ) -> Result<u64, BatchErrors> {
+        let mut staged = Aggregator::new(self.catalog, self.period);
+        let mut errors = BatchErrors::new();
+        let mut n = 0u64;
+        for (i, r) in records.into_iter().enumerate() {
+            match staged.add(i, r) {
+                Ok(()) => n += 1,
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.absorb(staged);
+        Ok(n)
+    }
+
+    fn absorb(&mut self, other: Aggregator<'_>) {
+        for (k, v) in other.totals {
+            let key = PackedKey {
+                account: self.strings.id(other.strings.name(k.account)),
+                project: self.strings.id(other.strings.name(k.project)),
+                resource: self.strings.id(other.strings.name(k.resource)),
+                region: self.strings.id(other.strings.name(k.region)),
+                ..k
+            };
+            self.totals.entry(key).or_default().add(v);
+        }
+    }
+
+    /// Number of distinct totals held (what persisting them costs).
+    pub fn len(&self) -> usize {
+        self.totals.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.totals.is_empty()
+    }
+
+    /// The totals in persistable, deterministic form.
+    pub fn to_usage(&self) -> Usage {
+        let mut totals = BTreeMap::new();
+        for (k, v) in &self.totals {
+            let charge = &self.charges[k.charge as usize];
+            let key = UsageKey {
+                account: self.strings.name(k.account).to_string(),
+                project: self.strings.name(k.project).to_string(),
+                resource: self.strings.name(k.resource).to_string(),
+                product: charge.product.clone(),
+                meter: charge.meter.clone(),
+                region: self.strings.name(k.region).to_string(),
+                day: NaiveDate::from_num_days_from_ce_opt(k.day).expect("day from a valid date"),
+                unit: k.unit,
+                billable: k.billable,
+            };
+            totals.insert(key, *v);
+        }
+        Usage { totals }
+    }
+}
+
+/// Rates a batch of records for one period: all or nothing.
+pub fn rate(
+    catalog: &Catalog,
+    period: BillingPeriod,
+    records: &[UsageRecord],
+) -> Result<Usage, BatchErrors> {
+    let mut agg = Aggregator::new(catalog, period);
+    let mut errors = BatchErrors::new();
+    for (i, r) in records.iter().enumerate() {
+        if let Err(e) = agg.add(i, r) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(agg.to_usage())
+    } else {
+        Err(errors)
+    }
+}

@@ -1,0 +1,71 @@
+//! Shared helpers for the pricing crate's integration tests: example data and record builders.
+#![allow(dead_code)]
+
+use chrono::{DateTime, Duration, Utc};
+use pricing::{parse_json, Account, AccountBook, Catalog, Unit, UsageRecord};
+use rust_decimal::Decimal;
+
+pub const CLOUDSTACK: &str = include_str!("../../../examples/catalogs/cloudstack.json");
+pub const OPENSTACK: &str = include_str!("../../../examples/catalogs/openstack.json");
+pub const CLOUDSTACK_ACCOUNTS: &str = include_str!("../../../examples/accounts/cloudstack.json");
+pub const OPENSTACK_ACCOUNTS: &str = include_str!("../../../examples/accounts/openstack.json");
+
+pub fn cloudstack() -> Catalog {
+    Catalog::from_json(CLOUDSTACK).expect("example catalog is valid")
+}
+
+pub fn openstack() -> Catalog {
+    Catalog::from_json(OPENSTACK).expect("example catalog is valid")
+}
+
+pub fn account(book: &str, id: &str) -> Account {
+    let book: AccountBook = parse_json(book).expect("example accounts are valid");
+    book.account(id).expect("account exists").clone()
+}
+
+pub fn t(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).expect("test timestamp").with_timezone(&Utc)
+}
+
+pub fn d(s: &str) -> Decimal {
+    s.parse().expect("test decimal")
+}
+
+/// A record of `quantity` `unit` of `product`/`meter` for `resource`, starting at `start` for an hour.
+pub fn rec(account: &str, resource: &str, product: &str, meter: &str, quantity: &str, unit: Unit, start: &str) -> UsageRecord {
+    let start = t(start);
+    UsageRecord {
+        record_id: None,
+        account: account.into(),
+        project: None,
+        resource: resource.into(),
+        product: product.into(),
+        meter: meter.into(),
+        quantity: d(quantity),
+        unit,
+        start,
+        end: start + Duration::hours(1),
+        tags: Vec::new(),
+        region: None,
+    }
+}
+
+/// A bare account with nothing but an id, the catalog currency and optional tax.
+pub fn bare_account(id: &str) -> Account {
+    Account {
+        id: id.into(),
+        name: id.into(),
+        address: Vec::new(),
+        currency: None,
+        region: None,
+        tax_jurisdiction: None,
+        sla_tier: None,
+        availability_pct: None,
+        term: None,
+        subscriptions: Vec::new(),
+        discounts: Vec::new(),
+        prepaid_credit: Decimal::ZERO,
+        balance_brought_forward: Decimal::ZERO,
+        payments: Vec::new(),
+    }
+}

@@ -1,0 +1,52 @@
+//! The example catalogs, accounts and quotes under `examples/` stay valid and price as documented.
+
+use pricing::{estimate, invoice, parse_json, AccountBook, Catalog, Quote};
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(format!("{}/../examples/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn example_catalogs_are_valid() {
+    for name in ["catalogs/cloudstack.json", "catalogs/openstack.json"] {
+        let c = Catalog::from_json(&read(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        for r in &c.resellers {
+            let published = pricing::publish(&c, &r.id).unwrap();
+            published
+                .validate()
+                .unwrap_or_else(|e| panic!("{name} published for {}: {e}", r.id));
+        }
+        for t in &c.templates {
+            let q = Quote {
+                name: t.name.clone(),
+                at: "2017-02-01T00:00:00Z".parse().unwrap(),
+                region: None,
+                sla_tier: None,
+                currency: None,
+                term: None,
+                tax_jurisdiction: None,
+                tiers: t.tiers.clone(),
+            };
+            let e = estimate(&c, &q).unwrap_or_else(|e| panic!("{name} template {}: {e}", t.id));
+            e.bill.check_totals().unwrap();
+        }
+    }
+}
+
+#[test]
+fn example_accounts_are_valid() {
+    for (cat, acc) in [
+        ("catalogs/cloudstack.json", "accounts/cloudstack.json"),
+        ("catalogs/openstack.json", "accounts/openstack.json"),
+    ] {
+        let c = Catalog::from_json(&read(cat)).unwrap();
+        let book: AccountBook = parse_json(&read(acc)).unwrap_or_else(|e| panic!("{acc}: {e}"));
+        for a in &book.accounts {
+            let period = pricing::BillingPeriod::month(2017, 2).unwrap();
+            let inv = invoice(&c, a, period, &pricing::Usage::default())
+                .unwrap_or_else(|e| panic!("{acc} {}: {e}", a.id));
+            inv.check_totals().unwrap();
+        }
+    }
+}

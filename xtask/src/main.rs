@@ -1,0 +1,2 @@
+//! Ratecard developer tasks.
+fn main() {}
