@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::allocate;
 use crate::catalog::{
-    Catalog, Category, Discount, DiscountScope, DiscountValue, ProductKind, SlaTier, TaxJurisdiction, TaxLevel,
+    Catalog, Category, Discount, DiscountScope, DiscountValue, ProductKind, SlaTier,
+    TaxJurisdiction, TaxLevel,
 };
 use crate::error::{MoneyError, PricingError};
 use crate::money::{Currency, RoundingMode};
@@ -324,7 +325,10 @@ pub(crate) fn build(
         // A product with several charges in one section (network in and out) names the meter,
         // as the seed invoice does ("Bytes sent"); otherwise the product name says it all.
         let shares_section = product.charges.iter().any(|c| {
-            c.meter != meter_id && catalog.meter(&c.meter).is_some_and(|m| m.section == meter.section)
+            c.meter != meter_id
+                && catalog
+                    .meter(&c.meter)
+                    .is_some_and(|m| m.section == meter.section)
         });
         let mut description = match (&product.kind, shares_section) {
             (_, false) => product.name.clone(),

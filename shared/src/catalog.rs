@@ -102,6 +102,24 @@ pub struct Meter {
     pub role: Option<MeterRole>,
 }
 
+impl MeterRole {
+    /// The role's name as written in catalogs (`traffic_in`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MeterRole::Running => "running",
+            MeterRole::Stopped => "stopped",
+            MeterRole::Storage => "storage",
+            MeterRole::TrafficIn => "traffic_in",
+            MeterRole::TrafficOut => "traffic_out",
+            MeterRole::IpHours => "ip_hours",
+            MeterRole::ServiceHours => "service_hours",
+            MeterRole::ReadRequests => "read_requests",
+            MeterRole::WriteRequests => "write_requests",
+            MeterRole::SnapshotStorage => "snapshot_storage",
+        }
+    }
+}
+
 /// The well-known meanings of meters, shared by the estimate builder and the importers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

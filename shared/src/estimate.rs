@@ -402,7 +402,9 @@ pub(crate) fn quote_usage(
                     message: format!(
                         "product `{}` has no price for {}",
                         p.id,
-                        meter.map_or_else(|| format!("{role:?}").to_lowercase(), str::to_string)
+                        role.map_or(meter.unwrap_or_default().to_string(), |r| r
+                            .name()
+                            .to_string())
                     ),
                 })?;
                 if quantity.is_sign_negative() && !quantity.is_zero() {

@@ -86,9 +86,77 @@ impl UsageTotal {
 
 /// Rated usage: totals by key, in a deterministic order. Merging two `Usage` values gives the
 /// same result as rating their records together.
+///
+/// Serialized as a list of flat entries (JSON maps cannot have struct keys).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(from = "Vec<UsageEntry>", into = "Vec<UsageEntry>")]
 pub struct Usage {
     pub totals: BTreeMap<UsageKey, UsageTotal>,
+}
+
+/// One total in persisted form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageEntry {
+    pub account: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub project: String,
+    pub resource: String,
+    pub product: String,
+    pub meter: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub region: String,
+    pub day: NaiveDate,
+    pub unit: Unit,
+    pub billable: bool,
+    pub quantity: Decimal,
+    pub records: u64,
+}
+
+impl From<Vec<UsageEntry>> for Usage {
+    fn from(entries: Vec<UsageEntry>) -> Usage {
+        let mut usage = Usage::default();
+        for e in entries {
+            let key = UsageKey {
+                account: e.account,
+                project: e.project,
+                resource: e.resource,
+                product: e.product,
+                meter: e.meter,
+                region: e.region,
+                day: e.day,
+                unit: e.unit,
+                billable: e.billable,
+            };
+            usage.totals.entry(key).or_default().add(UsageTotal {
+                quantity: e.quantity,
+                records: e.records,
+            });
+        }
+        usage
+    }
+}
+
+impl From<Usage> for Vec<UsageEntry> {
+    fn from(usage: Usage) -> Vec<UsageEntry> {
+        usage
+            .totals
+            .into_iter()
+            .map(|(k, t)| UsageEntry {
+                account: k.account,
+                project: k.project,
+                resource: k.resource,
+                product: k.product,
+                meter: k.meter,
+                region: k.region,
+                day: k.day,
+                unit: k.unit,
+                billable: k.billable,
+                quantity: t.quantity,
+                records: t.records,
+            })
+            .collect()
+    }
 }
 
 impl Usage {

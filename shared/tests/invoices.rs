@@ -23,12 +23,20 @@ fn lines(inv: &Invoice) -> Vec<(String, String, String)> {
     inv.bill
         .sections
         .iter()
-        .flat_map(|s| s.lines.iter().map(move |l| (s.name.clone(), l.description.clone(), l.amount.to_string())))
+        .flat_map(|s| {
+            s.lines
+                .iter()
+                .map(move |l| (s.name.clone(), l.description.clone(), l.amount.to_string()))
+        })
         .collect()
 }
 
 fn section_totals(inv: &Invoice) -> Vec<(String, String)> {
-    inv.bill.sections.iter().map(|s| (s.name.clone(), s.total.to_string())).collect()
+    inv.bill
+        .sections
+        .iter()
+        .map(|s| (s.name.clone(), s.total.to_string()))
+        .collect()
 }
 
 /// The seed 000 invoice's usage, one record per line.
@@ -36,20 +44,108 @@ fn seed_000_records() -> Vec<UsageRecord> {
     let a = "bu1user1";
     let at = "2017-02-14T00:00:00Z";
     vec![
-        rec(a, "vm-1", "copper", "vm.running", "1343.5955", Unit::Hours, at),
-        rec(a, "vm-2", "silver", "vm.running", "2311.6167", Unit::Hours, at),
-        rec(a, "vm-3", "bronze", "vm.running", "1046.1633", Unit::Hours, at),
+        rec(
+            a,
+            "vm-1",
+            "copper",
+            "vm.running",
+            "1343.5955",
+            Unit::Hours,
+            at,
+        ),
+        rec(
+            a,
+            "vm-2",
+            "silver",
+            "vm.running",
+            "2311.6167",
+            Unit::Hours,
+            at,
+        ),
+        rec(
+            a,
+            "vm-3",
+            "bronze",
+            "vm.running",
+            "1046.1633",
+            Unit::Hours,
+            at,
+        ),
         rec(a, "vm-3", "bronze", "vm.stopped", "671.72", Unit::Hours, at),
         rec(a, "vm-2", "silver", "vm.stopped", "374.85", Unit::Hours, at),
-        rec(a, "vol-1", "small-disk", "volume.gbh", "3358.9905", Unit::GigabyteHours, at),
-        rec(a, "vol-2", "large-disk", "volume.gbh", "238966.67", Unit::GigabyteHours, at),
-        rec(a, "vol-3", "root-volume", "volume.gbh", "14184.2105", Unit::GigabyteHours, at),
-        rec(a, "vol-4", "medium-disk", "volume.gbh", "79158.3333", Unit::GigabyteHours, at),
-        rec(a, "router-1", "network", "net.sent", "10737418", Unit::Bytes, at),
-        rec(a, "router-1", "network", "net.received", "10737418", Unit::Bytes, at),
+        rec(
+            a,
+            "vol-1",
+            "small-disk",
+            "volume.gbh",
+            "3358.9905",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "vol-2",
+            "large-disk",
+            "volume.gbh",
+            "238966.67",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "vol-3",
+            "root-volume",
+            "volume.gbh",
+            "14184.2105",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "vol-4",
+            "medium-disk",
+            "volume.gbh",
+            "79158.3333",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "router-1",
+            "network",
+            "net.sent",
+            "10737418",
+            Unit::Bytes,
+            at,
+        ),
+        rec(
+            a,
+            "router-1",
+            "network",
+            "net.received",
+            "10737418",
+            Unit::Bytes,
+            at,
+        ),
         rec(a, "ip-1", "public-ip", "ip.hours", "3738", Unit::Hours, at),
-        rec(a, "net-1", "isolated-net", "service.hours", "5375", Unit::Hours, at),
-        rec(a, "pf-1", "port-forwarding", "service.hours", "370", Unit::Hours, at),
+        rec(
+            a,
+            "net-1",
+            "isolated-net",
+            "service.hours",
+            "5375",
+            Unit::Hours,
+            at,
+        ),
+        rec(
+            a,
+            "pf-1",
+            "port-forwarding",
+            "service.hours",
+            "370",
+            Unit::Hours,
+            at,
+        ),
     ]
 }
 
@@ -64,7 +160,11 @@ fn seed_000_invoice_layout_and_amounts() {
         lines(&inv),
         vec![
             s("Running VM", "Bronze - 1CPU @ 2.4Ghz - 2 GB RAM", "512.62"),
-            s("Running VM", "Copper - 1CPU @ 2.4GHz - 512MB RAM", "2955.91"),
+            s(
+                "Running VM",
+                "Copper - 1CPU @ 2.4GHz - 512MB RAM",
+                "2955.91"
+            ),
             s("Running VM", "Silver - 1CPU @ 2.4Ghz - 4 GB RAM", "1386.97"),
             s("Stopped VM", "Bronze - 1CPU @ 2.4Ghz - 2 GB RAM", "167.93"),
             s("Stopped VM", "Silver - 1CPU @ 2.4Ghz - 4 GB RAM", "74.97"),
@@ -75,7 +175,11 @@ fn seed_000_invoice_layout_and_amounts() {
             s("Network", "Bytes received", "0.01"),
             s("Network", "Bytes sent", "0.02"),
             // 5375 h x 0.0010 = 5.375: half-up gives 5.38, as on the seed invoice.
-            s("Network", "Default Isolated Network Offering With Source Nat Service", "5.38"),
+            s(
+                "Network",
+                "Default Isolated Network Offering With Source Nat Service",
+                "5.38"
+            ),
             s("Network", "IP Address", "4.49"),
             s("Network", "Port Forwarding Rule", "0.00"),
             s("Subscriptions", "BU1-EndUser-DailyBackup", "12.00"),
@@ -111,8 +215,24 @@ fn plan_change_proration_discount_window_sla_and_line_tax() {
     let c = cloudstack();
     let acc = account(CLOUDSTACK_ACCOUNTS, "smb-tenant");
     let records = vec![
-        rec("smb-tenant", "web-1", "copper", "vm.running", "50", Unit::Hours, "2017-02-10T00:00:00Z"),
-        rec("smb-tenant", "web-1", "copper", "vm.running", "50", Unit::Hours, "2017-02-20T00:00:00Z"),
+        rec(
+            "smb-tenant",
+            "web-1",
+            "copper",
+            "vm.running",
+            "50",
+            Unit::Hours,
+            "2017-02-10T00:00:00Z",
+        ),
+        rec(
+            "smb-tenant",
+            "web-1",
+            "copper",
+            "vm.running",
+            "50",
+            Unit::Hours,
+            "2017-02-20T00:00:00Z",
+        ),
     ];
     let inv = invoice(&c, &acc, feb(), &rated(&c, &records)).unwrap();
     inv.check_totals().unwrap();
@@ -126,14 +246,25 @@ fn plan_change_proration_discount_window_sla_and_line_tax() {
             // Daily backup from Feb 6: 23 of 28 days of 12.00 x 1.17 = 11.5328...
             s("Subscriptions", "BU1-EndUser-DailyBackup", "11.53"),
             // Gold package Feb 1-5: one-time 25.00 + 5/28 of 17.50, x 1.17 = 32.90625 (half-up)
-            s("Subscriptions", "Gold package (backup + monitoring)", "32.91"),
+            s(
+                "Subscriptions",
+                "Gold package (backup + monitoring)",
+                "32.91"
+            ),
             // Gold SLA: 15 % of the covered compute charges
-            s("Service level", "Gold SLA uplift (15% of covered charges)", "38.61"),
+            s(
+                "Service level",
+                "Gold SLA uplift (15% of covered charges)",
+                "38.61"
+            ),
         ]
     );
     let gold = &inv.bill.sections[1].lines[1];
     assert_eq!(gold.days.unwrap().to_string(), "5");
-    assert_eq!(inv.bill.sections[1].lines[0].days.unwrap().to_string(), "23");
+    assert_eq!(
+        inv.bill.sections[1].lines[0].days.unwrap().to_string(),
+        "23"
+    );
     // 50 % off web-1 from Feb 15: only the Feb 20 half of its hours is in the window.
     assert_eq!(inv.bill.discounts.len(), 1);
     assert_eq!(inv.bill.discounts[0].base.to_string(), "128.70");
@@ -160,13 +291,19 @@ fn tax_rounding_level_is_the_jurisdictions() {
         id: "line25".into(),
         name: "per line".into(),
         level: pricing::catalog::TaxLevel::Line,
-        taxes: vec![pricing::catalog::TaxRate { name: "T".into(), rate_pct: d("25") }],
+        taxes: vec![pricing::catalog::TaxRate {
+            name: "T".into(),
+            rate_pct: d("25"),
+        }],
     });
     c.tax_jurisdictions.push(pricing::catalog::TaxJurisdiction {
         id: "inv25".into(),
         name: "per invoice".into(),
         level: pricing::catalog::TaxLevel::Invoice,
-        taxes: vec![pricing::catalog::TaxRate { name: "T".into(), rate_pct: d("25") }],
+        taxes: vec![pricing::catalog::TaxRate {
+            name: "T".into(),
+            rate_pct: d("25"),
+        }],
     });
     let at = "2017-02-03T00:00:00Z";
     let records = vec![
@@ -188,10 +325,24 @@ fn tax_rounding_level_is_the_jurisdictions() {
 #[test]
 fn currencies_with_zero_two_and_three_decimals() {
     let c = cloudstack();
-    let records = vec![rec("x", "vm", "copper", "vm.running", "1.5", Unit::Hours, "2017-02-03T00:00:00Z")];
+    let records = vec![rec(
+        "x",
+        "vm",
+        "copper",
+        "vm.running",
+        "1.5",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    )];
     let usage = rated(&c, &records);
     // 1.5 h x GBP 2.20 = GBP 3.30
-    for (currency, amount) in [("GBP", "3.30"), ("JPY", "462"), ("BHD", "1.554"), ("EUR", "3.86"), ("CHF", "4.09")] {
+    for (currency, amount) in [
+        ("GBP", "3.30"),
+        ("JPY", "462"),
+        ("BHD", "1.554"),
+        ("EUR", "3.86"),
+        ("CHF", "4.09"),
+    ] {
         let mut acc = bare_account("x");
         acc.currency = Some(currency.into());
         let inv = invoice(&c, &acc, feb(), &usage).unwrap();
@@ -204,10 +355,26 @@ fn currencies_with_zero_two_and_three_decimals() {
 #[test]
 fn half_even_rounding_mode_of_the_catalog() {
     let c = openstack();
-    let records = vec![rec("x", "vm", "m1.tiny", "instance", "0.625", Unit::Hours, "2017-02-03T00:00:00Z")];
+    let records = vec![rec(
+        "x",
+        "vm",
+        "m1.tiny",
+        "instance",
+        "0.625",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    )];
     let inv = invoice(&c, &bare_account("x"), feb(), &rated(&c, &records)).unwrap();
     assert_eq!(inv.bill.total.to_string(), "0.00");
-    let records = vec![rec("x", "vm", "m1.tiny", "instance", "1.875", Unit::Hours, "2017-02-03T00:00:00Z")];
+    let records = vec![rec(
+        "x",
+        "vm",
+        "m1.tiny",
+        "instance",
+        "1.875",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    )];
     let inv = invoice(&c, &bare_account("x"), feb(), &rated(&c, &records)).unwrap();
     // 0.015 -> 0.02 (half-even rounds to the even neighbour)
     assert_eq!(inv.bill.total.to_string(), "0.02");
@@ -216,9 +383,25 @@ fn half_even_rounding_mode_of_the_catalog() {
 #[test]
 fn billing_tags_switch_categories_off_but_keep_the_records() {
     let c = cloudstack();
-    let mut tagged = rec("x", "vm", "copper", "vm.running", "10", Unit::Hours, "2017-02-03T00:00:00Z");
+    let mut tagged = rec(
+        "x",
+        "vm",
+        "copper",
+        "vm.running",
+        "10",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    );
     tagged.tags = vec!["Billing:noCPU".into()];
-    let disk = rec("x", "vol", "root-volume", "volume.gbh", "100", Unit::GigabyteHours, "2017-02-03T00:00:00Z");
+    let disk = rec(
+        "x",
+        "vol",
+        "root-volume",
+        "volume.gbh",
+        "100",
+        Unit::GigabyteHours,
+        "2017-02-03T00:00:00Z",
+    );
     let inv = invoice(&c, &bare_account("x"), feb(), &rated(&c, &[tagged, disk])).unwrap();
     assert_eq!(inv.bill.sections.len(), 1);
     assert_eq!(inv.bill.sections[0].name, "Storage");
@@ -229,17 +412,41 @@ fn billing_tags_switch_categories_off_but_keep_the_records() {
 #[test]
 fn region_prices_override_the_product_price() {
     let c = cloudstack();
-    let mut gva = rec("x", "vm-g", "copper", "vm.running", "10", Unit::Hours, "2017-02-03T00:00:00Z");
+    let mut gva = rec(
+        "x",
+        "vm-g",
+        "copper",
+        "vm.running",
+        "10",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    );
     gva.region = Some("gva1".into());
-    let mut lon = rec("x", "vm-l", "copper", "vm.running", "10", Unit::Hours, "2017-02-03T00:00:00Z");
+    let mut lon = rec(
+        "x",
+        "vm-l",
+        "copper",
+        "vm.running",
+        "10",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    );
     lon.region = Some("z0ne0000-0001-4000-8000-0000000lon1".into());
     let inv = invoice(&c, &bare_account("x"), feb(), &rated(&c, &[gva, lon])).unwrap();
     let s = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
     assert_eq!(
         lines(&inv),
         vec![
-            s("Running VM", "Copper - 1CPU @ 2.4GHz - 512MB RAM (Geneva 1)", "24.00"),
-            s("Running VM", "Copper - 1CPU @ 2.4GHz - 512MB RAM (London 1)", "22.00"),
+            s(
+                "Running VM",
+                "Copper - 1CPU @ 2.4GHz - 512MB RAM (Geneva 1)",
+                "24.00"
+            ),
+            s(
+                "Running VM",
+                "Copper - 1CPU @ 2.4GHz - 512MB RAM (London 1)",
+                "22.00"
+            ),
         ]
     );
 }
@@ -250,19 +457,54 @@ fn graduated_tiers_on_millions_of_requests_and_byte_units() {
     let at = "2017-02-03T00:00:00Z";
     let records = vec![
         // First 10 M reads are free, then GBP 0.04 per million: 15 M x 0.04 = 0.60
-        rec("x", "vm", "disk-io", "disk.read.requests", "25000000", Unit::Requests, at),
+        rec(
+            "x",
+            "vm",
+            "disk-io",
+            "disk.read.requests",
+            "25000000",
+            Unit::Requests,
+            at,
+        ),
         // 3.5 M writes x GBP 0.05 per million = 0.175 -> 0.18
-        rec("x", "vm", "disk-io", "disk.write.requests", "3500000", Unit::Requests, at),
+        rec(
+            "x",
+            "vm",
+            "disk-io",
+            "disk.write.requests",
+            "3500000",
+            Unit::Requests,
+            at,
+        ),
         // 10 GiB given in bytes, sent at 2.20 per GB
-        rec("x", "r", "network", "net.sent", "10737418240", Unit::Bytes, at),
+        rec(
+            "x",
+            "r",
+            "network",
+            "net.sent",
+            "10737418240",
+            Unit::Bytes,
+            at,
+        ),
     ];
     let inv = invoice(&c, &bare_account("x"), feb(), &rated(&c, &records)).unwrap();
-    let amounts: Vec<String> = lines(&inv).into_iter().map(|(_, d, a)| format!("{d}={a}")).collect();
+    let amounts: Vec<String> = lines(&inv)
+        .into_iter()
+        .map(|(_, d, a)| format!("{d}={a}"))
+        .collect();
     assert_eq!(
         amounts,
-        vec!["Bytes sent=22.00", "VM disk I/O - Disk read requests=0.60", "VM disk I/O - Disk write requests=0.18"]
+        vec![
+            "Bytes sent=22.00",
+            "VM disk I/O - Disk read requests=0.60",
+            "VM disk I/O - Disk write requests=0.18"
+        ]
     );
-    let read = inv.bill.lines().find(|l| l.meter.as_deref() == Some("disk.read.requests")).unwrap();
+    let read = inv
+        .bill
+        .lines()
+        .find(|l| l.meter.as_deref() == Some("disk.read.requests"))
+        .unwrap();
     assert!(read.unit_price_is_average);
     assert_eq!(read.per.to_string(), "1000000");
 }
@@ -274,7 +516,15 @@ fn discounts_by_scope_fixed_amounts_and_stacking() {
     let at = "2017-02-03T00:00:00Z";
     let mut a = rec("x", "vm-a", "copper", "vm.running", "100", Unit::Hours, at); // 220.00
     a.project = Some("p1".into());
-    let mut b = rec("x", "vol-b", "root-volume", "volume.gbh", "10000", Unit::GigabyteHours, at); // 38.00
+    let mut b = rec(
+        "x",
+        "vol-b",
+        "root-volume",
+        "volume.gbh",
+        "10000",
+        Unit::GigabyteHours,
+        at,
+    ); // 38.00
     b.project = Some("p2".into());
     let usage = rated(&c, &[a, b]);
     let disc = |id: &str, scope: DiscountScope, value: DiscountValue| Discount {
@@ -288,16 +538,55 @@ fn discounts_by_scope_fixed_amounts_and_stacking() {
     let pct = |p: &str| DiscountValue::Percent { pct: d(p) };
     // (discounts, expected discount amounts, expected net)
     let cases: Vec<(Vec<Discount>, Vec<&str>, &str)> = vec![
-        (vec![disc("proj", DiscountScope::Project("p1".into()), pct("10"))], vec!["-22.00"], "236.00"),
-        (vec![disc("cat", DiscountScope::Category(pricing::Category::Storage), pct("50"))], vec!["-19.00"], "239.00"),
-        (vec![disc("prod", DiscountScope::Product("copper".into()), pct("25"))], vec!["-55.00"], "203.00"),
-        (vec![disc("acct", DiscountScope::Account("x".into()), pct("10"))], vec!["-25.80"], "232.20"),
-        (vec![disc("other", DiscountScope::Account("y".into()), pct("10"))], vec![], "258.00"),
+        (
+            vec![disc("proj", DiscountScope::Project("p1".into()), pct("10"))],
+            vec!["-22.00"],
+            "236.00",
+        ),
+        (
+            vec![disc(
+                "cat",
+                DiscountScope::Category(pricing::Category::Storage),
+                pct("50"),
+            )],
+            vec!["-19.00"],
+            "239.00",
+        ),
+        (
+            vec![disc(
+                "prod",
+                DiscountScope::Product("copper".into()),
+                pct("25"),
+            )],
+            vec!["-55.00"],
+            "203.00",
+        ),
+        (
+            vec![disc("acct", DiscountScope::Account("x".into()), pct("10"))],
+            vec!["-25.80"],
+            "232.20",
+        ),
+        (
+            vec![disc("other", DiscountScope::Account("y".into()), pct("10"))],
+            vec![],
+            "258.00",
+        ),
         // A fixed amount never exceeds the charges in scope.
-        (vec![disc("fixed", DiscountScope::Resource("vol-b".into()), DiscountValue::Fixed { amount: d("50") })], vec!["-38.00"], "220.00"),
+        (
+            vec![disc(
+                "fixed",
+                DiscountScope::Resource("vol-b".into()),
+                DiscountValue::Fixed { amount: d("50") },
+            )],
+            vec!["-38.00"],
+            "220.00",
+        ),
         // Stacked: each discount applies to what the previous ones left.
         (
-            vec![disc("all10", DiscountScope::All, pct("10")), disc("all10b", DiscountScope::All, pct("10"))],
+            vec![
+                disc("all10", DiscountScope::All, pct("10")),
+                disc("all10b", DiscountScope::All, pct("10")),
+            ],
             vec!["-25.80", "-23.22"],
             "208.98",
         ),
@@ -308,7 +597,12 @@ fn discounts_by_scope_fixed_amounts_and_stacking() {
         acc.discounts = discounts;
         let inv = invoice(&c, &acc, feb(), &usage).unwrap();
         inv.check_totals().unwrap();
-        let got: Vec<String> = inv.bill.discounts.iter().map(|a| a.amount.to_string()).collect();
+        let got: Vec<String> = inv
+            .bill
+            .discounts
+            .iter()
+            .map(|a| a.amount.to_string())
+            .collect();
         assert_eq!(got, expected, "{ids:?}");
         assert_eq!(inv.bill.net.to_string(), net, "{ids:?}");
     }
@@ -318,7 +612,18 @@ fn discounts_by_scope_fixed_amounts_and_stacking() {
 fn fixed_discount_is_prorated_by_its_window_and_promotions_by_day() {
     use pricing::catalog::{Discount, DiscountScope, DiscountValue};
     let c = cloudstack();
-    let usage = rated(&c, &[rec("x", "vm", "copper", "vm.running", "100", Unit::Hours, "2017-02-03T00:00:00Z")]);
+    let usage = rated(
+        &c,
+        &[rec(
+            "x",
+            "vm",
+            "copper",
+            "vm.running",
+            "100",
+            Unit::Hours,
+            "2017-02-03T00:00:00Z",
+        )],
+    );
     let mut acc = bare_account("x");
     // GBP 28 off per month, valid for the last 7 of February's 28 days: 7.00 off.
     acc.discounts = vec![Discount {
@@ -332,12 +637,28 @@ fn fixed_discount_is_prorated_by_its_window_and_promotions_by_day() {
     let inv = invoice(&c, &acc, feb(), &usage).unwrap();
     assert_eq!(inv.bill.discounts[0].amount.to_string(), "-7.00");
     // The catalog's spring storage promotion starts in March: nothing off in February...
-    let disk = [rec("x", "vol", "root-volume", "volume.gbh", "10000", Unit::GigabyteHours, "2017-02-03T00:00:00Z")];
+    let disk = [rec(
+        "x",
+        "vol",
+        "root-volume",
+        "volume.gbh",
+        "10000",
+        Unit::GigabyteHours,
+        "2017-02-03T00:00:00Z",
+    )];
     let inv = invoice(&c, &bare_account("x"), feb(), &rated(&c, &disk)).unwrap();
     assert!(inv.bill.discounts.is_empty());
     // ...and 10 % off in March.
     let march = BillingPeriod::month(2017, 3).unwrap();
-    let disk = [rec("x", "vol", "root-volume", "volume.gbh", "10000", Unit::GigabyteHours, "2017-03-03T00:00:00Z")];
+    let disk = [rec(
+        "x",
+        "vol",
+        "root-volume",
+        "volume.gbh",
+        "10000",
+        Unit::GigabyteHours,
+        "2017-03-03T00:00:00Z",
+    )];
     let usage = pricing::rate(&c, march, &disk).unwrap();
     let inv = invoice(&c, &bare_account("x"), march, &usage).unwrap();
     assert_eq!(inv.bill.discounts[0].amount.to_string(), "-3.80");
@@ -346,9 +667,26 @@ fn fixed_discount_is_prorated_by_its_window_and_promotions_by_day() {
 #[test]
 fn sla_credit_steps_pick_the_most_severe_threshold_crossed() {
     let c = cloudstack();
-    let usage = rated(&c, &[rec("x", "vm", "copper", "vm.running", "100", Unit::Hours, "2017-02-03T00:00:00Z")]);
+    let usage = rated(
+        &c,
+        &[rec(
+            "x",
+            "vm",
+            "copper",
+            "vm.running",
+            "100",
+            Unit::Hours,
+            "2017-02-03T00:00:00Z",
+        )],
+    );
     // Gold: uplift 15 % -> 220.00 + 33.00 covered = 253.00
-    for (availability, credit) in [("99.99", None), ("99.95", None), ("99.94", Some("-25.30")), ("98.0", Some("-63.25")), ("90", Some("-253.00"))] {
+    for (availability, credit) in [
+        ("99.99", None),
+        ("99.95", None),
+        ("99.94", Some("-25.30")),
+        ("98.0", Some("-63.25")),
+        ("90", Some("-253.00")),
+    ] {
         let mut acc = bare_account("x");
         acc.sla_tier = Some("gold".into());
         acc.availability_pct = Some(d(availability));
@@ -367,9 +705,25 @@ fn subscriptions_prorate_by_day_and_charge_one_time_fees_once() {
     let mut acc = bare_account("x");
     acc.subscriptions = vec![
         // Starts Feb 15: one-time 25.00 + 14/28 of 8.00
-        Subscription { id: "mon".into(), product: "monitoring".into(), quantity: d("1"), project: None, start: t("2017-02-15T10:00:00Z"), end: None, changes: vec![] },
+        Subscription {
+            id: "mon".into(),
+            product: "monitoring".into(),
+            quantity: d("1"),
+            project: None,
+            start: t("2017-02-15T10:00:00Z"),
+            end: None,
+            changes: vec![],
+        },
         // Ended Feb 8 (exclusive): 7 days of 500.00 = 125.00
-        Subscription { id: "ddos".into(), product: "ddos".into(), quantity: d("1"), project: None, start: t("2016-01-01T00:00:00Z"), end: Some(t("2017-02-08T00:00:00Z")), changes: vec![] },
+        Subscription {
+            id: "ddos".into(),
+            product: "ddos".into(),
+            quantity: d("1"),
+            project: None,
+            start: t("2016-01-01T00:00:00Z"),
+            end: Some(t("2017-02-08T00:00:00Z")),
+            changes: vec![],
+        },
         // Two backups, package changed to backup on Feb 21: 20 days of gold, 8 days of backup
         Subscription {
             id: "pkg".into(),
@@ -378,14 +732,28 @@ fn subscriptions_prorate_by_day_and_charge_one_time_fees_once() {
             project: None,
             start: t("2017-01-01T00:00:00Z"),
             end: None,
-            changes: vec![PlanChange { at: t("2017-02-21T00:00:00Z"), product: "daily-backup".into() }],
+            changes: vec![PlanChange {
+                at: t("2017-02-21T00:00:00Z"),
+                product: "daily-backup".into(),
+            }],
         },
         // Ended before the period: nothing.
-        Subscription { id: "old".into(), product: "ddos".into(), quantity: d("1"), project: None, start: t("2016-01-01T00:00:00Z"), end: Some(t("2017-01-31T00:00:00Z")), changes: vec![] },
+        Subscription {
+            id: "old".into(),
+            product: "ddos".into(),
+            quantity: d("1"),
+            project: None,
+            start: t("2016-01-01T00:00:00Z"),
+            end: Some(t("2017-01-31T00:00:00Z")),
+            changes: vec![],
+        },
     ];
     let inv = invoice(&c, &acc, feb(), &Usage::default()).unwrap();
     inv.check_totals().unwrap();
-    let got: Vec<String> = lines(&inv).into_iter().map(|(_, d, a)| format!("{d}={a}")).collect();
+    let got: Vec<String> = lines(&inv)
+        .into_iter()
+        .map(|(_, d, a)| format!("{d}={a}"))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -400,13 +768,32 @@ fn subscriptions_prorate_by_day_and_charge_one_time_fees_once() {
 #[test]
 fn account_summary_prepaid_credit_never_exceeds_the_total() {
     let c = cloudstack();
-    let usage = rated(&c, &[rec("x", "vm", "copper", "vm.running", "10", Unit::Hours, "2017-02-03T00:00:00Z")]);
+    let usage = rated(
+        &c,
+        &[rec(
+            "x",
+            "vm",
+            "copper",
+            "vm.running",
+            "10",
+            Unit::Hours,
+            "2017-02-03T00:00:00Z",
+        )],
+    );
     let mut acc = bare_account("x");
     acc.prepaid_credit = d("1000");
     acc.balance_brought_forward = d("50.00");
     acc.payments = vec![
-        pricing::invoice::Payment { date: t("2017-02-05T00:00:00Z"), amount: d("30.00"), reference: "p1".into() },
-        pricing::invoice::Payment { date: t("2017-03-05T00:00:00Z"), amount: d("99.00"), reference: "later".into() },
+        pricing::invoice::Payment {
+            date: t("2017-02-05T00:00:00Z"),
+            amount: d("30.00"),
+            reference: "p1".into(),
+        },
+        pricing::invoice::Payment {
+            date: t("2017-03-05T00:00:00Z"),
+            amount: d("99.00"),
+            reference: "later".into(),
+        },
     ];
     let inv = invoice(&c, &acc, feb(), &usage).unwrap();
     inv.check_totals().unwrap();
@@ -423,14 +810,22 @@ fn unknown_references_in_the_account_are_errors_naming_the_field() {
     let mut acc = bare_account("x");
     acc.tax_jurisdiction = Some("atlantis".into());
     let err = invoice(&c, &acc, feb(), &Usage::default()).unwrap_err();
-    assert_eq!(err.to_string(), "tax jurisdiction `atlantis` is not in the catalog (accounts[x].tax_jurisdiction)");
+    assert_eq!(
+        err.to_string(),
+        "tax jurisdiction `atlantis` is not in the catalog (accounts[x].tax_jurisdiction)"
+    );
     let mut acc = bare_account("x");
     acc.currency = Some("ZZZ".into());
-    assert!(invoice(&c, &acc, feb(), &Usage::default()).unwrap_err().to_string().contains("ZZZ"));
+    assert!(invoice(&c, &acc, feb(), &Usage::default())
+        .unwrap_err()
+        .to_string()
+        .contains("ZZZ"));
     let mut acc = bare_account("x");
     acc.currency = Some("SEK".into());
     assert_eq!(
-        invoice(&c, &acc, feb(), &Usage::default()).unwrap_err().to_string(),
+        invoice(&c, &acc, feb(), &Usage::default())
+            .unwrap_err()
+            .to_string(),
         "no exchange rate from GBP to SEK in the catalog's fx_rates"
     );
 }

@@ -24,7 +24,9 @@ pub fn account(book: &str, id: &str) -> Account {
 }
 
 pub fn t(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).expect("test timestamp").with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(s)
+        .expect("test timestamp")
+        .with_timezone(&Utc)
 }
 
 pub fn d(s: &str) -> Decimal {
@@ -32,7 +34,15 @@ pub fn d(s: &str) -> Decimal {
 }
 
 /// A record of `quantity` `unit` of `product`/`meter` for `resource`, starting at `start` for an hour.
-pub fn rec(account: &str, resource: &str, product: &str, meter: &str, quantity: &str, unit: Unit, start: &str) -> UsageRecord {
+pub fn rec(
+    account: &str,
+    resource: &str,
+    product: &str,
+    meter: &str,
+    quantity: &str,
+    unit: Unit,
+    start: &str,
+) -> UsageRecord {
     let start = t(start);
     UsageRecord {
         record_id: None,
