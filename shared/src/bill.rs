@@ -67,9 +67,6 @@ pub struct Line {
     pub adjustments: Decimal,
     /// Tax on this line when the jurisdiction taxes per line; zero otherwise.
     pub tax: Decimal,
-    /// The resources behind the line and their share of its quantity, for breakdowns.
-    #[serde(skip)]
-    pub(crate) shares: Vec<Share>,
 }
 
 impl Line {
@@ -78,13 +75,69 @@ impl Line {
     }
 }
 
-/// Part of a line's quantity that belongs to one resource on one day.
+/// Part of a line's quantity that belongs to one resource on one day (borrowed from the usage
+/// or the quote, so that pricing allocates nothing per resource).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Share {
-    pub project: String,
-    pub resource: String,
+pub(crate) struct Share<'a> {
+    pub project: &'a str,
+    pub resource: &'a str,
     pub day: NaiveDate,
     pub quantity: Decimal,
+}
+
+/// Usage grouped into lines: (product, meter, region) -> the shares of the line's quantity, in
+/// the meter's unit.
+pub(crate) type Groups<'a> = BTreeMap<(&'a str, &'a str, &'a str), Vec<Share<'a>>>;
+
+/// A priced bill with, for each of its lines (in `Bill::lines` order), the shares behind it.
+pub(crate) struct Priced<'a> {
+    pub bill: Bill,
+    pub shares: Vec<Vec<Share<'a>>>,
+}
+
+/// Groups an account's billable usage totals into lines, converting quantities to the meters'
+/// units; usage that names no region is billed in `default_region`.
+pub(crate) fn usage_groups<'a>(
+    catalog: &Catalog,
+    usage: &'a Usage,
+    account: &str,
+    default_region: &'a str,
+) -> Result<Groups<'a>, PricingError> {
+    let mut groups: Groups<'a> = BTreeMap::new();
+    for (k, t) in &usage.totals {
+        if !k.billable || k.account != account {
+            continue;
+        }
+        let meter = catalog
+            .meter(&k.meter)
+            .ok_or_else(|| unknown("meter", &k.meter))?;
+        let quantity = k
+            .unit
+            .convert(t.quantity, meter.unit, catalog.hours_per_month)
+            .ok_or_else(|| PricingError::InvalidInput {
+                path: format!("usage[{}/{}]", k.product, k.meter),
+                message: format!(
+                    "unit {} does not convert to {}",
+                    k.unit.label(),
+                    meter.unit.label()
+                ),
+            })?;
+        let region = if k.region.is_empty() {
+            default_region
+        } else {
+            k.region.as_str()
+        };
+        groups
+            .entry((k.product.as_str(), k.meter.as_str(), region))
+            .or_default()
+            .push(Share {
+                project: &k.project,
+                resource: &k.resource,
+                day: k.day,
+                quantity,
+            });
+    }
+    Ok(groups)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -251,65 +304,30 @@ impl<'c> Context<'c> {
     }
 }
 
-/// Prices usage and subscription charges into a bill.
-pub(crate) fn build(
+/// Prices grouped usage and subscription charges into a bill.
+pub(crate) fn build<'a>(
     ctx: &Context<'_>,
-    usage: &Usage,
-    subscriptions: &[SubscriptionCharge],
-) -> Result<Bill, PricingError> {
+    groups: Groups<'a>,
+    subscriptions: &'a [SubscriptionCharge],
+) -> Result<Priced<'a>, PricingError> {
     let catalog = ctx.catalog;
     let cur = &ctx.currency;
 
-    // 1. Usage lines: one per (section, product, meter, region), quantity in the meter's unit.
-    let mut groups: BTreeMap<(String, String, String), Vec<Share>> = BTreeMap::new();
-    for (k, t) in &usage.totals {
-        if !k.billable || k.account != ctx.account {
-            continue;
-        }
-        let meter = catalog
-            .meter(&k.meter)
-            .ok_or_else(|| unknown("meter", &k.meter))?;
-        let quantity = k
-            .unit
-            .convert(t.quantity, meter.unit, catalog.hours_per_month)
-            .ok_or_else(|| PricingError::InvalidInput {
-                path: format!("usage[{}/{}]", k.product, k.meter),
-                message: format!(
-                    "unit {} does not convert to {}",
-                    k.unit.label(),
-                    meter.unit.label()
-                ),
-            })?;
-        let region = if k.region.is_empty() {
-            ctx.default_region.clone()
-        } else {
-            k.region.clone()
-        };
-        groups
-            .entry((k.product.clone(), k.meter.clone(), region))
-            .or_default()
-            .push(Share {
-                project: k.project.clone(),
-                resource: k.resource.clone(),
-                day: k.day,
-                quantity,
-            });
-    }
     let regions_used: std::collections::BTreeSet<&str> =
-        groups.keys().map(|(_, _, r)| r.as_str()).collect();
+        groups.keys().map(|(_, _, r)| *r).collect();
     let many_regions = regions_used.len() > 1;
 
-    let mut by_section: BTreeMap<String, Vec<Line>> = BTreeMap::new();
+    let mut by_section: BTreeMap<String, Vec<(Line, Vec<Share<'a>>)>> = BTreeMap::new();
     for ((product_id, meter_id, region), shares) in groups {
         let product = catalog
-            .product(&product_id)
-            .ok_or_else(|| unknown("product", &product_id))?;
+            .product(product_id)
+            .ok_or_else(|| unknown("product", product_id))?;
         let meter = catalog
-            .meter(&meter_id)
-            .ok_or_else(|| unknown("meter", &meter_id))?;
-        let region_opt = (!region.is_empty()).then_some(region.as_str());
+            .meter(meter_id)
+            .ok_or_else(|| unknown("meter", meter_id))?;
+        let region_opt = (!region.is_empty()).then_some(region);
         let price = catalog
-            .price_of(region_opt, &product_id, &meter_id)
+            .price_of(region_opt, product_id, meter_id)
             .ok_or_else(|| unknown("price", &format!("{product_id}/{meter_id}")))?;
         let quantity: Decimal = shares.iter().map(|s| s.quantity).sum();
         let exact = price.amount(quantity, meter.measurement_unit) * ctx.fx;
@@ -336,20 +354,18 @@ pub(crate) fn build(
             (_, true) => format!("{} - {}", product.name, meter.name),
         };
         if many_regions {
-            if let Some(r) = catalog.region(&region) {
+            if let Some(r) = catalog.region(region) {
                 description = format!("{description} ({})", r.name);
             }
         }
-        by_section
-            .entry(meter.section.clone())
-            .or_default()
-            .push(Line {
+        by_section.entry(meter.section.clone()).or_default().push((
+            Line {
                 description,
-                product: product_id.clone(),
-                meter: Some(meter_id.clone()),
-                region,
+                product: product_id.to_string(),
+                meter: Some(meter_id.to_string()),
+                region: region.to_string(),
                 category: catalog
-                    .charge_category(&product_id, &meter_id)
+                    .charge_category(product_id, meter_id)
                     .unwrap_or(product.category),
                 quantity,
                 unit: meter.unit_label().to_string(),
@@ -362,8 +378,9 @@ pub(crate) fn build(
                 amount,
                 adjustments: Decimal::ZERO,
                 tax: Decimal::ZERO,
-                shares,
-            });
+            },
+            shares,
+        ));
     }
 
     // 2. Subscription lines: monthly fee prorated by days held, plus the one-time fee once.
@@ -384,30 +401,32 @@ pub(crate) fn build(
         by_section
             .entry(SUBSCRIPTIONS_SECTION.to_string())
             .or_default()
-            .push(Line {
-                description: product.name.clone(),
-                product: product.id.clone(),
-                meter: None,
-                region: String::new(),
-                category: product.category,
-                quantity: s.quantity,
-                unit: "month".into(),
-                unit_price: (fees.monthly * ctx.fx).normalize(),
-                unit_price_is_average: false,
-                per: Decimal::ONE,
-                one_time_fee: s.one_time.then_some(fees.one_time * ctx.fx),
-                monthly_fee: Some(fees.monthly * ctx.fx),
-                days: Some(s.days),
-                amount: cur.round(exact),
-                adjustments: Decimal::ZERO,
-                tax: Decimal::ZERO,
-                shares: vec![Share {
-                    project: s.project.clone(),
-                    resource: s.subscription.clone(),
+            .push((
+                Line {
+                    description: product.name.clone(),
+                    product: product.id.clone(),
+                    meter: None,
+                    region: String::new(),
+                    category: product.category,
+                    quantity: s.quantity,
+                    unit: "month".into(),
+                    unit_price: (fees.monthly * ctx.fx).normalize(),
+                    unit_price_is_average: false,
+                    per: Decimal::ONE,
+                    one_time_fee: s.one_time.then_some(fees.one_time * ctx.fx),
+                    monthly_fee: Some(fees.monthly * ctx.fx),
+                    days: Some(s.days),
+                    amount: cur.round(exact),
+                    adjustments: Decimal::ZERO,
+                    tax: Decimal::ZERO,
+                },
+                vec![Share {
+                    project: &s.project,
+                    resource: &s.subscription,
                     day: s.day,
                     quantity: s.quantity,
                 }],
-            });
+            ));
     }
 
     // 3. SLA uplift on the covered categories, one line rounded once.
@@ -416,36 +435,38 @@ pub(crate) fn build(
             let base: Decimal = by_section
                 .values()
                 .flatten()
-                .filter(|l| sla.covers.contains(&l.category))
-                .map(|l| l.amount)
+                .filter(|(l, _)| sla.covers.contains(&l.category))
+                .map(|(l, _)| l.amount)
                 .sum();
             if !base.is_zero() {
                 by_section
                     .entry(SLA_SECTION.to_string())
                     .or_default()
-                    .push(Line {
-                        description: format!(
-                            "{} SLA uplift ({}% of covered charges)",
-                            sla.name,
-                            sla.uplift_pct.normalize()
-                        ),
-                        product: format!("sla:{}", sla.id),
-                        meter: None,
-                        region: String::new(),
-                        category: Category::Support,
-                        quantity: Decimal::ONE,
-                        unit: "month".into(),
-                        unit_price: cur.round(base * sla.uplift_pct / Decimal::ONE_HUNDRED),
-                        unit_price_is_average: false,
-                        per: Decimal::ONE,
-                        one_time_fee: None,
-                        monthly_fee: None,
-                        days: None,
-                        amount: cur.round(base * sla.uplift_pct / Decimal::ONE_HUNDRED),
-                        adjustments: Decimal::ZERO,
-                        tax: Decimal::ZERO,
-                        shares: Vec::new(),
-                    });
+                    .push((
+                        Line {
+                            description: format!(
+                                "{} SLA uplift ({}% of covered charges)",
+                                sla.name,
+                                sla.uplift_pct.normalize()
+                            ),
+                            product: format!("sla:{}", sla.id),
+                            meter: None,
+                            region: String::new(),
+                            category: Category::Support,
+                            quantity: Decimal::ONE,
+                            unit: "month".into(),
+                            unit_price: cur.round(base * sla.uplift_pct / Decimal::ONE_HUNDRED),
+                            unit_price_is_average: false,
+                            per: Decimal::ONE,
+                            one_time_fee: None,
+                            monthly_fee: None,
+                            days: None,
+                            amount: cur.round(base * sla.uplift_pct / Decimal::ONE_HUNDRED),
+                            adjustments: Decimal::ZERO,
+                            tax: Decimal::ZERO,
+                        },
+                        Vec::new(),
+                    ));
             }
         }
     }
@@ -458,13 +479,17 @@ pub(crate) fn build(
         }
     }
     let mut sections = Vec::new();
+    // The shares of every line, in `Bill::lines` order.
+    let mut all_shares: Vec<Vec<Share<'a>>> = Vec::new();
     for name in order {
         if let Some(mut lines) = by_section.remove(&name) {
-            lines.sort_by(|a, b| {
+            lines.sort_by(|(a, _), (b, _)| {
                 a.description
                     .cmp(&b.description)
                     .then(a.product.cmp(&b.product))
             });
+            let (lines, shares): (Vec<Line>, Vec<Vec<Share<'a>>>) = lines.into_iter().unzip();
+            all_shares.extend(shares);
             sections.push(Section {
                 name,
                 total: Decimal::ZERO,
@@ -486,7 +511,8 @@ pub(crate) fn build(
         let bases: Vec<Decimal> = sections
             .iter()
             .flat_map(|s| s.lines.iter())
-            .map(|l| in_scope_fraction(d, l, ctx) * l.net().max(Decimal::ZERO))
+            .zip(&all_shares)
+            .map(|(l, sh)| in_scope_fraction(d, l, sh, ctx) * l.net().max(Decimal::ZERO))
             .collect();
         let base = cur.round(bases.iter().copied().sum());
         if base <= Decimal::ZERO {
@@ -606,7 +632,10 @@ pub(crate) fn build(
         total,
     };
     debug_assert_eq!(bill.check_totals(), Ok(()));
-    Ok(bill)
+    Ok(Priced {
+        bill,
+        shares: all_shares,
+    })
 }
 
 fn unknown(what: &'static str, id: &str) -> PricingError {
@@ -632,7 +661,12 @@ fn spread(sections: &mut [Section], amount: Decimal, bases: &[Decimal], scale: u
 
 /// The fraction of a line's quantity a discount applies to: the shares in its scope whose day
 /// lies in its validity window.
-fn in_scope_fraction(d: &Discount, line: &Line, ctx: &Context<'_>) -> Decimal {
+fn in_scope_fraction(
+    d: &Discount,
+    line: &Line,
+    shares: &[Share<'_>],
+    ctx: &Context<'_>,
+) -> Decimal {
     let line_matches = match &d.scope {
         DiscountScope::All => true,
         DiscountScope::Account(a) => *a == ctx.account,
@@ -643,7 +677,7 @@ fn in_scope_fraction(d: &Discount, line: &Line, ctx: &Context<'_>) -> Decimal {
     if !line_matches {
         return Decimal::ZERO;
     }
-    if line.shares.is_empty() {
+    if shares.is_empty() {
         // The SLA uplift line has no resources: it follows account-wide discounts only.
         return match &d.scope {
             DiscountScope::All | DiscountScope::Account(_) | DiscountScope::Category(_) => {
@@ -652,13 +686,12 @@ fn in_scope_fraction(d: &Discount, line: &Line, ctx: &Context<'_>) -> Decimal {
             _ => Decimal::ZERO,
         };
     }
-    let total: Decimal = line.shares.iter().map(|s| s.quantity).sum();
-    let in_scope: Decimal = line
-        .shares
+    let total: Decimal = shares.iter().map(|s| s.quantity).sum();
+    let in_scope: Decimal = shares
         .iter()
         .filter(|s| match &d.scope {
-            DiscountScope::Project(p) => s.project == *p,
-            DiscountScope::Resource(r) => s.resource == *r,
+            DiscountScope::Project(p) => s.project == p,
+            DiscountScope::Resource(r) => s.resource == r,
             _ => true,
         })
         // Percentages apply to the usage days inside the window; fixed amounts are prorated by
@@ -668,7 +701,7 @@ fn in_scope_fraction(d: &Discount, line: &Line, ctx: &Context<'_>) -> Decimal {
         .sum();
     if total.is_zero() {
         // A zero-quantity line (a free subscription) counts as fully in scope if any share is.
-        return if line.shares.iter().any(|s| day_in_window(d, s.day)) {
+        return if shares.iter().any(|s| day_in_window(d, s.day)) {
             Decimal::ONE
         } else {
             Decimal::ZERO

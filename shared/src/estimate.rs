@@ -9,13 +9,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::allocate;
 use crate::bill::{
-    build, Adjustment, Bill, Context, Line, SubscriptionCharge, TaxLine, SLA_SECTION,
+    build, Adjustment, Bill, Context, Groups, Line, Share, SubscriptionCharge, TaxLine, SLA_SECTION,
 };
 use crate::catalog::{Catalog, Category, MeterRole};
 use crate::error::PricingError;
 use crate::invoice::discounts_in_order;
 use crate::unit::Unit;
-use crate::usage::{Usage, UsageKey, UsageTotal};
 
 /// Most components one quote may have. The storefront's largest apps have a few hundred lines;
 /// the bound keeps a shared link and an estimate's recompute small.
@@ -198,7 +197,7 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
     let term = quote.term.as_deref().and_then(|t| catalog.term(t));
     check("term", term.is_some(), &quote.term, "term")?;
 
-    let (usage, subs) = quote_usage(catalog, quote)?;
+    let (groups, subs) = quote_groups(catalog, quote)?;
     let ctx = Context {
         catalog,
         currency: currency.clone(),
@@ -218,17 +217,22 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
             ..s.clone()
         })
         .collect();
-    let bill = build(&ctx, &usage, &recurring)?;
-    let first = if subs.iter().any(|s| {
+    let has_one_time = subs.iter().any(|s| {
         catalog
             .product(&s.product)
             .and_then(|p| p.fees())
             .is_some_and(|f| !f.one_time.is_zero())
-    }) {
-        build(&ctx, &usage, &subs)?.total
+    });
+    // The first month's bill (with one-time fees) is priced by the same pipeline, only when
+    // there is a one-time fee to add.
+    let first = if has_one_time {
+        Some(build(&ctx, groups.clone(), &subs)?.bill.total)
     } else {
-        bill.total
+        None
     };
+    let priced = build(&ctx, groups, &recurring)?;
+    let bill = priced.bill;
+    let first = first.unwrap_or(bill.total);
 
     let hpm = catalog.hours_per_month;
     let hourly_scale = currency.minor_units + HOURLY_EXTRA_DIGITS;
@@ -252,15 +256,17 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
 
     // Attribute each bill line to tiers by the quantity each tier's resources hold.
     let mut uplift_lines: Vec<&Line> = Vec::new();
+    let mut line_shares = priced.shares.iter();
     for section in &bill.sections {
         for line in &section.lines {
+            let shares = line_shares.next().map(Vec::as_slice).unwrap_or_default();
             if section.name == SLA_SECTION {
                 uplift_lines.push(line);
                 continue;
             }
             let mut per_tier: BTreeMap<usize, Decimal> = BTreeMap::new();
-            for s in &line.shares {
-                let idx = tier_index.get(s.project.as_str()).copied().unwrap_or(0);
+            for s in shares {
+                let idx = tier_index.get(s.project).copied().unwrap_or(0);
                 *per_tier.entry(idx).or_default() += s.quantity;
             }
             let idxs: Vec<usize> = per_tier.keys().copied().collect();
@@ -359,21 +365,20 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
     })
 }
 
-/// The month of usage a quote stands for, booked under [`QUOTE_ACCOUNT`], with one project per
-/// tier and one resource per component.
-pub(crate) fn quote_usage(
-    catalog: &Catalog,
-    quote: &Quote,
-) -> Result<(Usage, Vec<SubscriptionCharge>), PricingError> {
+/// The month of usage a quote stands for, grouped into lines as an invoice groups usage: one
+/// share per component, its project the tier's name.
+pub(crate) fn quote_groups<'a>(
+    catalog: &'a Catalog,
+    quote: &'a Quote,
+) -> Result<(Groups<'a>, Vec<SubscriptionCharge>), PricingError> {
     let hpm = catalog.hours_per_month;
     let day = quote.at.date_naive();
-    let region = quote.region.clone().unwrap_or_default();
-    let mut usage = Usage::default();
+    let region = quote.region.as_deref().unwrap_or_default();
+    let mut groups: Groups<'a> = BTreeMap::new();
     let mut subs = Vec::new();
     for (ti, tier) in quote.tiers.iter().enumerate() {
         for (ci, c) in tier.components.iter().enumerate() {
-            let path = format!("quote.tiers[{ti}].components[{ci}]");
-            let resource = format!("{}/{ci}", tier.name);
+            let path = || format!("quote.tiers[{ti}].components[{ci}]");
             let mut add = |product: &str,
                            role: Option<MeterRole>,
                            meter: Option<&str>,
@@ -385,7 +390,7 @@ pub(crate) fn quote_usage(
                     PricingError::UnknownReference {
                         what: "product",
                         id: product.to_string(),
-                        path: format!("{path}.{field}"),
+                        path: format!("{}.{field}", path()),
                     }
                 })?;
                 let m = match (role, meter) {
@@ -398,7 +403,7 @@ pub(crate) fn quote_usage(
                     (None, None) => None,
                 }
                 .ok_or_else(|| PricingError::InvalidInput {
-                    path: format!("{path}.{field}"),
+                    path: format!("{}.{field}", path()),
                     message: format!(
                         "product `{}` has no price for {}",
                         p.id,
@@ -409,7 +414,7 @@ pub(crate) fn quote_usage(
                 })?;
                 if quantity.is_sign_negative() && !quantity.is_zero() {
                     return Err(PricingError::InvalidInput {
-                        path: path.clone(),
+                        path: path(),
                         message: "quantities cannot be negative".into(),
                     });
                 }
@@ -417,31 +422,26 @@ pub(crate) fn quote_usage(
                     return Ok(());
                 }
                 let unit = if role.is_none() { m.unit } else { unit };
-                if !unit.converts_to(m.unit) {
-                    return Err(PricingError::InvalidInput {
-                        path: format!("{path}.{field}"),
+                let quantity = unit.convert(quantity, m.unit, hpm).ok_or_else(|| {
+                    PricingError::InvalidInput {
+                        path: format!("{}.{field}", path()),
                         message: format!(
                             "meter `{}` is measured in {}, not {}",
                             m.id,
                             m.unit.label(),
                             unit.label()
                         ),
+                    }
+                })?;
+                groups
+                    .entry((p.id.as_str(), m.id.as_str(), region))
+                    .or_default()
+                    .push(Share {
+                        project: &tier.name,
+                        resource: &tier.name,
+                        day,
+                        quantity,
                     });
-                }
-                let key = UsageKey {
-                    account: QUOTE_ACCOUNT.to_string(),
-                    project: tier.name.clone(),
-                    resource: resource.clone(),
-                    product: p.id.clone(),
-                    meter: m.id.clone(),
-                    region: region.clone(),
-                    day,
-                    unit,
-                    billable: true,
-                };
-                let t = usage.totals.entry(key).or_insert(UsageTotal::default());
-                t.quantity += quantity;
-                t.records += 1;
                 Ok(())
             };
             match c {
@@ -529,18 +529,18 @@ pub(crate) fn quote_usage(
                         PricingError::UnknownReference {
                             what: "product",
                             id: product.clone(),
-                            path: format!("{path}.product"),
+                            path: format!("{}.product", path()),
                         }
                     })?;
                     if p.fees().is_none() {
                         return Err(PricingError::InvalidInput {
-                            path: format!("{path}.product"),
+                            path: format!("{}.product", path()),
                             message: format!("product `{}` is not a service or package", p.id),
                         });
                     }
                     if *quantity > 0 {
                         subs.push(SubscriptionCharge {
-                            subscription: resource.clone(),
+                            subscription: format!("{}/{ci}", tier.name),
                             project: tier.name.clone(),
                             product: p.id.clone(),
                             quantity: Decimal::from(*quantity),
@@ -554,5 +554,5 @@ pub(crate) fn quote_usage(
             }
         }
     }
-    Ok((usage, subs))
+    Ok((groups, subs))
 }

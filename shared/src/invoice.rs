@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::bill::{build, Bill, Context, SubscriptionCharge};
+use crate::bill::{build, usage_groups, Bill, Context, SubscriptionCharge};
 use crate::catalog::{Catalog, Discount, DiscountScope, DiscountValue};
 use crate::error::PricingError;
 use crate::period::{midnight, BillingPeriod};
@@ -208,7 +208,8 @@ pub fn invoice(
         span: (period.start, period.end()),
     };
     let subs = subscription_charges(account, period)?;
-    let bill = build(&ctx, usage, &subs)?;
+    let groups = usage_groups(catalog, usage, &account.id, &ctx.default_region)?;
+    let bill = build(&ctx, groups, &subs)?.bill;
 
     let records = usage
         .totals

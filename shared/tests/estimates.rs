@@ -219,7 +219,14 @@ fn hour_records(
 fn estimate_equals_invoice_of_equivalent_usage() {
     let c = cloudstack();
     let feb = BillingPeriod::month(2017, 2).unwrap();
-    let contexts: Vec<(Option<&str>, Option<&str>, Option<&str>, Option<&str>)> = vec![
+    // (currency, SLA tier, term, tax jurisdiction)
+    type Ctx<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+    let contexts: Vec<Ctx> = vec![
         (None, None, None, None),
         (Some("EUR"), Some("gold"), Some("1y"), Some("gb")),
         (Some("JPY"), Some("standard"), None, Some("ch")),
