@@ -2,9 +2,19 @@
 
 use pricing::{estimate, invoice, parse_json, AccountBook, Catalog, Quote};
 
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+/// The examples are compiled in, so that this suite runs unchanged as wasm (no file system).
 fn read(path: &str) -> String {
-    std::fs::read_to_string(format!("{}/../examples/{path}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("{path}: {e}"))
+    match path {
+        "catalogs/cloudstack.json" => include_str!("../../examples/catalogs/cloudstack.json"),
+        "catalogs/openstack.json" => include_str!("../../examples/catalogs/openstack.json"),
+        "accounts/cloudstack.json" => include_str!("../../examples/accounts/cloudstack.json"),
+        "accounts/openstack.json" => include_str!("../../examples/accounts/openstack.json"),
+        other => panic!("unknown example {other}"),
+    }
+    .to_string()
 }
 
 #[test]
