@@ -618,6 +618,9 @@ pub(crate) fn build<'a>(
         }
     }
     let total = cur.sum(std::iter::once(net).chain(taxes.iter().map(|t| t.amount)));
+    for l in sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
+        l.tax.rescale(cur.minor_units);
+    }
     let bill = Bill {
         currency: cur.code.clone(),
         rounding: cur.rounding,
