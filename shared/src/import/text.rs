@@ -1,0 +1,437 @@
+//! Parsing helpers shared by the importers: exact decimals from text, timestamps, bounded reads and lines.
+
+use std::borrow::Cow;
+use std::io::{BufRead, BufReader, Read};
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use serde_json::value::RawValue;
+
+use super::{Format, ImportError, ERROR_VALUE_CHARS_MAX};
+use crate::error::{RecordError, RecordRule};
+use crate::usage::record_quantity_max;
+
+/// Why a text is not an acceptable decimal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum DecimalError {
+    /// Not a plain decimal (`NaN`, `inf`, `0x10`, `1_000`, spaces, empty).
+    NotANumber,
+    /// More than 28 digits after the point: it cannot be held exactly.
+    TooPrecise,
+    /// Beyond Decimal's range (about 7.9 x 10^28).
+    TooLarge,
+}
+
+impl DecimalError {
+    pub(super) fn rule(self) -> RecordRule {
+        match self {
+            DecimalError::NotANumber => RecordRule::Malformed(
+                "not a decimal number (expected digits with an optional fraction and exponent; NaN and infinity are refused)"
+                    .into(),
+            ),
+            DecimalError::TooPrecise => RecordRule::Malformed(
+                "more than 28 digits after the decimal point: the value cannot be held exactly"
+                    .into(),
+            ),
+            DecimalError::TooLarge => RecordRule::QuantityTooLarge {
+                max: record_quantity_max().to_string(),
+            },
+        }
+    }
+}
+
+/// Largest decimal exponent accepted in `1.5e3` notation. Decimal holds 28 digits, so any larger
+/// exponent on a non-zero mantissa overflows or underflows anyway; the bound also keeps the power
+/// of ten computed below in range.
+const EXPONENT_ABS_MAX: u32 = 28;
+
+/// Parses a decimal exactly from its text: `-12.5`, `3600`, `1.5e3`, `2E-4`.
+///
+/// The grammar is strict on purpose (no spaces, underscores, hex, `NaN` or `inf`): the text comes
+/// from exporters, and anything outside plain decimal notation is a broken exporter, not a
+/// quantity. The result never goes through binary floating point.
+pub(super) fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(p) => (&text[..p], Some(&text[p + 1..])),
+        None => (text, None),
+    };
+    let digits = mantissa.strip_prefix(['-', '+']).unwrap_or(mantissa);
+    let mut seen_digit = false;
+    let mut seen_point = false;
+    for b in digits.bytes() {
+        match b {
+            b'0'..=b'9' => seen_digit = true,
+            b'.' if !seen_point => seen_point = true,
+            _ => return Err(DecimalError::NotANumber),
+        }
+    }
+    if !seen_digit {
+        return Err(DecimalError::NotANumber);
+    }
+    let mut value = match Decimal::from_str_exact(mantissa) {
+        Ok(v) => v,
+        Err(rust_decimal::Error::Underflow) => return Err(DecimalError::TooPrecise),
+        Err(_) => return Err(DecimalError::TooLarge),
+    };
+    let Some(exponent) = exponent else {
+        return Ok(value);
+    };
+    let exp_digits = exponent.strip_prefix(['-', '+']).unwrap_or(exponent);
+    if exp_digits.is_empty() || !exp_digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(DecimalError::NotANumber);
+    }
+    let negative = exponent.starts_with('-');
+    if value.is_zero() {
+        return Ok(Decimal::ZERO);
+    }
+    // Leading zeros are fine (`1e007`); the magnitude is what is bounded.
+    let magnitude: u32 = match exp_digits.trim_start_matches('0') {
+        "" => 0,
+        m if m.len() > 3 => u32::MAX,
+        m => m.parse().map_err(|_| DecimalError::NotANumber)?,
+    };
+    if negative {
+        value = value.normalize();
+        let scale = value.scale().saturating_add(magnitude);
+        if magnitude > EXPONENT_ABS_MAX || scale > 28 {
+            return Err(DecimalError::TooPrecise);
+        }
+        value
+            .set_scale(scale)
+            .map_err(|_| DecimalError::TooPrecise)?;
+        Ok(value)
+    } else {
+        if magnitude > EXPONENT_ABS_MAX {
+            return Err(DecimalError::TooLarge);
+        }
+        let power = Decimal::from_i128_with_scale(10i128.pow(magnitude), 0);
+        value.checked_mul(power).ok_or(DecimalError::TooLarge)
+    }
+}
+
+/// The text of a JSON number or decimal string: `3600.5` and `"3600.5"` both give `3600.5`.
+/// Kept as text so that the decimal is parsed exactly, never through an `f64`.
+pub(super) fn raw_number_text(raw: &RawValue) -> Result<Cow<'_, str>, RecordRule> {
+    let t = raw.get();
+    match t.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(t)
+            .map(Cow::Owned)
+            .map_err(|e| RecordRule::Malformed(format!("bad JSON string: {e}"))),
+        Some(b'-' | b'0'..=b'9') => Ok(Cow::Borrowed(t)),
+        _ => Err(RecordRule::Malformed(
+            "expected a number or a decimal string".into(),
+        )),
+    }
+}
+
+/// A JSON string or number as text (CloudStack ids are strings in 4.x, numbers in older
+/// releases). Other JSON values are refused.
+pub(super) fn raw_text(raw: Option<&RawValue>) -> Result<Option<String>, RecordRule> {
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let t = raw.get();
+    match t.as_bytes().first() {
+        Some(b'"') => serde_json::from_str::<String>(t)
+            .map(Some)
+            .map_err(|e| RecordRule::Malformed(format!("bad JSON string: {e}"))),
+        Some(b'-' | b'0'..=b'9') => Ok(Some(t.to_string())),
+        Some(b'n') => Ok(None),
+        _ => Err(RecordRule::Malformed(
+            "expected a string or a number".into(),
+        )),
+    }
+}
+
+/// A quantity read from an export must be a usage amount: not negative, not absurd.
+pub(super) fn check_quantity(q: Decimal) -> Result<Decimal, RecordRule> {
+    if q.is_sign_negative() && !q.is_zero() {
+        return Err(RecordRule::NegativeQuantity);
+    }
+    if q > record_quantity_max() {
+        return Err(RecordRule::QuantityTooLarge {
+            max: record_quantity_max().to_string(),
+        });
+    }
+    Ok(q)
+}
+
+/// Parses an RFC 3339 instant (`2017-02-14T00:00:00Z`, `...+01:00`, fractions allowed).
+///
+/// The common `YYYY-MM-DDTHH:MM:SSZ` shape takes a fast path: canonical CSV files carry two of
+/// them per row, and chrono's general parser would dominate the import time.
+pub(super) fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    if b.len() == 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b'T' || b[10] == b't')
+        && b[13] == b':'
+        && b[16] == b':'
+        && (b[19] == b'Z' || b[19] == b'z')
+    {
+        let num = |r: std::ops::Range<usize>| -> Option<u32> {
+            let mut n = 0u32;
+            for &c in &b[r] {
+                if !c.is_ascii_digit() {
+                    return None;
+                }
+                n = n * 10 + u32::from(c - b'0');
+            }
+            Some(n)
+        };
+        let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+        return Some(
+            date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?
+                .and_utc(),
+        );
+    }
+    DateTime::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Parses the instants cloud exports write: RFC 3339, CloudStack's literal `'T'`
+/// (`2018-09-19'T'03:00:00+00:00`, a Java `SimpleDateFormat` pattern leaking into the output),
+/// offsets without a colon (`+0000`), and offset-less times (Ceilometer's
+/// `2026-11-01T00:00:00.123456`, CloudStack's `2017-02-14 00:00:00`), which are read as UTC
+/// because both services store and report UTC.
+pub(super) fn parse_export_time(text: &str) -> Option<DateTime<Utc>> {
+    let owned;
+    let text = if text.contains("'T'") {
+        owned = text.replacen("'T'", "T", 1);
+        owned.as_str()
+    } else {
+        text
+    };
+    if let Some(t) = parse_rfc3339(text) {
+        return Some(t);
+    }
+    for pattern in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+        if let Ok(t) = DateTime::parse_from_str(text, pattern) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
+            return Some(t.and_utc());
+        }
+    }
+    None
+}
+
+/// Cuts a value quoted in an error message: a megabyte of garbage must not become a megabyte of
+/// error text.
+pub(super) fn shown(value: &str) -> String {
+    match value.char_indices().nth(ERROR_VALUE_CHARS_MAX) {
+        None => value.to_string(),
+        Some((cut, _)) => format!("{}...", &value[..cut]),
+    }
+}
+
+/// A record error with the value shortened for display.
+pub(super) fn record_error(
+    index: usize,
+    record_id: Option<&str>,
+    field: &'static str,
+    value: &str,
+    rule: RecordRule,
+) -> RecordError {
+    RecordError {
+        index,
+        record_id: record_id.map(str::to_string),
+        field,
+        value: shown(value),
+        rule,
+    }
+}
+
+/// Reads a whole JSON document, refusing more than `max` bytes without reading much past it.
+pub(super) fn read_document<R: Read>(
+    reader: R,
+    max: usize,
+    format: Format,
+) -> Result<Vec<u8>, ImportError> {
+    let mut bytes = Vec::new();
+    reader
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| ImportError::Read {
+            message: e.to_string(),
+        })?;
+    if bytes.len() > max {
+        return Err(ImportError::TooLarge {
+            format,
+            what: "document bytes",
+            max: max as u64,
+        });
+    }
+    Ok(bytes)
+}
+
+/// Lines of a streamed input, each at most `max` bytes, numbered from 1, without the line break.
+pub(super) struct Lines<R: Read> {
+    inner: BufReader<R>,
+    /// A line that straddles two reads of the buffer is assembled here.
+    buf: Vec<u8>,
+    /// Bytes of the read buffer handed out as the last line, consumed on the next call.
+    lent: usize,
+    line: usize,
+    max: usize,
+    format: Format,
+}
+
+/// Buffer of the line reader: large enough that most lines are handed out straight from it,
+/// without a copy.
+const LINE_READ_BUFFER_BYTES: usize = 64 * 1024;
+
+impl<R: Read> Lines<R> {
+    pub(super) fn new(reader: R, max: usize, format: Format) -> Lines<R> {
+        Lines {
+            inner: BufReader::with_capacity(LINE_READ_BUFFER_BYTES, reader),
+            buf: Vec::new(),
+            lent: 0,
+            line: 0,
+            max,
+            format,
+        }
+    }
+
+    fn too_long(&self) -> ImportError {
+        ImportError::TooLarge {
+            format: self.format,
+            what: "line bytes",
+            max: self.max as u64,
+        }
+    }
+
+    /// The next line and its number, or `None` at the end of the input. A line longer than the
+    /// limit ends the import: the reader cannot resynchronise without holding it.
+    pub(super) fn next_line(&mut self) -> Result<Option<(usize, &[u8])>, ImportError> {
+        self.inner.consume(std::mem::take(&mut self.lent));
+        self.buf.clear();
+        let read_error = |e: std::io::Error| ImportError::Read {
+            message: e.to_string(),
+        };
+        // Fast path: the whole line is in the read buffer; lend it without copying.
+        let available = self.inner.fill_buf().map_err(read_error)?;
+        if available.is_empty() {
+            return Ok(None);
+        }
+        let in_buffer = match available.iter().position(|&b| b == b'\n') {
+            Some(p) if p <= self.max => Some(p),
+            Some(_) => return Err(self.too_long()),
+            None => None,
+        };
+        let line: &[u8] = match in_buffer {
+            Some(p) => {
+                self.lent = p + 1;
+                &self.inner.buffer()[..p]
+            }
+            None => {
+                loop {
+                    let available = self.inner.fill_buf().map_err(read_error)?;
+                    if available.is_empty() {
+                        break;
+                    }
+                    let (take, found) = match available.iter().position(|&b| b == b'\n') {
+                        Some(p) => (p, true),
+                        None => (available.len(), false),
+                    };
+                    if self.buf.len() + take > self.max {
+                        return Err(self.too_long());
+                    }
+                    self.buf.extend_from_slice(&available[..take]);
+                    self.inner.consume(if found { take + 1 } else { take });
+                    if found {
+                        break;
+                    }
+                }
+                &self.buf
+            }
+        };
+        self.line += 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let line = if self.line == 1 {
+            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+        } else {
+            line
+        };
+        Ok(Some((self.line, line)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+    use std::str::FromStr;
+
+    #[test]
+    fn decimals_parse_exactly_or_not_at_all() {
+        let ok = [
+            ("3600.5", "3600.5"),
+            ("-1.25", "-1.25"),
+            ("+7", "7"),
+            ("1e3", "1000"),
+            ("1.5E-3", "0.0015"),
+            ("2.50e+2", "250.0"),
+            ("0e999", "0"),
+            ("0.1", "0.1"),
+            ("1e007", "10000000"),
+        ];
+        for (text, want) in ok {
+            assert_eq!(
+                parse_decimal(text),
+                Ok(Decimal::from_str(want).unwrap()),
+                "{text}"
+            );
+        }
+        let bad = [
+            ("NaN", DecimalError::NotANumber),
+            ("inf", DecimalError::NotANumber),
+            ("-Infinity", DecimalError::NotANumber),
+            ("", DecimalError::NotANumber),
+            ("-", DecimalError::NotANumber),
+            (" 1", DecimalError::NotANumber),
+            ("1_000", DecimalError::NotANumber),
+            ("0x10", DecimalError::NotANumber),
+            ("1e", DecimalError::NotANumber),
+            ("1.2.3", DecimalError::NotANumber),
+            ("1e400", DecimalError::TooLarge),
+            ("1e29", DecimalError::TooLarge),
+            ("79228162514264337593543950336", DecimalError::TooLarge),
+            ("1e-29", DecimalError::TooPrecise),
+            ("0.00000000000000000000000000001", DecimalError::TooPrecise),
+        ];
+        for (text, want) in bad {
+            assert_eq!(parse_decimal(text), Err(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn export_times_in_every_shape() {
+        let want = parse_rfc3339("2018-09-19T03:00:00Z").unwrap();
+        for text in [
+            "2018-09-19T03:00:00Z",
+            "2018-09-19T03:00:00+00:00",
+            "2018-09-19'T'03:00:00+00:00",
+            "2018-09-19'T'03:00:00+0000",
+            "2018-09-19T03:00:00+0000",
+            "2018-09-19T05:00:00+02:00",
+            "2018-09-19T03:00:00",
+            "2018-09-19 03:00:00",
+            "2018-09-19T03:00:00.000000",
+        ] {
+            assert_eq!(parse_export_time(text), Some(want), "{text}");
+        }
+        for text in ["2018-09-19", "yesterday", "2018-13-19T03:00:00Z", ""] {
+            assert_eq!(parse_export_time(text), None, "{text}");
+        }
+        // Canonical CSV is strict: no offset-less or quoted-T times.
+        assert_eq!(parse_rfc3339("2018-09-19 03:00:00"), None);
+        assert_eq!(parse_rfc3339("2018-02-30T03:00:00Z"), None);
+    }
+}
