@@ -106,6 +106,48 @@ fn main() {
     if run("estimate") {
         bench_estimate(&catalog);
     }
+    if run("import") {
+        bench_import(&catalog);
+    }
+}
+
+/// Canonical CSV of the same 1M records, held in memory: parse-only against import + rating.
+fn bench_import(catalog: &Catalog) {
+    use pricing::import::{
+        import_and_rate, import_each, write_csv_row, Format, ImportOptions, CSV_HEADER,
+    };
+    let period = BillingPeriod::month(2017, 2).unwrap();
+    let mut csv = String::with_capacity(RECORDS * 120);
+    csv.push_str(CSV_HEADER);
+    csv.push('\n');
+    for r in records(RECORDS) {
+        write_csv_row(&r, &mut csv).unwrap();
+    }
+    let options = ImportOptions::default();
+    let mut parse = f64::MAX;
+    let mut rate = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let stats = import_each(Format::Csv, csv.as_bytes(), catalog, &options, |_, r| {
+            black_box(r);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(stats.records, RECORDS as u64);
+        parse = parse.min(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let rated =
+            import_and_rate(Format::Csv, csv.as_bytes(), catalog, &options, period).unwrap();
+        black_box(&rated);
+        rate = rate.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "import (canonical CSV, {} MB in memory): parse only {:.2} M records/s; parse + rate + aggregate {:.2} M records/s ({:.2}x parse-only)",
+        csv.len() / 1_000_000,
+        RECORDS as f64 / parse / 1e6,
+        RECORDS as f64 / rate / 1e6,
+        rate / parse
+    );
 }
 
 fn bench_rating(catalog: &Catalog) {

@@ -201,10 +201,19 @@ impl Hasher for FxHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(b));
+        // Whole 8-byte words are loaded directly; the tail is assembled byte by byte (a
+        // `copy_from_slice` of a variable length calls memcpy, which dominated the profile).
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.write_u64(u64::from_le_bytes(w.try_into().expect("8-byte chunk")));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let v = tail
+                .iter()
+                .enumerate()
+                .fold(0u64, |v, (i, &b)| v | (u64::from(b) << (8 * i)));
+            self.write_u64(v);
         }
     }
     fn write_u64(&mut self, i: u64) {
@@ -246,6 +255,43 @@ impl Interner {
     fn name(&self, id: u32) -> &str {
         &self.names[id as usize]
     }
+
+    /// `id(s)`, answered from `last` when `s` is the same string as last time. Exports come
+    /// sorted by account and resource, so most records repeat the previous record's strings and
+    /// a comparison is cheaper than a hash lookup.
+    fn id_cached(&mut self, last: &mut u32, s: &str) -> u32 {
+        if *last != u32::MAX && &*self.names[*last as usize] == s {
+            return *last;
+        }
+        *last = self.id(s);
+        *last
+    }
+}
+
+/// The ids of the previous record's strings (`u32::MAX`: none yet).
+struct LastIds {
+    account: u32,
+    project: u32,
+    resource: u32,
+    region: u32,
+    /// The previous record's product and meter text and the charge they resolved to.
+    product: String,
+    meter: String,
+    charge: u32,
+}
+
+impl Default for LastIds {
+    fn default() -> Self {
+        LastIds {
+            account: u32::MAX,
+            project: u32::MAX,
+            resource: u32::MAX,
+            region: u32::MAX,
+            product: String::new(),
+            meter: String::new(),
+            charge: u32::MAX,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -283,6 +329,9 @@ pub struct Aggregator<'c> {
     /// region id or alias -> canonical id
     regions: HashMap<String, String, FxBuild>,
     strings: Interner,
+    last: LastIds,
+    /// The total being added to while records keep the same key.
+    pending: Option<(PackedKey, UsageTotal)>,
     totals: HashMap<PackedKey, UsageTotal, FxBuild>,
     quantity_max: Decimal,
 }
@@ -333,6 +382,8 @@ impl<'c> Aggregator<'c> {
             tags_off,
             regions,
             strings: Interner::default(),
+            last: LastIds::default(),
+            pending: None,
             totals: HashMap::default(),
             quantity_max: record_quantity_max(),
         }
@@ -357,15 +408,28 @@ impl<'c> Aggregator<'c> {
         if record.resource.is_empty() {
             return Err(err("resource", String::new(), RecordRule::Empty));
         }
-        let Some(meters) = self.charges_by_product.get(record.product.as_str()) else {
-            return Err(err(
-                "product",
-                record.product.clone(),
-                RecordRule::UnknownProduct,
-            ));
-        };
-        let Some(&(_, charge_idx)) = meters.iter().find(|(m, _)| *m == record.meter) else {
-            return Err(err("meter", record.meter.clone(), RecordRule::UnknownMeter));
+        let charge_idx = if self.last.charge != u32::MAX
+            && self.last.product == record.product
+            && self.last.meter == record.meter
+        {
+            self.last.charge
+        } else {
+            let Some(meters) = self.charges_by_product.get(record.product.as_str()) else {
+                return Err(err(
+                    "product",
+                    record.product.clone(),
+                    RecordRule::UnknownProduct,
+                ));
+            };
+            let Some(&(_, idx)) = meters.iter().find(|(m, _)| *m == record.meter) else {
+                return Err(err("meter", record.meter.clone(), RecordRule::UnknownMeter));
+            };
+            self.last.product.clear();
+            self.last.product.push_str(&record.product);
+            self.last.meter.clear();
+            self.last.meter.push_str(&record.meter);
+            self.last.charge = idx;
+            idx
         };
         let charge = &self.charges[charge_idx as usize];
         if !record.unit.converts_to(charge.meter_unit) {
@@ -440,19 +504,49 @@ impl<'c> Aggregator<'c> {
                     .is_some_and(|cats| cats.contains(&charge.category))
             });
         let key = PackedKey {
-            account: self.strings.id(&record.account),
-            project: self.strings.id(record.project.as_deref().unwrap_or("")),
-            resource: self.strings.id(&record.resource),
+            account: self
+                .strings
+                .id_cached(&mut self.last.account, &record.account),
+            project: self.strings.id_cached(
+                &mut self.last.project,
+                record.project.as_deref().unwrap_or(""),
+            ),
+            resource: self
+                .strings
+                .id_cached(&mut self.last.resource, &record.resource),
             charge: charge_idx,
-            region: self.strings.id(region),
+            region: self.strings.id_cached(&mut self.last.region, region),
             day: chrono::Datelike::num_days_from_ce(&record.start.date_naive()),
             unit: record.unit,
             billable,
         };
-        let t = self.totals.entry(key).or_default();
-        t.quantity += record.quantity;
-        t.records += 1;
+        // Records of one resource and meter usually come one after another (hourly records of
+        // a day): they add into a pending total, and the map is touched once per run.
+        match &mut self.pending {
+            Some((k, t)) if *k == key => {
+                t.quantity += record.quantity;
+                t.records += 1;
+            }
+            pending => {
+                if let Some((k, t)) = pending.replace((
+                    key,
+                    UsageTotal {
+                        quantity: record.quantity,
+                        records: 1,
+                    },
+                )) {
+                    self.totals.entry(k).or_default().add(t);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Moves the pending total into the map.
+    fn flush(&mut self) {
+        if let Some((k, t)) = self.pending.take() {
+            self.totals.entry(k).or_default().add(t);
+        }
     }
 
     /// Adds a whole batch or nothing: on any bad record the totals are left as they were and
@@ -477,7 +571,9 @@ impl<'c> Aggregator<'c> {
         Ok(n)
     }
 
-    fn absorb(&mut self, other: Aggregator<'_>) {
+    fn absorb(&mut self, mut other: Aggregator<'_>) {
+        self.flush();
+        other.flush();
         for (k, v) in other.totals {
             let key = PackedKey {
                 account: self.strings.id(other.strings.name(k.account)),
@@ -492,32 +588,77 @@ impl<'c> Aggregator<'c> {
 
     /// Number of distinct totals held (what persisting them costs).
     pub fn len(&self) -> usize {
-        self.totals.len()
+        let pending_is_new = self
+            .pending
+            .as_ref()
+            .is_some_and(|(k, _)| !self.totals.contains_key(k));
+        self.totals.len() + usize::from(pending_is_new)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.totals.is_empty()
+        self.totals.is_empty() && self.pending.is_none()
+    }
+
+    fn usage_key(&self, k: &PackedKey) -> UsageKey {
+        let charge = &self.charges[k.charge as usize];
+        UsageKey {
+            account: self.strings.name(k.account).to_string(),
+            project: self.strings.name(k.project).to_string(),
+            resource: self.strings.name(k.resource).to_string(),
+            product: charge.product.clone(),
+            meter: charge.meter.clone(),
+            region: self.strings.name(k.region).to_string(),
+            day: NaiveDate::from_num_days_from_ce_opt(k.day).expect("day from a valid date"),
+            unit: k.unit,
+            billable: k.billable,
+        }
     }
 
     /// The totals in persistable, deterministic form.
     pub fn to_usage(&self) -> Usage {
-        let mut totals = BTreeMap::new();
-        for (k, v) in &self.totals {
-            let charge = &self.charges[k.charge as usize];
-            let key = UsageKey {
-                account: self.strings.name(k.account).to_string(),
-                project: self.strings.name(k.project).to_string(),
-                resource: self.strings.name(k.resource).to_string(),
-                product: charge.product.clone(),
-                meter: charge.meter.clone(),
-                region: self.strings.name(k.region).to_string(),
-                day: NaiveDate::from_num_days_from_ce_opt(k.day).expect("day from a valid date"),
-                unit: k.unit,
-                billable: k.billable,
-            };
-            totals.insert(key, *v);
+        let mut totals: BTreeMap<UsageKey, UsageTotal> = BTreeMap::new();
+        for (k, v) in self
+            .totals
+            .iter()
+            .chain(self.pending.iter().map(|(k, v)| (k, v)))
+        {
+            totals.entry(self.usage_key(k)).or_default().add(*v);
         }
         Usage { totals }
+    }
+
+    /// Hands the totals over one account at a time, in account order, consuming the
+    /// aggregator: peak memory is the packed totals plus one account's [`Usage`], not a second
+    /// copy of everything (what lets the rater stream a 1 GB export in bounded memory).
+    pub fn for_each_account<E>(
+        mut self,
+        mut f: impl FnMut(&str, Usage) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.flush();
+        let mut keys: Vec<(PackedKey, UsageTotal)> = self.totals.drain().collect();
+        self.totals = HashMap::default();
+        // Group by account name (ids are in first-seen order, names give a stable order).
+        keys.sort_unstable_by(|(a, _), (b, _)| {
+            self.strings
+                .name(a.account)
+                .cmp(self.strings.name(b.account))
+        });
+        let mut start = 0;
+        while start < keys.len() {
+            let account = keys[start].0.account;
+            let end = start
+                + keys[start..]
+                    .iter()
+                    .position(|(k, _)| k.account != account)
+                    .unwrap_or(keys.len() - start);
+            let mut usage = Usage::default();
+            for (k, v) in &keys[start..end] {
+                usage.totals.entry(self.usage_key(k)).or_default().add(*v);
+            }
+            f(self.strings.name(account), usage)?;
+            start = end;
+        }
+        Ok(())
     }
 }
 

@@ -379,6 +379,23 @@ where
     R: Read,
     F: FnMut(usize, UsageRecord) -> Result<(), RecordError>,
 {
+    import_each(format, reader, catalog, options, |i, r| sink(i, r.clone()))
+}
+
+/// [`import`] with a sink that borrows each record instead of owning it: the streaming formats
+/// then reuse one record buffer and allocate nothing per row. This is the fast path that
+/// [`import_and_rate`] and the rater use.
+pub fn import_each<R, F>(
+    format: Format,
+    reader: R,
+    catalog: &Catalog,
+    options: &ImportOptions,
+    mut sink: F,
+) -> Result<ImportStats, ImportError>
+where
+    R: Read,
+    F: FnMut(usize, &UsageRecord) -> Result<(), RecordError>,
+{
     let mut stats = ImportStats {
         format,
         items: 0,
@@ -401,7 +418,7 @@ where
             stats.records = converted.records.len() as u64;
             converted.records.sort_by_key(|(i, _)| *i);
             for (i, r) in converted.records {
-                if let Err(e) = sink(i, r) {
+                if let Err(e) = sink(i, &r) {
                     converted.errors.push(e);
                 }
             }
@@ -463,8 +480,8 @@ pub fn import_and_rate<R: Read>(
         options
     };
     let mut aggregator = Aggregator::new(catalog, period);
-    let stats = import(format, reader, catalog, options, |i, r| {
-        aggregator.add(i, &r)
+    let stats = import_each(format, reader, catalog, options, |i, r| {
+        aggregator.add(i, r)
     })?;
     Ok(RatedImport {
         usage: aggregator.to_usage(),
