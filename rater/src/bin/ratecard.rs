@@ -1,0 +1,369 @@
+//! The `ratecard` CLI: rate an export, show or finalize invoices, publish a reseller catalog or the rater's config; glue around the `rater` library.
+
+use std::fs::File;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use pricing::{BillingPeriod, Catalog, Invoice};
+use rater::handler::{aggregate, rate_aggregated, RateResponse};
+use rater::import::parse_format_arg;
+use rater::model::ConfigKind;
+use rater::{render, DynamoStore, EmbeddedStore, Mode, RaterConfig, Store};
+
+/// Exports at least this big get a progress bar (when stderr is a terminal): smaller ones are
+/// rated before a bar would be seen.
+const PROGRESS_BYTES_MIN: u64 = 8 * 1024 * 1024;
+
+#[derive(Parser)]
+#[command(
+    name = "ratecard",
+    version,
+    about = "Rate cloud usage exports into invoices"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputKind {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// Where rated usage and invoices live: `embedded:<path>` (a local file) or
+    /// `dynamodb:<table>` (AWS, or DynamoDB Local through AWS_ENDPOINT_URL_DYNAMODB).
+    #[arg(long, default_value = "embedded:.ratecard/ratecard.redb")]
+    store: String,
+}
+
+#[derive(clap::Args)]
+struct ConfigArgs {
+    /// Catalog JSON file.
+    #[arg(long)]
+    catalog: PathBuf,
+    /// Accounts JSON file.
+    #[arg(long)]
+    accounts: PathBuf,
+    /// Issuer of final invoice numbers.
+    #[arg(long, env = "RATECARD_ISSUER", default_value = "ratecard")]
+    issuer: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Rate a usage export (exactly once per batch) and print the invoices of its accounts.
+    Rate {
+        /// The export file (`-` for standard input).
+        export: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// auto, csv, jsonl, cloudstack or ceilometer.
+        #[arg(long, default_value = "auto")]
+        format: String,
+        /// Billing period (2017-02); the month of the first record when absent.
+        #[arg(long)]
+        period: Option<String>,
+        /// Only this account's records are accepted.
+        #[arg(long)]
+        account: Option<String>,
+        /// Idempotency key of the batch; the SHA-256 of the export when absent.
+        #[arg(long)]
+        batch_id: Option<String>,
+        /// Issue the period's final, numbered invoices after rating.
+        #[arg(long = "final")]
+        finalize: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputKind,
+    },
+    /// Show an account's invoice for a period (interim unless finalized).
+    Invoice {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        period: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputKind,
+    },
+    /// Issue the final, numbered invoice of an account's period (once).
+    Finalize {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        period: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputKind,
+    },
+    /// Write a reseller's effective catalog for the storefront (no wholesale prices in it).
+    Publish {
+        #[arg(long)]
+        reseller: String,
+        #[arg(long)]
+        catalog: PathBuf,
+        /// Output file; standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Store a catalog and accounts version in the store and make them current (what the
+    /// Lambda loads when it has no bundled files).
+    PublishConfig {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Create the table of infra/table.json (for DynamoDB Local).
+    CreateTable {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+enum AnyStore {
+    Embedded(EmbeddedStore),
+    Dynamo(DynamoStore),
+}
+
+async fn open_store(spec: &str) -> Result<AnyStore> {
+    if let Some(path) = spec.strip_prefix("embedded:") {
+        return Ok(AnyStore::Embedded(
+            EmbeddedStore::open(std::path::Path::new(path))
+                .with_context(|| format!("opening embedded store {path}"))?,
+        ));
+    }
+    if let Some(table) = spec.strip_prefix("dynamodb:") {
+        let table = if table.is_empty() {
+            DynamoStore::default_local_table()
+        } else {
+            table.to_string()
+        };
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        return Ok(AnyStore::Dynamo(DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+        )));
+    }
+    bail!("--store must be embedded:<path> or dynamodb:<table>, got `{spec}`")
+}
+
+fn load_config(args: &ConfigArgs) -> Result<RaterConfig> {
+    let catalog = std::fs::read_to_string(&args.catalog)
+        .with_context(|| format!("reading {}", args.catalog.display()))?;
+    let accounts = std::fs::read_to_string(&args.accounts)
+        .with_context(|| format!("reading {}", args.accounts.display()))?;
+    Ok(RaterConfig::from_json(&catalog, &accounts, &args.issuer)?)
+}
+
+fn parse_period(s: &str) -> Result<BillingPeriod> {
+    Ok(BillingPeriod::parse(s)?)
+}
+
+fn print_invoices(
+    invoices: &[Invoice],
+    output: OutputKind,
+    response: Option<&RateResponse>,
+) -> Result<()> {
+    let text = match output {
+        OutputKind::Table => render::invoices_table(invoices),
+        OutputKind::Csv => render::invoices_csv(invoices),
+        OutputKind::Json => match response {
+            Some(r) => serde_json::to_string_pretty(r)? + "\n",
+            None => serde_json::to_string_pretty(invoices)? + "\n",
+        },
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Opens the export as a stream (never read whole: exports can be gigabytes), with a progress
+/// bar on stderr for big files when stderr is a terminal.
+fn open_export(path: &PathBuf) -> Result<(Box<dyn Read + Send>, ProgressBar)> {
+    if path.as_os_str() == "-" {
+        return Ok((Box::new(std::io::stdin()), ProgressBar::hidden()));
+    }
+    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if std::io::stderr().is_terminal() && len >= PROGRESS_BYTES_MIN {
+        let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} rating {bytes}/{total_bytes} [{bar:40}] {bytes_per_sec}, {eta} left",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    Ok((Box::new(bar.wrap_read(file)), bar))
+}
+
+async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
+    match command {
+        Command::Rate {
+            export,
+            config,
+            format,
+            period,
+            account,
+            batch_id,
+            finalize,
+            output,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let format = parse_format_arg(Some(&format))?;
+            let period = period.as_deref().map(parse_period).transpose()?;
+            let (reader, bar) = open_export(&export)?;
+            // Parsing and aggregating is CPU-bound and synchronous: keep it off the runtime's
+            // worker so the bar and the store stay responsive.
+            let batch = tokio::task::block_in_place(|| {
+                aggregate(&config, format, reader, period, account.as_deref())
+            });
+            bar.finish_and_clear();
+            let batch = batch?;
+            let mode = if finalize { Mode::Final } else { Mode::Interim };
+            let resp =
+                rate_aggregated(store, &config, batch, batch_id, mode, account.as_deref()).await?;
+            eprintln!(
+                "batch {}: {} records, {} usage items{}",
+                resp.batch_id,
+                resp.records,
+                resp.usage_items,
+                if resp.replayed {
+                    " (already rated: replayed, nothing written)"
+                } else {
+                    " written"
+                }
+            );
+            print_invoices(&resp.invoices, output, Some(&resp))
+        }
+        Command::Invoice {
+            account,
+            period,
+            config,
+            output,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let inv = rater::invoice_for(store, &config, &account, parse_period(&period)?).await?;
+            print_invoices(&[inv], output, None)
+        }
+        Command::Finalize {
+            account,
+            period,
+            config,
+            output,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let inv = rater::finalize(store, &config, &account, parse_period(&period)?).await?;
+            print_invoices(&[inv], output, None)
+        }
+        Command::PublishConfig { config, .. } => {
+            let config = load_config(&config)?;
+            let accounts = serde_json::to_string(&config.accounts)?;
+            store
+                .put_config(
+                    ConfigKind::Catalog,
+                    &config.catalog.version,
+                    &config.catalog.to_json(),
+                    true,
+                )
+                .await?;
+            store
+                .put_config(
+                    ConfigKind::Accounts,
+                    &config.accounts.version,
+                    &accounts,
+                    true,
+                )
+                .await?;
+            eprintln!(
+                "published catalog {} and accounts {} as current",
+                config.catalog.version, config.accounts.version
+            );
+            Ok(())
+        }
+        Command::Publish { .. } | Command::CreateTable { .. } => {
+            unreachable!("handled without a store")
+        }
+    }
+}
+
+fn publish(reseller: &str, catalog: &PathBuf, out: Option<&PathBuf>) -> Result<()> {
+    let text = std::fs::read_to_string(catalog)
+        .with_context(|| format!("reading {}", catalog.display()))?;
+    let catalog = Catalog::from_json(&text)?;
+    let published = pricing::publish(&catalog, reseller)?;
+    let json = serde_json::to_string_pretty(&published)? + "\n";
+    match out {
+        Some(path) => {
+            std::fs::write(path, json).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "published {reseller}'s catalog {} to {}",
+                published.version,
+                path.display()
+            );
+        }
+        None => std::io::stdout().write_all(json.as_bytes())?,
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // Errors are printed as their messages (the chain, not a backtrace): they are for users.
+    match cli_main(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn cli_main(cli: Cli) -> Result<()> {
+    let spec = match &cli.command {
+        Command::Publish {
+            reseller,
+            catalog,
+            out,
+        } => return publish(reseller, catalog, out.as_ref()),
+        Command::CreateTable { store } => {
+            let AnyStore::Dynamo(d) = open_store(&store.store).await? else {
+                bail!("create-table needs --store dynamodb:<table>");
+            };
+            d.create_table().await?;
+            eprintln!("table {} ready", d.table());
+            return Ok(());
+        }
+        Command::Rate { store, .. }
+        | Command::Invoice { store, .. }
+        | Command::Finalize { store, .. }
+        | Command::PublishConfig { store, .. } => store.store.clone(),
+    };
+    match open_store(&spec).await? {
+        AnyStore::Embedded(s) => run(&s, cli.command).await,
+        AnyStore::Dynamo(s) => run(&s, cli.command).await,
+    }
+}

@@ -1,0 +1,225 @@
+//! The rater's errors: what went wrong, whether retrying can help, and the HTTP status to answer.
+
+use pricing::{BatchErrors, PricingError};
+use thiserror::Error;
+
+/// Why a store call failed. Stores report facts (a condition failed, the service is down); the
+/// handler decides what they mean.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The service could not be reached, throttled, or failed on its side: retry later.
+    #[error("store unavailable: {message}")]
+    Unavailable { message: String },
+    /// Another attempt holds or took over the batch's lease.
+    #[error("batch `{batch_id}`: the lease is held by another attempt")]
+    LeaseLost { batch_id: String },
+    /// The account's period was finalized; no usage may be committed into it.
+    #[error("period {period} of account `{account}` is closed by final invoice {number}")]
+    PeriodClosed {
+        account: String,
+        period: String,
+        number: String,
+    },
+    /// A final invoice already exists for the account and period.
+    #[error("period {period} of account `{account}` already has final invoice {number}")]
+    AlreadyFinal {
+        account: String,
+        period: String,
+        number: String,
+    },
+    /// Finalizing lost a race (the counter moved, or usage was committed meanwhile).
+    #[error("finalize of `{account}` {period} raced another write; retry")]
+    FinalizeConflict { account: String, period: String },
+    /// A config version was stored before with a different body.
+    #[error("{kind} version `{version}` is already stored with different content; publish a new version")]
+    ConfigVersionConflict { kind: String, version: String },
+    /// The account has committed more batches into the period than one item can list.
+    #[error(
+        "account `{account}` has {count} batches in period {period}, the most allowed is {max}"
+    )]
+    TooManyBatches {
+        account: String,
+        period: String,
+        count: usize,
+        max: usize,
+    },
+    /// An item in the store cannot be read back: a bug or a manual edit, not a transient fault.
+    #[error("corrupt item {pk} / {sk}: {message}")]
+    Corrupt {
+        pk: String,
+        sk: String,
+        message: String,
+    },
+    /// The service refused the request itself (missing table, validation): retrying the same
+    /// request cannot help.
+    #[error("store refused the request: {message}")]
+    Rejected { message: String },
+    /// A write refused by a fault-injection wrapper (tests and simulators only).
+    #[error("injected fault: {what}")]
+    Injected { what: String },
+}
+
+impl StoreError {
+    pub fn retryable(&self) -> bool {
+        match self {
+            StoreError::Unavailable { .. }
+            | StoreError::LeaseLost { .. }
+            | StoreError::FinalizeConflict { .. }
+            | StoreError::Injected { .. } => true,
+            StoreError::PeriodClosed { .. }
+            | StoreError::AlreadyFinal { .. }
+            | StoreError::ConfigVersionConflict { .. }
+            | StoreError::TooManyBatches { .. }
+            | StoreError::Rejected { .. }
+            | StoreError::Corrupt { .. } => false,
+        }
+    }
+
+    pub(crate) fn corrupt(pk: &str, sk: &str, message: impl std::fmt::Display) -> StoreError {
+        StoreError::Corrupt {
+            pk: pk.to_string(),
+            sk: sk.to_string(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// Why a batch, an invoice or a finalize request failed. Each variant names the broken rule and
+/// carries what the caller needs to fix it.
+#[derive(Debug, Error)]
+pub enum RaterError {
+    #[error("payload is {bytes} bytes, more than the limit of {max} bytes (Lambda's 6 MB request limit); split the export into smaller batches")]
+    PayloadTooLarge { bytes: usize, max: usize },
+    #[error("empty batch: the export holds no usage record")]
+    EmptyBatch,
+    #[error("bad request: `{field}`: {message}")]
+    BadRequest {
+        field: &'static str,
+        message: String,
+    },
+    /// The export as a whole cannot be read (not JSON, wrong shape, over a size limit).
+    #[error(transparent)]
+    Import(pricing::import::ImportError),
+    /// Every bad record (up to the display cap) of a batch rejected whole.
+    #[error(transparent)]
+    BadRecords(#[from] BatchErrors),
+    #[error("batch id `{batch_id}` was used before for different content (sha256 {stored_sha256}, now {sha256}); use a new idempotency key")]
+    IdempotencyKeyReused {
+        batch_id: String,
+        stored_sha256: String,
+        sha256: String,
+    },
+    #[error("late usage refused: period {period} of account `{account}` is closed by final invoice {number}; nothing was written (issue a credit or debit note instead)")]
+    PeriodClosed {
+        account: String,
+        period: String,
+        number: String,
+    },
+    #[error("period {period} of account `{account}` is already finalized (invoice {number}); a final invoice is issued once")]
+    AlreadyFinalized {
+        account: String,
+        period: String,
+        number: String,
+    },
+    #[error("batch `{batch_id}` is being rated by another delivery; retry in {retry_after_s} s")]
+    BatchInProgress {
+        batch_id: String,
+        retry_after_s: u64,
+    },
+    #[error("account `{account}` is not in the accounts book (version {accounts_version})")]
+    UnknownAccount {
+        account: String,
+        accounts_version: String,
+    },
+    #[error("final invoice of `{account}` {period} is {bytes} bytes, more than {max} bytes one item may hold")]
+    InvoiceTooLarge {
+        account: String,
+        period: String,
+        bytes: usize,
+        max: usize,
+    },
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("pricing failed: {0}")]
+    Pricing(#[from] PricingError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RaterError {
+    fn from(e: StoreError) -> RaterError {
+        match e {
+            StoreError::PeriodClosed {
+                account,
+                period,
+                number,
+            } => RaterError::PeriodClosed {
+                account,
+                period,
+                number,
+            },
+            StoreError::AlreadyFinal {
+                account,
+                period,
+                number,
+            } => RaterError::AlreadyFinalized {
+                account,
+                period,
+                number,
+            },
+            e => RaterError::Store(e),
+        }
+    }
+}
+
+impl RaterError {
+    /// True when the same request may succeed later unchanged (Lambda should retry it).
+    pub fn retryable(&self) -> bool {
+        match self {
+            RaterError::BatchInProgress { .. } => true,
+            RaterError::Store(e) => e.retryable(),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status a Function URL answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            RaterError::PayloadTooLarge { .. }
+            | RaterError::Import(pricing::import::ImportError::TooLarge { .. }) => 413,
+            RaterError::EmptyBatch | RaterError::BadRequest { .. } | RaterError::Import(_) => 400,
+            RaterError::BadRecords(_)
+            | RaterError::IdempotencyKeyReused { .. }
+            | RaterError::UnknownAccount { .. } => 422,
+            RaterError::PeriodClosed { .. }
+            | RaterError::AlreadyFinalized { .. }
+            | RaterError::BatchInProgress { .. } => 409,
+            RaterError::InvoiceTooLarge { .. } | RaterError::Config(_) | RaterError::Pricing(_) => {
+                500
+            }
+            RaterError::Store(e) if e.retryable() => 503,
+            RaterError::Store(_) => 500,
+        }
+    }
+
+    /// A stable, machine-readable name of the rule that failed.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RaterError::PayloadTooLarge { .. } => "payload_too_large",
+            RaterError::EmptyBatch => "empty_batch",
+            RaterError::BadRequest { .. } => "bad_request",
+            RaterError::Import(_) => "import",
+            RaterError::BadRecords(_) => "bad_records",
+            RaterError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
+            RaterError::PeriodClosed { .. } => "period_closed",
+            RaterError::AlreadyFinalized { .. } => "already_finalized",
+            RaterError::BatchInProgress { .. } => "batch_in_progress",
+            RaterError::UnknownAccount { .. } => "unknown_account",
+            RaterError::InvoiceTooLarge { .. } => "invoice_too_large",
+            RaterError::Config(_) => "config",
+            RaterError::Pricing(_) => "pricing",
+            RaterError::Store(e) if e.retryable() => "store_unavailable",
+            RaterError::Store(_) => "store",
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! Lambda events in and out: Function URL requests and direct (scheduled) invocations become handler calls; results become Function URL responses.
+//!
+//! Pure apart from the store calls made by [`handle_event`]; the Lambda binary only parses the
+//! JSON payload and hands it here, so everything about the wire format is tested in-process.
+//!
+//! Function URL request (`POST`): the body is an export (base64 when `isBase64Encoded`), or a
+//! JSON object shaped like a direct invocation (`{"batch_id", "format", "period", "mode",
+//! "account", "export"}`), which is what the nightly exporter sends. The header
+//! `Idempotency-Key`, and the query parameters `format`, `period`, `account`, `mode`,
+//! `batch_id` set the rest (the JSON fields win). The answer is JSON, or CSV with
+//! `Accept: text/csv` or `?output=csv`. A `GET` with `account` and `period` answers that
+//! account's current invoice. Errors answer 4xx/5xx with `{"error": {...}}`.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use pricing::BillingPeriod;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::RaterError;
+use crate::handler::{invoice_for, rate_batch, BatchRequest, Mode, RaterConfig};
+use crate::import::parse_format_arg;
+use crate::render;
+use crate::store::Store;
+
+/// The parts of a Function URL request (payload format 2.0) the rater reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionUrlRequest {
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub query_string_parameters: BTreeMap<String, String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub is_base64_encoded: bool,
+    #[serde(default)]
+    pub request_context: Value,
+}
+
+impl FunctionUrlRequest {
+    fn method(&self) -> String {
+        self.request_context
+            .pointer("/http/method")
+            .and_then(Value::as_str)
+            .unwrap_or("POST")
+            .to_ascii_uppercase()
+    }
+
+    /// Header names are case-insensitive; Function URLs lower-case them, but tests and proxies
+    /// may not.
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn query(&self, name: &str) -> Option<&str> {
+        self.query_string_parameters.get(name).map(String::as_str)
+    }
+}
+
+/// A direct invocation, as the nightly schedule sends it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectEvent {
+    #[serde(default)]
+    pub batch_id: Option<String>,
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(default)]
+    pub period: Option<String>,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// The export itself, as text.
+    pub export: String,
+}
+
+/// A Function URL response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FunctionUrlResponse {
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+/// How to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Json,
+    Csv,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> RaterError {
+    RaterError::BadRequest {
+        field,
+        message: message.into(),
+    }
+}
+
+fn parse_period(s: Option<&str>) -> Result<Option<BillingPeriod>, RaterError> {
+    s.filter(|s| !s.is_empty())
+        .map(|s| BillingPeriod::parse(s).map_err(|e| bad("period", e.to_string())))
+        .transpose()
+}
+
+fn parse_mode(s: Option<&str>) -> Result<Mode, RaterError> {
+    s.filter(|s| !s.is_empty())
+        .map(str::parse)
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
+impl DirectEvent {
+    pub fn into_request(self) -> Result<BatchRequest, RaterError> {
+        Ok(BatchRequest {
+            batch_id: self.batch_id.filter(|s| !s.is_empty()),
+            format: parse_format_arg(self.format.as_deref())?,
+            period: parse_period(self.period.as_deref())?,
+            account: self.account.filter(|s| !s.is_empty()),
+            mode: parse_mode(self.mode.as_deref())?,
+            export: self.export.into_bytes(),
+        })
+    }
+}
+
+/// The batch a Function URL `POST` carries, and how to answer it.
+pub fn url_batch_request(
+    req: &FunctionUrlRequest,
+    payload_bytes_max: usize,
+) -> Result<(BatchRequest, Output), RaterError> {
+    let output = output_of(req);
+    let raw = req.body.as_deref().unwrap_or("");
+    // The encoded body is checked first so that a huge body is refused before decoding it.
+    let encoded_max = if req.is_base64_encoded {
+        payload_bytes_max.div_ceil(3) * 4
+    } else {
+        payload_bytes_max
+    };
+    if raw.len() > encoded_max {
+        return Err(RaterError::PayloadTooLarge {
+            bytes: if req.is_base64_encoded {
+                raw.len() / 4 * 3
+            } else {
+                raw.len()
+            },
+            max: payload_bytes_max,
+        });
+    }
+    let body = if req.is_base64_encoded {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .map_err(|e| bad("body", format!("isBase64Encoded but not base64: {e}")))?
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    let mut batch = BatchRequest {
+        batch_id: req
+            .header("idempotency-key")
+            .or(req.query("batch_id"))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        format: parse_format_arg(req.query("format"))?,
+        period: parse_period(req.query("period"))?,
+        account: req
+            .query("account")
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+        mode: parse_mode(req.query("mode"))?,
+        export: body,
+    };
+    // A body that is one JSON object with an `export` field is an event, not an export (a
+    // JSON Lines export never has that field: records refuse unknown fields).
+    if batch.export.first() == Some(&b'{') {
+        if let Ok(ev) = serde_json::from_slice::<DirectEvent>(&batch.export) {
+            if let Some(id) = ev.batch_id.filter(|s| !s.is_empty()) {
+                batch.batch_id = Some(id);
+            }
+            if let Some(f) = ev.format.as_deref() {
+                batch.format = parse_format_arg(Some(f))?;
+            }
+            if let Some(p) = parse_period(ev.period.as_deref())? {
+                batch.period = Some(p);
+            }
+            if let Some(a) = ev.account.filter(|s| !s.is_empty()) {
+                batch.account = Some(a);
+            }
+            if ev.mode.as_deref().is_some_and(|m| !m.is_empty()) {
+                batch.mode = parse_mode(ev.mode.as_deref())?;
+            }
+            batch.export = ev.export.into_bytes();
+        }
+    }
+    Ok((batch, output))
+}
+
+fn output_of(req: &FunctionUrlRequest) -> Output {
+    let csv_query = req
+        .query("output")
+        .is_some_and(|o| o.eq_ignore_ascii_case("csv"));
+    let csv_accept = req
+        .header("accept")
+        .is_some_and(|a| a.to_ascii_lowercase().contains("text/csv"));
+    if csv_query || csv_accept {
+        Output::Csv
+    } else {
+        Output::Json
+    }
+}
+
+/// The JSON body of an error: what failed, whether to retry, and every bad record.
+pub fn error_body(e: &RaterError) -> Value {
+    let mut err = json!({
+        "code": e.code(),
+        "message": e.to_string(),
+        "retryable": e.retryable(),
+    });
+    if let RaterError::BadRecords(b) = e {
+        err["total"] = json!(b.total);
+        err["records"] = Value::Array(
+            b.errors
+                .iter()
+                .map(|r| {
+                    json!({
+                        "index": r.index,
+                        "record_id": r.record_id,
+                        "field": r.field,
+                        "value": r.value,
+                        "rule": r.rule.to_string(),
+                    })
+                })
+                .collect(),
+        );
+    }
+    json!({ "error": err })
+}
+
+fn respond(status: u16, content_type: &str, body: String) -> FunctionUrlResponse {
+    let mut headers = BTreeMap::new();
+    headers.insert("content-type".to_string(), content_type.to_string());
+    FunctionUrlResponse {
+        status_code: status,
+        headers,
+        body,
+        is_base64_encoded: false,
+    }
+}
+
+pub fn error_response(e: &RaterError) -> FunctionUrlResponse {
+    let mut r = respond(
+        e.http_status(),
+        "application/json",
+        error_body(e).to_string(),
+    );
+    if let RaterError::BatchInProgress { retry_after_s, .. } = e {
+        r.headers
+            .insert("retry-after".to_string(), retry_after_s.to_string());
+    }
+    r
+}
+
+/// Answers a Function URL request.
+pub async fn handle_url<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    req: &FunctionUrlRequest,
+) -> FunctionUrlResponse {
+    let result = async {
+        if req.method() == "GET" {
+            let account = req
+                .query("account")
+                .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
+            let period = parse_period(req.query("period"))?
+                .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
+            let inv = invoice_for(store, config, account, period).await?;
+            return Ok((json!({ "invoices": [inv] }), vec![inv], output_of(req)));
+        }
+        let (batch, output) = url_batch_request(req, config.payload_bytes_max)?;
+        let resp = rate_batch(store, config, batch).await?;
+        let value = serde_json::to_value(&resp).expect("responses serialize");
+        Ok::<_, RaterError>((value, resp.invoices, output))
+    }
+    .await;
+    match result {
+        Ok((_, invoices, Output::Csv)) => respond(
+            200,
+            "text/csv; charset=utf-8",
+            render::invoices_csv(&invoices),
+        ),
+        Ok((value, _, Output::Json)) => respond(200, "application/json", value.to_string()),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// Dispatches one Lambda payload: a Function URL request answers a Function URL response
+/// (errors included, as statuses); a direct invocation answers the rate response, or fails
+/// with the error (so that Lambda retries it when retryable and dead-letters it otherwise).
+pub async fn handle_event<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    payload: Value,
+) -> Result<Value, RaterError> {
+    if payload.get("requestContext").is_some() {
+        let req: FunctionUrlRequest = serde_json::from_value(payload)
+            .map_err(|e| bad("event", format!("not a Function URL request: {e}")))?;
+        let resp = handle_url(store, config, &req).await;
+        return Ok(serde_json::to_value(resp).expect("responses serialize"));
+    }
+    let ev: DirectEvent = serde_json::from_value(payload).map_err(|e| {
+        bad(
+            "event",
+            format!("expected {{batch_id, format, period, mode, account, export}}: {e}"),
+        )
+    })?;
+    let resp = rate_batch(store, config, ev.into_request()?).await?;
+    Ok(serde_json::to_value(resp).expect("responses serialize"))
+}

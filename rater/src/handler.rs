@@ -1,0 +1,643 @@
+//! The rating protocol as plain async functions generic over a [`Store`]: rate a batch exactly once, compute interim invoices, finalize a period.
+//!
+//! Order of a batch (see the crate docs for the items): validate and aggregate the whole export
+//! in memory-bounded form (nothing is written for bad input); return the stored result if the
+//! batch is already done; refuse late usage for a closed period; take the lease (waiting for a
+//! concurrent delivery of the same batch instead of rating it twice); write the chunks; commit;
+//! answer with the invoices of the batch's accounts.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pricing::{
+    AccountBook, Aggregator, BillingPeriod, Catalog, Invoice, InvoiceKind, PeriodKind, RecordError,
+    RecordRule, Usage,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{RaterError, StoreError};
+use crate::import::{read_records, Format, ImportError, DETECT_PREFIX_BYTES};
+use crate::limits::{
+    BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, FINALIZE_ATTEMPTS_MAX,
+    FINAL_INVOICE_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX, LEASE_S, PAYLOAD_BYTES_MAX,
+};
+use crate::model::{chunk_counts, encode_chunks, BatchSummary, ConfigKind, Ledger};
+use crate::store::{invoice_number, Commit, Finalize, Lease, LeaseOutcome, Store};
+
+/// Interim: rate and answer running invoices. Final: rate, then issue the period's numbered
+/// invoice for every account in the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Interim,
+    Final,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = RaterError;
+    fn from_str(s: &str) -> Result<Mode, RaterError> {
+        match s.to_ascii_lowercase().as_str() {
+            "interim" => Ok(Mode::Interim),
+            "final" => Ok(Mode::Final),
+            other => Err(RaterError::BadRequest {
+                field: "mode",
+                message: format!("`{other}` is not a mode (expected interim or final)"),
+            }),
+        }
+    }
+}
+
+/// A clock in epoch seconds; injected so that tests can expire leases.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// Everything the handler needs besides the store: loaded once per process.
+pub struct RaterConfig {
+    pub catalog: Catalog,
+    pub accounts: AccountBook,
+    /// Who numbers final invoices (`RATECARD_ISSUER`).
+    pub issuer: String,
+    pub lease_s: i64,
+    pub in_progress_wait_ms_max: u64,
+    pub payload_bytes_max: usize,
+    pub clock: Clock,
+    account_ids: HashSet<String>,
+    config_stored: AtomicBool,
+}
+
+impl RaterConfig {
+    /// Checks what the key design relies on: ids that cannot be confused inside a key.
+    pub fn new(
+        catalog: Catalog,
+        accounts: AccountBook,
+        issuer: &str,
+    ) -> Result<RaterConfig, RaterError> {
+        if issuer.is_empty() || issuer.contains('#') {
+            return Err(RaterError::Config(format!(
+                "issuer `{issuer}` must be non-empty and without `#`"
+            )));
+        }
+        for a in &accounts.accounts {
+            if a.id.is_empty() || a.id.contains('#') {
+                return Err(RaterError::Config(format!(
+                    "account id `{}` must be non-empty and without `#` (it is part of storage keys)",
+                    a.id
+                )));
+            }
+        }
+        let account_ids = accounts.accounts.iter().map(|a| a.id.clone()).collect();
+        Ok(RaterConfig {
+            catalog,
+            accounts,
+            issuer: issuer.to_string(),
+            lease_s: LEASE_S,
+            in_progress_wait_ms_max: IN_PROGRESS_WAIT_MS_MAX,
+            payload_bytes_max: PAYLOAD_BYTES_MAX,
+            clock: system_clock(),
+            account_ids,
+            config_stored: AtomicBool::new(false),
+        })
+    }
+
+    /// Parses a catalog and accounts file pair.
+    pub fn from_json(
+        catalog_json: &str,
+        accounts_json: &str,
+        issuer: &str,
+    ) -> Result<RaterConfig, RaterError> {
+        let catalog = Catalog::from_json(catalog_json)
+            .map_err(|e| RaterError::Config(format!("catalog: {e}")))?;
+        let accounts: AccountBook = pricing::parse_json(accounts_json).map_err(|e| {
+            RaterError::Config(
+                format!("accounts: {}", e).replace("invalid catalog", "invalid accounts"),
+            )
+        })?;
+        RaterConfig::new(catalog, accounts, issuer)
+    }
+
+    pub fn now_s(&self) -> i64 {
+        (self.clock)()
+    }
+}
+
+/// One delivery of an export.
+#[derive(Debug, Clone, Default)]
+pub struct BatchRequest {
+    /// The idempotency key; the SHA-256 of `export` when absent.
+    pub batch_id: Option<String>,
+    /// Detected from the content when absent.
+    pub format: Option<Format>,
+    /// The month of the first record when absent.
+    pub period: Option<BillingPeriod>,
+    /// When given, every record must belong to this account.
+    pub account: Option<String>,
+    pub mode: Mode,
+    pub export: Vec<u8>,
+}
+
+/// The answer to a batch: the same on every delivery of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateResponse {
+    pub batch_id: String,
+    /// True when the batch had been rated before and nothing was written now.
+    pub replayed: bool,
+    pub records: u64,
+    /// Usage chunk items the batch stored.
+    pub usage_items: u64,
+    pub invoices: Vec<Invoice>,
+}
+
+/// A whole export, validated and folded into usage totals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregated {
+    pub usage: Usage,
+    pub records: u64,
+    pub bytes: u64,
+    pub sha256: String,
+    pub period: BillingPeriod,
+}
+
+/// Hex SHA-256 of a byte string.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A reader that hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Validates a caller's batch id: it becomes part of keys, so it is short printable ASCII and
+/// cannot start with `#` (reserved for the usage partition's own items).
+pub fn check_batch_id(id: &str) -> Result<(), RaterError> {
+    let bad = |message: String| RaterError::BadRequest {
+        field: "batch_id",
+        message,
+    };
+    if id.is_empty() || id.len() > BATCH_ID_BYTES_MAX {
+        return Err(bad(format!(
+            "must be 1 to {BATCH_ID_BYTES_MAX} bytes, got {}",
+            id.len()
+        )));
+    }
+    if id.starts_with('#') || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad(format!(
+            "`{id}` must be printable ASCII without spaces and must not start with `#`"
+        )));
+    }
+    Ok(())
+}
+
+/// Reads, validates and aggregates a whole export from `input`, holding only totals in memory.
+/// Any bad record rejects the export: the error lists them (record number, field, value, rule).
+pub fn aggregate<R: Read>(
+    config: &RaterConfig,
+    format: Option<Format>,
+    input: R,
+    period: Option<BillingPeriod>,
+    account: Option<&str>,
+) -> Result<Aggregated, RaterError> {
+    // Detection needs the first bytes; they are read once and put back in front of the rest.
+    let mut input = input;
+    let mut head = Vec::with_capacity(DETECT_PREFIX_BYTES);
+    Read::take(&mut input, DETECT_PREFIX_BYTES as u64).read_to_end(&mut head)?;
+    let format = match format {
+        Some(f) => f,
+        None => crate::import::detect(&head)?,
+    };
+    let mut reader = HashingReader {
+        inner: std::io::Cursor::new(head).chain(input),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let mut agg: Option<Aggregator<'_>> = period.map(|p| Aggregator::new(&config.catalog, p));
+    let mut records = 0u64;
+    let imported = read_records(
+        format,
+        &mut reader,
+        &config.catalog,
+        period,
+        |index, rec| {
+            records += 1;
+            let refuse = |rule: RecordRule| RecordError {
+                index,
+                record_id: rec.record_id.clone(),
+                field: "account",
+                value: rec.account.clone(),
+                rule,
+            };
+            if !config.account_ids.contains(&rec.account) {
+                return Err(refuse(RecordRule::UnknownAccount));
+            }
+            if let Some(a) = account.filter(|a| *a != rec.account) {
+                return Err(refuse(RecordRule::Malformed(format!(
+                    "the batch was sent for account `{a}` only"
+                ))));
+            }
+            agg.get_or_insert_with(|| {
+                Aggregator::new(
+                    &config.catalog,
+                    BillingPeriod::containing(PeriodKind::Month, rec.start),
+                )
+            })
+            .add(index, rec)
+        },
+    );
+    match imported {
+        Ok(_) => {}
+        Err(ImportError::Records(errors)) => return Err(RaterError::BadRecords(errors)),
+        Err(ImportError::Empty { .. }) => return Err(RaterError::EmptyBatch),
+        Err(e) => return Err(RaterError::Import(e)),
+    }
+    let Some(agg) = agg.filter(|_| records > 0) else {
+        return Err(RaterError::EmptyBatch);
+    };
+    Ok(Aggregated {
+        usage: agg.to_usage(),
+        records,
+        bytes: reader.bytes,
+        sha256: hex(&reader.hasher.finalize()),
+        period: agg.period(),
+    })
+}
+
+impl From<std::io::Error> for RaterError {
+    fn from(e: std::io::Error) -> RaterError {
+        RaterError::Import(ImportError::Read {
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Rates one delivery of an export held in memory (a Lambda payload): at most once, whatever
+/// the retries, duplicates and crashes. See the module docs for the order of steps.
+pub async fn rate_batch<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    req: BatchRequest,
+) -> Result<RateResponse, RaterError> {
+    if req.export.len() > config.payload_bytes_max {
+        return Err(RaterError::PayloadTooLarge {
+            bytes: req.export.len(),
+            max: config.payload_bytes_max,
+        });
+    }
+    if req.export.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(RaterError::EmptyBatch);
+    }
+    if let Some(id) = &req.batch_id {
+        check_batch_id(id)?;
+    }
+    let sha256 = sha256_hex(&req.export);
+    let batch_id = req.batch_id.clone().unwrap_or_else(|| sha256.clone());
+    // A batch rated before is answered from its ledger without parsing it again, so a replay
+    // gives the same answer even if the catalog changed since.
+    if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
+        return replay(store, config, summary, &sha256, req.account.as_deref()).await;
+    }
+    let batch = aggregate(
+        config,
+        req.format,
+        req.export.as_slice(),
+        req.period,
+        req.account.as_deref(),
+    )?;
+    rate_aggregated(
+        store,
+        config,
+        batch,
+        Some(batch_id),
+        req.mode,
+        req.account.as_deref(),
+    )
+    .await
+}
+
+/// Stores an aggregated batch exactly once and answers its invoices (the second half of
+/// [`rate_batch`], also used by the CLI, which streams files of any size into [`aggregate`]).
+pub async fn rate_aggregated<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    batch: Aggregated,
+    batch_id: Option<String>,
+    mode: Mode,
+    account: Option<&str>,
+) -> Result<RateResponse, RaterError> {
+    let batch_id = match batch_id {
+        Some(id) => {
+            check_batch_id(&id)?;
+            id
+        }
+        None => batch.sha256.clone(),
+    };
+    let period_id = batch.period.id();
+    if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
+        return replay(store, config, summary, &batch.sha256, account).await;
+    }
+    let accounts = batch.usage.accounts();
+    // Late usage: refused before anything is written (the commit re-checks it atomically).
+    for a in &accounts {
+        if let Some(inv) = store.final_invoice(a, &period_id).await? {
+            return Err(RaterError::PeriodClosed {
+                account: a.clone(),
+                period: period_id,
+                number: inv.number.unwrap_or_default(),
+            });
+        }
+    }
+    ensure_config_stored(store, config).await?;
+
+    let owner = format!("{:016x}", fastrand::u64(..));
+    let started = Instant::now();
+    let mut poll_ms = 50u64;
+    loop {
+        let now = config.now_s();
+        let lease = Lease {
+            batch_id: batch_id.clone(),
+            owner: owner.clone(),
+            expires_at: now + config.lease_s,
+            content_sha256: batch.sha256.clone(),
+        };
+        match store.try_lease(&lease, now).await? {
+            LeaseOutcome::Acquired => break,
+            LeaseOutcome::Done(summary) => {
+                return replay(store, config, summary, &batch.sha256, account).await
+            }
+            LeaseOutcome::Held { expires_at } => {
+                if started.elapsed() >= Duration::from_millis(config.in_progress_wait_ms_max) {
+                    return Err(RaterError::BatchInProgress {
+                        batch_id,
+                        retry_after_s: (expires_at - now).clamp(1, config.lease_s) as u64,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(poll_ms)).await;
+                poll_ms = (poll_ms * 2).min(1_000);
+            }
+        }
+    }
+
+    let chunks = encode_chunks(&batch_id, &period_id, &batch.usage);
+    let usage_totals = batch.usage.totals.len() as u64;
+    // The totals are in the chunks now; a big batch's totals are the bulk of the memory held.
+    drop(batch.usage);
+    let summary = BatchSummary {
+        batch_id: batch_id.clone(),
+        content_sha256: batch.sha256.clone(),
+        period: period_id.clone(),
+        mode,
+        accounts: accounts.clone(),
+        records: batch.records,
+        usage_items: chunks.len() as u64,
+        usage_totals,
+        catalog_version: config.catalog.version.clone(),
+        accounts_version: config.accounts.version.clone(),
+    };
+    let commit = Commit {
+        batch_id: batch_id.clone(),
+        owner: owner.clone(),
+        period_id: period_id.clone(),
+        accounts: chunk_counts(&chunks),
+        summary: summary.clone(),
+    };
+    let written = async {
+        store.put_chunks(&chunks).await?;
+        store.commit(&commit).await
+    }
+    .await;
+    if let Err(e) = written {
+        // Best effort: a retry need not wait for the lease to expire. If this fails too, the
+        // lease expires by itself; the chunks written are invisible until a commit.
+        let _ = store.release(&batch_id, &owner).await;
+        return Err(match e {
+            StoreError::LeaseLost { batch_id } => RaterError::BatchInProgress {
+                batch_id,
+                retry_after_s: 1,
+            },
+            e => e.into(),
+        });
+    }
+    let invoices = invoices_of(store, config, &summary, account).await?;
+    Ok(RateResponse {
+        batch_id,
+        replayed: false,
+        records: summary.records,
+        usage_items: summary.usage_items,
+        invoices,
+    })
+}
+
+/// The answer to a batch that was rated before.
+async fn replay<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    summary: BatchSummary,
+    sha256: &str,
+    account: Option<&str>,
+) -> Result<RateResponse, RaterError> {
+    if summary.content_sha256 != sha256 {
+        return Err(RaterError::IdempotencyKeyReused {
+            batch_id: summary.batch_id,
+            stored_sha256: summary.content_sha256,
+            sha256: sha256.to_string(),
+        });
+    }
+    let invoices = invoices_of(store, config, &summary, account).await?;
+    Ok(RateResponse {
+        batch_id: summary.batch_id,
+        replayed: true,
+        records: summary.records,
+        usage_items: summary.usage_items,
+        invoices,
+    })
+}
+
+/// The invoices a batch answers with: each account's final invoice (issued now if the batch
+/// asked for it and a crash interrupted it before), or its interim invoice.
+async fn invoices_of<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    summary: &BatchSummary,
+    account: Option<&str>,
+) -> Result<Vec<Invoice>, RaterError> {
+    let period =
+        BillingPeriod::parse(&summary.period).map_err(|e| RaterError::Config(e.to_string()))?;
+    let mut out = Vec::new();
+    for a in &summary.accounts {
+        if account.is_some_and(|only| only != a) {
+            continue;
+        }
+        let inv = match summary.mode {
+            Mode::Interim => invoice_for(store, config, a, period).await?,
+            Mode::Final => match finalize(store, config, a, period).await {
+                Ok(inv) => inv,
+                Err(RaterError::AlreadyFinalized { .. }) => {
+                    invoice_for(store, config, a, period).await?
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        out.push(inv);
+    }
+    Ok(out)
+}
+
+/// The invoice of an account for a period: the final one once issued, else an interim one
+/// computed now from committed usage (not stored, not numbered).
+pub async fn invoice_for<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+) -> Result<Invoice, RaterError> {
+    let period_id = period.id();
+    if let Some(inv) = store.final_invoice(account, &period_id).await? {
+        return Ok(inv);
+    }
+    let acc = config
+        .accounts
+        .account(account)
+        .ok_or_else(|| RaterError::UnknownAccount {
+            account: account.to_string(),
+            accounts_version: config.accounts.version.clone(),
+        })?;
+    let pu = store.period_usage(account, &period_id).await?;
+    let mut inv = pricing::invoice(&config.catalog, acc, period, &pu.usage)?;
+    inv.accounts_version = Some(config.accounts.version.clone());
+    Ok(inv)
+}
+
+/// Issues the final, numbered invoice of an account's period: gapless numbers per issuer, every
+/// committed batch on it, once. Finalizing again is refused with `AlreadyFinalized`.
+pub async fn finalize<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+) -> Result<Invoice, RaterError> {
+    let period_id = period.id();
+    let acc = config
+        .accounts
+        .account(account)
+        .ok_or_else(|| RaterError::UnknownAccount {
+            account: account.to_string(),
+            accounts_version: config.accounts.version.clone(),
+        })?;
+    ensure_config_stored(store, config).await?;
+    for attempt in 0..FINALIZE_ATTEMPTS_MAX {
+        if let Some(existing) = store.final_invoice(account, &period_id).await? {
+            return Err(RaterError::AlreadyFinalized {
+                account: account.to_string(),
+                period: period_id,
+                number: existing.number.unwrap_or_default(),
+            });
+        }
+        let pu = store.period_usage(account, &period_id).await?;
+        let counter = store.counter(&config.issuer).await?;
+        let number = invoice_number(&config.issuer, counter + 1);
+        let mut inv = pricing::invoice(&config.catalog, acc, period, &pu.usage)?;
+        inv.kind = InvoiceKind::Final;
+        inv.number = Some(number.clone());
+        inv.accounts_version = Some(config.accounts.version.clone());
+        let bytes = serde_json::to_vec(&inv).expect("invoices serialize").len();
+        if bytes > FINAL_INVOICE_BYTES_MAX {
+            return Err(RaterError::InvoiceTooLarge {
+                account: account.to_string(),
+                period: period_id,
+                bytes,
+                max: FINAL_INVOICE_BYTES_MAX,
+            });
+        }
+        let f = Finalize {
+            issuer: config.issuer.clone(),
+            expected_counter: counter,
+            account: account.to_string(),
+            period_id: period_id.clone(),
+            usage_version: pu.version,
+            number,
+            invoice: inv.clone(),
+        };
+        match store.finalize(&f).await {
+            Ok(()) => return Ok(inv),
+            Err(StoreError::FinalizeConflict { .. }) => {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RaterError::Store(StoreError::FinalizeConflict {
+        account: account.to_string(),
+        period: period_id,
+    }))
+}
+
+/// Exponential backoff with full jitter: a random sleep in `[0, min(cap, base * 2^attempt)]`,
+/// so that racing writers spread out instead of colliding again in lockstep.
+pub fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_BASE_MS
+        .saturating_mul(1u64 << attempt.min(20))
+        .min(BACKOFF_CAP_MS);
+    Duration::from_millis(fastrand::u64(0..=ceiling))
+}
+
+/// Stores the catalog and accounts versions this process prices with (once per process), so
+/// that every invoice names a version that can be read back; refused if a version was stored
+/// before with other content.
+pub async fn ensure_config_stored<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+) -> Result<(), RaterError> {
+    if config.config_stored.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let accounts = serde_json::to_string(&config.accounts).expect("accounts serialize");
+    store
+        .put_config(
+            ConfigKind::Catalog,
+            &config.catalog.version,
+            &config.catalog.to_json(),
+            false,
+        )
+        .await?;
+    store
+        .put_config(
+            ConfigKind::Accounts,
+            &config.accounts.version,
+            &accounts,
+            false,
+        )
+        .await?;
+    config.config_stored.store(true, Ordering::Release);
+    Ok(())
+}

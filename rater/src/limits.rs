@@ -1,0 +1,56 @@
+//! The rater's named limits, each with the reason for its number.
+
+/// Largest export one request may carry, in bytes. Lambda refuses synchronous invocation
+/// payloads (and Function URL request bodies) above 6 MB = 6,291,456 bytes; checking it here
+/// gives the same clear error in the CLI and the handler instead of a runtime failure.
+pub const PAYLOAD_BYTES_MAX: usize = 6 * 1024 * 1024;
+
+/// Largest serialized usage chunk, in bytes. DynamoDB items are limited to 400 KB including
+/// attribute names; half of that leaves room for keys and keeps one BatchWriteItem call
+/// (25 items) well under its 16 MB request limit.
+pub const CHUNK_BYTES_MAX: usize = 200 * 1024;
+
+/// How long a batch lease lasts, in seconds. It must outlast the Lambda timeout (300 s) so that
+/// an attempt whose lease expired is certainly dead before another takes the batch over.
+pub const LEASE_S: i64 = 600;
+
+/// Longest batch id (idempotency key), in bytes. Keys are limited to 2048 (pk) and 1024 (sk)
+/// bytes; the id appears in both with prefixes, and a committed-batch attribute per id must
+/// stay small enough for [`COMMITTED_BATCHES_MAX`] of them to fit in one 400 KB item.
+pub const BATCH_ID_BYTES_MAX: usize = 128;
+
+/// Most batches one account may commit into one period. `#COMMITTED` holds one attribute per
+/// batch (at most ~150 bytes each), so 2,000 fit in a 400 KB item with room to spare; that is
+/// an hourly export for a whole month, twice over.
+pub const COMMITTED_BATCHES_MAX: usize = 2_000;
+
+/// Accounts committed per TransactWriteItems call: DynamoDB allows 100 items per transaction
+/// and one is taken by the ledger (its condition check or its DONE update).
+pub const COMMIT_ACCOUNTS_PER_TRANSACTION_MAX: usize = 99;
+
+/// Items per BatchWriteItem call: DynamoDB's own limit.
+pub const BATCH_WRITE_ITEMS_MAX: usize = 25;
+
+/// Attempts of one BatchWriteItem group before giving up with a retryable error. With the
+/// backoff below that is about 15 s of trying, enough to ride out a throttling burst while
+/// leaving the Lambda most of its timeout.
+pub const BATCH_WRITE_ATTEMPTS_MAX: u32 = 10;
+
+/// Backoff between BatchWriteItem retries: full jitter over `min(cap, base * 2^attempt)`.
+pub const BACKOFF_BASE_MS: u64 = 25;
+/// Cap of one backoff sleep: long enough for a partition to recover, short enough to retry
+/// several times within a Lambda invocation.
+pub const BACKOFF_CAP_MS: u64 = 2_000;
+
+/// Times finalizing retries after losing a race (another invoice took the counter value, or a
+/// batch committed while the invoice was being computed) before reporting a retryable error.
+pub const FINALIZE_ATTEMPTS_MAX: u32 = 16;
+
+/// Longest an attempt waits for a concurrent delivery of the same batch to finish before
+/// answering "in progress" (retryable), in milliseconds. Long enough for a typical batch to be
+/// rated; short enough that a caller is not held for a crashed attempt's whole lease.
+pub const IN_PROGRESS_WAIT_MS_MAX: u64 = 30_000;
+
+/// Largest final invoice stored, in bytes of JSON: DynamoDB's 400 KB item limit less room for
+/// keys. An invoice that large has thousands of lines; it is refused rather than truncated.
+pub const FINAL_INVOICE_BYTES_MAX: usize = 380 * 1024;

@@ -1,0 +1,107 @@
+//! The rater Lambda function: builds the DynamoDB client and loads the configuration once, then hands every event to `rater::event`.
+//!
+//! Environment:
+//! - `RATECARD_TABLE` (required): the table.
+//! - `RATECARD_ISSUER` (default `ratecard`): who numbers final invoices.
+//! - `RATECARD_CATALOG` and `RATECARD_ACCOUNTS`: paths of catalog and accounts JSON files
+//!   bundled with the function. When both are set they are used (and stored as config versions
+//!   on first use); otherwise the configuration is read from the table's `CONFIG#` items.
+//! - `RATECARD_CONFIG_VERSION`: pins the stored configuration: `<catalog version>,<accounts
+//!   version>`, or one version for both. Unset: the versions marked current
+//!   (`ratecard publish-config`).
+//!
+//! Configuration is loaded at cold start only: a newly published version reaches new execution
+//! environments (or pin it and redeploy).
+
+use anyhow::{bail, Context, Result};
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use rater::model::ConfigKind;
+use rater::{DynamoStore, RaterConfig, RaterError, Store};
+use serde_json::Value;
+
+async fn load_config(store: &DynamoStore, issuer: &str) -> Result<RaterConfig> {
+    let files = (
+        std::env::var("RATECARD_CATALOG").ok(),
+        std::env::var("RATECARD_ACCOUNTS").ok(),
+    );
+    if let (Some(catalog), Some(accounts)) = files {
+        let catalog_json =
+            std::fs::read_to_string(&catalog).with_context(|| format!("reading {catalog}"))?;
+        let accounts_json =
+            std::fs::read_to_string(&accounts).with_context(|| format!("reading {accounts}"))?;
+        return Ok(RaterConfig::from_json(
+            &catalog_json,
+            &accounts_json,
+            issuer,
+        )?);
+    }
+    let pinned = std::env::var("RATECARD_CONFIG_VERSION")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let (catalog_v, accounts_v) = match pinned
+        .as_deref()
+        .map(|v| v.split_once(',').unwrap_or((v, v)))
+    {
+        Some((c, a)) => (Some(c.trim().to_string()), Some(a.trim().to_string())),
+        None => (None, None),
+    };
+    let catalog = store
+        .config(ConfigKind::Catalog, catalog_v.as_deref())
+        .await?
+        .context(
+            "no catalog config in the table: run `ratecard publish-config` or set RATECARD_CATALOG",
+        )?;
+    let accounts = store
+        .config(ConfigKind::Accounts, accounts_v.as_deref())
+        .await?
+        .context("no accounts config in the table: run `ratecard publish-config` or set RATECARD_ACCOUNTS")?;
+    Ok(RaterConfig::from_json(
+        &catalog.body,
+        &accounts.body,
+        issuer,
+    )?)
+}
+
+/// A failed direct invocation: the error type says the rule and whether a retry can help, so
+/// that alarms and the dead-letter queue show it without opening the logs.
+fn diagnostic(e: &RaterError) -> Diagnostic {
+    Diagnostic {
+        error_type: format!(
+            "Ratecard.{}{}",
+            e.code(),
+            if e.retryable() { ".Retryable" } else { "" }
+        ),
+        error_message: e.to_string(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let table = match std::env::var("RATECARD_TABLE") {
+        Ok(t) if !t.is_empty() => t,
+        _ => bail!("RATECARD_TABLE is not set"),
+    };
+    let issuer = std::env::var("RATECARD_ISSUER").unwrap_or_else(|_| "ratecard".to_string());
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let config = load_config(&store, &issuer).await?;
+    eprintln!(
+        "rater: table {}, issuer {}, catalog {} {}, accounts {}",
+        store.table(),
+        config.issuer,
+        config.catalog.id,
+        config.catalog.version,
+        config.accounts.version
+    );
+    let (store, config) = (&store, &config);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        rater::event::handle_event(store, config, event.payload)
+            .await
+            .map_err(|e| {
+                eprintln!("rater: {} (retryable: {})", e, e.retryable());
+                diagnostic(&e)
+            })
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))
+}

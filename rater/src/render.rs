@@ -1,0 +1,468 @@
+//! Invoices for people and spreadsheets: a text table shaped like a CloudStack billing invoice (seed 000), and CSV.
+//!
+//! Every amount printed is an amount of the invoice, formatted only (currency code, thousands
+//! separators, the currency's minor units): the renderer never adds anything up itself, so the
+//! table shows exactly the totals `pricing` checked.
+
+use pricing::bill::SUBSCRIPTIONS_SECTION;
+use pricing::money::{group_thousands, minor_units};
+use pricing::{Invoice, InvoiceKind, Line};
+use rust_decimal::Decimal;
+
+/// Digits shown after the point of a unit price at least (seed 000 shows `GBP 0.0069`).
+const UNIT_PRICE_DP_MIN: u32 = 4;
+/// And at most: finer prices are shown rounded (the exact price is in the JSON).
+const UNIT_PRICE_DP_MAX: u32 = 6;
+/// Digits shown after the point of a quantity.
+const QUANTITY_DP: u32 = 2;
+
+/// A money amount in the invoice currency: `GBP 2,955.91`.
+pub fn money(currency: &str, amount: Decimal) -> String {
+    let dp = minor_units(currency).unwrap_or(2);
+    // Amounts arrive rounded by pricing; this only fixes the scale (and never shows "-0.00").
+    let mut a =
+        amount.round_dp_with_strategy(dp, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+    if a.is_zero() {
+        a = Decimal::ZERO;
+    }
+    a.rescale(dp);
+    format!("{currency} {}", group_thousands(a))
+}
+
+fn unit_price(currency: &str, price: Decimal) -> String {
+    let mut p = price.round_dp(UNIT_PRICE_DP_MAX).normalize();
+    if p.scale() < UNIT_PRICE_DP_MIN {
+        p.rescale(UNIT_PRICE_DP_MIN);
+    }
+    format!("{currency} {}", group_thousands(p))
+}
+
+/// A quantity with its unit: `1,344 h`, `0.01 GB`; tiny non-zero quantities keep enough
+/// digits not to read as zero.
+pub fn quantity(q: Decimal, unit: &str) -> String {
+    let mut shown = q.round_dp(QUANTITY_DP).normalize();
+    if shown.is_zero() && !q.is_zero() {
+        shown = q.round_dp(UNIT_PRICE_DP_MAX).normalize();
+    }
+    if unit.is_empty() {
+        group_thousands(shown)
+    } else {
+        format!("{} {unit}", group_thousands(shown))
+    }
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+/// Rows of one block: cells left-aligned in the first column, right-aligned in the others.
+struct Block {
+    rows: Vec<Vec<String>>,
+}
+
+impl Block {
+    fn widths(&self) -> Vec<usize> {
+        let n = self.rows.iter().map(Vec::len).max().unwrap_or(0);
+        (0..n)
+            .map(|i| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(i))
+                    .map(|c| width(c))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect()
+    }
+}
+
+fn push_row(out: &mut String, row: &[String], widths: &[usize]) {
+    let mut line = String::new();
+    for (i, w) in widths.iter().enumerate() {
+        let cell = row.get(i).map(String::as_str).unwrap_or("");
+        let pad = w.saturating_sub(width(cell));
+        if i == 0 {
+            line.push_str(cell);
+            line.push_str(&" ".repeat(pad));
+        } else {
+            line.push_str("  ");
+            line.push_str(&" ".repeat(pad));
+            line.push_str(cell);
+        }
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+}
+
+/// The invoice as a text table.
+pub fn invoice_table(inv: &Invoice) -> String {
+    let cur = inv.bill.currency.as_str();
+    let mut out = String::new();
+    let number = match (&inv.kind, &inv.number) {
+        (_, Some(n)) => n.clone(),
+        (InvoiceKind::Interim, None) => "interim (not numbered)".to_string(),
+        (InvoiceKind::Final, None) => "final (unnumbered)".to_string(),
+    };
+    let last_day = inv.period_end - chrono::Duration::days(1);
+    out.push_str(&format!(
+        "Invoice period: From {} to {}  Account: {}  Invoice number: {}\n",
+        inv.period.start.format("%Y-%m-%d"),
+        last_day.format("%Y-%m-%d"),
+        inv.account,
+        number
+    ));
+    out.push_str(&inv.account_name);
+    out.push('\n');
+    for a in &inv.address {
+        out.push_str(a);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Catalog {} version {}; accounts version {}\n",
+        inv.bill.catalog_id,
+        inv.bill.catalog_version,
+        inv.accounts_version.as_deref().unwrap_or("-")
+    ));
+
+    // One table for all sections so that columns line up down the whole invoice.
+    let mut block = Block { rows: Vec::new() };
+    let mut averaged = false;
+    for s in &inv.bill.sections {
+        block.rows.push(Vec::new());
+        if s.name == SUBSCRIPTIONS_SECTION {
+            block.rows.push(vec![
+                s.name.clone(),
+                "One-time fee".into(),
+                "Monthly fee".into(),
+                "Cost".into(),
+            ]);
+            for l in &s.lines {
+                block.rows.push(subscription_row(inv, cur, l));
+            }
+        } else {
+            block.rows.push(vec![
+                s.name.clone(),
+                "Quantity".into(),
+                "Unit Price".into(),
+                "Cost".into(),
+            ]);
+            for l in &s.lines {
+                let mut price = unit_price(cur, l.unit_price);
+                if l.per != Decimal::ONE {
+                    price = format!("{price} / {}", group_thousands(l.per.normalize()));
+                }
+                if l.unit_price_is_average {
+                    price.push('*');
+                    averaged = true;
+                }
+                block.rows.push(vec![
+                    l.description.clone(),
+                    quantity(l.quantity, &l.unit),
+                    price,
+                    money(cur, l.amount),
+                ]);
+            }
+        }
+        block.rows.push(vec![
+            String::new(),
+            String::new(),
+            String::new(),
+            money(cur, s.total),
+        ]);
+    }
+    block.rows.push(Vec::new());
+    let total = |label: &str, amount: Decimal| {
+        vec![
+            label.to_string(),
+            String::new(),
+            String::new(),
+            money(cur, amount),
+        ]
+    };
+    block.rows.push(total("Subtotal", inv.bill.subtotal));
+    for d in &inv.bill.discounts {
+        block.rows.push(vec![
+            format!("Discount: {}", d.description),
+            String::new(),
+            format!("on {}", money(cur, d.base)),
+            money(cur, d.amount),
+        ]);
+    }
+    for c in &inv.bill.sla_credits {
+        block.rows.push(vec![
+            format!("SLA credit: {}", c.description),
+            String::new(),
+            format!("on {}", money(cur, c.base)),
+            money(cur, c.amount),
+        ]);
+    }
+    if !inv.bill.discounts.is_empty() || !inv.bill.sla_credits.is_empty() {
+        block.rows.push(total("Net", inv.bill.net));
+    }
+    for t in &inv.bill.taxes {
+        block.rows.push(vec![
+            format!("{} {}%", t.name, t.rate_pct.normalize()),
+            String::new(),
+            format!("on {}", money(cur, t.base)),
+            money(cur, t.amount),
+        ]);
+    }
+    block.rows.push(total("Total", inv.bill.total));
+    block
+        .rows
+        .push(total("Credits applied", -inv.credits_applied));
+    block.rows.push(total("Amount due", inv.amount_due));
+    block.rows.push(Vec::new());
+    block
+        .rows
+        .push(total("Brought forward", inv.brought_forward));
+    for p in &inv.payments {
+        let label = if p.reference.is_empty() {
+            format!("Payment {}", p.date.format("%Y-%m-%d"))
+        } else {
+            format!("Payment {} ({})", p.date.format("%Y-%m-%d"), p.reference)
+        };
+        block.rows.push(total(&label, -p.amount));
+    }
+    block.rows.push(total("Payments", -inv.payments_total));
+    block
+        .rows
+        .push(total("Amount due this period", inv.amount_due));
+    block
+        .rows
+        .push(total("Carried forward", inv.carried_forward));
+
+    let widths = block.widths();
+    for row in &block.rows {
+        push_row(&mut out, row, &widths);
+    }
+    if averaged {
+        out.push_str("* average unit price of a tiered, package, included or minimum price\n");
+    }
+    out
+}
+
+fn subscription_row(inv: &Invoice, cur: &str, l: &Line) -> Vec<String> {
+    let month_days = Decimal::from(inv.period.days_in_month());
+    let description = match l.days {
+        Some(d) if d != month_days => {
+            format!(
+                "{} ({} of {} days)",
+                l.description,
+                d.normalize(),
+                month_days
+            )
+        }
+        _ => l.description.clone(),
+    };
+    let fee = |f: Option<Decimal>| {
+        f.filter(|f| !f.is_zero())
+            .map(|f| money(cur, f))
+            .unwrap_or_default()
+    };
+    vec![
+        description,
+        fee(l.one_time_fee),
+        fee(l.monthly_fee),
+        money(cur, l.amount),
+    ]
+}
+
+/// Several invoices as text, separated by a blank line.
+pub fn invoices_table(invoices: &[Invoice]) -> String {
+    invoices
+        .iter()
+        .map(invoice_table)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+const CSV_HEADER: [&str; 17] = [
+    "invoice_number",
+    "kind",
+    "account",
+    "period",
+    "currency",
+    "section",
+    "description",
+    "product",
+    "meter",
+    "quantity",
+    "unit",
+    "unit_price",
+    "per",
+    "one_time_fee",
+    "monthly_fee",
+    "amount",
+    "catalog_version",
+];
+
+/// Invoices as CSV: one row per line, then one row per discount, credit, tax and total (with
+/// `section` naming which), exact decimals, no thousands separators.
+pub fn invoices_csv(invoices: &[Invoice]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(CSV_HEADER).expect("csv to memory");
+    for inv in invoices {
+        let kind = match inv.kind {
+            InvoiceKind::Interim => "interim",
+            InvoiceKind::Final => "final",
+        };
+        let number = inv.number.clone().unwrap_or_default();
+        let opt = |d: Option<Decimal>| d.map(|d| d.to_string()).unwrap_or_default();
+        let mut row = |section: &str, description: &str, l: Option<&Line>, amount: Decimal| {
+            let rec: [String; 17] = [
+                number.clone(),
+                kind.into(),
+                inv.account.clone(),
+                inv.period_id.clone(),
+                inv.bill.currency.clone(),
+                section.into(),
+                description.into(),
+                l.map(|l| l.product.clone()).unwrap_or_default(),
+                l.and_then(|l| l.meter.clone()).unwrap_or_default(),
+                l.map(|l| l.quantity.to_string()).unwrap_or_default(),
+                l.map(|l| l.unit.clone()).unwrap_or_default(),
+                l.map(|l| l.unit_price.to_string()).unwrap_or_default(),
+                l.map(|l| l.per.to_string()).unwrap_or_default(),
+                opt(l.and_then(|l| l.one_time_fee)),
+                opt(l.and_then(|l| l.monthly_fee)),
+                amount.to_string(),
+                inv.bill.catalog_version.clone(),
+            ];
+            w.write_record(&rec).expect("csv to memory");
+        };
+        for s in &inv.bill.sections {
+            for l in &s.lines {
+                row(&s.name, &l.description, Some(l), l.amount);
+            }
+        }
+        row("Subtotal", "", None, inv.bill.subtotal);
+        for d in &inv.bill.discounts {
+            row("Discount", &d.description, None, d.amount);
+        }
+        for c in &inv.bill.sla_credits {
+            row("SLA credit", &c.description, None, c.amount);
+        }
+        for t in &inv.bill.taxes {
+            row("Tax", &t.name, None, t.amount);
+        }
+        row("Total", "", None, inv.bill.total);
+        row("Credits applied", "", None, -inv.credits_applied);
+        row("Amount due", "", None, inv.amount_due);
+        row("Brought forward", "", None, inv.brought_forward);
+        row("Payments", "", None, -inv.payments_total);
+        row("Carried forward", "", None, inv.carried_forward);
+    }
+    String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pricing::{parse_json, AccountBook, BillingPeriod, Catalog, Unit, UsageRecord};
+
+    const CATALOG: &str = include_str!("../../examples/catalogs/cloudstack.json");
+    const ACCOUNTS: &str = include_str!("../../examples/accounts/cloudstack.json");
+    const GOLDEN: &str = "tests/golden/invoice_bu1user1.txt";
+
+    fn rec(resource: &str, product: &str, meter: &str, qty: i64, unit: Unit) -> UsageRecord {
+        let start = "2017-02-03T00:00:00Z".parse().unwrap();
+        UsageRecord {
+            record_id: None,
+            account: "bu1user1".into(),
+            project: None,
+            resource: resource.into(),
+            product: product.into(),
+            meter: meter.into(),
+            quantity: Decimal::from(qty),
+            unit,
+            start,
+            end: start + chrono::Duration::hours(1),
+            tags: vec![],
+            region: None,
+        }
+    }
+
+    /// The seed 000 invoice's usage (whole hours and GB-hours), priced by the example catalog.
+    fn seed_invoice() -> Invoice {
+        let catalog = Catalog::from_json(CATALOG).unwrap();
+        let book: AccountBook = parse_json(ACCOUNTS).unwrap();
+        let records = vec![
+            rec("vm-1", "copper", "vm.running", 1344, Unit::Hours),
+            rec("vm-2", "silver", "vm.running", 2312, Unit::Hours),
+            rec("vm-3", "bronze", "vm.running", 1047, Unit::Hours),
+            rec("vm-3", "bronze", "vm.stopped", 672, Unit::Hours),
+            rec("vm-2", "silver", "vm.stopped", 375, Unit::Hours),
+            rec(
+                "vol-1",
+                "small-disk",
+                "volume.gbh",
+                3359,
+                Unit::GigabyteHours,
+            ),
+            rec(
+                "vol-2",
+                "large-disk",
+                "volume.gbh",
+                238_967,
+                Unit::GigabyteHours,
+            ),
+            rec("ip-1", "public-ip", "ip.hours", 3738, Unit::Hours),
+        ];
+        let period = BillingPeriod::month(2017, 2).unwrap();
+        let usage = pricing::rate(&catalog, period, &records).unwrap();
+        let mut inv =
+            pricing::invoice(&catalog, book.account("bu1user1").unwrap(), period, &usage).unwrap();
+        inv.accounts_version = Some(book.version.clone());
+        inv.number = Some("ratecard-001575".into());
+        inv.kind = InvoiceKind::Final;
+        inv
+    }
+
+    /// Golden test: set `UPDATE_GOLDEN=1` to rewrite the expected file after a deliberate
+    /// change, then read the diff.
+    #[test]
+    fn invoice_table_matches_golden() {
+        let text = invoice_table(&seed_invoice());
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+                path.display()
+            )
+        });
+        assert_eq!(text, expected, "rendered invoice differs from {GOLDEN}");
+    }
+
+    #[test]
+    fn formats_amounts_quantities_and_prices() {
+        let cases: [(String, &str); 7] = [
+            (money("GBP", Decimal::new(295591, 2)), "GBP 2,955.91"),
+            (money("JPY", Decimal::new(12345, 1)), "JPY 1,235"),
+            (money("BHD", Decimal::new(12, 0)), "BHD 12.000"),
+            (quantity(Decimal::from(238_967), "GB.h"), "238,967 GB.h"),
+            (quantity(Decimal::new(93, 4), "GB"), "0.01 GB"),
+            (quantity(Decimal::new(4, 4), "GB"), "0.0004 GB"),
+            (unit_price("GBP", Decimal::new(22, 1)), "GBP 2.2000"),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn csv_has_a_row_per_line_and_totals() {
+        let inv = seed_invoice();
+        let text = invoices_csv(std::slice::from_ref(&inv));
+        let lines = inv.bill.lines().count();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        assert!(rows.len() > lines);
+        let total = rows.iter().find(|r| &r[5] == "Total").unwrap();
+        assert_eq!(total[15].parse::<Decimal>().unwrap(), inv.bill.total);
+    }
+}

@@ -1,0 +1,763 @@
+//! The DynamoDB store: conditional writes, BatchWriteItem with UnprocessedItems retries, TransactWriteItems, and table creation from infra/table.json.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, ConditionCheck, KeySchemaElement, KeyType, Put, PutRequest,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+};
+use aws_sdk_dynamodb::Client;
+use pricing::{Invoice, Usage};
+use serde::Deserialize;
+
+use crate::error::StoreError;
+use crate::handler::backoff;
+use crate::limits::{
+    BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX, COMMITTED_BATCHES_MAX,
+    COMMIT_ACCOUNTS_PER_TRANSACTION_MAX,
+};
+use crate::model::{
+    config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk, parse_chunk_sk,
+    usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX, COMMITTED_SK,
+    COUNTER_SK, CURRENT_SK, FINAL_SK, LEDGER_SK,
+};
+use crate::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+
+/// The table definition shared with the SAM template (the one source of truth for keys).
+pub const TABLE_JSON: &str = include_str!("../../../infra/table.json");
+
+type Item = HashMap<String, AttributeValue>;
+
+const IN_PROGRESS: &str = "IN_PROGRESS";
+const DONE: &str = "DONE";
+
+/// A store in one DynamoDB table.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: &str, sk: &str) -> Item {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n(item: &Item, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Error codes DynamoDB answers for load or transient faults: retrying later can succeed.
+const RETRYABLE_CODES: [&str; 7] = [
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ThrottlingException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+];
+
+/// Maps an SDK failure: throttling and transport errors are retryable; a refused request (a
+/// missing table, a validation error) is not, and says why.
+fn sdk_error<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let message = format!("dynamodb: {}", DisplayErrorContext(&e));
+    match &e {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("");
+            if RETRYABLE_CODES.contains(&code) {
+                StoreError::Unavailable { message }
+            } else {
+                StoreError::Rejected { message }
+            }
+        }
+        _ => StoreError::Unavailable { message },
+    }
+}
+
+fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+/// The cancellation reason codes of a cancelled transaction, one per item (`"None"` for items
+/// that did not fail), or `None` when the error was something else.
+fn cancellation_codes(
+    e: &SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Option<Vec<String>> {
+    let se = e.as_service_error()?;
+    match se {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t) => Some(
+            t.cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_string())
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> T {
+    // Builders fail only when a required field is missing: a bug in this file, not input.
+    r.unwrap_or_else(|e| panic!("dynamodb request builder: {e}"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TableDef {
+    table_name: String,
+    attribute_definitions: Vec<AttrDef>,
+    key_schema: Vec<KeyDef>,
+    billing_mode: String,
+    time_to_live_attribute: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttrDef {
+    attribute_name: String,
+    attribute_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyDef {
+    attribute_name: String,
+    key_type: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> DynamoStore {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The table name `infra/table.json` gives for local runs.
+    pub fn default_local_table() -> String {
+        serde_json::from_str::<TableDef>(TABLE_JSON)
+            .map(|t| t.table_name)
+            .unwrap_or_else(|_| "ratecard-local".into())
+    }
+
+    /// Creates the table as `infra/table.json` defines it (for DynamoDB Local and tests) and
+    /// enables its TTL; an existing table is left as it is.
+    pub async fn create_table(&self) -> Result<(), StoreError> {
+        let def: TableDef = serde_json::from_str(TABLE_JSON)
+            .map_err(|e| StoreError::corrupt("infra/table.json", "", e))?;
+        let mut req = self
+            .client
+            .create_table()
+            .table_name(&self.table)
+            .billing_mode(BillingMode::from(def.billing_mode.as_str()));
+        for a in &def.attribute_definitions {
+            req = req.attribute_definitions(built(
+                AttributeDefinition::builder()
+                    .attribute_name(&a.attribute_name)
+                    .attribute_type(ScalarAttributeType::from(a.attribute_type.as_str()))
+                    .build(),
+            ));
+        }
+        for k in &def.key_schema {
+            req = req.key_schema(built(
+                KeySchemaElement::builder()
+                    .attribute_name(&k.attribute_name)
+                    .key_type(KeyType::from(k.key_type.as_str()))
+                    .build(),
+            ));
+        }
+        match req.send().await {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("ResourceInUseException") => return Ok(()),
+            Err(e) => return Err(sdk_error(e)),
+        }
+        if let Some(ttl) = def.time_to_live_attribute {
+            self.client
+                .update_time_to_live()
+                .table_name(&self.table)
+                .time_to_live_specification(built(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(ttl)
+                        .enabled(true)
+                        .build(),
+                ))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Ok(())
+    }
+
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_error)?;
+        Ok(out.item)
+    }
+
+    /// Every item of a partition (consistent, all pages).
+    async fn query_all(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Writes items with BatchWriteItem, 25 per call, resending UnprocessedItems with
+    /// exponential backoff and full jitter until all are written or the attempts run out.
+    pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        for group in items.chunks(BATCH_WRITE_ITEMS_MAX) {
+            let mut pending: Vec<WriteRequest> = group
+                .iter()
+                .map(|item| {
+                    WriteRequest::builder()
+                        .put_request(built(
+                            PutRequest::builder().set_item(Some(item.clone())).build(),
+                        ))
+                        .build()
+                })
+                .collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                if attempt >= BATCH_WRITE_ATTEMPTS_MAX {
+                    return Err(StoreError::Unavailable {
+                        message: format!(
+                            "dynamodb: {} items still unprocessed after {attempt} BatchWriteItem attempts",
+                            pending.len()
+                        ),
+                    });
+                }
+                attempt += 1;
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    fn ledger_from(item: &Item, pk: &str) -> Result<Ledger, StoreError> {
+        match get_s(item, "status") {
+            Some(IN_PROGRESS) => Ok(Ledger::InProgress {
+                owner: get_s(item, "owner").unwrap_or_default().to_string(),
+                expires_at: get_n(item, "expires_at").unwrap_or(0),
+                content_sha256: get_s(item, "content_sha256")
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
+            Some(DONE) => {
+                let summary: BatchSummary =
+                    serde_json::from_str(get_s(item, "summary").unwrap_or(""))
+                        .map_err(|e| StoreError::corrupt(pk, LEDGER_SK, e))?;
+                Ok(Ledger::Done(summary))
+            }
+            other => Err(StoreError::corrupt(
+                pk,
+                LEDGER_SK,
+                format!("status {other:?}"),
+            )),
+        }
+    }
+
+    async fn committed_item(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<Item>, StoreError> {
+        self.get(&usage_pk(account, period_id), COMMITTED_SK).await
+    }
+}
+
+/// The `b:<batch_id>` attributes of a `#COMMITTED` item: batch id -> chunk count.
+fn committed_batches(item: &Item) -> HashMap<String, u32> {
+    item.iter()
+        .filter_map(|(k, v)| {
+            let batch = k.strip_prefix(COMMITTED_BATCH_PREFIX)?;
+            let count = v.as_n().ok()?.parse().ok()?;
+            Some((batch.to_string(), count))
+        })
+        .collect()
+}
+
+impl Store for DynamoStore {
+    async fn ledger(&self, batch_id: &str) -> Result<Option<Ledger>, StoreError> {
+        let pk = ledger_pk(batch_id);
+        match self.get(&pk, LEDGER_SK).await? {
+            None => Ok(None),
+            Some(item) => DynamoStore::ledger_from(&item, &pk).map(Some),
+        }
+    }
+
+    async fn try_lease(&self, lease: &Lease, now_s: i64) -> Result<LeaseOutcome, StoreError> {
+        let pk = ledger_pk(&lease.batch_id);
+        let mut item = key(&pk, LEDGER_SK);
+        item.insert("status".into(), s(IN_PROGRESS));
+        item.insert("owner".into(), s(&lease.owner));
+        item.insert("expires_at".into(), n(lease.expires_at));
+        item.insert("content_sha256".into(), s(&lease.content_sha256));
+        // Free when absent, when its lease lapsed, or when it is already ours.
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR (#st = :inprog AND (expires_at <= :now OR #ow = :owner))",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+            .expression_attribute_values(":now", n(now_s))
+            .expression_attribute_values(":owner", s(&lease.owner))
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(LeaseOutcome::Acquired),
+            Err(e) if is_condition_failed(&e) => match self.ledger(&lease.batch_id).await? {
+                Some(Ledger::Done(summary)) => Ok(LeaseOutcome::Done(summary)),
+                Some(Ledger::InProgress { expires_at, .. }) => {
+                    Ok(LeaseOutcome::Held { expires_at })
+                }
+                // Deleted (released or expired by TTL) between the two calls: free again, but
+                // let the caller try once more rather than recurse here.
+                None => Ok(LeaseOutcome::Held { expires_at: now_s }),
+            },
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
+        let res = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&ledger_pk(batch_id), LEDGER_SK)))
+            .condition_expression("#st = :inprog AND #ow = :owner")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(sdk_error(e)),
+        }
+    }
+
+    async fn put_chunks(&self, chunks: &[UsageChunk]) -> Result<(), StoreError> {
+        let items = chunks
+            .iter()
+            .map(|c| {
+                let mut item = key(&c.pk(), &c.sk());
+                item.insert("body".into(), s(&c.body));
+                item
+            })
+            .collect();
+        self.batch_put(items).await
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let lpk = ledger_pk(&commit.batch_id);
+        let lease_lost = || StoreError::LeaseLost {
+            batch_id: commit.batch_id.clone(),
+        };
+        // The item-count limit is not expressible as a condition; checked by reading first.
+        for (account, _) in &commit.accounts {
+            if let Some(item) = self.committed_item(account, &commit.period_id).await? {
+                let batches = committed_batches(&item);
+                if !batches.contains_key(&commit.batch_id) && batches.len() >= COMMITTED_BATCHES_MAX
+                {
+                    return Err(StoreError::TooManyBatches {
+                        account: account.clone(),
+                        period: commit.period_id.clone(),
+                        count: batches.len() + 1,
+                        max: COMMITTED_BATCHES_MAX,
+                    });
+                }
+            }
+        }
+        let groups: Vec<&[(String, u32)]> = if commit.accounts.is_empty() {
+            vec![&[]]
+        } else {
+            commit
+                .accounts
+                .chunks(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
+                .collect()
+        };
+        let summary = serde_json::to_string(&commit.summary).expect("summaries serialize");
+        for (gi, group) in groups.iter().enumerate() {
+            let last = gi + 1 == groups.len();
+            let mut items = Vec::with_capacity(group.len() + 1);
+            for (account, chunks) in group.iter() {
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(built(
+                            Update::builder()
+                                .table_name(&self.table)
+                                .set_key(Some(key(
+                                    &usage_pk(account, &commit.period_id),
+                                    COMMITTED_SK,
+                                )))
+                                .update_expression("SET #b = :chunks ADD version :one")
+                                .condition_expression(
+                                    "attribute_not_exists(closed) OR attribute_exists(#b)",
+                                )
+                                .expression_attribute_names(
+                                    "#b",
+                                    format!("{COMMITTED_BATCH_PREFIX}{}", commit.batch_id),
+                                )
+                                .expression_attribute_values(":chunks", n(chunks))
+                                .expression_attribute_values(":one", n(1))
+                                .build(),
+                        ))
+                        .build(),
+                );
+            }
+            let ledger_item = if last {
+                let mut item = key(&lpk, LEDGER_SK);
+                item.insert("status".into(), s(DONE));
+                item.insert("content_sha256".into(), s(&commit.summary.content_sha256));
+                item.insert("summary".into(), s(&summary));
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression("#st = :inprog AND #ow = :owner")
+                            .expression_attribute_names("#st", "status")
+                            .expression_attribute_names("#ow", "owner")
+                            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+                            .expression_attribute_values(":owner", s(&commit.owner))
+                            .build(),
+                    ))
+                    .build()
+            } else {
+                TransactWriteItem::builder()
+                    .condition_check(built(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(&lpk, LEDGER_SK)))
+                            .condition_expression("#st = :inprog AND #ow = :owner")
+                            .expression_attribute_names("#st", "status")
+                            .expression_attribute_names("#ow", "owner")
+                            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+                            .expression_attribute_values(":owner", s(&commit.owner))
+                            .build(),
+                    ))
+                    .build()
+            };
+            items.push(ledger_item);
+            let res = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .send()
+                .await;
+            let Err(e) = res else { continue };
+            let Some(codes) = cancellation_codes(&e) else {
+                return Err(sdk_error(e));
+            };
+            if codes.last().is_some_and(|c| c == "ConditionalCheckFailed") {
+                return Err(lease_lost());
+            }
+            for (i, code) in codes.iter().enumerate().take(group.len()) {
+                if code == "ConditionalCheckFailed" {
+                    let account = &group[i].0;
+                    let number = self
+                        .committed_item(account, &commit.period_id)
+                        .await?
+                        .and_then(|it| get_s(&it, "closed").map(str::to_string))
+                        .unwrap_or_default();
+                    return Err(StoreError::PeriodClosed {
+                        account: account.clone(),
+                        period: commit.period_id.clone(),
+                        number,
+                    });
+                }
+            }
+            return Err(StoreError::Unavailable {
+                message: format!("dynamodb: commit transaction cancelled: {codes:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<PeriodUsage, StoreError> {
+        let pk = usage_pk(account, period_id);
+        let items = self.query_all(&pk).await?;
+        let Some(committed) = items.iter().find(|i| get_s(i, "sk") == Some(COMMITTED_SK)) else {
+            return Ok(PeriodUsage::default());
+        };
+        let batches = committed_batches(committed);
+        let mut usage = Usage::default();
+        for item in &items {
+            let sk = get_s(item, "sk").unwrap_or("");
+            let Some((batch, n)) = parse_chunk_sk(sk) else {
+                continue;
+            };
+            if batches.get(batch).is_some_and(|count| n < *count) {
+                let body =
+                    get_s(item, "body").ok_or_else(|| StoreError::corrupt(&pk, sk, "no body"))?;
+                let part =
+                    decode_chunk(account, body).map_err(|e| StoreError::corrupt(&pk, sk, e))?;
+                usage.merge(&part);
+            }
+        }
+        Ok(PeriodUsage {
+            usage,
+            version: get_n(committed, "version").unwrap_or(0) as u64,
+            closed: get_s(committed, "closed").map(str::to_string),
+            batches: batches.len(),
+        })
+    }
+
+    async fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<Invoice>, StoreError> {
+        let pk = invoice_pk(account, period_id);
+        match self.get(&pk, FINAL_SK).await? {
+            None => Ok(None),
+            Some(item) => {
+                let body = get_s(&item, "invoice")
+                    .ok_or_else(|| StoreError::corrupt(&pk, FINAL_SK, "no invoice"))?;
+                serde_json::from_str(body)
+                    .map(Some)
+                    .map_err(|e| StoreError::corrupt(&pk, FINAL_SK, e))
+            }
+        }
+    }
+
+    async fn counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .get(&counter_pk(issuer), COUNTER_SK)
+            .await?
+            .and_then(|i| get_n(&i, "last"))
+            .unwrap_or(0) as u64)
+    }
+
+    async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
+        let ipk = invoice_pk(&f.account, &f.period_id);
+        let counter_update = {
+            let mut u = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&counter_pk(&f.issuer), COUNTER_SK)))
+                .update_expression("SET #last = :next")
+                .expression_attribute_names("#last", "last")
+                .expression_attribute_values(":next", n(f.expected_counter + 1));
+            u = if f.expected_counter == 0 {
+                u.condition_expression("attribute_not_exists(#last)")
+            } else {
+                u.condition_expression("#last = :expected")
+                    .expression_attribute_values(":expected", n(f.expected_counter))
+            };
+            TransactWriteItem::builder()
+                .update(built(u.build()))
+                .build()
+        };
+        let mut inv_item = key(&ipk, FINAL_SK);
+        inv_item.insert("number".into(), s(&f.number));
+        inv_item.insert(
+            "invoice".into(),
+            s(serde_json::to_string(&f.invoice).expect("invoices serialize")),
+        );
+        let invoice_put = TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(inv_item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            ))
+            .build();
+        let close = {
+            let mut u = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&usage_pk(&f.account, &f.period_id), COMMITTED_SK)))
+                .update_expression("SET closed = :number")
+                .expression_attribute_values(":number", s(&f.number));
+            u = if f.usage_version == 0 {
+                u.condition_expression(
+                    "attribute_not_exists(version) AND attribute_not_exists(closed)",
+                )
+            } else {
+                u.condition_expression("version = :v AND attribute_not_exists(closed)")
+                    .expression_attribute_values(":v", n(f.usage_version))
+            };
+            TransactWriteItem::builder()
+                .update(built(u.build()))
+                .build()
+        };
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(counter_update)
+            .transact_items(invoice_put)
+            .transact_items(close)
+            .send()
+            .await;
+        let Err(e) = res else { return Ok(()) };
+        let Some(codes) = cancellation_codes(&e) else {
+            return Err(sdk_error(e));
+        };
+        if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") {
+            let number = self
+                .final_invoice(&f.account, &f.period_id)
+                .await?
+                .and_then(|i| i.number)
+                .unwrap_or_default();
+            return Err(StoreError::AlreadyFinal {
+                account: f.account.clone(),
+                period: f.period_id.clone(),
+                number,
+            });
+        }
+        if codes
+            .iter()
+            .any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
+        {
+            return Err(StoreError::FinalizeConflict {
+                account: f.account.clone(),
+                period: f.period_id.clone(),
+            });
+        }
+        Err(StoreError::Unavailable {
+            message: format!("dynamodb: finalize transaction cancelled: {codes:?}"),
+        })
+    }
+
+    async fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> Result<(), StoreError> {
+        let pk = config_pk(kind);
+        let mut item = key(&pk, &config_sk(version));
+        item.insert("body".into(), s(body));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR body = :body")
+            .expression_attribute_values(":body", s(body))
+            .send()
+            .await;
+        match res {
+            Ok(_) => {}
+            Err(e) if is_condition_failed(&e) => {
+                return Err(StoreError::ConfigVersionConflict {
+                    kind: kind.name().to_string(),
+                    version: version.to_string(),
+                })
+            }
+            Err(e) => return Err(sdk_error(e)),
+        }
+        if make_current {
+            let mut cur = key(&pk, CURRENT_SK);
+            cur.insert("version".into(), s(version));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(cur))
+                .send()
+                .await
+                .map_err(sdk_error)?;
+        }
+        Ok(())
+    }
+
+    async fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> Result<Option<ConfigItem>, StoreError> {
+        let pk = config_pk(kind);
+        let version = match version {
+            Some(v) => v.to_string(),
+            None => match self.get(&pk, CURRENT_SK).await? {
+                Some(item) => get_s(&item, "version").unwrap_or_default().to_string(),
+                None => return Ok(None),
+            },
+        };
+        let sk = config_sk(&version);
+        Ok(self.get(&pk, &sk).await?.map(|item| ConfigItem {
+            version: version.clone(),
+            body: get_s(&item, "body").unwrap_or_default().to_string(),
+        }))
+    }
+}

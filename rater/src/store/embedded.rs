@@ -1,0 +1,362 @@
+//! The embedded store: the same items and semantics as DynamoDB, in one redb file (the CLI's default).
+//!
+//! Items live in one redb table keyed by `(pk, sk)` with the same keys as the DynamoDB table;
+//! values are JSON. Each trait method is one redb write transaction, so every step is atomic
+//! exactly where DynamoDB's conditional writes and transactions are. Calls are short and
+//! synchronous (no transaction spans an `.await`), which is right for a CLI and for tests.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use pricing::{Invoice, Usage};
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::limits::COMMITTED_BATCHES_MAX;
+use crate::model::{
+    config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk, parse_chunk_sk,
+    usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK,
+    LEDGER_SK,
+};
+use crate::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+
+/// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
+/// the rater reads each partition once per invoice, so a small cache costs little time and
+/// keeps the CLI's memory bounded when streaming a gigabyte export.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
+
+/// The `#COMMITTED` item of one account and period.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Committed {
+    /// Batch id -> chunk count.
+    batches: BTreeMap<String, u32>,
+    version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    closed: Option<String>,
+}
+
+/// A store in one file.
+pub struct EmbeddedStore {
+    db: Database,
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable {
+        message: format!("embedded store: {e}"),
+    }
+}
+
+type Table<'t> = redb::Table<'t, (&'static str, &'static str), &'static [u8]>;
+
+fn get_json<T: for<'de> Deserialize<'de>>(
+    t: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    pk: &str,
+    sk: &str,
+) -> Result<Option<T>, StoreError> {
+    match t.get((pk, sk)).map_err(io)? {
+        None => Ok(None),
+        Some(v) => serde_json::from_slice(v.value())
+            .map(Some)
+            .map_err(|e| StoreError::corrupt(pk, sk, e)),
+    }
+}
+
+fn put_json<T: Serialize>(t: &mut Table<'_>, pk: &str, sk: &str, v: &T) -> Result<(), StoreError> {
+    let bytes = serde_json::to_vec(v).expect("store values serialize");
+    t.insert((pk, sk), bytes.as_slice()).map_err(io)?;
+    Ok(())
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store file at `path`, creating its parent directory.
+    pub fn open(path: &Path) -> Result<EmbeddedStore, StoreError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+        }
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(io)?;
+        let txn = db.begin_write().map_err(io)?;
+        txn.open_table(ITEMS).map_err(io)?;
+        txn.commit().map_err(io)?;
+        Ok(EmbeddedStore { db })
+    }
+
+    /// Runs `f` in one write transaction, committed only when `f` succeeds.
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&mut Table<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_write().map_err(io)?;
+        let out = {
+            let mut t = txn.open_table(ITEMS).map_err(io)?;
+            f(&mut t)?
+        };
+        txn.commit().map_err(io)?;
+        Ok(out)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(
+            &redb::ReadOnlyTable<(&'static str, &'static str), &'static [u8]>,
+        ) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let txn = self.db.begin_read().map_err(io)?;
+        let t = txn.open_table(ITEMS).map_err(io)?;
+        f(&t)
+    }
+
+    /// Every item as `(pk, sk, value)`, in key order: lets tests assert that a refused request
+    /// changed nothing.
+    pub fn dump(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
+        self.read(|t| {
+            let mut out = Vec::new();
+            for entry in t.iter().map_err(io)? {
+                let (k, v) = entry.map_err(io)?;
+                let (pk, sk) = k.value();
+                out.push((pk.to_string(), sk.to_string(), v.value().to_vec()));
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Store for EmbeddedStore {
+    async fn ledger(&self, batch_id: &str) -> Result<Option<Ledger>, StoreError> {
+        self.read(|t| get_json(t, &ledger_pk(batch_id), LEDGER_SK))
+    }
+
+    async fn try_lease(&self, lease: &Lease, now_s: i64) -> Result<LeaseOutcome, StoreError> {
+        let pk = ledger_pk(&lease.batch_id);
+        self.write(|t| {
+            match get_json::<Ledger>(t, &pk, LEDGER_SK)? {
+                Some(Ledger::Done(summary)) => return Ok(LeaseOutcome::Done(summary)),
+                Some(Ledger::InProgress {
+                    owner, expires_at, ..
+                }) if owner != lease.owner && expires_at > now_s => {
+                    return Ok(LeaseOutcome::Held { expires_at })
+                }
+                _ => {}
+            }
+            put_json(
+                t,
+                &pk,
+                LEDGER_SK,
+                &Ledger::InProgress {
+                    owner: lease.owner.clone(),
+                    expires_at: lease.expires_at,
+                    content_sha256: lease.content_sha256.clone(),
+                },
+            )?;
+            Ok(LeaseOutcome::Acquired)
+        })
+    }
+
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
+        let pk = ledger_pk(batch_id);
+        self.write(|t| {
+            if let Some(Ledger::InProgress { owner: o, .. }) =
+                get_json::<Ledger>(t, &pk, LEDGER_SK)?
+            {
+                if o == owner {
+                    t.remove((pk.as_str(), LEDGER_SK)).map_err(io)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    async fn put_chunks(&self, chunks: &[UsageChunk]) -> Result<(), StoreError> {
+        self.write(|t| {
+            for c in chunks {
+                t.insert((c.pk().as_str(), c.sk().as_str()), c.body.as_bytes())
+                    .map_err(io)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let lpk = ledger_pk(&commit.batch_id);
+        self.write(|t| {
+            match get_json::<Ledger>(t, &lpk, LEDGER_SK)? {
+                Some(Ledger::InProgress { owner, .. }) if owner == commit.owner => {}
+                _ => {
+                    return Err(StoreError::LeaseLost {
+                        batch_id: commit.batch_id.clone(),
+                    })
+                }
+            }
+            for (account, chunks) in &commit.accounts {
+                let pk = usage_pk(account, &commit.period_id);
+                let mut c: Committed = get_json(t, &pk, COMMITTED_SK)?.unwrap_or_default();
+                let known = c.batches.contains_key(&commit.batch_id);
+                if let (Some(number), false) = (&c.closed, known) {
+                    return Err(StoreError::PeriodClosed {
+                        account: account.clone(),
+                        period: commit.period_id.clone(),
+                        number: number.clone(),
+                    });
+                }
+                if !known && c.batches.len() >= COMMITTED_BATCHES_MAX {
+                    return Err(StoreError::TooManyBatches {
+                        account: account.clone(),
+                        period: commit.period_id.clone(),
+                        count: c.batches.len() + 1,
+                        max: COMMITTED_BATCHES_MAX,
+                    });
+                }
+                c.batches.insert(commit.batch_id.clone(), *chunks);
+                c.version += 1;
+                put_json(t, &pk, COMMITTED_SK, &c)?;
+            }
+            put_json(t, &lpk, LEDGER_SK, &Ledger::Done(commit.summary.clone()))
+        })
+    }
+
+    async fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<PeriodUsage, StoreError> {
+        let pk = usage_pk(account, period_id);
+        self.read(|t| {
+            let Some(c) = get_json::<Committed>(t, &pk, COMMITTED_SK)? else {
+                return Ok(PeriodUsage::default());
+            };
+            let mut usage = Usage::default();
+            for entry in t.range((pk.as_str(), "")..).map_err(io)? {
+                let (k, v) = entry.map_err(io)?;
+                let (ipk, sk) = k.value();
+                if ipk != pk {
+                    break;
+                }
+                let Some((batch, n)) = parse_chunk_sk(sk) else {
+                    continue;
+                };
+                if c.batches.get(batch).is_some_and(|count| n < *count) {
+                    let body = std::str::from_utf8(v.value())
+                        .map_err(|e| StoreError::corrupt(&pk, sk, e))?;
+                    let part =
+                        decode_chunk(account, body).map_err(|e| StoreError::corrupt(&pk, sk, e))?;
+                    usage.merge(&part);
+                }
+            }
+            Ok(PeriodUsage {
+                usage,
+                version: c.version,
+                closed: c.closed,
+                batches: c.batches.len(),
+            })
+        })
+    }
+
+    async fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<Invoice>, StoreError> {
+        self.read(|t| get_json(t, &invoice_pk(account, period_id), FINAL_SK))
+    }
+
+    async fn counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        self.read(|t| Ok(get_json::<u64>(t, &counter_pk(issuer), COUNTER_SK)?.unwrap_or(0)))
+    }
+
+    async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
+        let cpk = counter_pk(&f.issuer);
+        let ipk = invoice_pk(&f.account, &f.period_id);
+        let upk = usage_pk(&f.account, &f.period_id);
+        self.write(|t| {
+            if let Some(existing) = get_json::<Invoice>(t, &ipk, FINAL_SK)? {
+                return Err(StoreError::AlreadyFinal {
+                    account: f.account.clone(),
+                    period: f.period_id.clone(),
+                    number: existing.number.unwrap_or_default(),
+                });
+            }
+            let conflict = || StoreError::FinalizeConflict {
+                account: f.account.clone(),
+                period: f.period_id.clone(),
+            };
+            let counter = get_json::<u64>(t, &cpk, COUNTER_SK)?.unwrap_or(0);
+            if counter != f.expected_counter {
+                return Err(conflict());
+            }
+            let mut c: Committed = get_json(t, &upk, COMMITTED_SK)?.unwrap_or_default();
+            if c.version != f.usage_version || c.closed.is_some() {
+                return Err(conflict());
+            }
+            c.closed = Some(f.number.clone());
+            put_json(t, &upk, COMMITTED_SK, &c)?;
+            put_json(t, &cpk, COUNTER_SK, &(f.expected_counter + 1))?;
+            put_json(t, &ipk, FINAL_SK, &f.invoice)
+        })
+    }
+
+    async fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> Result<(), StoreError> {
+        let pk = config_pk(kind);
+        let sk = config_sk(version);
+        self.write(|t| {
+            let existing = t
+                .get((pk.as_str(), sk.as_str()))
+                .map_err(io)?
+                .map(|v| v.value().to_vec());
+            match existing {
+                Some(old) if old != body.as_bytes() => {
+                    return Err(StoreError::ConfigVersionConflict {
+                        kind: kind.name().to_string(),
+                        version: version.to_string(),
+                    })
+                }
+                Some(_) => {}
+                None => {
+                    t.insert((pk.as_str(), sk.as_str()), body.as_bytes())
+                        .map_err(io)?;
+                }
+            }
+            if make_current {
+                t.insert((pk.as_str(), CURRENT_SK), version.as_bytes())
+                    .map_err(io)?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> Result<Option<ConfigItem>, StoreError> {
+        let pk = config_pk(kind);
+        self.read(|t| {
+            let version = match version {
+                Some(v) => v.to_string(),
+                None => match t.get((pk.as_str(), CURRENT_SK)).map_err(io)? {
+                    Some(v) => String::from_utf8_lossy(v.value()).into_owned(),
+                    None => return Ok(None),
+                },
+            };
+            let sk = config_sk(&version);
+            Ok(t.get((pk.as_str(), sk.as_str()))
+                .map_err(io)?
+                .map(|v| ConfigItem {
+                    version: version.clone(),
+                    body: String::from_utf8_lossy(v.value()).into_owned(),
+                }))
+        })
+    }
+}

@@ -1,0 +1,295 @@
+//! Fault injection: a store wrapper that "crashes" after k writes, and a DynamoDB interceptor that turns written items into UnprocessedItems.
+//!
+//! Both are public so that tests and a fault simulator can drive the real handler and the real
+//! stores through the failures production sees, instead of a mock of them.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pricing::Invoice;
+
+use crate::error::StoreError;
+use crate::model::{ConfigKind, Ledger, UsageChunk};
+use crate::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+
+/// Wraps a store and lets `k` item writes through; the write after them fails, and so does
+/// every later write until [`FaultyStore::heal`]: the process is dead, so it cannot clean up
+/// (release its lease) either. Reads always pass.
+///
+/// A write is: taking a lease, releasing one, each chunk put, a commit, a finalize, a config
+/// put. A chunk put of several items writes the allowed prefix, then fails, as a crash in the
+/// middle of a BatchWriteItem loop would.
+pub struct FaultyStore<S> {
+    inner: S,
+    budget: AtomicUsize,
+    writes: AtomicUsize,
+}
+
+const UNLIMITED: usize = usize::MAX;
+
+impl<S: Store> FaultyStore<S> {
+    pub fn new(inner: S) -> FaultyStore<S> {
+        FaultyStore {
+            inner,
+            budget: AtomicUsize::new(UNLIMITED),
+            writes: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Allows `k` more writes, then fails.
+    pub fn crash_after(&self, k: usize) {
+        self.budget.store(k, Ordering::SeqCst);
+    }
+
+    /// Lets every write through again (a new process took over).
+    pub fn heal(&self) {
+        self.budget.store(UNLIMITED, Ordering::SeqCst);
+    }
+
+    /// Writes that went through so far.
+    pub fn writes(&self) -> usize {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Takes up to `n` writes from the budget; returns how many were granted.
+    fn take(&self, n: usize) -> usize {
+        let mut granted = 0;
+        let _ = self
+            .budget
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| {
+                if b == UNLIMITED {
+                    granted = n;
+                    Some(b)
+                } else {
+                    granted = n.min(b);
+                    Some(b - granted)
+                }
+            });
+        self.writes.fetch_add(granted, Ordering::SeqCst);
+        granted
+    }
+
+    fn crashed(&self, what: &str) -> StoreError {
+        StoreError::Injected {
+            what: format!("crash before {what} (after {} writes)", self.writes()),
+        }
+    }
+
+    fn one(&self, what: &str) -> Result<(), StoreError> {
+        if self.take(1) == 1 {
+            Ok(())
+        } else {
+            Err(self.crashed(what))
+        }
+    }
+}
+
+impl<S: Store> Store for FaultyStore<S> {
+    async fn ledger(&self, batch_id: &str) -> Result<Option<Ledger>, StoreError> {
+        self.inner.ledger(batch_id).await
+    }
+
+    async fn try_lease(&self, lease: &Lease, now_s: i64) -> Result<LeaseOutcome, StoreError> {
+        self.one("taking the lease")?;
+        self.inner.try_lease(lease, now_s).await
+    }
+
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.one("releasing the lease")?;
+        self.inner.release(batch_id, owner).await
+    }
+
+    async fn put_chunks(&self, chunks: &[UsageChunk]) -> Result<(), StoreError> {
+        let granted = self.take(chunks.len());
+        self.inner.put_chunks(&chunks[..granted]).await?;
+        if granted < chunks.len() {
+            return Err(self.crashed("writing a chunk"));
+        }
+        Ok(())
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        self.one("committing")?;
+        self.inner.commit(commit).await
+    }
+
+    async fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<PeriodUsage, StoreError> {
+        self.inner.period_usage(account, period_id).await
+    }
+
+    async fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<Invoice>, StoreError> {
+        self.inner.final_invoice(account, period_id).await
+    }
+
+    async fn counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        self.inner.counter(issuer).await
+    }
+
+    async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
+        self.one("finalizing")?;
+        self.inner.finalize(f).await
+    }
+
+    async fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> Result<(), StoreError> {
+        self.one("storing config")?;
+        self.inner
+            .put_config(kind, version, body, make_current)
+            .await
+    }
+
+    async fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> Result<Option<ConfigItem>, StoreError> {
+        self.inner.config(kind, version).await
+    }
+}
+
+/// Plan for [`UnprocessedItemsInterceptor`]: for each of the next BatchWriteItem calls, how
+/// many of its put requests to hold back (not send) and report as UnprocessedItems.
+#[derive(Debug, Default, Clone)]
+pub struct UnprocessedPlan {
+    holds: Arc<Mutex<VecDeque<usize>>>,
+    /// Put requests held back so far.
+    pub held: Arc<AtomicUsize>,
+    /// BatchWriteItem calls seen so far.
+    pub calls: Arc<AtomicUsize>,
+}
+
+impl UnprocessedPlan {
+    /// The next calls will hold back these many items each (then none).
+    pub fn hold(&self, per_call: impl IntoIterator<Item = usize>) {
+        self.holds.lock().expect("plan lock").extend(per_call);
+    }
+
+    fn next(&self) -> usize {
+        self.holds
+            .lock()
+            .expect("plan lock")
+            .pop_front()
+            .unwrap_or(0)
+    }
+}
+
+pub use interceptor::UnprocessedItemsInterceptor;
+
+mod interceptor {
+    use std::collections::HashMap;
+    use std::sync::atomic::Ordering;
+
+    use aws_sdk_dynamodb::config::interceptors::{
+        BeforeSerializationInterceptorContextMut, FinalizerInterceptorContextMut,
+    };
+    use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_sdk_dynamodb::error::BoxError;
+    use aws_sdk_dynamodb::operation::batch_write_item::{
+        BatchWriteItemInput, BatchWriteItemOutput,
+    };
+    use aws_sdk_dynamodb::types::WriteRequest;
+    use aws_smithy_types::config_bag::{Storable, StoreReplace};
+
+    use super::UnprocessedPlan;
+
+    /// The requests held back from one call, kept in that call's own config bag so that
+    /// concurrent calls never see each other's.
+    #[derive(Debug, Clone, Default)]
+    struct Held(HashMap<String, Vec<WriteRequest>>);
+
+    impl Storable for Held {
+        type Storer = StoreReplace<Held>;
+    }
+
+    /// A DynamoDB client interceptor that simulates throttling of BatchWriteItem exactly as
+    /// DynamoDB does it: the held-back items are really not written (they are removed from the
+    /// request before it is sent) and come back in the response's `UnprocessedItems`.
+    #[derive(Debug)]
+    pub struct UnprocessedItemsInterceptor {
+        plan: UnprocessedPlan,
+    }
+
+    impl UnprocessedItemsInterceptor {
+        pub fn new(plan: UnprocessedPlan) -> UnprocessedItemsInterceptor {
+            UnprocessedItemsInterceptor { plan }
+        }
+    }
+
+    impl Intercept for UnprocessedItemsInterceptor {
+        fn name(&self) -> &'static str {
+            "UnprocessedItemsInterceptor"
+        }
+
+        fn modify_before_serialization(
+            &self,
+            context: &mut BeforeSerializationInterceptorContextMut<'_>,
+            _rc: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let Some(input) = context.input_mut().downcast_mut::<BatchWriteItemInput>() else {
+                return Ok(());
+            };
+            self.plan.calls.fetch_add(1, Ordering::SeqCst);
+            let mut hold = self.plan.next();
+            let mut pending = Held::default();
+            if let Some(items) = input.request_items.as_mut() {
+                for (table, requests) in items.iter_mut() {
+                    // Keep at least one request: DynamoDB refuses an empty table entry.
+                    let n = hold.min(requests.len().saturating_sub(1));
+                    if n == 0 {
+                        continue;
+                    }
+                    let held: Vec<WriteRequest> = requests.split_off(requests.len() - n);
+                    hold -= n;
+                    self.plan.held.fetch_add(n, Ordering::SeqCst);
+                    pending.0.entry(table.clone()).or_default().extend(held);
+                }
+            }
+            cfg.interceptor_state().store_put(pending);
+            Ok(())
+        }
+
+        fn modify_before_completion(
+            &self,
+            context: &mut FinalizerInterceptorContextMut<'_>,
+            _rc: &RuntimeComponents,
+            cfg: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let Some(Ok(output)) = context.output_or_error_mut() else {
+                return Ok(());
+            };
+            let Some(output) = output.downcast_mut::<BatchWriteItemOutput>() else {
+                return Ok(());
+            };
+            let Some(held) = cfg.load::<Held>().cloned() else {
+                return Ok(());
+            };
+            if held.0.is_empty() {
+                return Ok(());
+            }
+            let unprocessed = output.unprocessed_items.get_or_insert_with(HashMap::new);
+            for (table, requests) in held.0 {
+                unprocessed.entry(table).or_default().extend(requests);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The storage trait the handler is written against, and the values that cross it.
+//!
+//! Every method is one atomic step of the protocol described in the crate docs; both
+//! implementations give the same answers to the same calls, and the handler tests run against
+//! the embedded one while the integration tests run the same scenarios against DynamoDB Local.
+
+use std::future::Future;
+
+use pricing::{Invoice, Usage};
+
+use crate::error::StoreError;
+use crate::model::{BatchSummary, ConfigKind, Ledger, UsageChunk};
+
+pub mod dynamo;
+pub mod embedded;
+pub mod fault;
+
+pub use dynamo::DynamoStore;
+pub use embedded::EmbeddedStore;
+
+/// A claim on a batch by one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub batch_id: String,
+    /// Random id of the attempt.
+    pub owner: String,
+    /// Epoch seconds when the claim lapses.
+    pub expires_at: i64,
+    pub content_sha256: String,
+}
+
+/// What taking a lease found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseOutcome {
+    /// The batch is ours to rate.
+    Acquired,
+    /// The batch was rated before.
+    Done(BatchSummary),
+    /// Another attempt holds a live lease.
+    Held { expires_at: i64 },
+}
+
+/// Making a rated batch count: every account's chunk count plus the ledger's `DONE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub batch_id: String,
+    pub owner: String,
+    pub period_id: String,
+    /// Accounts and how many chunks of this batch each has.
+    pub accounts: Vec<(String, u32)>,
+    pub summary: BatchSummary,
+}
+
+/// The committed usage of one account and period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PeriodUsage {
+    pub usage: Usage,
+    /// Bumped by each commit into the period: a finalize computed from version v is refused
+    /// if it is no longer v.
+    pub version: u64,
+    /// The final invoice number once the period is closed.
+    pub closed: Option<String>,
+    /// Batches committed into the period.
+    pub batches: usize,
+}
+
+/// Issuing one final invoice, all or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finalize {
+    pub issuer: String,
+    /// The counter value read before numbering: the invoice takes `expected_counter + 1`.
+    pub expected_counter: u64,
+    pub account: String,
+    pub period_id: String,
+    /// [`PeriodUsage::version`] the invoice was computed from.
+    pub usage_version: u64,
+    pub number: String,
+    pub invoice: Invoice,
+}
+
+/// A stored configuration version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigItem {
+    pub version: String,
+    pub body: String,
+}
+
+/// The rater's storage. Methods are async and `Send` so that one store serves concurrent
+/// invocations; implementations are cheap to share behind `&` or `Arc`.
+pub trait Store: Send + Sync {
+    /// The ledger item of a batch, if any.
+    fn ledger(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<Ledger>, StoreError>> + Send;
+
+    /// Claims a batch: succeeds when it has no ledger, when its lease expired by `now_s`, or
+    /// when `lease.owner` already holds it.
+    fn try_lease(
+        &self,
+        lease: &Lease,
+        now_s: i64,
+    ) -> impl Future<Output = Result<LeaseOutcome, StoreError>> + Send;
+
+    /// Gives up a lease still held by `owner` (after a handled failure), so that a retry need
+    /// not wait for it to expire. A crashed attempt never calls this; its lease expires.
+    fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes chunks with plain puts (a retry writes the same bytes again).
+    fn put_chunks(
+        &self,
+        chunks: &[UsageChunk],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Commits a batch while `owner` still holds its lease. Errors: `LeaseLost`,
+    /// `PeriodClosed` (for an account whose period was finalized before this batch committed),
+    /// `TooManyBatches`.
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The merged usage of every committed batch of `account` in `period_id`.
+    fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<PeriodUsage, StoreError>> + Send;
+
+    fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Option<Invoice>, StoreError>> + Send;
+
+    /// The last invoice number issued by `issuer` (0 before the first).
+    fn counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Issues a final invoice. Errors: `AlreadyFinal` when the period has one,
+    /// `FinalizeConflict` when the counter or the usage moved since they were read.
+    fn finalize(&self, f: &Finalize) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a config version (a no-op when stored before with the same body; refused with
+    /// `ConfigVersionConflict` when with another), and makes it current if asked.
+    fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A config version, or the current one when `version` is `None`.
+    fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConfigItem>, StoreError>> + Send;
+}
+
+/// Stores shared behind an `Arc` are stores too (concurrent tests and the Lambda share one).
+impl<S: Store> Store for std::sync::Arc<S> {
+    fn ledger(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<Ledger>, StoreError>> + Send {
+        (**self).ledger(batch_id)
+    }
+    fn try_lease(
+        &self,
+        lease: &Lease,
+        now_s: i64,
+    ) -> impl Future<Output = Result<LeaseOutcome, StoreError>> + Send {
+        (**self).try_lease(lease, now_s)
+    }
+    fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(batch_id, owner)
+    }
+    fn put_chunks(
+        &self,
+        chunks: &[UsageChunk],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_chunks(chunks)
+    }
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).commit(commit)
+    }
+    fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<PeriodUsage, StoreError>> + Send {
+        (**self).period_usage(account, period_id)
+    }
+    fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Option<Invoice>, StoreError>> + Send {
+        (**self).final_invoice(account, period_id)
+    }
+    fn counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).counter(issuer)
+    }
+    fn finalize(&self, f: &Finalize) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).finalize(f)
+    }
+    fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_config(kind, version, body, make_current)
+    }
+    fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConfigItem>, StoreError>> + Send {
+        (**self).config(kind, version)
+    }
+}
+
+/// Invoice numbers: the issuer, then the counter value zero-padded so that numbers sort.
+pub fn invoice_number(issuer: &str, n: u64) -> String {
+    format!("{issuer}-{n:06}")
+}

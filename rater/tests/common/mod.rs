@@ -1,0 +1,582 @@
+//! Test data and store-independent scenarios: the same exactly-once checks run against the embedded store and DynamoDB Local.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use pricing::{BillingPeriod, InvoiceKind, RecordRule};
+use rater::handler::{aggregate, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig};
+use rater::limits::{LEASE_S, PAYLOAD_BYTES_MAX};
+use rater::store::fault::FaultyStore;
+use rater::store::Store;
+use rater::{finalize, RaterError};
+
+pub const CATALOG: &str = include_str!("../../../examples/catalogs/cloudstack.json");
+pub const ACCOUNTS: &str = include_str!("../../../examples/accounts/cloudstack.json");
+pub const PERIOD: &str = "2017-02";
+/// A time inside February 2017, so that leases are computed from a clock tests control.
+pub const T0: i64 = 1_487_000_000;
+
+/// A store whose whole content can be compared before and after a request.
+pub trait Snapshot {
+    fn snapshot(&self) -> impl std::future::Future<Output = Vec<String>> + Send;
+}
+
+impl Snapshot for rater::EmbeddedStore {
+    async fn snapshot(&self) -> Vec<String> {
+        self.dump()
+            .expect("dump")
+            .into_iter()
+            .map(|(pk, sk, v)| format!("{pk} | {sk} | {}", String::from_utf8_lossy(&v)))
+            .collect()
+    }
+}
+
+impl<S: Snapshot + Sync> Snapshot for Arc<S> {
+    fn snapshot(&self) -> impl std::future::Future<Output = Vec<String>> + Send {
+        (**self).snapshot()
+    }
+}
+
+impl<S: Snapshot + Sync + Store> Snapshot for FaultyStore<S> {
+    fn snapshot(&self) -> impl std::future::Future<Output = Vec<String>> + Send {
+        self.inner().snapshot()
+    }
+}
+
+pub fn period() -> BillingPeriod {
+    BillingPeriod::parse(PERIOD).unwrap()
+}
+
+/// A clock the test moves by hand.
+pub fn manual_clock() -> Arc<AtomicI64> {
+    Arc::new(AtomicI64::new(T0))
+}
+
+pub fn config_at(clock: &Arc<AtomicI64>) -> RaterConfig {
+    let mut c = RaterConfig::from_json(CATALOG, ACCOUNTS, "test").expect("example config");
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
+pub fn config() -> RaterConfig {
+    config_at(&manual_clock())
+}
+
+/// One canonical JSON Lines record.
+pub fn line(
+    account: &str,
+    resource: &str,
+    product: &str,
+    meter: &str,
+    quantity: &str,
+    unit: &str,
+    day: u32,
+) -> String {
+    format!(
+        r#"{{"account":"{account}","resource":"{resource}","product":"{product}","meter":"{meter}","quantity":"{quantity}","unit":"{unit}","start":"2017-02-{day:02}T00:00:00Z","end":"2017-02-{day:02}T01:00:00Z"}}"#
+    )
+}
+
+/// An export for both example accounts; `resources` distinct VMs of bu1user1 make its usage
+/// span several chunks when large (about 2,000 totals fit in one).
+pub fn export(resources: usize, salt: u32) -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..resources {
+        out.push_str(&line(
+            "bu1user1",
+            &format!("vm-{salt}-{i:05}"),
+            "copper",
+            "vm.running",
+            "1",
+            "hours",
+            1 + (i % 27) as u32,
+        ));
+        out.push('\n');
+    }
+    out.push_str(&line(
+        "bu1user1",
+        "vol-1",
+        "small-disk",
+        "volume.gbh",
+        "120",
+        "gigabyte_hours",
+        2,
+    ));
+    out.push('\n');
+    out.push_str(&line(
+        "smb-tenant",
+        "web-1",
+        "bronze",
+        "vm.running",
+        "24",
+        "hours",
+        3,
+    ));
+    out.push('\n');
+    out.into_bytes()
+}
+
+pub fn request(export: &[u8], batch_id: Option<&str>, mode: Mode) -> BatchRequest {
+    BatchRequest {
+        batch_id: batch_id.map(str::to_string),
+        format: None,
+        period: Some(period()),
+        account: None,
+        mode,
+        export: export.to_vec(),
+    }
+}
+
+/// What the store must hold for an account after `exports` were rated once each.
+pub fn expected_usage(config: &RaterConfig, exports: &[&[u8]], account: &str) -> pricing::Usage {
+    let mut u = pricing::Usage::default();
+    for e in exports {
+        u.merge(
+            &aggregate(config, None, *e, Some(period()), None)
+                .unwrap()
+                .usage,
+        );
+    }
+    u.for_account(account)
+}
+
+pub async fn assert_usage<S: Store>(store: &S, config: &RaterConfig, exports: &[&[u8]]) {
+    for account in ["bu1user1", "smb-tenant"] {
+        let got = store.period_usage(account, PERIOD).await.unwrap();
+        assert_eq!(
+            got.usage,
+            expected_usage(config, exports, account),
+            "usage of {account}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+/// The same batch again returns the same invoices and changes nothing in the store.
+pub async fn replay<S: Store + Snapshot>(store: &S) {
+    let config = config();
+    let export = export(50, 1);
+    let first = rate_batch(store, &config, request(&export, None, Mode::Interim))
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+    assert_eq!(first.invoices.len(), 2);
+    let before = store.snapshot().await;
+    for key in [None, Some(first.batch_id.as_str())] {
+        let again = rate_batch(store, &config, request(&export, key, Mode::Interim))
+            .await
+            .unwrap();
+        assert!(again.replayed, "second delivery must be a replay");
+        assert_eq!(again.invoices, first.invoices);
+        assert_eq!(again.records, first.records);
+    }
+    assert_eq!(store.snapshot().await, before, "a replay wrote something");
+    assert_usage(store, &config, &[&export]).await;
+    // The same idempotency key with other content is refused, not silently replayed.
+    let other = self::export(3, 9);
+    let err = rate_batch(
+        store,
+        &config,
+        request(&other, Some(&first.batch_id), Mode::Interim),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RaterError::IdempotencyKeyReused { .. }),
+        "{err}"
+    );
+    assert_eq!(err.http_status(), 422);
+}
+
+/// 8 concurrent deliveries of one batch: one set of aggregates, one answer.
+pub async fn concurrent_deliveries<S: Store + Snapshot + 'static>(store: Arc<S>) {
+    let config = Arc::new(config());
+    let export = Arc::new(export(3_000, 2));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, config, export) = (store.clone(), config.clone(), export.clone());
+        tasks.push(tokio::spawn(async move {
+            rate_batch(
+                &*store,
+                &config,
+                request(&export, Some("nightly-2017-02-03"), Mode::Interim),
+            )
+            .await
+        }));
+    }
+    let mut answers: Vec<RateResponse> = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap().unwrap());
+    }
+    assert_eq!(
+        answers.iter().filter(|a| !a.replayed).count(),
+        1,
+        "exactly one delivery rates"
+    );
+    for a in &answers {
+        assert_eq!(a.invoices, answers[0].invoices);
+    }
+    assert_usage(&*store, &config, &[&export]).await;
+    let pu = store.period_usage("bu1user1", PERIOD).await.unwrap();
+    assert_eq!(pu.batches, 1);
+    assert_eq!(pu.version, 1, "one commit");
+}
+
+/// A crash after every possible number of writes, then a retry by a new process: the usage
+/// is never visible half-written, and after the retry it is counted exactly once.
+pub async fn crash_then_retry<S, F, Fut>(new_store: F, ks: Option<Vec<usize>>)
+where
+    S: Store + Snapshot,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let export = export(5_000, 3);
+    // Count the writes of a clean run.
+    let clean = FaultyStore::new(new_store().await);
+    rate_batch(&clean, &config(), request(&export, None, Mode::Final))
+        .await
+        .unwrap();
+    let total = clean.writes();
+    assert!(
+        total >= 7,
+        "config x2, lease, >=2 chunks, commit, finalize x2: got {total}"
+    );
+    let ks = ks.unwrap_or_else(|| (0..total).collect());
+    for k in ks {
+        let clock = manual_clock();
+        let store = FaultyStore::new(new_store().await);
+        store.crash_after(k);
+        let config = config_at(&clock);
+        let err = rate_batch(&store, &config, request(&export, None, Mode::Final))
+            .await
+            .unwrap_err();
+        assert!(err.retryable(), "k={k}: a crash must be retryable: {err}");
+        store.heal();
+        // The new process: before the dead attempt's lease expires, it is told to come back.
+        let mut retry_config = config_at(&clock);
+        retry_config.in_progress_wait_ms_max = 100;
+        let ledger = store
+            .ledger(&rater::handler::sha256_hex(&export))
+            .await
+            .unwrap();
+        if matches!(ledger, Some(rater::model::Ledger::InProgress { .. })) {
+            let err = rate_batch(&store, &retry_config, request(&export, None, Mode::Final))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(err, RaterError::BatchInProgress { .. }),
+                "k={k}: {err}"
+            );
+            for account in ["bu1user1", "smb-tenant"] {
+                let pu = store.period_usage(account, PERIOD).await.unwrap();
+                assert!(
+                    pu.usage.totals.is_empty(),
+                    "k={k}: uncommitted usage of {account} is visible"
+                );
+            }
+            clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
+        }
+        let resp = rate_batch(&store, &retry_config, request(&export, None, Mode::Final))
+            .await
+            .unwrap_or_else(|e| panic!("k={k}: retry failed: {e}"));
+        assert_eq!(resp.invoices.len(), 2, "k={k}");
+        for inv in &resp.invoices {
+            assert_eq!(inv.kind, InvoiceKind::Final, "k={k}");
+        }
+        let mut numbers: Vec<String> = resp
+            .invoices
+            .iter()
+            .filter_map(|i| i.number.clone())
+            .collect();
+        numbers.sort();
+        assert_eq!(
+            numbers,
+            ["test-000001", "test-000002"],
+            "k={k}: numbers are gapless"
+        );
+        assert_usage(&store, &config, &[&export]).await;
+        let again = rate_batch(&store, &retry_config, request(&export, None, Mode::Final))
+            .await
+            .unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.invoices, resp.invoices, "k={k}");
+    }
+}
+
+/// Finalizing twice is refused; numbers are gapless per issuer.
+pub async fn finalize_twice<S: Store + Snapshot>(store: &S) {
+    let config = config();
+    let export = export(10, 4);
+    rate_batch(store, &config, request(&export, None, Mode::Interim))
+        .await
+        .unwrap();
+    let first = finalize(store, &config, "bu1user1", period())
+        .await
+        .unwrap();
+    assert_eq!(first.number.as_deref(), Some("test-000001"));
+    assert_eq!(first.kind, InvoiceKind::Final);
+    assert_eq!(first.accounts_version.as_deref(), Some("2017-02-28.1"));
+    assert_eq!(first.bill.catalog_version, "2017-02.1");
+    first.check_totals().unwrap();
+    let before = store.snapshot().await;
+    let err = finalize(store, &config, "bu1user1", period())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RaterError::AlreadyFinalized { number, .. } if number == "test-000001"),
+        "{err}"
+    );
+    assert_eq!(err.http_status(), 409);
+    assert!(!err.retryable());
+    assert_eq!(
+        store.snapshot().await,
+        before,
+        "a refused finalize wrote something"
+    );
+    let second = finalize(store, &config, "smb-tenant", period())
+        .await
+        .unwrap();
+    assert_eq!(second.number.as_deref(), Some("test-000002"));
+    assert_eq!(store.counter("test").await.unwrap(), 2);
+    // The interim view of a finalized period is the final invoice.
+    let shown = rater::invoice_for(store, &config, "bu1user1", period())
+        .await
+        .unwrap();
+    assert_eq!(shown, first);
+}
+
+/// 8 concurrent finalizes of one period: one invoice, one number.
+pub async fn concurrent_finalize<S: Store + 'static>(store: Arc<S>) {
+    let config = Arc::new(config());
+    let export = export(10, 5);
+    rate_batch(&*store, &config, request(&export, None, Mode::Interim))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, config) = (store.clone(), config.clone());
+        tasks.push(tokio::spawn(async move {
+            finalize(&*store, &config, "bu1user1", period()).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(inv) => {
+                ok += 1;
+                assert_eq!(inv.number.as_deref(), Some("test-000001"));
+            }
+            Err(RaterError::AlreadyFinalized { .. }) => {}
+            Err(e) => panic!("unexpected: {e}"),
+        }
+    }
+    assert_eq!(ok, 1);
+    assert_eq!(store.counter("test").await.unwrap(), 1);
+}
+
+/// Late usage for a finalized period is refused whole, with nothing written; other accounts'
+/// usage and replays of earlier batches still work.
+pub async fn late_usage<S: Store + Snapshot>(store: &S) {
+    let config = config();
+    let early = export(5, 6);
+    rate_batch(store, &config, request(&early, None, Mode::Interim))
+        .await
+        .unwrap();
+    let final_inv = finalize(store, &config, "bu1user1", period())
+        .await
+        .unwrap();
+    let before = store.snapshot().await;
+    let late = export(5, 7);
+    let err = rate_batch(store, &config, request(&late, None, Mode::Interim))
+        .await
+        .unwrap_err();
+    match &err {
+        RaterError::PeriodClosed {
+            account,
+            period,
+            number,
+        } => {
+            assert_eq!(
+                (account.as_str(), period.as_str(), number.as_str()),
+                ("bu1user1", PERIOD, "test-000001")
+            );
+        }
+        e => panic!("expected PeriodClosed, got {e}"),
+    }
+    assert_eq!(err.http_status(), 409);
+    assert_eq!(store.snapshot().await, before, "late usage wrote something");
+    // The other account's period is open.
+    let smb_only = line(
+        "smb-tenant",
+        "web-2",
+        "bronze",
+        "vm.running",
+        "5",
+        "hours",
+        20,
+    ) + "\n";
+    let ok = rate_batch(
+        store,
+        &config,
+        request(smb_only.as_bytes(), None, Mode::Interim),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.invoices.len(), 1);
+    // A replay of the batch rated before the close answers the final invoice.
+    let again = rate_batch(store, &config, request(&early, None, Mode::Interim))
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert!(again.invoices.contains(&final_inv));
+}
+
+/// Every kind of bad input is refused whole with the rule it broke, and nothing is written.
+pub async fn bad_input_writes_nothing<S: Store + Snapshot>(store: &S) {
+    let config = config();
+    rate_batch(store, &config, request(&export(3, 8), None, Mode::Interim))
+        .await
+        .unwrap();
+    let before = store.snapshot().await;
+    let good = line("bu1user1", "vm-x", "copper", "vm.running", "1", "hours", 5);
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("malformed json", "{not json".into(), "$"),
+        (
+            "NaN quantity",
+            good.replace(r#""quantity":"1""#, r#""quantity":"NaN""#),
+            "quantity",
+        ),
+        (
+            "infinite quantity",
+            good.replace(r#""quantity":"1""#, r#""quantity":"inf""#),
+            "quantity",
+        ),
+        (
+            "unknown field",
+            good.replace(r#""unit""#, r#""colour":"red","unit""#),
+            "$",
+        ),
+        (
+            "missing field",
+            good.replace(r#""meter":"vm.running","#, ""),
+            "meter",
+        ),
+        ("unknown product", good.replace("copper", "tin"), "product"),
+        (
+            "unknown meter",
+            good.replace("vm.running", "vm.flying"),
+            "meter",
+        ),
+        (
+            "negative quantity",
+            good.replace(r#""quantity":"1""#, r#""quantity":"-1""#),
+            "quantity",
+        ),
+        (
+            "absurd quantity",
+            good.replace(
+                r#""quantity":"1""#,
+                r#""quantity":"10000000000000000000000000""#,
+            ),
+            "quantity",
+        ),
+        (
+            "end before start",
+            good.replace("2017-02-05T01:00:00Z", "2017-02-04T01:00:00Z"),
+            "end",
+        ),
+        (
+            "outside period",
+            good.replace("2017-02-05", "2017-03-05"),
+            "start",
+        ),
+        (
+            "unit mismatch",
+            good.replace(r#""unit":"hours""#, r#""unit":"gigabytes""#),
+            "unit",
+        ),
+        (
+            "unknown account",
+            good.replace("bu1user1", "mallory"),
+            "account",
+        ),
+    ];
+    for (name, bad, field) in cases {
+        // The bad record is the second line of three: the good ones around it are not written
+        // either. Record numbers of line formats are 1-based line numbers.
+        let export = format!("{good}\n{bad}\n{good}\n");
+        let err = rate_batch(
+            store,
+            &config,
+            request(export.as_bytes(), None, Mode::Interim),
+        )
+        .await
+        .unwrap_err();
+        let RaterError::BadRecords(b) = &err else {
+            panic!("{name}: expected BadRecords, got {err}");
+        };
+        assert_eq!(b.total, 1, "{name}: {err}");
+        assert_eq!(b.errors[0].index, 2, "{name}: {err}");
+        assert_eq!(b.errors[0].field, field, "{name}: {err}");
+        if name == "unknown account" {
+            assert_eq!(b.errors[0].rule, RecordRule::UnknownAccount);
+        }
+        assert_eq!(err.http_status(), 422, "{name}");
+        assert!(!err.retryable(), "{name}");
+        assert_eq!(
+            store.snapshot().await,
+            before,
+            "{name}: a rejected batch wrote something"
+        );
+    }
+    // Empty batches and oversize payloads.
+    for empty in ["", "\n\n  \n"] {
+        let err = rate_batch(
+            store,
+            &config,
+            request(empty.as_bytes(), None, Mode::Interim),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, RaterError::EmptyBatch), "{err}");
+        assert_eq!(err.http_status(), 400);
+    }
+    let huge = vec![b' '; PAYLOAD_BYTES_MAX + 1];
+    let err = rate_batch(store, &config, request(&huge, None, Mode::Interim))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RaterError::PayloadTooLarge { .. }), "{err}");
+    assert_eq!(err.http_status(), 413);
+    assert_eq!(store.snapshot().await, before);
+}
+
+/// A batch in final mode answers numbered invoices; its replay answers the same ones.
+pub async fn final_mode_batch<S: Store + Snapshot>(store: &S) {
+    let config = config();
+    let export = export(20, 10);
+    let first = rate_batch(
+        store,
+        &config,
+        request(&export, Some("month-end"), Mode::Final),
+    )
+    .await
+    .unwrap();
+    assert!(first
+        .invoices
+        .iter()
+        .all(|i| i.kind == InvoiceKind::Final && i.number.is_some()));
+    let again = rate_batch(
+        store,
+        &config,
+        request(&export, Some("month-end"), Mode::Final),
+    )
+    .await
+    .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.invoices, first.invoices);
+    assert_eq!(store.counter("test").await.unwrap(), 2);
+}

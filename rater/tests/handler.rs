@@ -1,0 +1,212 @@
+//! Handler tests against the embedded store: replay, concurrency, crashes, finalizing, late usage, bad input, and the Lambda event shapes.
+
+mod common;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use common::*;
+use rater::event::{handle_event, FunctionUrlResponse};
+use rater::EmbeddedStore;
+use serde_json::{json, Value};
+
+fn store() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    (dir, s)
+}
+
+#[tokio::test]
+async fn replay_returns_the_same_invoices_and_writes_nothing() {
+    let (_d, s) = store();
+    replay(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_deliveries_rate_once() {
+    let (_d, s) = store();
+    concurrent_deliveries(Arc::new(s)).await;
+}
+
+#[tokio::test]
+async fn crash_after_every_write_then_retry_counts_once() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    crash_then_retry(
+        || {
+            let (d, s) = store();
+            dirs.lock().unwrap().push(d);
+            async move { s }
+        },
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn finalizing_twice_is_refused() {
+    let (_d, s) = store();
+    finalize_twice(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_finalizes_issue_one_invoice() {
+    let (_d, s) = store();
+    concurrent_finalize(Arc::new(s)).await;
+}
+
+#[tokio::test]
+async fn late_usage_for_a_finalized_period_is_refused() {
+    let (_d, s) = store();
+    late_usage(&s).await;
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_whole_and_writes_nothing() {
+    let (_d, s) = store();
+    bad_input_writes_nothing(&s).await;
+}
+
+#[tokio::test]
+async fn final_mode_batches_answer_numbered_invoices_on_replay() {
+    let (_d, s) = store();
+    final_mode_batch(&s).await;
+}
+
+fn url_event(body: &str, base64: bool, headers: Value, query: Value) -> Value {
+    let body = if base64 {
+        base64::engine::general_purpose::STANDARD.encode(body)
+    } else {
+        body.to_string()
+    };
+    json!({
+        "version": "2.0",
+        "rawPath": "/",
+        "headers": headers,
+        "queryStringParameters": query,
+        "requestContext": { "http": { "method": "POST", "path": "/" } },
+        "body": body,
+        "isBase64Encoded": base64,
+    })
+}
+
+async fn url(s: &EmbeddedStore, event: Value) -> (FunctionUrlResponse, Value) {
+    let config = config();
+    let out = handle_event(s, &config, event).await.unwrap();
+    let resp: FunctionUrlResponse = serde_json::from_value(out).unwrap();
+    let body = serde_json::from_str(&resp.body).unwrap_or(Value::String(resp.body.clone()));
+    (resp, body)
+}
+
+#[tokio::test]
+async fn function_url_requests_answer_json_csv_and_error_statuses() {
+    let (_d, s) = store();
+    let export = String::from_utf8(export(5, 11)).unwrap();
+    // Base64 body, idempotency key header, query parameters.
+    let (resp, body) = url(
+        &s,
+        url_event(
+            &export,
+            true,
+            json!({"idempotency-key": "upload-1"}),
+            json!({"period": PERIOD, "mode": "interim"}),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200, "{body}");
+    assert_eq!(body["batch_id"], "upload-1");
+    assert_eq!(body["replayed"], false);
+    assert_eq!(body["invoices"].as_array().unwrap().len(), 2);
+    // The same upload again, asking for CSV.
+    let (resp, body) = url(
+        &s,
+        url_event(
+            &export,
+            true,
+            json!({"Idempotency-Key": "upload-1", "accept": "text/csv"}),
+            json!({"period": PERIOD}),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status_code, 200);
+    assert!(resp.headers["content-type"].starts_with("text/csv"));
+    assert!(body
+        .as_str()
+        .unwrap()
+        .starts_with("invoice_number,kind,account"));
+    // The nightly exporter's shape as a body: a JSON event.
+    let ev = json!({"batch_id": "nightly-1", "format": "jsonl", "period": PERIOD, "mode": "interim", "export": export});
+    let (resp, body) = url(&s, url_event(&ev.to_string(), false, json!({}), json!({}))).await;
+    assert_eq!(resp.status_code, 200, "{body}");
+    assert_eq!(body["batch_id"], "nightly-1");
+    // Bad records: 422 with every bad record listed.
+    let bad = line("bu1user1", "vm", "tin", "vm.running", "1", "hours", 2);
+    let (resp, body) = url(
+        &s,
+        url_event(&bad, false, json!({}), json!({"period": PERIOD})),
+    )
+    .await;
+    assert_eq!(resp.status_code, 422);
+    assert_eq!(body["error"]["code"], "bad_records");
+    assert_eq!(body["error"]["records"][0]["field"], "product");
+    assert_eq!(body["error"]["records"][0]["value"], "tin");
+    // Oversize: 413.
+    let huge = "x".repeat(rater::limits::PAYLOAD_BYTES_MAX + 10);
+    let (resp, body) = url(&s, url_event(&huge, true, json!({}), json!({}))).await;
+    assert_eq!(resp.status_code, 413, "{body}");
+    assert_eq!(body["error"]["code"], "payload_too_large");
+    // Bad query: 400.
+    let (resp, _) = url(
+        &s,
+        url_event(&export, false, json!({}), json!({"period": "2017-13"})),
+    )
+    .await;
+    assert_eq!(resp.status_code, 400);
+    let (resp, _) = url(
+        &s,
+        url_event(&export, false, json!({}), json!({"format": "xml"})),
+    )
+    .await;
+    assert_eq!(resp.status_code, 400);
+    // A GET answers the current invoice.
+    let get = json!({
+        "requestContext": { "http": { "method": "GET" } },
+        "queryStringParameters": { "account": "bu1user1", "period": PERIOD },
+    });
+    let (resp, body) = url(&s, get).await;
+    assert_eq!(resp.status_code, 200);
+    assert_eq!(body["invoices"][0]["account"], "bu1user1");
+    // Late usage after finalizing: 409.
+    rater::finalize(&s, &config(), "bu1user1", period())
+        .await
+        .unwrap();
+    let late = String::from_utf8(common::export(2, 12)).unwrap();
+    let (resp, body) = url(
+        &s,
+        url_event(&late, false, json!({}), json!({"period": PERIOD})),
+    )
+    .await;
+    assert_eq!(resp.status_code, 409);
+    assert_eq!(body["error"]["code"], "period_closed");
+}
+
+#[tokio::test]
+async fn scheduled_events_rate_and_fail_with_the_rule() {
+    let (_d, s) = store();
+    let config = config();
+    let export = String::from_utf8(export(5, 13)).unwrap();
+    let ev = json!({"batch_id": "nightly-2017-02-05", "format": "jsonl", "period": PERIOD, "mode": "final", "export": export});
+    let out = handle_event(&s, &config, ev.clone()).await.unwrap();
+    assert_eq!(out["invoices"][0]["kind"], "final");
+    assert_eq!(out["invoices"][0]["number"], "test-000001");
+    let again = handle_event(&s, &config, ev).await.unwrap();
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["invoices"], out["invoices"]);
+    let err = handle_event(&s, &config, json!({"export": "", "period": PERIOD}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, rater::RaterError::EmptyBatch));
+    let err = handle_event(&s, &config, json!({"nonsense": true}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.http_status(), 400);
+}

