@@ -13,7 +13,6 @@ use chrono::{DateTime, Utc};
 use pricing::import::{write_csv_row, Format, ImportOptions, CSV_HEADER};
 use pricing::{BillingPeriod, Catalog, Unit, UsageRecord};
 use rater::handler::{aggregate, rate_aggregated, Mode, RaterConfig};
-use rater::model::encode_chunks;
 use rust_decimal::Decimal;
 
 const CATALOG: &str = include_str!("../../examples/catalogs/cloudstack.json");
@@ -147,7 +146,7 @@ fn main() {
         )
         .unwrap()
     });
-    assert_eq!(rated.usage, batch.usage);
+    assert_eq!(rated.usage, batch.usage());
     let rate = |d: Duration| RECORDS as f64 / d.as_secs_f64() / 1e6;
     println!(
         "| parse only (pricing::import, records dropped) | {:.3} s | {:.2} M records/s | 1.00x |",
@@ -167,11 +166,11 @@ fn main() {
         full.as_secs_f64() / parse.as_secs_f64()
     );
 
-    let chunks = encode_chunks(&batch.sha256, &period.id(), &batch.usage);
+    let chunks = batch.chunks.clone();
     let chunk_bytes: usize = chunks.iter().map(|c| c.body.len()).sum();
     println!(
         "| usage totals | {} | store items (chunks) per {RECORDS} records | {} ({:.1} MB) |",
-        batch.usage.totals.len(),
+        batch.usage_totals,
         chunks.len(),
         chunk_bytes as f64 / 1e6
     );

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use pricing::{
     AccountBook, Aggregator, BillingPeriod, Catalog, Invoice, InvoiceKind, PeriodKind, RecordError,
-    RecordRule, Usage,
+    RecordRule,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,7 +25,7 @@ use crate::limits::{
     BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, FINALIZE_ATTEMPTS_MAX,
     FINAL_INVOICE_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX, LEASE_S, PAYLOAD_BYTES_MAX,
 };
-use crate::model::{chunk_counts, encode_chunks, BatchSummary, ConfigKind, Ledger};
+use crate::model::{chunk_counts, encode_chunks, BatchSummary, ConfigKind, Ledger, UsageChunk};
 use crate::store::{invoice_number, Commit, Finalize, Lease, LeaseOutcome, Store};
 
 /// Interim: rate and answer running invoices. Final: rate, then issue the period's numbered
@@ -163,11 +163,30 @@ pub struct RateResponse {
 /// A whole export, validated and folded into usage totals.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Aggregated {
-    pub usage: Usage,
+    /// Accounts with usage in the batch, in order.
+    pub accounts: Vec<String>,
+    /// The batch's usage, already encoded as store chunks one account at a time (their
+    /// `batch_id` is set when the batch id is known): the totals are never held twice.
+    pub chunks: Vec<UsageChunk>,
+    /// Distinct usage totals in the batch.
+    pub usage_totals: u64,
     pub records: u64,
     pub bytes: u64,
     pub sha256: String,
     pub period: BillingPeriod,
+}
+
+impl Aggregated {
+    /// The batch's usage decoded back from its chunks, for tests and benchmarks.
+    pub fn usage(&self) -> pricing::Usage {
+        let mut u = pricing::Usage::default();
+        for c in &self.chunks {
+            u.merge(
+                &crate::model::decode_chunk(&c.account, &c.body).expect("chunks we encoded decode"),
+            );
+        }
+        u
+    }
 }
 
 /// Hex SHA-256 of a byte string.
@@ -284,12 +303,26 @@ pub fn aggregate<R: Read>(
     let Some(agg) = agg.filter(|_| records > 0) else {
         return Err(RaterError::EmptyBatch);
     };
+    let period = agg.period();
+    let usage_totals = agg.len() as u64;
+    let mut accounts = Vec::new();
+    let mut chunks = Vec::new();
+    // One account's totals at a time: peak memory is the packed totals plus one account's
+    // usage, not a second full copy of the batch.
+    agg.for_each_account(|account, usage| {
+        accounts.push(account.to_string());
+        chunks.extend(encode_chunks("", &period.id(), &usage));
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
     Ok(Aggregated {
-        usage: agg.to_usage(),
+        accounts,
+        chunks,
+        usage_totals,
         records,
         bytes: reader.bytes,
         sha256: hex(&reader.hasher.finalize()),
-        period: agg.period(),
+        period,
     })
 }
 
@@ -366,7 +399,7 @@ pub async fn rate_aggregated<S: Store>(
     if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
         return replay(store, config, summary, &batch.sha256, account).await;
     }
-    let accounts = batch.usage.accounts();
+    let accounts = batch.accounts.clone();
     // Late usage: refused before anything is written (the commit re-checks it atomically).
     for a in &accounts {
         if let Some(inv) = store.final_invoice(a, &period_id).await? {
@@ -408,10 +441,11 @@ pub async fn rate_aggregated<S: Store>(
         }
     }
 
-    let chunks = encode_chunks(&batch_id, &period_id, &batch.usage);
-    let usage_totals = batch.usage.totals.len() as u64;
-    // The totals are in the chunks now; a big batch's totals are the bulk of the memory held.
-    drop(batch.usage);
+    let mut chunks = batch.chunks;
+    for c in &mut chunks {
+        c.batch_id.clone_from(&batch_id);
+    }
+    let usage_totals = batch.usage_totals;
     let summary = BatchSummary {
         batch_id: batch_id.clone(),
         content_sha256: batch.sha256.clone(),

@@ -136,7 +136,7 @@ pub fn expected_usage(config: &RaterConfig, exports: &[&[u8]], account: &str) ->
         u.merge(
             &aggregate(config, None, *e, Some(period()), None)
                 .unwrap()
-                .usage,
+                .usage(),
         );
     }
     u.for_account(account)
