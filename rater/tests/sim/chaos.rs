@@ -1,0 +1,197 @@
+//! A store wrapper that injects the faults a network store shows: throttling, lost responses, transactions cancelled by a condition, and task switches between calls.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use pricing::Invoice;
+use rater::model::{ConfigKind, Ledger, UsageChunk};
+use rater::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+use rater::StoreError;
+
+use super::rng::Rng;
+
+/// Fault counts by kind, printed in the simulator's summary.
+#[derive(Debug, Default)]
+pub struct Stats(Mutex<BTreeMap<&'static str, u64>>);
+
+impl Stats {
+    pub fn bump(&self, kind: &'static str) {
+        *self.0.lock().expect("stats lock").entry(kind).or_default() += 1;
+    }
+    pub fn take(&self) -> BTreeMap<&'static str, u64> {
+        std::mem::take(&mut *self.0.lock().expect("stats lock"))
+    }
+}
+
+/// Chances of each fault per call, in percent.
+#[derive(Debug, Clone, Copy)]
+pub struct Odds {
+    /// Any call fails with a retryable `Unavailable` before reaching the store.
+    pub throttle_pct: u64,
+    /// A write is applied, then its answer is lost (`Unavailable`): the caller cannot tell.
+    pub lost_response_pct: u64,
+    /// A commit or finalize is cancelled by its condition before it is tried.
+    pub cancelled_pct: u64,
+    /// The task yields to others before a call, so that concurrent deliveries interleave.
+    pub yield_pct: u64,
+}
+
+/// Wraps a store (the crash-injecting [`rater::store::fault::FaultyStore`] in the simulator).
+/// Its schedule comes from its own seeded stream; with tokio's current-thread runtime and
+/// paused time, the same seed gives the same calls in the same order.
+pub struct Chaos<S> {
+    inner: S,
+    rng: Mutex<Rng>,
+    odds: Odds,
+    pub stats: Stats,
+}
+
+impl<S: Store> Chaos<S> {
+    pub fn new(inner: S, rng: Rng, odds: Odds) -> Chaos<S> {
+        Chaos {
+            inner,
+            rng: Mutex::new(rng),
+            odds,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn roll(&self, pct: u64) -> bool {
+        self.rng.lock().expect("rng lock").chance(pct)
+    }
+
+    async fn before(&self, what: &str, write: bool) -> Result<(), StoreError> {
+        let switch = self
+            .rng
+            .lock()
+            .expect("rng lock")
+            .chance(self.odds.yield_pct);
+        if switch {
+            tokio::task::yield_now().await;
+        }
+        if self.roll(self.odds.throttle_pct) {
+            self.stats.bump(if write {
+                "throttled write"
+            } else {
+                "throttled read"
+            });
+            return Err(StoreError::Unavailable {
+                message: format!("injected: {what} throttled"),
+            });
+        }
+        Ok(())
+    }
+
+    fn after<T>(&self, what: &str, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if r.is_ok() && self.roll(self.odds.lost_response_pct) {
+            self.stats.bump("lost response");
+            return Err(StoreError::Unavailable {
+                message: format!("injected: the answer to {what} was lost"),
+            });
+        }
+        r
+    }
+}
+
+impl<S: Store> Store for Chaos<S> {
+    async fn ledger(&self, batch_id: &str) -> Result<Option<Ledger>, StoreError> {
+        self.before("ledger", false).await?;
+        self.inner.ledger(batch_id).await
+    }
+
+    async fn try_lease(&self, lease: &Lease, now_s: i64) -> Result<LeaseOutcome, StoreError> {
+        self.before("try_lease", true).await?;
+        let r = self.inner.try_lease(lease, now_s).await;
+        self.after("try_lease", r)
+    }
+
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
+        self.before("release", true).await?;
+        let r = self.inner.release(batch_id, owner).await;
+        self.after("release", r)
+    }
+
+    async fn put_chunks(&self, chunks: &[UsageChunk]) -> Result<(), StoreError> {
+        self.before("put_chunks", true).await?;
+        let r = self.inner.put_chunks(chunks).await;
+        self.after("put_chunks", r)
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        self.before("commit", true).await?;
+        if self.roll(self.odds.cancelled_pct) {
+            // The condition "the lease is still ours" failed (as if another attempt took it).
+            self.stats.bump("commit cancelled by condition");
+            return Err(StoreError::LeaseLost {
+                batch_id: commit.batch_id.clone(),
+            });
+        }
+        let r = self.inner.commit(commit).await;
+        self.after("commit", r)
+    }
+
+    async fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<PeriodUsage, StoreError> {
+        self.before("period_usage", false).await?;
+        self.inner.period_usage(account, period_id).await
+    }
+
+    async fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<Invoice>, StoreError> {
+        self.before("final_invoice", false).await?;
+        self.inner.final_invoice(account, period_id).await
+    }
+
+    async fn counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        self.before("counter", false).await?;
+        self.inner.counter(issuer).await
+    }
+
+    async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
+        self.before("finalize", true).await?;
+        if self.roll(self.odds.cancelled_pct) {
+            // The counter or usage-version condition failed (as if another writer moved it).
+            self.stats.bump("finalize cancelled by condition");
+            return Err(StoreError::FinalizeConflict {
+                account: f.account.clone(),
+                period: f.period_id.clone(),
+            });
+        }
+        let r = self.inner.finalize(f).await;
+        self.after("finalize", r)
+    }
+
+    async fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> Result<(), StoreError> {
+        self.before("put_config", true).await?;
+        let r = self
+            .inner
+            .put_config(kind, version, body, make_current)
+            .await;
+        self.after("put_config", r)
+    }
+
+    async fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> Result<Option<ConfigItem>, StoreError> {
+        self.before("config", false).await?;
+        self.inner.config(kind, version).await
+    }
+}

@@ -1,0 +1,652 @@
+//! The simulator's driver: one seeded run of a month of deliveries through faults, then the invariant checks (see `tests/simulator.rs` for the rules).
+
+pub mod chaos;
+pub mod gen;
+pub mod reference;
+pub mod rng;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pricing::{Invoice, InvoiceKind, UsageRecord};
+use rater::handler::{
+    finalize, invoice_for, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig,
+};
+use rater::limits::LEASE_S;
+use rater::model::{parse_chunk_sk, Ledger};
+use rater::store::fault::FaultyStore;
+use rater::store::{invoice_number, Store};
+use rater::{EmbeddedStore, RaterError};
+
+pub use backend::{Backend, Item};
+
+pub mod backend;
+
+use chaos::{Chaos, Odds, Stats};
+use gen::{Batch, GenOptions, Scenario, ISSUER};
+use reference::DedupeRule;
+use rng::Rng;
+
+pub type SimStore<B> = Chaos<FaultyStore<B>>;
+
+/// Calls one client makes for one request before the run is declared stuck. Faults are a few
+/// percent per call, so a hundred attempts failing in a row means the system does not progress.
+const CLIENT_ATTEMPTS_MAX: u32 = 100;
+
+/// "Held" answers in a row after which the client waits the lease out (moves the clock past it).
+const HELD_ANSWERS_BEFORE_WAITING_OUT: u32 = 3;
+
+/// The store faults of a run: a few percent each, so that most requests meet one somewhere
+/// while runs still finish in a handful of attempts.
+const ODDS: Odds = Odds {
+    throttle_pct: 4,
+    lost_response_pct: 4,
+    cancelled_pct: 5,
+    yield_pct: 30,
+};
+
+/// What one seed did: faults and events by kind, and invariant checks passed by kind.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub faults: BTreeMap<&'static str, u64>,
+    pub checks: BTreeMap<&'static str, u64>,
+}
+
+struct Sim<B: Backend> {
+    rng: Rng,
+    scen: Scenario,
+    store: Arc<SimStore<B>>,
+    config: Arc<RaterConfig>,
+    clock: Arc<AtomicI64>,
+    rule: DedupeRule,
+    events: Arc<Stats>,
+    checks: Stats,
+    /// Batches (indices into `scen.batches`) whose delivery the client saw succeed.
+    acked: BTreeSet<usize>,
+    /// Keeps the store's file or server alive for the run.
+    _guard: Box<dyn std::any::Any>,
+}
+
+/// Runs one seed on its own current-thread runtime with paused time.
+pub fn run_seed(seed: u64, opts: GenOptions, rule: DedupeRule) -> Outcome {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a runtime");
+    rt.block_on(async move {
+        // tmpfs when there is one: redb syncs every commit, and the simulator commits a lot.
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm")
+        } else {
+            tempfile::tempdir()
+        }
+        .expect("a temporary directory");
+        let embedded = EmbeddedStore::open(&dir.path().join("sim.redb")).expect("a store");
+        Sim::new(seed, opts, rule, embedded, Box::new(dir))
+            .outcome()
+            .await
+    })
+}
+
+/// Runs one seed over another backend (DynamoDB Local) on a current-thread runtime with real
+/// time: a network client's own timeouts would fire at once under paused time.
+pub fn run_seed_on<B: Backend, F: std::future::Future<Output = B>>(
+    seed: u64,
+    backend: impl FnOnce() -> F,
+) -> Outcome {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async move {
+        let b = backend().await;
+        Sim::new(
+            seed,
+            GenOptions::default(),
+            DedupeRule::PerBatch,
+            b,
+            Box::new(()),
+        )
+        .outcome()
+        .await
+    })
+}
+
+/// A client's delivery: retries what the rater says is retryable; waits a held lease out.
+async fn deliver<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    clock: &AtomicI64,
+    events: &Stats,
+    req: BatchRequest,
+) -> Result<RateResponse, RaterError> {
+    let mut held = 0;
+    for _ in 0..CLIENT_ATTEMPTS_MAX {
+        match rate_batch(store, config, req.clone()).await {
+            Ok(r) => return Ok(r),
+            Err(RaterError::BatchInProgress { .. }) => {
+                held += 1;
+                if held >= HELD_ANSWERS_BEFORE_WAITING_OUT {
+                    clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
+                    events.bump("lease waited out (clock moved past it)");
+                    held = 0;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) if e.retryable() => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => return Err(e),
+        }
+    }
+    panic!("a delivery made no progress in {CLIENT_ATTEMPTS_MAX} attempts");
+}
+
+async fn finalize_client<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: pricing::BillingPeriod,
+) -> Result<Invoice, RaterError> {
+    for _ in 0..CLIENT_ATTEMPTS_MAX {
+        match finalize(store, config, account, period).await {
+            Err(e) if e.retryable() => tokio::time::sleep(Duration::from_millis(10)).await,
+            r => return r,
+        }
+    }
+    panic!("finalizing {account} made no progress in {CLIENT_ATTEMPTS_MAX} attempts");
+}
+
+async fn invoice_client<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: pricing::BillingPeriod,
+) -> Invoice {
+    for _ in 0..CLIENT_ATTEMPTS_MAX {
+        match invoice_for(store, config, account, period).await {
+            Ok(inv) => return inv,
+            Err(e) if e.retryable() => tokio::time::sleep(Duration::from_millis(10)).await,
+            Err(e) => panic!("invoice of {account}: {e}"),
+        }
+    }
+    panic!("the invoice of {account} made no progress in {CLIENT_ATTEMPTS_MAX} attempts");
+}
+
+fn request(b: &Batch, period: pricing::BillingPeriod) -> BatchRequest {
+    BatchRequest {
+        batch_id: b.key.clone(),
+        format: Some(b.format),
+        period: Some(period),
+        account: None,
+        mode: Mode::Interim,
+        export: b.bytes.clone(),
+    }
+}
+
+impl<B: Backend> Sim<B> {
+    fn new(
+        seed: u64,
+        opts: GenOptions,
+        rule: DedupeRule,
+        backend: B,
+        guard: Box<dyn std::any::Any>,
+    ) -> Sim<B> {
+        let mut rng = Rng::new(seed);
+        let scen = gen::scenario(seed, &mut rng, opts);
+        let store = Arc::new(Chaos::new(FaultyStore::new(backend), rng.fork(), ODDS));
+        let clock = Arc::new(AtomicI64::new(scen.period.start.timestamp() + 86_400));
+        let mut config = RaterConfig::from_json(&scen.catalog_json, &scen.accounts_json, ISSUER)
+            .unwrap_or_else(|e| panic!("seed {seed}: generated config refused: {e}"));
+        let c = clock.clone();
+        config.clock = Arc::new(move || c.load(Ordering::SeqCst));
+        // Answer "in progress" at once: the simulated client decides when to retry.
+        config.in_progress_wait_ms_max = 0;
+        Sim {
+            rng,
+            scen,
+            store,
+            config: Arc::new(config),
+            clock,
+            rule,
+            events: Arc::new(Stats::default()),
+            checks: Stats::default(),
+            acked: BTreeSet::new(),
+            _guard: guard,
+        }
+    }
+
+    async fn outcome(mut self) -> Outcome {
+        self.run().await;
+        let mut faults = self.store.stats.take();
+        faults.extend(self.events.take());
+        Outcome {
+            faults,
+            checks: self.checks.take(),
+        }
+    }
+
+    /// The store under the faults: the checks read its true state.
+    fn embedded(&self) -> &B {
+        self.store.inner().inner()
+    }
+
+    /// Batches committed now, from the store's ledgers (not from what clients saw: a lost
+    /// answer leaves a committed batch that its client believes failed).
+    async fn committed(&self) -> BTreeSet<usize> {
+        let mut out = BTreeSet::new();
+        for (i, b) in self.scen.batches.iter().enumerate() {
+            if let Some(Ledger::Done(_)) = self.embedded().ledger(&b.id).await.expect("ledger") {
+                out.insert(i);
+            }
+        }
+        assert!(
+            self.acked.is_subset(&out),
+            "a batch acknowledged to its client is not committed: acked {:?}, committed {out:?}",
+            self.acked
+        );
+        out
+    }
+
+    fn records_of(&self, batches: &BTreeSet<usize>) -> Vec<&UsageRecord> {
+        batches
+            .iter()
+            .flat_map(|&b| self.scen.batches[b].records.iter())
+            .map(|&r| &self.scen.records[r])
+            .collect()
+    }
+
+    fn model_invoice(&self, committed: &BTreeSet<usize>, account: &str) -> reference::ModelInvoice {
+        let all = self.records_of(committed);
+        let counted = reference::counted(all.iter().copied(), account, self.rule);
+        reference::invoice(&self.scen.model, account, &counted)
+    }
+
+    fn check_invoice(&self, what: &'static str, inv: &Invoice, committed: &BTreeSet<usize>) {
+        let model = self.model_invoice(committed, &inv.account);
+        if let Err(e) = reference::compare(inv, &model, self.scen.model.minor_units) {
+            panic!("{what} of {} differs from the reference model (committed batches {committed:?}): {e}", inv.account);
+        }
+        self.checks.bump(what);
+    }
+
+    async fn check_response(&self, r: &RateResponse) {
+        let committed = self.committed().await;
+        for inv in &r.invoices {
+            self.check_invoice("batch answer = model", inv, &committed);
+        }
+    }
+
+    async fn deliver(&mut self, b: usize) -> RateResponse {
+        let req = request(&self.scen.batches[b], self.scen.period);
+        let r = deliver(&self.store, &self.config, &self.clock, &self.events, req)
+            .await
+            .unwrap_or_else(|e| panic!("batch {b} refused: {e}"));
+        self.acked.insert(b);
+        r
+    }
+
+    async fn run(&mut self) {
+        let mut order: Vec<usize> = (0..self.scen.batches.len()).collect();
+        self.rng.shuffle(&mut order);
+        if order.windows(2).any(|w| w[0] > w[1]) {
+            self.events.bump("batches delivered out of order");
+        }
+        let mut deferred: Vec<usize> = Vec::new();
+        let mut ghost_sent = false;
+        for &b in &order {
+            let action = self.rng.below(100);
+            if action < 20 {
+                self.crash_then_retry(b, &mut deferred).await;
+            } else if action < 35 {
+                self.concurrent_duplicates(b).await;
+            } else {
+                let first = self.deliver(b).await;
+                self.check_response(&first).await;
+                if self.rng.chance(25) {
+                    let again = self.deliver(b).await;
+                    self.events.bump("duplicate delivery (sequential)");
+                    assert!(again.replayed, "a second delivery rated batch {b} again");
+                    assert_eq!(again.invoices.len(), first.invoices.len());
+                    self.check_response(&again).await;
+                }
+            }
+            if !ghost_sent && !self.acked.is_empty() && self.rng.chance(50) {
+                self.ghost().await;
+                ghost_sent = true;
+            }
+            if !deferred.is_empty() && self.rng.chance(30) {
+                let d = deferred.remove(0);
+                let r = self.deliver(d).await;
+                self.events.bump("crashed batch retried later");
+                self.check_response(&r).await;
+            }
+            if self.rng.chance(40) {
+                self.interim_check().await;
+            }
+        }
+        for d in std::mem::take(&mut deferred) {
+            let r = self.deliver(d).await;
+            self.events.bump("crashed batch retried later");
+            self.check_response(&r).await;
+        }
+        if !ghost_sent {
+            self.ghost().await;
+        }
+        let all = self.committed().await;
+        assert_eq!(
+            all.len(),
+            self.scen.batches.len(),
+            "every batch is committed in the end"
+        );
+        self.check_storage(&all).await;
+        self.finalize_all(&all).await;
+        self.late_usage_and_replay(&all).await;
+        self.check_storage(&all).await;
+    }
+
+    /// A delivery that crashes after k writes, then a retry now or later.
+    async fn crash_then_retry(&mut self, b: usize, deferred: &mut Vec<usize>) {
+        let k = self.rng.below(6) as usize;
+        self.store.inner().crash_after(k);
+        let req = request(&self.scen.batches[b], self.scen.period);
+        let r = rate_batch(&*self.store, &self.config, req).await;
+        self.store.inner().heal();
+        match r {
+            Ok(r) => {
+                // k was enough for the whole batch.
+                self.acked.insert(b);
+                self.check_response(&r).await;
+            }
+            Err(e) => {
+                assert!(e.retryable(), "a crash must be retryable: {e}");
+                self.events.bump("crash after k writes");
+                if self.rng.chance(50) {
+                    deferred.push(b);
+                    // Meanwhile the half-done batch must be invisible.
+                    self.interim_check().await;
+                } else {
+                    let r = self.deliver(b).await;
+                    self.events.bump("crashed batch retried at once");
+                    self.check_response(&r).await;
+                }
+            }
+        }
+    }
+
+    /// 2 to 4 deliveries of one batch at once.
+    async fn concurrent_duplicates(&mut self, b: usize) {
+        let n = self.rng.range(2, 4);
+        let mut tasks = Vec::new();
+        for _ in 0..n {
+            let (store, config, clock, events) = (
+                self.store.clone(),
+                self.config.clone(),
+                self.clock.clone(),
+                self.events.clone(),
+            );
+            let req = request(&self.scen.batches[b], self.scen.period);
+            tasks.push(tokio::spawn(async move {
+                deliver(&store, &config, &clock, &events, req).await
+            }));
+        }
+        let mut answers = Vec::new();
+        for t in tasks {
+            answers.push(
+                t.await
+                    .expect("task")
+                    .unwrap_or_else(|e| panic!("batch {b}: {e}")),
+            );
+        }
+        self.events.bump("duplicate deliveries (concurrent)");
+        self.acked.insert(b);
+        // A rated answer may have been lost, so every answer can be a replay; never two ratings.
+        assert!(
+            answers.iter().filter(|a| !a.replayed).count() <= 1,
+            "batch {b} was rated twice"
+        );
+        for a in &answers {
+            self.check_response(a).await;
+        }
+        self.checks.bump("concurrent deliveries rate once");
+    }
+
+    /// A batch that crashes after its lease and chunks and is never retried.
+    async fn ghost(&mut self) {
+        let Some(g) = self.scen.ghost.clone() else {
+            return;
+        };
+        // Lease + one chunk per account (small batches): the commit never gets a write.
+        let accounts: BTreeSet<&str> = g
+            .records
+            .iter()
+            .map(|&r| self.scen.records[r].account.as_str())
+            .collect();
+        self.store.inner().crash_after(1 + accounts.len());
+        let r = rate_batch(&*self.store, &self.config, request(&g, self.scen.period)).await;
+        self.store.inner().heal();
+        assert!(
+            r.is_err(),
+            "the ghost batch committed although it could not write its commit"
+        );
+        self.events
+            .bump("batch abandoned after a crash (never retried)");
+        self.interim_check().await;
+    }
+
+    async fn interim_check(&mut self) {
+        let account = self.rng.pick(&self.scen.accounts).clone();
+        let inv = invoice_client(&self.store, &self.config, &account, self.scen.period).await;
+        // Once the account is finalized, its invoice is the final one; either way it is the model's.
+        let committed = self.committed().await;
+        self.check_invoice("interim invoice = model", &inv, &committed);
+    }
+
+    /// Committed usage equals the model's, and every chunk belongs to a committed batch or to
+    /// the abandoned ghost (whose chunks no reader sees).
+    async fn check_storage(&self, committed: &BTreeSet<usize>) {
+        let store = self.embedded();
+        let period_id = self.scen.period.id();
+        let records = self.records_of(committed);
+        for account in &self.scen.accounts {
+            let pu = store
+                .period_usage(account, &period_id)
+                .await
+                .expect("usage");
+            let mut got = reference::ModelUsage::new();
+            for (k, t) in &pu.usage.totals {
+                assert_eq!(&k.account, account);
+                let e = got.entry((k.product.clone(), k.meter.clone())).or_default();
+                e.0 += t.quantity;
+                e.1 += t.records;
+            }
+            let counted = reference::counted(records.iter().copied(), account, self.rule);
+            let want = reference::usage(&counted);
+            assert_eq!(
+                got, want,
+                "committed usage of {account}: every record exactly once"
+            );
+            let batches = committed
+                .iter()
+                .filter(|&&b| {
+                    self.scen.batches[b]
+                        .records
+                        .iter()
+                        .any(|&r| &self.scen.records[r].account == account)
+                })
+                .count();
+            assert_eq!(pu.batches, batches, "committed batches of {account}");
+        }
+        self.checks.bump("committed usage = model");
+        let ghost = self.scen.ghost.as_ref().map(|g| g.id.as_str());
+        let items = store.items().await;
+        for Item { pk, sk, .. } in &items {
+            if !pk.starts_with("USAGE#") {
+                continue;
+            }
+            let Some((batch, n)) = parse_chunk_sk(sk) else {
+                continue;
+            };
+            match store.ledger(batch).await.expect("ledger") {
+                Some(Ledger::Done(_)) => {
+                    let count = items
+                        .iter()
+                        .find(|i| i.pk == *pk && i.sk == "#COMMITTED")
+                        .and_then(|c| c.committed.get(batch).copied())
+                        .unwrap_or_else(|| {
+                            panic!("chunk {pk} / {sk} of a done batch is not committed")
+                        });
+                    assert!(
+                        u64::from(n) < count,
+                        "chunk {pk} / {sk} beyond the committed count {count}"
+                    );
+                }
+                _ => assert_eq!(
+                    Some(batch),
+                    ghost,
+                    "chunk {pk} / {sk} of an uncommitted batch other than the abandoned one"
+                ),
+            }
+        }
+        self.checks.bump("no half-written batch visible");
+    }
+
+    async fn finalize_all(&mut self, committed: &BTreeSet<usize>) {
+        let mut accounts = self.scen.accounts.clone();
+        self.rng.shuffle(&mut accounts);
+        let mut numbers = Vec::new();
+        for account in &accounts {
+            let inv = if self.rng.chance(25) {
+                self.concurrent_finalize(account).await
+            } else {
+                match finalize_client(&self.store, &self.config, account, self.scen.period).await {
+                    Ok(inv) => inv,
+                    // Our own earlier attempt finalized it and its answer was lost.
+                    Err(RaterError::AlreadyFinalized { .. }) => {
+                        self.events
+                            .bump("finalize answer lost, found final on retry");
+                        invoice_client(&self.store, &self.config, account, self.scen.period).await
+                    }
+                    Err(e) => panic!("finalizing {account}: {e}"),
+                }
+            };
+            assert_eq!(inv.kind, InvoiceKind::Final);
+            self.check_invoice("final invoice = model", &inv, committed);
+            let number = inv.number.clone().expect("a final invoice has a number");
+            // Finalizing again is refused and names the same number.
+            match finalize_client(&self.store, &self.config, account, self.scen.period).await {
+                Err(RaterError::AlreadyFinalized { number: n, .. }) => assert_eq!(n, number),
+                other => panic!("a second finalize of {account} was not refused: {other:?}"),
+            }
+            self.checks.bump("second finalize refused, same number");
+            let shown = invoice_client(&self.store, &self.config, account, self.scen.period).await;
+            assert_eq!(
+                shown, inv,
+                "the invoice shown after finalizing is the final one"
+            );
+            numbers.push(number);
+            if self.rng.chance(30) {
+                self.interim_check().await;
+            }
+        }
+        numbers.sort();
+        let want: Vec<String> = (1..=accounts.len() as u64)
+            .map(|n| invoice_number(ISSUER, n))
+            .collect();
+        assert_eq!(
+            numbers, want,
+            "final invoice numbers are gapless and unique"
+        );
+        let counter = self.embedded().counter(ISSUER).await.expect("counter");
+        assert_eq!(
+            counter,
+            accounts.len() as u64,
+            "the counter moved once per invoice"
+        );
+        self.checks.bump("invoice numbers gapless");
+    }
+
+    async fn concurrent_finalize(&mut self, account: &str) -> Invoice {
+        let mut tasks = Vec::new();
+        for _ in 0..self.rng.range(2, 3) {
+            let (store, config, account, period) = (
+                self.store.clone(),
+                self.config.clone(),
+                account.to_string(),
+                self.scen.period,
+            );
+            tasks.push(tokio::spawn(async move {
+                finalize_client(&store, &config, &account, period).await
+            }));
+        }
+        let mut issued = Vec::new();
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(inv) => issued.push(inv),
+                Err(RaterError::AlreadyFinalized { .. }) => {}
+                Err(e) => panic!("finalizing {account}: {e}"),
+            }
+        }
+        self.events.bump("concurrent finalizes");
+        assert!(
+            issued.len() <= 1,
+            "{} final invoices for {account}",
+            issued.len()
+        );
+        invoice_client(&self.store, &self.config, account, self.scen.period).await
+    }
+
+    async fn late_usage_and_replay(&mut self, committed: &BTreeSet<usize>) {
+        let before = self.embedded().items().await;
+        let late = self.scen.late.clone();
+        let account = self.scen.records[late.records[0]].account.clone();
+        let r = deliver(
+            &self.store,
+            &self.config,
+            &self.clock,
+            &self.events,
+            request(&late, self.scen.period),
+        )
+        .await;
+        match r {
+            Err(RaterError::PeriodClosed {
+                account: a, number, ..
+            }) => {
+                assert_eq!(a, account);
+                let fin = self
+                    .embedded()
+                    .final_invoice(&a, &self.scen.period.id())
+                    .await
+                    .expect("read");
+                assert_eq!(Some(number), fin.and_then(|i| i.number));
+            }
+            other => panic!("late usage was not refused: {other:?}"),
+        }
+        self.events.bump("late usage for a finalized period");
+        assert_eq!(
+            self.embedded().items().await,
+            before,
+            "refused late usage wrote something"
+        );
+        self.checks.bump("late usage refused, nothing written");
+
+        // A replay of a batch committed before the close still answers, with final invoices.
+        let b = *committed
+            .iter()
+            .nth(self.rng.below(committed.len() as u64) as usize)
+            .expect("a batch");
+        let r = self.deliver(b).await;
+        assert!(r.replayed);
+        for inv in &r.invoices {
+            assert_eq!(inv.kind, InvoiceKind::Final);
+            self.check_invoice("replay after close = final", inv, committed);
+        }
+        assert_eq!(
+            self.embedded().items().await,
+            before,
+            "a replay wrote something"
+        );
+        self.events.bump("replay after the period closed");
+    }
+}
