@@ -1,0 +1,142 @@
+//! The few browser facilities the app uses (URL, clock, fetch, downloads, files), each behind a
+//! small function so that components stay declarative.
+
+use chrono::NaiveDate;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+fn window() -> web_sys::Window {
+    web_sys::window().expect("the app runs in a window")
+}
+
+/// The page's hostname (`cloud.acme.example`).
+pub fn hostname() -> String {
+    window().location().hostname().unwrap_or_default()
+}
+
+/// A query parameter of the page URL.
+pub fn query_param(name: &str) -> Option<String> {
+    let search = window().location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search)
+        .ok()?
+        .get(name)
+}
+
+/// The fragment, `#` included (empty when there is none).
+pub fn hash() -> String {
+    window().location().hash().unwrap_or_default()
+}
+
+/// The page URL without its fragment: the base a share link is built on. It keeps
+/// `?reseller=` so that a link made on a test URL opens the same storefront.
+pub fn base_url() -> String {
+    let href = window().location().href().unwrap_or_default();
+    match href.split_once('#') {
+        Some((base, _)) => base.to_string(),
+        None => href,
+    }
+}
+
+/// The page's path, for the "main storefront" link of the unknown-reseller page.
+pub fn path() -> String {
+    window()
+        .location()
+        .pathname()
+        .unwrap_or_else(|_| "/".into())
+}
+
+/// Today in UTC, from the browser's clock: the default day prices are taken at.
+pub fn today() -> NaiveDate {
+    let d = js_sys::Date::new_0();
+    NaiveDate::from_ymd_opt(
+        d.get_utc_full_year() as i32,
+        d.get_utc_month() + 1,
+        d.get_utc_date(),
+    )
+    .unwrap_or_default()
+}
+
+/// Fetches `url` as text; an HTTP error status is an error that names it.
+pub async fn fetch_text(url: &str) -> Result<String, String> {
+    let resp = gloo_net::http::Request::get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    if !resp.ok() {
+        return Err(format!(
+            "{url}: HTTP {} {}",
+            resp.status(),
+            resp.status_text()
+        ));
+    }
+    resp.text().await.map_err(|e| format!("{url}: {e}"))
+}
+
+/// Offers `text` as a file download named `file_name`.
+pub fn download(file_name: &str, mime: &str, text: &str) -> Result<(), String> {
+    let err = |e: wasm_bindgen::JsValue| format!("{e:?}");
+    let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+    let opts = web_sys::BlobPropertyBag::new();
+    opts.set_type(mime);
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &opts).map_err(err)?;
+    let url = web_sys::Url::create_object_url_with_blob(&blob).map_err(err)?;
+    let doc = window().document().ok_or("no document")?;
+    let a: web_sys::HtmlAnchorElement = doc
+        .create_element("a")
+        .map_err(err)?
+        .dyn_into()
+        .map_err(|_| "not an anchor".to_string())?;
+    a.set_href(&url);
+    a.set_download(file_name);
+    a.click();
+    web_sys::Url::revoke_object_url(&url).map_err(err)?;
+    Ok(())
+}
+
+/// Opens the print dialog (the stylesheet's print rules make it the estimate).
+pub fn print() {
+    let _ = window().print();
+}
+
+/// Copies `text` to the clipboard when the page is allowed to; failure is not an error, the
+/// link is on screen anyway.
+pub fn copy_to_clipboard(text: &str) {
+    let promise = window().navigator().clipboard().write_text(text);
+    wasm_bindgen_futures::spawn_local(async move {
+        let _ = JsFuture::from(promise).await;
+    });
+}
+
+/// Puts the share fragment into the address bar without a new history entry or a reload.
+pub fn replace_hash(fragment: &str) {
+    if let Ok(h) = window().history() {
+        let url = format!("{}#{fragment}", base_url());
+        let _ = h.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+    }
+}
+
+/// Sets the document title.
+pub fn set_title(title: &str) {
+    if let Some(doc) = window().document() {
+        doc.set_title(title);
+    }
+}
+
+/// The size of a file in bytes. The File API reports it as a JS number; sizes are whole
+/// numbers far below 2^53, so the conversion is exact.
+pub fn file_size(file: &web_sys::File) -> u64 {
+    file.size() as u64
+}
+
+/// Reads a file's bytes.
+pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
+    let buf = JsFuture::from(file.array_buffer())
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(js_sys::Uint8Array::new(&buf).to_vec())
+}
+
+/// Milliseconds from the page's high-resolution clock, for the recompute benchmark only.
+pub fn now_ms() -> f64 {
+    window().performance().map(|p| p.now()).unwrap_or_default()
+}

@@ -1,0 +1,270 @@
+//! The Leptos app (wasm32 only): boot (which storefront, which catalog), the page frame, and the
+//! shared state every page reads. Pages live in the sibling modules and only render view models.
+
+mod bench;
+mod browser;
+mod builder;
+mod catalog;
+mod estimate;
+mod invoice;
+mod sla;
+
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use pricing::Catalog;
+
+use crate::model::config::AppConfig;
+use crate::model::estimate_view::{compute, Outcome};
+use crate::model::share;
+use crate::model::tenant::{self, ResellerIndex, Storefront, TenantError, Theme};
+
+/// Mounts the storefront on `<body>`.
+pub fn mount() {
+    leptos::mount::mount_to_body(App);
+}
+
+/// What booting has reached.
+#[derive(Clone)]
+enum Boot {
+    Loading,
+    Failed(String),
+    UnknownReseller(String),
+    Ready(Arc<Loaded>),
+}
+
+/// A storefront with its catalog, ready to sell.
+struct Loaded {
+    storefront: Storefront,
+    catalog: Arc<Catalog>,
+    theme: Theme,
+}
+
+/// The pages of the storefront.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Build,
+    Catalog,
+    Invoice,
+}
+
+/// State shared by every page of a loaded storefront.
+#[derive(Clone)]
+pub struct Shop {
+    pub catalog: Arc<Catalog>,
+    pub config: RwSignal<AppConfig>,
+    pub outcome: Memo<Outcome>,
+    pub page: RwSignal<Page>,
+    /// A message about the restored link (another catalog version, a damaged link).
+    pub notice: RwSignal<Option<String>>,
+}
+
+async fn boot() -> Result<Loaded, BootError> {
+    let index_text = browser::fetch_text(crate::model::publish::INDEX_FILE)
+        .await
+        .map_err(BootError::Fetch)?;
+    let index: ResellerIndex = serde_json::from_str(&index_text)
+        .map_err(|e| BootError::Fetch(format!("the storefront index is damaged: {e}")))?;
+    let storefront = tenant::resolve(
+        &index,
+        &browser::hostname(),
+        browser::query_param("reseller").as_deref(),
+    )
+    .map_err(BootError::Tenant)?;
+    let text = browser::fetch_text(&storefront.catalog_path)
+        .await
+        .map_err(BootError::Fetch)?;
+    let catalog = parse_catalog(&text)
+        .map_err(|e| BootError::Fetch(format!("the price list is damaged: {e}")))?;
+    let theme = tenant::theme(catalog.brand.as_ref(), &catalog.name);
+    Ok(Loaded {
+        storefront,
+        catalog: Arc::new(catalog),
+        theme,
+    })
+}
+
+/// Parses and validates a published catalog. Unlike [`Catalog::from_json`] it does not track
+/// the JSON path of a shape error: published catalogs are written by `publish-catalogs` from a
+/// catalog that already passed `from_json`, and path tracking (serde_path_to_error over every
+/// catalog type) would be a sixth of the app's size. Validation still runs in full.
+fn parse_catalog(text: &str) -> Result<Catalog, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let catalog: Catalog =
+        serde::Deserialize::deserialize(value).map_err(|e: serde_json::Error| e.to_string())?;
+    catalog.validate().map_err(|e| e.to_string())?;
+    Ok(catalog)
+}
+
+enum BootError {
+    Fetch(String),
+    Tenant(TenantError),
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let state = RwSignal::new(Boot::Loading);
+    let start = move || {
+        state.set(Boot::Loading);
+        leptos::task::spawn_local(async move {
+            state.set(match boot().await {
+                Ok(l) => Boot::Ready(Arc::new(l)),
+                Err(BootError::Fetch(e)) => Boot::Failed(e),
+                Err(BootError::Tenant(TenantError::UnknownReseller(id))) => {
+                    Boot::UnknownReseller(id)
+                }
+            });
+        });
+    };
+    start();
+    move || {
+        match state.get() {
+        Boot::Loading => view! {
+            <main class="boot" aria-busy="true">
+                <p class="boot-message" role="status" data-testid="loading">"Loading the price list…"</p>
+            </main>
+        }
+        .into_any(),
+        Boot::Failed(e) => view! {
+            <main class="boot">
+                <div class="boot-error" role="alert" data-testid="load-error">
+                    <h1>"The price list could not be loaded"</h1>
+                    <p>{e}</p>
+                    <button type="button" class="primary" data-testid="retry" on:click=move |_| start()>
+                        "Try again"
+                    </button>
+                </div>
+            </main>
+        }
+        .into_any(),
+        Boot::UnknownReseller(id) => {
+            browser::set_title("Storefront not found");
+            view! {
+                <main class="boot">
+                    <div class="boot-error" data-testid="unknown-reseller">
+                        <h1>"Storefront not found"</h1>
+                        <p>"There is no storefront called “" {id} "”. Check the link you were given, or visit the main storefront."</p>
+                        <a class="button primary" href=browser::path()>"Go to the main storefront"</a>
+                    </div>
+                </main>
+            }
+            .into_any()
+        }
+        Boot::Ready(l) => view! { <ShopFrame loaded=l/> }.into_any(),
+    }
+    }
+}
+
+/// The configuration to start from: the shared link's, or the catalog's starter app.
+fn initial_config(catalog: &Catalog) -> (AppConfig, Option<String>) {
+    match share::from_fragment(&browser::hash()) {
+        Some(Ok(c)) => {
+            let notice = share::catalog_notice(&c, &catalog.id, &catalog.version);
+            (c, notice)
+        }
+        Some(Err(e)) => (
+            AppConfig::starter(catalog, browser::today()),
+            Some(format!(
+                "The shared link could not be opened: {e}. Showing a starter app instead."
+            )),
+        ),
+        None => (AppConfig::starter(catalog, browser::today()), None),
+    }
+}
+
+#[component]
+fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
+    let catalog = loaded.catalog.clone();
+    let (config0, notice0) = initial_config(&catalog);
+    let config = RwSignal::new(config0);
+    let cat = catalog.clone();
+    let outcome = Memo::new(move |_| config.with(|c| compute(&cat, c)));
+    let shop = Shop {
+        catalog: catalog.clone(),
+        config,
+        outcome,
+        page: RwSignal::new(Page::Build),
+        notice: RwSignal::new(notice0),
+    };
+    provide_context(shop.clone());
+    bench::install(catalog.clone());
+
+    // A link pasted into the address bar of an open storefront changes only the fragment.
+    let cat = catalog.clone();
+    let on_hash = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
+        if let Some(result) = share::from_fragment(&browser::hash()) {
+            match result {
+                Ok(c) => {
+                    shop.notice
+                        .set(share::catalog_notice(&c, &cat.id, &cat.version));
+                    shop.config.set(c);
+                }
+                Err(e) => shop
+                    .notice
+                    .set(Some(format!("The shared link could not be opened: {e}."))),
+            }
+        }
+    });
+    if let Some(w) = web_sys::window() {
+        w.set_onhashchange(Some(wasm_bindgen::JsCast::unchecked_ref(on_hash.as_ref())));
+    }
+    // The handler lives as long as the page.
+    on_hash.forget();
+
+    let theme = loaded.theme.clone();
+    browser::set_title(&format!("{} — storefront", theme.name));
+    let storefront_id = loaded.storefront.id.clone();
+    let page = shop.page;
+    let tab = move |p: Page, label: &'static str, testid: &'static str| {
+        view! {
+            <button
+                type="button"
+                role="tab"
+                class="tab"
+                data-testid=testid
+                aria-selected=move || if page.get() == p { "true" } else { "false" }
+                on:click=move |_| page.set(p)
+            >
+                {label}
+            </button>
+        }
+    };
+    view! {
+        <div class="shop" style=theme.css_vars.clone() data-storefront=storefront_id>
+            <a class="skip-link" href="#main">"Skip to content"</a>
+            <header class="masthead">
+                <div class="brand" data-testid="brand">
+                    {theme.logo_url.clone().map(|u| view! { <img class="logo" src=u alt="" width="40" height="40"/> })}
+                    <span class="brand-name" data-testid="brand-name">{theme.name.clone()}</span>
+                </div>
+                <nav class="tabs" role="tablist" aria-label="Storefront pages">
+                    {tab(Page::Build, "Build an app", "tab-build")}
+                    {tab(Page::Catalog, "Catalog", "tab-catalog")}
+                    {tab(Page::Invoice, "Invoice preview", "tab-invoice")}
+                </nav>
+            </header>
+            <div class="print-only print-header">
+                <strong>{theme.name.clone()}</strong>
+                " · estimate · price list " {catalog.version.clone()}
+            </div>
+            {move || shop.notice.get().map(|n| view! {
+                <div class="notice" role="status" data-testid="notice">
+                    <span>{n}</span>
+                    <button type="button" class="link" on:click=move |_| shop.notice.set(None)>"Dismiss"</button>
+                </div>
+            })}
+            <main id="main" tabindex="-1">
+                {move || match page.get() {
+                    Page::Build => builder::BuildPage().into_any(),
+                    Page::Catalog => catalog::CatalogPage().into_any(),
+                    Page::Invoice => invoice::InvoicePage().into_any(),
+                }}
+            </main>
+            <footer class="footer">
+                // The version, not the catalog id: a reseller's id names the provider behind it.
+                "Prices from price list version " {catalog.version.clone()}
+                ". Estimates are computed in your browser by the same engine that prepares invoices."
+            </footer>
+        </div>
+    }
+}

@@ -1,0 +1,151 @@
+//! The static files the storefront fetches: one published catalog per storefront and the
+//! hostname index, built from the provider's wholesale catalog.
+//!
+//! Decision: the provider's own ("direct") storefront sells at the wholesale catalog's prices,
+//! which are the provider's list prices; what must not reach any browser is the reseller
+//! overlays (markups, hostnames, hidden products), so the direct catalog is the wholesale one
+//! with `resellers` removed. Each reseller's catalog is [`pricing::publish`]'s output and holds
+//! no wholesale price.
+
+use pricing::{Catalog, PricingError};
+
+use super::tenant::{is_reseller_id, ResellerIndex, DIRECT};
+
+/// The index's file name, beside `index.html`.
+pub const INDEX_FILE: &str = "resellers.json";
+
+/// Why the storefront files could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    #[error("reseller id `{0}` cannot name a storefront (lower-case letters, digits, `-`, `_`; not `direct`)")]
+    BadResellerId(String),
+    #[error("hostname `{hostname}` is claimed by both `{first}` and `{second}`")]
+    HostnameTwice {
+        hostname: String,
+        first: String,
+        second: String,
+    },
+    #[error(transparent)]
+    Pricing(#[from] PricingError),
+}
+
+/// The provider's own storefront catalog: the wholesale catalog without reseller overlays.
+pub fn direct_catalog(catalog: &Catalog) -> Catalog {
+    Catalog {
+        resellers: Vec::new(),
+        ..catalog.clone()
+    }
+}
+
+/// Every file to write, as (path relative to the site root, content).
+pub fn site_files(catalog: &Catalog) -> Result<Vec<(String, String)>, PublishError> {
+    let mut index = ResellerIndex {
+        schema_version: 1,
+        hostnames: Default::default(),
+        storefronts: vec![DIRECT.to_string()],
+    };
+    let mut files = vec![(
+        format!("catalogs/{DIRECT}.json"),
+        direct_catalog(catalog).to_json(),
+    )];
+    for r in &catalog.resellers {
+        if !is_reseller_id(&r.id) || r.id == DIRECT {
+            return Err(PublishError::BadResellerId(r.id.clone()));
+        }
+        for h in &r.hostnames {
+            let h = h.trim_end_matches('.').to_ascii_lowercase();
+            if let Some(first) = index.hostnames.insert(h.clone(), r.id.clone()) {
+                return Err(PublishError::HostnameTwice {
+                    hostname: h,
+                    first,
+                    second: r.id.clone(),
+                });
+            }
+        }
+        index.storefronts.push(r.id.clone());
+        files.push((
+            format!("catalogs/{}.json", r.id),
+            pricing::publish(catalog, &r.id)?.to_json(),
+        ));
+    }
+    files.push((
+        INDEX_FILE.to_string(),
+        serde_json::to_string_pretty(&index).expect("the index serializes"),
+    ));
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::{cloudstack, openstack};
+    use pricing::reseller::wholesale_prices;
+
+    #[test]
+    fn files_for_the_example_catalog() {
+        let c = cloudstack();
+        let files = site_files(&c).unwrap();
+        let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "catalogs/direct.json",
+                "catalogs/acme.json",
+                "resellers.json"
+            ]
+        );
+        let index: ResellerIndex = serde_json::from_str(&files[2].1).unwrap();
+        assert_eq!(index.storefronts, ["direct", "acme"]);
+        assert_eq!(index.hostnames["acme.localhost"], "acme");
+        // The index names no brand and no terms.
+        assert!(!files[2].1.contains("Acme Cloud") && !files[2].1.contains("markup"));
+    }
+
+    #[test]
+    fn the_direct_catalog_carries_no_reseller_terms() {
+        let files = site_files(&cloudstack()).unwrap();
+        let direct = Catalog::from_json(&files[0].1).unwrap();
+        assert!(direct.resellers.is_empty());
+        for secret in ["acme", "markup", "global_pct", "hidden_products"] {
+            assert!(!files[0].1.contains(secret), "{secret}");
+        }
+    }
+
+    #[test]
+    fn a_reseller_catalog_holds_no_wholesale_price() {
+        let c = cloudstack();
+        let files = site_files(&c).unwrap();
+        let acme = Catalog::from_json(&files[1].1).unwrap();
+        let wholesale = wholesale_prices(&c);
+        let retail = wholesale_prices(&acme);
+        assert!(!retail.is_empty());
+        for p in &retail {
+            assert!(
+                !wholesale.contains(p),
+                "wholesale price {p} in acme's catalog"
+            );
+        }
+        assert_eq!(acme.currency.code, "EUR");
+        assert!(acme.product("isos").is_none());
+        assert_eq!(acme.brand.as_ref().unwrap().name, "Acme Cloud");
+    }
+
+    #[test]
+    fn bad_overlays_are_refused() {
+        let mut c = cloudstack();
+        let mut twin = c.resellers[0].clone();
+        twin.id = "twin".into();
+        c.resellers.push(twin);
+        assert!(matches!(
+            site_files(&c),
+            Err(PublishError::HostnameTwice { .. })
+        ));
+        let mut c = cloudstack();
+        c.resellers[0].id = "direct".into();
+        assert_eq!(
+            site_files(&c),
+            Err(PublishError::BadResellerId("direct".into()))
+        );
+        assert!(site_files(&openstack()).is_ok());
+    }
+}

@@ -1,0 +1,123 @@
+// The invoice preview: usage exports dropped on the page are invoiced in the browser, equal to
+// what the rater invoices for the same account settings, and never sent anywhere.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { start, openPage, screenshot, minor, decimalMinor, rateUsage, REPO, DIST } from './lib/harness.mjs';
+import { Storefront } from './lib/storefront.mjs';
+
+let env;
+before(async () => {
+  env = await start();
+});
+after(async () => {
+  await env?.close();
+});
+
+const EXPORTS = join(REPO, 'examples/exports');
+
+/** The account the preview invoices to: the storefront's default settings (see invoice_preview.rs). */
+function previewAccounts(ids) {
+  return {
+    schema_version: 1,
+    version: 'storefront-preview',
+    accounts: ids.map((id) => ({
+      id,
+      name: id,
+      region: 'lon1',
+      tax_jurisdiction: 'gb',
+      sla_tier: 'standard',
+      term: 'monthly',
+    })),
+  };
+}
+
+async function openInvoicePage() {
+  const p = await openPage(env);
+  const store = new Storefront(p.page);
+  await store.open(env.url());
+  await store.show('invoice');
+  return { p, store };
+}
+
+/** The browser's invoice totals by account, after the preview shows. */
+async function previewTotals(page) {
+  await page.getByTestId('preview').waitFor();
+  const totals = {};
+  for (const inv of await page.getByTestId('invoice').all()) {
+    totals[await inv.getAttribute('data-account')] = (await inv.getByTestId('invoice-total').textContent()).trim();
+  }
+  return totals;
+}
+
+for (const file of ['canonical-2017-02.csv', 'canonical-2017-02.jsonl', 'cloudstack-nightly-2017-02-14.json', 'cloudstack-2017-02.json']) {
+  test(`${file}: the browser's invoice equals the rater's`, async () => {
+    const { p } = await openInvoicePage();
+    try {
+      const page = p.page;
+      const requestsBefore = p.seen.responses.length;
+      await page.getByTestId('usage-file').setInputFiles(join(EXPORTS, file));
+      const browser = await previewTotals(page);
+      assert.ok(Object.keys(browser).length > 0);
+      // Reading and invoicing the file made no request at all.
+      assert.equal(p.seen.responses.length, requestsBefore, 'the export was sent somewhere');
+
+      const dir = mkdtempSync(join(tmpdir(), 'preview-'));
+      const accounts = join(dir, 'accounts.json');
+      writeFileSync(accounts, JSON.stringify(previewAccounts(Object.keys(browser))));
+      const rated = rateUsage({ usage: join(EXPORTS, file), catalog: join(DIST, 'catalogs/direct.json'), accounts, period: '2017-02' });
+      for (const [account, shown] of Object.entries(browser)) {
+        const m = minor(shown);
+        assert.equal(m.value, decimalMinor(rated.totals[account], m.scale), `${account} (${rated.tool})`);
+      }
+      if (file.startsWith('cloudstack-2017')) await screenshot(page, 'invoice-preview');
+      p.assertNoErrors();
+    } finally {
+      await p.close();
+    }
+  });
+}
+
+test('an export dropped on the page is previewed, and settings reprice it', async () => {
+  const { p, store } = await openInvoicePage();
+  try {
+    const page = p.page;
+    const text = readFileSync(join(EXPORTS, 'canonical-2017-02.csv'), 'utf8');
+    const dt = await page.evaluateHandle((t) => {
+      const d = new DataTransfer();
+      d.items.add(new File([t], 'dropped.csv', { type: 'text/csv' }));
+      return d;
+    }, text);
+    await page.dispatchEvent('[data-testid="dropzone"]', 'drop', { dataTransfer: dt });
+    const gbp = await previewTotals(page);
+    assert.match(Object.values(gbp)[0], /^£/);
+    await store.setSetting('currency', 'CHF');
+    await page.waitForFunction(() => document.querySelector('[data-testid="invoice-total"]').textContent.startsWith('CHF'));
+    assert.match(await page.getByTestId('preview-summary').textContent(), /dropped\.csv: 37 records \(csv\) for 2017-02/);
+    p.assertNoErrors();
+  } finally {
+    await p.close();
+  }
+});
+
+test('an export of another cloud’s products lists the records it refuses', async () => {
+  const { p } = await openInvoicePage();
+  try {
+    const page = p.page;
+    // Ceilometer samples price against the OpenStack catalog, not this storefront's.
+    await page.getByTestId('usage-file').setInputFiles(join(EXPORTS, 'ceilometer-2026-11.json'));
+    const err = page.getByTestId('preview-error');
+    await err.waitFor();
+    assert.match(await err.textContent(), /records of the file are refused/);
+    assert.match(await err.textContent(), /unknown product/);
+    await page.getByTestId('usage-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('hello') });
+    await page.getByTestId('preview-error').filter({ hasText: 'does not look like a usage export' }).waitFor();
+    await screenshot(page, 'invoice-error');
+    p.assertNoErrors();
+  } finally {
+    await p.close();
+  }
+});
