@@ -393,6 +393,16 @@ pub(crate) fn quote_groups<'a>(
                         path: format!("{}.{field}", path()),
                     }
                 })?;
+                // The same rule rating applies: a product not sold in the region is refused.
+                if catalog
+                    .region(region)
+                    .is_some_and(|r| r.unavailable.contains(&p.id))
+                {
+                    return Err(PricingError::InvalidInput {
+                        path: format!("{}.{field}", path()),
+                        message: format!("product `{}` is not sold in region `{region}`", p.id),
+                    });
+                }
                 let m = match (role, meter) {
                     (Some(role), _) => catalog.meter_for_role(&p.id, role),
                     (None, Some(m)) => p
@@ -532,6 +542,15 @@ pub(crate) fn quote_groups<'a>(
                             path: format!("{}.product", path()),
                         }
                     })?;
+                    if catalog
+                        .region(region)
+                        .is_some_and(|r| r.unavailable.contains(&p.id))
+                    {
+                        return Err(PricingError::InvalidInput {
+                            path: format!("{}.product", path()),
+                            message: format!("product `{}` is not sold in region `{region}`", p.id),
+                        });
+                    }
                     if p.fees().is_none() {
                         return Err(PricingError::InvalidInput {
                             path: format!("{}.product", path()),

@@ -168,6 +168,19 @@ fn bad_quotes_are_errors_that_name_the_field() {
         }]);
         assert_eq!(estimate(&c, &q).unwrap_err().to_string(), message);
     }
+    // Geneva does not sell the DDoS service: estimates refuse it as rating would.
+    let mut q = quote(vec![QuoteTier {
+        name: "t".into(),
+        components: vec![Component::Service {
+            product: "ddos".into(),
+            quantity: 1,
+        }],
+    }]);
+    q.region = Some("gva1".into());
+    assert_eq!(
+        estimate(&c, &q).unwrap_err().to_string(),
+        "quote.tiers[0].components[0].product: product `ddos` is not sold in region `gva1`"
+    );
     let mut q = quote(vec![]);
     q.region = Some("mars".into());
     assert_eq!(
