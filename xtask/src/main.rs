@@ -64,57 +64,54 @@ fn demo(args: &[String]) -> Result<()> {
     );
     print_estimate("examples/catalogs/cloudstack.json", "three-tier-web")?;
 
-    let store = ".ratecard/demo";
+    let store = ".ratecard/demo.redb";
     if Path::new(store).exists() {
         // A fresh store each demo, so the nightly batch is rated, not replayed.
-        std::fs::remove_dir_all(store)?;
+        std::fs::remove_file(store)?;
     }
+    let store_arg = format!("embedded:{store}");
+    let rate = [
+        "run",
+        "-q",
+        "-p",
+        "rater",
+        "--bin",
+        "ratecard",
+        "--",
+        "rate",
+        "examples/exports/cloudstack-nightly-2017-02-14.json",
+        "--catalog",
+        "examples/catalogs/cloudstack.json",
+        "--accounts",
+        "examples/accounts/cloudstack.json",
+        "--store",
+        &store_arg,
+    ];
     println!(
         "\n== Invoice: the example nightly CloudStack export, rated into the embedded store ==\n"
     );
-    run(
-        "cargo",
-        &[
-            "run",
-            "-q",
-            "-p",
-            "rater",
-            "--bin",
-            "ratecard",
-            "--",
-            "rate",
-            "examples/exports/cloudstack-nightly-2017-02-14.json",
-            "--catalog",
-            "examples/catalogs/cloudstack.json",
-            "--accounts",
-            "examples/accounts/cloudstack.json",
-            "--store",
-            &format!("embedded:{store}"),
-        ],
-    )?;
-    println!("\n(the same batch again is recognised and changes nothing:)");
-    run(
-        "cargo",
-        &[
-            "run",
-            "-q",
-            "-p",
-            "rater",
-            "--bin",
-            "ratecard",
-            "--",
-            "rate",
-            "examples/exports/cloudstack-nightly-2017-02-14.json",
-            "--catalog",
-            "examples/catalogs/cloudstack.json",
-            "--accounts",
-            "examples/accounts/cloudstack.json",
-            "--store",
-            &format!("embedded:{store}"),
-            "--output",
-            "summary",
-        ],
-    )?;
+    run("cargo", &rate)?;
+    println!("\n== The same batch delivered again is recognised and changes nothing ==\n");
+    let again = Command::new("cargo")
+        .args(rate)
+        .output()
+        .context("cannot start cargo")?;
+    if !again.status.success() {
+        bail!(
+            "replaying the batch failed: {}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&again.stdout);
+    let err = String::from_utf8_lossy(&again.stderr);
+    for line in err
+        .lines()
+        .chain(text.lines())
+        .filter(|l| l.starts_with("batch "))
+        .take(1)
+    {
+        println!("{line}");
+    }
 
     if serve && Path::new("frontend/serve.sh").exists() {
         println!("\n== Storefront ==\n");
