@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use pricing::{estimate, invoice, parse_json, publish, BillingPeriod, Catalog, Quote, Unit};
+use pricing::{estimate, invoice, parse_json, publish, BillingPeriod, Catalog, Quote};
 
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -64,58 +64,8 @@ fn estimates_match_their_snapshots() {
 #[test]
 fn seed_000_invoice_matches_its_snapshot() {
     let c = cloudstack();
-    let at = "2017-02-14T00:00:00Z";
     let a = "bu1user1";
-    let records = vec![
-        rec(
-            a,
-            "vm-1",
-            "copper",
-            "vm.running",
-            "1343.5955",
-            Unit::Hours,
-            at,
-        ),
-        rec(
-            a,
-            "vm-2",
-            "silver",
-            "vm.running",
-            "2311.6167",
-            Unit::Hours,
-            at,
-        ),
-        rec(
-            a,
-            "vm-3",
-            "bronze",
-            "vm.running",
-            "1046.1633",
-            Unit::Hours,
-            at,
-        ),
-        rec(a, "vm-3", "bronze", "vm.stopped", "671.72", Unit::Hours, at),
-        rec(a, "vm-2", "silver", "vm.stopped", "374.85", Unit::Hours, at),
-        rec(
-            a,
-            "vol-1",
-            "small-disk",
-            "volume.gbh",
-            "3606730106.1376",
-            Unit::ByteHours,
-            at,
-        ),
-        rec(
-            a,
-            "vol-2",
-            "large-disk",
-            "volume.gbh",
-            "238966.67",
-            Unit::GigabyteHours,
-            at,
-        ),
-        rec(a, "ip-1", "public-ip", "ip.hours", "3738", Unit::Hours, at),
-    ];
+    let records = seed_000_records();
     let feb = BillingPeriod::month(2017, 2).unwrap();
     let usage = pricing::rate(&c, feb, &records).unwrap();
     let inv = invoice(&c, &account(CLOUDSTACK_ACCOUNTS, a), feb, &usage).unwrap();

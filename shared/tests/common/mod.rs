@@ -79,3 +79,113 @@ pub fn bare_account(id: &str) -> Account {
         payments: Vec::new(),
     }
 }
+
+/// The seed 000 invoice's usage, one record per line.
+pub fn seed_000_records() -> Vec<UsageRecord> {
+    let a = "bu1user1";
+    let at = "2017-02-14T00:00:00Z";
+    vec![
+        rec(
+            a,
+            "vm-1",
+            "copper",
+            "vm.running",
+            "1343.5955",
+            Unit::Hours,
+            at,
+        ),
+        rec(
+            a,
+            "vm-2",
+            "silver",
+            "vm.running",
+            "2311.6167",
+            Unit::Hours,
+            at,
+        ),
+        rec(
+            a,
+            "vm-3",
+            "bronze",
+            "vm.running",
+            "1046.1633",
+            Unit::Hours,
+            at,
+        ),
+        rec(a, "vm-3", "bronze", "vm.stopped", "671.72", Unit::Hours, at),
+        rec(a, "vm-2", "silver", "vm.stopped", "374.85", Unit::Hours, at),
+        rec(
+            a,
+            "vol-1",
+            "small-disk",
+            "volume.gbh",
+            "3358.9905",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "vol-2",
+            "large-disk",
+            "volume.gbh",
+            "238966.67",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "vol-3",
+            "root-volume",
+            "volume.gbh",
+            "14184.2105",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "vol-4",
+            "medium-disk",
+            "volume.gbh",
+            "79158.3333",
+            Unit::GigabyteHours,
+            at,
+        ),
+        rec(
+            a,
+            "router-1",
+            "network",
+            "net.sent",
+            "10737418",
+            Unit::Bytes,
+            at,
+        ),
+        rec(
+            a,
+            "router-1",
+            "network",
+            "net.received",
+            "10737418",
+            Unit::Bytes,
+            at,
+        ),
+        rec(a, "ip-1", "public-ip", "ip.hours", "3738", Unit::Hours, at),
+        rec(
+            a,
+            "net-1",
+            "isolated-net",
+            "service.hours",
+            "5375",
+            Unit::Hours,
+            at,
+        ),
+        rec(
+            a,
+            "pf-1",
+            "port-forwarding",
+            "service.hours",
+            "370",
+            Unit::Hours,
+            at,
+        ),
+    ]
+}
