@@ -282,6 +282,7 @@ fn test(args: &[String]) -> Result<()> {
             ));
         }
     }
+    let started = Instant::now();
     let mut failed = Vec::new();
     let mut passed = 0;
     for (name, cmd) in &steps {
@@ -305,6 +306,7 @@ fn test(args: &[String]) -> Result<()> {
     for f in &failed {
         println!("failed: {f}");
     }
+    println!("checks took {:.0} s", started.elapsed().as_secs_f64());
     println!("xtask: {passed} passed, {} failed", failed.len());
     if failed.is_empty() {
         Ok(())
