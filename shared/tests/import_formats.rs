@@ -601,8 +601,16 @@ const EXPORTS: [(Format, &[u8]); 4] = [
     ),
 ];
 
+/// Cases per property: 256 in the test suite; `FUZZ_CASES=n` for a long fuzzing campaign.
+fn cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn csv_write_then_read_gives_the_same_records(records in proptest::collection::vec(arb_record(), 1..8)) {

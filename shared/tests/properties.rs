@@ -120,8 +120,16 @@ fn rate_all(c: &Catalog, records: &[UsageRecord]) -> Usage {
     pricing::rate(c, feb(), records).unwrap()
 }
 
+/// Cases per property: 64 in the test suite; `FUZZ_CASES=n` for a long fuzzing campaign.
+fn cases() -> u32 {
+    std::env::var("FUZZ_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(64)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
     fn shown_totals_equal_the_sum_of_their_lines(records in proptest::collection::vec(record(), 0..60), variant in 0u8..5) {
