@@ -191,6 +191,16 @@ fn main() {
             None,
             Mode::Interim,
             Some("acct-0"),
+            &|pass| {
+                rater::handler::aggregate_pass(
+                    &config,
+                    Some(Format::Csv),
+                    data.as_slice(),
+                    Some(period),
+                    None,
+                    pass,
+                )
+            },
         ))
         .unwrap();
     println!(

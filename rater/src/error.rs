@@ -20,6 +20,12 @@ pub enum StoreError {
         period: String,
         number: String,
     },
+    /// Another batch committed into the account's period after this one checked its record
+    /// ids against it: check again.
+    #[error(
+        "usage of `{account}` in {period} moved while the batch's record ids were checked; retry"
+    )]
+    UsageMoved { account: String, period: String },
     /// A final invoice already exists for the account and period.
     #[error("period {period} of account `{account}` already has final invoice {number}")]
     AlreadyFinal {
@@ -65,6 +71,7 @@ impl StoreError {
             StoreError::Unavailable { .. }
             | StoreError::LeaseLost { .. }
             | StoreError::FinalizeConflict { .. }
+            | StoreError::UsageMoved { .. }
             | StoreError::Injected { .. } => true,
             StoreError::PeriodClosed { .. }
             | StoreError::AlreadyFinal { .. }

@@ -13,20 +13,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pricing::{
-    AccountBook, Aggregator, BillingPeriod, Catalog, Invoice, InvoiceKind, PeriodKind, RecordError,
-    RecordRule,
+    AccountBook, Aggregator, BatchErrors, BillingPeriod, Catalog, Invoice, InvoiceKind, PeriodKind,
+    RecordError, RecordRule,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::dedupe::{self, BatchIds, Fingerprint, InBatch};
 use crate::error::{RaterError, StoreError};
 use crate::import::{read_records, Format, ImportError, DETECT_PREFIX_BYTES};
 use crate::limits::{
-    BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, FINALIZE_ATTEMPTS_MAX,
-    FINAL_INVOICE_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX, LEASE_S, PAYLOAD_BYTES_MAX,
+    BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, COMMIT_ATTEMPTS_MAX,
+    FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX, LEASE_S,
+    PAYLOAD_BYTES_MAX,
 };
-use crate::model::{chunk_counts, encode_chunks, BatchSummary, ConfigKind, Ledger, UsageChunk};
-use crate::store::{invoice_number, Commit, Finalize, Lease, LeaseOutcome, Store};
+use crate::model::{
+    chunk_counts, encode_chunks, id_chunks, BatchSummary, ConfigKind, Ledger, UsageChunk,
+};
+use crate::store::{invoice_number, Commit, CommitAccount, Finalize, Lease, LeaseOutcome, Store};
 
 /// Interim: rate and answer running invoices. Final: rate, then issue the period's numbered
 /// invoice for every account in the batch.
@@ -154,7 +158,11 @@ pub struct RateResponse {
     pub batch_id: String,
     /// True when the batch had been rated before and nothing was written now.
     pub replayed: bool,
+    /// Records in the export.
     pub records: u64,
+    /// Records not counted because their id was counted before with the same content.
+    #[serde(default)]
+    pub duplicates_dropped: u64,
     /// Usage chunk items the batch stored.
     pub usage_items: u64,
     pub invoices: Vec<Invoice>,
@@ -170,11 +178,33 @@ pub struct Aggregated {
     pub chunks: Vec<UsageChunk>,
     /// Distinct usage totals in the batch.
     pub usage_totals: u64,
+    /// Records in the export (dropped duplicates included).
     pub records: u64,
+    /// Records this pass left out ([`Pass::skip`]).
+    pub skipped: u64,
     pub bytes: u64,
     pub sha256: String,
     pub period: BillingPeriod,
+    pub format: Format,
+    /// The batch's record ids per account, settled (one entry per id).
+    pub ids: BatchIds,
+    /// What the record-id rule decided inside the batch.
+    pub in_batch: InBatch,
+    /// The record ids at the positions [`Pass::describe`] asked for.
+    pub described: Vec<(u64, Option<String>)>,
 }
+
+/// What one pass over an export leaves out or looks up, by record position (sorted).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pass<'a> {
+    /// Records not to count: duplicates of record ids counted before.
+    pub skip: &'a [u64],
+    /// Records whose id to report (for error messages).
+    pub describe: &'a [u64],
+}
+
+/// Reads an export again for a second pass (see [`rate_aggregated`]).
+pub type Reread<'a> = dyn Fn(&Pass<'_>) -> Result<Aggregated, RaterError> + Send + Sync + 'a;
 
 impl Aggregated {
     /// The batch's usage decoded back from its chunks, for tests and benchmarks.
@@ -239,14 +269,27 @@ pub fn check_batch_id(id: &str) -> Result<(), RaterError> {
     Ok(())
 }
 
-/// Reads, validates and aggregates a whole export from `input`, holding only totals in memory.
-/// Any bad record rejects the export: the error lists them (record number, field, value, rule).
+/// Reads, validates and aggregates a whole export from `input`, holding only totals in memory
+/// (and 24 bytes per record id). Any bad record rejects the export: the error lists them
+/// (record number, field, value, rule).
 pub fn aggregate<R: Read>(
     config: &RaterConfig,
     format: Option<Format>,
     input: R,
     period: Option<BillingPeriod>,
     account: Option<&str>,
+) -> Result<Aggregated, RaterError> {
+    aggregate_pass(config, format, input, period, account, &Pass::default())
+}
+
+/// [`aggregate`], leaving out the records at `pass.skip`.
+pub fn aggregate_pass<R: Read>(
+    config: &RaterConfig,
+    format: Option<Format>,
+    input: R,
+    period: Option<BillingPeriod>,
+    account: Option<&str>,
+    pass: &Pass<'_>,
 ) -> Result<Aggregated, RaterError> {
     // Detection needs the first bytes; they are read once and put back in front of the rest.
     let mut input = input;
@@ -263,6 +306,9 @@ pub fn aggregate<R: Read>(
     };
     let mut agg: Option<Aggregator<'_>> = period.map(|p| Aggregator::new(&config.catalog, p));
     let mut records = 0u64;
+    let mut skipped = 0u64;
+    let mut ids = BatchIds::default();
+    let mut described = Vec::new();
     let imported = read_records(
         format,
         &mut reader,
@@ -285,13 +331,23 @@ pub fn aggregate<R: Read>(
                     "the batch was sent for account `{a}` only"
                 ))));
             }
+            let at = index as u64;
+            if !pass.describe.is_empty() && pass.describe.binary_search(&at).is_ok() {
+                described.push((at, rec.record_id.clone()));
+            }
+            if !pass.skip.is_empty() && pass.skip.binary_search(&at).is_ok() {
+                skipped += 1;
+                return Ok(());
+            }
             agg.get_or_insert_with(|| {
                 Aggregator::new(
                     &config.catalog,
                     BillingPeriod::containing(PeriodKind::Month, rec.start),
                 )
             })
-            .add(index, rec)
+            .add(index, rec)?;
+            ids.add(index, rec);
+            Ok(())
         },
     );
     match imported {
@@ -315,14 +371,20 @@ pub fn aggregate<R: Read>(
         Ok::<(), std::convert::Infallible>(())
     })
     .unwrap_or_else(|never| match never {});
+    let in_batch = ids.settle();
     Ok(Aggregated {
         accounts,
         chunks,
         usage_totals,
         records,
+        skipped,
         bytes: reader.bytes,
         sha256: hex(&reader.hasher.finalize()),
         period,
+        format,
+        ids,
+        in_batch,
+        described,
     })
 }
 
@@ -367,6 +429,11 @@ pub async fn rate_batch<S: Store>(
         req.period,
         req.account.as_deref(),
     )?;
+    let (format, period, account) = (batch.format, batch.period, req.account.as_deref());
+    let export = req.export.as_slice();
+    let reread = move |pass: &Pass<'_>| {
+        aggregate_pass(config, Some(format), export, Some(period), account, pass)
+    };
     rate_aggregated(
         store,
         config,
@@ -374,12 +441,17 @@ pub async fn rate_batch<S: Store>(
         Some(batch_id),
         req.mode,
         req.account.as_deref(),
+        &reread,
     )
     .await
 }
 
 /// Stores an aggregated batch exactly once and answers its invoices (the second half of
 /// [`rate_batch`], also used by the CLI, which streams files of any size into [`aggregate`]).
+///
+/// `batch` is the first pass over the export (made with no [`Pass`]). `reread` reads the same
+/// export again; it is called only when the batch holds record ids already counted (to
+/// aggregate it without those copies) or conflicting ones (to name them).
 pub async fn rate_aggregated<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -387,6 +459,7 @@ pub async fn rate_aggregated<S: Store>(
     batch_id: Option<String>,
     mode: Mode,
     account: Option<&str>,
+    reread: &Reread<'_>,
 ) -> Result<RateResponse, RaterError> {
     let batch_id = match batch_id {
         Some(id) => {
@@ -399,6 +472,16 @@ pub async fn rate_aggregated<S: Store>(
     if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
         return replay(store, config, summary, &batch.sha256, account).await;
     }
+    // One id with two contents inside the batch: bad input, refused before any write.
+    if !batch.in_batch.conflicts.is_empty() {
+        let conflicts: Vec<(u64, Option<u64>)> = batch
+            .in_batch
+            .conflicts
+            .iter()
+            .map(|&(i, first)| (i, Some(first)))
+            .collect();
+        return Err(id_conflicts(reread, &batch, &conflicts, &period_id));
+    }
     let accounts = batch.accounts.clone();
     // Late usage: refused before anything is written (the commit re-checks it atomically).
     for a in &accounts {
@@ -410,6 +493,9 @@ pub async fn rate_aggregated<S: Store>(
             });
         }
     }
+    // Record ids checked before any write, so that a conflict refuses the batch with nothing
+    // written; checked again under the lease only if another batch commits meanwhile.
+    let plan = check_ids(store, &batch, reread).await?;
     ensure_config_stored(store, config).await?;
 
     let owner = format!("{:016x}", fastrand::u64(..));
@@ -441,55 +527,211 @@ pub async fn rate_aggregated<S: Store>(
         }
     }
 
-    let mut chunks = batch.chunks;
-    for c in &mut chunks {
-        c.batch_id.clone_from(&batch_id);
-    }
-    let usage_totals = batch.usage_totals;
-    let summary = BatchSummary {
-        batch_id: batch_id.clone(),
-        content_sha256: batch.sha256.clone(),
-        period: period_id.clone(),
-        mode,
-        accounts: accounts.clone(),
-        records: batch.records,
-        usage_items: chunks.len() as u64,
-        usage_totals,
-        catalog_version: config.catalog.version.clone(),
-        accounts_version: config.accounts.version.clone(),
+    let stored = store_batch(store, config, batch, plan, &batch_id, &owner, mode, reread).await;
+    let summary = match stored {
+        Ok(summary) => summary,
+        Err(e) => {
+            // Best effort: a retry need not wait for the lease to expire. If this fails too,
+            // the lease expires by itself; the chunks written are invisible until a commit.
+            let _ = store.release(&batch_id, &owner).await;
+            return Err(match e {
+                RaterError::Store(StoreError::LeaseLost { batch_id }) => {
+                    RaterError::BatchInProgress {
+                        batch_id,
+                        retry_after_s: 1,
+                    }
+                }
+                e => e,
+            });
+        }
     };
-    let commit = Commit {
-        batch_id: batch_id.clone(),
-        owner: owner.clone(),
-        period_id: period_id.clone(),
-        accounts: chunk_counts(&chunks),
-        summary: summary.clone(),
-    };
-    let written = async {
-        store.put_chunks(&chunks).await?;
-        store.commit(&commit).await
-    }
-    .await;
-    if let Err(e) = written {
-        // Best effort: a retry need not wait for the lease to expire. If this fails too, the
-        // lease expires by itself; the chunks written are invisible until a commit.
-        let _ = store.release(&batch_id, &owner).await;
-        return Err(match e {
-            StoreError::LeaseLost { batch_id } => RaterError::BatchInProgress {
-                batch_id,
-                retry_after_s: 1,
-            },
-            e => e.into(),
-        });
-    }
     let invoices = invoices_of(store, config, &summary, account).await?;
     Ok(RateResponse {
         batch_id,
         replayed: false,
         records: summary.records,
+        duplicates_dropped: summary.duplicates_dropped,
         usage_items: summary.usage_items,
         invoices,
     })
+}
+
+/// Under the batch's lease: applies the record-id rule against what is committed, writes the
+/// chunks and commits them. A commit refused because another batch committed into one of the
+/// checked periods meanwhile (`UsageMoved`) checks the ids again, with backoff.
+#[allow(clippy::too_many_arguments)]
+async fn store_batch<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    first: Aggregated,
+    plan: IdPlan,
+    batch_id: &str,
+    owner: &str,
+    mode: Mode,
+    reread: &Reread<'_>,
+) -> Result<BatchSummary, RaterError> {
+    let period_id = first.period.id();
+    let accounts = first.accounts.clone();
+    // The pass the chunks come from, and the records it left out.
+    let mut current: Option<Aggregated> = None;
+    let mut applied: Vec<u64> = Vec::new();
+    let mut attempt = 0u32;
+    let mut plan = Some(plan);
+    loop {
+        let IdPlan { drops, checked } = match plan.take() {
+            Some(p) => p,
+            None => check_ids(store, &first, reread).await?,
+        };
+        if drops != applied || (current.is_none() && !drops.is_empty()) {
+            let again = reread(&Pass {
+                skip: &drops,
+                describe: &[],
+            })?;
+            if again.sha256 != first.sha256 {
+                return Err(RaterError::BadRequest {
+                    field: "export",
+                    message: "the export changed while it was being rated; send it again".into(),
+                });
+            }
+            current = Some(again);
+            applied = drops;
+        }
+        let batch = current.as_ref().unwrap_or(&first);
+
+        let mut chunks = batch.chunks.clone();
+        let mut parts: Vec<CommitAccount> = chunk_counts(&chunks)
+            .into_iter()
+            .map(|(account, n)| CommitAccount {
+                account,
+                chunks: n,
+                id_chunks: 0,
+                checked_version: None,
+            })
+            .collect();
+        for (account, version, new) in &checked {
+            let ids = id_chunks(account, &period_id, new);
+            if ids.is_empty() {
+                continue;
+            }
+            let part = match parts.iter().position(|p| p.account == *account) {
+                Some(i) => &mut parts[i],
+                None => {
+                    parts.push(CommitAccount {
+                        account: account.clone(),
+                        chunks: 0,
+                        id_chunks: 0,
+                        checked_version: None,
+                    });
+                    parts.last_mut().expect("just pushed")
+                }
+            };
+            part.id_chunks = ids.len() as u32;
+            part.checked_version = Some(*version);
+            chunks.extend(ids);
+        }
+        parts.sort_by(|a, b| a.account.cmp(&b.account));
+        for c in &mut chunks {
+            c.batch_id = batch_id.to_string();
+        }
+        let summary = BatchSummary {
+            batch_id: batch_id.to_string(),
+            content_sha256: first.sha256.clone(),
+            period: period_id.clone(),
+            mode,
+            accounts: accounts.clone(),
+            records: first.records,
+            duplicates_dropped: batch.skipped,
+            usage_items: chunks.len() as u64,
+            usage_totals: batch.usage_totals,
+            catalog_version: config.catalog.version.clone(),
+            accounts_version: config.accounts.version.clone(),
+        };
+        let commit = Commit {
+            batch_id: batch_id.to_string(),
+            owner: owner.to_string(),
+            period_id: period_id.clone(),
+            accounts: parts,
+            summary: summary.clone(),
+        };
+        store.put_chunks(&chunks).await?;
+        match store.commit(&commit).await {
+            Ok(()) => return Ok(summary),
+            Err(StoreError::UsageMoved { .. }) if attempt + 1 < COMMIT_ATTEMPTS_MAX => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// What the record-id rule decided for a batch against the committed ids.
+struct IdPlan {
+    /// Positions of the records to leave out, sorted.
+    drops: Vec<u64>,
+    /// Per account with ids: the version checked and the fingerprints the batch adds.
+    checked: Vec<(String, u64, Vec<Fingerprint>)>,
+}
+
+/// Applies the record-id rule to a batch's first pass against the committed ids (reads only).
+/// Ids committed before with other content refuse the batch, naming the records.
+async fn check_ids<S: Store>(
+    store: &S,
+    first: &Aggregated,
+    reread: &Reread<'_>,
+) -> Result<IdPlan, RaterError> {
+    let period_id = first.period.id();
+    let mut drops = first.in_batch.drops.clone();
+    let mut conflicts: Vec<(u64, Option<u64>)> = Vec::new();
+    let mut checked = Vec::new();
+    for (account, ids) in first.ids.accounts() {
+        let stored = store.record_ids(account, &period_id).await?;
+        let against = dedupe::against(&stored.ids, ids);
+        drops.extend(against.drops);
+        conflicts.extend(against.conflicts.into_iter().map(|i| (i, None)));
+        checked.push((account.to_string(), stored.version, against.new));
+    }
+    if !conflicts.is_empty() {
+        conflicts.sort_unstable();
+        return Err(id_conflicts(reread, first, &conflicts, &period_id));
+    }
+    drops.sort_unstable();
+    Ok(IdPlan { drops, checked })
+}
+
+/// The error for records whose id was counted before with other content, naming each (a
+/// second pass reads their ids).
+fn id_conflicts(
+    reread: &Reread<'_>,
+    batch: &Aggregated,
+    conflicts: &[(u64, Option<u64>)],
+    period_id: &str,
+) -> RaterError {
+    let shown: Vec<u64> = {
+        let mut v: Vec<u64> = conflicts
+            .iter()
+            .take(pricing::RECORD_ERRORS_SHOWN_MAX)
+            .map(|c| c.0)
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let described = match reread(&Pass {
+        skip: &[],
+        describe: &shown,
+    }) {
+        Ok(again) if again.sha256 == batch.sha256 => again.described,
+        _ => Vec::new(),
+    };
+    let mut errors = BatchErrors::new();
+    for &(index, first) in conflicts {
+        let id = described
+            .iter()
+            .find(|(i, _)| *i == index)
+            .and_then(|(_, id)| id.clone());
+        errors.push(dedupe::conflict_error(index, id, first, period_id));
+    }
+    RaterError::BadRecords(errors)
 }
 
 /// The answer to a batch that was rated before.
@@ -512,6 +754,7 @@ async fn replay<S: Store>(
         batch_id: summary.batch_id,
         replayed: true,
         records: summary.records,
+        duplicates_dropped: summary.duplicates_dropped,
         usage_items: summary.usage_items,
         invoices,
     })

@@ -67,6 +67,7 @@
 //! `catalog_version` / `accounts_version` names exactly the data that priced it. The handler
 //! stores the versions it uses before rating.
 
+pub mod dedupe;
 pub mod error;
 pub mod event;
 pub mod handler;

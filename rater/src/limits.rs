@@ -54,3 +54,7 @@ pub const IN_PROGRESS_WAIT_MS_MAX: u64 = 30_000;
 /// Largest final invoice stored, in bytes of JSON: DynamoDB's 400 KB item limit less room for
 /// keys. An invoice that large has thousands of lines; it is refused rather than truncated.
 pub const FINAL_INVOICE_BYTES_MAX: usize = 380 * 1024;
+
+/// Attempts at committing a batch whose record ids must be checked again because another batch
+/// committed into the same account's period meanwhile (each attempt backs off first).
+pub const COMMIT_ATTEMPTS_MAX: u32 = 16;

@@ -15,6 +15,11 @@ pub const COUNTER_SK: &str = "INVOICE";
 pub const CURRENT_SK: &str = "CURRENT";
 /// Prefix of the `#COMMITTED` attributes that name committed batches (`b:<batch_id>`).
 pub const COMMITTED_BATCH_PREFIX: &str = "b:";
+/// Prefix of the `#COMMITTED` attributes that count a batch's record-id chunks (`i:<batch_id>`).
+pub const COMMITTED_IDS_PREFIX: &str = "i:";
+/// Sort-key prefix of record-id chunks. It starts with `#` so that readers of usage chunks
+/// ([`parse_chunk_sk`]) pass over them.
+pub const IDS_SK_PREFIX: &str = "#ids#";
 
 pub fn ledger_pk(batch_id: &str) -> String {
     format!("BATCH#{batch_id}")
@@ -36,6 +41,17 @@ pub fn parse_chunk_sk(sk: &str) -> Option<(&str, u32)> {
         return None;
     }
     let (batch, n) = sk.rsplit_once('#')?;
+    Some((batch, n.parse().ok()?))
+}
+
+/// Sort key of a batch's record-id chunk `n`, in the account's usage partition.
+pub fn ids_sk(batch_id: &str, n: u32) -> String {
+    format!("{IDS_SK_PREFIX}{batch_id}#{n:05}")
+}
+
+/// Splits a record-id chunk sort key into its batch id and number.
+pub fn parse_ids_sk(sk: &str) -> Option<(&str, u32)> {
+    let (batch, n) = sk.strip_prefix(IDS_SK_PREFIX)?.rsplit_once('#')?;
     Some((batch, n.parse().ok()?))
 }
 
@@ -82,7 +98,10 @@ pub struct BatchSummary {
     pub mode: Mode,
     pub accounts: Vec<String>,
     pub records: u64,
-    /// Usage chunk items written (what storing the batch cost).
+    /// Records not counted: their id was counted before with the same content.
+    #[serde(default)]
+    pub duplicates_dropped: u64,
+    /// Usage and record-id chunk items written (what storing the batch cost).
     pub usage_items: u64,
     /// Usage totals inside those items.
     pub usage_totals: u64,
@@ -103,14 +122,24 @@ pub enum Ledger {
     Done(BatchSummary),
 }
 
-/// One chunk of one batch's usage totals for one account and period.
+/// What a chunk holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChunkKind {
+    /// Usage totals: a JSON array of rows (see [`encode_chunks`]).
+    #[default]
+    Usage,
+    /// Record-id fingerprints the batch added (see [`crate::dedupe::encode_ids`]).
+    RecordIds,
+}
+
+/// One chunk of one batch's usage totals (or record ids) for one account and period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageChunk {
     pub account: String,
     pub period_id: String,
     pub batch_id: String,
     pub n: u32,
-    /// JSON array of rows (see [`encode_chunks`]).
+    pub kind: ChunkKind,
     pub body: String,
 }
 
@@ -119,8 +148,31 @@ impl UsageChunk {
         usage_pk(&self.account, &self.period_id)
     }
     pub fn sk(&self) -> String {
-        chunk_sk(&self.batch_id, self.n)
+        match self.kind {
+            ChunkKind::Usage => chunk_sk(&self.batch_id, self.n),
+            ChunkKind::RecordIds => ids_sk(&self.batch_id, self.n),
+        }
     }
+}
+
+/// The record-id chunks of one account's new fingerprints in a batch.
+pub fn id_chunks(
+    account: &str,
+    period_id: &str,
+    ids: &[crate::dedupe::Fingerprint],
+) -> Vec<UsageChunk> {
+    crate::dedupe::encode_ids(ids)
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| UsageChunk {
+            account: account.to_string(),
+            period_id: period_id.to_string(),
+            batch_id: String::new(),
+            n: n as u32,
+            kind: ChunkKind::RecordIds,
+            body,
+        })
+        .collect()
 }
 
 /// One persisted total, without the account (the partition names it). A tuple serializes as a
@@ -175,6 +227,7 @@ pub fn encode_chunks(batch_id: &str, period_id: &str, usage: &Usage) -> Vec<Usag
                 period_id: period_id.to_string(),
                 batch_id: batch_id.to_string(),
                 n,
+                kind: ChunkKind::Usage,
                 body: String::from("["),
             });
         }
@@ -217,10 +270,10 @@ pub fn decode_chunk(account: &str, body: &str) -> Result<Usage, serde_json::Erro
     Ok(usage)
 }
 
-/// Chunk counts per account of a batch, in account order.
+/// Usage chunk counts per account of a batch, in account order.
 pub fn chunk_counts(chunks: &[UsageChunk]) -> Vec<(String, u32)> {
     let mut out: Vec<(String, u32)> = Vec::new();
-    for c in chunks {
+    for c in chunks.iter().filter(|c| c.kind == ChunkKind::Usage) {
         match out.last_mut() {
             Some((a, n)) if *a == c.account => *n = (*n).max(c.n + 1),
             _ => out.push((c.account.clone(), c.n + 1)),
@@ -297,6 +350,9 @@ mod tests {
             Some(("abc#def", 7))
         );
         assert_eq!(parse_chunk_sk(COMMITTED_SK), None);
+        assert_eq!(parse_chunk_sk(&ids_sk("abc#def", 7)), None);
+        assert_eq!(parse_ids_sk(&ids_sk("abc#def", 7)), Some(("abc#def", 7)));
+        assert_eq!(parse_ids_sk(&chunk_sk("abc", 7)), None);
         assert_eq!(parse_chunk_sk("nonumber"), None);
     }
 }

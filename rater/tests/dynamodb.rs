@@ -101,6 +101,13 @@ impl Store for Local {
     async fn commit(&self, c: &rater::store::Commit) -> Result<(), rater::StoreError> {
         self.store.commit(c).await
     }
+    async fn record_ids(
+        &self,
+        a: &str,
+        p: &str,
+    ) -> Result<rater::store::RecordIds, rater::StoreError> {
+        self.store.record_ids(a, p).await
+    }
     async fn period_usage(
         &self,
         a: &str,
@@ -143,6 +150,12 @@ impl Store for Local {
 async fn dynamodb_replay_returns_the_same_invoices_and_writes_nothing() {
     let server = DynamoLocal::shared();
     replay(&new_table(&server, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_same_record_id_in_two_batches_counts_once() {
+    let server = DynamoLocal::shared();
+    record_ids_count_once(Arc::new(new_table(&server, None).await)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -210,3 +210,11 @@ async fn scheduled_events_rate_and_fail_with_the_rule() {
         .unwrap_err();
     assert_eq!(err.http_status(), 400);
 }
+
+/// Regression (issue #6): a record sent in two different batches was counted twice, because
+/// only batches were deduplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn regression_same_record_id_in_two_batches_was_counted_twice() {
+    let (_d, s) = store();
+    record_ids_count_once(Arc::new(s)).await;
+}

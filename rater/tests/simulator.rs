@@ -37,30 +37,25 @@
 //! - Nothing half-written is visible: every usage chunk belongs to a committed batch (below its
 //!   committed chunk count) or to the abandoned ghost, whose usage no reader sees.
 //!
-//! # The same record in two batches (decision and finding)
+//! # The same record in two batches (decision, and what the simulator found)
 //!
-//! Records carry ids (`record_id`), but the rater deduplicates **batches** (by idempotency key,
-//! else by content hash), never records: the CloudStack importer rejects a repeated usage id
-//! *within* one export, while canonical CSV and JSON Lines do not look at ids at all, and
-//! nothing compares ids *across* batches. Today a record delivered in two different batches is
-//! therefore **counted twice** (a double charge), which is neither of the issue's two options.
+//! Records carry ids (`record_id`). A record id counts **once per account and period**: a later
+//! copy with identical content is **dropped** (an exporter re-sending an overlapping window is
+//! normal at-least-once delivery and must not fail the batch), a later copy with *different*
+//! content is **rejected**, whole batch, naming the record (one id meaning two usages is a
+//! broken exporter). Records without an id count as delivered. The rule lives in
+//! `rater::dedupe`; the reference model implements it as
+//! [`sim::reference::DedupeRule::FirstRecordIdWins`] in plain sets.
 //!
-//! Proposed rule (for the lead to adopt; it needs a record-id index in the store, not a test
-//! change): a record id is counted once per account and period; a later copy with identical
-//! content is **dropped** (an exporter re-sending an overlapping window is normal at-least-once
-//! behaviour and must not fail the batch), a later copy with *different* content is
-//! **rejected**, whole batch, naming the record (the same id meaning two usages is a broken
-//! exporter). The reference model implements the "dropped" half as
-//! [`sim::reference::DedupeRule::FirstRecordIdWins`].
+//! Every run generates overlaps (1 or 2 records of one batch copied into another, often in the
+//! other format: CSV one side, JSON Lines the other), records without ids (15 %), and one
+//! batch reusing a counted id with another quantity. `SIM_OVERLAP=0` turns the overlaps off.
 //!
-//! The default simulator never puts one record into two batches, and says so here rather than
-//! silently: its model counts per batch ([`sim::reference::DedupeRule::PerBatch`]), which
-//! equals both rules when ids never repeat. `SIM_OVERLAP=1` generates overlaps and asserts the
-//! proposed rule; **it fails today** (`SIM_OVERLAP=1 SEED=0 cargo test -p rater --test
-//! simulator`: one record sent in batches `window-1` (CSV) and `window-2` (JSON Lines) shows 2
-//! records and twice the quantity). The regression test pinning it,
-//! `regression_same_record_id_in_two_batches_is_counted_twice`, lands with the fix (open in
-//! issue #6): a test that fails on purpose would stop every CI run until then.
+//! Found by this simulator (first run with overlaps): the rater deduplicated batches only, so
+//! a record delivered in two batches was **counted twice**. Fixed by the record-id index
+//! (`rater::dedupe`, stored per account and period, checked under the commit's version
+//! condition); pinned by `regression_same_record_id_in_two_batches_was_counted_twice` in
+//! `tests/handler.rs` and its DynamoDB Local twin.
 //!
 //! # Running it
 //!
@@ -135,11 +130,8 @@ fn run(opts: GenOptions, rule: DedupeRule) {
 
 #[test]
 fn simulator_counts_every_record_once_and_matches_the_reference_model() {
-    if std::env::var("SIM_OVERLAP").is_ok_and(|v| v == "1") {
-        run(GenOptions { overlap: true }, DedupeRule::FirstRecordIdWins);
-    } else {
-        run(GenOptions::default(), DedupeRule::PerBatch);
-    }
+    let overlap = !std::env::var("SIM_OVERLAP").is_ok_and(|v| v == "0");
+    run(GenOptions { overlap }, DedupeRule::FirstRecordIdWins);
 }
 
 /// The same simulator over DynamoDB Local (the real AWS jar, started by the `e2e` harness), a

@@ -106,6 +106,10 @@ pub enum RecordRule {
     NotInRegion,
     #[error("unknown account")]
     UnknownAccount,
+    /// The record's id was counted before with other content: one id meaning two usages is a
+    /// broken exporter, so the batch is refused rather than either copy guessed right.
+    #[error("record id was already counted with different content ({first})")]
+    RecordIdReused { first: String },
     #[error("{0}")]
     Malformed(String),
 }

@@ -29,7 +29,9 @@ pub mod validate;
 
 pub use bill::{Bill, Line, Section, INVOICE_LINES_MAX};
 pub use catalog::{Catalog, Category, MeterRole, CATALOG_SCHEMA_VERSION};
-pub use error::{BatchErrors, CatalogErrors, PricingError, RecordError, RecordRule};
+pub use error::{
+    BatchErrors, CatalogErrors, PricingError, RecordError, RecordRule, RECORD_ERRORS_SHOWN_MAX,
+};
 pub use estimate::{estimate, Component, Estimate, Quote, QuoteTier};
 pub use invoice::{invoice, Account, AccountBook, Invoice, InvoiceKind};
 pub use money::{Currency, Money, RoundingMode};

@@ -8,10 +8,10 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pricing::{BillingPeriod, Catalog, Invoice};
-use rater::handler::{aggregate, rate_aggregated, RateResponse};
+use rater::handler::{aggregate, aggregate_pass, rate_aggregated, Pass, RateResponse};
 use rater::import::parse_format_arg;
 use rater::model::ConfigKind;
-use rater::{render, DynamoStore, EmbeddedStore, Mode, RaterConfig, Store};
+use rater::{render, DynamoStore, EmbeddedStore, Mode, RaterConfig, RaterError, Store};
 
 /// Exports at least this big get a progress bar (when stderr is a terminal): smaller ones are
 /// rated before a bar would be seen.
@@ -242,10 +242,48 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             bar.finish_and_clear();
             let batch = batch?;
             let mode = if finalize { Mode::Final } else { Mode::Interim };
-            let resp =
-                rate_aggregated(store, &config, batch, batch_id, mode, account.as_deref()).await?;
+            // A second pass (records whose ids were counted before) reads the file again; the
+            // rater checks that it still has the same SHA-256.
+            let (again_format, again_period) = (batch.format, batch.period);
+            let reread = |pass: &Pass<'_>| {
+                if export.as_os_str() == "-" {
+                    return Err(RaterError::BadRequest {
+                        field: "export",
+                        message: "records repeat ids counted before, and standard input cannot \
+                                  be read twice to leave them out: pass the export as a file"
+                            .into(),
+                    });
+                }
+                let file = File::open(&export).map_err(RaterError::from)?;
+                aggregate_pass(
+                    &config,
+                    Some(again_format),
+                    std::io::BufReader::with_capacity(1 << 20, file),
+                    Some(again_period),
+                    account.as_deref(),
+                    pass,
+                )
+            };
+            let resp = rate_aggregated(
+                store,
+                &config,
+                batch,
+                batch_id,
+                mode,
+                account.as_deref(),
+                &reread,
+            )
+            .await?;
+            let dropped = if resp.duplicates_dropped > 0 {
+                format!(
+                    " ({} duplicate records dropped: their ids were counted before)",
+                    resp.duplicates_dropped
+                )
+            } else {
+                String::new()
+            };
             eprintln!(
-                "batch {}: {} records, {} usage items{}",
+                "batch {}: {} records{dropped}, {} usage items{}",
                 resp.batch_id,
                 resp.records,
                 resp.usage_items,

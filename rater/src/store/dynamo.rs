@@ -12,6 +12,7 @@ use aws_sdk_dynamodb::Client;
 use pricing::{Invoice, Usage};
 use serde::Deserialize;
 
+use crate::dedupe::decode_ids;
 use crate::error::StoreError;
 use crate::handler::backoff;
 use crate::limits::{
@@ -20,10 +21,12 @@ use crate::limits::{
 };
 use crate::model::{
     config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk, parse_chunk_sk,
-    usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX, COMMITTED_SK,
-    COUNTER_SK, CURRENT_SK, FINAL_SK, LEDGER_SK,
+    parse_ids_sk, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX,
+    COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
-use crate::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+use crate::store::{
+    Commit, CommitAccount, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+};
 
 /// The table definition shared with the SAM template (the one source of truth for keys).
 pub const TABLE_JSON: &str = include_str!("../../../infra/table.json");
@@ -257,6 +260,31 @@ impl DynamoStore {
         }
     }
 
+    /// The items of a partition whose sort key starts with `prefix` (consistent, all pages).
+    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":prefix", s(prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(sdk_error)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     /// Writes items with BatchWriteItem, 25 per call, resending UnprocessedItems with
     /// exponential backoff and full jitter until all are written or the attempts run out.
     pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
@@ -429,7 +457,8 @@ impl Store for DynamoStore {
             batch_id: commit.batch_id.clone(),
         };
         // The item-count limit is not expressible as a condition; checked by reading first.
-        for (account, _) in &commit.accounts {
+        for part in &commit.accounts {
+            let account = &part.account;
             if let Some(item) = self.committed_item(account, &commit.period_id).await? {
                 let batches = committed_batches(&item);
                 if !batches.contains_key(&commit.batch_id) && batches.len() >= COMMITTED_BATCHES_MAX
@@ -443,7 +472,7 @@ impl Store for DynamoStore {
                 }
             }
         }
-        let groups: Vec<&[(String, u32)]> = if commit.accounts.is_empty() {
+        let groups: Vec<&[CommitAccount]> = if commit.accounts.is_empty() {
             vec![&[]]
         } else {
             commit
@@ -455,26 +484,49 @@ impl Store for DynamoStore {
         for (gi, group) in groups.iter().enumerate() {
             let last = gi + 1 == groups.len();
             let mut items = Vec::with_capacity(group.len() + 1);
-            for (account, chunks) in group.iter() {
+            for part in group.iter() {
+                let mut set = String::from("SET #b = :chunks");
+                let mut update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(
+                        &usage_pk(&part.account, &commit.period_id),
+                        COMMITTED_SK,
+                    )))
+                    .expression_attribute_names(
+                        "#b",
+                        format!("{COMMITTED_BATCH_PREFIX}{}", commit.batch_id),
+                    )
+                    .expression_attribute_values(":chunks", n(part.chunks))
+                    .expression_attribute_values(":one", n(1));
+                if part.id_chunks > 0 {
+                    set.push_str(", #i = :ids");
+                    update = update
+                        .expression_attribute_names(
+                            "#i",
+                            format!("{COMMITTED_IDS_PREFIX}{}", commit.batch_id),
+                        )
+                        .expression_attribute_values(":ids", n(part.id_chunks));
+                }
+                // Closed periods take no new batch; a batch whose record ids were checked
+                // against version v commits only while the period is still at v (a re-commit
+                // of the same batch after a lost answer passes both by `#b`).
+                let mut condition =
+                    String::from("(attribute_not_exists(closed) OR attribute_exists(#b))");
+                match part.checked_version {
+                    None => {}
+                    Some(0) => condition
+                        .push_str(" AND (attribute_exists(#b) OR attribute_not_exists(version))"),
+                    Some(v) => {
+                        condition.push_str(" AND (attribute_exists(#b) OR version = :checked)");
+                        update = update.expression_attribute_values(":checked", n(v));
+                    }
+                }
                 items.push(
                     TransactWriteItem::builder()
                         .update(built(
-                            Update::builder()
-                                .table_name(&self.table)
-                                .set_key(Some(key(
-                                    &usage_pk(account, &commit.period_id),
-                                    COMMITTED_SK,
-                                )))
-                                .update_expression("SET #b = :chunks ADD version :one")
-                                .condition_expression(
-                                    "attribute_not_exists(closed) OR attribute_exists(#b)",
-                                )
-                                .expression_attribute_names(
-                                    "#b",
-                                    format!("{COMMITTED_BATCH_PREFIX}{}", commit.batch_id),
-                                )
-                                .expression_attribute_values(":chunks", n(chunks))
-                                .expression_attribute_values(":one", n(1))
+                            update
+                                .update_expression(format!("{set} ADD version :one"))
+                                .condition_expression(condition)
                                 .build(),
                         ))
                         .build(),
@@ -529,16 +581,21 @@ impl Store for DynamoStore {
             }
             for (i, code) in codes.iter().enumerate().take(group.len()) {
                 if code == "ConditionalCheckFailed" {
-                    let account = &group[i].0;
-                    let number = self
+                    let account = &group[i].account;
+                    let closed = self
                         .committed_item(account, &commit.period_id)
                         .await?
-                        .and_then(|it| get_s(&it, "closed").map(str::to_string))
-                        .unwrap_or_default();
-                    return Err(StoreError::PeriodClosed {
-                        account: account.clone(),
-                        period: commit.period_id.clone(),
-                        number,
+                        .and_then(|it| get_s(&it, "closed").map(str::to_string));
+                    return Err(match closed {
+                        Some(number) => StoreError::PeriodClosed {
+                            account: account.clone(),
+                            period: commit.period_id.clone(),
+                            number,
+                        },
+                        None => StoreError::UsageMoved {
+                            account: account.clone(),
+                            period: commit.period_id.clone(),
+                        },
                     });
                 }
             }
@@ -547,6 +604,42 @@ impl Store for DynamoStore {
             });
         }
         Ok(())
+    }
+
+    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
+        let pk = usage_pk(account, period_id);
+        // The `#COMMITTED` item first: chunks committed after it was read are left out, so the
+        // ids returned are exactly those of its version.
+        let Some(committed) = self.committed_item(account, period_id).await? else {
+            return Ok(RecordIds::default());
+        };
+        let counts: HashMap<&str, u32> = committed
+            .iter()
+            .filter_map(|(k, v)| {
+                let batch = k.strip_prefix(COMMITTED_IDS_PREFIX)?;
+                Some((batch, v.as_n().ok()?.parse().ok()?))
+            })
+            .collect();
+        let mut ids = Vec::new();
+        if !counts.is_empty() {
+            for item in self.query_prefix(&pk, IDS_SK_PREFIX).await? {
+                let sk = get_s(&item, "sk").unwrap_or("");
+                let Some((batch, n)) = parse_ids_sk(sk) else {
+                    continue;
+                };
+                if counts.get(batch).is_some_and(|count| n < *count) {
+                    let part = get_s(&item, "body")
+                        .and_then(decode_ids)
+                        .ok_or_else(|| StoreError::corrupt(&pk, sk, "not a record-id chunk"))?;
+                    ids.extend(part);
+                }
+            }
+        }
+        ids.sort_unstable();
+        Ok(RecordIds {
+            ids,
+            version: get_n(&committed, "version").unwrap_or(0) as u64,
+        })
     }
 
     async fn period_usage(

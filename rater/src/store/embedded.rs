@@ -12,14 +12,17 @@ use pricing::{Invoice, Usage};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::dedupe::decode_ids;
 use crate::error::StoreError;
 use crate::limits::COMMITTED_BATCHES_MAX;
 use crate::model::{
     config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk, parse_chunk_sk,
-    usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK,
-    LEDGER_SK,
+    parse_ids_sk, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
+    FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
-use crate::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+use crate::store::{
+    Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+};
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
 /// the rater reads each partition once per invoice, so a small cache costs little time and
@@ -33,6 +36,9 @@ const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items"
 struct Committed {
     /// Batch id -> chunk count.
     batches: BTreeMap<String, u32>,
+    /// Batch id -> record-id chunk count (batches that added record ids).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    ids: BTreeMap<String, u32>,
     version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     closed: Option<String>,
@@ -194,10 +200,17 @@ impl Store for EmbeddedStore {
                     })
                 }
             }
-            for (account, chunks) in &commit.accounts {
+            for part in &commit.accounts {
+                let account = &part.account;
                 let pk = usage_pk(account, &commit.period_id);
                 let mut c: Committed = get_json(t, &pk, COMMITTED_SK)?.unwrap_or_default();
                 let known = c.batches.contains_key(&commit.batch_id);
+                if part.checked_version.is_some_and(|v| v != c.version) && !known {
+                    return Err(StoreError::UsageMoved {
+                        account: account.clone(),
+                        period: commit.period_id.clone(),
+                    });
+                }
                 if let (Some(number), false) = (&c.closed, known) {
                     return Err(StoreError::PeriodClosed {
                         account: account.clone(),
@@ -213,11 +226,46 @@ impl Store for EmbeddedStore {
                         max: COMMITTED_BATCHES_MAX,
                     });
                 }
-                c.batches.insert(commit.batch_id.clone(), *chunks);
+                c.batches.insert(commit.batch_id.clone(), part.chunks);
+                if part.id_chunks > 0 {
+                    c.ids.insert(commit.batch_id.clone(), part.id_chunks);
+                }
                 c.version += 1;
                 put_json(t, &pk, COMMITTED_SK, &c)?;
             }
             put_json(t, &lpk, LEDGER_SK, &Ledger::Done(commit.summary.clone()))
+        })
+    }
+
+    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
+        let pk = usage_pk(account, period_id);
+        self.read(|t| {
+            let Some(c) = get_json::<Committed>(t, &pk, COMMITTED_SK)? else {
+                return Ok(RecordIds::default());
+            };
+            let mut ids = Vec::new();
+            for entry in t.range((pk.as_str(), IDS_SK_PREFIX)..).map_err(io)? {
+                let (k, v) = entry.map_err(io)?;
+                let (ipk, sk) = k.value();
+                if ipk != pk || !sk.starts_with(IDS_SK_PREFIX) {
+                    break;
+                }
+                let Some((batch, n)) = parse_ids_sk(sk) else {
+                    continue;
+                };
+                if c.ids.get(batch).is_some_and(|count| n < *count) {
+                    let part = std::str::from_utf8(v.value())
+                        .ok()
+                        .and_then(decode_ids)
+                        .ok_or_else(|| StoreError::corrupt(&pk, sk, "not a record-id chunk"))?;
+                    ids.extend(part);
+                }
+            }
+            ids.sort_unstable();
+            Ok(RecordIds {
+                ids,
+                version: c.version,
+            })
         })
     }
 

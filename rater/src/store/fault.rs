@@ -11,7 +11,9 @@ use pricing::Invoice;
 
 use crate::error::StoreError;
 use crate::model::{ConfigKind, Ledger, UsageChunk};
-use crate::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+use crate::store::{
+    Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+};
 
 /// Wraps a store and lets `k` item writes through; the write after them fails, and so does
 /// every later write until [`FaultyStore::heal`]: the process is dead, so it cannot clean up
@@ -116,6 +118,10 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         self.one("committing")?;
         self.inner.commit(commit).await
+    }
+
+    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
+        self.inner.record_ids(account, period_id).await
     }
 
     async fn period_usage(

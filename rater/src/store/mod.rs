@@ -8,6 +8,7 @@ use std::future::Future;
 
 use pricing::{Invoice, Usage};
 
+use crate::dedupe::Fingerprint;
 use crate::error::StoreError;
 use crate::model::{BatchSummary, ConfigKind, Ledger, UsageChunk};
 
@@ -40,15 +41,38 @@ pub enum LeaseOutcome {
     Held { expires_at: i64 },
 }
 
-/// Making a rated batch count: every account's chunk count plus the ledger's `DONE`.
+/// One account's part of a commit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitAccount {
+    pub account: String,
+    /// Usage chunks of the batch for this account.
+    pub chunks: u32,
+    /// Record-id chunks the batch adds for this account.
+    pub id_chunks: u32,
+    /// The period version ([`RecordIds::version`]) this batch's record ids were checked
+    /// against, when it has any for the account. The commit is refused with `UsageMoved` if
+    /// another batch committed into the period since (unless this batch already is committed
+    /// there): two batches racing with one record id can never both count it.
+    pub checked_version: Option<u64>,
+}
+
+/// Making a rated batch count: every account's chunk counts plus the ledger's `DONE`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     pub batch_id: String,
     pub owner: String,
     pub period_id: String,
-    /// Accounts and how many chunks of this batch each has.
-    pub accounts: Vec<(String, u32)>,
+    pub accounts: Vec<CommitAccount>,
     pub summary: BatchSummary,
+}
+
+/// The record ids committed into one account's period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordIds {
+    /// Sorted fingerprints of every committed batch.
+    pub ids: Vec<Fingerprint>,
+    /// [`PeriodUsage::version`] at the moment they were read.
+    pub version: u64,
 }
 
 /// The committed usage of one account and period.
@@ -118,8 +142,16 @@ pub trait Store: Send + Sync {
 
     /// Commits a batch while `owner` still holds its lease. Errors: `LeaseLost`,
     /// `PeriodClosed` (for an account whose period was finalized before this batch committed),
-    /// `TooManyBatches`.
+    /// `UsageMoved` (a checked version moved), `TooManyBatches`.
     fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The record-id fingerprints committed into `account`'s period, with the version they
+    /// are consistent with.
+    fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<RecordIds, StoreError>> + Send;
 
     /// The merged usage of every committed batch of `account` in `period_id`.
     fn period_usage(
@@ -189,6 +221,13 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).commit(commit)
+    }
+    fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<RecordIds, StoreError>> + Send {
+        (**self).record_ids(account, period_id)
     }
     fn period_usage(
         &self,

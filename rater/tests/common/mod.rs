@@ -580,3 +580,120 @@ pub async fn final_mode_batch<S: Store + Snapshot>(store: &S) {
     assert_eq!(again.invoices, first.invoices);
     assert_eq!(store.counter("test").await.unwrap(), 2);
 }
+
+/// One canonical JSON Lines record with a record id.
+pub fn line_with_id(id: &str, resource: &str, quantity: &str, day: u32) -> String {
+    let l = line(
+        "bu1user1",
+        resource,
+        "copper",
+        "vm.running",
+        quantity,
+        "hours",
+        day,
+    );
+    format!(r#"{{"record_id":"{id}",{}"#, &l[1..])
+}
+
+/// The same record id in two different batches (an exporter re-sending an overlapping window,
+/// once as CSV and once as JSON Lines, even concurrently) is counted once; the same id with
+/// other content refuses the whole batch, names the record and writes nothing.
+pub async fn record_ids_count_once<S: Store + Snapshot + 'static>(store: Arc<S>) {
+    let config = Arc::new(config());
+    // Window 1 as canonical CSV: r1, r2.
+    let csv = format!(
+        "{}\nr1,bu1user1,,vm-a,copper,vm.running,2.50,hours,2017-02-01T00:00:00Z,2017-02-01T01:00:00Z,,\n\
+         r2,bu1user1,,vm-b,copper,vm.running,3,hours,2017-02-02T00:00:00Z,2017-02-02T01:00:00Z,,\n",
+        pricing::import::CSV_HEADER
+    );
+    // Window 2 as JSON Lines: r2 again (same content, other spelling of 3), r3 new, and an
+    // identical copy of r3 inside the batch.
+    let window2 = [
+        line_with_id("r2", "vm-b", "3.000", 2),
+        line_with_id("r3", "vm-c", "4", 3),
+        line_with_id("r3", "vm-c", "4", 3),
+    ]
+    .join("\n");
+    // Both windows at once: whichever commits second must drop r2.
+    let (a, b) = {
+        let (s1, s2) = (store.clone(), store.clone());
+        let (c1, c2) = (config.clone(), config.clone());
+        let (e1, e2) = (csv.clone().into_bytes(), window2.clone().into_bytes());
+        let t1 = tokio::spawn(async move {
+            rate_batch(&*s1, &c1, request(&e1, Some("window-1"), Mode::Interim)).await
+        });
+        let t2 = tokio::spawn(async move {
+            rate_batch(&*s2, &c2, request(&e2, Some("window-2"), Mode::Interim)).await
+        });
+        (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap())
+    };
+    assert_eq!((a.records, b.records), (2, 3));
+    // r3's in-batch copy always drops; r2 drops from whichever batch committed second.
+    assert_eq!(a.duplicates_dropped + b.duplicates_dropped, 2);
+    let usage = store.period_usage("bu1user1", PERIOD).await.unwrap().usage;
+    let (hours, records) = usage
+        .totals
+        .values()
+        .fold((rust_decimal::Decimal::ZERO, 0), |(q, n), t| {
+            (q + t.quantity, n + t.records)
+        });
+    assert_eq!(
+        (hours, records),
+        (rust_decimal::Decimal::new(95, 1), 3),
+        "r1 + r2 + r3 once each"
+    );
+
+    // A replay of window 2 answers the same and writes nothing.
+    let before = store.snapshot().await;
+    let again = rate_batch(
+        &*store,
+        &config,
+        request(window2.as_bytes(), Some("window-2"), Mode::Interim),
+    )
+    .await
+    .unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.duplicates_dropped, b.duplicates_dropped);
+    assert_eq!(store.snapshot().await, before);
+
+    // Window 3 only repeats what was counted: accepted, nothing counted, same invoice total.
+    let repeat = line_with_id("r1", "vm-a", "2.5", 1);
+    let r = rate_batch(
+        &*store,
+        &config,
+        request(repeat.as_bytes(), Some("window-3"), Mode::Interim),
+    )
+    .await
+    .unwrap();
+    assert_eq!((r.records, r.duplicates_dropped), (1, 1));
+    assert_eq!(r.invoices[0].bill.total, again.invoices[0].bill.total);
+
+    // The same id with another quantity: refused whole, named, nothing written.
+    let before = store.snapshot().await;
+    let bad = [
+        line_with_id("r4", "vm-d", "1", 4),
+        line_with_id("r2", "vm-b", "30", 2),
+    ]
+    .join("\n");
+    let err = rate_batch(
+        &*store,
+        &config,
+        request(bad.as_bytes(), Some("window-4"), Mode::Interim),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.http_status(), 422);
+    match &err {
+        RaterError::BadRecords(e) => {
+            assert_eq!(e.total, 1);
+            let r = &e.errors[0];
+            assert_eq!(
+                (r.index, r.record_id.as_deref(), r.field, r.value.as_str()),
+                (2, Some("r2"), "record_id", "r2")
+            );
+            assert!(matches!(r.rule, RecordRule::RecordIdReused { .. }));
+        }
+        e => panic!("expected BadRecords, got {e}"),
+    }
+    assert_eq!(store.snapshot().await, before, "a refused batch wrote");
+}

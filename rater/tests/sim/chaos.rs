@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use pricing::Invoice;
 use rater::model::{ConfigKind, Ledger, UsageChunk};
-use rater::store::{Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, Store};
+use rater::store::{
+    Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+};
 use rater::StoreError;
 
 use super::rng::Rng;
@@ -16,7 +18,12 @@ pub struct Stats(Mutex<BTreeMap<&'static str, u64>>);
 
 impl Stats {
     pub fn bump(&self, kind: &'static str) {
-        *self.0.lock().expect("stats lock").entry(kind).or_default() += 1;
+        self.add(kind, 1);
+    }
+    pub fn add(&self, kind: &'static str, n: u64) {
+        if n > 0 {
+            *self.0.lock().expect("stats lock").entry(kind).or_default() += n;
+        }
     }
     pub fn take(&self) -> BTreeMap<&'static str, u64> {
         std::mem::take(&mut *self.0.lock().expect("stats lock"))
@@ -123,6 +130,17 @@ impl<S: Store> Store for Chaos<S> {
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         self.before("commit", true).await?;
+        if let Some(part) = commit.accounts.iter().find(|p| p.checked_version.is_some()) {
+            if self.roll(self.odds.cancelled_pct) {
+                // The condition "no batch committed into the period since the record ids were
+                // checked" failed: the handler must check them again.
+                self.stats.bump("commit cancelled: usage moved");
+                return Err(StoreError::UsageMoved {
+                    account: part.account.clone(),
+                    period: commit.period_id.clone(),
+                });
+            }
+        }
         if self.roll(self.odds.cancelled_pct) {
             // The condition "the lease is still ours" failed (as if another attempt took it).
             self.stats.bump("commit cancelled by condition");
@@ -132,6 +150,11 @@ impl<S: Store> Store for Chaos<S> {
         }
         let r = self.inner.commit(commit).await;
         self.after("commit", r)
+    }
+
+    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
+        self.before("record_ids", false).await?;
+        self.inner.record_ids(account, period_id).await
     }
 
     async fn period_usage(

@@ -66,6 +66,9 @@ pub struct Scenario {
     pub ghost: Option<Batch>,
     /// A batch that arrives after its accounts were finalized: it must be refused.
     pub late: Batch,
+    /// A batch reusing the id of a record of a regular batch with another quantity: must be
+    /// refused whole.
+    pub conflict: Option<Batch>,
 }
 
 fn price(rng: &mut Rng) -> Decimal {
@@ -91,8 +94,10 @@ fn record(
     };
     let seconds = i64::from(period.days_in_month()) * 86_400 - 3_600;
     let start = period.start + Duration::seconds(rng.below(seconds as u64) as i64);
+    // Most exporters give ids; some records carry none (counted as delivered).
+    let record_id = (!rng.chance(15)).then_some(id);
     UsageRecord {
-        record_id: Some(id),
+        record_id,
         account: account.to_string(),
         project: None,
         resource: format!("res-{}", rng.below(6)),
@@ -143,10 +148,16 @@ fn batch(rng: &mut Rng, key: Option<String>, records: Vec<usize>, all: &[UsageRe
 }
 
 /// Options that change what is generated.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct GenOptions {
     /// Put some records (same id, same content) into a second batch as well.
     pub overlap: bool,
+}
+
+impl Default for GenOptions {
+    fn default() -> GenOptions {
+        GenOptions { overlap: true }
+    }
 }
 
 pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
@@ -264,8 +275,23 @@ pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
         }
         batch(rng, Some(name.to_string()), idx, records)
     };
+    let regular = records.len();
     let ghost = rng.chance(40).then(|| extra(rng, "ghost", &mut records));
     let late = extra(rng, "late", &mut records);
+    let with_id: Vec<usize> = (0..regular)
+        .filter(|&i| records[i].record_id.is_some())
+        .collect();
+    let conflict = (!with_id.is_empty()).then(|| {
+        let mut copy = records[*rng.pick(&with_id)].clone();
+        copy.quantity += Decimal::ONE;
+        records.push(copy);
+        batch(
+            rng,
+            Some("conflict".to_string()),
+            vec![records.len() - 1],
+            &records,
+        )
+    });
     Scenario {
         catalog_json,
         accounts_json,
@@ -284,5 +310,6 @@ pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
         batches,
         ghost,
         late,
+        conflict,
     }
 }

@@ -27,11 +27,8 @@ pub struct ModelCatalog {
 /// Which copies of a record count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DedupeRule {
-    /// Every record of every committed batch counts (records carry no identity across
-    /// batches): what the rater does today for canonical CSV and JSON Lines.
-    PerBatch,
-    /// A record id counts once: a later identical copy is dropped (the rule proposed in the
-    /// simulator's docs; not implemented by the rater yet).
+    /// A record id counts once per account and period: a later identical copy is dropped;
+    /// records without an id count as delivered. The rater's rule (`rater::dedupe`).
     FirstRecordIdWins,
 }
 
