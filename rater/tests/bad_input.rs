@@ -6,9 +6,9 @@
 //! no committed usage, counters unchanged"; batch rows also check that no ledger exists under
 //! the batch's id. New kinds found by the simulator or the fuzzers get a row here.
 //!
-//! Not listed (nothing to catalogue yet): a record id repeated across batches is accepted and
-//! counted twice today (see `tests/simulator.rs`); inside one canonical CSV/JSON Lines batch
-//! it is not checked either, while the CloudStack importer rejects it.
+//! Not bad input: a record id repeated with the *same* content, in the batch or across batches,
+//! is dropped, not refused (see `rater::dedupe`). The CloudStack importer is stricter inside
+//! one export: a usage id repeated there is a page fetched twice and is refused.
 
 use pricing::import::Format;
 use pricing::BillingPeriod;
@@ -159,6 +159,8 @@ fn cases() -> Vec<Case> {
         Case { name: "batch id starting with #", given: Given::Empty, act: Act::Batch { export: good("bu1user1"), format: Some(Format::JsonLines), key: Some("#COMMITTED"), account: None }, code: "bad_request", status: 400, says: "`batch_id`: `#COMMITTED` must be printable ASCII without spaces and must not start with `#`" },
         Case { name: "batch id too long", given: Given::Empty, act: Act::Batch { export: good("bu1user1"), format: Some(Format::JsonLines), key: Some(Box::leak("k".repeat(200).into_boxed_str())), account: None }, code: "bad_request", status: 400, says: "`batch_id`: must be 1 to 128 bytes, got 200" },
         Case { name: "idempotency key reused for other content", given: Given::Rated, act: Act::Batch { export: good("smb-tenant"), format: Some(Format::JsonLines), key: Some("k1"), account: None }, code: "idempotency_key_reused", status: 422, says: "batch id `k1` was used before for different content" },
+        Case { name: "record id repeated with other content in one batch", given: Given::Empty, act: batch(q("1") + &q("2")), code: "bad_records", status: 422, says: "record 2 (r1): field `record_id` = `r1`: record id was already counted with different content (first as record 1 of this batch)" },
+        Case { name: "record id counted by an earlier batch, now with other content", given: Given::Rated, act: batch(q("2")), code: "bad_records", status: 422, says: "record 1 (r1): field `record_id` = `r1`: record id was already counted with different content (by an earlier batch of period 2017-02)" },
         Case { name: "late usage for a finalized period", given: Given::Finalized, act: batch(q("7")), code: "period_closed", status: 409, says: "late usage refused: period 2017-02 of account `bu1user1` is closed by final invoice test-000001; nothing was written" },
         Case { name: "finalizing a finalized period", given: Given::Finalized, act: Act::Finalize("bu1user1"), code: "already_finalized", status: 409, says: "period 2017-02 of account `bu1user1` is already finalized (invoice test-000001)" },
         Case { name: "finalizing an unknown account", given: Given::Rated, act: Act::Finalize("nobody"), code: "unknown_account", status: 422, says: "account `nobody` is not in the accounts book (version 2017-02-28.1)" },
