@@ -116,6 +116,8 @@ impl BatchIds {
                 kept += 1;
             }
             seen.truncate(kept);
+            // Vectors grown by doubling hold up to twice what they need until this point.
+            seen.shrink_to_fit();
         }
         self.accounts.sort_by(|a, b| a.0.cmp(&b.0));
         out.drops.sort_unstable();

@@ -19,7 +19,7 @@ use pricing::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dedupe::{self, BatchIds, Fingerprint, InBatch};
+use crate::dedupe::{self, BatchIds, InBatch};
 use crate::error::{RaterError, StoreError};
 use crate::import::{read_records, Format, ImportError, DETECT_PREFIX_BYTES};
 use crate::limits::{
@@ -608,8 +608,7 @@ async fn store_batch<S: Store>(
                 checked_version: None,
             })
             .collect();
-        for (account, version, new) in &checked {
-            let ids = id_chunks(account, &period_id, new);
+        for (account, version, ids) in checked {
             if ids.is_empty() {
                 continue;
             }
@@ -626,7 +625,7 @@ async fn store_batch<S: Store>(
                 }
             };
             part.id_chunks = ids.len() as u32;
-            part.checked_version = Some(*version);
+            part.checked_version = Some(version);
             chunks.extend(ids);
         }
         parts.sort_by(|a, b| a.account.cmp(&b.account));
@@ -669,8 +668,9 @@ async fn store_batch<S: Store>(
 struct IdPlan {
     /// Positions of the records to leave out, sorted.
     drops: Vec<u64>,
-    /// Per account with ids: the version checked and the fingerprints the batch adds.
-    checked: Vec<(String, u64, Vec<Fingerprint>)>,
+    /// Per account with ids: the version checked and the record-id chunks of the fingerprints
+    /// the batch adds.
+    checked: Vec<(String, u64, Vec<UsageChunk>)>,
 }
 
 /// Applies the record-id rule to a batch's first pass against the committed ids (reads only).
@@ -689,7 +689,9 @@ async fn check_ids<S: Store>(
         let against = dedupe::against(&stored.ids, ids);
         drops.extend(against.drops);
         conflicts.extend(against.conflicts.into_iter().map(|i| (i, None)));
-        checked.push((account.to_string(), stored.version, against.new));
+        // Encoded at once: the fingerprints are not held a second time in another shape.
+        let chunks = id_chunks(account, &period_id, &against.new);
+        checked.push((account.to_string(), stored.version, chunks));
     }
     if !conflicts.is_empty() {
         conflicts.sort_unstable();
