@@ -236,47 +236,26 @@ impl DynamoStore {
         Ok(out.item)
     }
 
-    /// Every item of a partition (consistent, all pages).
-    async fn query_all(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+    /// The items of a partition, all of them or those whose sort key starts with `prefix`
+    /// (consistent, all pages).
+    async fn query(&self, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
-            let out = self
+            let mut q = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk))
                 .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
-            items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
-            }
-        }
-    }
-
-    /// The items of a partition whose sort key starts with `prefix` (consistent, all pages).
-    async fn query_prefix(&self, pk: &str, prefix: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":prefix", s(prefix))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(sdk_error)?;
+                .set_exclusive_start_key(start.take());
+            q = match prefix {
+                None => q.key_condition_expression("pk = :pk"),
+                Some(p) => q
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(p)),
+            };
+            let out = q.send().await.map_err(sdk_error)?;
             items.extend(out.items.unwrap_or_default());
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -622,7 +601,7 @@ impl Store for DynamoStore {
             .collect();
         let mut ids = Vec::new();
         if !counts.is_empty() {
-            for item in self.query_prefix(&pk, IDS_SK_PREFIX).await? {
+            for item in self.query(&pk, Some(IDS_SK_PREFIX)).await? {
                 let sk = get_s(&item, "sk").unwrap_or("");
                 let Some((batch, n)) = parse_ids_sk(sk) else {
                     continue;
@@ -648,7 +627,7 @@ impl Store for DynamoStore {
         period_id: &str,
     ) -> Result<PeriodUsage, StoreError> {
         let pk = usage_pk(account, period_id);
-        let items = self.query_all(&pk).await?;
+        let items = self.query(&pk, None).await?;
         let Some(committed) = items.iter().find(|i| get_s(i, "sk") == Some(COMMITTED_SK)) else {
             return Ok(PeriodUsage::default());
         };
