@@ -6,7 +6,7 @@
 //! concurrent delivery of the same batch instead of rating it twice); write the chunks; commit;
 //! answer with the invoices of the batch's accounts.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -186,7 +186,7 @@ pub struct Aggregated {
     pub sha256: String,
     pub period: BillingPeriod,
     pub format: Format,
-    /// The batch's record ids per account, settled (one entry per id).
+    /// The batch's record ids per account, settled (one entry per id); first pass only.
     pub ids: BatchIds,
     /// What the record-id rule decided inside the batch.
     pub in_batch: InBatch,
@@ -307,6 +307,9 @@ pub fn aggregate_pass<R: Read>(
     let mut agg: Option<Aggregator<'_>> = period.map(|p| Aggregator::new(&config.catalog, p));
     let mut records = 0u64;
     let mut skipped = 0u64;
+    // Record ids come from the first pass only: a pass that skips or describes records is
+    // a second one, and collecting them again would hold every id twice.
+    let first_pass = pass.skip.is_empty() && pass.describe.is_empty();
     let mut ids = BatchIds::default();
     let mut described = Vec::new();
     let imported = read_records(
@@ -346,7 +349,9 @@ pub fn aggregate_pass<R: Read>(
                 )
             })
             .add(index, rec)?;
-            ids.add(index, rec);
+            if first_pass {
+                ids.add(index, rec);
+            }
             Ok(())
         },
     );
@@ -582,7 +587,8 @@ async fn store_batch<S: Store>(
             Some(p) => p,
             None => check_ids(store, &first, reread).await?,
         };
-        if drops != applied || (current.is_none() && !drops.is_empty()) {
+        // `applied` starts empty, so the first pass serves until some record must be left out.
+        if drops != applied {
             let again = reread(&Pass {
                 skip: &drops,
                 describe: &[],
@@ -599,36 +605,28 @@ async fn store_batch<S: Store>(
         let batch = current.as_ref().unwrap_or(&first);
 
         let mut chunks = batch.chunks.clone();
-        let mut parts: Vec<CommitAccount> = chunk_counts(&chunks)
+        let part = |account: String, chunks: u32| CommitAccount {
+            account,
+            chunks,
+            id_chunks: 0,
+            checked_version: None,
+        };
+        // Keyed by account: the commit lists each account once, in order.
+        let mut parts: BTreeMap<String, CommitAccount> = chunk_counts(&chunks)
             .into_iter()
-            .map(|(account, n)| CommitAccount {
-                account,
-                chunks: n,
-                id_chunks: 0,
-                checked_version: None,
-            })
+            .map(|(account, n)| (account.clone(), part(account, n)))
             .collect();
         for (account, version, ids) in checked {
             if ids.is_empty() {
                 continue;
             }
-            let part = match parts.iter().position(|p| p.account == *account) {
-                Some(i) => &mut parts[i],
-                None => {
-                    parts.push(CommitAccount {
-                        account: account.clone(),
-                        chunks: 0,
-                        id_chunks: 0,
-                        checked_version: None,
-                    });
-                    parts.last_mut().expect("just pushed")
-                }
-            };
-            part.id_chunks = ids.len() as u32;
-            part.checked_version = Some(version);
+            let p = parts
+                .entry(account.clone())
+                .or_insert_with(|| part(account, 0));
+            p.id_chunks = ids.len() as u32;
+            p.checked_version = Some(version);
             chunks.extend(ids);
         }
-        parts.sort_by(|a, b| a.account.cmp(&b.account));
         for c in &mut chunks {
             c.batch_id = batch_id.to_string();
         }
@@ -649,7 +647,7 @@ async fn store_batch<S: Store>(
             batch_id: batch_id.to_string(),
             owner: owner.to_string(),
             period_id: period_id.clone(),
-            accounts: parts,
+            accounts: parts.into_values().collect(),
             summary: summary.clone(),
         };
         store.put_chunks(&chunks).await?;

@@ -55,6 +55,27 @@ pub fn parse_ids_sk(sk: &str) -> Option<(&str, u32)> {
     Some((batch, n.parse().ok()?))
 }
 
+/// The fingerprints of a stored record-id chunk when it counts: its batch is committed with more
+/// chunks than its number (`committed` gives a batch's committed record-id chunk count). Other
+/// items (a crashed attempt's leftovers) are `None`; a chunk that counts but cannot be read is
+/// corrupt.
+pub fn committed_id_chunk(
+    pk: &str,
+    sk: &str,
+    body: Option<&str>,
+    committed: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<Vec<crate::dedupe::Fingerprint>>, crate::error::StoreError> {
+    let Some((batch, n)) = parse_ids_sk(sk) else {
+        return Ok(None);
+    };
+    if committed(batch).is_none_or(|count| n >= count) {
+        return Ok(None);
+    }
+    body.and_then(crate::dedupe::decode_ids)
+        .map(Some)
+        .ok_or_else(|| crate::error::StoreError::corrupt(pk, sk, "not a record-id chunk"))
+}
+
 pub fn invoice_pk(account: &str, period_id: &str) -> String {
     format!("INVOICE#{account}#{period_id}")
 }
@@ -123,10 +144,9 @@ pub enum Ledger {
 }
 
 /// What a chunk holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkKind {
     /// Usage totals: a JSON array of rows (see [`encode_chunks`]).
-    #[default]
     Usage,
     /// Record-id fingerprints the batch added (see [`crate::dedupe::encode_ids`]).
     RecordIds,

@@ -12,7 +12,6 @@ use aws_sdk_dynamodb::Client;
 use pricing::{Invoice, Usage};
 use serde::Deserialize;
 
-use crate::dedupe::decode_ids;
 use crate::error::StoreError;
 use crate::handler::backoff;
 use crate::limits::{
@@ -20,8 +19,8 @@ use crate::limits::{
     COMMIT_ACCOUNTS_PER_TRANSACTION_MAX,
 };
 use crate::model::{
-    config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk, parse_chunk_sk,
-    parse_ids_sk, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX,
+    committed_id_chunk, config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk,
+    parse_chunk_sk, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX,
     COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
 use crate::store::{
@@ -603,13 +602,8 @@ impl Store for DynamoStore {
         if !counts.is_empty() {
             for item in self.query(&pk, Some(IDS_SK_PREFIX)).await? {
                 let sk = get_s(&item, "sk").unwrap_or("");
-                let Some((batch, n)) = parse_ids_sk(sk) else {
-                    continue;
-                };
-                if counts.get(batch).is_some_and(|count| n < *count) {
-                    let part = get_s(&item, "body")
-                        .and_then(decode_ids)
-                        .ok_or_else(|| StoreError::corrupt(&pk, sk, "not a record-id chunk"))?;
+                let body = get_s(&item, "body");
+                if let Some(part) = committed_id_chunk(&pk, sk, body, |b| counts.get(b).copied())? {
                     ids.extend(part);
                 }
             }

@@ -12,12 +12,11 @@ use pricing::{Invoice, Usage};
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-use crate::dedupe::decode_ids;
 use crate::error::StoreError;
 use crate::limits::COMMITTED_BATCHES_MAX;
 use crate::model::{
-    config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk, parse_chunk_sk,
-    parse_ids_sk, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
+    committed_id_chunk, config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk,
+    parse_chunk_sk, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
     FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
 use crate::store::{
@@ -250,14 +249,8 @@ impl Store for EmbeddedStore {
                 if ipk != pk || !sk.starts_with(IDS_SK_PREFIX) {
                     break;
                 }
-                let Some((batch, n)) = parse_ids_sk(sk) else {
-                    continue;
-                };
-                if c.ids.get(batch).is_some_and(|count| n < *count) {
-                    let part = std::str::from_utf8(v.value())
-                        .ok()
-                        .and_then(decode_ids)
-                        .ok_or_else(|| StoreError::corrupt(&pk, sk, "not a record-id chunk"))?;
+                let body = std::str::from_utf8(v.value()).ok();
+                if let Some(part) = committed_id_chunk(&pk, sk, body, |b| c.ids.get(b).copied())? {
                     ids.extend(part);
                 }
             }
