@@ -595,6 +595,21 @@ pub fn line_with_id(id: &str, resource: &str, quantity: &str, day: u32) -> Strin
     format!(r#"{{"record_id":"{id}",{}"#, &l[1..])
 }
 
+/// Rates an export under an idempotency key, interim.
+async fn rate_as<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    export: &str,
+    key: &str,
+) -> Result<RateResponse, RaterError> {
+    rate_batch(
+        store,
+        config,
+        request(export.as_bytes(), Some(key), Mode::Interim),
+    )
+    .await
+}
+
 /// The same record id in two different batches (an exporter re-sending an overlapping window,
 /// once as CSV and once as JSON Lines, even concurrently) is counted once; the same id with
 /// other content refuses the whole batch, names the record and writes nothing.
@@ -618,13 +633,9 @@ pub async fn record_ids_count_once<S: Store + Snapshot + 'static>(store: Arc<S>)
     let (a, b) = {
         let (s1, s2) = (store.clone(), store.clone());
         let (c1, c2) = (config.clone(), config.clone());
-        let (e1, e2) = (csv.clone().into_bytes(), window2.clone().into_bytes());
-        let t1 = tokio::spawn(async move {
-            rate_batch(&*s1, &c1, request(&e1, Some("window-1"), Mode::Interim)).await
-        });
-        let t2 = tokio::spawn(async move {
-            rate_batch(&*s2, &c2, request(&e2, Some("window-2"), Mode::Interim)).await
-        });
+        let (e1, e2) = (csv.clone(), window2.clone());
+        let t1 = tokio::spawn(async move { rate_as(&*s1, &c1, &e1, "window-1").await });
+        let t2 = tokio::spawn(async move { rate_as(&*s2, &c2, &e2, "window-2").await });
         (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap())
     };
     assert_eq!((a.records, b.records), (2, 3));
@@ -645,26 +656,18 @@ pub async fn record_ids_count_once<S: Store + Snapshot + 'static>(store: Arc<S>)
 
     // A replay of window 2 answers the same and writes nothing.
     let before = store.snapshot().await;
-    let again = rate_batch(
-        &*store,
-        &config,
-        request(window2.as_bytes(), Some("window-2"), Mode::Interim),
-    )
-    .await
-    .unwrap();
+    let again = rate_as(&*store, &config, &window2, "window-2")
+        .await
+        .unwrap();
     assert!(again.replayed);
     assert_eq!(again.duplicates_dropped, b.duplicates_dropped);
     assert_eq!(store.snapshot().await, before);
 
     // Window 3 only repeats what was counted: accepted, nothing counted, same invoice total.
     let repeat = line_with_id("r1", "vm-a", "2.5", 1);
-    let r = rate_batch(
-        &*store,
-        &config,
-        request(repeat.as_bytes(), Some("window-3"), Mode::Interim),
-    )
-    .await
-    .unwrap();
+    let r = rate_as(&*store, &config, &repeat, "window-3")
+        .await
+        .unwrap();
     assert_eq!((r.records, r.duplicates_dropped), (1, 1));
     assert_eq!(r.invoices[0].bill.total, again.invoices[0].bill.total);
 
@@ -675,13 +678,9 @@ pub async fn record_ids_count_once<S: Store + Snapshot + 'static>(store: Arc<S>)
         line_with_id("r2", "vm-b", "30", 2),
     ]
     .join("\n");
-    let err = rate_batch(
-        &*store,
-        &config,
-        request(bad.as_bytes(), Some("window-4"), Mode::Interim),
-    )
-    .await
-    .unwrap_err();
+    let err = rate_as(&*store, &config, &bad, "window-4")
+        .await
+        .unwrap_err();
     assert_eq!(err.http_status(), 422);
     match &err {
         RaterError::BadRecords(e) => {

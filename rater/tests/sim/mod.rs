@@ -623,24 +623,41 @@ impl<B: Backend> Sim<B> {
         invoice_client(&self.store, &self.config, account, self.scen.period).await
     }
 
+    /// Delivers a batch that must be refused, and proves the store is byte-for-byte unchanged.
+    async fn deliver_refused(&self, batch: &Batch, what: &str) -> RaterError {
+        let before = self.embedded().items().await;
+        let r = deliver(
+            &self.store,
+            &self.config,
+            &self.clock,
+            &self.events,
+            request(batch, self.scen.period),
+        )
+        .await;
+        let err = match r {
+            Err(e) => e,
+            Ok(ok) => panic!("{what} was not refused: {ok:?}"),
+        };
+        assert_eq!(
+            self.embedded().items().await,
+            before,
+            "refused {what} wrote something"
+        );
+        err
+    }
+
     /// A record id already counted, sent again with another quantity: the batch is refused
     /// whole, naming the record, and nothing is written.
     async fn conflicting_record_id(&mut self) {
         let Some(bad) = self.scen.conflict.clone() else {
             return;
         };
-        let before = self.embedded().items().await;
         let id = self.scen.records[bad.records[0]].record_id.clone();
-        let r = deliver(
-            &self.store,
-            &self.config,
-            &self.clock,
-            &self.events,
-            request(&bad, self.scen.period),
-        )
-        .await;
-        match r {
-            Err(RaterError::BadRecords(e)) => {
+        match self
+            .deliver_refused(&bad, "a record id reused with other content")
+            .await
+        {
+            RaterError::BadRecords(e) => {
                 assert_eq!(e.total, 1, "{e}");
                 assert_eq!(e.errors[0].record_id, id);
                 assert_eq!(e.errors[0].field, "record_id");
@@ -649,34 +666,20 @@ impl<B: Backend> Sim<B> {
                     pricing::RecordRule::RecordIdReused { .. }
                 ));
             }
-            other => panic!("a record id reused with other content was not refused: {other:?}"),
+            other => panic!("a record id reused with other content: wrong error {other:?}"),
         }
         self.events.bump("same record id with other content");
-        assert_eq!(
-            self.embedded().items().await,
-            before,
-            "a refused batch wrote something"
-        );
         self.checks
             .bump("conflicting record id refused, nothing written");
     }
 
     async fn late_usage_and_replay(&mut self, committed: &BTreeSet<usize>) {
-        let before = self.embedded().items().await;
         let late = self.scen.late.clone();
         let account = self.scen.records[late.records[0]].account.clone();
-        let r = deliver(
-            &self.store,
-            &self.config,
-            &self.clock,
-            &self.events,
-            request(&late, self.scen.period),
-        )
-        .await;
-        match r {
-            Err(RaterError::PeriodClosed {
+        match self.deliver_refused(&late, "late usage").await {
+            RaterError::PeriodClosed {
                 account: a, number, ..
-            }) => {
+            } => {
                 assert_eq!(a, account);
                 let fin = self
                     .embedded()
@@ -685,14 +688,9 @@ impl<B: Backend> Sim<B> {
                     .expect("read");
                 assert_eq!(Some(number), fin.and_then(|i| i.number));
             }
-            other => panic!("late usage was not refused: {other:?}"),
+            other => panic!("late usage: wrong error {other:?}"),
         }
         self.events.bump("late usage for a finalized period");
-        assert_eq!(
-            self.embedded().items().await,
-            before,
-            "refused late usage wrote something"
-        );
         self.checks.bump("late usage refused, nothing written");
 
         // A replay of a batch committed before the close still answers, with final invoices.
@@ -700,6 +698,7 @@ impl<B: Backend> Sim<B> {
             .iter()
             .nth(self.rng.below(committed.len() as u64) as usize)
             .expect("a batch");
+        let before = self.embedded().items().await;
         let r = self.deliver(b).await;
         assert!(r.replayed);
         for inv in &r.invoices {
