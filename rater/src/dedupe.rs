@@ -24,12 +24,23 @@
 //! different ids sharing 64 bits refuse a batch loudly (never a silent loss); a silent drop needs
 //! both 64-bit halves to collide for two different records under the same id hash.
 //!
-//! Memory: 24 bytes per record with an id while a batch is aggregated (fingerprint plus its
-//! position), sorted in place, never a hash table.
+//! Memory: bounded, whatever the batch. A record id costs 32 bytes in memory until
+//! [`ID_RUN_ENTRIES`] of them are collected; then they are sorted and written to an unnamed
+//! temporary file as one run, and the runs are merged at the end (an external sort). The
+//! batch's settled ids (one per id and account) stay in that file, read one account at a time;
+//! what the store check decides is one bit per record or settled id ([`Bits`]). A Lambda payload
+//! (6 MB, about 55,000 records) never touches the disk; a 1 GB export of 9.6 million ids
+//! writes about 500 MB of temporary files and holds about 20 MB of ids in memory.
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::ops::Range;
 
 use base64::Engine;
 use pricing::{RecordError, RecordRule, UsageRecord};
 use xxhash_rust::xxh3::xxh3_64;
+
+pub use crate::limits::ID_RUN_ENTRIES;
 
 /// The id and content hashes of one record id; the store keeps these, sorted.
 pub type Fingerprint = (u64, u64);
@@ -43,103 +54,481 @@ struct Seen {
     index: u64,
 }
 
-/// The record ids of one batch, per account, collected while it is aggregated.
-#[derive(Debug, Default, Clone, PartialEq)]
+const SEEN_BYTES: usize = 24;
+
+impl Seen {
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        let mut b = [0u8; SEEN_BYTES];
+        b[..8].copy_from_slice(&self.id.to_le_bytes());
+        b[8..16].copy_from_slice(&self.content.to_le_bytes());
+        b[16..].copy_from_slice(&self.index.to_le_bytes());
+        out.write_all(&b)
+    }
+
+    fn read(input: &mut impl Read) -> io::Result<Seen> {
+        let mut b = [0u8; SEEN_BYTES];
+        input.read_exact(&mut b)?;
+        Ok(Seen {
+            id: u64_at(&b, 0),
+            content: u64_at(&b, 8),
+            index: u64_at(&b, 16),
+        })
+    }
+}
+
+/// A record id as collected: its account's number (in order of first appearance) first, so
+/// that sorting groups accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    account: u32,
+    seen: Seen,
+}
+
+const ENTRY_BYTES: usize = 4 + SEEN_BYTES;
+
+impl Entry {
+    fn write(&self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(&self.account.to_le_bytes())?;
+        self.seen.write(out)
+    }
+
+    fn read(input: &mut impl Read) -> io::Result<Entry> {
+        let mut a = [0u8; 4];
+        input.read_exact(&mut a)?;
+        Ok(Entry {
+            account: u32::from_le_bytes(a),
+            seen: Seen::read(input)?,
+        })
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// Reads bytes `pos..end` of a file by offset, so that several readers share one file handle
+/// without sharing a cursor.
+struct At<'a> {
+    file: &'a File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min((self.end - self.pos) as usize);
+        if want == 0 {
+            return Ok(0);
+        }
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(self.file, &mut buf[..want], self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(self.file, &mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+/// Read buffer per run while merging (and per account while reading settled ids).
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// The record ids of one batch, collected while it is aggregated; [`BatchIds::settle`] turns
+/// them into one entry per id and account.
+#[derive(Debug)]
 pub struct BatchIds {
-    /// Account -> fingerprints in record order (sorted by [`BatchIds::settle`]).
-    accounts: Vec<(String, Vec<Seen>)>,
-    /// Index into `accounts` of the last account seen: exports come grouped by account, so
-    /// this almost always hits without a search.
-    last: usize,
+    /// Account ids by number, in order of first appearance.
+    names: Vec<String>,
+    /// Number of the last account seen: exports come grouped by account, so this almost
+    /// always hits without a search.
+    last: u32,
     /// Reused buffer for the content layout.
     buf: Vec<u8>,
+    /// Ids not yet written to a run.
+    run: Vec<Entry>,
+    run_max: usize,
+    /// The temporary file of sorted runs and the byte range of each.
+    spill: Option<(BufWriter<File>, Vec<Range<u64>>)>,
+    /// Bytes written to the spill file.
+    written: u64,
+    /// The first error writing a run; reported by [`BatchIds::settle`].
+    error: Option<io::Error>,
+    len: u64,
+}
+
+impl Default for BatchIds {
+    fn default() -> BatchIds {
+        BatchIds::with_run_entries(ID_RUN_ENTRIES)
+    }
 }
 
 impl BatchIds {
+    /// Collects ids, writing a sorted run to a temporary file every `run_max` of them.
+    pub fn with_run_entries(run_max: usize) -> BatchIds {
+        BatchIds {
+            names: Vec::new(),
+            last: 0,
+            buf: Vec::new(),
+            run: Vec::new(),
+            run_max: run_max.max(1),
+            spill: None,
+            written: 0,
+            error: None,
+            len: 0,
+        }
+    }
+
     /// Notes a record's id (records without one are not tracked).
     pub fn add(&mut self, index: usize, rec: &UsageRecord) {
         let Some(id) = rec.record_id.as_deref().filter(|id| !id.is_empty()) else {
             return;
         };
         let content = content_hash(rec, &mut self.buf);
-        let slot = match self.accounts.get(self.last) {
-            Some((a, _)) if *a == rec.account => self.last,
-            _ => match self.accounts.iter().position(|(a, _)| *a == rec.account) {
-                Some(i) => i,
+        let account = match self.names.get(self.last as usize) {
+            Some(a) if *a == rec.account => self.last,
+            _ => match self.names.iter().position(|a| *a == rec.account) {
+                Some(i) => i as u32,
                 None => {
-                    self.accounts.push((rec.account.clone(), Vec::new()));
-                    self.accounts.len() - 1
+                    self.names.push(rec.account.clone());
+                    (self.names.len() - 1) as u32
                 }
             },
         };
-        self.last = slot;
-        self.accounts[slot].1.push(Seen {
-            id: id_hash(id),
-            content,
-            index: index as u64,
+        self.last = account;
+        self.run.push(Entry {
+            account,
+            seen: Seen {
+                id: id_hash(id),
+                content,
+                index: index as u64,
+            },
         });
+        self.len += 1;
+        if self.run.len() >= self.run_max {
+            if let Err(e) = self.write_run() {
+                self.error.get_or_insert(e);
+            }
+        }
+    }
+
+    /// Sorts the ids in memory and appends them to the spill file as one run.
+    fn write_run(&mut self) -> io::Result<()> {
+        if self.error.is_some() {
+            // The batch fails at `settle`; keep memory bounded until then.
+            self.run.clear();
+            return Ok(());
+        }
+        self.run.sort_unstable();
+        let (out, runs) = match &mut self.spill {
+            Some(s) => s,
+            None => self.spill.insert((
+                BufWriter::with_capacity(READ_BUFFER_BYTES, tempfile::tempfile()?),
+                Vec::new(),
+            )),
+        };
+        let start = self.written;
+        for e in &self.run {
+            e.write(out)?;
+        }
+        self.written += (self.run.len() * ENTRY_BYTES) as u64;
+        runs.push(start..self.written);
+        self.run.clear();
+        Ok(())
     }
 
     /// Records with an id.
-    pub fn len(&self) -> usize {
-        self.accounts.iter().map(|(_, v)| v.len()).sum()
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Sorts the fingerprints and applies the rule inside the batch: returns the positions of
-    /// identical later copies (to drop) and of conflicting ones (same id, other content; each
-    /// with the position of the first copy). What remains is one entry per id and account,
-    /// holding the position of its first copy.
-    pub fn settle(&mut self) -> InBatch {
-        let mut out = InBatch::default();
-        for (_, seen) in &mut self.accounts {
-            seen.sort_unstable();
-            // After sorting by (id, content, index), copies of one id sit together, and the
-            // first entry of each id holds the lowest index among its first content.
-            let mut kept = 0;
-            for i in 0..seen.len() {
-                let s = seen[i];
-                if kept > 0 && seen[kept - 1].id == s.id {
-                    let first = seen[kept - 1];
-                    if first.content == s.content {
-                        out.drops.push(s.index);
-                    } else {
-                        out.conflicts
-                            .push((first.index.max(s.index), first.index.min(s.index)));
-                    }
-                    continue;
-                }
-                seen[kept] = s;
-                kept += 1;
-            }
-            seen.truncate(kept);
-            // Vectors grown by doubling hold up to twice what they need until this point.
-            seen.shrink_to_fit();
+    /// Sorts the ids (merging the runs on disk if there are any) and applies the rule inside
+    /// the batch: returns the settled ids (one entry per id and account, holding the position
+    /// of its first copy) and the positions of identical later copies (to drop) and of
+    /// conflicting ones (same id, other content; each with the position of the first copy).
+    pub fn settle(mut self) -> io::Result<(Settled, InBatch)> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
         }
-        self.accounts.sort_by(|a, b| a.0.cmp(&b.0));
-        out.drops.sort_unstable();
+        let mut walk = Walk::default();
+        let kept = match self.spill.take() {
+            None => {
+                self.run.sort_unstable();
+                let mut kept = Vec::new();
+                for &e in &self.run {
+                    walk.push(e, |s| {
+                        kept.push(s);
+                        Ok(())
+                    })?;
+                }
+                self.run = Vec::new();
+                Kept::Memory(kept)
+            }
+            Some((mut out, mut runs)) => {
+                if !self.run.is_empty() {
+                    self.spill = Some((out, runs));
+                    self.write_run()?;
+                    (out, runs) = self.spill.take().expect("just put back");
+                }
+                self.run = Vec::new();
+                let file = out.into_inner().map_err(|e| e.into_error())?;
+                let mut kept = BufWriter::with_capacity(READ_BUFFER_BYTES, tempfile::tempfile()?);
+                merge_runs(&file, &runs, |e| walk.push(e, |s| s.write(&mut kept)))?;
+                runs.clear();
+                drop(file);
+                let file = kept.into_inner().map_err(|e| e.into_error())?;
+                Kept::File(file)
+            }
+        };
+        let Walk {
+            mut out,
+            ranges,
+            kept: total,
+            ..
+        } = walk;
+        let mut accounts: Vec<(String, Range<u64>)> = ranges
+            .into_iter()
+            .map(|(a, r)| (std::mem::take(&mut self.names[a as usize]), r))
+            .collect();
+        accounts.sort_by(|a, b| a.0.cmp(&b.0));
         out.conflicts.sort_unstable();
-        out
-    }
-
-    /// Accounts with ids, and their settled fingerprints.
-    pub fn accounts(&self) -> impl Iterator<Item = (&str, Ids<'_>)> {
-        self.accounts.iter().map(|(a, v)| (a.as_str(), Ids(v)))
+        Ok((
+            Settled {
+                accounts,
+                kept,
+                len: total,
+            },
+            out,
+        ))
     }
 }
 
-/// One account's settled fingerprints in a batch.
-#[derive(Debug, Clone, Copy)]
-pub struct Ids<'a>(&'a [Seen]);
+/// Feeds the entries of sorted runs to `f` in sorted order (a k-way merge).
+fn merge_runs(
+    file: &File,
+    runs: &[Range<u64>],
+    mut f: impl FnMut(Entry) -> io::Result<()>,
+) -> io::Result<()> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let mut readers: Vec<BufReader<At<'_>>> = runs
+        .iter()
+        .map(|r| {
+            BufReader::with_capacity(
+                READ_BUFFER_BYTES,
+                At {
+                    file,
+                    pos: r.start,
+                    end: r.end,
+                },
+            )
+        })
+        .collect();
+    let mut left: Vec<u64> = runs
+        .iter()
+        .map(|r| (r.end - r.start) / ENTRY_BYTES as u64)
+        .collect();
+    let mut heap = BinaryHeap::with_capacity(runs.len());
+    for (i, reader) in readers.iter_mut().enumerate() {
+        if left[i] > 0 {
+            left[i] -= 1;
+            heap.push(Reverse((Entry::read(reader)?, i)));
+        }
+    }
+    while let Some(Reverse((e, i))) = heap.pop() {
+        if left[i] > 0 {
+            left[i] -= 1;
+            heap.push(Reverse((Entry::read(&mut readers[i])?, i)));
+        }
+        f(e)?;
+    }
+    Ok(())
+}
+
+/// The rule inside a batch, applied to its ids in sorted order.
+#[derive(Default)]
+struct Walk {
+    out: InBatch,
+    /// The first copy of the current id (sorted by id, content, position, so it holds the
+    /// lowest position among its first content).
+    first: Option<Entry>,
+    /// Per account number, the range of its settled ids.
+    ranges: Vec<(u32, Range<u64>)>,
+    kept: u64,
+}
+
+impl Walk {
+    fn push(&mut self, e: Entry, keep: impl FnOnce(Seen) -> io::Result<()>) -> io::Result<()> {
+        if let Some(first) = self.first {
+            if first.account == e.account && first.seen.id == e.seen.id {
+                let (f, s) = (first.seen, e.seen);
+                if f.content == s.content {
+                    self.out.drops.set(s.index);
+                } else {
+                    self.out
+                        .conflicts
+                        .push((f.index.max(s.index), f.index.min(s.index)));
+                }
+                return Ok(());
+            }
+        }
+        self.first = Some(e);
+        match self.ranges.last_mut() {
+            Some((a, r)) if *a == e.account => r.end += 1,
+            _ => self.ranges.push((e.account, self.kept..self.kept + 1)),
+        }
+        self.kept += 1;
+        keep(e.seen)
+    }
+}
+
+/// Where settled ids are: in memory for small batches, in a temporary file for large ones.
+#[derive(Debug)]
+enum Kept {
+    Memory(Vec<Seen>),
+    File(File),
+}
+
+/// A batch's settled record ids: one entry per id and account, sorted per account, each
+/// numbered by its position (`0..len`) across all accounts.
+#[derive(Debug)]
+pub struct Settled {
+    /// Accounts in order, with the positions of their ids.
+    accounts: Vec<(String, Range<u64>)>,
+    kept: Kept,
+    len: u64,
+}
+
+impl Default for Settled {
+    fn default() -> Settled {
+        Settled {
+            accounts: Vec::new(),
+            kept: Kept::Memory(Vec::new()),
+            len: 0,
+        }
+    }
+}
+
+impl Settled {
+    /// Accounts with ids, in order, and the positions of their settled ids.
+    pub fn accounts(&self) -> impl Iterator<Item = (&str, Range<u64>)> {
+        self.accounts.iter().map(|(a, r)| (a.as_str(), r.clone()))
+    }
+
+    /// Settled ids in all.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// True when the ids live in a temporary file.
+    pub fn spilled(&self) -> bool {
+        matches!(self.kept, Kept::File(_))
+    }
+
+    /// The settled ids at `range` (one account's, from [`Settled::accounts`]), in order.
+    fn ids(&self, range: Range<u64>) -> impl Iterator<Item = io::Result<Seen>> + '_ {
+        let n = range.end - range.start;
+        let (mut memory, mut file) = (None, None);
+        match &self.kept {
+            Kept::Memory(v) => memory = Some(v[range.start as usize..range.end as usize].iter()),
+            Kept::File(f) => {
+                file = Some(BufReader::with_capacity(
+                    READ_BUFFER_BYTES,
+                    At {
+                        file: f,
+                        pos: range.start * SEEN_BYTES as u64,
+                        end: range.end * SEEN_BYTES as u64,
+                    },
+                ))
+            }
+        }
+        (0..n).map(move |_| match (&mut memory, &mut file) {
+            (Some(it), _) => Ok(*it.next().expect("range inside the ids")),
+            (_, Some(r)) => Seen::read(r),
+            _ => unreachable!("one of the two is set"),
+        })
+    }
+
+    /// The fingerprints at `range` that `new` marks, in order: what the batch adds to the store.
+    pub fn new_ids<'a>(
+        &'a self,
+        range: Range<u64>,
+        new: &'a Bits,
+    ) -> impl Iterator<Item = io::Result<Fingerprint>> + 'a {
+        let start = range.start;
+        self.ids(range)
+            .enumerate()
+            .filter(move |(i, _)| new.get(start + *i as u64))
+            .map(|(_, s)| s.map(|s| (s.id, s.content)))
+    }
+}
+
+/// A set of positions (records of a batch, or its settled ids) as one bit each: 1.2 MB for
+/// ten million, where a list of positions would take 80 MB.
+#[derive(Debug, Clone, Default)]
+pub struct Bits {
+    words: Vec<u64>,
+    ones: u64,
+}
+
+impl Bits {
+    /// Adds a position (the set grows as needed).
+    pub fn set(&mut self, at: u64) {
+        let (w, b) = ((at / 64) as usize, at % 64);
+        if w >= self.words.len() {
+            self.words.resize(w + 1, 0);
+        }
+        if self.words[w] & (1 << b) == 0 {
+            self.words[w] |= 1 << b;
+            self.ones += 1;
+        }
+    }
+
+    pub fn get(&self, at: u64) -> bool {
+        self.words
+            .get((at / 64) as usize)
+            .is_some_and(|w| w & (1 << (at % 64)) != 0)
+    }
+
+    /// Positions in the set.
+    pub fn len(&self) -> u64 {
+        self.ones
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ones == 0
+    }
+
+    /// The positions in the set, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            (0..64u64)
+                .filter(move |b| w & (1 << b) != 0)
+                .map(move |b| i as u64 * 64 + b)
+        })
+    }
+}
+
+/// Equal when they hold the same positions (however far each has grown).
+impl PartialEq for Bits {
+    fn eq(&self, other: &Bits) -> bool {
+        let n = self.words.len().max(other.words.len());
+        let word = |b: &Bits, i: usize| b.words.get(i).copied().unwrap_or(0);
+        self.ones == other.ones && (0..n).all(|i| word(self, i) == word(other, i))
+    }
+}
 
 /// What the rule decided inside one batch.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct InBatch {
     /// Positions of identical later copies.
-    pub drops: Vec<u64>,
+    pub drops: Bits,
     /// (position, position of the first copy) of copies with other content.
     pub conflicts: Vec<(u64, u64)>,
 }
@@ -147,19 +536,29 @@ pub struct InBatch {
 /// What the rule decided for one account against the ids already committed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Against {
-    /// Positions of records whose id and content were committed before.
-    pub drops: Vec<u64>,
+    /// Records whose id and content were committed before (marked in the drops given).
+    pub dropped: u64,
     /// Positions of records whose id was committed before with other content.
     pub conflicts: Vec<u64>,
-    /// Fingerprints this batch adds, sorted.
-    pub new: Vec<Fingerprint>,
+    /// Fingerprints this batch adds (marked in the new ids given).
+    pub new: u64,
 }
 
-/// Merges a batch's settled ids of one account with the sorted fingerprints committed before.
-pub fn against(stored: &[Fingerprint], batch: Ids<'_>) -> Against {
+/// Merges one account's settled ids (`range` of `batch`) with the sorted fingerprints
+/// committed before: marks in `drops` the positions of records committed before with the
+/// same content, and in `new` the settled ids the store does not hold.
+pub fn against(
+    stored: &[Fingerprint],
+    batch: &Settled,
+    range: Range<u64>,
+    drops: &mut Bits,
+    new: &mut Bits,
+) -> io::Result<Against> {
     let mut out = Against::default();
     let mut j = 0;
-    for s in batch.0 {
+    let start = range.start;
+    for (i, s) in batch.ids(range).enumerate() {
+        let s = s?;
         while j < stored.len() && stored[j].0 < s.id {
             j += 1;
         }
@@ -170,17 +569,18 @@ pub fn against(stored: &[Fingerprint], batch: Ids<'_>) -> Against {
                 .take_while(|f| f.0 == s.id)
                 .any(|f| f.1 == s.content);
             if same {
-                out.drops.push(s.index);
+                drops.set(s.index);
+                out.dropped += 1;
             } else {
                 out.conflicts.push(s.index);
             }
         } else {
-            out.new.push((s.id, s.content));
+            new.set(start + i as u64);
+            out.new += 1;
         }
     }
-    out.drops.sort_unstable();
     out.conflicts.sort_unstable();
-    out
+    Ok(out)
 }
 
 /// The record errors for conflicting copies, given each position's record id (read back by a
@@ -248,18 +648,19 @@ pub fn content_hash(rec: &UsageRecord, buf: &mut Vec<u8>) -> u64 {
 /// Fingerprints per stored item: 16 bytes each, base64 (4/3), under the chunk limit.
 pub const IDS_PER_CHUNK: usize = crate::limits::CHUNK_BYTES_MAX * 3 / 4 / 16 - 64;
 
-/// Splits sorted fingerprints into item bodies: base64 of big-endian (id, content) pairs.
+/// Splits sorted fingerprints into item bodies (see [`encode_id_chunk`]).
 pub fn encode_ids(ids: &[Fingerprint]) -> Vec<String> {
-    ids.chunks(IDS_PER_CHUNK)
-        .map(|part| {
-            let mut bytes = Vec::with_capacity(part.len() * 16);
-            for (a, b) in part {
-                bytes.extend_from_slice(&a.to_be_bytes());
-                bytes.extend_from_slice(&b.to_be_bytes());
-            }
-            base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
-        })
-        .collect()
+    ids.chunks(IDS_PER_CHUNK).map(encode_id_chunk).collect()
+}
+
+/// One item body: base64 of big-endian (id, content) pairs, at most [`IDS_PER_CHUNK`] of them.
+pub fn encode_id_chunk(part: &[Fingerprint]) -> String {
+    let mut bytes = Vec::with_capacity(part.len() * 16);
+    for (a, b) in part {
+        bytes.extend_from_slice(&a.to_be_bytes());
+        bytes.extend_from_slice(&b.to_be_bytes());
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
 }
 
 /// Reads an item body back; `None` when it is not one [`encode_ids`] wrote.
@@ -327,6 +728,13 @@ mod tests {
         );
     }
 
+    /// Settled ids per account, read back.
+    fn settled(ids: &Settled) -> Vec<(String, Vec<Seen>)> {
+        ids.accounts()
+            .map(|(a, r)| (a.to_string(), ids.ids(r).map(|s| s.unwrap()).collect()))
+            .collect()
+    }
+
     #[test]
     fn in_a_batch_identical_copies_drop_and_different_ones_conflict() {
         let mut ids = BatchIds::default();
@@ -339,12 +747,50 @@ mod tests {
         no_id.record_id = None;
         ids.add(5, &no_id);
         assert_eq!(ids.len(), 5);
-        let inb = ids.settle();
-        assert_eq!(inb.drops, vec![2]);
+        let (ids, inb) = ids.settle().unwrap();
+        assert!(!ids.spilled());
+        assert_eq!(inb.drops.iter().collect::<Vec<_>>(), vec![2]);
         assert_eq!(inb.conflicts.len(), 1);
         assert_eq!(inb.conflicts[0], (3, 1));
-        let counts: Vec<(&str, usize)> = ids.accounts().map(|(a, v)| (a, v.0.len())).collect();
-        assert_eq!(counts, vec![("a", 2), ("b", 1)]);
+        let counts: Vec<(String, usize)> = settled(&ids)
+            .into_iter()
+            .map(|(a, v)| (a, v.len()))
+            .collect();
+        assert_eq!(counts, vec![("a".into(), 2), ("b".into(), 1)]);
+        assert_eq!(ids.len(), 3);
+    }
+
+    /// The external sort decides exactly what the in-memory sort decides: same drops, same
+    /// conflicts, same settled ids per account, whatever the run size.
+    #[test]
+    fn spilled_runs_settle_like_memory() {
+        // 3 accounts interleaved in blocks (as exports group them, with returns), ids reused
+        // within and across blocks, some with other content.
+        let mut recs = Vec::new();
+        for i in 0..500u64 {
+            let account = ["a", "b", "c"][((i / 37) % 3) as usize];
+            let id = format!("r{}", (i * 7919) % 311);
+            let qty = if i % 97 == 0 { "2" } else { "1" };
+            recs.push(rec(&id, account, qty));
+        }
+        let settle = |run: usize| {
+            let mut ids = BatchIds::with_run_entries(run);
+            for (i, r) in recs.iter().enumerate() {
+                ids.add(i, r);
+            }
+            let (ids, inb) = ids.settle().unwrap();
+            (ids.spilled(), settled(&ids), ids.len(), inb)
+        };
+        let (spilled, want, len, inb) = settle(ID_RUN_ENTRIES);
+        assert!(!spilled);
+        assert!(!inb.drops.is_empty() && !inb.conflicts.is_empty());
+        assert_eq!(inb.drops.len(), inb.drops.iter().count() as u64);
+        for run in [1, 2, 7, 64, 499, 500] {
+            let (spilled, got, got_len, got_inb) = settle(run);
+            assert!(spilled, "run of {run}");
+            assert_eq!(got, want, "run of {run}");
+            assert_eq!((got_len, &got_inb), (len, &inb), "run of {run}");
+        }
     }
 
     #[test]
@@ -353,20 +799,33 @@ mod tests {
         let stored_rec = rec("r1", "a", "1");
         let mut stored = vec![(id_hash("r1"), content_hash(&stored_rec, &mut buf))];
         stored.sort_unstable();
-        let mut ids = BatchIds::default();
-        ids.add(0, &rec("r1", "a", "1"));
-        ids.add(1, &rec("r9", "a", "1"));
-        let mut other = BatchIds::default();
-        other.add(7, &rec("r1", "a", "3"));
-        ids.settle();
-        other.settle();
-        let (_, a) = ids.accounts().next().unwrap();
-        let got = against(&stored, a);
-        assert_eq!(got.drops, vec![0]);
-        assert!(got.conflicts.is_empty());
-        assert_eq!(got.new.len(), 1);
-        let (_, o) = other.accounts().next().unwrap();
-        assert_eq!(against(&stored, o).conflicts, vec![7]);
+        for run in [1, ID_RUN_ENTRIES] {
+            let mut ids = BatchIds::with_run_entries(run);
+            ids.add(0, &rec("r1", "a", "1"));
+            ids.add(1, &rec("r9", "a", "1"));
+            let mut other = BatchIds::with_run_entries(run);
+            other.add(7, &rec("r1", "a", "3"));
+            let (ids, _) = ids.settle().unwrap();
+            let (other, _) = other.settle().unwrap();
+            let (_, range) = ids.accounts().next().unwrap();
+            let (mut drops, mut new) = (Bits::default(), Bits::default());
+            let got = against(&stored, &ids, range.clone(), &mut drops, &mut new).unwrap();
+            assert_eq!(
+                (got.dropped, drops.iter().collect::<Vec<_>>()),
+                (1, vec![0])
+            );
+            assert!(got.conflicts.is_empty());
+            assert_eq!(got.new, 1);
+            let added: Vec<Fingerprint> = ids.new_ids(range, &new).map(|f| f.unwrap()).collect();
+            assert_eq!(
+                added,
+                vec![(id_hash("r9"), content_hash(&rec("r9", "a", "1"), &mut buf))]
+            );
+            let (_, o) = other.accounts().next().unwrap();
+            let (mut d, mut n) = (Bits::default(), Bits::default());
+            let got = against(&stored, &other, o, &mut d, &mut n).unwrap();
+            assert_eq!((got.conflicts, d.len(), n.len()), (vec![7], 0, 0));
+        }
     }
 
     #[test]

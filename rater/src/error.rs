@@ -147,6 +147,10 @@ pub enum RaterError {
     },
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The temporary file holding a large batch's record ids could not be written or read
+    /// (disk full, no writable temporary directory): nothing was written to the store.
+    #[error("temporary file for the batch's record ids: {0} (set TMPDIR to a writable directory with room)")]
+    TempFile(std::io::Error),
     #[error("pricing failed: {0}")]
     Pricing(#[from] PricingError),
     #[error(transparent)]
@@ -201,9 +205,10 @@ impl RaterError {
             RaterError::PeriodClosed { .. }
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
-            RaterError::InvoiceTooLarge { .. } | RaterError::Config(_) | RaterError::Pricing(_) => {
-                500
-            }
+            RaterError::InvoiceTooLarge { .. }
+            | RaterError::Config(_)
+            | RaterError::Pricing(_)
+            | RaterError::TempFile(_) => 500,
             RaterError::Store(e) if e.retryable() => 503,
             RaterError::Store(_) => 500,
         }
@@ -224,6 +229,7 @@ impl RaterError {
             RaterError::UnknownAccount { .. } => "unknown_account",
             RaterError::InvoiceTooLarge { .. } => "invoice_too_large",
             RaterError::Config(_) => "config",
+            RaterError::TempFile(_) => "temp_file",
             RaterError::Pricing(_) => "pricing",
             RaterError::Store(e) if e.retryable() => "store_unavailable",
             RaterError::Store(_) => "store",

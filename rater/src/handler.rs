@@ -19,18 +19,20 @@ use pricing::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::dedupe::{self, BatchIds, InBatch};
+use crate::dedupe::{self, BatchIds, Bits, InBatch, Settled, IDS_PER_CHUNK};
 use crate::error::{RaterError, StoreError};
 use crate::import::{read_records, Format, ImportError, DETECT_PREFIX_BYTES};
 use crate::limits::{
     BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, COMMIT_ATTEMPTS_MAX,
-    FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX, LEASE_S,
+    FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX, ID_PUT_BYTES, IN_PROGRESS_WAIT_MS_MAX, LEASE_S,
     PAYLOAD_BYTES_MAX,
 };
 use crate::model::{
-    chunk_counts, encode_chunks, id_chunks, BatchSummary, ConfigKind, Ledger, UsageChunk,
+    chunk_counts, encode_chunks, BatchSummary, ChunkKind, ConfigKind, Ledger, UsageChunk,
 };
-use crate::store::{invoice_number, Commit, CommitAccount, Finalize, Lease, LeaseOutcome, Store};
+use crate::store::{
+    invoice_number, Commit, CommitAccount, Finalize, Keep, Lease, LeaseOutcome, Store,
+};
 
 /// Interim: rate and answer running invoices. Final: rate, then issue the period's numbered
 /// invoice for every account in the batch.
@@ -77,6 +79,9 @@ pub struct RaterConfig {
     pub lease_s: i64,
     pub in_progress_wait_ms_max: u64,
     pub payload_bytes_max: usize,
+    /// Record ids a batch holds in memory before spilling a sorted run to a temporary file
+    /// ([`crate::limits::ID_RUN_ENTRIES`]; tests make it small to exercise the spill).
+    pub id_run_entries: usize,
     pub clock: Clock,
     account_ids: HashSet<String>,
     config_stored: AtomicBool,
@@ -110,6 +115,7 @@ impl RaterConfig {
             lease_s: LEASE_S,
             in_progress_wait_ms_max: IN_PROGRESS_WAIT_MS_MAX,
             payload_bytes_max: PAYLOAD_BYTES_MAX,
+            id_run_entries: crate::limits::ID_RUN_ENTRIES,
             clock: system_clock(),
             account_ids,
             config_stored: AtomicBool::new(false),
@@ -169,7 +175,7 @@ pub struct RateResponse {
 }
 
 /// A whole export, validated and folded into usage totals.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub struct Aggregated {
     /// Accounts with usage in the batch, in order.
     pub accounts: Vec<String>,
@@ -187,7 +193,7 @@ pub struct Aggregated {
     pub period: BillingPeriod,
     pub format: Format,
     /// The batch's record ids per account, settled (one entry per id); first pass only.
-    pub ids: BatchIds,
+    pub ids: Settled,
     /// What the record-id rule decided inside the batch.
     pub in_batch: InBatch,
     /// The record ids at the positions [`Pass::describe`] asked for.
@@ -198,7 +204,7 @@ pub struct Aggregated {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Pass<'a> {
     /// Records not to count: duplicates of record ids counted before.
-    pub skip: &'a [u64],
+    pub skip: Option<&'a Bits>,
     /// Records whose id to report (for error messages).
     pub describe: &'a [u64],
 }
@@ -270,7 +276,7 @@ pub fn check_batch_id(id: &str) -> Result<(), RaterError> {
 }
 
 /// Reads, validates and aggregates a whole export from `input`, holding only totals in memory
-/// (and 24 bytes per record id). Any bad record rejects the export: the error lists them
+/// (record ids beyond [`crate::limits::ID_RUN_ENTRIES`] go to a temporary file). Any bad record rejects the export: the error lists them
 /// (record number, field, value, rule).
 pub fn aggregate<R: Read>(
     config: &RaterConfig,
@@ -309,8 +315,8 @@ pub fn aggregate_pass<R: Read>(
     let mut skipped = 0u64;
     // Record ids come from the first pass only: a pass that skips or describes records is
     // a second one, and collecting them again would hold every id twice.
-    let first_pass = pass.skip.is_empty() && pass.describe.is_empty();
-    let mut ids = BatchIds::default();
+    let first_pass = pass.skip.is_none() && pass.describe.is_empty();
+    let mut ids = BatchIds::with_run_entries(config.id_run_entries);
     let mut described = Vec::new();
     let imported = read_records(
         format,
@@ -338,7 +344,7 @@ pub fn aggregate_pass<R: Read>(
             if !pass.describe.is_empty() && pass.describe.binary_search(&at).is_ok() {
                 described.push((at, rec.record_id.clone()));
             }
-            if !pass.skip.is_empty() && pass.skip.binary_search(&at).is_ok() {
+            if pass.skip.is_some_and(|s| s.get(at)) {
                 skipped += 1;
                 return Ok(());
             }
@@ -376,7 +382,7 @@ pub fn aggregate_pass<R: Read>(
         Ok::<(), std::convert::Infallible>(())
     })
     .unwrap_or_else(|never| match never {});
-    let in_batch = ids.settle();
+    let (ids, in_batch) = ids.settle().map_err(RaterError::TempFile)?;
     Ok(Aggregated {
         accounts,
         chunks,
@@ -568,7 +574,7 @@ pub async fn rate_aggregated<S: Store>(
 async fn store_batch<S: Store>(
     store: &S,
     config: &RaterConfig,
-    first: Aggregated,
+    mut first: Aggregated,
     plan: IdPlan,
     batch_id: &str,
     owner: &str,
@@ -577,20 +583,32 @@ async fn store_batch<S: Store>(
 ) -> Result<BatchSummary, RaterError> {
     let period_id = first.period.id();
     let accounts = first.accounts.clone();
+    // Chunks are stored as they are (a large batch's usage is tens of MB: never copied).
+    let name = |chunks: &mut Vec<UsageChunk>| {
+        for c in chunks {
+            c.batch_id = batch_id.to_string();
+        }
+    };
+    name(&mut first.chunks);
     // The pass the chunks come from, and the records it left out.
     let mut current: Option<Aggregated> = None;
-    let mut applied: Vec<u64> = Vec::new();
+    let mut applied = Bits::default();
     let mut attempt = 0u32;
     let mut plan = Some(plan);
     loop {
-        let IdPlan { drops, checked } = match plan.take() {
+        let IdPlan {
+            drops,
+            checked,
+            new,
+            leaving_out,
+        } = match plan.take() {
             Some(p) => p,
             None => check_ids(store, &first, reread).await?,
         };
         // `applied` starts empty, so the first pass serves until some record must be left out.
         if drops != applied {
             let again = reread(&Pass {
-                skip: &drops,
+                skip: Some(&drops),
                 describe: &[],
             })?;
             if again.sha256 != first.sha256 {
@@ -599,12 +617,15 @@ async fn store_batch<S: Store>(
                     message: "the export changed while it was being rated; send it again".into(),
                 });
             }
+            let mut again = again;
+            name(&mut again.chunks);
             current = Some(again);
             applied = drops;
+            // The first pass's usage is not stored any more: only its ids serve.
+            first.chunks = Vec::new();
         }
         let batch = current.as_ref().unwrap_or(&first);
-
-        let mut chunks = batch.chunks.clone();
+        let chunks = &batch.chunks;
         let part = |account: String, chunks: u32| CommitAccount {
             account,
             chunks,
@@ -612,23 +633,21 @@ async fn store_batch<S: Store>(
             checked_version: None,
         };
         // Keyed by account: the commit lists each account once, in order.
-        let mut parts: BTreeMap<String, CommitAccount> = chunk_counts(&chunks)
+        let mut parts: BTreeMap<String, CommitAccount> = chunk_counts(chunks)
             .into_iter()
             .map(|(account, n)| (account.clone(), part(account, n)))
             .collect();
-        for (account, version, ids) in checked {
-            if ids.is_empty() {
+        let mut id_items = 0u64;
+        for (account, version, id_chunks) in &checked {
+            if *id_chunks == 0 {
                 continue;
             }
             let p = parts
                 .entry(account.clone())
-                .or_insert_with(|| part(account, 0));
-            p.id_chunks = ids.len() as u32;
-            p.checked_version = Some(version);
-            chunks.extend(ids);
-        }
-        for c in &mut chunks {
-            c.batch_id = batch_id.to_string();
+                .or_insert_with(|| part(account.clone(), 0));
+            p.id_chunks = *id_chunks;
+            p.checked_version = Some(*version);
+            id_items += u64::from(*id_chunks);
         }
         let summary = BatchSummary {
             batch_id: batch_id.to_string(),
@@ -638,7 +657,7 @@ async fn store_batch<S: Store>(
             accounts: accounts.clone(),
             records: first.records,
             duplicates_dropped: batch.skipped,
-            usage_items: chunks.len() as u64,
+            usage_items: chunks.len() as u64 + id_items,
             usage_totals: batch.usage_totals,
             catalog_version: config.catalog.version.clone(),
             accounts_version: config.accounts.version.clone(),
@@ -650,7 +669,25 @@ async fn store_batch<S: Store>(
             accounts: parts.into_values().collect(),
             summary: summary.clone(),
         };
-        store.put_chunks(&chunks).await?;
+        store.put_chunks(chunks).await?;
+        put_id_chunks(store, &first.ids, &checked, &new, batch_id, &period_id).await?;
+        // An account whose records this attempt leaves out because an earlier batch counted
+        // them may have more chunks from an attempt that left out fewer (before a `UsageMoved`
+        // retry, or a crashed attempt whose lease this one took over): delete those before
+        // the commit, while they are still invisible. Other accounts' chunks are the same on
+        // every attempt (committed ids only grow), so they need no look.
+        for account in &leaving_out {
+            let p = commit.accounts.iter().find(|p| p.account == *account);
+            store
+                .sweep_chunks(&Keep {
+                    account: account.clone(),
+                    period_id: period_id.clone(),
+                    batch_id: batch_id.to_string(),
+                    chunks: p.map_or(0, |p| p.chunks),
+                    id_chunks: p.map_or(0, |p| p.id_chunks),
+                })
+                .await?;
+        }
         match store.commit(&commit).await {
             Ok(()) => return Ok(summary),
             Err(StoreError::UsageMoved { .. }) if attempt + 1 < COMMIT_ATTEMPTS_MAX => {
@@ -665,10 +702,14 @@ async fn store_batch<S: Store>(
 /// What the record-id rule decided for a batch against the committed ids.
 struct IdPlan {
     /// Positions of the records to leave out, sorted.
-    drops: Vec<u64>,
-    /// Per account with ids: the version checked and the record-id chunks of the fingerprints
-    /// the batch adds.
-    checked: Vec<(String, u64, Vec<UsageChunk>)>,
+    drops: Bits,
+    /// Per account with ids: the version checked and how many record-id chunks the
+    /// fingerprints the batch adds take.
+    checked: Vec<(String, u64, u32)>,
+    /// Which of the batch's settled ids the store does not hold yet.
+    new: Bits,
+    /// Accounts with records left out because an earlier batch counted their ids.
+    leaving_out: Vec<String>,
 }
 
 /// Applies the record-id rule to a batch's first pass against the committed ids (reads only).
@@ -682,21 +723,88 @@ async fn check_ids<S: Store>(
     let mut drops = first.in_batch.drops.clone();
     let mut conflicts: Vec<(u64, Option<u64>)> = Vec::new();
     let mut checked = Vec::new();
-    for (account, ids) in first.ids.accounts() {
+    // One bit per id: the new fingerprints are read again from the settled ids when written,
+    // never held as a second copy.
+    let mut new = Bits::default();
+    let mut leaving_out = Vec::new();
+    for (account, range) in first.ids.accounts() {
         let stored = store.record_ids(account, &period_id).await?;
-        let against = dedupe::against(&stored.ids, ids);
-        drops.extend(against.drops);
+        let against = dedupe::against(&stored.ids, &first.ids, range, &mut drops, &mut new)
+            .map_err(RaterError::TempFile)?;
+        if against.dropped > 0 {
+            leaving_out.push(account.to_string());
+        }
         conflicts.extend(against.conflicts.into_iter().map(|i| (i, None)));
-        // Encoded at once: the fingerprints are not held a second time in another shape.
-        let chunks = id_chunks(account, &period_id, &against.new);
+        let chunks = against.new.div_ceil(IDS_PER_CHUNK as u64) as u32;
         checked.push((account.to_string(), stored.version, chunks));
     }
     if !conflicts.is_empty() {
         conflicts.sort_unstable();
         return Err(id_conflicts(reread, first, &conflicts, &period_id));
     }
-    drops.sort_unstable();
-    Ok(IdPlan { drops, checked })
+    Ok(IdPlan {
+        drops,
+        checked,
+        new,
+        leaving_out,
+    })
+}
+
+/// Writes the record-id chunks of the fingerprints a batch adds, one account at a time and
+/// [`ID_PUT_BYTES`] per store call: for a large export they never sit in memory all at once.
+/// They are invisible until the commit counts them (`i:<batch>` on `#COMMITTED`).
+async fn put_id_chunks<S: Store>(
+    store: &S,
+    ids: &Settled,
+    checked: &[(String, u64, u32)],
+    new: &Bits,
+    batch_id: &str,
+    period_id: &str,
+) -> Result<(), RaterError> {
+    let mut group: Vec<UsageChunk> = Vec::new();
+    let mut group_bytes = 0;
+    for (account, range) in ids.accounts() {
+        let Some((_, _, expected)) = checked.iter().find(|c| c.0 == account) else {
+            continue;
+        };
+        let mut n = 0u32;
+        let mut part =
+            Vec::with_capacity(IDS_PER_CHUNK.min(range.end as usize - range.start as usize));
+        let mut fingerprints = ids.new_ids(range, new).peekable();
+        while let Some(f) = fingerprints.next() {
+            part.push(f.map_err(RaterError::TempFile)?);
+            if part.len() < IDS_PER_CHUNK && fingerprints.peek().is_some() {
+                continue;
+            }
+            let body = dedupe::encode_id_chunk(&part);
+            part.clear();
+            group_bytes += body.len();
+            group.push(UsageChunk {
+                account: account.to_string(),
+                period_id: period_id.to_string(),
+                batch_id: batch_id.to_string(),
+                n,
+                kind: ChunkKind::RecordIds,
+                body,
+            });
+            n += 1;
+            if group_bytes >= ID_PUT_BYTES {
+                store.put_chunks(&group).await?;
+                group.clear();
+                group_bytes = 0;
+            }
+        }
+        // The commit counts what the check planned; the same bits produced these chunks.
+        if n != *expected {
+            return Err(RaterError::TempFile(std::io::Error::other(format!(
+                "account `{account}`: {n} record-id chunks written, {expected} planned"
+            ))));
+        }
+    }
+    if !group.is_empty() {
+        store.put_chunks(&group).await?;
+    }
+    Ok(())
 }
 
 /// The error for records whose id was counted before with other content, naming each (a
@@ -717,7 +825,7 @@ fn id_conflicts(
         v
     };
     let described = match reread(&Pass {
-        skip: &[],
+        skip: None,
         describe: &shown,
     }) {
         Ok(again) if again.sha256 == batch.sha256 => again.described,

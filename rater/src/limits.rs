@@ -58,3 +58,12 @@ pub const FINAL_INVOICE_BYTES_MAX: usize = 380 * 1024;
 /// Attempts at committing a batch whose record ids must be checked again because another batch
 /// committed into the same account's period meanwhile (each attempt backs off first).
 pub const COMMIT_ATTEMPTS_MAX: u32 = 16;
+
+/// Record ids a batch holds in memory before it writes them, sorted, to a temporary file (32
+/// bytes each in memory, so 16 MiB). Large enough that a Lambda payload (6 MB, about 55,000
+/// records) never spills; small enough that a 1 GB export stays within the CLI's 100 MB.
+pub const ID_RUN_ENTRIES: usize = 512 * 1024;
+
+/// Bytes of record-id chunks sent to the store per call while a batch is written: they are
+/// encoded one account at a time and never all held at once.
+pub const ID_PUT_BYTES: usize = 4 * 1024 * 1024;

@@ -21,6 +21,12 @@ pub const COMMITTED_IDS_PREFIX: &str = "i:";
 /// ([`parse_chunk_sk`]) pass over them.
 pub const IDS_SK_PREFIX: &str = "#ids#";
 
+/// Usage chunk sort keys sort outside `USAGE_SKIPPED_FROM..USAGE_SKIPPED_UNTIL`: they start
+/// with a batch id, which never starts with `#`, while the usage partition's own items
+/// (`#COMMITTED`, record-id chunks) all do. Reading usage skips that range.
+pub const USAGE_SKIPPED_FROM: &str = "#";
+pub const USAGE_SKIPPED_UNTIL: &str = "$";
+
 pub fn ledger_pk(batch_id: &str) -> String {
     format!("BATCH#{batch_id}")
 }
@@ -53,6 +59,17 @@ pub fn ids_sk(batch_id: &str, n: u32) -> String {
 pub fn parse_ids_sk(sk: &str) -> Option<(&str, u32)> {
     let (batch, n) = sk.strip_prefix(IDS_SK_PREFIX)?.rsplit_once('#')?;
     Some((batch, n.parse().ok()?))
+}
+
+/// True when `sk` names a usage or record-id chunk of `keep`'s batch that `keep` does not
+/// count (see [`crate::store::Store::sweep_chunks`]).
+pub fn swept(sk: &str, keep: &crate::store::Keep) -> bool {
+    match parse_ids_sk(sk) {
+        Some((batch, n)) => batch == keep.batch_id && n >= keep.id_chunks,
+        None => {
+            parse_chunk_sk(sk).is_some_and(|(batch, n)| batch == keep.batch_id && n >= keep.chunks)
+        }
+    }
 }
 
 /// The fingerprints of a stored record-id chunk when it counts: its batch is committed with more
@@ -148,7 +165,7 @@ pub enum Ledger {
 pub enum ChunkKind {
     /// Usage totals: a JSON array of rows (see [`encode_chunks`]).
     Usage,
-    /// Record-id fingerprints the batch added (see [`crate::dedupe::encode_ids`]).
+    /// Record-id fingerprints the batch added (see [`crate::dedupe::encode_id_chunk`]).
     RecordIds,
 }
 
@@ -173,26 +190,6 @@ impl UsageChunk {
             ChunkKind::RecordIds => ids_sk(&self.batch_id, self.n),
         }
     }
-}
-
-/// The record-id chunks of one account's new fingerprints in a batch.
-pub fn id_chunks(
-    account: &str,
-    period_id: &str,
-    ids: &[crate::dedupe::Fingerprint],
-) -> Vec<UsageChunk> {
-    crate::dedupe::encode_ids(ids)
-        .into_iter()
-        .enumerate()
-        .map(|(n, body)| UsageChunk {
-            account: account.to_string(),
-            period_id: period_id.to_string(),
-            batch_id: String::new(),
-            n: n as u32,
-            kind: ChunkKind::RecordIds,
-            body,
-        })
-        .collect()
 }
 
 /// One persisted total, without the account (the partition names it). A tuple serializes as a
@@ -240,6 +237,8 @@ pub fn encode_chunks(batch_id: &str, period_id: &str, usage: &Usage) -> Vec<Usag
             };
             if let Some(mut c) = current.take() {
                 c.body.push(']');
+                // Grown by doubling: up to a quarter of a chunk would be slack until stored.
+                c.body.shrink_to_fit();
                 chunks.push(c);
             }
             current = Some(UsageChunk {

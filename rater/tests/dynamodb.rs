@@ -98,6 +98,9 @@ impl Store for Local {
     async fn put_chunks(&self, c: &[rater::model::UsageChunk]) -> Result<(), rater::StoreError> {
         self.store.put_chunks(c).await
     }
+    async fn sweep_chunks(&self, k: &rater::store::Keep) -> Result<(), rater::StoreError> {
+        self.store.sweep_chunks(k).await
+    }
     async fn commit(&self, c: &rater::store::Commit) -> Result<(), rater::StoreError> {
         self.store.commit(c).await
     }
@@ -155,7 +158,19 @@ async fn dynamodb_replay_returns_the_same_invoices_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_same_record_id_in_two_batches_counts_once() {
     let server = DynamoLocal::shared();
-    record_ids_count_once(Arc::new(new_table(&server, None).await)).await;
+    record_ids_count_once(Arc::new(new_table(&server, None).await), true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_sweeping_deletes_only_chunks_not_kept() {
+    let server = DynamoLocal::shared();
+    sweep_deletes_only_what_is_not_kept(&new_table(&server, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_many_record_ids_span_chunks() {
+    let server = DynamoLocal::shared();
+    many_record_ids_span_chunks(&new_table(&server, None).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

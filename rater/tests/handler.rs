@@ -216,5 +216,19 @@ async fn scheduled_events_rate_and_fail_with_the_rule() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regression_same_record_id_in_two_batches_was_counted_twice() {
     let (_d, s) = store();
-    record_ids_count_once(Arc::new(s)).await;
+    record_ids_count_once(Arc::new(s), false).await;
+    let (_d, s) = store();
+    record_ids_count_once(Arc::new(s), true).await;
+}
+
+#[tokio::test]
+async fn sweeping_deletes_only_chunks_not_kept() {
+    let (_d, s) = store();
+    sweep_deletes_only_what_is_not_kept(&s).await;
+}
+
+#[tokio::test]
+async fn many_record_ids_spill_and_span_chunks() {
+    let (_d, s) = store();
+    many_record_ids_span_chunks(&s).await;
 }

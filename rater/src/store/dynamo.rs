@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ConditionCheck, KeySchemaElement, KeyType, Put, PutRequest,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update, WriteRequest,
+    AttributeDefinition, BillingMode, ConditionCheck, DeleteRequest, KeySchemaElement, KeyType,
+    Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use pricing::{Invoice, Usage};
@@ -20,12 +21,22 @@ use crate::limits::{
 };
 use crate::model::{
     committed_id_chunk, config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk,
-    parse_chunk_sk, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX,
-    COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
+    parse_chunk_sk, swept, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk,
+    COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK,
+    IDS_SK_PREFIX, LEDGER_SK, USAGE_SKIPPED_FROM, USAGE_SKIPPED_UNTIL,
 };
 use crate::store::{
-    Commit, CommitAccount, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+    Commit, CommitAccount, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds,
+    Store,
 };
+
+/// Which sort keys of a partition a query reads.
+#[derive(Debug, Clone, Copy)]
+enum SkRange<'a> {
+    Prefix(&'a str),
+    Below(&'a str),
+    From(&'a str),
+}
 
 /// The table definition shared with the SAM template (the one source of truth for keys).
 pub const TABLE_JSON: &str = include_str!("../../../infra/table.json");
@@ -237,7 +248,7 @@ impl DynamoStore {
 
     /// The items of a partition, all of them or those whose sort key starts with `prefix`
     /// (consistent, all pages).
-    async fn query(&self, pk: &str, prefix: Option<&str>) -> Result<Vec<Item>, StoreError> {
+    async fn query(&self, pk: &str, sks: SkRange<'_>) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -248,11 +259,16 @@ impl DynamoStore {
                 .expression_attribute_values(":pk", s(pk))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take());
-            q = match prefix {
-                None => q.key_condition_expression("pk = :pk"),
-                Some(p) => q
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(p)),
+            q = match sks {
+                SkRange::Prefix(p) => q
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :sk)")
+                    .expression_attribute_values(":sk", s(p)),
+                SkRange::Below(b) => q
+                    .key_condition_expression("pk = :pk AND sk < :sk")
+                    .expression_attribute_values(":sk", s(b)),
+                SkRange::From(f) => q
+                    .key_condition_expression("pk = :pk AND sk >= :sk")
+                    .expression_attribute_values(":sk", s(f)),
             };
             let out = q.send().await.map_err(sdk_error)?;
             items.extend(out.items.unwrap_or_default());
@@ -266,17 +282,22 @@ impl DynamoStore {
     /// Writes items with BatchWriteItem, 25 per call, resending UnprocessedItems with
     /// exponential backoff and full jitter until all are written or the attempts run out.
     pub async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
-        for group in items.chunks(BATCH_WRITE_ITEMS_MAX) {
-            let mut pending: Vec<WriteRequest> = group
-                .iter()
-                .map(|item| {
-                    WriteRequest::builder()
-                        .put_request(built(
-                            PutRequest::builder().set_item(Some(item.clone())).build(),
-                        ))
-                        .build()
-                })
-                .collect();
+        let requests = items
+            .into_iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(built(PutRequest::builder().set_item(Some(item)).build()))
+                    .build()
+            })
+            .collect();
+        self.batch_write(requests).await
+    }
+
+    /// Sends write requests (puts or deletes) with BatchWriteItem, 25 per call, resending
+    /// UnprocessedItems with exponential backoff and full jitter.
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for group in requests.chunks(BATCH_WRITE_ITEMS_MAX) {
+            let mut pending: Vec<WriteRequest> = group.to_vec();
             let mut attempt = 0u32;
             while !pending.is_empty() {
                 if attempt > 0 {
@@ -427,6 +448,28 @@ impl Store for DynamoStore {
             })
             .collect();
         self.batch_put(items).await
+    }
+
+    async fn sweep_chunks(&self, keep: &Keep) -> Result<(), StoreError> {
+        let pk = usage_pk(&keep.account, &keep.period_id);
+        let mut gone = Vec::new();
+        for prefix in [
+            format!("{}#", keep.batch_id),
+            format!("{IDS_SK_PREFIX}{}#", keep.batch_id),
+        ] {
+            for item in self.query(&pk, SkRange::Prefix(&prefix)).await? {
+                if let Some(sk) = get_s(&item, "sk").filter(|sk| swept(sk, keep)) {
+                    gone.push(
+                        WriteRequest::builder()
+                            .delete_request(built(
+                                DeleteRequest::builder().set_key(Some(key(&pk, sk))).build(),
+                            ))
+                            .build(),
+                    );
+                }
+            }
+        }
+        self.batch_write(gone).await
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
@@ -600,7 +643,7 @@ impl Store for DynamoStore {
             .collect();
         let mut ids = Vec::new();
         if !counts.is_empty() {
-            for item in self.query(&pk, Some(IDS_SK_PREFIX)).await? {
+            for item in self.query(&pk, SkRange::Prefix(IDS_SK_PREFIX)).await? {
                 let sk = get_s(&item, "sk").unwrap_or("");
                 let body = get_s(&item, "body");
                 if let Some(part) = committed_id_chunk(&pk, sk, body, |b| counts.get(b).copied())? {
@@ -621,11 +664,15 @@ impl Store for DynamoStore {
         period_id: &str,
     ) -> Result<PeriodUsage, StoreError> {
         let pk = usage_pk(account, period_id);
-        let items = self.query(&pk, None).await?;
-        let Some(committed) = items.iter().find(|i| get_s(i, "sk") == Some(COMMITTED_SK)) else {
+        let Some(committed) = self.committed_item(account, period_id).await? else {
             return Ok(PeriodUsage::default());
         };
-        let batches = committed_batches(committed);
+        let batches = committed_batches(&committed);
+        // Usage chunk keys never start with `#`; the partition's `#` items (`#COMMITTED`,
+        // record-id chunks of 200 KB each) are not read: they would cost read units for nothing.
+        // Chunks of a batch committed after `committed` was read are not counted by it.
+        let mut items = self.query(&pk, SkRange::Below(USAGE_SKIPPED_FROM)).await?;
+        items.extend(self.query(&pk, SkRange::From(USAGE_SKIPPED_UNTIL)).await?);
         let mut usage = Usage::default();
         for item in &items {
             let sk = get_s(item, "sk").unwrap_or("");
@@ -642,8 +689,8 @@ impl Store for DynamoStore {
         }
         Ok(PeriodUsage {
             usage,
-            version: get_n(committed, "version").unwrap_or(0) as u64,
-            closed: get_s(committed, "closed").map(str::to_string),
+            version: get_n(&committed, "version").unwrap_or(0) as u64,
+            closed: get_s(&committed, "closed").map(str::to_string),
             batches: batches.len(),
         })
     }

@@ -16,11 +16,11 @@ use crate::error::StoreError;
 use crate::limits::COMMITTED_BATCHES_MAX;
 use crate::model::{
     committed_id_chunk, config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk,
-    parse_chunk_sk, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
-    FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
+    parse_chunk_sk, swept, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK,
+    CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK, USAGE_SKIPPED_FROM, USAGE_SKIPPED_UNTIL,
 };
 use crate::store::{
-    Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
@@ -188,6 +188,27 @@ impl Store for EmbeddedStore {
         })
     }
 
+    async fn sweep_chunks(&self, keep: &Keep) -> Result<(), StoreError> {
+        let pk = usage_pk(&keep.account, &keep.period_id);
+        self.write(|t| {
+            let mut gone = Vec::new();
+            for entry in t.range((pk.as_str(), "")..).map_err(io)? {
+                let (k, _) = entry.map_err(io)?;
+                let (p, sk) = k.value();
+                if p != pk {
+                    break;
+                }
+                if swept(sk, keep) {
+                    gone.push(sk.to_string());
+                }
+            }
+            for sk in gone {
+                t.remove((pk.as_str(), sk.as_str())).map_err(io)?;
+            }
+            Ok(())
+        })
+    }
+
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         let lpk = ledger_pk(&commit.batch_id);
         self.write(|t| {
@@ -273,7 +294,12 @@ impl Store for EmbeddedStore {
                 return Ok(PeriodUsage::default());
             };
             let mut usage = Usage::default();
-            for entry in t.range((pk.as_str(), "")..).map_err(io)? {
+            // Usage chunks only: the `#` items (record-id chunks among them) are skipped.
+            let below = t
+                .range((pk.as_str(), "")..(pk.as_str(), USAGE_SKIPPED_FROM))
+                .map_err(io)?;
+            let from = t.range((pk.as_str(), USAGE_SKIPPED_UNTIL)..).map_err(io)?;
+            for entry in below.chain(from) {
                 let (k, v) = entry.map_err(io)?;
                 let (ipk, sk) = k.value();
                 if ipk != pk {

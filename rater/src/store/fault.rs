@@ -12,7 +12,7 @@ use pricing::Invoice;
 use crate::error::StoreError;
 use crate::model::{ConfigKind, Ledger, UsageChunk};
 use crate::store::{
-    Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
 };
 
 /// Wraps a store and lets `k` item writes through; the write after them fails, and so does
@@ -113,6 +113,11 @@ impl<S: Store> Store for FaultyStore<S> {
             return Err(self.crashed("writing a chunk"));
         }
         Ok(())
+    }
+
+    async fn sweep_chunks(&self, keep: &Keep) -> Result<(), StoreError> {
+        self.one("sweeping chunks")?;
+        self.inner.sweep_chunks(keep).await
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {

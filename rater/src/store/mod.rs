@@ -66,6 +66,18 @@ pub struct Commit {
     pub summary: BatchSummary,
 }
 
+/// Which of a batch's chunks in one account's period are its own: the numbers below these
+/// counts. [`Store::sweep_chunks`] deletes the others (left by an attempt that left out fewer
+/// records).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keep {
+    pub account: String,
+    pub period_id: String,
+    pub batch_id: String,
+    pub chunks: u32,
+    pub id_chunks: u32,
+}
+
 /// The record ids committed into one account's period.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RecordIds {
@@ -139,6 +151,11 @@ pub trait Store: Send + Sync {
         &self,
         chunks: &[UsageChunk],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the batch's usage and record-id chunks in the account's period that `keep`
+    /// does not count (always invisible: no commit counts them). Called under the lease before
+    /// the commit, when the batch leaves out records another attempt may have written.
+    fn sweep_chunks(&self, keep: &Keep) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Commits a batch while `owner` still holds its lease. Errors: `LeaseLost`,
     /// `PeriodClosed` (for an account whose period was finalized before this batch committed),
@@ -218,6 +235,9 @@ impl<S: Store> Store for std::sync::Arc<S> {
         chunks: &[UsageChunk],
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).put_chunks(chunks)
+    }
+    fn sweep_chunks(&self, keep: &Keep) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).sweep_chunks(keep)
     }
     fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).commit(commit)

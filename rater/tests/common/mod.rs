@@ -612,9 +612,14 @@ async fn rate_as<S: Store>(
 
 /// The same record id in two different batches (an exporter re-sending an overlapping window,
 /// once as CSV and once as JSON Lines, even concurrently) is counted once; the same id with
-/// other content refuses the whole batch, names the record and writes nothing.
-pub async fn record_ids_count_once<S: Store + Snapshot + 'static>(store: Arc<S>) {
-    let config = Arc::new(config());
+/// other content refuses the whole batch, names the record and writes nothing. With `spill`,
+/// every batch sorts its ids through temporary files (runs of one id).
+pub async fn record_ids_count_once<S: Store + Snapshot + 'static>(store: Arc<S>, spill: bool) {
+    let mut config = config();
+    if spill {
+        config.id_run_entries = 1;
+    }
+    let config = Arc::new(config);
     // Window 1 as canonical CSV: r1, r2.
     let csv = format!(
         "{}\nr1,bu1user1,,vm-a,copper,vm.running,2.50,hours,2017-02-01T00:00:00Z,2017-02-01T01:00:00Z,,\n\
@@ -695,4 +700,79 @@ pub async fn record_ids_count_once<S: Store + Snapshot + 'static>(store: Arc<S>)
         e => panic!("expected BadRecords, got {e}"),
     }
     assert_eq!(store.snapshot().await, before, "a refused batch wrote");
+}
+
+/// A batch with more record ids than one item holds, sorted through temporary files: its ids
+/// span several record-id chunks, all read back; a later batch repeating every third record
+/// (and bringing new ones) drops exactly the repeats.
+pub async fn many_record_ids_span_chunks<S: Store>(store: &S) {
+    let mut config = config();
+    config.id_run_entries = 4_096;
+    let n = rater::dedupe::IDS_PER_CHUNK * 2 + 17;
+    let line = |i: usize| line_with_id(&format!("r{i}"), "vm-a", "1", 1 + (i % 28) as u32);
+    let first: Vec<String> = (0..n).map(line).collect();
+    let a = rate_as(store, &config, &first.join("\n"), "big-1")
+        .await
+        .unwrap();
+    assert_eq!((a.records, a.duplicates_dropped), (n as u64, 0));
+    let ids = store.record_ids("bu1user1", PERIOD).await.unwrap();
+    assert_eq!(ids.ids.len(), n, "every id stored once, over 3 chunks");
+
+    let second: Vec<String> = (0..n).step_by(3).chain(n..n + 5).map(line).collect();
+    let b = rate_as(store, &config, &second.join("\n"), "big-2")
+        .await
+        .unwrap();
+    let repeats = n.div_ceil(3) as u64;
+    assert_eq!((b.records, b.duplicates_dropped), (repeats + 5, repeats));
+    let ids = store.record_ids("bu1user1", PERIOD).await.unwrap();
+    assert_eq!(ids.ids.len(), n + 5);
+    let usage = store.period_usage("bu1user1", PERIOD).await.unwrap().usage;
+    let records: u64 = usage.totals.values().map(|t| t.records).sum();
+    assert_eq!(records, n as u64 + 5, "each record counted once");
+}
+
+/// Sweeping deletes exactly the chunks of one batch in one account's period beyond the counts
+/// it keeps: nothing of another batch (even one whose id extends this one's) or account.
+pub async fn sweep_deletes_only_what_is_not_kept<S: Store + Snapshot>(store: &S) {
+    use rater::model::{ChunkKind, UsageChunk};
+    let mut all = Vec::new();
+    for account in ["bu1user1", "bu1user2"] {
+        for batch in ["x", "x#y"] {
+            for kind in [ChunkKind::Usage, ChunkKind::RecordIds] {
+                for n in 0..3 {
+                    all.push(UsageChunk {
+                        account: account.into(),
+                        period_id: PERIOD.into(),
+                        batch_id: batch.into(),
+                        n,
+                        kind,
+                        body: format!("body of {account}/{batch}/{kind:?}/{n}"),
+                    });
+                }
+            }
+        }
+    }
+    store.put_chunks(&all).await.unwrap();
+    let keep = rater::store::Keep {
+        account: "bu1user1".into(),
+        period_id: PERIOD.into(),
+        batch_id: "x".into(),
+        chunks: 1,
+        id_chunks: 2,
+    };
+    store.sweep_chunks(&keep).await.unwrap();
+    let snapshot = store.snapshot().await.join("\n");
+    for c in &all {
+        let kept = match c.kind {
+            ChunkKind::Usage => keep.chunks,
+            ChunkKind::RecordIds => keep.id_chunks,
+        };
+        let gone = c.account == keep.account && c.batch_id == keep.batch_id && c.n >= kept;
+        assert_eq!(
+            !snapshot.contains(&c.body),
+            gone,
+            "{}: gone should be {gone}",
+            c.body
+        );
+    }
 }

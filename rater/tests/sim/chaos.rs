@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use pricing::Invoice;
 use rater::model::{ConfigKind, Ledger, UsageChunk};
 use rater::store::{
-    Commit, ConfigItem, Finalize, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
 };
 use rater::StoreError;
 
@@ -126,6 +126,12 @@ impl<S: Store> Store for Chaos<S> {
         self.before("put_chunks", true).await?;
         let r = self.inner.put_chunks(chunks).await;
         self.after("put_chunks", r)
+    }
+
+    async fn sweep_chunks(&self, keep: &Keep) -> Result<(), StoreError> {
+        self.before("sweep_chunks", true).await?;
+        let r = self.inner.sweep_chunks(keep).await;
+        self.after("sweep_chunks", r)
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {

@@ -203,6 +203,11 @@ impl<B: Backend> Sim<B> {
         config.clock = Arc::new(move || c.load(Ordering::SeqCst));
         // Answer "in progress" at once: the simulated client decides when to retry.
         config.in_progress_wait_ms_max = 0;
+        // Every other seed sorts record ids through temporary files, in runs of 1 to 8 ids, so
+        // the external sort meets every fault the store injects.
+        if seed % 2 == 0 {
+            config.id_run_entries = 1 + (seed / 2 % 8) as usize;
+        }
         Sim {
             rng,
             scen,
