@@ -38,10 +38,13 @@ pub struct Catalog {
     pub name: String,
     pub currency: CurrencySettings,
     /// Fixed exchange rates: one unit of the catalog currency is worth `rate` units of the key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal_map")]
     pub fx_rates: BTreeMap<String, Decimal>,
     /// Hours in a billing month, used for GB-month prices and the estimate's default runtime.
-    #[serde(default = "default_hours_per_month")]
+    #[serde(
+        default = "default_hours_per_month",
+        deserialize_with = "crate::shape::decimal"
+    )]
     pub hours_per_month: Decimal,
     /// The invoice sections in display order (`Running VM`, `Stopped VM`, `Storage`, ...).
     #[serde(default)]
@@ -92,7 +95,7 @@ pub struct Meter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_name: Option<String>,
     /// Prices are per this many units (Atomia's measurement unit: 1,000,000 requests).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::shape::decimal")]
     pub measurement_unit: Decimal,
     /// The invoice section its lines go to.
     pub section: String,
@@ -239,9 +242,9 @@ pub enum ProductKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fees {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub one_time: Decimal,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub monthly: Decimal,
 }
 
@@ -283,6 +286,7 @@ struct ProductShape {
     ram_mb: Option<u32>,
     cpu_mhz: Option<u32>,
     tier: Option<String>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     size_gb: Option<Decimal>,
     fees: Option<Fees>,
     services: Option<Vec<String>>,
@@ -420,11 +424,13 @@ pub struct SlaTier {
     pub id: String,
     pub name: String,
     /// Promised monthly availability, in percent (99.95).
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub uptime_pct: Decimal,
     /// Support's first-response time, in hours.
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub support_response_hours: Decimal,
     /// Price uplift on the covered categories, in percent of their charges.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub uplift_pct: Decimal,
     /// The categories whose charges the uplift applies to and the credits refund.
     pub covers: Vec<Category>,
@@ -438,8 +444,10 @@ pub struct SlaTier {
 #[serde(deny_unknown_fields)]
 pub struct CreditStep {
     /// Availability strictly below this percentage earns the credit.
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub below_pct: Decimal,
     /// Credit in percent of the covered charges (uplift included).
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub credit_pct: Decimal,
 }
 
@@ -468,6 +476,7 @@ pub struct TaxJurisdiction {
 pub struct TaxRate {
     pub name: String,
     /// Rate in percent (20 for 20 %).
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub rate_pct: Decimal,
 }
 
@@ -560,7 +569,9 @@ pub enum DiscountValue {
 struct ValueShape {
     #[serde(rename = "type")]
     value: ValueTag,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     amount: Option<Decimal>,
 }
 
@@ -624,7 +635,7 @@ pub struct Term {
     pub id: String,
     pub name: String,
     pub months: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub discount_pct: Decimal,
 }
 
@@ -679,11 +690,11 @@ pub struct ResellerOverlay {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Markup {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub global_pct: Decimal,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal_map")]
     pub categories: BTreeMap<Category, Decimal>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal_map")]
     pub products: BTreeMap<String, Decimal>,
 }
 

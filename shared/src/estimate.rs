@@ -113,10 +113,15 @@ struct ComponentShape {
     product: Option<String>,
     meter: Option<String>,
     count: Option<u32>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     hours_per_month: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     stopped_hours_per_month: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     size_gb: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     gb_in: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     gb_out: Option<Decimal>,
     quantity: Option<QuantityValue>,
 }
@@ -134,7 +139,8 @@ enum ComponentTag {
 }
 
 /// `quantity` is a `u32` for a service and a `Decimal` for usage, and the tag may come after
-/// it: a JSON unsigned integer is kept as such, anything else is read by `Decimal`'s own impl.
+/// it: a JSON unsigned integer is kept as such, a string or a negative integer is read by
+/// `Decimal`'s own impl, and a number with a fraction is refused (see `crate::shape::Exact`).
 enum QuantityValue {
     Whole(u64),
     Exact(Decimal),
@@ -142,6 +148,7 @@ enum QuantityValue {
 
 impl<'de> Deserialize<'de> for QuantityValue {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<QuantityValue, D::Error> {
+        use crate::shape::{exact, FLOAT_REFUSED};
         struct Visitor;
         impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = QuantityValue;
@@ -152,21 +159,14 @@ impl<'de> Deserialize<'de> for QuantityValue {
                 Ok(QuantityValue::Whole(v))
             }
             fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<QuantityValue, E> {
-                exact(v)
+                Ok(QuantityValue::Exact(Decimal::from(v)))
             }
-            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<QuantityValue, E> {
-                exact(v)
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<QuantityValue, E> {
+                Err(E::custom(FLOAT_REFUSED))
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<QuantityValue, E> {
-                exact(v)
+                exact(v).map(|e| QuantityValue::Exact(e.0))
             }
-        }
-        fn exact<'a, T, E>(v: T) -> Result<QuantityValue, E>
-        where
-            T: serde::de::IntoDeserializer<'a, E>,
-            E: serde::de::Error,
-        {
-            <Decimal as Deserialize>::deserialize(v.into_deserializer()).map(QuantityValue::Exact)
         }
         d.deserialize_any(Visitor)
     }

@@ -51,12 +51,16 @@ pub enum PriceModel {
 #[serde(deny_unknown_fields)]
 struct PriceShape {
     model: ModelTag,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     unit_price: Option<Decimal>,
     tiers: Option<Vec<Tier>>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     block_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     block_price: Option<Decimal>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     included: Decimal,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
     minimum: Option<Decimal>,
 }
 
@@ -121,11 +125,20 @@ impl TryFrom<PriceShape> for Price {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::shape::opt_decimal"
+    )]
     pub up_to: Option<Decimal>,
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub unit_price: Decimal,
     /// A flat amount added once when the quantity reaches this tier.
-    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "Decimal::is_zero",
+        deserialize_with = "crate::shape::decimal"
+    )]
     pub flat_fee: Decimal,
 }
 

@@ -1,5 +1,6 @@
 //! The hand-flattened JSON shapes (price, product, component, discount scope and value) read
-//! exactly what their serialization writes, and refuse what the derived tagged enums refused.
+//! exactly what their serialization writes, refuse what the derived tagged enums refused, and
+//! take decimals only as strings or integers.
 
 mod common;
 
@@ -245,6 +246,35 @@ fn other_variants_fields_and_missing_fields_are_refused() {
         json!({ "type": "fixed", "pct": "1" }),
         "unknown field `pct`",
     );
+}
+
+#[test]
+fn decimals_with_a_fraction_must_be_strings() {
+    let why = "write the decimal as a string";
+    refused::<Price>(json!({ "model": "per_unit", "unit_price": 0.05 }), why);
+    refused::<Price>(
+        json!({ "model": "graduated", "tiers": [{ "up_to": 1.5, "unit_price": "1" }] }),
+        why,
+    );
+    refused::<Component>(
+        json!({ "type": "usage", "product": "p", "meter": "m", "quantity": 0.5 }),
+        why,
+    );
+    refused::<DiscountValue>(json!({ "type": "percent", "pct": 12.5 }), why);
+    let mut v: Value = serde_json::from_str(CLOUDSTACK).unwrap();
+    v["fx_rates"]["EUR"] = json!(1.17);
+    refused::<Catalog>(v, why);
+    // Integers and strings (plain or scientific) read as before.
+    let p: Price =
+        serde_json::from_value(json!({ "model": "per_unit", "unit_price": "1e-3", "minimum": -2 }))
+            .unwrap();
+    assert_eq!(
+        p.model,
+        PriceModel::PerUnit {
+            unit_price: d("0.001")
+        }
+    );
+    assert_eq!(p.minimum, Some(d("-2")));
 }
 
 #[test]
