@@ -37,6 +37,8 @@ enum Boot {
 struct Loaded {
     storefront: Storefront,
     catalog: Arc<Catalog>,
+    /// The published catalog as fetched, for the invoice preview's worker.
+    catalog_json: Arc<str>,
     theme: Theme,
 }
 
@@ -52,6 +54,8 @@ pub enum Page {
 #[derive(Clone)]
 pub struct Shop {
     pub catalog: Arc<Catalog>,
+    /// The catalog's published JSON: the invoice preview's worker parses it itself.
+    pub catalog_json: Arc<str>,
     pub config: RwSignal<AppConfig>,
     pub outcome: Memo<Outcome>,
     pub page: RwSignal<Page>,
@@ -80,6 +84,7 @@ async fn boot() -> Result<Loaded, BootError> {
     Ok(Loaded {
         storefront,
         catalog: Arc::new(catalog),
+        catalog_json: text.into(),
         theme,
     })
 }
@@ -181,6 +186,7 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
     let outcome = Memo::new(move |_| config.with(|c| compute(&cat, c)));
     let shop = Shop {
         catalog: catalog.clone(),
+        catalog_json: loaded.catalog_json.clone(),
         config,
         outcome,
         page: RwSignal::new(Page::Build),
