@@ -109,6 +109,26 @@ test('an export dropped on the page is previewed, and settings reprice it', asyn
   }
 });
 
+// The preview runs in a web worker owned by the page: leaving the page stops it, and coming
+// back starts a new one that answers like the first.
+test('the preview works again after leaving the invoice page and coming back', async () => {
+  const { p, store } = await openInvoicePage();
+  try {
+    const page = p.page;
+    const file = join(EXPORTS, 'canonical-2017-02.csv');
+    await page.getByTestId('usage-file').setInputFiles(file);
+    const first = await previewTotals(page);
+    await store.show('build');
+    await store.monthlyTotal().waitFor();
+    await store.show('invoice');
+    await page.getByTestId('usage-file').setInputFiles(file);
+    assert.deepEqual(await previewTotals(page), first);
+    p.assertNoErrors();
+  } finally {
+    await p.close();
+  }
+});
+
 test('an export of another cloud’s products lists the records it refuses', async () => {
   const { p } = await openInvoicePage();
   try {

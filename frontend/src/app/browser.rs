@@ -154,14 +154,19 @@ pub struct PreviewWorker {
     waiting: std::rc::Rc<std::cell::RefCell<Option<js_sys::Array>>>,
     next_id: std::cell::Cell<u32>,
     _on_message: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_error: wasm_bindgen::closure::Closure<dyn FnMut(wasm_bindgen::JsValue)>,
 }
 
 /// The worker's script: Trunk names worker files after the binary, without a hash.
 const PREVIEW_WORKER_URL: &str = "./preview-worker_loader.js";
 
 impl PreviewWorker {
-    /// Starts the worker; `on_answer` gets each answer's request id and JSON.
-    pub fn start(on_answer: impl Fn(u32, String) + 'static) -> Result<PreviewWorker, String> {
+    /// Starts the worker; `on_answer` gets each answer's request id and JSON, `on_error` is
+    /// called if the worker's script or wasm fails to load or run.
+    pub fn start(
+        on_answer: impl Fn(u32, String) + 'static,
+        on_error: impl Fn() + 'static,
+    ) -> Result<PreviewWorker, String> {
         use std::{cell::Cell, cell::RefCell, rc::Rc};
         let worker = web_sys::Worker::new(PREVIEW_WORKER_URL).map_err(|e| format!("{e:?}"))?;
         let ready = Rc::new(Cell::new(false));
@@ -183,12 +188,17 @@ impl PreviewWorker {
             },
         );
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let on_error = wasm_bindgen::closure::Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(
+            move |_: wasm_bindgen::JsValue| on_error(),
+        );
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         Ok(PreviewWorker {
             worker,
             ready,
             waiting,
             next_id: Cell::new(0),
             _on_message: on_message,
+            _on_error: on_error,
         })
     }
 
@@ -217,5 +227,14 @@ impl PreviewWorker {
             *self.waiting.borrow_mut() = Some(request);
         }
         id
+    }
+}
+
+impl Drop for PreviewWorker {
+    /// The page is gone: stop the worker, and unhook the handlers before their closures go.
+    fn drop(&mut self) {
+        self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
+        self.worker.terminate();
     }
 }

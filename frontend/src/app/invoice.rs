@@ -97,18 +97,21 @@ pub fn InvoicePage() -> impl IntoView {
             let Some((name, bytes)) = d else { return };
             let w = match worker.get_value() {
                 Some(w) => w,
-                None => match browser::PreviewWorker::start(move |id, answer| {
-                    if id != latest.get_value() {
-                        return;
-                    }
-                    status.set(None);
-                    result.set(Some(serde_json::from_str(&answer).unwrap_or_else(|e| {
-                        PreviewView {
-                            error: Some(format!("The preview failed: {e}")),
-                            ..PreviewView::default()
+                None => match browser::PreviewWorker::start(
+                    move |id, answer| {
+                        if id != latest.get_value() {
+                            return;
                         }
-                    })));
-                }) {
+                        status.set(None);
+                        result.set(Some(serde_json::from_str(&answer).unwrap_or_else(|e| {
+                            PreviewView {
+                                error: Some(format!("The preview failed: {e}")),
+                                ..PreviewView::default()
+                            }
+                        })));
+                    },
+                    move || status.set(Some("The invoice preview could not be loaded; reload the page to try again".into())),
+                ) {
                     Ok(w) => {
                         let w = Rc::new(w);
                         worker.set_value(Some(w.clone()));
