@@ -38,10 +38,13 @@ pub struct Catalog {
     pub name: String,
     pub currency: CurrencySettings,
     /// Fixed exchange rates: one unit of the catalog currency is worth `rate` units of the key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal_map")]
     pub fx_rates: BTreeMap<String, Decimal>,
     /// Hours in a billing month, used for GB-month prices and the estimate's default runtime.
-    #[serde(default = "default_hours_per_month")]
+    #[serde(
+        default = "default_hours_per_month",
+        deserialize_with = "crate::shape::decimal"
+    )]
     pub hours_per_month: Decimal,
     /// The invoice sections in display order (`Running VM`, `Stopped VM`, `Storage`, ...).
     #[serde(default)]
@@ -92,7 +95,7 @@ pub struct Meter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit_name: Option<String>,
     /// Prices are per this many units (Atomia's measurement unit: 1,000,000 requests).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "crate::shape::decimal")]
     pub measurement_unit: Decimal,
     /// The invoice section its lines go to.
     pub section: String,
@@ -239,15 +242,17 @@ pub enum ProductKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fees {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub one_time: Decimal,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub monthly: Decimal,
 }
 
-// No `deny_unknown_fields` here: serde cannot combine it with `flatten`; the flattened
-// `ProductKind` rejects unknown fields instead.
+/// A product. In JSON its kind's `type` tag and fields sit beside the common fields;
+/// serialization flattens [`ProductKind`], deserialization reads the same shape through
+/// [`ProductShape`] (see `crate::shape` for why not `flatten`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "ProductShape")]
 pub struct Product {
     pub id: String,
     pub name: String,
@@ -263,6 +268,111 @@ pub struct Product {
     /// Usage charges: one price per meter this product is measured by.
     #[serde(default)]
     pub charges: Vec<Charge>,
+}
+
+/// Every field a [`Product`] may have in JSON, read in one pass; [`Product::try_from`] checks
+/// that only the tagged kind's fields are given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductShape {
+    id: String,
+    name: String,
+    #[serde(default)]
+    description: String,
+    category: Category,
+    #[serde(rename = "type")]
+    kind: KindTag,
+    vcpu: Option<u32>,
+    ram_mb: Option<u32>,
+    cpu_mhz: Option<u32>,
+    tier: Option<String>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
+    size_gb: Option<Decimal>,
+    fees: Option<Fees>,
+    services: Option<Vec<String>>,
+    #[serde(default)]
+    aliases: Vec<String>,
+    #[serde(default)]
+    charges: Vec<Charge>,
+}
+
+/// The `type` tag of a [`ProductKind`].
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum KindTag {
+    Compute,
+    Storage,
+    Network,
+    IpAddress,
+    NetworkService,
+    Service,
+    Package,
+    Metered,
+}
+
+impl TryFrom<ProductShape> for Product {
+    type Error = String;
+
+    fn try_from(s: ProductShape) -> Result<Product, String> {
+        use crate::shape::{only, required};
+        let fields = [
+            ("vcpu", s.vcpu.is_some()),
+            ("ram_mb", s.ram_mb.is_some()),
+            ("cpu_mhz", s.cpu_mhz.is_some()),
+            ("tier", s.tier.is_some()),
+            ("size_gb", s.size_gb.is_some()),
+            ("fees", s.fees.is_some()),
+            ("services", s.services.is_some()),
+        ];
+        let kind = match s.kind {
+            KindTag::Compute => {
+                only(&fields, &["vcpu", "ram_mb", "cpu_mhz"])?;
+                ProductKind::Compute {
+                    vcpu: required(s.vcpu, "vcpu")?,
+                    ram_mb: required(s.ram_mb, "ram_mb")?,
+                    cpu_mhz: s.cpu_mhz,
+                }
+            }
+            KindTag::Storage => {
+                only(&fields, &["tier", "size_gb"])?;
+                ProductKind::Storage {
+                    tier: s.tier,
+                    size_gb: s.size_gb,
+                }
+            }
+            KindTag::Service => {
+                only(&fields, &["fees"])?;
+                ProductKind::Service {
+                    fees: required(s.fees, "fees")?,
+                }
+            }
+            KindTag::Package => {
+                only(&fields, &["services", "fees"])?;
+                ProductKind::Package {
+                    services: required(s.services, "services")?,
+                    fees: required(s.fees, "fees")?,
+                }
+            }
+            unit => {
+                only(&fields, &[])?;
+                match unit {
+                    KindTag::Network => ProductKind::Network,
+                    KindTag::IpAddress => ProductKind::IpAddress,
+                    KindTag::NetworkService => ProductKind::NetworkService,
+                    _ => ProductKind::Metered,
+                }
+            }
+        };
+        Ok(Product {
+            id: s.id,
+            name: s.name,
+            description: s.description,
+            category: s.category,
+            kind,
+            aliases: s.aliases,
+            charges: s.charges,
+        })
+    }
 }
 
 impl Product {
@@ -314,11 +424,13 @@ pub struct SlaTier {
     pub id: String,
     pub name: String,
     /// Promised monthly availability, in percent (99.95).
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub uptime_pct: Decimal,
     /// Support's first-response time, in hours.
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub support_response_hours: Decimal,
     /// Price uplift on the covered categories, in percent of their charges.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub uplift_pct: Decimal,
     /// The categories whose charges the uplift applies to and the credits refund.
     pub covers: Vec<Category>,
@@ -332,8 +444,10 @@ pub struct SlaTier {
 #[serde(deny_unknown_fields)]
 pub struct CreditStep {
     /// Availability strictly below this percentage earns the credit.
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub below_pct: Decimal,
     /// Credit in percent of the covered charges (uplift included).
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub credit_pct: Decimal,
 }
 
@@ -362,12 +476,20 @@ pub struct TaxJurisdiction {
 pub struct TaxRate {
     pub name: String,
     /// Rate in percent (20 for 20 %).
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub rate_pct: Decimal,
 }
 
 /// What a discount applies to (CloudStack's domain, project, VM and volume, plus catalog scopes).
+/// JSON: `{"type": "account", "id": "acme"}`, `{"type": "all"}`; read through [`ScopeShape`]
+/// (adjacently tagged enums buffer `id` in serde's `Content` when it comes first).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+#[serde(
+    tag = "type",
+    content = "id",
+    rename_all = "snake_case",
+    try_from = "ScopeShape"
+)]
 pub enum DiscountScope {
     /// Every charge of the invoice.
     All,
@@ -380,13 +502,108 @@ pub enum DiscountScope {
     Category(Category),
 }
 
+/// Both fields a [`DiscountScope`] may have; other fields are ignored, as the derived adjacently
+/// tagged enum did.
+#[derive(Deserialize)]
+struct ScopeShape {
+    #[serde(rename = "type")]
+    scope: ScopeTag,
+    id: Option<String>,
+}
+
+/// The `type` tag of a [`DiscountScope`].
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ScopeTag {
+    All,
+    Account,
+    Project,
+    Resource,
+    Product,
+    Category,
+}
+
+impl TryFrom<ScopeShape> for DiscountScope {
+    type Error = String;
+
+    fn try_from(s: ScopeShape) -> Result<DiscountScope, String> {
+        use serde::de::IntoDeserializer;
+        let id = || crate::shape::required(s.id.clone(), "id");
+        Ok(match s.scope {
+            ScopeTag::All => {
+                crate::shape::only(&[("id", s.id.is_some())], &[])?;
+                DiscountScope::All
+            }
+            ScopeTag::Account => DiscountScope::Account(id()?),
+            ScopeTag::Project => DiscountScope::Project(id()?),
+            ScopeTag::Resource => DiscountScope::Resource(id()?),
+            ScopeTag::Product => DiscountScope::Product(id()?),
+            // Read by `Category`'s own impl, so the "unknown variant" message stays serde's.
+            ScopeTag::Category => DiscountScope::Category(
+                Category::deserialize(id()?.into_deserializer())
+                    .map_err(|e: serde::de::value::Error| e.to_string())?,
+            ),
+        })
+    }
+}
+
+/// JSON: `{"type": "percent", "pct": "10"}` or `{"type": "fixed", "amount": "5"}`; read through
+/// [`ValueShape`] (internally tagged enums buffer in serde's `Content`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    try_from = "ValueShape"
+)]
 pub enum DiscountValue {
     /// A percentage of the charges in scope.
     Percent { pct: Decimal },
     /// A fixed amount per month in the catalog currency, never more than the charges in scope.
     Fixed { amount: Decimal },
+}
+
+/// Every field a [`DiscountValue`] may have in JSON.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ValueShape {
+    #[serde(rename = "type")]
+    value: ValueTag,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
+    pct: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
+    amount: Option<Decimal>,
+}
+
+/// The `type` tag of a [`DiscountValue`].
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ValueTag {
+    Percent,
+    Fixed,
+}
+
+impl TryFrom<ValueShape> for DiscountValue {
+    type Error = String;
+
+    fn try_from(s: ValueShape) -> Result<DiscountValue, String> {
+        use crate::shape::{only, required};
+        let fields = [("pct", s.pct.is_some()), ("amount", s.amount.is_some())];
+        Ok(match s.value {
+            ValueTag::Percent => {
+                only(&fields, &["pct"])?;
+                DiscountValue::Percent {
+                    pct: required(s.pct, "pct")?,
+                }
+            }
+            ValueTag::Fixed => {
+                only(&fields, &["amount"])?;
+                DiscountValue::Fixed {
+                    amount: required(s.amount, "amount")?,
+                }
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -418,7 +635,7 @@ pub struct Term {
     pub id: String,
     pub name: String,
     pub months: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub discount_pct: Decimal,
 }
 
@@ -473,11 +690,11 @@ pub struct ResellerOverlay {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Markup {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub global_pct: Decimal,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal_map")]
     pub categories: BTreeMap<Category, Decimal>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::shape::decimal_map")]
     pub products: BTreeMap<String, Decimal>,
 }
 

@@ -23,6 +23,7 @@ pub mod money;
 pub mod period;
 pub mod price;
 pub mod reseller;
+mod shape;
 pub mod unit;
 pub mod usage;
 pub mod validate;

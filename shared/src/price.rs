@@ -9,9 +9,13 @@ use serde::{Deserialize, Serialize};
 pub const TIERS_PER_PRICE_MAX: usize = 32;
 
 /// The price of one meter: a model plus the free allowance and the floor applied around it.
-// No `deny_unknown_fields`: serde cannot combine it with `flatten`; the flattened model
-// rejects unknown fields instead.
+///
+/// In JSON the model's tag and fields sit beside `included` and `minimum`
+/// (`{"model": "per_unit", "unit_price": "0.05", "included": "10"}`). Serialization flattens
+/// [`PriceModel`]; deserialization reads the same shape through [`PriceShape`] (see
+/// `crate::shape` for why not `flatten`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "PriceShape")]
 pub struct Price {
     #[serde(flatten)]
     pub model: PriceModel,
@@ -41,16 +45,100 @@ pub enum PriceModel {
     },
 }
 
+/// Every field a [`Price`] may have in JSON, read in one pass; [`Price::try_from`] checks that
+/// only the tagged model's fields are given.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceShape {
+    model: ModelTag,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
+    unit_price: Option<Decimal>,
+    tiers: Option<Vec<Tier>>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
+    block_size: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
+    block_price: Option<Decimal>,
+    #[serde(default, deserialize_with = "crate::shape::decimal")]
+    included: Decimal,
+    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
+    minimum: Option<Decimal>,
+}
+
+/// The `model` tag of a [`PriceModel`].
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ModelTag {
+    PerUnit,
+    Graduated,
+    Volume,
+    Package,
+}
+
+impl TryFrom<PriceShape> for Price {
+    type Error = String;
+
+    fn try_from(s: PriceShape) -> Result<Price, String> {
+        use crate::shape::{only, required};
+        let fields = [
+            ("unit_price", s.unit_price.is_some()),
+            ("tiers", s.tiers.is_some()),
+            ("block_size", s.block_size.is_some()),
+            ("block_price", s.block_price.is_some()),
+        ];
+        let model = match s.model {
+            ModelTag::PerUnit => {
+                only(&fields, &["unit_price"])?;
+                PriceModel::PerUnit {
+                    unit_price: required(s.unit_price, "unit_price")?,
+                }
+            }
+            ModelTag::Graduated => {
+                only(&fields, &["tiers"])?;
+                PriceModel::Graduated {
+                    tiers: required(s.tiers, "tiers")?,
+                }
+            }
+            ModelTag::Volume => {
+                only(&fields, &["tiers"])?;
+                PriceModel::Volume {
+                    tiers: required(s.tiers, "tiers")?,
+                }
+            }
+            ModelTag::Package => {
+                only(&fields, &["block_size", "block_price"])?;
+                PriceModel::Package {
+                    block_size: required(s.block_size, "block_size")?,
+                    block_price: required(s.block_price, "block_price")?,
+                }
+            }
+        };
+        Ok(Price {
+            model,
+            included: s.included,
+            minimum: s.minimum,
+        })
+    }
+}
+
 /// A tier covers quantities up to `up_to` (inclusive) from the previous tier's bound; the last
 /// tier has no bound.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::shape::opt_decimal"
+    )]
     pub up_to: Option<Decimal>,
+    #[serde(deserialize_with = "crate::shape::decimal")]
     pub unit_price: Decimal,
     /// A flat amount added once when the quantity reaches this tier.
-    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    #[serde(
+        default,
+        skip_serializing_if = "Decimal::is_zero",
+        deserialize_with = "crate::shape::decimal"
+    )]
     pub flat_fee: Decimal,
 }
 

@@ -96,7 +96,8 @@ fn bad_catalogs_name_the_path_and_rule() {
         (
             "typo in a price field",
             |v| v["products"][0]["charges"][0]["price"]["unit_prise"] = json!("1"),
-            "$.products[0].charges[0].price",
+            // The field itself, as for any other struct (`$.colour` below).
+            "$.products[0].charges[0].price.unit_prise",
             CatalogRule::Syntax,
         ),
         (

@@ -140,3 +140,101 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
 pub fn now_ms() -> f64 {
     window().performance().map(|p| p.now()).unwrap_or_default()
 }
+
+/// The invoice preview's web worker: the second wasm module (`src/bin/preview_worker.rs`, built
+/// by Trunk as `preview-worker` with a loader shim), started on the first dropped file so that
+/// the importers and the invoicing are not part of the page's first download.
+///
+/// Requests are `[id, catalog JSON, config JSON, file name, bytes]`; answers are
+/// `[id, PreviewView JSON]`. The worker says `"ready"` once it listens: requests made before
+/// that wait here (a message to a worker that is still instantiating its wasm would be lost).
+pub struct PreviewWorker {
+    worker: web_sys::Worker,
+    ready: std::rc::Rc<std::cell::Cell<bool>>,
+    waiting: std::rc::Rc<std::cell::RefCell<Option<js_sys::Array>>>,
+    next_id: std::cell::Cell<u32>,
+    _on_message: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_error: wasm_bindgen::closure::Closure<dyn FnMut(wasm_bindgen::JsValue)>,
+}
+
+/// The worker's script: Trunk names worker files after the binary, without a hash.
+const PREVIEW_WORKER_URL: &str = "./preview-worker_loader.js";
+
+impl PreviewWorker {
+    /// Starts the worker; `on_answer` gets each answer's request id and JSON, `on_error` is
+    /// called if the worker's script or wasm fails to load or run.
+    pub fn start(
+        on_answer: impl Fn(u32, String) + 'static,
+        on_error: impl Fn() + 'static,
+    ) -> Result<PreviewWorker, String> {
+        use std::{cell::Cell, cell::RefCell, rc::Rc};
+        let worker = web_sys::Worker::new(PREVIEW_WORKER_URL).map_err(|e| format!("{e:?}"))?;
+        let ready = Rc::new(Cell::new(false));
+        let waiting: Rc<RefCell<Option<js_sys::Array>>> = Rc::new(RefCell::new(None));
+        let (r, q, w) = (ready.clone(), waiting.clone(), worker.clone());
+        let on_message = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+            move |ev: web_sys::MessageEvent| {
+                let data = ev.data();
+                if data.as_string().as_deref() == Some("ready") {
+                    r.set(true);
+                    if let Some(request) = q.borrow_mut().take() {
+                        let _ = w.post_message(&request);
+                    }
+                    return;
+                }
+                let answer: js_sys::Array = data.unchecked_into();
+                let id = answer.get(0).as_f64().unwrap_or(0.0) as u32;
+                on_answer(id, answer.get(1).as_string().unwrap_or_default());
+            },
+        );
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        let on_error = wasm_bindgen::closure::Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(
+            move |_: wasm_bindgen::JsValue| on_error(),
+        );
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        Ok(PreviewWorker {
+            worker,
+            ready,
+            waiting,
+            next_id: Cell::new(0),
+            _on_message: on_message,
+            _on_error: on_error,
+        })
+    }
+
+    /// Asks for the preview of one file; returns the request's id (answers to older requests
+    /// are stale once a newer one is made).
+    pub fn request(
+        &self,
+        catalog_json: &str,
+        config_json: &str,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> u32 {
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        let request = js_sys::Array::of5(
+            &wasm_bindgen::JsValue::from(id),
+            &wasm_bindgen::JsValue::from_str(catalog_json),
+            &wasm_bindgen::JsValue::from_str(config_json),
+            &wasm_bindgen::JsValue::from_str(file_name),
+            &js_sys::Uint8Array::from(bytes),
+        );
+        if self.ready.get() {
+            let _ = self.worker.post_message(&request);
+        } else {
+            // Only the newest request matters.
+            *self.waiting.borrow_mut() = Some(request);
+        }
+        id
+    }
+}
+
+impl Drop for PreviewWorker {
+    /// The page is gone: stop the worker, and unhook the handlers before their closures go.
+    fn drop(&mut self) {
+        self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
+        self.worker.terminate();
+    }
+}

@@ -377,10 +377,10 @@ fn ComponentRow(tier: u32, component: u32) -> impl IntoView {
                 <span class="component-kind">{kind.label()}</span>
                 <span class="component-actions">
                     <button type="button" class="icon" data-testid="component-duplicate"
-                        aria-label=format!("Duplicate {}", kind.label().to_lowercase())
+                        aria-label=format!("Duplicate {}", kind.label().to_ascii_lowercase())
                         on:click=move |_| config.update(|c| c.duplicate_component(tier, component))>{copy_icon()}</button>
                     <button type="button" class="icon danger" data-testid="component-remove"
-                        aria-label=format!("Remove {}", kind.label().to_lowercase())
+                        aria-label=format!("Remove {}", kind.label().to_ascii_lowercase())
                         on:click=move |_| config.update(|c| c.remove_component(tier, component))>"✕"</button>
                 </span>
             </div>

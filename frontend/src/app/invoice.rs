@@ -1,24 +1,14 @@
 //! The invoice preview page: drop or choose a usage export; it is read and invoiced in the
 //! browser with the storefront's settings, and never leaves the page.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use pricing::invoice::Invoice;
 use wasm_bindgen::JsCast;
 
 use super::{browser, builder::SettingsBar, Shop};
-use crate::model::format::{money, percent, quantity, unit_price};
-use crate::model::invoice_preview::{preview, PreviewError, PREVIEW_BYTES_MAX};
-
-/// `text` with its first letter capitalised (error messages are written to be embedded).
-fn sentence(text: &str) -> String {
-    let mut c = text.chars();
-    c.next()
-        // ASCII only: the messages are English, and Unicode case tables would grow the app.
-        .map(|f| std::iter::once(f.to_ascii_uppercase()).chain(c).collect())
-        .unwrap_or_default()
-}
+use crate::model::invoice_preview::{InvoiceView, PreviewError, PreviewView, PREVIEW_BYTES_MAX};
 
 /// The file being previewed: its name and bytes (kept so that a settings change re-invoices it).
 type Dropped = Option<(String, Arc<Vec<u8>>)>;
@@ -41,47 +31,33 @@ fn load(file: web_sys::File, dropped: RwSignal<Dropped>, status: RwSignal<Option
     });
 }
 
-fn invoice_view(inv: Invoice) -> impl IntoView {
-    let cur = inv.bill.currency.clone();
-    let c = cur.clone();
+fn invoice_view(inv: InvoiceView) -> impl IntoView {
     let sections = inv
-        .bill
         .sections
-        .iter()
+        .into_iter()
         .map(|s| {
-            let c = c.clone();
             view! {
                 <tbody>
                     <tr class="section-row"><th scope="colgroup" colspan="4">{s.name.clone()}</th></tr>
-                    {s.lines.iter().map(|l| view! {
+                    {s.lines.into_iter().map(|l| view! {
                         <tr>
-                            <td>{l.description.clone()}</td>
-                            <td class="num">{quantity(l.quantity)} " " {l.unit.clone()}</td>
-                            <td class="num">{unit_price(l.unit_price, &c)}</td>
-                            <td class="num">{money(l.amount, &c)}</td>
+                            <td>{l.description}</td>
+                            <td class="num">{l.quantity}</td>
+                            <td class="num">{l.unit_price}</td>
+                            <td class="num">{l.amount}</td>
                         </tr>
                     }).collect_view()}
-                    <tr class="section-total"><td colspan="3">{format!("{} total", s.name)}</td><td class="num">{money(s.total, &c)}</td></tr>
+                    <tr class="section-total"><td colspan="3">{format!("{} total", s.name)}</td><td class="num">{s.total}</td></tr>
                 </tbody>
             }
         })
         .collect_view();
-    let mut rows: Vec<(String, rust_decimal::Decimal, &'static str)> =
-        vec![("Subtotal".into(), inv.bill.subtotal, "")];
-    for d in inv.bill.discounts.iter().chain(&inv.bill.sla_credits) {
-        rows.push((d.description.clone(), d.amount, "reduction"));
-    }
-    for t in &inv.bill.taxes {
-        rows.push((
-            format!("{} {}", t.name, percent(t.rate_pct)),
-            t.amount,
-            "tax",
-        ));
-    }
+    let cur = inv.currency;
+    let account = inv.account.clone();
     view! {
-        <article class="invoice" data-testid="invoice" data-account=inv.account.clone()>
-            <h3>"Account " {inv.account.clone()} " · period " {inv.period_id.clone()}</h3>
-            <p class="muted">{inv.records} " usage records · price list " {inv.bill.catalog_version.clone()} " · " {cur.clone()}</p>
+        <article class="invoice" data-testid="invoice" data-account=account>
+            <h3>"Account " {inv.account} " · period " {inv.period_id}</h3>
+            <p class="muted">{inv.records} " usage records · price list " {inv.catalog_version} " · " {cur.clone()}</p>
             <div class="table-wrap">
                 <table class="invoice-lines">
                     <thead><tr><th scope="col">"Item"</th><th scope="col" class="num">"Quantity"</th><th scope="col" class="num">"Unit price"</th><th scope="col" class="num">"Cost"</th></tr></thead>
@@ -90,10 +66,10 @@ fn invoice_view(inv: Invoice) -> impl IntoView {
             </div>
             <table class="summary">
                 <tbody>
-                    {rows.into_iter().map(|(label, amount, class)| view! {
-                        <tr class=class><th scope="row">{label}</th><td class="num">{money(amount, &cur)}</td></tr>
+                    {inv.rows.into_iter().map(|r| view! {
+                        <tr class=r.class><th scope="row">{r.label}</th><td class="num">{r.amount}</td></tr>
                     }).collect_view()}
-                    <tr class="total"><th scope="row">"Total"</th><td class="num" data-testid="invoice-total" data-currency=cur.clone()>{money(inv.bill.total, &cur)}</td></tr>
+                    <tr class="total"><th scope="row">"Total"</th><td class="num" data-testid="invoice-total" data-currency=cur>{inv.total}</td></tr>
                 </tbody>
             </table>
         </article>
@@ -103,17 +79,55 @@ fn invoice_view(inv: Invoice) -> impl IntoView {
 #[component]
 pub fn InvoicePage() -> impl IntoView {
     let s = expect_context::<Shop>();
-    let cat = s.catalog.clone();
+    let catalog_json = s.catalog_json.clone();
     let config = s.config;
     let dropped = RwSignal::new(None::<(String, Arc<Vec<u8>>)>);
     let status = RwSignal::new(None::<String>);
     let dragging = RwSignal::new(false);
-    let result = Memo::new(move |_| {
+    let result = RwSignal::new(None::<PreviewView>);
+    // The newest request: answers to older ones (a settings change while the worker was busy)
+    // are dropped.
+    let latest = StoredValue::new(0u32);
+    let worker: StoredValue<Option<Rc<browser::PreviewWorker>>, LocalStorage> =
+        StoredValue::new_local(None);
+    // Every change of the file or of the settings re-invoices the file, in the worker.
+    Effect::new(move |_| {
         let settings = config.get();
         dropped.with(|d| {
-            d.as_ref()
-                .map(|(name, bytes)| preview(&cat, &settings, name, bytes))
-        })
+            let Some((name, bytes)) = d else { return };
+            let w = match worker.get_value() {
+                Some(w) => w,
+                None => match browser::PreviewWorker::start(
+                    move |id, answer| {
+                        if id != latest.get_value() {
+                            return;
+                        }
+                        status.set(None);
+                        result.set(Some(serde_json::from_str(&answer).unwrap_or_else(|e| {
+                            PreviewView {
+                                error: Some(format!("The preview failed: {e}")),
+                                ..PreviewView::default()
+                            }
+                        })));
+                    },
+                    move || status.set(Some("The invoice preview could not be loaded; reload the page to try again".into())),
+                ) {
+                    Ok(w) => {
+                        let w = Rc::new(w);
+                        worker.set_value(Some(w.clone()));
+                        w
+                    }
+                    Err(e) => {
+                        status.set(Some(format!("The preview could not start: {e}")));
+                        return;
+                    }
+                },
+            };
+            let settings_json =
+                serde_json::to_string(&settings).expect("a config always serializes");
+            status.set(Some(format!("Invoicing {name}…")));
+            latest.set_value(w.request(&catalog_json, &settings_json, name, bytes));
+        });
     });
     view! {
         <section class="panel invoice-page" aria-labelledby="invoice-heading">
@@ -157,28 +171,19 @@ pub fn InvoicePage() -> impl IntoView {
                 />
             </div>
             <p role="status" class="muted" data-testid="invoice-status">{move || status.get()}</p>
-            {move || result.get().map(|r| match r {
-                Ok(p) => view! {
+            {move || result.get().map(|r| match r.error {
+                None => view! {
                     <div data-testid="preview">
-                        <p class="muted" data-testid="preview-summary">
-                            {p.file_name.clone()} ": " {p.records} " records (" {p.format.name()} ") for " {p.period.id()}
-                            ", " {p.invoices.len()} " account(s)"
-                        </p>
-                        {p.invoices.into_iter().map(invoice_view).collect_view()}
+                        <p class="muted" data-testid="preview-summary">{r.summary}</p>
+                        {r.invoices.into_iter().map(invoice_view).collect_view()}
                     </div>
                 }.into_any(),
-                Err(e) => {
-                    let details = match &e {
-                        PreviewError::Import { details, .. } => details.clone(),
-                        _ => Vec::new(),
-                    };
-                    view! {
-                        <div class="boot-error" role="alert" data-testid="preview-error">
-                            <p>{sentence(&e.to_string())}</p>
-                            <ul>{details.into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}</ul>
-                        </div>
-                    }.into_any()
-                }
+                Some(message) => view! {
+                    <div class="boot-error" role="alert" data-testid="preview-error">
+                        <p>{message}</p>
+                        <ul>{r.details.into_iter().map(|d| view! { <li>{d}</li> }).collect_view()}</ul>
+                    </div>
+                }.into_any(),
             })}
         </section>
     }

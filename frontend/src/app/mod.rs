@@ -37,6 +37,8 @@ enum Boot {
 struct Loaded {
     storefront: Storefront,
     catalog: Arc<Catalog>,
+    /// The published catalog as fetched, for the invoice preview's worker.
+    catalog_json: Arc<str>,
     theme: Theme,
 }
 
@@ -52,6 +54,8 @@ pub enum Page {
 #[derive(Clone)]
 pub struct Shop {
     pub catalog: Arc<Catalog>,
+    /// The catalog's published JSON: the invoice preview's worker parses it itself.
+    pub catalog_json: Arc<str>,
     pub config: RwSignal<AppConfig>,
     pub outcome: Memo<Outcome>,
     pub page: RwSignal<Page>,
@@ -80,6 +84,7 @@ async fn boot() -> Result<Loaded, BootError> {
     Ok(Loaded {
         storefront,
         catalog: Arc::new(catalog),
+        catalog_json: text.into(),
         theme,
     })
 }
@@ -87,11 +92,11 @@ async fn boot() -> Result<Loaded, BootError> {
 /// Parses and validates a published catalog. Unlike [`Catalog::from_json`] it does not track
 /// the JSON path of a shape error: published catalogs are written by `publish-catalogs` from a
 /// catalog that already passed `from_json`, and path tracking (serde_path_to_error over every
-/// catalog type) would be a sixth of the app's size. Validation still runs in full.
+/// catalog type) would be a sixth of the app's size. Validation still runs in full. The text is
+/// read straight into the catalog types: through a `serde_json::Value` every catalog visitor
+/// would be compiled once more, for the `Value` deserializer.
 fn parse_catalog(text: &str) -> Result<Catalog, String> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let catalog: Catalog =
-        serde::Deserialize::deserialize(value).map_err(|e: serde_json::Error| e.to_string())?;
+    let catalog: Catalog = serde_json::from_str(text).map_err(|e| e.to_string())?;
     catalog.validate().map_err(|e| e.to_string())?;
     Ok(catalog)
 }
@@ -181,6 +186,7 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
     let outcome = Memo::new(move |_| config.with(|c| compute(&cat, c)));
     let shop = Shop {
         catalog: catalog.clone(),
+        catalog_json: loaded.catalog_json.clone(),
         config,
         outcome,
         page: RwSignal::new(Page::Build),

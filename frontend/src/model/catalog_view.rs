@@ -160,7 +160,7 @@ fn specs(p: &Product) -> String {
                 parts.push(format!("{} GB", format::quantity(*size)));
             }
             if let Some(t) = tier {
-                parts.push(t.to_uppercase());
+                parts.push(format::uppercase(t));
             }
             parts.join(" · ")
         }

@@ -900,7 +900,8 @@ fn component(
     } else if !c.kind.accepts(catalog, product) {
         errs.push((
             Field::Product,
-            format!("Not a product for {}", c.kind.label().to_lowercase()),
+            // The labels are ASCII constants: no Unicode case tables needed.
+            format!("Not a product for {}", c.kind.label().to_ascii_lowercase()),
         ));
     } else if let Some(r) = region.filter(|r| r.unavailable.iter().any(|u| u == product)) {
         errs.push((Field::Product, format!("Not sold in {}", r.name)));

@@ -81,6 +81,19 @@ pub fn percent(p: Decimal) -> String {
     format!("{} %", p.normalize())
 }
 
+/// `text` in upper case. In the browser JavaScript's `toUpperCase` does it (the same Unicode
+/// mapping), so that the wasm carries no copy of Rust's Unicode case tables for one label.
+pub fn uppercase(text: &str) -> String {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::JsString::from(text).to_upper_case().into()
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        text.to_uppercase()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,10 @@ use pricing::period::{BillingPeriod, PeriodKind};
 use pricing::Catalog;
 use rust_decimal::Decimal;
 
+use serde::{Deserialize, Serialize};
+
 use super::config::AppConfig;
+use super::format::{money, percent, quantity, unit_price};
 
 /// Largest file the preview reads. The browser holds the whole file and its records; 32 MiB is
 /// a month of a few hundred VMs in canonical CSV, and larger exports belong to the rater.
@@ -134,6 +137,169 @@ pub fn preview(
     })
 }
 
+/// What the page shows of a preview, every amount already formatted. The preview runs in a web
+/// worker (a second wasm module, so that the importers and the invoicing are downloaded only when
+/// a file is dropped); this is the JSON it answers with. Plain structs of strings: the page's
+/// decoder for them is small.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PreviewView {
+    /// Set when the file gives no invoice: why, as a sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// One line per refused record (at most [`ERRORS_SHOWN_MAX`], then a count).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+    /// `feb.csv: 2 records (csv) for 2017-02, 2 account(s)`.
+    #[serde(default)]
+    pub summary: String,
+    #[serde(default)]
+    pub invoices: Vec<InvoiceView>,
+}
+
+/// One account's invoice as the page lays it out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceView {
+    pub account: String,
+    pub period_id: String,
+    pub records: u64,
+    pub catalog_version: String,
+    pub currency: String,
+    pub sections: Vec<SectionView>,
+    /// Subtotal, then discounts and SLA credits, then taxes.
+    pub rows: Vec<SummaryRow>,
+    pub total: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SectionView {
+    pub name: String,
+    pub lines: Vec<LineView>,
+    pub total: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineView {
+    pub description: String,
+    /// Quantity and unit (`730 h`).
+    pub quantity: String,
+    pub unit_price: String,
+    pub amount: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryRow {
+    pub label: String,
+    pub amount: String,
+    /// CSS class of the row: empty, `reduction` or `tax`.
+    pub class: String,
+}
+
+/// `text` with its first letter capitalised (error messages are written to be embedded).
+pub fn sentence(text: &str) -> String {
+    let mut c = text.chars();
+    c.next()
+        // ASCII only: the messages are English, and Unicode case tables would grow the app.
+        .map(|f| std::iter::once(f.to_ascii_uppercase()).chain(c).collect())
+        .unwrap_or_default()
+}
+
+impl InvoiceView {
+    pub fn new(inv: &Invoice) -> InvoiceView {
+        let cur = &inv.bill.currency;
+        let sections = inv
+            .bill
+            .sections
+            .iter()
+            .map(|s| SectionView {
+                name: s.name.clone(),
+                lines: s
+                    .lines
+                    .iter()
+                    .map(|l| LineView {
+                        description: l.description.clone(),
+                        quantity: format!("{} {}", quantity(l.quantity), l.unit),
+                        unit_price: unit_price(l.unit_price, cur),
+                        amount: money(l.amount, cur),
+                    })
+                    .collect(),
+                total: money(s.total, cur),
+            })
+            .collect();
+        let row = |label: String, amount: Decimal, class: &str| SummaryRow {
+            label,
+            amount: money(amount, cur),
+            class: class.to_string(),
+        };
+        let mut rows = vec![row("Subtotal".into(), inv.bill.subtotal, "")];
+        for d in inv.bill.discounts.iter().chain(&inv.bill.sla_credits) {
+            rows.push(row(d.description.clone(), d.amount, "reduction"));
+        }
+        for t in &inv.bill.taxes {
+            rows.push(row(
+                format!("{} {}", t.name, percent(t.rate_pct)),
+                t.amount,
+                "tax",
+            ));
+        }
+        InvoiceView {
+            account: inv.account.clone(),
+            period_id: inv.period_id.clone(),
+            records: inv.records,
+            catalog_version: inv.bill.catalog_version.clone(),
+            currency: cur.clone(),
+            sections,
+            rows,
+            total: money(inv.bill.total, cur),
+        }
+    }
+}
+
+impl PreviewView {
+    pub fn new(result: Result<Preview, PreviewError>) -> PreviewView {
+        match result {
+            Ok(p) => PreviewView {
+                summary: format!(
+                    "{}: {} records ({}) for {}, {} account(s)",
+                    p.file_name,
+                    p.records,
+                    p.format.name(),
+                    p.period.id(),
+                    p.invoices.len()
+                ),
+                invoices: p.invoices.iter().map(InvoiceView::new).collect(),
+                ..PreviewView::default()
+            },
+            Err(e) => PreviewView {
+                error: Some(sentence(&e.to_string())),
+                details: match e {
+                    PreviewError::Import { details, .. } => details,
+                    _ => Vec::new(),
+                },
+                ..PreviewView::default()
+            },
+        }
+    }
+
+    /// Answers the page's request in the worker: the published catalog (JSON, already validated
+    /// by the page), the settings (the share-link JSON of the config), the file. Returns the
+    /// [`PreviewView`] as JSON.
+    pub fn answer(catalog_json: &str, config_json: &str, file_name: &str, bytes: &[u8]) -> String {
+        let view = match (
+            serde_json::from_str::<Catalog>(catalog_json),
+            serde_json::from_str::<AppConfig>(config_json),
+        ) {
+            (Ok(catalog), Ok(settings)) => {
+                PreviewView::new(preview(&catalog, &settings, file_name, bytes))
+            }
+            (Err(e), _) | (_, Err(e)) => PreviewView {
+                error: Some(format!("The preview could not start: {e}")),
+                ..PreviewView::default()
+            },
+        };
+        serde_json::to_string(&view).expect("a preview view always serializes")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +379,35 @@ mod tests {
             assert_eq!(inv.bill.total, expect.bill.total, "{a}");
             assert!(inv.bill.total > Decimal::ZERO);
         }
+    }
+
+    /// The worker's answer is what the page renders: formatted amounts, the same totals.
+    #[test]
+    fn the_worker_answer_round_trips_as_json() {
+        let csv = format!(
+            "{HEADER}\nr1,acct-a,,vm-1,copper,vm.running,730,hours,2017-02-01T00:00:00Z,2017-02-28T00:00:00Z,,\n"
+        );
+        let cat = cloudstack();
+        let config = serde_json::to_string(&settings()).unwrap();
+        let answer = PreviewView::answer(&cat.to_json(), &config, "feb.csv", csv.as_bytes());
+        let view: PreviewView = serde_json::from_str(&answer).unwrap();
+        assert_eq!(view.error, None);
+        assert_eq!(
+            view.summary,
+            "feb.csv: 1 records (csv) for 2017-02, 1 account(s)"
+        );
+        let inv = &view.invoices[0];
+        assert_eq!(inv.total, money(Decimal::new(192720, 2), "GBP"));
+        assert_eq!(inv.rows[0].label, "Subtotal");
+        assert_eq!(inv.rows.last().unwrap().class, "tax");
+        assert!(inv.sections[0].lines[0].quantity.ends_with(" h"), "{inv:?}");
+
+        let bad = PreviewView::answer(&cat.to_json(), &config, "x.txt", b"hello world");
+        let view: PreviewView = serde_json::from_str(&bad).unwrap();
+        assert_eq!(
+            view.error.as_deref(),
+            Some("This does not look like a usage export (canonical CSV, JSON Lines, CloudStack or Ceilometer)")
+        );
     }
 
     #[test]

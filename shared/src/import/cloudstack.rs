@@ -342,15 +342,50 @@ struct RawRecord<'a> {
 }
 
 /// A CloudStack resource tag: `{"key": "Billing", "value": "noCPU", ...}` or a plain string.
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// Deserialized by hand: `#[serde(untagged)]` would buffer every tag in serde's `Content` first
+/// (see `crate::shape`).
 enum RawTag {
     Plain(String),
-    Pair {
-        key: String,
-        #[serde(default)]
-        value: Option<String>,
-    },
+    Pair { key: String, value: Option<String> },
+}
+
+/// The object form of a [`RawTag`]; other fields (`resourceid`, `domainid`...) are ignored.
+#[derive(Deserialize)]
+struct TagPair {
+    key: String,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for RawTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawTag, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RawTag;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or a {\"key\", \"value\"} object")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawTag, E> {
+                Ok(RawTag::Plain(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawTag, A::Error> {
+                let pair = TagPair::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(RawTag::Pair {
+                    key: pair.key,
+                    value: pair.value,
+                })
+            }
+            // The untagged derive also took `["key", "value"]`, as serde reads any struct.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<RawTag, A::Error> {
+                let pair = TagPair::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(RawTag::Pair {
+                    key: pair.key,
+                    value: pair.value,
+                })
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// The VM, offering and aggregation period that pair ALLOCATED_VM with RUNNING_VM records.
