@@ -253,6 +253,10 @@ impl BatchIds {
             return Err(e);
         }
         let mut walk = Walk::default();
+        // A batch that spilled spills its last run too, so that all of it is merged.
+        if self.spill.is_some() && !self.run.is_empty() {
+            self.write_run()?;
+        }
         let kept = match self.spill.take() {
             None => {
                 self.run.sort_unstable();
@@ -266,12 +270,7 @@ impl BatchIds {
                 self.run = Vec::new();
                 Kept::Memory(kept)
             }
-            Some((mut out, mut runs)) => {
-                if !self.run.is_empty() {
-                    self.spill = Some((out, runs));
-                    self.write_run()?;
-                    (out, runs) = self.spill.take().expect("just put back");
-                }
+            Some((out, mut runs)) => {
                 self.run = Vec::new();
                 let file = out.into_inner().map_err(|e| e.into_error())?;
                 let mut kept = BufWriter::with_capacity(READ_BUFFER_BYTES, tempfile::tempfile()?);
@@ -432,27 +431,25 @@ impl Settled {
     }
 
     /// The settled ids at `range` (one account's, from [`Settled::accounts`]), in order.
-    fn ids(&self, range: Range<u64>) -> impl Iterator<Item = io::Result<Seen>> + '_ {
-        let n = range.end - range.start;
-        let (mut memory, mut file) = (None, None);
+    fn ids(&self, range: Range<u64>) -> Box<dyn Iterator<Item = io::Result<Seen>> + Send + '_> {
         match &self.kept {
-            Kept::Memory(v) => memory = Some(v[range.start as usize..range.end as usize].iter()),
-            Kept::File(f) => {
-                file = Some(BufReader::with_capacity(
+            Kept::Memory(v) => Box::new(
+                v[range.start as usize..range.end as usize]
+                    .iter()
+                    .map(|s| Ok(*s)),
+            ),
+            Kept::File(file) => {
+                let mut r = BufReader::with_capacity(
                     READ_BUFFER_BYTES,
                     At {
-                        file: f,
+                        file,
                         pos: range.start * SEEN_BYTES as u64,
                         end: range.end * SEEN_BYTES as u64,
                     },
-                ))
+                );
+                Box::new(range.map(move |_| Seen::read(&mut r)))
             }
         }
-        (0..n).map(move |_| match (&mut memory, &mut file) {
-            (Some(it), _) => Ok(*it.next().expect("range inside the ids")),
-            (_, Some(r)) => Seen::read(r),
-            _ => unreachable!("one of the two is set"),
-        })
     }
 
     /// The fingerprints at `range` that `new` marks, in order: what the batch adds to the store.

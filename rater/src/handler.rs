@@ -276,8 +276,8 @@ pub fn check_batch_id(id: &str) -> Result<(), RaterError> {
 }
 
 /// Reads, validates and aggregates a whole export from `input`, holding only totals in memory
-/// (record ids beyond [`crate::limits::ID_RUN_ENTRIES`] go to a temporary file). Any bad record rejects the export: the error lists them
-/// (record number, field, value, rule).
+/// (record ids beyond [`crate::limits::ID_RUN_ENTRIES`] go to a temporary file). Any bad
+/// record rejects the export: the error lists them (record number, field, value, rule).
 pub fn aggregate<R: Read>(
     config: &RaterConfig,
     format: Option<Format>,
@@ -638,16 +638,13 @@ async fn store_batch<S: Store>(
             .map(|(account, n)| (account.clone(), part(account, n)))
             .collect();
         let mut id_items = 0u64;
-        for (account, version, id_chunks) in &checked {
-            if *id_chunks == 0 {
-                continue;
-            }
+        for c in checked.iter().filter(|c| c.chunks > 0) {
             let p = parts
-                .entry(account.clone())
-                .or_insert_with(|| part(account.clone(), 0));
-            p.id_chunks = *id_chunks;
-            p.checked_version = Some(*version);
-            id_items += u64::from(*id_chunks);
+                .entry(c.account.clone())
+                .or_insert_with(|| part(c.account.clone(), 0));
+            p.id_chunks = c.chunks;
+            p.checked_version = Some(c.version);
+            id_items += u64::from(c.chunks);
         }
         let summary = BatchSummary {
             batch_id: batch_id.to_string(),
@@ -677,7 +674,12 @@ async fn store_batch<S: Store>(
         // the commit, while they are still invisible. Other accounts' chunks are the same on
         // every attempt (committed ids only grow), so they need no look.
         for account in &leaving_out {
-            let p = commit.accounts.iter().find(|p| p.account == *account);
+            // The commit's parts are in account order (from the map above).
+            let p = commit
+                .accounts
+                .binary_search_by(|p| p.account.cmp(account))
+                .ok()
+                .map(|i| &commit.accounts[i]);
             store
                 .sweep_chunks(&Keep {
                     account: account.clone(),
@@ -703,13 +705,23 @@ async fn store_batch<S: Store>(
 struct IdPlan {
     /// Positions of the records to leave out, sorted.
     drops: Bits,
-    /// Per account with ids: the version checked and how many record-id chunks the
-    /// fingerprints the batch adds take.
-    checked: Vec<(String, u64, u32)>,
+    /// Per account with ids, in the order of the batch's settled ids.
+    checked: Vec<IdCheck>,
     /// Which of the batch's settled ids the store does not hold yet.
     new: Bits,
     /// Accounts with records left out because an earlier batch counted their ids.
     leaving_out: Vec<String>,
+}
+
+/// One account's record ids checked against the store.
+struct IdCheck {
+    account: String,
+    /// The account's settled ids in the batch ([`Settled::accounts`]).
+    range: std::ops::Range<u64>,
+    /// The period version they were checked against.
+    version: u64,
+    /// Record-id chunks the fingerprints the batch adds take.
+    chunks: u32,
 }
 
 /// Applies the record-id rule to a batch's first pass against the committed ids (reads only).
@@ -729,14 +741,19 @@ async fn check_ids<S: Store>(
     let mut leaving_out = Vec::new();
     for (account, range) in first.ids.accounts() {
         let stored = store.record_ids(account, &period_id).await?;
-        let against = dedupe::against(&stored.ids, &first.ids, range, &mut drops, &mut new)
+        let against = dedupe::against(&stored.ids, &first.ids, range.clone(), &mut drops, &mut new)
             .map_err(RaterError::TempFile)?;
         if against.dropped > 0 {
             leaving_out.push(account.to_string());
         }
         conflicts.extend(against.conflicts.into_iter().map(|i| (i, None)));
         let chunks = against.new.div_ceil(IDS_PER_CHUNK as u64) as u32;
-        checked.push((account.to_string(), stored.version, chunks));
+        checked.push(IdCheck {
+            account: account.to_string(),
+            range,
+            version: stored.version,
+            chunks,
+        });
     }
     if !conflicts.is_empty() {
         conflicts.sort_unstable();
@@ -756,21 +773,24 @@ async fn check_ids<S: Store>(
 async fn put_id_chunks<S: Store>(
     store: &S,
     ids: &Settled,
-    checked: &[(String, u64, u32)],
+    checked: &[IdCheck],
     new: &Bits,
     batch_id: &str,
     period_id: &str,
 ) -> Result<(), RaterError> {
     let mut group: Vec<UsageChunk> = Vec::new();
     let mut group_bytes = 0;
-    for (account, range) in ids.accounts() {
-        let Some((_, _, expected)) = checked.iter().find(|c| c.0 == account) else {
-            continue;
-        };
+    for IdCheck {
+        account,
+        range,
+        chunks: expected,
+        ..
+    } in checked.iter().filter(|c| c.chunks > 0)
+    {
         let mut n = 0u32;
         let mut part =
             Vec::with_capacity(IDS_PER_CHUNK.min(range.end as usize - range.start as usize));
-        let mut fingerprints = ids.new_ids(range, new).peekable();
+        let mut fingerprints = ids.new_ids(range.clone(), new).peekable();
         while let Some(f) = fingerprints.next() {
             part.push(f.map_err(RaterError::TempFile)?);
             if part.len() < IDS_PER_CHUNK && fingerprints.peek().is_some() {

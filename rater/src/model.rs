@@ -21,12 +21,6 @@ pub const COMMITTED_IDS_PREFIX: &str = "i:";
 /// ([`parse_chunk_sk`]) pass over them.
 pub const IDS_SK_PREFIX: &str = "#ids#";
 
-/// Usage chunk sort keys sort outside `USAGE_SKIPPED_FROM..USAGE_SKIPPED_UNTIL`: they start
-/// with a batch id, which never starts with `#`, while the usage partition's own items
-/// (`#COMMITTED`, record-id chunks) all do. Reading usage skips that range.
-pub const USAGE_SKIPPED_FROM: &str = "#";
-pub const USAGE_SKIPPED_UNTIL: &str = "$";
-
 pub fn ledger_pk(batch_id: &str) -> String {
     format!("BATCH#{batch_id}")
 }
@@ -70,6 +64,28 @@ pub fn swept(sk: &str, keep: &crate::store::Keep) -> bool {
             parse_chunk_sk(sk).is_some_and(|(batch, n)| batch == keep.batch_id && n >= keep.chunks)
         }
     }
+}
+
+/// The usage of a stored chunk of `account` when it counts: its batch is committed with more
+/// chunks than its number (`committed` gives a batch's committed chunk count). Other items are
+/// `None`; a chunk that counts but cannot be read is corrupt.
+pub fn committed_usage_chunk(
+    account: &str,
+    pk: &str,
+    sk: &str,
+    body: Option<&str>,
+    committed: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<Usage>, crate::error::StoreError> {
+    let Some((batch, n)) = parse_chunk_sk(sk) else {
+        return Ok(None);
+    };
+    if committed(batch).is_none_or(|count| n >= count) {
+        return Ok(None);
+    }
+    let body = body.ok_or_else(|| crate::error::StoreError::corrupt(pk, sk, "no text body"))?;
+    decode_chunk(account, body)
+        .map(Some)
+        .map_err(|e| crate::error::StoreError::corrupt(pk, sk, e))
 }
 
 /// The fingerprints of a stored record-id chunk when it counts: its batch is committed with more

@@ -20,23 +20,15 @@ use crate::limits::{
     COMMIT_ACCOUNTS_PER_TRANSACTION_MAX,
 };
 use crate::model::{
-    committed_id_chunk, config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk,
-    parse_chunk_sk, swept, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk,
+    committed_id_chunk, committed_usage_chunk, config_pk, config_sk, counter_pk, invoice_pk,
+    ledger_pk, swept, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk,
     COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK,
-    IDS_SK_PREFIX, LEDGER_SK, USAGE_SKIPPED_FROM, USAGE_SKIPPED_UNTIL,
+    IDS_SK_PREFIX, LEDGER_SK,
 };
 use crate::store::{
     Commit, CommitAccount, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds,
-    Store,
+    SkRange, Store, USAGE_CHUNKS,
 };
-
-/// Which sort keys of a partition a query reads.
-#[derive(Debug, Clone, Copy)]
-enum SkRange<'a> {
-    Prefix(&'a str),
-    Below(&'a str),
-    From(&'a str),
-}
 
 /// The table definition shared with the SAM template (the one source of truth for keys).
 pub const TABLE_JSON: &str = include_str!("../../../infra/table.json");
@@ -361,10 +353,16 @@ impl DynamoStore {
 }
 
 /// The `b:<batch_id>` attributes of a `#COMMITTED` item: batch id -> chunk count.
+/// `#COMMITTED`'s usage chunk count per batch.
 fn committed_batches(item: &Item) -> HashMap<String, u32> {
+    committed_counts(item, COMMITTED_BATCH_PREFIX)
+}
+
+/// `#COMMITTED`'s counts per batch from its attributes named `<prefix><batch_id>`.
+fn committed_counts(item: &Item, prefix: &str) -> HashMap<String, u32> {
     item.iter()
         .filter_map(|(k, v)| {
-            let batch = k.strip_prefix(COMMITTED_BATCH_PREFIX)?;
+            let batch = k.strip_prefix(prefix)?;
             let count = v.as_n().ok()?.parse().ok()?;
             Some((batch.to_string(), count))
         })
@@ -453,10 +451,7 @@ impl Store for DynamoStore {
     async fn sweep_chunks(&self, keep: &Keep) -> Result<(), StoreError> {
         let pk = usage_pk(&keep.account, &keep.period_id);
         let mut gone = Vec::new();
-        for prefix in [
-            format!("{}#", keep.batch_id),
-            format!("{IDS_SK_PREFIX}{}#", keep.batch_id),
-        ] {
+        for prefix in keep.prefixes() {
             for item in self.query(&pk, SkRange::Prefix(&prefix)).await? {
                 if let Some(sk) = get_s(&item, "sk").filter(|sk| swept(sk, keep)) {
                     gone.push(
@@ -634,13 +629,7 @@ impl Store for DynamoStore {
         let Some(committed) = self.committed_item(account, period_id).await? else {
             return Ok(RecordIds::default());
         };
-        let counts: HashMap<&str, u32> = committed
-            .iter()
-            .filter_map(|(k, v)| {
-                let batch = k.strip_prefix(COMMITTED_IDS_PREFIX)?;
-                Some((batch, v.as_n().ok()?.parse().ok()?))
-            })
-            .collect();
+        let counts = committed_counts(&committed, COMMITTED_IDS_PREFIX);
         let mut ids = Vec::new();
         if !counts.is_empty() {
             for item in self.query(&pk, SkRange::Prefix(IDS_SK_PREFIX)).await? {
@@ -668,23 +657,17 @@ impl Store for DynamoStore {
             return Ok(PeriodUsage::default());
         };
         let batches = committed_batches(&committed);
-        // Usage chunk keys never start with `#`; the partition's `#` items (`#COMMITTED`,
-        // record-id chunks of 200 KB each) are not read: they would cost read units for nothing.
-        // Chunks of a batch committed after `committed` was read are not counted by it.
-        let mut items = self.query(&pk, SkRange::Below(USAGE_SKIPPED_FROM)).await?;
-        items.extend(self.query(&pk, SkRange::From(USAGE_SKIPPED_UNTIL)).await?);
+        // The `#` items are not read (they would cost read units for nothing). Chunks of a batch
+        // committed after `committed` was read are not counted by it.
         let mut usage = Usage::default();
-        for item in &items {
-            let sk = get_s(item, "sk").unwrap_or("");
-            let Some((batch, n)) = parse_chunk_sk(sk) else {
-                continue;
-            };
-            if batches.get(batch).is_some_and(|count| n < *count) {
-                let body =
-                    get_s(item, "body").ok_or_else(|| StoreError::corrupt(&pk, sk, "no body"))?;
-                let part =
-                    decode_chunk(account, body).map_err(|e| StoreError::corrupt(&pk, sk, e))?;
-                usage.merge(&part);
+        for sks in USAGE_CHUNKS {
+            for item in self.query(&pk, sks).await? {
+                let sk = get_s(&item, "sk").unwrap_or("");
+                let body = get_s(&item, "body");
+                let count = |b: &str| batches.get(b).copied();
+                if let Some(part) = committed_usage_chunk(account, &pk, sk, body, count)? {
+                    usage.merge(&part);
+                }
             }
         }
         Ok(PeriodUsage {

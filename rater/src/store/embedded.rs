@@ -15,12 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::limits::COMMITTED_BATCHES_MAX;
 use crate::model::{
-    committed_id_chunk, config_pk, config_sk, counter_pk, decode_chunk, invoice_pk, ledger_pk,
-    parse_chunk_sk, swept, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK,
-    CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK, USAGE_SKIPPED_FROM, USAGE_SKIPPED_UNTIL,
+    committed_id_chunk, committed_usage_chunk, config_pk, config_sk, counter_pk, invoice_pk,
+    ledger_pk, swept, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK,
+    CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
 use crate::store::{
-    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, SkRange,
+    Store, USAGE_CHUNKS,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
@@ -67,6 +68,25 @@ fn get_json<T: for<'de> Deserialize<'de>>(
             .map(Some)
             .map_err(|e| StoreError::corrupt(pk, sk, e)),
     }
+}
+
+/// Calls `f` with the sort key and value of each item of partition `pk` whose sort key is in
+/// `sks`, in key order.
+fn each_in(
+    t: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    pk: &str,
+    sks: SkRange<'_>,
+    mut f: impl FnMut(&str, &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    for entry in t.range((pk, sks.start())..).map_err(io)? {
+        let (k, v) = entry.map_err(io)?;
+        let (ipk, sk) = k.value();
+        if ipk != pk || !sks.contains(sk) {
+            break;
+        }
+        f(sk, v.value())?;
+    }
+    Ok(())
 }
 
 fn put_json<T: Serialize>(t: &mut Table<'_>, pk: &str, sk: &str, v: &T) -> Result<(), StoreError> {
@@ -192,15 +212,13 @@ impl Store for EmbeddedStore {
         let pk = usage_pk(&keep.account, &keep.period_id);
         self.write(|t| {
             let mut gone = Vec::new();
-            for entry in t.range((pk.as_str(), "")..).map_err(io)? {
-                let (k, _) = entry.map_err(io)?;
-                let (p, sk) = k.value();
-                if p != pk {
-                    break;
-                }
-                if swept(sk, keep) {
-                    gone.push(sk.to_string());
-                }
+            for prefix in keep.prefixes() {
+                each_in(t, &pk, SkRange::Prefix(&prefix), |sk, _| {
+                    if swept(sk, keep) {
+                        gone.push(sk.to_string());
+                    }
+                    Ok(())
+                })?;
             }
             for sk in gone {
                 t.remove((pk.as_str(), sk.as_str())).map_err(io)?;
@@ -264,17 +282,13 @@ impl Store for EmbeddedStore {
                 return Ok(RecordIds::default());
             };
             let mut ids = Vec::new();
-            for entry in t.range((pk.as_str(), IDS_SK_PREFIX)..).map_err(io)? {
-                let (k, v) = entry.map_err(io)?;
-                let (ipk, sk) = k.value();
-                if ipk != pk || !sk.starts_with(IDS_SK_PREFIX) {
-                    break;
-                }
-                let body = std::str::from_utf8(v.value()).ok();
+            each_in(t, &pk, SkRange::Prefix(IDS_SK_PREFIX), |sk, v| {
+                let body = std::str::from_utf8(v).ok();
                 if let Some(part) = committed_id_chunk(&pk, sk, body, |b| c.ids.get(b).copied())? {
                     ids.extend(part);
                 }
-            }
+                Ok(())
+            })?;
             ids.sort_unstable();
             Ok(RecordIds {
                 ids,
@@ -294,27 +308,15 @@ impl Store for EmbeddedStore {
                 return Ok(PeriodUsage::default());
             };
             let mut usage = Usage::default();
-            // Usage chunks only: the `#` items (record-id chunks among them) are skipped.
-            let below = t
-                .range((pk.as_str(), "")..(pk.as_str(), USAGE_SKIPPED_FROM))
-                .map_err(io)?;
-            let from = t.range((pk.as_str(), USAGE_SKIPPED_UNTIL)..).map_err(io)?;
-            for entry in below.chain(from) {
-                let (k, v) = entry.map_err(io)?;
-                let (ipk, sk) = k.value();
-                if ipk != pk {
-                    break;
-                }
-                let Some((batch, n)) = parse_chunk_sk(sk) else {
-                    continue;
-                };
-                if c.batches.get(batch).is_some_and(|count| n < *count) {
-                    let body = std::str::from_utf8(v.value())
-                        .map_err(|e| StoreError::corrupt(&pk, sk, e))?;
-                    let part =
-                        decode_chunk(account, body).map_err(|e| StoreError::corrupt(&pk, sk, e))?;
-                    usage.merge(&part);
-                }
+            for sks in USAGE_CHUNKS {
+                each_in(t, &pk, sks, |sk, v| {
+                    let body = std::str::from_utf8(v).ok();
+                    let count = |b: &str| c.batches.get(b).copied();
+                    if let Some(part) = committed_usage_chunk(account, &pk, sk, body, count)? {
+                        usage.merge(&part);
+                    }
+                    Ok(())
+                })?;
             }
             Ok(PeriodUsage {
                 usage,

@@ -10,7 +10,7 @@ use pricing::{Invoice, Usage};
 
 use crate::dedupe::Fingerprint;
 use crate::error::StoreError;
-use crate::model::{BatchSummary, ConfigKind, Ledger, UsageChunk};
+use crate::model::{BatchSummary, ConfigKind, Ledger, UsageChunk, IDS_SK_PREFIX};
 
 pub mod dynamo;
 pub mod embedded;
@@ -77,6 +77,47 @@ pub struct Keep {
     pub chunks: u32,
     pub id_chunks: u32,
 }
+
+impl Keep {
+    /// The sort-key prefixes of the batch's usage and record-id chunks.
+    pub(crate) fn prefixes(&self) -> [String; 2] {
+        [
+            format!("{}#", self.batch_id),
+            format!("{IDS_SK_PREFIX}{}#", self.batch_id),
+        ]
+    }
+}
+
+/// Which sort keys of a partition a read covers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SkRange<'a> {
+    Prefix(&'a str),
+    Below(&'a str),
+    From(&'a str),
+}
+
+impl SkRange<'_> {
+    /// The first sort key the range can hold.
+    pub(crate) fn start(&self) -> &str {
+        match *self {
+            SkRange::Prefix(p) | SkRange::From(p) => p,
+            SkRange::Below(_) => "",
+        }
+    }
+
+    pub(crate) fn contains(&self, sk: &str) -> bool {
+        match *self {
+            SkRange::Prefix(p) => sk.starts_with(p),
+            SkRange::Below(b) => sk < b,
+            SkRange::From(f) => sk >= f,
+        }
+    }
+}
+
+/// Where a usage partition's chunks are: their keys start with a batch id, which never starts
+/// with `#`, while the partition's own items (`#COMMITTED`, record-id chunks of 200 KB each)
+/// all do, so reading usage skips them.
+pub(crate) const USAGE_CHUNKS: [SkRange<'static>; 2] = [SkRange::Below("#"), SkRange::From("$")];
 
 /// The record ids committed into one account's period.
 #[derive(Debug, Clone, PartialEq, Default)]
