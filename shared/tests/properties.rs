@@ -155,6 +155,20 @@ proptest! {
         prop_assert_eq!(rate_all(&c, &records), rate_all(&c, &shuffled));
     }
 
+    /// The aggregator guesses where a record's total sits from the records before it (the same
+    /// walk repeated hour after hour, one resource's meters interleaved). Repeating a random walk
+    /// exercises every guess, hit or miss; the result must equal adding each record on its own.
+    #[test]
+    fn rating_equals_the_sum_of_single_records(records in proptest::collection::vec(record(), 1..60), walks in 1usize..4) {
+        let c = cloudstack();
+        let batch: Vec<UsageRecord> = (0..walks).flat_map(|_| records.iter().cloned()).collect();
+        let mut alone = Usage::default();
+        for r in &batch {
+            alone.merge(&rate_all(&c, std::slice::from_ref(r)));
+        }
+        prop_assert_eq!(rate_all(&c, &batch), alone);
+    }
+
     #[test]
     fn splitting_a_batch_and_merging_gives_the_same_invoice(records in proptest::collection::vec(record(), 1..60), cut in 0usize..60, variant in 0u8..5) {
         let c = cloudstack();
