@@ -25,6 +25,12 @@ pub fn record_quantity_max() -> Decimal {
     Decimal::from_i128_with_scale(1_000_000_000_000_000_000_000, 0)
 }
 
+/// True when `q` is above [`record_quantity_max`]. A value is at most its mantissa, so the
+/// usual quantity (a mantissa under 10^21) is answered without a full decimal comparison.
+pub(crate) fn exceeds_record_max(q: Decimal) -> bool {
+    q.mantissa().unsigned_abs() > 1_000_000_000_000_000_000_000 && q > record_quantity_max()
+}
+
 /// One measured use of one meter of one product by one resource, over `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -340,7 +346,6 @@ pub struct Aggregator<'c> {
     last_slot: u32,
     /// Per charge, the position of the last total it added to (`u32::MAX`: none yet).
     charge_slot: Vec<u32>,
-    quantity_max: Decimal,
 }
 
 impl<'c> Aggregator<'c> {
@@ -395,7 +400,6 @@ impl<'c> Aggregator<'c> {
             index: HashMap::default(),
             last_slot: u32::MAX,
             charge_slot,
-            quantity_max: record_quantity_max(),
         }
     }
 
@@ -459,12 +463,12 @@ impl<'c> Aggregator<'c> {
                 RecordRule::NegativeQuantity,
             ));
         }
-        if record.quantity > self.quantity_max {
+        if exceeds_record_max(record.quantity) {
             return Err(err(
                 "quantity",
                 record.quantity.to_string(),
                 RecordRule::QuantityTooLarge {
-                    max: self.quantity_max.to_string(),
+                    max: record_quantity_max().to_string(),
                 },
             ));
         }

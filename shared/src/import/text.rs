@@ -3,13 +3,13 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
 use super::{Format, ImportError, ERROR_VALUE_CHARS_MAX};
 use crate::error::{RecordError, RecordRule};
-use crate::usage::record_quantity_max;
+use crate::usage::{exceeds_record_max, record_quantity_max};
 
 /// Why a text is not an acceptable decimal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,9 @@ const EXPONENT_ABS_MAX: u32 = 28;
 /// from exporters, and anything outside plain decimal notation is a broken exporter, not a
 /// quantity. The result never goes through binary floating point.
 pub(super) fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
+    if let Some(value) = plain_decimal(text) {
+        return Ok(value);
+    }
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(p) => (&text[..p], Some(&text[p + 1..])),
         None => (text, None),
@@ -109,6 +112,33 @@ pub(super) fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
     }
 }
 
+/// The fast path of [`parse_decimal`]: unsigned digits with at most one point and at most 19
+/// bytes, which is what exporters write for nearly every quantity. Gives exactly what the general
+/// path gives (same mantissa, same scale: `1.50` keeps its two places) in one pass over the
+/// bytes; anything else (a sign, an exponent, more digits) returns `None` and takes the
+/// general path.
+fn plain_decimal(text: &str) -> Option<Decimal> {
+    let b = text.as_bytes();
+    // 19 digits stay below u64::MAX (1.8 x 10^19).
+    if b.is_empty() || b.len() > 19 {
+        return None;
+    }
+    let mut mantissa = 0u64;
+    let mut point = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => mantissa = mantissa * 10 + u64::from(c - b'0'),
+            b'.' if point.is_none() => point = Some(i),
+            _ => return None,
+        }
+    }
+    if b.len() == usize::from(point.is_some()) {
+        return None; // `.` alone: no digit
+    }
+    let scale = point.map_or(0, |p| b.len() - p - 1) as u32;
+    Some(Decimal::from_i128_with_scale(i128::from(mantissa), scale))
+}
+
 /// The text of a JSON number or decimal string: `3600.5` and `"3600.5"` both give `3600.5`.
 /// Kept as text so that the decimal is parsed exactly, never through an `f64`.
 pub(super) fn raw_number_text(raw: &RawValue) -> Result<Cow<'_, str>, RecordRule> {
@@ -148,7 +178,7 @@ pub(super) fn check_quantity(q: Decimal) -> Result<Decimal, RecordRule> {
     if q.is_sign_negative() && !q.is_zero() {
         return Err(RecordRule::NegativeQuantity);
     }
-    if q > record_quantity_max() {
+    if exceeds_record_max(q) {
         return Err(RecordRule::QuantityTooLarge {
             max: record_quantity_max().to_string(),
         });
@@ -161,34 +191,55 @@ pub(super) fn check_quantity(q: Decimal) -> Result<Decimal, RecordRule> {
 /// The common `YYYY-MM-DDTHH:MM:SSZ` shape takes a fast path: canonical CSV files carry two of
 /// them per row, and chrono's general parser would dominate the import time.
 pub(super) fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
-    let b = text.as_bytes();
-    if b.len() == 20
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && (b[10] == b'T' || b[10] == b't')
-        && b[13] == b':'
-        && b[16] == b':'
-        && (b[19] == b'Z' || b[19] == b'z')
-    {
-        let num = |r: std::ops::Range<usize>| -> Option<u32> {
-            let mut n = 0u32;
-            for &c in &b[r] {
-                if !c.is_ascii_digit() {
-                    return None;
+    Days::default().parse_rfc3339(text)
+}
+
+/// The last calendar day parsed, so that a stream of timestamps of the same day (every row of
+/// an hourly export has two) validates its date once. Checking a date is most of the cost of
+/// the fast path below.
+#[derive(Default)]
+pub(super) struct Days {
+    last: Option<([u8; 10], NaiveDate)>,
+}
+
+impl Days {
+    /// [`parse_rfc3339`], remembering the day.
+    pub(super) fn parse_rfc3339(&mut self, text: &str) -> Option<DateTime<Utc>> {
+        let b = text.as_bytes();
+        if b.len() == 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && (b[10] == b'T' || b[10] == b't')
+            && b[13] == b':'
+            && b[16] == b':'
+            && (b[19] == b'Z' || b[19] == b'z')
+        {
+            let num = |r: std::ops::Range<usize>| -> Option<u32> {
+                let mut n = 0u32;
+                for &c in &b[r] {
+                    if !c.is_ascii_digit() {
+                        return None;
+                    }
+                    n = n * 10 + u32::from(c - b'0');
                 }
-                n = n * 10 + u32::from(c - b'0');
-            }
-            Some(n)
-        };
-        let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
-        return Some(
-            date.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?
-                .and_utc(),
-        );
+                Some(n)
+            };
+            let day: [u8; 10] = b[..10].try_into().expect("ten bytes");
+            let date = match self.last {
+                Some((text, date)) if text == day => date,
+                _ => {
+                    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+                    self.last = Some((day, date));
+                    date
+                }
+            };
+            let time = NaiveTime::from_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)?;
+            return Some(date.and_time(time).and_utc());
+        }
+        DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
-    DateTime::parse_from_rfc3339(text)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Parses the instants cloud exports write: RFC 3339, CloudStack's literal `'T'`
@@ -269,6 +320,42 @@ pub(super) fn read_document<R: Read>(
     Ok(bytes)
 }
 
+/// `0x01` in every byte.
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// The low seven bits of every byte.
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// The high bit of each byte of `word` that equals `byte`, and no other bit.
+///
+/// Exact, unlike the shorter `(x - ONES) & !x` trick, whose borrow can flag the byte after a
+/// match: `(y & LOW7) + LOW7` sets a byte's high bit when its low seven bits are not all zero,
+/// without carrying into the next byte.
+#[inline]
+pub(super) fn bytes_equal(word: u64, byte: u8) -> u64 {
+    let y = word ^ (ONES * u64::from(byte));
+    !(((y & LOW7) + LOW7) | y | LOW7)
+}
+
+/// The position of the first `byte` in `hay`, eight bytes at a time (`memchr` without the
+/// dependency: the importers must build for the browser too, and stay small there).
+pub(super) fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    let mut words = hay.chunks_exact(8);
+    let mut base = 0;
+    for w in &mut words {
+        let found = bytes_equal(u64::from_le_bytes(w.try_into().expect("8 bytes")), byte);
+        if found != 0 {
+            // Little-endian: the lowest set bit is the first matching byte.
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == byte)
+        .map(|p| base + p)
+}
+
 /// Lines of a streamed input, each at most `max` bytes, numbered from 1, without the line break.
 pub(super) struct Lines<R: Read> {
     inner: BufReader<R>,
@@ -318,7 +405,7 @@ impl<R: Read> Lines<R> {
         if available.is_empty() {
             return Ok(None);
         }
-        let in_buffer = match available.iter().position(|&b| b == b'\n') {
+        let in_buffer = match find_byte(available, b'\n') {
             Some(p) if p <= self.max => Some(p),
             Some(_) => return Err(self.too_long()),
             None => None,
@@ -334,7 +421,7 @@ impl<R: Read> Lines<R> {
                     if available.is_empty() {
                         break;
                     }
-                    let (take, found) = match available.iter().position(|&b| b == b'\n') {
+                    let (take, found) = match find_byte(available, b'\n') {
                         Some(p) => (p, true),
                         None => (available.len(), false),
                     };
@@ -409,6 +496,96 @@ mod tests {
         for (text, want) in bad {
             assert_eq!(parse_decimal(text), Err(want), "{text}");
         }
+    }
+
+    /// The one-pass path must give what the general one gives, scale included.
+    #[test]
+    fn plain_decimals_match_the_general_parser() {
+        for text in [
+            "0",
+            "7",
+            "007",
+            "1.50",
+            "0.0001",
+            ".5",
+            "5.",
+            "3600",
+            "9999999999999999999",
+            "123456789.123456789",
+            "0.00000000000000001",
+            "1844674407370955161",
+        ] {
+            let fast = plain_decimal(text).expect(text);
+            let general = Decimal::from_str_exact(text).unwrap();
+            assert_eq!(fast, general, "{text}");
+            assert_eq!(fast.scale(), general.scale(), "{text}");
+            assert_eq!(fast.to_string(), general.to_string(), "{text}");
+        }
+        // Left to the general path: signs, exponents, 20 digits, no digit, two points.
+        for text in [
+            "-1",
+            "+1",
+            "1e3",
+            "18446744073709551616",
+            "",
+            ".",
+            "1.2.3",
+            "1,5",
+        ] {
+            assert_eq!(plain_decimal(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn byte_search_finds_the_first_match_only() {
+        for len in 0..40usize {
+            for at in 0..=len {
+                // `needle ^ 1` right after a match is what a borrowing zero test flags.
+                let mut hay: Vec<u8> = (0..len).map(|i| b'a' + (i % 7) as u8).collect();
+                if at < len {
+                    hay[at] = b'\n';
+                    for b in hay.iter_mut().skip(at + 1) {
+                        *b = b'\n' ^ 1;
+                    }
+                }
+                let want = hay.iter().position(|&b| b == b'\n');
+                assert_eq!(find_byte(&hay, b'\n'), want, "len {len} at {at}");
+            }
+        }
+        for byte in 0..=255u8 {
+            for other in [0u8, 1, byte ^ 1, byte ^ 0x80, 0xFF] {
+                let word = u64::from_le_bytes([other, byte, other, other, byte, other, other, 0]);
+                let want = (0..8).fold(0u64, |m, i| {
+                    let b = (word >> (8 * i)) as u8;
+                    m | (u64::from(b == byte) << (8 * i + 7))
+                });
+                assert_eq!(bytes_equal(word, byte), want, "{byte} {other}");
+            }
+        }
+    }
+
+    #[test]
+    fn remembered_days_never_change_an_answer() {
+        let mut days = Days::default();
+        for text in [
+            "2017-02-14T00:00:00Z",
+            "2017-02-14T23:59:59Z",
+            "2017-02-14T24:00:00Z",
+            "2017-02-15T01:00:00Z",
+            "2017-02-30T01:00:00Z",
+            "2017-02-14T01:00:00+01:00",
+            "2016-02-29T00:00:00Z",
+            "2017-02-14T0a:00:00Z",
+        ] {
+            let want = DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+            assert_eq!(days.parse_rfc3339(text), want, "{text}");
+            assert_eq!(parse_rfc3339(text), want, "{text}");
+        }
+        // A leap second is refused by the fast path, as it always was (chrono alone would
+        // take it); remembering the day does not change that.
+        assert_eq!(days.parse_rfc3339("2017-02-14T01:00:60Z"), None);
     }
 
     #[test]
