@@ -32,11 +32,13 @@
 //! (6 MB, about 55,000 records) never touches the disk; a 1 GB export of 9.6 million ids
 //! writes about 500 MB of temporary files and holds about 20 MB of ids in memory.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::ops::Range;
 
 use base64::Engine;
+use pricing::usage::same_text;
 use pricing::{RecordError, RecordRule, UsageRecord};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -138,8 +140,12 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 pub struct BatchIds {
     /// Account ids by number, in order of first appearance.
     names: Vec<String>,
-    /// Number of the last account seen: exports come grouped by account, so this almost
-    /// always hits without a search.
+    /// Account id -> number: an export that interleaves accounts (an hourly export of every
+    /// resource) changes account every few records, and a search of `names` made that
+    /// quadratic in accounts.
+    numbers: HashMap<String, u32>,
+    /// Number of the last account seen: exports come grouped by account, so this usually hits
+    /// without a lookup.
     last: u32,
     /// Reused buffer for the content layout.
     buf: Vec<u8>,
@@ -166,6 +172,7 @@ impl BatchIds {
     pub fn with_run_entries(run_max: usize) -> BatchIds {
         BatchIds {
             names: Vec::new(),
+            numbers: HashMap::new(),
             last: 0,
             buf: Vec::new(),
             run: Vec::new(),
@@ -184,12 +191,14 @@ impl BatchIds {
         };
         let content = content_hash(rec, &mut self.buf);
         let account = match self.names.get(self.last as usize) {
-            Some(a) if *a == rec.account => self.last,
-            _ => match self.names.iter().position(|a| *a == rec.account) {
-                Some(i) => i as u32,
+            Some(a) if same_text(a, &rec.account) => self.last,
+            _ => match self.numbers.get(rec.account.as_str()) {
+                Some(&i) => i,
                 None => {
+                    let i = self.names.len() as u32;
                     self.names.push(rec.account.clone());
-                    (self.names.len() - 1) as u32
+                    self.numbers.insert(rec.account.clone(), i);
+                    i
                 }
             },
         };

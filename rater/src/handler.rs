@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use pricing::usage::same_text;
 use pricing::{
     AccountBook, Aggregator, BatchErrors, BillingPeriod, Catalog, Invoice, InvoiceKind, PeriodKind,
     RecordError, RecordRule,
@@ -318,6 +319,9 @@ pub fn aggregate_pass<R: Read>(
     let first_pass = pass.skip.is_none() && pass.describe.is_empty();
     let mut ids = BatchIds::with_run_entries(config.id_run_entries);
     let mut described = Vec::new();
+    // The last account found in the book: consecutive records usually share it, and a string
+    // comparison is cheaper than hashing the id again.
+    let mut known_account = String::new();
     let imported = read_records(
         format,
         &mut reader,
@@ -332,8 +336,11 @@ pub fn aggregate_pass<R: Read>(
                 value: rec.account.clone(),
                 rule,
             };
-            if !config.account_ids.contains(&rec.account) {
-                return Err(refuse(RecordRule::UnknownAccount));
+            if known_account.is_empty() || !same_text(&known_account, &rec.account) {
+                if !config.account_ids.contains(&rec.account) {
+                    return Err(refuse(RecordRule::UnknownAccount));
+                }
+                known_account.clone_from(&rec.account);
             }
             if let Some(a) = account.filter(|a| *a != rec.account) {
                 return Err(refuse(RecordRule::Malformed(format!(
