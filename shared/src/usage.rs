@@ -330,12 +330,6 @@ struct PackedKey {
     billable: bool,
 }
 
-/// Ranks in name order: of interned strings by id, of charges by (product, meter).
-struct NameOrder {
-    strings: Vec<u32>,
-    charges: Vec<u32>,
-}
-
 /// What the aggregator knows about one (product, meter) charge.
 struct ChargeInfo {
     product: String,
@@ -665,70 +659,21 @@ impl<'c> Aggregator<'c> {
     /// The totals in persistable, deterministic form.
     pub fn to_usage(&self) -> Usage {
         Usage {
-            totals: self.usage_totals(&self.name_order(), &self.totals),
+            totals: self.usage_totals(&self.totals),
         }
     }
 
-    /// Where each interned string and each charge falls in name order, so that packed keys
-    /// sort as their [`UsageKey`]s do with integer comparisons instead of string ones.
-    fn name_order(&self) -> NameOrder {
-        let rank = |n: usize, cmp: &dyn Fn(usize, usize) -> std::cmp::Ordering| {
-            let mut by_name: Vec<usize> = (0..n).collect();
-            by_name.sort_unstable_by(|&a, &b| cmp(a, b));
-            let mut ranks = vec![0u32; n];
-            for (r, &i) in by_name.iter().enumerate() {
-                ranks[i] = r as u32;
-            }
-            ranks
-        };
-        let names = &self.strings.names;
-        let charges = &self.charges;
-        NameOrder {
-            strings: rank(names.len(), &|a, b| names[a].cmp(&names[b])),
-            charges: rank(charges.len(), &|a, b| {
-                (&charges[a].product, &charges[a].meter)
-                    .cmp(&(&charges[b].product, &charges[b].meter))
-            }),
-        }
-    }
-
-    /// Totals keyed by name. The packed keys are sorted in [`UsageKey`] order by rank, then
-    /// named and bulk-loaded into the tree: inserting 80,000 string keys one by one, or sorting
-    /// them by their strings, was a tenth of an import's time.
-    fn usage_totals(
-        &self,
-        order: &NameOrder,
-        packed: &[(PackedKey, UsageTotal)],
-    ) -> BTreeMap<UsageKey, UsageTotal> {
-        let s = |id: u32| order.strings[id as usize];
-        let mut sorted: Vec<&(PackedKey, UsageTotal)> = packed.iter().collect();
-        // The fields of `UsageKey`'s derived order, in its order (product and meter: the charge).
-        sorted.sort_unstable_by_key(|(k, _)| {
-            (
-                s(k.account),
-                s(k.project),
-                s(k.resource),
-                order.charges[k.charge as usize],
-                s(k.region),
-                k.day,
-                k.unit,
-                k.billable,
-            )
-        });
-        let mut totals: Vec<(UsageKey, UsageTotal)> = sorted
-            .into_iter()
+    /// Totals keyed by name. Collecting into the tree sorts once and bulk-loads it: inserting
+    /// 80,000 string keys one by one was a tenth of an import's time. Distinct packed keys
+    /// name distinct keys (a record's product and meter resolve to one charge), so nothing is
+    /// lost by collecting.
+    fn usage_totals(&self, packed: &[(PackedKey, UsageTotal)]) -> BTreeMap<UsageKey, UsageTotal> {
+        let totals: BTreeMap<UsageKey, UsageTotal> = packed
+            .iter()
             .map(|(k, v)| (self.usage_key(k), *v))
             .collect();
-        // Distinct packed keys give distinct names; merging equal neighbours keeps the sum
-        // right even if a catalog ever lists one (product, meter) twice.
-        totals.dedup_by(|(k, v), (kept_k, kept_v)| {
-            let same = k == kept_k;
-            if same {
-                kept_v.add(*v);
-            }
-            same
-        });
-        totals.into_iter().collect()
+        debug_assert_eq!(totals.len(), packed.len(), "two packed keys named alike");
+        totals
     }
 
     /// Hands the totals over one account at a time, in account order, consuming the
@@ -740,7 +685,6 @@ impl<'c> Aggregator<'c> {
     ) -> Result<(), E> {
         let mut keys = std::mem::take(&mut self.totals);
         self.index = HashMap::default();
-        let order = self.name_order();
         // Group by account name (ids are in first-seen order, names give a stable order).
         keys.sort_unstable_by(|(a, _), (b, _)| {
             self.strings
@@ -756,7 +700,7 @@ impl<'c> Aggregator<'c> {
                     .position(|(k, _)| k.account != account)
                     .unwrap_or(keys.len() - start);
             let usage = Usage {
-                totals: self.usage_totals(&order, &keys[start..end]),
+                totals: self.usage_totals(&keys[start..end]),
             };
             f(self.strings.name(account), usage)?;
             start = end;
