@@ -580,7 +580,7 @@ impl<'c> Aggregator<'c> {
         let slot = if hit(&self.totals, self.last_slot) {
             self.last_slot
         } else if hit(&self.totals, self.last_slot.wrapping_add(1)) {
-            self.last_slot + 1
+            self.last_slot.wrapping_add(1)
         } else if hit(&self.totals, by_charge) {
             by_charge
         } else {
