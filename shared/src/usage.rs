@@ -276,6 +276,8 @@ impl Interner {
 
 /// `a == b` for the short texts of a record (ids, names, up to 16 bytes) without a call to
 /// `memcmp`: six such comparisons per record made the library call a tenth of rating time.
+/// Public so that the rater's per-record checks use it too; it is not part of the pricing API.
+#[doc(hidden)]
 #[inline]
 pub fn same_text(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -570,7 +572,9 @@ impl<'c> Aggregator<'c> {
     ///
     /// With 80,000 totals the map no longer fits the core's cache, and a miss there costs more
     /// than the rest of rating a record: a guess turns that random access into a sequential one.
-    /// A record the guesses miss costs what it did before, plus those comparisons.
+    /// A record the guesses miss costs one hash lookup, as every record did before, plus those
+    /// comparisons. (Before, a run of records with the same key skipped even that; the first
+    /// guess now covers such runs.)
     fn slot(&mut self, key: PackedKey) -> u32 {
         let hit = |totals: &[(PackedKey, UsageTotal)], at: u32| {
             totals.get(at as usize).is_some_and(|(k, _)| *k == key)
@@ -664,16 +668,26 @@ impl<'c> Aggregator<'c> {
     }
 
     /// Totals keyed by name. Collecting into the tree sorts once and bulk-loads it: inserting
-    /// 80,000 string keys one by one was a tenth of an import's time. Distinct packed keys
-    /// name distinct keys (a record's product and meter resolve to one charge), so nothing is
-    /// lost by collecting.
+    /// 80,000 string keys one by one was a tenth of an import's time.
+    ///
+    /// Collecting keeps one value per key, so it is only right when distinct packed keys name
+    /// distinct keys. A validated catalog guarantees that (no product id twice, no meter priced
+    /// twice in a product, no alias naming another product), but `Catalog`'s fields are public
+    /// and a caller may skip validation: if two totals did share a name, they are added up one
+    /// by one instead, as before.
     fn usage_totals(&self, packed: &[(PackedKey, UsageTotal)]) -> BTreeMap<UsageKey, UsageTotal> {
         let totals: BTreeMap<UsageKey, UsageTotal> = packed
             .iter()
             .map(|(k, v)| (self.usage_key(k), *v))
             .collect();
-        debug_assert_eq!(totals.len(), packed.len(), "two packed keys named alike");
-        totals
+        if totals.len() == packed.len() {
+            return totals;
+        }
+        let mut added: BTreeMap<UsageKey, UsageTotal> = BTreeMap::new();
+        for (k, v) in packed {
+            added.entry(self.usage_key(k)).or_default().add(*v);
+        }
+        added
     }
 
     /// Hands the totals over one account at a time, in account order, consuming the
@@ -735,6 +749,47 @@ mod tests {
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
     use super::*;
+
+    /// A catalog that skipped validation may list one product id twice; records reaching both
+    /// copies (one through an alias) name the same total, which must hold both quantities.
+    #[test]
+    fn totals_named_alike_add_up_even_with_an_unvalidated_catalog() {
+        let mut catalog =
+            Catalog::from_json(include_str!("../../examples/catalogs/cloudstack.json")).unwrap();
+        let mut copy = catalog.product("copper").unwrap().clone();
+        copy.aliases = vec!["copper-alias".into()];
+        catalog.products.push(copy);
+        let period = BillingPeriod::month(2017, 2).unwrap();
+        let start: DateTime<Utc> = "2017-02-01T00:00:00Z".parse().unwrap();
+        let record = |product: &str, quantity: i64| UsageRecord {
+            record_id: None,
+            account: "a".into(),
+            project: None,
+            resource: "vm-1".into(),
+            product: product.into(),
+            meter: "vm.running".into(),
+            quantity: Decimal::from(quantity),
+            unit: Unit::Hours,
+            start,
+            end: start + chrono::Duration::hours(1),
+            tags: Vec::new(),
+            region: None,
+        };
+        let usage = rate(
+            &catalog,
+            period,
+            &[record("copper", 1), record("copper-alias", 2)],
+        )
+        .unwrap();
+        let totals: Vec<UsageTotal> = usage.totals.values().copied().collect();
+        assert_eq!(
+            totals,
+            vec![UsageTotal {
+                quantity: Decimal::from(3),
+                records: 2
+            }]
+        );
+    }
 
     /// Every length up to 20, every position of a single differing byte, and texts that differ
     /// only in length.

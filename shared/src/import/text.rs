@@ -51,9 +51,14 @@ const EXPONENT_ABS_MAX: u32 = 28;
 /// from exporters, and anything outside plain decimal notation is a broken exporter, not a
 /// quantity. The result never goes through binary floating point.
 pub(super) fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
-    if let Some(value) = plain_decimal(text) {
-        return Ok(value);
+    match plain_decimal(text) {
+        Some(value) => Ok(value),
+        None => parse_decimal_general(text),
     }
+}
+
+/// [`parse_decimal`] without its fast path: every shape the grammar allows.
+fn parse_decimal_general(text: &str) -> Result<Decimal, DecimalError> {
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(p) => (&text[..p], Some(&text[p + 1..])),
         None => (text, None),
@@ -533,6 +538,63 @@ mod tests {
             "1,5",
         ] {
             assert_eq!(plain_decimal(text), None, "{text}");
+        }
+    }
+
+    /// A small deterministic generator (the tests must not depend on a clock or an OS source).
+    fn lcg(state: &mut u64) -> usize {
+        *state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (*state >> 33) as usize
+    }
+
+    /// Random texts of digits and points, 1 to 21 bytes: the fast path and the general one
+    /// give the same answer (value, scale, or error) for every one.
+    #[test]
+    fn decimal_fast_path_agrees_with_the_general_parser_on_random_text() {
+        let alphabet = b"0123456789.00000999";
+        let mut state = 7;
+        for _ in 0..100_000 {
+            let len = 1 + lcg(&mut state) % 21;
+            let text: String = (0..len)
+                .map(|_| alphabet[lcg(&mut state) % alphabet.len()] as char)
+                .collect();
+            let (fast, general) = (parse_decimal(&text), parse_decimal_general(&text));
+            assert_eq!(fast, general, "{text}");
+            if let (Ok(a), Ok(b)) = (fast, general) {
+                assert_eq!(a.scale(), b.scale(), "{text}");
+            }
+        }
+    }
+
+    /// Random walks over mutated timestamps through one remembering `Days` give what a fresh
+    /// one gives for each text alone.
+    #[test]
+    fn remembered_days_agree_with_fresh_parsing_on_random_walks() {
+        let templates = [
+            "2017-02-14T05:06:07Z",
+            "2016-02-29T23:59:59Z",
+            "2017-02-28T00:00:00Z",
+            "2017-12-31T12:00:00z",
+        ];
+        let bytes = b"0123456789-:TZtz+ ";
+        let mut days = Days::default();
+        let mut state = 11;
+        for _ in 0..100_000 {
+            let mut text = templates[lcg(&mut state) % templates.len()]
+                .as_bytes()
+                .to_vec();
+            for _ in 0..lcg(&mut state) % 3 {
+                let at = lcg(&mut state) % text.len();
+                text[at] = bytes[lcg(&mut state) % bytes.len()];
+            }
+            let text = String::from_utf8(text).unwrap();
+            assert_eq!(
+                days.parse_rfc3339(&text),
+                Days::default().parse_rfc3339(&text),
+                "{text}"
+            );
         }
     }
 
