@@ -22,13 +22,16 @@ use crate::unit::Unit;
 /// bytes with room to spare, while a million such records still sum far below Decimal's
 /// 7.9 x 10^28 ceiling; anything larger is a broken exporter, not usage.
 pub fn record_quantity_max() -> Decimal {
-    Decimal::from_i128_with_scale(1_000_000_000_000_000_000_000, 0)
+    Decimal::from_i128_with_scale(RECORD_QUANTITY_MAX as i128, 0)
 }
+
+/// [`record_quantity_max`] as an integer, for the mantissa test in [`exceeds_record_max`].
+const RECORD_QUANTITY_MAX: u128 = 1_000_000_000_000_000_000_000;
 
 /// True when `q` is above [`record_quantity_max`]. A value is at most its mantissa, so the
 /// usual quantity (a mantissa under 10^21) is answered without a full decimal comparison.
 pub(crate) fn exceeds_record_max(q: Decimal) -> bool {
-    q.mantissa().unsigned_abs() > 1_000_000_000_000_000_000_000 && q > record_quantity_max()
+    q.mantissa().unsigned_abs() > RECORD_QUANTITY_MAX && q > record_quantity_max()
 }
 
 /// One measured use of one meter of one product by one resource, over `[start, end)`.

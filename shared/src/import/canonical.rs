@@ -701,6 +701,7 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    use super::super::text::tests::lcg;
     use super::*;
 
     /// The word-at-a-time split must cut exactly where the byte-by-byte one does: every line
@@ -716,12 +717,7 @@ mod tests {
             let mut state = len as u64 * 7919 + 1;
             for _ in 0..2_000 {
                 let line: String = (0..len)
-                    .map(|_| {
-                        state = state
-                            .wrapping_mul(6364136223846793005)
-                            .wrapping_add(1442695040888963407);
-                        alphabet[(state >> 33) as usize % alphabet.len()] as char
-                    })
+                    .map(|_| alphabet[lcg(&mut state) % alphabet.len()] as char)
                     .collect();
                 let got = fast.split(&line);
                 let want = slow.split_quoted(&line);

@@ -454,7 +454,7 @@ impl<R: Read> Lines<R> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -542,7 +542,8 @@ mod tests {
     }
 
     /// A small deterministic generator (the tests must not depend on a clock or an OS source).
-    fn lcg(state: &mut u64) -> usize {
+    /// The importers' other test modules draw from it too.
+    pub(in crate::import) fn lcg(state: &mut u64) -> usize {
         *state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
