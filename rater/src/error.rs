@@ -39,16 +39,6 @@ pub enum StoreError {
     /// A config version was stored before with a different body.
     #[error("{kind} version `{version}` is already stored with different content; publish a new version")]
     ConfigVersionConflict { kind: String, version: String },
-    /// The account has committed more batches into the period than one item can list.
-    #[error(
-        "account `{account}` has {count} batches in period {period}, the most allowed is {max}"
-    )]
-    TooManyBatches {
-        account: String,
-        period: String,
-        count: usize,
-        max: usize,
-    },
     /// An item in the store cannot be read back: a bug or a manual edit, not a transient fault.
     #[error("corrupt item {pk} / {sk}: {message}")]
     Corrupt {
@@ -76,7 +66,6 @@ impl StoreError {
             StoreError::PeriodClosed { .. }
             | StoreError::AlreadyFinal { .. }
             | StoreError::ConfigVersionConflict { .. }
-            | StoreError::TooManyBatches { .. }
             | StoreError::Rejected { .. }
             | StoreError::Corrupt { .. } => false,
         }
@@ -121,6 +110,28 @@ pub enum RaterError {
         account: String,
         period: String,
         number: String,
+    },
+    /// A batch over more partitions than one transaction commits found, on a retry, that one
+    /// of the partitions it had not committed into yet was closed meanwhile: the partitions
+    /// committed before stay (they are on their invoices), the rest is refused.
+    #[error("batch `{batch_id}`: {committed} of its {partitions} account periods were committed before period {period} of account `{account}` was closed by final invoice {number}; the rest of the batch is refused (bill it with a debit note)")]
+    BatchPartlyCommitted {
+        batch_id: String,
+        committed: usize,
+        partitions: usize,
+        account: String,
+        period: String,
+        number: String,
+    },
+    /// The account's period holds so many batches that its `#COMMITTED` item has no room for
+    /// another (see [`crate::limits::COMMITTED_ITEM_BYTES_MAX`]).
+    #[error("account `{account}` has {batches} batches in period {period}: committing one more would make its #COMMITTED item {bytes} bytes, over the limit of {max}; send fewer, larger batches (or shorter idempotency keys)")]
+    PartitionFull {
+        account: String,
+        period: String,
+        batches: usize,
+        bytes: usize,
+        max: usize,
     },
     #[error("period {period} of account `{account}` is already finalized (invoice {number}); a final invoice is issued once")]
     AlreadyFinalized {
@@ -201,8 +212,10 @@ impl RaterError {
             RaterError::EmptyBatch | RaterError::BadRequest { .. } | RaterError::Import(_) => 400,
             RaterError::BadRecords(_)
             | RaterError::IdempotencyKeyReused { .. }
-            | RaterError::UnknownAccount { .. } => 422,
+            | RaterError::UnknownAccount { .. }
+            | RaterError::PartitionFull { .. } => 422,
             RaterError::PeriodClosed { .. }
+            | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
             RaterError::InvoiceTooLarge { .. }
@@ -224,6 +237,8 @@ impl RaterError {
             RaterError::BadRecords(_) => "bad_records",
             RaterError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             RaterError::PeriodClosed { .. } => "period_closed",
+            RaterError::BatchPartlyCommitted { .. } => "batch_partly_committed",
+            RaterError::PartitionFull { .. } => "partition_full",
             RaterError::AlreadyFinalized { .. } => "already_finalized",
             RaterError::BatchInProgress { .. } => "batch_in_progress",
             RaterError::UnknownAccount { .. } => "unknown_account",

@@ -24,15 +24,17 @@ use crate::dedupe::{self, BatchIds, Bits, InBatch, Settled, IDS_PER_CHUNK};
 use crate::error::{RaterError, StoreError};
 use crate::import::{read_records, Format, ImportError, DETECT_PREFIX_BYTES};
 use crate::limits::{
-    BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, COMMIT_ATTEMPTS_MAX,
-    FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX, ID_PUT_BYTES, IN_PROGRESS_WAIT_MS_MAX, LEASE_S,
-    PAYLOAD_BYTES_MAX,
+    BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, COMMITTED_ITEM_BYTES_MAX,
+    COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, COMMIT_ATTEMPTS_MAX, FINALIZE_ATTEMPTS_MAX,
+    FINAL_INVOICE_BYTES_MAX, ID_PUT_BYTES, IN_PROGRESS_WAIT_MS_MAX, LEASE_S, PAYLOAD_BYTES_MAX,
 };
 use crate::model::{
-    chunk_counts, encode_chunks, BatchSummary, ChunkKind, ConfigKind, Ledger, UsageChunk,
+    chunk_counts, committed_growth_bytes, encode_chunks, BatchSummary, ChunkKind, ConfigKind,
+    Ledger, UsageChunk,
 };
 use crate::store::{
-    invoice_number, Commit, CommitAccount, Finalize, Keep, Lease, LeaseOutcome, Store,
+    invoice_number, Commit, CommitAccount, Counts, Finalize, Keep, Lease, LeaseOutcome,
+    PartitionState, Store,
 };
 
 /// Interim: rate and answer running invoices. Final: rate, then issue the period's numbered
@@ -500,20 +502,14 @@ pub async fn rate_aggregated<S: Store>(
             .collect();
         return Err(id_conflicts(reread, &batch, &conflicts, &period_id));
     }
-    let accounts = batch.accounts.clone();
-    // Late usage: refused before anything is written (the commit re-checks it atomically).
-    for a in &accounts {
-        if let Some(inv) = store.final_invoice(a, &period_id).await? {
-            return Err(RaterError::PeriodClosed {
-                account: a.clone(),
-                period: period_id,
-                number: inv.number.unwrap_or_default(),
-            });
-        }
-    }
+    // Late usage and full partitions: refused before anything is written (the commit
+    // re-checks closed periods atomically).
+    let states = store.partitions(&batch_id, &partition_keys(&batch)).await?;
+    check_closed(&states, &batch_id)?;
     // Record ids checked before any write, so that a conflict refuses the batch with nothing
     // written; checked again under the lease only if another batch commits meanwhile.
-    let plan = check_ids(store, &batch, reread).await?;
+    let plan = check_ids(store, &batch, reread, &batch_id).await?;
+    check_room(&states, &batch, &plan, &batch_id)?;
     ensure_config_stored(store, config).await?;
 
     let owner = format!("{:016x}", fastrand::u64(..));
@@ -574,9 +570,89 @@ pub async fn rate_aggregated<S: Store>(
     })
 }
 
+/// The usage partitions (account, period) a batch writes into, in account order.
+fn partition_keys(batch: &Aggregated) -> Vec<(String, String)> {
+    let period_id = batch.period.id();
+    batch
+        .accounts
+        .iter()
+        .map(|a| (a.clone(), period_id.clone()))
+        .collect()
+}
+
+/// Refuses a batch, before its lease or before its commit, when one of the partitions it has
+/// not committed into yet is closed (late usage).
+fn check_closed(states: &[PartitionState], batch_id: &str) -> Result<(), RaterError> {
+    let committed = states.iter().filter(|s| s.own.is_some()).count();
+    let Some((s, number)) = states
+        .iter()
+        .filter(|s| s.own.is_none())
+        .find_map(|s| s.closed.as_ref().map(|n| (s, n)))
+    else {
+        return Ok(());
+    };
+    Err(if committed > 0 {
+        RaterError::BatchPartlyCommitted {
+            batch_id: batch_id.to_string(),
+            committed,
+            partitions: states.len(),
+            account: s.account.clone(),
+            period: s.period_id.clone(),
+            number: number.clone(),
+        }
+    } else {
+        RaterError::PeriodClosed {
+            account: s.account.clone(),
+            period: s.period_id.clone(),
+            number: number.clone(),
+        }
+    })
+}
+
+/// Refuses a batch, before its lease or before its commit, when one of the partitions it has
+/// not committed into yet has no room left in its `#COMMITTED` item for it
+/// ([`COMMITTED_ITEM_BYTES_MAX`]).
+fn check_room(
+    states: &[PartitionState],
+    batch: &Aggregated,
+    plan: &IdPlan,
+    batch_id: &str,
+) -> Result<(), RaterError> {
+    let chunks: BTreeMap<String, u32> = chunk_counts(&batch.chunks).into_iter().collect();
+    let id_chunks: BTreeMap<&str, u32> = plan
+        .checked
+        .iter()
+        .map(|c| (c.account.as_str(), c.chunks))
+        .collect();
+    for s in states.iter().filter(|s| s.own.is_none()) {
+        let growth = committed_growth_bytes(
+            batch_id,
+            chunks.get(&s.account).copied().unwrap_or(0),
+            id_chunks.get(s.account.as_str()).copied().unwrap_or(0),
+        );
+        if s.item_bytes + growth > COMMITTED_ITEM_BYTES_MAX {
+            return Err(RaterError::PartitionFull {
+                account: s.account.clone(),
+                period: s.period_id.clone(),
+                batches: s.batches,
+                bytes: s.item_bytes + growth,
+                max: COMMITTED_ITEM_BYTES_MAX,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Under the batch's lease: applies the record-id rule against what is committed, writes the
-/// chunks and commits them. A commit refused because another batch committed into one of the
-/// checked periods meanwhile (`UsageMoved`) checks the ids again, with backoff.
+/// chunks and commits them, one transaction per [`COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`]
+/// partitions, the last one marking the ledger `DONE`.
+///
+/// Resumable: each pass first reads which partitions the batch is already committed into (by
+/// an earlier transaction of this attempt before a `UsageMoved`, or of a crashed attempt whose
+/// lease this one took over) and leaves them exactly as they are: their chunks are neither
+/// rewritten nor swept, and the batch's own record ids never count as duplicates of itself.
+/// A commit refused because another batch committed into one of the checked periods
+/// meanwhile (`UsageMoved`) checks the ids again, with backoff.
 #[allow(clippy::too_many_arguments)]
 async fn store_batch<S: Store>(
     store: &S,
@@ -590,6 +666,7 @@ async fn store_batch<S: Store>(
 ) -> Result<BatchSummary, RaterError> {
     let period_id = first.period.id();
     let accounts = first.accounts.clone();
+    let keys = partition_keys(&first);
     // Chunks are stored as they are (a large batch's usage is tens of MB: never copied).
     let name = |chunks: &mut Vec<UsageChunk>| {
         for c in chunks {
@@ -603,19 +680,17 @@ async fn store_batch<S: Store>(
     let mut attempt = 0u32;
     let mut plan = Some(plan);
     loop {
-        let IdPlan {
-            drops,
-            checked,
-            new,
-            leaving_out,
-        } = match plan.take() {
+        let plan = match plan.take() {
             Some(p) => p,
-            None => check_ids(store, &first, reread).await?,
+            None => check_ids(store, &first, reread, batch_id).await?,
         };
+        let states = store.partitions(batch_id, &keys).await?;
+        check_closed(&states, batch_id)?;
+        check_room(&states, current.as_ref().unwrap_or(&first), &plan, batch_id)?;
         // `applied` starts empty, so the first pass serves until some record must be left out.
-        if drops != applied {
+        if plan.drops != applied {
             let again = reread(&Pass {
-                skip: Some(&drops),
+                skip: Some(&plan.drops),
                 describe: &[],
             })?;
             if again.sha256 != first.sha256 {
@@ -627,32 +702,18 @@ async fn store_batch<S: Store>(
             let mut again = again;
             name(&mut again.chunks);
             current = Some(again);
-            applied = drops;
+            applied = plan.drops.clone();
             // The first pass's usage is not stored any more: only its ids serve.
             first.chunks = Vec::new();
         }
         let batch = current.as_ref().unwrap_or(&first);
-        let chunks = &batch.chunks;
-        let part = |account: String, chunks: u32| CommitAccount {
-            account,
-            chunks,
-            id_chunks: 0,
-            checked_version: None,
-        };
-        // Keyed by account: the commit lists each account once, in order.
-        let mut parts: BTreeMap<String, CommitAccount> = chunk_counts(chunks)
-            .into_iter()
-            .map(|(account, n)| (account.clone(), part(account, n)))
+        let parts = commit_parts(&batch.chunks, &plan, &period_id);
+        // Partitions an earlier transaction of the batch committed are done: left alone.
+        let done: BTreeMap<&str, Counts> = states
+            .iter()
+            .filter_map(|s| s.own.map(|c| (s.account.as_str(), c)))
             .collect();
-        let mut id_items = 0u64;
-        for c in checked.iter().filter(|c| c.chunks > 0) {
-            let p = parts
-                .entry(c.account.clone())
-                .or_insert_with(|| part(c.account.clone(), 0));
-            p.id_chunks = c.chunks;
-            p.checked_version = Some(c.version);
-            id_items += u64::from(c.chunks);
-        }
+        let items = |p: &CommitAccount| u64::from(p.chunks) + u64::from(p.id_chunks);
         let summary = BatchSummary {
             batch_id: batch_id.to_string(),
             content_sha256: first.sha256.clone(),
@@ -661,43 +722,26 @@ async fn store_batch<S: Store>(
             accounts: accounts.clone(),
             records: first.records,
             duplicates_dropped: batch.skipped,
-            usage_items: chunks.len() as u64 + id_items,
+            usage_items: parts
+                .iter()
+                .map(|p| match done.get(p.account.as_str()) {
+                    Some(c) => u64::from(c.chunks) + u64::from(c.id_chunks),
+                    None => items(p),
+                })
+                .sum(),
             usage_totals: batch.usage_totals,
             catalog_version: config.catalog.version.clone(),
             accounts_version: config.accounts.version.clone(),
         };
-        let commit = Commit {
-            batch_id: batch_id.to_string(),
-            owner: owner.to_string(),
-            period_id: period_id.clone(),
-            accounts: parts.into_values().collect(),
-            summary: summary.clone(),
-        };
-        store.put_chunks(chunks).await?;
-        put_id_chunks(store, &first.ids, &checked, &new, batch_id, &period_id).await?;
-        // An account whose records this attempt leaves out because an earlier batch counted
-        // them may have more chunks from an attempt that left out fewer (before a `UsageMoved`
-        // retry, or a crashed attempt whose lease this one took over): delete those before
-        // the commit, while they are still invisible. Other accounts' chunks are the same on
-        // every attempt (committed ids only grow), so they need no look.
-        for account in &leaving_out {
-            // The commit's parts are in account order (from the map above).
-            let p = commit
-                .accounts
-                .binary_search_by(|p| p.account.cmp(account))
-                .ok()
-                .map(|i| &commit.accounts[i]);
-            store
-                .sweep_chunks(&Keep {
-                    account: account.clone(),
-                    period_id: period_id.clone(),
-                    batch_id: batch_id.to_string(),
-                    chunks: p.map_or(0, |p| p.chunks),
-                    id_chunks: p.map_or(0, |p| p.id_chunks),
-                })
-                .await?;
-        }
-        match store.commit(&commit).await {
+        let todo: Vec<CommitAccount> = parts
+            .into_iter()
+            .filter(|p| !done.contains_key(p.account.as_str()))
+            .collect();
+        write_chunks(
+            store, batch, &first, &plan, &done, &todo, batch_id, &period_id,
+        )
+        .await?;
+        match commit_in_groups(store, batch_id, owner, todo, &summary).await {
             Ok(()) => return Ok(summary),
             Err(StoreError::UsageMoved { .. }) if attempt + 1 < COMMIT_ATTEMPTS_MAX => {
                 tokio::time::sleep(backoff(attempt)).await;
@@ -706,6 +750,119 @@ async fn store_batch<S: Store>(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Each partition's part of the commit (chunk counts, and for accounts with record ids the
+/// record-id chunks and the version they were checked against), in account order.
+fn commit_parts(chunks: &[UsageChunk], plan: &IdPlan, period_id: &str) -> Vec<CommitAccount> {
+    let part = |account: String, chunks: u32| CommitAccount {
+        account,
+        period_id: period_id.to_string(),
+        chunks,
+        id_chunks: 0,
+        checked_version: None,
+    };
+    // Keyed by account: the commit lists each account once, in order.
+    let mut parts: BTreeMap<String, CommitAccount> = chunk_counts(chunks)
+        .into_iter()
+        .map(|(account, n)| (account.clone(), part(account, n)))
+        .collect();
+    for c in plan.checked.iter().filter(|c| c.chunks > 0) {
+        let p = parts
+            .entry(c.account.clone())
+            .or_insert_with(|| part(c.account.clone(), 0));
+        p.id_chunks = c.chunks;
+        p.checked_version = Some(c.version);
+    }
+    parts.into_values().collect()
+}
+
+/// Writes the usage and record-id chunks of the partitions still to commit (`todo`), then
+/// deletes the chunks an earlier attempt wrote beyond what this one keeps. Partitions the
+/// batch already committed (`done`) are not touched.
+#[allow(clippy::too_many_arguments)]
+async fn write_chunks<S: Store>(
+    store: &S,
+    batch: &Aggregated,
+    first: &Aggregated,
+    plan: &IdPlan,
+    done: &BTreeMap<&str, Counts>,
+    todo: &[CommitAccount],
+    batch_id: &str,
+    period_id: &str,
+) -> Result<(), RaterError> {
+    if done.is_empty() {
+        store.put_chunks(&batch.chunks).await?;
+    } else {
+        // A resumed commit: rare, so copying the remaining partitions' chunks is fine.
+        let left: Vec<UsageChunk> = batch
+            .chunks
+            .iter()
+            .filter(|c| !done.contains_key(c.account.as_str()))
+            .cloned()
+            .collect();
+        store.put_chunks(&left).await?;
+    }
+    let checked: Vec<&IdCheck> = plan
+        .checked
+        .iter()
+        .filter(|c| !done.contains_key(c.account.as_str()))
+        .collect();
+    put_id_chunks(store, &first.ids, &checked, &plan.new, batch_id, period_id).await?;
+    // An account whose records this attempt leaves out because an earlier batch counted
+    // them may have more chunks from an attempt that left out fewer (before a `UsageMoved`
+    // retry, or a crashed attempt whose lease this one took over): delete those before the
+    // commit, while they are still invisible. Other accounts' chunks are the same on every
+    // attempt (committed ids only grow), so they need no look.
+    for account in plan
+        .leaving_out
+        .iter()
+        .filter(|a| !done.contains_key(a.as_str()))
+    {
+        let p = todo
+            .binary_search_by(|p| p.account.cmp(account))
+            .ok()
+            .map(|i| &todo[i]);
+        store
+            .sweep_chunks(&Keep {
+                account: account.clone(),
+                period_id: period_id.to_string(),
+                batch_id: batch_id.to_string(),
+                chunks: p.map_or(0, |p| p.chunks),
+                id_chunks: p.map_or(0, |p| p.id_chunks),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Commits the partitions left, [`COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] per transaction in
+/// order; the last transaction (alone, when nothing is left) marks the ledger `DONE`.
+async fn commit_in_groups<S: Store>(
+    store: &S,
+    batch_id: &str,
+    owner: &str,
+    todo: Vec<CommitAccount>,
+    summary: &BatchSummary,
+) -> Result<(), StoreError> {
+    let groups = todo
+        .len()
+        .div_ceil(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
+        .max(1);
+    let mut parts = todo.into_iter();
+    for g in 0..groups {
+        let commit = Commit {
+            batch_id: batch_id.to_string(),
+            owner: owner.to_string(),
+            accounts: parts
+                .by_ref()
+                .take(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
+                .collect(),
+            done: (g + 1 == groups).then(|| summary.clone()),
+        };
+        store.commit(&commit).await?;
+    }
+    Ok(())
 }
 
 /// What the record-id rule decided for a batch against the committed ids.
@@ -737,6 +894,7 @@ async fn check_ids<S: Store>(
     store: &S,
     first: &Aggregated,
     reread: &Reread<'_>,
+    batch_id: &str,
 ) -> Result<IdPlan, RaterError> {
     let period_id = first.period.id();
     let mut drops = first.in_batch.drops.clone();
@@ -747,7 +905,7 @@ async fn check_ids<S: Store>(
     let mut new = Bits::default();
     let mut leaving_out = Vec::new();
     for (account, range) in first.ids.accounts() {
-        let stored = store.record_ids(account, &period_id).await?;
+        let stored = store.record_ids(account, &period_id, batch_id).await?;
         let against = dedupe::against(&stored.ids, &first.ids, range.clone(), &mut drops, &mut new)
             .map_err(RaterError::TempFile)?;
         if against.dropped > 0 {
@@ -780,7 +938,7 @@ async fn check_ids<S: Store>(
 async fn put_id_chunks<S: Store>(
     store: &S,
     ids: &Settled,
-    checked: &[IdCheck],
+    checked: &[&IdCheck],
     new: &Bits,
     batch_id: &str,
     period_id: &str,
@@ -792,7 +950,7 @@ async fn put_id_chunks<S: Store>(
         range,
         chunks: expected,
         ..
-    } in checked.iter().filter(|c| c.chunks > 0)
+    } in checked.iter().copied().filter(|c| c.chunks > 0)
     {
         let mut n = 0u32;
         let mut part =

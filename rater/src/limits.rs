@@ -15,18 +15,38 @@ pub const CHUNK_BYTES_MAX: usize = 200 * 1024;
 pub const LEASE_S: i64 = 600;
 
 /// Longest batch id (idempotency key), in bytes. Keys are limited to 2048 (pk) and 1024 (sk)
-/// bytes; the id appears in both with prefixes, and a committed-batch attribute per id must
-/// stay small enough for [`COMMITTED_BATCHES_MAX`] of them to fit in one 400 KB item.
+/// bytes; the id appears in both with prefixes, and in two attributes of every `#COMMITTED`
+/// item it commits into (see [`COMMITTED_ITEM_BYTES_MAX`]).
 pub const BATCH_ID_BYTES_MAX: usize = 128;
 
-/// Most batches one account may commit into one period. `#COMMITTED` holds one attribute per
-/// batch (at most ~150 bytes each), so 2,000 fit in a 400 KB item with room to spare; that is
-/// an hourly export for a whole month, twice over.
-pub const COMMITTED_BATCHES_MAX: usize = 2_000;
+/// DynamoDB's largest item, in bytes (attribute names and values together).
+pub const DYNAMODB_ITEM_BYTES_MAX: usize = 400 * 1024;
+
+/// Bytes of a `#COMMITTED` item that committing batches may use. The item grows by two
+/// attributes per batch (`b:<batch_id>`, `i:<batch_id>`: about 2 x (2 + id + 2) bytes), so the
+/// number of batches it holds depends on their ids: about 2,900 batches named by a SHA-256
+/// (64 bytes), about 1,500 by the longest id allowed. That is an hourly export for a whole
+/// month either way. What is left of DynamoDB's 400 KB is kept for the `closed` attribute a
+/// final invoice adds (`closed` + an invoice number of at most [`ISSUER_BYTES_MAX`] + 21
+/// bytes), so a full partition can still be finalized. A batch that would go past it is
+/// refused before its lease, naming the account, period and limit
+/// ([`crate::error::StoreError::PartitionFull`]).
+pub const COMMITTED_ITEM_BYTES_MAX: usize = DYNAMODB_ITEM_BYTES_MAX - 256;
+
+/// Longest issuer name (`RATECARD_ISSUER`), in bytes: it prefixes every invoice number and
+/// keys the counter item.
+pub const ISSUER_BYTES_MAX: usize = 64;
+
+/// Longest account id in the accounts book, in bytes: it is part of every usage, invoice and
+/// partition key, and listed in batch summaries.
+pub const ACCOUNT_ID_BYTES_MAX: usize = 128;
 
 /// Accounts committed per TransactWriteItems call: DynamoDB allows 100 items per transaction
 /// and one is taken by the ledger (its condition check or its DONE update).
 pub const COMMIT_ACCOUNTS_PER_TRANSACTION_MAX: usize = 99;
+
+/// Keys per BatchGetItem call: DynamoDB's own limit.
+pub const BATCH_GET_KEYS_MAX: usize = 100;
 
 /// Items per BatchWriteItem call: DynamoDB's own limit.
 pub const BATCH_WRITE_ITEMS_MAX: usize = 25;

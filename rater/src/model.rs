@@ -109,6 +109,49 @@ pub fn committed_id_chunk(
         .ok_or_else(|| crate::error::StoreError::corrupt(pk, sk, "not a record-id chunk"))
 }
 
+/// Bytes DynamoDB counts for a number attribute's value, an upper bound: "about one byte per
+/// two significant digits, plus one" (DynamoDB developer guide, item sizes).
+pub fn number_bytes(n: u64) -> usize {
+    let digits = n.checked_ilog10().map_or(1, |d| d as usize + 1);
+    digits.div_ceil(2) + 1
+}
+
+/// What committing a batch into a partition adds to its `#COMMITTED` item: the `b:<batch_id>`
+/// attribute and, when it adds record ids, `i:<batch_id>`, plus a possible extra digit of
+/// `version`.
+pub fn committed_growth_bytes(batch_id: &str, chunks: u32, id_chunks: u32) -> usize {
+    let b = COMMITTED_BATCH_PREFIX.len() + batch_id.len() + number_bytes(u64::from(chunks));
+    let i = if id_chunks > 0 {
+        COMMITTED_IDS_PREFIX.len() + batch_id.len() + number_bytes(u64::from(id_chunks))
+    } else {
+        0
+    };
+    b + i + 1
+}
+
+/// The size of a `#COMMITTED` item as DynamoDB counts it (attribute names plus values), an
+/// upper bound. Both stores compute it from the same attributes, so a partition is full at the
+/// same batch whichever store holds it.
+pub fn committed_item_bytes<'a>(
+    pk: &str,
+    version: u64,
+    closed: Option<&str>,
+    batches: impl IntoIterator<Item = (&'a str, u32)>,
+    ids: impl IntoIterator<Item = (&'a str, u32)>,
+) -> usize {
+    let keys = "pk".len() + pk.len() + "sk".len() + COMMITTED_SK.len();
+    let version = "version".len() + number_bytes(version);
+    let closed = closed.map_or(0, |c| "closed".len() + c.len());
+    let attrs = |prefix: &str, it: &mut dyn Iterator<Item = (&'a str, u32)>| -> usize {
+        it.map(|(b, n)| prefix.len() + b.len() + number_bytes(u64::from(n)))
+            .sum()
+    };
+    keys + version
+        + closed
+        + attrs(COMMITTED_BATCH_PREFIX, &mut batches.into_iter())
+        + attrs(COMMITTED_IDS_PREFIX, &mut ids.into_iter())
+}
+
 pub fn invoice_pk(account: &str, period_id: &str) -> String {
     format!("INVOICE#{account}#{period_id}")
 }

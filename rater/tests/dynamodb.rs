@@ -3,7 +3,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
@@ -104,12 +104,20 @@ impl Store for Local {
     async fn commit(&self, c: &rater::store::Commit) -> Result<(), rater::StoreError> {
         self.store.commit(c).await
     }
+    async fn partitions(
+        &self,
+        b: &str,
+        k: &[(String, String)],
+    ) -> Result<Vec<rater::store::PartitionState>, rater::StoreError> {
+        self.store.partitions(b, k).await
+    }
     async fn record_ids(
         &self,
         a: &str,
         p: &str,
+        b: &str,
     ) -> Result<rater::store::RecordIds, rater::StoreError> {
-        self.store.record_ids(a, p).await
+        self.store.record_ids(a, p, b).await
     }
     async fn period_usage(
         &self,
@@ -184,6 +192,20 @@ async fn dynamodb_crash_after_k_writes_then_retry_counts_once() {
     let server = DynamoLocal::shared();
     // Every write position of a clean run (config x2, lease, 4 chunks, commit, 2 finalizes).
     crash_then_retry(|| new_table(&server, None), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_batches_of_1_99_100_250_and_1000_accounts_commit_whole() {
+    let server = DynamoLocal::shared();
+    for n in [1, 99, 100, 250, 1_000] {
+        many_accounts_rate_once(&new_table(&server, None).await, n).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_partial_commit_of_250_accounts_then_takeover_commits_what_was_left() {
+    let server = DynamoLocal::shared();
+    many_accounts_crash_between_commits(|| new_table(&server, None), 250).await;
 }
 
 #[tokio::test]
@@ -274,4 +296,93 @@ async fn dynamodb_unprocessed_items_are_retried_until_written() {
         .await
         .unwrap_err();
     assert!(err.retryable(), "{err}");
+}
+
+/// Fails the `fail_at`-th TransactWriteItems call (1-based) of a client before it is sent, as
+/// a crash or a lost connection between two commit transactions would.
+#[derive(Debug)]
+struct FailTransaction {
+    calls: Arc<AtomicUsize>,
+    fail_at: usize,
+}
+
+impl aws_sdk_dynamodb::config::Intercept for FailTransaction {
+    fn name(&self) -> &'static str {
+        "FailTransaction"
+    }
+
+    fn read_before_serialization(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
+        _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+        if context
+            .input()
+            .downcast_ref::<TransactWriteItemsInput>()
+            .is_some()
+            && self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at
+        {
+            return Err("injected: the commit transaction was lost".into());
+        }
+        Ok(())
+    }
+}
+
+/// Issue 12, part 2: a batch of 250 accounts commits in several transactions. The second one
+/// fails after the first is visible; the retry must complete exactly what was left (never
+/// taking the batch's own record ids for duplicates, never deleting a chunk the first
+/// transaction counted), and a concurrent redelivery afterwards changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_partial_commit_of_250_accounts_then_retry_counts_every_account_once() {
+    let server = DynamoLocal::shared();
+    let n = 250;
+    let local = new_table(&server, None).await;
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(server.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .interceptor(FailTransaction {
+            calls: Arc::new(AtomicUsize::new(0)),
+            fail_at: 2,
+        })
+        .build();
+    let faulty = DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        local.store.table().to_string(),
+    );
+    let clock = manual_clock();
+    let config = many_accounts_config(n, &clock);
+    let export = many_accounts_export(n, 1);
+    let req = || request(&export, Some("many-250"), rater::Mode::Interim);
+    let err = rater::rate_batch(&faulty, &config, req())
+        .await
+        .expect_err("the second commit transaction fails");
+    assert!(err.retryable(), "a lost transaction is retryable: {err}");
+
+    let resp = rater::rate_batch(&local, &config, req())
+        .await
+        .unwrap_or_else(|e| panic!("retry failed: {e}"));
+    assert_eq!(resp.records, 2 * n as u64);
+    assert_many_accounts(&local, &config, &[&export], n).await;
+
+    // Two redeliveries at once: both replays, nothing moves.
+    let local = Arc::new(local);
+    let config = Arc::new(config);
+    let export = Arc::new(export);
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let (l, c, e) = (local.clone(), config.clone(), export.clone());
+        tasks.push(tokio::spawn(async move {
+            rater::rate_batch(&*l, &c, request(&e, Some("many-250"), rater::Mode::Interim)).await
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap().replayed);
+    }
+    assert_many_accounts(&*local, &config, &[&export], n).await;
 }

@@ -43,6 +43,28 @@ async fn crash_after_every_write_then_retry_counts_once() {
 }
 
 #[tokio::test]
+async fn batches_of_1_99_100_250_and_1000_accounts_commit_whole() {
+    for n in [1, 99, 100, 250, 1_000] {
+        let (_d, s) = store();
+        many_accounts_rate_once(&s, n).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partial_commit_of_250_accounts_then_takeover_commits_what_was_left() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    many_accounts_crash_between_commits(
+        || {
+            let (d, s) = store();
+            dirs.lock().unwrap().push(d);
+            async move { s }
+        },
+        250,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn finalizing_twice_is_refused() {
     let (_d, s) = store();
     finalize_twice(&s).await;

@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, ConditionCheck, DeleteRequest, KeySchemaElement, KeyType,
-    Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
-    WriteRequest,
+    KeysAndAttributes, Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification,
+    TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 use pricing::{Invoice, Usage};
@@ -16,18 +16,18 @@ use serde::Deserialize;
 use crate::error::StoreError;
 use crate::handler::backoff;
 use crate::limits::{
-    BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX, COMMITTED_BATCHES_MAX,
+    BATCH_GET_KEYS_MAX, BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX,
     COMMIT_ACCOUNTS_PER_TRANSACTION_MAX,
 };
 use crate::model::{
-    committed_id_chunk, committed_usage_chunk, config_pk, config_sk, counter_pk, invoice_pk,
-    ledger_pk, swept, usage_pk, BatchSummary, ConfigKind, Ledger, UsageChunk,
-    COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK,
-    IDS_SK_PREFIX, LEDGER_SK,
+    committed_id_chunk, committed_item_bytes, committed_usage_chunk, config_pk, config_sk,
+    counter_pk, invoice_pk, ledger_pk, swept, usage_pk, BatchSummary, ConfigKind, Ledger,
+    UsageChunk, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
+    FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
 use crate::store::{
-    Commit, CommitAccount, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds,
-    SkRange, Store, USAGE_CHUNKS,
+    Commit, CommitAccount, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState,
+    PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// The table definition shared with the SAM template (the one source of truth for keys).
@@ -343,6 +343,92 @@ impl DynamoStore {
         }
     }
 
+    /// One partition's update in a commit transaction: `b:<batch>` (and `i:<batch>`) set,
+    /// `version` bumped, on the conditions of the crate docs.
+    fn commit_update(&self, batch_id: &str, part: &CommitAccount) -> TransactWriteItem {
+        let mut set = String::from("SET #b = :chunks");
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                &usage_pk(&part.account, &part.period_id),
+                COMMITTED_SK,
+            )))
+            .expression_attribute_names("#b", format!("{COMMITTED_BATCH_PREFIX}{batch_id}"))
+            .expression_attribute_values(":chunks", n(part.chunks))
+            .expression_attribute_values(":one", n(1));
+        if part.id_chunks > 0 {
+            set.push_str(", #i = :ids");
+            update = update
+                .expression_attribute_names("#i", format!("{COMMITTED_IDS_PREFIX}{batch_id}"))
+                .expression_attribute_values(":ids", n(part.id_chunks));
+        }
+        // Closed periods take no new batch; a batch whose record ids were checked against
+        // version v commits only while the period is still at v (a re-commit of the same
+        // batch after a lost answer passes both by `#b`).
+        let mut condition = String::from("(attribute_not_exists(closed) OR attribute_exists(#b))");
+        match part.checked_version {
+            None => {}
+            Some(0) => {
+                condition.push_str(" AND (attribute_exists(#b) OR attribute_not_exists(version))")
+            }
+            Some(v) => {
+                condition.push_str(" AND (attribute_exists(#b) OR version = :checked)");
+                update = update.expression_attribute_values(":checked", n(v));
+            }
+        }
+        TransactWriteItem::builder()
+            .update(built(
+                update
+                    .update_expression(format!("{set} ADD version :one"))
+                    .condition_expression(condition)
+                    .build(),
+            ))
+            .build()
+    }
+
+    /// The ledger's part of a commit transaction: `DONE` with the summary on the batch's last
+    /// transaction, a check that the lease is still ours on the others.
+    fn ledger_write(&self, commit: &Commit) -> TransactWriteItem {
+        let lpk = ledger_pk(&commit.batch_id);
+        match &commit.done {
+            Some(summary) => {
+                let mut item = key(&lpk, LEDGER_SK);
+                item.insert("status".into(), s(DONE));
+                item.insert("content_sha256".into(), s(&summary.content_sha256));
+                item.insert(
+                    "summary".into(),
+                    s(serde_json::to_string(summary).expect("summaries serialize")),
+                );
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression("#st = :inprog AND #ow = :owner")
+                            .expression_attribute_names("#st", "status")
+                            .expression_attribute_names("#ow", "owner")
+                            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+                            .expression_attribute_values(":owner", s(&commit.owner))
+                            .build(),
+                    ))
+                    .build()
+            }
+            None => TransactWriteItem::builder()
+                .condition_check(built(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(&lpk, LEDGER_SK)))
+                        .condition_expression("#st = :inprog AND #ow = :owner")
+                        .expression_attribute_names("#st", "status")
+                        .expression_attribute_names("#ow", "owner")
+                        .expression_attribute_values(":inprog", s(IN_PROGRESS))
+                        .expression_attribute_values(":owner", s(&commit.owner))
+                        .build(),
+                ))
+                .build(),
+        }
+    }
+
     async fn committed_item(
         &self,
         account: &str,
@@ -468,168 +554,159 @@ impl Store for DynamoStore {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
-        let lpk = ledger_pk(&commit.batch_id);
-        let lease_lost = || StoreError::LeaseLost {
-            batch_id: commit.batch_id.clone(),
-        };
-        // The item-count limit is not expressible as a condition; checked by reading first.
-        for part in &commit.accounts {
-            let account = &part.account;
-            if let Some(item) = self.committed_item(account, &commit.period_id).await? {
-                let batches = committed_batches(&item);
-                if !batches.contains_key(&commit.batch_id) && batches.len() >= COMMITTED_BATCHES_MAX
-                {
-                    return Err(StoreError::TooManyBatches {
-                        account: account.clone(),
-                        period: commit.period_id.clone(),
-                        count: batches.len() + 1,
-                        max: COMMITTED_BATCHES_MAX,
-                    });
-                }
-            }
-        }
-        let groups: Vec<&[CommitAccount]> = if commit.accounts.is_empty() {
-            vec![&[]]
-        } else {
-            commit
-                .accounts
-                .chunks(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
-                .collect()
-        };
-        let summary = serde_json::to_string(&commit.summary).expect("summaries serialize");
-        for (gi, group) in groups.iter().enumerate() {
-            let last = gi + 1 == groups.len();
-            let mut items = Vec::with_capacity(group.len() + 1);
-            for part in group.iter() {
-                let mut set = String::from("SET #b = :chunks");
-                let mut update = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(
-                        &usage_pk(&part.account, &commit.period_id),
-                        COMMITTED_SK,
-                    )))
-                    .expression_attribute_names(
-                        "#b",
-                        format!("{COMMITTED_BATCH_PREFIX}{}", commit.batch_id),
-                    )
-                    .expression_attribute_values(":chunks", n(part.chunks))
-                    .expression_attribute_values(":one", n(1));
-                if part.id_chunks > 0 {
-                    set.push_str(", #i = :ids");
-                    update = update
-                        .expression_attribute_names(
-                            "#i",
-                            format!("{COMMITTED_IDS_PREFIX}{}", commit.batch_id),
-                        )
-                        .expression_attribute_values(":ids", n(part.id_chunks));
-                }
-                // Closed periods take no new batch; a batch whose record ids were checked
-                // against version v commits only while the period is still at v (a re-commit
-                // of the same batch after a lost answer passes both by `#b`).
-                let mut condition =
-                    String::from("(attribute_not_exists(closed) OR attribute_exists(#b))");
-                match part.checked_version {
-                    None => {}
-                    Some(0) => condition
-                        .push_str(" AND (attribute_exists(#b) OR attribute_not_exists(version))"),
-                    Some(v) => {
-                        condition.push_str(" AND (attribute_exists(#b) OR version = :checked)");
-                        update = update.expression_attribute_values(":checked", n(v));
-                    }
-                }
-                items.push(
-                    TransactWriteItem::builder()
-                        .update(built(
-                            update
-                                .update_expression(format!("{set} ADD version :one"))
-                                .condition_expression(condition)
-                                .build(),
-                        ))
-                        .build(),
-                );
-            }
-            let ledger_item = if last {
-                let mut item = key(&lpk, LEDGER_SK);
-                item.insert("status".into(), s(DONE));
-                item.insert("content_sha256".into(), s(&commit.summary.content_sha256));
-                item.insert("summary".into(), s(&summary));
-                TransactWriteItem::builder()
-                    .put(built(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .condition_expression("#st = :inprog AND #ow = :owner")
-                            .expression_attribute_names("#st", "status")
-                            .expression_attribute_names("#ow", "owner")
-                            .expression_attribute_values(":inprog", s(IN_PROGRESS))
-                            .expression_attribute_values(":owner", s(&commit.owner))
-                            .build(),
-                    ))
-                    .build()
-            } else {
-                TransactWriteItem::builder()
-                    .condition_check(built(
-                        ConditionCheck::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(&lpk, LEDGER_SK)))
-                            .condition_expression("#st = :inprog AND #ow = :owner")
-                            .expression_attribute_names("#st", "status")
-                            .expression_attribute_names("#ow", "owner")
-                            .expression_attribute_values(":inprog", s(IN_PROGRESS))
-                            .expression_attribute_values(":owner", s(&commit.owner))
-                            .build(),
-                    ))
-                    .build()
-            };
-            items.push(ledger_item);
-            let res = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .send()
-                .await;
-            let Err(e) = res else { continue };
-            let Some(codes) = cancellation_codes(&e) else {
-                return Err(sdk_error(e));
-            };
-            if codes.last().is_some_and(|c| c == "ConditionalCheckFailed") {
-                return Err(lease_lost());
-            }
-            for (i, code) in codes.iter().enumerate().take(group.len()) {
-                if code == "ConditionalCheckFailed" {
-                    let account = &group[i].account;
-                    let closed = self
-                        .committed_item(account, &commit.period_id)
-                        .await?
-                        .and_then(|it| get_s(&it, "closed").map(str::to_string));
-                    return Err(match closed {
-                        Some(number) => StoreError::PeriodClosed {
-                            account: account.clone(),
-                            period: commit.period_id.clone(),
-                            number,
-                        },
-                        None => StoreError::UsageMoved {
-                            account: account.clone(),
-                            period: commit.period_id.clone(),
-                        },
-                    });
-                }
-            }
-            return Err(StoreError::Unavailable {
-                message: format!("dynamodb: commit transaction cancelled: {codes:?}"),
+        if commit.accounts.len() > COMMIT_ACCOUNTS_PER_TRANSACTION_MAX {
+            return Err(StoreError::Rejected {
+                message: format!(
+                    "a commit transaction holds at most {COMMIT_ACCOUNTS_PER_TRANSACTION_MAX} partitions, got {}",
+                    commit.accounts.len()
+                ),
             });
         }
-        Ok(())
+        let mut items: Vec<TransactWriteItem> = commit
+            .accounts
+            .iter()
+            .map(|part| self.commit_update(&commit.batch_id, part))
+            .collect();
+        items.push(self.ledger_write(commit));
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(e) = res else { return Ok(()) };
+        let Some(codes) = cancellation_codes(&e) else {
+            return Err(sdk_error(e));
+        };
+        if codes.last().is_some_and(|c| c == "ConditionalCheckFailed") {
+            return Err(StoreError::LeaseLost {
+                batch_id: commit.batch_id.clone(),
+            });
+        }
+        for (i, code) in codes.iter().enumerate().take(commit.accounts.len()) {
+            if code == "ConditionalCheckFailed" {
+                let part = &commit.accounts[i];
+                let closed = self
+                    .committed_item(&part.account, &part.period_id)
+                    .await?
+                    .and_then(|it| get_s(&it, "closed").map(str::to_string));
+                return Err(match closed {
+                    Some(number) => StoreError::PeriodClosed {
+                        account: part.account.clone(),
+                        period: part.period_id.clone(),
+                        number,
+                    },
+                    None => StoreError::UsageMoved {
+                        account: part.account.clone(),
+                        period: part.period_id.clone(),
+                    },
+                });
+            }
+        }
+        Err(StoreError::Unavailable {
+            message: format!("dynamodb: commit transaction cancelled: {codes:?}"),
+        })
     }
 
-    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
+    async fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> Result<Vec<PartitionState>, StoreError> {
+        let pks: Vec<String> = keys.iter().map(|(a, p)| usage_pk(a, p)).collect();
+        let mut found: HashMap<String, Item> = HashMap::new();
+        for group in pks.chunks(BATCH_GET_KEYS_MAX) {
+            let mut pending: Vec<Item> = group.iter().map(|pk| key(pk, COMMITTED_SK)).collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                if attempt >= BATCH_WRITE_ATTEMPTS_MAX {
+                    return Err(StoreError::Unavailable {
+                        message: format!(
+                            "dynamodb: {} keys still unprocessed after {attempt} BatchGetItem attempts",
+                            pending.len()
+                        ),
+                    });
+                }
+                attempt += 1;
+                let ask = built(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut pending)))
+                        .consistent_read(true)
+                        .build(),
+                );
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(pk) = get_s(&item, "pk") {
+                        found.insert(pk.to_string(), item);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(keys
+            .iter()
+            .zip(&pks)
+            .map(|((account, period_id), pk)| {
+                let mut state = PartitionState {
+                    account: account.clone(),
+                    period_id: period_id.clone(),
+                    ..PartitionState::default()
+                };
+                if let Some(item) = found.get(pk) {
+                    let batches = committed_batches(item);
+                    let ids = committed_counts(item, COMMITTED_IDS_PREFIX);
+                    let version = get_n(item, "version").unwrap_or(0) as u64;
+                    state.closed = get_s(item, "closed").map(str::to_string);
+                    state.own = batches.get(batch_id).map(|&chunks| Counts {
+                        chunks,
+                        id_chunks: ids.get(batch_id).copied().unwrap_or(0),
+                    });
+                    state.batches = batches.len();
+                    state.item_bytes = committed_item_bytes(
+                        pk,
+                        version,
+                        state.closed.as_deref(),
+                        batches.iter().map(|(b, n)| (b.as_str(), *n)),
+                        ids.iter().map(|(b, n)| (b.as_str(), *n)),
+                    );
+                }
+                state
+            })
+            .collect())
+    }
+
+    async fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+        except_batch: &str,
+    ) -> Result<RecordIds, StoreError> {
         let pk = usage_pk(account, period_id);
         // The `#COMMITTED` item first: chunks committed after it was read are left out, so the
         // ids returned are exactly those of its version.
         let Some(committed) = self.committed_item(account, period_id).await? else {
             return Ok(RecordIds::default());
         };
-        let counts = committed_counts(&committed, COMMITTED_IDS_PREFIX);
+        let mut counts = committed_counts(&committed, COMMITTED_IDS_PREFIX);
+        counts.remove(except_batch);
         let mut ids = Vec::new();
         if !counts.is_empty() {
             for item in self.query(&pk, SkRange::Prefix(IDS_SK_PREFIX)).await? {

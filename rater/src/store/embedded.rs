@@ -13,15 +13,15 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::limits::COMMITTED_BATCHES_MAX;
+use crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX;
 use crate::model::{
-    committed_id_chunk, committed_usage_chunk, config_pk, config_sk, counter_pk, invoice_pk,
-    ledger_pk, swept, usage_pk, ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK,
-    CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
+    committed_id_chunk, committed_item_bytes, committed_usage_chunk, config_pk, config_sk,
+    counter_pk, invoice_pk, ledger_pk, swept, usage_pk, ConfigKind, Ledger, UsageChunk,
+    COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
 use crate::store::{
-    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, SkRange,
-    Store, USAGE_CHUNKS,
+    Commit, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
+    RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
@@ -228,6 +228,14 @@ impl Store for EmbeddedStore {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        if commit.accounts.len() > COMMIT_ACCOUNTS_PER_TRANSACTION_MAX {
+            return Err(StoreError::Rejected {
+                message: format!(
+                    "a commit transaction holds at most {COMMIT_ACCOUNTS_PER_TRANSACTION_MAX} partitions, got {}",
+                    commit.accounts.len()
+                ),
+            });
+        }
         let lpk = ledger_pk(&commit.batch_id);
         self.write(|t| {
             match get_json::<Ledger>(t, &lpk, LEDGER_SK)? {
@@ -240,28 +248,20 @@ impl Store for EmbeddedStore {
             }
             for part in &commit.accounts {
                 let account = &part.account;
-                let pk = usage_pk(account, &commit.period_id);
+                let pk = usage_pk(account, &part.period_id);
                 let mut c: Committed = get_json(t, &pk, COMMITTED_SK)?.unwrap_or_default();
                 let known = c.batches.contains_key(&commit.batch_id);
                 if part.checked_version.is_some_and(|v| v != c.version) && !known {
                     return Err(StoreError::UsageMoved {
                         account: account.clone(),
-                        period: commit.period_id.clone(),
+                        period: part.period_id.clone(),
                     });
                 }
                 if let (Some(number), false) = (&c.closed, known) {
                     return Err(StoreError::PeriodClosed {
                         account: account.clone(),
-                        period: commit.period_id.clone(),
+                        period: part.period_id.clone(),
                         number: number.clone(),
-                    });
-                }
-                if !known && c.batches.len() >= COMMITTED_BATCHES_MAX {
-                    return Err(StoreError::TooManyBatches {
-                        account: account.clone(),
-                        period: commit.period_id.clone(),
-                        count: c.batches.len() + 1,
-                        max: COMMITTED_BATCHES_MAX,
                     });
                 }
                 c.batches.insert(commit.batch_id.clone(), part.chunks);
@@ -271,11 +271,54 @@ impl Store for EmbeddedStore {
                 c.version += 1;
                 put_json(t, &pk, COMMITTED_SK, &c)?;
             }
-            put_json(t, &lpk, LEDGER_SK, &Ledger::Done(commit.summary.clone()))
+            if let Some(summary) = &commit.done {
+                put_json(t, &lpk, LEDGER_SK, &Ledger::Done(summary.clone()))?;
+            }
+            Ok(())
         })
     }
 
-    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
+    async fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> Result<Vec<PartitionState>, StoreError> {
+        self.read(|t| {
+            keys.iter()
+                .map(|(account, period_id)| {
+                    let pk = usage_pk(account, period_id);
+                    let mut state = PartitionState {
+                        account: account.clone(),
+                        period_id: period_id.clone(),
+                        ..PartitionState::default()
+                    };
+                    if let Some(c) = get_json::<Committed>(t, &pk, COMMITTED_SK)? {
+                        state.own = c.batches.get(batch_id).map(|&chunks| Counts {
+                            chunks,
+                            id_chunks: c.ids.get(batch_id).copied().unwrap_or(0),
+                        });
+                        state.batches = c.batches.len();
+                        state.item_bytes = committed_item_bytes(
+                            &pk,
+                            c.version,
+                            c.closed.as_deref(),
+                            c.batches.iter().map(|(b, n)| (b.as_str(), *n)),
+                            c.ids.iter().map(|(b, n)| (b.as_str(), *n)),
+                        );
+                        state.closed = c.closed;
+                    }
+                    Ok(state)
+                })
+                .collect()
+        })
+    }
+
+    async fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+        except_batch: &str,
+    ) -> Result<RecordIds, StoreError> {
         let pk = usage_pk(account, period_id);
         self.read(|t| {
             let Some(c) = get_json::<Committed>(t, &pk, COMMITTED_SK)? else {
@@ -284,7 +327,8 @@ impl Store for EmbeddedStore {
             let mut ids = Vec::new();
             each_in(t, &pk, SkRange::Prefix(IDS_SK_PREFIX), |sk, v| {
                 let body = std::str::from_utf8(v).ok();
-                if let Some(part) = committed_id_chunk(&pk, sk, body, |b| c.ids.get(b).copied())? {
+                let count = |b: &str| c.ids.get(b).copied().filter(|_| b != except_batch);
+                if let Some(part) = committed_id_chunk(&pk, sk, body, count)? {
                     ids.extend(part);
                 }
                 Ok(())

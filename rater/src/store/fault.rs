@@ -12,7 +12,8 @@ use pricing::Invoice;
 use crate::error::StoreError;
 use crate::model::{ConfigKind, Ledger, UsageChunk};
 use crate::store::{
-    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
+    RecordIds, Store,
 };
 
 /// Wraps a store and lets `k` item writes through; the write after them fails, and so does
@@ -125,8 +126,23 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.commit(commit).await
     }
 
-    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
-        self.inner.record_ids(account, period_id).await
+    async fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> Result<Vec<PartitionState>, StoreError> {
+        self.inner.partitions(batch_id, keys).await
+    }
+
+    async fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+        except_batch: &str,
+    ) -> Result<RecordIds, StoreError> {
+        self.inner
+            .record_ids(account, period_id, except_batch)
+            .await
     }
 
     async fn period_usage(

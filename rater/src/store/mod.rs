@@ -41,10 +41,11 @@ pub enum LeaseOutcome {
     Held { expires_at: i64 },
 }
 
-/// One account's part of a commit.
+/// One usage partition's part of a commit: what the batch adds to one account's period.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CommitAccount {
     pub account: String,
+    pub period_id: String,
     /// Usage chunks of the batch for this account.
     pub chunks: u32,
     /// Record-id chunks the batch adds for this account.
@@ -56,14 +57,46 @@ pub struct CommitAccount {
     pub checked_version: Option<u64>,
 }
 
-/// Making a rated batch count: every account's chunk counts plus the ledger's `DONE`.
+/// One commit transaction of a rated batch: some of its partitions' chunk counts, and on the
+/// batch's last transaction the ledger's `DONE`.
+///
+/// A batch over more partitions than one transaction holds
+/// ([`crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`]) commits in several, in order;
+/// each partition's part is atomic, and a retry commits only the partitions that
+/// [`Store::partitions`] does not show as committed by the batch (see `crate::handler`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     pub batch_id: String,
     pub owner: String,
-    pub period_id: String,
+    /// At most [`crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] parts.
     pub accounts: Vec<CommitAccount>,
-    pub summary: BatchSummary,
+    /// Set on the batch's last transaction: the ledger becomes `DONE` with this summary.
+    pub done: Option<BatchSummary>,
+}
+
+/// A batch's chunk counts in one partition, as committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub chunks: u32,
+    pub id_chunks: u32,
+}
+
+/// The state of one usage partition's `#COMMITTED` item as one batch sees it: read before
+/// the lease (closed periods, size) and before each commit (what an earlier attempt already
+/// committed).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartitionState {
+    pub account: String,
+    pub period_id: String,
+    /// The batch's own counts when it is committed there already.
+    pub own: Option<Counts>,
+    /// Batches committed into the partition.
+    pub batches: usize,
+    /// Size of the `#COMMITTED` item as DynamoDB counts it, an upper bound
+    /// ([`crate::model::committed_item_bytes`]).
+    pub item_bytes: usize,
+    /// The final invoice number once the period is closed.
+    pub closed: Option<String>,
 }
 
 /// Which of a batch's chunks in one account's period are its own: the numbers below these
@@ -198,17 +231,28 @@ pub trait Store: Send + Sync {
     /// the commit, when the batch leaves out records another attempt may have written.
     fn sweep_chunks(&self, keep: &Keep) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Commits a batch while `owner` still holds its lease. Errors: `LeaseLost`,
-    /// `PeriodClosed` (for an account whose period was finalized before this batch committed),
-    /// `UsageMoved` (a checked version moved), `TooManyBatches`.
+    /// Applies one commit transaction while `owner` still holds the batch's lease: all of it
+    /// or nothing. Errors: `LeaseLost`, `PeriodClosed` (for an account whose period was
+    /// finalized before this batch committed there), `UsageMoved` (a checked version moved),
+    /// `Rejected` (more parts than one transaction holds).
     fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The record-id fingerprints committed into `account`'s period, with the version they
+    /// The `#COMMITTED` state of each `(account, period_id)` partition, as `batch_id` sees it,
+    /// in the order asked.
+    fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> impl Future<Output = Result<Vec<PartitionState>, StoreError>> + Send;
+
+    /// The record-id fingerprints committed into `account`'s period by batches other than
+    /// `except_batch` (a batch's own ids never count against itself), with the version they
     /// are consistent with.
     fn record_ids(
         &self,
         account: &str,
         period_id: &str,
+        except_batch: &str,
     ) -> impl Future<Output = Result<RecordIds, StoreError>> + Send;
 
     /// The merged usage of every committed batch of `account` in `period_id`.
@@ -283,12 +327,20 @@ impl<S: Store> Store for std::sync::Arc<S> {
     fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).commit(commit)
     }
+    fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> impl Future<Output = Result<Vec<PartitionState>, StoreError>> + Send {
+        (**self).partitions(batch_id, keys)
+    }
     fn record_ids(
         &self,
         account: &str,
         period_id: &str,
+        except_batch: &str,
     ) -> impl Future<Output = Result<RecordIds, StoreError>> + Send {
-        (**self).record_ids(account, period_id)
+        (**self).record_ids(account, period_id, except_batch)
     }
     fn period_usage(
         &self,

@@ -715,7 +715,7 @@ pub async fn many_record_ids_span_chunks<S: Store>(store: &S) {
         .await
         .unwrap();
     assert_eq!((a.records, a.duplicates_dropped), (n as u64, 0));
-    let ids = store.record_ids("bu1user1", PERIOD).await.unwrap();
+    let ids = store.record_ids("bu1user1", PERIOD, "").await.unwrap();
     assert_eq!(ids.ids.len(), n, "every id stored once, over 3 chunks");
 
     let second: Vec<String> = (0..n).step_by(3).chain(n..n + 5).map(line).collect();
@@ -724,7 +724,7 @@ pub async fn many_record_ids_span_chunks<S: Store>(store: &S) {
         .unwrap();
     let repeats = n.div_ceil(3) as u64;
     assert_eq!((b.records, b.duplicates_dropped), (repeats + 5, repeats));
-    let ids = store.record_ids("bu1user1", PERIOD).await.unwrap();
+    let ids = store.record_ids("bu1user1", PERIOD, "").await.unwrap();
     assert_eq!(ids.ids.len(), n + 5);
     let usage = store.period_usage("bu1user1", PERIOD).await.unwrap().usage;
     let records: u64 = usage.totals.values().map(|t| t.records).sum();
@@ -774,5 +774,185 @@ pub async fn sweep_deletes_only_what_is_not_kept<S: Store + Snapshot>(store: &S)
             "{}: gone should be {gone}",
             c.body
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Batches over many accounts (more than one commit transaction holds)
+
+/// Id of account `i` of [`many_accounts_config`].
+pub fn many_account(i: usize) -> String {
+    format!("a{i:04}")
+}
+
+/// The example catalog with an accounts book of `n` plain accounts (`a0000`, `a0001`...), all
+/// billed monthly in the catalog's currency.
+pub fn many_accounts_config(n: usize, clock: &Arc<AtomicI64>) -> RaterConfig {
+    let accounts: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({ "id": many_account(i), "name": format!("Account {i}") }))
+        .collect();
+    let book =
+        serde_json::json!({ "schema_version": 1, "version": "many-1", "accounts": accounts });
+    let mut c =
+        RaterConfig::from_json(CATALOG, &book.to_string(), "test").expect("many-accounts config");
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
+/// An export with two records (with record ids) for each of `n` accounts.
+pub fn many_accounts_export(n: usize, salt: u32) -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..n {
+        let account = many_account(i);
+        for (k, quantity) in [(1u32, "2"), (2, "3.5")] {
+            let l = line(
+                &account,
+                &format!("vm-{salt}-{i}"),
+                "copper",
+                "vm.running",
+                quantity,
+                "hours",
+                k,
+            );
+            out.push_str(&format!(
+                r#"{{"record_id":"{account}-{salt}-{k}",{}"#,
+                &l[1..]
+            ));
+            out.push('\n');
+        }
+    }
+    out.into_bytes()
+}
+
+/// Every one of the `n` accounts holds exactly the usage of `exports` counted once (the
+/// reference is the exports aggregated afresh), so no chunk a commit counted is missing.
+pub async fn assert_many_accounts<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    exports: &[&[u8]],
+    n: usize,
+) {
+    let mut reference = pricing::Usage::default();
+    for e in exports {
+        reference.merge(
+            &aggregate(config, None, *e, Some(period()), None)
+                .unwrap()
+                .usage(),
+        );
+    }
+    for i in 0..n {
+        let account = many_account(i);
+        let got = store.period_usage(&account, PERIOD).await.unwrap();
+        assert_eq!(
+            got.usage,
+            reference.for_account(&account),
+            "usage of {account} differs from the reference"
+        );
+        assert_eq!(
+            got.batches,
+            exports.len(),
+            "batches committed for {account}"
+        );
+    }
+}
+
+/// A batch of `n` accounts rated once (in ceil(n / 99) commit transactions) holds every
+/// account's usage once; a redelivery is a replay that writes nothing.
+pub async fn many_accounts_rate_once<S: Store + Snapshot>(store: &S, n: usize) {
+    let config = many_accounts_config(n, &manual_clock());
+    let export = many_accounts_export(n, 3);
+    let req = || request(&export, Some("many-once"), Mode::Interim);
+    let first = rate_batch(store, &config, req()).await.unwrap();
+    assert_eq!(first.records, 2 * n as u64, "n={n}");
+    assert_many_accounts(store, &config, &[&export], n).await;
+    let before = store.snapshot().await;
+    let again = rate_batch(store, &config, req()).await.unwrap();
+    assert!(again.replayed, "n={n}");
+    assert_eq!(store.snapshot().await, before, "n={n}: a replay wrote");
+}
+
+/// Issue 12, part 2: a crash after each commit transaction but the last of a batch over `n`
+/// accounts (the earlier transactions are visible, the ledger is still in progress), then a
+/// new process taking the lease over: it commits exactly what was left. A second batch with
+/// the same record ids afterwards drops them all; two concurrent redeliveries are replays.
+pub async fn many_accounts_crash_between_commits<S, F, Fut>(new_store: F, n: usize)
+where
+    S: Store + Snapshot + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let export = many_accounts_export(n, 5);
+    let groups = n.div_ceil(rater::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX);
+    assert!(groups > 1, "n={n} fits one transaction");
+    let clean = FaultyStore::new(new_store().await);
+    let key = Some("many-crash");
+    rate_batch(
+        &clean,
+        &many_accounts_config(n, &manual_clock()),
+        request(&export, key, Mode::Interim),
+    )
+    .await
+    .unwrap();
+    // The commit transactions are the run's last writes.
+    let total = clean.writes();
+    for committed in 1..groups {
+        let k = total - groups + committed;
+        let clock = manual_clock();
+        let config = many_accounts_config(n, &clock);
+        let store = Arc::new(FaultyStore::new(new_store().await));
+        store.crash_after(k);
+        let err = rate_batch(&*store, &config, request(&export, key, Mode::Interim))
+            .await
+            .unwrap_err();
+        assert!(err.retryable(), "crash after {committed} commits: {err}");
+        let partly: usize = {
+            let mut visible = 0;
+            for i in 0..n {
+                let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
+                visible += usize::from(pu.batches == 1);
+            }
+            visible
+        };
+        assert_eq!(
+            partly,
+            (committed * rater::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX).min(n),
+            "the transactions before the crash are visible"
+        );
+        store.heal();
+        clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
+        let resp = rate_batch(&*store, &config, request(&export, key, Mode::Interim))
+            .await
+            .unwrap_or_else(|e| panic!("crash after {committed} commits: retry failed: {e}"));
+        assert!(!resp.replayed);
+        assert_eq!(resp.duplicates_dropped, 0, "its own ids are not duplicates");
+        assert_many_accounts(&*store, &config, &[&export], n).await;
+
+        // The same records again under another key: every one is a counted duplicate.
+        let again = rate_batch(
+            &*store,
+            &config,
+            request(&export, Some("many-again"), Mode::Interim),
+        )
+        .await
+        .unwrap();
+        assert_eq!(again.duplicates_dropped, 2 * n as u64);
+        assert_many_accounts(&*store, &config, &[&export], n).await;
+
+        // Two redeliveries of the first batch at once: replays, nothing moves.
+        let before = store.snapshot().await;
+        let config = Arc::new(config);
+        let export = Arc::new(export.clone());
+        let mut tasks = Vec::new();
+        for _ in 0..2 {
+            let (s, c, e) = (store.clone(), config.clone(), export.clone());
+            tasks.push(tokio::spawn(async move {
+                rate_batch(&*s, &c, request(&e, key, Mode::Interim)).await
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap().replayed);
+        }
+        assert_eq!(store.snapshot().await, before);
     }
 }

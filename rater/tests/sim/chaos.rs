@@ -6,7 +6,8 @@ use std::sync::Mutex;
 use pricing::Invoice;
 use rater::model::{ConfigKind, Ledger, UsageChunk};
 use rater::store::{
-    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PeriodUsage, RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
+    RecordIds, Store,
 };
 use rater::StoreError;
 
@@ -143,7 +144,7 @@ impl<S: Store> Store for Chaos<S> {
                 self.stats.bump("commit cancelled: usage moved");
                 return Err(StoreError::UsageMoved {
                     account: part.account.clone(),
-                    period: commit.period_id.clone(),
+                    period: part.period_id.clone(),
                 });
             }
         }
@@ -158,9 +159,25 @@ impl<S: Store> Store for Chaos<S> {
         self.after("commit", r)
     }
 
-    async fn record_ids(&self, account: &str, period_id: &str) -> Result<RecordIds, StoreError> {
+    async fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> Result<Vec<PartitionState>, StoreError> {
+        self.before("partitions", false).await?;
+        self.inner.partitions(batch_id, keys).await
+    }
+
+    async fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+        except_batch: &str,
+    ) -> Result<RecordIds, StoreError> {
         self.before("record_ids", false).await?;
-        self.inner.record_ids(account, period_id).await
+        self.inner
+            .record_ids(account, period_id, except_batch)
+            .await
     }
 
     async fn period_usage(
