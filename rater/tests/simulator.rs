@@ -6,11 +6,17 @@
 //! (a currency with 0, 2 or 3 minor units, 1 to 4 products charging per-unit prices on meters in
 //! hours, gigabytes fed in bytes, and requests), 1 to 4 accounts with or without one
 //! invoice-level tax, and 10 to 80 usage records of one month split into 1 to 6 batches of
-//! canonical CSV or JSON Lines, with an idempotency key or identified by content hash.
+//! canonical CSV or JSON Lines, with an idempotency key or identified by content hash. One
+//! scenario in twelve is wide: 100 to 300 accounts with two records each in one or two
+//! batches, so that a batch spans more accounts than one commit transaction holds (99) and
+//! commits in several; its faults are rarer per call (it makes a thousand calls or more).
 //! The batches go to [`rater::rate_batch`] in a shuffled order through
 //! `Chaos<FaultyStore<EmbeddedStore>>`, meeting:
 //!
 //! - duplicate deliveries, one after the other and 2 to 4 at once (tokio tasks);
+//! - a crash between two commit transactions of a wide batch (the first ones visible, the
+//!   ledger still in progress; interim invoices then see it in exactly the accounts it
+//!   committed), and
 //! - a crash after k writes (k in 0..6) with the retry at once or after later batches, the
 //!   crashed attempt's lease left behind and taken over once the client waits it out (the
 //!   handler reads time from `RaterConfig::clock`; the simulated client moves that clock past

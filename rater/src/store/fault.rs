@@ -27,6 +27,8 @@ pub struct FaultyStore<S> {
     inner: S,
     budget: AtomicUsize,
     writes: AtomicUsize,
+    /// Commit transactions still allowed ([`FaultyStore::crash_after_commits`]).
+    commits: AtomicUsize,
 }
 
 const UNLIMITED: usize = usize::MAX;
@@ -37,6 +39,7 @@ impl<S: Store> FaultyStore<S> {
             inner,
             budget: AtomicUsize::new(UNLIMITED),
             writes: AtomicUsize::new(0),
+            commits: AtomicUsize::new(UNLIMITED),
         }
     }
 
@@ -49,9 +52,16 @@ impl<S: Store> FaultyStore<S> {
         self.budget.store(k, Ordering::SeqCst);
     }
 
+    /// Allows `j` more commit transactions (and every other write before them), then fails
+    /// every write: a crash between two commit transactions of a batch over many accounts.
+    pub fn crash_after_commits(&self, j: usize) {
+        self.commits.store(j, Ordering::SeqCst);
+    }
+
     /// Lets every write through again (a new process took over).
     pub fn heal(&self) {
         self.budget.store(UNLIMITED, Ordering::SeqCst);
+        self.commits.store(UNLIMITED, Ordering::SeqCst);
     }
 
     /// Writes that went through so far.
@@ -122,6 +132,19 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
+        let allowed = self
+            .commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| match c {
+                UNLIMITED => Some(c),
+                0 => None,
+                c => Some(c - 1),
+            })
+            .is_ok();
+        if !allowed {
+            // The process is dead from here on: no later write gets through either.
+            self.budget.store(0, Ordering::SeqCst);
+            return Err(self.crashed("a commit transaction"));
+        }
         self.one("committing")?;
         self.inner.commit(commit).await
     }

@@ -33,15 +33,17 @@ impl Stats {
 
 /// Chances of each fault per call, in percent.
 #[derive(Debug, Clone, Copy)]
+/// Odds in per mille of calls: a wide scenario makes hundreds of calls per delivery, where a
+/// few percent per call would leave no delivery a chance to finish.
 pub struct Odds {
     /// Any call fails with a retryable `Unavailable` before reaching the store.
-    pub throttle_pct: u64,
+    pub throttle_pm: u64,
     /// A write is applied, then its answer is lost (`Unavailable`): the caller cannot tell.
-    pub lost_response_pct: u64,
+    pub lost_response_pm: u64,
     /// A commit or finalize is cancelled by its condition before it is tried.
-    pub cancelled_pct: u64,
+    pub cancelled_pm: u64,
     /// The task yields to others before a call, so that concurrent deliveries interleave.
-    pub yield_pct: u64,
+    pub yield_pm: u64,
 }
 
 /// Wraps a store (the crash-injecting [`rater::store::fault::FaultyStore`] in the simulator).
@@ -68,20 +70,16 @@ impl<S: Store> Chaos<S> {
         &self.inner
     }
 
-    fn roll(&self, pct: u64) -> bool {
-        self.rng.lock().expect("rng lock").chance(pct)
+    fn roll(&self, per_mille: u64) -> bool {
+        self.rng.lock().expect("rng lock").below(1_000) < per_mille
     }
 
     async fn before(&self, what: &str, write: bool) -> Result<(), StoreError> {
-        let switch = self
-            .rng
-            .lock()
-            .expect("rng lock")
-            .chance(self.odds.yield_pct);
+        let switch = self.roll(self.odds.yield_pm);
         if switch {
             tokio::task::yield_now().await;
         }
-        if self.roll(self.odds.throttle_pct) {
+        if self.roll(self.odds.throttle_pm) {
             self.stats.bump(if write {
                 "throttled write"
             } else {
@@ -95,7 +93,7 @@ impl<S: Store> Chaos<S> {
     }
 
     fn after<T>(&self, what: &str, r: Result<T, StoreError>) -> Result<T, StoreError> {
-        if r.is_ok() && self.roll(self.odds.lost_response_pct) {
+        if r.is_ok() && self.roll(self.odds.lost_response_pm) {
             self.stats.bump("lost response");
             return Err(StoreError::Unavailable {
                 message: format!("injected: the answer to {what} was lost"),
@@ -138,7 +136,7 @@ impl<S: Store> Store for Chaos<S> {
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
         self.before("commit", true).await?;
         if let Some(part) = commit.accounts.iter().find(|p| p.checked_version.is_some()) {
-            if self.roll(self.odds.cancelled_pct) {
+            if self.roll(self.odds.cancelled_pm) {
                 // The condition "no batch committed into the period since the record ids were
                 // checked" failed: the handler must check them again.
                 self.stats.bump("commit cancelled: usage moved");
@@ -148,7 +146,7 @@ impl<S: Store> Store for Chaos<S> {
                 });
             }
         }
-        if self.roll(self.odds.cancelled_pct) {
+        if self.roll(self.odds.cancelled_pm) {
             // The condition "the lease is still ours" failed (as if another attempt took it).
             self.stats.bump("commit cancelled by condition");
             return Err(StoreError::LeaseLost {
@@ -205,7 +203,7 @@ impl<S: Store> Store for Chaos<S> {
 
     async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
         self.before("finalize", true).await?;
-        if self.roll(self.odds.cancelled_pct) {
+        if self.roll(self.odds.cancelled_pm) {
             // The counter or usage-version condition failed (as if another writer moved it).
             self.stats.bump("finalize cancelled by condition");
             return Err(StoreError::FinalizeConflict {

@@ -54,6 +54,8 @@ pub struct Batch {
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// 100 to 300 accounts: batches commit in several transactions.
+    pub wide: bool,
     pub catalog_json: String,
     pub accounts_json: String,
     pub model: ModelCatalog,
@@ -193,7 +195,15 @@ pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
     let mut tax_pct = BTreeMap::new();
     let mut accounts_json = Vec::new();
     let mut jurisdictions = Vec::new();
-    for a in 0..rng.range(1, 4) {
+    // One scenario in twelve is wide: 100 to 300 accounts, so that its batches span more
+    // accounts than one commit transaction holds (99) and commit in several.
+    let wide = rng.chance(8);
+    let n_accounts = if wide {
+        rng.range(100, 301)
+    } else {
+        rng.range(1, 4)
+    };
+    for a in 0..n_accounts {
         let id = format!("acct-{a}");
         let tax = rng.pick(&TAX_PCT).map(|(m, s)| Decimal::new(m, s));
         let mut acc = json!({"id": id, "name": format!("Account {a}")});
@@ -223,13 +233,26 @@ pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
             .to_string();
 
     let mut records = Vec::new();
-    for i in 0..rng.range(10, 80) {
-        let a = rng.pick(&accounts).clone();
+    let n_records = if wide {
+        2 * accounts.len() as u64
+    } else {
+        rng.range(10, 80)
+    };
+    for i in 0..n_records {
+        // A wide scenario gives every account a record first.
+        let a = match accounts.get(i as usize).filter(|_| wide) {
+            Some(a) => a.clone(),
+            None => rng.pick(&accounts).clone(),
+        };
         records.push(record(rng, format!("r{i}"), &a, &products, period));
     }
     let mut order: Vec<usize> = (0..records.len()).collect();
     rng.shuffle(&mut order);
-    let n_batches = rng.range(1, 6.min(records.len() as u64)) as usize;
+    let n_batches = if wide {
+        rng.range(1, 3) as usize
+    } else {
+        rng.range(1, 6.min(records.len() as u64)) as usize
+    };
     // Cut points: n_batches non-empty, contiguous pieces of the shuffled records.
     let mut cuts: Vec<usize> = Vec::new();
     while cuts.len() + 1 < n_batches {
@@ -293,6 +316,7 @@ pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
         )
     });
     Scenario {
+        wide,
         catalog_json,
         accounts_json,
         model: ModelCatalog {

@@ -14,7 +14,7 @@ use pricing::{Invoice, InvoiceKind, UsageRecord};
 use rater::handler::{
     finalize, invoice_for, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig,
 };
-use rater::limits::LEASE_S;
+use rater::limits::{COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, LEASE_S};
 use rater::model::{parse_chunk_sk, Ledger};
 use rater::store::fault::FaultyStore;
 use rater::store::{invoice_number, Store};
@@ -41,10 +41,20 @@ const HELD_ANSWERS_BEFORE_WAITING_OUT: u32 = 3;
 /// The store faults of a run: a few percent each, so that most requests meet one somewhere
 /// while runs still finish in a handful of attempts.
 const ODDS: Odds = Odds {
-    throttle_pct: 4,
-    lost_response_pct: 4,
-    cancelled_pct: 5,
-    yield_pct: 30,
+    throttle_pm: 40,
+    lost_response_pm: 40,
+    cancelled_pm: 50,
+    yield_pm: 300,
+};
+
+/// A wide scenario's deliveries make a thousand calls or more (a record-id read and two
+/// invoice reads per account): faults per call are rarer, so that some attempts finish, and a
+/// resumed commit still meets them.
+const WIDE_ODDS: Odds = Odds {
+    throttle_pm: 1,
+    lost_response_pm: 1,
+    cancelled_pm: 20,
+    yield_pm: 300,
 };
 
 /// What one seed did: faults and events by kind, and invariant checks passed by kind.
@@ -195,7 +205,8 @@ impl<B: Backend> Sim<B> {
     ) -> Sim<B> {
         let mut rng = Rng::new(seed);
         let scen = gen::scenario(seed, &mut rng, opts);
-        let store = Arc::new(Chaos::new(FaultyStore::new(backend), rng.fork(), ODDS));
+        let odds = if scen.wide { WIDE_ODDS } else { ODDS };
+        let store = Arc::new(Chaos::new(FaultyStore::new(backend), rng.fork(), odds));
         let clock = Arc::new(AtomicI64::new(scen.period.start.timestamp() + 86_400));
         let mut config = RaterConfig::from_json(&scen.catalog_json, &scen.accounts_json, ISSUER)
             .unwrap_or_else(|e| panic!("seed {seed}: generated config refused: {e}"));
@@ -223,6 +234,26 @@ impl<B: Backend> Sim<B> {
     }
 
     async fn outcome(mut self) -> Outcome {
+        if self.scen.wide {
+            let widest = self
+                .scen
+                .batches
+                .iter()
+                .map(|b| {
+                    let accounts: BTreeSet<&str> = b
+                        .records
+                        .iter()
+                        .map(|&r| self.scen.records[r].account.as_str())
+                        .collect();
+                    accounts.len()
+                })
+                .max()
+                .unwrap_or(0);
+            if widest > rater::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX {
+                self.events
+                    .bump("scenarios with a batch over more than 99 accounts");
+            }
+        }
         self.run().await;
         let mut faults = self.store.stats.take();
         faults.extend(self.events.take());
@@ -358,8 +389,19 @@ impl<B: Backend> Sim<B> {
 
     /// A delivery that crashes after k writes, then a retry now or later.
     async fn crash_then_retry(&mut self, b: usize, deferred: &mut Vec<usize>) {
-        let k = self.rng.below(6) as usize;
-        self.store.inner().crash_after(k);
+        let groups = self
+            .accounts_of(b)
+            .len()
+            .div_ceil(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX);
+        if groups > 1 && self.rng.chance(50) {
+            // Between two commit transactions: the first ones are visible, the rest is not.
+            let j = self.rng.range(1, groups as u64 - 1) as usize;
+            self.store.inner().crash_after_commits(j);
+            self.events.bump("crash between commit transactions");
+        } else {
+            let k = self.rng.below(6) as usize;
+            self.store.inner().crash_after(k);
+        }
         let req = request(&self.scen.batches[b], self.scen.period);
         let r = rate_batch(&*self.store, &self.config, req).await;
         self.store.inner().heal();
@@ -449,8 +491,36 @@ impl<B: Backend> Sim<B> {
         let account = self.rng.pick(&self.scen.accounts).clone();
         let inv = invoice_client(&self.store, &self.config, &account, self.scen.period).await;
         // Once the account is finalized, its invoice is the final one; either way it is the model's.
-        let committed = self.committed().await;
+        let committed = self.committed_for(&account).await;
         self.check_invoice("interim invoice = model", &inv, &committed);
+    }
+
+    /// The accounts batch `b` brings records of.
+    fn accounts_of(&self, b: usize) -> BTreeSet<&str> {
+        self.scen.batches[b]
+            .records
+            .iter()
+            .map(|&r| self.scen.records[r].account.as_str())
+            .collect()
+    }
+
+    /// Batches committed into `account`'s period now: those done, and those a crash left
+    /// between two commit transactions after committing this account's part (their other
+    /// accounts may not see them yet; a retry completes them).
+    async fn committed_for(&self, account: &str) -> BTreeSet<usize> {
+        let mut out = self.committed().await;
+        let key = [(account.to_string(), self.scen.period.id())];
+        for (i, b) in self.scen.batches.iter().enumerate() {
+            let states = self
+                .embedded()
+                .partitions(&b.id, &key)
+                .await
+                .expect("partitions");
+            if states[0].own.is_some() {
+                out.insert(i);
+            }
+        }
+        out
     }
 
     /// Committed usage equals the model's, and every chunk belongs to a committed batch or to
