@@ -133,6 +133,18 @@ pub enum RaterError {
         bytes: usize,
         max: usize,
     },
+    /// A `final` batch finalized some of its accounts, then failed on one: the ones finalized
+    /// stay final; sending the batch again finalizes the rest.
+    #[error("batch `{batch_id}`: {} account(s) finalized, then finalizing `{account}` failed: {cause}", finalized.len())]
+    FinalizeIncomplete {
+        batch_id: String,
+        finalized: Vec<crate::handler::Finalized>,
+        account: String,
+        cause: Box<RaterError>,
+    },
+    /// A `final` batch names more accounts than its answer can list.
+    #[error("a final batch may hold at most {max} accounts, this one holds {accounts}: rate it as interim and close the month (`ratecard close`), which finalizes any number")]
+    TooManyAccountsForFinal { accounts: usize, max: usize },
     #[error("period {period} of account `{account}` is already finalized (invoice {number}); a final invoice is issued once")]
     AlreadyFinalized {
         account: String,
@@ -199,6 +211,7 @@ impl RaterError {
     pub fn retryable(&self) -> bool {
         match self {
             RaterError::BatchInProgress { .. } => true,
+            RaterError::FinalizeIncomplete { cause, .. } => cause.retryable(),
             RaterError::Store(e) => e.retryable(),
             _ => false,
         }
@@ -213,7 +226,9 @@ impl RaterError {
             RaterError::BadRecords(_)
             | RaterError::IdempotencyKeyReused { .. }
             | RaterError::UnknownAccount { .. }
-            | RaterError::PartitionFull { .. } => 422,
+            | RaterError::PartitionFull { .. }
+            | RaterError::TooManyAccountsForFinal { .. } => 422,
+            RaterError::FinalizeIncomplete { cause, .. } => cause.http_status(),
             RaterError::PeriodClosed { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
@@ -239,6 +254,8 @@ impl RaterError {
             RaterError::PeriodClosed { .. } => "period_closed",
             RaterError::BatchPartlyCommitted { .. } => "batch_partly_committed",
             RaterError::PartitionFull { .. } => "partition_full",
+            RaterError::FinalizeIncomplete { .. } => "finalize_incomplete",
+            RaterError::TooManyAccountsForFinal { .. } => "too_many_accounts_for_final",
             RaterError::AlreadyFinalized { .. } => "already_finalized",
             RaterError::BatchInProgress { .. } => "batch_in_progress",
             RaterError::UnknownAccount { .. } => "unknown_account",

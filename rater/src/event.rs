@@ -222,6 +222,13 @@ pub fn error_body(e: &RaterError) -> Value {
         "message": e.to_string(),
         "retryable": e.retryable(),
     });
+    if let RaterError::FinalizeIncomplete {
+        finalized, account, ..
+    } = e
+    {
+        err["finalized"] = json!(finalized);
+        err["failed_account"] = json!(account);
+    }
     if let RaterError::BadRecords(b) = e {
         err["total"] = json!(b.total);
         err["records"] = Value::Array(
@@ -230,9 +237,9 @@ pub fn error_body(e: &RaterError) -> Value {
                 .map(|r| {
                     json!({
                         "index": r.index,
-                        "record_id": r.record_id,
+                        "record_id": r.record_id.as_deref().map(pricing::error::shown),
                         "field": r.field,
-                        "value": r.value,
+                        "value": pricing::error::shown(&r.value),
                         "rule": r.rule.to_string(),
                     })
                 })

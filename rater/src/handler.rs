@@ -24,9 +24,11 @@ use crate::dedupe::{self, BatchIds, Bits, InBatch, Settled, IDS_PER_CHUNK};
 use crate::error::{RaterError, StoreError};
 use crate::import::{read_records, Format, ImportError, DETECT_PREFIX_BYTES};
 use crate::limits::{
-    BACKOFF_BASE_MS, BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, COMMITTED_ITEM_BYTES_MAX,
+    ACCOUNT_ID_BYTES_MAX, ANSWER_INVOICES_MAX, ANSWER_INVOICE_BYTES_MAX, BACKOFF_BASE_MS,
+    BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, COMMITTED_ITEM_BYTES_MAX,
     COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, COMMIT_ATTEMPTS_MAX, FINALIZE_ATTEMPTS_MAX,
-    FINAL_INVOICE_BYTES_MAX, ID_PUT_BYTES, IN_PROGRESS_WAIT_MS_MAX, LEASE_S, PAYLOAD_BYTES_MAX,
+    FINAL_INVOICE_BYTES_MAX, ID_PUT_BYTES, IN_PROGRESS_WAIT_MS_MAX, ISSUER_BYTES_MAX, LEASE_S,
+    PAYLOAD_BYTES_MAX, SUMMARY_ACCOUNTS_MAX,
 };
 use crate::model::{
     chunk_counts, committed_growth_bytes, encode_chunks, BatchSummary, ChunkKind, ConfigKind,
@@ -102,7 +104,21 @@ impl RaterConfig {
                 "issuer `{issuer}` must be non-empty and without `#`"
             )));
         }
+        if issuer.len() > ISSUER_BYTES_MAX {
+            return Err(RaterError::Config(format!(
+                "issuer `{}` ({} bytes) is longer than the {ISSUER_BYTES_MAX} bytes allowed (it prefixes every invoice number)",
+                pricing::error::shown(issuer),
+                issuer.len()
+            )));
+        }
         for a in &accounts.accounts {
+            if a.id.len() > ACCOUNT_ID_BYTES_MAX {
+                return Err(RaterError::Config(format!(
+                    "account id `{}` ({} bytes) is longer than the {ACCOUNT_ID_BYTES_MAX} bytes allowed (it is part of storage keys)",
+                    pricing::error::shown(&a.id),
+                    a.id.len()
+                )));
+            }
             if a.id.is_empty() || a.id.contains('#') {
                 return Err(RaterError::Config(format!(
                     "account id `{}` must be non-empty and without `#` (it is part of storage keys)",
@@ -174,7 +190,34 @@ pub struct RateResponse {
     pub duplicates_dropped: u64,
     /// Usage chunk items the batch stored.
     pub usage_items: u64,
+    /// Accounts the batch brought usage for.
+    #[serde(default)]
+    pub accounts: u64,
+    /// `final` batches: the accounts finalized, with their invoice numbers, in account order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finalized: Vec<Finalized>,
+    /// The accounts' invoices, when the answer can hold them all: at most
+    /// [`ANSWER_INVOICES_MAX`] accounts and [`ANSWER_INVOICE_BYTES_MAX`] bytes of invoices.
     pub invoices: Vec<Invoice>,
+    /// Invoices left out of the answer (a batch over many accounts): read each with
+    /// `invoice_path`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub invoices_omitted: u64,
+    /// Where an account's invoice is read when left out: a Function URL `GET` query with
+    /// `{account}` to fill in (`ratecard invoice --account ... --period ...` from the CLI).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_path: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// An account finalized by a `final` batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finalized {
+    pub account: String,
+    pub number: String,
 }
 
 /// A whole export, validated and folded into usage totals.
@@ -502,6 +545,12 @@ pub async fn rate_aggregated<S: Store>(
             .collect();
         return Err(id_conflicts(reread, &batch, &conflicts, &period_id));
     }
+    if mode == Mode::Final && batch.accounts.len() > SUMMARY_ACCOUNTS_MAX {
+        return Err(RaterError::TooManyAccountsForFinal {
+            accounts: batch.accounts.len(),
+            max: SUMMARY_ACCOUNTS_MAX,
+        });
+    }
     // Late usage and full partitions: refused before anything is written (the commit
     // re-checks closed periods atomically).
     let states = store.partitions(&batch_id, &partition_keys(&batch)).await?;
@@ -559,15 +608,7 @@ pub async fn rate_aggregated<S: Store>(
             });
         }
     };
-    let invoices = invoices_of(store, config, &summary, account).await?;
-    Ok(RateResponse {
-        batch_id,
-        replayed: false,
-        records: summary.records,
-        duplicates_dropped: summary.duplicates_dropped,
-        usage_items: summary.usage_items,
-        invoices,
-    })
+    answer(store, config, &summary, account, false).await
 }
 
 /// The usage partitions (account, period) a batch writes into, in account order.
@@ -719,7 +760,12 @@ async fn store_batch<S: Store>(
             content_sha256: first.sha256.clone(),
             period: period_id.clone(),
             mode,
-            accounts: accounts.clone(),
+            accounts: if accounts.len() <= SUMMARY_ACCOUNTS_MAX {
+                accounts.clone()
+            } else {
+                Vec::new()
+            },
+            accounts_total: accounts.len() as u64,
             records: first.records,
             duplicates_dropped: batch.skipped,
             usage_items: parts
@@ -1042,45 +1088,97 @@ async fn replay<S: Store>(
             sha256: sha256.to_string(),
         });
     }
-    let invoices = invoices_of(store, config, &summary, account).await?;
-    Ok(RateResponse {
-        batch_id: summary.batch_id,
-        replayed: true,
-        records: summary.records,
-        duplicates_dropped: summary.duplicates_dropped,
-        usage_items: summary.usage_items,
-        invoices,
-    })
+    answer(store, config, &summary, account, true).await
 }
 
-/// The invoices a batch answers with: each account's final invoice (issued now if the batch
-/// asked for it and a crash interrupted it before), or its interim invoice.
-async fn invoices_of<S: Store>(
+/// The answer to a batch, from its summary: its accounts' invoices when they fit, otherwise a
+/// pointer to read each. A `final` batch first finalizes every account not finalized yet (a
+/// crash may have stopped an earlier attempt half-way: finalizing is idempotent per account).
+async fn answer<S: Store>(
     store: &S,
     config: &RaterConfig,
     summary: &BatchSummary,
     account: Option<&str>,
-) -> Result<Vec<Invoice>, RaterError> {
+    replayed: bool,
+) -> Result<RateResponse, RaterError> {
     let period =
         BillingPeriod::parse(&summary.period).map_err(|e| RaterError::Config(e.to_string()))?;
-    let mut out = Vec::new();
-    for a in &summary.accounts {
-        if account.is_some_and(|only| only != a) {
-            continue;
+    let accounts: Vec<&String> = summary
+        .accounts
+        .iter()
+        .filter(|a| account.is_none_or(|only| only == *a))
+        .collect();
+    let finalized = match summary.mode {
+        Mode::Interim => Vec::new(),
+        Mode::Final => finalize_each(store, config, &summary.batch_id, &accounts, period).await?,
+    };
+    let total = summary.accounts_total();
+    let mut invoices = Vec::new();
+    let mut bytes = 0usize;
+    let mut omitted = if total > ANSWER_INVOICES_MAX as u64 {
+        total
+    } else {
+        0
+    };
+    if omitted == 0 {
+        for a in &accounts {
+            let inv = invoice_for(store, config, a, period).await?;
+            bytes += serde_json::to_vec(&inv).map_or(0, |v| v.len());
+            if bytes > ANSWER_INVOICE_BYTES_MAX {
+                omitted = (accounts.len() - invoices.len()) as u64;
+                break;
+            }
+            invoices.push(inv);
         }
-        let inv = match summary.mode {
-            Mode::Interim => invoice_for(store, config, a, period).await?,
-            Mode::Final => match finalize(store, config, a, period).await {
-                Ok(inv) => inv,
-                Err(RaterError::AlreadyFinalized { .. }) => {
-                    invoice_for(store, config, a, period).await?
-                }
-                Err(e) => return Err(e),
-            },
-        };
-        out.push(inv);
     }
-    Ok(out)
+    Ok(RateResponse {
+        batch_id: summary.batch_id.clone(),
+        replayed,
+        records: summary.records,
+        duplicates_dropped: summary.duplicates_dropped,
+        usage_items: summary.usage_items,
+        accounts: total,
+        finalized,
+        invoices,
+        invoices_omitted: omitted,
+        invoice_path: (omitted > 0)
+            .then(|| format!("?account={{account}}&period={}", summary.period)),
+    })
+}
+
+/// Finalizes each account of a `final` batch (those finalized before are read back), in
+/// order. A failure part-way names the accounts finalized so far and the one that failed; a
+/// retry of the batch finalizes the rest.
+async fn finalize_each<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    batch_id: &str,
+    accounts: &[&String],
+    period: BillingPeriod,
+) -> Result<Vec<Finalized>, RaterError> {
+    let mut done = Vec::new();
+    for a in accounts {
+        let inv = match finalize(store, config, a, period).await {
+            Ok(inv) => Ok(inv),
+            Err(RaterError::AlreadyFinalized { .. }) => invoice_for(store, config, a, period).await,
+            Err(e) => Err(e),
+        };
+        match inv {
+            Ok(inv) => done.push(Finalized {
+                account: a.to_string(),
+                number: inv.number.unwrap_or_default(),
+            }),
+            Err(e) => {
+                return Err(RaterError::FinalizeIncomplete {
+                    batch_id: batch_id.to_string(),
+                    finalized: done,
+                    account: a.to_string(),
+                    cause: Box::new(e),
+                })
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// The invoice of an account for a period: the final one once issued, else an interim one

@@ -87,3 +87,18 @@ pub const ID_RUN_ENTRIES: usize = 512 * 1024;
 /// Bytes of record-id chunks sent to the store per call while a batch is written: they are
 /// encoded one account at a time and never all held at once.
 pub const ID_PUT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Most accounts a batch summary lists. The summary is kept in the batch's ledger item
+/// (400 KB); 1,000 ids of at most [`ACCOUNT_ID_BYTES_MAX`] bytes take about 131 KB. A larger
+/// batch keeps only its account count, and cannot be a `final` batch (the month's close
+/// finalizes any number of accounts).
+pub const SUMMARY_ACCOUNTS_MAX: usize = 1_000;
+
+/// Most invoices a batch answer holds inline. Past a hundred accounts a caller reads the
+/// invoices it needs one at a time (`invoice_path`), rather than getting megabytes it will
+/// not read.
+pub const ANSWER_INVOICES_MAX: usize = 100;
+
+/// Most bytes of invoices a batch answer holds inline: a Function URL answer is at most 6 MB,
+/// and the rest of the answer (and CSV rendering) needs room.
+pub const ANSWER_INVOICE_BYTES_MAX: usize = 4 * 1024 * 1024;

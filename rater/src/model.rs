@@ -193,7 +193,13 @@ pub struct BatchSummary {
     pub content_sha256: String,
     pub period: String,
     pub mode: Mode,
+    /// The batch's accounts, when there are at most [`crate::limits::SUMMARY_ACCOUNTS_MAX`]
+    /// (the summary lives in one item); empty above that.
     pub accounts: Vec<String>,
+    /// How many accounts the batch brought usage for (0 in summaries written before it
+    /// existed: then `accounts` is the whole list).
+    #[serde(default)]
+    pub accounts_total: u64,
     pub records: u64,
     /// Records not counted: their id was counted before with the same content.
     #[serde(default)]
@@ -204,6 +210,13 @@ pub struct BatchSummary {
     pub usage_totals: u64,
     pub catalog_version: String,
     pub accounts_version: String,
+}
+
+impl BatchSummary {
+    /// How many accounts the batch brought usage for.
+    pub fn accounts_total(&self) -> u64 {
+        self.accounts_total.max(self.accounts.len() as u64)
+    }
 }
 
 /// The state of a batch's ledger item.

@@ -209,6 +209,15 @@ async fn dynamodb_partial_commit_of_250_accounts_then_takeover_commits_what_was_
 }
 
 #[tokio::test]
+async fn dynamodb_final_batch_of_250_accounts_crashing_part_way_names_what_it_finalized() {
+    let server = DynamoLocal::shared();
+    many_accounts_final(&rater::store::fault::FaultyStore::new(
+        new_table(&server, None).await,
+    ))
+    .await;
+}
+
+#[tokio::test]
 async fn dynamodb_finalizing_twice_is_refused() {
     let server = DynamoLocal::shared();
     finalize_twice(&new_table(&server, None).await).await;

@@ -112,11 +112,22 @@ pub enum RecordRule {
     RecordIdReused { first: String },
     #[error("{0}")]
     Malformed(String),
+    /// A text field longer than [`crate::usage::TEXT_BYTES_MAX`] bytes, or more tags than
+    /// [`crate::usage::TAGS_PER_RECORD_MAX`]: an exporter's bug, refused before it can reach
+    /// a storage key or item.
+    #[error("{len} {what}, more than the {max} allowed")]
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
 }
 
-/// One bad record: where it is, which field, what value, and the rule it broke.
+/// One bad record: where it is, which field, what value, and the rule it broke. Values and
+/// ids are shown cut to [`SHOWN_VALUE_CHARS_MAX`] characters: a refused megabyte must not
+/// come back in the answer.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("record {index}{}: field `{field}` = `{value}`: {rule}", .record_id.as_ref().map(|id| format!(" ({id})")).unwrap_or_default())]
+#[error("record {index}{}: field `{field}` = `{}`: {rule}", .record_id.as_deref().map(|id| format!(" ({})", shown(id))).unwrap_or_default(), shown(.value))]
 pub struct RecordError {
     /// Position of the record in its batch (0-based) or line number, as the importer reports it.
     pub index: usize,
@@ -124,6 +135,20 @@ pub struct RecordError {
     pub field: &'static str,
     pub value: String,
     pub rule: RecordRule,
+}
+
+/// Most characters of a bad value (or record id) an error shows; the rest is summarized.
+pub const SHOWN_VALUE_CHARS_MAX: usize = 120;
+
+/// `text` as an error shows it: whole when short, else its first
+/// [`SHOWN_VALUE_CHARS_MAX`] characters and its length.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(SHOWN_VALUE_CHARS_MAX) {
+        None => std::borrow::Cow::Borrowed(text),
+        Some((cut, _)) => {
+            std::borrow::Cow::Owned(format!("{}... ({} bytes)", &text[..cut], text.len()))
+        }
+    }
 }
 
 /// Most record errors one rejection lists; the rest are counted. A batch of a million bad rows

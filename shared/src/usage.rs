@@ -34,6 +34,56 @@ pub(crate) fn exceeds_record_max(q: Decimal) -> bool {
     q.mantissa().unsigned_abs() > RECORD_QUANTITY_MAX && q > record_quantity_max()
 }
 
+/// Longest text field of a record (ids, names, region, each tag), in bytes. CloudStack and
+/// OpenStack keep names and ids in 255-character columns (at most 1,020 bytes of UTF-8); past
+/// that an exporter is broken, and a field this long still fits a storage key (2 KB) and a
+/// usage chunk holds hundreds of totals.
+pub const TEXT_BYTES_MAX: usize = 1024;
+
+/// Most tags one record may carry: billing tags are a handful per resource.
+pub const TAGS_PER_RECORD_MAX: usize = 64;
+
+/// Refuses a record whose text fields are longer than [`TEXT_BYTES_MAX`] (or that has more
+/// than [`TAGS_PER_RECORD_MAX`] tags), naming the field. Every importer's records pass here
+/// (in [`Aggregator::add`]) before anything is rated or stored.
+pub fn check_text_sizes(index: usize, record: &UsageRecord) -> Result<(), RecordError> {
+    let too_long = |field: &'static str, value: &str, what: &'static str, len, max| RecordError {
+        index,
+        record_id: record.record_id.clone(),
+        field,
+        value: value.to_string(),
+        rule: RecordRule::TooLong { what, len, max },
+    };
+    let fields: [(&'static str, &str); 7] = [
+        ("record_id", record.record_id.as_deref().unwrap_or("")),
+        ("account", &record.account),
+        ("project", record.project.as_deref().unwrap_or("")),
+        ("resource", &record.resource),
+        ("product", &record.product),
+        ("meter", &record.meter),
+        ("region", record.region.as_deref().unwrap_or("")),
+    ];
+    for (field, value) in fields {
+        if value.len() > TEXT_BYTES_MAX {
+            return Err(too_long(field, value, "bytes", value.len(), TEXT_BYTES_MAX));
+        }
+    }
+    if record.tags.len() > TAGS_PER_RECORD_MAX {
+        let all = record.tags.join(";");
+        return Err(too_long(
+            "tags",
+            &all,
+            "tags",
+            record.tags.len(),
+            TAGS_PER_RECORD_MAX,
+        ));
+    }
+    if let Some(t) = record.tags.iter().find(|t| t.len() > TEXT_BYTES_MAX) {
+        return Err(too_long("tags", t, "bytes", t.len(), TEXT_BYTES_MAX));
+    }
+    Ok(())
+}
+
 /// One measured use of one meter of one product by one resource, over `[start, end)`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -439,6 +489,7 @@ impl<'c> Aggregator<'c> {
             value,
             rule,
         };
+        check_text_sizes(index, record)?;
         if record.account.is_empty() {
             return Err(err("account", String::new(), RecordRule::Empty));
         }

@@ -293,6 +293,12 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
                     " written"
                 }
             );
+            if resp.invoices_omitted > 0 {
+                eprintln!(
+                    "{} accounts: their invoices are not printed; read one with `ratecard invoice --account <account> --period <period>`",
+                    resp.accounts
+                );
+            }
             print_invoices(&resp.invoices, output, Some(&resp))
         }
         Command::Invoice {

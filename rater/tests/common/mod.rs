@@ -865,6 +865,20 @@ pub async fn many_accounts_rate_once<S: Store + Snapshot>(store: &S, n: usize) {
     let req = || request(&export, Some("many-once"), Mode::Interim);
     let first = rate_batch(store, &config, req()).await.unwrap();
     assert_eq!(first.records, 2 * n as u64, "n={n}");
+    assert_eq!(first.accounts, n as u64, "n={n}");
+    // The answer holds every invoice up to 100 accounts, and points to them above.
+    if n <= rater::limits::ANSWER_INVOICES_MAX {
+        assert_eq!((first.invoices.len(), first.invoices_omitted), (n, 0));
+    } else {
+        assert_eq!(
+            (first.invoices.len(), first.invoices_omitted),
+            (0, n as u64)
+        );
+        assert_eq!(
+            first.invoice_path.as_deref(),
+            Some("?account={account}&period=2017-02")
+        );
+    }
     assert_many_accounts(store, &config, &[&export], n).await;
     let before = store.snapshot().await;
     let again = rate_batch(store, &config, req()).await.unwrap();
@@ -955,4 +969,55 @@ where
         }
         assert_eq!(store.snapshot().await, before);
     }
+}
+
+/// A `final` batch over 250 accounts finalizes each once with gapless numbers; a crash
+/// part-way through the finalizes answers which accounts were finalized, and the retry
+/// finalizes exactly the rest. A `final` batch over more accounts than a summary lists is
+/// refused before anything is written.
+pub async fn many_accounts_final<S: Store + Snapshot>(store: &FaultyStore<S>) {
+    let n = 250;
+    let config = many_accounts_config(n, &manual_clock());
+    let export = many_accounts_export(n, 11);
+    let req = || request(&export, Some("many-final"), Mode::Final);
+    // Let the batch commit and 40 finalizes through (config x2, lease, chunks, 3 commits).
+    let before_finalize = 2 + 1 + 2 * n + 3;
+    store.crash_after(before_finalize + 40);
+    let err = rate_batch(store, &config, req()).await.unwrap_err();
+    store.heal();
+    match &err {
+        RaterError::FinalizeIncomplete {
+            finalized, account, ..
+        } => {
+            assert_eq!(finalized.len(), 40, "{err}");
+            assert_eq!(account, &many_account(40));
+            assert_eq!(finalized[0].number, "test-000001");
+        }
+        e => panic!("expected FinalizeIncomplete, got {e}"),
+    }
+    assert!(err.retryable(), "{err}");
+    let resp = rate_batch(store, &config, req()).await.unwrap();
+    assert!(resp.replayed);
+    let numbers: Vec<String> = resp.finalized.iter().map(|f| f.number.clone()).collect();
+    let want: Vec<String> = (1..=n as u64)
+        .map(|i| rater::store::invoice_number("test", i))
+        .collect();
+    assert_eq!(
+        numbers, want,
+        "each account finalized once, numbers gapless"
+    );
+    assert_eq!(store.counter("test").await.unwrap(), n as u64);
+
+    let big = rater::limits::SUMMARY_ACCOUNTS_MAX + 1;
+    let config = many_accounts_config(big, &manual_clock());
+    let export = many_accounts_export(big, 12);
+    let before = store.snapshot().await;
+    let err = rate_batch(store, &config, request(&export, None, Mode::Final))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RaterError::TooManyAccountsForFinal { accounts, .. } if accounts == big),
+        "{err}"
+    );
+    assert_eq!(store.snapshot().await, before, "a refused batch wrote");
 }
