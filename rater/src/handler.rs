@@ -87,6 +87,9 @@ pub struct RaterConfig {
     /// Record ids a batch holds in memory before spilling a sorted run to a temporary file
     /// ([`crate::limits::ID_RUN_ENTRIES`]; tests make it small to exercise the spill).
     pub id_run_entries: usize,
+    /// Bytes of a `#COMMITTED` item batches may use ([`COMMITTED_ITEM_BYTES_MAX`]; tests make
+    /// it small to fill a partition quickly).
+    pub committed_item_bytes_max: usize,
     pub clock: Clock,
     account_ids: HashSet<String>,
     config_stored: AtomicBool,
@@ -135,6 +138,7 @@ impl RaterConfig {
             in_progress_wait_ms_max: IN_PROGRESS_WAIT_MS_MAX,
             payload_bytes_max: PAYLOAD_BYTES_MAX,
             id_run_entries: crate::limits::ID_RUN_ENTRIES,
+            committed_item_bytes_max: COMMITTED_ITEM_BYTES_MAX,
             clock: system_clock(),
             account_ids,
             config_stored: AtomicBool::new(false),
@@ -558,7 +562,13 @@ pub async fn rate_aggregated<S: Store>(
     // Record ids checked before any write, so that a conflict refuses the batch with nothing
     // written; checked again under the lease only if another batch commits meanwhile.
     let plan = check_ids(store, &batch, reread, &batch_id).await?;
-    check_room(&states, &batch, &plan, &batch_id)?;
+    check_room(
+        &states,
+        &batch,
+        &plan,
+        &batch_id,
+        config.committed_item_bytes_max,
+    )?;
     ensure_config_stored(store, config).await?;
 
     let owner = format!("{:016x}", fastrand::u64(..));
@@ -658,6 +668,7 @@ fn check_room(
     batch: &Aggregated,
     plan: &IdPlan,
     batch_id: &str,
+    max: usize,
 ) -> Result<(), RaterError> {
     let chunks: BTreeMap<String, u32> = chunk_counts(&batch.chunks).into_iter().collect();
     let id_chunks: BTreeMap<&str, u32> = plan
@@ -671,13 +682,13 @@ fn check_room(
             chunks.get(&s.account).copied().unwrap_or(0),
             id_chunks.get(s.account.as_str()).copied().unwrap_or(0),
         );
-        if s.item_bytes + growth > COMMITTED_ITEM_BYTES_MAX {
+        if s.item_bytes + growth > max {
             return Err(RaterError::PartitionFull {
                 account: s.account.clone(),
                 period: s.period_id.clone(),
                 batches: s.batches,
                 bytes: s.item_bytes + growth,
-                max: COMMITTED_ITEM_BYTES_MAX,
+                max,
             });
         }
     }
@@ -727,7 +738,13 @@ async fn store_batch<S: Store>(
         };
         let states = store.partitions(batch_id, &keys).await?;
         check_closed(&states, batch_id)?;
-        check_room(&states, current.as_ref().unwrap_or(&first), &plan, batch_id)?;
+        check_room(
+            &states,
+            current.as_ref().unwrap_or(&first),
+            &plan,
+            batch_id,
+            config.committed_item_bytes_max,
+        )?;
         // `applied` starts empty, so the first pass serves until some record must be left out.
         if plan.drops != applied {
             let again = reread(&Pass {

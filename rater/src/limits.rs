@@ -102,3 +102,8 @@ pub const ANSWER_INVOICES_MAX: usize = 100;
 /// Most bytes of invoices a batch answer holds inline: a Function URL answer is at most 6 MB,
 /// and the rest of the answer (and CSV rendering) needs room.
 pub const ANSWER_INVOICE_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Largest part of a stored configuration body, in bytes. A catalog the validator accepts
+/// can be megabytes (10,000 products); DynamoDB holds 400 KB per item, so a larger body is
+/// stored in parts of this size beside a head item naming their count and hash.
+pub const CONFIG_PART_BYTES_MAX: usize = 300 * 1024;

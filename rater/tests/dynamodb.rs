@@ -218,6 +218,100 @@ async fn dynamodb_final_batch_of_250_accounts_crashing_part_way_names_what_it_fi
 }
 
 #[tokio::test]
+async fn dynamodb_a_catalog_of_10000_products_is_stored_in_parts_and_read_back() {
+    let server = DynamoLocal::shared();
+    large_config_round_trips(&new_table(&server, None).await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_full_partition_refuses_the_next_batch_before_its_lease() {
+    let server = DynamoLocal::shared();
+    full_partition_is_refused_before_the_lease(&new_table(&server, None).await).await;
+}
+
+/// The size the rater computes for `#COMMITTED` is DynamoDB's own, from above: an item of the
+/// longest batch ids filled to `COMMITTED_ITEM_BYTES_MAX` by that computation is accepted
+/// and can still be finalized (its `closed` attribute fits), the next batch is refused before
+/// its lease, and an item the computation puts 2 KB over DynamoDB's limit is refused by
+/// DynamoDB itself (the estimate is not loose).
+#[tokio::test]
+async fn dynamodb_committed_item_size_matches_what_dynamodb_accepts() {
+    use rater::limits::{BATCH_ID_BYTES_MAX, COMMITTED_ITEM_BYTES_MAX, DYNAMODB_ITEM_BYTES_MAX};
+    use rater::model::{committed_item_bytes, usage_pk, COMMITTED_SK};
+    let server = DynamoLocal::shared();
+    let local = new_table(&server, None).await;
+    let pk = usage_pk("bu1user1", PERIOD);
+    let ids: Vec<String> = (0..2_000)
+        .map(|i| format!("{i:06}{}", "x".repeat(BATCH_ID_BYTES_MAX - 6)))
+        .collect();
+    // The most batches (with record ids) that fit under `limit` by the rater's computation.
+    let fill = |limit: usize| -> (usize, HashMap<String, AttributeValue>) {
+        let size = |k: usize| {
+            committed_item_bytes(
+                &pk,
+                k as u64,
+                None,
+                ids[..k].iter().map(|b| (b.as_str(), 99)),
+                ids[..k].iter().map(|b| (b.as_str(), 99)),
+            )
+        };
+        let k = (0..ids.len())
+            .take_while(|&k| size(k) <= limit)
+            .last()
+            .unwrap();
+        let mut item = HashMap::from([
+            ("pk".to_string(), AttributeValue::S(pk.clone())),
+            ("sk".to_string(), AttributeValue::S(COMMITTED_SK.into())),
+            ("version".to_string(), AttributeValue::N(k.to_string())),
+        ]);
+        for b in &ids[..k] {
+            item.insert(format!("b:{b}"), AttributeValue::N("99".into()));
+            item.insert(format!("i:{b}"), AttributeValue::N("99".into()));
+        }
+        (k, item)
+    };
+    let put = |item: HashMap<String, AttributeValue>| {
+        local
+            .store
+            .client()
+            .put_item()
+            .table_name(local.store.table())
+            .set_item(Some(item))
+            .send()
+    };
+    let (over, item) = fill(DYNAMODB_ITEM_BYTES_MAX + 2_048);
+    let err = put(item)
+        .await
+        .expect_err("DynamoDB refuses an item over 400 KB");
+    assert!(
+        format!("{}", aws_sdk_dynamodb::error::DisplayErrorContext(&err)).contains("size"),
+        "{over} batches: {}",
+        aws_sdk_dynamodb::error::DisplayErrorContext(&err)
+    );
+    let (k, item) = fill(COMMITTED_ITEM_BYTES_MAX);
+    put(item).await.expect("an item filled to the limit fits");
+    // The next batch does not fit: refused before its lease.
+    let config = config();
+    let batch = line_with_id("r-next", "vm-a", "1", 1);
+    let err = rater::rate_batch(
+        &local,
+        &config,
+        request(batch.as_bytes(), Some(&ids[k]), rater::Mode::Interim),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, rater::RaterError::PartitionFull { batches, .. } if batches == k),
+        "{err}"
+    );
+    // A full partition can still be finalized: `closed` fits.
+    let inv = rater::finalize(&local, &config, "bu1user1", period())
+        .await
+        .unwrap();
+    assert_eq!(inv.number.as_deref(), Some("test-000001"));
+}
+
+#[tokio::test]
 async fn dynamodb_finalizing_twice_is_refused() {
     let server = DynamoLocal::shared();
     finalize_twice(&new_table(&server, None).await).await;

@@ -71,6 +71,18 @@ async fn final_batch_of_250_accounts_crashing_part_way_names_what_it_finalized()
 }
 
 #[tokio::test]
+async fn a_catalog_of_10000_products_is_stored_and_read_back() {
+    let (_d, s) = store();
+    large_config_round_trips(&s).await;
+}
+
+#[tokio::test]
+async fn a_full_partition_refuses_the_next_batch_before_its_lease() {
+    let (_d, s) = store();
+    full_partition_is_refused_before_the_lease(&s).await;
+}
+
+#[tokio::test]
 async fn finalizing_twice_is_refused() {
     let (_d, s) = store();
     finalize_twice(&s).await;

@@ -17,7 +17,7 @@ use crate::error::StoreError;
 use crate::handler::backoff;
 use crate::limits::{
     BATCH_GET_KEYS_MAX, BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX,
-    COMMIT_ACCOUNTS_PER_TRANSACTION_MAX,
+    COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, CONFIG_PART_BYTES_MAX,
 };
 use crate::model::{
     committed_id_chunk, committed_item_bytes, committed_usage_chunk, config_pk, config_sk,
@@ -29,6 +29,42 @@ use crate::store::{
     Commit, CommitAccount, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState,
     PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
+
+/// The hex SHA-256 of a config body: its identity when stored in parts.
+fn config_sha256(body: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A config body cut into parts of at most [`CONFIG_PART_BYTES_MAX`] bytes, on character
+/// boundaries (one part when it fits an item).
+fn config_parts(body: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = body;
+    while rest.len() > CONFIG_PART_BYTES_MAX {
+        let mut cut = CONFIG_PART_BYTES_MAX;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
+/// The sort-key prefix of the parts of a config version's body with hash `sha`.
+fn config_part_prefix(version: &str, sha: &str) -> String {
+    format!("{}#{}#p", config_sk(version), &sha[..sha.len().min(16)])
+}
+
+fn config_part_sk(version: &str, sha: &str, i: usize) -> String {
+    format!("{}{i:05}", config_part_prefix(version, sha))
+}
 
 /// The table definition shared with the SAM template (the one source of truth for keys).
 pub const TABLE_JSON: &str = include_str!("../../../infra/table.json");
@@ -879,25 +915,47 @@ impl Store for DynamoStore {
         make_current: bool,
     ) -> Result<(), StoreError> {
         let pk = config_pk(kind);
-        let mut item = key(&pk, &config_sk(version));
-        item.insert("body".into(), s(body));
+        let sha = config_sha256(body);
+        let conflict = || StoreError::ConfigVersionConflict {
+            kind: kind.name().to_string(),
+            version: version.to_string(),
+        };
+        // A body larger than one item goes in parts keyed by its hash, written before the
+        // head that names them: parts of another body under the same version never collide,
+        // and only the head's conditional put decides which body the version has.
+        let parts = config_parts(body);
+        let mut head = key(&pk, &config_sk(version));
+        head.insert("sha256".into(), s(&sha));
+        if parts.len() == 1 {
+            head.insert("body".into(), s(body));
+        } else {
+            head.insert("parts".into(), n(parts.len()));
+            let items = parts
+                .iter()
+                .enumerate()
+                .map(|(i, part)| {
+                    let mut item = key(&pk, &config_part_sk(version, &sha, i));
+                    item.insert("body".into(), s(*part));
+                    item
+                })
+                .collect();
+            self.batch_put(items).await?;
+        }
         let res = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR body = :body")
-            .expression_attribute_values(":body", s(body))
+            .set_item(Some(head))
+            .condition_expression("attribute_not_exists(pk) OR sha256 = :sha OR body = :body")
+            .expression_attribute_values(":sha", s(&sha))
+            // Heads written before bodies had a hash carry the body only; a large body is
+            // never compared whole (the expression would exceed DynamoDB's limits).
+            .expression_attribute_values(":body", s(if parts.len() == 1 { body } else { "" }))
             .send()
             .await;
         match res {
             Ok(_) => {}
-            Err(e) if is_condition_failed(&e) => {
-                return Err(StoreError::ConfigVersionConflict {
-                    kind: kind.name().to_string(),
-                    version: version.to_string(),
-                })
-            }
+            Err(e) if is_condition_failed(&e) => return Err(conflict()),
             Err(e) => return Err(sdk_error(e)),
         }
         if make_current {
@@ -928,9 +986,33 @@ impl Store for DynamoStore {
             },
         };
         let sk = config_sk(&version);
-        Ok(self.get(&pk, &sk).await?.map(|item| ConfigItem {
-            version: version.clone(),
-            body: get_s(&item, "body").unwrap_or_default().to_string(),
-        }))
+        let Some(head) = self.get(&pk, &sk).await? else {
+            return Ok(None);
+        };
+        let body = match (get_s(&head, "body"), get_n(&head, "parts")) {
+            (Some(body), _) => body.to_string(),
+            (None, Some(count)) => {
+                let sha = get_s(&head, "sha256").unwrap_or_default();
+                let prefix = config_part_prefix(&version, sha);
+                let items = self.query(&pk, SkRange::Prefix(&prefix)).await?;
+                let mut body = String::new();
+                for (i, item) in items.iter().enumerate() {
+                    if get_s(item, "sk") != Some(config_part_sk(&version, sha, i).as_str()) {
+                        return Err(StoreError::corrupt(&pk, &sk, format!("part {i} missing")));
+                    }
+                    body.push_str(get_s(item, "body").unwrap_or_default());
+                }
+                if items.len() as i64 != count || config_sha256(&body) != sha {
+                    return Err(StoreError::corrupt(
+                        &pk,
+                        &sk,
+                        format!("{} of {count} parts, or their hash differs", items.len()),
+                    ));
+                }
+                body
+            }
+            (None, None) => return Err(StoreError::corrupt(&pk, &sk, "no body and no parts")),
+        };
+        Ok(Some(ConfigItem { version, body }))
     }
 }

@@ -1021,3 +1021,135 @@ pub async fn many_accounts_final<S: Store + Snapshot>(store: &FaultyStore<S>) {
     );
     assert_eq!(store.snapshot().await, before, "a refused batch wrote");
 }
+
+/// The example catalog grown to `products` products (copies of `copper`, each with its own id
+/// and a name in several scripts): megabytes of JSON the validator accepts.
+pub fn large_catalog(products: usize) -> String {
+    let mut c: serde_json::Value = serde_json::from_str(CATALOG).unwrap();
+    let copper = c["products"][0].clone();
+    let list = c["products"].as_array_mut().unwrap();
+    while list.len() < products {
+        let mut p = copper.clone();
+        let i = list.len();
+        p["id"] = serde_json::json!(format!("copper-{i:05}"));
+        p["name"] = serde_json::json!(format!("Copper {i} – Kupfer – 銅 – медь"));
+        p["aliases"] = serde_json::json!([]);
+        list.push(p);
+    }
+    c["version"] = serde_json::json!(format!("large-{products}"));
+    c.to_string()
+}
+
+/// Issue 12, part 3: a configuration version larger than one DynamoDB item (a 10,000-product
+/// catalog) is stored and read back byte for byte, as current; storing it again is a no-op;
+/// another body under the same version is refused; the handler stores it before rating.
+pub async fn large_config_round_trips<S: Store>(store: &S) {
+    use rater::model::ConfigKind;
+    let body = large_catalog(10_000);
+    assert!(body.len() > 1_000_000, "{} bytes", body.len());
+    let config = RaterConfig::from_json(&body, ACCOUNTS, "test").expect("the validator accepts it");
+    let version = config.catalog.version.clone();
+    // Through the handler: a batch stores the versions it prices with.
+    let export = export(3, 21);
+    rate_batch(store, &config, request(&export, None, Mode::Interim))
+        .await
+        .unwrap();
+    let stored = store
+        .config(ConfigKind::Catalog, Some(&version))
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(stored.body, config.catalog.to_json(), "read back whole");
+    // Directly, made current, twice.
+    for _ in 0..2 {
+        store
+            .put_config(ConfigKind::Catalog, "big-1", &body, true)
+            .await
+            .unwrap();
+    }
+    let current = store
+        .config(ConfigKind::Catalog, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (current.version.as_str(), current.body == body),
+        ("big-1", true)
+    );
+    let other = body.replacen("Copper 30", "Copper thirty", 1);
+    let err = store
+        .put_config(ConfigKind::Catalog, "big-1", &other, false)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, rater::StoreError::ConfigVersionConflict { .. }),
+        "{err}"
+    );
+    let again = store
+        .config(ConfigKind::Catalog, Some("big-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        again.body == body,
+        "a refused version left the stored one as it was"
+    );
+}
+
+/// Issue 12, part 3: `#COMMITTED` grows by two attributes per batch. A batch that would take
+/// it past its limit is refused before its lease, naming account, period and limit, with
+/// nothing written; the period can still be finalized.
+pub async fn full_partition_is_refused_before_the_lease<S: Store + Snapshot>(store: &S) {
+    let mut config = config();
+    // Room for a few batches with ids (the item's keys and version take about 50 bytes).
+    config.committed_item_bytes_max = 400;
+    let mut accepted = 0;
+    let err = loop {
+        let batch = line_with_id(&format!("r{accepted}"), "vm-a", "1", 1);
+        let key = format!("fill-{accepted:03}-{}", "k".repeat(40));
+        match rate_batch(
+            store,
+            &config,
+            request(batch.as_bytes(), Some(&key), Mode::Interim),
+        )
+        .await
+        {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 50, "the partition never filled");
+    };
+    assert!(accepted >= 2, "accepted {accepted}");
+    match &err {
+        RaterError::PartitionFull {
+            account,
+            period,
+            batches,
+            bytes,
+            max,
+        } => {
+            assert_eq!((account.as_str(), period.as_str()), ("bu1user1", PERIOD));
+            assert_eq!((*batches, *max), (accepted, 400));
+            assert!(*bytes > 400);
+        }
+        e => panic!("expected PartitionFull, got {e}"),
+    }
+    assert_eq!(err.http_status(), 422);
+    assert!(err.to_string().contains("over the limit of 400"), "{err}");
+    // Nothing of the refused batch was written: not even its lease.
+    let before = store.snapshot().await;
+    let key = format!("fill-{accepted:03}-{}", "k".repeat(40));
+    let batch = line_with_id(&format!("r{accepted}"), "vm-a", "1", 1);
+    rate_batch(
+        store,
+        &config,
+        request(batch.as_bytes(), Some(&key), Mode::Interim),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(store.snapshot().await, before, "a refused batch wrote");
+    let inv = finalize(store, &config, "bu1user1", period())
+        .await
+        .unwrap();
+    assert_eq!(inv.records, accepted as u64);
+}
