@@ -184,20 +184,21 @@ impl BatchIds {
         }
     }
 
-    /// Notes a record's id (records without one are not tracked).
-    pub fn add(&mut self, index: usize, rec: &UsageRecord) {
+    /// Notes a record's id (records without one are not tracked) in its usage partition
+    /// (`partition`: [`crate::model::Partition::key`]; ids count once per partition).
+    pub fn add(&mut self, index: usize, rec: &UsageRecord, partition: &str) {
         let Some(id) = rec.record_id.as_deref().filter(|id| !id.is_empty()) else {
             return;
         };
         let content = content_hash(rec, &mut self.buf);
         let account = match self.names.get(self.last as usize) {
-            Some(a) if same_text(a, &rec.account) => self.last,
-            _ => match self.numbers.get(rec.account.as_str()) {
+            Some(a) if same_text(a, partition) => self.last,
+            _ => match self.numbers.get(partition) {
                 Some(&i) => i,
                 None => {
                     let i = self.names.len() as u32;
-                    self.names.push(rec.account.clone());
-                    self.numbers.insert(rec.account.clone(), i);
+                    self.names.push(partition.to_string());
+                    self.numbers.insert(partition.to_string(), i);
                     i
                 }
             },
@@ -744,14 +745,14 @@ mod tests {
     #[test]
     fn in_a_batch_identical_copies_drop_and_different_ones_conflict() {
         let mut ids = BatchIds::default();
-        ids.add(0, &rec("r1", "a", "1"));
-        ids.add(1, &rec("r2", "a", "1"));
-        ids.add(2, &rec("r1", "a", "1")); // identical copy
-        ids.add(3, &rec("r2", "a", "2")); // same id, other content
-        ids.add(4, &rec("r1", "b", "1")); // another account: its own id space
+        ids.add(0, &rec("r1", "a", "1"), "a");
+        ids.add(1, &rec("r2", "a", "1"), "a");
+        ids.add(2, &rec("r1", "a", "1"), "a"); // identical copy
+        ids.add(3, &rec("r2", "a", "2"), "a"); // same id, other content
+        ids.add(4, &rec("r1", "b", "1"), "b"); // another account: its own id space
         let mut no_id = rec("", "a", "1");
         no_id.record_id = None;
-        ids.add(5, &no_id);
+        ids.add(5, &no_id, "a");
         assert_eq!(ids.len(), 5);
         let (ids, inb) = ids.settle().unwrap();
         assert!(!ids.spilled());
@@ -782,7 +783,7 @@ mod tests {
         let settle = |run: usize| {
             let mut ids = BatchIds::with_run_entries(run);
             for (i, r) in recs.iter().enumerate() {
-                ids.add(i, r);
+                ids.add(i, r, &r.account);
             }
             let (ids, inb) = ids.settle().unwrap();
             (ids.spilled(), settled(&ids), ids.len(), inb)
@@ -807,10 +808,10 @@ mod tests {
         stored.sort_unstable();
         for run in [1, ID_RUN_ENTRIES] {
             let mut ids = BatchIds::with_run_entries(run);
-            ids.add(0, &rec("r1", "a", "1"));
-            ids.add(1, &rec("r9", "a", "1"));
+            ids.add(0, &rec("r1", "a", "1"), "a");
+            ids.add(1, &rec("r9", "a", "1"), "a");
             let mut other = BatchIds::with_run_entries(run);
-            other.add(7, &rec("r1", "a", "3"));
+            other.add(7, &rec("r1", "a", "3"), "a");
             let (ids, _) = ids.settle().unwrap();
             let (other, _) = other.settle().unwrap();
             let (_, range) = ids.accounts().next().unwrap();

@@ -6,7 +6,7 @@
 //! concurrent delivery of the same batch instead of rating it twice); write the chunks; commit;
 //! answer with the invoices of the batch's accounts.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use pricing::usage::same_text;
 use pricing::{
     AccountBook, Aggregator, BatchErrors, BillingPeriod, Catalog, Invoice, InvoiceKind, PeriodKind,
-    RecordError, RecordRule,
+    RecordError, RecordRule, UsageRecord,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,11 +28,11 @@ use crate::limits::{
     BACKOFF_CAP_MS, BATCH_ID_BYTES_MAX, COMMITTED_ITEM_BYTES_MAX,
     COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, COMMIT_ATTEMPTS_MAX, FINALIZE_ATTEMPTS_MAX,
     FINAL_INVOICE_BYTES_MAX, ID_PUT_BYTES, IN_PROGRESS_WAIT_MS_MAX, ISSUER_BYTES_MAX, LEASE_S,
-    PAYLOAD_BYTES_MAX, SUMMARY_ACCOUNTS_MAX,
+    PAYLOAD_BYTES_MAX, SUMMARY_PARTITIONS_MAX,
 };
 use crate::model::{
     chunk_counts, committed_growth_bytes, encode_chunks, BatchSummary, ChunkKind, ConfigKind,
-    Ledger, UsageChunk,
+    Ledger, Partition, UsageChunk,
 };
 use crate::store::{
     invoice_number, Commit, CommitAccount, Counts, Finalize, Keep, Lease, LeaseOutcome,
@@ -91,7 +91,8 @@ pub struct RaterConfig {
     /// it small to fill a partition quickly).
     pub committed_item_bytes_max: usize,
     pub clock: Clock,
-    account_ids: HashSet<String>,
+    /// Account id -> the kind of its billing periods.
+    account_kinds: HashMap<String, PeriodKind>,
     config_stored: AtomicBool,
 }
 
@@ -129,7 +130,11 @@ impl RaterConfig {
                 )));
             }
         }
-        let account_ids = accounts.accounts.iter().map(|a| a.id.clone()).collect();
+        let account_kinds = accounts
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.billing_period))
+            .collect();
         Ok(RaterConfig {
             catalog,
             accounts,
@@ -140,7 +145,7 @@ impl RaterConfig {
             id_run_entries: crate::limits::ID_RUN_ENTRIES,
             committed_item_bytes_max: COMMITTED_ITEM_BYTES_MAX,
             clock: system_clock(),
-            account_ids,
+            account_kinds,
             config_stored: AtomicBool::new(false),
         })
     }
@@ -197,18 +202,22 @@ pub struct RateResponse {
     /// Accounts the batch brought usage for.
     #[serde(default)]
     pub accounts: u64,
-    /// `final` batches: the accounts finalized, with their invoice numbers, in account order.
+    /// Account periods (partitions) the batch brought usage for: one invoice each.
+    #[serde(default)]
+    pub partitions: u64,
+    /// `final` batches: the account periods finalized, with their invoice numbers, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finalized: Vec<Finalized>,
-    /// The accounts' invoices, when the answer can hold them all: at most
-    /// [`ANSWER_INVOICES_MAX`] accounts and [`ANSWER_INVOICE_BYTES_MAX`] bytes of invoices.
+    /// The invoices of the batch's account periods, when the answer can hold them all: at
+    /// most [`ANSWER_INVOICES_MAX`] and [`ANSWER_INVOICE_BYTES_MAX`] bytes of invoices.
     pub invoices: Vec<Invoice>,
     /// Invoices left out of the answer (a batch over many accounts): read each with
     /// `invoice_path`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub invoices_omitted: u64,
     /// Where an account's invoice is read when left out: a Function URL `GET` query with
-    /// `{account}` to fill in (`ratecard invoice --account ... --period ...` from the CLI).
+    /// `{account}` and `{period}` to fill in (`ratecard invoice --account ... --period ...`
+    /// from the CLI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_path: Option<String>,
 }
@@ -217,10 +226,11 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// An account finalized by a `final` batch.
+/// An account period finalized by a `final` batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finalized {
     pub account: String,
+    pub period: String,
     pub number: String,
 }
 
@@ -229,6 +239,9 @@ pub struct Finalized {
 pub struct Aggregated {
     /// Accounts with usage in the batch, in order.
     pub accounts: Vec<String>,
+    /// The account periods the batch's records fall in (each record in the period of its
+    /// account's kind that holds its start), in order.
+    pub partitions: Vec<Partition>,
     /// The batch's usage, already encoded as store chunks one account at a time (their
     /// `batch_id` is set when the batch id is known): the totals are never held twice.
     pub chunks: Vec<UsageChunk>,
@@ -240,9 +253,10 @@ pub struct Aggregated {
     pub skipped: u64,
     pub bytes: u64,
     pub sha256: String,
-    pub period: BillingPeriod,
+    /// The period the request limited the records to, if it named one.
+    pub window: Option<BillingPeriod>,
     pub format: Format,
-    /// The batch's record ids per account, settled (one entry per id); first pass only.
+    /// The batch's record ids per partition, settled (one entry per id); first pass only.
     pub ids: Settled,
     /// What the record-id rule decided inside the batch.
     pub in_batch: InBatch,
@@ -360,7 +374,7 @@ pub fn aggregate_pass<R: Read>(
         hasher: Sha256::new(),
         bytes: 0,
     };
-    let mut agg: Option<Aggregator<'_>> = period.map(|p| Aggregator::new(&config.catalog, p));
+    let mut periods = Periods::new(&config.catalog, period);
     let mut records = 0u64;
     let mut skipped = 0u64;
     // Record ids come from the first pass only: a pass that skips or describes records is
@@ -368,9 +382,13 @@ pub fn aggregate_pass<R: Read>(
     let first_pass = pass.skip.is_none() && pass.describe.is_empty();
     let mut ids = BatchIds::with_run_entries(config.id_run_entries);
     let mut described = Vec::new();
-    // The last account found in the book: consecutive records usually share it, and a string
-    // comparison is cheaper than hashing the id again.
+    // The last account found in the book and its period kind: consecutive records usually
+    // share them, and a string comparison is cheaper than hashing the id again.
     let mut known_account = String::new();
+    let mut known_kind = PeriodKind::Month;
+    // The last record's partition key (`account#period`), for the record-id rule.
+    let mut partition = String::new();
+    let mut partition_of: Option<BillingPeriod> = None;
     let imported = read_records(
         format,
         &mut reader,
@@ -386,10 +404,12 @@ pub fn aggregate_pass<R: Read>(
                 rule,
             };
             if known_account.is_empty() || !same_text(&known_account, &rec.account) {
-                if !config.account_ids.contains(&rec.account) {
+                let Some(kind) = config.account_kinds.get(&rec.account) else {
                     return Err(refuse(RecordRule::UnknownAccount));
-                }
+                };
                 known_account.clone_from(&rec.account);
+                known_kind = *kind;
+                partition_of = None;
             }
             if let Some(a) = account.filter(|a| *a != rec.account) {
                 return Err(refuse(RecordRule::Malformed(format!(
@@ -404,15 +424,13 @@ pub fn aggregate_pass<R: Read>(
                 skipped += 1;
                 return Ok(());
             }
-            agg.get_or_insert_with(|| {
-                Aggregator::new(
-                    &config.catalog,
-                    BillingPeriod::containing(PeriodKind::Month, rec.start),
-                )
-            })
-            .add(index, rec)?;
-            if first_pass {
-                ids.add(index, rec);
+            let billed_in = periods.add(index, rec, known_kind)?;
+            if first_pass && rec.record_id.is_some() {
+                if partition_of != Some(billed_in) {
+                    partition = Partition::new(rec.account.as_str(), billed_in.id()).key();
+                    partition_of = Some(billed_in);
+                }
+                ids.add(index, rec, &partition);
             }
             Ok(())
         },
@@ -423,36 +441,128 @@ pub fn aggregate_pass<R: Read>(
         Err(ImportError::Empty { .. }) => return Err(RaterError::EmptyBatch),
         Err(e) => return Err(RaterError::Import(e)),
     }
-    let Some(agg) = agg.filter(|_| records > 0) else {
+    if records == 0 {
         return Err(RaterError::EmptyBatch);
-    };
-    let period = agg.period();
-    let usage_totals = agg.len() as u64;
-    let mut accounts = Vec::new();
-    let mut chunks = Vec::new();
-    // One account's totals at a time: peak memory is the packed totals plus one account's
-    // usage, not a second full copy of the batch.
-    agg.for_each_account(|account, usage| {
-        accounts.push(account.to_string());
-        chunks.extend(encode_chunks("", &period.id(), &usage));
-        Ok::<(), std::convert::Infallible>(())
-    })
-    .unwrap_or_else(|never| match never {});
+    }
+    let usage_totals = periods.totals() as u64;
+    let (partitions, chunks) = periods.into_chunks();
+    let accounts: Vec<String> = partitions
+        .iter()
+        .map(|p| p.account.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let (ids, in_batch) = ids.settle().map_err(RaterError::TempFile)?;
     Ok(Aggregated {
         accounts,
+        partitions,
         chunks,
         usage_totals,
         records,
         skipped,
         bytes: reader.bytes,
         sha256: hex(&reader.hasher.finalize()),
-        period,
+        window: period,
         format,
         ids,
         in_batch,
         described,
     })
+}
+
+/// A batch's aggregators, one per billing period its records fall in: each record is rated
+/// into the period of its account's kind that holds its start (and must end inside it).
+struct Periods<'c> {
+    catalog: &'c Catalog,
+    /// The period the request limited the records to.
+    window: Option<BillingPeriod>,
+    aggs: Vec<Aggregator<'c>>,
+    /// The last record's aggregator: the next record's too, nearly always.
+    last: usize,
+}
+
+impl<'c> Periods<'c> {
+    fn new(catalog: &'c Catalog, window: Option<BillingPeriod>) -> Periods<'c> {
+        Periods {
+            catalog,
+            window,
+            aggs: Vec::new(),
+            last: usize::MAX,
+        }
+    }
+
+    /// Rates `rec` (of an account billed by periods of `kind`) into its period; returns it.
+    fn add(
+        &mut self,
+        index: usize,
+        rec: &UsageRecord,
+        kind: PeriodKind,
+    ) -> Result<BillingPeriod, RecordError> {
+        if let Some(w) = self.window {
+            let outside = |field: &'static str, at: chrono::DateTime<chrono::Utc>| RecordError {
+                index,
+                record_id: rec.record_id.clone(),
+                field,
+                value: at.to_rfc3339(),
+                rule: RecordRule::OutsidePeriod { period: w.id() },
+            };
+            if !w.contains(rec.start) {
+                return Err(outside("start", rec.start));
+            }
+            if rec.end > w.end() {
+                return Err(outside("end", rec.end));
+            }
+        }
+        let hit = |a: &Aggregator<'_>| {
+            let p = a.period();
+            p.kind == kind && p.contains(rec.start)
+        };
+        let at = match self.aggs.get(self.last) {
+            Some(a) if hit(a) => self.last,
+            _ => match self.aggs.iter().position(hit) {
+                Some(i) => i,
+                None => {
+                    let p = BillingPeriod::containing(kind, rec.start);
+                    self.aggs.push(Aggregator::new(self.catalog, p));
+                    self.aggs.len() - 1
+                }
+            },
+        };
+        self.last = at;
+        self.aggs[at].add(index, rec)?;
+        Ok(self.aggs[at].period())
+    }
+
+    /// Distinct usage totals over every period.
+    fn totals(&self) -> usize {
+        self.aggs.iter().map(Aggregator::len).sum()
+    }
+
+    /// The partitions and their usage chunks, in partition order. One account's totals at a
+    /// time: peak memory is the packed totals plus one account's usage, not a second full
+    /// copy of the batch.
+    fn into_chunks(mut self) -> (Vec<Partition>, Vec<UsageChunk>) {
+        self.aggs.sort_by_key(|a| a.period());
+        let mut parts: Vec<(Partition, Vec<UsageChunk>)> = Vec::new();
+        for agg in self.aggs {
+            let period_id = agg.period().id();
+            agg.for_each_account(|account, usage| {
+                let chunks = encode_chunks("", &period_id, &usage);
+                parts.push((Partition::new(account, period_id.as_str()), chunks));
+                Ok::<(), std::convert::Infallible>(())
+            })
+            .unwrap_or_else(|never| match never {});
+        }
+        // Partitions in (account, period) order: the order commits and answers list them.
+        parts.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut partitions = Vec::with_capacity(parts.len());
+        let mut chunks = Vec::new();
+        for (p, c) in parts {
+            partitions.push(p);
+            chunks.extend(c);
+        }
+        (partitions, chunks)
+    }
 }
 
 impl From<std::io::Error> for RaterError {
@@ -496,11 +606,10 @@ pub async fn rate_batch<S: Store>(
         req.period,
         req.account.as_deref(),
     )?;
-    let (format, period, account) = (batch.format, batch.period, req.account.as_deref());
+    let (format, window, account) = (batch.format, batch.window, req.account.as_deref());
     let export = req.export.as_slice();
-    let reread = move |pass: &Pass<'_>| {
-        aggregate_pass(config, Some(format), export, Some(period), account, pass)
-    };
+    let reread =
+        move |pass: &Pass<'_>| aggregate_pass(config, Some(format), export, window, account, pass);
     rate_aggregated(
         store,
         config,
@@ -535,24 +644,23 @@ pub async fn rate_aggregated<S: Store>(
         }
         None => batch.sha256.clone(),
     };
-    let period_id = batch.period.id();
     if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
         return replay(store, config, summary, &batch.sha256, account).await;
     }
     // One id with two contents inside the batch: bad input, refused before any write.
     if !batch.in_batch.conflicts.is_empty() {
-        let conflicts: Vec<(u64, Option<u64>)> = batch
+        let conflicts: Vec<(u64, FirstSeen)> = batch
             .in_batch
             .conflicts
             .iter()
-            .map(|&(i, first)| (i, Some(first)))
+            .map(|&(i, first)| (i, FirstSeen::InBatch(first)))
             .collect();
-        return Err(id_conflicts(reread, &batch, &conflicts, &period_id));
+        return Err(id_conflicts(reread, &batch, &conflicts));
     }
-    if mode == Mode::Final && batch.accounts.len() > SUMMARY_ACCOUNTS_MAX {
+    if mode == Mode::Final && batch.partitions.len() > SUMMARY_PARTITIONS_MAX {
         return Err(RaterError::TooManyAccountsForFinal {
-            accounts: batch.accounts.len(),
-            max: SUMMARY_ACCOUNTS_MAX,
+            accounts: batch.partitions.len(),
+            max: SUMMARY_PARTITIONS_MAX,
         });
     }
     // Late usage and full partitions: refused before anything is written (the commit
@@ -585,7 +693,7 @@ pub async fn rate_aggregated<S: Store>(
         match store.try_lease(&lease, now).await? {
             LeaseOutcome::Acquired => break,
             LeaseOutcome::Done(summary) => {
-                return replay(store, config, summary, &batch.sha256, account).await
+                return replay(store, config, *summary, &batch.sha256, account).await
             }
             LeaseOutcome::Held { expires_at } => {
                 if started.elapsed() >= Duration::from_millis(config.in_progress_wait_ms_max) {
@@ -621,13 +729,12 @@ pub async fn rate_aggregated<S: Store>(
     answer(store, config, &summary, account, false).await
 }
 
-/// The usage partitions (account, period) a batch writes into, in account order.
+/// The usage partitions (account, period) a batch writes into, in order.
 fn partition_keys(batch: &Aggregated) -> Vec<(String, String)> {
-    let period_id = batch.period.id();
     batch
-        .accounts
+        .partitions
         .iter()
-        .map(|a| (a.clone(), period_id.clone()))
+        .map(|p| (p.account.clone(), p.period.clone()))
         .collect()
 }
 
@@ -670,17 +777,18 @@ fn check_room(
     batch_id: &str,
     max: usize,
 ) -> Result<(), RaterError> {
-    let chunks: BTreeMap<String, u32> = chunk_counts(&batch.chunks).into_iter().collect();
-    let id_chunks: BTreeMap<&str, u32> = plan
+    let chunks = chunk_counts(&batch.chunks);
+    let id_chunks: BTreeMap<&Partition, u32> = plan
         .checked
         .iter()
-        .map(|c| (c.account.as_str(), c.chunks))
+        .map(|c| (&c.partition, c.chunks))
         .collect();
     for s in states.iter().filter(|s| s.own.is_none()) {
+        let p = Partition::new(s.account.as_str(), s.period_id.as_str());
         let growth = committed_growth_bytes(
             batch_id,
-            chunks.get(&s.account).copied().unwrap_or(0),
-            id_chunks.get(s.account.as_str()).copied().unwrap_or(0),
+            chunks.get(&p).copied().unwrap_or(0),
+            id_chunks.get(&p).copied().unwrap_or(0),
         );
         if s.item_bytes + growth > max {
             return Err(RaterError::PartitionFull {
@@ -716,8 +824,6 @@ async fn store_batch<S: Store>(
     mode: Mode,
     reread: &Reread<'_>,
 ) -> Result<BatchSummary, RaterError> {
-    let period_id = first.period.id();
-    let accounts = first.accounts.clone();
     let keys = partition_keys(&first);
     // Chunks are stored as they are (a large batch's usage is tens of MB: never copied).
     let name = |chunks: &mut Vec<UsageChunk>| {
@@ -765,45 +871,21 @@ async fn store_batch<S: Store>(
             first.chunks = Vec::new();
         }
         let batch = current.as_ref().unwrap_or(&first);
-        let parts = commit_parts(&batch.chunks, &plan, &period_id);
+        let parts = commit_parts(&batch.chunks, &plan);
         // Partitions an earlier transaction of the batch committed are done: left alone.
-        let done: BTreeMap<&str, Counts> = states
+        let done: BTreeMap<Partition, Counts> = states
             .iter()
-            .filter_map(|s| s.own.map(|c| (s.account.as_str(), c)))
+            .filter_map(|s| {
+                let p = Partition::new(s.account.as_str(), s.period_id.as_str());
+                s.own.map(|c| (p, c))
+            })
             .collect();
-        let items = |p: &CommitAccount| u64::from(p.chunks) + u64::from(p.id_chunks);
-        let summary = BatchSummary {
-            batch_id: batch_id.to_string(),
-            content_sha256: first.sha256.clone(),
-            period: period_id.clone(),
-            mode,
-            accounts: if accounts.len() <= SUMMARY_ACCOUNTS_MAX {
-                accounts.clone()
-            } else {
-                Vec::new()
-            },
-            accounts_total: accounts.len() as u64,
-            records: first.records,
-            duplicates_dropped: batch.skipped,
-            usage_items: parts
-                .iter()
-                .map(|p| match done.get(p.account.as_str()) {
-                    Some(c) => u64::from(c.chunks) + u64::from(c.id_chunks),
-                    None => items(p),
-                })
-                .sum(),
-            usage_totals: batch.usage_totals,
-            catalog_version: config.catalog.version.clone(),
-            accounts_version: config.accounts.version.clone(),
-        };
+        let summary = summarize(config, &first, batch, &parts, &done, batch_id, mode);
         let todo: Vec<CommitAccount> = parts
             .into_iter()
-            .filter(|p| !done.contains_key(p.account.as_str()))
+            .filter(|p| !done.contains_key(&part_of(p)))
             .collect();
-        write_chunks(
-            store, batch, &first, &plan, &done, &todo, batch_id, &period_id,
-        )
-        .await?;
+        write_chunks(store, batch, &first, &plan, &done, &todo, batch_id).await?;
         match commit_in_groups(store, batch_id, owner, todo, &summary).await {
             Ok(()) => return Ok(summary),
             Err(StoreError::UsageMoved { .. }) if attempt + 1 < COMMIT_ATTEMPTS_MAX => {
@@ -815,25 +897,81 @@ async fn store_batch<S: Store>(
     }
 }
 
-/// Each partition's part of the commit (chunk counts, and for accounts with record ids the
-/// record-id chunks and the version they were checked against), in account order.
-fn commit_parts(chunks: &[UsageChunk], plan: &IdPlan, period_id: &str) -> Vec<CommitAccount> {
-    let part = |account: String, chunks: u32| CommitAccount {
-        account,
-        period_id: period_id.to_string(),
+/// The partition a commit part writes into.
+fn part_of(p: &CommitAccount) -> Partition {
+    Partition::new(p.account.as_str(), p.period_id.as_str())
+}
+
+/// What the batch did, for its ledger (bounded: partitions and accounts are listed up to
+/// [`SUMMARY_PARTITIONS_MAX`]). Partitions committed before count with their own counts.
+fn summarize(
+    config: &RaterConfig,
+    first: &Aggregated,
+    batch: &Aggregated,
+    parts: &[CommitAccount],
+    done: &BTreeMap<Partition, Counts>,
+    batch_id: &str,
+    mode: Mode,
+) -> BatchSummary {
+    let listed = first.partitions.len() <= SUMMARY_PARTITIONS_MAX;
+    BatchSummary {
+        batch_id: batch_id.to_string(),
+        content_sha256: first.sha256.clone(),
+        period: first
+            .partitions
+            .first()
+            .map(|p| p.period.clone())
+            .unwrap_or_default(),
+        mode,
+        accounts: if listed {
+            first.accounts.clone()
+        } else {
+            Vec::new()
+        },
+        accounts_total: first.accounts.len() as u64,
+        partitions: if listed {
+            first.partitions.clone()
+        } else {
+            Vec::new()
+        },
+        partitions_total: first.partitions.len() as u64,
+        records: first.records,
+        duplicates_dropped: batch.skipped,
+        usage_items: parts
+            .iter()
+            .map(|p| match done.get(&part_of(p)) {
+                Some(c) => u64::from(c.chunks) + u64::from(c.id_chunks),
+                None => u64::from(p.chunks) + u64::from(p.id_chunks),
+            })
+            .sum(),
+        usage_totals: batch.usage_totals,
+        catalog_version: config.catalog.version.clone(),
+        accounts_version: config.accounts.version.clone(),
+    }
+}
+
+/// Each partition's part of the commit (chunk counts, and for partitions with record ids the
+/// record-id chunks and the version they were checked against), in partition order.
+fn commit_parts(chunks: &[UsageChunk], plan: &IdPlan) -> Vec<CommitAccount> {
+    let part = |p: &Partition, chunks: u32| CommitAccount {
+        account: p.account.clone(),
+        period_id: p.period.clone(),
         chunks,
         id_chunks: 0,
         checked_version: None,
     };
-    // Keyed by account: the commit lists each account once, in order.
-    let mut parts: BTreeMap<String, CommitAccount> = chunk_counts(chunks)
+    // Keyed by partition: the commit lists each once, in order.
+    let mut parts: BTreeMap<Partition, CommitAccount> = chunk_counts(chunks)
         .into_iter()
-        .map(|(account, n)| (account.clone(), part(account, n)))
+        .map(|(p, n)| {
+            let c = part(&p, n);
+            (p, c)
+        })
         .collect();
     for c in plan.checked.iter().filter(|c| c.chunks > 0) {
         let p = parts
-            .entry(c.account.clone())
-            .or_insert_with(|| part(c.account.clone(), 0));
+            .entry(c.partition.clone())
+            .or_insert_with(|| part(&c.partition, 0));
         p.id_chunks = c.chunks;
         p.checked_version = Some(c.version);
     }
@@ -843,17 +981,16 @@ fn commit_parts(chunks: &[UsageChunk], plan: &IdPlan, period_id: &str) -> Vec<Co
 /// Writes the usage and record-id chunks of the partitions still to commit (`todo`), then
 /// deletes the chunks an earlier attempt wrote beyond what this one keeps. Partitions the
 /// batch already committed (`done`) are not touched.
-#[allow(clippy::too_many_arguments)]
 async fn write_chunks<S: Store>(
     store: &S,
     batch: &Aggregated,
     first: &Aggregated,
     plan: &IdPlan,
-    done: &BTreeMap<&str, Counts>,
+    done: &BTreeMap<Partition, Counts>,
     todo: &[CommitAccount],
     batch_id: &str,
-    period_id: &str,
 ) -> Result<(), RaterError> {
+    let is_done = |account: &str, period: &str| done.contains_key(&Partition::new(account, period));
     if done.is_empty() {
         store.put_chunks(&batch.chunks).await?;
     } else {
@@ -861,7 +998,7 @@ async fn write_chunks<S: Store>(
         let left: Vec<UsageChunk> = batch
             .chunks
             .iter()
-            .filter(|c| !done.contains_key(c.account.as_str()))
+            .filter(|c| !is_done(&c.account, &c.period_id))
             .cloned()
             .collect();
         store.put_chunks(&left).await?;
@@ -869,27 +1006,23 @@ async fn write_chunks<S: Store>(
     let checked: Vec<&IdCheck> = plan
         .checked
         .iter()
-        .filter(|c| !done.contains_key(c.account.as_str()))
+        .filter(|c| !done.contains_key(&c.partition))
         .collect();
-    put_id_chunks(store, &first.ids, &checked, &plan.new, batch_id, period_id).await?;
-    // An account whose records this attempt leaves out because an earlier batch counted
+    put_id_chunks(store, &first.ids, &checked, &plan.new, batch_id).await?;
+    // A partition whose records this attempt leaves out because an earlier batch counted
     // them may have more chunks from an attempt that left out fewer (before a `UsageMoved`
     // retry, or a crashed attempt whose lease this one took over): delete those before the
-    // commit, while they are still invisible. Other accounts' chunks are the same on every
+    // commit, while they are still invisible. Other partitions' chunks are the same on every
     // attempt (committed ids only grow), so they need no look.
-    for account in plan
-        .leaving_out
-        .iter()
-        .filter(|a| !done.contains_key(a.as_str()))
-    {
+    for left_out in plan.leaving_out.iter().filter(|p| !done.contains_key(*p)) {
         let p = todo
-            .binary_search_by(|p| p.account.cmp(account))
+            .binary_search_by(|p| part_of(p).cmp(left_out))
             .ok()
             .map(|i| &todo[i]);
         store
             .sweep_chunks(&Keep {
-                account: account.clone(),
-                period_id: period_id.to_string(),
+                account: left_out.account.clone(),
+                period_id: left_out.period.clone(),
                 batch_id: batch_id.to_string(),
                 chunks: p.map_or(0, |p| p.chunks),
                 id_chunks: p.map_or(0, |p| p.id_chunks),
@@ -932,23 +1065,32 @@ async fn commit_in_groups<S: Store>(
 struct IdPlan {
     /// Positions of the records to leave out, sorted.
     drops: Bits,
-    /// Per account with ids, in the order of the batch's settled ids.
+    /// Per partition with ids, in the order of the batch's settled ids.
     checked: Vec<IdCheck>,
     /// Which of the batch's settled ids the store does not hold yet.
     new: Bits,
-    /// Accounts with records left out because an earlier batch counted their ids.
-    leaving_out: Vec<String>,
+    /// Partitions with records left out because an earlier batch counted their ids.
+    leaving_out: Vec<Partition>,
 }
 
-/// One account's record ids checked against the store.
+/// One partition's record ids checked against the store.
 struct IdCheck {
-    account: String,
-    /// The account's settled ids in the batch ([`Settled::accounts`]).
+    partition: Partition,
+    /// The partition's settled ids in the batch ([`Settled::accounts`]).
     range: std::ops::Range<u64>,
     /// The period version they were checked against.
     version: u64,
     /// Record-id chunks the fingerprints the batch adds take.
     chunks: u32,
+}
+
+/// Where a conflicting record id was first counted.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum FirstSeen {
+    /// As this record of the batch.
+    InBatch(u64),
+    /// By an earlier batch of this period.
+    Earlier(String),
 }
 
 /// Applies the record-id rule to a batch's first pass against the committed ids (reads only).
@@ -959,25 +1101,34 @@ async fn check_ids<S: Store>(
     reread: &Reread<'_>,
     batch_id: &str,
 ) -> Result<IdPlan, RaterError> {
-    let period_id = first.period.id();
     let mut drops = first.in_batch.drops.clone();
-    let mut conflicts: Vec<(u64, Option<u64>)> = Vec::new();
+    let mut conflicts: Vec<(u64, FirstSeen)> = Vec::new();
     let mut checked = Vec::new();
     // One bit per id: the new fingerprints are read again from the settled ids when written,
     // never held as a second copy.
     let mut new = Bits::default();
     let mut leaving_out = Vec::new();
-    for (account, range) in first.ids.accounts() {
-        let stored = store.record_ids(account, &period_id, batch_id).await?;
+    for (key, range) in first.ids.accounts() {
+        let partition = Partition::from_key(key).ok_or_else(|| {
+            RaterError::TempFile(std::io::Error::other(format!("bad partition key `{key}`")))
+        })?;
+        let stored = store
+            .record_ids(&partition.account, &partition.period, batch_id)
+            .await?;
         let against = dedupe::against(&stored.ids, &first.ids, range.clone(), &mut drops, &mut new)
             .map_err(RaterError::TempFile)?;
         if against.dropped > 0 {
-            leaving_out.push(account.to_string());
+            leaving_out.push(partition.clone());
         }
-        conflicts.extend(against.conflicts.into_iter().map(|i| (i, None)));
+        conflicts.extend(
+            against
+                .conflicts
+                .into_iter()
+                .map(|i| (i, FirstSeen::Earlier(partition.period.clone()))),
+        );
         let chunks = against.new.div_ceil(IDS_PER_CHUNK as u64) as u32;
         checked.push(IdCheck {
-            account: account.to_string(),
+            partition,
             range,
             version: stored.version,
             chunks,
@@ -985,7 +1136,7 @@ async fn check_ids<S: Store>(
     }
     if !conflicts.is_empty() {
         conflicts.sort_unstable();
-        return Err(id_conflicts(reread, first, &conflicts, &period_id));
+        return Err(id_conflicts(reread, first, &conflicts));
     }
     Ok(IdPlan {
         drops,
@@ -995,7 +1146,7 @@ async fn check_ids<S: Store>(
     })
 }
 
-/// Writes the record-id chunks of the fingerprints a batch adds, one account at a time and
+/// Writes the record-id chunks of the fingerprints a batch adds, one partition at a time and
 /// [`ID_PUT_BYTES`] per store call: for a large export they never sit in memory all at once.
 /// They are invisible until the commit counts them (`i:<batch>` on `#COMMITTED`).
 async fn put_id_chunks<S: Store>(
@@ -1004,12 +1155,11 @@ async fn put_id_chunks<S: Store>(
     checked: &[&IdCheck],
     new: &Bits,
     batch_id: &str,
-    period_id: &str,
 ) -> Result<(), RaterError> {
     let mut group: Vec<UsageChunk> = Vec::new();
     let mut group_bytes = 0;
     for IdCheck {
-        account,
+        partition,
         range,
         chunks: expected,
         ..
@@ -1028,8 +1178,8 @@ async fn put_id_chunks<S: Store>(
             part.clear();
             group_bytes += body.len();
             group.push(UsageChunk {
-                account: account.to_string(),
-                period_id: period_id.to_string(),
+                account: partition.account.clone(),
+                period_id: partition.period.clone(),
                 batch_id: batch_id.to_string(),
                 n,
                 kind: ChunkKind::RecordIds,
@@ -1045,7 +1195,8 @@ async fn put_id_chunks<S: Store>(
         // The commit counts what the check planned; the same bits produced these chunks.
         if n != *expected {
             return Err(RaterError::TempFile(std::io::Error::other(format!(
-                "account `{account}`: {n} record-id chunks written, {expected} planned"
+                "account `{}` {}: {n} record-id chunks written, {expected} planned",
+                partition.account, partition.period
             ))));
         }
     }
@@ -1060,8 +1211,7 @@ async fn put_id_chunks<S: Store>(
 fn id_conflicts(
     reread: &Reread<'_>,
     batch: &Aggregated,
-    conflicts: &[(u64, Option<u64>)],
-    period_id: &str,
+    conflicts: &[(u64, FirstSeen)],
 ) -> RaterError {
     let shown: Vec<u64> = {
         let mut v: Vec<u64> = conflicts
@@ -1080,12 +1230,16 @@ fn id_conflicts(
         _ => Vec::new(),
     };
     let mut errors = BatchErrors::new();
-    for &(index, first) in conflicts {
+    for (index, first) in conflicts {
         let id = described
             .iter()
-            .find(|(i, _)| *i == index)
+            .find(|(i, _)| i == index)
             .and_then(|(_, id)| id.clone());
-        errors.push(dedupe::conflict_error(index, id, first, period_id));
+        let (first, period) = match first {
+            FirstSeen::InBatch(i) => (Some(*i), ""),
+            FirstSeen::Earlier(p) => (None, p.as_str()),
+        };
+        errors.push(dedupe::conflict_error(*index, id, first, period));
     }
     RaterError::BadRecords(errors)
 }
@@ -1118,18 +1272,21 @@ async fn answer<S: Store>(
     account: Option<&str>,
     replayed: bool,
 ) -> Result<RateResponse, RaterError> {
-    let period =
-        BillingPeriod::parse(&summary.period).map_err(|e| RaterError::Config(e.to_string()))?;
-    let accounts: Vec<&String> = summary
-        .accounts
-        .iter()
-        .filter(|a| account.is_none_or(|only| only == *a))
-        .collect();
+    let partitions: Vec<(Partition, BillingPeriod)> = summary
+        .partitions()
+        .into_iter()
+        .filter(|p| account.is_none_or(|only| only == p.account))
+        .map(|p| {
+            let period =
+                BillingPeriod::parse(&p.period).map_err(|e| RaterError::Config(e.to_string()))?;
+            Ok((p, period))
+        })
+        .collect::<Result<_, RaterError>>()?;
     let finalized = match summary.mode {
         Mode::Interim => Vec::new(),
-        Mode::Final => finalize_each(store, config, &summary.batch_id, &accounts, period).await?,
+        Mode::Final => finalize_each(store, config, &summary.batch_id, &partitions).await?,
     };
-    let total = summary.accounts_total();
+    let total = summary.partitions_total();
     let mut invoices = Vec::new();
     let mut bytes = 0usize;
     let mut omitted = if total > ANSWER_INVOICES_MAX as u64 {
@@ -1138,11 +1295,11 @@ async fn answer<S: Store>(
         0
     };
     if omitted == 0 {
-        for a in &accounts {
-            let inv = invoice_for(store, config, a, period).await?;
+        for (p, period) in &partitions {
+            let inv = invoice_for(store, config, &p.account, *period).await?;
             bytes += serde_json::to_vec(&inv).map_or(0, |v| v.len());
             if bytes > ANSWER_INVOICE_BYTES_MAX {
-                omitted = (accounts.len() - invoices.len()) as u64;
+                omitted = (partitions.len() - invoices.len()) as u64;
                 break;
             }
             invoices.push(inv);
@@ -1154,42 +1311,44 @@ async fn answer<S: Store>(
         records: summary.records,
         duplicates_dropped: summary.duplicates_dropped,
         usage_items: summary.usage_items,
-        accounts: total,
+        accounts: summary.accounts_total(),
+        partitions: total,
         finalized,
         invoices,
         invoices_omitted: omitted,
-        invoice_path: (omitted > 0)
-            .then(|| format!("?account={{account}}&period={}", summary.period)),
+        invoice_path: (omitted > 0).then(|| "?account={account}&period={period}".to_string()),
     })
 }
 
-/// Finalizes each account of a `final` batch (those finalized before are read back), in
-/// order. A failure part-way names the accounts finalized so far and the one that failed; a
+/// Finalizes each account period of a `final` batch (those finalized before are read back),
+/// in order. A failure part-way names the ones finalized so far and the one that failed; a
 /// retry of the batch finalizes the rest.
 async fn finalize_each<S: Store>(
     store: &S,
     config: &RaterConfig,
     batch_id: &str,
-    accounts: &[&String],
-    period: BillingPeriod,
+    partitions: &[(Partition, BillingPeriod)],
 ) -> Result<Vec<Finalized>, RaterError> {
     let mut done = Vec::new();
-    for a in accounts {
-        let inv = match finalize(store, config, a, period).await {
+    for (p, period) in partitions {
+        let inv = match finalize(store, config, &p.account, *period).await {
             Ok(inv) => Ok(inv),
-            Err(RaterError::AlreadyFinalized { .. }) => invoice_for(store, config, a, period).await,
+            Err(RaterError::AlreadyFinalized { .. }) => {
+                invoice_for(store, config, &p.account, *period).await
+            }
             Err(e) => Err(e),
         };
         match inv {
             Ok(inv) => done.push(Finalized {
-                account: a.to_string(),
+                account: p.account.clone(),
+                period: p.period.clone(),
                 number: inv.number.unwrap_or_default(),
             }),
             Err(e) => {
                 return Err(RaterError::FinalizeIncomplete {
                     batch_id: batch_id.to_string(),
                     finalized: done,
-                    account: a.to_string(),
+                    account: p.account.clone(),
                     cause: Box::new(e),
                 })
             }

@@ -88,15 +88,16 @@ pub const ID_RUN_ENTRIES: usize = 512 * 1024;
 /// encoded one account at a time and never all held at once.
 pub const ID_PUT_BYTES: usize = 4 * 1024 * 1024;
 
-/// Most accounts a batch summary lists. The summary is kept in the batch's ledger item
-/// (400 KB); 1,000 ids of at most [`ACCOUNT_ID_BYTES_MAX`] bytes take about 131 KB. A larger
-/// batch keeps only its account count, and cannot be a `final` batch (the month's close
+/// Most partitions (account periods) a batch summary lists. The summary is kept in the
+/// batch's ledger item (400 KB); 1,000 partitions with account ids of at most
+/// [`ACCOUNT_ID_BYTES_MAX`] bytes take about 180 KB, the accounts list as much again at most.
+/// A larger batch keeps only its counts, and cannot be a `final` batch (the month's close
 /// finalizes any number of accounts).
-pub const SUMMARY_ACCOUNTS_MAX: usize = 1_000;
+pub const SUMMARY_PARTITIONS_MAX: usize = 1_000;
 
-/// Most invoices a batch answer holds inline. Past a hundred accounts a caller reads the
-/// invoices it needs one at a time (`invoice_path`), rather than getting megabytes it will
-/// not read.
+/// Most invoices a batch answer holds inline (one per account period). Past a hundred a
+/// caller reads the invoices it needs one at a time (`invoice_path`), rather than getting
+/// megabytes it will not read.
 pub const ANSWER_INVOICES_MAX: usize = 100;
 
 /// Most bytes of invoices a batch answer holds inline: a Function URL answer is at most 6 MB,

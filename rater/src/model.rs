@@ -1,5 +1,7 @@
 //! What the rater stores: item keys, the batch ledger and summary, and usage chunks (encoding included).
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use pricing::{Unit, Usage, UsageKey, UsageTotal};
 use rust_decimal::Decimal;
@@ -185,21 +187,60 @@ pub fn config_sk(version: &str) -> String {
     format!("v#{version}")
 }
 
+/// One usage partition: an account's billing period (the period of the account's kind that
+/// holds a record's start). Everything the rater stores about usage is per partition.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Partition {
+    pub account: String,
+    /// The period's id (`2017-02`, `2017-W07`, `2017-02-14`, `2017-02-14T09`).
+    pub period: String,
+}
+
+impl Partition {
+    pub fn new(account: impl Into<String>, period: impl Into<String>) -> Partition {
+        Partition {
+            account: account.into(),
+            period: period.into(),
+        }
+    }
+
+    /// The partition as one text (`<account>#<period>`; account ids hold no `#`), the key the
+    /// record-id rule groups a batch's ids by.
+    pub fn key(&self) -> String {
+        format!("{}#{}", self.account, self.period)
+    }
+
+    /// Reads [`Partition::key`] back.
+    pub fn from_key(key: &str) -> Option<Partition> {
+        let (account, period) = key.split_once('#')?;
+        Some(Partition::new(account, period))
+    }
+}
+
 /// What a finished batch did: kept in its ledger item and returned on replays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchSummary {
     pub batch_id: String,
     /// SHA-256 (hex) of the export bytes: a replay under the same id must carry the same bytes.
     pub content_sha256: String,
+    /// The period of the batch's first partition (summaries written before partitions held
+    /// one period: `accounts` x `period`).
     pub period: String,
     pub mode: Mode,
-    /// The batch's accounts, when there are at most [`crate::limits::SUMMARY_ACCOUNTS_MAX`]
-    /// (the summary lives in one item); empty above that.
+    /// The batch's accounts, when there are at most [`crate::limits::SUMMARY_PARTITIONS_MAX`]
+    /// partitions (the summary lives in one item); empty above that.
     pub accounts: Vec<String>,
     /// How many accounts the batch brought usage for (0 in summaries written before it
     /// existed: then `accounts` is the whole list).
     #[serde(default)]
     pub accounts_total: u64,
+    /// The usage partitions the batch committed into, when at most
+    /// [`crate::limits::SUMMARY_PARTITIONS_MAX`]; empty above that (and in summaries written
+    /// before: then `accounts` x `period`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<Partition>,
+    #[serde(default)]
+    pub partitions_total: u64,
     pub records: u64,
     /// Records not counted: their id was counted before with the same content.
     #[serde(default)]
@@ -216,6 +257,24 @@ impl BatchSummary {
     /// How many accounts the batch brought usage for.
     pub fn accounts_total(&self) -> u64 {
         self.accounts_total.max(self.accounts.len() as u64)
+    }
+
+    /// The partitions the batch committed into, as far as the summary lists them.
+    pub fn partitions(&self) -> Vec<Partition> {
+        if !self.partitions.is_empty() {
+            return self.partitions.clone();
+        }
+        self.accounts
+            .iter()
+            .map(|a| Partition::new(a.clone(), self.period.clone()))
+            .collect()
+    }
+
+    /// How many partitions the batch committed into.
+    pub fn partitions_total(&self) -> u64 {
+        self.partitions_total
+            .max(self.partitions.len() as u64)
+            .max(self.accounts_total())
     }
 }
 
@@ -361,14 +420,26 @@ pub fn decode_chunk(account: &str, body: &str) -> Result<Usage, serde_json::Erro
     Ok(usage)
 }
 
-/// Usage chunk counts per account of a batch, in account order.
-pub fn chunk_counts(chunks: &[UsageChunk]) -> Vec<(String, u32)> {
-    let mut out: Vec<(String, u32)> = Vec::new();
+/// Usage chunk counts per partition of a batch.
+pub fn chunk_counts(chunks: &[UsageChunk]) -> BTreeMap<Partition, u32> {
+    let mut out: BTreeMap<Partition, u32> = BTreeMap::new();
+    let mut last: Option<(&str, &str, u32)> = None;
     for c in chunks.iter().filter(|c| c.kind == ChunkKind::Usage) {
-        match out.last_mut() {
-            Some((a, n)) if *a == c.account => *n = (*n).max(c.n + 1),
-            _ => out.push((c.account.clone(), c.n + 1)),
+        // Chunks come grouped by partition: count a run, then store it once.
+        match &mut last {
+            Some((a, p, n)) if *a == c.account && *p == c.period_id => *n = (*n).max(c.n + 1),
+            _ => {
+                if let Some((a, p, n)) = last.take() {
+                    let e = out.entry(Partition::new(a, p)).or_default();
+                    *e = (*e).max(n);
+                }
+                last = Some((&c.account, &c.period_id, c.n + 1));
+            }
         }
+    }
+    if let Some((a, p, n)) = last {
+        let e = out.entry(Partition::new(a, p)).or_default();
+        *e = (*e).max(n);
     }
     out
 }
@@ -419,16 +490,16 @@ mod tests {
         assert_eq!(back, u);
         assert_eq!(
             chunk_counts(&chunks),
-            vec![
+            BTreeMap::from([
                 (
-                    "a".to_string(),
+                    Partition::new("a", "2017-02"),
                     chunks.iter().filter(|c| c.account == "a").count() as u32
                 ),
                 (
-                    "b".to_string(),
+                    Partition::new("b", "2017-02"),
                     chunks.iter().filter(|c| c.account == "b").count() as u32
                 )
-            ]
+            ])
         );
         // Deterministic: the same usage gives the same bytes.
         assert_eq!(encode_chunks("batch-1", "2017-02", &u), chunks);

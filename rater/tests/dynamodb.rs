@@ -312,6 +312,12 @@ async fn dynamodb_committed_item_size_matches_what_dynamodb_accepts() {
 }
 
 #[tokio::test]
+async fn dynamodb_records_are_billed_in_their_accounts_periods_whatever_the_request_names() {
+    let server = DynamoLocal::shared();
+    records_billed_in_their_accounts_periods(&new_table(&server, None).await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_finalizing_twice_is_refused() {
     let server = DynamoLocal::shared();
     finalize_twice(&new_table(&server, None).await).await;

@@ -82,6 +82,14 @@ async fn a_full_partition_refuses_the_next_batch_before_its_lease() {
     full_partition_is_refused_before_the_lease(&s).await;
 }
 
+/// Issue 12, addendum: the same records rated for the month and for one day of it were
+/// billed twice, and a day's batch was accepted after the month's final invoice.
+#[tokio::test]
+async fn records_are_billed_in_their_accounts_periods_whatever_the_request_names() {
+    let (_d, s) = store();
+    records_billed_in_their_accounts_periods(&s).await;
+}
+
 #[tokio::test]
 async fn finalizing_twice_is_refused() {
     let (_d, s) = store();

@@ -207,6 +207,7 @@ fn bench_rating(catalog: &Catalog) {
             prepaid_credit: Decimal::ZERO,
             balance_brought_forward: Decimal::ZERO,
             payments: vec![],
+            billing_period: pricing::PeriodKind::Month,
         };
         acc.currency = None;
         let inv = invoice(&catalog, &acc, period, &per_account[a]).unwrap();

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::bill::{build, usage_groups, Bill, Context, SubscriptionCharge};
 use crate::catalog::{Catalog, Discount, DiscountScope, DiscountValue};
 use crate::error::PricingError;
-use crate::period::{midnight, BillingPeriod};
+use crate::period::{midnight, BillingPeriod, PeriodKind};
 use crate::usage::Usage;
 
 /// The accounts file the rater loads: versioned like the catalog.
@@ -62,6 +62,19 @@ pub struct Account {
     pub balance_brought_forward: Decimal,
     #[serde(default)]
     pub payments: Vec<Payment>,
+    /// The length of the account's billing periods (Abiquo's account period: hour, day, week
+    /// or month): its usage is rated into, invoiced for and closed per period of this kind,
+    /// each record in the period that holds its start. A month when absent.
+    #[serde(default = "month", skip_serializing_if = "is_month")]
+    pub billing_period: PeriodKind,
+}
+
+fn month() -> PeriodKind {
+    PeriodKind::Month
+}
+
+fn is_month(kind: &PeriodKind) -> bool {
+    *kind == PeriodKind::Month
 }
 
 /// A service or package subscription; `changes` switch plans mid-way (seed 004's SMB to Demo).

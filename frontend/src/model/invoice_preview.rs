@@ -64,6 +64,7 @@ pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
+        billing_period: pricing::PeriodKind::Month,
     }
 }
 

@@ -173,6 +173,7 @@ pub fn month_of_usage(
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
+        billing_period: pricing::PeriodKind::Month,
     };
     Ok((records, account))
 }

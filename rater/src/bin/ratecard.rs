@@ -244,7 +244,7 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             let mode = if finalize { Mode::Final } else { Mode::Interim };
             // A second pass (records whose ids were counted before) reads the file again; the
             // rater checks that it still has the same SHA-256.
-            let (again_format, again_period) = (batch.format, batch.period);
+            let (again_format, again_window) = (batch.format, batch.window);
             let reread = |pass: &Pass<'_>| {
                 if export.as_os_str() == "-" {
                     return Err(RaterError::BadRequest {
@@ -259,7 +259,7 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
                     &config,
                     Some(again_format),
                     std::io::BufReader::with_capacity(1 << 20, file),
-                    Some(again_period),
+                    again_window,
                     account.as_deref(),
                     pass,
                 )

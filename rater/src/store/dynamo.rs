@@ -526,7 +526,7 @@ impl Store for DynamoStore {
         match put {
             Ok(_) => Ok(LeaseOutcome::Acquired),
             Err(e) if is_condition_failed(&e) => match self.ledger(&lease.batch_id).await? {
-                Some(Ledger::Done(summary)) => Ok(LeaseOutcome::Done(summary)),
+                Some(Ledger::Done(summary)) => Ok(LeaseOutcome::Done(Box::new(summary))),
                 Some(Ledger::InProgress { expires_at, .. }) => {
                     Ok(LeaseOutcome::Held { expires_at })
                 }

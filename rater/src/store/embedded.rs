@@ -162,7 +162,7 @@ impl Store for EmbeddedStore {
         let pk = ledger_pk(&lease.batch_id);
         self.write(|t| {
             match get_json::<Ledger>(t, &pk, LEDGER_SK)? {
-                Some(Ledger::Done(summary)) => return Ok(LeaseOutcome::Done(summary)),
+                Some(Ledger::Done(summary)) => return Ok(LeaseOutcome::Done(Box::new(summary))),
                 Some(Ledger::InProgress {
                     owner, expires_at, ..
                 }) if owner != lease.owner && expires_at > now_s => {

@@ -36,7 +36,7 @@ pub enum LeaseOutcome {
     /// The batch is ours to rate.
     Acquired,
     /// The batch was rated before.
-    Done(BatchSummary),
+    Done(Box<BatchSummary>),
     /// Another attempt holds a live lease.
     Held { expires_at: i64 },
 }

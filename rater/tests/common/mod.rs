@@ -876,7 +876,7 @@ pub async fn many_accounts_rate_once<S: Store + Snapshot>(store: &S, n: usize) {
         );
         assert_eq!(
             first.invoice_path.as_deref(),
-            Some("?account={account}&period=2017-02")
+            Some("?account={account}&period={period}")
         );
     }
     assert_many_accounts(store, &config, &[&export], n).await;
@@ -1008,7 +1008,7 @@ pub async fn many_accounts_final<S: Store + Snapshot>(store: &FaultyStore<S>) {
     );
     assert_eq!(store.counter("test").await.unwrap(), n as u64);
 
-    let big = rater::limits::SUMMARY_ACCOUNTS_MAX + 1;
+    let big = rater::limits::SUMMARY_PARTITIONS_MAX + 1;
     let config = many_accounts_config(big, &manual_clock());
     let export = many_accounts_export(big, 12);
     let before = store.snapshot().await;
@@ -1152,4 +1152,169 @@ pub async fn full_partition_is_refused_before_the_lease<S: Store + Snapshot>(sto
         .await
         .unwrap();
     assert_eq!(inv.records, accepted as u64);
+}
+
+/// A request for `export` limited to the records of `window` (or to none).
+pub fn request_in(export: &[u8], key: &str, window: Option<&str>) -> BatchRequest {
+    BatchRequest {
+        batch_id: Some(key.to_string()),
+        format: None,
+        period: window.map(|w| BillingPeriod::parse(w).unwrap()),
+        account: None,
+        mode: Mode::Interim,
+        export: export.to_vec(),
+    }
+}
+
+/// The example accounts book with `smb-tenant` billed by the day.
+pub fn daily_config() -> RaterConfig {
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "smb-tenant" {
+            a["billing_period"] = serde_json::json!("day");
+        }
+    }
+    book["version"] = serde_json::json!("daily-1");
+    let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
+    c.clock = Arc::new(|| T0);
+    c
+}
+
+/// One JSON Lines record with an id, of `account`, at `start` for an hour.
+pub fn record_at(id: &str, account: &str, resource: &str, start: &str) -> String {
+    let start: chrono::DateTime<chrono::Utc> = start.parse().unwrap();
+    let end = start + chrono::Duration::hours(1);
+    format!(
+        r#"{{"record_id":"{id}","account":"{account}","resource":"{resource}","product":"copper","meter":"vm.running","quantity":"1","unit":"hours","start":"{}","end":"{}"}}"#,
+        start.to_rfc3339(),
+        end.to_rfc3339()
+    )
+}
+
+/// Issue 12, addendum: a record is billed in the period of its account's kind that holds its
+/// start, whatever period a request names. The same records sent for the month and again for
+/// one day of it count once; once the month is final, a day's batch inside it is refused; an
+/// account billed by the day gets one invoice per day, and closing one day leaves the next
+/// open; a batch without a period spanning two months lands in both.
+pub async fn records_billed_in_their_accounts_periods<S: Store + Snapshot>(store: &S) {
+    let config = daily_config();
+    let day14 = [
+        record_at("m1", "bu1user1", "vm-1", "2017-02-14T09:00:00Z"),
+        record_at("m2", "bu1user1", "vm-1", "2017-02-14T10:00:00Z"),
+    ]
+    .join("\n");
+    let month = rate_batch(
+        store,
+        &config,
+        request_in(day14.as_bytes(), "as-month", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(month.duplicates_dropped, 0);
+    let day = rate_batch(
+        store,
+        &config,
+        request_in(day14.as_bytes(), "as-day", Some("2017-02-14")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        day.duplicates_dropped, 2,
+        "the day's records were counted by the month's batch"
+    );
+    let pu = store.period_usage("bu1user1", "2017-02").await.unwrap();
+    let hours: rust_decimal::Decimal = pu.usage.totals.values().map(|t| t.quantity).sum();
+    assert_eq!(hours, rust_decimal::Decimal::from(2), "billed once");
+    assert_eq!(
+        day.invoices[0].period_id, "2017-02",
+        "a month account's invoice is its month's"
+    );
+    assert!(store
+        .period_usage("bu1user1", "2017-02-14")
+        .await
+        .unwrap()
+        .usage
+        .totals
+        .is_empty());
+
+    // Once February is final, a day batch inside it is late usage, however it is sent.
+    finalize(store, &config, "bu1user1", period())
+        .await
+        .unwrap();
+    let before = store.snapshot().await;
+    let late = record_at("m3", "bu1user1", "vm-1", "2017-02-20T09:00:00Z");
+    for window in [Some("2017-02-20"), Some("2017-02"), None] {
+        let key = format!("late-{}", window.unwrap_or("none"));
+        let err = rate_batch(store, &config, request_in(late.as_bytes(), &key, window))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RaterError::PeriodClosed { ref period, .. } if period == "2017-02"),
+            "{window:?}: {err}"
+        );
+    }
+    assert_eq!(store.snapshot().await, before, "refused late usage wrote");
+
+    // An account billed by the day: one partition and one invoice per day.
+    let days = [
+        record_at("d1", "smb-tenant", "web-1", "2017-02-14T09:00:00Z"),
+        record_at("d2", "smb-tenant", "web-1", "2017-02-15T09:00:00Z"),
+        record_at("d3", "smb-tenant", "web-1", "2017-02-15T10:00:00Z"),
+    ]
+    .join("\n");
+    let r = rate_batch(
+        store,
+        &config,
+        request_in(days.as_bytes(), "days", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+    let periods: Vec<&str> = r.invoices.iter().map(|i| i.period_id.as_str()).collect();
+    assert_eq!(periods, ["2017-02-14", "2017-02-15"]);
+    assert_eq!((r.invoices[0].records, r.invoices[1].records), (1, 2));
+    let again = rate_batch(
+        store,
+        &config,
+        request_in(days.as_bytes(), "days-again", Some("2017-02-15")),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&again, RaterError::BadRecords(e) if e.errors[0].rule == RecordRule::OutsidePeriod { period: "2017-02-15".into() }),
+        "the window still limits what a request may hold: {again}"
+    );
+    let day14 = BillingPeriod::parse("2017-02-14").unwrap();
+    finalize(store, &config, "smb-tenant", day14).await.unwrap();
+    let next = record_at("d4", "smb-tenant", "web-1", "2017-02-15T11:00:00Z");
+    rate_batch(store, &config, request_in(next.as_bytes(), "day-15", None))
+        .await
+        .expect("the next day is open");
+    let closed = record_at("d5", "smb-tenant", "web-1", "2017-02-14T11:00:00Z");
+    let err = rate_batch(
+        store,
+        &config,
+        request_in(closed.as_bytes(), "day-14", None),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RaterError::PeriodClosed { ref period, .. } if period == "2017-02-14"),
+        "{err}"
+    );
+
+    // No window: a batch over the month's end lands in both months.
+    let across = [
+        record_at("x1", "bu1user1", "vm-9", "2017-03-31T23:00:00Z"),
+        record_at("x2", "bu1user1", "vm-9", "2017-04-01T00:00:00Z"),
+    ]
+    .join("\n");
+    let r = rate_batch(
+        store,
+        &config,
+        request_in(across.as_bytes(), "across", None),
+    )
+    .await
+    .unwrap();
+    let periods: Vec<&str> = r.invoices.iter().map(|i| i.period_id.as_str()).collect();
+    assert_eq!(periods, ["2017-03", "2017-04"]);
 }

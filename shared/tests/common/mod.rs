@@ -77,6 +77,7 @@ pub fn bare_account(id: &str) -> Account {
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
+        billing_period: pricing::PeriodKind::Month,
     }
 }
 
