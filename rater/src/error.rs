@@ -176,6 +176,10 @@ pub enum RaterError {
     TempFile(std::io::Error),
     #[error("pricing failed: {0}")]
     Pricing(#[from] PricingError),
+    /// A bug: a panic caught while answering the request. The process lives on; the request
+    /// wrote nothing visible (a batch interrupted by it is like a crashed one).
+    #[error("internal error: {message}")]
+    Internal { message: String },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -234,11 +238,30 @@ impl RaterError {
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
             RaterError::InvoiceTooLarge { .. }
+            | RaterError::Internal { .. }
             | RaterError::Config(_)
             | RaterError::Pricing(_)
             | RaterError::TempFile(_) => 500,
             RaterError::Store(e) if e.retryable() => 503,
             RaterError::Store(_) => 500,
+        }
+    }
+
+    /// What a caller is told: the error's text, except for the store's own errors and
+    /// internal ones, whose details (AWS messages with table ARNs and keys, a panic's message)
+    /// belong in the function's log, not in answers.
+    pub fn public_message(&self) -> String {
+        match self {
+            RaterError::Store(e) if e.retryable() => {
+                "the billing store is unavailable right now; retry later".to_string()
+            }
+            RaterError::Store(StoreError::Corrupt { .. }) | RaterError::Store(_) => {
+                "the billing store refused the request; the operator finds the details in the rater's log".to_string()
+            }
+            RaterError::Internal { .. } => {
+                "internal error; nothing was written; the operator finds the details in the rater's log".to_string()
+            }
+            e => e.to_string(),
         }
     }
 
@@ -263,6 +286,7 @@ impl RaterError {
             RaterError::Config(_) => "config",
             RaterError::TempFile(_) => "temp_file",
             RaterError::Pricing(_) => "pricing",
+            RaterError::Internal { .. } => "internal",
             RaterError::Store(e) if e.retryable() => "store_unavailable",
             RaterError::Store(_) => "store",
         }

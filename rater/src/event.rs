@@ -219,7 +219,7 @@ fn output_of(req: &FunctionUrlRequest) -> Output {
 pub fn error_body(e: &RaterError) -> Value {
     let mut err = json!({
         "code": e.code(),
-        "message": e.to_string(),
+        "message": e.public_message(),
         "retryable": e.retryable(),
     });
     if let RaterError::FinalizeIncomplete {
@@ -279,6 +279,16 @@ pub async fn handle_url<S: Store>(
     config: &RaterConfig,
     req: &FunctionUrlRequest,
 ) -> FunctionUrlResponse {
+    handle_url_logged(store, config, req, &mut RequestLog::default()).await
+}
+
+async fn handle_url_logged<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    req: &FunctionUrlRequest,
+    log: &mut RequestLog,
+) -> FunctionUrlResponse {
+    log.method = Some(req.method());
     let result = async {
         if req.method() == "GET" {
             let account = req
@@ -291,33 +301,96 @@ pub async fn handle_url<S: Store>(
         }
         let (batch, output) = url_batch_request(req, config.payload_bytes_max)?;
         let resp = rate_batch(store, config, batch).await?;
+        log.batch(&resp);
         let value = serde_json::to_value(&resp).expect("responses serialize");
         Ok::<_, RaterError>((value, resp.invoices, output))
     }
     .await;
-    match result {
+    let response = match result {
         Ok((_, invoices, Output::Csv)) => respond(
             200,
             "text/csv; charset=utf-8",
             render::invoices_csv(&invoices),
         ),
         Ok((value, _, Output::Json)) => respond(200, "application/json", value.to_string()),
-        Err(e) => error_response(&e),
-    }
+        Err(e) => {
+            log.error(&e);
+            error_response(&e)
+        }
+    };
+    log.status = response.status_code;
+    response
 }
 
 /// Dispatches one Lambda payload: a Function URL request answers a Function URL response
 /// (errors included, as statuses); a direct invocation answers the rate response, or fails
 /// with the error (so that Lambda retries it when retryable and dead-letters it otherwise).
+///
+/// A panic anywhere in the request becomes [`RaterError::Internal`] (a 500 answer for a
+/// Function URL request), so the process lives on for the next request; a batch interrupted
+/// by it is like a crashed one: its chunks are invisible until a retry commits it.
 pub async fn handle_event<S: Store>(
     store: &S,
     config: &RaterConfig,
     payload: Value,
 ) -> Result<Value, RaterError> {
+    handle_event_logged(store, config, payload, &mut RequestLog::default()).await
+}
+
+/// [`handle_event`], filling the request's log line (printed by the Lambda binary).
+pub async fn handle_event_logged<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    payload: Value,
+    log: &mut RequestLog,
+) -> Result<Value, RaterError> {
+    let started = std::time::Instant::now();
+    if log.outcome.is_empty() {
+        log.outcome = "ok";
+    }
+    let is_url = payload.get("requestContext").is_some();
+    log.kind = if is_url { "url" } else { "direct" };
+    let caught = CatchUnwind(Box::pin(dispatch(store, config, payload, log))).await;
+    let out = match caught {
+        Ok(out) => out,
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            let e = RaterError::Internal { message };
+            log.error(&e);
+            log.outcome = "panic";
+            if is_url {
+                let resp = error_response(&e);
+                log.status = resp.status_code;
+                Ok(serde_json::to_value(resp).expect("responses serialize"))
+            } else {
+                Err(e)
+            }
+        }
+    };
+    if let Err(e) = &out {
+        log.error(e);
+        log.status = e.http_status();
+    } else if !is_url {
+        log.status = 200;
+    }
+    log.duration_ms = started.elapsed().as_millis() as u64;
+    out
+}
+
+async fn dispatch<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    payload: Value,
+    log: &mut RequestLog,
+) -> Result<Value, RaterError> {
     if payload.get("requestContext").is_some() {
         let req: FunctionUrlRequest = serde_json::from_value(payload)
             .map_err(|e| bad("event", format!("not a Function URL request: {e}")))?;
-        let resp = handle_url(store, config, &req).await;
+        let resp = handle_url_logged(store, config, &req, log).await;
         return Ok(serde_json::to_value(resp).expect("responses serialize"));
     }
     let ev: DirectEvent = serde_json::from_value(payload).map_err(|e| {
@@ -327,5 +400,83 @@ pub async fn handle_event<S: Store>(
         )
     })?;
     let resp = rate_batch(store, config, ev.into_request()?).await?;
+    log.batch(&resp);
     Ok(serde_json::to_value(resp).expect("responses serialize"))
+}
+
+/// A future that turns a panic while it is polled into an error, so that one bad request
+/// cannot take the process down with it. The future is boxed, so it is pinned without any
+/// unsafe projection.
+struct CatchUnwind<F>(std::pin::Pin<Box<F>>);
+
+impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(v)) => std::task::Poll::Ready(Ok(v)),
+            Err(panic) => std::task::Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// One structured log line per request (JSON on stdout, where Lambda sends it to CloudWatch
+/// Logs): what came in, what it did and how it ended. Internal details (the store's own
+/// errors, a panic's message) are written here, never into answers.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RequestLog {
+    pub request_id: String,
+    /// `url` (a Function URL request) or `direct` (the schedule, a test harness).
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    pub status: u16,
+    /// `ok`, `error` or `panic`.
+    pub outcome: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replayed: Option<bool>,
+    pub duration_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl RequestLog {
+    pub fn new(request_id: &str) -> RequestLog {
+        RequestLog {
+            request_id: request_id.to_string(),
+            outcome: "ok",
+            ..RequestLog::default()
+        }
+    }
+
+    fn batch(&mut self, r: &crate::handler::RateResponse) {
+        self.batch_id = Some(r.batch_id.clone());
+        self.records = Some(r.records);
+        self.accounts = Some(r.accounts);
+        self.replayed = Some(r.replayed);
+    }
+
+    fn error(&mut self, e: &RaterError) {
+        if self.outcome != "panic" {
+            self.outcome = "error";
+        }
+        self.code = Some(e.code());
+        self.retryable = Some(e.retryable());
+        self.error = Some(e.to_string());
+    }
 }

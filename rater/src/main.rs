@@ -63,7 +63,8 @@ async fn load_config(store: &DynamoStore, issuer: &str) -> Result<RaterConfig> {
 }
 
 /// A failed direct invocation: the error type says the rule and whether a retry can help, so
-/// that alarms and the dead-letter queue show it without opening the logs.
+/// that alarms and the dead-letter queue show it without opening the logs; the message is the
+/// public one (the log line has the details).
 fn diagnostic(e: &RaterError) -> Diagnostic {
     Diagnostic {
         error_type: format!(
@@ -71,7 +72,7 @@ fn diagnostic(e: &RaterError) -> Diagnostic {
             e.code(),
             if e.retryable() { ".Retryable" } else { "" }
         ),
-        error_message: e.to_string(),
+        error_message: e.public_message(),
     }
 }
 
@@ -95,12 +96,14 @@ async fn main() -> Result<()> {
     );
     let (store, config) = (&store, &config);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        rater::event::handle_event(store, config, event.payload)
-            .await
-            .map_err(|e| {
-                eprintln!("rater: {} (retryable: {})", e, e.retryable());
-                diagnostic(&e)
-            })
+        let mut log = rater::event::RequestLog::new(&event.context.request_id);
+        let out = rater::event::handle_event_logged(store, config, event.payload, &mut log).await;
+        // One JSON line per request on stdout (CloudWatch Logs): batch, outcome, duration.
+        println!(
+            "{}",
+            serde_json::to_string(&log).unwrap_or_else(|e| format!("{{\"log_error\":\"{e}\"}}"))
+        );
+        out.map_err(|e| diagnostic(&e))
     }))
     .await
     .map_err(|e| anyhow::anyhow!("lambda runtime: {e}"))

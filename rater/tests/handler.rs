@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine;
 use common::*;
 use rater::event::{handle_event, FunctionUrlResponse};
-use rater::EmbeddedStore;
+use rater::{EmbeddedStore, Store};
 use serde_json::{json, Value};
 
 fn store() -> (tempfile::TempDir, EmbeddedStore) {
@@ -279,4 +279,128 @@ async fn sweeping_deletes_only_chunks_not_kept() {
 async fn many_record_ids_spill_and_span_chunks() {
     let (_d, s) = store();
     many_record_ids_span_chunks(&s).await;
+}
+
+/// Issue 12: a panic anywhere in a request used to abort the process (release profile). It
+/// is answered as a 500 with code `internal` and a log line; the process serves the next
+/// request; the interrupted batch is invisible until its retry commits it once.
+#[tokio::test]
+async fn a_panic_in_a_request_is_a_500_and_the_next_request_is_served() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let (_d, inner) = store();
+    let s = Sabotaged::new(inner);
+    let clock = Arc::new(AtomicI64::new(T0));
+    let config = config_at(&clock);
+    let export = String::from_utf8(export(5, 31)).unwrap();
+    let event = url_event(&export, false, json!({}), json!({ "period": PERIOD }));
+    s.panic_on_commit.store(true, Ordering::SeqCst);
+    let mut log = rater::event::RequestLog::new("req-1");
+    let out = rater::event::handle_event_logged(&s, &config, event.clone(), &mut log)
+        .await
+        .expect("a Function URL request is always answered");
+    let resp: FunctionUrlResponse = serde_json::from_value(out).unwrap();
+    assert_eq!(resp.status_code, 500);
+    let body: Value = serde_json::from_str(&resp.body).unwrap();
+    assert_eq!(body["error"]["code"], "internal");
+    assert!(
+        !resp.body.contains("injected"),
+        "a panic's text stays in the log: {}",
+        resp.body
+    );
+    assert_eq!((log.outcome, log.status), ("panic", 500));
+    assert!(log
+        .error
+        .as_deref()
+        .unwrap()
+        .contains("injected: a bug while committing"));
+    for account in ["bu1user1", "smb-tenant"] {
+        let pu = s.period_usage(account, PERIOD).await.unwrap();
+        assert!(
+            pu.usage.totals.is_empty(),
+            "nothing half-written is visible"
+        );
+    }
+    // The crashed attempt's lease runs out; the retry commits the batch once.
+    clock.fetch_add(rater::limits::LEASE_S + 1, Ordering::SeqCst);
+    let out = handle_event(&s, &config, event).await.unwrap();
+    let resp: FunctionUrlResponse = serde_json::from_value(out).unwrap();
+    assert_eq!(resp.status_code, 200, "{}", resp.body);
+    assert_usage(&s, &config, &[export.as_bytes()]).await;
+
+    // A direct invocation that panics fails with the named error, and the next one is served.
+    s.panic_on_commit.store(true, Ordering::SeqCst);
+    let other = String::from_utf8(self::export(3, 32)).unwrap();
+    let err = handle_event(&s, &config, json!({ "export": other, "period": PERIOD }))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("internal", 500));
+    clock.fetch_add(rater::limits::LEASE_S + 1, Ordering::SeqCst);
+    handle_event(&s, &config, json!({ "export": other, "period": PERIOD }))
+        .await
+        .unwrap();
+}
+
+/// Issue 12: answers never carry AWS internals (table ARNs, keys); the log line does.
+#[tokio::test]
+async fn store_errors_reach_the_log_not_the_caller() {
+    use std::sync::atomic::Ordering;
+    let (_d, inner) = store();
+    let s = Sabotaged::new(inner);
+    let config = config();
+    s.refuse_ledger.store(true, Ordering::SeqCst);
+    let export = String::from_utf8(export(2, 33)).unwrap();
+    let mut log = rater::event::RequestLog::new("req-2");
+    let out = rater::event::handle_event_logged(
+        &s,
+        &config,
+        url_event(&export, false, json!({}), json!({ "period": PERIOD })),
+        &mut log,
+    )
+    .await
+    .unwrap();
+    let resp: FunctionUrlResponse = serde_json::from_value(out).unwrap();
+    assert_eq!(resp.status_code, 500);
+    assert!(!resp.body.contains("arn:aws"), "{}", resp.body);
+    assert!(!resp.body.contains("123456789012"), "{}", resp.body);
+    assert!(
+        log.error.as_deref().unwrap().contains("arn:aws:dynamodb"),
+        "{log:?}"
+    );
+    let line = serde_json::to_value(&log).unwrap();
+    assert_eq!(line["request_id"], "req-2");
+    assert_eq!(line["code"], "store");
+
+    // A successful request's log line names the batch, its records and accounts.
+    let mut log = rater::event::RequestLog::new("req-3");
+    rater::event::handle_event_logged(
+        &s,
+        &config,
+        url_event(&export, false, json!({}), json!({ "period": PERIOD })),
+        &mut log,
+    )
+    .await
+    .unwrap();
+    let line = serde_json::to_value(&log).unwrap();
+    assert_eq!(line["outcome"], "ok");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["records"], 4);
+    assert_eq!(line["accounts"], 2);
+    assert!(line["batch_id"].as_str().is_some_and(|b| b.len() == 64));
+}
+
+/// The Lambda's build profile must unwind (the release profile aborts, for the wasm): an
+/// aborting Lambda would lose every request in flight on a panic.
+#[test]
+fn the_lambda_profile_unwinds_panics() {
+    let toml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.toml")).unwrap();
+    let lambda = toml
+        .split("[profile.lambda]")
+        .nth(1)
+        .expect("a [profile.lambda] section");
+    let section = lambda.split("\n[").next().unwrap();
+    assert!(
+        section.lines().any(|l| l.trim() == "panic = \"unwind\""),
+        "[profile.lambda] must set panic = \"unwind\":\n{section}"
+    );
 }

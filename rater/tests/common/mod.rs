@@ -1318,3 +1318,113 @@ pub async fn records_billed_in_their_accounts_periods<S: Store + Snapshot>(store
     let periods: Vec<&str> = r.invoices.iter().map(|i| i.period_id.as_str()).collect();
     assert_eq!(periods, ["2017-03", "2017-04"]);
 }
+
+/// A store that panics in its next commit, or refuses its next ledger read with an error
+/// whose text holds AWS internals (a table ARN): what a caller must never see.
+pub struct Sabotaged<S> {
+    pub inner: S,
+    pub panic_on_commit: std::sync::atomic::AtomicBool,
+    pub refuse_ledger: std::sync::atomic::AtomicBool,
+}
+
+pub const LEAKY_MESSAGE: &str = "dynamodb: ResourceNotFoundException: Requested resource not found: Table: arn:aws:dynamodb:eu-west-1:123456789012:table/ratecard-prod not found";
+
+impl<S: Store> Sabotaged<S> {
+    pub fn new(inner: S) -> Sabotaged<S> {
+        Sabotaged {
+            inner,
+            panic_on_commit: false.into(),
+            refuse_ledger: false.into(),
+        }
+    }
+}
+
+impl<S: Store + Snapshot + Sync> Snapshot for Sabotaged<S> {
+    fn snapshot(&self) -> impl std::future::Future<Output = Vec<String>> + Send {
+        self.inner.snapshot()
+    }
+}
+
+impl<S: Store> Store for Sabotaged<S> {
+    async fn ledger(&self, b: &str) -> Result<Option<rater::model::Ledger>, rater::StoreError> {
+        if self.refuse_ledger.swap(false, Ordering::SeqCst) {
+            return Err(rater::StoreError::Rejected {
+                message: LEAKY_MESSAGE.into(),
+            });
+        }
+        self.inner.ledger(b).await
+    }
+    async fn try_lease(
+        &self,
+        l: &rater::store::Lease,
+        now: i64,
+    ) -> Result<rater::store::LeaseOutcome, rater::StoreError> {
+        self.inner.try_lease(l, now).await
+    }
+    async fn release(&self, b: &str, o: &str) -> Result<(), rater::StoreError> {
+        self.inner.release(b, o).await
+    }
+    async fn put_chunks(&self, c: &[rater::model::UsageChunk]) -> Result<(), rater::StoreError> {
+        self.inner.put_chunks(c).await
+    }
+    async fn sweep_chunks(&self, k: &rater::store::Keep) -> Result<(), rater::StoreError> {
+        self.inner.sweep_chunks(k).await
+    }
+    async fn commit(&self, c: &rater::store::Commit) -> Result<(), rater::StoreError> {
+        if self.panic_on_commit.swap(false, Ordering::SeqCst) {
+            panic!("injected: a bug while committing");
+        }
+        self.inner.commit(c).await
+    }
+    async fn partitions(
+        &self,
+        b: &str,
+        k: &[(String, String)],
+    ) -> Result<Vec<rater::store::PartitionState>, rater::StoreError> {
+        self.inner.partitions(b, k).await
+    }
+    async fn record_ids(
+        &self,
+        a: &str,
+        p: &str,
+        b: &str,
+    ) -> Result<rater::store::RecordIds, rater::StoreError> {
+        self.inner.record_ids(a, p, b).await
+    }
+    async fn period_usage(
+        &self,
+        a: &str,
+        p: &str,
+    ) -> Result<rater::store::PeriodUsage, rater::StoreError> {
+        self.inner.period_usage(a, p).await
+    }
+    async fn final_invoice(
+        &self,
+        a: &str,
+        p: &str,
+    ) -> Result<Option<pricing::Invoice>, rater::StoreError> {
+        self.inner.final_invoice(a, p).await
+    }
+    async fn counter(&self, i: &str) -> Result<u64, rater::StoreError> {
+        self.inner.counter(i).await
+    }
+    async fn finalize(&self, f: &rater::store::Finalize) -> Result<(), rater::StoreError> {
+        self.inner.finalize(f).await
+    }
+    async fn put_config(
+        &self,
+        k: rater::model::ConfigKind,
+        v: &str,
+        b: &str,
+        c: bool,
+    ) -> Result<(), rater::StoreError> {
+        self.inner.put_config(k, v, b, c).await
+    }
+    async fn config(
+        &self,
+        k: rater::model::ConfigKind,
+        v: Option<&str>,
+    ) -> Result<Option<rater::store::ConfigItem>, rater::StoreError> {
+        self.inner.config(k, v).await
+    }
+}
