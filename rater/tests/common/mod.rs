@@ -32,6 +32,36 @@ impl Snapshot for rater::EmbeddedStore {
     }
 }
 
+impl Snapshot for rater::DynamoStore {
+    async fn snapshot(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .scan()
+                .table_name(self.table())
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .expect("scan");
+            for item in page.items() {
+                let mut fields: Vec<String> =
+                    item.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+                fields.sort();
+                out.push(fields.join(" | "));
+            }
+            match page.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
 impl<S: Snapshot + Sync> Snapshot for Arc<S> {
     fn snapshot(&self) -> impl std::future::Future<Output = Vec<String>> + Send {
         (**self).snapshot()
