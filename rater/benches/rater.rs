@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use pricing::import::{write_csv_row, Format, ImportOptions, CSV_HEADER};
 use pricing::{BillingPeriod, Catalog, Unit, UsageRecord};
-use rater::handler::{aggregate, rate_aggregated, Mode, RaterConfig};
+use rater::{aggregate, rate_aggregated, Mode, RaterConfig};
 use rust_decimal::Decimal;
 
 const CATALOG: &str = include_str!("../../examples/catalogs/cloudstack.json");
@@ -163,7 +163,7 @@ fn main() {
         engine.as_secs_f64() / parse.as_secs_f64()
     );
     println!(
-        "| rater::handler::aggregate (adds SHA-256 of the bytes and account checks) | {:.3} s | {:.2} M records/s | {:.2}x |",
+        "| rater::aggregate (adds SHA-256 of the bytes and account checks) | {:.3} s | {:.2} M records/s | {:.2}x |",
         full.as_secs_f64(),
         rate(full),
         full.as_secs_f64() / parse.as_secs_f64()
@@ -195,7 +195,7 @@ fn main() {
             Mode::Interim,
             Some("acct-0"),
             &|pass| {
-                rater::handler::aggregate_pass(
+                rater::aggregate_pass(
                     &config,
                     Some(Format::Csv),
                     data.as_slice(),

@@ -51,6 +51,7 @@ pub enum StoreError {
     #[error("store refused the request: {message}")]
     Rejected { message: String },
     /// A write refused by a fault-injection wrapper (tests and simulators only).
+    #[cfg(feature = "testing")]
     #[error("injected fault: {what}")]
     Injected { what: String },
 }
@@ -61,8 +62,9 @@ impl StoreError {
             StoreError::Unavailable { .. }
             | StoreError::LeaseLost { .. }
             | StoreError::FinalizeConflict { .. }
-            | StoreError::UsageMoved { .. }
-            | StoreError::Injected { .. } => true,
+            | StoreError::UsageMoved { .. } => true,
+            #[cfg(feature = "testing")]
+            StoreError::Injected { .. } => true,
             StoreError::PeriodClosed { .. }
             | StoreError::AlreadyFinal { .. }
             | StoreError::ConfigVersionConflict { .. }
@@ -138,7 +140,7 @@ pub enum RaterError {
     #[error("batch `{batch_id}`: {} account(s) finalized, then finalizing `{account}` failed: {cause}", finalized.len())]
     FinalizeIncomplete {
         batch_id: String,
-        finalized: Vec<crate::handler::Finalized>,
+        finalized: Vec<crate::model::Finalized>,
         account: String,
         cause: Box<RaterError>,
     },

@@ -18,9 +18,12 @@ use pricing::BillingPeriod;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::batch::{rate_batch, BatchRequest};
+use crate::config::RaterConfig;
 use crate::error::RaterError;
-use crate::handler::{invoice_for, rate_batch, BatchRequest, Mode, RaterConfig};
 use crate::import::parse_format_arg;
+use crate::invoices::invoice_for;
+use crate::model::Mode;
 use crate::render;
 use crate::store::Store;
 
@@ -464,7 +467,7 @@ impl RequestLog {
         }
     }
 
-    fn batch(&mut self, r: &crate::handler::RateResponse) {
+    fn batch(&mut self, r: &crate::batch::RateResponse) {
         self.batch_id = Some(r.batch_id.clone());
         self.records = Some(r.records);
         self.accounts = Some(r.accounts);

@@ -2,43 +2,64 @@
 //!
 //! # Architecture
 //!
-//! - [`import`]: the one seam between export bytes and [`pricing::UsageRecord`]s (over
-//!   `pricing::import`, which the storefront shares).
-//! - [`handler`]: the whole rating protocol (ledger, lease, aggregates, commit, invoices,
-//!   finalizing), as plain async functions generic over a [`store::Store`].
-//! - [`store`]: the storage trait and its two implementations with the same semantics,
-//!   [`store::DynamoStore`] (AWS) and [`store::EmbeddedStore`] (a redb file, the CLI's default),
-//!   plus [`store::fault`], fault-injection wrappers for tests and simulators.
-//! - [`event`]: Lambda events (Function URL requests, scheduled invocations) to and from
-//!   handler calls; pure, no I/O.
-//! - [`render`]: invoices as a readable table (shaped like a CloudStack billing invoice) or CSV.
-//! - binaries: `rater` (the Lambda function) and `ratecard` (the CLI) are glue only.
+//! The protocol, one file per step, each depending only on the steps before it (no file
+//! imports one that imports it back; `tests/tests/layering.rs` checks):
+//!
+//! 0. [`config`]: the catalog, accounts book, issuer, limits and clock ([`RaterConfig`]),
+//!    loaded once per process; the versions that price anything are stored first.
+//! 1. [`mod@aggregate`]: one pass over the export's bytes (through [`import`], the seam over
+//!    `pricing::import` that the storefront shares) validates every record and folds it into
+//!    usage totals per account period, encoded as store chunks. Bad input stops here.
+//! 2. [`ids`]: the record-id rule against what the store holds (identical copies left out, the
+//!    same id with other content refused); the fingerprints a batch adds.
+//! 3. [`commit`]: under the batch's lease, chunks written, then made to count, one transaction
+//!    per 99 account periods, resumably.
+//! 4. [`invoices`]: the batch's answer, invoices on demand, finalizing.
+//!
+//! [`batch`] ties them together for one delivery (`rate_batch`, `rate_aggregated`: checks
+//! that can refuse before the lease, the lease, steps 3 and 4). Beneath them: [`model`] (what
+//! is stored: keys, ledger, summaries, chunks, partitions), [`store`] (the trait and its two
+//! implementations with the same semantics, [`store::DynamoStore`] and
+//! [`store::EmbeddedStore`], a redb file and the CLI's default), [`dedupe`] (fingerprints and
+//! their external sort), [`retry`] (backoff), [`error`] and [`limits`]. Above them: [`event`]
+//! (Lambda events to handler calls and back, one log line per request) and [`render`]
+//! (invoices as a table shaped like a CloudStack billing invoice, or CSV). The binaries,
+//! `rater` (the Lambda function) and `ratecard` (the CLI), are glue only. Test support (a
+//! store that crashes after k writes, an UnprocessedItems interceptor) is `store::fault`,
+//! behind the `testing` feature.
 //!
 //! Architecture invariant: the library knows nothing of Lambda's runtime or of the terminal;
 //! pricing is never re-implemented here (every amount comes from `pricing::invoice`); a store
-//! never decides anything, it only applies conditional writes the handler asks for.
+//! never decides anything, it only applies conditional writes the protocol asks for.
 //!
 //! # Storage key design
 //!
-//! One table, string `pk` / `sk`, TTL attribute `expires_at` (infra/table.json):
+//! One table, string `pk` / `sk`, TTL attribute `expires_at` (infra/table.json). Usage is kept
+//! per account period (a partition): the period of the account's kind (hour, day, week or
+//! month; `billing_period` in the accounts book) that holds a record's start.
 //!
 //! | item | pk | sk | holds |
 //! | --- | --- | --- | --- |
 //! | batch ledger | `BATCH#<batch_id>` | `LEDGER` | `IN_PROGRESS` with a lease (`owner`, `expires_at`) or `DONE` with the batch summary |
 //! | usage chunk | `USAGE#<account>#<period>` | `<batch_id>#<n>` | part `n` of one batch's usage totals for the account, at most [`limits::CHUNK_BYTES_MAX`] |
-//! | committed batches | `USAGE#<account>#<period>` | `#COMMITTED` | one attribute `b:<batch_id>` = chunk count per committed batch, a `version` bumped by each commit, and `closed` = the final invoice number once finalized |
+//! | record ids | `USAGE#<account>#<period>` | `#ids#<batch_id>#<n>` | part `n` of the record-id fingerprints the batch added |
+//! | committed batches | `USAGE#<account>#<period>` | `#COMMITTED` | `b:<batch_id>` = chunk count and `i:<batch_id>` = record-id chunk count per committed batch, a `version` bumped by each commit, and `closed` = the final invoice number once finalized; at most [`limits::COMMITTED_ITEM_BYTES_MAX`] bytes |
 //! | final invoice | `INVOICE#<account>#<period>` | `FINAL` | the numbered, immutable invoice |
 //! | invoice counter | `COUNTER#<issuer>` | `INVOICE` | the last number issued |
-//! | config | `CONFIG#catalog` / `CONFIG#accounts` | `v#<version>` and `CURRENT` | each published version's JSON, and which one is current |
+//! | config | `CONFIG#catalog` / `CONFIG#accounts` | `v#<version>`, `v#<version>#<sha>#p<n>` and `CURRENT` | each published version's JSON (in parts of [`limits::CONFIG_PART_BYTES_MAX`] when larger, named by its SHA-256), and which one is current |
 //!
 //! A batch is identified by its idempotency key, or else by the SHA-256 of its content.
 //! Rating a batch: take the lease (a conditional put: no ledger, or an expired lease), write the
 //! chunks with idempotent puts (the same bytes on every attempt), then commit: one
-//! TransactWriteItems per up to 99 accounts adds `b:<batch_id>` to each account's
+//! TransactWriteItems per up to 99 account periods adds `b:<batch_id>` to each one's
 //! `#COMMITTED` item (refused once the period is closed) with a condition check that the lease is
 //! still ours; the last one also marks the ledger `DONE`. Readers merge only the chunks of
 //! committed batches (`n` below the committed chunk count), so a crash after k writes leaves
-//! nothing visible, and a retry overwrites the same chunks and commits once. The lease
+//! nothing visible in the account periods not committed yet, and a retry commits exactly those
+//! ([`commit`]: the partitions the batch already committed into are left as they are, and its
+//! own record ids never count against it). A batch over more than 99 account periods is
+//! visible in the committed ones between its transactions; each account period is always
+//! whole. The lease
 //! ([`limits::LEASE_S`]) outlasts the Lambda timeout, so an attempt that lost its lease is dead
 //! before anyone takes it over.
 //!
@@ -67,19 +88,27 @@
 //! `catalog_version` / `accounts_version` names exactly the data that priced it. The handler
 //! stores the versions it uses before rating.
 
+pub mod aggregate;
+pub mod batch;
+pub mod commit;
+pub mod config;
 pub mod dedupe;
 pub mod error;
 pub mod event;
-pub mod handler;
+pub mod ids;
 pub mod import;
+pub mod invoices;
 pub mod limits;
 pub mod model;
 pub mod render;
+pub mod retry;
 pub mod store;
 
+pub use aggregate::{aggregate, aggregate_pass, sha256_hex, Aggregated, Pass};
+pub use batch::{rate_aggregated, rate_batch, BatchRequest, RateResponse};
+pub use config::RaterConfig;
 pub use error::{RaterError, StoreError};
-pub use handler::{
-    finalize, invoice_for, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig,
-};
 pub use import::{read_records, Format};
+pub use invoices::{finalize, invoice_for};
+pub use model::Mode;
 pub use store::{DynamoStore, EmbeddedStore, Store};

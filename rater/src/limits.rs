@@ -30,7 +30,7 @@ pub const DYNAMODB_ITEM_BYTES_MAX: usize = 400 * 1024;
 /// final invoice adds (`closed` + an invoice number of at most [`ISSUER_BYTES_MAX`] + 21
 /// bytes), so a full partition can still be finalized. A batch that would go past it is
 /// refused before its lease, naming the account, period and limit
-/// ([`crate::error::StoreError::PartitionFull`]).
+/// (`RaterError::PartitionFull`).
 pub const COMMITTED_ITEM_BYTES_MAX: usize = DYNAMODB_ITEM_BYTES_MAX - 256;
 
 /// Longest issuer name (`RATECARD_ISSUER`), in bytes: it prefixes every invoice number and

@@ -7,7 +7,6 @@ use pricing::{Unit, Usage, UsageKey, UsageTotal};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::handler::Mode;
 use crate::limits::CHUNK_BYTES_MAX;
 
 pub const LEDGER_SK: &str = "LEDGER";
@@ -55,60 +54,6 @@ pub fn ids_sk(batch_id: &str, n: u32) -> String {
 pub fn parse_ids_sk(sk: &str) -> Option<(&str, u32)> {
     let (batch, n) = sk.strip_prefix(IDS_SK_PREFIX)?.rsplit_once('#')?;
     Some((batch, n.parse().ok()?))
-}
-
-/// True when `sk` names a usage or record-id chunk of `keep`'s batch that `keep` does not
-/// count (see [`crate::store::Store::sweep_chunks`]).
-pub fn swept(sk: &str, keep: &crate::store::Keep) -> bool {
-    match parse_ids_sk(sk) {
-        Some((batch, n)) => batch == keep.batch_id && n >= keep.id_chunks,
-        None => {
-            parse_chunk_sk(sk).is_some_and(|(batch, n)| batch == keep.batch_id && n >= keep.chunks)
-        }
-    }
-}
-
-/// The usage of a stored chunk of `account` when it counts: its batch is committed with more
-/// chunks than its number (`committed` gives a batch's committed chunk count). Other items are
-/// `None`; a chunk that counts but cannot be read is corrupt.
-pub fn committed_usage_chunk(
-    account: &str,
-    pk: &str,
-    sk: &str,
-    body: Option<&str>,
-    committed: impl Fn(&str) -> Option<u32>,
-) -> Result<Option<Usage>, crate::error::StoreError> {
-    let Some((batch, n)) = parse_chunk_sk(sk) else {
-        return Ok(None);
-    };
-    if committed(batch).is_none_or(|count| n >= count) {
-        return Ok(None);
-    }
-    let body = body.ok_or_else(|| crate::error::StoreError::corrupt(pk, sk, "no text body"))?;
-    decode_chunk(account, body)
-        .map(Some)
-        .map_err(|e| crate::error::StoreError::corrupt(pk, sk, e))
-}
-
-/// The fingerprints of a stored record-id chunk when it counts: its batch is committed with more
-/// chunks than its number (`committed` gives a batch's committed record-id chunk count). Other
-/// items (a crashed attempt's leftovers) are `None`; a chunk that counts but cannot be read is
-/// corrupt.
-pub fn committed_id_chunk(
-    pk: &str,
-    sk: &str,
-    body: Option<&str>,
-    committed: impl Fn(&str) -> Option<u32>,
-) -> Result<Option<Vec<crate::dedupe::Fingerprint>>, crate::error::StoreError> {
-    let Some((batch, n)) = parse_ids_sk(sk) else {
-        return Ok(None);
-    };
-    if committed(batch).is_none_or(|count| n >= count) {
-        return Ok(None);
-    }
-    body.and_then(crate::dedupe::decode_ids)
-        .map(Some)
-        .ok_or_else(|| crate::error::StoreError::corrupt(pk, sk, "not a record-id chunk"))
 }
 
 /// Bytes DynamoDB counts for a number attribute's value, an upper bound: "about one byte per
@@ -442,6 +387,24 @@ pub fn chunk_counts(chunks: &[UsageChunk]) -> BTreeMap<Partition, u32> {
         *e = (*e).max(n);
     }
     out
+}
+
+/// Interim: rate and answer running invoices. Final: rate, then issue the period's numbered
+/// invoice for every account in the batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Interim,
+    Final,
+}
+
+/// An account period finalized by a `final` batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finalized {
+    pub account: String,
+    pub period: String,
+    pub number: String,
 }
 
 #[cfg(test)]

@@ -12,10 +12,8 @@
 
 use pricing::import::Format;
 use pricing::BillingPeriod;
-use rater::handler::{
-    finalize, invoice_for, rate_batch, sha256_hex, BatchRequest, Mode, RaterConfig,
-};
 use rater::store::Store;
+use rater::{finalize, invoice_for, rate_batch, sha256_hex, BatchRequest, Mode, RaterConfig};
 use rater::{EmbeddedStore, RaterError};
 
 const CATALOG: &str = include_str!("../../examples/catalogs/cloudstack.json");

@@ -1,8 +1,8 @@
 //! Every example export under `examples/exports/` goes through the rater (format detected, stored once, invoiced) and answers its expected invoice.
 
 use pricing::Invoice;
-use rater::handler::{rate_batch, BatchRequest, RaterConfig};
 use rater::EmbeddedStore;
+use rater::{rate_batch, BatchRequest, RaterConfig};
 
 fn read(path: &str) -> String {
     let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));

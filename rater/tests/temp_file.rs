@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use rater::handler::{rate_batch, Mode};
+use rater::{rate_batch, Mode};
 use rater::{EmbeddedStore, RaterError};
 
 #[tokio::test]

@@ -8,9 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pricing::{BillingPeriod, Catalog, Invoice};
-use rater::handler::{aggregate, aggregate_pass, rate_aggregated, Pass, RateResponse};
 use rater::import::parse_format_arg;
 use rater::model::ConfigKind;
+use rater::{aggregate, aggregate_pass, rate_aggregated, Pass, RateResponse};
 use rater::{render, DynamoStore, EmbeddedStore, Mode, RaterConfig, RaterError, Store};
 
 /// Exports at least this big get a progress bar (when stderr is a terminal): smaller ones are
@@ -217,6 +217,106 @@ fn open_export(path: &PathBuf) -> Result<(Box<dyn Read + Send>, ProgressBar)> {
     Ok((Box::new(bar.wrap_read(file)), bar))
 }
 
+/// What `ratecard rate` prints: a line on stderr about the batch, then its invoices.
+fn print_answer(resp: &RateResponse, output: OutputKind) -> Result<()> {
+    let dropped = if resp.duplicates_dropped > 0 {
+        format!(
+            " ({} duplicate records dropped: their ids were counted before)",
+            resp.duplicates_dropped
+        )
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "batch {}: {} records{dropped}, {} usage items{}",
+        resp.batch_id,
+        resp.records,
+        resp.usage_items,
+        if resp.replayed {
+            " (already rated: replayed, nothing written)"
+        } else {
+            " written"
+        }
+    );
+    if resp.invoices_omitted > 0 {
+        eprintln!(
+            "{} accounts: their invoices are not printed; read one with `ratecard invoice --account <account> --period <period>`",
+            resp.accounts
+        );
+    }
+    print_invoices(&resp.invoices, output, Some(resp))
+}
+
+/// `ratecard rate`: streams the export through aggregation (with a progress bar for large
+/// files), rates it exactly once and prints the invoices.
+struct RateCommand {
+    export: PathBuf,
+    format: String,
+    period: Option<String>,
+    account: Option<String>,
+    batch_id: Option<String>,
+    finalize: bool,
+    output: OutputKind,
+}
+
+impl RateCommand {
+    async fn run<S: Store>(self, store: &S, config: &RaterConfig) -> Result<()> {
+        let RateCommand {
+            export,
+            format,
+            period,
+            account,
+            batch_id,
+            finalize,
+            output,
+        } = self;
+        let format = parse_format_arg(Some(&format))?;
+        let period = period.as_deref().map(parse_period).transpose()?;
+        let (reader, bar) = open_export(&export)?;
+        // Parsing and aggregating is CPU-bound and synchronous: keep it off the runtime's
+        // worker so the bar and the store stay responsive.
+        let batch = tokio::task::block_in_place(|| {
+            aggregate(config, format, reader, period, account.as_deref())
+        });
+        bar.finish_and_clear();
+        let batch = batch?;
+        let mode = if finalize { Mode::Final } else { Mode::Interim };
+        // A second pass (records whose ids were counted before) reads the file again; the
+        // rater checks that it still has the same SHA-256.
+        let (again_format, again_window) = (batch.format, batch.window);
+        let reread = |pass: &Pass<'_>| {
+            if export.as_os_str() == "-" {
+                return Err(RaterError::BadRequest {
+                    field: "export",
+                    message: "records repeat ids counted before, and standard input cannot \
+                              be read twice to leave them out: pass the export as a file"
+                        .into(),
+                });
+            }
+            let file = File::open(&export).map_err(RaterError::from)?;
+            aggregate_pass(
+                config,
+                Some(again_format),
+                std::io::BufReader::with_capacity(1 << 20, file),
+                again_window,
+                account.as_deref(),
+                pass,
+            )
+        };
+        let resp = rate_aggregated(
+            store,
+            config,
+            batch,
+            batch_id,
+            mode,
+            account.as_deref(),
+            &reread,
+        )
+        .await?;
+        print_answer(&resp, output)
+    }
+}
+
 async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
     match command {
         Command::Rate {
@@ -230,76 +330,16 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             output,
             ..
         } => {
-            let config = load_config(&config)?;
-            let format = parse_format_arg(Some(&format))?;
-            let period = period.as_deref().map(parse_period).transpose()?;
-            let (reader, bar) = open_export(&export)?;
-            // Parsing and aggregating is CPU-bound and synchronous: keep it off the runtime's
-            // worker so the bar and the store stay responsive.
-            let batch = tokio::task::block_in_place(|| {
-                aggregate(&config, format, reader, period, account.as_deref())
-            });
-            bar.finish_and_clear();
-            let batch = batch?;
-            let mode = if finalize { Mode::Final } else { Mode::Interim };
-            // A second pass (records whose ids were counted before) reads the file again; the
-            // rater checks that it still has the same SHA-256.
-            let (again_format, again_window) = (batch.format, batch.window);
-            let reread = |pass: &Pass<'_>| {
-                if export.as_os_str() == "-" {
-                    return Err(RaterError::BadRequest {
-                        field: "export",
-                        message: "records repeat ids counted before, and standard input cannot \
-                                  be read twice to leave them out: pass the export as a file"
-                            .into(),
-                    });
-                }
-                let file = File::open(&export).map_err(RaterError::from)?;
-                aggregate_pass(
-                    &config,
-                    Some(again_format),
-                    std::io::BufReader::with_capacity(1 << 20, file),
-                    again_window,
-                    account.as_deref(),
-                    pass,
-                )
-            };
-            let resp = rate_aggregated(
-                store,
-                &config,
-                batch,
+            let rate = RateCommand {
+                export,
+                format,
+                period,
+                account,
                 batch_id,
-                mode,
-                account.as_deref(),
-                &reread,
-            )
-            .await?;
-            let dropped = if resp.duplicates_dropped > 0 {
-                format!(
-                    " ({} duplicate records dropped: their ids were counted before)",
-                    resp.duplicates_dropped
-                )
-            } else {
-                String::new()
+                finalize,
+                output,
             };
-            eprintln!(
-                "batch {}: {} records{dropped}, {} usage items{}",
-                resp.batch_id,
-                resp.records,
-                resp.usage_items,
-                if resp.replayed {
-                    " (already rated: replayed, nothing written)"
-                } else {
-                    " written"
-                }
-            );
-            if resp.invoices_omitted > 0 {
-                eprintln!(
-                    "{} accounts: their invoices are not printed; read one with `ratecard invoice --account <account> --period <period>`",
-                    resp.accounts
-                );
-            }
-            print_invoices(&resp.invoices, output, Some(&resp))
+            rate.run(store, &load_config(&config)?).await
         }
         Command::Invoice {
             account,

@@ -14,20 +14,20 @@ use pricing::{Invoice, Usage};
 use serde::Deserialize;
 
 use crate::error::StoreError;
-use crate::handler::backoff;
 use crate::limits::{
     BATCH_GET_KEYS_MAX, BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX,
     COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, CONFIG_PART_BYTES_MAX,
 };
 use crate::model::{
-    committed_id_chunk, committed_item_bytes, committed_usage_chunk, config_pk, config_sk,
-    counter_pk, invoice_pk, ledger_pk, swept, usage_pk, BatchSummary, ConfigKind, Ledger,
-    UsageChunk, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
-    FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
+    committed_item_bytes, config_pk, config_sk, counter_pk, invoice_pk, ledger_pk, usage_pk,
+    BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX,
+    COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
+use crate::retry::backoff;
 use crate::store::{
-    Commit, CommitAccount, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState,
-    PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
+    committed_id_chunk, committed_usage_chunk, swept, Commit, CommitAccount, ConfigItem, Counts,
+    Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage, RecordIds, SkRange, Store,
+    USAGE_CHUNKS,
 };
 
 /// The hex SHA-256 of a config body: its identity when stored in parts.
@@ -465,6 +465,119 @@ impl DynamoStore {
         }
     }
 
+    /// The three writes of finalizing, one transaction: the issuer's counter moves from n to
+    /// n + 1, the invoice is put if absent, the period is closed if its usage did not move.
+    fn finalize_items(
+        &self,
+        f: &Finalize,
+    ) -> (TransactWriteItem, TransactWriteItem, TransactWriteItem) {
+        let ipk = invoice_pk(&f.account, &f.period_id);
+        let counter_update = {
+            let mut u = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&counter_pk(&f.issuer), COUNTER_SK)))
+                .update_expression("SET #last = :next")
+                .expression_attribute_names("#last", "last")
+                .expression_attribute_values(":next", n(f.expected_counter + 1));
+            u = if f.expected_counter == 0 {
+                u.condition_expression("attribute_not_exists(#last)")
+            } else {
+                u.condition_expression("#last = :expected")
+                    .expression_attribute_values(":expected", n(f.expected_counter))
+            };
+            TransactWriteItem::builder()
+                .update(built(u.build()))
+                .build()
+        };
+        let mut inv_item = key(&ipk, FINAL_SK);
+        inv_item.insert("number".into(), s(&f.number));
+        inv_item.insert(
+            "invoice".into(),
+            s(serde_json::to_string(&f.invoice).expect("invoices serialize")),
+        );
+        let invoice_put = TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(inv_item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            ))
+            .build();
+        let close = {
+            let mut u = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(&usage_pk(&f.account, &f.period_id), COMMITTED_SK)))
+                .update_expression("SET closed = :number")
+                .expression_attribute_values(":number", s(&f.number));
+            u = if f.usage_version == 0 {
+                u.condition_expression(
+                    "attribute_not_exists(version) AND attribute_not_exists(closed)",
+                )
+            } else {
+                u.condition_expression("version = :v AND attribute_not_exists(closed)")
+                    .expression_attribute_values(":v", n(f.usage_version))
+            };
+            TransactWriteItem::builder()
+                .update(built(u.build()))
+                .build()
+        };
+        (counter_update, invoice_put, close)
+    }
+
+    /// The `#COMMITTED` items of these partitions (consistent reads, BatchGetItem pages of
+    /// 100 keys, unprocessed keys sent again with backoff), by partition key.
+    async fn committed_items(&self, pks: &[String]) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found: HashMap<String, Item> = HashMap::new();
+        for group in pks.chunks(BATCH_GET_KEYS_MAX) {
+            let mut pending: Vec<Item> = group.iter().map(|pk| key(pk, COMMITTED_SK)).collect();
+            let mut attempt = 0u32;
+            while !pending.is_empty() {
+                if attempt > 0 {
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                if attempt >= BATCH_WRITE_ATTEMPTS_MAX {
+                    return Err(StoreError::Unavailable {
+                        message: format!(
+                            "dynamodb: {} keys still unprocessed after {attempt} BatchGetItem attempts",
+                            pending.len()
+                        ),
+                    });
+                }
+                attempt += 1;
+                let ask = built(
+                    KeysAndAttributes::builder()
+                        .set_keys(Some(std::mem::take(&mut pending)))
+                        .consistent_read(true)
+                        .build(),
+                );
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ask)
+                    .send()
+                    .await
+                    .map_err(sdk_error)?;
+                for item in out
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(pk) = get_s(&item, "pk") {
+                        found.insert(pk.to_string(), item);
+                    }
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        Ok(found)
+    }
+
     async fn committed_item(
         &self,
         account: &str,
@@ -650,53 +763,7 @@ impl Store for DynamoStore {
         keys: &[(String, String)],
     ) -> Result<Vec<PartitionState>, StoreError> {
         let pks: Vec<String> = keys.iter().map(|(a, p)| usage_pk(a, p)).collect();
-        let mut found: HashMap<String, Item> = HashMap::new();
-        for group in pks.chunks(BATCH_GET_KEYS_MAX) {
-            let mut pending: Vec<Item> = group.iter().map(|pk| key(pk, COMMITTED_SK)).collect();
-            let mut attempt = 0u32;
-            while !pending.is_empty() {
-                if attempt > 0 {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                if attempt >= BATCH_WRITE_ATTEMPTS_MAX {
-                    return Err(StoreError::Unavailable {
-                        message: format!(
-                            "dynamodb: {} keys still unprocessed after {attempt} BatchGetItem attempts",
-                            pending.len()
-                        ),
-                    });
-                }
-                attempt += 1;
-                let ask = built(
-                    KeysAndAttributes::builder()
-                        .set_keys(Some(std::mem::take(&mut pending)))
-                        .consistent_read(true)
-                        .build(),
-                );
-                let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ask)
-                    .send()
-                    .await
-                    .map_err(sdk_error)?;
-                for item in out
-                    .responses
-                    .and_then(|mut r| r.remove(&self.table))
-                    .into_iter()
-                    .flatten()
-                {
-                    if let Some(pk) = get_s(&item, "pk") {
-                        found.insert(pk.to_string(), item);
-                    }
-                }
-                pending = out
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-            }
-        }
+        let found = self.committed_items(&pks).await?;
         Ok(keys
             .iter()
             .zip(&pks)
@@ -818,57 +885,7 @@ impl Store for DynamoStore {
     }
 
     async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
-        let ipk = invoice_pk(&f.account, &f.period_id);
-        let counter_update = {
-            let mut u = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&counter_pk(&f.issuer), COUNTER_SK)))
-                .update_expression("SET #last = :next")
-                .expression_attribute_names("#last", "last")
-                .expression_attribute_values(":next", n(f.expected_counter + 1));
-            u = if f.expected_counter == 0 {
-                u.condition_expression("attribute_not_exists(#last)")
-            } else {
-                u.condition_expression("#last = :expected")
-                    .expression_attribute_values(":expected", n(f.expected_counter))
-            };
-            TransactWriteItem::builder()
-                .update(built(u.build()))
-                .build()
-        };
-        let mut inv_item = key(&ipk, FINAL_SK);
-        inv_item.insert("number".into(), s(&f.number));
-        inv_item.insert(
-            "invoice".into(),
-            s(serde_json::to_string(&f.invoice).expect("invoices serialize")),
-        );
-        let invoice_put = TransactWriteItem::builder()
-            .put(built(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(inv_item))
-                    .condition_expression("attribute_not_exists(pk)")
-                    .build(),
-            ))
-            .build();
-        let close = {
-            let mut u = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(&usage_pk(&f.account, &f.period_id), COMMITTED_SK)))
-                .update_expression("SET closed = :number")
-                .expression_attribute_values(":number", s(&f.number));
-            u = if f.usage_version == 0 {
-                u.condition_expression(
-                    "attribute_not_exists(version) AND attribute_not_exists(closed)",
-                )
-            } else {
-                u.condition_expression("version = :v AND attribute_not_exists(closed)")
-                    .expression_attribute_values(":v", n(f.usage_version))
-            };
-            TransactWriteItem::builder()
-                .update(built(u.build()))
-                .build()
-        };
+        let (counter_update, invoice_put, close) = self.finalize_items(f);
         let res = self
             .client
             .transact_write_items()

@@ -15,13 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX;
 use crate::model::{
-    committed_id_chunk, committed_item_bytes, committed_usage_chunk, config_pk, config_sk,
-    counter_pk, invoice_pk, ledger_pk, swept, usage_pk, ConfigKind, Ledger, UsageChunk,
-    COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
+    committed_item_bytes, config_pk, config_sk, counter_pk, invoice_pk, ledger_pk, usage_pk,
+    ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX,
+    LEDGER_SK,
 };
 use crate::store::{
-    Commit, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
-    RecordIds, SkRange, Store, USAGE_CHUNKS,
+    committed_id_chunk, committed_usage_chunk, swept, Commit, ConfigItem, Counts, Finalize, Keep,
+    Lease, LeaseOutcome, PartitionState, PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;

@@ -10,10 +10,14 @@ use pricing::{Invoice, Usage};
 
 use crate::dedupe::Fingerprint;
 use crate::error::StoreError;
-use crate::model::{BatchSummary, ConfigKind, Ledger, UsageChunk, IDS_SK_PREFIX};
+use crate::model::{
+    decode_chunk, parse_chunk_sk, parse_ids_sk, BatchSummary, ConfigKind, Ledger, UsageChunk,
+    IDS_SK_PREFIX,
+};
 
 pub mod dynamo;
 pub mod embedded;
+#[cfg(feature = "testing")]
 pub mod fault;
 
 pub use dynamo::DynamoStore;
@@ -63,7 +67,7 @@ pub struct CommitAccount {
 /// A batch over more partitions than one transaction holds
 /// ([`crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`]) commits in several, in order;
 /// each partition's part is atomic, and a retry commits only the partitions that
-/// [`Store::partitions`] does not show as committed by the batch (see `crate::handler`).
+/// [`Store::partitions`] does not show as committed by the batch (see `crate::commit`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Commit {
     pub batch_id: String,
@@ -378,6 +382,60 @@ impl<S: Store> Store for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<Option<ConfigItem>, StoreError>> + Send {
         (**self).config(kind, version)
     }
+}
+
+/// True when `sk` names a usage or record-id chunk of `keep`'s batch that `keep` does not
+/// count (see [`crate::store::Store::sweep_chunks`]).
+pub fn swept(sk: &str, keep: &Keep) -> bool {
+    match parse_ids_sk(sk) {
+        Some((batch, n)) => batch == keep.batch_id && n >= keep.id_chunks,
+        None => {
+            parse_chunk_sk(sk).is_some_and(|(batch, n)| batch == keep.batch_id && n >= keep.chunks)
+        }
+    }
+}
+
+/// The usage of a stored chunk of `account` when it counts: its batch is committed with more
+/// chunks than its number (`committed` gives a batch's committed chunk count). Other items are
+/// `None`; a chunk that counts but cannot be read is corrupt.
+pub fn committed_usage_chunk(
+    account: &str,
+    pk: &str,
+    sk: &str,
+    body: Option<&str>,
+    committed: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<Usage>, StoreError> {
+    let Some((batch, n)) = parse_chunk_sk(sk) else {
+        return Ok(None);
+    };
+    if committed(batch).is_none_or(|count| n >= count) {
+        return Ok(None);
+    }
+    let body = body.ok_or_else(|| StoreError::corrupt(pk, sk, "no text body"))?;
+    decode_chunk(account, body)
+        .map(Some)
+        .map_err(|e| StoreError::corrupt(pk, sk, e))
+}
+
+/// The fingerprints of a stored record-id chunk when it counts: its batch is committed with more
+/// chunks than its number (`committed` gives a batch's committed record-id chunk count). Other
+/// items (a crashed attempt's leftovers) are `None`; a chunk that counts but cannot be read is
+/// corrupt.
+pub fn committed_id_chunk(
+    pk: &str,
+    sk: &str,
+    body: Option<&str>,
+    committed: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<Vec<crate::dedupe::Fingerprint>>, StoreError> {
+    let Some((batch, n)) = parse_ids_sk(sk) else {
+        return Ok(None);
+    };
+    if committed(batch).is_none_or(|count| n >= count) {
+        return Ok(None);
+    }
+    body.and_then(crate::dedupe::decode_ids)
+        .map(Some)
+        .ok_or_else(|| StoreError::corrupt(pk, sk, "not a record-id chunk"))
 }
 
 /// Invoice numbers: the issuer, then the counter value zero-padded so that numbers sort.

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use pricing::{BillingPeriod, InvoiceKind, RecordRule};
-use rater::handler::{aggregate, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig};
 use rater::limits::{LEASE_S, PAYLOAD_BYTES_MAX};
 use rater::store::fault::FaultyStore;
 use rater::store::Store;
+use rater::{aggregate, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig};
 use rater::{finalize, RaterError};
 
 pub const CATALOG: &str = include_str!("../../../examples/catalogs/cloudstack.json");
@@ -289,10 +289,7 @@ where
         // The new process: before the dead attempt's lease expires, it is told to come back.
         let mut retry_config = config_at(&clock);
         retry_config.in_progress_wait_ms_max = 100;
-        let ledger = store
-            .ledger(&rater::handler::sha256_hex(&export))
-            .await
-            .unwrap();
+        let ledger = store.ledger(&rater::sha256_hex(&export)).await.unwrap();
         if matches!(ledger, Some(rater::model::Ledger::InProgress { .. })) {
             let err = rate_batch(&store, &retry_config, request(&export, None, Mode::Final))
                 .await

@@ -137,9 +137,7 @@ fn batch(rng: &mut Rng, key: Option<String>, records: Vec<usize>, all: &[UsageRe
     };
     let refs: Vec<&UsageRecord> = records.iter().map(|&i| &all[i]).collect();
     let bytes = encode(&refs, format);
-    let id = key
-        .clone()
-        .unwrap_or_else(|| rater::handler::sha256_hex(&bytes));
+    let id = key.clone().unwrap_or_else(|| rater::sha256_hex(&bytes));
     Batch {
         key,
         id,

@@ -11,13 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pricing::{Invoice, InvoiceKind, UsageRecord};
-use rater::handler::{
-    finalize, invoice_for, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig,
-};
 use rater::limits::{COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, LEASE_S};
 use rater::model::{parse_chunk_sk, Ledger};
 use rater::store::fault::FaultyStore;
 use rater::store::{invoice_number, Store};
+use rater::{finalize, invoice_for, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig};
 use rater::{EmbeddedStore, RaterError};
 
 pub use backend::{Backend, Item};

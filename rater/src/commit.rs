@@ -1,0 +1,349 @@
+//! Step 3, the commit: under the batch's lease, write its chunks and make them count, one transaction per 99 account periods, resumably (what an earlier attempt committed is left as it is).
+
+use std::collections::BTreeMap;
+
+use crate::aggregate::{Aggregated, Pass, Reread};
+use crate::config::RaterConfig;
+use crate::dedupe::Bits;
+use crate::error::{RaterError, StoreError};
+use crate::ids::{check_ids, put_id_chunks, IdCheck, IdPlan};
+use crate::limits::{
+    COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, COMMIT_ATTEMPTS_MAX, SUMMARY_PARTITIONS_MAX,
+};
+use crate::model::{
+    chunk_counts, committed_growth_bytes, BatchSummary, Mode, Partition, UsageChunk,
+};
+use crate::retry::backoff;
+use crate::store::{Commit, CommitAccount, Counts, Keep, PartitionState, Store};
+
+/// The usage partitions (account, period) a batch writes into, in order.
+pub(crate) fn partition_keys(batch: &Aggregated) -> Vec<(String, String)> {
+    batch
+        .partitions
+        .iter()
+        .map(|p| (p.account.clone(), p.period.clone()))
+        .collect()
+}
+
+/// Refuses a batch, before its lease or before its commit, when one of the partitions it has
+/// not committed into yet is closed (late usage).
+pub(crate) fn check_closed(states: &[PartitionState], batch_id: &str) -> Result<(), RaterError> {
+    let committed = states.iter().filter(|s| s.own.is_some()).count();
+    let Some((s, number)) = states
+        .iter()
+        .filter(|s| s.own.is_none())
+        .find_map(|s| s.closed.as_ref().map(|n| (s, n)))
+    else {
+        return Ok(());
+    };
+    Err(if committed > 0 {
+        RaterError::BatchPartlyCommitted {
+            batch_id: batch_id.to_string(),
+            committed,
+            partitions: states.len(),
+            account: s.account.clone(),
+            period: s.period_id.clone(),
+            number: number.clone(),
+        }
+    } else {
+        RaterError::PeriodClosed {
+            account: s.account.clone(),
+            period: s.period_id.clone(),
+            number: number.clone(),
+        }
+    })
+}
+
+/// Refuses a batch, before its lease or before its commit, when one of the partitions it has
+/// not committed into yet has no room left in its `#COMMITTED` item for it
+/// ([`COMMITTED_ITEM_BYTES_MAX`]).
+pub(crate) fn check_room(
+    states: &[PartitionState],
+    batch: &Aggregated,
+    plan: &IdPlan,
+    batch_id: &str,
+    max: usize,
+) -> Result<(), RaterError> {
+    let chunks = chunk_counts(&batch.chunks);
+    let id_chunks: BTreeMap<&Partition, u32> = plan
+        .checked
+        .iter()
+        .map(|c| (&c.partition, c.chunks))
+        .collect();
+    for s in states.iter().filter(|s| s.own.is_none()) {
+        let p = Partition::new(s.account.as_str(), s.period_id.as_str());
+        let growth = committed_growth_bytes(
+            batch_id,
+            chunks.get(&p).copied().unwrap_or(0),
+            id_chunks.get(&p).copied().unwrap_or(0),
+        );
+        if s.item_bytes + growth > max {
+            return Err(RaterError::PartitionFull {
+                account: s.account.clone(),
+                period: s.period_id.clone(),
+                batches: s.batches,
+                bytes: s.item_bytes + growth,
+                max,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Under the batch's lease: applies the record-id rule against what is committed, writes the
+/// chunks and commits them, one transaction per [`COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`]
+/// partitions, the last one marking the ledger `DONE`.
+///
+/// Resumable: each pass first reads which partitions the batch is already committed into (by
+/// an earlier transaction of this attempt before a `UsageMoved`, or of a crashed attempt whose
+/// lease this one took over) and leaves them exactly as they are: their chunks are neither
+/// rewritten nor swept, and the batch's own record ids never count as duplicates of itself.
+/// A commit refused because another batch committed into one of the checked periods
+/// meanwhile (`UsageMoved`) checks the ids again, with backoff.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn store_batch<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    mut first: Aggregated,
+    plan: IdPlan,
+    batch_id: &str,
+    owner: &str,
+    mode: Mode,
+    reread: &Reread<'_>,
+) -> Result<BatchSummary, RaterError> {
+    let keys = partition_keys(&first);
+    // Chunks are stored as they are (a large batch's usage is tens of MB: never copied).
+    let name = |chunks: &mut Vec<UsageChunk>| {
+        for c in chunks {
+            c.batch_id = batch_id.to_string();
+        }
+    };
+    name(&mut first.chunks);
+    // The pass the chunks come from, and the records it left out.
+    let mut current: Option<Aggregated> = None;
+    let mut applied = Bits::default();
+    let mut attempt = 0u32;
+    let mut plan = Some(plan);
+    loop {
+        let plan = match plan.take() {
+            Some(p) => p,
+            None => check_ids(store, &first, reread, batch_id).await?,
+        };
+        let states = store.partitions(batch_id, &keys).await?;
+        check_closed(&states, batch_id)?;
+        check_room(
+            &states,
+            current.as_ref().unwrap_or(&first),
+            &plan,
+            batch_id,
+            config.committed_item_bytes_max,
+        )?;
+        // `applied` starts empty, so the first pass serves until some record must be left out.
+        if plan.drops != applied {
+            let again = reread(&Pass {
+                skip: Some(&plan.drops),
+                describe: &[],
+            })?;
+            if again.sha256 != first.sha256 {
+                return Err(RaterError::BadRequest {
+                    field: "export",
+                    message: "the export changed while it was being rated; send it again".into(),
+                });
+            }
+            let mut again = again;
+            name(&mut again.chunks);
+            current = Some(again);
+            applied = plan.drops.clone();
+            // The first pass's usage is not stored any more: only its ids serve.
+            first.chunks = Vec::new();
+        }
+        let batch = current.as_ref().unwrap_or(&first);
+        let parts = commit_parts(&batch.chunks, &plan);
+        // Partitions an earlier transaction of the batch committed are done: left alone.
+        let done: BTreeMap<Partition, Counts> = states
+            .iter()
+            .filter_map(|s| {
+                let p = Partition::new(s.account.as_str(), s.period_id.as_str());
+                s.own.map(|c| (p, c))
+            })
+            .collect();
+        let summary = summarize(config, &first, batch, &parts, &done, batch_id, mode);
+        let todo: Vec<CommitAccount> = parts
+            .into_iter()
+            .filter(|p| !done.contains_key(&part_of(p)))
+            .collect();
+        write_chunks(store, batch, &first, &plan, &done, &todo, batch_id).await?;
+        match commit_in_groups(store, batch_id, owner, todo, &summary).await {
+            Ok(()) => return Ok(summary),
+            Err(StoreError::UsageMoved { .. }) if attempt + 1 < COMMIT_ATTEMPTS_MAX => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The partition a commit part writes into.
+pub(crate) fn part_of(p: &CommitAccount) -> Partition {
+    Partition::new(p.account.as_str(), p.period_id.as_str())
+}
+
+/// What the batch did, for its ledger (bounded: partitions and accounts are listed up to
+/// [`SUMMARY_PARTITIONS_MAX`]). Partitions committed before count with their own counts.
+pub(crate) fn summarize(
+    config: &RaterConfig,
+    first: &Aggregated,
+    batch: &Aggregated,
+    parts: &[CommitAccount],
+    done: &BTreeMap<Partition, Counts>,
+    batch_id: &str,
+    mode: Mode,
+) -> BatchSummary {
+    let listed = first.partitions.len() <= SUMMARY_PARTITIONS_MAX;
+    BatchSummary {
+        batch_id: batch_id.to_string(),
+        content_sha256: first.sha256.clone(),
+        period: first
+            .partitions
+            .first()
+            .map(|p| p.period.clone())
+            .unwrap_or_default(),
+        mode,
+        accounts: if listed {
+            first.accounts.clone()
+        } else {
+            Vec::new()
+        },
+        accounts_total: first.accounts.len() as u64,
+        partitions: if listed {
+            first.partitions.clone()
+        } else {
+            Vec::new()
+        },
+        partitions_total: first.partitions.len() as u64,
+        records: first.records,
+        duplicates_dropped: batch.skipped,
+        usage_items: parts
+            .iter()
+            .map(|p| match done.get(&part_of(p)) {
+                Some(c) => u64::from(c.chunks) + u64::from(c.id_chunks),
+                None => u64::from(p.chunks) + u64::from(p.id_chunks),
+            })
+            .sum(),
+        usage_totals: batch.usage_totals,
+        catalog_version: config.catalog.version.clone(),
+        accounts_version: config.accounts.version.clone(),
+    }
+}
+
+/// Each partition's part of the commit (chunk counts, and for partitions with record ids the
+/// record-id chunks and the version they were checked against), in partition order.
+pub(crate) fn commit_parts(chunks: &[UsageChunk], plan: &IdPlan) -> Vec<CommitAccount> {
+    let part = |p: &Partition, chunks: u32| CommitAccount {
+        account: p.account.clone(),
+        period_id: p.period.clone(),
+        chunks,
+        id_chunks: 0,
+        checked_version: None,
+    };
+    // Keyed by partition: the commit lists each once, in order.
+    let mut parts: BTreeMap<Partition, CommitAccount> = chunk_counts(chunks)
+        .into_iter()
+        .map(|(p, n)| {
+            let c = part(&p, n);
+            (p, c)
+        })
+        .collect();
+    for c in plan.checked.iter().filter(|c| c.chunks > 0) {
+        let p = parts
+            .entry(c.partition.clone())
+            .or_insert_with(|| part(&c.partition, 0));
+        p.id_chunks = c.chunks;
+        p.checked_version = Some(c.version);
+    }
+    parts.into_values().collect()
+}
+
+/// Writes the usage and record-id chunks of the partitions still to commit (`todo`), then
+/// deletes the chunks an earlier attempt wrote beyond what this one keeps. Partitions the
+/// batch already committed (`done`) are not touched.
+pub(crate) async fn write_chunks<S: Store>(
+    store: &S,
+    batch: &Aggregated,
+    first: &Aggregated,
+    plan: &IdPlan,
+    done: &BTreeMap<Partition, Counts>,
+    todo: &[CommitAccount],
+    batch_id: &str,
+) -> Result<(), RaterError> {
+    let is_done = |account: &str, period: &str| done.contains_key(&Partition::new(account, period));
+    if done.is_empty() {
+        store.put_chunks(&batch.chunks).await?;
+    } else {
+        // A resumed commit: rare, so copying the remaining partitions' chunks is fine.
+        let left: Vec<UsageChunk> = batch
+            .chunks
+            .iter()
+            .filter(|c| !is_done(&c.account, &c.period_id))
+            .cloned()
+            .collect();
+        store.put_chunks(&left).await?;
+    }
+    let checked: Vec<&IdCheck> = plan
+        .checked
+        .iter()
+        .filter(|c| !done.contains_key(&c.partition))
+        .collect();
+    put_id_chunks(store, &first.ids, &checked, &plan.new, batch_id).await?;
+    // A partition whose records this attempt leaves out because an earlier batch counted
+    // them may have more chunks from an attempt that left out fewer (before a `UsageMoved`
+    // retry, or a crashed attempt whose lease this one took over): delete those before the
+    // commit, while they are still invisible. Other partitions' chunks are the same on every
+    // attempt (committed ids only grow), so they need no look.
+    for left_out in plan.leaving_out.iter().filter(|p| !done.contains_key(*p)) {
+        let p = todo
+            .binary_search_by(|p| part_of(p).cmp(left_out))
+            .ok()
+            .map(|i| &todo[i]);
+        store
+            .sweep_chunks(&Keep {
+                account: left_out.account.clone(),
+                period_id: left_out.period.clone(),
+                batch_id: batch_id.to_string(),
+                chunks: p.map_or(0, |p| p.chunks),
+                id_chunks: p.map_or(0, |p| p.id_chunks),
+            })
+            .await?;
+    }
+    Ok(())
+}
+
+/// Commits the partitions left, [`COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] per transaction in
+/// order; the last transaction (alone, when nothing is left) marks the ledger `DONE`.
+pub(crate) async fn commit_in_groups<S: Store>(
+    store: &S,
+    batch_id: &str,
+    owner: &str,
+    todo: Vec<CommitAccount>,
+    summary: &BatchSummary,
+) -> Result<(), StoreError> {
+    let groups = todo
+        .len()
+        .div_ceil(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
+        .max(1);
+    let mut parts = todo.into_iter();
+    for g in 0..groups {
+        let commit = Commit {
+            batch_id: batch_id.to_string(),
+            owner: owner.to_string(),
+            accounts: parts
+                .by_ref()
+                .take(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
+                .collect(),
+            done: (g + 1 == groups).then(|| summary.clone()),
+        };
+        store.commit(&commit).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,154 @@
+//! Step 0, configuration: the catalog, accounts book, issuer, limits and clock the protocol runs with, loaded once per process, and the versions stored before they price anything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use pricing::{AccountBook, Catalog, PeriodKind};
+
+use crate::error::RaterError;
+use crate::limits::{
+    ACCOUNT_ID_BYTES_MAX, COMMITTED_ITEM_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX, ISSUER_BYTES_MAX,
+    LEASE_S, PAYLOAD_BYTES_MAX,
+};
+use crate::model::ConfigKind;
+use crate::store::Store;
+
+/// A clock in epoch seconds; injected so that tests can expire leases.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// Everything the handler needs besides the store: loaded once per process.
+pub struct RaterConfig {
+    pub catalog: Catalog,
+    pub accounts: AccountBook,
+    /// Who numbers final invoices (`RATECARD_ISSUER`).
+    pub issuer: String,
+    pub lease_s: i64,
+    pub in_progress_wait_ms_max: u64,
+    pub payload_bytes_max: usize,
+    /// Record ids a batch holds in memory before spilling a sorted run to a temporary file
+    /// ([`crate::limits::ID_RUN_ENTRIES`]; tests make it small to exercise the spill).
+    pub id_run_entries: usize,
+    /// Bytes of a `#COMMITTED` item batches may use ([`COMMITTED_ITEM_BYTES_MAX`]; tests make
+    /// it small to fill a partition quickly).
+    pub committed_item_bytes_max: usize,
+    pub clock: Clock,
+    /// Account id -> the kind of its billing periods.
+    pub(crate) account_kinds: HashMap<String, PeriodKind>,
+    config_stored: AtomicBool,
+}
+
+impl RaterConfig {
+    /// Checks what the key design relies on: ids that cannot be confused inside a key.
+    pub fn new(
+        catalog: Catalog,
+        accounts: AccountBook,
+        issuer: &str,
+    ) -> Result<RaterConfig, RaterError> {
+        if issuer.is_empty() || issuer.contains('#') {
+            return Err(RaterError::Config(format!(
+                "issuer `{issuer}` must be non-empty and without `#`"
+            )));
+        }
+        if issuer.len() > ISSUER_BYTES_MAX {
+            return Err(RaterError::Config(format!(
+                "issuer `{}` ({} bytes) is longer than the {ISSUER_BYTES_MAX} bytes allowed (it prefixes every invoice number)",
+                pricing::error::shown(issuer),
+                issuer.len()
+            )));
+        }
+        for a in &accounts.accounts {
+            if a.id.len() > ACCOUNT_ID_BYTES_MAX {
+                return Err(RaterError::Config(format!(
+                    "account id `{}` ({} bytes) is longer than the {ACCOUNT_ID_BYTES_MAX} bytes allowed (it is part of storage keys)",
+                    pricing::error::shown(&a.id),
+                    a.id.len()
+                )));
+            }
+            if a.id.is_empty() || a.id.contains('#') {
+                return Err(RaterError::Config(format!(
+                    "account id `{}` must be non-empty and without `#` (it is part of storage keys)",
+                    a.id
+                )));
+            }
+        }
+        let account_kinds = accounts
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.billing_period))
+            .collect();
+        Ok(RaterConfig {
+            catalog,
+            accounts,
+            issuer: issuer.to_string(),
+            lease_s: LEASE_S,
+            in_progress_wait_ms_max: IN_PROGRESS_WAIT_MS_MAX,
+            payload_bytes_max: PAYLOAD_BYTES_MAX,
+            id_run_entries: crate::limits::ID_RUN_ENTRIES,
+            committed_item_bytes_max: COMMITTED_ITEM_BYTES_MAX,
+            clock: system_clock(),
+            account_kinds,
+            config_stored: AtomicBool::new(false),
+        })
+    }
+
+    /// Parses a catalog and accounts file pair.
+    pub fn from_json(
+        catalog_json: &str,
+        accounts_json: &str,
+        issuer: &str,
+    ) -> Result<RaterConfig, RaterError> {
+        let catalog = Catalog::from_json(catalog_json)
+            .map_err(|e| RaterError::Config(format!("catalog: {e}")))?;
+        let accounts: AccountBook = pricing::parse_json(accounts_json).map_err(|e| {
+            RaterError::Config(
+                format!("accounts: {}", e).replace("invalid catalog", "invalid accounts"),
+            )
+        })?;
+        RaterConfig::new(catalog, accounts, issuer)
+    }
+
+    pub fn now_s(&self) -> i64 {
+        (self.clock)()
+    }
+}
+
+/// Stores the catalog and accounts versions this process prices with (once per process), so
+/// that every invoice names a version that can be read back; refused if a version was stored
+/// before with other content.
+pub async fn ensure_config_stored<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+) -> Result<(), RaterError> {
+    if config.config_stored.load(Ordering::Acquire) {
+        return Ok(());
+    }
+    let accounts = serde_json::to_string(&config.accounts).expect("accounts serialize");
+    store
+        .put_config(
+            ConfigKind::Catalog,
+            &config.catalog.version,
+            &config.catalog.to_json(),
+            false,
+        )
+        .await?;
+    store
+        .put_config(
+            ConfigKind::Accounts,
+            &config.accounts.version,
+            &accounts,
+            false,
+        )
+        .await?;
+    config.config_stored.store(true, Ordering::Release);
+    Ok(())
+}
