@@ -343,9 +343,9 @@ pub fn aggregate_pass<R: Read>(
                 known_account.clone_from(&rec.account);
             }
             if let Some(a) = account.filter(|a| *a != rec.account) {
-                return Err(refuse(RecordRule::Malformed(format!(
-                    "the batch was sent for account `{a}` only"
-                ))));
+                return Err(refuse(RecordRule::OtherAccount {
+                    account: a.to_string(),
+                }));
             }
             let at = index as u64;
             if !pass.describe.is_empty() && pass.describe.binary_search(&at).is_ok() {

@@ -10,12 +10,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::document::{json_document_error, parse_items, Items};
+use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
 };
-use super::{parse_items, Converted, Format, ImportError};
 use crate::catalog::{Catalog, MeterRole};
-use crate::error::{RecordError, RecordRule};
+use crate::error::{RecordError, RecordRule, TimeFormat};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
 
@@ -53,7 +54,7 @@ pub struct CeilometerOptions {
     /// Longest gap, in seconds, between two gauge samples that is billed as continuous use.
     pub gauge_gap_max_s: u32,
     /// The end of the export window (the billing period's end): no gauge sample's time runs past
-    /// it. [`super::import_and_rate`] sets it to the period's end when it is `None`.
+    /// it. [`import_and_rate`](crate::import::import_and_rate) sets it to the period's end when it is `None`.
     pub window_end: Option<DateTime<Utc>>,
     pub cumulative_start: CumulativeStart,
     /// Drop samples of counters the catalog does not price (`cpu`, `memory.usage`...) instead
@@ -169,7 +170,7 @@ struct RawSample<'a> {
 #[derive(Deserialize)]
 struct SamplesDoc<'a> {
     #[serde(borrow)]
-    samples: Option<super::Items<'a>>,
+    samples: Option<Items<'a>>,
 }
 
 /// A validated sample, ready to be ordered within its resource's series.
@@ -202,7 +203,7 @@ pub(super) fn convert(
     let items = match text.trim_start().as_bytes().first() {
         Some(b'{') => {
             let doc: SamplesDoc<'_> = serde_json::from_str(text)
-                .map_err(|e| super::json_document_error(Format::Ceilometer, &e))?;
+                .map_err(|e| json_document_error(Format::Ceilometer, &e))?;
             doc.samples
                 .ok_or_else(|| ImportError::Shape {
                     format: Format::Ceilometer,
@@ -386,7 +387,10 @@ fn parse_sample(
             None,
             "$",
             raw.get(),
-            RecordRule::Malformed(format!("not a Ceilometer sample object: {e}")),
+            RecordRule::NotARecord {
+                expected: "Ceilometer sample object",
+                message: e.to_string(),
+            },
         )
     })?;
     let message_id = raw_text(s.message_id)
@@ -400,11 +404,7 @@ fn parse_sample(
     let text = |field: &'static str, v: Option<&RawValue>| -> Result<String, RecordError> {
         match raw_text(v) {
             Ok(Some(t)) if !t.is_empty() => Ok(t),
-            Ok(_) => Err(err(
-                field,
-                "",
-                RecordRule::Malformed("missing field".into()),
-            )),
+            Ok(_) => Err(err(field, "", RecordRule::MissingField { why: None })),
             Err(rule) => Err(err(field, v.map_or("", |v| v.get()), rule)),
         }
     };
@@ -416,9 +416,9 @@ fn parse_sample(
         return Err(err(
             "counter_name",
             &name,
-            RecordRule::Malformed(format!(
-                "unknown Ceilometer counter (rated counters: {KNOWN_COUNTERS})"
-            )),
+            RecordRule::UnknownCounter {
+                known: KNOWN_COUNTERS,
+            },
         ));
     };
     let type_text = text("counter_type", s.counter_type)?;
@@ -435,7 +435,10 @@ fn parse_sample(
             return Err(err(
                 "counter_type",
                 &type_text,
-                RecordRule::Malformed(format!("counter `{name}` must be {expected}")),
+                RecordRule::WrongCounterType {
+                    counter: name.clone(),
+                    expected,
+                },
             ));
         }
     };
@@ -444,7 +447,9 @@ fn parse_sample(
         err(
             "counter_unit",
             &unit_text,
-            RecordRule::Malformed(format!("unit not understood for counter `{name}`")),
+            RecordRule::UnknownCounterUnit {
+                counter: name.clone(),
+            },
         )
     })?;
     let resource = text("resource_id", s.resource_id)?;
@@ -454,14 +459,16 @@ fn parse_sample(
         err(
             "timestamp",
             &at_text,
-            RecordRule::Malformed("not a date (expected e.g. 2026-11-01T00:00:00)".into()),
+            RecordRule::NotATime {
+                format: TimeFormat::Ceilometer,
+            },
         )
     })?;
     let Some(raw_volume) = s.counter_volume else {
         return Err(err(
             "counter_volume",
             "",
-            RecordRule::Malformed("missing field".into()),
+            RecordRule::MissingField { why: None },
         ));
     };
     let volume_text = raw_number_text(raw_volume)
@@ -483,10 +490,7 @@ fn parse_sample(
                 err(
                     "resource_metadata",
                     s.resource_metadata.map_or("", |m| m.get()),
-                    RecordRule::Malformed(
-                        "an `instance` sample needs the flavor (`flavor.name` or `instance_type`)"
-                            .into(),
-                    ),
+                    RecordRule::MissingFlavor,
                 )
             })?;
             (format!("instance:{flavor}"), "resource_metadata")
@@ -497,7 +501,7 @@ fn parse_sample(
                     err(
                         "resource_metadata",
                         s.resource_metadata.map_or("", |m| m.get()),
-                        RecordRule::Malformed("a `volume.size` sample needs `volume_type`".into()),
+                        RecordRule::MissingVolumeType,
                     )
                 })?;
             (

@@ -10,12 +10,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::document::{json_document_error, parse_items, Items};
+use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
 };
-use super::{parse_items, Converted, Format, ImportError};
 use crate::catalog::{Catalog, MeterRole};
-use crate::error::{RecordError, RecordRule};
+use crate::error::{RecordError, RecordRule, TimeFormat};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
 
@@ -296,7 +297,7 @@ struct Body<'a> {
     #[serde(borrow)]
     count: Option<&'a RawValue>,
     #[serde(borrow)]
-    usagerecord: Option<super::Items<'a>>,
+    usagerecord: Option<Items<'a>>,
     #[serde(borrow)]
     errorcode: Option<&'a RawValue>,
     errortext: Option<String>,
@@ -407,7 +408,7 @@ pub(super) fn convert(
         Some(b'[') => parse_items(text, Format::CloudStack)?,
         _ => {
             let envelope: Envelope<'_> = serde_json::from_str(text)
-                .map_err(|e| super::json_document_error(Format::CloudStack, &e))?;
+                .map_err(|e| json_document_error(Format::CloudStack, &e))?;
             let Some(body) = envelope.listusagerecordsresponse else {
                 return Err(ImportError::Shape {
                     format: Format::CloudStack,
@@ -475,9 +476,7 @@ pub(super) fn convert(
                     Some(id),
                     "usageid",
                     id,
-                    RecordRule::Malformed(format!(
-                        "duplicate of record {first} (same usage type, usage id, offering and start date)"
-                    )),
+                    RecordRule::DuplicateRecord { first },
                 ));
                 continue;
             }
@@ -500,9 +499,10 @@ pub(super) fn convert(
                 record.record_id.as_deref(),
                 "rawusage",
                 &allocated_hours.to_string(),
-                RecordRule::Malformed(format!(
-                    "ALLOCATED_VM hours ({allocated_hours}) are fewer than the RUNNING_VM hours ({running_hours}) of the same VM, offering and period"
-                )),
+                RecordRule::AllocatedBelowRunning {
+                    allocated: allocated_hours,
+                    running: running_hours,
+                },
             ));
             continue;
         }
@@ -569,7 +569,10 @@ fn parse_record(
             None,
             "$",
             raw.get(),
-            RecordRule::Malformed(format!("not a usage record object: {e}")),
+            RecordRule::NotARecord {
+                expected: "usage record object",
+                message: e.to_string(),
+            },
         )
     })?;
     let field = |name: &'static str, v: Option<&RawValue>| -> Result<Option<String>, RecordError> {
@@ -583,7 +586,9 @@ fn parse_record(
             None,
             name,
             "",
-            RecordRule::Malformed(format!("missing field: {why}")),
+            RecordRule::MissingField {
+                why: Some(why.to_string()),
+            },
         )
     };
 
@@ -599,10 +604,9 @@ fn parse_record(
             None,
             "usagetype",
             &type_text,
-            RecordRule::Malformed(format!(
-                "unknown CloudStack usage type (this mapping knows {})",
-                mapping.known_types()
-            )),
+            RecordRule::UnknownUsageType {
+                known: mapping.known_types(),
+            },
         )
     })?;
     let usage_id = field("usageid", r.usageid)?;
@@ -634,7 +638,9 @@ fn parse_record(
         err(
             "enddate",
             "",
-            RecordRule::Malformed("missing field: the usage end".into()),
+            RecordRule::MissingField {
+                why: Some("the usage end".into()),
+            },
         )
     })?;
     let end = parse_export_time(&end_text).ok_or_else(|| err("enddate", &end_text, bad_time()))?;
@@ -682,10 +688,12 @@ fn parse_record(
                 err(
                     "offeringid",
                     "",
-                    RecordRule::Malformed(format!(
-                        "missing field: usage type {} ({}) is priced by its offering",
-                        rule.usage_type, rule.name
-                    )),
+                    RecordRule::MissingField {
+                        why: Some(format!(
+                            "usage type {} ({}) is priced by its offering",
+                            rule.usage_type, rule.name
+                        )),
+                    },
                 )
             })?;
             let p = resolver
@@ -736,10 +744,12 @@ fn parse_record(
             err(
                 name,
                 "",
-                RecordRule::Malformed(format!(
-                    "missing field: usage type {} ({}) needs it",
-                    rule.usage_type, rule.name
-                )),
+                RecordRule::MissingField {
+                    why: Some(format!(
+                        "usage type {} ({}) needs it",
+                        rule.usage_type, rule.name
+                    )),
+                },
             )
         })?;
         let text = raw_number_text(v).map_err(|rule| err(name, v.get(), rule))?;
@@ -768,9 +778,9 @@ fn parse_record(
                 err(
                     "tags",
                     raw_tags.get(),
-                    RecordRule::Malformed(format!(
-                        "expected a list of {{\"key\", \"value\"}} tags or strings: {e}"
-                    )),
+                    RecordRule::BadTags {
+                        message: e.to_string(),
+                    },
                 )
             })?
             .unwrap_or_default()
@@ -823,8 +833,7 @@ fn too_large() -> RecordRule {
 }
 
 fn bad_time() -> RecordRule {
-    RecordRule::Malformed(
-        "not a date (expected 2018-09-19'T'03:00:00+00:00, 2018-09-19T03:00:00Z or 2018-09-19 03:00:00)"
-            .into(),
-    )
+    RecordRule::NotATime {
+        format: TimeFormat::CloudStack,
+    }
 }
