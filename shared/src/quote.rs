@@ -160,26 +160,33 @@ impl<'de> Deserialize<'de> for QuantityValue {
     }
 }
 
+impl ComponentShape {
+    /// Each variant-specific field with whether it is given.
+    fn present(&self) -> [(&'static str, bool); 10] {
+        [
+            ("offering", self.offering.is_some()),
+            ("product", self.product.is_some()),
+            ("meter", self.meter.is_some()),
+            ("count", self.count.is_some()),
+            ("hours_per_month", self.hours_per_month.is_some()),
+            (
+                "stopped_hours_per_month",
+                self.stopped_hours_per_month.is_some(),
+            ),
+            ("size_gb", self.size_gb.is_some()),
+            ("gb_in", self.gb_in.is_some()),
+            ("gb_out", self.gb_out.is_some()),
+            ("quantity", self.quantity.is_some()),
+        ]
+    }
+}
+
 impl TryFrom<ComponentShape> for Component {
     type Error = String;
 
     fn try_from(s: ComponentShape) -> Result<Component, String> {
         use crate::shape::{only, required};
-        let fields = [
-            ("offering", s.offering.is_some()),
-            ("product", s.product.is_some()),
-            ("meter", s.meter.is_some()),
-            ("count", s.count.is_some()),
-            ("hours_per_month", s.hours_per_month.is_some()),
-            (
-                "stopped_hours_per_month",
-                s.stopped_hours_per_month.is_some(),
-            ),
-            ("size_gb", s.size_gb.is_some()),
-            ("gb_in", s.gb_in.is_some()),
-            ("gb_out", s.gb_out.is_some()),
-            ("quantity", s.quantity.is_some()),
-        ];
+        let fields = s.present();
         Ok(match s.kind {
             ComponentTag::Compute => {
                 only(
