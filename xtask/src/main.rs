@@ -273,6 +273,23 @@ fn test(args: &[String]) -> Result<()> {
                 "warnings",
             ],
         ));
+        // The benchmark build's hook is compiled only with the `bench` feature.
+        steps.push((
+            "clippy (storefront with its benchmark hook, wasm)",
+            vec![
+                "cargo",
+                "clippy",
+                "-p",
+                "frontend",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--features",
+                "bench",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ));
     }
     if !quick {
         steps.push(("infrastructure template", vec!["bash", "infra/check.sh"]));
