@@ -32,6 +32,6 @@ fi
 for tool in trunk wasm-bindgen wasm-opt; do
   command -v "$tool" >/dev/null || { echo "storefront: $tool is missing; run frontend/install-tools.sh" >&2; exit 1; }
 done
-echo "storefront: trunk build --release $html --dist $dist"
-trunk build --release "$html" --dist "$dist"
+echo "storefront: trunk build $html --release --dist $dist"
+trunk build "$html" --release --dist "$dist"
 printf '%s' "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" > "$stamp"

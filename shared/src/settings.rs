@@ -163,8 +163,12 @@ fn offered(catalog: &Catalog, setting: Setting, id: &str) -> bool {
     }
 }
 
-/// The currency and exchange rate for a bill in `code` (the catalog's when `None`).
-fn exchange(catalog: &Catalog, code: Option<&str>) -> Result<(Currency, Decimal), MoneyError> {
+/// The currency and exchange rate for a bill in `code` (the catalog's when `None`): units of
+/// `code` per unit of the catalog's currency.
+///
+/// # Errors
+/// An unknown currency code, or one the catalog has no fixed rate for.
+pub fn exchange(catalog: &Catalog, code: Option<&str>) -> Result<(Currency, Decimal), MoneyError> {
     let base = &catalog.currency.code;
     let code = code.unwrap_or(base);
     let currency = Currency::new(code, catalog.currency.rounding)?;

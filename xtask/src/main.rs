@@ -243,6 +243,10 @@ fn test(args: &[String]) -> Result<()> {
             ],
         ),
         (
+            "pricing modules in layers (no file loops)",
+            vec!["python3", "shared/check_layers.py"],
+        ),
+        (
             "tests (native, workspace)",
             vec!["cargo", "test", "--workspace"],
         ),

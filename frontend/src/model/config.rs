@@ -856,14 +856,18 @@ pub fn products_for<'c>(catalog: &'c Catalog, kind: Kind, region: Option<&str>) 
         .collect()
 }
 
-/// The currencies a catalog can quote in: its own, then those it has a fixed rate for.
+/// The currencies a catalog can quote in: its own, then those it has a fixed rate for (the
+/// engine's rule, `pricing::settings::exchange`).
 pub fn currency_choices(catalog: &Catalog) -> Vec<String> {
     let mut v = vec![catalog.currency.code.clone()];
     v.extend(
         catalog
             .fx_rates
             .keys()
-            .filter(|c| pricing::money::minor_units(c).is_some() && **c != catalog.currency.code)
+            .filter(|c| {
+                **c != catalog.currency.code
+                    && pricing::settings::exchange(catalog, Some(c.as_str())).is_ok()
+            })
             .cloned(),
     );
     v
