@@ -193,7 +193,8 @@ fn component_uses_hidden(c: &Component, hidden: &[String]) -> bool {
 }
 
 /// Every money value of a catalog's products (prices, tier prices, fees, minimums, region
-/// overrides): what must not appear in a published catalog.
+/// overrides): what must not appear in a published catalog. Test support (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub fn wholesale_prices(catalog: &Catalog) -> Vec<Decimal> {
     let mut v = Vec::new();
     for p in &catalog.products {
