@@ -6,7 +6,7 @@
 
 use pricing::bill::SUBSCRIPTIONS_SECTION;
 use pricing::money::{group_thousands, minor_units};
-use pricing::{Invoice, InvoiceKind, Line, SummaryRow};
+use pricing::{Invoice, InvoiceKind, Line, Section, SummaryRow};
 use rust_decimal::Decimal;
 
 /// Digits shown after the point of a unit price at least (seed 000 shows `GBP 0.0069`).
@@ -128,47 +128,7 @@ pub fn invoice_table(inv: &Invoice) -> String {
     let mut block = Block { rows: Vec::new() };
     let mut averaged = false;
     for s in &inv.bill.sections {
-        block.rows.push(Vec::new());
-        if s.name == SUBSCRIPTIONS_SECTION {
-            block.rows.push(vec![
-                s.name.clone(),
-                "One-time fee".into(),
-                "Monthly fee".into(),
-                "Cost".into(),
-            ]);
-            for l in &s.lines {
-                block.rows.push(subscription_row(inv, cur, l));
-            }
-        } else {
-            block.rows.push(vec![
-                s.name.clone(),
-                "Quantity".into(),
-                "Unit Price".into(),
-                "Cost".into(),
-            ]);
-            for l in &s.lines {
-                let mut price = unit_price(cur, l.unit_price);
-                if l.per != Decimal::ONE {
-                    price = format!("{price} / {}", group_thousands(l.per.normalize()));
-                }
-                if l.unit_price_is_average {
-                    price.push('*');
-                    averaged = true;
-                }
-                block.rows.push(vec![
-                    l.description.clone(),
-                    quantity(l.quantity, &l.unit),
-                    price,
-                    money(cur, l.amount),
-                ]);
-            }
-        }
-        block.rows.push(vec![
-            String::new(),
-            String::new(),
-            String::new(),
-            money(cur, s.total),
-        ]);
+        averaged |= section_rows(&mut block, inv, cur, s);
     }
     block.rows.push(Vec::new());
     for row in inv.summary_rows() {
@@ -187,6 +147,54 @@ pub fn invoice_table(inv: &Invoice) -> String {
         out.push_str("* average unit price of a tiered, package, included or minimum price\n");
     }
     out
+}
+
+/// A section's rows: a blank row, its header, its lines, its total. True when a unit price
+/// shown is an average (marked `*`).
+fn section_rows(block: &mut Block, inv: &Invoice, cur: &str, s: &Section) -> bool {
+    let mut averaged = false;
+    block.rows.push(Vec::new());
+    if s.name == SUBSCRIPTIONS_SECTION {
+        block.rows.push(vec![
+            s.name.clone(),
+            "One-time fee".into(),
+            "Monthly fee".into(),
+            "Cost".into(),
+        ]);
+        for l in &s.lines {
+            block.rows.push(subscription_row(inv, cur, l));
+        }
+    } else {
+        block.rows.push(vec![
+            s.name.clone(),
+            "Quantity".into(),
+            "Unit Price".into(),
+            "Cost".into(),
+        ]);
+        for l in &s.lines {
+            let mut price = unit_price(cur, l.unit_price);
+            if l.per != Decimal::ONE {
+                price = format!("{price} / {}", group_thousands(l.per.normalize()));
+            }
+            if l.unit_price_is_average {
+                price.push('*');
+                averaged = true;
+            }
+            block.rows.push(vec![
+                l.description.clone(),
+                quantity(l.quantity, &l.unit),
+                price,
+                money(cur, l.amount),
+            ]);
+        }
+    }
+    block.rows.push(vec![
+        String::new(),
+        String::new(),
+        String::new(),
+        money(cur, s.total),
+    ]);
+    averaged
 }
 
 /// One row of the totals block: label, nothing, the base an adjustment or tax was computed

@@ -85,50 +85,12 @@ pub fn summary_rows(e: &Estimate) -> Vec<SummaryRow> {
         amount,
         kind,
     };
-    let mut v = Vec::new();
-    for r in e.bill.summary_rows() {
-        v.push(match r {
-            BillRow::Subtotal(a) => row(
-                "subtotal".into(),
-                "Subtotal a month".into(),
-                a,
-                RowKind::Plain,
-            ),
-            BillRow::Discount(d) => row(
-                format!("discount:{}", d.id),
-                d.description.clone(),
-                d.amount,
-                RowKind::Reduction,
-            ),
-            BillRow::SlaCredit(c) => row(
-                format!("credit:{}", c.id),
-                c.description.clone(),
-                c.amount,
-                RowKind::Reduction,
-            ),
-            BillRow::Tax(t) => row(
-                format!("tax:{}", t.name),
-                format!("{} {}", t.name, format::percent(t.rate_pct)),
-                t.amount,
-                RowKind::Tax,
-            ),
-            BillRow::Total(a) => row(
-                "monthly_total".into(),
-                "Total a month".into(),
-                a,
-                RowKind::Total,
-            ),
-            // An estimate has no account: only a bill's rows come, and the net is not shown.
-            BillRow::Net(_)
-            | BillRow::CreditsApplied(_)
-            | BillRow::AmountDue(_)
-            | BillRow::BroughtForward(_)
-            | BillRow::Payment { .. }
-            | BillRow::Payments(_)
-            | BillRow::DueThisPeriod(_)
-            | BillRow::CarriedForward(_) => continue,
-        });
-    }
+    let mut v: Vec<SummaryRow> = e
+        .bill
+        .summary_rows()
+        .into_iter()
+        .filter_map(bill_row)
+        .collect();
     v.push(row(
         "hourly_total".into(),
         "Per hour".into(),
@@ -164,6 +126,57 @@ pub fn summary_rows(e: &Estimate) -> Vec<SummaryRow> {
         ));
     }
     v
+}
+
+/// A row of the estimate's bill as the totals block shows it; `None` for rows it leaves out.
+fn bill_row(r: BillRow<'_>) -> Option<SummaryRow> {
+    let (id, label, amount, kind) = match r {
+        BillRow::Subtotal(a) => (
+            "subtotal".into(),
+            "Subtotal a month".into(),
+            a,
+            RowKind::Plain,
+        ),
+        BillRow::Discount(d) => (
+            format!("discount:{}", d.id),
+            d.description.clone(),
+            d.amount,
+            RowKind::Reduction,
+        ),
+        BillRow::SlaCredit(c) => (
+            format!("credit:{}", c.id),
+            c.description.clone(),
+            c.amount,
+            RowKind::Reduction,
+        ),
+        BillRow::Tax(t) => (
+            format!("tax:{}", t.name),
+            format!("{} {}", t.name, format::percent(t.rate_pct)),
+            t.amount,
+            RowKind::Tax,
+        ),
+        BillRow::Total(a) => (
+            "monthly_total".into(),
+            "Total a month".into(),
+            a,
+            RowKind::Total,
+        ),
+        // An estimate has no account: only a bill's rows come, and the net is not shown.
+        BillRow::Net(_)
+        | BillRow::CreditsApplied(_)
+        | BillRow::AmountDue(_)
+        | BillRow::BroughtForward(_)
+        | BillRow::Payment { .. }
+        | BillRow::Payments(_)
+        | BillRow::DueThisPeriod(_)
+        | BillRow::CarriedForward(_) => return None,
+    };
+    Some(SummaryRow {
+        id,
+        label,
+        amount,
+        kind,
+    })
 }
 
 /// One SLA tier as a card and as a column of the comparison table, priced for the current app.
