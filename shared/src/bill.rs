@@ -411,19 +411,14 @@ fn usage_lines<'a>(ctx: &Context<'_>, groups: Groups<'a>) -> Result<BySection<'a
     let many_regions = regions_used.len() > 1;
     let mut by_section: BySection<'a> = BTreeMap::new();
     for ((product, meter, region), shares) in groups {
-        let line = usage_line(ctx, product, meter, region, &shares, many_regions)?;
-        let section = ctx
-            .catalog()
-            .meter(meter)
-            .map(|m| m.section.clone())
-            .unwrap_or_default();
+        let (section, line) = usage_line(ctx, product, meter, region, &shares, many_regions)?;
         by_section.entry(section).or_default().push((line, shares));
     }
     Ok(by_section)
 }
 
-/// The line of one group: its quantity, amount, unit price (the list price, or the average
-/// when the price model has none) and description.
+/// The line of one group, with the section it prints in: its quantity, amount, unit price
+/// (the list price, or the average when the price model has none) and description.
 fn usage_line(
     ctx: &Context<'_>,
     product_id: &str,
@@ -431,7 +426,7 @@ fn usage_line(
     region: &str,
     shares: &[Share<'_>],
     many_regions: bool,
-) -> Result<Line, PricingError> {
+) -> Result<(String, Line), PricingError> {
     let catalog = ctx.catalog();
     let product = catalog
         .product(product_id)
@@ -471,7 +466,7 @@ fn usage_line(
             description = format!("{description} ({})", r.name);
         }
     }
-    Ok(Line {
+    let line = Line {
         description,
         product: product_id.to_string(),
         meter: Some(meter_id.to_string()),
@@ -490,7 +485,8 @@ fn usage_line(
         amount: ctx.currency().round(exact),
         adjustments: Decimal::ZERO,
         tax: Decimal::ZERO,
-    })
+    };
+    Ok((meter.section.clone(), line))
 }
 
 /// Phase 2, subscription lines: the monthly fee prorated by days held, plus the one-time fee
