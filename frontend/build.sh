@@ -1,24 +1,37 @@
 #!/bin/sh
 # Builds the storefront into dist/ with `trunk build --release`, unless dist/ is newer than every input.
 #
-# Usage: frontend/build.sh [--force]
+# Usage: frontend/build.sh [--force] [--bench]
+#   --bench  the benchmark build instead: frontend/bench.html (the storefront plus the recompute
+#            hook, cargo feature `bench`) into dist-bench/, for tests/browser/size_speed.test.mjs.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/frontend/env.sh"
 cd "$REPO"
 
-stamp=dist/.ratecard-build
-# Everything that goes into dist/: the app, its engine, the wholesale catalog, the build setup.
-inputs="frontend/src frontend/index.html frontend/style.css frontend/public frontend/Cargo.toml frontend/env.sh Cargo.lock Cargo.toml Trunk.toml shared/src shared/Cargo.toml examples/catalogs"
-if [ "${1:-}" != "--force" ] && [ -f "$stamp" ] \
+force=
+html=frontend/index.html
+dist=dist
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    --bench) html=frontend/bench.html; dist=dist-bench ;;
+    *) echo "usage: frontend/build.sh [--force] [--bench]" >&2; exit 2 ;;
+  esac
+done
+
+stamp=$dist/.ratecard-build
+# Everything that goes into the build: the app, its engine, the wholesale catalog, the build setup.
+inputs="frontend/src $html frontend/style.css frontend/public frontend/Cargo.toml frontend/env.sh Cargo.lock Cargo.toml Trunk.toml shared/src shared/Cargo.toml examples/catalogs"
+if [ -z "$force" ] && [ -f "$stamp" ] \
     && [ "$(cat "$stamp")" = "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" ] \
     && [ -z "$(find $inputs -newer "$stamp" -print -quit)" ]; then
-  echo "storefront: dist/ is up to date"
+  echo "storefront: $dist/ is up to date"
   exit 0
 fi
 for tool in trunk wasm-bindgen wasm-opt; do
   command -v "$tool" >/dev/null || { echo "storefront: $tool is missing; run frontend/install-tools.sh" >&2; exit 1; }
 done
-echo "storefront: trunk build --release"
-trunk build --release
+echo "storefront: trunk build $html --release --dist $dist"
+trunk build "$html" --release --dist "$dist"
 printf '%s' "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" > "$stamp"

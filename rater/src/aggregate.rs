@@ -245,9 +245,9 @@ impl<'a, 'c> Fold<'a, 'c> {
             self.partition_of = None;
         }
         if let Some(a) = self.account.filter(|a| *a != rec.account) {
-            return Err(refuse(RecordRule::Malformed(format!(
-                "the batch was sent for account `{a}` only"
-            ))));
+            return Err(refuse(RecordRule::OtherAccount {
+                account: a.to_string(),
+            }));
         }
         let at = index as u64;
         if !self.pass.describe.is_empty() && self.pass.describe.binary_search(&at).is_ok() {

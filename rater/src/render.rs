@@ -6,7 +6,7 @@
 
 use pricing::bill::SUBSCRIPTIONS_SECTION;
 use pricing::money::{group_thousands, minor_units};
-use pricing::{Invoice, InvoiceKind, Line};
+use pricing::{Invoice, InvoiceKind, Line, Section, SummaryRow};
 use rust_decimal::Decimal;
 
 /// Digits shown after the point of a unit price at least (seed 000 shows `GBP 0.0069`).
@@ -128,109 +128,16 @@ pub fn invoice_table(inv: &Invoice) -> String {
     let mut block = Block { rows: Vec::new() };
     let mut averaged = false;
     for s in &inv.bill.sections {
-        block.rows.push(Vec::new());
-        if s.name == SUBSCRIPTIONS_SECTION {
-            block.rows.push(vec![
-                s.name.clone(),
-                "One-time fee".into(),
-                "Monthly fee".into(),
-                "Cost".into(),
-            ]);
-            for l in &s.lines {
-                block.rows.push(subscription_row(inv, cur, l));
-            }
-        } else {
-            block.rows.push(vec![
-                s.name.clone(),
-                "Quantity".into(),
-                "Unit Price".into(),
-                "Cost".into(),
-            ]);
-            for l in &s.lines {
-                let mut price = unit_price(cur, l.unit_price);
-                if l.per != Decimal::ONE {
-                    price = format!("{price} / {}", group_thousands(l.per.normalize()));
-                }
-                if l.unit_price_is_average {
-                    price.push('*');
-                    averaged = true;
-                }
-                block.rows.push(vec![
-                    l.description.clone(),
-                    quantity(l.quantity, &l.unit),
-                    price,
-                    money(cur, l.amount),
-                ]);
-            }
+        averaged |= section_rows(&mut block, inv, cur, s);
+    }
+    block.rows.push(Vec::new());
+    for row in inv.summary_rows() {
+        if let SummaryRow::BroughtForward(_) = row {
+            // The balance statement is a block of its own.
+            block.rows.push(Vec::new());
         }
-        block.rows.push(vec![
-            String::new(),
-            String::new(),
-            String::new(),
-            money(cur, s.total),
-        ]);
+        block.rows.push(summary_row(cur, &row));
     }
-    block.rows.push(Vec::new());
-    let total = |label: &str, amount: Decimal| {
-        vec![
-            label.to_string(),
-            String::new(),
-            String::new(),
-            money(cur, amount),
-        ]
-    };
-    block.rows.push(total("Subtotal", inv.bill.subtotal));
-    for d in &inv.bill.discounts {
-        block.rows.push(vec![
-            format!("Discount: {}", d.description),
-            String::new(),
-            format!("on {}", money(cur, d.base)),
-            money(cur, d.amount),
-        ]);
-    }
-    for c in &inv.bill.sla_credits {
-        block.rows.push(vec![
-            format!("SLA credit: {}", c.description),
-            String::new(),
-            format!("on {}", money(cur, c.base)),
-            money(cur, c.amount),
-        ]);
-    }
-    if !inv.bill.discounts.is_empty() || !inv.bill.sla_credits.is_empty() {
-        block.rows.push(total("Net", inv.bill.net));
-    }
-    for t in &inv.bill.taxes {
-        block.rows.push(vec![
-            format!("{} {}%", t.name, t.rate_pct.normalize()),
-            String::new(),
-            format!("on {}", money(cur, t.base)),
-            money(cur, t.amount),
-        ]);
-    }
-    block.rows.push(total("Total", inv.bill.total));
-    block
-        .rows
-        .push(total("Credits applied", -inv.credits_applied));
-    block.rows.push(total("Amount due", inv.amount_due));
-    block.rows.push(Vec::new());
-    block
-        .rows
-        .push(total("Brought forward", inv.brought_forward));
-    for p in &inv.payments {
-        let label = if p.reference.is_empty() {
-            format!("Payment {}", p.date.format("%Y-%m-%d"))
-        } else {
-            format!("Payment {} ({})", p.date.format("%Y-%m-%d"), p.reference)
-        };
-        block.rows.push(total(&label, -p.amount));
-    }
-    block.rows.push(total("Payments", -inv.payments_total));
-    block
-        .rows
-        .push(total("Amount due this period", inv.amount_due));
-    block
-        .rows
-        .push(total("Carried forward", inv.carried_forward));
 
     let widths = block.widths();
     for row in &block.rows {
@@ -240,6 +147,93 @@ pub fn invoice_table(inv: &Invoice) -> String {
         out.push_str("* average unit price of a tiered, package, included or minimum price\n");
     }
     out
+}
+
+/// A section's rows: a blank row, its header, its lines, its total. True when a unit price
+/// shown is an average (marked `*`).
+fn section_rows(block: &mut Block, inv: &Invoice, cur: &str, s: &Section) -> bool {
+    let mut averaged = false;
+    block.rows.push(Vec::new());
+    if s.name == SUBSCRIPTIONS_SECTION {
+        block.rows.push(vec![
+            s.name.clone(),
+            "One-time fee".into(),
+            "Monthly fee".into(),
+            "Cost".into(),
+        ]);
+        for l in &s.lines {
+            block.rows.push(subscription_row(inv, cur, l));
+        }
+    } else {
+        block.rows.push(vec![
+            s.name.clone(),
+            "Quantity".into(),
+            "Unit Price".into(),
+            "Cost".into(),
+        ]);
+        for l in &s.lines {
+            let mut price = unit_price(cur, l.unit_price);
+            if l.per != Decimal::ONE {
+                price = format!("{price} / {}", group_thousands(l.per.normalize()));
+            }
+            if l.unit_price_is_average {
+                price.push('*');
+                averaged = true;
+            }
+            block.rows.push(vec![
+                l.description.clone(),
+                quantity(l.quantity, &l.unit),
+                price,
+                money(cur, l.amount),
+            ]);
+        }
+    }
+    block.rows.push(vec![
+        String::new(),
+        String::new(),
+        String::new(),
+        money(cur, s.total),
+    ]);
+    averaged
+}
+
+/// One row of the totals block: label, nothing, the base an adjustment or tax was computed
+/// on, the amount.
+fn summary_row(cur: &str, row: &SummaryRow<'_>) -> Vec<String> {
+    let on = |base: Decimal| format!("on {}", money(cur, base));
+    let (label, base) = match row {
+        SummaryRow::Subtotal(_) => ("Subtotal".to_string(), None),
+        SummaryRow::Discount(d) => (format!("Discount: {}", d.description), Some(d.base)),
+        SummaryRow::SlaCredit(c) => (format!("SLA credit: {}", c.description), Some(c.base)),
+        SummaryRow::Net(_) => ("Net".to_string(), None),
+        SummaryRow::Tax(t) => (
+            format!("{} {}%", t.name, t.rate_pct.normalize()),
+            Some(t.base),
+        ),
+        SummaryRow::Total(_) => ("Total".to_string(), None),
+        SummaryRow::CreditsApplied(_) => ("Credits applied".to_string(), None),
+        SummaryRow::AmountDue(_) => ("Amount due".to_string(), None),
+        SummaryRow::BroughtForward(_) => ("Brought forward".to_string(), None),
+        SummaryRow::Payment {
+            date, reference, ..
+        } => {
+            let label = if reference.is_empty() {
+                format!("Payment {}", date.format("%Y-%m-%d"))
+            } else {
+                format!("Payment {} ({reference})", date.format("%Y-%m-%d"))
+            };
+            (label, None)
+        }
+        SummaryRow::Payments(_) => ("Payments".to_string(), None),
+        SummaryRow::DueThisPeriod(_) => ("Amount due this period".to_string(), None),
+        SummaryRow::CarriedForward(_) => ("Carried forward".to_string(), None),
+    };
+    vec![
+        label,
+        String::new(),
+        base.map(on).unwrap_or_default(),
+        money(cur, row.amount()),
+    ]
 }
 
 fn subscription_row(inv: &Invoice, cur: &str, l: &Line) -> Vec<String> {
@@ -297,8 +291,9 @@ const CSV_HEADER: [&str; 17] = [
     "catalog_version",
 ];
 
-/// Invoices as CSV: one row per line, then one row per discount, credit, tax and total (with
-/// `section` naming which), exact decimals, no thousands separators.
+/// Invoices as CSV: one row per line, then one row per summary row (discounts, credits, taxes
+/// and totals, with `section` naming which; not the net, single payments or the repeated
+/// amount due), exact decimals, no thousands separators.
 pub fn invoices_csv(invoices: &[Invoice]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER).expect("csv to memory");
@@ -336,22 +331,25 @@ pub fn invoices_csv(invoices: &[Invoice]) -> String {
                 row(&s.name, &l.description, Some(l), l.amount);
             }
         }
-        row("Subtotal", "", None, inv.bill.subtotal);
-        for d in &inv.bill.discounts {
-            row("Discount", &d.description, None, d.amount);
+        for r in inv.summary_rows() {
+            let (section, description) = match r {
+                SummaryRow::Subtotal(_) => ("Subtotal", ""),
+                SummaryRow::Discount(d) => ("Discount", d.description.as_str()),
+                SummaryRow::SlaCredit(c) => ("SLA credit", c.description.as_str()),
+                SummaryRow::Tax(t) => ("Tax", t.name.as_str()),
+                SummaryRow::Total(_) => ("Total", ""),
+                SummaryRow::CreditsApplied(_) => ("Credits applied", ""),
+                SummaryRow::AmountDue(_) => ("Amount due", ""),
+                SummaryRow::BroughtForward(_) => ("Brought forward", ""),
+                SummaryRow::Payments(_) => ("Payments", ""),
+                SummaryRow::CarriedForward(_) => ("Carried forward", ""),
+                // Spreadsheets add up the rows above; these repeat or detail them.
+                SummaryRow::Net(_) | SummaryRow::Payment { .. } | SummaryRow::DueThisPeriod(_) => {
+                    continue
+                }
+            };
+            row(section, description, None, r.amount());
         }
-        for c in &inv.bill.sla_credits {
-            row("SLA credit", &c.description, None, c.amount);
-        }
-        for t in &inv.bill.taxes {
-            row("Tax", &t.name, None, t.amount);
-        }
-        row("Total", "", None, inv.bill.total);
-        row("Credits applied", "", None, -inv.credits_applied);
-        row("Amount due", "", None, inv.amount_due);
-        row("Brought forward", "", None, inv.brought_forward);
-        row("Payments", "", None, -inv.payments_total);
-        row("Carried forward", "", None, inv.carried_forward);
     }
     String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
 }

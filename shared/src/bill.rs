@@ -1,13 +1,18 @@
 //! The one pricing pipeline behind both invoices and estimates: usage totals and subscription
 //! charges in, priced sections, discounts, SLA uplift and credits, taxes and totals out.
 //!
+//! [`build`] runs the phases in order, each a function below: usage lines, subscription lines,
+//! SLA uplift, sections, discounts, SLA credits, totals, taxes. Invoices (`invoice`) and
+//! estimates (`estimate`) only shape their input into [`Groups`] and [`SubscriptionCharge`]s
+//! and resolve the customer's [`Settings`] into a [`Context`].
+//!
 //! Money rules (see ARCHITECTURE.md): a line amount is its exact price rounded once to the
 //! currency's minor units with the catalog's mode; a section total is the sum of its rounded
 //! lines; discounts and credits are rounded once each, then spread over the lines they came
 //! from; tax is rounded per line or once per invoice as the jurisdiction says; every total is
 //! the sum of the amounts shown under it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -15,12 +20,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::allocate;
 use crate::catalog::{
-    Catalog, Category, Discount, DiscountScope, DiscountValue, ProductKind, SlaTier,
-    TaxJurisdiction, TaxLevel,
+    Catalog, Category, Discount, DiscountScope, DiscountValue, ProductKind, TaxLevel,
 };
-use crate::error::{MoneyError, PricingError};
+use crate::error::{CatalogItem, PricingError, TotalsError};
 use crate::money::{Currency, RoundingMode};
 use crate::period::midnight;
+use crate::settings::Settings;
 use crate::usage::Usage;
 
 /// Most lines one invoice may have. A readable invoice has tens of lines; past ten thousand the
@@ -73,71 +78,6 @@ impl Line {
     pub fn net(&self) -> Decimal {
         self.amount + self.adjustments
     }
-}
-
-/// Part of a line's quantity that belongs to one resource on one day (borrowed from the usage
-/// or the quote, so that pricing allocates nothing per resource).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Share<'a> {
-    pub project: &'a str,
-    pub resource: &'a str,
-    pub day: NaiveDate,
-    pub quantity: Decimal,
-}
-
-/// Usage grouped into lines: (product, meter, region) -> the shares of the line's quantity, in
-/// the meter's unit.
-pub(crate) type Groups<'a> = BTreeMap<(&'a str, &'a str, &'a str), Vec<Share<'a>>>;
-
-/// A priced bill with, for each of its lines (in `Bill::lines` order), the shares behind it.
-pub(crate) struct Priced<'a> {
-    pub bill: Bill,
-    pub shares: Vec<Vec<Share<'a>>>,
-}
-
-/// Groups an account's billable usage totals into lines, converting quantities to the meters'
-/// units; usage that names no region is billed in `default_region`.
-pub(crate) fn usage_groups<'a>(
-    catalog: &Catalog,
-    usage: &'a Usage,
-    account: &str,
-    default_region: &'a str,
-) -> Result<Groups<'a>, PricingError> {
-    let mut groups: Groups<'a> = BTreeMap::new();
-    for (k, t) in &usage.totals {
-        if !k.billable || k.account != account {
-            continue;
-        }
-        let meter = catalog
-            .meter(&k.meter)
-            .ok_or_else(|| unknown("meter", &k.meter))?;
-        let quantity = k
-            .unit
-            .convert(t.quantity, meter.unit, catalog.hours_per_month)
-            .ok_or_else(|| PricingError::InvalidInput {
-                path: format!("usage[{}/{}]", k.product, k.meter),
-                message: format!(
-                    "unit {} does not convert to {}",
-                    k.unit.label(),
-                    meter.unit.label()
-                ),
-            })?;
-        let region = if k.region.is_empty() {
-            default_region
-        } else {
-            k.region.as_str()
-        };
-        groups
-            .entry((k.product.as_str(), k.meter.as_str(), region))
-            .or_default()
-            .push(Share {
-                project: &k.project,
-                resource: &k.resource,
-                day: k.day,
-                quantity,
-            });
-    }
-    Ok(groups)
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -193,24 +133,28 @@ impl Bill {
     }
 
     /// Checks that every shown total is the sum of the amounts shown under it. Tests and the
-    /// property suite call this on every bill they build.
-    pub fn check_totals(&self) -> Result<(), String> {
+    /// property suite call this on every bill they build (and `build` in debug builds).
+    ///
+    /// # Errors
+    /// The first total that is not the sum of its parts.
+    pub fn check_totals(&self) -> Result<(), TotalsError> {
         let mut subtotal = Decimal::ZERO;
         for s in &self.sections {
             let sum: Decimal = s.lines.iter().map(|l| l.amount).sum();
             if sum != s.total {
-                return Err(format!(
-                    "section {} shows {} but its lines add up to {sum}",
-                    s.name, s.total
-                ));
+                return Err(TotalsError::Section {
+                    section: s.name.clone(),
+                    shown: s.total,
+                    sum,
+                });
             }
             subtotal += s.total;
         }
         if subtotal != self.subtotal {
-            return Err(format!(
-                "subtotal {} != sum of sections {subtotal}",
-                self.subtotal
-            ));
+            return Err(TotalsError::Subtotal {
+                shown: self.subtotal,
+                sum: subtotal,
+            });
         }
         let adjustments: Decimal = self
             .discounts
@@ -219,32 +163,124 @@ impl Bill {
             .map(|a| a.amount)
             .sum();
         if self.subtotal + adjustments != self.net {
-            return Err(format!(
-                "net {} != subtotal {} + adjustments {adjustments}",
-                self.net, self.subtotal
-            ));
+            return Err(TotalsError::Net {
+                net: self.net,
+                subtotal: self.subtotal,
+                adjustments,
+            });
         }
         let spread: Decimal = self.lines().map(|l| l.adjustments).sum();
         if spread != adjustments {
-            return Err(format!(
-                "adjustments spread on lines {spread} != adjustments shown {adjustments}"
-            ));
+            return Err(TotalsError::Spread {
+                spread,
+                shown: adjustments,
+            });
         }
         let tax: Decimal = self.taxes.iter().map(|t| t.amount).sum();
         if self.net + tax != self.total {
-            return Err(format!(
-                "total {} != net {} + tax {tax}",
-                self.total, self.net
-            ));
+            return Err(TotalsError::Total {
+                total: self.total,
+                net: self.net,
+                tax,
+            });
         }
         if self.taxes.iter().any(|t| t.level == TaxLevel::Line) {
             let line_tax: Decimal = self.lines().map(|l| l.tax).sum();
             if line_tax != tax {
-                return Err(format!("line taxes {line_tax} != tax lines {tax}"));
+                return Err(TotalsError::LineTax { line_tax, tax });
             }
         }
         Ok(())
     }
+
+    /// The rows under the sections, in reading order: subtotal, discounts, SLA credits, net
+    /// (only when there are discounts or credits: otherwise it equals the subtotal), taxes,
+    /// total. Every renderer (the rater's table and CSV, the storefront's estimate and
+    /// invoice preview) shows these, choosing only its words and which rows it leaves out.
+    pub fn summary_rows(&self) -> Vec<SummaryRow<'_>> {
+        let mut rows = vec![SummaryRow::Subtotal(self.subtotal)];
+        rows.extend(self.discounts.iter().map(SummaryRow::Discount));
+        rows.extend(self.sla_credits.iter().map(SummaryRow::SlaCredit));
+        if !self.discounts.is_empty() || !self.sla_credits.is_empty() {
+            rows.push(SummaryRow::Net(self.net));
+        }
+        rows.extend(self.taxes.iter().map(SummaryRow::Tax));
+        rows.push(SummaryRow::Total(self.total));
+        rows
+    }
+}
+
+/// One row of a bill's summary (see [`Bill::summary_rows`]; an invoice adds its account rows,
+/// see `Invoice::summary_rows`). Amounts are signed as they add up: discounts, credits, credit
+/// applied and payments are negative.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SummaryRow<'b> {
+    /// The sum of the section totals.
+    Subtotal(Decimal),
+    Discount(&'b Adjustment),
+    SlaCredit(&'b Adjustment),
+    /// The subtotal after discounts and SLA credits.
+    Net(Decimal),
+    Tax(&'b TaxLine),
+    /// Net plus taxes: what the bill comes to.
+    Total(Decimal),
+    /// Prepaid credit used against the total (negative).
+    CreditsApplied(Decimal),
+    AmountDue(Decimal),
+    /// The balance statement: owed from before the period...
+    BroughtForward(Decimal),
+    /// ...less each payment received in the period (negative)...
+    Payment {
+        date: DateTime<Utc>,
+        reference: &'b str,
+        amount: Decimal,
+    },
+    /// ...all of them together (negative)...
+    Payments(Decimal),
+    /// ...plus this period's amount due...
+    DueThisPeriod(Decimal),
+    /// ...is what is owed after the period.
+    CarriedForward(Decimal),
+}
+
+impl SummaryRow<'_> {
+    /// The row's amount, signed as it adds up.
+    pub fn amount(&self) -> Decimal {
+        match *self {
+            SummaryRow::Discount(a) | SummaryRow::SlaCredit(a) => a.amount,
+            SummaryRow::Tax(t) => t.amount,
+            SummaryRow::Payment { amount, .. } => amount,
+            SummaryRow::Subtotal(a)
+            | SummaryRow::Net(a)
+            | SummaryRow::Total(a)
+            | SummaryRow::CreditsApplied(a)
+            | SummaryRow::AmountDue(a)
+            | SummaryRow::BroughtForward(a)
+            | SummaryRow::Payments(a)
+            | SummaryRow::DueThisPeriod(a)
+            | SummaryRow::CarriedForward(a) => a,
+        }
+    }
+}
+
+/// Part of a line's quantity that belongs to one resource on one day (borrowed from the usage
+/// or the quote, so that pricing allocates nothing per resource).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Share<'a> {
+    pub project: &'a str,
+    pub resource: &'a str,
+    pub day: NaiveDate,
+    pub quantity: Decimal,
+}
+
+/// Usage grouped into lines: (product, meter, region) -> the shares of the line's quantity, in
+/// the meter's unit.
+pub(crate) type Groups<'a> = BTreeMap<(&'a str, &'a str, &'a str), Vec<Share<'a>>>;
+
+/// A priced bill with, for each of its lines (in `Bill::lines` order), the shares behind it.
+pub(crate) struct Priced<'a> {
+    pub bill: Bill,
+    pub shares: Vec<Vec<Share<'a>>>,
 }
 
 /// A subscription fee to bill: a plan held for part of a month.
@@ -261,16 +297,12 @@ pub(crate) struct SubscriptionCharge {
     pub day: NaiveDate,
 }
 
-/// Everything about the customer that changes prices.
+/// Everything about the customer that changes prices: the resolved settings, and what only an
+/// invoice has (measured availability, the account's discounts) or only an estimate (an
+/// instant instead of a period).
 pub(crate) struct Context<'c> {
-    pub catalog: &'c Catalog,
-    pub currency: Currency,
-    /// Units of the bill currency per unit of catalog currency.
-    pub fx: Decimal,
-    pub default_region: String,
-    pub sla: Option<&'c SlaTier>,
+    pub settings: Settings<'c>,
     pub availability_pct: Option<Decimal>,
-    pub tax: Option<&'c TaxJurisdiction>,
     /// Discounts in the order they apply, each with the window of the bill it is valid in.
     pub discounts: Vec<Discount>,
     pub account: String,
@@ -279,199 +311,295 @@ pub(crate) struct Context<'c> {
     pub span: (DateTime<Utc>, DateTime<Utc>),
 }
 
-impl<'c> Context<'c> {
-    /// The currency and exchange rate for a bill in `code` (the catalog's when `None`).
-    pub fn currency_for(
-        catalog: &Catalog,
-        code: Option<&str>,
-    ) -> Result<(Currency, Decimal), PricingError> {
-        let base = &catalog.currency.code;
-        let code = code.unwrap_or(base);
-        let currency = Currency::new(code, catalog.currency.rounding)?;
-        if code == base {
-            return Ok((currency, Decimal::ONE));
-        }
-        let rate =
-            catalog
-                .fx_rates
-                .get(code)
-                .copied()
-                .ok_or_else(|| MoneyError::NoExchangeRate {
-                    from: base.clone(),
-                    to: code.to_string(),
-                })?;
-        Ok((currency, rate))
+impl Context<'_> {
+    fn catalog(&self) -> &Catalog {
+        self.settings.catalog
+    }
+
+    fn currency(&self) -> &Currency {
+        &self.settings.currency
     }
 }
 
-/// Prices grouped usage and subscription charges into a bill.
+/// Groups an account's billable usage totals into lines, converting quantities to the meters'
+/// units; usage that names no region is billed in `default_region`.
+pub(crate) fn usage_groups<'a>(
+    catalog: &Catalog,
+    usage: &'a Usage,
+    account: &str,
+    default_region: &'a str,
+) -> Result<Groups<'a>, PricingError> {
+    let mut groups: Groups<'a> = BTreeMap::new();
+    for (k, t) in &usage.totals {
+        if !k.billable || k.account != account {
+            continue;
+        }
+        let meter = catalog
+            .meter(&k.meter)
+            .ok_or_else(|| not_in_catalog(CatalogItem::Meter, &k.meter))?;
+        let quantity = k
+            .unit
+            .convert(t.quantity, meter.unit, catalog.hours_per_month)
+            .ok_or_else(|| PricingError::UsageUnitMismatch {
+                product: k.product.clone(),
+                meter: k.meter.clone(),
+                unit: k.unit,
+                expected: meter.unit,
+            })?;
+        let region = if k.region.is_empty() {
+            default_region
+        } else {
+            k.region.as_str()
+        };
+        groups
+            .entry((k.product.as_str(), k.meter.as_str(), region))
+            .or_default()
+            .push(Share {
+                project: &k.project,
+                resource: &k.resource,
+                day: k.day,
+                quantity,
+            });
+    }
+    Ok(groups)
+}
+
+/// Lines by section name, each with the shares behind it, before sections are ordered.
+type BySection<'a> = BTreeMap<String, Vec<(Line, Vec<Share<'a>>)>>;
+
+/// Prices grouped usage and subscription charges into a bill: the pipeline, phase by phase.
 pub(crate) fn build<'a>(
     ctx: &Context<'_>,
     groups: Groups<'a>,
     subscriptions: &'a [SubscriptionCharge],
 ) -> Result<Priced<'a>, PricingError> {
-    let catalog = ctx.catalog;
-    let cur = &ctx.currency;
-
-    let regions_used: std::collections::BTreeSet<&str> =
-        groups.keys().map(|(_, _, r)| *r).collect();
-    let many_regions = regions_used.len() > 1;
-
-    let mut by_section: BTreeMap<String, Vec<(Line, Vec<Share<'a>>)>> = BTreeMap::new();
-    for ((product_id, meter_id, region), shares) in groups {
-        let product = catalog
-            .product(product_id)
-            .ok_or_else(|| unknown("product", product_id))?;
-        let meter = catalog
-            .meter(meter_id)
-            .ok_or_else(|| unknown("meter", meter_id))?;
-        let region_opt = (!region.is_empty()).then_some(region);
-        let price = catalog
-            .price_of(region_opt, product_id, meter_id)
-            .ok_or_else(|| unknown("price", &format!("{product_id}/{meter_id}")))?;
-        let quantity: Decimal = shares.iter().map(|s| s.quantity).sum();
-        let exact = price.amount(quantity, meter.measurement_unit) * ctx.fx;
-        let amount = cur.round(exact);
-        let (unit_price, average) = match price.list_unit_price() {
-            Some(p) => (p * ctx.fx, false),
-            None if quantity.is_zero() => (Decimal::ZERO, true),
-            None => (
-                (exact / quantity * meter.measurement_unit).round_dp(6),
-                true,
-            ),
-        };
-        // A product with several charges in one section (network in and out) names the meter,
-        // as the seed invoice does ("Bytes sent"); otherwise the product name says it all.
-        let shares_section = product.charges.iter().any(|c| {
-            c.meter != meter_id
-                && catalog
-                    .meter(&c.meter)
-                    .is_some_and(|m| m.section == meter.section)
-        });
-        let mut description = match (&product.kind, shares_section) {
-            (_, false) => product.name.clone(),
-            (ProductKind::Network, true) => meter.name.clone(),
-            (_, true) => format!("{} - {}", product.name, meter.name),
-        };
-        if many_regions {
-            if let Some(r) = catalog.region(region) {
-                description = format!("{description} ({})", r.name);
-            }
-        }
-        by_section.entry(meter.section.clone()).or_default().push((
-            Line {
-                description,
-                product: product_id.to_string(),
-                meter: Some(meter_id.to_string()),
-                region: region.to_string(),
-                category: catalog
-                    .charge_category(product_id, meter_id)
-                    .unwrap_or(product.category),
-                quantity,
-                unit: meter.unit_label().to_string(),
-                unit_price: unit_price.normalize(),
-                unit_price_is_average: average,
-                per: meter.measurement_unit,
-                one_time_fee: None,
-                monthly_fee: None,
-                days: None,
-                amount,
-                adjustments: Decimal::ZERO,
-                tax: Decimal::ZERO,
-            },
-            shares,
-        ));
+    let mut by_section = usage_lines(ctx, groups)?;
+    subscription_lines(ctx, subscriptions, &mut by_section)?;
+    sla_uplift(ctx, &mut by_section);
+    let (mut sections, shares) = sections(ctx.catalog(), by_section)?;
+    let discounts = discounts(ctx, &mut sections, &shares);
+    let sla_credits = sla_credits(ctx, &mut sections);
+    let (subtotal, net) = totals(ctx.currency(), &mut sections, &discounts, &sla_credits);
+    let taxes = taxes(ctx, &mut sections, net);
+    let cur = ctx.currency();
+    let total = cur.sum(std::iter::once(net).chain(taxes.iter().map(|t| t.amount)));
+    for l in sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
+        l.tax.rescale(cur.minor_units);
     }
+    let catalog = ctx.catalog();
+    let bill = Bill {
+        currency: cur.code.clone(),
+        rounding: cur.rounding,
+        catalog_id: catalog.id.clone(),
+        catalog_version: catalog.version.clone(),
+        sections,
+        subtotal,
+        discounts,
+        sla_credits,
+        net,
+        taxes,
+        total,
+    };
+    debug_assert_eq!(bill.check_totals(), Ok(()));
+    Ok(Priced { bill, shares })
+}
 
-    // 2. Subscription lines: monthly fee prorated by days held, plus the one-time fee once.
+/// Phase 1, usage lines: each (product, meter, region) group priced on its whole quantity,
+/// converted with the fixed rate and rounded once.
+fn usage_lines<'a>(ctx: &Context<'_>, groups: Groups<'a>) -> Result<BySection<'a>, PricingError> {
+    let regions_used: BTreeSet<&str> = groups.keys().map(|(_, _, r)| *r).collect();
+    let many_regions = regions_used.len() > 1;
+    let mut by_section: BySection<'a> = BTreeMap::new();
+    for ((product, meter, region), shares) in groups {
+        let (section, line) = usage_line(ctx, product, meter, region, &shares, many_regions)?;
+        by_section.entry(section).or_default().push((line, shares));
+    }
+    Ok(by_section)
+}
+
+/// The line of one group, with the section it prints in: its quantity, amount, unit price
+/// (the list price, or the average when the price model has none) and description.
+fn usage_line(
+    ctx: &Context<'_>,
+    product_id: &str,
+    meter_id: &str,
+    region: &str,
+    shares: &[Share<'_>],
+    many_regions: bool,
+) -> Result<(String, Line), PricingError> {
+    let catalog = ctx.catalog();
+    let product = catalog
+        .product(product_id)
+        .ok_or_else(|| not_in_catalog(CatalogItem::Product, product_id))?;
+    let meter = catalog
+        .meter(meter_id)
+        .ok_or_else(|| not_in_catalog(CatalogItem::Meter, meter_id))?;
+    let region_opt = (!region.is_empty()).then_some(region);
+    let price = catalog
+        .price_of(region_opt, product_id, meter_id)
+        .ok_or_else(|| not_in_catalog(CatalogItem::Price, &format!("{product_id}/{meter_id}")))?;
+    let quantity: Decimal = shares.iter().map(|s| s.quantity).sum();
+    let exact = price.amount(quantity, meter.measurement_unit) * ctx.settings.fx;
+    let (unit_price, average) = match price.list_unit_price() {
+        Some(p) => (p * ctx.settings.fx, false),
+        None if quantity.is_zero() => (Decimal::ZERO, true),
+        None => (
+            (exact / quantity * meter.measurement_unit).round_dp(6),
+            true,
+        ),
+    };
+    // A product with several charges in one section (network in and out) names the meter,
+    // as the seed invoice does ("Bytes sent"); otherwise the product name says it all.
+    let shares_section = product.charges.iter().any(|c| {
+        c.meter != meter_id
+            && catalog
+                .meter(&c.meter)
+                .is_some_and(|m| m.section == meter.section)
+    });
+    let mut description = match (&product.kind, shares_section) {
+        (_, false) => product.name.clone(),
+        (ProductKind::Network, true) => meter.name.clone(),
+        (_, true) => format!("{} - {}", product.name, meter.name),
+    };
+    if many_regions {
+        if let Some(r) = catalog.region(region) {
+            description = format!("{description} ({})", r.name);
+        }
+    }
+    let line = Line {
+        description,
+        product: product_id.to_string(),
+        meter: Some(meter_id.to_string()),
+        region: region.to_string(),
+        category: catalog
+            .charge_category(product_id, meter_id)
+            .unwrap_or(product.category),
+        quantity,
+        unit: meter.unit_label().to_string(),
+        unit_price: unit_price.normalize(),
+        unit_price_is_average: average,
+        per: meter.measurement_unit,
+        one_time_fee: None,
+        monthly_fee: None,
+        days: None,
+        amount: ctx.currency().round(exact),
+        adjustments: Decimal::ZERO,
+        tax: Decimal::ZERO,
+    };
+    Ok((meter.section.clone(), line))
+}
+
+/// Phase 2, subscription lines: the monthly fee prorated by days held, plus the one-time fee
+/// once.
+fn subscription_lines<'a>(
+    ctx: &Context<'_>,
+    subscriptions: &'a [SubscriptionCharge],
+    by_section: &mut BySection<'a>,
+) -> Result<(), PricingError> {
+    let fx = ctx.settings.fx;
     for s in subscriptions {
-        let product = catalog
+        let product = ctx
+            .catalog()
             .product(&s.product)
-            .ok_or_else(|| unknown("product", &s.product))?;
-        let fees = product.fees().ok_or_else(|| PricingError::InvalidInput {
-            path: format!("subscriptions[{}].product", s.subscription),
-            message: format!("product `{}` is not a service or package", s.product),
-        })?;
+            .ok_or_else(|| not_in_catalog(CatalogItem::Product, &s.product))?;
+        let fees = product
+            .fees()
+            .ok_or_else(|| PricingError::SubscriptionNotAService {
+                subscription: s.subscription.clone(),
+                product: s.product.clone(),
+            })?;
         let one_time = if s.one_time {
             fees.one_time
         } else {
             Decimal::ZERO
         };
-        let exact = (one_time + fees.monthly * s.days / s.month_days) * s.quantity * ctx.fx;
+        let exact = (one_time + fees.monthly * s.days / s.month_days) * s.quantity * fx;
+        let line = Line {
+            description: product.name.clone(),
+            product: product.id.clone(),
+            meter: None,
+            region: String::new(),
+            category: product.category,
+            quantity: s.quantity,
+            unit: "month".into(),
+            unit_price: (fees.monthly * fx).normalize(),
+            unit_price_is_average: false,
+            per: Decimal::ONE,
+            one_time_fee: s.one_time.then_some(fees.one_time * fx),
+            monthly_fee: Some(fees.monthly * fx),
+            days: Some(s.days),
+            amount: ctx.currency().round(exact),
+            adjustments: Decimal::ZERO,
+            tax: Decimal::ZERO,
+        };
+        let share = Share {
+            project: &s.project,
+            resource: &s.subscription,
+            day: s.day,
+            quantity: s.quantity,
+        };
         by_section
             .entry(SUBSCRIPTIONS_SECTION.to_string())
             .or_default()
-            .push((
-                Line {
-                    description: product.name.clone(),
-                    product: product.id.clone(),
-                    meter: None,
-                    region: String::new(),
-                    category: product.category,
-                    quantity: s.quantity,
-                    unit: "month".into(),
-                    unit_price: (fees.monthly * ctx.fx).normalize(),
-                    unit_price_is_average: false,
-                    per: Decimal::ONE,
-                    one_time_fee: s.one_time.then_some(fees.one_time * ctx.fx),
-                    monthly_fee: Some(fees.monthly * ctx.fx),
-                    days: Some(s.days),
-                    amount: cur.round(exact),
-                    adjustments: Decimal::ZERO,
-                    tax: Decimal::ZERO,
-                },
-                vec![Share {
-                    project: &s.project,
-                    resource: &s.subscription,
-                    day: s.day,
-                    quantity: s.quantity,
-                }],
-            ));
+            .push((line, vec![share]));
     }
+    Ok(())
+}
 
-    // 3. SLA uplift on the covered categories, one line rounded once.
-    if let Some(sla) = ctx.sla {
-        if !sla.uplift_pct.is_zero() {
-            let base: Decimal = by_section
-                .values()
-                .flatten()
-                .filter(|(l, _)| sla.covers.contains(&l.category))
-                .map(|(l, _)| l.amount)
-                .sum();
-            if !base.is_zero() {
-                by_section
-                    .entry(SLA_SECTION.to_string())
-                    .or_default()
-                    .push((
-                        Line {
-                            description: format!(
-                                "{} SLA uplift ({}% of covered charges)",
-                                sla.name,
-                                sla.uplift_pct.normalize()
-                            ),
-                            product: format!("sla:{}", sla.id),
-                            meter: None,
-                            region: String::new(),
-                            category: Category::Support,
-                            quantity: Decimal::ONE,
-                            unit: "month".into(),
-                            unit_price: cur.round(base * sla.uplift_pct / Decimal::ONE_HUNDRED),
-                            unit_price_is_average: false,
-                            per: Decimal::ONE,
-                            one_time_fee: None,
-                            monthly_fee: None,
-                            days: None,
-                            amount: cur.round(base * sla.uplift_pct / Decimal::ONE_HUNDRED),
-                            adjustments: Decimal::ZERO,
-                            tax: Decimal::ZERO,
-                        },
-                        Vec::new(),
-                    ));
-            }
-        }
+/// Phase 3, SLA uplift: a percentage of the covered categories' charges, one line rounded once.
+fn sla_uplift(ctx: &Context<'_>, by_section: &mut BySection<'_>) {
+    let Some(sla) = ctx.settings.sla else {
+        return;
+    };
+    if sla.uplift_pct.is_zero() {
+        return;
     }
+    let base: Decimal = by_section
+        .values()
+        .flatten()
+        .filter(|(l, _)| sla.covers.contains(&l.category))
+        .map(|(l, _)| l.amount)
+        .sum();
+    if base.is_zero() {
+        return;
+    }
+    let amount = ctx
+        .currency()
+        .round(base * sla.uplift_pct / Decimal::ONE_HUNDRED);
+    let line = Line {
+        description: format!(
+            "{} SLA uplift ({}% of covered charges)",
+            sla.name,
+            sla.uplift_pct.normalize()
+        ),
+        product: format!("sla:{}", sla.id),
+        meter: None,
+        region: String::new(),
+        category: Category::Support,
+        quantity: Decimal::ONE,
+        unit: "month".into(),
+        unit_price: amount,
+        unit_price_is_average: false,
+        per: Decimal::ONE,
+        one_time_fee: None,
+        monthly_fee: None,
+        days: None,
+        amount,
+        adjustments: Decimal::ZERO,
+        tax: Decimal::ZERO,
+    };
+    by_section
+        .entry(SLA_SECTION.to_string())
+        .or_default()
+        .push((line, Vec::new()));
+}
 
-    // Section order: the catalog's, then subscriptions, then the SLA section.
+/// Phase 4, sections: in the catalog's order, then subscriptions, then the SLA section; lines
+/// by description. Returns the shares of every line in `Bill::lines` order.
+fn sections<'a>(
+    catalog: &Catalog,
+    mut by_section: BySection<'a>,
+) -> Result<(Vec<Section>, Vec<Vec<Share<'a>>>), PricingError> {
     let mut order = catalog.section_order();
     for extra in [SUBSCRIPTIONS_SECTION, SLA_SECTION] {
         if !order.iter().any(|s| s == extra) {
@@ -479,7 +607,6 @@ pub(crate) fn build<'a>(
         }
     }
     let mut sections = Vec::new();
-    // The shares of every line, in `Bill::lines` order.
     let mut all_shares: Vec<Vec<Share<'a>>> = Vec::new();
     for name in order {
         if let Some(mut lines) = by_section.remove(&name) {
@@ -504,14 +631,23 @@ pub(crate) fn build<'a>(
             max: INVOICE_LINES_MAX,
         });
     }
+    Ok((sections, all_shares))
+}
 
-    // 4. Discounts, in order, each on what earlier ones left; then SLA credits.
-    let mut discounts = Vec::new();
+/// Phase 5, discounts: in order, each on what the earlier ones left of the lines in its scope
+/// and window, rounded once and spread over those lines.
+fn discounts(
+    ctx: &Context<'_>,
+    sections: &mut [Section],
+    shares: &[Vec<Share<'_>>],
+) -> Vec<Adjustment> {
+    let cur = ctx.currency();
+    let mut out = Vec::new();
     for d in &ctx.discounts {
         let bases: Vec<Decimal> = sections
             .iter()
             .flat_map(|s| s.lines.iter())
-            .zip(&all_shares)
+            .zip(shares)
             .map(|(l, sh)| in_scope_fraction(d, l, sh, ctx) * l.net().max(Decimal::ZERO))
             .collect();
         let base = cur.round(bases.iter().copied().sum());
@@ -521,65 +657,83 @@ pub(crate) fn build<'a>(
         let amount = match &d.value {
             DiscountValue::Percent { pct } => cur.round(base * *pct / Decimal::ONE_HUNDRED),
             DiscountValue::Fixed { amount } => cur
-                .round(*amount * ctx.fx * window_fraction(d, ctx.span))
+                .round(*amount * ctx.settings.fx * window_fraction(d, ctx.span))
                 .min(base),
         };
         if amount.is_zero() {
             continue;
         }
-        spread(&mut sections, -amount, &bases, cur.minor_units);
-        discounts.push(Adjustment {
+        spread(sections, -amount, &bases, cur.minor_units);
+        out.push(Adjustment {
             id: d.id.clone(),
             description: d.name.clone(),
             base,
             amount: -amount,
         });
     }
-    let mut sla_credits = Vec::new();
-    if let (Some(sla), Some(availability)) = (ctx.sla, ctx.availability_pct) {
-        let mut steps: Vec<_> = sla
-            .credits
-            .iter()
-            .filter(|c| availability < c.below_pct)
-            .collect();
-        steps.sort_by_key(|s| s.below_pct);
-        if let Some(step) = steps.first() {
-            let bases: Vec<Decimal> = sections
-                .iter()
-                .flat_map(|s| s.lines.iter())
-                .map(|l| {
-                    let covered =
-                        sla.covers.contains(&l.category) || l.product == format!("sla:{}", sla.id);
-                    if covered {
-                        l.net().max(Decimal::ZERO)
-                    } else {
-                        Decimal::ZERO
-                    }
-                })
-                .collect();
-            let base = cur.round(bases.iter().copied().sum());
-            let amount = cur
-                .round(base * step.credit_pct / Decimal::ONE_HUNDRED)
-                .min(base);
-            if amount > Decimal::ZERO {
-                spread(&mut sections, -amount, &bases, cur.minor_units);
-                sla_credits.push(Adjustment {
-                    id: format!("sla-credit:{}", sla.id),
-                    description: format!(
-                        "{} SLA credit: availability {}% below {}% ({}% credit)",
-                        sla.name,
-                        availability.normalize(),
-                        step.below_pct.normalize(),
-                        step.credit_pct.normalize()
-                    ),
-                    base,
-                    amount: -amount,
-                });
-            }
-        }
-    }
+    out
+}
 
-    for s in &mut sections {
+/// Phase 6, SLA credits: the most severe step the measured availability falls below, on the
+/// covered charges (uplift included) after discounts.
+fn sla_credits(ctx: &Context<'_>, sections: &mut [Section]) -> Vec<Adjustment> {
+    let (Some(sla), Some(availability)) = (ctx.settings.sla, ctx.availability_pct) else {
+        return Vec::new();
+    };
+    let mut steps: Vec<_> = sla
+        .credits
+        .iter()
+        .filter(|c| availability < c.below_pct)
+        .collect();
+    steps.sort_by_key(|s| s.below_pct);
+    let Some(step) = steps.first() else {
+        return Vec::new();
+    };
+    let uplift_product = format!("sla:{}", sla.id);
+    let bases: Vec<Decimal> = sections
+        .iter()
+        .flat_map(|s| s.lines.iter())
+        .map(|l| {
+            let covered = sla.covers.contains(&l.category) || l.product == uplift_product;
+            if covered {
+                l.net().max(Decimal::ZERO)
+            } else {
+                Decimal::ZERO
+            }
+        })
+        .collect();
+    let cur = ctx.currency();
+    let base = cur.round(bases.iter().copied().sum());
+    let amount = cur
+        .round(base * step.credit_pct / Decimal::ONE_HUNDRED)
+        .min(base);
+    if amount <= Decimal::ZERO {
+        return Vec::new();
+    }
+    spread(sections, -amount, &bases, cur.minor_units);
+    vec![Adjustment {
+        id: format!("sla-credit:{}", sla.id),
+        description: format!(
+            "{} SLA credit: availability {}% below {}% ({}% credit)",
+            sla.name,
+            availability.normalize(),
+            step.below_pct.normalize(),
+            step.credit_pct.normalize()
+        ),
+        base,
+        amount: -amount,
+    }]
+}
+
+/// Phase 7, totals: section totals, the subtotal and the net (subtotal plus the negative
+/// discounts and credits), at the currency's scale.
+fn totals(
+    cur: &Currency,
+    sections: &mut [Section],
+    discounts: &[Adjustment],
+    sla_credits: &[Adjustment],
+) -> (Decimal, Decimal) {
+    for s in sections.iter_mut() {
         s.total = cur.sum(s.lines.iter().map(|l| l.amount));
         for l in &mut s.lines {
             l.adjustments.rescale(cur.minor_units);
@@ -591,61 +745,45 @@ pub(crate) fn build<'a>(
             .chain(discounts.iter().map(|a| a.amount))
             .chain(sla_credits.iter().map(|a| a.amount)),
     );
-
-    // 5. Taxes at the jurisdiction's level.
-    let mut taxes = Vec::new();
-    if let Some(j) = ctx.tax {
-        for rate in &j.taxes {
-            let amount = match j.level {
-                TaxLevel::Invoice => cur.round(net * rate.rate_pct / Decimal::ONE_HUNDRED),
-                TaxLevel::Line => {
-                    let mut taxes = Vec::new();
-                    for l in sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
-                        let t = cur.round(l.net() * rate.rate_pct / Decimal::ONE_HUNDRED);
-                        l.tax = cur.sum([l.tax, t]);
-                        taxes.push(t);
-                    }
-                    cur.sum(taxes)
-                }
-            };
-            taxes.push(TaxLine {
-                name: rate.name.clone(),
-                rate_pct: rate.rate_pct,
-                level: j.level,
-                base: net,
-                amount,
-            });
-        }
-    }
-    let total = cur.sum(std::iter::once(net).chain(taxes.iter().map(|t| t.amount)));
-    for l in sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
-        l.tax.rescale(cur.minor_units);
-    }
-    let bill = Bill {
-        currency: cur.code.clone(),
-        rounding: cur.rounding,
-        catalog_id: catalog.id.clone(),
-        catalog_version: catalog.version.clone(),
-        sections,
-        subtotal,
-        discounts,
-        sla_credits,
-        net,
-        taxes,
-        total,
-    };
-    debug_assert_eq!(bill.check_totals(), Ok(()));
-    Ok(Priced {
-        bill,
-        shares: all_shares,
-    })
+    (subtotal, net)
 }
 
-fn unknown(what: &'static str, id: &str) -> PricingError {
-    PricingError::UnknownReference {
+/// Phase 8, taxes: each rate of the jurisdiction on the net, rounded once per invoice or on
+/// each line's net and summed, as the jurisdiction's level says.
+fn taxes(ctx: &Context<'_>, sections: &mut [Section], net: Decimal) -> Vec<TaxLine> {
+    let Some(j) = ctx.settings.tax else {
+        return Vec::new();
+    };
+    let cur = ctx.currency();
+    let mut out = Vec::new();
+    for rate in &j.taxes {
+        let amount = match j.level {
+            TaxLevel::Invoice => cur.round(net * rate.rate_pct / Decimal::ONE_HUNDRED),
+            TaxLevel::Line => {
+                let mut line_taxes = Vec::new();
+                for l in sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
+                    let t = cur.round(l.net() * rate.rate_pct / Decimal::ONE_HUNDRED);
+                    l.tax = cur.sum([l.tax, t]);
+                    line_taxes.push(t);
+                }
+                cur.sum(line_taxes)
+            }
+        };
+        out.push(TaxLine {
+            name: rate.name.clone(),
+            rate_pct: rate.rate_pct,
+            level: j.level,
+            base: net,
+            amount,
+        });
+    }
+    out
+}
+
+fn not_in_catalog(what: CatalogItem, id: &str) -> PricingError {
+    PricingError::NotInCatalog {
         what,
         id: id.to_string(),
-        path: "catalog".into(),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The catalog schema: currencies, meters, products and their prices, regions, SLA tiers, taxes,
 //! discounts, billing tags, terms, starter templates and reseller overlays.
 //!
-//! A catalog is plain data (serde JSON, `schema_version` 1). [`Catalog::from_json`] parses and
-//! validates it; only a validated catalog reaches the pricing functions.
+//! A catalog is plain data (serde JSON, `schema_version` 1). [`Catalog::from_json`] (in
+//! `validate`, which knows the rules) parses and validates it; only a validated catalog reaches
+//! the pricing functions.
 
 use std::collections::BTreeMap;
 
@@ -10,9 +11,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::CatalogErrors;
 use crate::money::RoundingMode;
 use crate::price::Price;
+use crate::quote::QuoteTier;
 use crate::unit::Unit;
 
 /// The catalog format this build reads and writes.
@@ -647,7 +648,7 @@ pub struct Template {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    pub tiers: Vec<crate::estimate::QuoteTier>,
+    pub tiers: Vec<QuoteTier>,
 }
 
 /// A reseller's brand, shown by the white-labelled storefront.
@@ -709,13 +710,6 @@ impl Markup {
 }
 
 impl Catalog {
-    /// Parses a catalog and validates it; errors name the JSON path of each bad field.
-    pub fn from_json(text: &str) -> Result<Catalog, CatalogErrors> {
-        let catalog: Catalog = crate::parse_json(text)?;
-        catalog.validate()?;
-        Ok(catalog)
-    }
-
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("a catalog always serializes")
     }

@@ -3,14 +3,16 @@
 
 use std::fmt;
 
+use rust_decimal::Decimal;
 use thiserror::Error;
+
+use crate::path::{QuotePath, Setting, SettingsOwner};
+use crate::unit::Unit;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MoneyError {
     #[error("unknown currency `{code}` (not an ISO 4217 code this engine knows)")]
     UnknownCurrency { code: String },
-    #[error("cannot add {left} and {right}: amounts in different currencies")]
-    CurrencyMismatch { left: String, right: String },
     #[error("no exchange rate from {from} to {to} in the catalog's fx_rates")]
     NoExchangeRate { from: String, to: String },
 }
@@ -81,21 +83,41 @@ impl fmt::Display for CatalogErrors {
     }
 }
 
-/// Why a usage record was refused.
+/// Why a usage record was refused. Each variant is one rule; its text is what the batch's
+/// error list prints after the record's number, field and value.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RecordRule {
     #[error("field is empty")]
     Empty,
+    /// A field the format requires is absent; `why` says what needs it, when that helps.
+    #[error("missing field{}", .why.as_ref().map(|w| format!(": {w}")).unwrap_or_default())]
+    MissingField { why: Option<String> },
     #[error("unknown product or offering (not an id or alias in the catalog)")]
     UnknownProduct,
     #[error("product has no price for this meter")]
     UnknownMeter,
     #[error("unit `{unit}` cannot be converted to the meter's unit `{expected}`")]
     UnitMismatch { unit: String, expected: String },
+    #[error("unknown unit (expected hours, seconds, bytes, gigabytes, byte_hours, gigabyte_hours, gigabyte_months, requests, units or an alias such as h, GB, GB.h)")]
+    UnknownUnit,
+    #[error("not a decimal number (expected digits with an optional fraction and exponent; NaN and infinity are refused)")]
+    NotADecimal,
+    #[error("more than 28 digits after the decimal point: the value cannot be held exactly")]
+    TooPrecise,
+    /// A JSON value that must be a number is something else (`true`, an object).
+    #[error("expected a number or a decimal string")]
+    ExpectedNumber,
+    /// A JSON value that must be text (an id) is something else.
+    #[error("expected a string or a number")]
+    ExpectedText,
+    #[error("bad JSON string: {message}")]
+    BadJsonString { message: String },
     #[error("quantity is negative")]
     NegativeQuantity,
     #[error("quantity is larger than the largest allowed ({max})")]
     QuantityTooLarge { max: String },
+    #[error("{}", .format.refusal())]
+    NotATime { format: TimeFormat },
     #[error("end is before start")]
     EndBeforeStart,
     #[error("record is outside the billing period {period}")]
@@ -106,12 +128,13 @@ pub enum RecordRule {
     NotInRegion,
     #[error("unknown account")]
     UnknownAccount,
+    /// The batch was sent for one account and holds another's record.
+    #[error("the batch was sent for account `{account}` only")]
+    OtherAccount { account: String },
     /// The record's id was counted before with other content: one id meaning two usages is a
     /// broken exporter, so the batch is refused rather than either copy guessed right.
     #[error("record id was already counted with different content ({first})")]
     RecordIdReused { first: String },
-    #[error("{0}")]
-    Malformed(String),
     /// A text field longer than [`crate::usage::TEXT_BYTES_MAX`] bytes, or more tags than
     /// [`crate::usage::TAGS_PER_RECORD_MAX`]: an exporter's bug, refused before it can reach
     /// a storage key or item.
@@ -121,6 +144,72 @@ pub enum RecordRule {
         len: usize,
         max: usize,
     },
+    /// The item is not the JSON object the format holds (`expected`); `message` is serde's.
+    #[error("not a {expected}: {message}")]
+    NotARecord {
+        expected: &'static str,
+        message: String,
+    },
+    // Canonical CSV rows.
+    #[error("unterminated quoted field (a field may not span lines)")]
+    UnterminatedQuote,
+    #[error("text after a closing quote")]
+    TextAfterQuote,
+    #[error("a quote inside an unquoted field (quote the whole field and double the quote)")]
+    QuoteInUnquotedField,
+    #[error("the row has {fields} fields, the header has {header}")]
+    FieldCount { fields: usize, header: usize },
+    #[error("not valid UTF-8")]
+    NotUtf8,
+    // CloudStack records.
+    #[error("unknown CloudStack usage type (this mapping knows {known})")]
+    UnknownUsageType { known: String },
+    /// The same usage record twice in one document: a page fetched twice.
+    #[error("duplicate of record {first} (same usage type, usage id, offering and start date)")]
+    DuplicateRecord { first: usize },
+    #[error("ALLOCATED_VM hours ({allocated}) are fewer than the RUNNING_VM hours ({running}) of the same VM, offering and period")]
+    AllocatedBelowRunning {
+        allocated: Decimal,
+        running: Decimal,
+    },
+    #[error("expected a list of {{\"key\", \"value\"}} tags or strings: {message}")]
+    BadTags { message: String },
+    // Ceilometer samples.
+    #[error("unknown Ceilometer counter (rated counters: {known})")]
+    UnknownCounter { known: &'static str },
+    #[error("counter `{counter}` must be {expected}")]
+    WrongCounterType {
+        counter: String,
+        expected: &'static str,
+    },
+    #[error("unit not understood for counter `{counter}`")]
+    UnknownCounterUnit { counter: String },
+    #[error("an `instance` sample needs the flavor (`flavor.name` or `instance_type`)")]
+    MissingFlavor,
+    #[error("a `volume.size` sample needs `volume_type`")]
+    MissingVolumeType,
+}
+
+/// The time formats the importers read, named in [`RecordRule::NotATime`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Canonical CSV and JSON Lines: RFC 3339 only.
+    Rfc3339,
+    /// CloudStack's `'T'`, ISO 8601 and `yyyy-MM-dd HH:mm:ss` spellings.
+    CloudStack,
+    /// Ceilometer's offset-less ISO 8601.
+    Ceilometer,
+}
+
+impl TimeFormat {
+    /// Why a text was refused, with an example of what is expected.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            TimeFormat::Rfc3339 => "not an RFC 3339 instant (expected e.g. 2017-02-14T00:00:00Z)",
+            TimeFormat::CloudStack => "not a date (expected 2018-09-19'T'03:00:00+00:00, 2018-09-19T03:00:00Z or 2018-09-19 03:00:00)",
+            TimeFormat::Ceilometer => "not a date (expected e.g. 2026-11-01T00:00:00)",
+        }
+    }
 }
 
 /// One bad record: where it is, which field, what value, and the rule it broke. Values and
@@ -205,19 +294,129 @@ impl fmt::Display for BatchErrors {
     }
 }
 
-/// Why an invoice or estimate could not be priced.
+/// Something a priced line or subscription names that the catalog lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogItem {
+    Product,
+    Meter,
+    Price,
+}
+
+impl fmt::Display for CatalogItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CatalogItem::Product => "product",
+            CatalogItem::Meter => "meter",
+            CatalogItem::Price => "price",
+        })
+    }
+}
+
+/// Why an invoice, an estimate or a published catalog could not be made. Errors about a quote
+/// carry a [`QuotePath`] (or the [`Setting`]) so that the storefront shows each beside its
+/// field by matching on the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PricingError {
-    #[error("{what} `{id}` is not in the catalog ({path})")]
-    UnknownReference {
-        what: &'static str,
+    /// A quote or an account names a region, SLA tier, tax jurisdiction or term the catalog
+    /// does not offer. (An unknown currency is a [`MoneyError`].)
+    #[error("{} `{id}` is not in the catalog ({owner}.{})", .setting.what(), .setting.field())]
+    UnknownSetting {
+        setting: Setting,
         id: String,
-        path: String,
+        owner: SettingsOwner,
     },
+    /// A quote component names a product that is neither an id nor an alias in the catalog.
+    #[error("product `{id}` is not in the catalog ({path})")]
+    UnknownProduct { id: String, path: QuotePath },
+    /// Usage or a subscription names something the catalog lacks: it was rated or written
+    /// against another catalog.
+    #[error("{what} `{id}` is not in the catalog (catalog)")]
+    NotInCatalog { what: CatalogItem, id: String },
+    #[error("reseller `{id}` is not in the catalog (catalog.resellers)")]
+    UnknownReseller { id: String },
     #[error(transparent)]
     Money(#[from] MoneyError),
-    #[error("{path}: {message}")]
-    InvalidInput { path: String, message: String },
+    #[error("quote.tiers: {components} components, more than the limit of {max}")]
+    TooManyComponents { components: usize, max: usize },
+    /// The same rule rating applies: a product the quote's region does not sell.
+    #[error("{path}: product `{product}` is not sold in region `{region}`")]
+    NotSoldInRegion {
+        product: String,
+        region: String,
+        path: QuotePath,
+    },
+    /// The product has no charge for what the component needs (`running`, a meter id).
+    #[error("{path}: product `{product}` has no price for {needed}")]
+    NoPrice {
+        product: String,
+        needed: String,
+        path: QuotePath,
+    },
+    #[error("{path}: quantities cannot be negative")]
+    NegativeQuantity { path: QuotePath },
+    #[error("{path}: meter `{meter}` is measured in {}, not {}", .expected.label(), .unit.label())]
+    UnitMismatch {
+        meter: String,
+        unit: Unit,
+        expected: Unit,
+        path: QuotePath,
+    },
+    /// A service component names a product without subscription fees.
+    #[error("{path}: product `{product}` is not a service or package")]
+    NotAService { product: String, path: QuotePath },
+    /// An account's subscription is to a product without subscription fees.
+    #[error(
+        "subscriptions[{subscription}].product: product `{product}` is not a service or package"
+    )]
+    SubscriptionNotAService {
+        subscription: String,
+        product: String,
+    },
+    /// Rated usage whose unit does not convert to its meter's (it was rated against another
+    /// catalog).
+    #[error("usage[{product}/{meter}]: unit {} does not convert to {}", .unit.label(), .expected.label())]
+    UsageUnitMismatch {
+        product: String,
+        meter: String,
+        unit: Unit,
+        expected: Unit,
+    },
     #[error("invoice would have {lines} lines, more than the limit of {max}")]
     TooManyLines { lines: usize, max: usize },
+}
+
+/// A shown total that is not the sum of the amounts shown under it: a broken money rule (see
+/// ARCHITECTURE.md). Found by `Bill::check_totals` and `Invoice::check_totals`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TotalsError {
+    #[error("section {section} shows {shown} but its lines add up to {sum}")]
+    Section {
+        section: String,
+        shown: Decimal,
+        sum: Decimal,
+    },
+    #[error("subtotal {shown} != sum of sections {sum}")]
+    Subtotal { shown: Decimal, sum: Decimal },
+    #[error("net {net} != subtotal {subtotal} + adjustments {adjustments}")]
+    Net {
+        net: Decimal,
+        subtotal: Decimal,
+        adjustments: Decimal,
+    },
+    #[error("adjustments spread on lines {spread} != adjustments shown {shown}")]
+    Spread { spread: Decimal, shown: Decimal },
+    #[error("total {total} != net {net} + tax {tax}")]
+    Total {
+        total: Decimal,
+        net: Decimal,
+        tax: Decimal,
+    },
+    #[error("line taxes {line_tax} != tax lines {tax}")]
+    LineTax { line_tax: Decimal, tax: Decimal },
+    #[error("amount due != total - credits applied")]
+    AmountDue,
+    #[error("payments total != sum of payments")]
+    PaymentsTotal,
+    #[error("carried forward != brought forward - payments + amount due")]
+    CarriedForward,
 }

@@ -1,264 +1,25 @@
-//! Quotes (multi-tier apps as the storefront builds them) and their estimates, priced by the
-//! invoice pipeline on a month of equivalent usage.
+//! Estimates of quotes: a quote becomes the month of usage it stands for, priced by the invoice
+//! pipeline (`bill`), then attributed back to its tiers with hourly and yearly figures.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::allocate::allocate;
 use crate::bill::{
-    build, Adjustment, Bill, Context, Groups, Line, Share, SubscriptionCharge, TaxLine, SLA_SECTION,
+    build, Adjustment, Bill, Context, Groups, Line, Priced, Share, SubscriptionCharge, TaxLine,
+    SLA_SECTION,
 };
-use crate::catalog::{Catalog, Category, MeterRole};
+use crate::catalog::{Catalog, Category, MeterRole, Product, SlaTier};
 use crate::error::PricingError;
-use crate::invoice::discounts_in_order;
+use crate::path::{ComponentField, QuotePath, SettingsOwner};
+use crate::quote::{Component, Quote, QuoteTier, QUOTE_COMPONENTS_MAX};
+use crate::settings::{Settings, SettingsInput};
 use crate::unit::Unit;
-
-/// Most components one quote may have. The storefront's largest apps have a few hundred lines;
-/// the bound keeps a shared link and an estimate's recompute small.
-pub const QUOTE_COMPONENTS_MAX: usize = 2_000;
 
 /// Account id the estimate's usage is booked under.
 pub const QUOTE_ACCOUNT: &str = "quote";
-
-/// An app as the storefront builds it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Quote {
-    #[serde(default)]
-    pub name: String,
-    /// The instant prices and promotions are taken at (the caller's clock, never ours).
-    pub at: DateTime<Utc>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sla_tier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub term: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tax_jurisdiction: Option<String>,
-    pub tiers: Vec<QuoteTier>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuoteTier {
-    pub name: String,
-    pub components: Vec<Component>,
-}
-
-/// One thing in a tier. Hours default to the catalog's month (24/7).
-///
-/// JSON: the `type` tag beside the variant's fields (`{"type": "ip", "product": "ip", "count": 2}`);
-/// read through [`ComponentShape`] (internally tagged enums buffer in serde's `Content`, see
-/// `crate::shape`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    tag = "type",
-    rename_all = "snake_case",
-    deny_unknown_fields,
-    try_from = "ComponentShape"
-)]
-pub enum Component {
-    Compute {
-        offering: String,
-        count: u32,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        hours_per_month: Option<Decimal>,
-        /// Hours a month the VMs are stopped (priced at the stopped rate).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        stopped_hours_per_month: Option<Decimal>,
-    },
-    Volume {
-        offering: String,
-        size_gb: Decimal,
-        count: u32,
-    },
-    Traffic {
-        product: String,
-        #[serde(default)]
-        gb_in: Decimal,
-        #[serde(default)]
-        gb_out: Decimal,
-    },
-    Ip {
-        product: String,
-        count: u32,
-    },
-    /// A service or package subscription.
-    Service {
-        product: String,
-        quantity: u32,
-    },
-    /// Any meter of any product, by quantity in the meter's unit.
-    Usage {
-        product: String,
-        meter: String,
-        quantity: Decimal,
-    },
-}
-
-/// Every field a [`Component`] may have in JSON, read in one pass; [`Component::try_from`]
-/// checks that only the tagged variant's fields are given.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ComponentShape {
-    #[serde(rename = "type")]
-    kind: ComponentTag,
-    offering: Option<String>,
-    product: Option<String>,
-    meter: Option<String>,
-    count: Option<u32>,
-    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
-    hours_per_month: Option<Decimal>,
-    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
-    stopped_hours_per_month: Option<Decimal>,
-    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
-    size_gb: Option<Decimal>,
-    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
-    gb_in: Option<Decimal>,
-    #[serde(default, deserialize_with = "crate::shape::opt_decimal")]
-    gb_out: Option<Decimal>,
-    quantity: Option<QuantityValue>,
-}
-
-/// The `type` tag of a [`Component`].
-#[derive(Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ComponentTag {
-    Compute,
-    Volume,
-    Traffic,
-    Ip,
-    Service,
-    Usage,
-}
-
-/// `quantity` is a `u32` for a service and a `Decimal` for usage, and the tag may come after
-/// it: a JSON unsigned integer is kept as such, a string or a negative integer is read by
-/// `Decimal`'s own impl, and a number with a fraction is refused (see `crate::shape::Exact`).
-enum QuantityValue {
-    Whole(u64),
-    Exact(Decimal),
-}
-
-impl<'de> Deserialize<'de> for QuantityValue {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<QuantityValue, D::Error> {
-        use crate::shape::{exact, FLOAT_REFUSED};
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = QuantityValue;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a quantity")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<QuantityValue, E> {
-                Ok(QuantityValue::Whole(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<QuantityValue, E> {
-                Ok(QuantityValue::Exact(Decimal::from(v)))
-            }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<QuantityValue, E> {
-                Err(E::custom(FLOAT_REFUSED))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<QuantityValue, E> {
-                exact(v).map(|e| QuantityValue::Exact(e.0))
-            }
-        }
-        d.deserialize_any(Visitor)
-    }
-}
-
-impl TryFrom<ComponentShape> for Component {
-    type Error = String;
-
-    fn try_from(s: ComponentShape) -> Result<Component, String> {
-        use crate::shape::{only, required};
-        let fields = [
-            ("offering", s.offering.is_some()),
-            ("product", s.product.is_some()),
-            ("meter", s.meter.is_some()),
-            ("count", s.count.is_some()),
-            ("hours_per_month", s.hours_per_month.is_some()),
-            (
-                "stopped_hours_per_month",
-                s.stopped_hours_per_month.is_some(),
-            ),
-            ("size_gb", s.size_gb.is_some()),
-            ("gb_in", s.gb_in.is_some()),
-            ("gb_out", s.gb_out.is_some()),
-            ("quantity", s.quantity.is_some()),
-        ];
-        Ok(match s.kind {
-            ComponentTag::Compute => {
-                only(
-                    &fields,
-                    &[
-                        "offering",
-                        "count",
-                        "hours_per_month",
-                        "stopped_hours_per_month",
-                    ],
-                )?;
-                Component::Compute {
-                    offering: required(s.offering, "offering")?,
-                    count: required(s.count, "count")?,
-                    hours_per_month: s.hours_per_month,
-                    stopped_hours_per_month: s.stopped_hours_per_month,
-                }
-            }
-            ComponentTag::Volume => {
-                only(&fields, &["offering", "size_gb", "count"])?;
-                Component::Volume {
-                    offering: required(s.offering, "offering")?,
-                    size_gb: required(s.size_gb, "size_gb")?,
-                    count: required(s.count, "count")?,
-                }
-            }
-            ComponentTag::Traffic => {
-                only(&fields, &["product", "gb_in", "gb_out"])?;
-                Component::Traffic {
-                    product: required(s.product, "product")?,
-                    gb_in: s.gb_in.unwrap_or_default(),
-                    gb_out: s.gb_out.unwrap_or_default(),
-                }
-            }
-            ComponentTag::Ip => {
-                only(&fields, &["product", "count"])?;
-                Component::Ip {
-                    product: required(s.product, "product")?,
-                    count: required(s.count, "count")?,
-                }
-            }
-            ComponentTag::Service => {
-                only(&fields, &["product", "quantity"])?;
-                let quantity = match required(s.quantity, "quantity")? {
-                    QuantityValue::Whole(n) => u32::try_from(n).ok(),
-                    QuantityValue::Exact(_) => None,
-                };
-                Component::Service {
-                    product: required(s.product, "product")?,
-                    quantity: quantity.ok_or("invalid type for `quantity`, expected u32")?,
-                }
-            }
-            ComponentTag::Usage => {
-                only(&fields, &["product", "meter", "quantity"])?;
-                let quantity = match required(s.quantity, "quantity")? {
-                    QuantityValue::Whole(n) => Decimal::from(n),
-                    QuantityValue::Exact(d) => d,
-                };
-                Component::Usage {
-                    product: required(s.product, "product")?,
-                    meter: required(s.meter, "meter")?,
-                    quantity,
-                }
-            }
-        })
-    }
-}
 
 /// A line of the estimate, attributed to one tier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -328,52 +89,24 @@ pub struct Estimate {
 
 /// Prices a quote. The monthly total is the invoice total of a month of equivalent usage:
 /// `count x hours` running hours per VM, `size x hours` GB-hours per volume, and so on.
+///
+/// # Errors
+/// More than [`QUOTE_COMPONENTS_MAX`] components, a setting the catalog does not offer, or a
+/// component it cannot price (each with the [`QuotePath`] of the component and field).
 pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingError> {
     let components: usize = quote.tiers.iter().map(|t| t.components.len()).sum();
     if components > QUOTE_COMPONENTS_MAX {
-        return Err(PricingError::InvalidInput {
-            path: "quote.tiers".into(),
-            message: format!(
-                "{components} components, more than the limit of {QUOTE_COMPONENTS_MAX}"
-            ),
+        return Err(PricingError::TooManyComponents {
+            components,
+            max: QUOTE_COMPONENTS_MAX,
         });
     }
-    let (currency, fx) = Context::currency_for(catalog, quote.currency.as_deref())?;
-    let check = |what: &'static str, found: bool, id: &Option<String>, path: &str| match id {
-        Some(id) if !found => Err(PricingError::UnknownReference {
-            what,
-            id: id.clone(),
-            path: format!("quote.{path}"),
-        }),
-        _ => Ok(()),
-    };
-    let region = quote.region.as_deref().and_then(|r| catalog.region(r));
-    check("region", region.is_some(), &quote.region, "region")?;
-    let sla = quote.sla_tier.as_deref().and_then(|s| catalog.sla_tier(s));
-    check("SLA tier", sla.is_some(), &quote.sla_tier, "sla_tier")?;
-    let tax = quote
-        .tax_jurisdiction
-        .as_deref()
-        .and_then(|t| catalog.tax_jurisdiction(t));
-    check(
-        "tax jurisdiction",
-        tax.is_some(),
-        &quote.tax_jurisdiction,
-        "tax_jurisdiction",
-    )?;
-    let term = quote.term.as_deref().and_then(|t| catalog.term(t));
-    check("term", term.is_some(), &quote.term, "term")?;
-
-    let (groups, subs) = quote_groups(catalog, quote)?;
+    let settings = Settings::resolve(catalog, &settings_input(quote), &SettingsOwner::Quote)?;
+    let (groups, subs) = quote_groups(&settings, quote)?;
     let ctx = Context {
-        catalog,
-        currency: currency.clone(),
-        fx,
-        default_region: region.map(|r| r.id.clone()).unwrap_or_default(),
-        sla,
+        discounts: settings.discounts_in_order(&[]),
+        settings,
         availability_pct: None,
-        tax,
-        discounts: discounts_in_order(catalog, quote.term.as_deref(), &[]),
         account: QUOTE_ACCOUNT.to_string(),
         span: (quote.at, quote.at),
     };
@@ -398,11 +131,26 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         None
     };
     let priced = build(&ctx, groups, &recurring)?;
-    let bill = priced.bill;
-    let first = first.unwrap_or(bill.total);
+    let first = first.unwrap_or(priced.bill.total);
+    let tiers = tier_lines(&ctx, quote, &priced);
+    Ok(summarize(&ctx, tiers, priced.bill, first))
+}
 
-    let hpm = catalog.hours_per_month;
-    let hourly_scale = currency.minor_units + HOURLY_EXTRA_DIGITS;
+/// The settings a quote names.
+fn settings_input(quote: &Quote) -> SettingsInput<'_> {
+    SettingsInput {
+        currency: quote.currency.as_deref(),
+        region: quote.region.as_deref(),
+        tax_jurisdiction: quote.tax_jurisdiction.as_deref(),
+        sla_tier: quote.sla_tier.as_deref(),
+        term: quote.term.as_deref(),
+    }
+}
+
+/// The estimate's tiers: each bill line attributed to the tiers by the quantity each tier's
+/// resources hold, the SLA uplift by each tier's covered charges.
+fn tier_lines(ctx: &Context<'_>, quote: &Quote, priced: &Priced<'_>) -> Vec<EstimateTier> {
+    let minor_units = ctx.settings.currency.minor_units;
     let tier_index: BTreeMap<&str, usize> = quote
         .tiers
         .iter()
@@ -420,73 +168,105 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
             yearly: Decimal::ZERO,
         })
         .collect();
-
-    // Attribute each bill line to tiers by the quantity each tier's resources hold.
     let mut uplift_lines: Vec<&Line> = Vec::new();
     let mut line_shares = priced.shares.iter();
-    for section in &bill.sections {
+    for section in &priced.bill.sections {
         for line in &section.lines {
             let shares = line_shares.next().map(Vec::as_slice).unwrap_or_default();
             if section.name == SLA_SECTION {
                 uplift_lines.push(line);
                 continue;
             }
-            let mut per_tier: BTreeMap<usize, Decimal> = BTreeMap::new();
-            for s in shares {
-                let idx = tier_index.get(s.project).copied().unwrap_or(0);
-                *per_tier.entry(idx).or_default() += s.quantity;
-            }
-            let idxs: Vec<usize> = per_tier.keys().copied().collect();
-            let weights: Vec<Decimal> = per_tier.values().copied().collect();
-            let parts = allocate(line.amount, &weights, currency.minor_units);
-            for ((idx, q), monthly) in idxs.into_iter().zip(weights).zip(parts) {
-                tiers[idx].lines.push(EstimateLine {
-                    description: line.description.clone(),
-                    product: line.product.clone(),
-                    category: line.category,
-                    quantity: q,
-                    unit: line.unit.clone(),
-                    unit_price: line.unit_price,
-                    per: line.per,
-                    monthly,
-                    hourly: Decimal::ZERO,
-                    yearly: monthly * Decimal::from(12),
-                });
-            }
+            attribute_line(&mut tiers, &tier_index, line, shares, minor_units);
         }
     }
-    // The SLA uplift goes to tiers in proportion to their covered charges.
     for line in uplift_lines {
-        let covered: Vec<Decimal> = tiers
-            .iter()
-            .map(|t| {
-                t.lines
-                    .iter()
-                    .filter(|l| sla.is_some_and(|s| s.covers.contains(&l.category)))
-                    .map(|l| l.monthly)
-                    .sum()
-            })
-            .collect();
-        let parts = allocate(line.amount, &covered, currency.minor_units);
-        for (t, monthly) in tiers.iter_mut().zip(parts) {
-            if !monthly.is_zero() {
-                t.lines.push(EstimateLine {
-                    description: line.description.clone(),
-                    product: line.product.clone(),
-                    category: line.category,
-                    quantity: Decimal::ONE,
-                    unit: line.unit.clone(),
-                    unit_price: monthly,
-                    per: Decimal::ONE,
-                    monthly,
-                    hourly: Decimal::ZERO,
-                    yearly: monthly * Decimal::from(12),
-                });
-            }
+        attribute_uplift(&mut tiers, line, ctx.settings.sla, minor_units);
+    }
+    tiers
+}
+
+/// Splits a line's amount over the tiers whose resources it holds, by quantity.
+fn attribute_line(
+    tiers: &mut [EstimateTier],
+    tier_index: &BTreeMap<&str, usize>,
+    line: &Line,
+    shares: &[Share<'_>],
+    minor_units: u32,
+) {
+    let mut per_tier: BTreeMap<usize, Decimal> = BTreeMap::new();
+    for s in shares {
+        let idx = tier_index.get(s.project).copied().unwrap_or(0);
+        *per_tier.entry(idx).or_default() += s.quantity;
+    }
+    let idxs: Vec<usize> = per_tier.keys().copied().collect();
+    let weights: Vec<Decimal> = per_tier.values().copied().collect();
+    let parts = allocate(line.amount, &weights, minor_units);
+    for ((idx, q), monthly) in idxs.into_iter().zip(weights).zip(parts) {
+        tiers[idx].lines.push(EstimateLine {
+            description: line.description.clone(),
+            product: line.product.clone(),
+            category: line.category,
+            quantity: q,
+            unit: line.unit.clone(),
+            unit_price: line.unit_price,
+            per: line.per,
+            monthly,
+            hourly: Decimal::ZERO,
+            yearly: monthly * Decimal::from(12),
+        });
+    }
+}
+
+/// Splits the SLA uplift over the tiers in proportion to their covered charges.
+fn attribute_uplift(
+    tiers: &mut [EstimateTier],
+    line: &Line,
+    sla: Option<&SlaTier>,
+    minor_units: u32,
+) {
+    let covered: Vec<Decimal> = tiers
+        .iter()
+        .map(|t| {
+            t.lines
+                .iter()
+                .filter(|l| sla.is_some_and(|s| s.covers.contains(&l.category)))
+                .map(|l| l.monthly)
+                .sum()
+        })
+        .collect();
+    let parts = allocate(line.amount, &covered, minor_units);
+    for (t, monthly) in tiers.iter_mut().zip(parts) {
+        if !monthly.is_zero() {
+            t.lines.push(EstimateLine {
+                description: line.description.clone(),
+                product: line.product.clone(),
+                category: line.category,
+                quantity: Decimal::ONE,
+                unit: line.unit.clone(),
+                unit_price: monthly,
+                per: Decimal::ONE,
+                monthly,
+                hourly: Decimal::ZERO,
+                yearly: monthly * Decimal::from(12),
+            });
         }
     }
-    // Hourly amounts: the subtotal's hourly rate, spread over lines by their monthly amounts,
-    // so that hourly columns add up too.
+}
+
+/// The estimate's figures from its tiers and month bill: hourly amounts (the subtotal's hourly
+/// rate spread over lines by their monthly amounts, so that hourly columns add up too), tier
+/// and category totals, yearly and term totals. `first` is the first month's bill total.
+fn summarize(
+    ctx: &Context<'_>,
+    mut tiers: Vec<EstimateTier>,
+    bill: Bill,
+    first: Decimal,
+) -> Estimate {
+    let catalog = ctx.settings.catalog;
+    let currency = &ctx.settings.currency;
+    let hpm = catalog.hours_per_month;
+    let hourly_scale = currency.minor_units + HOURLY_EXTRA_DIGITS;
     let subtotal = bill.subtotal;
     let hourly_subtotal = (subtotal / hpm).round_dp(hourly_scale);
     let all_monthly: Vec<Decimal> = tiers
@@ -504,10 +284,10 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         t.hourly = t.lines.iter().map(|l| l.hourly).sum();
         t.yearly = t.lines.iter().map(|l| l.yearly).sum();
     }
-    let months = term.map(|t| t.months);
+    let months = ctx.settings.term.map(|t| t.months);
     let monthly_total = bill.total;
     let one_time_total = first - bill.total;
-    Ok(Estimate {
+    Estimate {
         currency: currency.code.clone(),
         catalog_id: catalog.id.clone(),
         catalog_version: catalog.version.clone(),
@@ -529,216 +309,234 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         term_months: months,
         term_total: monthly_total * Decimal::from(months.unwrap_or(1)) + one_time_total,
         bill,
-    })
+    }
 }
 
 /// The month of usage a quote stands for, grouped into lines as an invoice groups usage: one
-/// share per component, its project the tier's name.
-pub(crate) fn quote_groups<'a>(
-    catalog: &'a Catalog,
+/// share per component, its project the tier's name; services become subscription charges.
+fn quote_groups<'a>(
+    settings: &Settings<'a>,
     quote: &'a Quote,
 ) -> Result<(Groups<'a>, Vec<SubscriptionCharge>), PricingError> {
-    let hpm = catalog.hours_per_month;
-    let day = quote.at.date_naive();
-    let region = quote.region.as_deref().unwrap_or_default();
-    let mut groups: Groups<'a> = BTreeMap::new();
-    let mut subs = Vec::new();
-    for (ti, tier) in quote.tiers.iter().enumerate() {
-        for (ci, c) in tier.components.iter().enumerate() {
-            let path = || format!("quote.tiers[{ti}].components[{ci}]");
-            let mut add = |product: &str,
-                           role: Option<MeterRole>,
-                           meter: Option<&str>,
-                           quantity: Decimal,
-                           unit: Unit,
-                           field: &str|
-             -> Result<(), PricingError> {
-                let p = catalog.resolve_product(product).ok_or_else(|| {
-                    PricingError::UnknownReference {
-                        what: "product",
-                        id: product.to_string(),
-                        path: format!("{}.{field}", path()),
-                    }
-                })?;
-                // The same rule rating applies: a product not sold in the region is refused.
-                if catalog
-                    .region(region)
-                    .is_some_and(|r| r.unavailable.contains(&p.id))
-                {
-                    return Err(PricingError::InvalidInput {
-                        path: format!("{}.{field}", path()),
-                        message: format!("product `{}` is not sold in region `{region}`", p.id),
-                    });
-                }
-                let m = match (role, meter) {
-                    (Some(role), _) => catalog.meter_for_role(&p.id, role),
-                    (None, Some(m)) => p
-                        .charges
-                        .iter()
-                        .find(|c| c.meter == m)
-                        .and_then(|c| catalog.meter(&c.meter)),
-                    (None, None) => None,
-                }
-                .ok_or_else(|| PricingError::InvalidInput {
-                    path: format!("{}.{field}", path()),
-                    message: format!(
-                        "product `{}` has no price for {}",
-                        p.id,
-                        role.map_or(meter.unwrap_or_default().to_string(), |r| r
-                            .name()
-                            .to_string())
-                    ),
-                })?;
-                if quantity.is_sign_negative() && !quantity.is_zero() {
-                    return Err(PricingError::InvalidInput {
-                        path: path(),
-                        message: "quantities cannot be negative".into(),
-                    });
-                }
-                if quantity.is_zero() {
-                    return Ok(());
-                }
-                let unit = if role.is_none() { m.unit } else { unit };
-                let quantity = unit.convert(quantity, m.unit, hpm).ok_or_else(|| {
-                    PricingError::InvalidInput {
-                        path: format!("{}.{field}", path()),
-                        message: format!(
-                            "meter `{}` is measured in {}, not {}",
-                            m.id,
-                            m.unit.label(),
-                            unit.label()
-                        ),
-                    }
-                })?;
-                groups
-                    .entry((p.id.as_str(), m.id.as_str(), region))
-                    .or_default()
-                    .push(Share {
-                        project: &tier.name,
-                        resource: &tier.name,
-                        day,
-                        quantity,
-                    });
-                Ok(())
+    let mut month = QuoteMonth {
+        catalog: settings.catalog,
+        region: settings.default_region(),
+        unavailable: settings.region.map(|r| r.unavailable.as_slice()),
+        day: quote.at.date_naive(),
+        groups: BTreeMap::new(),
+        subs: Vec::new(),
+    };
+    for (tier_no, tier) in quote.tiers.iter().enumerate() {
+        for (component_no, c) in tier.components.iter().enumerate() {
+            let path = QuotePath {
+                tier: tier_no,
+                component: component_no,
+                field: None,
             };
-            match c {
-                Component::Compute {
-                    offering,
-                    count,
-                    hours_per_month,
-                    stopped_hours_per_month,
-                } => {
-                    let n = Decimal::from(*count);
-                    add(
-                        offering,
-                        Some(MeterRole::Running),
-                        None,
-                        n * hours_per_month.unwrap_or(hpm),
-                        Unit::Hours,
-                        "offering",
-                    )?;
-                    if let Some(stopped) = stopped_hours_per_month {
-                        add(
-                            offering,
-                            Some(MeterRole::Stopped),
-                            None,
-                            n * *stopped,
-                            Unit::Hours,
-                            "stopped_hours_per_month",
-                        )?;
-                    }
-                }
-                Component::Volume {
-                    offering,
-                    size_gb,
-                    count,
-                } => {
-                    add(
-                        offering,
-                        Some(MeterRole::Storage),
-                        None,
-                        *size_gb * Decimal::from(*count) * hpm,
-                        Unit::GigabyteHours,
-                        "offering",
-                    )?;
-                }
-                Component::Traffic {
-                    product,
-                    gb_in,
-                    gb_out,
-                } => {
-                    add(
-                        product,
-                        Some(MeterRole::TrafficIn),
-                        None,
-                        *gb_in,
-                        Unit::Gigabytes,
-                        "gb_in",
-                    )?;
-                    add(
-                        product,
-                        Some(MeterRole::TrafficOut),
-                        None,
-                        *gb_out,
-                        Unit::Gigabytes,
-                        "gb_out",
-                    )?;
-                }
-                Component::Ip { product, count } => {
-                    add(
-                        product,
-                        Some(MeterRole::IpHours),
-                        None,
-                        Decimal::from(*count) * hpm,
-                        Unit::Hours,
-                        "product",
-                    )?;
-                }
-                Component::Usage {
-                    product,
-                    meter,
-                    quantity,
-                } => {
-                    add(product, None, Some(meter), *quantity, Unit::Units, "meter")?;
-                }
-                Component::Service { product, quantity } => {
-                    let p = catalog.resolve_product(product).ok_or_else(|| {
-                        PricingError::UnknownReference {
-                            what: "product",
-                            id: product.clone(),
-                            path: format!("{}.product", path()),
-                        }
-                    })?;
-                    if catalog
-                        .region(region)
-                        .is_some_and(|r| r.unavailable.contains(&p.id))
-                    {
-                        return Err(PricingError::InvalidInput {
-                            path: format!("{}.product", path()),
-                            message: format!("product `{}` is not sold in region `{region}`", p.id),
-                        });
-                    }
-                    if p.fees().is_none() {
-                        return Err(PricingError::InvalidInput {
-                            path: format!("{}.product", path()),
-                            message: format!("product `{}` is not a service or package", p.id),
-                        });
-                    }
-                    if *quantity > 0 {
-                        subs.push(SubscriptionCharge {
-                            subscription: format!("{}/{ci}", tier.name),
-                            project: tier.name.clone(),
-                            product: p.id.clone(),
-                            quantity: Decimal::from(*quantity),
-                            days: Decimal::ONE,
-                            month_days: Decimal::ONE,
-                            one_time: true,
-                            day,
-                        });
-                    }
-                }
-            }
+            month.component(tier, path, c)?;
         }
     }
-    Ok((groups, subs))
+    Ok((month.groups, month.subs))
+}
+
+/// What a component's usage is measured by: the product's meter with a role (a VM's running
+/// hours), or a meter named by the component.
+#[derive(Clone, Copy)]
+enum Measured<'q> {
+    Role(MeterRole, Unit),
+    Meter(&'q str),
+}
+
+/// A quote's month of usage as it is built, component by component.
+struct QuoteMonth<'a> {
+    catalog: &'a Catalog,
+    region: &'a str,
+    /// The products the quote's region does not sell.
+    unavailable: Option<&'a [String]>,
+    day: chrono::NaiveDate,
+    groups: Groups<'a>,
+    subs: Vec<SubscriptionCharge>,
+}
+
+impl<'a> QuoteMonth<'a> {
+    fn component(
+        &mut self,
+        tier: &'a QuoteTier,
+        path: QuotePath,
+        c: &'a Component,
+    ) -> Result<(), PricingError> {
+        use ComponentField as F;
+        use MeterRole as R;
+        let hpm = self.catalog.hours_per_month;
+        match c {
+            Component::Compute {
+                offering,
+                count,
+                hours_per_month,
+                stopped_hours_per_month,
+            } => {
+                let n = Decimal::from(*count);
+                let hours = n * hours_per_month.unwrap_or(hpm);
+                let running = Measured::Role(R::Running, Unit::Hours);
+                self.usage(tier, path, F::Offering, offering, running, hours)?;
+                if let Some(stopped) = stopped_hours_per_month {
+                    let m = Measured::Role(R::Stopped, Unit::Hours);
+                    self.usage(
+                        tier,
+                        path,
+                        F::StoppedHoursPerMonth,
+                        offering,
+                        m,
+                        n * *stopped,
+                    )?;
+                }
+            }
+            Component::Volume {
+                offering,
+                size_gb,
+                count,
+            } => {
+                let gb_hours = *size_gb * Decimal::from(*count) * hpm;
+                let storage = Measured::Role(R::Storage, Unit::GigabyteHours);
+                self.usage(tier, path, F::Offering, offering, storage, gb_hours)?;
+            }
+            Component::Traffic {
+                product,
+                gb_in,
+                gb_out,
+            } => {
+                let m = Measured::Role(R::TrafficIn, Unit::Gigabytes);
+                self.usage(tier, path, F::GbIn, product, m, *gb_in)?;
+                let m = Measured::Role(R::TrafficOut, Unit::Gigabytes);
+                self.usage(tier, path, F::GbOut, product, m, *gb_out)?;
+            }
+            Component::Ip { product, count } => {
+                let hours = Decimal::from(*count) * hpm;
+                let m = Measured::Role(R::IpHours, Unit::Hours);
+                self.usage(tier, path, F::Product, product, m, hours)?;
+            }
+            Component::Usage {
+                product,
+                meter,
+                quantity,
+            } => {
+                let m = Measured::Meter(meter);
+                self.usage(tier, path, F::Meter, product, m, *quantity)?;
+            }
+            Component::Service { product, quantity } => {
+                self.service(tier, path, product, *quantity)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The product a component names (an id or an alias), refused as rating would refuse it
+    /// when the quote's region does not sell it.
+    fn product(&self, key: &str, path: QuotePath) -> Result<&'a Product, PricingError> {
+        let p = self
+            .catalog
+            .resolve_product(key)
+            .ok_or_else(|| PricingError::UnknownProduct {
+                id: key.to_string(),
+                path,
+            })?;
+        if self.unavailable.is_some_and(|u| u.contains(&p.id)) {
+            return Err(PricingError::NotSoldInRegion {
+                product: p.id.clone(),
+                region: self.region.to_string(),
+                path,
+            });
+        }
+        Ok(p)
+    }
+
+    /// Adds `quantity` of `product`'s `measured` meter, in the unit the component gives it in
+    /// (a named meter's quantity is in the meter's own unit).
+    fn usage(
+        &mut self,
+        tier: &'a QuoteTier,
+        path: QuotePath,
+        field: ComponentField,
+        product: &str,
+        measured: Measured<'_>,
+        quantity: Decimal,
+    ) -> Result<(), PricingError> {
+        let at = path.at(field);
+        let p = self.product(product, at)?;
+        let meter = match measured {
+            Measured::Role(role, _) => self.catalog.meter_for_role(&p.id, role),
+            Measured::Meter(m) => p
+                .charges
+                .iter()
+                .find(|c| c.meter == m)
+                .and_then(|c| self.catalog.meter(&c.meter)),
+        };
+        let m = meter.ok_or_else(|| PricingError::NoPrice {
+            product: p.id.clone(),
+            needed: match measured {
+                Measured::Role(role, _) => role.name().to_string(),
+                Measured::Meter(m) => m.to_string(),
+            },
+            path: at,
+        })?;
+        if quantity.is_sign_negative() && !quantity.is_zero() {
+            return Err(PricingError::NegativeQuantity { path });
+        }
+        if quantity.is_zero() {
+            return Ok(());
+        }
+        let unit = match measured {
+            Measured::Role(_, unit) => unit,
+            Measured::Meter(_) => m.unit,
+        };
+        let quantity = unit
+            .convert(quantity, m.unit, self.catalog.hours_per_month)
+            .ok_or_else(|| PricingError::UnitMismatch {
+                meter: m.id.clone(),
+                unit,
+                expected: m.unit,
+                path: at,
+            })?;
+        self.groups
+            .entry((p.id.as_str(), m.id.as_str(), self.region))
+            .or_default()
+            .push(Share {
+                project: &tier.name,
+                resource: &tier.name,
+                day: self.day,
+                quantity,
+            });
+        Ok(())
+    }
+
+    /// A service or package subscription, for the whole month with its one-time fee.
+    fn service(
+        &mut self,
+        tier: &QuoteTier,
+        path: QuotePath,
+        product: &str,
+        quantity: u32,
+    ) -> Result<(), PricingError> {
+        let at = path.at(ComponentField::Product);
+        let p = self.product(product, at)?;
+        if p.fees().is_none() {
+            return Err(PricingError::NotAService {
+                product: p.id.clone(),
+                path: at,
+            });
+        }
+        if quantity > 0 {
+            self.subs.push(SubscriptionCharge {
+                subscription: format!("{}/{}", tier.name, path.component),
+                project: tier.name.clone(),
+                product: p.id.clone(),
+                quantity: Decimal::from(quantity),
+                days: Decimal::ONE,
+                month_days: Decimal::ONE,
+                one_time: true,
+                day: self.day,
+            });
+        }
+        Ok(())
+    }
 }

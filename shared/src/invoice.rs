@@ -5,10 +5,13 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::bill::{build, usage_groups, Bill, Context, SubscriptionCharge};
-use crate::catalog::{Catalog, Discount, DiscountScope, DiscountValue};
-use crate::error::PricingError;
+use crate::bill::{build, usage_groups, Bill, Context, SubscriptionCharge, SummaryRow};
+use crate::catalog::{Catalog, Discount};
+use crate::error::{PricingError, TotalsError};
+use crate::money::Currency;
+use crate::path::SettingsOwner;
 use crate::period::{midnight, BillingPeriod, PeriodKind};
+use crate::settings::{Settings, SettingsInput};
 use crate::usage::Usage;
 
 /// The accounts file the rater loads: versioned like the catalog.
@@ -157,73 +160,98 @@ pub struct Invoice {
 
 impl Invoice {
     /// [`Bill::check_totals`] plus the account summary's arithmetic.
-    pub fn check_totals(&self) -> Result<(), String> {
+    ///
+    /// # Errors
+    /// The first total that is not the sum of its parts.
+    pub fn check_totals(&self) -> Result<(), TotalsError> {
         self.bill.check_totals()?;
         if self.bill.total - self.credits_applied != self.amount_due {
-            return Err("amount due != total - credits applied".into());
+            return Err(TotalsError::AmountDue);
         }
         let paid: Decimal = self.payments.iter().map(|p| p.amount).sum();
         if paid != self.payments_total {
-            return Err("payments total != sum of payments".into());
+            return Err(TotalsError::PaymentsTotal);
         }
         if self.brought_forward - self.payments_total + self.amount_due != self.carried_forward {
-            return Err("carried forward != brought forward - payments + amount due".into());
+            return Err(TotalsError::CarriedForward);
         }
         Ok(())
+    }
+
+    /// [`Bill::summary_rows`], then the account's: credit applied, amount due, and the balance
+    /// statement (brought forward, each payment, all payments, this period's amount due,
+    /// carried forward).
+    pub fn summary_rows(&self) -> Vec<SummaryRow<'_>> {
+        let mut rows = self.bill.summary_rows();
+        rows.push(SummaryRow::CreditsApplied(-self.credits_applied));
+        rows.push(SummaryRow::AmountDue(self.amount_due));
+        rows.push(SummaryRow::BroughtForward(self.brought_forward));
+        rows.extend(self.payments.iter().map(|p| SummaryRow::Payment {
+            date: p.date,
+            reference: &p.reference,
+            amount: -p.amount,
+        }));
+        rows.push(SummaryRow::Payments(-self.payments_total));
+        rows.push(SummaryRow::DueThisPeriod(self.amount_due));
+        rows.push(SummaryRow::CarriedForward(self.carried_forward));
+        rows
+    }
+}
+
+impl Account {
+    /// The account's settings, as the pricing pipeline resolves them.
+    pub fn settings_input(&self) -> SettingsInput<'_> {
+        SettingsInput {
+            currency: self.currency.as_deref(),
+            region: self.region.as_deref(),
+            tax_jurisdiction: self.tax_jurisdiction.as_deref(),
+            sla_tier: self.sla_tier.as_deref(),
+            term: self.term.as_deref(),
+        }
     }
 }
 
 /// The invoice of `account` for `period` from its rated `usage` (other accounts' totals are
 /// ignored). Interim: the caller numbers and stores final invoices.
+///
+/// # Errors
+/// A setting of the account the catalog does not offer (its path names the account), usage or
+/// a subscription the catalog cannot price, or more than [`crate::INVOICE_LINES_MAX`] lines.
 pub fn invoice(
     catalog: &Catalog,
     account: &Account,
     period: BillingPeriod,
     usage: &Usage,
 ) -> Result<Invoice, PricingError> {
-    let (currency, fx) = Context::currency_for(catalog, account.currency.as_deref())?;
-    let lookup =
-        |what: &'static str, id: &Option<String>, path: &str| -> Result<(), PricingError> {
-            match id {
-                Some(id) if !known(catalog, what, id) => Err(PricingError::UnknownReference {
-                    what,
-                    id: id.clone(),
-                    path: format!("accounts[{}].{path}", account.id),
-                }),
-                _ => Ok(()),
-            }
-        };
-    lookup("region", &account.region, "region")?;
-    lookup(
-        "tax jurisdiction",
-        &account.tax_jurisdiction,
-        "tax_jurisdiction",
-    )?;
-    lookup("SLA tier", &account.sla_tier, "sla_tier")?;
-    lookup("term", &account.term, "term")?;
-
-    let ctx = Context {
+    let settings = Settings::resolve(
         catalog,
-        currency: currency.clone(),
-        fx,
-        default_region: account.region.clone().unwrap_or_default(),
-        sla: account
-            .sla_tier
-            .as_deref()
-            .and_then(|s| catalog.sla_tier(s)),
+        &account.settings_input(),
+        &SettingsOwner::Account(account.id.clone()),
+    )?;
+    let default_region = settings.default_region();
+    let ctx = Context {
+        discounts: settings.discounts_in_order(&account.discounts),
+        settings,
         availability_pct: account.availability_pct,
-        tax: account
-            .tax_jurisdiction
-            .as_deref()
-            .and_then(|t| catalog.tax_jurisdiction(t)),
-        discounts: discounts_in_order(catalog, account.term.as_deref(), &account.discounts),
         account: account.id.clone(),
         span: (period.start, period.end()),
     };
-    let subs = subscription_charges(account, period)?;
-    let groups = usage_groups(catalog, usage, &account.id, &ctx.default_region)?;
+    let subs = subscription_charges(account, period);
+    let groups = usage_groups(catalog, usage, &account.id, default_region)?;
     let bill = build(&ctx, groups, &subs)?.bill;
+    let inv = account_summary(&ctx.settings.currency, account, period, usage, bill);
+    debug_assert_eq!(inv.check_totals(), Ok(()));
+    Ok(inv)
+}
 
+/// The invoice around a priced bill: the account, its records, credit, payments and balance.
+fn account_summary(
+    currency: &Currency,
+    account: &Account,
+    period: BillingPeriod,
+    usage: &Usage,
+    bill: Bill,
+) -> Invoice {
     let records = usage
         .totals
         .iter()
@@ -245,7 +273,7 @@ pub fn invoice(
     );
     let amount_due = currency.sum([bill.total, -credits_applied]);
     let brought_forward = currency.round(account.balance_brought_forward);
-    let inv = Invoice {
+    Invoice {
         kind: InvoiceKind::Interim,
         number: None,
         account: account.id.clone(),
@@ -263,54 +291,13 @@ pub fn invoice(
         payments,
         payments_total,
         carried_forward: currency.sum([brought_forward, -payments_total, amount_due]),
-    };
-    debug_assert_eq!(inv.check_totals(), Ok(()));
-    Ok(inv)
-}
-
-fn known(catalog: &Catalog, what: &str, id: &str) -> bool {
-    match what {
-        "region" => catalog.region(id).is_some(),
-        "tax jurisdiction" => catalog.tax_jurisdiction(id).is_some(),
-        "SLA tier" => catalog.sla_tier(id).is_some(),
-        "term" => catalog.term(id).is_some(),
-        _ => false,
     }
-}
-
-/// Discounts in the order they apply: the term's, the catalog's promotions, then the account's.
-pub(crate) fn discounts_in_order(
-    catalog: &Catalog,
-    term: Option<&str>,
-    account_discounts: &[Discount],
-) -> Vec<Discount> {
-    let mut out = Vec::new();
-    if let Some(t) = term.and_then(|t| catalog.term(t)) {
-        if !t.discount_pct.is_zero() {
-            out.push(Discount {
-                id: format!("term:{}", t.id),
-                name: format!("{} term discount ({}%)", t.name, t.discount_pct.normalize()),
-                scope: DiscountScope::All,
-                value: DiscountValue::Percent {
-                    pct: t.discount_pct,
-                },
-                valid_from: None,
-                valid_to: None,
-            });
-        }
-    }
-    out.extend(catalog.discounts.iter().cloned());
-    out.extend(account_discounts.iter().cloned());
-    out
 }
 
 /// The subscription fees of `period`: one charge per plan held, prorated by whole UTC days (a
 /// plan change on a day belongs to the new plan); one-time fees in the period the subscription
 /// starts.
-fn subscription_charges(
-    account: &Account,
-    period: BillingPeriod,
-) -> Result<Vec<SubscriptionCharge>, PricingError> {
+fn subscription_charges(account: &Account, period: BillingPeriod) -> Vec<SubscriptionCharge> {
     let mut out = Vec::new();
     let (p_start, p_end) = (period.start, period.end());
     let month_days = Decimal::from(period.days_in_month());
@@ -359,7 +346,7 @@ fn subscription_charges(
             });
         }
     }
-    Ok(out)
+    out
 }
 
 fn floor_day(t: DateTime<Utc>) -> DateTime<Utc> {

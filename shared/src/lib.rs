@@ -10,53 +10,51 @@
 //! - catalog + usage records -> [`usage::Aggregator`] -> [`usage::Usage`] (persistable totals)
 //! - catalog + account + period + usage -> [`invoice::invoice`] -> [`invoice::Invoice`]
 //!
-//! Both estimates and invoices are priced by `bill::build`, the single pricing pipeline.
+//! Both estimates and invoices are priced by `bill::build`, the single pricing pipeline, with
+//! the customer's settings resolved once by [`settings::Settings::resolve`].
 
+// Modules from the bottom layer up; a module uses only modules of lower layers (see
+// ARCHITECTURE.md, "Layers of the pricing crate").
 pub mod allocate;
-pub mod bill;
-pub mod catalog;
 pub mod error;
-pub mod estimate;
-pub mod import;
-pub mod invoice;
+pub mod json;
 pub mod money;
+pub mod path;
 pub mod period;
-pub mod price;
-pub mod reseller;
 mod shape;
 pub mod unit;
-pub mod usage;
+
+pub mod price;
+pub mod quote;
+
+pub mod catalog;
 pub mod validate;
 
-pub use bill::{Bill, Line, Section, INVOICE_LINES_MAX};
+pub mod reseller;
+pub mod settings;
+pub mod usage;
+
+pub mod bill;
+pub mod import;
+
+pub mod estimate;
+pub mod invoice;
+
+pub use bill::{Bill, Line, Section, SummaryRow, INVOICE_LINES_MAX};
 pub use catalog::{Catalog, Category, MeterRole, CATALOG_SCHEMA_VERSION};
 pub use error::{
-    BatchErrors, CatalogErrors, PricingError, RecordError, RecordRule, RECORD_ERRORS_SHOWN_MAX,
+    BatchErrors, CatalogErrors, PricingError, RecordError, RecordRule, TotalsError,
+    RECORD_ERRORS_SHOWN_MAX,
 };
-pub use estimate::{estimate, Component, Estimate, Quote, QuoteTier};
+pub use estimate::{estimate, Estimate};
 pub use invoice::{invoice, Account, AccountBook, Invoice, InvoiceKind};
-pub use money::{Currency, Money, RoundingMode};
+pub use json::parse_json;
+pub use money::{Currency, RoundingMode};
+pub use path::{ComponentField, QuotePath, Setting, SettingsOwner};
 pub use period::{BillingPeriod, PeriodKind};
 pub use price::{Price, PriceModel, Tier};
+pub use quote::{Component, Quote, QuoteTier};
 pub use reseller::publish;
+pub use settings::{Settings, SettingsInput};
 pub use unit::Unit;
 pub use usage::{rate, Aggregator, Usage, UsageKey, UsageRecord, UsageTotal};
-
-/// Parses JSON input (catalog, accounts, quote) strictly: decimals with a fraction must be
-/// strings, and a shape error names the path of the bad field.
-pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, CatalogErrors> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        CatalogErrors(vec![error::CatalogError {
-            path: "$".into(),
-            rule: error::CatalogRule::Syntax,
-            message: e.to_string(),
-        }])
-    })?;
-    let mut errors = Vec::new();
-    validate::reject_float_numbers(&value, &mut "$".to_string(), &mut errors);
-    if !errors.is_empty() {
-        return Err(CatalogErrors(errors));
-    }
-    let mut de = serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(&mut de).map_err(CatalogErrors::parse)
-}

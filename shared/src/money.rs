@@ -1,4 +1,4 @@
-//! Currencies, ISO 4217 minor units, rounding modes and the `Money` type that refuses to mix currencies.
+//! Currencies, ISO 4217 minor units, rounding modes, and the one place money is rounded.
 
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
@@ -110,42 +110,6 @@ impl Currency {
         total.rescale(self.minor_units);
         total
     }
-
-    pub fn money(&self, amount: Decimal) -> Money {
-        Money {
-            amount: self.round(amount),
-            currency: self.code.clone(),
-        }
-    }
-}
-
-/// An amount in one currency, already rounded to its minor units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Money {
-    pub amount: Decimal,
-    pub currency: String,
-}
-
-impl Money {
-    /// Adds two amounts of the same currency; mixing currencies is an error, never a conversion.
-    pub fn checked_add(&self, other: &Money) -> Result<Money, MoneyError> {
-        if self.currency != other.currency {
-            return Err(MoneyError::CurrencyMismatch {
-                left: self.currency.clone(),
-                right: other.currency.clone(),
-            });
-        }
-        Ok(Money {
-            amount: self.amount + other.amount,
-            currency: self.currency.clone(),
-        })
-    }
-}
-
-impl std::fmt::Display for Money {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.currency, group_thousands(self.amount))
-    }
 }
 
 /// Formats a decimal with thousands separators, keeping its scale: 2955.91 -> "2,955.91".
@@ -212,20 +176,6 @@ mod tests {
             Currency::new("XYZ", RoundingMode::HalfUp),
             Err(MoneyError::UnknownCurrency { code: "XYZ".into() })
         );
-    }
-
-    #[test]
-    fn money_refuses_to_mix_currencies() {
-        let a = Money {
-            amount: dec!(1.00),
-            currency: "EUR".into(),
-        };
-        let b = Money {
-            amount: dec!(2.00),
-            currency: "USD".into(),
-        };
-        assert!(a.checked_add(&b).is_err());
-        assert_eq!(a.checked_add(&a).unwrap().amount, dec!(2.00));
     }
 
     #[test]

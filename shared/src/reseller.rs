@@ -1,10 +1,16 @@
 //! Reseller overlays: the effective catalog a reseller publishes to its storefront, with its
 //! markup, currency, taxes, names and brand applied and no wholesale price left in it.
 
+use std::collections::BTreeMap;
+
 use rust_decimal::Decimal;
 
-use crate::catalog::{Catalog, CurrencySettings, DiscountValue, Product, ProductKind};
+use crate::catalog::{
+    Catalog, Category, CurrencySettings, Discount, DiscountScope, DiscountValue, Product,
+    ProductKind, Region, ResellerOverlay, Template,
+};
 use crate::error::{MoneyError, PricingError};
+use crate::quote::Component;
 
 /// Builds the catalog reseller `reseller_id` sells from: every price marked up (product, then
 /// category, then global markup) and converted to the reseller's currency at the catalog's fixed
@@ -16,10 +22,8 @@ use crate::error::{MoneyError, PricingError};
 pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingError> {
     let overlay = catalog
         .reseller(reseller_id)
-        .ok_or_else(|| PricingError::UnknownReference {
-            what: "reseller",
+        .ok_or_else(|| PricingError::UnknownReseller {
             id: reseller_id.to_string(),
-            path: "catalog.resellers".into(),
         })?;
     let target = overlay
         .currency
@@ -36,114 +40,148 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
                 to: target.code.clone(),
             })?
     };
-    let factor = |pct: Decimal| (Decimal::ONE_HUNDRED + pct) / Decimal::ONE_HUNDRED * fx;
+    let retail = Retail { overlay, fx };
+    Ok(Catalog {
+        schema_version: catalog.schema_version,
+        id: format!("{}@{}", catalog.id, overlay.id),
+        version: catalog.version.clone(),
+        name: overlay.brand.name.clone(),
+        fx_rates: rates_from(catalog, &target.code, fx),
+        currency: CurrencySettings {
+            code: target.code,
+            rounding: target.rounding,
+        },
+        hours_per_month: catalog.hours_per_month,
+        sections: catalog.sections.clone(),
+        meters: catalog.meters.clone(),
+        products: retail.products(catalog),
+        regions: retail.regions(catalog),
+        sla_tiers: catalog.sla_tiers.clone(),
+        tax_jurisdictions: overlay
+            .tax_jurisdictions
+            .clone()
+            .unwrap_or_else(|| catalog.tax_jurisdictions.clone()),
+        discounts: retail.discounts(catalog),
+        billing_tags: catalog.billing_tags.clone(),
+        terms: catalog.terms.clone(),
+        templates: retail.templates(catalog),
+        resellers: Vec::new(),
+        brand: Some(overlay.brand.clone()),
+    })
+}
 
-    let mut products: Vec<Product> = Vec::new();
-    for p in &catalog.products {
-        if overlay.hidden_products.contains(&p.id) {
-            continue;
-        }
-        let mut q = p.clone();
-        if let Some(name) = overlay.renamed.get(&p.id) {
-            q.name = name.clone();
-        }
-        for ch in &mut q.charges {
-            let cat = ch.category.unwrap_or(p.category);
-            let f = factor(overlay.markup.pct_for(&p.id, cat));
-            ch.price = ch.price.map_money(|v| (v * f).normalize());
-        }
-        let f = factor(overlay.markup.pct_for(&p.id, p.category));
-        match &mut q.kind {
-            ProductKind::Service { fees } => {
-                fees.one_time = (fees.one_time * f).normalize();
-                fees.monthly = (fees.monthly * f).normalize();
+/// A reseller's overlay and the rate from the wholesale currency to the reseller's.
+struct Retail<'c> {
+    overlay: &'c ResellerOverlay,
+    fx: Decimal,
+}
+
+impl Retail<'_> {
+    fn hidden(&self, product: &str) -> bool {
+        self.overlay.hidden_products.iter().any(|h| h == product)
+    }
+
+    /// What a wholesale price of `product` in `category` is multiplied by: its markup and the
+    /// exchange rate.
+    fn factor(&self, product: &str, category: Category) -> Decimal {
+        let pct = self.overlay.markup.pct_for(product, category);
+        (Decimal::ONE_HUNDRED + pct) / Decimal::ONE_HUNDRED * self.fx
+    }
+
+    /// The products not hidden, renamed, with every price and fee marked up and converted.
+    fn products(&self, catalog: &Catalog) -> Vec<Product> {
+        let mut products: Vec<Product> = Vec::new();
+        for p in &catalog.products {
+            if self.hidden(&p.id) {
+                continue;
             }
-            ProductKind::Package { services, fees } => {
-                services.retain(|s| !overlay.hidden_products.contains(s));
-                fees.one_time = (fees.one_time * f).normalize();
-                fees.monthly = (fees.monthly * f).normalize();
+            let mut q = p.clone();
+            if let Some(name) = self.overlay.renamed.get(&p.id) {
+                q.name = name.clone();
             }
-            _ => {}
+            for ch in &mut q.charges {
+                let f = self.factor(&p.id, ch.category.unwrap_or(p.category));
+                ch.price = ch.price.map_money(|v| (v * f).normalize());
+            }
+            let f = self.factor(&p.id, p.category);
+            match &mut q.kind {
+                ProductKind::Service { fees } => {
+                    fees.one_time = (fees.one_time * f).normalize();
+                    fees.monthly = (fees.monthly * f).normalize();
+                }
+                ProductKind::Package { services, fees } => {
+                    services.retain(|s| !self.hidden(s));
+                    fees.one_time = (fees.one_time * f).normalize();
+                    fees.monthly = (fees.monthly * f).normalize();
+                }
+                _ => {}
+            }
+            products.push(q);
         }
-        products.push(q);
+        products
     }
 
-    let mut regions = catalog.regions.clone();
-    for r in &mut regions {
-        r.overrides
-            .retain(|o| !overlay.hidden_products.contains(&o.product));
-        for o in &mut r.overrides {
-            let category = catalog
-                .charge_category(&o.product, &o.meter)
-                .unwrap_or(crate::catalog::Category::Other);
-            let f = factor(overlay.markup.pct_for(&o.product, category));
-            o.price = o.price.map_money(|v| (v * f).normalize());
+    /// Regions with their overrides marked up and hidden products left out.
+    fn regions(&self, catalog: &Catalog) -> Vec<Region> {
+        let mut regions = catalog.regions.clone();
+        for r in &mut regions {
+            r.overrides.retain(|o| !self.hidden(&o.product));
+            for o in &mut r.overrides {
+                let category = catalog
+                    .charge_category(&o.product, &o.meter)
+                    .unwrap_or(Category::Other);
+                let f = self.factor(&o.product, category);
+                o.price = o.price.map_money(|v| (v * f).normalize());
+            }
+            r.unavailable.retain(|p| !self.hidden(p));
         }
-        r.unavailable
-            .retain(|p| !overlay.hidden_products.contains(p));
+        regions
     }
 
-    let mut discounts = catalog.discounts.clone();
-    for d in &mut discounts {
-        if let DiscountValue::Fixed { amount } = &mut d.value {
-            *amount = (*amount * fx).normalize();
+    /// Promotions with fixed amounts converted; those on hidden products left out.
+    fn discounts(&self, catalog: &Catalog) -> Vec<Discount> {
+        let mut discounts = catalog.discounts.clone();
+        for d in &mut discounts {
+            if let DiscountValue::Fixed { amount } = &mut d.value {
+                *amount = (*amount * self.fx).normalize();
+            }
         }
+        discounts.retain(|d| !matches!(&d.scope, DiscountScope::Product(p) if self.hidden(p)));
+        discounts
     }
-    discounts.retain(|d| !matches!(&d.scope, crate::catalog::DiscountScope::Product(p) if overlay.hidden_products.contains(p)));
 
-    // Rates from the reseller's currency: 1 target = (rate_x / rate_target) x.
-    let mut fx_rates = std::collections::BTreeMap::new();
-    if target.code != catalog.currency.code {
+    /// Starter templates without the components that name hidden products.
+    fn templates(&self, catalog: &Catalog) -> Vec<Template> {
+        let mut templates = catalog.templates.clone();
+        for t in &mut templates {
+            for tier in &mut t.tiers {
+                tier.components
+                    .retain(|c| !component_uses_hidden(c, &self.overlay.hidden_products));
+            }
+        }
+        templates
+    }
+}
+
+/// Rates from the reseller's currency `target`: 1 target = (rate_x / rate_target) x.
+fn rates_from(catalog: &Catalog, target: &str, fx: Decimal) -> BTreeMap<String, Decimal> {
+    let mut fx_rates = BTreeMap::new();
+    if target != catalog.currency.code {
         fx_rates.insert(
             catalog.currency.code.clone(),
             (Decimal::ONE / fx).round_dp(10).normalize(),
         );
     }
     for (code, rate) in &catalog.fx_rates {
-        if *code != target.code {
+        if *code != target {
             fx_rates.insert(code.clone(), (*rate / fx).round_dp(10).normalize());
         }
     }
-
-    let mut templates = catalog.templates.clone();
-    for t in &mut templates {
-        for tier in &mut t.tiers {
-            tier.components
-                .retain(|c| !component_uses_hidden(c, &overlay.hidden_products));
-        }
-    }
-
-    Ok(Catalog {
-        schema_version: catalog.schema_version,
-        id: format!("{}@{}", catalog.id, overlay.id),
-        version: catalog.version.clone(),
-        name: overlay.brand.name.clone(),
-        currency: CurrencySettings {
-            code: target.code,
-            rounding: target.rounding,
-        },
-        fx_rates,
-        hours_per_month: catalog.hours_per_month,
-        sections: catalog.sections.clone(),
-        meters: catalog.meters.clone(),
-        products,
-        regions,
-        sla_tiers: catalog.sla_tiers.clone(),
-        tax_jurisdictions: overlay
-            .tax_jurisdictions
-            .clone()
-            .unwrap_or_else(|| catalog.tax_jurisdictions.clone()),
-        discounts,
-        billing_tags: catalog.billing_tags.clone(),
-        terms: catalog.terms.clone(),
-        templates,
-        resellers: Vec::new(),
-        brand: Some(overlay.brand.clone()),
-    })
+    fx_rates
 }
 
-fn component_uses_hidden(c: &crate::estimate::Component, hidden: &[String]) -> bool {
-    use crate::estimate::Component::*;
+fn component_uses_hidden(c: &Component, hidden: &[String]) -> bool {
+    use Component::*;
     let p = match c {
         Compute { offering, .. } | Volume { offering, .. } => offering,
         Traffic { product, .. }
@@ -155,7 +193,8 @@ fn component_uses_hidden(c: &crate::estimate::Component, hidden: &[String]) -> b
 }
 
 /// Every money value of a catalog's products (prices, tier prices, fees, minimums, region
-/// overrides): what must not appear in a published catalog.
+/// overrides): what must not appear in a published catalog. Test support (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
 pub fn wholesale_prices(catalog: &Catalog) -> Vec<Decimal> {
     let mut v = Vec::new();
     for p in &catalog.products {

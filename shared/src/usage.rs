@@ -482,7 +482,7 @@ impl<'c> Aggregator<'c> {
 
     /// Validates `record` (number `index` in its batch) and adds it to the totals.
     pub fn add(&mut self, index: usize, record: &UsageRecord) -> Result<(), RecordError> {
-        let err = |field: &'static str, value: String, rule: RecordRule| RecordError {
+        let refuse = |(field, value, rule): Refusal| RecordError {
             index,
             record_id: record.record_id.clone(),
             field,
@@ -491,100 +491,16 @@ impl<'c> Aggregator<'c> {
         };
         check_text_sizes(index, record)?;
         if record.account.is_empty() {
-            return Err(err("account", String::new(), RecordRule::Empty));
+            return Err(refuse(("account", String::new(), RecordRule::Empty)));
         }
         if record.resource.is_empty() {
-            return Err(err("resource", String::new(), RecordRule::Empty));
+            return Err(refuse(("resource", String::new(), RecordRule::Empty)));
         }
-        let charge_idx = if self.last.charge != u32::MAX
-            && same_text(&self.last.product, &record.product)
-            && same_text(&self.last.meter, &record.meter)
-        {
-            self.last.charge
-        } else {
-            let Some(meters) = self.charges_by_product.get(record.product.as_str()) else {
-                return Err(err(
-                    "product",
-                    record.product.clone(),
-                    RecordRule::UnknownProduct,
-                ));
-            };
-            let Some(&(_, idx)) = meters.iter().find(|(m, _)| *m == record.meter) else {
-                return Err(err("meter", record.meter.clone(), RecordRule::UnknownMeter));
-            };
-            self.last.product.clear();
-            self.last.product.push_str(&record.product);
-            self.last.meter.clear();
-            self.last.meter.push_str(&record.meter);
-            self.last.charge = idx;
-            idx
-        };
+        let charge_idx = self.charge_of(record).map_err(refuse)?;
         let charge = &self.charges[charge_idx as usize];
-        if !record.unit.converts_to(charge.meter_unit) {
-            return Err(err(
-                "unit",
-                record.unit.label().to_string(),
-                RecordRule::UnitMismatch {
-                    unit: record.unit.label().to_string(),
-                    expected: charge.meter_unit.label().to_string(),
-                },
-            ));
-        }
-        if record.quantity.is_sign_negative() && !record.quantity.is_zero() {
-            return Err(err(
-                "quantity",
-                record.quantity.to_string(),
-                RecordRule::NegativeQuantity,
-            ));
-        }
-        if exceeds_record_max(record.quantity) {
-            return Err(err(
-                "quantity",
-                record.quantity.to_string(),
-                RecordRule::QuantityTooLarge {
-                    max: record_quantity_max().to_string(),
-                },
-            ));
-        }
-        if record.end < record.start {
-            return Err(err(
-                "end",
-                record.end.to_rfc3339(),
-                RecordRule::EndBeforeStart,
-            ));
-        }
-        if record.start < self.period.start || record.start >= self.period_end {
-            return Err(err(
-                "start",
-                record.start.to_rfc3339(),
-                RecordRule::OutsidePeriod {
-                    period: self.period.id(),
-                },
-            ));
-        }
-        if record.end > self.period_end {
-            return Err(err(
-                "end",
-                record.end.to_rfc3339(),
-                RecordRule::OutsidePeriod {
-                    period: self.period.id(),
-                },
-            ));
-        }
-        let region = match &record.region {
-            None => "",
-            Some(r) if r.is_empty() => "",
-            Some(r) => match self.regions.get(r.as_str()) {
-                Some(canonical) => {
-                    let region = self.catalog.region(canonical).expect("indexed region");
-                    if region.unavailable.contains(&charge.product) {
-                        return Err(err("region", r.clone(), RecordRule::NotInRegion));
-                    }
-                    canonical.as_str()
-                }
-                None => return Err(err("region", r.clone(), RecordRule::UnknownRegion)),
-            },
-        };
+        check_record(record, charge.meter_unit, self.period, self.period_end).map_err(refuse)?;
+        let region =
+            region_of(record, &charge.product, &self.regions, self.catalog).map_err(refuse)?;
         let billable = record.tags.is_empty()
             || !record.tags.iter().any(|t| {
                 self.tags_off
@@ -613,6 +529,34 @@ impl<'c> Aggregator<'c> {
         total.quantity += record.quantity;
         total.records += 1;
         Ok(())
+    }
+
+    /// The charge a record's product and meter name: the previous record's when they are the
+    /// same (exports repeat them), else looked up and remembered.
+    #[inline]
+    fn charge_of(&mut self, record: &UsageRecord) -> Result<u32, Refusal> {
+        if self.last.charge != u32::MAX
+            && same_text(&self.last.product, &record.product)
+            && same_text(&self.last.meter, &record.meter)
+        {
+            return Ok(self.last.charge);
+        }
+        let Some(meters) = self.charges_by_product.get(record.product.as_str()) else {
+            return Err((
+                "product",
+                record.product.clone(),
+                RecordRule::UnknownProduct,
+            ));
+        };
+        let Some(&(_, idx)) = meters.iter().find(|(m, _)| *m == record.meter) else {
+            return Err(("meter", record.meter.clone(), RecordRule::UnknownMeter));
+        };
+        self.last.product.clear();
+        self.last.product.push_str(&record.product);
+        self.last.meter.clear();
+        self.last.meter.push_str(&record.meter);
+        self.last.charge = idx;
+        Ok(idx)
     }
 
     /// The position of `key`'s total, added (empty) if it is new.
@@ -774,6 +718,74 @@ impl<'c> Aggregator<'c> {
             start = end;
         }
         Ok(())
+    }
+}
+
+/// Why [`Aggregator::add`] refuses a record: the field, its value and the rule.
+type Refusal = (&'static str, String, RecordRule);
+
+/// The record's unit, quantity and times: a unit that converts to the meter's, a quantity
+/// neither negative nor absurd, an end after the start, both inside the period.
+#[inline]
+fn check_record(
+    record: &UsageRecord,
+    meter_unit: Unit,
+    period: BillingPeriod,
+    period_end: DateTime<Utc>,
+) -> Result<(), Refusal> {
+    if !record.unit.converts_to(meter_unit) {
+        let rule = RecordRule::UnitMismatch {
+            unit: record.unit.label().to_string(),
+            expected: meter_unit.label().to_string(),
+        };
+        return Err(("unit", record.unit.label().to_string(), rule));
+    }
+    if record.quantity.is_sign_negative() && !record.quantity.is_zero() {
+        let value = record.quantity.to_string();
+        return Err(("quantity", value, RecordRule::NegativeQuantity));
+    }
+    if exceeds_record_max(record.quantity) {
+        let rule = RecordRule::QuantityTooLarge {
+            max: record_quantity_max().to_string(),
+        };
+        return Err(("quantity", record.quantity.to_string(), rule));
+    }
+    if record.end < record.start {
+        return Err(("end", record.end.to_rfc3339(), RecordRule::EndBeforeStart));
+    }
+    let outside = || RecordRule::OutsidePeriod {
+        period: period.id(),
+    };
+    if record.start < period.start || record.start >= period_end {
+        return Err(("start", record.start.to_rfc3339(), outside()));
+    }
+    if record.end > period_end {
+        return Err(("end", record.end.to_rfc3339(), outside()));
+    }
+    Ok(())
+}
+
+/// The canonical id of the record's region (empty: none named), which must sell `product`.
+#[inline]
+fn region_of<'a>(
+    record: &UsageRecord,
+    product: &str,
+    regions: &'a HashMap<String, String, FxBuild>,
+    catalog: &Catalog,
+) -> Result<&'a str, Refusal> {
+    match &record.region {
+        None => Ok(""),
+        Some(r) if r.is_empty() => Ok(""),
+        Some(r) => match regions.get(r.as_str()) {
+            Some(canonical) => {
+                let region = catalog.region(canonical).expect("indexed region");
+                if region.unavailable.iter().any(|p| p == product) {
+                    return Err(("region", r.clone(), RecordRule::NotInRegion));
+                }
+                Ok(canonical.as_str())
+            }
+            None => Err(("region", r.clone(), RecordRule::UnknownRegion)),
+        },
     }
 }
 

@@ -4,8 +4,12 @@ use std::collections::BTreeSet;
 
 use rust_decimal::Decimal;
 
-use crate::catalog::{Catalog, DiscountScope, DiscountValue, ProductKind, CATALOG_SCHEMA_VERSION};
+use crate::catalog::{
+    Catalog, CurrencySettings, Discount, DiscountScope, DiscountValue, Markup, Product,
+    ProductKind, CATALOG_SCHEMA_VERSION,
+};
 use crate::error::{CatalogError, CatalogErrors, CatalogRule};
+use crate::json::parse_json;
 use crate::money::minor_units;
 use crate::price::{Price, PriceModel, Tier, TIERS_PER_PRICE_MAX};
 
@@ -156,158 +160,210 @@ impl Check {
 }
 
 impl Catalog {
-    /// Checks references, ids, prices, tiers, currencies and limits; returns every problem.
+    /// Parses a catalog and validates it; errors name the JSON path of each bad field.
+    pub fn from_json(text: &str) -> Result<Catalog, CatalogErrors> {
+        let catalog: Catalog = parse_json(text)?;
+        catalog.validate()?;
+        Ok(catalog)
+    }
+
+    /// Checks references, ids, prices, tiers, currencies and limits; returns every problem, in
+    /// the order of the catalog's fields.
     pub fn validate(&self) -> Result<(), CatalogErrors> {
         let mut c = Check { errors: Vec::new() };
-        if self.schema_version != CATALOG_SCHEMA_VERSION {
-            c.fail("$.schema_version", CatalogRule::UnsupportedSchemaVersion, format!("schema_version {} is not supported (this build reads {CATALOG_SCHEMA_VERSION})", self.schema_version));
+        c.header(self);
+        c.unique_ids(self);
+        c.meters(self);
+        c.products(self);
+        c.regions(self);
+        c.sla_tiers(self);
+        c.taxes(self);
+        c.discounts(self, "$.discounts", &self.discounts);
+        c.terms_and_tags(self);
+        c.resellers(self);
+        c.templates(self);
+        if c.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CatalogErrors(c.errors))
         }
-        if self.id.is_empty() {
-            c.fail("$.id", CatalogRule::InvalidValue, "catalog id is empty");
+    }
+}
+
+/// One check per part of the catalog, each adding what it finds.
+impl Check {
+    /// Schema version, ids, currencies, the month's length and the product limit.
+    fn header(&mut self, cat: &Catalog) {
+        if cat.schema_version != CATALOG_SCHEMA_VERSION {
+            self.fail("$.schema_version", CatalogRule::UnsupportedSchemaVersion, format!("schema_version {} is not supported (this build reads {CATALOG_SCHEMA_VERSION})", cat.schema_version));
         }
-        if self.version.is_empty() {
-            c.fail(
+        if cat.id.is_empty() {
+            self.fail("$.id", CatalogRule::InvalidValue, "catalog id is empty");
+        }
+        if cat.version.is_empty() {
+            self.fail(
                 "$.version",
                 CatalogRule::InvalidValue,
                 "catalog version is empty",
             );
         }
-        if minor_units(&self.currency.code).is_none() {
-            c.fail(
+        if minor_units(&cat.currency.code).is_none() {
+            self.fail(
                 "$.currency.code",
                 CatalogRule::UnknownCurrency,
-                format!("unknown currency `{}`", self.currency.code),
+                format!("unknown currency `{}`", cat.currency.code),
             );
         }
-        for (code, rate) in &self.fx_rates {
+        for (code, rate) in &cat.fx_rates {
             if minor_units(code).is_none() {
-                c.fail(
+                self.fail(
                     format!("$.fx_rates.{code}"),
                     CatalogRule::UnknownCurrency,
                     format!("unknown currency `{code}`"),
                 );
             }
             if *rate <= Decimal::ZERO {
-                c.fail(
+                self.fail(
                     format!("$.fx_rates.{code}"),
                     CatalogRule::InvalidValue,
                     "exchange rate must be positive",
                 );
             }
         }
-        if self.hours_per_month <= Decimal::ZERO || self.hours_per_month > Decimal::from(744) {
-            c.fail(
+        if cat.hours_per_month <= Decimal::ZERO || cat.hours_per_month > Decimal::from(744) {
+            self.fail(
                 "$.hours_per_month",
                 CatalogRule::InvalidValue,
                 "hours per month must be between 0 and 744",
             );
         }
-        if self.products.len() > CATALOG_PRODUCTS_MAX {
-            c.fail(
+        if cat.products.len() > CATALOG_PRODUCTS_MAX {
+            self.fail(
                 "$.products",
                 CatalogRule::LimitExceeded,
                 format!(
                     "{} products, more than the limit of {CATALOG_PRODUCTS_MAX}",
-                    self.products.len()
+                    cat.products.len()
                 ),
             );
         }
-        c.unique("$.meters", self.meters.iter().map(|m| &m.id));
-        c.unique("$.products", self.products.iter().map(|p| &p.id));
-        c.unique("$.regions", self.regions.iter().map(|r| &r.id));
-        c.unique("$.sla_tiers", self.sla_tiers.iter().map(|s| &s.id));
-        c.unique(
-            "$.tax_jurisdictions",
-            self.tax_jurisdictions.iter().map(|t| &t.id),
-        );
-        c.unique("$.discounts", self.discounts.iter().map(|d| &d.id));
-        c.unique("$.terms", self.terms.iter().map(|t| &t.id));
-        c.unique("$.resellers", self.resellers.iter().map(|r| &r.id));
+    }
 
-        for (i, m) in self.meters.iter().enumerate() {
+    fn unique_ids(&mut self, cat: &Catalog) {
+        self.unique("$.meters", cat.meters.iter().map(|m| &m.id));
+        self.unique("$.products", cat.products.iter().map(|p| &p.id));
+        self.unique("$.regions", cat.regions.iter().map(|r| &r.id));
+        self.unique("$.sla_tiers", cat.sla_tiers.iter().map(|s| &s.id));
+        self.unique(
+            "$.tax_jurisdictions",
+            cat.tax_jurisdictions.iter().map(|t| &t.id),
+        );
+        self.unique("$.discounts", cat.discounts.iter().map(|d| &d.id));
+        self.unique("$.terms", cat.terms.iter().map(|t| &t.id));
+        self.unique("$.resellers", cat.resellers.iter().map(|r| &r.id));
+    }
+
+    fn meters(&mut self, cat: &Catalog) {
+        for (i, m) in cat.meters.iter().enumerate() {
             if m.measurement_unit <= Decimal::ZERO {
-                c.fail(
+                self.fail(
                     format!("$.meters[{i}].measurement_unit"),
                     CatalogRule::InvalidValue,
                     "measurement unit must be positive",
                 );
             }
             if m.section.is_empty() {
-                c.fail(
+                self.fail(
                     format!("$.meters[{i}].section"),
                     CatalogRule::InvalidValue,
                     "section is empty",
                 );
             }
         }
+    }
+
+    /// Aliases, charges and their prices, fees, and a package's services.
+    fn products(&mut self, cat: &Catalog) {
         let mut aliases = BTreeSet::new();
-        for (i, p) in self.products.iter().enumerate() {
+        for (i, p) in cat.products.iter().enumerate() {
             let pp = format!("$.products[{i}]");
             for (j, a) in p.aliases.iter().enumerate() {
-                if !aliases.insert(a.as_str()) || (self.product(a).is_some() && a != &p.id) {
-                    c.fail(
+                if !aliases.insert(a.as_str()) || (cat.product(a).is_some() && a != &p.id) {
+                    self.fail(
                         format!("{pp}.aliases[{j}]"),
                         CatalogRule::DuplicateId,
                         format!("alias `{a}` names more than one product"),
                     );
                 }
             }
-            let mut meters = BTreeSet::new();
-            for (j, ch) in p.charges.iter().enumerate() {
-                let cp = format!("{pp}.charges[{j}]");
-                if self.meter(&ch.meter).is_none() {
-                    c.fail(
-                        format!("{cp}.meter"),
-                        CatalogRule::UnknownReference,
-                        format!("unknown meter `{}`", ch.meter),
-                    );
-                }
-                if !meters.insert(ch.meter.as_str()) {
-                    c.fail(
-                        format!("{cp}.meter"),
-                        CatalogRule::DuplicateId,
-                        format!("meter `{}` priced twice", ch.meter),
-                    );
-                }
-                c.price(&format!("{cp}.price"), &ch.price);
+            self.charges(cat, &pp, p);
+            self.fees_and_services(cat, &pp, &p.kind);
+        }
+    }
+
+    fn charges(&mut self, cat: &Catalog, pp: &str, p: &Product) {
+        let mut meters = BTreeSet::new();
+        for (j, ch) in p.charges.iter().enumerate() {
+            let cp = format!("{pp}.charges[{j}]");
+            if cat.meter(&ch.meter).is_none() {
+                self.fail(
+                    format!("{cp}.meter"),
+                    CatalogRule::UnknownReference,
+                    format!("unknown meter `{}`", ch.meter),
+                );
             }
-            match &p.kind {
-                ProductKind::Service { fees } => {
-                    c.money(&format!("{pp}.fees.one_time"), fees.one_time);
-                    c.money(&format!("{pp}.fees.monthly"), fees.monthly);
-                }
-                ProductKind::Package { services, fees } => {
-                    c.money(&format!("{pp}.fees.one_time"), fees.one_time);
-                    c.money(&format!("{pp}.fees.monthly"), fees.monthly);
-                    for (j, s) in services.iter().enumerate() {
-                        match self.product(s) {
-                            Some(sp) if matches!(sp.kind, ProductKind::Service { .. }) => {}
-                            Some(_) => c.fail(
-                                format!("{pp}.services[{j}]"),
-                                CatalogRule::InvalidValue,
-                                format!("`{s}` is not a service"),
-                            ),
-                            None => c.fail(
-                                format!("{pp}.services[{j}]"),
-                                CatalogRule::UnknownReference,
-                                format!("unknown service `{s}`"),
-                            ),
-                        }
+            if !meters.insert(ch.meter.as_str()) {
+                self.fail(
+                    format!("{cp}.meter"),
+                    CatalogRule::DuplicateId,
+                    format!("meter `{}` priced twice", ch.meter),
+                );
+            }
+            self.price(&format!("{cp}.price"), &ch.price);
+        }
+    }
+
+    fn fees_and_services(&mut self, cat: &Catalog, pp: &str, kind: &ProductKind) {
+        match kind {
+            ProductKind::Service { fees } => {
+                self.money(&format!("{pp}.fees.one_time"), fees.one_time);
+                self.money(&format!("{pp}.fees.monthly"), fees.monthly);
+            }
+            ProductKind::Package { services, fees } => {
+                self.money(&format!("{pp}.fees.one_time"), fees.one_time);
+                self.money(&format!("{pp}.fees.monthly"), fees.monthly);
+                for (j, s) in services.iter().enumerate() {
+                    match cat.product(s) {
+                        Some(sp) if matches!(sp.kind, ProductKind::Service { .. }) => {}
+                        Some(_) => self.fail(
+                            format!("{pp}.services[{j}]"),
+                            CatalogRule::InvalidValue,
+                            format!("`{s}` is not a service"),
+                        ),
+                        None => self.fail(
+                            format!("{pp}.services[{j}]"),
+                            CatalogRule::UnknownReference,
+                            format!("unknown service `{s}`"),
+                        ),
                     }
                 }
-                _ => {}
             }
+            _ => {}
         }
-        for (i, r) in self.regions.iter().enumerate() {
+    }
+
+    /// Price overrides (of charges that exist) and unavailable products.
+    fn regions(&mut self, cat: &Catalog) {
+        for (i, r) in cat.regions.iter().enumerate() {
             for (j, o) in r.overrides.iter().enumerate() {
                 let op = format!("$.regions[{i}].overrides[{j}]");
-                match self.product(&o.product) {
-                    None => c.fail(
+                match cat.product(&o.product) {
+                    None => self.fail(
                         format!("{op}.product"),
                         CatalogRule::UnknownReference,
                         format!("unknown product `{}`", o.product),
                     ),
-                    Some(p) if !p.charges.iter().any(|ch| ch.meter == o.meter) => c.fail(
+                    Some(p) if !p.charges.iter().any(|ch| ch.meter == o.meter) => self.fail(
                         format!("{op}.meter"),
                         CatalogRule::UnknownReference,
                         format!(
@@ -317,11 +373,11 @@ impl Catalog {
                     ),
                     Some(_) => {}
                 }
-                c.price(&format!("{op}.price"), &o.price);
+                self.price(&format!("{op}.price"), &o.price);
             }
             for (j, p) in r.unavailable.iter().enumerate() {
-                if self.product(p).is_none() {
-                    c.fail(
+                if cat.product(p).is_none() {
+                    self.fail(
                         format!("$.regions[{i}].unavailable[{j}]"),
                         CatalogRule::UnknownReference,
                         format!("unknown product `{p}`"),
@@ -329,160 +385,61 @@ impl Catalog {
                 }
             }
         }
-        for (i, s) in self.sla_tiers.iter().enumerate() {
+    }
+
+    fn sla_tiers(&mut self, cat: &Catalog) {
+        for (i, s) in cat.sla_tiers.iter().enumerate() {
             let sp = format!("$.sla_tiers[{i}]");
-            c.pct(
+            self.pct(
                 &format!("{sp}.uptime_pct"),
                 s.uptime_pct,
                 Decimal::ONE_HUNDRED,
             );
-            c.pct(
+            self.pct(
                 &format!("{sp}.uplift_pct"),
                 s.uplift_pct,
                 Decimal::from(1000),
             );
             for (j, step) in s.credits.iter().enumerate() {
-                c.pct(
+                self.pct(
                     &format!("{sp}.credits[{j}].below_pct"),
                     step.below_pct,
                     Decimal::ONE_HUNDRED,
                 );
-                c.pct(
+                self.pct(
                     &format!("{sp}.credits[{j}].credit_pct"),
                     step.credit_pct,
                     Decimal::ONE_HUNDRED,
                 );
             }
         }
-        for (i, t) in self.tax_jurisdictions.iter().enumerate() {
+    }
+
+    fn taxes(&mut self, cat: &Catalog) {
+        for (i, t) in cat.tax_jurisdictions.iter().enumerate() {
             for (j, r) in t.taxes.iter().enumerate() {
-                c.pct(
+                self.pct(
                     &format!("$.tax_jurisdictions[{i}].taxes[{j}].rate_pct"),
                     r.rate_pct,
                     Decimal::ONE_HUNDRED,
                 );
             }
         }
-        self.validate_discounts(&mut c, "$.discounts", &self.discounts);
-        for (i, t) in self.terms.iter().enumerate() {
-            c.pct(
-                &format!("$.terms[{i}].discount_pct"),
-                t.discount_pct,
-                Decimal::ONE_HUNDRED,
-            );
-            if t.months == 0 {
-                c.fail(
-                    format!("$.terms[{i}].months"),
-                    CatalogRule::InvalidValue,
-                    "a term lasts at least one month",
-                );
-            }
-        }
-        for (i, t) in self.billing_tags.iter().enumerate() {
-            if t.tag.is_empty() {
-                c.fail(
-                    format!("$.billing_tags[{i}].tag"),
-                    CatalogRule::InvalidValue,
-                    "tag is empty",
-                );
-            }
-        }
-        for (i, r) in self.resellers.iter().enumerate() {
-            let rp = format!("$.resellers[{i}]");
-            c.pct(
-                &format!("{rp}.markup.global_pct"),
-                r.markup.global_pct,
-                Decimal::from(1000),
-            );
-            for (cat, pct) in &r.markup.categories {
-                c.pct(
-                    &format!("{rp}.markup.categories.{cat:?}"),
-                    *pct,
-                    Decimal::from(1000),
-                );
-            }
-            for (p, pct) in &r.markup.products {
-                if self.product(p).is_none() {
-                    c.fail(
-                        format!("{rp}.markup.products.{p}"),
-                        CatalogRule::UnknownReference,
-                        format!("unknown product `{p}`"),
-                    );
-                }
-                c.pct(
-                    &format!("{rp}.markup.products.{p}"),
-                    *pct,
-                    Decimal::from(1000),
-                );
-            }
-            for (j, p) in r.hidden_products.iter().enumerate() {
-                if self.product(p).is_none() {
-                    c.fail(
-                        format!("{rp}.hidden_products[{j}]"),
-                        CatalogRule::UnknownReference,
-                        format!("unknown product `{p}`"),
-                    );
-                }
-            }
-            for p in r.renamed.keys() {
-                if self.product(p).is_none() {
-                    c.fail(
-                        format!("{rp}.renamed.{p}"),
-                        CatalogRule::UnknownReference,
-                        format!("unknown product `{p}`"),
-                    );
-                }
-            }
-            if let Some(cur) = &r.currency {
-                if minor_units(&cur.code).is_none() {
-                    c.fail(
-                        format!("{rp}.currency.code"),
-                        CatalogRule::UnknownCurrency,
-                        format!("unknown currency `{}`", cur.code),
-                    );
-                } else if cur.code != self.currency.code && !self.fx_rates.contains_key(&cur.code) {
-                    c.fail(
-                        format!("{rp}.currency.code"),
-                        CatalogRule::UnknownReference,
-                        format!("no exchange rate to `{}` in fx_rates", cur.code),
-                    );
-                }
-            }
-        }
-        for (i, t) in self.templates.iter().enumerate() {
-            for (j, tier) in t.tiers.iter().enumerate() {
-                if tier.name.is_empty() {
-                    c.fail(
-                        format!("$.templates[{i}].tiers[{j}].name"),
-                        CatalogRule::InvalidValue,
-                        "tier name is empty",
-                    );
-                }
-            }
-        }
-        if c.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(CatalogErrors(c.errors))
-        }
     }
 
-    fn validate_discounts(
-        &self,
-        c: &mut Check,
-        path: &str,
-        discounts: &[crate::catalog::Discount],
-    ) {
+    fn discounts(&mut self, cat: &Catalog, path: &str, discounts: &[Discount]) {
         for (i, d) in discounts.iter().enumerate() {
             let dp = format!("{path}[{i}]");
             match &d.value {
                 DiscountValue::Percent { pct } => {
-                    c.pct(&format!("{dp}.value.pct"), *pct, Decimal::ONE_HUNDRED)
+                    self.pct(&format!("{dp}.value.pct"), *pct, Decimal::ONE_HUNDRED)
                 }
-                DiscountValue::Fixed { amount } => c.money(&format!("{dp}.value.amount"), *amount),
+                DiscountValue::Fixed { amount } => {
+                    self.money(&format!("{dp}.value.amount"), *amount)
+                }
             }
             match &d.scope {
-                DiscountScope::Product(p) if self.product(p).is_none() => c.fail(
+                DiscountScope::Product(p) if cat.product(p).is_none() => self.fail(
                     format!("{dp}.scope.id"),
                     CatalogRule::UnknownReference,
                     format!("unknown product `{p}`"),
@@ -491,7 +448,7 @@ impl Catalog {
             }
             if let (Some(f), Some(t)) = (d.valid_from, d.valid_to) {
                 if t <= f {
-                    c.fail(
+                    self.fail(
                         format!("{dp}.valid_to"),
                         CatalogRule::InvalidValue,
                         "validity window ends before it starts",
@@ -500,38 +457,117 @@ impl Catalog {
             }
         }
     }
-}
 
-/// Rejects JSON numbers with a fraction or exponent anywhere in `value`: decimals must be
-/// written as strings ("0.0069") so that they never pass through binary floating point.
-pub(crate) fn reject_float_numbers(
-    value: &serde_json::Value,
-    path: &mut String,
-    errors: &mut Vec<CatalogError>,
-) {
-    match value {
-        serde_json::Value::Number(n) if !(n.is_i64() || n.is_u64()) => errors.push(CatalogError {
-            path: path.clone(),
-            rule: CatalogRule::FloatNumber,
-            message: format!("write the decimal {n} as a string (\"{n}\"): JSON numbers with a fraction are binary floats"),
-        }),
-        serde_json::Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
-                reject_float_numbers(v, path, errors);
-                path.truncate(len);
+    fn terms_and_tags(&mut self, cat: &Catalog) {
+        for (i, t) in cat.terms.iter().enumerate() {
+            self.pct(
+                &format!("$.terms[{i}].discount_pct"),
+                t.discount_pct,
+                Decimal::ONE_HUNDRED,
+            );
+            if t.months == 0 {
+                self.fail(
+                    format!("$.terms[{i}].months"),
+                    CatalogRule::InvalidValue,
+                    "a term lasts at least one month",
+                );
             }
         }
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let len = path.len();
-                path.push('.');
-                path.push_str(k);
-                reject_float_numbers(v, path, errors);
-                path.truncate(len);
+        for (i, t) in cat.billing_tags.iter().enumerate() {
+            if t.tag.is_empty() {
+                self.fail(
+                    format!("$.billing_tags[{i}].tag"),
+                    CatalogRule::InvalidValue,
+                    "tag is empty",
+                );
             }
         }
-        _ => {}
+    }
+
+    fn resellers(&mut self, cat: &Catalog) {
+        for (i, r) in cat.resellers.iter().enumerate() {
+            let rp = format!("$.resellers[{i}]");
+            self.markup(cat, &rp, &r.markup);
+            for (j, p) in r.hidden_products.iter().enumerate() {
+                if cat.product(p).is_none() {
+                    self.fail(
+                        format!("{rp}.hidden_products[{j}]"),
+                        CatalogRule::UnknownReference,
+                        format!("unknown product `{p}`"),
+                    );
+                }
+            }
+            for p in r.renamed.keys() {
+                if cat.product(p).is_none() {
+                    self.fail(
+                        format!("{rp}.renamed.{p}"),
+                        CatalogRule::UnknownReference,
+                        format!("unknown product `{p}`"),
+                    );
+                }
+            }
+            if let Some(cur) = &r.currency {
+                self.reseller_currency(cat, &rp, cur);
+            }
+        }
+    }
+
+    fn markup(&mut self, cat: &Catalog, rp: &str, markup: &Markup) {
+        self.pct(
+            &format!("{rp}.markup.global_pct"),
+            markup.global_pct,
+            Decimal::from(1000),
+        );
+        for (category, pct) in &markup.categories {
+            self.pct(
+                &format!("{rp}.markup.categories.{category:?}"),
+                *pct,
+                Decimal::from(1000),
+            );
+        }
+        for (p, pct) in &markup.products {
+            if cat.product(p).is_none() {
+                self.fail(
+                    format!("{rp}.markup.products.{p}"),
+                    CatalogRule::UnknownReference,
+                    format!("unknown product `{p}`"),
+                );
+            }
+            self.pct(
+                &format!("{rp}.markup.products.{p}"),
+                *pct,
+                Decimal::from(1000),
+            );
+        }
+    }
+
+    fn reseller_currency(&mut self, cat: &Catalog, rp: &str, cur: &CurrencySettings) {
+        if minor_units(&cur.code).is_none() {
+            self.fail(
+                format!("{rp}.currency.code"),
+                CatalogRule::UnknownCurrency,
+                format!("unknown currency `{}`", cur.code),
+            );
+        } else if cur.code != cat.currency.code && !cat.fx_rates.contains_key(&cur.code) {
+            self.fail(
+                format!("{rp}.currency.code"),
+                CatalogRule::UnknownReference,
+                format!("no exchange rate to `{}` in fx_rates", cur.code),
+            );
+        }
+    }
+
+    fn templates(&mut self, cat: &Catalog) {
+        for (i, t) in cat.templates.iter().enumerate() {
+            for (j, tier) in t.tiers.iter().enumerate() {
+                if tier.name.is_empty() {
+                    self.fail(
+                        format!("$.templates[{i}].tiers[{j}].name"),
+                        CatalogRule::InvalidValue,
+                        "tier name is empty",
+                    );
+                }
+            }
+        }
     }
 }

@@ -6,6 +6,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
+use pricing::error::TimeFormat;
 use pricing::import::{
     import_all, import_and_rate, CumulativeStart, Format, ImportError, ImportOptions,
 };
@@ -506,8 +507,23 @@ fn unknown_counters_are_errors_unless_skipped() {
     );
 }
 
-fn malformed() -> RecordRule {
-    RecordRule::Malformed(String::new())
+/// Rule constructors, so that the tables below read like the rules (only the variant is
+/// compared, not the fields).
+fn missing() -> RecordRule {
+    RecordRule::MissingField { why: None }
+}
+
+fn not_a_record() -> RecordRule {
+    RecordRule::NotARecord {
+        expected: "",
+        message: String::new(),
+    }
+}
+
+fn not_a_time() -> RecordRule {
+    RecordRule::NotATime {
+        format: TimeFormat::Rfc3339,
+    }
 }
 
 #[test]
@@ -534,12 +550,12 @@ fn bad_samples_name_their_index_field_and_rule() {
         (
             sample("instance", "gauge", "instance", json!(1), "vm-1", "10:00"),
             "resource_metadata",
-            malformed(),
+            RecordRule::MissingFlavor,
         ),
         (
             ssd(json!({ "resource_metadata": {} })),
             "resource_metadata",
-            malformed(),
+            RecordRule::MissingVolumeType,
         ),
         (
             ssd(json!({ "resource_metadata": { "volume_type": "gold" } })),
@@ -549,7 +565,9 @@ fn bad_samples_name_their_index_field_and_rule() {
         (
             ssd(json!({ "resource_metadata": { "volume_type": "ssd" }, "counter_unit": "MB" })),
             "counter_unit",
-            malformed(),
+            RecordRule::UnknownCounterUnit {
+                counter: String::new(),
+            },
         ),
         (
             sample(
@@ -561,7 +579,10 @@ fn bad_samples_name_their_index_field_and_rule() {
                 "10:00",
             ),
             "counter_type",
-            malformed(),
+            RecordRule::WrongCounterType {
+                counter: String::new(),
+                expected: "",
+            },
         ),
         (
             sample(
@@ -573,17 +594,20 @@ fn bad_samples_name_their_index_field_and_rule() {
                 "10:00",
             ),
             "counter_type",
-            malformed(),
+            RecordRule::WrongCounterType {
+                counter: String::new(),
+                expected: "",
+            },
         ),
         (
             with(tiny("10:00"), json!({ "counter_volume": "NaN" })),
             "counter_volume",
-            malformed(),
+            RecordRule::NotADecimal,
         ),
         (
             with(tiny("10:00"), json!({ "counter_volume": "Infinity" })),
             "counter_volume",
-            malformed(),
+            RecordRule::NotADecimal,
         ),
         (
             with(tiny("10:00"), json!({ "counter_volume": -1 })),
@@ -598,29 +622,29 @@ fn bad_samples_name_their_index_field_and_rule() {
         (
             with(tiny("10:00"), json!({ "counter_volume": null })),
             "counter_volume",
-            malformed(),
+            missing(),
         ),
         (
             with(tiny("10:00"), json!({ "timestamp": "yesterday" })),
             "timestamp",
-            malformed(),
+            not_a_time(),
         ),
         (
             with(tiny("10:00"), json!({ "resource_id": "" })),
             "resource_id",
-            malformed(),
+            missing(),
         ),
         (
             with(tiny("10:00"), json!({ "project_id": null })),
             "project_id",
-            malformed(),
+            missing(),
         ),
         (
             with(tiny("10:00"), json!({ "counter_name": 7 })),
             "counter_name",
-            malformed(),
+            RecordRule::UnknownCounter { known: "" },
         ),
-        (json!(42), "$", malformed()),
+        (json!(42), "$", not_a_record()),
     ];
     for (s, field, rule) in cases {
         let e = import_with(&[tiny("09:00"), s.clone()], &ImportOptions::default()).unwrap_err();

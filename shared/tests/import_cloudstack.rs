@@ -5,6 +5,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 
 use std::str::FromStr;
 
+use pricing::error::TimeFormat;
 use pricing::import::{
     import_all, import_and_rate, usage_type, AccountField, Format, ImportError, ImportOptions,
     DOCUMENT_ITEMS_MAX,
@@ -502,9 +503,29 @@ fn a_bare_array_of_usage_records_is_accepted() {
     assert_eq!(r.len(), 1);
 }
 
-/// Rule names, so that the table below reads like the rules.
-fn malformed() -> RecordRule {
-    RecordRule::Malformed(String::new())
+/// Rule constructors, so that the tables below read like the rules (only the variant is
+/// compared, not the fields).
+fn missing() -> RecordRule {
+    RecordRule::MissingField { why: None }
+}
+
+fn not_a_record() -> RecordRule {
+    RecordRule::NotARecord {
+        expected: "",
+        message: String::new(),
+    }
+}
+
+fn not_a_time() -> RecordRule {
+    RecordRule::NotATime {
+        format: TimeFormat::Rfc3339,
+    }
+}
+
+fn unknown_usage_type() -> RecordRule {
+    RecordRule::UnknownUsageType {
+        known: String::new(),
+    }
 }
 
 fn same_rule(a: &RecordRule, b: &RecordRule) -> bool {
@@ -514,24 +535,20 @@ fn same_rule(a: &RecordRule, b: &RecordRule) -> bool {
 #[test]
 fn bad_records_name_their_index_field_and_rule() {
     let cases: Vec<(Value, &str, RecordRule)> = vec![
-        (rec(99, json!({})), "usagetype", malformed()),
-        (rec(17, json!({})), "usagetype", malformed()),
-        (
-            rec(3, json!({ "usagetype": null })),
-            "usagetype",
-            malformed(),
-        ),
+        (rec(99, json!({})), "usagetype", unknown_usage_type()),
+        (rec(17, json!({})), "usagetype", unknown_usage_type()),
+        (rec(3, json!({ "usagetype": null })), "usagetype", missing()),
         (
             rec(3, json!({ "usagetype": [1] })),
             "usagetype",
-            malformed(),
+            RecordRule::ExpectedText,
         ),
         (
             rec(1, json!({ "offeringid": "no-such-offering" })),
             "offeringid",
             RecordRule::UnknownProduct,
         ),
-        (rec(1, json!({})), "offeringid", malformed()),
+        (rec(1, json!({})), "offeringid", missing()),
         (
             rec(6, json!({ "offeringid": "no-such-disk", "size": GIB })),
             "offeringid",
@@ -540,17 +557,17 @@ fn bad_records_name_their_index_field_and_rule() {
         (
             rec(3, json!({ "rawusage": "NaN" })),
             "rawusage",
-            malformed(),
+            RecordRule::NotADecimal,
         ),
         (
             rec(3, json!({ "rawusage": "inf" })),
             "rawusage",
-            malformed(),
+            RecordRule::NotADecimal,
         ),
         (
             rec(3, json!({ "rawusage": "-Infinity" })),
             "rawusage",
-            malformed(),
+            RecordRule::NotADecimal,
         ),
         (
             rec(3, json!({ "rawusage": "-5" })),
@@ -575,16 +592,20 @@ fn bad_records_name_their_index_field_and_rule() {
         (
             rec(3, json!({ "rawusage": "24 Hrs" })),
             "rawusage",
-            malformed(),
+            RecordRule::NotADecimal,
         ),
-        (rec(3, json!({ "rawusage": true })), "rawusage", malformed()),
-        (rec(3, json!({ "rawusage": null })), "rawusage", malformed()),
+        (
+            rec(3, json!({ "rawusage": true })),
+            "rawusage",
+            RecordRule::ExpectedNumber,
+        ),
+        (rec(3, json!({ "rawusage": null })), "rawusage", missing()),
         (
             rec(6, json!({ "size": 5 * GIB, "rawusage": "1e15" })),
             "size",
             RecordRule::QuantityTooLarge { max: String::new() },
         ),
-        (rec(6, json!({})), "size", malformed()),
+        (rec(6, json!({})), "size", missing()),
         (
             rec(3, json!({ "enddate": "2017-02-13'T'23:59:59+00:00" })),
             "enddate",
@@ -593,14 +614,10 @@ fn bad_records_name_their_index_field_and_rule() {
         (
             rec(3, json!({ "startdate": "14/02/2017" })),
             "startdate",
-            malformed(),
+            not_a_time(),
         ),
-        (
-            rec(3, json!({ "startdate": null })),
-            "startdate",
-            malformed(),
-        ),
-        (rec(3, json!({ "enddate": null })), "enddate", malformed()),
+        (rec(3, json!({ "startdate": null })), "startdate", missing()),
+        (rec(3, json!({ "enddate": null })), "enddate", missing()),
         (
             rec(3, json!({ "zoneid": "no-such-zone" })),
             "zoneid",
@@ -624,10 +641,12 @@ fn bad_records_name_their_index_field_and_rule() {
         (
             rec(3, json!({ "tags": "Billing:noCPU" })),
             "tags",
-            malformed(),
+            RecordRule::BadTags {
+                message: String::new(),
+            },
         ),
-        (json!("not an object"), "$", malformed()),
-        (json!([1, 2]), "$", malformed()),
+        (json!("not an object"), "$", not_a_record()),
+        (json!([1, 2]), "$", not_a_record()),
     ];
     for (record, field, rule) in cases {
         // A good record first, so that the bad one is number 1.

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::str::FromStr;
 
 use chrono::{DateTime, TimeZone, Utc};
-use pricing::error::RECORD_ERRORS_SHOWN_MAX;
+use pricing::error::{TimeFormat, RECORD_ERRORS_SHOWN_MAX};
 use pricing::import::{
     detect, import, import_all, import_and_rate, to_csv_row, write_csv_row, write_json_line,
     CsvWriteError, Format, ImportError, ImportOptions, CSV_HEADER, LINE_BYTES_MAX,
@@ -128,8 +128,30 @@ fn jsonl_reads_usage_records_with_exact_quantities() {
     assert_eq!(run(Format::JsonLines, minimal).unwrap().len(), 1);
 }
 
-fn malformed() -> RecordRule {
-    RecordRule::Malformed(String::new())
+/// Rule constructors, so that the tables below read like the rules (only the variant is
+/// compared, not the fields).
+fn missing() -> RecordRule {
+    RecordRule::MissingField { why: None }
+}
+
+fn not_a_record() -> RecordRule {
+    RecordRule::NotARecord {
+        expected: "",
+        message: String::new(),
+    }
+}
+
+fn not_a_time() -> RecordRule {
+    RecordRule::NotATime {
+        format: TimeFormat::Rfc3339,
+    }
+}
+
+fn field_count() -> RecordRule {
+    RecordRule::FieldCount {
+        fields: 0,
+        header: 0,
+    }
 }
 
 /// A CSV row with one field replaced: (column position, value).
@@ -143,11 +165,15 @@ fn row_with(col: usize, value: &str) -> String {
 fn bad_csv_rows_name_their_line_field_and_rule() {
     let too_many_digits = "1".repeat(40);
     let cases: Vec<(String, &str, RecordRule)> = vec![
-        (row_with(6, "NaN"), "quantity", malformed()),
-        (row_with(6, "inf"), "quantity", malformed()),
-        (row_with(6, "-Infinity"), "quantity", malformed()),
-        (row_with(6, "twelve"), "quantity", malformed()),
-        (row_with(6, "1 000"), "quantity", malformed()),
+        (row_with(6, "NaN"), "quantity", RecordRule::NotADecimal),
+        (row_with(6, "inf"), "quantity", RecordRule::NotADecimal),
+        (
+            row_with(6, "-Infinity"),
+            "quantity",
+            RecordRule::NotADecimal,
+        ),
+        (row_with(6, "twelve"), "quantity", RecordRule::NotADecimal),
+        (row_with(6, "1 000"), "quantity", RecordRule::NotADecimal),
         (row_with(6, "-1"), "quantity", RecordRule::NegativeQuantity),
         (
             row_with(6, "1e30"),
@@ -165,9 +191,9 @@ fn bad_csv_rows_name_their_line_field_and_rule() {
             RecordRule::QuantityTooLarge { max: String::new() },
         ),
         (row_with(6, ""), "quantity", RecordRule::Empty),
-        (row_with(7, "parsecs"), "unit", malformed()),
-        (row_with(8, "2017-02-14"), "start", malformed()),
-        (row_with(8, "2017-02-14 00:00:00"), "start", malformed()),
+        (row_with(7, "parsecs"), "unit", RecordRule::UnknownUnit),
+        (row_with(8, "2017-02-14"), "start", not_a_time()),
+        (row_with(8, "2017-02-14 00:00:00"), "start", not_a_time()),
         (
             row_with(9, "2017-02-13T00:00:00Z"),
             "end",
@@ -177,10 +203,14 @@ fn bad_csv_rows_name_their_line_field_and_rule() {
         (row_with(3, ""), "resource", RecordRule::Empty),
         (row_with(4, ""), "product", RecordRule::Empty),
         (row_with(5, ""), "meter", RecordRule::Empty),
-        ("a,b,c".into(), "$", malformed()),
-        (format!("{ROW},extra"), "$", malformed()),
-        (row_with(3, "\"unterminated"), "$", malformed()),
-        (row_with(3, "vm\"1"), "$", malformed()),
+        ("a,b,c".into(), "$", field_count()),
+        (format!("{ROW},extra"), "$", field_count()),
+        (
+            row_with(3, "\"unterminated"),
+            "$",
+            RecordRule::UnterminatedQuote,
+        ),
+        (row_with(3, "vm\"1"), "$", RecordRule::QuoteInUnquotedField),
     ];
     for (row, field, rule) in cases {
         // Header on line 1, a good row on line 2, a blank line 3, the bad row on line 4.
@@ -229,17 +259,29 @@ fn bad_jsonl_lines_name_their_line_field_and_rule() {
     };
     let cases: Vec<(String, &str, RecordRule)> = vec![
         // Cut short while reading `account`: the error names the field it was in.
-        ("{\"account\": ".into(), "account", malformed()),
-        ("not json".into(), "$", malformed()),
-        (format!("{good} trailing"), "$", malformed()),
-        (with("colour", "\"red\""), "$", malformed()),
-        (with("account", "5"), "account", malformed()),
-        (with("account", "<remove>"), "account", malformed()),
+        ("{\"account\": ".into(), "account", not_a_record()),
+        ("not json".into(), "$", not_a_record()),
+        (format!("{good} trailing"), "$", not_a_record()),
+        (with("colour", "\"red\""), "$", not_a_record()),
+        (with("account", "5"), "account", not_a_record()),
+        (with("account", "<remove>"), "account", missing()),
         (with("account", "\"\""), "account", RecordRule::Empty),
-        (with("quantity", "<remove>"), "quantity", malformed()),
-        (with("quantity", "\"NaN\""), "quantity", malformed()),
-        (with("quantity", "\"inf\""), "quantity", malformed()),
-        (with("quantity", "true"), "quantity", malformed()),
+        (with("quantity", "<remove>"), "quantity", missing()),
+        (
+            with("quantity", "\"NaN\""),
+            "quantity",
+            RecordRule::NotADecimal,
+        ),
+        (
+            with("quantity", "\"inf\""),
+            "quantity",
+            RecordRule::NotADecimal,
+        ),
+        (
+            with("quantity", "true"),
+            "quantity",
+            RecordRule::ExpectedNumber,
+        ),
         (
             with("quantity", "-0.5"),
             "quantity",
@@ -250,16 +292,20 @@ fn bad_jsonl_lines_name_their_line_field_and_rule() {
             "quantity",
             RecordRule::QuantityTooLarge { max: String::new() },
         ),
-        (with("unit", "\"furlongs\""), "unit", malformed()),
-        (with("start", "\"2017-02-14\""), "start", malformed()),
+        (
+            with("unit", "\"furlongs\""),
+            "unit",
+            RecordRule::UnknownUnit,
+        ),
+        (with("start", "\"2017-02-14\""), "start", not_a_time()),
         (
             with("end", "\"2017-02-13T00:00:00Z\""),
             "end",
             RecordRule::EndBeforeStart,
         ),
         (with("tags", "[\"\"]"), "tags", RecordRule::Empty),
-        (with("tags", "\"Billing:noCPU\""), "tags", malformed()),
-        ("[1,2]".into(), "$", malformed()),
+        (with("tags", "\"Billing:noCPU\""), "tags", not_a_record()),
+        ("[1,2]".into(), "$", not_a_record()),
     ];
     for (line, field, rule) in cases {
         let text = format!("{good}\n\n{line}\n");

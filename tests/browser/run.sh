@@ -17,6 +17,8 @@ done
 [ -x /usr/bin/chromium ] || { echo "Chromium is missing: run frontend/install-tools.sh" >&2; exit 1; }
 
 frontend/build.sh
+# The speed test's build: the same storefront with the recompute hook (never in dist/).
+frontend/build.sh --bench
 
 # The month-of-usage helper, and the rater's CLI that invoices it (the reference). If the rater
 # does not build, the tests fall back to the pricing engine through the helper and say so.

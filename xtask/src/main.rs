@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
+use pricing::SummaryRow;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -181,24 +182,24 @@ fn print_estimate(catalog_path: &str, template: &str) -> Result<()> {
             format!("{cur} {}", g(tier.yearly))
         );
     }
-    println!(
-        "{:<58} {:>14}",
-        "Subtotal",
-        format!("{cur} {}", g(e.subtotal))
-    );
-    for d in e.discounts.iter().chain(&e.sla_credits) {
-        println!(
-            "{:<58} {:>14}",
-            truncate(&d.description, 58),
-            format!("{cur} {}", g(d.amount))
-        );
-    }
-    for t in &e.taxes {
-        println!(
-            "{:<58} {:>14}",
-            format!("{} {}%", t.name, t.rate_pct.normalize()),
-            format!("{cur} {}", g(t.amount))
-        );
+    for row in e.bill.summary_rows() {
+        let label = match row {
+            SummaryRow::Subtotal(_) => "Subtotal".to_string(),
+            SummaryRow::Discount(d) | SummaryRow::SlaCredit(d) => truncate(&d.description, 58),
+            SummaryRow::Tax(t) => format!("{} {}%", t.name, t.rate_pct.normalize()),
+            // The total is printed below with its hourly and yearly figures; an estimate has
+            // no net line and no account rows.
+            SummaryRow::Net(_)
+            | SummaryRow::Total(_)
+            | SummaryRow::CreditsApplied(_)
+            | SummaryRow::AmountDue(_)
+            | SummaryRow::BroughtForward(_)
+            | SummaryRow::Payment { .. }
+            | SummaryRow::Payments(_)
+            | SummaryRow::DueThisPeriod(_)
+            | SummaryRow::CarriedForward(_) => continue,
+        };
+        println!("{:<58} {:>14}", label, format!("{cur} {}", g(row.amount())));
     }
     println!(
         "{:<58} {:>14}   (hourly {cur} {}, yearly {cur} {}, one-time {cur} {})",
@@ -242,6 +243,14 @@ fn test(args: &[String]) -> Result<()> {
             ],
         ),
         (
+            "pricing modules in layers (no file loops)",
+            vec!["python3", "xtask/check_layers.py", "shared/src"],
+        ),
+        (
+            "rater modules in layers (no file loops)",
+            vec!["python3", "xtask/check_layers.py", "rater/src"],
+        ),
+        (
             "tests (native, workspace)",
             vec!["cargo", "test", "--workspace"],
         ),
@@ -267,6 +276,23 @@ fn test(args: &[String]) -> Result<()> {
                 "frontend",
                 "--target",
                 "wasm32-unknown-unknown",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ));
+        // The benchmark build's hook is compiled only with the `bench` feature.
+        steps.push((
+            "clippy (storefront with its benchmark hook, wasm)",
+            vec![
+                "cargo",
+                "clippy",
+                "-p",
+                "frontend",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--features",
+                "bench",
                 "--",
                 "-D",
                 "warnings",

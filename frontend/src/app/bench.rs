@@ -1,6 +1,9 @@
 //! A debug hook for the recompute benchmark: `window.__ratecardBench(lines, runs)` times the
 //! estimate of a generated app inside the real browser and returns the figures as JSON.
 //!
+//! Built only with the `bench` feature (`frontend/bench.html`, `frontend/build.sh --bench`):
+//! the production storefront does not ship it.
+//!
 //! Timing uses `performance.now()`, a float of milliseconds; floats here measure time only and
 //! never touch an amount.
 

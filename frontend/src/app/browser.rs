@@ -137,6 +137,7 @@ pub async fn read_file(file: &web_sys::File) -> Result<Vec<u8>, String> {
 }
 
 /// Milliseconds from the page's high-resolution clock, for the recompute benchmark only.
+#[cfg(feature = "bench")]
 pub fn now_ms() -> f64 {
     window().performance().map(|p| p.now()).unwrap_or_default()
 }

@@ -1,6 +1,7 @@
 //! The Leptos app (wasm32 only): boot (which storefront, which catalog), the page frame, and the
 //! shared state every page reads. Pages live in the sibling modules and only render view models.
 
+#[cfg(feature = "bench")]
 mod bench;
 mod browser;
 mod builder;
@@ -193,6 +194,7 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
         notice: RwSignal::new(notice0),
     };
     provide_context(shop.clone());
+    #[cfg(feature = "bench")]
     bench::install(catalog.clone());
 
     // A link pasted into the address bar of an open storefront changes only the fragment.

@@ -122,17 +122,12 @@ pub fn listing(
 }
 
 /// The currency prices are shown in and its rate from the catalog currency: `currency` when the
-/// catalog has a fixed rate for it (the same rule as the engine's), else the catalog's own.
+/// catalog has a fixed rate for it (the engine's rule, `pricing::settings::exchange`), else the
+/// catalog's own.
 fn currency_and_rate(catalog: &Catalog, currency: Option<&str>) -> (String, Decimal) {
-    let own = &catalog.currency.code;
-    match currency {
-        Some(c) if c != own && pricing::money::minor_units(c).is_some() => {
-            match catalog.fx_rates.get(c) {
-                Some(rate) => (c.to_string(), *rate),
-                None => (own.clone(), Decimal::ONE),
-            }
-        }
-        _ => (own.clone(), Decimal::ONE),
+    match pricing::settings::exchange(catalog, currency) {
+        Ok((c, fx)) => (c.code, fx),
+        Err(_) => (catalog.currency.code.clone(), Decimal::ONE),
     }
 }
 

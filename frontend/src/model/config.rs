@@ -9,7 +9,9 @@ use std::str::FromStr;
 
 use chrono::{NaiveDate, TimeZone, Utc};
 use pricing::catalog::{Catalog, MeterRole, ProductKind};
-use pricing::{Component, Quote, QuoteTier};
+use pricing::path::{ComponentField, QuotePath, SettingsOwner};
+use pricing::settings::{Settings, SettingsInput};
+use pricing::{Component, PricingError, Quote, QuoteTier};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 /// room for odd designs while keeping the builder usable and a shared link short.
 pub const TIERS_MAX: usize = 20;
 /// Most components an app may have, all tiers together. Well under the engine's
-/// [`pricing::estimate::QUOTE_COMPONENTS_MAX`]; 500 keeps a live recompute within a few
+/// [`pricing::quote::QUOTE_COMPONENTS_MAX`]; 500 keeps a live recompute within a few
 /// milliseconds in the browser and a shared link under 100 KB.
 pub const APP_COMPONENTS_MAX: usize = 500;
 /// Longest tier name; it is printed in estimate tables and CSV columns.
@@ -358,7 +360,7 @@ pub enum Target {
     AppName,
     /// The app as a whole (too many tiers, nothing to price...).
     App,
-    /// A setting (region, currency...), by its `AppConfig` field name.
+    /// A setting (region, currency...), by its `AppConfig` field name ([`pricing::Setting::field`]).
     Setting(&'static str),
     TierName(u32),
     /// A component field: tier key, component key, field.
@@ -686,49 +688,14 @@ impl AppConfig {
                 format!("An app has at most {APP_COMPONENTS_MAX} components"),
             );
         }
-        let check_setting =
-            |name: &'static str, id: &Option<String>, known: bool, errs: &mut Vec<FieldError>| {
-                if id.is_some() && !known {
-                    errs.push(FieldError {
-                        target: Target::Setting(name),
-                        message: "Not offered by this price list; choose another".into(),
-                    });
-                }
-            };
+        // The engine's own rule for what the catalog offers, every setting at once.
+        for setting in Settings::not_offered(catalog, &self.settings_input()) {
+            errors.push(FieldError {
+                target: Target::Setting(setting.field()),
+                message: "Not offered by this price list; choose another".into(),
+            });
+        }
         let region = self.region.as_deref().and_then(|r| catalog.region(r));
-        check_setting("region", &self.region, region.is_some(), &mut errors);
-        check_setting(
-            "sla_tier",
-            &self.sla_tier,
-            self.sla_tier
-                .as_deref()
-                .is_some_and(|s| catalog.sla_tier(s).is_some()),
-            &mut errors,
-        );
-        check_setting(
-            "currency",
-            &self.currency,
-            self.currency
-                .as_deref()
-                .is_some_and(|c| currency_choices(catalog).iter().any(|x| x == c)),
-            &mut errors,
-        );
-        check_setting(
-            "term",
-            &self.term,
-            self.term
-                .as_deref()
-                .is_some_and(|t| catalog.term(t).is_some()),
-            &mut errors,
-        );
-        check_setting(
-            "tax_jurisdiction",
-            &self.tax_jurisdiction,
-            self.tax_jurisdiction
-                .as_deref()
-                .is_some_and(|t| catalog.tax_jurisdiction(t).is_some()),
-            &mut errors,
-        );
 
         let mut tiers = Vec::with_capacity(self.tiers.len());
         for (ti, tier) in self.tiers.iter().enumerate() {
@@ -795,33 +762,55 @@ impl AppConfig {
         }
     }
 
-    /// Maps an engine error's path (`quote.tiers[1].components[0].offering`) back to the field
-    /// it is about, so that it shows beside that field; anything else is about the app.
-    pub fn target_of_path(&self, path: &str) -> Target {
-        let parse = || -> Option<Target> {
-            let rest = path.strip_prefix("quote.")?;
-            if let Some(setting) = ["region", "sla_tier", "currency", "term", "tax_jurisdiction"]
-                .into_iter()
-                .find(|s| rest == *s)
-            {
-                return Some(Target::Setting(setting));
-            }
-            let rest = rest.strip_prefix("tiers[")?;
-            let (ti, rest) = rest.split_once(']')?;
-            let tier = self.tiers.get(ti.parse::<usize>().ok()?)?;
-            let rest = rest.strip_prefix(".components[")?;
-            let (ci, rest) = rest.split_once(']')?;
-            let comp = tier.components.get(ci.parse::<usize>().ok()?)?;
-            let field = match rest.strip_prefix('.').unwrap_or("") {
-                "gb_in" => Field::GbIn,
-                "gb_out" => Field::GbOut,
-                "stopped_hours_per_month" => Field::StoppedHours,
-                "meter" if comp.kind == Kind::Usage => Field::Meter,
-                _ => Field::Product,
-            };
-            Some(Target::Component(tier.key, comp.key, field))
+    /// The settings as the pricing engine resolves them.
+    pub fn settings_input(&self) -> SettingsInput<'_> {
+        SettingsInput {
+            currency: self.currency.as_deref(),
+            region: self.region.as_deref(),
+            tax_jurisdiction: self.tax_jurisdiction.as_deref(),
+            sla_tier: self.sla_tier.as_deref(),
+            term: self.term.as_deref(),
+        }
+    }
+
+    /// The field an engine refusal of this config's quote is about, so that its message shows
+    /// beside that field; anything else (a currency without a rate, too many lines) is about
+    /// the app.
+    pub fn target_of_error(&self, err: &PricingError) -> Target {
+        match err {
+            PricingError::UnknownSetting {
+                setting,
+                owner: SettingsOwner::Quote,
+                ..
+            } => Target::Setting(setting.field()),
+            PricingError::UnknownProduct { path, .. }
+            | PricingError::NotSoldInRegion { path, .. }
+            | PricingError::NoPrice { path, .. }
+            | PricingError::NegativeQuantity { path }
+            | PricingError::UnitMismatch { path, .. }
+            | PricingError::NotAService { path, .. } => self.target_of(path),
+            _ => Target::App,
+        }
+    }
+
+    /// The field of a component a [`QuotePath`] names; a component that is not in the config
+    /// is about the app.
+    fn target_of(&self, path: &QuotePath) -> Target {
+        let Some(comp) = self
+            .tiers
+            .get(path.tier)
+            .and_then(|t| t.components.get(path.component))
+        else {
+            return Target::App;
         };
-        parse().unwrap_or(Target::App)
+        let field = match path.field {
+            Some(ComponentField::GbIn) => Field::GbIn,
+            Some(ComponentField::GbOut) => Field::GbOut,
+            Some(ComponentField::StoppedHoursPerMonth) => Field::StoppedHours,
+            Some(ComponentField::Meter) if comp.kind == Kind::Usage => Field::Meter,
+            _ => Field::Product,
+        };
+        Target::Component(self.tiers[path.tier].key, comp.key, field)
     }
 }
 
@@ -867,14 +856,18 @@ pub fn products_for<'c>(catalog: &'c Catalog, kind: Kind, region: Option<&str>) 
         .collect()
 }
 
-/// The currencies a catalog can quote in: its own, then those it has a fixed rate for.
+/// The currencies a catalog can quote in: its own, then those it has a fixed rate for (the
+/// engine's rule, `pricing::settings::exchange`).
 pub fn currency_choices(catalog: &Catalog) -> Vec<String> {
     let mut v = vec![catalog.currency.code.clone()];
     v.extend(
         catalog
             .fx_rates
             .keys()
-            .filter(|c| pricing::money::minor_units(c).is_some() && **c != catalog.currency.code)
+            .filter(|c| {
+                **c != catalog.currency.code
+                    && pricing::settings::exchange(catalog, Some(c.as_str())).is_ok()
+            })
             .cloned(),
     );
     v
@@ -1324,19 +1317,31 @@ mod tests {
     fn engine_paths_map_to_fields() {
         let c = starter();
         let (t, k) = (c.tiers[1].key, c.tiers[1].components[1].key);
+        let unknown = |tier, component, field| PricingError::UnknownProduct {
+            id: "x".into(),
+            path: QuotePath {
+                tier,
+                component,
+                field,
+            },
+        };
         assert_eq!(
-            c.target_of_path("quote.tiers[1].components[1].offering"),
+            c.target_of_error(&unknown(1, 1, Some(ComponentField::Offering))),
             Target::Component(t, k, Field::Product)
         );
         assert_eq!(
-            c.target_of_path("quote.currency"),
+            c.target_of_error(&PricingError::UnknownSetting {
+                setting: pricing::Setting::Currency,
+                id: "XYZ".into(),
+                owner: SettingsOwner::Quote,
+            }),
             Target::Setting("currency")
         );
+        assert_eq!(c.target_of_error(&unknown(9, 0, None)), Target::App);
         assert_eq!(
-            c.target_of_path("quote.tiers[9].components[0]"),
+            c.target_of_error(&PricingError::TooManyLines { lines: 2, max: 1 }),
             Target::App
         );
-        assert_eq!(c.target_of_path("garbage"), Target::App);
     }
 
     #[test]

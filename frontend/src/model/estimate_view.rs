@@ -3,7 +3,7 @@
 
 use pricing::allocate::allocate;
 use pricing::catalog::{Catalog, Category};
-use pricing::{estimate, Estimate, Quote};
+use pricing::{estimate, Estimate, Quote, SummaryRow as BillRow};
 use rust_decimal::Decimal;
 
 use super::config::{AppConfig, FieldError, Target};
@@ -44,13 +44,8 @@ pub fn compute(catalog: &Catalog, config: &AppConfig) -> Outcome {
             estimate: Some(e),
         },
         Err(err) => {
-            let (target, message) = match &err {
-                pricing::PricingError::UnknownReference { path, .. }
-                | pricing::PricingError::InvalidInput { path, .. } => {
-                    (config.target_of_path(path), err.to_string())
-                }
-                other => (Target::App, other.to_string()),
-            };
+            let target = config.target_of_error(&err);
+            let message = err.to_string();
             Outcome {
                 errors: vec![FieldError { target, message }],
                 quote: Some(quote),
@@ -80,7 +75,9 @@ pub struct SummaryRow {
     pub kind: RowKind,
 }
 
-/// The totals block under the tier table, in reading order.
+/// The totals block under the tier table, in reading order: the bill's summary rows (without
+/// the net, which the block does not show), then the hourly, yearly, first-month and term
+/// figures of the estimate.
 pub fn summary_rows(e: &Estimate) -> Vec<SummaryRow> {
     let row = |id: String, label: String, amount, kind| SummaryRow {
         id,
@@ -88,42 +85,12 @@ pub fn summary_rows(e: &Estimate) -> Vec<SummaryRow> {
         amount,
         kind,
     };
-    let mut v = vec![row(
-        "subtotal".into(),
-        "Subtotal a month".into(),
-        e.subtotal,
-        RowKind::Plain,
-    )];
-    for d in &e.discounts {
-        v.push(row(
-            format!("discount:{}", d.id),
-            d.description.clone(),
-            d.amount,
-            RowKind::Reduction,
-        ));
-    }
-    for c in &e.sla_credits {
-        v.push(row(
-            format!("credit:{}", c.id),
-            c.description.clone(),
-            c.amount,
-            RowKind::Reduction,
-        ));
-    }
-    for t in &e.taxes {
-        v.push(row(
-            format!("tax:{}", t.name),
-            format!("{} {}", t.name, format::percent(t.rate_pct)),
-            t.amount,
-            RowKind::Tax,
-        ));
-    }
-    v.push(row(
-        "monthly_total".into(),
-        "Total a month".into(),
-        e.monthly_total,
-        RowKind::Total,
-    ));
+    let mut v: Vec<SummaryRow> = e
+        .bill
+        .summary_rows()
+        .into_iter()
+        .filter_map(bill_row)
+        .collect();
     v.push(row(
         "hourly_total".into(),
         "Per hour".into(),
@@ -159,6 +126,57 @@ pub fn summary_rows(e: &Estimate) -> Vec<SummaryRow> {
         ));
     }
     v
+}
+
+/// A row of the estimate's bill as the totals block shows it; `None` for rows it leaves out.
+fn bill_row(r: BillRow<'_>) -> Option<SummaryRow> {
+    let (id, label, amount, kind) = match r {
+        BillRow::Subtotal(a) => (
+            "subtotal".into(),
+            "Subtotal a month".into(),
+            a,
+            RowKind::Plain,
+        ),
+        BillRow::Discount(d) => (
+            format!("discount:{}", d.id),
+            d.description.clone(),
+            d.amount,
+            RowKind::Reduction,
+        ),
+        BillRow::SlaCredit(c) => (
+            format!("credit:{}", c.id),
+            c.description.clone(),
+            c.amount,
+            RowKind::Reduction,
+        ),
+        BillRow::Tax(t) => (
+            format!("tax:{}", t.name),
+            format!("{} {}", t.name, format::percent(t.rate_pct)),
+            t.amount,
+            RowKind::Tax,
+        ),
+        BillRow::Total(a) => (
+            "monthly_total".into(),
+            "Total a month".into(),
+            a,
+            RowKind::Total,
+        ),
+        // An estimate has no account: only a bill's rows come, and the net is not shown.
+        BillRow::Net(_)
+        | BillRow::CreditsApplied(_)
+        | BillRow::AmountDue(_)
+        | BillRow::BroughtForward(_)
+        | BillRow::Payment { .. }
+        | BillRow::Payments(_)
+        | BillRow::DueThisPeriod(_)
+        | BillRow::CarriedForward(_) => return None,
+    };
+    Some(SummaryRow {
+        id,
+        label,
+        amount,
+        kind,
+    })
 }
 
 /// One SLA tier as a card and as a column of the comparison table, priced for the current app.

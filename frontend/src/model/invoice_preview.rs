@@ -4,7 +4,7 @@
 use pricing::import::{detect, import_all, Format, ImportError, ImportOptions};
 use pricing::invoice::{Account, Invoice};
 use pricing::period::{BillingPeriod, PeriodKind};
-use pricing::Catalog;
+use pricing::{Catalog, SummaryRow as BillRow};
 use rust_decimal::Decimal;
 
 use serde::{Deserialize, Serialize};
@@ -166,7 +166,7 @@ pub struct InvoiceView {
     pub catalog_version: String,
     pub currency: String,
     pub sections: Vec<SectionView>,
-    /// Subtotal, then discounts and SLA credits, then taxes.
+    /// The bill's summary rows: subtotal, then discounts and SLA credits, then taxes.
     pub rows: Vec<SummaryRow>,
     pub total: String,
 }
@@ -231,16 +231,30 @@ impl InvoiceView {
             amount: money(amount, cur),
             class: class.to_string(),
         };
-        let mut rows = vec![row("Subtotal".into(), inv.bill.subtotal, "")];
-        for d in inv.bill.discounts.iter().chain(&inv.bill.sla_credits) {
-            rows.push(row(d.description.clone(), d.amount, "reduction"));
-        }
-        for t in &inv.bill.taxes {
-            rows.push(row(
-                format!("{} {}", t.name, percent(t.rate_pct)),
-                t.amount,
-                "tax",
-            ));
+        let mut rows = Vec::new();
+        for r in inv.bill.summary_rows() {
+            rows.push(match r {
+                BillRow::Subtotal(a) => row("Subtotal".into(), a, ""),
+                BillRow::Discount(d) | BillRow::SlaCredit(d) => {
+                    row(d.description.clone(), d.amount, "reduction")
+                }
+                BillRow::Tax(t) => row(
+                    format!("{} {}", t.name, percent(t.rate_pct)),
+                    t.amount,
+                    "tax",
+                ),
+                // The total is shown on its own; the preview invoices usage only (no net line,
+                // no credit, payments or balance).
+                BillRow::Net(_)
+                | BillRow::Total(_)
+                | BillRow::CreditsApplied(_)
+                | BillRow::AmountDue(_)
+                | BillRow::BroughtForward(_)
+                | BillRow::Payment { .. }
+                | BillRow::Payments(_)
+                | BillRow::DueThisPeriod(_)
+                | BillRow::CarriedForward(_) => continue,
+            });
         }
         InvoiceView {
             account: inv.account.clone(),

@@ -9,7 +9,6 @@ pub mod config;
 pub mod estimate_view;
 pub mod format;
 pub mod invoice_preview;
-pub mod month_usage;
 pub mod publish;
 pub mod share;
 pub mod tenant;

@@ -24,7 +24,7 @@ use crate::model::{
     COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
 };
 use crate::retry::backoff;
-use crate::store::{
+use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, swept, Commit, CommitAccount, ConfigItem, Counts,
     Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage, RecordIds, SkRange, Store,
     USAGE_CHUNKS,

@@ -11,7 +11,7 @@ use pricing::Invoice;
 
 use crate::error::StoreError;
 use crate::model::{ConfigKind, Ledger, UsageChunk};
-use crate::store::{
+use crate::store::api::{
     Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
     RecordIds, Store,
 };
@@ -258,7 +258,7 @@ mod interceptor {
     use aws_sdk_dynamodb::types::WriteRequest;
     use aws_smithy_types::config_bag::{Storable, StoreReplace};
 
-    use super::UnprocessedPlan;
+    use crate::store::fault::UnprocessedPlan;
 
     /// The requests held back from one call, kept in that call's own config bag so that
     /// concurrent calls never see each other's.

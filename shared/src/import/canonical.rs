@@ -15,11 +15,11 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use thiserror::Error;
 
+use super::format::{Format, ImportError, ImportStats, LINE_BYTES_MAX};
 use super::text::{
     bytes_equal, check_quantity, parse_decimal, raw_number_text, record_error, shown, Days, Lines,
 };
-use super::{Format, ImportError, ImportStats, LINE_BYTES_MAX};
-use crate::error::{BatchErrors, RecordError, RecordRule};
+use crate::error::{BatchErrors, RecordError, RecordRule, TimeFormat};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
 
@@ -119,13 +119,6 @@ pub(super) fn parse_unit(text: &str) -> Option<Unit> {
     Unit::deserialize(de).ok()
 }
 
-fn unknown_unit() -> RecordRule {
-    RecordRule::Malformed(
-        "unknown unit (expected hours, seconds, bytes, gigabytes, byte_hours, gigabyte_hours, gigabyte_months, requests, units or an alias such as h, GB, GB.h)"
-            .into(),
-    )
-}
-
 /// Appends `record` to `out` as one canonical CSV row, line break included.
 ///
 /// Errors when the record could not be read back unchanged: a tag that is empty or holds the
@@ -197,7 +190,7 @@ impl Fields {
     /// A line without quotes, nearly every line, is split eight bytes at a time: the commas of
     /// a word come out as the bits of one mask. The first quote hands the line to
     /// [`Fields::split_quoted`].
-    fn split(&mut self, line: &str) -> Result<(), &'static str> {
+    fn split(&mut self, line: &str) -> Result<(), RecordRule> {
         self.spans.clear();
         let b = line.as_bytes();
         let mut start = 0;
@@ -232,7 +225,7 @@ impl Fields {
     }
 
     /// [`Fields::split`] for a line with quotes: byte by byte, unescaping into `scratch`.
-    fn split_quoted(&mut self, line: &str) -> Result<(), &'static str> {
+    fn split_quoted(&mut self, line: &str) -> Result<(), RecordRule> {
         self.spans.clear();
         self.scratch.clear();
         let b = line.as_bytes();
@@ -244,7 +237,7 @@ impl Fields {
                 i += 1;
                 loop {
                     let Some(p) = b[i..].iter().position(|&c| c == b'"') else {
-                        return Err("unterminated quoted field (a field may not span lines)");
+                        return Err(RecordRule::UnterminatedQuote);
                     };
                     self.scratch.push_str(&line[i..i + p]);
                     i += p + 1;
@@ -260,7 +253,7 @@ impl Fields {
                     return Ok(());
                 }
                 if b[i] != b',' {
-                    return Err("text after a closing quote");
+                    return Err(RecordRule::TextAfterQuote);
                 }
                 i += 1;
             } else {
@@ -268,9 +261,7 @@ impl Fields {
                 while end < n {
                     match b[end] {
                         b',' => break,
-                        b'"' => return Err(
-                            "a quote inside an unquoted field (quote the whole field and double the quote)",
-                        ),
+                        b'"' => return Err(RecordRule::QuoteInUnquotedField),
                         _ => end += 1,
                     }
                 }
@@ -414,15 +405,14 @@ fn csv_record(
         Err(_) => return Err(not_utf8(line_no, bytes, columns, fields)),
     };
     let whole = |rule: RecordRule| record_error(line_no, None, "$", line, rule);
-    if let Err(why) = fields.split(line) {
-        return Err(whole(RecordRule::Malformed(why.into())));
+    if let Err(rule) = fields.split(line) {
+        return Err(whole(rule));
     }
     if fields.spans.len() != columns.len() {
-        return Err(whole(RecordRule::Malformed(format!(
-            "the row has {} fields, the header has {}",
-            fields.spans.len(),
-            columns.len()
-        ))));
+        return Err(whole(RecordRule::FieldCount {
+            fields: fields.spans.len(),
+            header: columns.len(),
+        }));
     }
     // This row's text of each canonical column; a column the file lacks reads as empty.
     let mut texts = [""; 12];
@@ -450,7 +440,8 @@ fn csv_record(
         .map_err(|e| err(Col::Quantity, quantity_text, e.rule()))
         .and_then(|q| check_quantity(q).map_err(|r| err(Col::Quantity, quantity_text, r)))?;
     let unit_text = required(Col::Unit)?;
-    let unit = parse_unit(unit_text).ok_or_else(|| err(Col::Unit, unit_text, unknown_unit()))?;
+    let unit =
+        parse_unit(unit_text).ok_or_else(|| err(Col::Unit, unit_text, RecordRule::UnknownUnit))?;
     let start = rfc3339(days, required(Col::Start)?).map_err(|(v, r)| err(Col::Start, &v, r))?;
     let end = rfc3339(days, required(Col::End)?).map_err(|(v, r)| err(Col::End, &v, r))?;
     if end < start {
@@ -509,22 +500,16 @@ fn not_utf8(line_no: usize, bytes: &[u8], columns: &[Col], fields: &mut Fields) 
             }
         }
     }
-    record_error(
-        line_no,
-        None,
-        field,
-        value,
-        RecordRule::Malformed("not valid UTF-8".into()),
-    )
+    record_error(line_no, None, field, value, RecordRule::NotUtf8)
 }
 
 fn rfc3339(days: &mut Days, text: &str) -> Result<DateTime<Utc>, (String, RecordRule)> {
     days.parse_rfc3339(text).ok_or_else(|| {
         (
             text.to_string(),
-            RecordRule::Malformed(
-                "not an RFC 3339 instant (expected e.g. 2017-02-14T00:00:00Z)".into(),
-            ),
+            RecordRule::NotATime {
+                format: TimeFormat::Rfc3339,
+            },
         )
     })
 }
@@ -623,11 +608,7 @@ fn json_record(line_no: usize, line: &[u8], days: &mut Days) -> Result<UsageReco
     };
     let required = |field: &'static str, v: Option<String>| -> Result<String, RecordError> {
         match v {
-            None => Err(err(
-                field,
-                "",
-                RecordRule::Malformed("missing field".into()),
-            )),
+            None => Err(err(field, "", RecordRule::MissingField { why: None })),
             Some(s) if s.is_empty() => Err(err(field, "", RecordRule::Empty)),
             Some(s) => Ok(s),
         }
@@ -637,11 +618,7 @@ fn json_record(line_no: usize, line: &[u8], days: &mut Days) -> Result<UsageReco
     let product = required("product", r.product)?;
     let meter = required("meter", r.meter)?;
     let Some(raw_quantity) = r.quantity else {
-        return Err(err(
-            "quantity",
-            "",
-            RecordRule::Malformed("missing field".into()),
-        ));
+        return Err(err("quantity", "", RecordRule::MissingField { why: None }));
     };
     let quantity_text =
         raw_number_text(raw_quantity).map_err(|rule| err("quantity", raw_quantity.get(), rule))?;
@@ -649,7 +626,8 @@ fn json_record(line_no: usize, line: &[u8], days: &mut Days) -> Result<UsageReco
         .map_err(|e| err("quantity", &quantity_text, e.rule()))
         .and_then(|q| check_quantity(q).map_err(|rule| err("quantity", &quantity_text, rule)))?;
     let unit_text = required("unit", r.unit)?;
-    let unit = parse_unit(&unit_text).ok_or_else(|| err("unit", &unit_text, unknown_unit()))?;
+    let unit =
+        parse_unit(&unit_text).ok_or_else(|| err("unit", &unit_text, RecordRule::UnknownUnit))?;
     let start_text = required("start", r.start)?;
     let start = rfc3339(days, &start_text).map_err(|(v, rule)| err("start", &v, rule))?;
     let end_text = required("end", r.end)?;
@@ -683,7 +661,10 @@ fn json_syntax(line_no: usize, line: &[u8], field: &'static str, message: &str) 
         None,
         field,
         &String::from_utf8_lossy(line),
-        RecordRule::Malformed(format!("not a usage record: {message}")),
+        RecordRule::NotARecord {
+            expected: "usage record",
+            message: message.to_string(),
+        },
     )
 }
 

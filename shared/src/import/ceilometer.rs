@@ -10,12 +10,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::document::{json_document_error, parse_items, Items};
+use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
 };
-use super::{parse_items, Converted, Format, ImportError};
 use crate::catalog::{Catalog, MeterRole};
-use crate::error::{RecordError, RecordRule};
+use crate::error::{RecordError, RecordRule, TimeFormat};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
 
@@ -53,7 +54,7 @@ pub struct CeilometerOptions {
     /// Longest gap, in seconds, between two gauge samples that is billed as continuous use.
     pub gauge_gap_max_s: u32,
     /// The end of the export window (the billing period's end): no gauge sample's time runs past
-    /// it. [`super::import_and_rate`] sets it to the period's end when it is `None`.
+    /// it. [`import_and_rate`](crate::import::import_and_rate) sets it to the period's end when it is `None`.
     pub window_end: Option<DateTime<Utc>>,
     pub cumulative_start: CumulativeStart,
     /// Drop samples of counters the catalog does not price (`cpu`, `memory.usage`...) instead
@@ -169,7 +170,7 @@ struct RawSample<'a> {
 #[derive(Deserialize)]
 struct SamplesDoc<'a> {
     #[serde(borrow)]
-    samples: Option<super::Items<'a>>,
+    samples: Option<Items<'a>>,
 }
 
 /// A validated sample, ready to be ordered within its resource's series.
@@ -202,7 +203,7 @@ pub(super) fn convert(
     let items = match text.trim_start().as_bytes().first() {
         Some(b'{') => {
             let doc: SamplesDoc<'_> = serde_json::from_str(text)
-                .map_err(|e| super::json_document_error(Format::Ceilometer, &e))?;
+                .map_err(|e| json_document_error(Format::Ceilometer, &e))?;
             doc.samples
                 .ok_or_else(|| ImportError::Shape {
                     format: Format::Ceilometer,
@@ -216,9 +217,22 @@ pub(super) fn convert(
         items: items.len() as u64,
         ..Converted::default()
     };
+    for samples in series(&items, catalog, options, &mut out) {
+        series_records(samples, options, &mut out);
+    }
+    Ok(out)
+}
+
+/// The samples grouped in series, in a deterministic order; bad samples and repeats go to `out`.
+fn series(
+    items: &[&RawValue],
+    catalog: &Catalog,
+    options: &CeilometerOptions,
+    out: &mut Converted,
+) -> Vec<Vec<Sample>> {
     let mut products: HashMap<String, Result<(String, String), RecordRule>> = HashMap::new();
     let mut seen_messages: HashSet<String> = HashSet::new();
-    // (counter name, resource) -> samples, in a deterministic order.
+    // (counter name, resource) -> samples.
     let mut series: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
     for (index, raw) in items.iter().enumerate() {
         match parse_sample(index, raw, catalog, options, &mut products) {
@@ -240,45 +254,48 @@ pub(super) fn convert(
             Err(e) => out.errors.push(e),
         }
     }
+    series.into_values().collect()
+}
+
+/// The records of one series, by timestamp: each gauge sample for the time it stands for,
+/// each delta as it is, each cumulative sample as the difference from the one before.
+fn series_records(mut samples: Vec<Sample>, options: &CeilometerOptions, out: &mut Converted) {
     let interval = Duration::seconds(i64::from(options.gauge_sample_interval_s.max(1)));
     let gap_max = Duration::seconds(i64::from(options.gauge_gap_max_s));
-    for (_, mut samples) in series {
-        samples.sort_by_key(|s| (s.at, s.index));
-        let mut previous: Option<(DateTime<Utc>, Decimal)> = None;
-        for k in 0..samples.len() {
-            let s = &samples[k];
-            let produced = match s.kind {
-                Kind::Gauge => {
-                    let next = samples.get(k + 1).map(|n| n.at);
-                    gauge_record(s, next, interval, gap_max, options)
-                }
-                Kind::Delta => Ok(Some((s.at, s.at, s.volume))),
-                Kind::Cumulative => {
-                    let r = match previous {
-                        None => match options.cumulative_start {
-                            CumulativeStart::Baseline => None,
-                            CumulativeStart::FromZero => Some((s.at, s.at, s.volume)),
-                        },
-                        // A smaller value means the counter restarted (reboot, migration): it
-                        // counted from zero up to its new value.
-                        Some((at, v)) if s.volume >= v => Some((at, s.at, s.volume - v)),
-                        Some((at, _)) => Some((at, s.at, s.volume)),
-                    };
-                    previous = Some((s.at, s.volume));
-                    Ok(r)
-                }
-            };
-            match produced {
-                Ok(Some((start, end, quantity))) if !quantity.is_zero() => {
-                    out.records
-                        .push((s.index, record(s, start, end, quantity, options)));
-                }
-                Ok(_) => out.skipped += 1,
-                Err(e) => out.errors.push(e),
+    samples.sort_by_key(|s| (s.at, s.index));
+    let mut previous: Option<(DateTime<Utc>, Decimal)> = None;
+    for k in 0..samples.len() {
+        let s = &samples[k];
+        let produced = match s.kind {
+            Kind::Gauge => {
+                let next = samples.get(k + 1).map(|n| n.at);
+                gauge_record(s, next, interval, gap_max, options)
             }
+            Kind::Delta => Ok(Some((s.at, s.at, s.volume))),
+            Kind::Cumulative => {
+                let r = match previous {
+                    None => match options.cumulative_start {
+                        CumulativeStart::Baseline => None,
+                        CumulativeStart::FromZero => Some((s.at, s.at, s.volume)),
+                    },
+                    // A smaller value means the counter restarted (reboot, migration): it
+                    // counted from zero up to its new value.
+                    Some((at, v)) if s.volume >= v => Some((at, s.at, s.volume - v)),
+                    Some((at, _)) => Some((at, s.at, s.volume)),
+                };
+                previous = Some((s.at, s.volume));
+                Ok(r)
+            }
+        };
+        match produced {
+            Ok(Some((start, end, quantity))) if !quantity.is_zero() => {
+                out.records
+                    .push((s.index, record(s, start, end, quantity, options)));
+            }
+            Ok(_) => out.skipped += 1,
+            Err(e) => out.errors.push(e),
         }
     }
-    Ok(out)
 }
 
 /// Series are per counter, unit and resource: `instance:<flavor>` samples of one server form
@@ -381,132 +398,49 @@ fn parse_sample(
     products: &mut HashMap<String, Result<(String, String), RecordRule>>,
 ) -> Result<Outcome, RecordError> {
     let s: RawSample<'_> = serde_json::from_str(raw.get()).map_err(|e| {
-        record_error(
-            index,
-            None,
-            "$",
-            raw.get(),
-            RecordRule::Malformed(format!("not a Ceilometer sample object: {e}")),
-        )
+        let rule = RecordRule::NotARecord {
+            expected: "Ceilometer sample object",
+            message: e.to_string(),
+        };
+        record_error(index, None, "$", raw.get(), rule)
     })?;
     let message_id = raw_text(s.message_id)
         .ok()
         .flatten()
         .filter(|m| !m.is_empty());
-    let id = message_id.as_deref();
-    let err = |field: &'static str, value: &str, rule: RecordRule| {
-        record_error(index, id, field, value, rule)
+    let at = At {
+        index,
+        id: message_id.as_deref(),
     };
-    let text = |field: &'static str, v: Option<&RawValue>| -> Result<String, RecordError> {
-        match raw_text(v) {
-            Ok(Some(t)) if !t.is_empty() => Ok(t),
-            Ok(_) => Err(err(
-                field,
-                "",
-                RecordRule::Malformed("missing field".into()),
-            )),
-            Err(rule) => Err(err(field, v.map_or("", |v| v.get()), rule)),
-        }
-    };
-    let name = text("counter_name", s.counter_name)?;
+    let name = at.text("counter_name", s.counter_name)?;
     let Some(counter) = Counter::classify(&name) else {
         if options.skip_unknown_counters {
             return Ok(Outcome::Skipped);
         }
-        return Err(err(
-            "counter_name",
-            &name,
-            RecordRule::Malformed(format!(
-                "unknown Ceilometer counter (rated counters: {KNOWN_COUNTERS})"
-            )),
-        ));
+        let rule = RecordRule::UnknownCounter {
+            known: KNOWN_COUNTERS,
+        };
+        return Err(at.err("counter_name", &name, rule));
     };
-    let type_text = text("counter_type", s.counter_type)?;
-    let kind = match (type_text.as_str(), counter.is_gauge()) {
-        ("gauge", true) => Kind::Gauge,
-        ("cumulative", false) => Kind::Cumulative,
-        ("delta", false) => Kind::Delta,
-        _ => {
-            let expected = if counter.is_gauge() {
-                "gauge"
-            } else {
-                "cumulative or delta"
-            };
-            return Err(err(
-                "counter_type",
-                &type_text,
-                RecordRule::Malformed(format!("counter `{name}` must be {expected}")),
-            ));
-        }
-    };
+    let kind = counter_kind(&at, &s, counter, &name)?;
     let unit_text = raw_text(s.counter_unit).ok().flatten().unwrap_or_default();
     let unit = sample_unit(counter, &name, &unit_text).ok_or_else(|| {
-        err(
-            "counter_unit",
-            &unit_text,
-            RecordRule::Malformed(format!("unit not understood for counter `{name}`")),
-        )
+        let rule = RecordRule::UnknownCounterUnit {
+            counter: name.clone(),
+        };
+        at.err("counter_unit", &unit_text, rule)
     })?;
-    let resource = text("resource_id", s.resource_id)?;
-    let project = text("project_id", s.project_id)?;
-    let at_text = text("timestamp", s.timestamp)?;
-    let at = parse_export_time(&at_text).ok_or_else(|| {
-        err(
-            "timestamp",
-            &at_text,
-            RecordRule::Malformed("not a date (expected e.g. 2026-11-01T00:00:00)".into()),
-        )
+    let resource = at.text("resource_id", s.resource_id)?;
+    let project = at.text("project_id", s.project_id)?;
+    let at_text = at.text("timestamp", s.timestamp)?;
+    let time = parse_export_time(&at_text).ok_or_else(|| {
+        let rule = RecordRule::NotATime {
+            format: TimeFormat::Ceilometer,
+        };
+        at.err("timestamp", &at_text, rule)
     })?;
-    let Some(raw_volume) = s.counter_volume else {
-        return Err(err(
-            "counter_volume",
-            "",
-            RecordRule::Malformed("missing field".into()),
-        ));
-    };
-    let volume_text = raw_number_text(raw_volume)
-        .map_err(|rule| err("counter_volume", raw_volume.get(), rule))?;
-    let volume = parse_decimal(&volume_text)
-        .map_err(|e| err("counter_volume", &volume_text, e.rule()))
-        .and_then(|v| {
-            check_quantity(v).map_err(|rule| err("counter_volume", &volume_text, rule))
-        })?;
-
-    // The catalog product: Atomia's counter id is a product alias.
-    let (key, key_field) = match counter {
-        Counter::Instance if name == "instance" => {
-            let flavor = metadata_str(
-                s.resource_metadata,
-                &["flavor.name", "flavor", "instance_type", "flavor_name"],
-            )
-            .ok_or_else(|| {
-                err(
-                    "resource_metadata",
-                    s.resource_metadata.map_or("", |m| m.get()),
-                    RecordRule::Malformed(
-                        "an `instance` sample needs the flavor (`flavor.name` or `instance_type`)"
-                            .into(),
-                    ),
-                )
-            })?;
-            (format!("instance:{flavor}"), "resource_metadata")
-        }
-        Counter::VolumeSize => {
-            let volume_type =
-                metadata_str(s.resource_metadata, &["volume_type"]).ok_or_else(|| {
-                    err(
-                        "resource_metadata",
-                        s.resource_metadata.map_or("", |m| m.get()),
-                        RecordRule::Malformed("a `volume.size` sample needs `volume_type`".into()),
-                    )
-                })?;
-            (
-                format!("volume.size.filter:{volume_type}"),
-                "resource_metadata",
-            )
-        }
-        _ => (name.clone(), "counter_name"),
-    };
+    let volume = volume(&at, &s)?;
+    let (key, key_field) = product_key(&at, &s, counter, &name)?;
     let resolved = products
         .entry(key.clone())
         .or_insert_with(|| {
@@ -519,7 +453,7 @@ fn parse_sample(
             Ok((p.id.clone(), m.id.clone()))
         })
         .clone();
-    let (product, meter) = resolved.map_err(|rule| err(key_field, &key, rule))?;
+    let (product, meter) = resolved.map_err(|rule| at.err(key_field, &key, rule))?;
     Ok(Outcome::Sample(Box::new(Sample {
         index,
         counter,
@@ -529,10 +463,110 @@ fn parse_sample(
         unit,
         resource,
         project,
-        at,
+        at: time,
         volume,
         message_id,
     })))
+}
+
+/// Where a sample's errors point: its position and its message id.
+struct At<'a> {
+    index: usize,
+    id: Option<&'a str>,
+}
+
+impl At<'_> {
+    fn err(&self, field: &'static str, value: &str, rule: RecordRule) -> RecordError {
+        record_error(self.index, self.id, field, value, rule)
+    }
+
+    /// A required text field: present and not empty.
+    fn text(&self, field: &'static str, v: Option<&RawValue>) -> Result<String, RecordError> {
+        match raw_text(v) {
+            Ok(Some(t)) if !t.is_empty() => Ok(t),
+            Ok(_) => Err(self.err(field, "", RecordRule::MissingField { why: None })),
+            Err(rule) => Err(self.err(field, v.map_or("", |v| v.get()), rule)),
+        }
+    }
+}
+
+/// The sample's counter type, which must be the counter's: gauges for what is held, cumulative
+/// or delta for what is counted.
+fn counter_kind(
+    at: &At<'_>,
+    s: &RawSample<'_>,
+    counter: Counter,
+    name: &str,
+) -> Result<Kind, RecordError> {
+    let type_text = at.text("counter_type", s.counter_type)?;
+    match (type_text.as_str(), counter.is_gauge()) {
+        ("gauge", true) => Ok(Kind::Gauge),
+        ("cumulative", false) => Ok(Kind::Cumulative),
+        ("delta", false) => Ok(Kind::Delta),
+        _ => {
+            let expected = if counter.is_gauge() {
+                "gauge"
+            } else {
+                "cumulative or delta"
+            };
+            let rule = RecordRule::WrongCounterType {
+                counter: name.to_string(),
+                expected,
+            };
+            Err(at.err("counter_type", &type_text, rule))
+        }
+    }
+}
+
+/// The sample's volume, read exactly from its text.
+fn volume(at: &At<'_>, s: &RawSample<'_>) -> Result<Decimal, RecordError> {
+    let Some(raw_volume) = s.counter_volume else {
+        return Err(at.err("counter_volume", "", RecordRule::MissingField { why: None }));
+    };
+    let volume_text = raw_number_text(raw_volume)
+        .map_err(|rule| at.err("counter_volume", raw_volume.get(), rule))?;
+    parse_decimal(&volume_text)
+        .map_err(|e| at.err("counter_volume", &volume_text, e.rule()))
+        .and_then(|v| {
+            check_quantity(v).map_err(|rule| at.err("counter_volume", &volume_text, rule))
+        })
+}
+
+/// The catalog alias that names the sample's product (Atomia's counter id), and the field it
+/// comes from: the counter name, or for `instance` and `volume.size` the metadata's flavor or
+/// volume type.
+fn product_key(
+    at: &At<'_>,
+    s: &RawSample<'_>,
+    counter: Counter,
+    name: &str,
+) -> Result<(String, &'static str), RecordError> {
+    let metadata = || s.resource_metadata.map_or("", |m| m.get());
+    match counter {
+        Counter::Instance if name == "instance" => {
+            let flavor = metadata_str(
+                s.resource_metadata,
+                &["flavor.name", "flavor", "instance_type", "flavor_name"],
+            )
+            .ok_or_else(|| at.err("resource_metadata", metadata(), RecordRule::MissingFlavor))?;
+            Ok((format!("instance:{flavor}"), "resource_metadata"))
+        }
+        Counter::VolumeSize => {
+            let volume_type =
+                metadata_str(s.resource_metadata, &["volume_type"]).ok_or_else(|| {
+                    at.err(
+                        "resource_metadata",
+                        metadata(),
+                        RecordRule::MissingVolumeType,
+                    )
+                })?;
+            Ok((
+                format!("volume.size.filter:{volume_type}"),
+                "resource_metadata",
+            ))
+        }
+        _ => Ok((name.to_string(), "counter_name")),
+    }
 }
 
 /// The unit of the record a sample produces: time for counted gauges (instances, IPs), GB-hours

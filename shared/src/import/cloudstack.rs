@@ -10,12 +10,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::document::{json_document_error, parse_items, Items};
+use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
 };
-use super::{parse_items, Converted, Format, ImportError};
 use crate::catalog::{Catalog, MeterRole};
-use crate::error::{RecordError, RecordRule};
+use crate::error::{RecordError, RecordRule, TimeFormat};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
 
@@ -153,134 +154,36 @@ impl Default for CloudStackMapping {
             meter,
             quantity,
         };
+        let offering = || ProductSource::Offering;
         let fixed = |p: &str| ProductSource::Product(p.to_string());
         let role = MeterSelector::Role;
         let id = |m: &str| MeterSelector::Id(m.to_string());
+        // One rule per line, as in the table of the module documentation.
+        #[rustfmt::skip]
+        let rules = vec![
+            rule(RUNNING_VM, "RUNNING_VM", offering(), role(Running), Hours),
+            rule(ALLOCATED_VM, "ALLOCATED_VM", offering(), role(Stopped), StoppedHours),
+            rule(IP_ADDRESS, "IP_ADDRESS", fixed("public-ip"), role(IpHours), Hours),
+            rule(NETWORK_BYTES_SENT, "NETWORK_BYTES_SENT", fixed("network"), role(TrafficOut), Bytes),
+            rule(NETWORK_BYTES_RECEIVED, "NETWORK_BYTES_RECEIVED", fixed("network"), role(TrafficIn), Bytes),
+            rule(VOLUME, "VOLUME", ProductSource::OfferingOr("root".into()), role(Storage), SizeHours),
+            rule(TEMPLATE, "TEMPLATE", fixed("templates"), role(SnapshotStorage), SizeHours),
+            rule(ISO, "ISO", fixed("isos"), role(SnapshotStorage), SizeHours),
+            rule(SNAPSHOT, "SNAPSHOT", fixed("snapshots"), role(SnapshotStorage), SizeHours),
+            rule(SECURITY_GROUP, "SECURITY_GROUP", fixed("security-group"), role(ServiceHours), Hours),
+            rule(LOAD_BALANCER_POLICY, "LOAD_BALANCER_POLICY", fixed("load-balancer"), role(ServiceHours), Hours),
+            rule(PORT_FORWARDING_RULE, "PORT_FORWARDING_RULE", fixed("port-forwarding"), role(ServiceHours), Hours),
+            rule(NETWORK_OFFERING, "NETWORK_OFFERING", offering(), role(ServiceHours), Hours),
+            rule(VPN_USERS, "VPN_USERS", fixed("vpn"), id("vpn.users"), Hours),
+            rule(VM_DISK_IO_READ, "VM_DISK_IO_READ", fixed("disk-io"), role(ReadRequests), Requests),
+            rule(VM_DISK_IO_WRITE, "VM_DISK_IO_WRITE", fixed("disk-io"), role(WriteRequests), Requests),
+            rule(VM_DISK_BYTES_READ, "VM_DISK_BYTES_READ", fixed("disk-io"), id("disk.read.bytes"), Bytes),
+            rule(VM_DISK_BYTES_WRITE, "VM_DISK_BYTES_WRITE", fixed("disk-io"), id("disk.write.bytes"), Bytes),
+            rule(VM_SNAPSHOT, "VM_SNAPSHOT", fixed("vm-snapshots"), role(SnapshotStorage), SizeHours),
+        ];
         CloudStackMapping {
             account: AccountField::Account,
-            rules: vec![
-                rule(
-                    RUNNING_VM,
-                    "RUNNING_VM",
-                    ProductSource::Offering,
-                    role(Running),
-                    Hours,
-                ),
-                rule(
-                    ALLOCATED_VM,
-                    "ALLOCATED_VM",
-                    ProductSource::Offering,
-                    role(Stopped),
-                    StoppedHours,
-                ),
-                rule(
-                    IP_ADDRESS,
-                    "IP_ADDRESS",
-                    fixed("public-ip"),
-                    role(IpHours),
-                    Hours,
-                ),
-                rule(
-                    NETWORK_BYTES_SENT,
-                    "NETWORK_BYTES_SENT",
-                    fixed("network"),
-                    role(TrafficOut),
-                    Bytes,
-                ),
-                rule(
-                    NETWORK_BYTES_RECEIVED,
-                    "NETWORK_BYTES_RECEIVED",
-                    fixed("network"),
-                    role(TrafficIn),
-                    Bytes,
-                ),
-                rule(
-                    VOLUME,
-                    "VOLUME",
-                    ProductSource::OfferingOr("root".into()),
-                    role(Storage),
-                    SizeHours,
-                ),
-                rule(
-                    TEMPLATE,
-                    "TEMPLATE",
-                    fixed("templates"),
-                    role(SnapshotStorage),
-                    SizeHours,
-                ),
-                rule(ISO, "ISO", fixed("isos"), role(SnapshotStorage), SizeHours),
-                rule(
-                    SNAPSHOT,
-                    "SNAPSHOT",
-                    fixed("snapshots"),
-                    role(SnapshotStorage),
-                    SizeHours,
-                ),
-                rule(
-                    SECURITY_GROUP,
-                    "SECURITY_GROUP",
-                    fixed("security-group"),
-                    role(ServiceHours),
-                    Hours,
-                ),
-                rule(
-                    LOAD_BALANCER_POLICY,
-                    "LOAD_BALANCER_POLICY",
-                    fixed("load-balancer"),
-                    role(ServiceHours),
-                    Hours,
-                ),
-                rule(
-                    PORT_FORWARDING_RULE,
-                    "PORT_FORWARDING_RULE",
-                    fixed("port-forwarding"),
-                    role(ServiceHours),
-                    Hours,
-                ),
-                rule(
-                    NETWORK_OFFERING,
-                    "NETWORK_OFFERING",
-                    ProductSource::Offering,
-                    role(ServiceHours),
-                    Hours,
-                ),
-                rule(VPN_USERS, "VPN_USERS", fixed("vpn"), id("vpn.users"), Hours),
-                rule(
-                    VM_DISK_IO_READ,
-                    "VM_DISK_IO_READ",
-                    fixed("disk-io"),
-                    role(ReadRequests),
-                    Requests,
-                ),
-                rule(
-                    VM_DISK_IO_WRITE,
-                    "VM_DISK_IO_WRITE",
-                    fixed("disk-io"),
-                    role(WriteRequests),
-                    Requests,
-                ),
-                rule(
-                    VM_DISK_BYTES_READ,
-                    "VM_DISK_BYTES_READ",
-                    fixed("disk-io"),
-                    id("disk.read.bytes"),
-                    Bytes,
-                ),
-                rule(
-                    VM_DISK_BYTES_WRITE,
-                    "VM_DISK_BYTES_WRITE",
-                    fixed("disk-io"),
-                    id("disk.write.bytes"),
-                    Bytes,
-                ),
-                rule(
-                    VM_SNAPSHOT,
-                    "VM_SNAPSHOT",
-                    fixed("vm-snapshots"),
-                    role(SnapshotStorage),
-                    SizeHours,
-                ),
-            ],
+            rules,
         }
     }
 }
@@ -296,7 +199,7 @@ struct Body<'a> {
     #[serde(borrow)]
     count: Option<&'a RawValue>,
     #[serde(borrow)]
-    usagerecord: Option<super::Items<'a>>,
+    usagerecord: Option<Items<'a>>,
     #[serde(borrow)]
     errorcode: Option<&'a RawValue>,
     errortext: Option<String>,
@@ -405,49 +308,8 @@ pub(super) fn convert(
 ) -> Result<Converted, ImportError> {
     let items = match text.trim_start().as_bytes().first() {
         Some(b'[') => parse_items(text, Format::CloudStack)?,
-        _ => {
-            let envelope: Envelope<'_> = serde_json::from_str(text)
-                .map_err(|e| super::json_document_error(Format::CloudStack, &e))?;
-            let Some(body) = envelope.listusagerecordsresponse else {
-                return Err(ImportError::Shape {
-                    format: Format::CloudStack,
-                    message: "no `listusagerecordsresponse` object at the top level".into(),
-                });
-            };
-            if body.errorcode.is_some() || body.errortext.is_some() {
-                return Err(ImportError::Shape {
-                    format: Format::CloudStack,
-                    message: format!(
-                        "the export is a CloudStack API error response ({}: {})",
-                        body.errorcode.map_or("?", |c| c.get()),
-                        body.errortext.as_deref().unwrap_or("no error text")
-                    ),
-                });
-            }
-            let items = body.usagerecord.unwrap_or_default();
-            if let Some(count) = body.count {
-                let count_ok = raw_text(Some(count))
-                    .ok()
-                    .flatten()
-                    .and_then(|c| c.parse::<usize>().ok())
-                    == Some(items.total);
-                if !count_ok {
-                    // `count` is the number of records matching the query; fewer records means
-                    // this is one page of a paginated answer, and billing it would lose usage.
-                    return Err(ImportError::Shape {
-                        format: Format::CloudStack,
-                        message: format!(
-                            "`count` is {} but the response holds {} usage records: fetch every page (pagesize/page) into one document",
-                            count.get(),
-                            items.total
-                        ),
-                    });
-                }
-            }
-            items.check_limit(Format::CloudStack)?
-        }
+        _ => response_items(text)?,
     };
-
     let mut out = Converted {
         items: items.len() as u64,
         ..Converted::default()
@@ -470,15 +332,9 @@ pub(super) fn convert(
         if let Some(id) = &record.record_id {
             if let Some(first) = ids.insert(id.clone(), index) {
                 // The same record twice is a page fetched twice: billing both double-charges.
-                out.errors.push(record_error(
-                    index,
-                    Some(id),
-                    "usageid",
-                    id,
-                    RecordRule::Malformed(format!(
-                        "duplicate of record {first} (same usage type, usage id, offering and start date)"
-                    )),
-                ));
+                let rule = RecordRule::DuplicateRecord { first };
+                out.errors
+                    .push(record_error(index, Some(id), "usageid", id, rule));
                 continue;
             }
         }
@@ -491,6 +347,58 @@ pub(super) fn convert(
             Parsed::Allocated(key, hours, r) => allocated.push((index, key, hours, r)),
         }
     }
+    stopped_records(&mut out, allocated, &running);
+    Ok(out)
+}
+
+/// The usage records of a `listusagerecordsresponse` envelope, refused whole when it is an API
+/// error response or one page of a paginated answer.
+fn response_items(text: &str) -> Result<Vec<&RawValue>, ImportError> {
+    let shape = |message: String| ImportError::Shape {
+        format: Format::CloudStack,
+        message,
+    };
+    let envelope: Envelope<'_> =
+        serde_json::from_str(text).map_err(|e| json_document_error(Format::CloudStack, &e))?;
+    let Some(body) = envelope.listusagerecordsresponse else {
+        return Err(shape(
+            "no `listusagerecordsresponse` object at the top level".into(),
+        ));
+    };
+    if body.errorcode.is_some() || body.errortext.is_some() {
+        return Err(shape(format!(
+            "the export is a CloudStack API error response ({}: {})",
+            body.errorcode.map_or("?", |c| c.get()),
+            body.errortext.as_deref().unwrap_or("no error text")
+        )));
+    }
+    let items = body.usagerecord.unwrap_or_default();
+    if let Some(count) = body.count {
+        let count_ok = raw_text(Some(count))
+            .ok()
+            .flatten()
+            .and_then(|c| c.parse::<usize>().ok())
+            == Some(items.total);
+        if !count_ok {
+            // `count` is the number of records matching the query; fewer records means this is
+            // one page of a paginated answer, and billing it would lose usage.
+            return Err(shape(format!(
+                "`count` is {} but the response holds {} usage records: fetch every page (pagesize/page) into one document",
+                count.get(),
+                items.total
+            )));
+        }
+    }
+    items.check_limit(Format::CloudStack)
+}
+
+/// Stopped hours: each ALLOCATED_VM record less the RUNNING_VM hours of the same VM, offering
+/// and period; no record when the VM ran all the time it was allocated.
+fn stopped_records(
+    out: &mut Converted,
+    allocated: Vec<(usize, VmPeriod, Decimal, UsageRecord)>,
+    running: &HashMap<VmPeriod, Decimal>,
+) {
     for (index, key, allocated_hours, mut record) in allocated {
         let running_hours = running.get(&key).copied().unwrap_or_default();
         let stopped = allocated_hours - running_hours;
@@ -500,9 +408,10 @@ pub(super) fn convert(
                 record.record_id.as_deref(),
                 "rawusage",
                 &allocated_hours.to_string(),
-                RecordRule::Malformed(format!(
-                    "ALLOCATED_VM hours ({allocated_hours}) are fewer than the RUNNING_VM hours ({running_hours}) of the same VM, offering and period"
-                )),
+                RecordRule::AllocatedBelowRunning {
+                    allocated: allocated_hours,
+                    running: running_hours,
+                },
             ));
             continue;
         }
@@ -514,7 +423,6 @@ pub(super) fn convert(
         record.quantity = stopped;
         out.records.push((index, record));
     }
-    Ok(out)
 }
 
 /// Finds catalog products, meters and regions, remembering answers: an export names the same
@@ -564,228 +472,43 @@ fn parse_record(
     mapping: &CloudStackMapping,
 ) -> Result<Parsed, RecordError> {
     let r: RawRecord<'_> = serde_json::from_str(raw.get()).map_err(|e| {
-        record_error(
-            index,
-            None,
-            "$",
-            raw.get(),
-            RecordRule::Malformed(format!("not a usage record object: {e}")),
-        )
+        let rule = RecordRule::NotARecord {
+            expected: "usage record object",
+            message: e.to_string(),
+        };
+        record_error(index, None, "$", raw.get(), rule)
     })?;
-    let field = |name: &'static str, v: Option<&RawValue>| -> Result<Option<String>, RecordError> {
-        raw_text(v)
-            .map(|s| s.filter(|s| !s.is_empty()))
-            .map_err(|rule| record_error(index, None, name, v.map_or("", |v| v.get()), rule))
-    };
-    let missing = |name: &'static str, why: &str| {
-        record_error(
-            index,
-            None,
-            name,
-            "",
-            RecordRule::Malformed(format!("missing field: {why}")),
-        )
-    };
-
-    let type_text = field("usagetype", r.usagetype)?
-        .ok_or_else(|| missing("usagetype", "every usage record has a usage type"))?;
-    let rule = match type_text.parse::<u32>() {
-        Ok(n) => mapping.rule(n),
-        Err(_) => mapping.rule_named(&type_text),
-    }
-    .ok_or_else(|| {
-        record_error(
-            index,
-            None,
-            "usagetype",
-            &type_text,
-            RecordRule::Malformed(format!(
-                "unknown CloudStack usage type (this mapping knows {})",
-                mapping.known_types()
-            )),
-        )
-    })?;
+    let field = |name: &'static str, v: Option<&RawValue>| text_field(index, name, v);
+    let rule = usage_type_rule(index, &r, mapping)?;
     let usage_id = field("usageid", r.usageid)?;
     let vm_id = field("virtualmachineid", r.virtualmachineid)?;
     let offering = field("offeringid", r.offeringid)?;
-    let start_text =
-        field("startdate", r.startdate)?.ok_or_else(|| missing("startdate", "the usage start"))?;
+    let start_text = field("startdate", r.startdate)?
+        .ok_or_else(|| missing(index, "startdate", "the usage start"))?;
     let start = parse_export_time(&start_text)
         .ok_or_else(|| record_error(index, None, "startdate", &start_text, bad_time()))?;
-    // Stable id: the same usage re-exported (with `'T'` or plain ISO dates) gets the same id.
-    // The offering is part of it because CloudStack splits a period into one record per
-    // offering when a VM changes offering mid-period.
-    let resource_key = usage_id.as_deref().or(vm_id.as_deref());
-    let record_id = format!(
-        "cs:{}:{}:{}{}",
-        rule.usage_type,
-        resource_key.unwrap_or("-"),
-        start.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-        offering
-            .as_deref()
-            .map(|o| format!(":{o}"))
-            .unwrap_or_default()
+    let record_id = record_id(
+        rule,
+        usage_id.as_deref().or(vm_id.as_deref()),
+        start,
+        offering.as_deref(),
     );
-    let id = Some(record_id.as_str());
-    let err = |name: &'static str, value: &str, rule: RecordRule| {
-        record_error(index, id, name, value, rule)
+    let at = At {
+        index,
+        id: &record_id,
     };
-    let end_text = field("enddate", r.enddate)?.ok_or_else(|| {
-        err(
-            "enddate",
-            "",
-            RecordRule::Malformed("missing field: the usage end".into()),
-        )
-    })?;
-    let end = parse_export_time(&end_text).ok_or_else(|| err("enddate", &end_text, bad_time()))?;
-    if end < start {
-        return Err(err("enddate", &end_text, RecordRule::EndBeforeStart));
-    }
-
-    let (account_field, account) = match mapping.account {
-        AccountField::Account => ("account", field("account", r.account)?),
-        AccountField::AccountId => ("accountid", field("accountid", r.accountid)?),
-        AccountField::Domain => ("domain", field("domain", r.domain)?),
-        AccountField::DomainId => ("domainid", field("domainid", r.domainid)?),
-        AccountField::DomainAccount => (
-            "account",
-            match (field("domain", r.domain)?, field("account", r.account)?) {
-                (Some(d), Some(a)) => Some(format!("{d}/{a}")),
-                _ => None,
-            },
-        ),
-    };
-    let account = account.ok_or_else(|| err(account_field, "", RecordRule::Empty))?;
-    let project = match field("projectid", r.projectid)? {
-        Some(p) => Some(p),
-        None => field("project", r.project)?,
-    };
+    let end = end_date(&at, &r, start)?;
+    let (account, project) = account_and_project(&at, &r, mapping.account)?;
     let resource = match rule.quantity {
         // VM records are about the VM even when `usageid` says otherwise.
         QuantityKind::StoppedHours => vm_id.clone().or(usage_id.clone()),
         _ if rule.usage_type == usage_type::RUNNING_VM => vm_id.clone().or(usage_id.clone()),
         _ => usage_id.clone().or(vm_id.clone()),
     }
-    .ok_or_else(|| err("usageid", "", RecordRule::Empty))?;
-    let region = match field("zoneid", r.zoneid)? {
-        None => None,
-        Some(z) => match resolver.regions.get(z.as_str()) {
-            Some(id) => Some((*id).to_string()),
-            None => return Err(err("zoneid", &z, RecordRule::UnknownRegion)),
-        },
-    };
-
-    // Product and meter.
-    let (product, product_field, product_value) = match &rule.product {
-        ProductSource::Offering => {
-            let o = offering.as_deref().ok_or_else(|| {
-                err(
-                    "offeringid",
-                    "",
-                    RecordRule::Malformed(format!(
-                        "missing field: usage type {} ({}) is priced by its offering",
-                        rule.usage_type, rule.name
-                    )),
-                )
-            })?;
-            let p = resolver
-                .product(o)
-                .ok_or_else(|| err("offeringid", o, RecordRule::UnknownProduct))?;
-            (p, "offeringid", o.to_string())
-        }
-        ProductSource::OfferingOr(default) => {
-            let from_offering = match offering.as_deref() {
-                None => None,
-                Some(o) => {
-                    let p = resolver
-                        .product(o)
-                        .ok_or_else(|| err("offeringid", o, RecordRule::UnknownProduct))?;
-                    resolver.meter(p, &rule.meter).is_some().then_some((p, o))
-                }
-            };
-            match from_offering {
-                Some((p, o)) => (p, "offeringid", o.to_string()),
-                None => {
-                    let value = format!("{} -> {default}", rule.usage_type);
-                    let p = resolver
-                        .product(default)
-                        .ok_or_else(|| err("usagetype", &value, RecordRule::UnknownProduct))?;
-                    (p, "usagetype", value)
-                }
-            }
-        }
-        ProductSource::Product(p) => {
-            let value = format!("{} -> {p}", rule.usage_type);
-            let p = resolver
-                .product(p)
-                .ok_or_else(|| err("usagetype", &value, RecordRule::UnknownProduct))?;
-            (p, "usagetype", value)
-        }
-    };
-    let meter = resolver.meter(product, &rule.meter).ok_or_else(|| {
-        err(
-            product_field,
-            &format!("{product_value} ({product})"),
-            RecordRule::UnknownMeter,
-        )
-    })?;
-
-    // Quantity.
-    let number = |name: &'static str, v: Option<&RawValue>| -> Result<Decimal, RecordError> {
-        let v = v.ok_or_else(|| {
-            err(
-                name,
-                "",
-                RecordRule::Malformed(format!(
-                    "missing field: usage type {} ({}) needs it",
-                    rule.usage_type, rule.name
-                )),
-            )
-        })?;
-        let text = raw_number_text(v).map_err(|rule| err(name, v.get(), rule))?;
-        let q = parse_decimal(&text).map_err(|e| err(name, &text, e.rule()))?;
-        check_quantity(q).map_err(|rule| err(name, &text, rule))
-    };
-    let raw_usage = number("rawusage", r.rawusage)?;
-    let (quantity, unit) = match rule.quantity {
-        QuantityKind::Hours | QuantityKind::StoppedHours => (raw_usage, Unit::Hours),
-        QuantityKind::Bytes => (raw_usage, Unit::Bytes),
-        QuantityKind::Requests => (raw_usage, Unit::Requests),
-        QuantityKind::SizeHours => {
-            let size = number("size", r.size)?;
-            let q = size
-                .checked_mul(raw_usage)
-                .ok_or_else(|| err("size", &size.to_string(), too_large()))?;
-            let q = check_quantity(q).map_err(|rule| err("size", &size.to_string(), rule))?;
-            (q, Unit::ByteHours)
-        }
-    };
-
-    let tags = match r.tags {
-        None => Vec::new(),
-        Some(raw_tags) => serde_json::from_str::<Option<Vec<RawTag>>>(raw_tags.get())
-            .map_err(|e| {
-                err(
-                    "tags",
-                    raw_tags.get(),
-                    RecordRule::Malformed(format!(
-                        "expected a list of {{\"key\", \"value\"}} tags or strings: {e}"
-                    )),
-                )
-            })?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| match t {
-                RawTag::Plain(s) => s,
-                RawTag::Pair { key, value } => match value.filter(|v| !v.is_empty()) {
-                    Some(v) => format!("{key}:{v}"),
-                    None => key,
-                },
-            })
-            .filter(|t| !t.is_empty())
-            .collect(),
-    };
-
+    .ok_or_else(|| at.err("usageid", "", RecordRule::Empty))?;
+    let region = region(&at, &r, resolver)?;
+    let (product, meter) = product_and_meter(&at, rule, resolver, offering.as_deref())?;
+    let (quantity, unit, raw_usage) = quantity(&at, &r, rule)?;
     let record = UsageRecord {
         record_id: Some(record_id.clone()),
         account,
@@ -797,7 +520,7 @@ fn parse_record(
         unit,
         start,
         end,
-        tags,
+        tags: tags(&at, &r)?,
         region,
     };
     let pairing = || {
@@ -815,6 +538,251 @@ fn parse_record(
     })
 }
 
+/// Where a record's errors point once its id is known.
+struct At<'a> {
+    index: usize,
+    id: &'a str,
+}
+
+impl At<'_> {
+    fn err(&self, field: &'static str, value: &str, rule: RecordRule) -> RecordError {
+        record_error(self.index, Some(self.id), field, value, rule)
+    }
+}
+
+/// A field as text, empty as none. Its errors name the record by position only.
+fn text_field(
+    index: usize,
+    name: &'static str,
+    v: Option<&RawValue>,
+) -> Result<Option<String>, RecordError> {
+    raw_text(v)
+        .map(|s| s.filter(|s| !s.is_empty()))
+        .map_err(|rule| record_error(index, None, name, v.map_or("", |v| v.get()), rule))
+}
+
+fn missing(index: usize, name: &'static str, why: &str) -> RecordError {
+    let rule = RecordRule::MissingField {
+        why: Some(why.to_string()),
+    };
+    record_error(index, None, name, "", rule)
+}
+
+/// The mapping's rule for the record's `usagetype`, a number or a name.
+fn usage_type_rule<'m>(
+    index: usize,
+    r: &RawRecord<'_>,
+    mapping: &'m CloudStackMapping,
+) -> Result<&'m UsageTypeRule, RecordError> {
+    let type_text = text_field(index, "usagetype", r.usagetype)?
+        .ok_or_else(|| missing(index, "usagetype", "every usage record has a usage type"))?;
+    match type_text.parse::<u32>() {
+        Ok(n) => mapping.rule(n),
+        Err(_) => mapping.rule_named(&type_text),
+    }
+    .ok_or_else(|| {
+        let rule = RecordRule::UnknownUsageType {
+            known: mapping.known_types(),
+        };
+        record_error(index, None, "usagetype", &type_text, rule)
+    })
+}
+
+/// Stable id: the same usage re-exported (with `'T'` or plain ISO dates) gets the same id. The
+/// offering is part of it because CloudStack splits a period into one record per offering when
+/// a VM changes offering mid-period.
+fn record_id(
+    rule: &UsageTypeRule,
+    resource_key: Option<&str>,
+    start: DateTime<Utc>,
+    offering: Option<&str>,
+) -> String {
+    format!(
+        "cs:{}:{}:{}{}",
+        rule.usage_type,
+        resource_key.unwrap_or("-"),
+        start.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        offering.map(|o| format!(":{o}")).unwrap_or_default()
+    )
+}
+
+fn end_date(
+    at: &At<'_>,
+    r: &RawRecord<'_>,
+    start: DateTime<Utc>,
+) -> Result<DateTime<Utc>, RecordError> {
+    let end_text = text_field(at.index, "enddate", r.enddate)?.ok_or_else(|| {
+        let why = Some("the usage end".into());
+        at.err("enddate", "", RecordRule::MissingField { why })
+    })?;
+    let end =
+        parse_export_time(&end_text).ok_or_else(|| at.err("enddate", &end_text, bad_time()))?;
+    if end < start {
+        return Err(at.err("enddate", &end_text, RecordRule::EndBeforeStart));
+    }
+    Ok(end)
+}
+
+/// The billed account (from the field the mapping names) and the project.
+fn account_and_project(
+    at: &At<'_>,
+    r: &RawRecord<'_>,
+    account_field: AccountField,
+) -> Result<(String, Option<String>), RecordError> {
+    let field = |name: &'static str, v: Option<&RawValue>| text_field(at.index, name, v);
+    let (account_field, account) = match account_field {
+        AccountField::Account => ("account", field("account", r.account)?),
+        AccountField::AccountId => ("accountid", field("accountid", r.accountid)?),
+        AccountField::Domain => ("domain", field("domain", r.domain)?),
+        AccountField::DomainId => ("domainid", field("domainid", r.domainid)?),
+        AccountField::DomainAccount => (
+            "account",
+            match (field("domain", r.domain)?, field("account", r.account)?) {
+                (Some(d), Some(a)) => Some(format!("{d}/{a}")),
+                _ => None,
+            },
+        ),
+    };
+    let account = account.ok_or_else(|| at.err(account_field, "", RecordRule::Empty))?;
+    let project = match field("projectid", r.projectid)? {
+        Some(p) => Some(p),
+        None => field("project", r.project)?,
+    };
+    Ok((account, project))
+}
+
+/// The catalog region of the record's `zoneid`, through the regions' aliases.
+fn region(
+    at: &At<'_>,
+    r: &RawRecord<'_>,
+    resolver: &Resolver<'_>,
+) -> Result<Option<String>, RecordError> {
+    match text_field(at.index, "zoneid", r.zoneid)? {
+        None => Ok(None),
+        Some(z) => match resolver.regions.get(z.as_str()) {
+            Some(id) => Ok(Some((*id).to_string())),
+            None => Err(at.err("zoneid", &z, RecordRule::UnknownRegion)),
+        },
+    }
+}
+
+/// The catalog product the rule prices the record by (its offering, a default, or a fixed
+/// product) and the product's meter the rule selects.
+fn product_and_meter<'c>(
+    at: &At<'_>,
+    rule: &UsageTypeRule,
+    resolver: &Resolver<'c>,
+    offering: Option<&str>,
+) -> Result<(&'c str, &'c str), RecordError> {
+    let err = |field, value: &str| at.err(field, value, RecordRule::UnknownProduct);
+    let (product, product_field, product_value) = match &rule.product {
+        ProductSource::Offering => {
+            let o = offering.ok_or_else(|| {
+                let why = format!(
+                    "usage type {} ({}) is priced by its offering",
+                    rule.usage_type, rule.name
+                );
+                at.err(
+                    "offeringid",
+                    "",
+                    RecordRule::MissingField { why: Some(why) },
+                )
+            })?;
+            let p = resolver.product(o).ok_or_else(|| err("offeringid", o))?;
+            (p, "offeringid", o.to_string())
+        }
+        ProductSource::OfferingOr(default) => {
+            let from_offering = match offering {
+                None => None,
+                Some(o) => {
+                    let p = resolver.product(o).ok_or_else(|| err("offeringid", o))?;
+                    resolver.meter(p, &rule.meter).is_some().then_some((p, o))
+                }
+            };
+            match from_offering {
+                Some((p, o)) => (p, "offeringid", o.to_string()),
+                None => {
+                    let value = format!("{} -> {default}", rule.usage_type);
+                    let p = resolver
+                        .product(default)
+                        .ok_or_else(|| err("usagetype", &value))?;
+                    (p, "usagetype", value)
+                }
+            }
+        }
+        ProductSource::Product(p) => {
+            let value = format!("{} -> {p}", rule.usage_type);
+            let p = resolver
+                .product(p)
+                .ok_or_else(|| err("usagetype", &value))?;
+            (p, "usagetype", value)
+        }
+    };
+    let meter = resolver.meter(product, &rule.meter).ok_or_else(|| {
+        let value = format!("{product_value} ({product})");
+        at.err(product_field, &value, RecordRule::UnknownMeter)
+    })?;
+    Ok((product, meter))
+}
+
+/// The record's quantity and unit as the rule computes them, and its raw usage (hours, for
+/// pairing stopped time).
+fn quantity(
+    at: &At<'_>,
+    r: &RawRecord<'_>,
+    rule: &UsageTypeRule,
+) -> Result<(Decimal, Unit, Decimal), RecordError> {
+    let number = |name: &'static str, v: Option<&RawValue>| -> Result<Decimal, RecordError> {
+        let v = v.ok_or_else(|| {
+            let why = format!("usage type {} ({}) needs it", rule.usage_type, rule.name);
+            at.err(name, "", RecordRule::MissingField { why: Some(why) })
+        })?;
+        let text = raw_number_text(v).map_err(|rule| at.err(name, v.get(), rule))?;
+        let q = parse_decimal(&text).map_err(|e| at.err(name, &text, e.rule()))?;
+        check_quantity(q).map_err(|rule| at.err(name, &text, rule))
+    };
+    let raw_usage = number("rawusage", r.rawusage)?;
+    let (quantity, unit) = match rule.quantity {
+        QuantityKind::Hours | QuantityKind::StoppedHours => (raw_usage, Unit::Hours),
+        QuantityKind::Bytes => (raw_usage, Unit::Bytes),
+        QuantityKind::Requests => (raw_usage, Unit::Requests),
+        QuantityKind::SizeHours => {
+            let size = number("size", r.size)?;
+            let q = size
+                .checked_mul(raw_usage)
+                .ok_or_else(|| at.err("size", &size.to_string(), too_large()))?;
+            let q = check_quantity(q).map_err(|rule| at.err("size", &size.to_string(), rule))?;
+            (q, Unit::ByteHours)
+        }
+    };
+    Ok((quantity, unit, raw_usage))
+}
+
+/// Tags as `key:value` (or the key alone when the value is empty) and plain strings.
+fn tags(at: &At<'_>, r: &RawRecord<'_>) -> Result<Vec<String>, RecordError> {
+    let Some(raw_tags) = r.tags else {
+        return Ok(Vec::new());
+    };
+    let tags = serde_json::from_str::<Option<Vec<RawTag>>>(raw_tags.get()).map_err(|e| {
+        let rule = RecordRule::BadTags {
+            message: e.to_string(),
+        };
+        at.err("tags", raw_tags.get(), rule)
+    })?;
+    Ok(tags
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| match t {
+            RawTag::Plain(s) => s,
+            RawTag::Pair { key, value } => match value.filter(|v| !v.is_empty()) {
+                Some(v) => format!("{key}:{v}"),
+                None => key,
+            },
+        })
+        .filter(|t| !t.is_empty())
+        .collect())
+}
+
 /// The rule for a product of two valid numbers that overflows Decimal.
 fn too_large() -> RecordRule {
     RecordRule::QuantityTooLarge {
@@ -823,8 +791,7 @@ fn too_large() -> RecordRule {
 }
 
 fn bad_time() -> RecordRule {
-    RecordRule::Malformed(
-        "not a date (expected 2018-09-19'T'03:00:00+00:00, 2018-09-19T03:00:00Z or 2018-09-19 03:00:00)"
-            .into(),
-    )
+    RecordRule::NotATime {
+        format: TimeFormat::CloudStack,
+    }
 }

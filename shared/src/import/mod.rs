@@ -128,17 +128,14 @@
 mod canonical;
 mod ceilometer;
 mod cloudstack;
+mod detect;
+mod document;
+mod format;
 mod text;
 
-use std::fmt;
 use std::io::Read;
-use std::marker::PhantomData;
-use std::str::FromStr;
 
-use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
-use thiserror::Error;
 
 use crate::catalog::Catalog;
 use crate::error::{BatchErrors, RecordError};
@@ -156,140 +153,14 @@ pub use cloudstack::{
     usage_type, AccountField, CloudStackMapping, MeterSelector, ProductSource, QuantityKind,
     UsageTypeRule,
 };
+pub use detect::{detect, DETECT_PREFIX_BYTES};
+pub use format::{
+    Format, ImportError, ImportStats, UnknownFormat, DOCUMENT_BYTES_MAX, DOCUMENT_ITEMS_MAX,
+    ERROR_VALUE_CHARS_MAX, LINE_BYTES_MAX,
+};
 
 #[cfg(doc)]
 use crate::unit::Unit;
-
-/// Longest line of a CSV or JSON Lines input. A canonical record is about 200 bytes; 64 KiB
-/// leaves room for long tag lists while bounding what one line can make the reader hold.
-pub const LINE_BYTES_MAX: usize = 64 * 1024;
-
-/// Largest CloudStack or Ceilometer document. These are read whole: 64 MiB holds a daily
-/// CloudStack export of about 100,000 records (some 600 bytes each), and parsing borrows from
-/// the text, so the import stays near twice the document's size. Larger clouds export per
-/// domain or convert to canonical CSV, which streams.
-pub const DOCUMENT_BYTES_MAX: usize = 64 * 1024 * 1024;
-
-/// Most records (CloudStack) or samples (Ceilometer) in one document: a daily export of
-/// 10,000 VMs, each with a few volumes, IPs and network offerings, at one record per resource
-/// per usage type per day. Checked while parsing, before any record is converted, so that a
-/// document of millions of tiny items cannot make the importer hold millions of entries.
-pub const DOCUMENT_ITEMS_MAX: usize = 200_000;
-
-/// Longest value quoted in an error message, in characters.
-pub const ERROR_VALUE_CHARS_MAX: usize = 200;
-
-/// How many leading bytes [`detect`] needs to recognise every format.
-pub const DETECT_PREFIX_BYTES: usize = 4096;
-
-/// An export format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Format {
-    /// Canonical CSV ([`CSV_HEADER`]).
-    #[serde(rename = "csv")]
-    Csv,
-    /// One [`UsageRecord`] JSON object per line.
-    #[serde(rename = "jsonl")]
-    JsonLines,
-    /// A CloudStack `listUsageRecords` response.
-    #[serde(rename = "cloudstack")]
-    CloudStack,
-    /// OpenStack Ceilometer samples.
-    #[serde(rename = "ceilometer")]
-    Ceilometer,
-}
-
-impl Format {
-    pub const ALL: [Format; 4] = [
-        Format::Csv,
-        Format::JsonLines,
-        Format::CloudStack,
-        Format::Ceilometer,
-    ];
-
-    /// The name [`FromStr`] reads: `csv`, `jsonl`, `cloudstack`, `ceilometer`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Csv => "csv",
-            Format::JsonLines => "jsonl",
-            Format::CloudStack => "cloudstack",
-            Format::Ceilometer => "ceilometer",
-        }
-    }
-
-    /// See [`detect`].
-    pub fn detect(prefix: &[u8]) -> Option<Format> {
-        detect(prefix)
-    }
-}
-
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// A format name that is not one of `csv`, `jsonl`, `cloudstack`, `ceilometer`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("unknown import format `{0}` (expected csv, jsonl, cloudstack or ceilometer)")]
-pub struct UnknownFormat(pub String);
-
-impl FromStr for Format {
-    type Err = UnknownFormat;
-
-    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "csv" => Ok(Format::Csv),
-            "jsonl" | "ndjson" | "json-lines" | "jsonlines" => Ok(Format::JsonLines),
-            "cloudstack" => Ok(Format::CloudStack),
-            "ceilometer" | "openstack" => Ok(Format::Ceilometer),
-            _ => Err(UnknownFormat(s.to_string())),
-        }
-    }
-}
-
-/// Guesses the format of an input from its first bytes ([`DETECT_PREFIX_BYTES`] are enough),
-/// or `None` when they do not look like any format.
-///
-/// JSON is told apart by the keys it holds: `listusagerecordsresponse` or `usagetype`
-/// (CloudStack), `counter_name`/`counter_volume` or `samples` (Ceilometer), `quantity` and
-/// `meter` on an object (JSON Lines). CSV is recognised by a header naming only canonical
-/// columns, `account` and `quantity` among them.
-pub fn detect(prefix: &[u8]) -> Option<Format> {
-    let p = prefix.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(prefix);
-    let start = p.iter().position(|b| !b.is_ascii_whitespace())?;
-    let p = &p[start..];
-    let has = |key: &[u8]| p.windows(key.len()).any(|w| w == key);
-    match p[0] {
-        b'{' | b'[' => {
-            if has(b"\"listusagerecordsresponse\"") || has(b"\"usagetype\"") {
-                Some(Format::CloudStack)
-            } else if has(b"\"counter_name\"")
-                || has(b"\"counter_volume\"")
-                || (p[0] == b'{' && has(b"\"samples\""))
-                || (has(b"\"resource_id\"") && has(b"\"volume\"") && has(b"\"meter\""))
-            {
-                Some(Format::Ceilometer)
-            } else if p[0] == b'{' && has(b"\"quantity\"") && has(b"\"meter\"") {
-                Some(Format::JsonLines)
-            } else {
-                None
-            }
-        }
-        _ => {
-            let line_end = p.iter().position(|&b| b == b'\n').unwrap_or(p.len());
-            let line = std::str::from_utf8(&p[..line_end]).ok()?;
-            let names: Vec<&str> = line
-                .trim_end_matches('\r')
-                .split(',')
-                .map(|c| c.trim().trim_matches('"'))
-                .collect();
-            let all_known = names.iter().all(|n| CSV_COLUMNS.contains(n));
-            (all_known && names.contains(&"account") && names.contains(&"quantity"))
-                .then_some(Format::Csv)
-        }
-    }
-}
 
 /// Settings of the importers that need them.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,62 +169,6 @@ pub struct ImportOptions {
     pub cloudstack: CloudStackMapping,
     #[serde(default)]
     pub ceilometer: CeilometerOptions,
-}
-
-/// What an import read and produced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportStats {
-    pub format: Format,
-    /// Rows, records or samples read (blank lines and headers excluded).
-    pub items: u64,
-    /// Usage records produced and handed to the sink (including any the sink refused).
-    pub records: u64,
-    /// Items that made no record without being wrong: a VM stopped for 0 h, a cumulative
-    /// baseline, a zero difference, a repeated sample, a counter skipped on request.
-    pub skipped: u64,
-}
-
-/// Why an import produced no usable batch.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum ImportError {
-    /// The input holds no usage items. An empty batch is refused rather than rated as nothing:
-    /// it is almost always a failed export, and an empty invoice would hide it.
-    #[error("empty batch: the {format} input holds no usage records")]
-    Empty { format: Format },
-    /// The input is over a size limit; nothing was converted.
-    #[error("{format} input is over the limit of {max} {what}")]
-    TooLarge {
-        format: Format,
-        what: &'static str,
-        max: u64,
-    },
-    /// The document is not valid JSON (or not UTF-8).
-    #[error("{format} input is not valid JSON at line {line}, column {column}: {message}")]
-    Syntax {
-        format: Format,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    /// The document parses but is not of the expected shape (a CSV header with unknown
-    /// columns, a CloudStack error response, a paginated answer's single page...).
-    #[error("{format} input is not a usage export: {message}")]
-    Shape { format: Format, message: String },
-    /// The reader failed (only possible with a reader that does I/O).
-    #[error("reading the input failed: {message}")]
-    Read { message: String },
-    /// Some records are bad: the whole batch is refused.
-    #[error(transparent)]
-    Records(BatchErrors),
-}
-
-/// Records converted from a whole document, before they reach the sink.
-#[derive(Default)]
-pub(crate) struct Converted {
-    pub records: Vec<(usize, UsageRecord)>,
-    pub errors: Vec<RecordError>,
-    pub items: u64,
-    pub skipped: u64,
 }
 
 /// Reads `reader` as `format` and hands each usage record to `sink` with its record number
@@ -408,7 +223,7 @@ where
         Format::JsonLines => canonical::import_jsonl(reader, &mut sink, &mut errors, &mut stats)?,
         Format::CloudStack | Format::Ceilometer => {
             let bytes = text::read_document(reader, DOCUMENT_BYTES_MAX, format)?;
-            let text = document_text(&bytes, format)?;
+            let text = document::document_text(&bytes, format)?;
             let mut converted = match format {
                 Format::CloudStack => cloudstack::convert(text, catalog, &options.cloudstack)?,
                 _ => ceilometer::convert(text, catalog, &options.ceilometer)?,
@@ -487,118 +302,4 @@ pub fn import_and_rate<R: Read>(
         usage: aggregator.to_usage(),
         stats,
     })
-}
-
-/// The document as UTF-8 text; JSON must be UTF-8, and a bad byte is reported where it is.
-fn document_text(bytes: &[u8], format: Format) -> Result<&str, ImportError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    std::str::from_utf8(bytes).map_err(|e| {
-        let before = &bytes[..e.valid_up_to()];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        let column = before.len()
-            - before
-                .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |p| p + 1)
-            + 1;
-        ImportError::Syntax {
-            format,
-            line,
-            column,
-            message: "invalid UTF-8".into(),
-        }
-    })
-}
-
-/// A serde_json error on a whole document, as an import error.
-pub(crate) fn json_document_error(format: Format, e: &serde_json::Error) -> ImportError {
-    if e.is_data() {
-        ImportError::Shape {
-            format,
-            message: e.to_string(),
-        }
-    } else {
-        ImportError::Syntax {
-            format,
-            line: e.line(),
-            column: e.column(),
-            message: e.to_string(),
-        }
-    }
-}
-
-/// The elements of a JSON array, kept as raw text; past [`DOCUMENT_ITEMS_MAX`] they are only
-/// counted, so that the limit is enforced without holding the excess.
-#[derive(Default)]
-pub(crate) struct Items<'a> {
-    items: Vec<&'a RawValue>,
-    total: usize,
-}
-
-impl<'a> Items<'a> {
-    fn check_limit(self, format: Format) -> Result<Vec<&'a RawValue>, ImportError> {
-        if self.total > DOCUMENT_ITEMS_MAX {
-            return Err(ImportError::TooLarge {
-                format,
-                what: "records per document",
-                max: DOCUMENT_ITEMS_MAX as u64,
-            });
-        }
-        Ok(self.items)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Items<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct ItemsVisitor<'a>(PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for ItemsVisitor<'a> {
-            type Value = Items<'a>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'a>, A::Error> {
-                let mut out = Items::default();
-                loop {
-                    if out.items.len() < DOCUMENT_ITEMS_MAX {
-                        match seq.next_element::<&'de RawValue>()? {
-                            Some(v) => out.items.push(v),
-                            None => break,
-                        }
-                    } else if seq.next_element::<IgnoredAny>()?.is_none() {
-                        break;
-                    }
-                    out.total += 1;
-                }
-                Ok(out)
-            }
-        }
-        deserializer.deserialize_seq(ItemsVisitor(PhantomData))
-    }
-}
-
-/// A top-level JSON array of records or samples.
-pub(crate) fn parse_items(text: &str, format: Format) -> Result<Vec<&RawValue>, ImportError> {
-    let items: Items<'_> =
-        serde_json::from_str(text).map_err(|e| json_document_error(format, &e))?;
-    items.check_limit(format)
-}
-
-#[cfg(test)]
-mod tests {
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    use super::*;
-
-    #[test]
-    fn format_names_round_trip() {
-        for f in Format::ALL {
-            assert_eq!(f.name().parse::<Format>(), Ok(f));
-            assert_eq!(
-                serde_json::to_string(&f).unwrap(),
-                format!("\"{}\"", f.name())
-            );
-        }
-        assert!("xml".parse::<Format>().is_err());
-    }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
-use super::{Format, ImportError, ERROR_VALUE_CHARS_MAX};
+use super::format::{Format, ImportError, ERROR_VALUE_CHARS_MAX};
 use crate::error::{RecordError, RecordRule};
 use crate::usage::{exceeds_record_max, record_quantity_max};
 
@@ -25,14 +25,8 @@ pub(super) enum DecimalError {
 impl DecimalError {
     pub(super) fn rule(self) -> RecordRule {
         match self {
-            DecimalError::NotANumber => RecordRule::Malformed(
-                "not a decimal number (expected digits with an optional fraction and exponent; NaN and infinity are refused)"
-                    .into(),
-            ),
-            DecimalError::TooPrecise => RecordRule::Malformed(
-                "more than 28 digits after the decimal point: the value cannot be held exactly"
-                    .into(),
-            ),
+            DecimalError::NotANumber => RecordRule::NotADecimal,
+            DecimalError::TooPrecise => RecordRule::TooPrecise,
             DecimalError::TooLarge => RecordRule::QuantityTooLarge {
                 max: record_quantity_max().to_string(),
             },
@@ -151,11 +145,9 @@ pub(super) fn raw_number_text(raw: &RawValue) -> Result<Cow<'_, str>, RecordRule
     match t.as_bytes().first() {
         Some(b'"') => serde_json::from_str::<String>(t)
             .map(Cow::Owned)
-            .map_err(|e| RecordRule::Malformed(format!("bad JSON string: {e}"))),
+            .map_err(bad_json_string),
         Some(b'-' | b'0'..=b'9') => Ok(Cow::Borrowed(t)),
-        _ => Err(RecordRule::Malformed(
-            "expected a number or a decimal string".into(),
-        )),
+        _ => Err(RecordRule::ExpectedNumber),
     }
 }
 
@@ -169,12 +161,16 @@ pub(super) fn raw_text(raw: Option<&RawValue>) -> Result<Option<String>, RecordR
     match t.as_bytes().first() {
         Some(b'"') => serde_json::from_str::<String>(t)
             .map(Some)
-            .map_err(|e| RecordRule::Malformed(format!("bad JSON string: {e}"))),
+            .map_err(bad_json_string),
         Some(b'-' | b'0'..=b'9') => Ok(Some(t.to_string())),
         Some(b'n') => Ok(None),
-        _ => Err(RecordRule::Malformed(
-            "expected a string or a number".into(),
-        )),
+        _ => Err(RecordRule::ExpectedText),
+    }
+}
+
+fn bad_json_string(e: serde_json::Error) -> RecordRule {
+    RecordRule::BadJsonString {
+        message: e.to_string(),
     }
 }
 

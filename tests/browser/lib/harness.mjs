@@ -11,6 +11,8 @@ import { serve } from '../../../frontend/tools/static-server.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DIST = join(REPO, 'dist');
+/** The benchmark build (`frontend/build.sh --bench`): the storefront plus `window.__ratecardBench`. */
+export const DIST_BENCH = join(REPO, 'dist-bench');
 export const ARTIFACTS = join(REPO, 'tests/browser/artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -18,13 +20,14 @@ mkdirSync(ARTIFACTS, { recursive: true });
 export const ACME_HOST = 'cloud.acme.example';
 
 /**
- * Serves dist/ and launches Chromium. The flags are those of shared/TOOLING.md; playwright
- * gives each launch a fresh, empty profile itself (it refuses a `--user-data-dir` argument).
+ * Serves `dist` (the production build unless a test asks for another) and launches Chromium.
+ * The flags are those of shared/TOOLING.md; playwright gives each launch a fresh, empty profile
+ * itself (it refuses a `--user-data-dir` argument).
  * `--host-resolver-rules` sends the reseller's hostname to the local server, so hostname-based
  * reseller selection is tested for real.
  */
-export async function start() {
-  const server = await serve(DIST, 0);
+export async function start({ dist = DIST } = {}) {
+  const server = await serve(dist, 0);
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,

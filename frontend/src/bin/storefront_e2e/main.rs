@@ -9,9 +9,11 @@
 //! `invoice` stands in for the rater's `ratecard rate` CLI until that exists; the browser test
 //! uses `ratecard` when it is built (see tests/browser/estimate_invoice.test.mjs).
 
+mod month_usage;
+
 use std::collections::BTreeMap;
 
-use frontend::model::{month_usage, share};
+use frontend::model::share;
 use pricing::period::BillingPeriod;
 
 fn main() {

@@ -239,8 +239,20 @@ pub fn account_book(account: Account, version: &str) -> AccountBook {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::config::AppConfig;
-    use crate::model::testing::{cloudstack, day};
+    use chrono::NaiveDate;
+    use frontend::model::config::AppConfig;
+
+    // The library's fixtures (`model::testing`) are compiled for its own tests only.
+    fn cloudstack() -> Catalog {
+        Catalog::from_json(include_str!(
+            "../../../../examples/catalogs/cloudstack.json"
+        ))
+        .expect("the example catalog is valid")
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a test date")
+    }
 
     /// The storefront's own promise, natively: every template, in every setting, invoices to
     /// the estimate's monthly total to the cent when its month of usage is rated.

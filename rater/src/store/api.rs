@@ -1,0 +1,436 @@
+//! The storage trait the protocol is written against, and the values that cross it.
+//!
+//! Every method is one atomic step of the protocol described in the crate docs; both
+//! implementations give the same answers to the same calls, and the handler tests run against
+//! the embedded one while the integration tests run the same scenarios against DynamoDB Local.
+
+use std::future::Future;
+
+use pricing::{Invoice, Usage};
+
+use crate::dedupe::Fingerprint;
+use crate::error::StoreError;
+use crate::model::{
+    decode_chunk, parse_chunk_sk, parse_ids_sk, BatchSummary, ConfigKind, Ledger, UsageChunk,
+    IDS_SK_PREFIX,
+};
+
+/// A claim on a batch by one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lease {
+    pub batch_id: String,
+    /// Random id of the attempt.
+    pub owner: String,
+    /// Epoch seconds when the claim lapses.
+    pub expires_at: i64,
+    pub content_sha256: String,
+}
+
+/// What taking a lease found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LeaseOutcome {
+    /// The batch is ours to rate.
+    Acquired,
+    /// The batch was rated before.
+    Done(Box<BatchSummary>),
+    /// Another attempt holds a live lease.
+    Held { expires_at: i64 },
+}
+
+/// One usage partition's part of a commit: what the batch adds to one account's period.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommitAccount {
+    pub account: String,
+    pub period_id: String,
+    /// Usage chunks of the batch for this account.
+    pub chunks: u32,
+    /// Record-id chunks the batch adds for this account.
+    pub id_chunks: u32,
+    /// The period version ([`RecordIds::version`]) this batch's record ids were checked
+    /// against, when it has any for the account. The commit is refused with `UsageMoved` if
+    /// another batch committed into the period since (unless this batch already is committed
+    /// there): two batches racing with one record id can never both count it.
+    pub checked_version: Option<u64>,
+}
+
+/// One commit transaction of a rated batch: some of its partitions' chunk counts, and on the
+/// batch's last transaction the ledger's `DONE`.
+///
+/// A batch over more partitions than one transaction holds
+/// ([`crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`]) commits in several, in order;
+/// each partition's part is atomic, and a retry commits only the partitions that
+/// [`Store::partitions`] does not show as committed by the batch (see `crate::commit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    pub batch_id: String,
+    pub owner: String,
+    /// At most [`crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] parts.
+    pub accounts: Vec<CommitAccount>,
+    /// Set on the batch's last transaction: the ledger becomes `DONE` with this summary.
+    pub done: Option<BatchSummary>,
+}
+
+/// A batch's chunk counts in one partition, as committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub chunks: u32,
+    pub id_chunks: u32,
+}
+
+/// The state of one usage partition's `#COMMITTED` item as one batch sees it: read before
+/// the lease (closed periods, size) and before each commit (what an earlier attempt already
+/// committed).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PartitionState {
+    pub account: String,
+    pub period_id: String,
+    /// The batch's own counts when it is committed there already.
+    pub own: Option<Counts>,
+    /// Batches committed into the partition.
+    pub batches: usize,
+    /// Size of the `#COMMITTED` item as DynamoDB counts it, an upper bound
+    /// ([`crate::model::committed_item_bytes`]).
+    pub item_bytes: usize,
+    /// The final invoice number once the period is closed.
+    pub closed: Option<String>,
+}
+
+/// Which of a batch's chunks in one account's period are its own: the numbers below these
+/// counts. [`Store::sweep_chunks`] deletes the others (left by an attempt that left out fewer
+/// records).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keep {
+    pub account: String,
+    pub period_id: String,
+    pub batch_id: String,
+    pub chunks: u32,
+    pub id_chunks: u32,
+}
+
+impl Keep {
+    /// The sort-key prefixes of the batch's usage and record-id chunks.
+    pub(crate) fn prefixes(&self) -> [String; 2] {
+        [
+            format!("{}#", self.batch_id),
+            format!("{IDS_SK_PREFIX}{}#", self.batch_id),
+        ]
+    }
+}
+
+/// Which sort keys of a partition a read covers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SkRange<'a> {
+    Prefix(&'a str),
+    Below(&'a str),
+    From(&'a str),
+}
+
+impl SkRange<'_> {
+    /// The first sort key the range can hold.
+    pub(crate) fn start(&self) -> &str {
+        match *self {
+            SkRange::Prefix(p) | SkRange::From(p) => p,
+            SkRange::Below(_) => "",
+        }
+    }
+
+    pub(crate) fn contains(&self, sk: &str) -> bool {
+        match *self {
+            SkRange::Prefix(p) => sk.starts_with(p),
+            SkRange::Below(b) => sk < b,
+            SkRange::From(f) => sk >= f,
+        }
+    }
+}
+
+/// Where a usage partition's chunks are: their keys start with a batch id, which never starts
+/// with `#`, while the partition's own items (`#COMMITTED`, record-id chunks of 200 KB each)
+/// all do, so reading usage skips them.
+pub(crate) const USAGE_CHUNKS: [SkRange<'static>; 2] = [SkRange::Below("#"), SkRange::From("$")];
+
+/// The record ids committed into one account's period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RecordIds {
+    /// Sorted fingerprints of every committed batch.
+    pub ids: Vec<Fingerprint>,
+    /// [`PeriodUsage::version`] at the moment they were read.
+    pub version: u64,
+}
+
+/// The committed usage of one account and period.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PeriodUsage {
+    pub usage: Usage,
+    /// Bumped by each commit into the period: a finalize computed from version v is refused
+    /// if it is no longer v.
+    pub version: u64,
+    /// The final invoice number once the period is closed.
+    pub closed: Option<String>,
+    /// Batches committed into the period.
+    pub batches: usize,
+}
+
+/// Issuing one final invoice, all or nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finalize {
+    pub issuer: String,
+    /// The counter value read before numbering: the invoice takes `expected_counter + 1`.
+    pub expected_counter: u64,
+    pub account: String,
+    pub period_id: String,
+    /// [`PeriodUsage::version`] the invoice was computed from.
+    pub usage_version: u64,
+    pub number: String,
+    pub invoice: Invoice,
+}
+
+/// A stored configuration version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigItem {
+    pub version: String,
+    pub body: String,
+}
+
+/// The rater's storage. Methods are async and `Send` so that one store serves concurrent
+/// invocations; implementations are cheap to share behind `&` or `Arc`.
+pub trait Store: Send + Sync {
+    /// The ledger item of a batch, if any.
+    fn ledger(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<Ledger>, StoreError>> + Send;
+
+    /// Claims a batch: succeeds when it has no ledger, when its lease expired by `now_s`, or
+    /// when `lease.owner` already holds it.
+    fn try_lease(
+        &self,
+        lease: &Lease,
+        now_s: i64,
+    ) -> impl Future<Output = Result<LeaseOutcome, StoreError>> + Send;
+
+    /// Gives up a lease still held by `owner` (after a handled failure), so that a retry need
+    /// not wait for it to expire. A crashed attempt never calls this; its lease expires.
+    fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Writes chunks with plain puts (a retry writes the same bytes again).
+    fn put_chunks(
+        &self,
+        chunks: &[UsageChunk],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the batch's usage and record-id chunks in the account's period that `keep`
+    /// does not count (always invisible: no commit counts them). Called under the lease before
+    /// the commit, when the batch leaves out records another attempt may have written.
+    fn sweep_chunks(&self, keep: &Keep) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Applies one commit transaction while `owner` still holds the batch's lease: all of it
+    /// or nothing. Errors: `LeaseLost`, `PeriodClosed` (for an account whose period was
+    /// finalized before this batch committed there), `UsageMoved` (a checked version moved),
+    /// `Rejected` (more parts than one transaction holds).
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The `#COMMITTED` state of each `(account, period_id)` partition, as `batch_id` sees it,
+    /// in the order asked.
+    fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> impl Future<Output = Result<Vec<PartitionState>, StoreError>> + Send;
+
+    /// The record-id fingerprints committed into `account`'s period by batches other than
+    /// `except_batch` (a batch's own ids never count against itself), with the version they
+    /// are consistent with.
+    fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+        except_batch: &str,
+    ) -> impl Future<Output = Result<RecordIds, StoreError>> + Send;
+
+    /// The merged usage of every committed batch of `account` in `period_id`.
+    fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<PeriodUsage, StoreError>> + Send;
+
+    fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Option<Invoice>, StoreError>> + Send;
+
+    /// The last invoice number issued by `issuer` (0 before the first).
+    fn counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Issues a final invoice. Errors: `AlreadyFinal` when the period has one,
+    /// `FinalizeConflict` when the counter or the usage moved since they were read.
+    fn finalize(&self, f: &Finalize) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Stores a config version (a no-op when stored before with the same body; refused with
+    /// `ConfigVersionConflict` when with another), and makes it current if asked.
+    fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// A config version, or the current one when `version` is `None`.
+    fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConfigItem>, StoreError>> + Send;
+}
+
+/// Stores shared behind an `Arc` are stores too (concurrent tests and the Lambda share one).
+impl<S: Store> Store for std::sync::Arc<S> {
+    fn ledger(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<Ledger>, StoreError>> + Send {
+        (**self).ledger(batch_id)
+    }
+    fn try_lease(
+        &self,
+        lease: &Lease,
+        now_s: i64,
+    ) -> impl Future<Output = Result<LeaseOutcome, StoreError>> + Send {
+        (**self).try_lease(lease, now_s)
+    }
+    fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).release(batch_id, owner)
+    }
+    fn put_chunks(
+        &self,
+        chunks: &[UsageChunk],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_chunks(chunks)
+    }
+    fn sweep_chunks(&self, keep: &Keep) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).sweep_chunks(keep)
+    }
+    fn commit(&self, commit: &Commit) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).commit(commit)
+    }
+    fn partitions(
+        &self,
+        batch_id: &str,
+        keys: &[(String, String)],
+    ) -> impl Future<Output = Result<Vec<PartitionState>, StoreError>> + Send {
+        (**self).partitions(batch_id, keys)
+    }
+    fn record_ids(
+        &self,
+        account: &str,
+        period_id: &str,
+        except_batch: &str,
+    ) -> impl Future<Output = Result<RecordIds, StoreError>> + Send {
+        (**self).record_ids(account, period_id, except_batch)
+    }
+    fn period_usage(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<PeriodUsage, StoreError>> + Send {
+        (**self).period_usage(account, period_id)
+    }
+    fn final_invoice(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Option<Invoice>, StoreError>> + Send {
+        (**self).final_invoice(account, period_id)
+    }
+    fn counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).counter(issuer)
+    }
+    fn finalize(&self, f: &Finalize) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).finalize(f)
+    }
+    fn put_config(
+        &self,
+        kind: ConfigKind,
+        version: &str,
+        body: &str,
+        make_current: bool,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).put_config(kind, version, body, make_current)
+    }
+    fn config(
+        &self,
+        kind: ConfigKind,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<Option<ConfigItem>, StoreError>> + Send {
+        (**self).config(kind, version)
+    }
+}
+
+/// True when `sk` names a usage or record-id chunk of `keep`'s batch that `keep` does not
+/// count (see [`Store::sweep_chunks`]).
+pub fn swept(sk: &str, keep: &Keep) -> bool {
+    match parse_ids_sk(sk) {
+        Some((batch, n)) => batch == keep.batch_id && n >= keep.id_chunks,
+        None => {
+            parse_chunk_sk(sk).is_some_and(|(batch, n)| batch == keep.batch_id && n >= keep.chunks)
+        }
+    }
+}
+
+/// The usage of a stored chunk of `account` when it counts: its batch is committed with more
+/// chunks than its number (`committed` gives a batch's committed chunk count). Other items are
+/// `None`; a chunk that counts but cannot be read is corrupt.
+pub fn committed_usage_chunk(
+    account: &str,
+    pk: &str,
+    sk: &str,
+    body: Option<&str>,
+    committed: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<Usage>, StoreError> {
+    let Some((batch, n)) = parse_chunk_sk(sk) else {
+        return Ok(None);
+    };
+    if committed(batch).is_none_or(|count| n >= count) {
+        return Ok(None);
+    }
+    let body = body.ok_or_else(|| StoreError::corrupt(pk, sk, "no text body"))?;
+    decode_chunk(account, body)
+        .map(Some)
+        .map_err(|e| StoreError::corrupt(pk, sk, e))
+}
+
+/// The fingerprints of a stored record-id chunk when it counts: its batch is committed with more
+/// chunks than its number (`committed` gives a batch's committed record-id chunk count). Other
+/// items (a crashed attempt's leftovers) are `None`; a chunk that counts but cannot be read is
+/// corrupt.
+pub fn committed_id_chunk(
+    pk: &str,
+    sk: &str,
+    body: Option<&str>,
+    committed: impl Fn(&str) -> Option<u32>,
+) -> Result<Option<Vec<crate::dedupe::Fingerprint>>, StoreError> {
+    let Some((batch, n)) = parse_ids_sk(sk) else {
+        return Ok(None);
+    };
+    if committed(batch).is_none_or(|count| n >= count) {
+        return Ok(None);
+    }
+    body.and_then(crate::dedupe::decode_ids)
+        .map(Some)
+        .ok_or_else(|| StoreError::corrupt(pk, sk, "not a record-id chunk"))
+}
+
+/// Invoice numbers: the issuer, then the counter value zero-padded so that numbers sort.
+pub fn invoice_number(issuer: &str, n: u64) -> String {
+    format!("{issuer}-{n:06}")
+}
