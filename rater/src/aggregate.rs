@@ -13,6 +13,7 @@ use crate::config::RaterConfig;
 use crate::dedupe::{BatchIds, Bits, InBatch, Settled};
 use crate::error::RaterError;
 use crate::import::{read_records, Format, ImportError, DETECT_PREFIX_BYTES};
+use crate::limits::batch_line_quantity_max;
 use crate::model::{encode_chunks, Partition, UsageChunk};
 
 /// A whole export, validated and folded into usage totals.
@@ -64,7 +65,8 @@ impl Aggregated {
         for c in &self.chunks {
             u.merge(
                 &crate::model::decode_chunk(&c.account, &c.body).expect("chunks we encoded decode"),
-            );
+            )
+            .expect("a batch's own totals add up: they were checked when aggregated");
         }
         u
     }
@@ -151,6 +153,9 @@ pub fn aggregate_pass<R: Read>(
     if fold.records == 0 {
         return Err(RaterError::EmptyBatch);
     }
+    // No account period's line may grow past what can be priced, however many batches bring
+    // it: each batch brings at most its share (refused here, before anything is written).
+    fold.periods.check_lines(batch_line_quantity_max())?;
     let usage_totals = fold.periods.totals() as u64;
     let (partitions, chunks) = fold.periods.into_chunks();
     let accounts: Vec<String> = partitions
@@ -330,6 +335,18 @@ impl<'c> Periods<'c> {
         self.last = at;
         self.aggs[at].add(index, rec)?;
         Ok(self.aggs[at].period())
+    }
+
+    /// Refuses the batch when one of its periods' lines is larger than `max`.
+    fn check_lines(&self, max: rust_decimal::Decimal) -> Result<(), RaterError> {
+        for agg in &self.aggs {
+            if let Err(e) = agg.check_lines(max) {
+                let mut errors = pricing::BatchErrors::new();
+                errors.push(e);
+                return Err(RaterError::BadRecords(errors));
+            }
+        }
+        Ok(())
     }
 
     /// Distinct usage totals over every period.

@@ -13,7 +13,7 @@ use crate::import::Format;
 pub use crate::invoices::RateResponse;
 use crate::invoices::{answer, replay};
 use crate::limits::{BATCH_ID_BYTES_MAX, SUMMARY_PARTITIONS_MAX};
-use crate::model::{BatchSummary, Ledger, Mode};
+use crate::model::{decode_chunk, BatchSummary, ChunkKind, Ledger, Mode};
 use crate::store::{Lease, LeaseOutcome, Store};
 
 impl std::str::FromStr for Mode {
@@ -193,6 +193,7 @@ async fn check_before_writing<S: Store>(
             max: SUMMARY_PARTITIONS_MAX,
         });
     }
+    price_own_usage(config, batch)?;
     // The commit re-checks closed periods atomically.
     let states = store.partitions(batch_id, &partition_keys(batch)).await?;
     check_closed(&states, batch_id)?;
@@ -206,6 +207,51 @@ async fn check_before_writing<S: Store>(
         config.committed_item_bytes_max,
     )?;
     Ok(plan)
+}
+
+/// Prices each account period's usage in the batch alone, as its invoice will be priced once
+/// committed: what cannot be priced alone (an account setting the catalog lacks, a line whose
+/// figures do not fit) cannot be priced with the period's other usage either, so the batch is
+/// refused now, before anything is written, instead of committed and then unanswerable. (The
+/// period's usage together stays priceable: every batch's lines are bounded, see
+/// `limits::batch_line_quantity_max`.) One account period's usage is decoded at a time.
+fn price_own_usage(config: &RaterConfig, batch: &Aggregated) -> Result<(), RaterError> {
+    let mut start = 0;
+    while start < batch.chunks.len() {
+        let (account, period_id) = (&batch.chunks[start].account, &batch.chunks[start].period_id);
+        let end = start
+            + batch.chunks[start..]
+                .iter()
+                .position(|c| &c.account != account || &c.period_id != period_id)
+                .unwrap_or(batch.chunks.len() - start);
+        let mut usage = pricing::Usage::default();
+        for c in batch.chunks[start..end]
+            .iter()
+            .filter(|c| c.kind == ChunkKind::Usage)
+        {
+            let part = decode_chunk(&c.account, &c.body).map_err(|e| RaterError::Internal {
+                message: format!("a chunk just encoded does not decode: {e}"),
+            })?;
+            usage.merge(&part).map_err(|e| {
+                RaterError::Pricing(pricing::PricingError::overflow(
+                    e,
+                    format!("account {account}"),
+                ))
+            })?;
+        }
+        let acc = config
+            .account(account)
+            .ok_or_else(|| RaterError::UnknownAccount {
+                account: account.clone(),
+                accounts_version: config.accounts.version.clone(),
+            })?;
+        let period = BillingPeriod::parse(period_id).map_err(|e| RaterError::Internal {
+            message: format!("a partition's period does not parse: {e}"),
+        })?;
+        pricing::invoice(&config.catalog, acc, period, &usage)?;
+        start = end;
+    }
+    Ok(())
 }
 
 /// Takes the batch's lease, waiting (up to `in_progress_wait_ms_max`) for a concurrent

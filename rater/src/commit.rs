@@ -8,7 +8,8 @@ use crate::dedupe::Bits;
 use crate::error::{RaterError, StoreError};
 use crate::ids::{check_ids, put_id_chunks, IdCheck, IdPlan};
 use crate::limits::{
-    COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, COMMIT_ATTEMPTS_MAX, SUMMARY_PARTITIONS_MAX,
+    COMMITTED_BATCHES_MAX, COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, COMMIT_ATTEMPTS_MAX,
+    SUMMARY_PARTITIONS_MAX,
 };
 use crate::model::{
     chunk_counts, committed_growth_bytes, BatchSummary, Mode, Partition, UsageChunk,
@@ -77,11 +78,12 @@ pub(crate) fn check_room(
             chunks.get(&p).copied().unwrap_or(0),
             id_chunks.get(&p).copied().unwrap_or(0),
         );
-        if s.item_bytes + growth > max {
+        if s.item_bytes + growth > max || s.batches >= COMMITTED_BATCHES_MAX {
             return Err(RaterError::PartitionFull {
                 account: s.account.clone(),
                 period: s.period_id.clone(),
                 batches: s.batches,
+                batches_max: COMMITTED_BATCHES_MAX,
                 bytes: s.item_bytes + growth,
                 max,
             });

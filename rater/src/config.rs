@@ -44,6 +44,8 @@ pub struct RaterConfig {
     pub clock: Clock,
     /// Account id -> the kind of its billing periods.
     pub(crate) account_kinds: HashMap<String, PeriodKind>,
+    /// Account id -> its position in the book.
+    account_index: HashMap<String, usize>,
     config_stored: AtomicBool,
 }
 
@@ -54,6 +56,11 @@ impl RaterConfig {
         accounts: AccountBook,
         issuer: &str,
     ) -> Result<RaterConfig, RaterError> {
+        accounts.validate(&catalog).map_err(|e| {
+            RaterError::Config(
+                format!("accounts: {e}").replace("invalid catalog", "invalid accounts"),
+            )
+        })?;
         if issuer.is_empty() || issuer.contains('#') {
             return Err(RaterError::Config(format!(
                 "issuer `{issuer}` must be non-empty and without `#`"
@@ -81,6 +88,12 @@ impl RaterConfig {
                 )));
             }
         }
+        let account_index = accounts
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.clone(), i))
+            .collect();
         let account_kinds = accounts
             .accounts
             .iter()
@@ -97,6 +110,7 @@ impl RaterConfig {
             committed_item_bytes_max: COMMITTED_ITEM_BYTES_MAX,
             clock: system_clock(),
             account_kinds,
+            account_index,
             config_stored: AtomicBool::new(false),
         })
     }
@@ -115,6 +129,13 @@ impl RaterConfig {
             )
         })?;
         RaterConfig::new(catalog, accounts, issuer)
+    }
+
+    /// The account of the book with this id.
+    pub fn account(&self, id: &str) -> Option<&pricing::Account> {
+        self.account_index
+            .get(id)
+            .map(|&i| &self.accounts.accounts[i])
     }
 
     pub fn now_s(&self) -> i64 {

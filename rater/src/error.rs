@@ -127,11 +127,12 @@ pub enum RaterError {
     },
     /// The account's period holds so many batches that its `#COMMITTED` item has no room for
     /// another (see [`crate::limits::COMMITTED_ITEM_BYTES_MAX`]).
-    #[error("account `{account}` has {batches} batches in period {period}: committing one more would make its #COMMITTED item {bytes} bytes, over the limit of {max}; send fewer, larger batches (or shorter idempotency keys)")]
+    #[error("account `{account}` has {batches} batches in period {period}: one more would pass the limit of {batches_max} batches or make its #COMMITTED item {bytes} bytes, over the limit of {max}; send fewer, larger batches (or shorter idempotency keys)")]
     PartitionFull {
         account: String,
         period: String,
         batches: usize,
+        batches_max: usize,
         bytes: usize,
         max: usize,
     },

@@ -33,6 +33,22 @@ pub const DYNAMODB_ITEM_BYTES_MAX: usize = 400 * 1024;
 /// (`RaterError::PartitionFull`).
 pub const COMMITTED_ITEM_BYTES_MAX: usize = DYNAMODB_ITEM_BYTES_MAX - 256;
 
+/// Most batches one account period may commit, whatever their ids' length. With
+/// [`COMMITTED_ITEM_BYTES_MAX`] it bounds `#COMMITTED`; it also bounds what a period's line can
+/// add up to: each batch may bring at most [`batch_line_quantity_max`] of one product's meter,
+/// so no stored period holds a line too large to price. 2,000 is an hourly export for a whole
+/// month, twice over (or an export every 20 minutes).
+pub const COMMITTED_BATCHES_MAX: usize = 2_000;
+
+/// The most one batch may bring of one product's meter for one account period, in the
+/// meter's unit: `pricing::price::line_quantity_max()` (10^16) shared by
+/// [`COMMITTED_BATCHES_MAX`] batches, 5 x 10^12. That is 5 x 10^12 GB-hours (six exabytes held
+/// for a month) or VM-hours, or requests, in one export of one account: no real export comes
+/// near it, and an exporter that sends more is broken.
+pub fn batch_line_quantity_max() -> rust_decimal::Decimal {
+    pricing::price::line_quantity_max() / rust_decimal::Decimal::from(COMMITTED_BATCHES_MAX)
+}
+
 /// Longest issuer name (`RATECARD_ISSUER`), in bytes: it prefixes every invoice number and
 /// keys the counter item.
 pub const ISSUER_BYTES_MAX: usize = 64;

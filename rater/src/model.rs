@@ -356,11 +356,19 @@ pub fn decode_chunk(account: &str, body: &str) -> Result<Usage, serde_json::Erro
             unit,
             billable,
         };
+        // One key per row in what `encode_chunks` writes; a hand-edited chunk with a key twice
+        // whose sum does not fit is refused, not a panic.
         let t = usage.totals.entry(key).or_default();
-        *t = UsageTotal {
-            quantity: t.quantity + quantity,
-            records: t.records + records,
+        let sum = t
+            .quantity
+            .checked_add(quantity)
+            .zip(t.records.checked_add(records));
+        let Some((quantity, records)) = sum else {
+            return Err(serde::de::Error::custom(
+                "a total repeated in the chunk does not fit in a decimal",
+            ));
         };
+        *t = UsageTotal { quantity, records };
     }
     Ok(usage)
 }
@@ -448,7 +456,8 @@ mod tests {
         assert!(chunks.iter().all(|c| c.body.len() < CHUNK_BYTES_MAX));
         let mut back = Usage::default();
         for c in &chunks {
-            back.merge(&decode_chunk(&c.account, &c.body).unwrap());
+            back.merge(&decode_chunk(&c.account, &c.body).unwrap())
+                .unwrap();
         }
         assert_eq!(back, u);
         assert_eq!(

@@ -465,3 +465,10 @@ async fn dynamodb_partial_commit_of_250_accounts_then_retry_counts_every_account
     }
     assert_many_accounts(&*local, &config, &[&export], n).await;
 }
+
+#[tokio::test]
+async fn dynamodb_overflow_regression_a_record_too_large_to_price_is_refused_and_the_period_stays_invoiceable(
+) {
+    let server = DynamoLocal::shared();
+    overflowing_record_is_refused_before_writing(&new_table(&server, None).await).await;
+}

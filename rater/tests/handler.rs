@@ -404,3 +404,10 @@ fn the_lambda_profile_unwinds_panics() {
         "[profile.lambda] must set panic = \"unwind\":\n{section}"
     );
 }
+
+#[tokio::test]
+async fn overflow_regression_a_record_too_large_to_price_is_refused_and_the_period_stays_invoiceable(
+) {
+    let (_d, s) = store();
+    overflowing_record_is_refused_before_writing(&s).await;
+}

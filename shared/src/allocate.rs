@@ -13,18 +13,7 @@ pub fn allocate(total: Decimal, weights: &[Decimal], scale: u32) -> Vec<Decimal>
     if n == 0 {
         return Vec::new();
     }
-    let weight_sum: Decimal = weights.iter().map(|w| w.abs()).sum();
-    let even = Decimal::ONE / Decimal::from(n as u64);
-    let shares: Vec<Decimal> = weights
-        .iter()
-        .map(|w| {
-            if weight_sum.is_zero() {
-                even
-            } else {
-                w.abs() / weight_sum
-            }
-        })
-        .collect();
+    let shares = shares_of(weights);
     let unit = Decimal::new(1, scale);
     let sign = if total.is_sign_negative() {
         -Decimal::ONE
@@ -58,6 +47,28 @@ pub fn allocate(total: Decimal, weights: &[Decimal], scale: u32) -> Vec<Decimal>
             p.rescale(scale);
             p
         })
+        .collect()
+}
+
+/// Each weight's share of their sum (even shares when they sum to zero). Weights whose sum
+/// does not fit in a decimal are first scaled down by the largest, which changes no share but
+/// the last of its 28 digits: allocating never panics.
+fn shares_of(weights: &[Decimal]) -> Vec<Decimal> {
+    let n = weights.len();
+    let even = Decimal::ONE / Decimal::from(n as u64);
+    let abs: Vec<Decimal> = weights.iter().map(|w| w.abs()).collect();
+    let (weights, sum) = match crate::exact::sum(abs.iter().copied(), "sum of weights") {
+        Ok(sum) => (abs, sum),
+        Err(_) => {
+            let top = abs.iter().copied().max().unwrap_or(Decimal::ONE);
+            let scaled: Vec<Decimal> = abs.iter().map(|w| w / top).collect();
+            let sum = scaled.iter().copied().sum();
+            (scaled, sum)
+        }
+    };
+    weights
+        .iter()
+        .map(|w| if sum.is_zero() { even } else { w / sum })
         .collect()
 }
 

@@ -23,9 +23,11 @@ use crate::catalog::{
     Catalog, Category, Discount, DiscountScope, DiscountValue, ProductKind, TaxLevel,
 };
 use crate::error::{CatalogItem, PricingError, TotalsError};
+use crate::exact::{self, Overflow};
 use crate::money::{Currency, RoundingMode};
 use crate::period::midnight;
 use crate::settings::Settings;
+use crate::unit::ConvertError;
 use crate::usage::Usage;
 
 /// Most lines one invoice may have. A readable invoice has tens of lines; past ten thousand the
@@ -53,7 +55,8 @@ pub struct Line {
     pub unit: String,
     /// Price per `per` units in the invoice currency (exact).
     pub unit_price: Decimal,
-    /// True when the unit price is the line's average (tiered, package, included or minimum).
+    /// True when the unit price is the line's average (tiered, package, included or minimum);
+    /// the average is 0 when there is no quantity, or when it is too large for a decimal.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unit_price_is_average: bool,
     /// The quantity the unit price is for (1, or 1,000,000 requests).
@@ -337,15 +340,26 @@ pub(crate) fn usage_groups<'a>(
         let meter = catalog
             .meter(&k.meter)
             .ok_or_else(|| not_in_catalog(CatalogItem::Meter, &k.meter))?;
-        let quantity = k
+        let quantity = match k
             .unit
             .convert(t.quantity, meter.unit, catalog.hours_per_month)
-            .ok_or_else(|| PricingError::UsageUnitMismatch {
-                product: k.product.clone(),
-                meter: k.meter.clone(),
-                unit: k.unit,
-                expected: meter.unit,
-            })?;
+        {
+            Ok(q) => q,
+            Err(ConvertError::Dimension) => {
+                return Err(PricingError::UsageUnitMismatch {
+                    product: k.product.clone(),
+                    meter: k.meter.clone(),
+                    unit: k.unit,
+                    expected: meter.unit,
+                })
+            }
+            Err(ConvertError::Overflow) => {
+                return Err(PricingError::Overflow {
+                    what: "quantity in the meter's unit",
+                    at: format!("usage {}/{}", k.product, k.meter),
+                })
+            }
+        };
         let region = if k.region.is_empty() {
             default_region
         } else {
@@ -368,6 +382,10 @@ pub(crate) fn usage_groups<'a>(
 type BySection<'a> = BTreeMap<String, Vec<(Line, Vec<Share<'a>>)>>;
 
 /// Prices grouped usage and subscription charges into a bill: the pipeline, phase by phase.
+///
+/// Every operation on an amount or a quantity is checked ([`crate::exact`]): an input too
+/// large to price is [`PricingError::Overflow`], naming what and where, never a panic. The
+/// checks follow the order of the plain arithmetic, so results are the same to the last digit.
 pub(crate) fn build<'a>(
     ctx: &Context<'_>,
     groups: Groups<'a>,
@@ -375,14 +393,18 @@ pub(crate) fn build<'a>(
 ) -> Result<Priced<'a>, PricingError> {
     let mut by_section = usage_lines(ctx, groups)?;
     subscription_lines(ctx, subscriptions, &mut by_section)?;
-    sla_uplift(ctx, &mut by_section);
+    sla_uplift(ctx, &mut by_section)?;
     let (mut sections, shares) = sections(ctx.catalog(), by_section)?;
-    let discounts = discounts(ctx, &mut sections, &shares);
-    let sla_credits = sla_credits(ctx, &mut sections);
-    let (subtotal, net) = totals(ctx.currency(), &mut sections, &discounts, &sla_credits);
-    let taxes = taxes(ctx, &mut sections, net);
+    let discounts = discounts(ctx, &mut sections, &shares)?;
+    let sla_credits = sla_credits(ctx, &mut sections)?;
+    let (subtotal, net) = totals(ctx.currency(), &mut sections, &discounts, &sla_credits)?;
+    let taxes = taxes(ctx, &mut sections, net)?;
     let cur = ctx.currency();
-    let total = cur.sum(std::iter::once(net).chain(taxes.iter().map(|t| t.amount)));
+    let total = try_sum(
+        cur,
+        std::iter::once(net).chain(taxes.iter().map(|t| t.amount)),
+    )
+    .map_err(|e| at_bill(e, "total"))?;
     for l in sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
         l.tax.rescale(cur.minor_units);
     }
@@ -438,13 +460,24 @@ fn usage_line(
     let price = catalog
         .price_of(region_opt, product_id, meter_id)
         .ok_or_else(|| not_in_catalog(CatalogItem::Price, &format!("{product_id}/{meter_id}")))?;
-    let quantity: Decimal = shares.iter().map(|s| s.quantity).sum();
-    let exact = price.amount(quantity, meter.measurement_unit) * ctx.settings.fx;
+    let at = |e: Overflow| PricingError::overflow(e, format!("line {product_id}/{meter_id}"));
+    let fx = ctx.settings.fx;
+    let quantity = exact::sum(shares.iter().map(|s| s.quantity), "line quantity").map_err(at)?;
+    let exact = exact::mul(
+        price.amount(quantity, meter.measurement_unit).map_err(at)?,
+        fx,
+        "line amount",
+    )
+    .map_err(at)?;
     let (unit_price, average) = match price.list_unit_price() {
-        Some(p) => (p * ctx.settings.fx, false),
+        Some(p) => (exact::mul(p, fx, "unit price").map_err(at)?, false),
         None if quantity.is_zero() => (Decimal::ZERO, true),
+        // An average too large for a decimal (a minimum charge on a vanishing quantity) is
+        // shown as 0, like the average of no quantity: it prices nothing.
         None => (
-            (exact / quantity * meter.measurement_unit).round_dp(6),
+            exact::div(exact, quantity, "unit price")
+                .and_then(|a| exact::mul(a, meter.measurement_unit, "unit price"))
+                .map_or(Decimal::ZERO, |a| a.round_dp(6)),
             true,
         ),
     };
@@ -513,7 +546,27 @@ fn subscription_lines<'a>(
         } else {
             Decimal::ZERO
         };
-        let exact = (one_time + fees.monthly * s.days / s.month_days) * s.quantity * fx;
+        let at =
+            |e: Overflow| PricingError::overflow(e, format!("subscription {}", s.subscription));
+        const WHAT: &str = "subscription amount";
+        let prorated = exact::div(
+            exact::mul(fees.monthly, s.days, WHAT).map_err(at)?,
+            s.month_days,
+            WHAT,
+        )
+        .map_err(at)?;
+        let exact = exact::mul(
+            exact::mul(
+                exact::add(one_time, prorated, WHAT).map_err(at)?,
+                s.quantity,
+                WHAT,
+            )
+            .map_err(at)?,
+            fx,
+            WHAT,
+        )
+        .map_err(at)?;
+        let monthly = exact::mul(fees.monthly, fx, "monthly fee").map_err(at)?;
         let line = Line {
             description: product.name.clone(),
             product: product.id.clone(),
@@ -522,11 +575,15 @@ fn subscription_lines<'a>(
             category: product.category,
             quantity: s.quantity,
             unit: "month".into(),
-            unit_price: (fees.monthly * fx).normalize(),
+            unit_price: monthly.normalize(),
             unit_price_is_average: false,
             per: Decimal::ONE,
-            one_time_fee: s.one_time.then_some(fees.one_time * fx),
-            monthly_fee: Some(fees.monthly * fx),
+            one_time_fee: if s.one_time {
+                Some(exact::mul(fees.one_time, fx, "one-time fee").map_err(at)?)
+            } else {
+                None
+            },
+            monthly_fee: Some(monthly),
             days: Some(s.days),
             amount: ctx.currency().round(exact),
             adjustments: Decimal::ZERO,
@@ -547,25 +604,29 @@ fn subscription_lines<'a>(
 }
 
 /// Phase 3, SLA uplift: a percentage of the covered categories' charges, one line rounded once.
-fn sla_uplift(ctx: &Context<'_>, by_section: &mut BySection<'_>) {
+fn sla_uplift(ctx: &Context<'_>, by_section: &mut BySection<'_>) -> Result<(), PricingError> {
     let Some(sla) = ctx.settings.sla else {
-        return;
+        return Ok(());
     };
     if sla.uplift_pct.is_zero() {
-        return;
+        return Ok(());
     }
-    let base: Decimal = by_section
-        .values()
-        .flatten()
-        .filter(|(l, _)| sla.covers.contains(&l.category))
-        .map(|(l, _)| l.amount)
-        .sum();
+    let at = |e: Overflow| at_bill(e, "SLA uplift");
+    let base = exact::sum(
+        by_section
+            .values()
+            .flatten()
+            .filter(|(l, _)| sla.covers.contains(&l.category))
+            .map(|(l, _)| l.amount),
+        "SLA uplift base",
+    )
+    .map_err(at)?;
     if base.is_zero() {
-        return;
+        return Ok(());
     }
     let amount = ctx
         .currency()
-        .round(base * sla.uplift_pct / Decimal::ONE_HUNDRED);
+        .round(percent(base, sla.uplift_pct, "SLA uplift").map_err(at)?);
     let line = Line {
         description: format!(
             "{} SLA uplift ({}% of covered charges)",
@@ -592,6 +653,7 @@ fn sla_uplift(ctx: &Context<'_>, by_section: &mut BySection<'_>) {
         .entry(SLA_SECTION.to_string())
         .or_default()
         .push((line, Vec::new()));
+    Ok(())
 }
 
 /// Phase 4, sections: in the catalog's order, then subscriptions, then the SLA section; lines
@@ -640,30 +702,40 @@ fn discounts(
     ctx: &Context<'_>,
     sections: &mut [Section],
     shares: &[Vec<Share<'_>>],
-) -> Vec<Adjustment> {
+) -> Result<Vec<Adjustment>, PricingError> {
     let cur = ctx.currency();
     let mut out = Vec::new();
     for d in &ctx.discounts {
-        let bases: Vec<Decimal> = sections
+        let at = |e: Overflow| PricingError::overflow(e, format!("discount {}", d.id));
+        let bases = sections
             .iter()
             .flat_map(|s| s.lines.iter())
             .zip(shares)
-            .map(|(l, sh)| in_scope_fraction(d, l, sh, ctx) * l.net().max(Decimal::ZERO))
-            .collect();
-        let base = cur.round(bases.iter().copied().sum());
+            .map(|(l, sh)| {
+                let fraction = in_scope_fraction(d, l, sh, ctx)?;
+                exact::mul(fraction, net_of(l)?.max(Decimal::ZERO), "discount base")
+            })
+            .collect::<Result<Vec<Decimal>, Overflow>>()
+            .map_err(at)?;
+        let base = cur.round(exact::sum(bases.iter().copied(), "discount base").map_err(at)?);
         if base <= Decimal::ZERO {
             continue;
         }
         let amount = match &d.value {
-            DiscountValue::Percent { pct } => cur.round(base * *pct / Decimal::ONE_HUNDRED),
-            DiscountValue::Fixed { amount } => cur
-                .round(*amount * ctx.settings.fx * window_fraction(d, ctx.span))
-                .min(base),
+            DiscountValue::Percent { pct } => {
+                cur.round(percent(base, *pct, "discount").map_err(at)?)
+            }
+            DiscountValue::Fixed { amount } => {
+                let fx = exact::mul(*amount, ctx.settings.fx, "discount").map_err(at)?;
+                let prorated =
+                    exact::mul(fx, window_fraction(d, ctx.span), "discount").map_err(at)?;
+                cur.round(prorated).min(base)
+            }
         };
         if amount.is_zero() {
             continue;
         }
-        spread(sections, -amount, &bases, cur.minor_units);
+        spread(sections, -amount, &bases, cur.minor_units).map_err(at)?;
         out.push(Adjustment {
             id: d.id.clone(),
             description: d.name.clone(),
@@ -671,14 +743,17 @@ fn discounts(
             amount: -amount,
         });
     }
-    out
+    Ok(out)
 }
 
 /// Phase 6, SLA credits: the most severe step the measured availability falls below, on the
 /// covered charges (uplift included) after discounts.
-fn sla_credits(ctx: &Context<'_>, sections: &mut [Section]) -> Vec<Adjustment> {
+fn sla_credits(
+    ctx: &Context<'_>,
+    sections: &mut [Section],
+) -> Result<Vec<Adjustment>, PricingError> {
     let (Some(sla), Some(availability)) = (ctx.settings.sla, ctx.availability_pct) else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let mut steps: Vec<_> = sla
         .credits
@@ -687,31 +762,33 @@ fn sla_credits(ctx: &Context<'_>, sections: &mut [Section]) -> Vec<Adjustment> {
         .collect();
     steps.sort_by_key(|s| s.below_pct);
     let Some(step) = steps.first() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
+    let at = |e: Overflow| at_bill(e, "SLA credit");
     let uplift_product = format!("sla:{}", sla.id);
-    let bases: Vec<Decimal> = sections
+    let bases = sections
         .iter()
         .flat_map(|s| s.lines.iter())
         .map(|l| {
             let covered = sla.covers.contains(&l.category) || l.product == uplift_product;
-            if covered {
-                l.net().max(Decimal::ZERO)
+            Ok(if covered {
+                net_of(l)?.max(Decimal::ZERO)
             } else {
                 Decimal::ZERO
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<Decimal>, Overflow>>()
+        .map_err(at)?;
     let cur = ctx.currency();
-    let base = cur.round(bases.iter().copied().sum());
+    let base = cur.round(exact::sum(bases.iter().copied(), "SLA credit base").map_err(at)?);
     let amount = cur
-        .round(base * step.credit_pct / Decimal::ONE_HUNDRED)
+        .round(percent(base, step.credit_pct, "SLA credit").map_err(at)?)
         .min(base);
     if amount <= Decimal::ZERO {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    spread(sections, -amount, &bases, cur.minor_units);
-    vec![Adjustment {
+    spread(sections, -amount, &bases, cur.minor_units).map_err(at)?;
+    Ok(vec![Adjustment {
         id: format!("sla-credit:{}", sla.id),
         description: format!(
             "{} SLA credit: availability {}% below {}% ({}% credit)",
@@ -722,7 +799,7 @@ fn sla_credits(ctx: &Context<'_>, sections: &mut [Section]) -> Vec<Adjustment> {
         ),
         base,
         amount: -amount,
-    }]
+    }])
 }
 
 /// Phase 7, totals: section totals, the subtotal and the net (subtotal plus the negative
@@ -732,41 +809,51 @@ fn totals(
     sections: &mut [Section],
     discounts: &[Adjustment],
     sla_credits: &[Adjustment],
-) -> (Decimal, Decimal) {
+) -> Result<(Decimal, Decimal), PricingError> {
     for s in sections.iter_mut() {
-        s.total = cur.sum(s.lines.iter().map(|l| l.amount));
+        s.total = try_sum(cur, s.lines.iter().map(|l| l.amount))
+            .map_err(|e| PricingError::overflow(e, format!("section {}", s.name)))?;
         for l in &mut s.lines {
             l.adjustments.rescale(cur.minor_units);
         }
     }
-    let subtotal = cur.sum(sections.iter().map(|s| s.total));
-    let net = cur.sum(
+    let subtotal =
+        try_sum(cur, sections.iter().map(|s| s.total)).map_err(|e| at_bill(e, "subtotal"))?;
+    let net = try_sum(
+        cur,
         std::iter::once(subtotal)
             .chain(discounts.iter().map(|a| a.amount))
             .chain(sla_credits.iter().map(|a| a.amount)),
-    );
-    (subtotal, net)
+    )
+    .map_err(|e| at_bill(e, "net"))?;
+    Ok((subtotal, net))
 }
 
 /// Phase 8, taxes: each rate of the jurisdiction on the net, rounded once per invoice or on
 /// each line's net and summed, as the jurisdiction's level says.
-fn taxes(ctx: &Context<'_>, sections: &mut [Section], net: Decimal) -> Vec<TaxLine> {
+fn taxes(
+    ctx: &Context<'_>,
+    sections: &mut [Section],
+    net: Decimal,
+) -> Result<Vec<TaxLine>, PricingError> {
     let Some(j) = ctx.settings.tax else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let cur = ctx.currency();
     let mut out = Vec::new();
     for rate in &j.taxes {
+        let at = |e: Overflow| PricingError::overflow(e, format!("tax {}", rate.name));
         let amount = match j.level {
-            TaxLevel::Invoice => cur.round(net * rate.rate_pct / Decimal::ONE_HUNDRED),
+            TaxLevel::Invoice => cur.round(percent(net, rate.rate_pct, "tax").map_err(at)?),
             TaxLevel::Line => {
                 let mut line_taxes = Vec::new();
                 for l in sections.iter_mut().flat_map(|s| s.lines.iter_mut()) {
-                    let t = cur.round(l.net() * rate.rate_pct / Decimal::ONE_HUNDRED);
-                    l.tax = cur.sum([l.tax, t]);
+                    let t = cur
+                        .round(percent(net_of(l).map_err(at)?, rate.rate_pct, "tax").map_err(at)?);
+                    l.tax = try_sum(cur, [l.tax, t]).map_err(at)?;
                     line_taxes.push(t);
                 }
-                cur.sum(line_taxes)
+                try_sum(cur, line_taxes).map_err(at)?
             }
         };
         out.push(TaxLine {
@@ -777,7 +864,7 @@ fn taxes(ctx: &Context<'_>, sections: &mut [Section], net: Decimal) -> Vec<TaxLi
             amount,
         });
     }
-    out
+    Ok(out)
 }
 
 fn not_in_catalog(what: CatalogItem, id: &str) -> PricingError {
@@ -787,17 +874,48 @@ fn not_in_catalog(what: CatalogItem, id: &str) -> PricingError {
     }
 }
 
+/// An overflow of one of the bill's own figures (subtotal, net, total...).
+fn at_bill(e: Overflow, figure: &str) -> PricingError {
+    PricingError::overflow(e, format!("the bill's {figure}"))
+}
+
+/// `pct` percent of `amount`, exact.
+fn percent(amount: Decimal, pct: Decimal, what: &'static str) -> Result<Decimal, Overflow> {
+    exact::div(exact::mul(amount, pct, what)?, Decimal::ONE_HUNDRED, what)
+}
+
+/// A line's amount after the adjustments spread on it so far.
+fn net_of(l: &Line) -> Result<Decimal, Overflow> {
+    exact::add(l.amount, l.adjustments, "line net")
+}
+
+/// Rounded amounts added up at the currency's scale ([`Currency::sum`], checked).
+fn try_sum(
+    cur: &Currency,
+    amounts: impl IntoIterator<Item = Decimal>,
+) -> Result<Decimal, Overflow> {
+    let mut total = exact::sum(amounts, "total")?;
+    total.rescale(cur.minor_units);
+    Ok(total)
+}
+
 /// Spreads a rounded adjustment over the lines in proportion to `bases` (one per line, in
 /// section order), so that line nets stay exact and add up to the bill's net.
-fn spread(sections: &mut [Section], amount: Decimal, bases: &[Decimal], scale: u32) {
+fn spread(
+    sections: &mut [Section],
+    amount: Decimal,
+    bases: &[Decimal],
+    scale: u32,
+) -> Result<(), Overflow> {
     let parts = allocate(amount, bases, scale);
     for (line, part) in sections
         .iter_mut()
         .flat_map(|s| s.lines.iter_mut())
         .zip(parts)
     {
-        line.adjustments += part;
+        line.adjustments = exact::add(line.adjustments, part, "line adjustments")?;
     }
+    Ok(())
 }
 
 /// The fraction of a line's quantity a discount applies to: the shares in its scope whose day
@@ -807,7 +925,7 @@ fn in_scope_fraction(
     line: &Line,
     shares: &[Share<'_>],
     ctx: &Context<'_>,
-) -> Decimal {
+) -> Result<Decimal, Overflow> {
     let line_matches = match &d.scope {
         DiscountScope::All => true,
         DiscountScope::Account(a) => *a == ctx.account,
@@ -816,39 +934,42 @@ fn in_scope_fraction(
         DiscountScope::Project(_) | DiscountScope::Resource(_) => true,
     };
     if !line_matches {
-        return Decimal::ZERO;
+        return Ok(Decimal::ZERO);
     }
     if shares.is_empty() {
         // The SLA uplift line has no resources: it follows account-wide discounts only.
-        return match &d.scope {
+        return Ok(match &d.scope {
             DiscountScope::All | DiscountScope::Account(_) | DiscountScope::Category(_) => {
                 Decimal::ONE
             }
             _ => Decimal::ZERO,
-        };
+        });
     }
-    let total: Decimal = shares.iter().map(|s| s.quantity).sum();
-    let in_scope: Decimal = shares
-        .iter()
-        .filter(|s| match &d.scope {
-            DiscountScope::Project(p) => s.project == p,
-            DiscountScope::Resource(r) => s.resource == r,
-            _ => true,
-        })
-        // Percentages apply to the usage days inside the window; fixed amounts are prorated by
-        // the window instead (see `window_fraction`), so any in-scope usage counts toward the cap.
-        .filter(|s| matches!(d.value, DiscountValue::Fixed { .. }) || day_in_window(d, s.day))
-        .map(|s| s.quantity)
-        .sum();
+    let total = exact::sum(shares.iter().map(|s| s.quantity), "line quantity")?;
+    let in_scope = exact::sum(
+        shares
+            .iter()
+            .filter(|s| match &d.scope {
+                DiscountScope::Project(p) => s.project == p,
+                DiscountScope::Resource(r) => s.resource == r,
+                _ => true,
+            })
+            // Percentages apply to the usage days inside the window; fixed amounts are prorated
+            // by the window instead (see `window_fraction`), so any in-scope usage counts toward
+            // the cap.
+            .filter(|s| matches!(d.value, DiscountValue::Fixed { .. }) || day_in_window(d, s.day))
+            .map(|s| s.quantity),
+        "line quantity",
+    )?;
     if total.is_zero() {
         // A zero-quantity line (a free subscription) counts as fully in scope if any share is.
-        return if shares.iter().any(|s| day_in_window(d, s.day)) {
+        return Ok(if shares.iter().any(|s| day_in_window(d, s.day)) {
             Decimal::ONE
         } else {
             Decimal::ZERO
-        };
+        });
     }
-    in_scope / total
+    exact::div(in_scope, total, "discount scope")
 }
 
 fn day_in_window(d: &Discount, day: NaiveDate) -> bool {

@@ -46,6 +46,10 @@ pub enum CatalogRule {
     InvalidTiers,
     InvalidValue,
     LimitExceeded,
+    /// A price (or fee, exchange rate, markup) so large that a line within the largest
+    /// quantity one line may hold would cost more than one line may (`usage::LINE_AMOUNT_MAX`):
+    /// refused at load, so that no accepted usage can overflow when priced.
+    AmountTooLarge,
 }
 
 impl fmt::Display for CatalogError {
@@ -144,6 +148,13 @@ pub enum RecordRule {
         len: usize,
         max: usize,
     },
+    /// Adding the record to the batch's total of the same usage would overflow a decimal.
+    #[error("the batch's total of this usage would not fit in a decimal with this quantity added")]
+    TotalOverflow,
+    /// The batch's usage of one product's meter, for one account period, adds up to more than
+    /// one batch may bring (so that no period's line can ever be too large to price).
+    #[error("{0}")]
+    LineQuantityTooLarge(Box<LineQuantity>),
     /// The item is not the JSON object the format holds (`expected`); `message` is serde's.
     #[error("not a {expected}: {message}")]
     NotARecord {
@@ -210,6 +221,18 @@ impl TimeFormat {
             TimeFormat::Ceilometer => "not a date (expected e.g. 2026-11-01T00:00:00)",
         }
     }
+}
+
+/// What [`RecordRule::LineQuantityTooLarge`] names (boxed: the rule enum stays small on the
+/// rating path).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the batch's usage of {product}/{meter} for this account and period adds up to {total} {unit}, more than one batch may bring ({max} {unit})")]
+pub struct LineQuantity {
+    pub product: String,
+    pub meter: String,
+    pub total: Decimal,
+    pub max: Decimal,
+    pub unit: &'static str,
 }
 
 /// One bad record: where it is, which field, what value, and the rule it broke. Values and
@@ -383,6 +406,28 @@ pub enum PricingError {
     },
     #[error("invoice would have {lines} lines, more than the limit of {max}")]
     TooManyLines { lines: usize, max: usize },
+    /// A computation whose result does not fit in a decimal (about 7.9 x 10^28): named for what
+    /// was computed (`what`) and where (`at`: a line, the account, the quote). Validated inputs
+    /// never get here; it is the answer to input that skipped validation.
+    #[error("{what} of {at} does not fit in a decimal (above 7.9 x 10^28)")]
+    Overflow { what: &'static str, at: String },
+    /// A quote quantity above the largest quantity one line may hold.
+    #[error("{path}: {quantity} is more than one line may hold ({max} in the meter's unit)")]
+    QuantityTooLarge {
+        quantity: Decimal,
+        max: Decimal,
+        path: QuotePath,
+    },
+}
+
+impl PricingError {
+    /// The overflow of `what` at `at`, from a checked operation.
+    pub fn overflow(e: crate::exact::Overflow, at: impl Into<String>) -> PricingError {
+        PricingError::Overflow {
+            what: e.what,
+            at: at.into(),
+        }
+    }
 }
 
 /// A shown total that is not the sum of the amounts shown under it: a broken money rule (see

@@ -13,10 +13,12 @@ use crate::bill::{
 };
 use crate::catalog::{Catalog, Category, MeterRole, Product, SlaTier};
 use crate::error::PricingError;
+use crate::exact::{self, Overflow};
 use crate::path::{ComponentField, QuotePath, SettingsOwner};
+use crate::price::line_quantity_max;
 use crate::quote::{Component, Quote, QuoteTier, QUOTE_COMPONENTS_MAX};
 use crate::settings::{Settings, SettingsInput};
-use crate::unit::Unit;
+use crate::unit::{ConvertError, Unit};
 
 /// Account id the estimate's usage is booked under.
 pub const QUOTE_ACCOUNT: &str = "quote";
@@ -132,8 +134,9 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
     };
     let priced = build(&ctx, groups, &recurring)?;
     let first = first.unwrap_or(priced.bill.total);
-    let tiers = tier_lines(&ctx, quote, &priced);
-    Ok(summarize(&ctx, tiers, priced.bill, first))
+    let at = |e: Overflow| PricingError::overflow(e, "the quote");
+    let tiers = tier_lines(&ctx, quote, &priced).map_err(at)?;
+    summarize(&ctx, tiers, priced.bill, first).map_err(at)
 }
 
 /// The settings a quote names.
@@ -149,7 +152,11 @@ fn settings_input(quote: &Quote) -> SettingsInput<'_> {
 
 /// The estimate's tiers: each bill line attributed to the tiers by the quantity each tier's
 /// resources hold, the SLA uplift by each tier's covered charges.
-fn tier_lines(ctx: &Context<'_>, quote: &Quote, priced: &Priced<'_>) -> Vec<EstimateTier> {
+fn tier_lines(
+    ctx: &Context<'_>,
+    quote: &Quote,
+    priced: &Priced<'_>,
+) -> Result<Vec<EstimateTier>, Overflow> {
     let minor_units = ctx.settings.currency.minor_units;
     let tier_index: BTreeMap<&str, usize> = quote
         .tiers
@@ -177,13 +184,13 @@ fn tier_lines(ctx: &Context<'_>, quote: &Quote, priced: &Priced<'_>) -> Vec<Esti
                 uplift_lines.push(line);
                 continue;
             }
-            attribute_line(&mut tiers, &tier_index, line, shares, minor_units);
+            attribute_line(&mut tiers, &tier_index, line, shares, minor_units)?;
         }
     }
     for line in uplift_lines {
-        attribute_uplift(&mut tiers, line, ctx.settings.sla, minor_units);
+        attribute_uplift(&mut tiers, line, ctx.settings.sla, minor_units)?;
     }
-    tiers
+    Ok(tiers)
 }
 
 /// Splits a line's amount over the tiers whose resources it holds, by quantity.
@@ -193,11 +200,12 @@ fn attribute_line(
     line: &Line,
     shares: &[Share<'_>],
     minor_units: u32,
-) {
+) -> Result<(), Overflow> {
     let mut per_tier: BTreeMap<usize, Decimal> = BTreeMap::new();
     for s in shares {
         let idx = tier_index.get(s.project).copied().unwrap_or(0);
-        *per_tier.entry(idx).or_default() += s.quantity;
+        let q = per_tier.entry(idx).or_default();
+        *q = exact::add(*q, s.quantity, "tier quantity")?;
     }
     let idxs: Vec<usize> = per_tier.keys().copied().collect();
     let weights: Vec<Decimal> = per_tier.values().copied().collect();
@@ -213,9 +221,10 @@ fn attribute_line(
             per: line.per,
             monthly,
             hourly: Decimal::ZERO,
-            yearly: monthly * Decimal::from(12),
+            yearly: exact::mul(monthly, Decimal::from(12), "yearly amount")?,
         });
     }
+    Ok(())
 }
 
 /// Splits the SLA uplift over the tiers in proportion to their covered charges.
@@ -224,17 +233,19 @@ fn attribute_uplift(
     line: &Line,
     sla: Option<&SlaTier>,
     minor_units: u32,
-) {
-    let covered: Vec<Decimal> = tiers
+) -> Result<(), Overflow> {
+    let covered = tiers
         .iter()
         .map(|t| {
-            t.lines
-                .iter()
-                .filter(|l| sla.is_some_and(|s| s.covers.contains(&l.category)))
-                .map(|l| l.monthly)
-                .sum()
+            exact::sum(
+                t.lines
+                    .iter()
+                    .filter(|l| sla.is_some_and(|s| s.covers.contains(&l.category)))
+                    .map(|l| l.monthly),
+                "covered charges",
+            )
         })
-        .collect();
+        .collect::<Result<Vec<Decimal>, Overflow>>()?;
     let parts = allocate(line.amount, &covered, minor_units);
     for (t, monthly) in tiers.iter_mut().zip(parts) {
         if !monthly.is_zero() {
@@ -248,10 +259,11 @@ fn attribute_uplift(
                 per: Decimal::ONE,
                 monthly,
                 hourly: Decimal::ZERO,
-                yearly: monthly * Decimal::from(12),
+                yearly: exact::mul(monthly, Decimal::from(12), "yearly amount")?,
             });
         }
     }
+    Ok(())
 }
 
 /// The estimate's figures from its tiers and month bill: hourly amounts (the subtotal's hourly
@@ -262,13 +274,13 @@ fn summarize(
     mut tiers: Vec<EstimateTier>,
     bill: Bill,
     first: Decimal,
-) -> Estimate {
+) -> Result<Estimate, Overflow> {
     let catalog = ctx.settings.catalog;
     let currency = &ctx.settings.currency;
     let hpm = catalog.hours_per_month;
     let hourly_scale = currency.minor_units + HOURLY_EXTRA_DIGITS;
     let subtotal = bill.subtotal;
-    let hourly_subtotal = (subtotal / hpm).round_dp(hourly_scale);
+    let hourly_subtotal = exact::div(subtotal, hpm, "hourly amount")?.round_dp(hourly_scale);
     let all_monthly: Vec<Decimal> = tiers
         .iter()
         .flat_map(|t| t.lines.iter().map(|l| l.monthly))
@@ -278,16 +290,22 @@ fn summarize(
     for t in &mut tiers {
         for l in &mut t.lines {
             l.hourly = hourly_parts.next().unwrap_or_default();
-            *categories.entry(l.category).or_default() += l.monthly;
+            let c = categories.entry(l.category).or_default();
+            *c = exact::add(*c, l.monthly, "category total")?;
         }
-        t.monthly = t.lines.iter().map(|l| l.monthly).sum();
-        t.hourly = t.lines.iter().map(|l| l.hourly).sum();
-        t.yearly = t.lines.iter().map(|l| l.yearly).sum();
+        t.monthly = exact::sum(t.lines.iter().map(|l| l.monthly), "tier total")?;
+        t.hourly = exact::sum(t.lines.iter().map(|l| l.hourly), "tier total")?;
+        t.yearly = exact::sum(t.lines.iter().map(|l| l.yearly), "tier total")?;
     }
     let months = ctx.settings.term.map(|t| t.months);
     let monthly_total = bill.total;
-    let one_time_total = first - bill.total;
-    Estimate {
+    let one_time_total = exact::sub(first, bill.total, "one-time fees")?;
+    let term = exact::mul(
+        monthly_total,
+        Decimal::from(months.unwrap_or(1)),
+        "term total",
+    )?;
+    Ok(Estimate {
         currency: currency.code.clone(),
         catalog_id: catalog.id.clone(),
         catalog_version: catalog.version.clone(),
@@ -302,14 +320,14 @@ fn summarize(
         sla_credits: bill.sla_credits.clone(),
         taxes: bill.taxes.clone(),
         monthly_total,
-        hourly_total: (monthly_total / hpm).round_dp(hourly_scale),
-        yearly_total: monthly_total * Decimal::from(12),
+        hourly_total: exact::div(monthly_total, hpm, "hourly amount")?.round_dp(hourly_scale),
+        yearly_total: exact::mul(monthly_total, Decimal::from(12), "yearly total")?,
         one_time_total,
         first_month_total: first,
         term_months: months,
-        term_total: monthly_total * Decimal::from(months.unwrap_or(1)) + one_time_total,
+        term_total: exact::add(term, one_time_total, "term total")?,
         bill,
-    }
+    })
 }
 
 /// The month of usage a quote stands for, grouped into lines as an invoice groups usage: one
@@ -337,6 +355,15 @@ fn quote_groups<'a>(
         }
     }
     Ok((month.groups, month.subs))
+}
+
+/// `a x b` for a component's quantity, or the quantity is too large for one line.
+fn times(a: Decimal, b: Decimal, path: QuotePath) -> Result<Decimal, PricingError> {
+    exact::mul(a, b, "quantity").map_err(|_| PricingError::QuantityTooLarge {
+        quantity: a,
+        max: line_quantity_max(),
+        path,
+    })
 }
 
 /// What a component's usage is measured by: the product's meter with a role (a VM's running
@@ -376,7 +403,7 @@ impl<'a> QuoteMonth<'a> {
                 stopped_hours_per_month,
             } => {
                 let n = Decimal::from(*count);
-                let hours = n * hours_per_month.unwrap_or(hpm);
+                let hours = times(n, hours_per_month.unwrap_or(hpm), path.at(F::Offering))?;
                 let running = Measured::Role(R::Running, Unit::Hours);
                 self.usage(tier, path, F::Offering, offering, running, hours)?;
                 if let Some(stopped) = stopped_hours_per_month {
@@ -387,7 +414,7 @@ impl<'a> QuoteMonth<'a> {
                         F::StoppedHoursPerMonth,
                         offering,
                         m,
-                        n * *stopped,
+                        times(n, *stopped, path.at(F::StoppedHoursPerMonth))?,
                     )?;
                 }
             }
@@ -396,7 +423,8 @@ impl<'a> QuoteMonth<'a> {
                 size_gb,
                 count,
             } => {
-                let gb_hours = *size_gb * Decimal::from(*count) * hpm;
+                let at = path.at(F::Offering);
+                let gb_hours = times(times(*size_gb, Decimal::from(*count), at)?, hpm, at)?;
                 let storage = Measured::Role(R::Storage, Unit::GigabyteHours);
                 self.usage(tier, path, F::Offering, offering, storage, gb_hours)?;
             }
@@ -411,7 +439,7 @@ impl<'a> QuoteMonth<'a> {
                 self.usage(tier, path, F::GbOut, product, m, *gb_out)?;
             }
             Component::Ip { product, count } => {
-                let hours = Decimal::from(*count) * hpm;
+                let hours = times(Decimal::from(*count), hpm, path.at(F::Product))?;
                 let m = Measured::Role(R::IpHours, Unit::Hours);
                 self.usage(tier, path, F::Product, product, m, hours)?;
             }
@@ -489,14 +517,24 @@ impl<'a> QuoteMonth<'a> {
             Measured::Role(_, unit) => unit,
             Measured::Meter(_) => m.unit,
         };
-        let quantity = unit
-            .convert(quantity, m.unit, self.catalog.hours_per_month)
-            .ok_or_else(|| PricingError::UnitMismatch {
-                meter: m.id.clone(),
-                unit,
-                expected: m.unit,
-                path: at,
-            })?;
+        let quantity = match unit.convert(quantity, m.unit, self.catalog.hours_per_month) {
+            Ok(q) if q <= line_quantity_max() => q,
+            Ok(_) | Err(ConvertError::Overflow) => {
+                return Err(PricingError::QuantityTooLarge {
+                    quantity,
+                    max: line_quantity_max(),
+                    path: at,
+                })
+            }
+            Err(ConvertError::Dimension) => {
+                return Err(PricingError::UnitMismatch {
+                    meter: m.id.clone(),
+                    unit,
+                    expected: m.unit,
+                    path: at,
+                })
+            }
+        };
         self.groups
             .entry((p.id.as_str(), m.id.as_str(), self.region))
             .or_default()

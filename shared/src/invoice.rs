@@ -7,12 +7,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::bill::{build, usage_groups, Bill, Context, SubscriptionCharge, SummaryRow};
 use crate::catalog::{Catalog, Discount};
-use crate::error::{PricingError, TotalsError};
+use crate::error::{CatalogError, CatalogErrors, CatalogRule, PricingError, TotalsError};
+use crate::exact::{self, Overflow};
 use crate::money::Currency;
 use crate::path::SettingsOwner;
 use crate::period::{midnight, BillingPeriod, PeriodKind};
+use crate::price::subscription_quantity_max;
 use crate::settings::{Settings, SettingsInput};
 use crate::usage::Usage;
+use crate::validate::discount_errors;
 
 /// The accounts file the rater loads: versioned like the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,6 +30,92 @@ impl AccountBook {
     pub fn account(&self, id: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.id == id)
     }
+
+    /// Checks what pricing relies on: subscription quantities up to
+    /// [`subscription_quantity_max`] (so that a subscription line stays inside what one line
+    /// may cost), discounts as the catalog's are checked, availability a percentage, and
+    /// balances, credits and payments below [`balance_max`]. Every problem is returned, at its
+    /// JSON path (`$.accounts[2].subscriptions[0].quantity`).
+    ///
+    /// # Errors
+    /// [`CatalogErrors`] listing each problem.
+    pub fn validate(&self, catalog: &Catalog) -> Result<(), CatalogErrors> {
+        let mut errors = Vec::new();
+        let mut discounts = Vec::new();
+        let mut fail = |path: String, message: String| {
+            errors.push(CatalogError {
+                path,
+                rule: CatalogRule::InvalidValue,
+                message,
+            })
+        };
+        for (i, a) in self.accounts.iter().enumerate() {
+            let ap = format!("$.accounts[{i}]");
+            for (j, sub) in a.subscriptions.iter().enumerate() {
+                let q = sub.quantity;
+                if q.is_sign_negative() && !q.is_zero() || q > subscription_quantity_max() {
+                    fail(
+                        format!("{ap}.subscriptions[{j}].quantity"),
+                        format!(
+                            "quantity {q} must be from 0 to {}",
+                            subscription_quantity_max()
+                        ),
+                    );
+                }
+            }
+            if let Some(av) = a.availability_pct {
+                if av.is_sign_negative() && !av.is_zero() || av > Decimal::ONE_HUNDRED {
+                    fail(
+                        format!("{ap}.availability_pct"),
+                        format!("{av} is not a percentage"),
+                    );
+                }
+            }
+            let amounts = [
+                ("prepaid_credit".to_string(), a.prepaid_credit),
+                (
+                    "balance_brought_forward".to_string(),
+                    a.balance_brought_forward,
+                ),
+            ]
+            .into_iter()
+            .chain(
+                a.payments
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| (format!("payments[{k}].amount"), p.amount)),
+            );
+            for (field, v) in amounts {
+                if v.abs() > balance_max() {
+                    fail(
+                        format!("{ap}.{field}"),
+                        format!(
+                            "{v} is more than the largest amount allowed ({})",
+                            balance_max()
+                        ),
+                    );
+                }
+            }
+            discounts.extend(discount_errors(
+                catalog,
+                &format!("{ap}.discounts"),
+                &a.discounts,
+            ));
+        }
+        errors.extend(discounts);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(CatalogErrors(errors))
+        }
+    }
+}
+
+/// The largest balance, credit or payment an account may show, in its currency: 10^15, a
+/// thousand times the largest company's yearly cloud bill. Sums of them stay far inside a
+/// decimal.
+pub fn balance_max() -> Decimal {
+    Decimal::from(1_000_000_000_000_000i64)
 }
 
 /// A billed customer and everything about it that an invoice needs.
@@ -239,7 +328,8 @@ pub fn invoice(
     let subs = subscription_charges(account, period);
     let groups = usage_groups(catalog, usage, &account.id, default_region)?;
     let bill = build(&ctx, groups, &subs)?.bill;
-    let inv = account_summary(&ctx.settings.currency, account, period, usage, bill);
+    let inv = account_summary(&ctx.settings.currency, account, period, usage, bill)
+        .map_err(|e| PricingError::overflow(e, format!("account {}", account.id)))?;
     debug_assert_eq!(inv.check_totals(), Ok(()));
     Ok(inv)
 }
@@ -251,29 +341,35 @@ fn account_summary(
     period: BillingPeriod,
     usage: &Usage,
     bill: Bill,
-) -> Invoice {
+) -> Result<Invoice, Overflow> {
     let records = usage
         .totals
         .iter()
         .filter(|(k, _)| k.account == account.id)
-        .map(|(_, t)| t.records)
-        .sum();
+        .fold(0u64, |n, (_, t)| n.saturating_add(t.records));
     let payments: Vec<Payment> = account
         .payments
         .iter()
         .filter(|p| period.contains(p.date))
         .cloned()
         .collect();
-    let payments_total = currency.round(payments.iter().map(|p| p.amount).sum());
+    let payments_total = currency.round(exact::sum(payments.iter().map(|p| p.amount), "payments")?);
     let credits_applied = currency.round(
         account
             .prepaid_credit
             .max(Decimal::ZERO)
             .min(bill.total.max(Decimal::ZERO)),
     );
-    let amount_due = currency.sum([bill.total, -credits_applied]);
+    let mut amount_due = exact::sub(bill.total, credits_applied, "amount due")?;
+    amount_due.rescale(currency.minor_units);
     let brought_forward = currency.round(account.balance_brought_forward);
-    Invoice {
+    let mut carried_forward = exact::add(
+        exact::sub(brought_forward, payments_total, "carried forward")?,
+        amount_due,
+        "carried forward",
+    )?;
+    carried_forward.rescale(currency.minor_units);
+    Ok(Invoice {
         kind: InvoiceKind::Interim,
         number: None,
         account: account.id.clone(),
@@ -290,8 +386,8 @@ fn account_summary(
         brought_forward,
         payments,
         payments_total,
-        carried_forward: currency.sum([brought_forward, -payments_total, amount_due]),
-    }
+        carried_forward,
+    })
 }
 
 /// The subscription fees of `period`: one charge per plan held, prorated by whole UTC days (a

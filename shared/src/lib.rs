@@ -17,6 +17,7 @@
 // ARCHITECTURE.md, "Layers of the pricing crate").
 pub mod allocate;
 pub mod error;
+pub mod exact;
 pub mod json;
 pub mod money;
 pub mod path;

@@ -4,9 +4,44 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::exact::{self, Overflow};
+
 /// Most tiers one price may have. Real price sheets have fewer than ten; the bound keeps the tier
 /// walk short and a malicious catalog from making every line cost a long loop.
 pub const TIERS_PER_PRICE_MAX: usize = 32;
+
+/// The largest quantity, in its meter's unit, one line of an invoice (an account's usage of
+/// one product's meter in one period) may reach: 10^16. Ten petabyte-months of storage in
+/// GB-hours, a hundred million VMs running for a century, 10^16 requests: far past any
+/// account's month, while a price the validator accepts (see [`line_amount_max`]) still
+/// multiplies it without getting near a decimal's 7.9 x 10^28. The rater refuses a batch that
+/// could take a line past it (each batch may bring a share of it), so every stored period can
+/// be priced.
+pub fn line_quantity_max() -> Decimal {
+    Decimal::from(10_000_000_000_000_000i64)
+}
+
+/// The largest amount one line may come to, in the bill's currency: 10^23. Ten thousand
+/// lines (`bill::INVOICE_LINES_MAX`), an SLA uplift of 1,000 % and taxes of 100 % on top stay under
+/// 2.2 x 10^28, inside a decimal. The validator refuses a catalog whose prices (with fees,
+/// exchange rates and reseller markups) could cost more than this on `line_quantity_max()`.
+pub fn line_amount_max() -> Decimal {
+    Decimal::from_i128_with_scale(100_000_000_000_000_000_000_000, 0)
+}
+
+/// The most units one subscription may hold (an account's subscription, a quote's service):
+/// a million seats or licences. With fees the validator accepts, a subscription line stays
+/// under [`line_amount_max`].
+pub fn subscription_quantity_max() -> Decimal {
+    Decimal::from(1_000_000)
+}
+
+/// The largest exchange rate a catalog may give (units of the bill's currency per unit of the
+/// catalog's): a million. The rates between the currencies this engine knows are below 10^5
+/// (a Kuwaiti dinar buys about 4,500 won); a larger one is a typo.
+pub fn fx_rate_max() -> Decimal {
+    Decimal::from(1_000_000)
+}
 
 /// The price of one meter: a model plus the free allowance and the floor applied around it.
 ///
@@ -152,13 +187,21 @@ impl Price {
     }
 
     /// The exact amount for `quantity` meter units when prices are per `per` units. Never rounds:
-    /// rounding happens once, on the line, in the caller's currency.
+    /// rounding happens once, on the line, in the caller's currency. Every operation is
+    /// checked, in the same order as the plain arithmetic (the same results, to the last digit).
     ///
     /// Callers guarantee `quantity >= 0` and a validated price (ordered tiers, positive block).
-    pub fn amount(&self, quantity: Decimal, per: Decimal) -> Decimal {
-        let billable = (quantity - self.included).max(Decimal::ZERO);
+    ///
+    /// # Errors
+    /// [`Overflow`] when the amount (or a step toward it) does not fit in a decimal; a price the
+    /// validator accepted never overflows on a quantity up to `usage::LINE_QUANTITY_MAX`.
+    pub fn amount(&self, quantity: Decimal, per: Decimal) -> Result<Decimal, Overflow> {
+        const WHAT: &str = "line amount";
+        let billable = exact::sub(quantity, self.included, WHAT)?.max(Decimal::ZERO);
+        let per_unit =
+            |q: Decimal, price: Decimal| exact::div(exact::mul(q, price, WHAT)?, per, WHAT);
         let amount = match &self.model {
-            PriceModel::PerUnit { unit_price } => billable * *unit_price / per,
+            PriceModel::PerUnit { unit_price } => per_unit(billable, *unit_price)?,
             PriceModel::Graduated { tiers } => {
                 let mut total = Decimal::ZERO;
                 let mut lower = Decimal::ZERO;
@@ -169,7 +212,8 @@ impl Price {
                         break;
                     }
                     let upper = tier.up_to.map_or(billable, |u| u.min(billable));
-                    total += (upper - lower) * tier.unit_price / per + tier.flat_fee;
+                    let part = per_unit(exact::sub(upper, lower, WHAT)?, tier.unit_price)?;
+                    total = exact::add(total, exact::add(part, tier.flat_fee, WHAT)?, WHAT)?;
                     match tier.up_to {
                         Some(u) => lower = u,
                         None => break,
@@ -178,27 +222,59 @@ impl Price {
                 total
             }
             PriceModel::Volume { tiers } => {
-                if billable.is_zero() {
-                    Decimal::ZERO
-                } else {
-                    let tier = tiers
-                        .iter()
-                        .find(|t| t.up_to.is_none_or(|u| billable <= u))
-                        .or(tiers.last());
-                    tier.map_or(Decimal::ZERO, |t| {
-                        billable * t.unit_price / per + t.flat_fee
-                    })
+                let tier = tiers
+                    .iter()
+                    .find(|t| t.up_to.is_none_or(|u| billable <= u))
+                    .or(tiers.last());
+                match tier {
+                    Some(t) if !billable.is_zero() => {
+                        exact::add(per_unit(billable, t.unit_price)?, t.flat_fee, WHAT)?
+                    }
+                    _ => Decimal::ZERO,
                 }
             }
             PriceModel::Package {
                 block_size,
                 block_price,
-            } => (billable / *block_size).ceil() * *block_price,
+            } => exact::mul(
+                exact::div(billable, *block_size, WHAT)?.ceil(),
+                *block_price,
+                WHAT,
+            )?,
         };
-        match self.minimum {
+        Ok(match self.minimum {
             Some(min) if quantity > Decimal::ZERO => amount.max(min),
             _ => amount,
-        }
+        })
+    }
+
+    /// An upper bound of [`Price::amount`] for every quantity up to `quantity_max`: the
+    /// largest unit price on the whole quantity, plus every flat fee and the minimum. The
+    /// validator refuses a price whose bound is too large to add up safely.
+    pub fn amount_bound(&self, quantity_max: Decimal, per: Decimal) -> Result<Decimal, Overflow> {
+        const WHAT: &str = "largest line amount";
+        let on_all = |price: Decimal| exact::div(exact::mul(quantity_max, price, WHAT)?, per, WHAT);
+        let bound = match &self.model {
+            PriceModel::PerUnit { unit_price } => on_all(*unit_price)?,
+            PriceModel::Graduated { tiers } | PriceModel::Volume { tiers } => {
+                let top = tiers.iter().map(|t| t.unit_price).max().unwrap_or_default();
+                let fees = exact::sum(tiers.iter().map(|t| t.flat_fee), WHAT)?;
+                exact::add(on_all(top)?, fees, WHAT)?
+            }
+            PriceModel::Package {
+                block_size,
+                block_price,
+            } => exact::mul(
+                exact::add(
+                    exact::div(quantity_max, *block_size, WHAT)?.ceil(),
+                    Decimal::ONE,
+                    WHAT,
+                )?,
+                *block_price,
+                WHAT,
+            )?,
+        };
+        exact::add(bound, self.minimum.unwrap_or_default(), WHAT)
     }
 
     /// The unit price shown on an invoice line: the price itself for per-unit pricing, otherwise
@@ -466,7 +542,7 @@ mod tests {
             ),
         ];
         for (name, p, q, per, expected) in cases {
-            assert_eq!(p.amount(*q, *per), *expected, "{name}");
+            assert_eq!(p.amount(*q, *per), Ok(*expected), "{name}");
         }
     }
 
@@ -475,8 +551,8 @@ mod tests {
         let g = price(PriceModel::Graduated {
             tiers: tiers(&[(Some(dec!(10)), dec!(3), dec!(0)), (None, dec!(2), dec!(0))]),
         });
-        let below = g.amount(dec!(10), dec!(1));
-        let above = g.amount(dec!(10.0001), dec!(1));
+        let below = g.amount(dec!(10), dec!(1)).unwrap();
+        let above = g.amount(dec!(10.0001), dec!(1)).unwrap();
         assert_eq!(above - below, dec!(0.0002));
     }
 
@@ -491,8 +567,8 @@ mod tests {
             vec![dec!(6), dec!(2), dec!(4), dec!(0)]
         );
         assert_eq!(
-            doubled.amount(dec!(11), dec!(1)),
-            p.amount(dec!(11), dec!(1)) * dec!(2)
+            doubled.amount(dec!(11), dec!(1)).unwrap(),
+            p.amount(dec!(11), dec!(1)).unwrap() * dec!(2)
         );
     }
 }

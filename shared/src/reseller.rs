@@ -40,8 +40,20 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
                 to: target.code.clone(),
             })?
     };
-    let retail = Retail { overlay, fx };
-    Ok(Catalog {
+    if fx <= Decimal::ZERO {
+        return Err(PricingError::overflow(
+            crate::exact::Overflow {
+                what: "exchange rate",
+            },
+            format!("reseller {reseller_id}"),
+        ));
+    }
+    let retail = Retail {
+        overlay,
+        fx,
+        overflow: std::cell::Cell::new(false),
+    };
+    let published = Catalog {
         schema_version: catalog.schema_version,
         id: format!("{}@{}", catalog.id, overlay.id),
         version: catalog.version.clone(),
@@ -67,13 +79,26 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
         templates: retail.templates(catalog),
         resellers: Vec::new(),
         brand: Some(overlay.brand.clone()),
-    })
+    };
+    // A validated catalog's prices, markups (at most 1,000 %) and rates never overflow here;
+    // one built without validation is refused rather than published with a wrong price.
+    if retail.overflow.get() {
+        return Err(PricingError::overflow(
+            crate::exact::Overflow {
+                what: "marked-up price",
+            },
+            format!("reseller {reseller_id}"),
+        ));
+    }
+    Ok(published)
 }
 
 /// A reseller's overlay and the rate from the wholesale currency to the reseller's.
 struct Retail<'c> {
     overlay: &'c ResellerOverlay,
     fx: Decimal,
+    /// Set when a price times its factor did not fit in a decimal.
+    overflow: std::cell::Cell<bool>,
 }
 
 impl Retail<'_> {
@@ -85,7 +110,25 @@ impl Retail<'_> {
     /// exchange rate.
     fn factor(&self, product: &str, category: Category) -> Decimal {
         let pct = self.overlay.markup.pct_for(product, category);
-        (Decimal::ONE_HUNDRED + pct) / Decimal::ONE_HUNDRED * self.fx
+        Decimal::ONE_HUNDRED
+            .checked_add(pct)
+            .map(|p| p / Decimal::ONE_HUNDRED)
+            .and_then(|p| p.checked_mul(self.fx))
+            .unwrap_or_else(|| {
+                self.overflow.set(true);
+                Decimal::ONE
+            })
+    }
+
+    /// `v x f`, normalized; an overflow is noted (and `publish` refuses the catalog).
+    fn scale(&self, v: Decimal, f: Decimal) -> Decimal {
+        match v.checked_mul(f) {
+            Some(r) => r.normalize(),
+            None => {
+                self.overflow.set(true);
+                v
+            }
+        }
     }
 
     /// The products not hidden, renamed, with every price and fee marked up and converted.
@@ -101,18 +144,18 @@ impl Retail<'_> {
             }
             for ch in &mut q.charges {
                 let f = self.factor(&p.id, ch.category.unwrap_or(p.category));
-                ch.price = ch.price.map_money(|v| (v * f).normalize());
+                ch.price = ch.price.map_money(|v| self.scale(v, f));
             }
             let f = self.factor(&p.id, p.category);
             match &mut q.kind {
                 ProductKind::Service { fees } => {
-                    fees.one_time = (fees.one_time * f).normalize();
-                    fees.monthly = (fees.monthly * f).normalize();
+                    fees.one_time = self.scale(fees.one_time, f);
+                    fees.monthly = self.scale(fees.monthly, f);
                 }
                 ProductKind::Package { services, fees } => {
                     services.retain(|s| !self.hidden(s));
-                    fees.one_time = (fees.one_time * f).normalize();
-                    fees.monthly = (fees.monthly * f).normalize();
+                    fees.one_time = self.scale(fees.one_time, f);
+                    fees.monthly = self.scale(fees.monthly, f);
                 }
                 _ => {}
             }
@@ -131,7 +174,7 @@ impl Retail<'_> {
                     .charge_category(&o.product, &o.meter)
                     .unwrap_or(Category::Other);
                 let f = self.factor(&o.product, category);
-                o.price = o.price.map_money(|v| (v * f).normalize());
+                o.price = o.price.map_money(|v| self.scale(v, f));
             }
             r.unavailable.retain(|p| !self.hidden(p));
         }
@@ -143,7 +186,7 @@ impl Retail<'_> {
         let mut discounts = catalog.discounts.clone();
         for d in &mut discounts {
             if let DiscountValue::Fixed { amount } = &mut d.value {
-                *amount = (*amount * self.fx).normalize();
+                *amount = self.scale(*amount, self.fx);
             }
         }
         discounts.retain(|d| !matches!(&d.scope, DiscountScope::Product(p) if self.hidden(p)));
@@ -174,7 +217,10 @@ fn rates_from(catalog: &Catalog, target: &str, fx: Decimal) -> BTreeMap<String, 
     }
     for (code, rate) in &catalog.fx_rates {
         if *code != target {
-            fx_rates.insert(code.clone(), (*rate / fx).round_dp(10).normalize());
+            // Divided by a positive rate: a ratio of two validated rates always fits.
+            if let Some(r) = rate.checked_div(fx) {
+                fx_rates.insert(code.clone(), r.round_dp(10).normalize());
+            }
         }
     }
     fx_rates

@@ -103,20 +103,54 @@ impl Unit {
         self.dimension() == to.dimension()
     }
 
-    /// `quantity` expressed in `to`, or `None` when the units measure different things.
+    /// `quantity` expressed in `to`.
     ///
     /// Multiplies before it divides, so that whole multiples convert exactly (1073741824 B is
     /// exactly 1 GB); a quotient that does not terminate is cut at Decimal's 28 digits, the same
-    /// way on every target.
-    pub fn convert(self, quantity: Decimal, to: Unit, hours_per_month: Decimal) -> Option<Decimal> {
+    /// way on every target. When the product would not fit in a decimal it divides first.
+    ///
+    /// # Errors
+    /// [`ConvertError::Dimension`] when the units measure different things;
+    /// [`ConvertError::Overflow`] when the result itself does not fit in a decimal.
+    pub fn convert(
+        self,
+        quantity: Decimal,
+        to: Unit,
+        hours_per_month: Decimal,
+    ) -> Result<Decimal, ConvertError> {
         if !self.converts_to(to) {
-            return None;
+            return Err(ConvertError::Dimension);
         }
         if self == to {
-            return Some(quantity);
+            return Ok(quantity);
         }
-        Some(quantity * self.base_factor(hours_per_month) / to.base_factor(hours_per_month))
+        let (from_f, to_f) = (
+            self.base_factor(hours_per_month),
+            to.base_factor(hours_per_month),
+        );
+        if let Some(product) = quantity.checked_mul(from_f) {
+            return product.checked_div(to_f).ok_or(ConvertError::Overflow);
+        }
+        // The product does not fit: a huge quantity. Multiply by the factors' ratio when it is
+        // whole (GB-months to GB-hours: the month's hours), which stays exact; else divide
+        // first.
+        let ratio = if (from_f % to_f).is_zero() {
+            from_f / to_f
+        } else {
+            return crate::exact::mul_div(quantity, from_f, to_f, "quantity in the meter's unit")
+                .map_err(|_| ConvertError::Overflow);
+        };
+        quantity.checked_mul(ratio).ok_or(ConvertError::Overflow)
     }
+}
+
+/// Why a quantity could not be expressed in another unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvertError {
+    /// The units measure different things (hours never become gigabytes).
+    Dimension,
+    /// The converted quantity does not fit in a decimal.
+    Overflow,
 }
 
 #[cfg(test)]
@@ -156,17 +190,31 @@ mod tests {
                 "{from:?} -> {to:?}"
             );
         }
+        // 10^26 GB-months are 7.3 x 10^28 GB-hours: the product with the factor overflows, so
+        // the quantity is divided first; twice as many do not fit at all.
+        let q = Decimal::from_i128_with_scale(10i128.pow(26), 0);
+        assert_eq!(
+            Unit::GigabyteMonths.convert(q, Unit::GigabyteHours, hpm),
+            Ok(q * dec!(730))
+        );
+        assert_eq!(
+            Unit::GigabyteMonths.convert(q * dec!(2), Unit::GigabyteHours, hpm),
+            Err(ConvertError::Overflow)
+        );
+        for (from, to, q, expected) in cases {
+            assert_eq!(from.convert(q, to, hpm), Ok(expected));
+        }
     }
 
     #[test]
     fn dimensions_do_not_mix() {
         assert_eq!(
             Unit::Hours.convert(dec!(1), Unit::Gigabytes, dec!(730)),
-            None
+            Err(ConvertError::Dimension)
         );
         assert_eq!(
             Unit::GigabyteHours.convert(dec!(1), Unit::Gigabytes, dec!(730)),
-            None
+            Err(ConvertError::Dimension)
         );
     }
 }

@@ -14,7 +14,8 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, Category};
-use crate::error::{BatchErrors, RecordError, RecordRule};
+use crate::error::{BatchErrors, LineQuantity, RecordError, RecordRule};
+use crate::exact::{self, Overflow};
 use crate::period::BillingPeriod;
 use crate::unit::Unit;
 
@@ -137,9 +138,14 @@ pub struct UsageTotal {
 }
 
 impl UsageTotal {
-    fn add(&mut self, other: UsageTotal) {
-        self.quantity += other.quantity;
-        self.records += other.records;
+    /// Adds `other` (checked: on overflow `self` is left as it was).
+    fn add(&mut self, other: UsageTotal) -> Result<(), Overflow> {
+        let quantity = exact::add(self.quantity, other.quantity, "usage total")?;
+        let records = self.records.checked_add(other.records).ok_or(Overflow {
+            what: "record count",
+        })?;
+        *self = UsageTotal { quantity, records };
+        Ok(())
     }
 }
 
@@ -148,7 +154,7 @@ impl UsageTotal {
 ///
 /// Serialized as a list of flat entries (JSON maps cannot have struct keys).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(from = "Vec<UsageEntry>", into = "Vec<UsageEntry>")]
+#[serde(try_from = "Vec<UsageEntry>", into = "Vec<UsageEntry>")]
 pub struct Usage {
     pub totals: BTreeMap<UsageKey, UsageTotal>,
 }
@@ -172,8 +178,12 @@ pub struct UsageEntry {
     pub records: u64,
 }
 
-impl From<Vec<UsageEntry>> for Usage {
-    fn from(entries: Vec<UsageEntry>) -> Usage {
+impl TryFrom<Vec<UsageEntry>> for Usage {
+    type Error = Overflow;
+
+    /// Entries of one key are added up (a stored list never holds a key twice, but a hand-made
+    /// one may); a sum that does not fit in a decimal refuses the list.
+    fn try_from(entries: Vec<UsageEntry>) -> Result<Usage, Overflow> {
         let mut usage = Usage::default();
         for e in entries {
             let key = UsageKey {
@@ -187,12 +197,13 @@ impl From<Vec<UsageEntry>> for Usage {
                 unit: e.unit,
                 billable: e.billable,
             };
-            usage.totals.entry(key).or_default().add(UsageTotal {
+            let total = UsageTotal {
                 quantity: e.quantity,
                 records: e.records,
-            });
+            };
+            usage.totals.entry(key).or_default().add(total)?;
         }
-        usage
+        Ok(usage)
     }
 }
 
@@ -219,10 +230,15 @@ impl From<Usage> for Vec<UsageEntry> {
 }
 
 impl Usage {
-    pub fn merge(&mut self, other: &Usage) {
+    /// Adds `other`'s totals to these (rating the records of both together gives the same).
+    ///
+    /// # Errors
+    /// [`Overflow`] when a total would not fit in a decimal; the totals added before it stay.
+    pub fn merge(&mut self, other: &Usage) -> Result<(), Overflow> {
         for (k, v) in &other.totals {
-            self.totals.entry(k.clone()).or_default().add(*v);
+            self.totals.entry(k.clone()).or_default().add(*v)?;
         }
+        Ok(())
     }
 
     pub fn records(&self) -> u64 {
@@ -419,6 +435,11 @@ pub struct Aggregator<'c> {
     last_slot: u32,
     /// Per charge, the position of the last total it added to (`u32::MAX`: none yet).
     charge_slot: Vec<u32>,
+    /// Per total (in `totals` order), the position of the first record that added to it:
+    /// what a refusal of the line names (see [`Aggregator::check_lines`]).
+    firsts: Vec<u64>,
+    /// The position of the record being added.
+    first: u64,
 }
 
 impl<'c> Aggregator<'c> {
@@ -473,6 +494,8 @@ impl<'c> Aggregator<'c> {
             index: HashMap::default(),
             last_slot: u32::MAX,
             charge_slot,
+            firsts: Vec::new(),
+            first: 0,
         }
     }
 
@@ -524,11 +547,23 @@ impl<'c> Aggregator<'c> {
             unit: record.unit,
             billable,
         };
+        self.first = index as u64;
         let slot = self.slot(key);
         let total = &mut self.totals[slot as usize].1;
-        total.quantity += record.quantity;
-        total.records += 1;
-        Ok(())
+        // A record whose quantity would take its total past a decimal is refused; the total is
+        // left as it was (a new total starts at zero, and one record is under its cap).
+        total
+            .add(UsageTotal {
+                quantity: record.quantity,
+                records: 1,
+            })
+            .map_err(|_| {
+                refuse((
+                    "quantity",
+                    record.quantity.to_string(),
+                    RecordRule::TotalOverflow,
+                ))
+            })
     }
 
     /// The charge a record's product and meter name: the previous record's when they are the
@@ -590,6 +625,7 @@ impl<'c> Aggregator<'c> {
             let slot = *self.index.entry(key).or_insert(next);
             if slot == next {
                 self.totals.push((key, UsageTotal::default()));
+                self.firsts.push(self.first);
             }
             slot
         };
@@ -616,22 +652,104 @@ impl<'c> Aggregator<'c> {
         if !errors.is_empty() {
             return Err(errors);
         }
-        self.absorb(staged);
+        if let Err(e) = self.absorb(staged) {
+            errors.push(e);
+            return Err(errors);
+        }
         Ok(n)
     }
 
-    fn absorb(&mut self, other: Aggregator<'_>) {
-        for (k, v) in other.totals {
-            let key = PackedKey {
+    /// Adds a staged aggregator's totals to these, all or none: a sum that would not fit in a
+    /// decimal refuses the whole stage with the first record of that total.
+    fn absorb(&mut self, other: Aggregator<'_>) -> Result<(), RecordError> {
+        // The packed keys of `other`, renumbered into this aggregator's strings.
+        let keys: Vec<PackedKey> = other
+            .totals
+            .iter()
+            .map(|(k, _)| PackedKey {
                 account: self.strings.id(other.strings.name(k.account)),
                 project: self.strings.id(other.strings.name(k.project)),
                 resource: self.strings.id(other.strings.name(k.resource)),
                 region: self.strings.id(other.strings.name(k.region)),
-                ..k
-            };
-            let slot = self.slot(key);
-            self.totals[slot as usize].1.add(v);
+                ..*k
+            })
+            .collect();
+        for ((key, (_, v)), first) in keys.iter().zip(&other.totals).zip(&other.firsts) {
+            let mut sum = self
+                .index
+                .get(key)
+                .map(|&i| self.totals[i as usize].1)
+                .unwrap_or_default();
+            if sum.add(*v).is_err() {
+                return Err(RecordError {
+                    index: *first as usize,
+                    record_id: None,
+                    field: "quantity",
+                    value: v.quantity.to_string(),
+                    rule: RecordRule::TotalOverflow,
+                });
+            }
         }
+        for ((k, v), first) in keys
+            .into_iter()
+            .zip(other.totals.into_iter().map(|(_, v)| v))
+            .zip(other.firsts)
+        {
+            self.first = first;
+            let slot = self.slot(k);
+            // Checked above: it fits.
+            let _ = self.totals[slot as usize].1.add(v);
+        }
+        Ok(())
+    }
+
+    /// Refuses the batch when its billable usage of one product's meter, for one account,
+    /// adds up (in the meter's unit) to more than `max`, naming the first record of that
+    /// usage. Regions are added together: a line is at most that.
+    ///
+    /// # Errors
+    /// The [`RecordError`] of the largest such line (`RecordRule::LineQuantityTooLarge`).
+    pub fn check_lines(&self, max: Decimal) -> Result<(), RecordError> {
+        let hpm = self.catalog.hours_per_month;
+        // (account, charge) -> (quantity in the meter's unit, first record)
+        let mut lines: HashMap<(u32, u32), (Option<Decimal>, u64), FxBuild> = HashMap::default();
+        for ((k, t), first) in self.totals.iter().zip(&self.firsts) {
+            if !k.billable {
+                continue;
+            }
+            let charge = &self.charges[k.charge as usize];
+            let q = k.unit.convert(t.quantity, charge.meter_unit, hpm).ok();
+            let line = lines
+                .entry((k.account, k.charge))
+                .or_insert((Some(Decimal::ZERO), *first));
+            line.0 = match (line.0, q) {
+                (Some(a), Some(b)) => a.checked_add(b),
+                _ => None,
+            };
+            line.1 = line.1.min(*first);
+        }
+        let over = lines
+            .into_iter()
+            .filter(|(_, (q, _))| q.is_none_or(|q| q > max))
+            .max_by_key(|(_, (q, first))| (q.unwrap_or(Decimal::MAX), std::cmp::Reverse(*first)));
+        let Some(((_, charge), (total, first))) = over else {
+            return Ok(());
+        };
+        let charge = &self.charges[charge as usize];
+        let total = total.unwrap_or(Decimal::MAX);
+        Err(RecordError {
+            index: first as usize,
+            record_id: None,
+            field: "quantity",
+            value: total.to_string(),
+            rule: RecordRule::LineQuantityTooLarge(Box::new(LineQuantity {
+                product: charge.product.clone(),
+                meter: charge.meter.clone(),
+                total,
+                max,
+                unit: charge.meter_unit.label(),
+            })),
+        })
     }
 
     /// Number of distinct totals held (what persisting them costs).
@@ -683,7 +801,9 @@ impl<'c> Aggregator<'c> {
         }
         let mut added: BTreeMap<UsageKey, UsageTotal> = BTreeMap::new();
         for (k, v) in packed {
-            added.entry(self.usage_key(k)).or_default().add(*v);
+            // Only a catalog that skipped validation names two totals alike; keep the first
+            // on an overflow rather than panic.
+            let _ = added.entry(self.usage_key(k)).or_default().add(*v);
         }
         added
     }

@@ -5,13 +5,17 @@ use std::collections::BTreeSet;
 use rust_decimal::Decimal;
 
 use crate::catalog::{
-    Catalog, CurrencySettings, Discount, DiscountScope, DiscountValue, Markup, Product,
+    Catalog, CurrencySettings, Discount, DiscountScope, DiscountValue, Markup, Meter, Product,
     ProductKind, CATALOG_SCHEMA_VERSION,
 };
 use crate::error::{CatalogError, CatalogErrors, CatalogRule};
+use crate::exact;
 use crate::json::parse_json;
 use crate::money::minor_units;
-use crate::price::{Price, PriceModel, Tier, TIERS_PER_PRICE_MAX};
+use crate::price::{
+    fx_rate_max, line_amount_max, line_quantity_max, subscription_quantity_max, Price, PriceModel,
+    Tier, TIERS_PER_PRICE_MAX,
+};
 
 /// Most products one catalog may hold; a storefront lists them all, and the published catalog
 /// is fetched by every visitor. Large clouds sell a few hundred offerings.
@@ -182,12 +186,43 @@ impl Catalog {
         c.terms_and_tags(self);
         c.resellers(self);
         c.templates(self);
+        c.amounts(self);
         if c.errors.is_empty() {
             Ok(())
         } else {
             Err(CatalogErrors(c.errors))
         }
     }
+}
+
+/// The problems of a list of discounts (a catalog's or an account's) at `path`.
+pub(crate) fn discount_errors(
+    cat: &Catalog,
+    path: &str,
+    discounts: &[Discount],
+) -> Vec<CatalogError> {
+    let mut c = Check { errors: Vec::new() };
+    c.discounts(cat, path, discounts);
+    c.errors
+}
+
+/// What a wholesale price of `p` may be multiplied by when billed: the largest exchange rate
+/// (or 1) times the largest reseller markup on it (or 1). `None` when that overflows.
+fn price_factor(cat: &Catalog, p: &Product) -> Option<Decimal> {
+    let fx = cat
+        .fx_rates
+        .values()
+        .copied()
+        .fold(Decimal::ONE, Decimal::max);
+    let markup = cat
+        .resellers
+        .iter()
+        .map(|r| r.markup.pct_for(&p.id, p.category))
+        .fold(Decimal::ZERO, Decimal::max);
+    let markup = Decimal::ONE_HUNDRED
+        .checked_add(markup)?
+        .checked_div(Decimal::ONE_HUNDRED)?;
+    fx.checked_mul(markup)
 }
 
 /// One check per part of the catalog, each adding what it finds.
@@ -227,6 +262,15 @@ impl Check {
                     format!("$.fx_rates.{code}"),
                     CatalogRule::InvalidValue,
                     "exchange rate must be positive",
+                );
+            } else if *rate > fx_rate_max() {
+                self.fail(
+                    format!("$.fx_rates.{code}"),
+                    CatalogRule::AmountTooLarge,
+                    format!(
+                        "exchange rate {rate} is more than the largest allowed ({})",
+                        fx_rate_max()
+                    ),
                 );
             }
         }
@@ -554,6 +598,72 @@ impl Check {
                 CatalogRule::UnknownReference,
                 format!("no exchange rate to `{}` in fx_rates", cur.code),
             );
+        }
+    }
+
+    /// The bound that keeps pricing inside a decimal: on the most one line may hold
+    /// ([`line_quantity_max`]), no price, and no subscription of the most units
+    /// ([`subscription_quantity_max`]), may cost more than one line may
+    /// ([`line_amount_max`]) in any currency the catalog bills in (its exchange rates) and at
+    /// any reseller's markup.
+    fn amounts(&mut self, cat: &Catalog) {
+        for (i, p) in cat.products.iter().enumerate() {
+            let factor = price_factor(cat, p);
+            for (j, ch) in p.charges.iter().enumerate() {
+                if let Some(m) = cat.meter(&ch.meter) {
+                    let path = format!("$.products[{i}].charges[{j}].price");
+                    self.line_bound(&path, &ch.price, m, factor);
+                }
+            }
+            if let Some(fees) = p.fees() {
+                let bound = exact::add(fees.one_time, fees.monthly, "fees")
+                    .and_then(|f| exact::mul(f, subscription_quantity_max(), "fees"))
+                    .and_then(|f| exact::mul(f, factor.unwrap_or(Decimal::MAX), "fees"));
+                if bound.is_err() || bound.is_ok_and(|b| b > line_amount_max()) {
+                    self.fail(
+                        format!("$.products[{i}].fees"),
+                        CatalogRule::AmountTooLarge,
+                        format!(
+                            "{} subscriptions at these fees would cost more than one line may ({})",
+                            subscription_quantity_max(),
+                            line_amount_max()
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, r) in cat.regions.iter().enumerate() {
+            for (j, o) in r.overrides.iter().enumerate() {
+                let (Some(p), Some(m)) = (cat.product(&o.product), cat.meter(&o.meter)) else {
+                    continue;
+                };
+                let path = format!("$.regions[{i}].overrides[{j}].price");
+                self.line_bound(&path, &o.price, m, price_factor(cat, p));
+            }
+        }
+    }
+
+    /// Refuses `price` (of meter `m`) when it could cost more than one line may.
+    fn line_bound(&mut self, path: &str, price: &Price, m: &Meter, factor: Option<Decimal>) {
+        let bound = price
+            .amount_bound(line_quantity_max(), m.measurement_unit)
+            .ok()
+            .zip(factor)
+            .and_then(|(b, f)| b.checked_mul(f));
+        match bound {
+            Some(b) if b <= line_amount_max() => {}
+            _ => self.fail(
+                path,
+                CatalogRule::AmountTooLarge,
+                format!(
+                    "on the most one line may hold ({} {}), this price (times the largest exchange rate and reseller markup, x{}) comes to {}, more than one line may cost ({})",
+                    line_quantity_max(),
+                    m.unit.label(),
+                    factor.map_or("?".to_string(), |f| f.normalize().to_string()),
+                    bound.map_or("more than a decimal holds".to_string(), |b| b.normalize().to_string()),
+                    line_amount_max()
+                ),
+            ),
         }
     }
 

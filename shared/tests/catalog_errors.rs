@@ -146,6 +146,31 @@ fn bad_catalogs_name_the_path_and_rule() {
             CatalogRule::InvalidValue,
         ),
         ("not json", |v| *v = json!("nope"), "$", CatalogRule::Syntax),
+        // Issue 12: a catalog that could overflow on quantities within the cap is refused at
+        // load. 10^8 GBP per running hour is under the price cap (10^9), but 10^16 hours (the
+        // most one line may hold) would cost 10^24, more than one line may (10^23); the JPY
+        // rate (140) makes it worse.
+        (
+            "a price that overflows a line",
+            |v| v["products"][0]["charges"][0]["price"]["unit_price"] = json!("100000000"),
+            "$.products[0].charges[0].price",
+            CatalogRule::AmountTooLarge,
+        ),
+        (
+            "a graduated tier that overflows a line",
+            |v| {
+                v["products"][0]["charges"][0]["price"] = json!({"model": "graduated", "tiers": [
+                    {"up_to": "10", "unit_price": "1"}, {"unit_price": "50000000"}]})
+            },
+            "$.products[0].charges[0].price",
+            CatalogRule::AmountTooLarge,
+        ),
+        (
+            "an exchange rate that overflows",
+            |v| v["fx_rates"]["JPY"] = json!("10000000"),
+            "$.fx_rates.JPY",
+            CatalogRule::AmountTooLarge,
+        ),
     ];
     for (name, edit, path, rule) in cases {
         let mut v: Value = serde_json::from_str(CLOUDSTACK).unwrap();

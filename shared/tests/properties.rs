@@ -164,7 +164,7 @@ proptest! {
         let batch: Vec<UsageRecord> = (0..walks).flat_map(|_| records.iter().cloned()).collect();
         let mut alone = Usage::default();
         for r in &batch {
-            alone.merge(&rate_all(&c, std::slice::from_ref(r)));
+            alone.merge(&rate_all(&c, std::slice::from_ref(r))).unwrap();
         }
         prop_assert_eq!(rate_all(&c, &batch), alone);
     }
@@ -175,7 +175,7 @@ proptest! {
         let cut = cut.min(records.len());
         let whole = rate_all(&c, &records);
         let mut merged = rate_all(&c, &records[..cut]);
-        merged.merge(&rate_all(&c, &records[cut..]));
+        merged.merge(&rate_all(&c, &records[cut..])).unwrap();
         prop_assert_eq!(&whole, &merged);
         let a = account_variant(variant);
         prop_assert_eq!(invoice(&c, &a, feb(), &whole).unwrap(), invoice(&c, &a, feb(), &merged).unwrap());
@@ -246,6 +246,60 @@ proptest! {
         let _ = agg.add(0, &r);
         let usage = agg.to_usage();
         let _ = invoice(&c, &bare_account(&r.account), feb(), &usage);
+    }
+
+    /// Issue 12: no quantity a quote can hold makes an estimate panic; one too large for a
+    /// line is refused naming the component, and the rest is priced with totals that add up.
+    #[test]
+    fn no_quote_quantity_makes_an_estimate_panic(
+        mantissa in any::<i128>(), scale in 0u32..29, count in any::<u32>(), which in 0usize..4,
+    ) {
+        let c = cloudstack();
+        let q = Decimal::from_i128_with_scale(mantissa % 10i128.pow(28), scale).abs();
+        let component = match which {
+            0 => pricing::Component::Volume { offering: "small-disk".into(), size_gb: q, count },
+            1 => pricing::Component::Compute { offering: "copper".into(), count, hours_per_month: Some(q), stopped_hours_per_month: Some(q) },
+            2 => pricing::Component::Traffic { product: "net".into(), gb_in: q, gb_out: q },
+            _ => pricing::Component::Usage { product: "copper".into(), meter: "vm.running".into(), quantity: q },
+        };
+        let quote = pricing::Quote {
+            name: String::new(), at: t("2017-02-10T00:00:00Z"), region: None, sla_tier: Some("gold".into()), currency: Some("JPY".into()), term: None, tax_jurisdiction: Some("gb".into()),
+            tiers: vec![pricing::QuoteTier { name: "t".into(), components: vec![component] }],
+        };
+        match pricing::estimate(&c, &quote) {
+            Ok(e) => prop_assert_eq!(e.bill.check_totals(), Ok(())),
+            Err(e) => prop_assert!(matches!(
+                e,
+                pricing::PricingError::QuantityTooLarge { .. } | pricing::PricingError::UnknownProduct { .. } | pricing::PricingError::NoPrice { .. }
+            ), "{e}"),
+        }
+    }
+
+    /// The validator's bound is an upper bound: no quantity up to the line maximum prices
+    /// above it, for any price model.
+    #[test]
+    fn a_price_never_costs_more_than_its_bound(
+        prices in proptest::collection::vec(0i64..100_000_000, 1..5), ups in proptest::collection::vec(1i64..1_000_000, 4),
+        q_mantissa in 0i64..i64::MAX, q_scale in 0u32..10, model in 0usize..4, included in 0i64..1000,
+    ) {
+        use pricing::{Price, PriceModel, Tier};
+        let mut up = 0i64;
+        let tiers: Vec<Tier> = prices.iter().enumerate().map(|(i, p)| {
+            up += ups[i % ups.len()];
+            Tier { up_to: (i + 1 < prices.len()).then(|| Decimal::from(up)), unit_price: Decimal::new(*p, 4), flat_fee: Decimal::new(*p, 6) }
+        }).collect();
+        let m = match model {
+            0 => PriceModel::PerUnit { unit_price: Decimal::new(prices[0], 4) },
+            1 => PriceModel::Graduated { tiers },
+            2 => PriceModel::Volume { tiers },
+            _ => PriceModel::Package { block_size: Decimal::from(ups[0]), block_price: Decimal::new(prices[0], 2) },
+        };
+        let price = Price { model: m, included: Decimal::from(included), minimum: Some(Decimal::new(prices[0], 3)) };
+        let max = pricing::price::line_quantity_max();
+        let q = Decimal::new(q_mantissa, q_scale).min(max);
+        let per = Decimal::from(1000);
+        let bound = price.amount_bound(max, per).unwrap();
+        prop_assert!(price.amount(q, per).unwrap() <= bound);
     }
 
     #[test]

@@ -430,6 +430,14 @@ pub fn committed_id_chunk(
         .ok_or_else(|| StoreError::corrupt(pk, sk, "not a record-id chunk"))
 }
 
+/// Committed usage of a partition whose totals do not add up inside a decimal: the rater never
+/// commits such usage (each batch's lines are bounded), so it can only come from outside.
+pub(crate) fn overflowed(pk: &str, e: pricing::exact::Overflow) -> StoreError {
+    StoreError::corrupt(pk, COMMITTED_SK_FOR_ERRORS, format!("committed usage: {e}"))
+}
+
+const COMMITTED_SK_FOR_ERRORS: &str = "#COMMITTED";
+
 /// Invoice numbers: the issuer, then the counter value zero-padded so that numbers sort.
 pub fn invoice_number(issuer: &str, n: u64) -> String {
     format!("{issuer}-{n:06}")

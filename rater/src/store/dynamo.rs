@@ -25,9 +25,9 @@ use crate::model::{
 };
 use crate::retry::backoff;
 use crate::store::api::{
-    committed_id_chunk, committed_usage_chunk, swept, Commit, CommitAccount, ConfigItem, Counts,
-    Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage, RecordIds, SkRange, Store,
-    USAGE_CHUNKS,
+    committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, CommitAccount,
+    ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
+    RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// The hex SHA-256 of a config body: its identity when stored in parts.
@@ -846,7 +846,7 @@ impl Store for DynamoStore {
                 let body = get_s(&item, "body");
                 let count = |b: &str| batches.get(b).copied();
                 if let Some(part) = committed_usage_chunk(account, &pk, sk, body, count)? {
-                    usage.merge(&part);
+                    usage.merge(&part).map_err(|e| overflowed(&pk, e))?;
                 }
             }
         }

@@ -20,8 +20,9 @@ use crate::model::{
     LEDGER_SK,
 };
 use crate::store::api::{
-    committed_id_chunk, committed_usage_chunk, swept, Commit, ConfigItem, Counts, Finalize, Keep,
-    Lease, LeaseOutcome, PartitionState, PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
+    committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, ConfigItem, Counts,
+    Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage, RecordIds, SkRange, Store,
+    USAGE_CHUNKS,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
@@ -357,7 +358,7 @@ impl Store for EmbeddedStore {
                     let body = std::str::from_utf8(v).ok();
                     let count = |b: &str| c.batches.get(b).copied();
                     if let Some(part) = committed_usage_chunk(account, &pk, sk, body, count)? {
-                        usage.merge(&part);
+                        usage.merge(&part).map_err(|e| overflowed(&pk, e))?;
                     }
                     Ok(())
                 })?;

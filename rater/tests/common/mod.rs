@@ -167,7 +167,8 @@ pub fn expected_usage(config: &RaterConfig, exports: &[&[u8]], account: &str) ->
             &aggregate(config, None, *e, Some(period()), None)
                 .unwrap()
                 .usage(),
-        );
+        )
+        .unwrap();
     }
     u.for_account(account)
 }
@@ -862,11 +863,13 @@ pub async fn assert_many_accounts<S: Store>(
 ) {
     let mut reference = pricing::Usage::default();
     for e in exports {
-        reference.merge(
-            &aggregate(config, None, *e, Some(period()), None)
-                .unwrap()
-                .usage(),
-        );
+        reference
+            .merge(
+                &aggregate(config, None, *e, Some(period()), None)
+                    .unwrap()
+                    .usage(),
+            )
+            .unwrap();
     }
     for i in 0..n {
         let account = many_account(i);
@@ -1154,6 +1157,7 @@ pub async fn full_partition_is_refused_before_the_lease<S: Store + Snapshot>(sto
             batches,
             bytes,
             max,
+            ..
         } => {
             assert_eq!((account.as_str(), period.as_str()), ("bu1user1", PERIOD));
             assert_eq!((*batches, *max), (accepted, 400));
@@ -1454,4 +1458,77 @@ impl<S: Store> Store for Sabotaged<S> {
     ) -> Result<Option<rater::store::ConfigItem>, rater::StoreError> {
         self.inner.config(k, v).await
     }
+}
+
+/// Issue 12, part 1: a canonical record of 10^14 GB-months on a GB-hour meter (under the
+/// record quantity cap) used to be accepted and committed, after which every invoice and
+/// finalize of the account's period aborted on a multiplication overflow. It is refused with
+/// its batch, naming the record, field, value and rule, and nothing is written; the account's
+/// period stays invoiceable and can be finalized.
+pub async fn overflowing_record_is_refused_before_writing<S: Store + Snapshot>(store: &S) {
+    let config = config();
+    let before = store.snapshot().await;
+    let huge = line(
+        "bu1user1",
+        "vol-1",
+        "small-disk",
+        "volume.gbh",
+        "100000000000000",
+        "gigabyte_months",
+        3,
+    );
+    let err = rate_batch(
+        store,
+        &config,
+        request(huge.as_bytes(), None, Mode::Interim),
+    )
+    .await
+    .unwrap_err();
+    match &err {
+        RaterError::BadRecords(b) => {
+            let r = &b.errors[0];
+            assert_eq!(
+                (r.index, r.field, r.value.as_str()),
+                (1, "quantity", "73000000000000000")
+            );
+            assert!(
+                matches!(r.rule, RecordRule::LineQuantityTooLarge(_)),
+                "{err}"
+            );
+        }
+        e => panic!("expected BadRecords, got {e}"),
+    }
+    assert_eq!(store.snapshot().await, before, "a refused batch wrote");
+    // Many records that add up past the bound in one batch are refused the same way.
+    let many: String = (0..3)
+        .map(|i| {
+            line(
+                "bu1user1",
+                &format!("vol-{i}"),
+                "small-disk",
+                "volume.gbh",
+                "3000000000000",
+                "gigabyte_hours",
+                4,
+            ) + "\n"
+        })
+        .collect();
+    let err = rate_batch(
+        store,
+        &config,
+        request(many.as_bytes(), None, Mode::Interim),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "bad_records", "{err}");
+    assert_eq!(store.snapshot().await, before, "a refused batch wrote");
+    // The account's period still prices, takes usage and is finalized.
+    let export = export(3, 41);
+    rate_batch(store, &config, request(&export, None, Mode::Interim))
+        .await
+        .unwrap();
+    let inv = finalize(store, &config, "bu1user1", period())
+        .await
+        .unwrap();
+    assert_eq!(inv.check_totals(), Ok(()));
 }
