@@ -1,12 +1,13 @@
-//! Invoices for people and spreadsheets: a text table shaped like a CloudStack billing invoice (seed 000), and CSV.
+//! Invoices and credit and debit notes for people and spreadsheets: text tables shaped like a CloudStack billing invoice (seed 000), and CSV.
 //!
 //! Every amount printed is an amount of the invoice, formatted only (currency code, thousands
 //! separators, the currency's minor units): the renderer never adds anything up itself, so the
 //! table shows exactly the totals `pricing` checked.
 
-use pricing::bill::SUBSCRIPTIONS_SECTION;
+use pricing::bill::{ADJUSTMENTS_SECTION, SUBSCRIPTIONS_SECTION};
 use pricing::money::{group_thousands, minor_units};
-use pricing::{Invoice, InvoiceKind, Line, Section, SummaryRow};
+use pricing::note::{NoteKind, NoteLine};
+use pricing::{Invoice, InvoiceKind, Line, Note, Section, SummaryRow};
 use rust_decimal::Decimal;
 
 /// Digits shown after the point of a unit price at least (seed 000 shows `GBP 0.0069`).
@@ -111,6 +112,19 @@ pub fn invoice_table(inv: &Invoice) -> String {
         inv.account,
         number
     ));
+    if let Some(as_of) = inv.as_of {
+        out.push_str(&format!(
+            "Interim invoice to date: {}\n",
+            as_of.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    if let (Some(issued), Some(due)) = (inv.issue_date, inv.due_date) {
+        out.push_str(&format!(
+            "Issue date: {}  Due date: {}\n",
+            issued.format("%Y-%m-%d"),
+            due.format("%Y-%m-%d")
+        ));
+    }
     out.push_str(&inv.account_name);
     out.push('\n');
     for a in &inv.address {
@@ -132,8 +146,9 @@ pub fn invoice_table(inv: &Invoice) -> String {
     }
     block.rows.push(Vec::new());
     for row in inv.summary_rows() {
-        if let SummaryRow::BroughtForward(_) = row {
-            // The balance statement is a block of its own.
+        if let SummaryRow::BroughtForward(_) | SummaryRow::PrepaidRemaining(_) = row {
+            // The balance statement is a block of its own, and the prepaid credit left (which
+            // adds up with nothing above it) another.
             block.rows.push(Vec::new());
         }
         block.rows.push(summary_row(cur, &row));
@@ -176,7 +191,10 @@ fn section_rows(block: &mut Block, inv: &Invoice, cur: &str, s: &Section) -> boo
             if l.per != Decimal::ONE {
                 price = format!("{price} / {}", group_thousands(l.per.normalize()));
             }
-            if l.unit_price_is_average {
+            if s.name == ADJUSTMENTS_SECTION {
+                // Amounts net of their own period's discounts: no unit price multiplies out.
+                price = String::new();
+            } else if l.unit_price_is_average {
                 price.push('*');
                 averaged = true;
             }
@@ -227,6 +245,7 @@ fn summary_row(cur: &str, row: &SummaryRow<'_>) -> Vec<String> {
         SummaryRow::Payments(_) => ("Payments".to_string(), None),
         SummaryRow::DueThisPeriod(_) => ("Amount due this period".to_string(), None),
         SummaryRow::CarriedForward(_) => ("Carried forward".to_string(), None),
+        SummaryRow::PrepaidRemaining(_) => ("Prepaid credit remaining".to_string(), None),
     };
     vec![
         label,
@@ -343,10 +362,174 @@ pub fn invoices_csv(invoices: &[Invoice]) -> String {
                 SummaryRow::BroughtForward(_) => ("Brought forward", ""),
                 SummaryRow::Payments(_) => ("Payments", ""),
                 SummaryRow::CarriedForward(_) => ("Carried forward", ""),
+                SummaryRow::PrepaidRemaining(_) => ("Prepaid remaining", ""),
                 // Spreadsheets add up the rows above; these repeat or detail them.
                 SummaryRow::Net(_) | SummaryRow::Payment { .. } | SummaryRow::DueThisPeriod(_) => {
                     continue
                 }
+            };
+            row(section, description, None, r.amount());
+        }
+    }
+    String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
+}
+
+/// A note's title: `CREDIT NOTE` or `DEBIT NOTE`.
+fn note_title(note: &Note) -> &'static str {
+    match note.kind {
+        NoteKind::Credit => "CREDIT NOTE",
+        NoteKind::Debit => "DEBIT NOTE",
+    }
+}
+
+/// A change of quantity, signed: `+10 h`, `-1,000 GB.h`, `0 month`.
+fn quantity_change(q: Decimal, unit: &str) -> String {
+    let shown = quantity(q, unit);
+    if q.is_sign_positive() && !q.is_zero() {
+        format!("+{shown}")
+    } else {
+        shown
+    }
+}
+
+/// A credit or debit note as a text table, shaped like an invoice: its title, number, the
+/// invoice it corrects, reason, period and issue date; each section's changed lines (change of
+/// quantity, change of net amount) and total; the net, the change of each tax, the total.
+/// Amounts are signed as they add to the invoice (negative on a credit note).
+pub fn note_table(note: &Note) -> String {
+    let cur = note.currency.as_str();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "{}  Number: {}  Corrects invoice: {}\n",
+        note_title(note),
+        note.number.as_deref().unwrap_or("(not numbered)"),
+        note.corrects
+    ));
+    let last_day = note.period.end() - chrono::Duration::days(1);
+    out.push_str(&format!(
+        "Invoice period: From {} to {}  Account: {}  Issue date: {}\n",
+        note.period.start.format("%Y-%m-%d"),
+        last_day.format("%Y-%m-%d"),
+        note.account,
+        note.issue_date.format("%Y-%m-%d")
+    ));
+    out.push_str(&format!("Reason: {}\n", note.reason.label()));
+    out.push_str(&note.account_name);
+    out.push('\n');
+    for a in &note.address {
+        out.push_str(a);
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "Catalog {} version {}; accounts version {}\n",
+        note.catalog_id,
+        note.catalog_version,
+        note.accounts_version.as_deref().unwrap_or("-")
+    ));
+    let mut block = Block { rows: Vec::new() };
+    for s in &note.sections {
+        block.rows.push(Vec::new());
+        block.rows.push(vec![
+            s.name.clone(),
+            "Quantity change".into(),
+            String::new(),
+            "Amount".into(),
+        ]);
+        for l in &s.lines {
+            block.rows.push(vec![
+                l.description.clone(),
+                quantity_change(l.quantity, &l.unit),
+                String::new(),
+                money(cur, l.amount),
+            ]);
+        }
+        block.rows.push(vec![
+            String::new(),
+            String::new(),
+            String::new(),
+            money(cur, s.total),
+        ]);
+    }
+    block.rows.push(Vec::new());
+    for row in note.summary_rows() {
+        block.rows.push(summary_row(cur, &row));
+    }
+    let widths = block.widths();
+    for row in &block.rows {
+        push_row(&mut out, row, &widths);
+    }
+    out
+}
+
+/// Several notes as text, separated by a blank line.
+pub fn notes_table(notes: &[Note]) -> String {
+    notes.iter().map(note_table).collect::<Vec<_>>().join("\n")
+}
+
+const NOTE_CSV_HEADER: [&str; 17] = [
+    "note_number",
+    "kind",
+    "corrects",
+    "reason",
+    "account",
+    "period",
+    "issue_date",
+    "currency",
+    "section",
+    "description",
+    "product",
+    "meter",
+    "quantity_change",
+    "unit",
+    "amount",
+    "tax",
+    "catalog_version",
+];
+
+/// Notes as CSV: one row per changed line (its change of quantity, net amount and line tax),
+/// then the net, each tax and the total, with `section` naming which; exact decimals.
+pub fn notes_csv(notes: &[Note]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(NOTE_CSV_HEADER).expect("csv to memory");
+    for note in notes {
+        let kind = match note.kind {
+            NoteKind::Credit => "credit",
+            NoteKind::Debit => "debit",
+        };
+        let mut row = |section: &str, description: &str, l: Option<&NoteLine>, amount: Decimal| {
+            let rec: [String; 17] = [
+                note.number.clone().unwrap_or_default(),
+                kind.into(),
+                note.corrects.clone(),
+                note.reason.label().into(),
+                note.account.clone(),
+                note.period_id.clone(),
+                note.issue_date.format("%Y-%m-%d").to_string(),
+                note.currency.clone(),
+                section.into(),
+                description.into(),
+                l.map(|l| l.product.clone()).unwrap_or_default(),
+                l.and_then(|l| l.meter.clone()).unwrap_or_default(),
+                l.map(|l| l.quantity.to_string()).unwrap_or_default(),
+                l.map(|l| l.unit.clone()).unwrap_or_default(),
+                amount.to_string(),
+                l.map(|l| l.tax.to_string()).unwrap_or_default(),
+                note.catalog_version.clone(),
+            ];
+            w.write_record(&rec).expect("csv to memory");
+        };
+        for s in &note.sections {
+            for l in &s.lines {
+                row(&s.name, &l.description, Some(l), l.amount);
+            }
+        }
+        for r in note.summary_rows() {
+            let (section, description) = match r {
+                SummaryRow::Net(_) => ("Net", ""),
+                SummaryRow::Tax(t) => ("Tax", t.name.as_str()),
+                SummaryRow::Total(_) => ("Total", ""),
+                // A note's summary has only the three above.
+                _ => continue,
             };
             row(section, description, None, r.amount());
         }

@@ -208,6 +208,8 @@ fn bench_rating(catalog: &Catalog) {
             balance_brought_forward: Decimal::ZERO,
             payments: vec![],
             billing_period: pricing::PeriodKind::Month,
+            payment_terms_days: 30,
+            late_usage: None,
         };
         acc.currency = None;
         let inv = invoice(&catalog, &acc, period, &per_account[a]).unwrap();

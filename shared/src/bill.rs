@@ -2,7 +2,7 @@
 //! charges in, priced sections, discounts, SLA uplift and credits, taxes and totals out.
 //!
 //! [`build`] runs the phases in order, each a function below: usage lines, subscription lines,
-//! SLA uplift, sections, discounts, SLA credits, totals, taxes. Invoices (`invoice`) and
+//! SLA uplift, sections, discounts, SLA credits, adjustments of earlier periods, totals, taxes. Invoices (`invoice`) and
 //! estimates (`estimate`) only shape their input into [`Groups`] and [`SubscriptionCharge`]s
 //! and resolve the customer's [`Settings`] into a [`Context`].
 //!
@@ -39,6 +39,9 @@ pub const INVOICE_LINES_MAX: usize = 10_000;
 pub const SUBSCRIPTIONS_SECTION: &str = "Subscriptions";
 /// Section of the SLA uplift line.
 pub const SLA_SECTION: &str = "Service level";
+/// Section of the lines an invoice bills for earlier, closed periods (late usage under the
+/// `next_period` policy): always the last section, outside every discount and SLA base.
+pub const ADJUSTMENTS_SECTION: &str = "Adjustments";
 
 /// One priced line of an invoice.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,7 +146,7 @@ impl Bill {
     pub fn check_totals(&self) -> Result<(), TotalsError> {
         let mut subtotal = Decimal::ZERO;
         for s in &self.sections {
-            let sum: Decimal = s.lines.iter().map(|l| l.amount).sum();
+            let sum = checked_sum(s.lines.iter().map(|l| l.amount))?;
             if sum != s.total {
                 return Err(TotalsError::Section {
                     section: s.name.clone(),
@@ -151,7 +154,7 @@ impl Bill {
                     sum,
                 });
             }
-            subtotal += s.total;
+            subtotal = checked_sum([subtotal, s.total])?;
         }
         if subtotal != self.subtotal {
             return Err(TotalsError::Subtotal {
@@ -159,28 +162,28 @@ impl Bill {
                 sum: subtotal,
             });
         }
-        let adjustments: Decimal = self
-            .discounts
-            .iter()
-            .chain(&self.sla_credits)
-            .map(|a| a.amount)
-            .sum();
-        if self.subtotal + adjustments != self.net {
+        let adjustments = checked_sum(
+            self.discounts
+                .iter()
+                .chain(&self.sla_credits)
+                .map(|a| a.amount),
+        )?;
+        if checked_sum([self.subtotal, adjustments])? != self.net {
             return Err(TotalsError::Net {
                 net: self.net,
                 subtotal: self.subtotal,
                 adjustments,
             });
         }
-        let spread: Decimal = self.lines().map(|l| l.adjustments).sum();
+        let spread = checked_sum(self.lines().map(|l| l.adjustments))?;
         if spread != adjustments {
             return Err(TotalsError::Spread {
                 spread,
                 shown: adjustments,
             });
         }
-        let tax: Decimal = self.taxes.iter().map(|t| t.amount).sum();
-        if self.net + tax != self.total {
+        let tax = checked_sum(self.taxes.iter().map(|t| t.amount))?;
+        if checked_sum([self.net, tax])? != self.total {
             return Err(TotalsError::Total {
                 total: self.total,
                 net: self.net,
@@ -188,7 +191,7 @@ impl Bill {
             });
         }
         if self.taxes.iter().any(|t| t.level == TaxLevel::Line) {
-            let line_tax: Decimal = self.lines().map(|l| l.tax).sum();
+            let line_tax = checked_sum(self.lines().map(|l| l.tax))?;
             if line_tax != tax {
                 return Err(TotalsError::LineTax { line_tax, tax });
             }
@@ -211,6 +214,14 @@ impl Bill {
         rows.push(SummaryRow::Total(self.total));
         rows
     }
+}
+
+/// A sum for a totals check: an overflow means the amounts were not made by this engine (a
+/// check reports it, never panics).
+pub(crate) fn checked_sum(
+    values: impl IntoIterator<Item = Decimal>,
+) -> Result<Decimal, TotalsError> {
+    exact::sum(values, "shown amounts").map_err(|e| TotalsError::Overflow { what: e.what })
 }
 
 /// One row of a bill's summary (see [`Bill::summary_rows`]; an invoice adds its account rows,
@@ -244,6 +255,9 @@ pub enum SummaryRow<'b> {
     DueThisPeriod(Decimal),
     /// ...is what is owed after the period.
     CarriedForward(Decimal),
+    /// Prepaid credit left after this invoice, for the next one (an issued invoice's, see
+    /// `invoice::Statement`). Not part of the balance: it adds up with nothing above it.
+    PrepaidRemaining(Decimal),
 }
 
 impl SummaryRow<'_> {
@@ -261,7 +275,8 @@ impl SummaryRow<'_> {
             | SummaryRow::BroughtForward(a)
             | SummaryRow::Payments(a)
             | SummaryRow::DueThisPeriod(a)
-            | SummaryRow::CarriedForward(a) => a,
+            | SummaryRow::CarriedForward(a)
+            | SummaryRow::PrepaidRemaining(a) => a,
         }
     }
 }
@@ -312,6 +327,10 @@ pub(crate) struct Context<'c> {
     /// The bill's span: discounts valid for part of it apply to the usage days inside their
     /// window, and fixed amounts are prorated by the part of the span they cover.
     pub span: (DateTime<Utc>, DateTime<Utc>),
+    /// An interim invoice "to date" charges the span only up to here (the end of the UTC day
+    /// holding its `as_of`): fixed discounts count their window up to it, still prorated
+    /// against the whole span, as subscription fees are. `None` bills the whole span.
+    pub cutoff: Option<DateTime<Utc>>,
 }
 
 impl Context<'_> {
@@ -386,17 +405,24 @@ type BySection<'a> = BTreeMap<String, Vec<(Line, Vec<Share<'a>>)>>;
 /// Every operation on an amount or a quantity is checked ([`crate::exact`]): an input too
 /// large to price is [`PricingError::Overflow`], naming what and where, never a panic. The
 /// checks follow the order of the plain arithmetic, so results are the same to the last digit.
+///
+/// `adjustments` are lines billed for earlier, closed periods (already net of that period's
+/// discounts and credits): they go to the last section, [`ADJUSTMENTS_SECTION`], after the
+/// discounts and SLA credits are computed, so no discount, uplift or credit of this bill
+/// applies to them; its taxes do (they are pre-tax amounts, taxed once, here).
 pub(crate) fn build<'a>(
     ctx: &Context<'_>,
     groups: Groups<'a>,
     subscriptions: &'a [SubscriptionCharge],
+    adjustments: Vec<Line>,
 ) -> Result<Priced<'a>, PricingError> {
     let mut by_section = usage_lines(ctx, groups)?;
     subscription_lines(ctx, subscriptions, &mut by_section)?;
     sla_uplift(ctx, &mut by_section)?;
-    let (mut sections, shares) = sections(ctx.catalog(), by_section)?;
+    let (mut sections, mut shares) = sections(ctx.catalog(), by_section)?;
     let discounts = discounts(ctx, &mut sections, &shares)?;
     let sla_credits = sla_credits(ctx, &mut sections)?;
+    adjustment_lines(&mut sections, &mut shares, adjustments)?;
     let (subtotal, net) = totals(ctx.currency(), &mut sections, &discounts, &sla_credits)?;
     let taxes = taxes(ctx, &mut sections, net)?;
     let cur = ctx.currency();
@@ -727,8 +753,8 @@ fn discounts(
             }
             DiscountValue::Fixed { amount } => {
                 let fx = exact::mul(*amount, ctx.settings.fx, "discount").map_err(at)?;
-                let prorated =
-                    exact::mul(fx, window_fraction(d, ctx.span), "discount").map_err(at)?;
+                let prorated = exact::mul(fx, window_fraction(d, ctx.span, ctx.cutoff), "discount")
+                    .map_err(at)?;
                 cur.round(prorated).min(base)
             }
         };
@@ -800,6 +826,33 @@ fn sla_credits(
         base,
         amount: -amount,
     }])
+}
+
+/// Phase 6b, adjustments of earlier periods: their lines, as given, in a last section of their
+/// own. They come after discounts and SLA credits so that none of this bill's applies to
+/// them; the line limit counts them.
+fn adjustment_lines(
+    sections: &mut Vec<Section>,
+    shares: &mut Vec<Vec<Share<'_>>>,
+    lines: Vec<Line>,
+) -> Result<(), PricingError> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let line_count = sections.iter().map(|s| s.lines.len()).sum::<usize>() + lines.len();
+    if line_count > INVOICE_LINES_MAX {
+        return Err(PricingError::TooManyLines {
+            lines: line_count,
+            max: INVOICE_LINES_MAX,
+        });
+    }
+    shares.extend(lines.iter().map(|_| Vec::new()));
+    sections.push(Section {
+        name: ADJUSTMENTS_SECTION.to_string(),
+        lines,
+        total: Decimal::ZERO,
+    });
+    Ok(())
 }
 
 /// Phase 7, totals: section totals, the subtotal and the net (subtotal plus the negative
@@ -977,8 +1030,13 @@ fn day_in_window(d: &Discount, day: NaiveDate) -> bool {
         && d.valid_to.is_none_or(|t| midnight(day) < t)
 }
 
-/// The part of the bill's span a discount window covers (for fixed amounts).
-fn window_fraction(d: &Discount, span: (DateTime<Utc>, DateTime<Utc>)) -> Decimal {
+/// The part of the bill's span a discount window covers (for fixed amounts), counting the
+/// window only up to the `cutoff` of an invoice to date.
+fn window_fraction(
+    d: &Discount,
+    span: (DateTime<Utc>, DateTime<Utc>),
+    cutoff: Option<DateTime<Utc>>,
+) -> Decimal {
     let (s, e) = span;
     if e <= s {
         // An estimate is priced at one instant: the discount applies whole or not at all.
@@ -986,7 +1044,7 @@ fn window_fraction(d: &Discount, span: (DateTime<Utc>, DateTime<Utc>)) -> Decima
         return if valid { Decimal::ONE } else { Decimal::ZERO };
     }
     let from = d.valid_from.map_or(s, |f| f.max(s));
-    let to = d.valid_to.map_or(e, |t| t.min(e));
+    let to = d.valid_to.map_or(e, |t| t.min(e)).min(cutoff.unwrap_or(e));
     if to <= from {
         return Decimal::ZERO;
     }

@@ -73,6 +73,45 @@ pub struct Catalog {
     /// Set on a reseller's published catalog: its brand, for the storefront.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub brand: Option<Brand>,
+    /// What the rater does with usage of a period already closed by its final invoice; an
+    /// account may override it (`Account::late_usage`). `refuse` when absent, and not written
+    /// then, so that stored catalog versions read and write the same bytes as before.
+    #[serde(default, skip_serializing_if = "LateUsagePolicy::is_refuse")]
+    pub late_usage: LateUsagePolicy,
+}
+
+/// What happens to usage that arrives for a period whose final invoice is already issued. A
+/// final invoice is immutable: late usage is refused, billed on the next invoice, or billed by
+/// a debit note against the closed invoice. The pricing crate only holds the setting and
+/// resolves it (`invoice::late_usage_policy`); the rater applies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LateUsagePolicy {
+    /// The batch is refused whole, naming the final invoice (what the rater always did).
+    #[default]
+    Refuse,
+    /// The difference it makes to the closed period is billed on the account's next invoice,
+    /// in its `Adjustments` section (see `invoice::Statement::adjustments`).
+    NextPeriod,
+    /// The difference is issued at once as a debit note against the closed invoice
+    /// (see `note::Note`).
+    Note,
+}
+
+impl LateUsagePolicy {
+    /// True for the default, which catalogs and accounts do not write.
+    pub fn is_refuse(&self) -> bool {
+        *self == LateUsagePolicy::Refuse
+    }
+
+    /// The policy's name as written in catalogs and accounts (`next_period`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LateUsagePolicy::Refuse => "refuse",
+            LateUsagePolicy::NextPeriod => "next_period",
+            LateUsagePolicy::Note => "note",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -418,6 +418,89 @@ pub enum PricingError {
         max: Decimal,
         path: QuotePath,
     },
+    /// The statement given to `invoice::invoice_with` breaks a rule (what the caller passes
+    /// instead of the accounts book: an instant outside the period, a payment of another
+    /// period, an adjustment that cannot be billed here).
+    #[error("statement of account {account}: {rule}")]
+    Statement {
+        account: String,
+        rule: StatementRule,
+    },
+    /// A credit or debit note cannot be computed between these invoices (`note::note`).
+    #[error("note against invoice {invoice}: {rule}")]
+    Correction {
+        invoice: String,
+        rule: CorrectionRule,
+    },
+    /// An invoice or note given as input shows a total that is not the sum of its parts: it
+    /// was not made by this engine, or was changed since. Nothing is computed from it.
+    #[error("{what} {id}: {error}")]
+    BrokenTotals {
+        what: &'static str,
+        id: String,
+        error: TotalsError,
+    },
+}
+
+/// Why a statement (`invoice::Statement`) cannot price an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StatementRule {
+    /// An interim invoice "to date" runs from the period's start to an instant inside it.
+    #[error("as_of {as_of} is outside the period {period}")]
+    AsOfOutsidePeriod {
+        as_of: chrono::DateTime<chrono::Utc>,
+        period: String,
+    },
+    /// Payments are the period's: the caller filters them, and one of another period would be
+    /// counted twice.
+    #[error("payment of {date} ({reference}) is outside the period {period}")]
+    PaymentOutsidePeriod {
+        date: chrono::DateTime<chrono::Utc>,
+        reference: String,
+        period: String,
+    },
+    /// An adjustment is the difference of one of this account's earlier, closed periods.
+    #[error("adjustment of account {other} cannot be billed to this account")]
+    AdjustmentOfAnotherAccount { other: String },
+    #[error("adjustment of period {adjusted} is not before the period {period}")]
+    AdjustmentNotEarlier { adjusted: String, period: String },
+    #[error("adjustment of period {adjusted} is in {currency}, this invoice in {expected}")]
+    AdjustmentCurrency {
+        adjusted: String,
+        currency: String,
+        expected: String,
+    },
+    /// An adjustment line's amount has more digits than the currency's minor units: it was
+    /// not computed by this engine.
+    #[error("adjustment line `{description}` of period {adjusted} is not in minor units")]
+    AdjustmentNotInMinorUnits {
+        adjusted: String,
+        description: String,
+    },
+}
+
+/// Why a credit or debit note cannot be computed (`note::note`).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CorrectionRule {
+    /// Only a numbered final invoice is corrected by notes; an interim one is recomputed.
+    #[error("it is not a numbered final invoice")]
+    NotFinal,
+    #[error("the corrected invoice is of account {other}")]
+    OtherAccount { other: String },
+    #[error("the corrected invoice is of period {other}")]
+    OtherPeriod { other: String },
+    /// A correction keeps the invoice's currency (a change of currency is a new invoice).
+    #[error("the corrected invoice is in {other}, not {currency}")]
+    OtherCurrency { other: String, currency: String },
+    /// An earlier note given corrects another invoice (or another account, period, currency).
+    #[error("earlier note {note} corrects invoice {corrects} of {account} {period} in {currency}")]
+    NoteOfAnotherInvoice {
+        note: String,
+        corrects: String,
+        account: String,
+        period: String,
+        currency: String,
+    },
 }
 
 impl PricingError {
@@ -464,4 +547,27 @@ pub enum TotalsError {
     PaymentsTotal,
     #[error("carried forward != brought forward - payments + amount due")]
     CarriedForward,
+    /// Prepaid credit remaining must be the credit available less the credit applied, never
+    /// negative, and shown together with the credit available.
+    #[error(
+        "prepaid remaining != prepaid available - credits applied (or negative, or shown alone)"
+    )]
+    PrepaidRemaining,
+    /// An issued invoice shows its issue date and its due date, the due date not before it.
+    #[error("due date missing, alone or before the issue date")]
+    DueDate,
+    /// A line billed for an earlier period already carries that period's discounts: none of
+    /// this invoice's may be spread onto it.
+    #[error("adjustment line `{description}` carries this invoice's discounts or credits")]
+    AdjustmentDiscounted { description: String },
+    /// A note's net is the sum of its section totals.
+    #[error("note net {shown} != sum of sections {sum}")]
+    NoteNet { shown: Decimal, sum: Decimal },
+    /// Adding up the shown amounts does not fit in a decimal: they were not made by this
+    /// engine (a check never panics on what it is given).
+    #[error("the shown amounts do not add up inside a decimal ({what})")]
+    Overflow { what: &'static str },
+    /// A note is a credit note exactly when its total is negative.
+    #[error("a note of total {total} is not a {kind} note")]
+    NoteKind { kind: &'static str, total: Decimal },
 }

@@ -111,6 +111,7 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         availability_pct: None,
         account: QUOTE_ACCOUNT.to_string(),
         span: (quote.at, quote.at),
+        cutoff: None,
     };
     let recurring: Vec<SubscriptionCharge> = subs
         .iter()
@@ -128,11 +129,11 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
     // The first month's bill (with one-time fees) is priced by the same pipeline, only when
     // there is a one-time fee to add.
     let first = if has_one_time {
-        Some(build(&ctx, groups.clone(), &subs)?.bill.total)
+        Some(build(&ctx, groups.clone(), &subs, Vec::new())?.bill.total)
     } else {
         None
     };
-    let priced = build(&ctx, groups, &recurring)?;
+    let priced = build(&ctx, groups, &recurring, Vec::new())?;
     let first = first.unwrap_or(priced.bill.total);
     let at = |e: Overflow| PricingError::overflow(e, "the quote");
     let tiers = tier_lines(&ctx, quote, &priced).map_err(at)?;

@@ -1,13 +1,24 @@
 //! Accounts (subscriptions, discounts, credit, payments) and the invoice of one account for one
 //! billing period, built by the same pipeline as estimates.
+//!
+//! What an invoice carries from outside its usage (the balance brought forward, the prepaid
+//! credit available, the period's payments, its issue date, an interim instant, adjustments of
+//! earlier periods) is its [`Statement`]: [`invoice`] reads it from the accounts book,
+//! [`invoice_with`] takes it from the caller (the rater's store).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::bill::{build, usage_groups, Bill, Context, SubscriptionCharge, SummaryRow};
-use crate::catalog::{Catalog, Discount};
-use crate::error::{CatalogError, CatalogErrors, CatalogRule, PricingError, TotalsError};
+use crate::bill::{
+    build, checked_sum, usage_groups, Bill, Context, Line, SubscriptionCharge, SummaryRow,
+    ADJUSTMENTS_SECTION,
+};
+use crate::catalog::{Catalog, Discount, LateUsagePolicy};
+use crate::correction::{Note, NoteReason};
+use crate::error::{
+    CatalogError, CatalogErrors, CatalogRule, PricingError, StatementRule, TotalsError,
+};
 use crate::exact::{self, Overflow};
 use crate::money::Currency;
 use crate::path::SettingsOwner;
@@ -62,6 +73,15 @@ impl AccountBook {
                         ),
                     );
                 }
+            }
+            if a.payment_terms_days > PAYMENT_TERMS_DAYS_MAX {
+                fail(
+                    format!("{ap}.payment_terms_days"),
+                    format!(
+                        "{} days, more than the longest terms allowed ({PAYMENT_TERMS_DAYS_MAX})",
+                        a.payment_terms_days
+                    ),
+                );
             }
             if let Some(av) = a.availability_pct {
                 if av.is_sign_negative() && !av.is_zero() || av > Decimal::ONE_HUNDRED {
@@ -118,6 +138,21 @@ pub fn balance_max() -> Decimal {
     Decimal::from(1_000_000_000_000_000i64)
 }
 
+/// Longest payment terms an account may have, in days: net 120 is the longest in common use;
+/// a year bounds a typo (3000 for 30) without refusing any real contract.
+pub const PAYMENT_TERMS_DAYS_MAX: u32 = 365;
+
+/// Payment terms of an account that names none: 30 days, the most common net terms.
+pub const PAYMENT_TERMS_DAYS_DEFAULT: u32 = 30;
+
+fn payment_terms_default() -> u32 {
+    PAYMENT_TERMS_DAYS_DEFAULT
+}
+
+fn is_payment_terms_default(days: &u32) -> bool {
+    *days == PAYMENT_TERMS_DAYS_DEFAULT
+}
+
 /// A billed customer and everything about it that an invoice needs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +194,23 @@ pub struct Account {
     /// each record in the period that holds its start. A month when absent.
     #[serde(default = "month", skip_serializing_if = "is_month")]
     pub billing_period: PeriodKind,
+    /// Days from an invoice's issue date to its due date (at most [`PAYMENT_TERMS_DAYS_MAX`]).
+    /// [`PAYMENT_TERMS_DAYS_DEFAULT`] when absent, and not written then, so that stored
+    /// accounts versions read and write the same bytes as before.
+    #[serde(
+        default = "payment_terms_default",
+        skip_serializing_if = "is_payment_terms_default"
+    )]
+    pub payment_terms_days: u32,
+    /// The account's own late-usage policy, over the catalog's (see [`late_usage_policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_usage: Option<LateUsagePolicy>,
+}
+
+/// What the rater does with usage of this account's closed periods: the account's policy when
+/// it names one, else the catalog's (`refuse` when neither does).
+pub fn late_usage_policy(catalog: &Catalog, account: &Account) -> LateUsagePolicy {
+    account.late_usage.unwrap_or(catalog.late_usage)
 }
 
 fn month() -> PeriodKind {
@@ -229,6 +281,15 @@ pub struct Invoice {
     pub period: BillingPeriod,
     pub period_id: String,
     pub period_end: DateTime<Utc>,
+    /// An interim invoice "to date": the instant it runs to (see [`Statement::as_of`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
+    /// An issued invoice's date (the caller's clock) and the date payment is due: the issue
+    /// date plus the account's payment terms. Both or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_date: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<NaiveDate>,
     /// Version of the accounts data that priced it (set by the rater).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts_version: Option<String>,
@@ -238,6 +299,13 @@ pub struct Invoice {
     pub bill: Bill,
     /// Prepaid credit used against `total` (never more than the total, never negative).
     pub credits_applied: Decimal,
+    /// An issued invoice's prepaid credit: what was available before it (rounded to the
+    /// currency), and what remains for the next invoice (`available - credits_applied`). Both
+    /// or neither.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepaid_available: Option<Decimal>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepaid_remaining: Option<Decimal>,
     /// `total - credits_applied`.
     pub amount_due: Decimal,
     pub brought_forward: Decimal,
@@ -248,28 +316,67 @@ pub struct Invoice {
 }
 
 impl Invoice {
-    /// [`Bill::check_totals`] plus the account summary's arithmetic.
+    /// [`Bill::check_totals`] plus the account summary's arithmetic: amount due, payments,
+    /// carried forward, the prepaid credit remaining, the due date, and no discount or credit
+    /// of this invoice on the lines of earlier periods (`Adjustments`).
     ///
     /// # Errors
     /// The first total that is not the sum of its parts.
     pub fn check_totals(&self) -> Result<(), TotalsError> {
         self.bill.check_totals()?;
-        if self.bill.total - self.credits_applied != self.amount_due {
+        let neg = |d: Decimal| -d;
+        if checked_sum([self.bill.total, neg(self.credits_applied)])? != self.amount_due {
             return Err(TotalsError::AmountDue);
         }
-        let paid: Decimal = self.payments.iter().map(|p| p.amount).sum();
-        if paid != self.payments_total {
+        if checked_sum(self.payments.iter().map(|p| p.amount))? != self.payments_total {
             return Err(TotalsError::PaymentsTotal);
         }
-        if self.brought_forward - self.payments_total + self.amount_due != self.carried_forward {
+        let carried = checked_sum([
+            self.brought_forward,
+            neg(self.payments_total),
+            self.amount_due,
+        ])?;
+        if carried != self.carried_forward {
             return Err(TotalsError::CarriedForward);
+        }
+        self.check_statement()
+    }
+
+    /// The statement's figures: prepaid remaining, due date, undiscounted adjustments.
+    fn check_statement(&self) -> Result<(), TotalsError> {
+        match (self.prepaid_available, self.prepaid_remaining) {
+            (None, None) => {}
+            (Some(available), Some(remaining)) => {
+                let left = checked_sum([available, -self.credits_applied])?;
+                if left != remaining || remaining.is_sign_negative() && !remaining.is_zero() {
+                    return Err(TotalsError::PrepaidRemaining);
+                }
+            }
+            _ => return Err(TotalsError::PrepaidRemaining),
+        }
+        match (self.issue_date, self.due_date) {
+            (None, None) => {}
+            (Some(issued), Some(due)) if due >= issued => {}
+            _ => return Err(TotalsError::DueDate),
+        }
+        let adjusted = self
+            .bill
+            .sections
+            .iter()
+            .filter(|s| s.name == ADJUSTMENTS_SECTION)
+            .flat_map(|s| &s.lines)
+            .find(|l| !l.adjustments.is_zero());
+        if let Some(l) = adjusted {
+            return Err(TotalsError::AdjustmentDiscounted {
+                description: l.description.clone(),
+            });
         }
         Ok(())
     }
 
-    /// [`Bill::summary_rows`], then the account's: credit applied, amount due, and the balance
+    /// [`Bill::summary_rows`], then the account's: credit applied, amount due, the balance
     /// statement (brought forward, each payment, all payments, this period's amount due,
-    /// carried forward).
+    /// carried forward), and on an issued invoice the prepaid credit remaining.
     pub fn summary_rows(&self) -> Vec<SummaryRow<'_>> {
         let mut rows = self.bill.summary_rows();
         rows.push(SummaryRow::CreditsApplied(-self.credits_applied));
@@ -283,6 +390,9 @@ impl Invoice {
         rows.push(SummaryRow::Payments(-self.payments_total));
         rows.push(SummaryRow::DueThisPeriod(self.amount_due));
         rows.push(SummaryRow::CarriedForward(self.carried_forward));
+        if let Some(remaining) = self.prepaid_remaining {
+            rows.push(SummaryRow::PrepaidRemaining(remaining));
+        }
         rows
     }
 }
@@ -300,8 +410,124 @@ impl Account {
     }
 }
 
+/// What an invoice carries from outside its usage, given by the caller instead of read from the
+/// accounts book ([`Statement::from_book`] reads it as [`invoice`] does). Amounts are in the
+/// invoice currency and rounded to its minor units with the catalog's mode, once, here.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Statement {
+    /// The previous final invoice's carried-forward.
+    #[serde(default)]
+    pub brought_forward: Decimal,
+    /// Prepaid credit not consumed yet (a negative figure counts as none). The invoice uses up
+    /// to its total and, when issued, reports what remains (`Invoice::prepaid_remaining`):
+    /// the caller passes that to the next statement, so no credit is used twice.
+    #[serde(default)]
+    pub prepaid_available: Decimal,
+    /// The payments dated in the period (the caller filters; one dated outside is refused).
+    #[serde(default)]
+    pub payments: Vec<Payment>,
+    /// The issue date, from the caller's clock (the crate reads none). When set, the invoice
+    /// is issued: it shows this date, its due date (plus the account's payment terms) and
+    /// the prepaid credit remaining; when absent it shows none of them, as [`invoice`]'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue_date: Option<NaiveDate>,
+    /// An interim invoice "to date" (StratosLive's "from the last invoice to this moment"): the
+    /// period priced up to this instant, inside the period. Subscription fees are prorated to
+    /// the end of the UTC day holding it (a day begun counts whole, as a subscription's first
+    /// day does; at exactly midnight the new day has not begun), against the days of the
+    /// month as always, and fixed discounts count their window up to the same instant. Usage
+    /// is what the caller passes (the records so far).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<DateTime<Utc>>,
+    /// Differences of this account's earlier, closed periods billed on this invoice (late
+    /// usage under the `next_period` policy): unnumbered notes from `note::note`. Each line
+    /// goes to the `Adjustments` section, named for its period, at its net amount (already net
+    /// of that period's discounts and credits): none of this invoice's discounts, SLA uplift
+    /// or credits apply to it, and this invoice's taxes do (a note's own tax change is not
+    /// billed: the amounts are pre-tax, taxed once, here).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub adjustments: Vec<Note>,
+}
+
+impl Statement {
+    /// The statement the accounts book gives (what [`invoice`] uses): its balance brought
+    /// forward and prepaid credit, its payments dated in the period; not issued, not interim,
+    /// no adjustments.
+    pub fn from_book(account: &Account, period: BillingPeriod) -> Statement {
+        Statement {
+            brought_forward: account.balance_brought_forward,
+            prepaid_available: account.prepaid_credit,
+            payments: account
+                .payments
+                .iter()
+                .filter(|p| period.contains(p.date))
+                .cloned()
+                .collect(),
+            issue_date: None,
+            as_of: None,
+            adjustments: Vec::new(),
+        }
+    }
+
+    /// The rules the statement must keep for `account`'s `period`, in `currency`: `as_of` and
+    /// payments inside the period, adjustments of the same account's earlier periods in the
+    /// same currency and in its minor units.
+    fn check(
+        &self,
+        account: &Account,
+        period: BillingPeriod,
+        currency: &Currency,
+    ) -> Result<(), StatementRule> {
+        let period_id = || period.id();
+        if let Some(as_of) = self.as_of {
+            if as_of < period.start || as_of > period.end() {
+                return Err(StatementRule::AsOfOutsidePeriod {
+                    as_of,
+                    period: period_id(),
+                });
+            }
+        }
+        if let Some(p) = self.payments.iter().find(|p| !period.contains(p.date)) {
+            return Err(StatementRule::PaymentOutsidePeriod {
+                date: p.date,
+                reference: p.reference.clone(),
+                period: period_id(),
+            });
+        }
+        for n in &self.adjustments {
+            if n.account != account.id {
+                return Err(StatementRule::AdjustmentOfAnotherAccount {
+                    other: n.account.clone(),
+                });
+            }
+            if n.period.end() > period.start {
+                return Err(StatementRule::AdjustmentNotEarlier {
+                    adjusted: n.period_id.clone(),
+                    period: period_id(),
+                });
+            }
+            if n.currency != currency.code {
+                return Err(StatementRule::AdjustmentCurrency {
+                    adjusted: n.period_id.clone(),
+                    currency: n.currency.clone(),
+                    expected: currency.code.clone(),
+                });
+            }
+            if let Some(l) = n.lines().find(|l| currency.round(l.amount) != l.amount) {
+                return Err(StatementRule::AdjustmentNotInMinorUnits {
+                    adjusted: n.period_id.clone(),
+                    description: l.description.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The invoice of `account` for `period` from its rated `usage` (other accounts' totals are
-/// ignored). Interim: the caller numbers and stores final invoices.
+/// ignored), with the accounts book's statement ([`Statement::from_book`]). Interim: the caller
+/// numbers and stores final invoices.
 ///
 /// # Errors
 /// A setting of the account the catalog does not offer (its path names the account), usage or
@@ -312,63 +538,167 @@ pub fn invoice(
     period: BillingPeriod,
     usage: &Usage,
 ) -> Result<Invoice, PricingError> {
+    invoice_with(
+        catalog,
+        account,
+        period,
+        usage,
+        &Statement::from_book(account, period),
+    )
+}
+
+/// The invoice of `account` for `period` from its rated `usage` and the caller's `statement`
+/// (brought forward, prepaid credit, payments, issue date, an interim instant, adjustments of
+/// earlier periods). With [`Statement::from_book`] it is exactly [`invoice`]'s.
+///
+/// # Errors
+/// Those of [`invoice`]; [`PricingError::Statement`] for a statement that breaks a rule
+/// ([`StatementRule`]); [`PricingError::BrokenTotals`] for an adjustment whose totals do not
+/// add up; [`PricingError::Overflow`] for figures too large for a decimal.
+pub fn invoice_with(
+    catalog: &Catalog,
+    account: &Account,
+    period: BillingPeriod,
+    usage: &Usage,
+    statement: &Statement,
+) -> Result<Invoice, PricingError> {
     let settings = Settings::resolve(
         catalog,
         &account.settings_input(),
         &SettingsOwner::Account(account.id.clone()),
     )?;
+    statement
+        .check(account, period, &settings.currency)
+        .map_err(|rule| PricingError::Statement {
+            account: account.id.clone(),
+            rule,
+        })?;
+    for n in &statement.adjustments {
+        n.check_totals()
+            .map_err(|error| PricingError::BrokenTotals {
+                what: "adjustment of period",
+                id: n.period_id.clone(),
+                error,
+            })?;
+    }
     let default_region = settings.default_region();
+    // An interim invoice to date bills the days begun before its instant.
+    let cutoff = statement.as_of.map(|t| ceil_day(t).min(period.end()));
     let ctx = Context {
         discounts: settings.discounts_in_order(&account.discounts),
         settings,
         availability_pct: account.availability_pct,
         account: account.id.clone(),
         span: (period.start, period.end()),
+        cutoff,
     };
-    let subs = subscription_charges(account, period);
+    let subs = subscription_charges(account, period, cutoff);
     let groups = usage_groups(catalog, usage, &account.id, default_region)?;
-    let bill = build(&ctx, groups, &subs)?.bill;
-    let inv = account_summary(&ctx.settings.currency, account, period, usage, bill)
-        .map_err(|e| PricingError::overflow(e, format!("account {}", account.id)))?;
+    let bill = build(
+        &ctx,
+        groups,
+        &subs,
+        adjustment_lines(&statement.adjustments),
+    )?
+    .bill;
+    let at = |e: Overflow| PricingError::overflow(e, format!("account {}", account.id));
+    let mut inv = account_summary(
+        &ctx.settings.currency,
+        account,
+        period,
+        usage,
+        bill,
+        statement,
+    )
+    .map_err(at)?;
+    if let Some(issued) = statement.issue_date {
+        let terms = chrono::Days::new(u64::from(account.payment_terms_days));
+        let due = issued
+            .checked_add_days(terms)
+            .ok_or(Overflow { what: "due date" })
+            .map_err(at)?;
+        inv.issue_date = Some(issued);
+        inv.due_date = Some(due);
+    }
     debug_assert_eq!(inv.check_totals(), Ok(()));
     Ok(inv)
 }
 
-/// The invoice around a priced bill: the account, its records, credit, payments and balance.
+/// The lines of the adjustments, for the `Adjustments` section: each note line at its net
+/// amount, its description naming the period it belongs to, its unit price the average of the
+/// change (0 without a quantity change).
+fn adjustment_lines(notes: &[Note]) -> Vec<Line> {
+    let mut out = Vec::new();
+    for n in notes {
+        let what = match n.reason {
+            NoteReason::LateUsage => "usage of",
+            NoteReason::CorrectedCatalog | NoteReason::CorrectedAccount => "correction of",
+        };
+        for l in n.lines() {
+            let average = exact::div(l.amount, l.quantity, "unit price")
+                .and_then(|a| exact::mul(a, l.per, "unit price"))
+                .map_or(Decimal::ZERO, |a| a.round_dp(6).normalize());
+            out.push(Line {
+                description: format!("{} ({what} {})", l.description, n.period_id),
+                product: l.product.clone(),
+                meter: l.meter.clone(),
+                region: l.region.clone(),
+                category: l.category,
+                quantity: l.quantity,
+                unit: l.unit.clone(),
+                unit_price: average,
+                unit_price_is_average: true,
+                per: l.per,
+                one_time_fee: None,
+                monthly_fee: None,
+                days: None,
+                amount: l.amount,
+                adjustments: Decimal::ZERO,
+                tax: Decimal::ZERO,
+            });
+        }
+    }
+    out
+}
+
+/// The invoice around a priced bill: the account, its records, and the statement's credit,
+/// payments and balance.
 fn account_summary(
     currency: &Currency,
     account: &Account,
     period: BillingPeriod,
     usage: &Usage,
     bill: Bill,
+    statement: &Statement,
 ) -> Result<Invoice, Overflow> {
     let records = usage
         .totals
         .iter()
         .filter(|(k, _)| k.account == account.id)
         .fold(0u64, |n, (_, t)| n.saturating_add(t.records));
-    let payments: Vec<Payment> = account
-        .payments
-        .iter()
-        .filter(|p| period.contains(p.date))
-        .cloned()
-        .collect();
+    let payments = statement.payments.clone();
     let payments_total = currency.round(exact::sum(payments.iter().map(|p| p.amount), "payments")?);
-    let credits_applied = currency.round(
-        account
-            .prepaid_credit
-            .max(Decimal::ZERO)
-            .min(bill.total.max(Decimal::ZERO)),
-    );
+    let prepaid = statement.prepaid_available.max(Decimal::ZERO);
+    // Rounded at the statement level: the credit used is never more than the total.
+    let credits_applied = currency.round(prepaid.min(bill.total.max(Decimal::ZERO)));
     let mut amount_due = exact::sub(bill.total, credits_applied, "amount due")?;
     amount_due.rescale(currency.minor_units);
-    let brought_forward = currency.round(account.balance_brought_forward);
+    let brought_forward = currency.round(statement.brought_forward);
     let mut carried_forward = exact::add(
         exact::sub(brought_forward, payments_total, "carried forward")?,
         amount_due,
         "carried forward",
     )?;
     carried_forward.rescale(currency.minor_units);
+    let (prepaid_available, prepaid_remaining) = match statement.issue_date {
+        None => (None, None),
+        Some(_) => {
+            let available = currency.round(prepaid);
+            let mut remaining = exact::sub(available, credits_applied, "prepaid remaining")?;
+            remaining.rescale(currency.minor_units);
+            (Some(available), Some(remaining))
+        }
+    };
     Ok(Invoice {
         kind: InvoiceKind::Interim,
         number: None,
@@ -378,10 +708,15 @@ fn account_summary(
         period,
         period_id: period.id(),
         period_end: period.end(),
+        as_of: statement.as_of,
+        issue_date: None,
+        due_date: None,
         accounts_version: None,
         records,
         bill,
         credits_applied,
+        prepaid_available,
+        prepaid_remaining,
         amount_due,
         brought_forward,
         payments,
@@ -392,10 +727,14 @@ fn account_summary(
 
 /// The subscription fees of `period`: one charge per plan held, prorated by whole UTC days (a
 /// plan change on a day belongs to the new plan); one-time fees in the period the subscription
-/// starts.
-fn subscription_charges(account: &Account, period: BillingPeriod) -> Vec<SubscriptionCharge> {
+/// starts. An invoice to date charges only up to its `cutoff` (a midnight inside the period).
+fn subscription_charges(
+    account: &Account,
+    period: BillingPeriod,
+    cutoff: Option<DateTime<Utc>>,
+) -> Vec<SubscriptionCharge> {
     let mut out = Vec::new();
-    let (p_start, p_end) = (period.start, period.end());
+    let (p_start, p_end) = (period.start, cutoff.unwrap_or(period.end()));
     let month_days = Decimal::from(period.days_in_month());
     for sub in &account.subscriptions {
         let mut changes = sub.changes.clone();
@@ -447,4 +786,17 @@ fn subscription_charges(account: &Account, period: BillingPeriod) -> Vec<Subscri
 
 fn floor_day(t: DateTime<Utc>) -> DateTime<Utc> {
     midnight(t.date_naive())
+}
+
+/// The midnight that ends the UTC day `t` falls in, or `t` itself when it is a midnight: the
+/// end of the days begun before `t`.
+fn ceil_day(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = floor_day(t);
+    if floor == t {
+        t
+    } else {
+        floor
+            .checked_add_signed(Duration::days(1))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
 }

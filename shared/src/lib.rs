@@ -9,6 +9,9 @@
 //! - catalog + quote -> [`estimate::estimate`] -> [`estimate::Estimate`]
 //! - catalog + usage records -> [`usage::Aggregator`] -> [`usage::Usage`] (persistable totals)
 //! - catalog + account + period + usage -> [`invoice::invoice`] -> [`invoice::Invoice`]
+//!   (or [`invoice::invoice_with`] and the caller's [`invoice::Statement`])
+//! - final invoice + its earlier notes + the period priced now -> [`note::note`] ->
+//!   [`note::Note`] (a credit or debit note)
 //!
 //! Both estimates and invoices are priced by `bill::build`, the single pricing pipeline, with
 //! the customer's settings resolved once by [`settings::Settings::resolve`].
@@ -38,19 +41,26 @@ pub mod usage;
 pub mod bill;
 pub mod import;
 
+pub mod correction;
+
 pub mod estimate;
 pub mod invoice;
 
+pub mod note;
+
 pub use bill::{Bill, Line, Section, SummaryRow, INVOICE_LINES_MAX};
-pub use catalog::{Catalog, Category, MeterRole, CATALOG_SCHEMA_VERSION};
+pub use catalog::{Catalog, Category, LateUsagePolicy, MeterRole, CATALOG_SCHEMA_VERSION};
 pub use error::{
     BatchErrors, CatalogErrors, PricingError, RecordError, RecordRule, TotalsError,
     RECORD_ERRORS_SHOWN_MAX,
 };
 pub use estimate::{estimate, Estimate};
-pub use invoice::{invoice, Account, AccountBook, Invoice, InvoiceKind};
+pub use invoice::{
+    invoice, invoice_with, late_usage_policy, Account, AccountBook, Invoice, InvoiceKind, Statement,
+};
 pub use json::parse_json;
 pub use money::{Currency, RoundingMode};
+pub use note::{note, Note, NoteKind, NoteReason};
 pub use path::{ComponentField, QuotePath, Setting, SettingsOwner};
 pub use period::{BillingPeriod, PeriodKind};
 pub use price::{Price, PriceModel, Tier};

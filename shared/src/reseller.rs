@@ -78,6 +78,7 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
         terms: catalog.terms.clone(),
         templates: retail.templates(catalog),
         resellers: Vec::new(),
+        late_usage: catalog.late_usage,
         brand: Some(overlay.brand.clone()),
     };
     // A validated catalog's prices, markups (at most 1,000 %) and rates never overflow here;

@@ -197,7 +197,8 @@ fn print_estimate(catalog_path: &str, template: &str) -> Result<()> {
             | SummaryRow::Payment { .. }
             | SummaryRow::Payments(_)
             | SummaryRow::DueThisPeriod(_)
-            | SummaryRow::CarriedForward(_) => continue,
+            | SummaryRow::CarriedForward(_)
+            | SummaryRow::PrepaidRemaining(_) => continue,
         };
         println!("{:<58} {:>14}", label, format!("{cur} {}", g(row.amount())));
     }

@@ -169,7 +169,8 @@ fn bill_row(r: BillRow<'_>) -> Option<SummaryRow> {
         | BillRow::Payment { .. }
         | BillRow::Payments(_)
         | BillRow::DueThisPeriod(_)
-        | BillRow::CarriedForward(_) => return None,
+        | BillRow::CarriedForward(_)
+        | BillRow::PrepaidRemaining(_) => return None,
     };
     Some(SummaryRow {
         id,

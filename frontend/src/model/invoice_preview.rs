@@ -65,6 +65,8 @@ pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
         billing_period: pricing::PeriodKind::Month,
+        payment_terms_days: 30,
+        late_usage: None,
     }
 }
 
@@ -253,7 +255,8 @@ impl InvoiceView {
                 | BillRow::Payment { .. }
                 | BillRow::Payments(_)
                 | BillRow::DueThisPeriod(_)
-                | BillRow::CarriedForward(_) => continue,
+                | BillRow::CarriedForward(_)
+                | BillRow::PrepaidRemaining(_) => continue,
             });
         }
         InvoiceView {

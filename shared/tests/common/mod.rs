@@ -78,6 +78,8 @@ pub fn bare_account(id: &str) -> Account {
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
         billing_period: pricing::PeriodKind::Month,
+        payment_terms_days: 30,
+        late_usage: None,
     }
 }
 

@@ -174,6 +174,8 @@ pub fn month_of_usage(
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
         billing_period: pricing::PeriodKind::Month,
+        payment_terms_days: 30,
+        late_usage: None,
     };
     Ok((records, account))
 }
