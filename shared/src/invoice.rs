@@ -676,7 +676,19 @@ fn account_summary(
         .iter()
         .filter(|(k, _)| k.account == account.id)
         .fold(0u64, |n, (_, t)| n.saturating_add(t.records));
-    let payments = statement.payments.clone();
+    // A payment with more digits than the currency is shown rounded (at the statement level),
+    // so that the payments shown add up to their total; one in minor units is shown as given.
+    let payments: Vec<Payment> = statement
+        .payments
+        .iter()
+        .map(|p| match currency.round(p.amount) {
+            rounded if rounded != p.amount => Payment {
+                amount: rounded,
+                ..p.clone()
+            },
+            _ => p.clone(),
+        })
+        .collect();
     let payments_total = currency.round(exact::sum(payments.iter().map(|p| p.amount), "payments")?);
     let prepaid = statement.prepaid_available.max(Decimal::ZERO);
     // Rounded at the statement level: the credit used is never more than the total.
