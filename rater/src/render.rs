@@ -540,11 +540,14 @@ pub fn notes_csv(notes: &[Note]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pricing::{parse_json, AccountBook, BillingPeriod, Catalog, Unit, UsageRecord};
+    use pricing::{parse_json, AccountBook, BillingPeriod, Catalog, NoteReason, Unit, UsageRecord};
 
     const CATALOG: &str = include_str!("../../examples/catalogs/cloudstack.json");
     const ACCOUNTS: &str = include_str!("../../examples/accounts/cloudstack.json");
     const GOLDEN: &str = "tests/golden/invoice_bu1user1.txt";
+    const NOTE_GOLDEN: &str = "tests/golden/note_bu1user1.txt";
+    const NOTE_CSV_GOLDEN: &str = "tests/golden/note_bu1user1.csv";
+    const ISSUED_GOLDEN: &str = "tests/golden/invoice_bu1user1_2017-03_issued.txt";
 
     fn rec(resource: &str, product: &str, meter: &str, qty: i64, unit: Unit) -> UsageRecord {
         let start = "2017-02-03T00:00:00Z".parse().unwrap();
@@ -566,9 +569,25 @@ mod tests {
 
     /// The seed 000 invoice's usage (whole hours and GB-hours), priced by the example catalog.
     fn seed_invoice() -> Invoice {
+        priced(&seed_records())
+    }
+
+    /// February of `bu1user1` priced from `records`, finalized as invoice ratecard-001575.
+    fn priced(records: &[UsageRecord]) -> Invoice {
         let catalog = Catalog::from_json(CATALOG).unwrap();
         let book: AccountBook = parse_json(ACCOUNTS).unwrap();
-        let records = vec![
+        let period = BillingPeriod::month(2017, 2).unwrap();
+        let usage = pricing::rate(&catalog, period, records).unwrap();
+        let mut inv =
+            pricing::invoice(&catalog, book.account("bu1user1").unwrap(), period, &usage).unwrap();
+        inv.accounts_version = Some(book.version.clone());
+        inv.number = Some("ratecard-001575".into());
+        inv.kind = InvoiceKind::Final;
+        inv
+    }
+
+    fn seed_records() -> Vec<UsageRecord> {
+        vec![
             rec("vm-1", "copper", "vm.running", 1344, Unit::Hours),
             rec("vm-2", "silver", "vm.running", 2312, Unit::Hours),
             rec("vm-3", "bronze", "vm.running", 1047, Unit::Hours),
@@ -589,26 +608,22 @@ mod tests {
                 Unit::GigabyteHours,
             ),
             rec("ip-1", "public-ip", "ip.hours", 3738, Unit::Hours),
-        ];
-        let period = BillingPeriod::month(2017, 2).unwrap();
-        let usage = pricing::rate(&catalog, period, &records).unwrap();
-        let mut inv =
-            pricing::invoice(&catalog, book.account("bu1user1").unwrap(), period, &usage).unwrap();
-        inv.accounts_version = Some(book.version.clone());
-        inv.number = Some("ratecard-001575".into());
-        inv.kind = InvoiceKind::Final;
-        inv
+        ]
     }
 
     /// Golden test: set `UPDATE_GOLDEN=1` to rewrite the expected file after a deliberate
     /// change, then read the diff.
     #[test]
     fn invoice_table_matches_golden() {
-        let text = invoice_table(&seed_invoice());
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(GOLDEN);
+        check_golden(GOLDEN, &invoice_table(&seed_invoice()));
+    }
+
+    /// Compares `text` with the golden file `golden` (rewritten with `UPDATE_GOLDEN=1`).
+    fn check_golden(golden: &str, text: &str) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(golden);
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, &text).unwrap();
+            std::fs::write(&path, text).unwrap();
         }
         let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!(
@@ -616,7 +631,143 @@ mod tests {
                 path.display()
             )
         });
-        assert_eq!(text, expected, "rendered invoice differs from {GOLDEN}");
+        assert_eq!(text, expected, "rendered text differs from {golden}");
+    }
+
+    /// February's late usage, after invoice ratecard-001575: 10 more hours of copper (a line
+    /// the invoice has) and 1,000 GB-hours of the root volume (one it has not).
+    fn late_records() -> Vec<UsageRecord> {
+        vec![
+            rec("vm-1", "copper", "vm.running", 10, Unit::Hours),
+            rec(
+                "vol-3",
+                "root-volume",
+                "volume.gbh",
+                1000,
+                Unit::GigabyteHours,
+            ),
+        ]
+    }
+
+    /// The debit note of the late usage, numbered as the rater would.
+    fn late_note() -> Note {
+        let mut all = seed_records();
+        all.extend(late_records());
+        let mut n = pricing::note(
+            &seed_invoice(),
+            &[],
+            &priced(&all),
+            NoteReason::LateUsage,
+            "2017-03-02".parse().unwrap(),
+        )
+        .unwrap()
+        .expect("late usage changes the invoice");
+        n.number = Some("ratecard-N-000001".into());
+        n
+    }
+
+    /// The note's figures, computed here from the catalog's prices, not read from the note:
+    /// (copper, root volume, net, VAT, total).
+    fn late_note_figures() -> [Decimal; 5] {
+        let dec = |s: &str| s.parse::<Decimal>().unwrap();
+        // 10 h x GBP 2.20 and 1,000 GB.h x GBP 0.0038, each rounded once.
+        let copper = (dec("10") * dec("2.2000")).round_dp(2);
+        let root = (dec("1000") * dec("0.0038")).round_dp(2);
+        let net = copper + root;
+        // VAT 20 % per invoice: 20 % of the new net less 20 % of the old, each rounded; the
+        // old net is whole pence, so the change is 20 % of 25.80 exactly.
+        let vat = (dec("0.20") * net).round_dp(2);
+        [copper, root, net, vat, net + vat]
+    }
+
+    #[test]
+    fn note_table_matches_golden_and_its_figures() {
+        let note = late_note();
+        let text = note_table(&note);
+        check_golden(NOTE_GOLDEN, &text);
+        let [copper, root, net, vat, total] = late_note_figures();
+        assert_eq!(total.to_string(), "30.96");
+        let line = |start: &str| {
+            text.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start} in\n{text}"))
+                .to_string()
+        };
+        assert_eq!(
+            line("DEBIT NOTE"),
+            "DEBIT NOTE  Number: ratecard-N-000001  Corrects invoice: ratecard-001575"
+        );
+        assert!(line("Reason:").ends_with("late usage"));
+        assert!(line("Invoice period:").ends_with("Issue date: 2017-03-02"));
+        let copper_row = line("Copper");
+        assert!(copper_row.contains("+10 h"), "{copper_row}");
+        assert!(copper_row.ends_with(&money("GBP", copper)), "{copper_row}");
+        let root_row = line("Root Volume");
+        assert!(root_row.contains("+1,000 GB.h"), "{root_row}");
+        assert!(root_row.ends_with(&money("GBP", root)), "{root_row}");
+        assert!(line("Net").ends_with(&money("GBP", net)));
+        assert!(line("VAT 20%").ends_with(&money("GBP", vat)));
+        assert!(line("Total").ends_with(&money("GBP", total)));
+    }
+
+    #[test]
+    fn notes_csv_matches_golden_and_its_figures() {
+        let text = notes_csv(&[late_note()]);
+        check_golden(NOTE_CSV_GOLDEN, &text);
+        let [copper, root, net, vat, total] = late_note_figures();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        let amount = |section: &str, description: &str| {
+            let row = rows
+                .iter()
+                .find(|r| &r[8] == section && r[9].starts_with(description))
+                .unwrap_or_else(|| panic!("no {section} {description}"));
+            row[14].parse::<Decimal>().unwrap()
+        };
+        assert_eq!(amount("Running VM", "Copper"), copper);
+        assert_eq!(amount("Storage", "Root Volume"), root);
+        assert_eq!(amount("Net", ""), net);
+        assert_eq!(amount("Tax", "VAT"), vat);
+        assert_eq!(amount("Total", ""), total);
+        assert!(rows
+            .iter()
+            .all(|r| &r[1] == "debit" && &r[2] == "ratecard-001575"));
+    }
+
+    /// March's invoice of `bu1user1`, issued, billing February's late usage in its
+    /// Adjustments section (policy `next_period`).
+    #[test]
+    fn issued_invoice_shows_its_dates_and_adjustments() {
+        let catalog = Catalog::from_json(CATALOG).unwrap();
+        let book: AccountBook = parse_json(ACCOUNTS).unwrap();
+        let account = book.account("bu1user1").unwrap();
+        let mut adjustment = late_note();
+        adjustment.number = None;
+        let march = BillingPeriod::month(2017, 3).unwrap();
+        let statement = pricing::Statement {
+            brought_forward: Decimal::new(1_718_315, 2),
+            issue_date: Some("2017-04-01".parse().unwrap()),
+            adjustments: vec![adjustment],
+            ..pricing::Statement::default()
+        };
+        let inv = pricing::invoice_with(
+            &catalog,
+            account,
+            march,
+            &pricing::Usage::default(),
+            &statement,
+        )
+        .unwrap();
+        let text = invoice_table(&inv);
+        check_golden(ISSUED_GOLDEN, &text);
+        assert!(text.contains("Issue date: 2017-04-01  Due date: 2017-05-01\n"));
+        let [copper, root, ..] = late_note_figures();
+        let row = |start: &str| text.lines().find(|l| l.starts_with(start)).unwrap();
+        let copper_row = row("Copper - 1CPU @ 2.4GHz - 512MB RAM (usage of 2017-02)");
+        assert!(copper_row.ends_with(&money("GBP", copper)), "{copper_row}");
+        let root_row = row("Root Volume (usage of 2017-02)");
+        assert!(root_row.ends_with(&money("GBP", root)), "{root_row}");
+        assert!(text.contains("Prepaid credit remaining"));
     }
 
     #[test]

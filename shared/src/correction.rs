@@ -391,12 +391,24 @@ pub(crate) fn difference(
         }
     }
     taxes.retain(|t| !t.amount.is_zero() || !t.base.is_zero());
+    // Shown at the currency's scale at least (padded, never rounded: every figure here is a
+    // difference or a sum of amounts already rounded).
     let scaled = |mut d: Decimal| {
-        d.rescale(minor_units);
+        if d.scale() < minor_units {
+            d.rescale(minor_units);
+        }
         d
     };
     for s in &mut sections {
+        for l in &mut s.lines {
+            l.amount = scaled(l.amount);
+            l.tax = scaled(l.tax);
+        }
         s.total = scaled(exact::sum(s.lines.iter().map(|l| l.amount), "section")?);
+    }
+    for t in &mut taxes {
+        t.base = scaled(t.base);
+        t.amount = scaled(t.amount);
     }
     let net = scaled(exact::sum(sections.iter().map(|s| s.total), "net")?);
     let total = scaled(exact::sum(
