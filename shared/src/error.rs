@@ -492,15 +492,30 @@ pub enum CorrectionRule {
     /// A correction keeps the invoice's currency (a change of currency is a new invoice).
     #[error("the corrected invoice is in {other}, not {currency}")]
     OtherCurrency { other: String, currency: String },
-    /// An earlier note given corrects another invoice (or another account, period, currency).
-    #[error("earlier note {note} corrects invoice {corrects} of {account} {period} in {currency}")]
-    NoteOfAnotherInvoice {
-        note: String,
-        corrects: String,
-        account: String,
-        period: String,
-        currency: String,
-    },
+    /// An earlier note given is not one of this invoice's: it names another invoice, account,
+    /// period or currency (`differs`). `note` is its number (empty when unnumbered).
+    #[error("earlier note `{note}` is of another {differs}")]
+    NoteOfAnotherInvoice { note: String, differs: NoteField },
+}
+
+/// What of a note names something other than the invoice it is given with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteField {
+    Invoice,
+    Account,
+    Period,
+    Currency,
+}
+
+impl fmt::Display for NoteField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoteField::Invoice => "invoice",
+            NoteField::Account => "account",
+            NoteField::Period => "period",
+            NoteField::Currency => "currency",
+        })
+    }
 }
 
 impl PricingError {

@@ -53,69 +53,17 @@ impl AccountBook {
     pub fn validate(&self, catalog: &Catalog) -> Result<(), CatalogErrors> {
         let mut errors = Vec::new();
         let mut discounts = Vec::new();
-        let mut fail = |path: String, message: String| {
-            errors.push(CatalogError {
-                path,
-                rule: CatalogRule::InvalidValue,
-                message,
-            })
-        };
         for (i, a) in self.accounts.iter().enumerate() {
             let ap = format!("$.accounts[{i}]");
-            for (j, sub) in a.subscriptions.iter().enumerate() {
-                let q = sub.quantity;
-                if q.is_sign_negative() && !q.is_zero() || q > subscription_quantity_max() {
-                    fail(
-                        format!("{ap}.subscriptions[{j}].quantity"),
-                        format!(
-                            "quantity {q} must be from 0 to {}",
-                            subscription_quantity_max()
-                        ),
-                    );
-                }
-            }
-            if a.payment_terms_days > PAYMENT_TERMS_DAYS_MAX {
-                fail(
-                    format!("{ap}.payment_terms_days"),
-                    format!(
-                        "{} days, more than the longest terms allowed ({PAYMENT_TERMS_DAYS_MAX})",
-                        a.payment_terms_days
-                    ),
-                );
-            }
-            if let Some(av) = a.availability_pct {
-                if av.is_sign_negative() && !av.is_zero() || av > Decimal::ONE_HUNDRED {
-                    fail(
-                        format!("{ap}.availability_pct"),
-                        format!("{av} is not a percentage"),
-                    );
-                }
-            }
-            let amounts = [
-                ("prepaid_credit".to_string(), a.prepaid_credit),
-                (
-                    "balance_brought_forward".to_string(),
-                    a.balance_brought_forward,
-                ),
-            ]
-            .into_iter()
-            .chain(
-                a.payments
-                    .iter()
-                    .enumerate()
-                    .map(|(k, p)| (format!("payments[{k}].amount"), p.amount)),
+            errors.extend(
+                value_errors(a, &ap)
+                    .into_iter()
+                    .map(|(path, message)| CatalogError {
+                        path,
+                        rule: CatalogRule::InvalidValue,
+                        message,
+                    }),
             );
-            for (field, v) in amounts {
-                if v.abs() > balance_max() {
-                    fail(
-                        format!("{ap}.{field}"),
-                        format!(
-                            "{v} is more than the largest amount allowed ({})",
-                            balance_max()
-                        ),
-                    );
-                }
-            }
             discounts.extend(discount_errors(
                 catalog,
                 &format!("{ap}.discounts"),
@@ -129,6 +77,68 @@ impl AccountBook {
             Err(CatalogErrors(errors))
         }
     }
+}
+
+/// The (path, message) of each value of account `a` (at `ap`) out of its bounds: subscription
+/// quantities, payment terms, availability, balances, credits and payments.
+fn value_errors(a: &Account, ap: &str) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut fail = |path: String, message: String| errors.push((path, message));
+    for (j, sub) in a.subscriptions.iter().enumerate() {
+        let q = sub.quantity;
+        if q.is_sign_negative() && !q.is_zero() || q > subscription_quantity_max() {
+            fail(
+                format!("{ap}.subscriptions[{j}].quantity"),
+                format!(
+                    "quantity {q} must be from 0 to {}",
+                    subscription_quantity_max()
+                ),
+            );
+        }
+    }
+    if a.payment_terms_days > PAYMENT_TERMS_DAYS_MAX {
+        fail(
+            format!("{ap}.payment_terms_days"),
+            format!(
+                "{} days, more than the longest terms allowed ({PAYMENT_TERMS_DAYS_MAX})",
+                a.payment_terms_days
+            ),
+        );
+    }
+    if let Some(av) = a.availability_pct {
+        if av.is_sign_negative() && !av.is_zero() || av > Decimal::ONE_HUNDRED {
+            fail(
+                format!("{ap}.availability_pct"),
+                format!("{av} is not a percentage"),
+            );
+        }
+    }
+    let amounts = [
+        ("prepaid_credit".to_string(), a.prepaid_credit),
+        (
+            "balance_brought_forward".to_string(),
+            a.balance_brought_forward,
+        ),
+    ]
+    .into_iter()
+    .chain(
+        a.payments
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (format!("payments[{k}].amount"), p.amount)),
+    );
+    for (field, v) in amounts {
+        if v.abs() > balance_max() {
+            fail(
+                format!("{ap}.{field}"),
+                format!(
+                    "{v} is more than the largest amount allowed ({})",
+                    balance_max()
+                ),
+            );
+        }
+    }
+    errors
 }
 
 /// The largest balance, credit or payment an account may show, in its currency: 10^15, a

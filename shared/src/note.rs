@@ -16,7 +16,7 @@
 use chrono::NaiveDate;
 
 use crate::correction::difference;
-use crate::error::{CorrectionRule, PricingError};
+use crate::error::{CorrectionRule, NoteField, PricingError};
 use crate::exact::Overflow;
 use crate::invoice::{Invoice, InvoiceKind};
 use crate::money::minor_units;
@@ -137,19 +137,23 @@ pub fn standing(final_invoice: &Invoice, notes: &[Note]) -> Result<Standing, Pri
     let at = |e: Overflow| PricingError::overflow(e, format!("invoice {number} and its notes"));
     let mut standing = Standing::of(&final_invoice.bill).map_err(at)?;
     for n in notes {
-        let same = n.corrects == number
-            && n.account == final_invoice.account
-            && n.period == final_invoice.period
-            && n.currency == final_invoice.bill.currency;
-        if !same {
+        let differs = [
+            (n.corrects != number, NoteField::Invoice),
+            (n.account != final_invoice.account, NoteField::Account),
+            (n.period != final_invoice.period, NoteField::Period),
+            (
+                n.currency != final_invoice.bill.currency,
+                NoteField::Currency,
+            ),
+        ]
+        .into_iter()
+        .find_map(|(differs, field)| differs.then_some(field));
+        if let Some(differs) = differs {
             return Err(PricingError::Correction {
                 invoice: number.clone(),
                 rule: CorrectionRule::NoteOfAnotherInvoice {
                     note: n.number.clone().unwrap_or_default(),
-                    corrects: n.corrects.clone(),
-                    account: n.account.clone(),
-                    period: n.period_id.clone(),
-                    currency: n.currency.clone(),
+                    differs,
                 },
             });
         }

@@ -520,6 +520,25 @@ fn a_note_refuses_what_it_cannot_correct() {
         err.to_string(),
         "note against invoice 1575: the corrected invoice is of account someone-else"
     );
+    // An earlier note of another invoice is refused, naming what differs.
+    let later = invoice(&c, &acc, month(2), &rated(&c, month(2), &with_late())).unwrap();
+    let mut foreign = note(&fin, &[], &later, NoteReason::LateUsage, date("2017-03-05"))
+        .unwrap()
+        .unwrap();
+    foreign.corrects = "1574".into();
+    foreign.number = Some("N-9".into());
+    let err = note(
+        &fin,
+        &[foreign],
+        &later,
+        NoteReason::LateUsage,
+        date("2017-03-05"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "note against invoice 1575: earlier note `N-9` is of another invoice"
+    );
     // A changed final invoice is refused, not corrected.
     let mut broken = fin.clone();
     broken.bill.total += d("0.01");
