@@ -1,4 +1,7 @@
-//! Credit and debit notes as data, and their arithmetic: what a bill stands at line by line ([`Standing`]), notes applied to it, and the difference between two standings.
+//! Credit and debit notes as data, and their arithmetic: standings, notes applied, differences.
+//!
+//! A bill's [`Standing`] is its figures line by line; notes add to it; the difference between
+//! two standings is a note's body.
 //!
 //! A final invoice is immutable; a correction is a note whose lines are the change, line by
 //! line, between what the invoice and its earlier notes say and what the same account period

@@ -489,6 +489,9 @@ pub enum CorrectionRule {
     OtherAccount { other: String },
     #[error("the corrected invoice is of period {other}")]
     OtherPeriod { other: String },
+    /// A closed period is corrected by its whole invoice, never by one "to date".
+    #[error("the corrected invoice is an interim invoice to date")]
+    CorrectedToDate,
     /// A correction keeps the invoice's currency (a change of currency is a new invoice).
     #[error("the corrected invoice is in {other}, not {currency}")]
     OtherCurrency { other: String, currency: String },

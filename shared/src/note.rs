@@ -1,4 +1,7 @@
-//! Credit and debit notes against final invoices: the difference, line by line, between what a final invoice and its earlier notes say and the invoice the same account period would have now.
+//! Credit and debit notes against final invoices, from the invoice their period has now.
+//!
+//! A note is the difference, line by line, between what a final invoice and its earlier notes
+//! say and the invoice the same account period would have now.
 //!
 //! A final invoice is immutable. When late usage arrives for its period (late-usage policy
 //! `note`), or the period is re-rated under a corrected catalog or corrected account data, the
@@ -28,6 +31,10 @@ pub use crate::correction::{Note, NoteKind, NoteLine, NoteReason, NoteSection, S
 /// for `reason`, dated `issue_date` (the caller's clock). Unnumbered: the caller sets
 /// `number`. `None` when no amount changes (a re-rate that changes nothing issues nothing).
 ///
+/// Only the priced bills are compared (the balance statement is not corrected by a note), so
+/// price `corrected` with the final invoice's statement adjustments, if it billed any: without
+/// them the note would reverse them.
+///
 /// Lines are matched by (section, product, meter, region, description); each note line holds
 /// the change of quantity, net amount (amount plus spread discounts and credits) and tax. The
 /// note's taxes are the changes of each tax line, so the final invoice plus its notes equals
@@ -35,8 +42,8 @@ pub use crate::correction::{Note, NoteKind, NoteLine, NoteReason, NoteSection, S
 ///
 /// # Errors
 /// [`PricingError::Correction`] when `final_invoice` is not a numbered final invoice, when
-/// `corrected` is of another account, period or currency, or an earlier note corrects another
-/// invoice; [`PricingError::BrokenTotals`] when an input's totals do not add up;
+/// `corrected` is of another account, period or currency or an invoice to date, or an earlier
+/// note corrects another invoice; [`PricingError::BrokenTotals`] when an input's totals do not add up;
 /// [`PricingError::Overflow`] when a change does not fit in a decimal.
 pub fn note(
     final_invoice: &Invoice,
@@ -60,6 +67,9 @@ pub fn note(
         return Err(refuse(CorrectionRule::OtherPeriod {
             other: corrected.period_id.clone(),
         }));
+    }
+    if corrected.as_of.is_some() {
+        return Err(refuse(CorrectionRule::CorrectedToDate));
     }
     let currency = &final_invoice.bill.currency;
     if corrected.bill.currency != *currency {

@@ -539,6 +539,26 @@ fn a_note_refuses_what_it_cannot_correct() {
         err.to_string(),
         "note against invoice 1575: earlier note `N-9` is of another invoice"
     );
+    // A closed period is corrected by its whole invoice, not one to date.
+    let to_date = Statement {
+        as_of: Some(t("2017-02-20T00:00:00Z")),
+        ..Statement::from_book(&acc, month(2))
+    };
+    let partial = invoice_with(&c, &acc, month(2), &usage, &to_date).unwrap();
+    let err = note(
+        &fin,
+        &[],
+        &partial,
+        NoteReason::LateUsage,
+        date("2017-03-05"),
+    );
+    assert!(matches!(
+        err,
+        Err(PricingError::Correction {
+            rule: CorrectionRule::CorrectedToDate,
+            ..
+        })
+    ));
     // A changed final invoice is refused, not corrected.
     let mut broken = fin.clone();
     broken.bill.total += d("0.01");
