@@ -36,6 +36,9 @@ pub enum StoreError {
     /// Finalizing lost a race (the counter moved, or usage was committed meanwhile).
     #[error("finalize of `{account}` {period} raced another write; retry")]
     FinalizeConflict { account: String, period: String },
+    /// A payment reference was recorded before for another payment.
+    #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
+    PaymentConflict { account: String, reference: String },
     /// A config version was stored before with a different body.
     #[error("{kind} version `{version}` is already stored with different content; publish a new version")]
     ConfigVersionConflict { kind: String, version: String },
@@ -68,6 +71,7 @@ impl StoreError {
             StoreError::PeriodClosed { .. }
             | StoreError::AlreadyFinal { .. }
             | StoreError::ConfigVersionConflict { .. }
+            | StoreError::PaymentConflict { .. }
             | StoreError::Rejected { .. }
             | StoreError::Corrupt { .. } => false,
         }
@@ -148,6 +152,22 @@ pub enum RaterError {
     /// A `final` batch names more accounts than its answer can list.
     #[error("a final batch may hold at most {max} accounts, this one holds {accounts}: rate it as interim and close the month (`ratecard close`), which finalizes any number")]
     TooManyAccountsForFinal { accounts: usize, max: usize },
+    /// Finalizing (or closing) a period that has not ended, without the operator's override.
+    #[error("period {period} of account `{account}` ends at {ends_at}: it cannot be finalized before (an operator may override)")]
+    PeriodNotEnded {
+        account: String,
+        period: String,
+        ends_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The account's balance chain has a later final invoice already: this period's would
+    /// bring forward the wrong balance.
+    #[error("account `{account}` already has a final invoice for a later period ({later}, {number}): period {period} cannot be finalized after it (correct it with a note)")]
+    FinalizedOutOfOrder {
+        account: String,
+        period: String,
+        later: String,
+        number: String,
+    },
     #[error("period {period} of account `{account}` is already finalized (invoice {number}); a final invoice is issued once")]
     AlreadyFinalized {
         account: String,
@@ -237,6 +257,8 @@ impl RaterError {
             | RaterError::TooManyAccountsForFinal { .. } => 422,
             RaterError::FinalizeIncomplete { cause, .. } => cause.http_status(),
             RaterError::PeriodClosed { .. }
+            | RaterError::PeriodNotEnded { .. }
+            | RaterError::FinalizedOutOfOrder { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
@@ -279,6 +301,8 @@ impl RaterError {
             RaterError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             RaterError::PeriodClosed { .. } => "period_closed",
             RaterError::BatchPartlyCommitted { .. } => "batch_partly_committed",
+            RaterError::PeriodNotEnded { .. } => "period_not_ended",
+            RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
             RaterError::PartitionFull { .. } => "partition_full",
             RaterError::FinalizeIncomplete { .. } => "finalize_incomplete",
             RaterError::TooManyAccountsForFinal { .. } => "too_many_accounts_for_final",

@@ -109,6 +109,24 @@ impl Store for Local {
     async fn finalize(&self, f: &rater::store::Finalize) -> Result<(), rater::StoreError> {
         self.store.finalize(f).await
     }
+    async fn balance(&self, a: &str) -> Result<rater::model::Balance, rater::StoreError> {
+        self.store.balance(a).await
+    }
+    async fn record_payment(
+        &self,
+        p: &rater::store::PaymentWrite,
+    ) -> Result<rater::store::PaymentOutcome, rater::StoreError> {
+        self.store.record_payment(p).await
+    }
+    async fn payments(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::RecordedPayment>, rater::StoreError> {
+        self.store.payments(a).await
+    }
+    async fn history(&self, a: &str) -> Result<Vec<rater::model::DocRef>, rater::StoreError> {
+        self.store.history(a).await
+    }
     async fn put_config(
         &self,
         k: rater::model::ConfigKind,

@@ -14,8 +14,9 @@ use rater::{finalize, RaterError};
 pub const CATALOG: &str = include_str!("../../../examples/catalogs/cloudstack.json");
 pub const ACCOUNTS: &str = include_str!("../../../examples/accounts/cloudstack.json");
 pub const PERIOD: &str = "2017-02";
-/// A time inside February 2017, so that leases are computed from a clock tests control.
-pub const T0: i64 = 1_487_000_000;
+/// 2017-03-05: after February 2017 (the periods tests finalize have ended), and a clock tests
+/// control, so that leases expire when they say.
+pub const T0: i64 = 1_488_700_000;
 
 /// A store whose whole content can be compared before and after a request.
 pub trait Snapshot {
@@ -1441,6 +1442,24 @@ impl<S: Store> Store for Sabotaged<S> {
     }
     async fn finalize(&self, f: &rater::store::Finalize) -> Result<(), rater::StoreError> {
         self.inner.finalize(f).await
+    }
+    async fn balance(&self, a: &str) -> Result<rater::model::Balance, rater::StoreError> {
+        self.inner.balance(a).await
+    }
+    async fn record_payment(
+        &self,
+        p: &rater::store::PaymentWrite,
+    ) -> Result<rater::store::PaymentOutcome, rater::StoreError> {
+        self.inner.record_payment(p).await
+    }
+    async fn payments(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::RecordedPayment>, rater::StoreError> {
+        self.inner.payments(a).await
+    }
+    async fn history(&self, a: &str) -> Result<Vec<rater::model::DocRef>, rater::StoreError> {
+        self.inner.history(a).await
     }
     async fn put_config(
         &self,
