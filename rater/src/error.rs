@@ -191,6 +191,12 @@ pub enum RaterError {
         bytes: usize,
         max: usize,
     },
+    /// The caller's role does not allow the action (see `crate::auth`).
+    #[error("{principal} may not {action}: it needs the operator role (RATECARD_OPERATORS)")]
+    Forbidden {
+        action: &'static str,
+        principal: String,
+    },
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The temporary file holding a large batch's record ids could not be written or read
@@ -249,6 +255,7 @@ impl RaterError {
         match self {
             RaterError::PayloadTooLarge { .. }
             | RaterError::Import(pricing::import::ImportError::TooLarge { .. }) => 413,
+            RaterError::Forbidden { .. } => 403,
             RaterError::EmptyBatch | RaterError::BadRequest { .. } | RaterError::Import(_) => 400,
             RaterError::BadRecords(_)
             | RaterError::IdempotencyKeyReused { .. }
@@ -310,6 +317,7 @@ impl RaterError {
             RaterError::BatchInProgress { .. } => "batch_in_progress",
             RaterError::UnknownAccount { .. } => "unknown_account",
             RaterError::InvoiceTooLarge { .. } => "invoice_too_large",
+            RaterError::Forbidden { .. } => "forbidden",
             RaterError::Config(_) => "config",
             RaterError::TempFile(_) => "temp_file",
             RaterError::Pricing(_) => "pricing",
