@@ -168,6 +168,8 @@ pub enum RaterError {
         later: String,
         number: String,
     },
+    #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
+    PaymentConflict { account: String, reference: String },
     #[error("period {period} of account `{account}` is already finalized (invoice {number}); a final invoice is issued once")]
     AlreadyFinalized {
         account: String,
@@ -234,6 +236,9 @@ impl From<StoreError> for RaterError {
                 period,
                 number,
             },
+            StoreError::PaymentConflict { account, reference } => {
+                RaterError::PaymentConflict { account, reference }
+            }
             e => RaterError::Store(e),
         }
     }
@@ -261,6 +266,7 @@ impl RaterError {
             | RaterError::IdempotencyKeyReused { .. }
             | RaterError::UnknownAccount { .. }
             | RaterError::PartitionFull { .. }
+            | RaterError::PaymentConflict { .. }
             | RaterError::TooManyAccountsForFinal { .. } => 422,
             RaterError::FinalizeIncomplete { cause, .. } => cause.http_status(),
             RaterError::PeriodClosed { .. }
@@ -311,6 +317,7 @@ impl RaterError {
             RaterError::PeriodNotEnded { .. } => "period_not_ended",
             RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
             RaterError::PartitionFull { .. } => "partition_full",
+            RaterError::PaymentConflict { .. } => "payment_conflict",
             RaterError::FinalizeIncomplete { .. } => "finalize_incomplete",
             RaterError::TooManyAccountsForFinal { .. } => "too_many_accounts_for_final",
             RaterError::AlreadyFinalized { .. } => "already_finalized",

@@ -99,10 +99,9 @@ async fn main() -> Result<()> {
         .map(str::to_string)
         .collect();
     if let Ok(h) = std::env::var("RATECARD_CLOSE_GRACE_HOURS") {
-        config.close_grace_hours = h
-            .trim()
-            .parse()
-            .with_context(|| format!("RATECARD_CLOSE_GRACE_HOURS `{h}` is not a number of hours"))?;
+        config.close_grace_hours = h.trim().parse().with_context(|| {
+            format!("RATECARD_CLOSE_GRACE_HOURS `{h}` is not a number of hours")
+        })?;
     }
     eprintln!(
         "rater: table {}, issuer {}, catalog {} {}, accounts {}",
