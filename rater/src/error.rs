@@ -152,6 +152,18 @@ pub enum RaterError {
     /// A `final` batch names more accounts than its answer can list.
     #[error("a final batch may hold at most {max} accounts, this one holds {accounts}: rate it as interim and close the month (`ratecard close`), which finalizes any number")]
     TooManyAccountsForFinal { accounts: usize, max: usize },
+    /// A scheduled close finalized what it could but some accounts failed: the run ends in
+    /// error so that the scheduler retries it (and, past its retries, the dead-letter queue
+    /// and its alarm show it). A rerun finalizes only the accounts still open.
+    #[error("the close of {period} finalized {finalized} account(s) but {failed} failed (first: `{first_account}`: {first_message})")]
+    CloseIncomplete {
+        period: String,
+        finalized: u64,
+        failed: u64,
+        first_account: String,
+        first_message: String,
+        retryable: bool,
+    },
     /// Finalizing (or closing) a period that has not ended, without the operator's override.
     #[error("period {period} of account `{account}` ends at {ends_at}: it cannot be finalized before (an operator may override)")]
     PeriodNotEnded {
@@ -250,6 +262,7 @@ impl RaterError {
         match self {
             RaterError::BatchInProgress { .. } => true,
             RaterError::FinalizeIncomplete { cause, .. } => cause.retryable(),
+            RaterError::CloseIncomplete { retryable, .. } => *retryable,
             RaterError::Store(e) => e.retryable(),
             _ => false,
         }
@@ -276,6 +289,7 @@ impl RaterError {
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
             RaterError::InvoiceTooLarge { .. }
+            | RaterError::CloseIncomplete { .. }
             | RaterError::Internal { .. }
             | RaterError::Config(_)
             | RaterError::Pricing(_)
@@ -319,6 +333,7 @@ impl RaterError {
             RaterError::PartitionFull { .. } => "partition_full",
             RaterError::PaymentConflict { .. } => "payment_conflict",
             RaterError::FinalizeIncomplete { .. } => "finalize_incomplete",
+            RaterError::CloseIncomplete { .. } => "close_incomplete",
             RaterError::TooManyAccountsForFinal { .. } => "too_many_accounts_for_final",
             RaterError::AlreadyFinalized { .. } => "already_finalized",
             RaterError::BatchInProgress { .. } => "batch_in_progress",

@@ -601,6 +601,18 @@ async fn dispatch<S: Store>(
         })?;
         log.action = Some("close".into());
         let report = close_as(store, config, &ev, &Caller::operator(), log).await?;
+        // The schedule sees an error (and retries) while any account failed; an operator's
+        // `POST /close` gets the report with its failures instead.
+        if let Some(first) = report.failures.first() {
+            return Err(RaterError::CloseIncomplete {
+                period: report.period.clone(),
+                finalized: report.finalized,
+                failed: report.failed,
+                first_account: first.account.clone(),
+                first_message: first.message.clone(),
+                retryable: report.failures.iter().any(|f| f.retryable),
+            });
+        }
         return Ok(serde_json::to_value(report).expect("reports serialize"));
     }
     let ev: DirectEvent = serde_json::from_value(payload).map_err(|e| {

@@ -539,3 +539,54 @@ async fn roles_are_enforced_by_the_function_and_refusals_write_nothing() {
     // 10 hours of copper at 2.20 = 22.00 (the 5.00 paid is on the statement, not the total).
     assert_eq!(docs[0]["total"], "22.00", "{history}");
 }
+
+/// Issue 14: the scheduled close ends in error while an account could not be finalized, so
+/// that the scheduler retries it and, past its retries, the dead-letter queue shows it; the
+/// accounts it could finalize stay finalized. Here `a0000`'s March was finalized early (an
+/// operator's override), so its February can no longer be: its balance chain has moved on.
+#[tokio::test]
+async fn a_scheduled_close_with_a_failed_account_ends_in_error_naming_it() {
+    use rater::invoices::{finalize_with, Finalizing};
+    let (_d, s) = store();
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let config = month_config(&clock);
+    let mar = pricing::BillingPeriod::parse("2017-03").unwrap();
+    let usage = hours_of("a0000", 2, 3, 10) + &hours_of("a0001", 2, 3, 1);
+    rater::rate_batch(&s, &config, request_in(usage.as_bytes(), "feb", None))
+        .await
+        .unwrap();
+    clock.store(1_488_400_000, std::sync::atomic::Ordering::SeqCst); // 2017-03-01 20:26
+    let usage = hours_of("a0000", 3, 1, 2);
+    rater::rate_batch(&s, &config, request_in(usage.as_bytes(), "mar", None))
+        .await
+        .unwrap();
+    let early = Finalizing {
+        before_period_end: true,
+    };
+    finalize_with(&s, &config, "a0000", mar, early)
+        .await
+        .unwrap();
+
+    clock.store(1_488_600_000, std::sync::atomic::Ordering::SeqCst); // 2017-03-04 04:00
+    let schedule = json!({"close": {"time": "2017-03-04T04:00:00Z"}});
+    let err = handle_event(&s, &config, schedule.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "close_incomplete", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("a0000") && message.contains("2017-02"),
+        "{message}"
+    );
+    assert!(
+        message.contains("finalized 1 account"),
+        "a0001 was finalized: {message}"
+    );
+    assert!(
+        !err.retryable(),
+        "an out-of-order final does not heal by retrying"
+    );
+    // The rerun finds a0001 final and a0000 still failing: nothing is finalized twice.
+    let err = handle_event(&s, &config, schedule).await.unwrap_err();
+    assert!(err.to_string().contains("finalized 0 account"), "{err}");
+}
