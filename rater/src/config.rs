@@ -8,8 +8,8 @@ use pricing::{AccountBook, Catalog, PeriodKind};
 
 use crate::error::RaterError;
 use crate::limits::{
-    ACCOUNT_ID_BYTES_MAX, COMMITTED_ITEM_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX, ISSUER_BYTES_MAX,
-    LEASE_S, PAYLOAD_BYTES_MAX,
+    ACCOUNT_ID_BYTES_MAX, CLOSE_GRACE_HOURS, COMMITTED_ITEM_BYTES_MAX, IN_PROGRESS_WAIT_MS_MAX,
+    ISSUER_BYTES_MAX, LEASE_S, PAYLOAD_BYTES_MAX,
 };
 use crate::model::ConfigKind;
 use crate::store::Store;
@@ -42,6 +42,12 @@ pub struct RaterConfig {
     /// it small to fill a partition quickly).
     pub committed_item_bytes_max: usize,
     pub clock: Clock,
+    /// IAM principals (ARNs, or patterns ending in `*`) with the operator role
+    /// (`RATECARD_OPERATORS`; see `crate::auth`).
+    pub operators: Vec<String>,
+    /// How long after a period ends the scheduled close waits for late exports
+    /// (`RATECARD_CLOSE_GRACE_HOURS`, [`CLOSE_GRACE_HOURS`] when unset).
+    pub close_grace_hours: i64,
     /// Account id -> the kind of its billing periods.
     pub(crate) account_kinds: HashMap<String, PeriodKind>,
     /// Account id -> its position in the book.
@@ -109,6 +115,8 @@ impl RaterConfig {
             id_run_entries: crate::limits::ID_RUN_ENTRIES,
             committed_item_bytes_max: COMMITTED_ITEM_BYTES_MAX,
             clock: system_clock(),
+            operators: Vec::new(),
+            close_grace_hours: CLOSE_GRACE_HOURS,
             account_kinds,
             account_index,
             config_stored: AtomicBool::new(false),

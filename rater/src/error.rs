@@ -36,6 +36,9 @@ pub enum StoreError {
     /// Finalizing lost a race (the counter moved, or usage was committed meanwhile).
     #[error("finalize of `{account}` {period} raced another write; retry")]
     FinalizeConflict { account: String, period: String },
+    /// A payment reference was recorded before for another payment.
+    #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
+    PaymentConflict { account: String, reference: String },
     /// A config version was stored before with a different body.
     #[error("{kind} version `{version}` is already stored with different content; publish a new version")]
     ConfigVersionConflict { kind: String, version: String },
@@ -68,6 +71,7 @@ impl StoreError {
             StoreError::PeriodClosed { .. }
             | StoreError::AlreadyFinal { .. }
             | StoreError::ConfigVersionConflict { .. }
+            | StoreError::PaymentConflict { .. }
             | StoreError::Rejected { .. }
             | StoreError::Corrupt { .. } => false,
         }
@@ -148,6 +152,36 @@ pub enum RaterError {
     /// A `final` batch names more accounts than its answer can list.
     #[error("a final batch may hold at most {max} accounts, this one holds {accounts}: rate it as interim and close the month (`ratecard close`), which finalizes any number")]
     TooManyAccountsForFinal { accounts: usize, max: usize },
+    /// A scheduled close finalized what it could but some accounts failed: the run ends in
+    /// error so that the scheduler retries it (and, past its retries, the dead-letter queue
+    /// and its alarm show it). A rerun finalizes only the accounts still open.
+    #[error("the close of {period} finalized {finalized} account(s) but {failed} failed (first: `{first_account}`: {first_message})")]
+    CloseIncomplete {
+        period: String,
+        finalized: u64,
+        failed: u64,
+        first_account: String,
+        first_message: String,
+        retryable: bool,
+    },
+    /// Finalizing (or closing) a period that has not ended, without the operator's override.
+    #[error("period {period} of account `{account}` ends at {ends_at}: it cannot be finalized before (an operator may override)")]
+    PeriodNotEnded {
+        account: String,
+        period: String,
+        ends_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// The account's balance chain has a later final invoice already: this period's would
+    /// bring forward the wrong balance.
+    #[error("account `{account}` already has a final invoice for a later period ({later}, {number}): period {period} cannot be finalized after it (correct it with a note)")]
+    FinalizedOutOfOrder {
+        account: String,
+        period: String,
+        later: String,
+        number: String,
+    },
+    #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
+    PaymentConflict { account: String, reference: String },
     #[error("period {period} of account `{account}` is already finalized (invoice {number}); a final invoice is issued once")]
     AlreadyFinalized {
         account: String,
@@ -170,6 +204,12 @@ pub enum RaterError {
         period: String,
         bytes: usize,
         max: usize,
+    },
+    /// The caller's role does not allow the action (see `crate::auth`).
+    #[error("{principal} may not {action}: it needs the operator role (RATECARD_OPERATORS)")]
+    Forbidden {
+        action: &'static str,
+        principal: String,
     },
     #[error("invalid configuration: {0}")]
     Config(String),
@@ -208,6 +248,9 @@ impl From<StoreError> for RaterError {
                 period,
                 number,
             },
+            StoreError::PaymentConflict { account, reference } => {
+                RaterError::PaymentConflict { account, reference }
+            }
             e => RaterError::Store(e),
         }
     }
@@ -219,6 +262,7 @@ impl RaterError {
         match self {
             RaterError::BatchInProgress { .. } => true,
             RaterError::FinalizeIncomplete { cause, .. } => cause.retryable(),
+            RaterError::CloseIncomplete { retryable, .. } => *retryable,
             RaterError::Store(e) => e.retryable(),
             _ => false,
         }
@@ -229,18 +273,23 @@ impl RaterError {
         match self {
             RaterError::PayloadTooLarge { .. }
             | RaterError::Import(pricing::import::ImportError::TooLarge { .. }) => 413,
+            RaterError::Forbidden { .. } => 403,
             RaterError::EmptyBatch | RaterError::BadRequest { .. } | RaterError::Import(_) => 400,
             RaterError::BadRecords(_)
             | RaterError::IdempotencyKeyReused { .. }
             | RaterError::UnknownAccount { .. }
             | RaterError::PartitionFull { .. }
+            | RaterError::PaymentConflict { .. }
             | RaterError::TooManyAccountsForFinal { .. } => 422,
             RaterError::FinalizeIncomplete { cause, .. } => cause.http_status(),
             RaterError::PeriodClosed { .. }
+            | RaterError::PeriodNotEnded { .. }
+            | RaterError::FinalizedOutOfOrder { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
             RaterError::InvoiceTooLarge { .. }
+            | RaterError::CloseIncomplete { .. }
             | RaterError::Internal { .. }
             | RaterError::Config(_)
             | RaterError::Pricing(_)
@@ -279,13 +328,18 @@ impl RaterError {
             RaterError::IdempotencyKeyReused { .. } => "idempotency_key_reused",
             RaterError::PeriodClosed { .. } => "period_closed",
             RaterError::BatchPartlyCommitted { .. } => "batch_partly_committed",
+            RaterError::PeriodNotEnded { .. } => "period_not_ended",
+            RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
             RaterError::PartitionFull { .. } => "partition_full",
+            RaterError::PaymentConflict { .. } => "payment_conflict",
             RaterError::FinalizeIncomplete { .. } => "finalize_incomplete",
+            RaterError::CloseIncomplete { .. } => "close_incomplete",
             RaterError::TooManyAccountsForFinal { .. } => "too_many_accounts_for_final",
             RaterError::AlreadyFinalized { .. } => "already_finalized",
             RaterError::BatchInProgress { .. } => "batch_in_progress",
             RaterError::UnknownAccount { .. } => "unknown_account",
             RaterError::InvoiceTooLarge { .. } => "invoice_too_large",
+            RaterError::Forbidden { .. } => "forbidden",
             RaterError::Config(_) => "config",
             RaterError::TempFile(_) => "temp_file",
             RaterError::Pricing(_) => "pricing",

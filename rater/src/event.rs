@@ -18,14 +18,16 @@ use pricing::BillingPeriod;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::auth::{Action, Caller};
 use crate::batch::{rate_batch, BatchRequest};
 use crate::config::RaterConfig;
 use crate::error::RaterError;
 use crate::import::parse_format_arg;
-use crate::invoices::invoice_for;
+use crate::invoices::{finalize_with, invoice_for, Finalizing};
 use crate::model::Mode;
+use crate::month;
 use crate::render;
-use crate::store::Store;
+use crate::store::{PaymentOutcome, Store};
 
 /// The parts of a Function URL request (payload format 2.0) the rater reads.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -64,6 +66,81 @@ impl FunctionUrlRequest {
     fn query(&self, name: &str) -> Option<&str> {
         self.query_string_parameters.get(name).map(String::as_str)
     }
+
+    /// The request's path (`/`, `/payments`...), without a trailing slash.
+    fn path(&self) -> &str {
+        let p = self
+            .request_context
+            .pointer("/http/path")
+            .and_then(Value::as_str)
+            .unwrap_or("/");
+        match p.trim_end_matches('/') {
+            "" => "/",
+            p => p,
+        }
+    }
+
+    /// The body as bytes (decoded when base64).
+    fn body_bytes(&self) -> Result<Vec<u8>, RaterError> {
+        let raw = self.body.as_deref().unwrap_or("");
+        if self.is_base64_encoded {
+            base64::engine::general_purpose::STANDARD
+                .decode(raw.trim())
+                .map_err(|e| bad("body", format!("isBase64Encoded but not base64: {e}")))
+        } else {
+            Ok(raw.as_bytes().to_vec())
+        }
+    }
+
+    /// The body, read as the JSON of `T`.
+    fn json_body<T: serde::de::DeserializeOwned>(&self) -> Result<T, RaterError> {
+        let bytes = self.body_bytes()?;
+        serde_json::from_slice(&bytes).map_err(|e| bad("body", e.to_string()))
+    }
+}
+
+/// A close, asked for by an operator (`POST /close`) or sent by the month-end schedule as
+/// `{"close": {...}}`: either the period, or the schedule's `time` from which the period is
+/// the last one past its grace (`RATECARD_CLOSE_GRACE_HOURS`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseEvent {
+    #[serde(default)]
+    pub period: Option<String>,
+    #[serde(default)]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// The kind of period a scheduled close closes (a month when absent).
+    #[serde(default)]
+    pub kind: Option<pricing::PeriodKind>,
+    /// Close a period that has not ended (operators only; logged).
+    #[serde(default, rename = "override")]
+    pub override_end: bool,
+}
+
+impl CloseEvent {
+    fn period(&self, config: &RaterConfig) -> Result<BillingPeriod, RaterError> {
+        if let Some(p) = parse_period(self.period.as_deref())? {
+            return Ok(p);
+        }
+        let time = self
+            .time
+            .ok_or_else(|| bad("period", "a close needs `period` or the schedule's `time`"))?;
+        Ok(crate::month::period_to_close(
+            time,
+            chrono::Duration::hours(config.close_grace_hours),
+            self.kind.unwrap_or(pricing::PeriodKind::Month),
+        ))
+    }
+}
+
+/// `POST /finalize`: one account period, by an operator.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinalizeEvent {
+    pub account: String,
+    pub period: String,
+    #[serde(default, rename = "override")]
+    pub override_end: bool,
 }
 
 /// A direct invocation, as the nightly schedule sends it.
@@ -292,30 +369,30 @@ async fn handle_url_logged<S: Store>(
     log: &mut RequestLog,
 ) -> FunctionUrlResponse {
     log.method = Some(req.method());
-    let result = async {
-        if req.method() == "GET" {
-            let account = req
-                .query("account")
-                .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
-            let period = parse_period(req.query("period"))?
-                .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
-            let inv = invoice_for(store, config, account, period).await?;
-            return Ok((json!({ "invoices": [inv] }), vec![inv], output_of(req)));
-        }
-        let (batch, output) = url_batch_request(req, config.payload_bytes_max)?;
-        let resp = rate_batch(store, config, batch).await?;
-        log.batch(&resp);
-        let value = serde_json::to_value(&resp).expect("responses serialize");
-        Ok::<_, RaterError>((value, resp.invoices, output))
-    }
-    .await;
-    let response = match result {
-        Ok((_, invoices, Output::Csv)) => respond(
+    let caller = Caller::of_url_request(&req.request_context, &config.operators);
+    log.principal.clone_from(&caller.principal);
+    let response = match route(store, config, req, &caller, log).await {
+        Ok(Answer::Invoices(invoices)) if output_of(req) == Output::Csv => respond(
             200,
             "text/csv; charset=utf-8",
             render::invoices_csv(&invoices),
         ),
-        Ok((value, _, Output::Json)) => respond(200, "application/json", value.to_string()),
+        Ok(Answer::Invoices(invoices)) => respond(
+            200,
+            "application/json",
+            json!({ "invoices": invoices }).to_string(),
+        ),
+        Ok(Answer::Batch(resp)) if output_of(req) == Output::Csv => respond(
+            200,
+            "text/csv; charset=utf-8",
+            render::invoices_csv(&resp.invoices),
+        ),
+        Ok(Answer::Batch(resp)) => respond(
+            200,
+            "application/json",
+            serde_json::to_string(&resp).expect("responses serialize"),
+        ),
+        Ok(Answer::Json(value)) => respond(200, "application/json", value.to_string()),
         Err(e) => {
             log.error(&e);
             error_response(&e)
@@ -323,6 +400,125 @@ async fn handle_url_logged<S: Store>(
     };
     log.status = response.status_code;
     response
+}
+
+/// What a Function URL request is answered with.
+enum Answer {
+    Invoices(Vec<pricing::Invoice>),
+    Batch(Box<crate::batch::RateResponse>),
+    Json(Value),
+}
+
+/// The Function URL's routes, each checked against the caller's role before it does anything:
+/// `GET /` (an invoice), `GET /history`, `POST /` (a batch), `POST /payments`, `POST /close`,
+/// `POST /finalize`.
+async fn route<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    req: &FunctionUrlRequest,
+    caller: &Caller,
+    log: &mut RequestLog,
+) -> Result<Answer, RaterError> {
+    let method = req.method();
+    log.action = Some(req.path().to_string());
+    match (method.as_str(), req.path()) {
+        ("GET", "/history") => {
+            caller.may(Action::ReadHistory)?;
+            let account = req
+                .query("account")
+                .ok_or_else(|| bad("account", "GET /history needs ?account="))?;
+            let documents = month::history(store, config, account).await?;
+            Ok(Answer::Json(
+                json!({ "account": account, "documents": documents }),
+            ))
+        }
+        ("GET", _) => {
+            caller.may(Action::ReadInvoice)?;
+            let account = req
+                .query("account")
+                .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
+            let period = parse_period(req.query("period"))?
+                .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
+            Ok(Answer::Invoices(vec![
+                invoice_for(store, config, account, period).await?,
+            ]))
+        }
+        ("POST", "/payments") => {
+            caller.may(Action::RecordPayment)?;
+            let p: month::PaymentInput = req.json_body()?;
+            let outcome = month::record_payment(store, config, &p).await?;
+            Ok(Answer::Json(json!({
+                "account": p.account,
+                "reference": p.reference,
+                "recorded": outcome == PaymentOutcome::Recorded,
+            })))
+        }
+        ("POST", "/close") => {
+            caller.may(Action::Close)?;
+            let ev: CloseEvent = req.json_body()?;
+            let report = close_as(store, config, &ev, caller, log).await?;
+            Ok(Answer::Json(
+                serde_json::to_value(report).expect("reports serialize"),
+            ))
+        }
+        ("POST", "/finalize") => {
+            caller.may(Action::Finalize)?;
+            let ev: FinalizeEvent = req.json_body()?;
+            let period = parse_period(Some(&ev.period))?
+                .ok_or_else(|| bad("period", "POST /finalize needs `period`"))?;
+            let how = overriding(caller, ev.override_end, log)?;
+            let inv = finalize_with(store, config, &ev.account, period, how).await?;
+            Ok(Answer::Invoices(vec![inv]))
+        }
+        ("POST", "/") => {
+            let (batch, _) = url_batch_request(req, config.payload_bytes_max)?;
+            caller.may(match batch.mode {
+                Mode::Interim => Action::RateInterim,
+                Mode::Final => Action::RateFinal,
+            })?;
+            let resp = rate_batch(store, config, batch).await?;
+            log.batch(&resp);
+            Ok(Answer::Batch(Box::new(resp)))
+        }
+        (m, p) => Err(bad("path", format!("no route for {m} {p}"))),
+    }
+}
+
+/// The finalizing rule for a request asking (or not) to override the period's end: only an
+/// operator may, and the log line says it did.
+fn overriding(
+    caller: &Caller,
+    override_end: bool,
+    log: &mut RequestLog,
+) -> Result<Finalizing, RaterError> {
+    if override_end {
+        caller.may(Action::OverridePeriodEnd)?;
+        log.override_period_end = true;
+    }
+    Ok(Finalizing {
+        before_period_end: override_end,
+    })
+}
+
+/// Closes the period a close event names, as `caller`.
+async fn close_as<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    ev: &CloseEvent,
+    caller: &Caller,
+    log: &mut RequestLog,
+) -> Result<month::CloseReport, RaterError> {
+    let period = ev.period(config)?;
+    let how = overriding(caller, ev.override_end, log)?;
+    let report = month::close(store, config, period, how).await?;
+    log.close = Some(CloseCounts {
+        period: report.period.clone(),
+        finalized: report.finalized,
+        already_final: report.already_final,
+        skipped: report.skipped,
+        failed: report.failed,
+    });
+    Ok(report)
 }
 
 /// Dispatches one Lambda payload: a Function URL request answers a Function URL response
@@ -396,6 +592,29 @@ async fn dispatch<S: Store>(
         let resp = handle_url_logged(store, config, &req, log).await;
         return Ok(serde_json::to_value(resp).expect("responses serialize"));
     }
+    if let Some(close) = payload.get("close") {
+        let ev: CloseEvent = serde_json::from_value(close.clone()).map_err(|e| {
+            bad(
+                "close",
+                format!("expected {{period | time, kind, override}}: {e}"),
+            )
+        })?;
+        log.action = Some("close".into());
+        let report = close_as(store, config, &ev, &Caller::operator(), log).await?;
+        // The schedule sees an error (and retries) while any account failed; an operator's
+        // `POST /close` gets the report with its failures instead.
+        if let Some(first) = report.failures.first() {
+            return Err(RaterError::CloseIncomplete {
+                period: report.period.clone(),
+                finalized: report.finalized,
+                failed: report.failed,
+                first_account: first.account.clone(),
+                first_message: first.message.clone(),
+                retryable: report.failures.iter().any(|f| f.retryable),
+            });
+        }
+        return Ok(serde_json::to_value(report).expect("reports serialize"));
+    }
     let ev: DirectEvent = serde_json::from_value(payload).map_err(|e| {
         bad(
             "event",
@@ -438,6 +657,18 @@ pub struct RequestLog {
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
+    /// The route (`/`, `/payments`, `/close`...) or the direct event (`close`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// The caller's IAM principal, when the Function URL authenticated one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// An operator closed or finalized a period before it ended.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub override_period_end: bool,
+    /// What a close did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub close: Option<CloseCounts>,
     pub status: u16,
     /// `ok`, `error` or `panic`.
     pub outcome: &'static str,
@@ -456,6 +687,16 @@ pub struct RequestLog {
     pub duration_ms: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// A close's counts, in its log line.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct CloseCounts {
+    pub period: String,
+    pub finalized: u64,
+    pub already_final: u64,
+    pub skipped: u64,
+    pub failed: u64,
 }
 
 impl RequestLog {

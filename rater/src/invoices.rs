@@ -1,6 +1,6 @@
 //! Step 4, invoices: a batch's answer (interim invoices, or the final ones it asked for), an account period's invoice on demand, and finalizing: one numbered, immutable invoice per account period, gapless per issuer.
 
-use pricing::{BillingPeriod, Invoice, InvoiceKind};
+use pricing::{Account, BillingPeriod, Invoice, InvoiceKind};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ensure_config_stored, RaterConfig};
@@ -8,7 +8,9 @@ use crate::error::{RaterError, StoreError};
 use crate::limits::{
     ANSWER_INVOICES_MAX, ANSWER_INVOICE_BYTES_MAX, FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX,
 };
-use crate::model::{BatchSummary, Finalized, Mode, Partition};
+use crate::model::{
+    Balance, BatchSummary, DocKind, DocRef, Finalized, LastFinal, Mode, Partition, RecordedPayment,
+};
 use crate::retry::backoff;
 use crate::store::{invoice_number, Finalize, Store};
 
@@ -166,7 +168,7 @@ pub(crate) async fn finalize_each<S: Store>(
 }
 
 /// The invoice of an account for a period: the final one once issued, else an interim one
-/// computed now from committed usage (not stored, not numbered).
+/// computed now from committed usage and the account's statement (not stored, not numbered).
 pub async fn invoice_for<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -177,35 +179,99 @@ pub async fn invoice_for<S: Store>(
     if let Some(inv) = store.final_invoice(account, &period_id).await? {
         return Ok(inv);
     }
-    let acc = config
-        .accounts
+    let acc = known_account(config, account)?;
+    let pu = store.period_usage(account, &period_id).await?;
+    let balance = store.balance(account).await?;
+    let payments = store.payments(account).await?;
+    let (inv, _) = priced(config, acc, period, &pu.usage, &balance, &payments)?;
+    Ok(inv)
+}
+
+fn known_account<'c>(config: &'c RaterConfig, account: &str) -> Result<&'c Account, RaterError> {
+    config
         .account(account)
         .ok_or_else(|| RaterError::UnknownAccount {
             account: account.to_string(),
             accounts_version: config.accounts.version.clone(),
-        })?;
-    let pu = store.period_usage(account, &period_id).await?;
-    let mut inv = pricing::invoice(&config.catalog, acc, period, &pu.usage)?;
+        })
+}
+
+/// The invoice of `acc`'s `period` with its statement: brought forward and prepaid credit from
+/// the account's last final invoice (the accounts book's opening balance and credit before the
+/// first one), payments from the store and the book dated in the period. Returns it with the
+/// prepaid credit left after it (what the next invoice may use).
+fn priced(
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    usage: &pricing::Usage,
+    balance: &Balance,
+    payments: &[RecordedPayment],
+) -> Result<(Invoice, rust_decimal::Decimal), RaterError> {
+    let mut stated = acc.clone();
+    if let Some(last) = &balance.last {
+        stated.balance_brought_forward = last.carried_forward;
+        stated.prepaid_credit = last.prepaid_remaining;
+    }
+    // The book's payments, and the store's (a reference in both is the store's).
+    stated
+        .payments
+        .retain(|b| !payments.iter().any(|p| p.reference == b.reference));
+    stated
+        .payments
+        .extend(payments.iter().map(|p| pricing::invoice::Payment {
+            date: p.date,
+            amount: p.amount,
+            reference: p.reference.clone(),
+        }));
+    stated
+        .payments
+        .sort_by(|a, b| a.date.cmp(&b.date).then(a.reference.cmp(&b.reference)));
+    let mut inv = pricing::invoice(&config.catalog, &stated, period, usage)?;
     inv.accounts_version = Some(config.accounts.version.clone());
-    Ok(inv)
+    let prepaid_left = (stated.prepaid_credit.max(rust_decimal::Decimal::ZERO)
+        - inv.credits_applied)
+        .max(rust_decimal::Decimal::ZERO);
+    Ok((inv, prepaid_left))
+}
+
+/// Whether finalizing may close a period that has not ended yet: only an operator's explicit
+/// override (which the request's log line records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Finalizing {
+    pub before_period_end: bool,
 }
 
 /// Issues the final, numbered invoice of an account's period: gapless numbers per issuer, every
-/// committed batch on it, once. Finalizing again is refused with `AlreadyFinalized`.
+/// committed batch on it, once. Finalizing again is refused with `AlreadyFinalized`; a period
+/// that has not ended is refused with `PeriodNotEnded` (see [`finalize_with`] for the
+/// operator's override).
 pub async fn finalize<S: Store>(
     store: &S,
     config: &RaterConfig,
     account: &str,
     period: BillingPeriod,
 ) -> Result<Invoice, RaterError> {
+    finalize_with(store, config, account, period, Finalizing::default()).await
+}
+
+/// [`finalize`], with the operator's override of the period's end.
+pub async fn finalize_with<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+    how: Finalizing,
+) -> Result<Invoice, RaterError> {
     let period_id = period.id();
-    let acc = config
-        .accounts
-        .account(account)
-        .ok_or_else(|| RaterError::UnknownAccount {
+    let acc = known_account(config, account)?;
+    if !how.before_period_end && config.now_s() < period.end().timestamp() {
+        return Err(RaterError::PeriodNotEnded {
             account: account.to_string(),
-            accounts_version: config.accounts.version.clone(),
-        })?;
+            period: period_id,
+            ends_at: period.end(),
+        });
+    }
     ensure_config_stored(store, config).await?;
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
         if let Some(existing) = store.final_invoice(account, &period_id).await? {
@@ -215,31 +281,8 @@ pub async fn finalize<S: Store>(
                 number: existing.number.unwrap_or_default(),
             });
         }
-        let pu = store.period_usage(account, &period_id).await?;
-        let counter = store.counter(&config.issuer).await?;
-        let number = invoice_number(&config.issuer, counter + 1);
-        let mut inv = pricing::invoice(&config.catalog, acc, period, &pu.usage)?;
-        inv.kind = InvoiceKind::Final;
-        inv.number = Some(number.clone());
-        inv.accounts_version = Some(config.accounts.version.clone());
-        let bytes = serde_json::to_vec(&inv).expect("invoices serialize").len();
-        if bytes > FINAL_INVOICE_BYTES_MAX {
-            return Err(RaterError::InvoiceTooLarge {
-                account: account.to_string(),
-                period: period_id,
-                bytes,
-                max: FINAL_INVOICE_BYTES_MAX,
-            });
-        }
-        let f = Finalize {
-            issuer: config.issuer.clone(),
-            expected_counter: counter,
-            account: account.to_string(),
-            period_id: period_id.clone(),
-            usage_version: pu.version,
-            number,
-            invoice: inv.clone(),
-        };
+        let f = finalization(store, config, acc, period).await?;
+        let inv = f.invoice.clone();
         match store.finalize(&f).await {
             Ok(()) => return Ok(inv),
             Err(StoreError::FinalizeConflict { .. }) => {
@@ -252,4 +295,69 @@ pub async fn finalize<S: Store>(
         account: account.to_string(),
         period: period_id,
     }))
+}
+
+/// The write that finalizes `acc`'s `period`, from what the store holds now: the invoice with
+/// its statement, numbered next in the issuer's series, and what it leaves the next one.
+async fn finalization<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+) -> Result<Finalize, RaterError> {
+    let period_id = period.id();
+    let balance = store.balance(&acc.id).await?;
+    if let Some(last) = balance
+        .last
+        .as_ref()
+        .filter(|l| l.period.as_str() > period_id.as_str())
+    {
+        return Err(RaterError::FinalizedOutOfOrder {
+            account: acc.id.clone(),
+            period: period_id,
+            later: last.period.clone(),
+            number: last.number.clone(),
+        });
+    }
+    let pu = store.period_usage(&acc.id, &period_id).await?;
+    let payments = store.payments(&acc.id).await?;
+    let counter = store.counter(&config.issuer).await?;
+    let number = invoice_number(&config.issuer, counter + 1);
+    let (mut inv, prepaid_remaining) = priced(config, acc, period, &pu.usage, &balance, &payments)?;
+    inv.kind = InvoiceKind::Final;
+    inv.number = Some(number.clone());
+    let bytes = serde_json::to_vec(&inv).expect("invoices serialize").len();
+    if bytes > FINAL_INVOICE_BYTES_MAX {
+        return Err(RaterError::InvoiceTooLarge {
+            account: acc.id.clone(),
+            period: period_id,
+            bytes,
+            max: FINAL_INVOICE_BYTES_MAX,
+        });
+    }
+    Ok(Finalize {
+        issuer: config.issuer.clone(),
+        expected_counter: counter,
+        account: acc.id.clone(),
+        period_id: period_id.clone(),
+        usage_version: pu.version,
+        number: number.clone(),
+        balance_version: balance.version,
+        last: LastFinal {
+            period: period_id.clone(),
+            number: number.clone(),
+            carried_forward: inv.carried_forward,
+            prepaid_remaining,
+        },
+        doc: DocRef {
+            kind: DocKind::Invoice,
+            number,
+            period: period_id,
+            issued_at_ms: config.now_s().saturating_mul(1000),
+            total: inv.bill.total,
+            currency: inv.bill.currency.clone(),
+            corrects: None,
+        },
+        invoice: inv,
+    })
 }

@@ -89,6 +89,7 @@
 //! stores the versions it uses before rating.
 
 pub mod aggregate;
+pub mod auth;
 pub mod batch;
 pub mod commit;
 pub mod config;
@@ -100,6 +101,7 @@ pub mod import;
 pub mod invoices;
 pub mod limits;
 pub mod model;
+pub mod month;
 pub mod render;
 pub mod retry;
 pub mod store;

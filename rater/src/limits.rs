@@ -124,3 +124,16 @@ pub const ANSWER_INVOICE_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// can be megabytes (10,000 products); DynamoDB holds 400 KB per item, so a larger body is
 /// stored in parts of this size beside a head item naming their count and hash.
 pub const CONFIG_PART_BYTES_MAX: usize = 300 * 1024;
+
+/// Most accounts a close's answer lists under each outcome (the counts are whole): its log line
+/// and answer stay readable for an accounts book of any size.
+pub const CLOSE_LISTED_MAX: usize = 1_000;
+
+/// Longest payment reference, in bytes: it is part of the payment's storage key; bank and
+/// payment-provider references are tens of characters.
+pub const PAYMENT_REFERENCE_BYTES_MAX: usize = 128;
+
+/// How long, by default, the scheduled close waits after a period ends before finalizing it:
+/// three days for nightly exports that arrive late or are re-sent (seed 004's providers close
+/// the month within the first days of the next).
+pub const CLOSE_GRACE_HOURS: i64 = 72;

@@ -10,6 +10,11 @@
 //!   version>`, or one version for both. Unset: the versions marked current
 //!   (`ratecard publish-config`).
 //!
+//! - `RATECARD_OPERATORS`: IAM principal ARNs (or patterns ending in `*`) with the operator
+//!   role: finalize, close, record payments, override a period's end. Comma-separated.
+//! - `RATECARD_CLOSE_GRACE_HOURS` (default 72): how long after a period ends the scheduled
+//!   close (`{"close": {"time": ...}}`) waits before finalizing it.
+//!
 //! Configuration is loaded at cold start only: a newly published version reaches new execution
 //! environments (or pin it and redeploy).
 
@@ -85,7 +90,19 @@ async fn main() -> Result<()> {
     let issuer = std::env::var("RATECARD_ISSUER").unwrap_or_else(|_| "ratecard".to_string());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    let config = load_config(&store, &issuer).await?;
+    let mut config = load_config(&store, &issuer).await?;
+    config.operators = std::env::var("RATECARD_OPERATORS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_string)
+        .collect();
+    if let Ok(h) = std::env::var("RATECARD_CLOSE_GRACE_HOURS") {
+        config.close_grace_hours = h.trim().parse().with_context(|| {
+            format!("RATECARD_CLOSE_GRACE_HOURS `{h}` is not a number of hours")
+        })?;
+    }
     eprintln!(
         "rater: table {}, issuer {}, catalog {} {}, accounts {}",
         store.table(),

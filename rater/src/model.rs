@@ -103,6 +103,86 @@ pub fn invoice_pk(account: &str, period_id: &str) -> String {
     format!("INVOICE#{account}#{period_id}")
 }
 
+/// The partition of an account's own items: its balance, payments and document history.
+pub fn account_pk(account: &str) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+/// Sort key of an account's running balance.
+pub const BALANCE_SK: &str = "BALANCE";
+/// Sort-key prefix of an account's payments (`PAYMENT#<reference>`).
+pub const PAYMENT_SK_PREFIX: &str = "PAYMENT#";
+/// Sort-key prefix of an account's document history (`DOC#<issued at, ms, 15 digits>#<number>`):
+/// a query in descending order lists the newest first.
+pub const DOC_SK_PREFIX: &str = "DOC#";
+
+pub fn payment_sk(reference: &str) -> String {
+    format!("{PAYMENT_SK_PREFIX}{reference}")
+}
+
+pub fn doc_sk(doc: &DocRef) -> String {
+    format!(
+        "{DOC_SK_PREFIX}{:015}#{}",
+        doc.issued_at_ms.max(0),
+        doc.number
+    )
+}
+
+/// What the last final invoice of an account left: the start of the next one's statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastFinal {
+    pub period: String,
+    pub number: String,
+    /// Owed after that invoice (brought forward by the next one).
+    pub carried_forward: Decimal,
+    /// Prepaid credit not consumed yet (the next invoice may use it; none is used twice).
+    pub prepaid_remaining: Decimal,
+}
+
+/// An account's running balance: moved by each final invoice and each payment, in the
+/// account's own item, so that a payment and a finalize of the same account never pass each
+/// other unseen (each bumps `version`, each is conditional on the version it read).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Balance {
+    pub version: u64,
+    /// `None` before the account's first final invoice: the accounts book's opening balance
+    /// and prepaid credit apply.
+    pub last: Option<LastFinal>,
+}
+
+/// A payment received, as recorded (idempotent by its reference).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedPayment {
+    pub reference: String,
+    pub date: chrono::DateTime<chrono::Utc>,
+    pub amount: Decimal,
+    pub currency: String,
+}
+
+/// What kind of document a history entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    Invoice,
+    CreditNote,
+    DebitNote,
+}
+
+/// One entry of an account's document history: a final invoice or a note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocRef {
+    pub kind: DocKind,
+    pub number: String,
+    pub period: String,
+    /// Epoch milliseconds of issue (orders the history).
+    pub issued_at_ms: i64,
+    pub total: Decimal,
+    pub currency: String,
+    /// The invoice a note corrects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<String>,
+}
+
 pub fn counter_pk(issuer: &str) -> String {
     format!("COUNTER#{issuer}")
 }

@@ -374,6 +374,39 @@ pub fn invoices_csv(invoices: &[Invoice]) -> String {
     String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
 }
 
+/// An account's history of final invoices and notes, newest first, as a table.
+pub fn history_table(account: &str, docs: &[crate::model::DocRef]) -> String {
+    let mut out = format!("History of {account}\n");
+    if docs.is_empty() {
+        out.push_str("  no final invoice or note yet\n");
+        return out;
+    }
+    for d in docs {
+        let kind = match d.kind {
+            crate::model::DocKind::Invoice => "invoice",
+            crate::model::DocKind::CreditNote => "credit note",
+            crate::model::DocKind::DebitNote => "debit note",
+        };
+        let issued = chrono::DateTime::from_timestamp_millis(d.issued_at_ms)
+            .map(|t| t.date_naive().to_string())
+            .unwrap_or_default();
+        let corrects = d
+            .corrects
+            .as_deref()
+            .map(|n| format!("  (corrects {n})"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  {issued}  {:<12} {:<16} {:<10} {:>16} {}{corrects}\n",
+            kind,
+            d.number,
+            d.period,
+            pricing::money::group_thousands(d.total),
+            d.currency
+        ));
+    }
+    out
+}
+
 /// A note's title: `CREDIT NOTE` or `DEBIT NOTE`.
 fn note_title(note: &Note) -> &'static str {
     match note.kind {

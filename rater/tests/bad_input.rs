@@ -28,7 +28,7 @@ fn period() -> BillingPeriod {
 
 fn config() -> RaterConfig {
     let mut c = RaterConfig::from_json(CATALOG, ACCOUNTS, "test").unwrap();
-    c.clock = std::sync::Arc::new(|| 1_487_000_000);
+    c.clock = std::sync::Arc::new(|| 1_488_700_000);
     c.payload_bytes_max = PAYLOAD_BYTES_MAX_TEST;
     c
 }

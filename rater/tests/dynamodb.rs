@@ -109,6 +109,24 @@ impl Store for Local {
     async fn finalize(&self, f: &rater::store::Finalize) -> Result<(), rater::StoreError> {
         self.store.finalize(f).await
     }
+    async fn balance(&self, a: &str) -> Result<rater::model::Balance, rater::StoreError> {
+        self.store.balance(a).await
+    }
+    async fn record_payment(
+        &self,
+        p: &rater::store::PaymentWrite,
+    ) -> Result<rater::store::PaymentOutcome, rater::StoreError> {
+        self.store.record_payment(p).await
+    }
+    async fn payments(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::RecordedPayment>, rater::StoreError> {
+        self.store.payments(a).await
+    }
+    async fn history(&self, a: &str) -> Result<Vec<rater::model::DocRef>, rater::StoreError> {
+        self.store.history(a).await
+    }
     async fn put_config(
         &self,
         k: rater::model::ConfigKind,
@@ -471,4 +489,16 @@ async fn dynamodb_overflow_regression_a_record_too_large_to_price_is_refused_and
 ) {
     let server = DynamoLocal::shared();
     overflowing_record_is_refused_before_writing(&new_table(&server, None).await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_billing_month_carries_balances_payments_and_credit_from_close_to_close() {
+    let server = DynamoLocal::shared();
+    billing_month(&new_table(&server, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_a_close_crashing_part_way_then_rerun_concurrently_finalizes_each_account_once() {
+    let server = DynamoLocal::shared();
+    close_crash_then_rerun(|| new_table(&server, None)).await;
 }

@@ -411,3 +411,182 @@ async fn overflow_regression_a_record_too_large_to_price_is_refused_and_the_peri
     let (_d, s) = store();
     overflowing_record_is_refused_before_writing(&s).await;
 }
+
+#[tokio::test]
+async fn a_billing_month_carries_balances_payments_and_credit_from_close_to_close() {
+    let (_d, s) = store();
+    billing_month(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_close_crashing_part_way_then_rerun_concurrently_finalizes_each_account_once() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    close_crash_then_rerun(|| {
+        let (d, s) = store();
+        dirs.lock().unwrap().push(d);
+        async move { s }
+    })
+    .await;
+}
+
+/// A Function URL request by `arn` (the IAM principal the URL authenticated).
+fn signed(method: &str, path: &str, arn: &str, body: &str, query: Value) -> Value {
+    json!({
+        "version": "2.0",
+        "rawPath": path,
+        "headers": {"idempotency-key": format!("{method}{path}{}", body.len())},
+        "queryStringParameters": query,
+        "requestContext": {
+            "http": { "method": method, "path": path },
+            "authorizer": { "iam": { "userArn": arn } },
+        },
+        "body": body,
+        "isBase64Encoded": false,
+    })
+}
+
+/// Issue 14: roles are enforced where requests are served. An uploader (any principal the
+/// deployment does not list) rates interim batches and reads invoices and histories; closing,
+/// finalizing, recording payments, final batches and overriding a period's end answer 403 and
+/// write nothing. A listed operator may do each. A direct `{"close": ...}` event (the
+/// schedule) acts as the operator and closes the period its `time` names, after the grace.
+#[tokio::test]
+async fn roles_are_enforced_by_the_function_and_refusals_write_nothing() {
+    let (_d, s) = store();
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let mut config = month_config(&clock);
+    let operator = "arn:aws:sts::123456789012:assumed-role/billing-ops/alice";
+    let uploader = "arn:aws:sts::123456789012:assumed-role/exporter/nightly";
+    config.operators = vec!["arn:aws:sts::123456789012:assumed-role/billing-ops/*".into()];
+    let config = &config;
+    let call = |event: Value| {
+        let s = &s;
+        async move {
+            let out = handle_event(s, config, event).await.unwrap();
+            let resp: FunctionUrlResponse = serde_json::from_value(out).unwrap();
+            let body: Value = serde_json::from_str(&resp.body).unwrap_or(Value::Null);
+            (resp.status_code, body)
+        }
+    };
+    let usage = hours_of("a0000", 2, 3, 10);
+    let q = json!({"period": "2017-02", "mode": "interim"});
+    let (status, body) = call(signed("POST", "/", uploader, &usage, q)).await;
+    assert_eq!(status, 200, "an uploader rates interim batches: {body}");
+    let before = s.snapshot().await;
+
+    let payment = r#"{"account":"a0000","date":"2017-02-20T00:00:00Z","amount":"5.00","currency":"GBP","reference":"p1"}"#;
+    let final_q = json!({"period": "2017-02", "mode": "final"});
+    let refused = [
+        (
+            "POST",
+            "/close",
+            r#"{"period":"2017-02"}"#.to_string(),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/close",
+            r#"{"period":"2017-02","override":true}"#.into(),
+            json!({}),
+        ),
+        (
+            "POST",
+            "/finalize",
+            r#"{"account":"a0000","period":"2017-02"}"#.into(),
+            json!({}),
+        ),
+        ("POST", "/payments", payment.to_string(), json!({})),
+        ("POST", "/", hours_of("a0000", 2, 4, 1), final_q),
+    ];
+    for (method, path, body, query) in &refused {
+        let (status, answer) = call(signed(method, path, uploader, body, query.clone())).await;
+        assert_eq!(status, 403, "{method} {path} by an uploader: {answer}");
+        assert_eq!(answer["error"]["code"], "forbidden", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(uploader), "{answer}");
+    }
+    assert!(
+        s.snapshot().await == before,
+        "a refused request wrote something"
+    );
+
+    // Reads stay open to the uploader.
+    let q = json!({"account": "a0000", "period": "2017-02"});
+    assert_eq!(call(signed("GET", "/", uploader, "", q)).await.0, 200);
+    let q = json!({"account": "a0000"});
+    assert_eq!(
+        call(signed("GET", "/history", uploader, "", q)).await.0,
+        200
+    );
+
+    // The operator records the payment; closes before the month ends only by overriding.
+    let (status, body) = call(signed("POST", "/payments", operator, payment, json!({}))).await;
+    assert_eq!((status, &body["recorded"]), (200, &json!(true)), "{body}");
+    let close = r#"{"period":"2017-02"}"#;
+    let (status, body) = call(signed("POST", "/close", operator, close, json!({}))).await;
+    assert_eq!(status, 409, "the period has not ended: {body}");
+
+    // The schedule's close, three days into March with a 72-hour grace: closes February.
+    clock.store(1_488_600_000, std::sync::atomic::Ordering::SeqCst); // 2017-03-04 04:00
+    let schedule = json!({"close": {"time": "2017-03-04T04:00:00Z"}});
+    let out = handle_event(&s, config, schedule).await.unwrap();
+    assert_eq!(out["period"], "2017-02", "{out}");
+    assert_eq!(out["finalized"], 1, "only a0000 has February usage: {out}");
+    let q = json!({"account": "a0000"});
+    let (_, history) = call(signed("GET", "/history", uploader, "", q)).await;
+    let docs = history["documents"].as_array().unwrap();
+    assert_eq!(docs.len(), 1, "{history}");
+    // 10 hours of copper at 2.20 = 22.00 (the 5.00 paid is on the statement, not the total).
+    assert_eq!(docs[0]["total"], "22.00", "{history}");
+}
+
+/// Issue 14: the scheduled close ends in error while an account could not be finalized, so
+/// that the scheduler retries it and, past its retries, the dead-letter queue shows it; the
+/// accounts it could finalize stay finalized. Here `a0000`'s March was finalized early (an
+/// operator's override), so its February can no longer be: its balance chain has moved on.
+#[tokio::test]
+async fn a_scheduled_close_with_a_failed_account_ends_in_error_naming_it() {
+    use rater::invoices::{finalize_with, Finalizing};
+    let (_d, s) = store();
+    let clock = Arc::new(std::sync::atomic::AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let config = month_config(&clock);
+    let mar = pricing::BillingPeriod::parse("2017-03").unwrap();
+    let usage = hours_of("a0000", 2, 3, 10) + &hours_of("a0001", 2, 3, 1);
+    rater::rate_batch(&s, &config, request_in(usage.as_bytes(), "feb", None))
+        .await
+        .unwrap();
+    clock.store(1_488_400_000, std::sync::atomic::Ordering::SeqCst); // 2017-03-01 20:26
+    let usage = hours_of("a0000", 3, 1, 2);
+    rater::rate_batch(&s, &config, request_in(usage.as_bytes(), "mar", None))
+        .await
+        .unwrap();
+    let early = Finalizing {
+        before_period_end: true,
+    };
+    finalize_with(&s, &config, "a0000", mar, early)
+        .await
+        .unwrap();
+
+    clock.store(1_488_600_000, std::sync::atomic::Ordering::SeqCst); // 2017-03-04 04:00
+    let schedule = json!({"close": {"time": "2017-03-04T04:00:00Z"}});
+    let err = handle_event(&s, &config, schedule.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "close_incomplete", "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains("a0000") && message.contains("2017-02"),
+        "{message}"
+    );
+    assert!(
+        message.contains("finalized 1 account"),
+        "a0001 was finalized: {message}"
+    );
+    assert!(
+        !err.retryable(),
+        "an out-of-order final does not heal by retrying"
+    );
+    // The rerun finds a0001 final and a0000 still failing: nothing is finalized twice.
+    let err = handle_event(&s, &config, schedule).await.unwrap_err();
+    assert!(err.to_string().contains("finalized 0 account"), "{err}");
+}

@@ -103,12 +103,61 @@ enum Command {
         account: String,
         #[arg(long)]
         period: String,
+        /// Finalize although the period has not ended (an operator's override; logged).
+        #[arg(long = "override")]
+        override_end: bool,
         #[command(flatten)]
         config: ConfigArgs,
         #[command(flatten)]
         store: StoreArgs,
         #[arg(long, value_enum, default_value = "table")]
         output: OutputKind,
+    },
+    /// Close a period: finalize every account period with usage, a subscription, a balance or
+    /// a payment in it (idempotent: run it again to finish what a failure left).
+    Close {
+        #[arg(long)]
+        period: String,
+        /// Close although the period has not ended (an operator's override).
+        #[arg(long = "override")]
+        override_end: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print the close's report as JSON instead of a summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record a payment received (idempotent by reference; refused once its period is final).
+    Payment {
+        #[arg(long)]
+        account: String,
+        /// When it was received (RFC 3339, or a date: 2017-02-10).
+        #[arg(long)]
+        date: String,
+        #[arg(long)]
+        amount: String,
+        /// Its currency: the account's invoice currency.
+        #[arg(long)]
+        currency: String,
+        #[arg(long)]
+        reference: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// List an account's final invoices and notes, newest first.
+    History {
+        #[arg(long)]
+        account: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Write a reseller's effective catalog for the storefront (no wholesale prices in it).
     Publish {
@@ -355,13 +404,81 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
         Command::Finalize {
             account,
             period,
+            override_end,
             config,
             output,
             ..
         } => {
             let config = load_config(&config)?;
-            let inv = rater::finalize(store, &config, &account, parse_period(&period)?).await?;
+            if override_end {
+                eprintln!(
+                    "finalizing {account} {period} before the period ends (operator override)"
+                );
+            }
+            let how = rater::invoices::Finalizing {
+                before_period_end: override_end,
+            };
+            let period = parse_period(&period)?;
+            let inv = rater::invoices::finalize_with(store, &config, &account, period, how).await?;
             print_invoices(&[inv], output, None)
+        }
+        Command::Close {
+            period,
+            override_end,
+            config,
+            json,
+            ..
+        } => close_command(store, &load_config(&config)?, &period, override_end, json).await,
+        Command::Payment {
+            account,
+            date,
+            amount,
+            currency,
+            reference,
+            config,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let p = rater::month::PaymentInput {
+                account,
+                date: parse_when(&date)?,
+                amount: amount
+                    .parse()
+                    .with_context(|| format!("--amount `{amount}` is not a decimal"))?,
+                currency,
+                reference,
+            };
+            let outcome = rater::month::record_payment(store, &config, &p).await?;
+            eprintln!(
+                "payment {} of {} {} for {} on {}: {}",
+                p.reference,
+                p.amount,
+                p.currency,
+                p.account,
+                p.date.date_naive(),
+                match outcome {
+                    rater::store::PaymentOutcome::Recorded => "recorded",
+                    rater::store::PaymentOutcome::AlreadyRecorded =>
+                        "already recorded (nothing changed)",
+                }
+            );
+            Ok(())
+        }
+        Command::History {
+            account,
+            config,
+            json,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let docs = rater::month::history(store, &config, &account).await?;
+            let text = if json {
+                serde_json::to_string_pretty(&docs)? + "\n"
+            } else {
+                render::history_table(&account, &docs)
+            };
+            std::io::stdout().write_all(text.as_bytes())?;
+            Ok(())
         }
         Command::PublishConfig { config, .. } => {
             let config = load_config(&config)?;
@@ -392,6 +509,55 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             unreachable!("handled without a store")
         }
     }
+}
+
+/// `ratecard close`: prints what the close did (a line per outcome, or its report as JSON) and
+/// fails when an account could not be finalized (run it again once the cause is fixed).
+async fn close_command<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    period: &str,
+    override_end: bool,
+    json: bool,
+) -> Result<()> {
+    if override_end {
+        eprintln!("closing {period} before it ends (operator override)");
+    }
+    let how = rater::invoices::Finalizing {
+        before_period_end: override_end,
+    };
+    let report = rater::month::close(store, config, parse_period(period)?, how).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "close {}: {} accounts: {} finalized, {} already final, {} skipped (nothing to bill), {} failed",
+            report.period, report.accounts, report.finalized, report.already_final, report.skipped, report.failed
+        );
+        for c in &report.issued {
+            println!("  {}  {}", c.number, c.account);
+        }
+        for f in &report.failures {
+            println!("  failed {}: {} ({})", f.account, f.message, f.code);
+        }
+    }
+    if report.failed > 0 {
+        bail!(
+            "{} account(s) could not be finalized; run the close again",
+            report.failed
+        );
+    }
+    Ok(())
+}
+
+/// A date (midnight UTC) or an RFC 3339 instant.
+fn parse_when(text: &str) -> Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = text.parse::<chrono::DateTime<chrono::Utc>>() {
+        return Ok(t);
+    }
+    let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("`{text}` is not a date (2017-02-10) or an RFC 3339 time"))?;
+    Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
 }
 
 fn publish(reseller: &str, catalog: &PathBuf, out: Option<&PathBuf>) -> Result<()> {
@@ -444,6 +610,9 @@ async fn cli_main(cli: Cli) -> Result<()> {
         Command::Rate { store, .. }
         | Command::Invoice { store, .. }
         | Command::Finalize { store, .. }
+        | Command::Close { store, .. }
+        | Command::Payment { store, .. }
+        | Command::History { store, .. }
         | Command::PublishConfig { store, .. } => store.store.clone(),
     };
     match open_store(&spec).await? {

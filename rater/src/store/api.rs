@@ -11,8 +11,8 @@ use pricing::{Invoice, Usage};
 use crate::dedupe::Fingerprint;
 use crate::error::StoreError;
 use crate::model::{
-    decode_chunk, parse_chunk_sk, parse_ids_sk, BatchSummary, ConfigKind, Ledger, UsageChunk,
-    IDS_SK_PREFIX,
+    decode_chunk, parse_chunk_sk, parse_ids_sk, Balance, BatchSummary, ConfigKind, DocRef,
+    LastFinal, Ledger, RecordedPayment, UsageChunk, IDS_SK_PREFIX,
 };
 
 /// A claim on a batch by one attempt.
@@ -182,6 +182,30 @@ pub struct Finalize {
     pub usage_version: u64,
     pub number: String,
     pub invoice: Invoice,
+    /// The account's [`Balance::version`] the invoice's statement was read at (0: no balance
+    /// item yet): refused with `FinalizeConflict` if a payment or another finalize moved it.
+    pub balance_version: u64,
+    /// What this invoice leaves for the next one.
+    pub last: LastFinal,
+    /// The invoice's entry in the account's history.
+    pub doc: DocRef,
+}
+
+/// Recording a payment: its account, the account period its date falls in (refused once that
+/// period is final), and the payment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentWrite {
+    pub account: String,
+    pub period_id: String,
+    pub payment: RecordedPayment,
+}
+
+/// What recording a payment did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    Recorded,
+    /// The same payment (reference and content) was recorded before: nothing changed.
+    AlreadyRecorded,
 }
 
 /// A stored configuration version.
@@ -271,6 +295,29 @@ pub trait Store: Send + Sync {
     /// `FinalizeConflict` when the counter or the usage moved since they were read.
     fn finalize(&self, f: &Finalize) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The account's running balance (the default, version 0, when it has none yet).
+    fn balance(&self, account: &str) -> impl Future<Output = Result<Balance, StoreError>> + Send;
+
+    /// Records a payment, atomically with a bump of the account's balance version, unless the
+    /// account period its date falls in is closed. Idempotent by reference. Errors:
+    /// `PaymentConflict` (the reference names another payment), `PeriodClosed`.
+    fn record_payment(
+        &self,
+        p: &PaymentWrite,
+    ) -> impl Future<Output = Result<PaymentOutcome, StoreError>> + Send;
+
+    /// Every payment recorded for the account.
+    fn payments(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<RecordedPayment>, StoreError>> + Send;
+
+    /// The account's final invoices and notes, newest first.
+    fn history(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<DocRef>, StoreError>> + Send;
+
     /// Stores a config version (a no-op when stored before with the same body; refused with
     /// `ConfigVersionConflict` when with another), and makes it current if asked.
     fn put_config(
@@ -357,6 +404,27 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn finalize(&self, f: &Finalize) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).finalize(f)
+    }
+    fn balance(&self, account: &str) -> impl Future<Output = Result<Balance, StoreError>> + Send {
+        (**self).balance(account)
+    }
+    fn record_payment(
+        &self,
+        p: &PaymentWrite,
+    ) -> impl Future<Output = Result<PaymentOutcome, StoreError>> + Send {
+        (**self).record_payment(p)
+    }
+    fn payments(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<RecordedPayment>, StoreError>> + Send {
+        (**self).payments(account)
+    }
+    fn history(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<DocRef>, StoreError>> + Send {
+        (**self).history(account)
     }
     fn put_config(
         &self,

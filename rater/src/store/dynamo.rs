@@ -19,15 +19,17 @@ use crate::limits::{
     COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, CONFIG_PART_BYTES_MAX,
 };
 use crate::model::{
-    committed_item_bytes, config_pk, config_sk, counter_pk, invoice_pk, ledger_pk, usage_pk,
-    BatchSummary, ConfigKind, Ledger, UsageChunk, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX,
-    COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
+    account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
+    ledger_pk, payment_sk, usage_pk, Balance, BatchSummary, ConfigKind, DocRef, LastFinal, Ledger,
+    RecordedPayment, UsageChunk, BALANCE_SK, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX,
+    COMMITTED_SK, COUNTER_SK, CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
+    PAYMENT_SK_PREFIX,
 };
 use crate::retry::backoff;
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, CommitAccount,
-    ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
-    RecordIds, SkRange, Store, USAGE_CHUNKS,
+    ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PaymentOutcome,
+    PaymentWrite, PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// The hex SHA-256 of a config body: its identity when stored in parts.
@@ -465,6 +467,74 @@ impl DynamoStore {
         }
     }
 
+    /// Moves an account's balance on: `version` bumped (condition: still `expected`, or no
+    /// balance item when 0), and `last` set when a final invoice is issued.
+    fn balance_update(
+        &self,
+        account: &str,
+        expected: u64,
+        last: Option<&LastFinal>,
+    ) -> TransactWriteItem {
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&account_pk(account), BALANCE_SK)))
+            .expression_attribute_values(":one", n(1));
+        u = match last {
+            Some(l) => u
+                .update_expression("SET #l = :last ADD version :one")
+                .expression_attribute_names("#l", "last")
+                .expression_attribute_values(
+                    ":last",
+                    s(serde_json::to_string(l).expect("balances serialize")),
+                ),
+            None => u.update_expression("ADD version :one"),
+        };
+        u = if expected == 0 {
+            u.condition_expression("attribute_not_exists(version)")
+        } else {
+            u.condition_expression("version = :v")
+                .expression_attribute_values(":v", n(expected))
+        };
+        TransactWriteItem::builder()
+            .update(built(u.build()))
+            .build()
+    }
+
+    /// A document's entry in its account's history (put once).
+    fn doc_put(&self, account: &str, doc: &DocRef) -> TransactWriteItem {
+        let mut item = key(&account_pk(account), &doc_sk(doc));
+        item.insert(
+            "body".into(),
+            s(serde_json::to_string(doc).expect("documents serialize")),
+        );
+        TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            ))
+            .build()
+    }
+
+    /// The `body` JSON of each item of a partition under a sort-key prefix, in key order.
+    async fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: &str,
+        prefix: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        self.query(pk, SkRange::Prefix(prefix))
+            .await?
+            .iter()
+            .map(|item| {
+                let sk = get_s(item, "sk").unwrap_or_default();
+                serde_json::from_str(get_s(item, "body").unwrap_or_default())
+                    .map_err(|e| StoreError::corrupt(pk, sk, e))
+            })
+            .collect()
+    }
+
     /// The three writes of finalizing, one transaction: the issuer's counter moves from n to
     /// n + 1, the invoice is put if absent, the period is closed if its usage did not move.
     fn finalize_items(
@@ -892,6 +962,8 @@ impl Store for DynamoStore {
             .transact_items(counter_update)
             .transact_items(invoice_put)
             .transact_items(close)
+            .transact_items(self.balance_update(&f.account, f.balance_version, Some(&f.last)))
+            .transact_items(self.doc_put(&f.account, &f.doc))
             .send()
             .await;
         let Err(e) = res else { return Ok(()) };
@@ -922,6 +994,115 @@ impl Store for DynamoStore {
         Err(StoreError::Unavailable {
             message: format!("dynamodb: finalize transaction cancelled: {codes:?}"),
         })
+    }
+
+    async fn balance(&self, account: &str) -> Result<Balance, StoreError> {
+        let pk = account_pk(account);
+        let Some(item) = self.get(&pk, BALANCE_SK).await? else {
+            return Ok(Balance::default());
+        };
+        let last = match get_s(&item, "last") {
+            Some(text) => Some(
+                serde_json::from_str(text).map_err(|e| StoreError::corrupt(&pk, BALANCE_SK, e))?,
+            ),
+            None => None,
+        };
+        Ok(Balance {
+            version: get_n(&item, "version").unwrap_or(0) as u64,
+            last,
+        })
+    }
+
+    async fn record_payment(&self, p: &PaymentWrite) -> Result<PaymentOutcome, StoreError> {
+        let apk = account_pk(&p.account);
+        let sk = payment_sk(&p.payment.reference);
+        let body = serde_json::to_string(&p.payment).expect("payments serialize");
+        let mut item = key(&apk, &sk);
+        item.insert("body".into(), s(&body));
+        let put = TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            ))
+            .build();
+        let bump = TransactWriteItem::builder()
+            .update(built(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&apk, BALANCE_SK)))
+                    .update_expression("ADD version :one")
+                    .expression_attribute_values(":one", n(1))
+                    .build(),
+            ))
+            .build();
+        // The period the payment falls in must still be open (a missing `#COMMITTED` item is
+        // an open period: the condition holds on an absent item).
+        let open = TransactWriteItem::builder()
+            .condition_check(built(
+                ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&usage_pk(&p.account, &p.period_id), COMMITTED_SK)))
+                    .condition_expression("attribute_not_exists(closed)")
+                    .build(),
+            ))
+            .build();
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(put)
+            .transact_items(bump)
+            .transact_items(open)
+            .send()
+            .await;
+        let Err(e) = res else {
+            return Ok(PaymentOutcome::Recorded);
+        };
+        let Some(codes) = cancellation_codes(&e) else {
+            return Err(sdk_error(e));
+        };
+        if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+            let same = self
+                .get(&apk, &sk)
+                .await?
+                .and_then(|it| get_s(&it, "body").map(|b| b == body))
+                .unwrap_or(false);
+            return if same {
+                Ok(PaymentOutcome::AlreadyRecorded)
+            } else {
+                Err(StoreError::PaymentConflict {
+                    account: p.account.clone(),
+                    reference: p.payment.reference.clone(),
+                })
+            };
+        }
+        if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") {
+            let number = self
+                .committed_item(&p.account, &p.period_id)
+                .await?
+                .and_then(|it| get_s(&it, "closed").map(str::to_string))
+                .unwrap_or_default();
+            return Err(StoreError::PeriodClosed {
+                account: p.account.clone(),
+                period: p.period_id.clone(),
+                number,
+            });
+        }
+        Err(StoreError::Unavailable {
+            message: format!("dynamodb: payment transaction cancelled: {codes:?}"),
+        })
+    }
+
+    async fn payments(&self, account: &str) -> Result<Vec<RecordedPayment>, StoreError> {
+        self.bodies(&account_pk(account), PAYMENT_SK_PREFIX).await
+    }
+
+    async fn history(&self, account: &str) -> Result<Vec<DocRef>, StoreError> {
+        let mut docs: Vec<DocRef> = self.bodies(&account_pk(account), DOC_SK_PREFIX).await?;
+        docs.reverse();
+        Ok(docs)
     }
 
     async fn put_config(

@@ -15,14 +15,15 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX;
 use crate::model::{
-    committed_item_bytes, config_pk, config_sk, counter_pk, invoice_pk, ledger_pk, usage_pk,
-    ConfigKind, Ledger, UsageChunk, COMMITTED_SK, COUNTER_SK, CURRENT_SK, FINAL_SK, IDS_SK_PREFIX,
-    LEDGER_SK,
+    account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
+    ledger_pk, payment_sk, usage_pk, Balance, ConfigKind, DocRef, Ledger, RecordedPayment,
+    UsageChunk, BALANCE_SK, COMMITTED_SK, COUNTER_SK, CURRENT_SK, DOC_SK_PREFIX, FINAL_SK,
+    IDS_SK_PREFIX, LEDGER_SK, PAYMENT_SK_PREFIX,
 };
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, ConfigItem, Counts,
-    Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage, RecordIds, SkRange, Store,
-    USAGE_CHUNKS,
+    Finalize, Keep, Lease, LeaseOutcome, PartitionState, PaymentOutcome, PaymentWrite, PeriodUsage,
+    RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
@@ -408,10 +409,82 @@ impl Store for EmbeddedStore {
             if c.version != f.usage_version || c.closed.is_some() {
                 return Err(conflict());
             }
+            let apk = account_pk(&f.account);
+            let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
+            if balance.version != f.balance_version {
+                return Err(conflict());
+            }
+            balance.version += 1;
+            balance.last = Some(f.last.clone());
             c.closed = Some(f.number.clone());
             put_json(t, &upk, COMMITTED_SK, &c)?;
             put_json(t, &cpk, COUNTER_SK, &(f.expected_counter + 1))?;
+            put_json(t, &apk, BALANCE_SK, &balance)?;
+            put_json(t, &apk, &doc_sk(&f.doc), &f.doc)?;
             put_json(t, &ipk, FINAL_SK, &f.invoice)
+        })
+    }
+
+    async fn balance(&self, account: &str) -> Result<Balance, StoreError> {
+        self.read(|t| Ok(get_json(t, &account_pk(account), BALANCE_SK)?.unwrap_or_default()))
+    }
+
+    async fn record_payment(&self, p: &PaymentWrite) -> Result<PaymentOutcome, StoreError> {
+        let apk = account_pk(&p.account);
+        let sk = payment_sk(&p.payment.reference);
+        let upk = usage_pk(&p.account, &p.period_id);
+        self.write(|t| {
+            match get_json::<RecordedPayment>(t, &apk, &sk)? {
+                Some(existing) if existing == p.payment => {
+                    return Ok(PaymentOutcome::AlreadyRecorded)
+                }
+                Some(_) => {
+                    return Err(StoreError::PaymentConflict {
+                        account: p.account.clone(),
+                        reference: p.payment.reference.clone(),
+                    })
+                }
+                None => {}
+            }
+            if let Some(number) =
+                get_json::<Committed>(t, &upk, COMMITTED_SK)?.and_then(|c| c.closed)
+            {
+                return Err(StoreError::PeriodClosed {
+                    account: p.account.clone(),
+                    period: p.period_id.clone(),
+                    number,
+                });
+            }
+            let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
+            balance.version += 1;
+            put_json(t, &apk, BALANCE_SK, &balance)?;
+            put_json(t, &apk, &sk, &p.payment)?;
+            Ok(PaymentOutcome::Recorded)
+        })
+    }
+
+    async fn payments(&self, account: &str) -> Result<Vec<RecordedPayment>, StoreError> {
+        let apk = account_pk(account);
+        self.read(|t| {
+            let mut out = Vec::new();
+            each_in(t, &apk, SkRange::Prefix(PAYMENT_SK_PREFIX), |sk, v| {
+                out.push(serde_json::from_slice(v).map_err(|e| StoreError::corrupt(&apk, sk, e))?);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    async fn history(&self, account: &str) -> Result<Vec<DocRef>, StoreError> {
+        let apk = account_pk(account);
+        self.read(|t| {
+            let mut out: Vec<DocRef> = Vec::new();
+            each_in(t, &apk, SkRange::Prefix(DOC_SK_PREFIX), |sk, v| {
+                out.push(serde_json::from_slice(v).map_err(|e| StoreError::corrupt(&apk, sk, e))?);
+                Ok(())
+            })?;
+            out.reverse();
+            Ok(out)
         })
     }
 

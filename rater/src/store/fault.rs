@@ -10,10 +10,10 @@ use std::sync::{Arc, Mutex};
 use pricing::Invoice;
 
 use crate::error::StoreError;
-use crate::model::{ConfigKind, Ledger, UsageChunk};
+use crate::model::{Balance, ConfigKind, DocRef, Ledger, RecordedPayment, UsageChunk};
 use crate::store::api::{
-    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PeriodUsage,
-    RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PaymentOutcome,
+    PaymentWrite, PeriodUsage, RecordIds, Store,
 };
 
 /// Wraps a store and lets `k` item writes through; the write after them fails, and so does
@@ -191,6 +191,23 @@ impl<S: Store> Store for FaultyStore<S> {
     async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
         self.one("finalizing")?;
         self.inner.finalize(f).await
+    }
+
+    async fn balance(&self, account: &str) -> Result<Balance, StoreError> {
+        self.inner.balance(account).await
+    }
+
+    async fn record_payment(&self, p: &PaymentWrite) -> Result<PaymentOutcome, StoreError> {
+        self.one("recording a payment")?;
+        self.inner.record_payment(p).await
+    }
+
+    async fn payments(&self, account: &str) -> Result<Vec<RecordedPayment>, StoreError> {
+        self.inner.payments(account).await
+    }
+
+    async fn history(&self, account: &str) -> Result<Vec<DocRef>, StoreError> {
+        self.inner.history(account).await
     }
 
     async fn put_config(

@@ -9,13 +9,14 @@ use rater::limits::{LEASE_S, PAYLOAD_BYTES_MAX};
 use rater::store::fault::FaultyStore;
 use rater::store::Store;
 use rater::{aggregate, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig};
-use rater::{finalize, RaterError};
+use rater::{finalize, invoice_for, RaterError};
 
 pub const CATALOG: &str = include_str!("../../../examples/catalogs/cloudstack.json");
 pub const ACCOUNTS: &str = include_str!("../../../examples/accounts/cloudstack.json");
 pub const PERIOD: &str = "2017-02";
-/// A time inside February 2017, so that leases are computed from a clock tests control.
-pub const T0: i64 = 1_487_000_000;
+/// 2017-03-05: after February 2017 (the periods tests finalize have ended), and a clock tests
+/// control, so that leases expire when they say.
+pub const T0: i64 = 1_488_700_000;
 
 /// A store whose whole content can be compared before and after a request.
 pub trait Snapshot {
@@ -1442,6 +1443,24 @@ impl<S: Store> Store for Sabotaged<S> {
     async fn finalize(&self, f: &rater::store::Finalize) -> Result<(), rater::StoreError> {
         self.inner.finalize(f).await
     }
+    async fn balance(&self, a: &str) -> Result<rater::model::Balance, rater::StoreError> {
+        self.inner.balance(a).await
+    }
+    async fn record_payment(
+        &self,
+        p: &rater::store::PaymentWrite,
+    ) -> Result<rater::store::PaymentOutcome, rater::StoreError> {
+        self.inner.record_payment(p).await
+    }
+    async fn payments(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::RecordedPayment>, rater::StoreError> {
+        self.inner.payments(a).await
+    }
+    async fn history(&self, a: &str) -> Result<Vec<rater::model::DocRef>, rater::StoreError> {
+        self.inner.history(a).await
+    }
     async fn put_config(
         &self,
         k: rater::model::ConfigKind,
@@ -1531,4 +1550,314 @@ pub async fn overflowing_record_is_refused_before_writing<S: Store + Snapshot>(s
         .await
         .unwrap();
     assert_eq!(inv.check_totals(), Ok(()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The billing month (issue 14)
+
+/// Two plain GBP accounts without tax or subscriptions (copper is 2.20 an hour): `a0000` with
+/// no opening balance, `a0001` with 30.00 of prepaid credit. Figures in the scenario below are
+/// computed by hand from these.
+pub fn month_config(clock: &Arc<AtomicI64>) -> RaterConfig {
+    let book = serde_json::json!({ "schema_version": 1, "version": "month-1", "accounts": [
+        { "id": "a0000", "name": "Account 0" },
+        { "id": "a0001", "name": "Account 1", "prepaid_credit": "30.00" },
+        { "id": "a0002", "name": "Account 2 (no usage)" },
+    ]});
+    let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
+/// `hours` of copper for `account` on day `day` of `month` (2017).
+pub fn hours_of(account: &str, month: u32, day: u32, hours: u32) -> String {
+    let start = format!("2017-{month:02}-{day:02}T00:00:00Z");
+    let end = format!("2017-{month:02}-{day:02}T{:02}:00:00Z", hours.min(23));
+    format!(
+        r#"{{"account":"{account}","resource":"vm-1","product":"copper","meter":"vm.running","quantity":"{hours}","unit":"hours","start":"{start}","end":"{end}"}}"#
+    ) + "\n"
+}
+
+pub fn payment(
+    account: &str,
+    date: &str,
+    amount: &str,
+    reference: &str,
+) -> rater::month::PaymentInput {
+    rater::month::PaymentInput {
+        account: account.into(),
+        date: format!("{date}T12:00:00Z").parse().unwrap(),
+        amount: amount.parse().unwrap(),
+        currency: "GBP".into(),
+        reference: reference.into(),
+    }
+}
+
+fn d(s: &str) -> rust_decimal::Decimal {
+    s.parse().unwrap()
+}
+
+/// Issue 14: two months of one provider. February: usage, a payment (recorded twice: once),
+/// bad payments refused with nothing written, no close before the month ends (an operator may
+/// override), the close (twice, and a payment after it refused); March: the balance brought
+/// forward from February's final invoice, prepaid credit consumed across the two months and
+/// never reused, a payment, the close; the history newest first; February cannot be finalized
+/// again, and an out-of-order finalize is refused. Every figure is computed by hand.
+pub async fn billing_month<S: Store + Snapshot>(store: &S) {
+    use rater::month::{close, history, record_payment};
+    use rater::store::PaymentOutcome;
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let config = month_config(&clock);
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    let export = hours_of("a0000", 2, 3, 10) + &hours_of("a0001", 2, 4, 10);
+    rate_batch(
+        store,
+        &config,
+        request_in(export.as_bytes(), "feb", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+
+    // Payments: recorded once, idempotent by reference; bad ones refused, nothing written.
+    let p = payment("a0000", "2017-02-10", "5.00", "wire-1");
+    assert_eq!(
+        record_payment(store, &config, &p).await.unwrap(),
+        PaymentOutcome::Recorded
+    );
+    assert_eq!(
+        record_payment(store, &config, &p).await.unwrap(),
+        PaymentOutcome::AlreadyRecorded
+    );
+    let before = store.snapshot().await;
+    let bad = [
+        (
+            payment("a0000", "2017-02-10", "6.00", "wire-1"),
+            "payment_conflict",
+        ),
+        (payment("a0000", "2017-02-10", "0", "wire-2"), "bad_request"),
+        (
+            payment("a0000", "2017-02-10", "-5.00", "wire-3"),
+            "bad_request",
+        ),
+        (
+            payment("a0000", "2017-02-10", "5.001", "wire-4"),
+            "bad_request",
+        ),
+        (
+            payment("nobody", "2017-02-10", "5.00", "wire-5"),
+            "unknown_account",
+        ),
+        (
+            rater::month::PaymentInput {
+                currency: "EUR".into(),
+                ..payment("a0000", "2017-02-10", "5.00", "wire-6")
+            },
+            "bad_request",
+        ),
+    ];
+    for (p, code) in bad {
+        let err = record_payment(store, &config, &p).await.unwrap_err();
+        assert_eq!(err.code(), code, "{p:?}: {err}");
+    }
+    assert_eq!(store.snapshot().await, before, "a refused payment wrote");
+
+    // No close before the month ends; an operator may override (not used here).
+    let err = close(store, &config, feb, Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("period_not_ended", 409));
+    let err = finalize(store, &config, "a0000", feb).await.unwrap_err();
+    assert_eq!(err.code(), "period_not_ended");
+    assert_eq!(store.snapshot().await, before, "a refused close wrote");
+
+    // February closes (the grace is the schedule's business; the clock is past the end).
+    clock.store(1_488_600_000, Ordering::SeqCst); // 2017-03-04
+    let report = close(store, &config, feb, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.accounts,
+            report.finalized,
+            report.already_final,
+            report.skipped,
+            report.failed
+        ),
+        (3, 2, 0, 1, 0)
+    );
+    assert_eq!(report.skipped_accounts, ["a0002"]);
+    let again = close(store, &config, feb, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.finalized, again.already_final, again.skipped),
+        (0, 2, 1)
+    );
+    let f0 = invoice_for(store, &config, "a0000", feb).await.unwrap();
+    // a0000: 10 h x 2.20 = 22.00; paid 5.00; carried 0 - 5.00 + 22.00 = 17.00.
+    assert_eq!(
+        (
+            f0.bill.total,
+            f0.payments_total,
+            f0.brought_forward,
+            f0.carried_forward
+        ),
+        (d("22.00"), d("5.00"), d("0.00"), d("17.00"))
+    );
+    let f1 = invoice_for(store, &config, "a0001", feb).await.unwrap();
+    // a0001: 22.00 from its 30.00 of credit: nothing due, 8.00 of credit left.
+    assert_eq!(
+        (f1.credits_applied, f1.amount_due, f1.carried_forward),
+        (d("22.00"), d("0.00"), d("0.00"))
+    );
+    // A payment dated in the closed month would be on no invoice: refused.
+    let late = payment("a0000", "2017-02-27", "1.00", "wire-late");
+    let err = record_payment(store, &config, &late).await.unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("period_closed", 409));
+    let err = finalize(store, &config, "a0000", feb).await.unwrap_err();
+    assert_eq!(err.code(), "already_finalized");
+
+    // March: February's balance brought forward, the credit left (8.00) used, not 30.00 again.
+    let export = hours_of("a0000", 3, 3, 5) + &hours_of("a0001", 3, 4, 5);
+    rate_batch(
+        store,
+        &config,
+        request_in(export.as_bytes(), "mar", Some("2017-03")),
+    )
+    .await
+    .unwrap();
+    record_payment(
+        store,
+        &config,
+        &payment("a0000", "2017-03-08", "17.00", "wire-8"),
+    )
+    .await
+    .unwrap();
+    let interim = invoice_for(store, &config, "a0000", mar).await.unwrap();
+    // a0000: 5 h = 11.00; brought 17.00, paid 17.00: carried 11.00.
+    assert_eq!(
+        (
+            interim.brought_forward,
+            interim.payments_total,
+            interim.bill.total,
+            interim.carried_forward
+        ),
+        (d("17.00"), d("17.00"), d("11.00"), d("11.00"))
+    );
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = close(store, &config, mar, Default::default())
+        .await
+        .unwrap();
+    assert_eq!((report.finalized, report.skipped), (2, 1));
+    let m1 = invoice_for(store, &config, "a0001", mar).await.unwrap();
+    // a0001: 11.00 against the 8.00 left: 3.00 due.
+    assert_eq!(
+        (m1.credits_applied, m1.amount_due, m1.carried_forward),
+        (d("8.00"), d("3.00"), d("3.00"))
+    );
+    let numbers: Vec<String> = history(store, &config, "a0000")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| format!("{} {}", h.period, h.number))
+        .collect();
+    assert_eq!(
+        numbers,
+        ["2017-03 test-000003", "2017-02 test-000001"],
+        "newest first"
+    );
+    // February cannot be finalized after March (the chain would bring forward the wrong
+    // balance): for a0002, which had nothing in February, a forced finalize is out of order
+    // once its March is final.
+    rate_batch(
+        store,
+        &config,
+        request_in(
+            hours_of("a0002", 4, 2, 1).as_bytes(),
+            "apr",
+            Some("2017-04"),
+        ),
+    )
+    .await
+    .unwrap();
+    let how = rater::invoices::Finalizing {
+        before_period_end: true,
+    };
+    rater::invoices::finalize_with(
+        store,
+        &config,
+        "a0002",
+        BillingPeriod::parse("2017-04").unwrap(),
+        how,
+    )
+    .await
+    .unwrap();
+    let err = finalize(store, &config, "a0002", feb).await.unwrap_err();
+    assert_eq!(err.code(), "finalized_out_of_order", "{err}");
+}
+
+/// Issue 14: a close that crashes after k finalizations (k = 0, 1, 2), then a rerun and a
+/// concurrent second close: every account finalized once, numbers gapless.
+pub async fn close_crash_then_rerun<S, F, Fut>(new_store: F)
+where
+    S: Store + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    let n = 6;
+    let feb = period();
+    for k in 0..3 {
+        let store = Arc::new(FaultyStore::new(new_store().await));
+        let clock = manual_clock();
+        let config = Arc::new(many_accounts_config(n, &clock));
+        rate_batch(
+            &*store,
+            &config,
+            request(&many_accounts_export(n, 51), None, Mode::Interim),
+        )
+        .await
+        .unwrap();
+        // Each finalize is one write (the config versions were stored by the batch).
+        store.crash_after(k);
+        let report = rater::month::close(&*store, &config, feb, Default::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.finalized as usize, report.failed as usize),
+            (k, n - k),
+            "k={k}"
+        );
+        assert!(report.failures.iter().all(|f| f.retryable), "k={k}");
+        store.heal();
+        let (a, b) = {
+            let (s1, s2, c1, c2) = (store.clone(), store.clone(), config.clone(), config.clone());
+            let t1 = tokio::spawn(async move {
+                rater::month::close(&*s1, &c1, feb, Default::default()).await
+            });
+            let t2 = tokio::spawn(async move {
+                rater::month::close(&*s2, &c2, feb, Default::default()).await
+            });
+            (t1.await.unwrap().unwrap(), t2.await.unwrap().unwrap())
+        };
+        assert_eq!((a.failed, b.failed), (0, 0), "k={k}");
+        assert_eq!(
+            a.finalized + b.finalized,
+            (n - k) as u64,
+            "k={k}: each finalized once"
+        );
+        let mut numbers = Vec::new();
+        for i in 0..n {
+            let inv = invoice_for(&*store, &config, &many_account(i), feb)
+                .await
+                .unwrap();
+            numbers.push(inv.number.unwrap());
+        }
+        numbers.sort();
+        let want: Vec<String> = (1..=n as u64)
+            .map(|i| rater::store::invoice_number("test", i))
+            .collect();
+        assert_eq!(numbers, want, "k={k}: gapless");
+    }
 }

@@ -215,6 +215,33 @@ impl<S: Store> Store for Chaos<S> {
         self.after("finalize", r)
     }
 
+    async fn balance(&self, account: &str) -> Result<rater::model::Balance, StoreError> {
+        self.before("balance", false).await?;
+        self.inner.balance(account).await
+    }
+
+    async fn record_payment(
+        &self,
+        p: &rater::store::PaymentWrite,
+    ) -> Result<rater::store::PaymentOutcome, StoreError> {
+        self.before("record_payment", true).await?;
+        let r = self.inner.record_payment(p).await;
+        self.after("record_payment", r)
+    }
+
+    async fn payments(
+        &self,
+        account: &str,
+    ) -> Result<Vec<rater::model::RecordedPayment>, StoreError> {
+        self.before("payments", false).await?;
+        self.inner.payments(account).await
+    }
+
+    async fn history(&self, account: &str) -> Result<Vec<rater::model::DocRef>, StoreError> {
+        self.before("history", false).await?;
+        self.inner.history(account).await
+    }
+
     async fn put_config(
         &self,
         kind: ConfigKind,

@@ -614,6 +614,9 @@ impl<B: Backend> Sim<B> {
     }
 
     async fn finalize_all(&mut self, committed: &BTreeSet<usize>) {
+        // The month has ended (finalizing earlier is refused): move the clock a day past it.
+        let after = self.scen.period.end().timestamp() + 86_400;
+        self.clock.fetch_max(after, Ordering::SeqCst);
         let mut accounts = self.scen.accounts.clone();
         self.rng.shuffle(&mut accounts);
         let mut numbers = Vec::new();

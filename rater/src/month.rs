@@ -1,0 +1,312 @@
+//! The billing month: the close that finalizes every account period with something to bill, payments received, and an account's history.
+//!
+//! A close of period P (run by the schedule after P ends plus a grace period, or by an
+//! operator) walks the accounts book: every account billed by periods of P's kind whose P has
+//! usage, a subscription, a balance or a payment gets its final invoice; the others are
+//! skipped, each with its reason. It is idempotent and resumable because finalizing is: an
+//! account already final counts as such, a rerun or a concurrent close finalizes each account
+//! once, with the issuer's gapless numbers (the counter's condition orders them).
+
+use chrono::{DateTime, Duration, Utc};
+use pricing::{Account, BillingPeriod, PeriodKind};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::config::RaterConfig;
+use crate::error::RaterError;
+use crate::invoices::{finalize_with, Finalizing};
+use crate::limits::{CLOSE_LISTED_MAX, PAYMENT_REFERENCE_BYTES_MAX};
+use crate::model::{DocRef, RecordedPayment};
+use crate::store::{PaymentOutcome, PaymentWrite, Store};
+
+/// What a close did, account by account (lists cut at [`CLOSE_LISTED_MAX`], counts whole).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CloseReport {
+    pub period: String,
+    /// Accounts billed by periods of this kind.
+    pub accounts: u64,
+    pub finalized: u64,
+    pub already_final: u64,
+    pub skipped: u64,
+    pub failed: u64,
+    /// The invoices issued now, in account order.
+    pub issued: Vec<Closed>,
+    /// Accounts with nothing to bill in the period.
+    pub skipped_accounts: Vec<String>,
+    /// Accounts whose finalize failed, with why: a rerun retries them.
+    pub failures: Vec<CloseFailure>,
+}
+
+/// An account period finalized by a close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Closed {
+    pub account: String,
+    pub number: String,
+}
+
+/// An account period a close could not finalize.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CloseFailure {
+    pub account: String,
+    pub code: String,
+    pub message: String,
+    pub retryable: bool,
+}
+
+/// The period a scheduled close at `time` closes: the last period of `kind` whose end plus
+/// `grace` has passed (the grace leaves late exports of the period time to arrive).
+pub fn period_to_close(time: DateTime<Utc>, grace: Duration, kind: PeriodKind) -> BillingPeriod {
+    let current = BillingPeriod::containing(kind, time - grace);
+    // The period holding `time - grace` has not ended plus grace yet: the one before it has.
+    let mut p = BillingPeriod::containing(kind, current.start - Duration::seconds(1));
+    while p.end() + grace > time {
+        p = BillingPeriod::containing(kind, p.start - Duration::seconds(1));
+    }
+    p
+}
+
+/// Finalizes every account period of `period` that has something to bill. `how` carries the
+/// operator's override for a period that has not ended (otherwise the close is refused whole
+/// with `PeriodNotEnded` before any account is touched).
+pub async fn close<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    period: BillingPeriod,
+    how: Finalizing,
+) -> Result<CloseReport, RaterError> {
+    if !how.before_period_end && config.now_s() < period.end().timestamp() {
+        return Err(RaterError::PeriodNotEnded {
+            account: "*".to_string(),
+            period: period.id(),
+            ends_at: period.end(),
+        });
+    }
+    let period_id = period.id();
+    let mut accounts: Vec<&Account> = config
+        .accounts
+        .accounts
+        .iter()
+        .filter(|a| a.billing_period == period.kind)
+        .collect();
+    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    let keys: Vec<(String, String)> = accounts
+        .iter()
+        .map(|a| (a.id.clone(), period_id.clone()))
+        .collect();
+    let states = store.partitions("", &keys).await?;
+    let mut report = CloseReport {
+        period: period_id,
+        accounts: accounts.len() as u64,
+        ..CloseReport::default()
+    };
+    for (acc, state) in accounts.into_iter().zip(states) {
+        let active = state.batches > 0
+            || state.closed.is_some()
+            || has_subscription(acc, period)
+            || has_balance_or_payment(store, acc, period).await?;
+        if !active {
+            report.skipped += 1;
+            push_listed(&mut report.skipped_accounts, acc.id.clone());
+            continue;
+        }
+        match finalize_with(store, config, &acc.id, period, how).await {
+            Ok(inv) => {
+                report.finalized += 1;
+                let number = inv.number.unwrap_or_default();
+                push_listed(
+                    &mut report.issued,
+                    Closed {
+                        account: acc.id.clone(),
+                        number,
+                    },
+                );
+            }
+            Err(RaterError::AlreadyFinalized { .. }) => report.already_final += 1,
+            Err(e) => {
+                report.failed += 1;
+                push_listed(
+                    &mut report.failures,
+                    CloseFailure {
+                        account: acc.id.clone(),
+                        code: e.code().to_string(),
+                        message: e.public_message(),
+                        retryable: e.retryable(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn push_listed<T>(list: &mut Vec<T>, item: T) {
+    if list.len() < CLOSE_LISTED_MAX {
+        list.push(item);
+    }
+}
+
+/// Whether one of the account's subscriptions is held during some of `period`.
+fn has_subscription(acc: &Account, period: BillingPeriod) -> bool {
+    acc.subscriptions
+        .iter()
+        .any(|s| s.start < period.end() && s.end.is_none_or(|e| e > period.start))
+}
+
+/// Whether the account owes or is owed something brought into `period`, or received a payment
+/// dated in it.
+async fn has_balance_or_payment<S: Store>(
+    store: &S,
+    acc: &Account,
+    period: BillingPeriod,
+) -> Result<bool, RaterError> {
+    let balance = store.balance(&acc.id).await?;
+    let owed = match &balance.last {
+        Some(last) => !last.carried_forward.is_zero(),
+        None => !acc.balance_brought_forward.is_zero(),
+    };
+    if owed || acc.payments.iter().any(|p| period.contains(p.date)) {
+        return Ok(true);
+    }
+    let payments = store.payments(&acc.id).await?;
+    Ok(payments.iter().any(|p| period.contains(p.date)))
+}
+
+/// A payment received, as an operator or a bank feed reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    pub account: String,
+    pub date: DateTime<Utc>,
+    pub amount: Decimal,
+    pub currency: String,
+    /// The bank's or the payment provider's reference: recording the same payment twice is a
+    /// no-op, another payment under the same reference is refused.
+    pub reference: String,
+}
+
+/// Records a payment against the account period its date falls in (refused once that period
+/// is final: it would be on no invoice). Checked first: the account exists, the amount is
+/// positive and in the account's invoice currency, the reference is short printable text.
+pub async fn record_payment<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    p: &PaymentInput,
+) -> Result<PaymentOutcome, RaterError> {
+    let acc = config
+        .account(&p.account)
+        .ok_or_else(|| RaterError::UnknownAccount {
+            account: p.account.clone(),
+            accounts_version: config.accounts.version.clone(),
+        })?;
+    let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
+    let currency = acc
+        .currency
+        .clone()
+        .unwrap_or_else(|| config.catalog.currency.code.clone());
+    if p.currency != currency {
+        return Err(bad(
+            "currency",
+            format!(
+                "account `{}` is invoiced in {currency}, not {}",
+                p.account, p.currency
+            ),
+        ));
+    }
+    if p.amount <= Decimal::ZERO || p.amount > pricing::invoice::balance_max() {
+        return Err(bad(
+            "amount",
+            format!(
+                "{} is not a payment (more than 0, at most {})",
+                p.amount,
+                pricing::invoice::balance_max()
+            ),
+        ));
+    }
+    let minor = pricing::money::minor_units(&currency).unwrap_or(2);
+    if p.amount.normalize().scale() > minor {
+        return Err(bad(
+            "amount",
+            format!(
+                "{} has more decimals than {currency} has ({minor})",
+                p.amount
+            ),
+        ));
+    }
+    if p.reference.is_empty()
+        || p.reference.len() > PAYMENT_REFERENCE_BYTES_MAX
+        || !p
+            .reference
+            .chars()
+            .all(|c| c.is_ascii_graphic() || c == ' ')
+    {
+        return Err(bad(
+            "reference",
+            format!("must be 1 to {PAYMENT_REFERENCE_BYTES_MAX} printable ASCII characters"),
+        ));
+    }
+    let period = BillingPeriod::containing(acc.billing_period, p.date);
+    let write = PaymentWrite {
+        account: p.account.clone(),
+        period_id: period.id(),
+        payment: RecordedPayment {
+            reference: p.reference.clone(),
+            date: p.date,
+            amount: p.amount,
+            currency,
+        },
+    };
+    Ok(store.record_payment(&write).await?)
+}
+
+/// An account's final invoices and notes, newest first.
+pub async fn history<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+) -> Result<Vec<DocRef>, RaterError> {
+    if config.account(account).is_none() {
+        return Err(RaterError::UnknownAccount {
+            account: account.to_string(),
+            accounts_version: config.accounts.version.clone(),
+        });
+    }
+    Ok(store.history(account).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_scheduled_close_closes_the_last_period_past_its_grace() {
+        let grace = Duration::hours(72);
+        let cases = [
+            // (event time, kind, period closed)
+            ("2017-03-04T00:00:00Z", PeriodKind::Month, "2017-02"),
+            ("2017-03-03T23:59:59Z", PeriodKind::Month, "2017-01"),
+            ("2017-03-31T12:00:00Z", PeriodKind::Month, "2017-02"),
+            ("2017-02-18T01:00:00Z", PeriodKind::Day, "2017-02-14"),
+            ("2017-02-16T00:00:00Z", PeriodKind::Week, "2017-W06"),
+        ];
+        for (time, kind, want) in cases {
+            assert_eq!(
+                period_to_close(t(time), grace, kind).id(),
+                want,
+                "{time} {kind:?}"
+            );
+        }
+        assert_eq!(
+            period_to_close(
+                t("2017-03-01T00:00:00Z"),
+                Duration::zero(),
+                PeriodKind::Month
+            )
+            .id(),
+            "2017-02"
+        );
+    }
+}
