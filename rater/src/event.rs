@@ -23,7 +23,7 @@ use crate::batch::{rate_batch, BatchRequest};
 use crate::config::RaterConfig;
 use crate::error::RaterError;
 use crate::import::parse_format_arg;
-use crate::invoices::{finalize_with, invoice_for, Finalizing};
+use crate::invoices::{finalize_with, invoice_as, Finalizing, Pricing};
 use crate::model::Mode;
 use crate::month;
 use crate::render;
@@ -439,8 +439,9 @@ async fn route<S: Store>(
                 .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
+            let how = Pricing::interim(req.query("as_of"), period, config.now_s())?;
             Ok(Answer::Invoices(vec![
-                invoice_for(store, config, account, period).await?,
+                invoice_as(store, config, account, period, how).await?,
             ]))
         }
         ("POST", "/payments") => {

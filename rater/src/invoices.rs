@@ -1,6 +1,7 @@
 //! Step 4, invoices: a batch's answer (interim invoices, or the final ones it asked for), an account period's invoice on demand, and finalizing: one numbered, immutable invoice per account period, gapless per issuer.
 
-use pricing::{Account, BillingPeriod, Invoice, InvoiceKind};
+use pricing::error::shown;
+use pricing::{Account, BillingPeriod, Invoice, InvoiceKind, Statement};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ensure_config_stored, RaterConfig};
@@ -175,6 +176,17 @@ pub async fn invoice_for<S: Store>(
     account: &str,
     period: BillingPeriod,
 ) -> Result<Invoice, RaterError> {
+    invoice_as(store, config, account, period, Pricing::Interim).await
+}
+
+/// [`invoice_for`], interim for the whole period or to date (`how`).
+pub async fn invoice_as<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+    how: Pricing,
+) -> Result<Invoice, RaterError> {
     let period_id = period.id();
     if let Some(inv) = store.final_invoice(account, &period_id).await? {
         return Ok(inv);
@@ -183,8 +195,8 @@ pub async fn invoice_for<S: Store>(
     let pu = store.period_usage(account, &period_id).await?;
     let balance = store.balance(account).await?;
     let payments = store.payments(account).await?;
-    let (inv, _) = priced(config, acc, period, &pu.usage, &balance, &payments)?;
-    Ok(inv)
+    let st = statement(acc, period, &balance, &payments, how);
+    priced(config, acc, period, &pu.usage, &st)
 }
 
 fn known_account<'c>(config: &'c RaterConfig, account: &str) -> Result<&'c Account, RaterError> {
@@ -196,43 +208,111 @@ fn known_account<'c>(config: &'c RaterConfig, account: &str) -> Result<&'c Accou
         })
 }
 
-/// The invoice of `acc`'s `period` with its statement: brought forward and prepaid credit from
-/// the account's last final invoice (the accounts book's opening balance and credit before the
-/// first one), payments from the store and the book dated in the period. Returns it with the
-/// prepaid credit left after it (what the next invoice may use).
+/// How an invoice of an open period is priced: issued (a final invoice, with its issue date)
+/// or interim, for the whole period or "to date" up to an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pricing {
+    /// An interim invoice of the whole period (usage so far, subscriptions for the month).
+    Interim,
+    /// An interim invoice up to an instant inside the period (StratosLive's "from the last
+    /// invoice to this moment"): subscriptions and fixed fees prorated to it.
+    ToDate(chrono::DateTime<chrono::Utc>),
+    /// The final invoice, issued on this day.
+    Issued(chrono::NaiveDate),
+}
+
+impl Pricing {
+    /// The interim pricing a request asks for: `None` for the whole period; `now` or an
+    /// RFC 3339 instant for "to date" (`now` after the period's end is the whole period; an
+    /// instant outside the period is refused naming `as_of`).
+    pub fn interim(
+        as_of: Option<&str>,
+        period: BillingPeriod,
+        now_s: i64,
+    ) -> Result<Pricing, RaterError> {
+        let Some(text) = as_of.map(str::trim) else {
+            return Ok(Pricing::Interim);
+        };
+        let bad = |message: String| RaterError::BadRequest {
+            field: "as_of",
+            message,
+        };
+        let at = if text == "now" {
+            let now = chrono::DateTime::from_timestamp(now_s, 0).unwrap_or_default();
+            if now >= period.end() {
+                return Ok(Pricing::Interim);
+            }
+            now
+        } else {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map_err(|e| {
+                    bad(format!(
+                        "`{}`: not an RFC 3339 instant or `now`: {e}",
+                        shown(text)
+                    ))
+                })?
+                .with_timezone(&chrono::Utc)
+        };
+        if at < period.start || at > period.end() {
+            return Err(bad(format!(
+                "{at} is outside period {} ({} to {})",
+                period.id(),
+                period.start,
+                period.end()
+            )));
+        }
+        Ok(Pricing::ToDate(at))
+    }
+}
+
+/// The statement of `acc`'s `period`: brought forward and prepaid credit from the account's
+/// last final invoice (the accounts book's opening balance and credit before the first one),
+/// and the payments (from the store, and the book's not in the store) dated in the period.
+pub(crate) fn statement(
+    acc: &Account,
+    period: BillingPeriod,
+    balance: &Balance,
+    payments: &[RecordedPayment],
+    how: Pricing,
+) -> Statement {
+    let mut st = Statement::from_book(acc, period);
+    if let Some(last) = &balance.last {
+        st.brought_forward = last.carried_forward;
+        st.prepaid_available = last.prepaid_remaining;
+    }
+    st.payments
+        .retain(|b| !payments.iter().any(|p| p.reference == b.reference));
+    st.payments.extend(
+        payments
+            .iter()
+            .filter(|p| period.contains(p.date))
+            .map(|p| pricing::invoice::Payment {
+                date: p.date,
+                amount: p.amount,
+                reference: p.reference.clone(),
+            }),
+    );
+    st.payments
+        .sort_by(|a, b| a.date.cmp(&b.date).then(a.reference.cmp(&b.reference)));
+    match how {
+        Pricing::Interim => {}
+        Pricing::ToDate(t) => st.as_of = Some(t),
+        Pricing::Issued(day) => st.issue_date = Some(day),
+    }
+    st
+}
+
+/// `acc`'s invoice of `period` under `statement`, priced by the deployment's catalog.
 fn priced(
     config: &RaterConfig,
     acc: &Account,
     period: BillingPeriod,
     usage: &pricing::Usage,
-    balance: &Balance,
-    payments: &[RecordedPayment],
-) -> Result<(Invoice, rust_decimal::Decimal), RaterError> {
-    let mut stated = acc.clone();
-    if let Some(last) = &balance.last {
-        stated.balance_brought_forward = last.carried_forward;
-        stated.prepaid_credit = last.prepaid_remaining;
-    }
-    // The book's payments, and the store's (a reference in both is the store's).
-    stated
-        .payments
-        .retain(|b| !payments.iter().any(|p| p.reference == b.reference));
-    stated
-        .payments
-        .extend(payments.iter().map(|p| pricing::invoice::Payment {
-            date: p.date,
-            amount: p.amount,
-            reference: p.reference.clone(),
-        }));
-    stated
-        .payments
-        .sort_by(|a, b| a.date.cmp(&b.date).then(a.reference.cmp(&b.reference)));
-    let mut inv = pricing::invoice(&config.catalog, &stated, period, usage)?;
+    statement: &Statement,
+) -> Result<Invoice, RaterError> {
+    let mut inv = pricing::invoice_with(&config.catalog, acc, period, usage, statement)?;
     inv.accounts_version = Some(config.accounts.version.clone());
-    let prepaid_left = (stated.prepaid_credit.max(rust_decimal::Decimal::ZERO)
-        - inv.credits_applied)
-        .max(rust_decimal::Decimal::ZERO);
-    Ok((inv, prepaid_left))
+    Ok(inv)
 }
 
 /// Whether finalizing may close a period that has not ended yet: only an operator's explicit
@@ -323,7 +403,12 @@ async fn finalization<S: Store>(
     let payments = store.payments(&acc.id).await?;
     let counter = store.counter(&config.issuer).await?;
     let number = invoice_number(&config.issuer, counter + 1);
-    let (mut inv, prepaid_remaining) = priced(config, acc, period, &pu.usage, &balance, &payments)?;
+    let issued = chrono::DateTime::from_timestamp(config.now_s(), 0)
+        .unwrap_or_default()
+        .date_naive();
+    let st = statement(acc, period, &balance, &payments, Pricing::Issued(issued));
+    let mut inv = priced(config, acc, period, &pu.usage, &st)?;
+    let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
     inv.number = Some(number.clone());
     let bytes = serde_json::to_vec(&inv).expect("invoices serialize").len();

@@ -27,8 +27,8 @@ fn line(
 }
 
 /// The invoice the pricing engine gives for these exports, computed in-process: what the
-/// Lambda must answer.
-fn expected(account: &str, exports: &[&str], kind_final: Option<&str>) -> Value {
+/// Lambda must answer. A final one is issued on `issued` (the day the Lambda ran).
+fn expected(account: &str, exports: &[&str], kind_final: Option<(&str, &str)>) -> Value {
     let catalog = Catalog::from_json(CATALOG).unwrap();
     let book: AccountBook = parse_json(ACCOUNTS).unwrap();
     let records: Vec<UsageRecord> = exports
@@ -38,10 +38,12 @@ fn expected(account: &str, exports: &[&str], kind_final: Option<&str>) -> Value 
         .collect();
     let period = BillingPeriod::parse("2017-02").unwrap();
     let usage = pricing::rate(&catalog, period, &records).unwrap();
-    let mut inv =
-        pricing::invoice(&catalog, book.account(account).unwrap(), period, &usage).unwrap();
+    let acc = book.account(account).unwrap();
+    let mut statement = pricing::Statement::from_book(acc, period);
+    statement.issue_date = kind_final.map(|(_, day)| day.parse().unwrap());
+    let mut inv = pricing::invoice_with(&catalog, acc, period, &usage, &statement).unwrap();
     inv.accounts_version = Some(book.version.clone());
-    if let Some(n) = kind_final {
+    if let Some((n, _)) = kind_final {
         inv.kind = pricing::InvoiceKind::Final;
         inv.number = Some(n.to_string());
     }
@@ -260,9 +262,23 @@ fn real_lambda_binary_rates_function_url_and_scheduled_events_on_dynamodb_local(
     };
     assert_eq!(resp["replayed"], false);
     let final_smb = invoice_of(&resp["invoices"], "smb-tenant");
+    // Issued today (the function's clock), due after the account's 30 days of terms.
+    let issued = final_smb["issue_date"].as_str().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let today = chrono::DateTime::from_timestamp(now.as_secs() as i64, 0)
+        .unwrap()
+        .date_naive();
+    let day: chrono::NaiveDate = issued.parse().unwrap();
+    assert!(day == today || day.succ_opt() == Some(today), "{issued}");
     assert_eq!(
         final_smb,
-        &expected("smb-tenant", &[&export_a, &export_b], Some("e2e-000001"))
+        &expected(
+            "smb-tenant",
+            &[&export_a, &export_b],
+            Some(("e2e-000001", issued))
+        )
     );
     let Outcome::Response(again) = api.invoke(nightly, INVOKE_TIMEOUT) else {
         panic!("replayed scheduled event failed");

@@ -90,6 +90,10 @@ enum Command {
         account: String,
         #[arg(long)]
         period: String,
+        /// An interim invoice "to date": up to this instant (RFC 3339, or `now`), subscriptions
+        /// and fixed fees prorated to it. Without it: the whole period.
+        #[arg(long)]
+        as_of: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
         #[command(flatten)]
@@ -393,12 +397,15 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
         Command::Invoice {
             account,
             period,
+            as_of,
             config,
             output,
             ..
         } => {
             let config = load_config(&config)?;
-            let inv = rater::invoice_for(store, &config, &account, parse_period(&period)?).await?;
+            let period = parse_period(&period)?;
+            let how = rater::invoices::Pricing::interim(as_of.as_deref(), period, config.now_s())?;
+            let inv = rater::invoices::invoice_as(store, &config, &account, period, how).await?;
             print_invoices(&[inv], output, None)
         }
         Command::Finalize {

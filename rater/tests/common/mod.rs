@@ -1706,11 +1706,21 @@ pub async fn billing_month<S: Store + Snapshot>(store: &S) {
         ),
         (d("22.00"), d("5.00"), d("0.00"), d("17.00"))
     );
+    // Issued on the close's day (2017-03-04), due 30 days later (the default terms).
+    let date = |s: &str| s.parse::<chrono::NaiveDate>().unwrap();
+    assert_eq!(
+        (f0.issue_date, f0.due_date),
+        (Some(date("2017-03-04")), Some(date("2017-04-03")))
+    );
     let f1 = invoice_for(store, &config, "a0001", feb).await.unwrap();
     // a0001: 22.00 from its 30.00 of credit: nothing due, 8.00 of credit left.
     assert_eq!(
         (f1.credits_applied, f1.amount_due, f1.carried_forward),
         (d("22.00"), d("0.00"), d("0.00"))
+    );
+    assert_eq!(
+        (f1.prepaid_available, f1.prepaid_remaining),
+        (Some(d("30.00")), Some(d("8.00")))
     );
     // A payment dated in the closed month would be on no invoice: refused.
     let late = payment("a0000", "2017-02-27", "1.00", "wire-late");
@@ -1746,6 +1756,16 @@ pub async fn billing_month<S: Store + Snapshot>(store: &S) {
         ),
         (d("17.00"), d("17.00"), d("11.00"), d("11.00"))
     );
+    // To date: nothing here is prorated (no subscription), so the same figures, marked as of.
+    let at = "2017-03-10T00:00:00Z";
+    let how = rater::invoices::Pricing::interim(Some(at), mar, clock.load(Ordering::SeqCst));
+    let to_date = rater::invoices::invoice_as(store, &config, "a0000", mar, how.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(to_date.as_of, Some(at.parse().unwrap()));
+    assert_eq!(to_date.bill.total, d("11.00"));
+    let outside = rater::invoices::Pricing::interim(Some("2017-04-02T00:00:00Z"), mar, 0);
+    assert_eq!(outside.unwrap_err().code(), "bad_request");
     clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
     let report = close(store, &config, mar, Default::default())
         .await
