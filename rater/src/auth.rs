@@ -5,7 +5,7 @@
 //!   and histories;
 //! - an **operator** (the principals the deployment lists in `RATECARD_OPERATORS`) also
 //!   finalizes, closes periods, records payments, and may override the rule that a period is
-//!   finalized only after it ends. Direct invocations (the schedule, the fan-out) act as the
+//!   finalized only after it ends, and re-rate closed periods (issuing notes). Direct invocations (the schedule, the fan-out) act as the
 //!   operator: only they can invoke the function directly (its resource policy).
 
 use serde_json::Value;
@@ -29,6 +29,8 @@ pub enum Action {
     RecordPayment,
     Finalize,
     Close,
+    /// Re-rating a closed period (issuing a note).
+    Rerate,
     /// Finalizing or closing a period before it ends.
     OverridePeriodEnd,
 }
@@ -43,6 +45,7 @@ impl Action {
             Action::RecordPayment => "record a payment",
             Action::Finalize => "finalize a period",
             Action::Close => "close a period",
+            Action::Rerate => "re-rate a closed period",
             Action::OverridePeriodEnd => "finalize before the period ends",
         }
     }

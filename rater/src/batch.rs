@@ -196,7 +196,7 @@ async fn check_before_writing<S: Store>(
     price_own_usage(config, batch)?;
     // The commit re-checks closed periods atomically.
     let states = store.partitions(batch_id, &partition_keys(batch)).await?;
-    check_closed(&states, batch_id)?;
+    check_closed(config, &states, batch_id)?;
     // Checked again under the lease only if another batch commits meanwhile.
     let plan = check_ids(store, batch, reread, batch_id).await?;
     check_room(

@@ -26,13 +26,26 @@ pub(crate) fn partition_keys(batch: &Aggregated) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether the account's late-usage policy lets usage into its closed periods (`note` or
+/// `next_period`; `refuse` does not).
+pub(crate) fn takes_late_usage(config: &RaterConfig, account: &str) -> bool {
+    config.account(account).is_some_and(|acc| {
+        pricing::late_usage_policy(&config.catalog, acc) != pricing::LateUsagePolicy::Refuse
+    })
+}
+
 /// Refuses a batch, before its lease or before its commit, when one of the partitions it has
-/// not committed into yet is closed (late usage).
-pub(crate) fn check_closed(states: &[PartitionState], batch_id: &str) -> Result<(), RaterError> {
+/// not committed into yet is closed (late usage) and the account's late-usage policy is
+/// `refuse`.
+pub(crate) fn check_closed(
+    config: &RaterConfig,
+    states: &[PartitionState],
+    batch_id: &str,
+) -> Result<(), RaterError> {
     let committed = states.iter().filter(|s| s.own.is_some()).count();
     let Some((s, number)) = states
         .iter()
-        .filter(|s| s.own.is_none())
+        .filter(|s| s.own.is_none() && !takes_late_usage(config, &s.account))
         .find_map(|s| s.closed.as_ref().map(|n| (s, n)))
     else {
         return Ok(());
@@ -132,7 +145,7 @@ pub(crate) async fn store_batch<S: Store>(
             None => check_ids(store, &first, reread, batch_id).await?,
         };
         let states = store.partitions(batch_id, &keys).await?;
-        check_closed(&states, batch_id)?;
+        check_closed(config, &states, batch_id)?;
         check_room(
             &states,
             current.as_ref().unwrap_or(&first),
@@ -160,7 +173,7 @@ pub(crate) async fn store_batch<S: Store>(
             first.chunks = Vec::new();
         }
         let batch = current.as_ref().unwrap_or(&first);
-        let parts = commit_parts(&batch.chunks, &plan);
+        let parts = commit_parts(&batch.chunks, &plan, &states);
         // Partitions an earlier transaction of the batch committed are done: left alone.
         let done: BTreeMap<Partition, Counts> = states
             .iter()
@@ -177,7 +190,15 @@ pub(crate) async fn store_batch<S: Store>(
         write_chunks(store, batch, &first, &plan, &done, &todo, batch_id).await?;
         match commit_in_groups(store, batch_id, owner, todo, &summary).await {
             Ok(()) => return Ok(summary),
+            // Another batch committed into a checked period, or a period was finalized since
+            // the states were read and the account takes late usage: read them again.
             Err(StoreError::UsageMoved { .. }) if attempt + 1 < COMMIT_ATTEMPTS_MAX => {
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            Err(StoreError::PeriodClosed { account, .. })
+                if attempt + 1 < COMMIT_ATTEMPTS_MAX && takes_late_usage(config, &account) =>
+            {
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }
@@ -224,6 +245,15 @@ pub(crate) fn summarize(
             Vec::new()
         },
         partitions_total: first.partitions.len() as u64,
+        late: if listed {
+            parts
+                .iter()
+                .filter(|p| p.late.is_some())
+                .map(part_of)
+                .collect()
+        } else {
+            Vec::new()
+        },
         records: first.records,
         duplicates_dropped: batch.skipped,
         usage_items: parts
@@ -240,13 +270,27 @@ pub(crate) fn summarize(
 }
 
 /// Each partition's part of the commit (chunk counts, and for partitions with record ids the
-/// record-id chunks and the version they were checked against), in partition order.
-pub(crate) fn commit_parts(chunks: &[UsageChunk], plan: &IdPlan) -> Vec<CommitAccount> {
+/// record-id chunks and the version they were checked against; for closed periods, which
+/// [`check_closed`] let through, the final invoice the late usage reopens), in partition order.
+pub(crate) fn commit_parts(
+    chunks: &[UsageChunk],
+    plan: &IdPlan,
+    states: &[PartitionState],
+) -> Vec<CommitAccount> {
+    let closed: BTreeMap<Partition, &String> = states
+        .iter()
+        .filter(|s| s.own.is_none())
+        .filter_map(|s| {
+            let p = Partition::new(s.account.as_str(), s.period_id.as_str());
+            s.closed.as_ref().map(|n| (p, n))
+        })
+        .collect();
     let part = |p: &Partition, chunks: u32| CommitAccount {
         account: p.account.clone(),
         period_id: p.period.clone(),
         chunks,
         id_chunks: 0,
+        late: closed.get(p).map(|n| (*n).clone()),
         checked_version: None,
     };
     // Keyed by partition: the commit lists each once, in order.
@@ -321,8 +365,10 @@ pub(crate) async fn write_chunks<S: Store>(
     Ok(())
 }
 
-/// Commits the partitions left, [`COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] per transaction in
-/// order; the last transaction (alone, when nothing is left) marks the ledger `DONE`.
+/// Commits the partitions left, in order, as many per transaction as fit
+/// [`COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] items (a late partition writes two: its
+/// `#COMMITTED` and its marker); the last transaction (alone, when nothing is left) marks the
+/// ledger `DONE`.
 pub(crate) async fn commit_in_groups<S: Store>(
     store: &S,
     batch_id: &str,
@@ -330,20 +376,23 @@ pub(crate) async fn commit_in_groups<S: Store>(
     todo: Vec<CommitAccount>,
     summary: &BatchSummary,
 ) -> Result<(), StoreError> {
-    let groups = todo
-        .len()
-        .div_ceil(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
-        .max(1);
-    let mut parts = todo.into_iter();
-    for g in 0..groups {
+    let mut groups: Vec<Vec<CommitAccount>> = vec![Vec::new()];
+    let mut items = 0;
+    for part in todo {
+        if items + part.items() > COMMIT_ACCOUNTS_PER_TRANSACTION_MAX {
+            groups.push(Vec::new());
+            items = 0;
+        }
+        items += part.items();
+        groups.last_mut().expect("one group at least").push(part);
+    }
+    let last = groups.len() - 1;
+    for (g, accounts) in groups.into_iter().enumerate() {
         let commit = Commit {
             batch_id: batch_id.to_string(),
             owner: owner.to_string(),
-            accounts: parts
-                .by_ref()
-                .take(COMMIT_ACCOUNTS_PER_TRANSACTION_MAX)
-                .collect(),
-            done: (g + 1 == groups).then(|| summary.clone()),
+            accounts,
+            done: (g == last).then(|| summary.clone()),
         };
         store.commit(&commit).await?;
     }

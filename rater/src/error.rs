@@ -36,6 +36,10 @@ pub enum StoreError {
     /// Finalizing lost a race (the counter moved, or usage was committed meanwhile).
     #[error("finalize of `{account}` {period} raced another write; retry")]
     FinalizeConflict { account: String, period: String },
+    /// Issuing a correction lost a race (the note counter, the invoice's corrections or its
+    /// late-usage marker moved).
+    #[error("a correction of `{account}` {period} raced another write; retry")]
+    NoteConflict { account: String, period: String },
     /// A payment reference was recorded before for another payment.
     #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
     PaymentConflict { account: String, reference: String },
@@ -65,6 +69,7 @@ impl StoreError {
             StoreError::Unavailable { .. }
             | StoreError::LeaseLost { .. }
             | StoreError::FinalizeConflict { .. }
+            | StoreError::NoteConflict { .. }
             | StoreError::UsageMoved { .. } => true,
             #[cfg(feature = "testing")]
             StoreError::Injected { .. } => true,
@@ -164,6 +169,10 @@ pub enum RaterError {
         first_message: String,
         retryable: bool,
     },
+    /// A correction asked for a period that has no final invoice (an interim invoice changes by
+    /// itself; there is nothing to correct).
+    #[error("account `{account}` has no final invoice for period {period}: there is nothing to correct (interim invoices follow the usage by themselves)")]
+    NoFinalInvoice { account: String, period: String },
     /// Finalizing (or closing) a period that has not ended, without the operator's override.
     #[error("period {period} of account `{account}` ends at {ends_at}: it cannot be finalized before (an operator may override)")]
     PeriodNotEnded {
@@ -274,6 +283,7 @@ impl RaterError {
             RaterError::PayloadTooLarge { .. }
             | RaterError::Import(pricing::import::ImportError::TooLarge { .. }) => 413,
             RaterError::Forbidden { .. } => 403,
+            RaterError::NoFinalInvoice { .. } => 404,
             RaterError::EmptyBatch | RaterError::BadRequest { .. } | RaterError::Import(_) => 400,
             RaterError::BadRecords(_)
             | RaterError::IdempotencyKeyReused { .. }
@@ -338,6 +348,7 @@ impl RaterError {
             RaterError::AlreadyFinalized { .. } => "already_finalized",
             RaterError::BatchInProgress { .. } => "batch_in_progress",
             RaterError::UnknownAccount { .. } => "unknown_account",
+            RaterError::NoFinalInvoice { .. } => "no_final_invoice",
             RaterError::InvoiceTooLarge { .. } => "invoice_too_large",
             RaterError::Forbidden { .. } => "forbidden",
             RaterError::Config(_) => "config",

@@ -143,6 +143,22 @@ pub struct FinalizeEvent {
     pub override_end: bool,
 }
 
+/// `POST /rerate`: re-rate one closed account period under the deployment's (corrected)
+/// catalog and accounts, by an operator.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RerateEvent {
+    pub account: String,
+    pub period: String,
+    /// `corrected_catalog` (the default) or `corrected_account`.
+    #[serde(default = "corrected_catalog")]
+    pub reason: pricing::NoteReason,
+}
+
+fn corrected_catalog() -> pricing::NoteReason {
+    pricing::NoteReason::CorrectedCatalog
+}
+
 /// A direct invocation, as the nightly schedule sends it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -410,8 +426,8 @@ enum Answer {
 }
 
 /// The Function URL's routes, each checked against the caller's role before it does anything:
-/// `GET /` (an invoice), `GET /history`, `POST /` (a batch), `POST /payments`, `POST /close`,
-/// `POST /finalize`.
+/// `GET /` (an invoice), `GET /history`, `GET /notes`, `POST /` (a batch), `POST /payments`,
+/// `POST /close`, `POST /finalize`, `POST /rerate`.
 async fn route<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -431,6 +447,20 @@ async fn route<S: Store>(
             Ok(Answer::Json(
                 json!({ "account": account, "documents": documents }),
             ))
+        }
+        ("GET", "/notes") => {
+            caller.may(Action::ReadInvoice)?;
+            let account = req
+                .query("account")
+                .ok_or_else(|| bad("account", "GET /notes needs ?account= and ?period="))?;
+            let period = parse_period(req.query("period"))?
+                .ok_or_else(|| bad("period", "GET /notes needs ?account= and ?period="))?;
+            let notes = crate::notes::notes_of(store, account, &period.id()).await?;
+            Ok(Answer::Json(json!({
+                "account": account,
+                "period": period.id(),
+                "notes": notes,
+            })))
         }
         ("GET", _) => {
             caller.may(Action::ReadInvoice)?;
@@ -470,6 +500,25 @@ async fn route<S: Store>(
             let how = overriding(caller, ev.override_end, log)?;
             let inv = finalize_with(store, config, &ev.account, period, how).await?;
             Ok(Answer::Invoices(vec![inv]))
+        }
+        ("POST", "/rerate") => {
+            caller.may(Action::Rerate)?;
+            let ev: RerateEvent = req.json_body()?;
+            let period = parse_period(Some(&ev.period))?
+                .ok_or_else(|| bad("period", "POST /rerate needs `period`"))?;
+            if ev.reason == pricing::NoteReason::LateUsage {
+                return Err(bad(
+                    "reason",
+                    "late usage is corrected by its batch; a re-rate corrects a catalog or an account",
+                ));
+            }
+            let note = crate::notes::correct(store, config, &ev.account, period, ev.reason).await?;
+            Ok(Answer::Json(json!({
+                "account": ev.account,
+                "period": period.id(),
+                "issued": note.is_some(),
+                "note": note,
+            })))
         }
         ("POST", "/") => {
             let (batch, _) = url_batch_request(req, config.payload_bytes_max)?;

@@ -12,6 +12,7 @@ use crate::limits::{
 use crate::model::{
     Balance, BatchSummary, DocKind, DocRef, Finalized, LastFinal, Mode, Partition, RecordedPayment,
 };
+use crate::notes::{notes_of, pending_adjustments, settle_late, LatePartition};
 use crate::retry::backoff;
 use crate::store::{invoice_number, Finalize, Store};
 
@@ -49,6 +50,9 @@ pub struct RateResponse {
     /// from the CLI).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_path: Option<String>,
+    /// The closed periods the batch brought late usage into, and what became of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<LatePartition>,
 }
 
 pub(crate) fn is_zero(n: &u64) -> bool {
@@ -116,6 +120,7 @@ pub(crate) async fn answer<S: Store>(
             invoices.push(inv);
         }
     }
+    let late = late_outcomes(store, config, summary, account).await?;
     Ok(RateResponse {
         batch_id: summary.batch_id.clone(),
         replayed,
@@ -128,7 +133,46 @@ pub(crate) async fn answer<S: Store>(
         invoices,
         invoices_omitted: omitted,
         invoice_path: (omitted > 0).then(|| "?account={account}&period={period}".to_string()),
+        late,
     })
+}
+
+/// The late partitions of a batch: under policy `note` their notes are issued now (a replay
+/// issues what a crash left, then lists the same notes); under `next_period` they wait for
+/// the account's next invoice.
+async fn late_outcomes<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    summary: &BatchSummary,
+    account: Option<&str>,
+) -> Result<Vec<LatePartition>, RaterError> {
+    let mut out = Vec::new();
+    let mut settled: Vec<&str> = Vec::new();
+    for p in summary
+        .late
+        .iter()
+        .filter(|p| account.is_none_or(|only| only == p.account))
+    {
+        let acc = known_account(config, &p.account)?;
+        if !settled.contains(&p.account.as_str()) {
+            settle_late(store, config, acc).await?;
+            settled.push(&p.account);
+        }
+        let policy = crate::notes::policy(config, acc);
+        let invoice = store
+            .final_invoice(&p.account, &p.period)
+            .await?
+            .and_then(|i| i.number)
+            .unwrap_or_default();
+        out.push(LatePartition {
+            account: p.account.clone(),
+            period: p.period.clone(),
+            invoice,
+            policy,
+            notes: notes_of(store, &p.account, &p.period).await?,
+        });
+    }
+    Ok(out)
 }
 
 /// Finalizes each account period of a `final` batch (those finalized before are read back),
@@ -195,7 +239,14 @@ pub async fn invoice_as<S: Store>(
     let pu = store.period_usage(account, &period_id).await?;
     let balance = store.balance(account).await?;
     let payments = store.payments(account).await?;
-    let st = statement(acc, period, &balance, &payments, how);
+    let mut st = statement(acc, period, &balance, &payments, how);
+    // Earlier periods' late usage this period's final invoice will bill, as it stands now.
+    let today = crate::notes::day_of(config.now_s());
+    st.adjustments = pending_adjustments(store, config, acc, period, today)
+        .await?
+        .into_iter()
+        .filter_map(|a| a.note.map(|n| n.note))
+        .collect();
     priced(config, acc, period, &pu.usage, &st)
 }
 
@@ -266,7 +317,8 @@ impl Pricing {
 }
 
 /// The statement of `acc`'s `period`: brought forward and prepaid credit from the account's
-/// last final invoice (the accounts book's opening balance and credit before the first one),
+/// last final invoice, with the notes issued since (the accounts book's opening balance and
+/// credit before the first one),
 /// and the payments (from the store, and the book's not in the store) dated in the period.
 pub(crate) fn statement(
     acc: &Account,
@@ -276,8 +328,8 @@ pub(crate) fn statement(
     how: Pricing,
 ) -> Statement {
     let mut st = Statement::from_book(acc, period);
-    if let Some(last) = &balance.last {
-        st.brought_forward = last.carried_forward;
+    if let (Some(last), Some(brought)) = (&balance.last, balance.brought_forward()) {
+        st.brought_forward = brought;
         st.prepaid_available = last.prepaid_remaining;
     }
     st.payments
@@ -353,6 +405,8 @@ pub async fn finalize_with<S: Store>(
         });
     }
     ensure_config_stored(store, config).await?;
+    // Notes a crash left unissued (policy `note`) go out before the next invoice.
+    settle_late(store, config, acc).await?;
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
         if let Some(existing) = store.final_invoice(account, &period_id).await? {
             return Err(RaterError::AlreadyFinalized {
@@ -406,12 +460,25 @@ async fn finalization<S: Store>(
     let issued = chrono::DateTime::from_timestamp(config.now_s(), 0)
         .unwrap_or_default()
         .date_naive();
-    let st = statement(acc, period, &balance, &payments, Pricing::Issued(issued));
+    let mut st = statement(acc, period, &balance, &payments, Pricing::Issued(issued));
+    let mut adjustments = pending_adjustments(store, config, acc, period, issued).await?;
+    st.adjustments = adjustments
+        .iter()
+        .filter_map(|a| a.note.as_ref().map(|n| n.note.clone()))
+        .collect();
+    for a in &mut adjustments {
+        if let Some(n) = &mut a.note {
+            n.billed_on = Some(number.clone());
+        }
+    }
     let mut inv = priced(config, acc, period, &pu.usage, &st)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
     inv.number = Some(number.clone());
-    let bytes = serde_json::to_vec(&inv).expect("invoices serialize").len();
+    // The invoice and its statement are kept together (the statement re-prices the period
+    // for its corrections): both count against the item's size.
+    let bytes = serde_json::to_vec(&inv).expect("invoices serialize").len()
+        + serde_json::to_vec(&st).expect("statements serialize").len();
     if bytes > FINAL_INVOICE_BYTES_MAX {
         return Err(RaterError::InvoiceTooLarge {
             account: acc.id.clone(),
@@ -444,5 +511,7 @@ async fn finalization<S: Store>(
             corrects: None,
         },
         invoice: inv,
+        statement: st,
+        adjustments,
     })
 }

@@ -102,6 +102,7 @@ pub mod invoices;
 pub mod limits;
 pub mod model;
 pub mod month;
+pub mod notes;
 pub mod render;
 pub mod retry;
 pub mod store;

@@ -78,6 +78,12 @@ pub const BACKOFF_BASE_MS: u64 = 25;
 /// several times within a Lambda invocation.
 pub const BACKOFF_CAP_MS: u64 = 2_000;
 
+/// Earlier periods whose late usage one final invoice bills as adjustments (policy
+/// `next_period`): each adds two items to the finalize transaction (its marker and its stored
+/// correction) and a section's worth of lines to the invoice; 12 (a year of months) keeps the
+/// transaction at 30 items. More wait for the next invoice.
+pub const ADJUSTED_PERIODS_MAX: usize = 12;
+
 /// Times finalizing retries after losing a race (another invoice took the counter value, or a
 /// batch committed while the invoice was being computed) before reporting a retryable error.
 pub const FINALIZE_ATTEMPTS_MAX: u32 = 16;

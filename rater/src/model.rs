@@ -99,6 +99,9 @@ pub fn committed_item_bytes<'a>(
         + attrs(COMMITTED_IDS_PREFIX, &mut ids.into_iter())
 }
 
+/// Sort key of the statement a final invoice was priced with, beside its `FINAL`.
+pub const STATEMENT_SK: &str = "STATEMENT";
+
 pub fn invoice_pk(account: &str, period_id: &str) -> String {
     format!("INVOICE#{account}#{period_id}")
 }
@@ -115,6 +118,52 @@ pub const PAYMENT_SK_PREFIX: &str = "PAYMENT#";
 /// Sort-key prefix of an account's document history (`DOC#<issued at, ms, 15 digits>#<number>`):
 /// a query in descending order lists the newest first.
 pub const DOC_SK_PREFIX: &str = "DOC#";
+
+/// Sort-key prefix of an account's late-usage markers (`LATE#<period_id>`): a closed period
+/// that took usage after its final invoice, not corrected yet.
+pub const LATE_SK_PREFIX: &str = "LATE#";
+/// Sort-key prefix of the corrections of a final invoice (`NOTE#<seq, 4 digits>`), in the
+/// invoice's own partition beside `FINAL`.
+pub const NOTE_SK_PREFIX: &str = "NOTE#";
+/// Sort key of an issuer's note counter (beside its invoice counter, `INVOICE`).
+pub const NOTE_COUNTER_SK: &str = "NOTE";
+
+pub fn late_sk(period_id: &str) -> String {
+    format!("{LATE_SK_PREFIX}{period_id}")
+}
+
+pub fn note_sk(seq: u32) -> String {
+    format!("{NOTE_SK_PREFIX}{seq:04}")
+}
+
+/// A note's number: the issuer's own series of notes, gapless, apart from its invoices'.
+pub fn note_number(issuer: &str, n: u64) -> String {
+    format!("{issuer}-N{n:06}")
+}
+
+/// A closed account period that took usage after its final invoice (a late-usage policy let
+/// it in) and whose difference is not issued yet: the trigger of a note (policy `note`) or of
+/// adjustments on the account's next invoice (`next_period`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LateMarker {
+    pub period_id: String,
+    /// The final invoice the late usage reopens.
+    pub number: String,
+    /// Bumped by each late commit into the period: clearing the marker is conditional on
+    /// the version read, so a late batch committed meanwhile is never left uncorrected.
+    pub version: u64,
+}
+
+/// One correction of a final invoice, as stored: a numbered note (issued on its own), or an
+/// unnumbered one billed as adjustments on a later invoice (`billed_on`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredNote {
+    /// Position in the invoice's chain of corrections, from 1.
+    pub seq: u32,
+    pub note: pricing::Note,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_on: Option<String>,
+}
 
 pub fn payment_sk(reference: &str) -> String {
     format!("{PAYMENT_SK_PREFIX}{reference}")
@@ -148,6 +197,22 @@ pub struct Balance {
     /// `None` before the account's first final invoice: the accounts book's opening balance
     /// and prepaid credit apply.
     pub last: Option<LastFinal>,
+    /// The totals of the credit and debit notes issued since the last final invoice: the next
+    /// one brings them forward with its carried-forward (a debit note is owed, a credit note
+    /// is owed back), and starts again from zero.
+    #[serde(default)]
+    pub notes_since: Decimal,
+}
+
+impl Balance {
+    /// What the next final invoice brings forward (`None` before the first final).
+    pub fn brought_forward(&self) -> Option<Decimal> {
+        let last = self.last.as_ref()?;
+        // Both sides are bounded far below Decimal's range (balances by
+        // `pricing::invoice::balance_max`, notes by the line amount bounds): saturating is
+        // never reached, and the statement's own checks refuse a balance beyond its bound.
+        Some(last.carried_forward.saturating_add(self.notes_since))
+    }
 }
 
 /// A payment received, as recorded (idempotent by its reference).
@@ -266,6 +331,10 @@ pub struct BatchSummary {
     pub partitions: Vec<Partition>,
     #[serde(default)]
     pub partitions_total: u64,
+    /// The closed partitions the batch brought late usage into (its account's policy let it
+    /// in), when the summary lists partitions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late: Vec<Partition>,
     pub records: u64,
     /// Records not counted: their id was counted before with the same content.
     #[serde(default)]

@@ -17,6 +17,7 @@ use crate::error::RaterError;
 use crate::invoices::{finalize_with, Finalizing};
 use crate::limits::{CLOSE_LISTED_MAX, PAYMENT_REFERENCE_BYTES_MAX};
 use crate::model::{DocRef, RecordedPayment};
+use crate::notes::settle_late;
 use crate::store::{PaymentOutcome, PaymentWrite, Store};
 
 /// What a close did, account by account (lists cut at [`CLOSE_LISTED_MAX`], counts whole).
@@ -100,19 +101,9 @@ pub async fn close<S: Store>(
         ..CloseReport::default()
     };
     for (acc, state) in accounts.into_iter().zip(states) {
-        let active = state.batches > 0
-            || state.closed.is_some()
-            || has_subscription(acc, period)
-            || has_balance_or_payment(store, acc, period).await?;
-        if !active {
-            report.skipped += 1;
-            push_listed(&mut report.skipped_accounts, acc.id.clone());
-            continue;
-        }
-        match finalize_with(store, config, &acc.id, period, how).await {
-            Ok(inv) => {
+        match close_account(store, config, acc, period, &state, how).await {
+            Ok(AccountClose::Finalized(number)) => {
                 report.finalized += 1;
-                let number = inv.number.unwrap_or_default();
                 push_listed(
                     &mut report.issued,
                     Closed {
@@ -121,7 +112,11 @@ pub async fn close<S: Store>(
                     },
                 );
             }
-            Err(RaterError::AlreadyFinalized { .. }) => report.already_final += 1,
+            Ok(AccountClose::AlreadyFinal) => report.already_final += 1,
+            Ok(AccountClose::Skipped) => {
+                report.skipped += 1;
+                push_listed(&mut report.skipped_accounts, acc.id.clone());
+            }
             Err(e) => {
                 report.failed += 1;
                 push_listed(
@@ -146,6 +141,40 @@ fn push_listed<T>(list: &mut Vec<T>, item: T) {
 }
 
 /// Whether one of the account's subscriptions is held during some of `period`.
+/// What a close did to one account.
+enum AccountClose {
+    Finalized(String),
+    AlreadyFinal,
+    Skipped,
+}
+
+/// Closes one account's period: first the notes a crash left unissued (policy `note`), then
+/// its final invoice when it has something to bill (usage, a subscription, a balance, a
+/// payment, or earlier periods' late usage to bill as adjustments).
+async fn close_account<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    state: &crate::store::PartitionState,
+    how: Finalizing,
+) -> Result<AccountClose, RaterError> {
+    settle_late(store, config, acc).await?;
+    let active = state.batches > 0
+        || state.closed.is_some()
+        || has_subscription(acc, period)
+        || has_balance_or_payment(store, acc, period).await?
+        || !store.late_markers(&acc.id).await?.is_empty();
+    if !active {
+        return Ok(AccountClose::Skipped);
+    }
+    match finalize_with(store, config, &acc.id, period, how).await {
+        Ok(inv) => Ok(AccountClose::Finalized(inv.number.unwrap_or_default())),
+        Err(RaterError::AlreadyFinalized { .. }) => Ok(AccountClose::AlreadyFinal),
+        Err(e) => Err(e),
+    }
+}
+
 fn has_subscription(acc: &Account, period: BillingPeriod) -> bool {
     acc.subscriptions
         .iter()
@@ -160,8 +189,8 @@ async fn has_balance_or_payment<S: Store>(
     period: BillingPeriod,
 ) -> Result<bool, RaterError> {
     let balance = store.balance(&acc.id).await?;
-    let owed = match &balance.last {
-        Some(last) => !last.carried_forward.is_zero(),
+    let owed = match balance.brought_forward() {
+        Some(brought) => !brought.is_zero(),
         None => !acc.balance_brought_forward.is_zero(),
     };
     if owed || acc.payments.iter().any(|p| period.contains(p.date)) {

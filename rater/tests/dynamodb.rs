@@ -112,6 +112,32 @@ impl Store for Local {
     async fn balance(&self, a: &str) -> Result<rater::model::Balance, rater::StoreError> {
         self.store.balance(a).await
     }
+    async fn final_statement(
+        &self,
+        a: &str,
+        p: &str,
+    ) -> Result<Option<pricing::Statement>, rater::StoreError> {
+        self.store.final_statement(a, p).await
+    }
+    async fn corrections(
+        &self,
+        a: &str,
+        p: &str,
+    ) -> Result<Vec<rater::model::StoredNote>, rater::StoreError> {
+        self.store.corrections(a, p).await
+    }
+    async fn late_markers(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::LateMarker>, rater::StoreError> {
+        self.store.late_markers(a).await
+    }
+    async fn note_counter(&self, i: &str) -> Result<u64, rater::StoreError> {
+        self.store.note_counter(i).await
+    }
+    async fn issue_note(&self, w: &rater::store::NoteWrite) -> Result<(), rater::StoreError> {
+        self.store.issue_note(w).await
+    }
     async fn record_payment(
         &self,
         p: &rater::store::PaymentWrite,
@@ -501,4 +527,10 @@ async fn dynamodb_a_billing_month_carries_balances_payments_and_credit_from_clos
 async fn dynamodb_a_close_crashing_part_way_then_rerun_concurrently_finalizes_each_account_once() {
     let server = DynamoLocal::shared();
     close_crash_then_rerun(|| new_table(&server, None)).await;
+}
+
+#[tokio::test]
+async fn dynamodb_late_usage_under_each_policy_and_a_rerate_issue_notes_and_adjustments() {
+    let server = DynamoLocal::shared();
+    late_usage_and_rerate(&new_table(&server, None).await).await;
 }

@@ -590,3 +590,9 @@ async fn a_scheduled_close_with_a_failed_account_ends_in_error_naming_it() {
     let err = handle_event(&s, &config, schedule).await.unwrap_err();
     assert!(err.to_string().contains("finalized 0 account"), "{err}");
 }
+
+#[tokio::test]
+async fn late_usage_under_each_policy_and_a_rerate_issue_notes_and_adjustments() {
+    let (_d, s) = store();
+    late_usage_and_rerate(&s).await;
+}

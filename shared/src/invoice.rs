@@ -400,8 +400,12 @@ impl Invoice {
         rows.push(SummaryRow::Payments(-self.payments_total));
         rows.push(SummaryRow::DueThisPeriod(self.amount_due));
         rows.push(SummaryRow::CarriedForward(self.carried_forward));
-        if let Some(remaining) = self.prepaid_remaining {
-            rows.push(SummaryRow::PrepaidRemaining(remaining));
+        // Only an account that had prepaid credit is told what is left of it.
+        if let (Some(available), Some(remaining)) = (self.prepaid_available, self.prepaid_remaining)
+        {
+            if !available.is_zero() {
+                rows.push(SummaryRow::PrepaidRemaining(remaining));
+            }
         }
         rows
     }

@@ -114,11 +114,55 @@ fn demo(args: &[String]) -> Result<()> {
         println!("{line}");
     }
 
+    month_end(&store_arg)?;
+
     if serve && Path::new("frontend/serve.sh").exists() {
         println!("\n== Storefront ==\n");
         run("bash", &["frontend/serve.sh", &port])?;
     }
     Ok(())
+}
+
+/// The month end on the demo store: February closed (every account finalized, numbered),
+/// bu1user1's final invoice (brought forward, the February payment, carried forward), a
+/// payment received in March, and March's interim invoice bringing February's balance forward.
+fn month_end(store_arg: &str) -> Result<()> {
+    let ratecard = |args: &[&str]| -> Result<()> {
+        let mut all = vec!["run", "-q", "-p", "rater", "--bin", "ratecard", "--"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&[
+            "--catalog",
+            "examples/catalogs/cloudstack.json",
+            "--accounts",
+            "examples/accounts/cloudstack.json",
+            "--store",
+            store_arg,
+        ]);
+        run("cargo", &all)
+    };
+    println!(
+        "\n== Month end: February 2017 closed (what the schedule does 72 hours after it ends) ==\n"
+    );
+    ratecard(&["close", "--period", "2017-02"])?;
+    println!("\n== bu1user1's final February invoice: issued, due, balance carried forward ==\n");
+    ratecard(&["invoice", "--account", "bu1user1", "--period", "2017-02"])?;
+    println!("\n== A payment received in March, then March so far: February's balance brought forward ==\n");
+    ratecard(&[
+        "payment",
+        "--account",
+        "bu1user1",
+        "--date",
+        "2017-03-10",
+        "--amount",
+        "1000.00",
+        "--currency",
+        "GBP",
+        "--reference",
+        "wire-2017-0310",
+    ])?;
+    ratecard(&["invoice", "--account", "bu1user1", "--period", "2017-03"])?;
+    println!("\n== bu1user1's history, newest first ==\n");
+    ratecard(&["history", "--account", "bu1user1"])
 }
 
 /// Prints the estimate of one of the catalog's starter templates.

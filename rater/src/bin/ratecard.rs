@@ -35,6 +35,13 @@ enum OutputKind {
     Csv,
 }
 
+/// What a re-rate corrects.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Corrected {
+    Catalog,
+    Account,
+}
+
 #[derive(clap::Args)]
 struct StoreArgs {
     /// Where rated usage and invoices live: `embedded:<path>` (a local file) or
@@ -163,6 +170,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-rate a closed period under the catalog and accounts given (a corrected version):
+    /// issue the difference against its final invoice as a credit or debit note, numbered in
+    /// the issuer's note series. Nothing changed: nothing issued. The invoice is never edited.
+    Rerate {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        period: String,
+        /// What was corrected: `catalog` (prices) or `account` (a discount, a subscription).
+        #[arg(long, value_enum, default_value = "catalog")]
+        reason: Corrected,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputKind,
+    },
+    /// Show the credit and debit notes of an account's final invoice.
+    Notes {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        period: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputKind,
+    },
     /// Write a reseller's effective catalog for the storefront (no wholesale prices in it).
     Publish {
         #[arg(long)]
@@ -225,6 +261,17 @@ fn load_config(args: &ConfigArgs) -> Result<RaterConfig> {
 
 fn parse_period(s: &str) -> Result<BillingPeriod> {
     Ok(BillingPeriod::parse(s)?)
+}
+
+/// Prints notes as tables, JSON or CSV.
+fn print_notes(notes: &[pricing::Note], output: OutputKind) -> Result<()> {
+    let text = match output {
+        OutputKind::Table => render::notes_table(notes),
+        OutputKind::Json => serde_json::to_string_pretty(notes)? + "\n",
+        OutputKind::Csv => render::notes_csv(notes),
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
 }
 
 fn print_invoices(
@@ -487,6 +534,45 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             std::io::stdout().write_all(text.as_bytes())?;
             Ok(())
         }
+        Command::Rerate {
+            account,
+            period,
+            reason,
+            config,
+            output,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let reason = match reason {
+                Corrected::Catalog => pricing::NoteReason::CorrectedCatalog,
+                Corrected::Account => pricing::NoteReason::CorrectedAccount,
+            };
+            let period = parse_period(&period)?;
+            match rater::notes::correct(store, &config, &account, period, reason).await? {
+                Some(note) => print_notes(&[note], output),
+                None => {
+                    eprintln!(
+                        "{account} {}: the period prices as its final invoice and notes stand; no note issued",
+                        period.id()
+                    );
+                    Ok(())
+                }
+            }
+        }
+        Command::Notes {
+            account,
+            period,
+            output,
+            ..
+        } => {
+            let period = parse_period(&period)?;
+            let notes = rater::notes::notes_of(store, &account, &period.id()).await?;
+            if notes.is_empty() && matches!(output, OutputKind::Table) {
+                eprintln!("{account} {}: no note", period.id());
+                return Ok(());
+            }
+            print_notes(&notes, output)
+        }
         Command::PublishConfig { config, .. } => {
             let config = load_config(&config)?;
             let accounts = serde_json::to_string(&config.accounts)?;
@@ -620,6 +706,8 @@ async fn cli_main(cli: Cli) -> Result<()> {
         | Command::Close { store, .. }
         | Command::Payment { store, .. }
         | Command::History { store, .. }
+        | Command::Rerate { store, .. }
+        | Command::Notes { store, .. }
         | Command::PublishConfig { store, .. } => store.store.clone(),
     };
     match open_store(&spec).await? {

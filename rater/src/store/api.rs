@@ -12,7 +12,7 @@ use crate::dedupe::Fingerprint;
 use crate::error::StoreError;
 use crate::model::{
     decode_chunk, parse_chunk_sk, parse_ids_sk, Balance, BatchSummary, ConfigKind, DocRef,
-    LastFinal, Ledger, RecordedPayment, UsageChunk, IDS_SK_PREFIX,
+    LastFinal, LateMarker, Ledger, RecordedPayment, StoredNote, UsageChunk, IDS_SK_PREFIX,
 };
 
 /// A claim on a batch by one attempt.
@@ -46,6 +46,10 @@ pub struct CommitAccount {
     pub chunks: u32,
     /// Record-id chunks the batch adds for this account.
     pub id_chunks: u32,
+    /// The final invoice number of a closed period this part brings late usage into (the
+    /// account's late-usage policy lets it in): the commit then accepts the closed period if
+    /// it is still closed by this number, and bumps its late-usage marker.
+    pub late: Option<String>,
     /// The period version ([`RecordIds::version`]) this batch's record ids were checked
     /// against, when it has any for the account. The commit is refused with `UsageMoved` if
     /// another batch committed into the period since (unless this batch already is committed
@@ -68,6 +72,35 @@ pub struct Commit {
     pub accounts: Vec<CommitAccount>,
     /// Set on the batch's last transaction: the ledger becomes `DONE` with this summary.
     pub done: Option<BatchSummary>,
+}
+
+impl Commit {
+    /// The items its transaction writes besides the ledger's: one per partition, and one
+    /// more per late-usage marker.
+    pub fn items(&self) -> usize {
+        self.accounts.iter().map(CommitAccount::items).sum()
+    }
+
+    /// Refuses a commit over [`crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] items.
+    pub(crate) fn check_size(&self) -> Result<(), StoreError> {
+        let max = crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX;
+        if self.items() > max {
+            return Err(StoreError::Rejected {
+                message: format!(
+                    "a commit transaction holds at most {max} partition and marker items, got {}",
+                    self.items()
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl CommitAccount {
+    /// The items this part writes in its commit transaction.
+    pub fn items(&self) -> usize {
+        1 + usize::from(self.late.is_some())
+    }
 }
 
 /// A batch's chunk counts in one partition, as committed.
@@ -189,6 +222,47 @@ pub struct Finalize {
     pub last: LastFinal,
     /// The invoice's entry in the account's history.
     pub doc: DocRef,
+    /// The statement it was priced with (kept to re-price the period for its corrections).
+    pub statement: pricing::Statement,
+    /// Earlier periods' late usage billed on it (policy `next_period`).
+    pub adjustments: Vec<AdjustmentWrite>,
+}
+
+/// What clearing a late-usage marker is conditional on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MarkerCheck {
+    /// No marker was read: none may have appeared (a late batch committing meanwhile would be
+    /// missed by the correction).
+    Absent,
+    /// The marker was read at this version: it is deleted if still there.
+    Version(u64),
+}
+
+/// Issuing a correction of one final invoice, all or nothing: the note (numbered from the
+/// issuer's note counter, or none when the period's usage now prices as it stands), and the
+/// period's late-usage marker cleared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoteWrite {
+    pub issuer: String,
+    pub account: String,
+    pub period_id: String,
+    /// The note, with its `seq` the next in the invoice's chain; `None` only clears the marker.
+    pub note: Option<StoredNote>,
+    /// The note counter read before numbering (the note takes the next number).
+    pub expected_counter: u64,
+    pub marker: MarkerCheck,
+    /// The note's entry in the account's history.
+    pub doc: Option<DocRef>,
+}
+
+/// One earlier period's difference billed on a final invoice as adjustments: stored as an
+/// unnumbered note of that period's invoice, its marker cleared if still at the version read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdjustmentWrite {
+    pub period_id: String,
+    /// `None` when the late usage changed no amount: only the marker is cleared.
+    pub note: Option<StoredNote>,
+    pub marker_version: u64,
 }
 
 /// Recording a payment: its account, the account period its date falls in (refused once that
@@ -298,6 +372,33 @@ pub trait Store: Send + Sync {
     /// The account's running balance (the default, version 0, when it has none yet).
     fn balance(&self, account: &str) -> impl Future<Output = Result<Balance, StoreError>> + Send;
 
+    /// The statement a final invoice was priced with (`None` without a final invoice).
+    fn final_statement(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Option<pricing::Statement>, StoreError>> + Send;
+
+    /// The corrections of the final invoice of `account`'s period, in their order.
+    fn corrections(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Vec<StoredNote>, StoreError>> + Send;
+
+    /// The account's late-usage markers, oldest period first.
+    fn late_markers(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<LateMarker>, StoreError>> + Send;
+
+    /// The last note number issued by `issuer` (0 before the first).
+    fn note_counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Issues a correction. Errors: `NoteConflict` when the note counter, the invoice's chain
+    /// of corrections or the marker moved since they were read.
+    fn issue_note(&self, w: &NoteWrite) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Records a payment, atomically with a bump of the account's balance version, unless the
     /// account period its date falls in is closed, or the account's balance chain has passed
     /// it (a later period is final: the payment would be on no invoice). Idempotent by
@@ -393,6 +494,32 @@ impl<S: Store> Store for std::sync::Arc<S> {
         period_id: &str,
     ) -> impl Future<Output = Result<PeriodUsage, StoreError>> + Send {
         (**self).period_usage(account, period_id)
+    }
+    fn final_statement(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Option<pricing::Statement>, StoreError>> + Send {
+        (**self).final_statement(account, period_id)
+    }
+    fn corrections(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Vec<StoredNote>, StoreError>> + Send {
+        (**self).corrections(account, period_id)
+    }
+    fn late_markers(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<LateMarker>, StoreError>> + Send {
+        (**self).late_markers(account)
+    }
+    fn note_counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        (**self).note_counter(issuer)
+    }
+    fn issue_note(&self, w: &NoteWrite) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).issue_note(w)
     }
     fn final_invoice(
         &self,

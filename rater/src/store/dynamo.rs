@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ConditionCheck, DeleteRequest, KeySchemaElement, KeyType,
-    KeysAndAttributes, Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, ConditionCheck, Delete, DeleteRequest, KeySchemaElement,
+    KeyType, KeysAndAttributes, Put, PutRequest, ScalarAttributeType, TimeToLiveSpecification,
     TransactWriteItem, Update, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
@@ -15,21 +15,22 @@ use serde::Deserialize;
 
 use crate::error::StoreError;
 use crate::limits::{
-    BATCH_GET_KEYS_MAX, BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX,
-    COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, CONFIG_PART_BYTES_MAX,
+    BATCH_GET_KEYS_MAX, BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX, CONFIG_PART_BYTES_MAX,
 };
 use crate::model::{
     account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
-    ledger_pk, payment_sk, usage_pk, Balance, BatchSummary, ConfigKind, DocRef, LastFinal, Ledger,
-    RecordedPayment, UsageChunk, BALANCE_SK, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX,
-    COMMITTED_SK, COUNTER_SK, CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LEDGER_SK,
-    PAYMENT_SK_PREFIX,
+    late_sk, ledger_pk, note_sk, payment_sk, usage_pk, Balance, BatchSummary, ConfigKind, DocRef,
+    LastFinal, LateMarker, Ledger, RecordedPayment, StoredNote, UsageChunk, BALANCE_SK,
+    COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
+    DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
+    NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
 };
 use crate::retry::backoff;
 use crate::store::api::{
-    committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, CommitAccount,
-    ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PaymentOutcome,
-    PaymentWrite, PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
+    committed_id_chunk, committed_usage_chunk, overflowed, swept, AdjustmentWrite, Commit,
+    CommitAccount, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteWrite,
+    PartitionState, PaymentOutcome, PaymentWrite, PeriodUsage, RecordIds, SkRange, Store,
+    USAGE_CHUNKS,
 };
 
 /// The hex SHA-256 of a config body: its identity when stored in parts.
@@ -406,7 +407,13 @@ impl DynamoStore {
         // Closed periods take no new batch; a batch whose record ids were checked against
         // version v commits only while the period is still at v (a re-commit of the same
         // batch after a lost answer passes both by `#b`).
-        let mut condition = String::from("(attribute_not_exists(closed) OR attribute_exists(#b))");
+        let mut condition = String::from("(attribute_not_exists(closed) OR attribute_exists(#b)");
+        if let Some(number) = &part.late {
+            // Late usage the account's policy lets into the period closed by `number`.
+            condition.push_str(" OR closed = :late");
+            update = update.expression_attribute_values(":late", s(number));
+        }
+        condition.push(')');
         match part.checked_version {
             None => {}
             Some(0) => {
@@ -425,6 +432,85 @@ impl DynamoStore {
                     .build(),
             ))
             .build()
+    }
+
+    /// A late commit's bump of the period's late-usage marker (created at version 1).
+    fn marker_bump(&self, account: &str, period_id: &str, number: &str) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .update(built(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&account_pk(account), &late_sk(period_id))))
+                    .update_expression("SET period_id = :p, #num = :n ADD version :one")
+                    .expression_attribute_names("#num", "number")
+                    .expression_attribute_values(":p", s(period_id))
+                    .expression_attribute_values(":n", s(number))
+                    .expression_attribute_values(":one", n(1))
+                    .build(),
+            ))
+            .build()
+    }
+
+    /// Clearing a late-usage marker: deleted if still at the version read, or checked absent.
+    fn marker_clear(
+        &self,
+        account: &str,
+        period_id: &str,
+        check: MarkerCheck,
+    ) -> TransactWriteItem {
+        let k = key(&account_pk(account), &late_sk(period_id));
+        match check {
+            MarkerCheck::Absent => TransactWriteItem::builder()
+                .condition_check(built(
+                    ConditionCheck::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(k))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                ))
+                .build(),
+            MarkerCheck::Version(v) => TransactWriteItem::builder()
+                .delete(built(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(k))
+                        .condition_expression("version = :v")
+                        .expression_attribute_values(":v", n(v))
+                        .build(),
+                ))
+                .build(),
+        }
+    }
+
+    /// A correction put at its place in the invoice's chain (refused when taken).
+    fn note_put(&self, account: &str, period_id: &str, note: &StoredNote) -> TransactWriteItem {
+        let mut item = key(&invoice_pk(account, period_id), &note_sk(note.seq));
+        item.insert(
+            "body".into(),
+            s(serde_json::to_string(note).expect("notes serialize")),
+        );
+        TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression("attribute_not_exists(pk)")
+                    .build(),
+            ))
+            .build()
+    }
+
+    /// An adjustment's writes in its finalize transaction: the marker cleared, the note put.
+    fn adjustment_items(&self, account: &str, a: &AdjustmentWrite) -> Vec<TransactWriteItem> {
+        let mut items = vec![self.marker_clear(
+            account,
+            &a.period_id,
+            MarkerCheck::Version(a.marker_version),
+        )];
+        if let Some(note) = &a.note {
+            items.push(self.note_put(account, &a.period_id, note));
+        }
+        items
     }
 
     /// The ledger's part of a commit transaction: `DONE` with the summary on the batch's last
@@ -485,9 +571,10 @@ impl DynamoStore {
             .expression_attribute_values(":one", n(1));
         u = match last {
             Some(l) => u
-                .update_expression("SET #l = :last, #lp = :lp ADD version :one")
+                .update_expression("SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one")
                 .expression_attribute_names("#l", "last")
                 .expression_attribute_names("#lp", LAST_PERIOD)
+                .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(
                     ":last",
                     s(serde_json::to_string(l).expect("balances serialize")),
@@ -779,19 +866,18 @@ impl Store for DynamoStore {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
-        if commit.accounts.len() > COMMIT_ACCOUNTS_PER_TRANSACTION_MAX {
-            return Err(StoreError::Rejected {
-                message: format!(
-                    "a commit transaction holds at most {COMMIT_ACCOUNTS_PER_TRANSACTION_MAX} partitions, got {}",
-                    commit.accounts.len()
-                ),
-            });
+        commit.check_size()?;
+        // Each transaction item's part (the ledger's, last, has none).
+        let mut items: Vec<TransactWriteItem> = Vec::new();
+        let mut part_of: Vec<usize> = Vec::new();
+        for (i, part) in commit.accounts.iter().enumerate() {
+            items.push(self.commit_update(&commit.batch_id, part));
+            part_of.push(i);
+            if let Some(number) = &part.late {
+                items.push(self.marker_bump(&part.account, &part.period_id, number));
+                part_of.push(i);
+            }
         }
-        let mut items: Vec<TransactWriteItem> = commit
-            .accounts
-            .iter()
-            .map(|part| self.commit_update(&commit.batch_id, part))
-            .collect();
         items.push(self.ledger_write(commit));
         let res = self
             .client
@@ -808,9 +894,9 @@ impl Store for DynamoStore {
                 batch_id: commit.batch_id.clone(),
             });
         }
-        for (i, code) in codes.iter().enumerate().take(commit.accounts.len()) {
+        for (i, code) in codes.iter().enumerate().take(part_of.len()) {
             if code == "ConditionalCheckFailed" {
-                let part = &commit.accounts[i];
+                let part = &commit.accounts[part_of[i]];
                 let closed = self
                     .committed_item(&part.account, &part.period_id)
                     .await?
@@ -962,14 +1048,34 @@ impl Store for DynamoStore {
 
     async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
         let (counter_update, invoice_put, close) = self.finalize_items(f);
+        let mut statement = key(&invoice_pk(&f.account, &f.period_id), STATEMENT_SK);
+        statement.insert(
+            "body".into(),
+            s(serde_json::to_string(&f.statement).expect("statements serialize")),
+        );
+        let statement_put = TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(statement))
+                    .build(),
+            ))
+            .build();
+        let mut items = vec![
+            counter_update,
+            invoice_put,
+            close,
+            self.balance_update(&f.account, f.balance_version, Some(&f.last)),
+            self.doc_put(&f.account, &f.doc),
+            statement_put,
+        ];
+        for a in &f.adjustments {
+            items.extend(self.adjustment_items(&f.account, a));
+        }
         let res = self
             .client
             .transact_write_items()
-            .transact_items(counter_update)
-            .transact_items(invoice_put)
-            .transact_items(close)
-            .transact_items(self.balance_update(&f.account, f.balance_version, Some(&f.last)))
-            .transact_items(self.doc_put(&f.account, &f.doc))
+            .set_transact_items(Some(items))
             .send()
             .await;
         let Err(e) = res else { return Ok(()) };
@@ -1002,6 +1108,130 @@ impl Store for DynamoStore {
         })
     }
 
+    async fn final_statement(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<pricing::Statement>, StoreError> {
+        let pk = invoice_pk(account, period_id);
+        match self.get(&pk, STATEMENT_SK).await? {
+            None => Ok(None),
+            Some(item) => serde_json::from_str(get_s(&item, "body").unwrap_or_default())
+                .map(Some)
+                .map_err(|e| StoreError::corrupt(&pk, STATEMENT_SK, e)),
+        }
+    }
+
+    async fn corrections(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<StoredNote>, StoreError> {
+        self.bodies(&invoice_pk(account, period_id), NOTE_SK_PREFIX)
+            .await
+    }
+
+    async fn late_markers(&self, account: &str) -> Result<Vec<LateMarker>, StoreError> {
+        let pk = account_pk(account);
+        self.query(&pk, SkRange::Prefix(LATE_SK_PREFIX))
+            .await?
+            .iter()
+            .map(|item| {
+                let sk = get_s(item, "sk").unwrap_or_default();
+                match (
+                    get_s(item, "period_id"),
+                    get_s(item, "number"),
+                    get_n(item, "version"),
+                ) {
+                    (Some(p), Some(number), Some(v)) => Ok(LateMarker {
+                        period_id: p.to_string(),
+                        number: number.to_string(),
+                        version: v as u64,
+                    }),
+                    _ => Err(StoreError::corrupt(
+                        &pk,
+                        sk,
+                        "a late-usage marker without period_id, number or version",
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .get(&counter_pk(issuer), NOTE_COUNTER_SK)
+            .await?
+            .and_then(|i| get_n(&i, "last"))
+            .unwrap_or(0) as u64)
+    }
+
+    async fn issue_note(&self, w: &NoteWrite) -> Result<(), StoreError> {
+        let mut items = vec![self.marker_clear(&w.account, &w.period_id, w.marker)];
+        if let Some(note) = &w.note {
+            if note.note.number.is_some() {
+                let mut u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&counter_pk(&w.issuer), NOTE_COUNTER_SK)))
+                    .update_expression("SET #last = :next")
+                    .expression_attribute_names("#last", "last")
+                    .expression_attribute_values(":next", n(w.expected_counter + 1));
+                u = if w.expected_counter == 0 {
+                    u.condition_expression("attribute_not_exists(#last)")
+                } else {
+                    u.condition_expression("#last = :expected")
+                        .expression_attribute_values(":expected", n(w.expected_counter))
+                };
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(built(u.build()))
+                        .build(),
+                );
+                // The next final invoice brings the note forward (an unconditional ADD: a
+                // finalize racing this note is refused by its own condition on `version`).
+                items.push(
+                    TransactWriteItem::builder()
+                        .update(built(
+                            Update::builder()
+                                .table_name(&self.table)
+                                .set_key(Some(key(&account_pk(&w.account), BALANCE_SK)))
+                                .update_expression("ADD version :one, notes_since :total")
+                                .expression_attribute_values(":one", n(1))
+                                .expression_attribute_values(":total", n(note.note.total))
+                                .build(),
+                        ))
+                        .build(),
+                );
+            }
+            items.push(self.note_put(&w.account, &w.period_id, note));
+        }
+        if let Some(doc) = &w.doc {
+            items.push(self.doc_put(&w.account, doc));
+        }
+        let res = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(e) = res else { return Ok(()) };
+        let Some(codes) = cancellation_codes(&e) else {
+            return Err(sdk_error(e));
+        };
+        if codes
+            .iter()
+            .any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
+        {
+            return Err(StoreError::NoteConflict {
+                account: w.account.clone(),
+                period: w.period_id.clone(),
+            });
+        }
+        Err(StoreError::Unavailable {
+            message: format!("dynamodb: note transaction cancelled: {codes:?}"),
+        })
+    }
+
     async fn balance(&self, account: &str) -> Result<Balance, StoreError> {
         let pk = account_pk(account);
         let Some(item) = self.get(&pk, BALANCE_SK).await? else {
@@ -1013,9 +1243,16 @@ impl Store for DynamoStore {
             ),
             None => None,
         };
+        let notes_since = match item.get("notes_since").and_then(|v| v.as_n().ok()) {
+            Some(text) => text
+                .parse()
+                .map_err(|e| StoreError::corrupt(&pk, BALANCE_SK, format!("notes_since: {e}")))?,
+            None => rust_decimal::Decimal::ZERO,
+        };
         Ok(Balance {
             version: get_n(&item, "version").unwrap_or(0) as u64,
             last,
+            notes_since,
         })
     }
 

@@ -13,17 +13,17 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
-use crate::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX;
 use crate::model::{
     account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
-    ledger_pk, payment_sk, usage_pk, Balance, ConfigKind, DocRef, Ledger, RecordedPayment,
-    UsageChunk, BALANCE_SK, COMMITTED_SK, COUNTER_SK, CURRENT_SK, DOC_SK_PREFIX, FINAL_SK,
-    IDS_SK_PREFIX, LEDGER_SK, PAYMENT_SK_PREFIX,
+    late_sk, ledger_pk, note_sk, payment_sk, usage_pk, Balance, ConfigKind, DocRef, LateMarker,
+    Ledger, RecordedPayment, StoredNote, UsageChunk, BALANCE_SK, COMMITTED_SK, COUNTER_SK,
+    CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
+    NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
 };
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, ConfigItem, Counts,
-    Finalize, Keep, Lease, LeaseOutcome, PartitionState, PaymentOutcome, PaymentWrite, PeriodUsage,
-    RecordIds, SkRange, Store, USAGE_CHUNKS,
+    Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteWrite, PartitionState, PaymentOutcome,
+    PaymentWrite, PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
@@ -89,6 +89,18 @@ fn each_in(
         f(sk, v.value())?;
     }
     Ok(())
+}
+
+/// Puts a correction at its place in the invoice's chain: refused when the place is taken
+/// (another correction got there first).
+fn put_note(t: &mut Table<'_>, pk: &str, n: &StoredNote) -> Result<(), StoreError> {
+    let sk = note_sk(n.seq);
+    if t.get((pk, sk.as_str())).map_err(io)?.is_some() {
+        return Err(StoreError::Rejected {
+            message: format!("{pk} {sk} exists"),
+        });
+    }
+    put_json(t, pk, &sk, n)
 }
 
 fn put_json<T: Serialize>(t: &mut Table<'_>, pk: &str, sk: &str, v: &T) -> Result<(), StoreError> {
@@ -230,14 +242,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<(), StoreError> {
-        if commit.accounts.len() > COMMIT_ACCOUNTS_PER_TRANSACTION_MAX {
-            return Err(StoreError::Rejected {
-                message: format!(
-                    "a commit transaction holds at most {COMMIT_ACCOUNTS_PER_TRANSACTION_MAX} partitions, got {}",
-                    commit.accounts.len()
-                ),
-            });
-        }
+        commit.check_size()?;
         let lpk = ledger_pk(&commit.batch_id);
         self.write(|t| {
             match get_json::<Ledger>(t, &lpk, LEDGER_SK)? {
@@ -259,12 +264,25 @@ impl Store for EmbeddedStore {
                         period: part.period_id.clone(),
                     });
                 }
-                if let (Some(number), false) = (&c.closed, known) {
-                    return Err(StoreError::PeriodClosed {
-                        account: account.clone(),
-                        period: part.period_id.clone(),
-                        number: number.clone(),
-                    });
+                match (&c.closed, known) {
+                    (Some(number), false) if part.late.as_ref() != Some(number) => {
+                        return Err(StoreError::PeriodClosed {
+                            account: account.clone(),
+                            period: part.period_id.clone(),
+                            number: number.clone(),
+                        });
+                    }
+                    (Some(number), false) => {
+                        let (apk, sk) = (account_pk(account), late_sk(&part.period_id));
+                        let marker = get_json::<LateMarker>(t, &apk, &sk)?;
+                        let marker = LateMarker {
+                            period_id: part.period_id.clone(),
+                            number: number.clone(),
+                            version: marker.map_or(0, |m| m.version) + 1,
+                        };
+                        put_json(t, &apk, &sk, &marker)?;
+                    }
+                    _ => {}
                 }
                 c.batches.insert(commit.batch_id.clone(), part.chunks);
                 if part.id_chunks > 0 {
@@ -416,12 +434,105 @@ impl Store for EmbeddedStore {
             }
             balance.version += 1;
             balance.last = Some(f.last.clone());
+            balance.notes_since = rust_decimal::Decimal::ZERO;
             c.closed = Some(f.number.clone());
+            for a in &f.adjustments {
+                let (apk, sk) = (account_pk(&f.account), late_sk(&a.period_id));
+                match get_json::<LateMarker>(t, &apk, &sk)? {
+                    Some(m) if m.version == a.marker_version => {
+                        t.remove((apk.as_str(), sk.as_str())).map_err(io)?;
+                    }
+                    _ => return Err(conflict()),
+                }
+                if let Some(n) = &a.note {
+                    let npk = invoice_pk(&f.account, &a.period_id);
+                    put_note(t, &npk, n).map_err(|_| conflict())?;
+                }
+            }
             put_json(t, &upk, COMMITTED_SK, &c)?;
+            put_json(t, &ipk, STATEMENT_SK, &f.statement)?;
             put_json(t, &cpk, COUNTER_SK, &(f.expected_counter + 1))?;
             put_json(t, &apk, BALANCE_SK, &balance)?;
             put_json(t, &apk, &doc_sk(&f.doc), &f.doc)?;
             put_json(t, &ipk, FINAL_SK, &f.invoice)
+        })
+    }
+
+    async fn final_statement(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<pricing::Statement>, StoreError> {
+        self.read(|t| get_json(t, &invoice_pk(account, period_id), STATEMENT_SK))
+    }
+
+    async fn corrections(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<StoredNote>, StoreError> {
+        let pk = invoice_pk(account, period_id);
+        self.read(|t| {
+            let mut out = Vec::new();
+            each_in(t, &pk, SkRange::Prefix(NOTE_SK_PREFIX), |sk, v| {
+                out.push(serde_json::from_slice(v).map_err(|e| StoreError::corrupt(&pk, sk, e))?);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    async fn late_markers(&self, account: &str) -> Result<Vec<LateMarker>, StoreError> {
+        let apk = account_pk(account);
+        self.read(|t| {
+            let mut out = Vec::new();
+            each_in(t, &apk, SkRange::Prefix(LATE_SK_PREFIX), |sk, v| {
+                out.push(serde_json::from_slice(v).map_err(|e| StoreError::corrupt(&apk, sk, e))?);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        self.read(|t| Ok(get_json::<u64>(t, &counter_pk(issuer), NOTE_COUNTER_SK)?.unwrap_or(0)))
+    }
+
+    async fn issue_note(&self, w: &NoteWrite) -> Result<(), StoreError> {
+        let conflict = || StoreError::NoteConflict {
+            account: w.account.clone(),
+            period: w.period_id.clone(),
+        };
+        let (apk, lsk) = (account_pk(&w.account), late_sk(&w.period_id));
+        let cpk = counter_pk(&w.issuer);
+        self.write(|t| {
+            let marker = get_json::<LateMarker>(t, &apk, &lsk)?;
+            match (w.marker, marker) {
+                (MarkerCheck::Absent, None) => {}
+                (MarkerCheck::Version(v), Some(m)) if m.version == v => {
+                    t.remove((apk.as_str(), lsk.as_str())).map_err(io)?;
+                }
+                _ => return Err(conflict()),
+            }
+            if let Some(n) = &w.note {
+                if n.note.number.is_some() {
+                    let counter = get_json::<u64>(t, &cpk, NOTE_COUNTER_SK)?.unwrap_or(0);
+                    if counter != w.expected_counter {
+                        return Err(conflict());
+                    }
+                    put_json(t, &cpk, NOTE_COUNTER_SK, &(counter + 1))?;
+                    // The next final invoice brings the note forward.
+                    let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
+                    balance.version += 1;
+                    balance.notes_since = balance.notes_since.saturating_add(n.note.total);
+                    put_json(t, &apk, BALANCE_SK, &balance)?;
+                }
+                put_note(t, &invoice_pk(&w.account, &w.period_id), n).map_err(|_| conflict())?;
+            }
+            if let Some(doc) = &w.doc {
+                put_json(t, &apk, &doc_sk(doc), doc)?;
+            }
+            Ok(())
         })
     }
 

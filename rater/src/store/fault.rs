@@ -10,10 +10,12 @@ use std::sync::{Arc, Mutex};
 use pricing::Invoice;
 
 use crate::error::StoreError;
-use crate::model::{Balance, ConfigKind, DocRef, Ledger, RecordedPayment, UsageChunk};
+use crate::model::{
+    Balance, ConfigKind, DocRef, LateMarker, Ledger, RecordedPayment, StoredNote, UsageChunk,
+};
 use crate::store::api::{
-    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, PartitionState, PaymentOutcome,
-    PaymentWrite, PeriodUsage, RecordIds, Store,
+    Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, NoteWrite, PartitionState,
+    PaymentOutcome, PaymentWrite, PeriodUsage, RecordIds, Store,
 };
 
 /// Wraps a store and lets `k` item writes through; the write after them fails, and so does
@@ -21,7 +23,7 @@ use crate::store::api::{
 /// (release its lease) either. Reads always pass.
 ///
 /// A write is: taking a lease, releasing one, each chunk put, a commit, a finalize, a config
-/// put. A chunk put of several items writes the allowed prefix, then fails, as a crash in the
+/// put, a payment, a note. A chunk put of several items writes the allowed prefix, then fails, as a crash in the
 /// middle of a BatchWriteItem loop would.
 pub struct FaultyStore<S> {
     inner: S,
@@ -195,6 +197,35 @@ impl<S: Store> Store for FaultyStore<S> {
 
     async fn balance(&self, account: &str) -> Result<Balance, StoreError> {
         self.inner.balance(account).await
+    }
+
+    async fn final_statement(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<pricing::Statement>, StoreError> {
+        self.inner.final_statement(account, period_id).await
+    }
+
+    async fn corrections(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<StoredNote>, StoreError> {
+        self.inner.corrections(account, period_id).await
+    }
+
+    async fn late_markers(&self, account: &str) -> Result<Vec<LateMarker>, StoreError> {
+        self.inner.late_markers(account).await
+    }
+
+    async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        self.inner.note_counter(issuer).await
+    }
+
+    async fn issue_note(&self, w: &NoteWrite) -> Result<(), StoreError> {
+        self.one("issuing a note")?;
+        self.inner.issue_note(w).await
     }
 
     async fn record_payment(&self, p: &PaymentWrite) -> Result<PaymentOutcome, StoreError> {

@@ -1446,6 +1446,32 @@ impl<S: Store> Store for Sabotaged<S> {
     async fn balance(&self, a: &str) -> Result<rater::model::Balance, rater::StoreError> {
         self.inner.balance(a).await
     }
+    async fn final_statement(
+        &self,
+        a: &str,
+        p: &str,
+    ) -> Result<Option<pricing::Statement>, rater::StoreError> {
+        self.inner.final_statement(a, p).await
+    }
+    async fn corrections(
+        &self,
+        a: &str,
+        p: &str,
+    ) -> Result<Vec<rater::model::StoredNote>, rater::StoreError> {
+        self.inner.corrections(a, p).await
+    }
+    async fn late_markers(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::LateMarker>, rater::StoreError> {
+        self.inner.late_markers(a).await
+    }
+    async fn note_counter(&self, i: &str) -> Result<u64, rater::StoreError> {
+        self.inner.note_counter(i).await
+    }
+    async fn issue_note(&self, w: &rater::store::NoteWrite) -> Result<(), rater::StoreError> {
+        self.inner.issue_note(w).await
+    }
     async fn record_payment(
         &self,
         p: &rater::store::PaymentWrite,
@@ -1880,4 +1906,277 @@ where
             .collect();
         assert_eq!(numbers, want, "k={k}: gapless");
     }
+}
+
+/// [`month_config`]'s accounts with late-usage policies: `a0000` takes a note, `a0001` (30.00
+/// of prepaid credit) bills late usage on its next invoice, `a0002` keeps the catalog's
+/// `refuse`. `copper` is the price of an hour of copper (2.2000 in the example catalog; a
+/// corrected catalog changes it, under another version).
+pub fn late_config(clock: &Arc<AtomicI64>, copper: Option<&str>) -> RaterConfig {
+    let book = serde_json::json!({ "schema_version": 1, "version": "late-1", "accounts": [
+        { "id": "a0000", "name": "Account 0", "late_usage": "note" },
+        { "id": "a0001", "name": "Account 1", "prepaid_credit": "30.00", "late_usage": "next_period" },
+        { "id": "a0002", "name": "Account 2" },
+    ]});
+    let mut catalog: serde_json::Value = serde_json::from_str(CATALOG).unwrap();
+    if let Some(price) = copper {
+        catalog["version"] = serde_json::json!("2017-02.2-corrected");
+        for p in catalog["products"].as_array_mut().unwrap() {
+            if p["id"] == "copper" {
+                p["charges"][0]["price"]["unit_price"] = serde_json::json!(price);
+            }
+        }
+    }
+    let mut c = RaterConfig::from_json(&catalog.to_string(), &book.to_string(), "test").unwrap();
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
+/// Issue 14: late usage after a close under each policy, and a re-rate under a corrected
+/// catalog. Every figure is computed by hand from 2.20 an hour of copper (2.00 corrected), no
+/// tax:
+/// - February: 10 h each (22.00); closed: `test-000001..3`; a0001 uses 22.00 of its 30.00.
+/// - Late usage for February: a0002's (`refuse`) is refused, nothing written; a0000's 2 h
+///   (`note`) issue debit note `test-N000001` of 4.40 against `test-000001` at once (a replay
+///   issues nothing more), 1 h more issues `test-N000002` of 2.20; a0001's 3 h
+///   (`next_period`) wait for March, whose invoice bills them as 6.60 of adjustments: March
+///   is 5 h (11.00) + 6.60 = 17.60, less the 8.00 of credit left = 9.60 due.
+/// - A re-rate of a0002's February at 2.00: credit note `test-N000003` of -2.00 (20.00 less
+///   22.00); again: nothing. A re-rate of a period without a final invoice is refused.
+/// - March's close: a0000 brings forward 22.00 + 4.40 + 2.20 = 28.60, a0002 22.00 - 2.00 =
+///   20.00; February's invoices are unchanged; late usage for February after March's close
+///   goes to April (2.20).
+pub async fn late_usage_and_rerate<S: Store + Snapshot>(store: &S) {
+    use pricing::{NoteKind, NoteReason};
+    use rater::month::close;
+    use rater::notes::{correct, notes_of};
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let config = late_config(&clock, None);
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    let rate = |export: String, key: &'static str| {
+        let config = &config;
+        async move { rate_batch(store, config, request_in(export.as_bytes(), key, None)).await }
+    };
+    let export =
+        hours_of("a0000", 2, 3, 10) + &hours_of("a0001", 2, 3, 10) + &hours_of("a0002", 2, 3, 10);
+    rate(export, "feb").await.unwrap();
+    clock.store(1_488_600_000, Ordering::SeqCst); // 2017-03-04
+    let report = close(store, &config, feb, Default::default())
+        .await
+        .unwrap();
+    assert_eq!((report.finalized, report.failed), (3, 0), "{report:?}");
+    let feb_final = |a: &'static str| {
+        let config = &config;
+        async move { invoice_for(store, config, a, feb).await.unwrap() }
+    };
+    let f0 = feb_final("a0000").await;
+    assert_eq!(
+        (f0.number.as_deref(), f0.bill.total),
+        (Some("test-000001"), d("22.00"))
+    );
+
+    // refuse: the whole batch, naming the invoice; nothing written.
+    clock.store(1_488_700_000, Ordering::SeqCst); // 2017-03-05
+    let before = store.snapshot().await;
+    let err = rate(hours_of("a0002", 2, 20, 1), "late-refused")
+        .await
+        .unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("period_closed", 409));
+    assert!(err.to_string().contains("test-000003"), "{err}");
+    assert_eq!(store.snapshot().await, before, "a refused late batch wrote");
+
+    // note and next_period, in one batch.
+    let late = hours_of("a0000", 2, 20, 2) + &hours_of("a0001", 2, 20, 3);
+    let resp = rate(late.clone(), "late-1").await.unwrap();
+    assert_eq!(resp.late.len(), 2, "{:?}", resp.late);
+    let (l0, l1) = (&resp.late[0], &resp.late[1]);
+    assert_eq!(
+        (l0.account.as_str(), l0.period.as_str(), l0.invoice.as_str()),
+        ("a0000", "2017-02", "test-000001")
+    );
+    assert_eq!(l0.policy, pricing::LateUsagePolicy::Note);
+    assert_eq!(l0.notes.len(), 1);
+    let n1 = &l0.notes[0];
+    assert_eq!(
+        (
+            n1.number.as_deref(),
+            n1.kind,
+            n1.reason,
+            n1.corrects.as_str()
+        ),
+        (
+            Some("test-N000001"),
+            NoteKind::Debit,
+            NoteReason::LateUsage,
+            "test-000001"
+        )
+    );
+    // 2 h of copper at 2.20.
+    assert_eq!((n1.net, n1.total), (d("4.40"), d("4.40")));
+    let line = n1.lines().next().unwrap();
+    assert_eq!(
+        (line.product.as_str(), line.quantity, line.amount),
+        ("copper", d("2"), d("4.40"))
+    );
+    n1.check_totals().unwrap();
+    assert_eq!(
+        (l1.account.as_str(), l1.policy),
+        ("a0001", pricing::LateUsagePolicy::NextPeriod)
+    );
+    assert!(l1.notes.is_empty());
+    // A replay: the same outcome, nothing issued again.
+    let again = rate(late, "late-1").await.unwrap();
+    assert!(again.replayed);
+    assert_eq!(again.late, resp.late);
+    let resp = rate(hours_of("a0000", 2, 21, 1), "late-2").await.unwrap();
+    let n2 = &resp.late[0].notes[1];
+    assert_eq!(
+        (n2.number.as_deref(), n2.total),
+        (Some("test-N000002"), d("2.20"))
+    );
+    // The final invoice is never edited; its notes stand beside it.
+    assert_eq!(feb_final("a0000").await, f0);
+    let notes = notes_of(store, "a0000", "2017-02").await.unwrap();
+    let standing = pricing::note::standing(&f0, &notes).unwrap();
+    assert_eq!(standing.total, d("28.60"));
+
+    // March: a0001's February late usage on its interim invoice, as adjustments.
+    rate(hours_of("a0001", 3, 3, 5), "mar").await.unwrap();
+    let m1 = invoice_for(store, &config, "a0001", mar).await.unwrap();
+    let adj = m1
+        .bill
+        .sections
+        .iter()
+        .find(|s| s.name == "Adjustments")
+        .expect("an Adjustments section");
+    assert_eq!(adj.total, d("6.60"), "{adj:?}");
+    assert!(
+        adj.lines[0].description.contains("2017-02"),
+        "names the period: {adj:?}"
+    );
+    assert_eq!(
+        (m1.bill.total, m1.credits_applied, m1.amount_due),
+        (d("17.60"), d("8.00"), d("9.60"))
+    );
+
+    // A re-rate under a corrected catalog: a credit note, then nothing.
+    let corrected = late_config(&clock, Some("2.0000"));
+    let n3 = correct(
+        store,
+        &corrected,
+        "a0002",
+        feb,
+        NoteReason::CorrectedCatalog,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        (
+            n3.number.as_deref(),
+            n3.kind,
+            n3.total,
+            n3.catalog_version.as_str()
+        ),
+        (
+            Some("test-N000003"),
+            NoteKind::Credit,
+            d("-2.00"),
+            "2017-02.2-corrected"
+        )
+    );
+    let none = correct(
+        store,
+        &corrected,
+        "a0002",
+        feb,
+        NoteReason::CorrectedCatalog,
+    )
+    .await
+    .unwrap();
+    assert!(
+        none.is_none(),
+        "a re-rate that changes nothing issues nothing: {none:?}"
+    );
+    let before = store.snapshot().await;
+    let err = correct(
+        store,
+        &corrected,
+        "a0002",
+        mar,
+        NoteReason::CorrectedCatalog,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("no_final_invoice", 404));
+    let err = correct(
+        store,
+        &corrected,
+        "nobody",
+        feb,
+        NoteReason::CorrectedCatalog,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "unknown_account");
+    assert_eq!(store.snapshot().await, before, "a refused correction wrote");
+
+    // March closes: notes brought forward, adjustments billed once.
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = close(store, &config, mar, Default::default())
+        .await
+        .unwrap();
+    assert_eq!((report.finalized, report.failed), (3, 0), "{report:?}");
+    let m0 = invoice_for(store, &config, "a0000", mar).await.unwrap();
+    assert_eq!(
+        (m0.brought_forward, m0.bill.total, m0.carried_forward),
+        (d("28.60"), d("0.00"), d("28.60"))
+    );
+    let m1 = invoice_for(store, &config, "a0001", mar).await.unwrap();
+    assert_eq!(m1.number.as_deref(), Some("test-000005"));
+    assert_eq!(
+        (m1.bill.total, m1.amount_due, m1.carried_forward),
+        (d("17.60"), d("9.60"), d("9.60"))
+    );
+    let m2 = invoice_for(store, &config, "a0002", mar).await.unwrap();
+    assert_eq!(
+        (m2.brought_forward, m2.carried_forward),
+        (d("20.00"), d("20.00"))
+    );
+    // The adjustment is now an unnumbered correction of February's invoice, billed on March's.
+    let c1 = store.corrections("a0001", "2017-02").await.unwrap();
+    assert_eq!(c1.len(), 1);
+    assert_eq!(
+        (
+            c1[0].note.number.as_deref(),
+            c1[0].billed_on.as_deref(),
+            c1[0].note.total
+        ),
+        (None, Some("test-000005"), d("6.60"))
+    );
+    assert!(store.late_markers("a0001").await.unwrap().is_empty());
+    // Late usage for February after March's close: April's adjustments, 1 h = 2.20.
+    rate(hours_of("a0001", 2, 22, 1), "late-3").await.unwrap();
+    let apr = BillingPeriod::parse("2017-04").unwrap();
+    let a1 = invoice_for(store, &config, "a0001", apr).await.unwrap();
+    let adj = a1
+        .bill
+        .sections
+        .iter()
+        .find(|s| s.name == "Adjustments")
+        .unwrap();
+    assert_eq!(adj.total, d("2.20"), "{adj:?}");
+
+    let history: Vec<String> = rater::month::history(store, &config, "a0000")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.number)
+        .collect();
+    assert_eq!(
+        history,
+        ["test-000004", "test-N000002", "test-N000001", "test-000001"]
+    );
 }

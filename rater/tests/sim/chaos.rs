@@ -220,6 +220,50 @@ impl<S: Store> Store for Chaos<S> {
         self.inner.balance(account).await
     }
 
+    async fn final_statement(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Option<pricing::Statement>, StoreError> {
+        self.before("final_statement", false).await?;
+        self.inner.final_statement(account, period_id).await
+    }
+
+    async fn corrections(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<rater::model::StoredNote>, StoreError> {
+        self.before("corrections", false).await?;
+        self.inner.corrections(account, period_id).await
+    }
+
+    async fn late_markers(
+        &self,
+        account: &str,
+    ) -> Result<Vec<rater::model::LateMarker>, StoreError> {
+        self.before("late_markers", false).await?;
+        self.inner.late_markers(account).await
+    }
+
+    async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {
+        self.before("note_counter", false).await?;
+        self.inner.note_counter(issuer).await
+    }
+
+    async fn issue_note(&self, w: &rater::store::NoteWrite) -> Result<(), StoreError> {
+        self.before("issue_note", true).await?;
+        if self.roll(self.odds.cancelled_pm) {
+            self.stats.bump("note cancelled by condition");
+            return Err(StoreError::NoteConflict {
+                account: w.account.clone(),
+                period: w.period_id.clone(),
+            });
+        }
+        let r = self.inner.issue_note(w).await;
+        self.after("issue_note", r)
+    }
+
     async fn record_payment(
         &self,
         p: &rater::store::PaymentWrite,

@@ -1,0 +1,286 @@
+//! Step 5, corrections: credit and debit notes against final invoices, for late usage and for periods re-rated under a corrected catalog; a final invoice is never edited.
+//!
+//! A closed period is corrected by pricing it again as it stands now (its committed usage,
+//! the deployment's catalog and accounts, the statement its final invoice was issued with)
+//! and issuing the difference against the invoice and the corrections it already has
+//! (`pricing::note`): so a correction is always "what the period should cost now, less what
+//! was billed", never the increment of one batch, and issuing it again after a crash or from
+//! a second process finds nothing left to issue.
+//!
+//! Late usage reaches a closed period only when the account's policy lets it in (`note` or
+//! `next_period`, `pricing::late_usage_policy`); its commit bumps the period's late-usage
+//! marker (`ACCOUNT#<account>` / `LATE#<period>`). Under `note` the batch's answer issues the
+//! note at once (and any close or finalize of the account issues what a crash left); under
+//! `next_period` the account's next final invoice bills the difference in its `Adjustments`
+//! section and stores it as an unnumbered correction of the old invoice. Clearing a marker is
+//! conditional on the version read, so a late batch committed meanwhile is never missed.
+
+use pricing::{Account, BillingPeriod, Invoice, LateUsagePolicy, Note, NoteReason, Statement};
+use serde::{Deserialize, Serialize};
+
+use crate::config::RaterConfig;
+use crate::error::{RaterError, StoreError};
+use crate::limits::{ADJUSTED_PERIODS_MAX, FINALIZE_ATTEMPTS_MAX};
+use crate::model::{note_number, DocKind, DocRef, StoredNote};
+use crate::retry::backoff;
+use crate::store::{AdjustmentWrite, MarkerCheck, NoteWrite, Store};
+
+/// A closed period as its corrections start from.
+struct ClosedPeriod {
+    invoice: Invoice,
+    statement: Statement,
+    corrections: Vec<StoredNote>,
+}
+
+impl ClosedPeriod {
+    fn earlier(&self) -> Vec<Note> {
+        self.corrections.iter().map(|c| c.note.clone()).collect()
+    }
+}
+
+/// The final invoice of `account`'s period, the statement it was priced with and its
+/// corrections. Refused with `NoFinalInvoice` when the period has no final invoice.
+async fn closed_period<S: Store>(
+    store: &S,
+    account: &str,
+    period_id: &str,
+) -> Result<ClosedPeriod, RaterError> {
+    let Some(invoice) = store.final_invoice(account, period_id).await? else {
+        return Err(RaterError::NoFinalInvoice {
+            account: account.to_string(),
+            period: period_id.to_string(),
+        });
+    };
+    let statement = match store.final_statement(account, period_id).await? {
+        Some(st) => st,
+        // A final issued before statements were stored: its own figures are its statement
+        // (such invoices never billed adjustments).
+        None => Statement {
+            brought_forward: invoice.brought_forward,
+            prepaid_available: invoice.prepaid_available.unwrap_or_default(),
+            payments: invoice.payments.clone(),
+            issue_date: invoice.issue_date,
+            ..Statement::default()
+        },
+    };
+    let corrections = store.corrections(account, period_id).await?;
+    Ok(ClosedPeriod {
+        invoice,
+        statement,
+        corrections,
+    })
+}
+
+/// The difference between what `closed` stands at and what its period prices at now.
+fn difference(
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    closed: &ClosedPeriod,
+    usage: &pricing::Usage,
+    reason: NoteReason,
+    issue_date: chrono::NaiveDate,
+) -> Result<Option<Note>, RaterError> {
+    let mut now = pricing::invoice_with(&config.catalog, acc, period, usage, &closed.statement)?;
+    now.accounts_version = Some(config.accounts.version.clone());
+    let note = pricing::note(&closed.invoice, &closed.earlier(), &now, reason, issue_date)?;
+    Ok(note.map(|mut n| {
+        n.accounts_version = Some(config.accounts.version.clone());
+        n
+    }))
+}
+
+/// The day `now_s` falls on (UTC): a note's issue date.
+pub(crate) fn day_of(now_s: i64) -> chrono::NaiveDate {
+    chrono::DateTime::from_timestamp(now_s, 0)
+        .unwrap_or_default()
+        .date_naive()
+}
+
+/// The account's late-usage policy.
+pub fn policy(config: &RaterConfig, acc: &Account) -> LateUsagePolicy {
+    pricing::late_usage_policy(&config.catalog, acc)
+}
+
+/// Issues the note that brings `account`'s closed `period` to what it prices at now (late
+/// usage committed since, or a corrected catalog or account), numbered next in the issuer's
+/// note series, and clears the period's late-usage marker. `None` when nothing changed: a
+/// re-rate that changes nothing issues nothing. Refused with `NoFinalInvoice` when the period
+/// has no final invoice (nothing written).
+pub async fn correct<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+    reason: NoteReason,
+) -> Result<Option<Note>, RaterError> {
+    let acc = config
+        .account(account)
+        .ok_or_else(|| RaterError::UnknownAccount {
+            account: account.to_string(),
+            accounts_version: config.accounts.version.clone(),
+        })?;
+    let period_id = period.id();
+    for attempt in 0..FINALIZE_ATTEMPTS_MAX {
+        // The marker first: a late batch committed after this read moves it, and the write
+        // below is refused.
+        let marker = store
+            .late_markers(account)
+            .await?
+            .into_iter()
+            .find(|m| m.period_id == period_id)
+            .map_or(MarkerCheck::Absent, |m| MarkerCheck::Version(m.version));
+        let closed = closed_period(store, account, &period_id).await?;
+        let usage = store.period_usage(account, &period_id).await?.usage;
+        let counter = store.note_counter(&config.issuer).await?;
+        let today = day_of(config.now_s());
+        let note = difference(config, acc, period, &closed, &usage, reason, today)?;
+        if note.is_none() && marker == MarkerCheck::Absent {
+            return Ok(None);
+        }
+        let stored = note.map(|mut n| {
+            n.number = Some(note_number(&config.issuer, counter + 1));
+            StoredNote {
+                seq: closed.corrections.len() as u32 + 1,
+                note: n,
+                billed_on: None,
+            }
+        });
+        let doc = stored.as_ref().map(|s| doc_of(config, &s.note));
+        let write = NoteWrite {
+            issuer: config.issuer.clone(),
+            account: account.to_string(),
+            period_id: period_id.clone(),
+            note: stored,
+            expected_counter: counter,
+            marker,
+            doc,
+        };
+        match store.issue_note(&write).await {
+            Ok(()) => return Ok(write.note.map(|s| s.note)),
+            Err(StoreError::NoteConflict { .. }) => {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(RaterError::Store(StoreError::NoteConflict {
+        account: account.to_string(),
+        period: period_id,
+    }))
+}
+
+/// A note's entry in its account's history.
+fn doc_of(config: &RaterConfig, note: &Note) -> DocRef {
+    DocRef {
+        kind: match note.kind {
+            pricing::NoteKind::Credit => DocKind::CreditNote,
+            pricing::NoteKind::Debit => DocKind::DebitNote,
+        },
+        number: note.number.clone().unwrap_or_default(),
+        period: note.period_id.clone(),
+        issued_at_ms: config.now_s().saturating_mul(1000),
+        total: note.total,
+        currency: note.currency.clone(),
+        corrects: Some(note.corrects.clone()),
+    }
+}
+
+/// Issues the notes of every closed period of `acc` that took late usage, when its policy is
+/// `note` (a batch's answer does this at once; a close or finalize of the account catches up
+/// what a crash left). Returns the notes issued now.
+pub async fn settle_late<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+) -> Result<Vec<Note>, RaterError> {
+    if policy(config, acc) != LateUsagePolicy::Note {
+        return Ok(Vec::new());
+    }
+    let mut issued = Vec::new();
+    for m in store.late_markers(&acc.id).await? {
+        let period = parse_period(&m.period_id)?;
+        if let Some(n) = correct(store, config, &acc.id, period, NoteReason::LateUsage).await? {
+            issued.push(n);
+        }
+    }
+    Ok(issued)
+}
+
+fn parse_period(id: &str) -> Result<BillingPeriod, RaterError> {
+    BillingPeriod::parse(id).map_err(|e| RaterError::Config(format!("stored period `{id}`: {e}")))
+}
+
+/// The differences of `acc`'s closed periods before `period` that took late usage, to bill on
+/// `period`'s invoice as adjustments (every policy but `note`, which issues notes instead; an
+/// account whose policy became `refuse` after late usage was let in still bills it here). At
+/// most [`ADJUSTED_PERIODS_MAX`] periods per invoice, oldest first; the rest wait for the
+/// next one. Each is unnumbered and not yet `billed_on`: finalizing sets that.
+pub(crate) async fn pending_adjustments<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    issue_date: chrono::NaiveDate,
+) -> Result<Vec<AdjustmentWrite>, RaterError> {
+    if policy(config, acc) == LateUsagePolicy::Note {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for m in store.late_markers(&acc.id).await? {
+        let late = parse_period(&m.period_id)?;
+        if late.start >= period.start || out.len() == ADJUSTED_PERIODS_MAX {
+            continue;
+        }
+        let closed = closed_period(store, &acc.id, &m.period_id).await?;
+        let usage = store.period_usage(&acc.id, &m.period_id).await?.usage;
+        let note = difference(
+            config,
+            acc,
+            late,
+            &closed,
+            &usage,
+            NoteReason::LateUsage,
+            issue_date,
+        )?;
+        out.push(AdjustmentWrite {
+            period_id: m.period_id.clone(),
+            note: note.map(|note| StoredNote {
+                seq: closed.corrections.len() as u32 + 1,
+                note,
+                billed_on: None,
+            }),
+            marker_version: m.version,
+        });
+    }
+    Ok(out)
+}
+
+/// What a batch did to one closed period it brought late usage into.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LatePartition {
+    pub account: String,
+    pub period: String,
+    /// The final invoice the late usage corrects.
+    pub invoice: String,
+    pub policy: LateUsagePolicy,
+    /// Policy `note`: the invoice's numbered notes, after this batch's (a replay lists them
+    /// again). Policy `next_period`: none; the account's next invoice bills the difference.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
+}
+
+/// The numbered notes of a final invoice.
+pub async fn notes_of<S: Store>(
+    store: &S,
+    account: &str,
+    period_id: &str,
+) -> Result<Vec<Note>, RaterError> {
+    Ok(store
+        .corrections(account, period_id)
+        .await?
+        .into_iter()
+        .filter(|c| c.note.number.is_some())
+        .map(|c| c.note)
+        .collect())
+}
