@@ -1312,11 +1312,14 @@ impl Store for DynamoStore {
             return Err(sdk_error(e));
         };
         if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+            // The same payment by value, as the embedded store compares it: `0.0070` and
+            // `0.007` are one amount, though their texts differ.
             let same = self
                 .get(&apk, &sk)
                 .await?
-                .and_then(|it| get_s(&it, "body").map(|b| b == body))
-                .unwrap_or(false);
+                .and_then(|it| get_s(&it, "body").map(str::to_string))
+                .and_then(|b| serde_json::from_str::<RecordedPayment>(&b).ok())
+                .is_some_and(|stored| stored == p.payment);
             return if same {
                 Ok(PaymentOutcome::AlreadyRecorded)
             } else {
