@@ -214,7 +214,7 @@ pub struct PaymentInput {
 }
 
 /// Records a payment against the account period its date falls in (refused once that period
-/// is final: it would be on no invoice). Checked first: the account exists, the amount is
+/// is final, or a later period of the account is: it would be on no invoice). Checked first: the account exists, the amount is
 /// positive and in the account's invoice currency, the reference is short printable text.
 pub async fn record_payment<S: Store>(
     store: &S,

@@ -109,9 +109,21 @@ fn run(opts: GenOptions, rule: DedupeRule) {
     let started = Instant::now();
     let mut faults: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut checks: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let trace = std::env::var("SIM_TRACE").is_ok_and(|v| v == "1");
     for &seed in &seeds {
+        let at = Instant::now();
         let outcome = std::panic::catch_unwind(|| sim::run_seed(seed, opts, rule))
             .unwrap_or_else(|_| panic!("simulator seed {seed} failed (see the message above); replay it with SEED={seed}"));
+        if trace {
+            // One line per seed: its time and everything it counted, so that two runs of a seed
+            // can be compared (`SEED=n` replays the same counts).
+            println!(
+                "seed {seed}: {:.2} s; {:?}; {:?}",
+                at.elapsed().as_secs_f64(),
+                outcome.faults,
+                outcome.checks
+            );
+        }
         for (k, n) in outcome.faults {
             *faults.entry(k).or_default() += n;
         }

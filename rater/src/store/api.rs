@@ -400,8 +400,10 @@ pub trait Store: Send + Sync {
     fn issue_note(&self, w: &NoteWrite) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records a payment, atomically with a bump of the account's balance version, unless the
-    /// account period its date falls in is closed. Idempotent by reference. Errors:
-    /// `PaymentConflict` (the reference names another payment), `PeriodClosed`.
+    /// account period its date falls in is closed, or the account's balance chain has passed
+    /// it (a later period is final: the payment would be on no invoice). Idempotent by
+    /// reference. Errors: `PaymentConflict` (the reference names another payment),
+    /// `PeriodClosed` (naming the period's final invoice, or the later one).
     fn record_payment(
         &self,
         p: &PaymentWrite,

@@ -76,6 +76,9 @@ type Item = HashMap<String, AttributeValue>;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const DONE: &str = "DONE";
+/// The balance item's copy of its last final invoice's period, as a plain string: a payment's
+/// condition compares it with the payment's period (the JSON `last` cannot be compared).
+const LAST_PERIOD: &str = "last_period";
 
 /// A store in one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -554,7 +557,8 @@ impl DynamoStore {
     }
 
     /// Moves an account's balance on: `version` bumped (condition: still `expected`, or no
-    /// balance item when 0), and `last` set when a final invoice is issued.
+    /// balance item when 0), and `last` set when a final invoice is issued, with its period
+    /// also as a plain string (`last_period`) that a payment's condition can compare.
     fn balance_update(
         &self,
         account: &str,
@@ -567,13 +571,15 @@ impl DynamoStore {
             .expression_attribute_values(":one", n(1));
         u = match last {
             Some(l) => u
-                .update_expression("SET #l = :last, notes_since = :zero ADD version :one")
+                .update_expression("SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one")
                 .expression_attribute_names("#l", "last")
+                .expression_attribute_names("#lp", LAST_PERIOD)
                 .expression_attribute_values(":zero", n(0))
                 .expression_attribute_values(
                     ":last",
                     s(serde_json::to_string(l).expect("balances serialize")),
-                ),
+                )
+                .expression_attribute_values(":lp", s(&l.period)),
             None => u.update_expression("ADD version :one"),
         };
         u = if expected == 0 {
@@ -1265,13 +1271,18 @@ impl Store for DynamoStore {
                     .build(),
             ))
             .build();
+        // The account's chain must not have passed the period (a later period final while
+        // this one was skipped): the payment would be on no invoice.
         let bump = TransactWriteItem::builder()
             .update(built(
                 Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(key(&apk, BALANCE_SK)))
                     .update_expression("ADD version :one")
+                    .condition_expression("attribute_not_exists(#lp) OR #lp <= :period")
+                    .expression_attribute_names("#lp", LAST_PERIOD)
                     .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":period", s(&p.period_id))
                     .build(),
             ))
             .build();
@@ -1323,6 +1334,19 @@ impl Store for DynamoStore {
                 .committed_item(&p.account, &p.period_id)
                 .await?
                 .and_then(|it| get_s(&it, "closed").map(str::to_string))
+                .unwrap_or_default();
+            return Err(StoreError::PeriodClosed {
+                account: p.account.clone(),
+                period: p.period_id.clone(),
+                number,
+            });
+        }
+        if codes.get(1).is_some_and(|c| c == "ConditionalCheckFailed") {
+            let number = self
+                .balance(&p.account)
+                .await?
+                .last
+                .map(|l| l.number)
                 .unwrap_or_default();
             return Err(StoreError::PeriodClosed {
                 account: p.account.clone(),

@@ -1,7 +1,8 @@
-//! The simulator's driver: one seeded run of a month of deliveries through faults, then the invariant checks (see `tests/simulator.rs` for the rules).
+//! The simulator's driver: one seeded run of two or three months of deliveries, payments and closes through faults, with the invariant checks (see `tests/simulator.rs` for the rules).
 
 pub mod chaos;
 pub mod gen;
+mod month;
 pub mod reference;
 pub mod rng;
 
@@ -14,7 +15,7 @@ use pricing::{Invoice, InvoiceKind, UsageRecord};
 use rater::limits::{COMMIT_ACCOUNTS_PER_TRANSACTION_MAX, LEASE_S};
 use rater::model::{parse_chunk_sk, Ledger};
 use rater::store::fault::FaultyStore;
-use rater::store::{invoice_number, Store};
+use rater::store::Store;
 use rater::{finalize, invoice_for, rate_batch, BatchRequest, Mode, RateResponse, RaterConfig};
 use rater::{EmbeddedStore, RaterError};
 
@@ -24,6 +25,7 @@ pub mod backend;
 
 use chaos::{Chaos, Odds, Stats};
 use gen::{Batch, GenOptions, Scenario, ISSUER};
+use month::Chain;
 use reference::DedupeRule;
 use rng::Rng;
 
@@ -73,6 +75,8 @@ struct Sim<B: Backend> {
     checks: Stats,
     /// Batches (indices into `scen.batches`) whose delivery the client saw succeed.
     acked: BTreeSet<usize>,
+    /// The model's view of the billing months: closes, payments, final invoices.
+    chain: Chain,
     /// Keeps the store's file or server alive for the run.
     _guard: Box<dyn std::any::Any>,
 }
@@ -205,7 +209,7 @@ impl<B: Backend> Sim<B> {
         let scen = gen::scenario(seed, &mut rng, opts);
         let odds = if scen.wide { WIDE_ODDS } else { ODDS };
         let store = Arc::new(Chaos::new(FaultyStore::new(backend), rng.fork(), odds));
-        let clock = Arc::new(AtomicI64::new(scen.period.start.timestamp() + 86_400));
+        let clock = Arc::new(AtomicI64::new(scen.period(0).start.timestamp() + 86_400));
         let mut config = RaterConfig::from_json(&scen.catalog_json, &scen.accounts_json, ISSUER)
             .unwrap_or_else(|e| panic!("seed {seed}: generated config refused: {e}"));
         let c = clock.clone();
@@ -227,6 +231,7 @@ impl<B: Backend> Sim<B> {
             events: Arc::new(Stats::default()),
             checks: Stats::default(),
             acked: BTreeSet::new(),
+            chain: Chain::default(),
             _guard: guard,
         }
     }
@@ -291,16 +296,50 @@ impl<B: Backend> Sim<B> {
             .collect()
     }
 
-    fn model_invoice(&self, committed: &BTreeSet<usize>, account: &str) -> reference::ModelInvoice {
-        let all = self.records_of(committed);
+    /// The month (index into `scen.months`) of a period id.
+    fn month_of(&self, period_id: &str) -> usize {
+        self.scen
+            .months
+            .iter()
+            .position(|m| m.period.id() == period_id)
+            .unwrap_or_else(|| panic!("period {period_id} is not one of the scenario's"))
+    }
+
+    /// The model's invoice of `account`'s `month` for the `committed` batches (of any month:
+    /// only the month's count).
+    fn model_invoice(
+        &self,
+        committed: &BTreeSet<usize>,
+        account: &str,
+        month: usize,
+    ) -> reference::ModelInvoice {
+        let of_month: BTreeSet<usize> = committed
+            .iter()
+            .copied()
+            .filter(|&b| self.scen.batches[b].month == month)
+            .collect();
+        let all = self.records_of(&of_month);
         let counted = reference::counted(all.iter().copied(), account, self.rule);
         reference::invoice(&self.scen.model, account, &counted)
     }
 
+    /// An invoice equals the model's: a final one the model's final of its month (figured when
+    /// it was issued), an interim one the model's for the `committed` batches, with the account
+    /// summary of the balance chain and payments as they are now.
     fn check_invoice(&self, what: &'static str, inv: &Invoice, committed: &BTreeSet<usize>) {
-        let model = self.model_invoice(committed, &inv.account);
-        if let Err(e) = reference::compare(inv, &model, self.scen.model.minor_units) {
-            panic!("{what} of {} differs from the reference model (committed batches {committed:?}): {e}", inv.account);
+        let month = self.month_of(&inv.period_id);
+        if inv.kind == InvoiceKind::Final {
+            self.check_final(what, inv, month);
+            return;
+        }
+        let model = self.model_invoice(committed, &inv.account, month);
+        let minor_units = self.scen.model.minor_units;
+        let (statement, payments) = self.model_statement(&inv.account, month, model.total, false);
+        let r = reference::compare(inv, &model, minor_units).and_then(|()| {
+            reference::compare_statement(inv, &statement, &payments, minor_units)
+        });
+        if let Err(e) = r {
+            panic!("{what} of {} {} differs from the reference model (committed batches {committed:?}): {e}", inv.account, inv.period_id);
         }
         self.checks.bump(what);
     }
@@ -313,13 +352,14 @@ impl<B: Backend> Sim<B> {
         for inv in &r.invoices {
             // Per account: a batch a crash left between two commit transactions is visible in
             // the accounts it committed.
-            let committed = self.committed_for(&inv.account).await;
+            let month = self.month_of(&inv.period_id);
+            let committed = self.committed_for(&inv.account, month).await;
             self.check_invoice("batch answer = model", inv, &committed);
         }
     }
 
     async fn deliver(&mut self, b: usize) -> RateResponse {
-        let req = request(&self.scen.batches[b], self.scen.period);
+        let req = self.request(b);
         let r = deliver(&self.store, &self.config, &self.clock, &self.events, req)
             .await
             .unwrap_or_else(|e| panic!("batch {b} refused: {e}"));
@@ -327,14 +367,75 @@ impl<B: Backend> Sim<B> {
         r
     }
 
+    fn request(&self, b: usize) -> BatchRequest {
+        let batch = &self.scen.batches[b];
+        request(batch, self.scen.period(batch.month))
+    }
+
+    /// The months one after the other: each one's deliveries (with some of the next month's
+    /// arriving early) and payments, then its close; then the checks of the whole run.
     async fn run(&mut self) {
-        let mut order: Vec<usize> = (0..self.scen.batches.len()).collect();
+        let mut early: BTreeSet<usize> = BTreeSet::new();
+        for m in 0..self.scen.months.len() {
+            let start = self.scen.period(m).start.timestamp() + 86_400;
+            self.clock.fetch_max(start, Ordering::SeqCst);
+            let mut order: Vec<usize> = self.scen.months[m]
+                .batches
+                .iter()
+                .copied()
+                .filter(|b| !early.contains(b))
+                .collect();
+            if let Some(next) = self.scen.months.get(m + 1) {
+                // Usage of the next month arriving before this one is closed.
+                for &b in &next.batches {
+                    if self.rng.chance(15) {
+                        early.insert(b);
+                        order.push(b);
+                        self.events.bump("batches of the next month before the close");
+                    }
+                }
+            }
+            self.deliveries(m, order).await;
+            let of_month: BTreeSet<usize> = self.scen.months[m].batches.iter().copied().collect();
+            let all = self.committed().await;
+            assert!(
+                of_month.is_subset(&all),
+                "every batch of month {m} is committed before its close"
+            );
+            self.check_storage(m, &all).await;
+            if self
+                .scen
+                .conflict
+                .as_ref()
+                .is_some_and(|c| c.month == m)
+            {
+                self.conflicting_record_id().await;
+            }
+            self.close_month(m).await;
+            self.after_close(m).await;
+        }
+        let all = self.committed().await;
+        assert_eq!(
+            all.len(),
+            self.scen.batches.len(),
+            "every batch is committed in the end"
+        );
+        for m in 0..self.scen.months.len() {
+            self.check_storage(m, &all).await;
+        }
+        self.end_of_run().await;
+    }
+
+    /// Month `m`'s deliveries in a shuffled order, meeting every fault, with its payments,
+    /// the ghost (in its month) and interim invoices between them.
+    async fn deliveries(&mut self, m: usize, mut order: Vec<usize>) {
         self.rng.shuffle(&mut order);
         if order.windows(2).any(|w| w[0] > w[1]) {
             self.events.bump("batches delivered out of order");
         }
+        let mut payments = self.scen.months[m].payments.clone().into_iter();
         let mut deferred: Vec<usize> = Vec::new();
-        let mut ghost_sent = false;
+        let mut ghost_due = self.scen.ghost.as_ref().is_some_and(|g| g.month == m);
         for &b in &order {
             let action = self.rng.below(100);
             if action < 20 {
@@ -352,9 +453,9 @@ impl<B: Backend> Sim<B> {
                     self.check_response(&again).await;
                 }
             }
-            if !ghost_sent && !self.acked.is_empty() && self.rng.chance(50) {
-                self.ghost().await;
-                ghost_sent = true;
+            if ghost_due && !self.acked.is_empty() && self.rng.chance(50) {
+                self.ghost(m).await;
+                ghost_due = false;
             }
             if !deferred.is_empty() && self.rng.chance(30) {
                 let d = deferred.remove(0);
@@ -362,8 +463,13 @@ impl<B: Backend> Sim<B> {
                 self.events.bump("crashed batch retried later");
                 self.check_response(&r).await;
             }
+            if self.rng.chance(50) {
+                if let Some(p) = payments.next() {
+                    self.pay(&p).await;
+                }
+            }
             if self.rng.chance(40) {
-                self.interim_check().await;
+                self.interim_check(m).await;
             }
         }
         for d in std::mem::take(&mut deferred) {
@@ -371,20 +477,15 @@ impl<B: Backend> Sim<B> {
             self.events.bump("crashed batch retried later");
             self.check_response(&r).await;
         }
-        if !ghost_sent {
-            self.ghost().await;
+        if ghost_due {
+            self.ghost(m).await;
         }
-        let all = self.committed().await;
-        assert_eq!(
-            all.len(),
-            self.scen.batches.len(),
-            "every batch is committed in the end"
-        );
-        self.check_storage(&all).await;
-        self.conflicting_record_id().await;
-        self.finalize_all(&all).await;
-        self.late_usage_and_replay(&all).await;
-        self.check_storage(&all).await;
+        for p in payments {
+            self.pay(&p).await;
+            if self.rng.chance(30) {
+                self.interim_check(m).await;
+            }
+        }
     }
 
     /// A delivery that crashes after k writes, then a retry now or later.
@@ -402,7 +503,7 @@ impl<B: Backend> Sim<B> {
             let k = self.rng.below(6) as usize;
             self.store.inner().crash_after(k);
         }
-        let req = request(&self.scen.batches[b], self.scen.period);
+        let req = self.request(b);
         let r = rate_batch(&*self.store, &self.config, req).await;
         self.store.inner().heal();
         match r {
@@ -417,7 +518,7 @@ impl<B: Backend> Sim<B> {
                 if self.rng.chance(50) {
                     deferred.push(b);
                     // Meanwhile the half-done batch must be invisible.
-                    self.interim_check().await;
+                    self.interim_check(self.scen.batches[b].month).await;
                 } else {
                     let r = self.deliver(b).await;
                     self.events.bump("crashed batch retried at once");
@@ -438,7 +539,7 @@ impl<B: Backend> Sim<B> {
                 self.clock.clone(),
                 self.events.clone(),
             );
-            let req = request(&self.scen.batches[b], self.scen.period);
+            let req = self.request(b);
             tasks.push(tokio::spawn(async move {
                 deliver(&store, &config, &clock, &events, req).await
             }));
@@ -465,7 +566,7 @@ impl<B: Backend> Sim<B> {
     }
 
     /// A batch that crashes after its lease and chunks and is never retried.
-    async fn ghost(&mut self) {
+    async fn ghost(&mut self, m: usize) {
         let Some(g) = self.scen.ghost.clone() else {
             return;
         };
@@ -476,7 +577,7 @@ impl<B: Backend> Sim<B> {
             .map(|&r| self.scen.records[r].account.as_str())
             .collect();
         self.store.inner().crash_after(1 + accounts.len());
-        let r = rate_batch(&*self.store, &self.config, request(&g, self.scen.period)).await;
+        let r = rate_batch(&*self.store, &self.config, request(&g, self.scen.period(m))).await;
         self.store.inner().heal();
         assert!(
             r.is_err(),
@@ -484,14 +585,22 @@ impl<B: Backend> Sim<B> {
         );
         self.events
             .bump("batch abandoned after a crash (never retried)");
-        self.interim_check().await;
+        self.interim_check(m).await;
     }
 
-    async fn interim_check(&mut self) {
+    /// An interim invoice of a random account in an open month (`m`, or the next one) equals
+    /// the model's.
+    async fn interim_check(&mut self, m: usize) {
         let account = self.rng.pick(&self.scen.accounts).clone();
-        let inv = invoice_client(&self.store, &self.config, &account, self.scen.period).await;
-        // Once the account is finalized, its invoice is the final one; either way it is the model's.
-        let committed = self.committed_for(&account).await;
+        let month = if m + 1 < self.scen.months.len() && self.rng.chance(20) {
+            m + 1
+        } else {
+            m
+        };
+        assert!(month >= self.chain.closed, "month {month} is closed");
+        let inv =
+            invoice_client(&self.store, &self.config, &account, self.scen.period(month)).await;
+        let committed = self.committed_for(&account, month).await;
         self.check_invoice("interim invoice = model", &inv, &committed);
     }
 
@@ -504,13 +613,16 @@ impl<B: Backend> Sim<B> {
             .collect()
     }
 
-    /// Batches committed into `account`'s period now: those done, and those a crash left
+    /// Batches committed into `account`'s `month` now: those done, and those a crash left
     /// between two commit transactions after committing this account's part (their other
     /// accounts may not see them yet; a retry completes them).
-    async fn committed_for(&self, account: &str) -> BTreeSet<usize> {
+    async fn committed_for(&self, account: &str, month: usize) -> BTreeSet<usize> {
         let mut out = self.committed().await;
-        let key = [(account.to_string(), self.scen.period.id())];
+        let key = [(account.to_string(), self.scen.period(month).id())];
         for (i, b) in self.scen.batches.iter().enumerate() {
+            if b.month != month || out.contains(&i) {
+                continue;
+            }
             let states = self
                 .embedded()
                 .partitions(&b.id, &key)
@@ -523,11 +635,17 @@ impl<B: Backend> Sim<B> {
         out
     }
 
-    /// Committed usage equals the model's, and every chunk belongs to a committed batch or to
-    /// the abandoned ghost (whose chunks no reader sees).
-    async fn check_storage(&self, committed: &BTreeSet<usize>) {
+    /// Committed usage of month `m` equals the model's, and every chunk belongs to a committed
+    /// batch or to the abandoned ghost (whose chunks no reader sees).
+    async fn check_storage(&self, m: usize, committed: &BTreeSet<usize>) {
         let store = self.embedded();
-        let period_id = self.scen.period.id();
+        let period_id = self.scen.period(m).id();
+        let committed: BTreeSet<usize> = committed
+            .iter()
+            .copied()
+            .filter(|&b| self.scen.batches[b].month == m)
+            .collect();
+        let committed = &committed;
         let records = self.records_of(committed);
         for account in &self.scen.accounts {
             let pu = store
@@ -545,7 +663,7 @@ impl<B: Backend> Sim<B> {
             let want = reference::usage(&counted);
             assert_eq!(
                 got, want,
-                "committed usage of {account}: every record exactly once"
+                "committed usage of {account} in {period_id}: every record exactly once"
             );
             // A batch counts in the account's period when it brought a record of the account
             // (at most), and surely when it brought one no other committed batch also holds
@@ -575,7 +693,7 @@ impl<B: Backend> Sim<B> {
                 .count();
             assert!(
                 (least..=most).contains(&pu.batches),
-                "committed batches of {account}: {} not in {least}..={most}",
+                "committed batches of {account} in {period_id}: {} not in {least}..={most}",
                 pu.batches
             );
         }
@@ -613,94 +731,6 @@ impl<B: Backend> Sim<B> {
         self.checks.bump("no half-written batch visible");
     }
 
-    async fn finalize_all(&mut self, committed: &BTreeSet<usize>) {
-        // The month has ended (finalizing earlier is refused): move the clock a day past it.
-        let after = self.scen.period.end().timestamp() + 86_400;
-        self.clock.fetch_max(after, Ordering::SeqCst);
-        let mut accounts = self.scen.accounts.clone();
-        self.rng.shuffle(&mut accounts);
-        let mut numbers = Vec::new();
-        for account in &accounts {
-            let inv = if self.rng.chance(25) {
-                self.concurrent_finalize(account).await
-            } else {
-                match finalize_client(&self.store, &self.config, account, self.scen.period).await {
-                    Ok(inv) => inv,
-                    // Our own earlier attempt finalized it and its answer was lost.
-                    Err(RaterError::AlreadyFinalized { .. }) => {
-                        self.events
-                            .bump("finalize answer lost, found final on retry");
-                        invoice_client(&self.store, &self.config, account, self.scen.period).await
-                    }
-                    Err(e) => panic!("finalizing {account}: {e}"),
-                }
-            };
-            assert_eq!(inv.kind, InvoiceKind::Final);
-            self.check_invoice("final invoice = model", &inv, committed);
-            let number = inv.number.clone().expect("a final invoice has a number");
-            // Finalizing again is refused and names the same number.
-            match finalize_client(&self.store, &self.config, account, self.scen.period).await {
-                Err(RaterError::AlreadyFinalized { number: n, .. }) => assert_eq!(n, number),
-                other => panic!("a second finalize of {account} was not refused: {other:?}"),
-            }
-            self.checks.bump("second finalize refused, same number");
-            let shown = invoice_client(&self.store, &self.config, account, self.scen.period).await;
-            assert_eq!(
-                shown, inv,
-                "the invoice shown after finalizing is the final one"
-            );
-            numbers.push(number);
-            if self.rng.chance(30) {
-                self.interim_check().await;
-            }
-        }
-        numbers.sort();
-        let want: Vec<String> = (1..=accounts.len() as u64)
-            .map(|n| invoice_number(ISSUER, n))
-            .collect();
-        assert_eq!(
-            numbers, want,
-            "final invoice numbers are gapless and unique"
-        );
-        let counter = self.embedded().counter(ISSUER).await.expect("counter");
-        assert_eq!(
-            counter,
-            accounts.len() as u64,
-            "the counter moved once per invoice"
-        );
-        self.checks.bump("invoice numbers gapless");
-    }
-
-    async fn concurrent_finalize(&mut self, account: &str) -> Invoice {
-        let mut tasks = Vec::new();
-        for _ in 0..self.rng.range(2, 3) {
-            let (store, config, account, period) = (
-                self.store.clone(),
-                self.config.clone(),
-                account.to_string(),
-                self.scen.period,
-            );
-            tasks.push(tokio::spawn(async move {
-                finalize_client(&store, &config, &account, period).await
-            }));
-        }
-        let mut issued = Vec::new();
-        for t in tasks {
-            match t.await.expect("task") {
-                Ok(inv) => issued.push(inv),
-                Err(RaterError::AlreadyFinalized { .. }) => {}
-                Err(e) => panic!("finalizing {account}: {e}"),
-            }
-        }
-        self.events.bump("concurrent finalizes");
-        assert!(
-            issued.len() <= 1,
-            "{} final invoices for {account}",
-            issued.len()
-        );
-        invoice_client(&self.store, &self.config, account, self.scen.period).await
-    }
-
     /// Delivers a batch that must be refused, and proves the store is byte-for-byte unchanged.
     async fn deliver_refused(&self, batch: &Batch, what: &str) -> RaterError {
         let before = self.embedded().items().await;
@@ -709,7 +739,7 @@ impl<B: Backend> Sim<B> {
             &self.config,
             &self.clock,
             &self.events,
-            request(batch, self.scen.period),
+            request(batch, self.scen.period(batch.month)),
         )
         .await;
         let err = match r {
@@ -749,45 +779,5 @@ impl<B: Backend> Sim<B> {
         self.events.bump("same record id with other content");
         self.checks
             .bump("conflicting record id refused, nothing written");
-    }
-
-    async fn late_usage_and_replay(&mut self, committed: &BTreeSet<usize>) {
-        let late = self.scen.late.clone();
-        let account = self.scen.records[late.records[0]].account.clone();
-        match self.deliver_refused(&late, "late usage").await {
-            RaterError::PeriodClosed {
-                account: a, number, ..
-            } => {
-                assert_eq!(a, account);
-                let fin = self
-                    .embedded()
-                    .final_invoice(&a, &self.scen.period.id())
-                    .await
-                    .expect("read");
-                assert_eq!(Some(number), fin.and_then(|i| i.number));
-            }
-            other => panic!("late usage: wrong error {other:?}"),
-        }
-        self.events.bump("late usage for a finalized period");
-        self.checks.bump("late usage refused, nothing written");
-
-        // A replay of a batch committed before the close still answers, with final invoices.
-        let b = *committed
-            .iter()
-            .nth(self.rng.below(committed.len() as u64) as usize)
-            .expect("a batch");
-        let before = self.embedded().items().await;
-        let r = self.deliver(b).await;
-        assert!(r.replayed);
-        for inv in &r.invoices {
-            assert_eq!(inv.kind, InvoiceKind::Final);
-            self.check_invoice("replay after close = final", inv, committed);
-        }
-        assert_eq!(
-            self.embedded().items().await,
-            before,
-            "a replay wrote something"
-        );
-        self.events.bump("replay after the period closed");
     }
 }
