@@ -571,7 +571,9 @@ impl DynamoStore {
             .expression_attribute_values(":one", n(1));
         u = match last {
             Some(l) => u
-                .update_expression("SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one")
+                .update_expression(
+                    "SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one",
+                )
                 .expression_attribute_names("#l", "last")
                 .expression_attribute_names("#lp", LAST_PERIOD)
                 .expression_attribute_values(":zero", n(0))

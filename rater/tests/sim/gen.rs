@@ -381,7 +381,13 @@ fn extra(
     let mut idx = Vec::new();
     for i in 0..rng.range(1, 4) {
         idx.push(records.len());
-        records.push(record(rng, format!("{name}-{i}"), &account, products, period));
+        records.push(record(
+            rng,
+            format!("{name}-{i}"),
+            &account,
+            products,
+            period,
+        ));
     }
     batch(rng, Some(name.to_string()), m, idx, records)
 }
@@ -565,14 +571,7 @@ pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
             let name = format!("late-{m}");
             extra(rng, &name, m, a, &products, period, &mut records)
         });
-        let payments = payments(
-            rng,
-            m,
-            period,
-            &accounts,
-            (code, minor_units),
-            &mut sent,
-        );
+        let payments = payments(rng, m, period, &accounts, (code, minor_units), &mut sent);
         months.push(Month {
             period,
             batches: month_batches,
@@ -591,7 +590,15 @@ pub fn scenario(seed: u64, rng: &mut Rng, opts: GenOptions) -> Scenario {
     let ghost = (!with_usage.is_empty() && rng.chance(40)).then(|| {
         let m = *rng.pick(&with_usage);
         let a = rng.pick(&accounts).clone();
-        extra(rng, "ghost", m, a, &products, months[m].period, &mut records)
+        extra(
+            rng,
+            "ghost",
+            m,
+            a,
+            &products,
+            months[m].period,
+            &mut records,
+        )
     });
     let with_id: Vec<usize> = batches
         .iter()

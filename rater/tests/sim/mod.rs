@@ -335,9 +335,8 @@ impl<B: Backend> Sim<B> {
         let model = self.model_invoice(committed, &inv.account, month);
         let minor_units = self.scen.model.minor_units;
         let (statement, payments) = self.model_statement(&inv.account, month, model.total, false);
-        let r = reference::compare(inv, &model, minor_units).and_then(|()| {
-            reference::compare_statement(inv, &statement, &payments, minor_units)
-        });
+        let r = reference::compare(inv, &model, minor_units)
+            .and_then(|()| reference::compare_statement(inv, &statement, &payments, minor_units));
         if let Err(e) = r {
             panic!("{what} of {} {} differs from the reference model (committed batches {committed:?}): {e}", inv.account, inv.period_id);
         }
@@ -391,7 +390,8 @@ impl<B: Backend> Sim<B> {
                     if self.rng.chance(15) {
                         early.insert(b);
                         order.push(b);
-                        self.events.bump("batches of the next month before the close");
+                        self.events
+                            .bump("batches of the next month before the close");
                     }
                 }
             }
@@ -403,12 +403,7 @@ impl<B: Backend> Sim<B> {
                 "every batch of month {m} is committed before its close"
             );
             self.check_storage(m, &all).await;
-            if self
-                .scen
-                .conflict
-                .as_ref()
-                .is_some_and(|c| c.month == m)
-            {
+            if self.scen.conflict.as_ref().is_some_and(|c| c.month == m) {
                 self.conflicting_record_id().await;
             }
             self.close_month(m).await;

@@ -200,7 +200,8 @@ impl<B: Backend> Sim<B> {
         } else if (inv.issue_date, inv.due_date)
             != (
                 Some(f.issued_on),
-                f.issued_on.checked_add_days(chrono::Days::new(terms.into())),
+                f.issued_on
+                    .checked_add_days(chrono::Days::new(terms.into())),
             )
         {
             Err(format!(
@@ -412,7 +413,8 @@ impl<B: Backend> Sim<B> {
                 shown, inv,
                 "the invoice shown after finalizing is the final one"
             );
-            self.events.bump("accounts finalized by an operator before the close");
+            self.events
+                .bump("accounts finalized by an operator before the close");
             self.finalize_again(&account, m, &number).await;
         }
     }
@@ -514,8 +516,7 @@ impl<B: Backend> Sim<B> {
             };
             let p = self.fresh_payment(month, format!("pay-race-{m}"));
             let (store, config, q) = (self.store.clone(), self.config.clone(), p.clone());
-            let task =
-                tokio::spawn(async move { pay_client(&*store, &config, &q).await });
+            let task = tokio::spawn(async move { pay_client(&*store, &config, &q).await });
             (p, month, task)
         });
         let mut reports = Vec::new();
@@ -576,7 +577,10 @@ impl<B: Backend> Sim<B> {
             assert_eq!(r.issued.len() as u64, r.finalized);
             assert_eq!(r.failures.len() as u64, r.failed);
             if let Some(f) = r.failures.iter().find(|f| !f.retryable) {
-                panic!("the close of {period_id} failed for good on {}: {} {}", f.account, f.code, f.message);
+                panic!(
+                    "the close of {period_id} failed for good on {}: {} {}",
+                    f.account, f.code, f.message
+                );
             }
             assert!(
                 r.issued
@@ -593,7 +597,8 @@ impl<B: Backend> Sim<B> {
                 );
             }
         }
-        self.checks.bump("close reports add up, each account issued once");
+        self.checks
+            .bump("close reports add up, each account issued once");
         issued
     }
 
@@ -654,31 +659,38 @@ impl<B: Backend> Sim<B> {
             finals += 1;
         }
         assert!(
-            issued_by_runs.iter().all(|a| self
-                .chain
-                .finals
-                .contains_key(&(a.clone(), m))),
+            issued_by_runs
+                .iter()
+                .all(|a| self.chain.finals.contains_key(&(a.clone(), m))),
             "a close reported an account issued that is not final"
         );
         numbers.sort_unstable();
-        let want: Vec<u64> = (self.chain.issued + 1..=self.chain.issued + numbers.len() as u64).collect();
+        let want: Vec<u64> =
+            (self.chain.issued + 1..=self.chain.issued + numbers.len() as u64).collect();
         assert_eq!(
             numbers, want,
             "the numbers issued in the close of {period_id} do not continue the series without a gap"
         );
         self.chain.issued += numbers.len() as u64;
         let counter = self.embedded().counter(ISSUER).await.expect("counter");
-        assert_eq!(counter, self.chain.issued, "the counter moved once per invoice");
+        assert_eq!(
+            counter, self.chain.issued,
+            "the counter moved once per invoice"
+        );
         self.checks.bump("invoice numbers gapless");
         let last = reports.last().expect("a close ran");
         // The close walks the accounts in id order.
         skipped.sort();
         assert_eq!(
-            (last.skipped_accounts.clone(), last.finalized + last.already_final),
+            (
+                last.skipped_accounts.clone(),
+                last.finalized + last.already_final
+            ),
             (skipped, finals),
             "the last run of the close of {period_id} skipped other accounts than the model"
         );
-        self.checks.bump("close skipped exactly the accounts with nothing to bill");
+        self.checks
+            .bump("close skipped exactly the accounts with nothing to bill");
         self.check_chain().await;
     }
 
@@ -859,14 +871,16 @@ impl<B: Backend> Sim<B> {
         });
         if let Some((account, j)) = out_of_order {
             let before = self.embedded().items().await;
-            let r = finalize_client(&*self.store, &self.config, &account, self.scen.period(j)).await;
+            let r =
+                finalize_client(&*self.store, &self.config, &account, self.scen.period(j)).await;
             assert!(
                 matches!(r, Err(RaterError::FinalizedOutOfOrder { .. })),
                 "finalizing {account}'s {} after a later month: {r:?}",
                 self.scen.period(j).id()
             );
             assert_eq!(self.embedded().items().await, before);
-            self.checks.bump("finalize out of order refused, nothing written");
+            self.checks
+                .bump("finalize out of order refused, nothing written");
         }
         for account in &self.scen.accounts {
             let mut got: ModelPayments = self
@@ -920,7 +934,11 @@ impl<B: Backend> Sim<B> {
             "one number per final invoice"
         );
         let highest = self.chain.finals.values().map(|f| serial(&f.number)).max();
-        assert_eq!(highest.unwrap_or(0), self.chain.issued, "the last number is the count");
+        assert_eq!(
+            highest.unwrap_or(0),
+            self.chain.issued,
+            "the last number is the count"
+        );
         self.checks.bump("history through the rater = model");
     }
 }

@@ -84,7 +84,13 @@ pub fn minor(x: Decimal, minor_units: u32) -> i128 {
 /// Whether the close must finalize an account's month: it has usage there, or a payment
 /// dated in it, or owes or is owed something (the book's opening balance as written, before
 /// its first final invoice).
-pub fn active(cat: &ModelCatalog, account: &str, before: Option<Link>, records: usize, payments: usize) -> bool {
+pub fn active(
+    cat: &ModelCatalog,
+    account: &str,
+    before: Option<Link>,
+    records: usize,
+    payments: usize,
+) -> bool {
     let owed = match before {
         Some(l) => l.carried_forward != 0,
         None => !cat.books[account].brought_forward.is_zero(),
@@ -112,7 +118,10 @@ pub fn statement(
     let book = &cat.books[account];
     let (brought_forward, credit) = match before {
         Some(l) => (l.carried_forward, l.prepaid_remaining),
-        None => (minor(book.brought_forward, mu), minor(book.prepaid, mu).max(0)),
+        None => (
+            minor(book.brought_forward, mu),
+            minor(book.prepaid, mu).max(0),
+        ),
     };
     let total = minor(total, mu);
     let payments_total: i128 = payments.iter().map(|&p| minor(p, mu)).sum();
@@ -338,12 +347,22 @@ mod tests {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
         let feb = statement(&c, "a", None, &[], d("22.00"), true);
         assert_eq!(
-            (feb.credits_applied, feb.amount_due, feb.carried_forward, feb.prepaid),
+            (
+                feb.credits_applied,
+                feb.amount_due,
+                feb.carried_forward,
+                feb.prepaid
+            ),
             (2200, 0, 0, Some((3000, 800)))
         );
         let mar = statement(&c, "a", Some(feb.link()), &[], d("11.00"), true);
         assert_eq!(
-            (mar.credits_applied, mar.amount_due, mar.carried_forward, mar.prepaid),
+            (
+                mar.credits_applied,
+                mar.amount_due,
+                mar.carried_forward,
+                mar.prepaid
+            ),
             (800, 300, 300, Some((800, 0)))
         );
         // Paying what is carried leaves nothing owed, and nothing to close next month.
@@ -358,7 +377,10 @@ mod tests {
         let st = statement(&cat("10.005", "-0.005"), "a", None, &[], d("20.00"), true);
         assert_eq!((st.brought_forward, st.credits_applied), (-1, 1001));
         let st = statement(&cat("-5.00", "0.004"), "a", None, &[], d("1.00"), false);
-        assert_eq!((st.brought_forward, st.credits_applied, st.prepaid), (0, 0, None));
+        assert_eq!(
+            (st.brought_forward, st.credits_applied, st.prepaid),
+            (0, 0, None)
+        );
         // Owed as the book writes it: 0.004 makes the account active, though it rounds to 0.
         assert!(active(&cat("0", "0.004"), "a", None, 0, 0));
     }
