@@ -140,7 +140,6 @@ fn push_listed<T>(list: &mut Vec<T>, item: T) {
     }
 }
 
-/// Whether one of the account's subscriptions is held during some of `period`.
 /// What a close did to one account.
 enum AccountClose {
     Finalized(String),
@@ -160,11 +159,22 @@ async fn close_account<S: Store>(
     how: Finalizing,
 ) -> Result<AccountClose, RaterError> {
     settle_late(store, config, acc).await?;
+    let balance = store.balance(&acc.id).await?;
+    // A later period of the account is final already (this is a rerun of an earlier close, or
+    // a dead-lettered one replayed): its balance and its pending late usage belong to that
+    // later chain, not to this period. Usage, a subscription or a payment of this period
+    // still make it active, and finalizing it then fails loudly (`finalized_out_of_order`):
+    // that would be money no invoice holds.
+    let passed = balance
+        .last
+        .as_ref()
+        .is_some_and(|l| l.period.as_str() > period.id().as_str());
     let active = state.batches > 0
         || state.closed.is_some()
         || has_subscription(acc, period)
-        || has_balance_or_payment(store, acc, period).await?
-        || !store.late_markers(&acc.id).await?.is_empty();
+        || has_payment(store, acc, period).await?
+        || (!passed && owes_or_is_owed(acc, &balance))
+        || (!passed && !store.late_markers(&acc.id).await?.is_empty());
     if !active {
         return Ok(AccountClose::Skipped);
     }
@@ -175,25 +185,29 @@ async fn close_account<S: Store>(
     }
 }
 
+/// Whether one of the account's subscriptions is held during some of `period`.
 fn has_subscription(acc: &Account, period: BillingPeriod) -> bool {
     acc.subscriptions
         .iter()
         .any(|s| s.start < period.end() && s.end.is_none_or(|e| e > period.start))
 }
 
-/// Whether the account owes or is owed something brought into `period`, or received a payment
-/// dated in it.
-async fn has_balance_or_payment<S: Store>(
+/// Whether the account owes or is owed something brought forward from its last final invoice
+/// (or, before its first one, from the accounts file).
+fn owes_or_is_owed(acc: &Account, balance: &crate::model::Balance) -> bool {
+    match balance.brought_forward() {
+        Some(brought) => !brought.is_zero(),
+        None => !acc.balance_brought_forward.is_zero(),
+    }
+}
+
+/// Whether the account received a payment dated in `period` (in the accounts file or recorded).
+async fn has_payment<S: Store>(
     store: &S,
     acc: &Account,
     period: BillingPeriod,
 ) -> Result<bool, RaterError> {
-    let balance = store.balance(&acc.id).await?;
-    let owed = match balance.brought_forward() {
-        Some(brought) => !brought.is_zero(),
-        None => !acc.balance_brought_forward.is_zero(),
-    };
-    if owed || acc.payments.iter().any(|p| period.contains(p.date)) {
+    if acc.payments.iter().any(|p| period.contains(p.date)) {
         return Ok(true);
     }
     let payments = store.payments(&acc.id).await?;

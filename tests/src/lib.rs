@@ -125,6 +125,8 @@ struct State {
     queue: VecDeque<(String, Value)>,
     outcomes: HashMap<String, Outcome>,
     init_error: Option<Value>,
+    /// Function processes waiting in `/invocation/next` now.
+    polling: usize,
 }
 
 /// A Lambda Runtime API emulator on a loopback port: queues events for the function's
@@ -163,6 +165,24 @@ impl RuntimeApi {
             ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512".into()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ]
+    }
+
+    /// Waits until `n` function processes are waiting for an event (so that events queued
+    /// together go to different processes).
+    pub fn wait_for_pollers(&self, n: usize, timeout: Duration) {
+        let (lock, cv) = &*self.state;
+        let deadline = Instant::now() + timeout;
+        let mut st = lock.lock().expect("state");
+        while st.polling < n {
+            let now = Instant::now();
+            if now >= deadline {
+                panic!(
+                    "{} of {n} function processes polling after {timeout:?}",
+                    st.polling
+                );
+            }
+            st = cv.wait_timeout(st, deadline - now).expect("state").0;
+        }
     }
 
     /// Queues an event and waits for the function's answer.
@@ -267,6 +287,24 @@ fn write_response(
     w.flush()
 }
 
+/// How often a waiting `/invocation/next` checks that its function process is still there.
+const POLLER_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Whether the other end of `conn` has gone (its process exited): a non-blocking peek reads
+/// end of file. Nothing is consumed.
+fn peer_closed(conn: &TcpStream) -> bool {
+    if conn.set_nonblocking(true).is_err() {
+        return true;
+    }
+    let mut byte = [0u8; 1];
+    let closed = match conn.peek(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    };
+    conn.set_nonblocking(false).is_err() || closed
+}
+
 fn serve(conn: TcpStream, state: &(Mutex<State>, Condvar)) -> std::io::Result<()> {
     let mut writer = conn.try_clone()?;
     let mut reader = BufReader::new(conn);
@@ -274,13 +312,26 @@ fn serve(conn: TcpStream, state: &(Mutex<State>, Condvar)) -> std::io::Result<()
     while let Some(req) = read_request(&mut reader)? {
         let path = req.path.trim_start_matches("/2018-06-01/runtime/");
         if req.method == "GET" && path == "invocation/next" {
+            // Several function processes may poll one emulator (two concurrent executions,
+            // or a restarted process): a poller whose process has exited must not take an
+            // event it can never answer, so the wait checks its connection.
             let (id, event) = {
                 let mut st = lock.lock().expect("state");
-                loop {
-                    if let Some(item) = st.queue.pop_front() {
-                        break item;
+                st.polling += 1;
+                cv.notify_all();
+                let item = loop {
+                    if peer_closed(&writer) {
+                        break None;
                     }
-                    st = cv.wait(st).expect("state");
+                    if let Some(item) = st.queue.pop_front() {
+                        break Some(item);
+                    }
+                    st = cv.wait_timeout(st, POLLER_CHECK_INTERVAL).expect("state").0;
+                };
+                st.polling -= 1;
+                match item {
+                    Some(item) => item,
+                    None => return Ok(()),
                 }
             };
             let deadline_ms = std::time::SystemTime::now()
