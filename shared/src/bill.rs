@@ -146,14 +146,7 @@ impl Bill {
     pub fn check_totals(&self) -> Result<(), TotalsError> {
         let mut subtotal = Decimal::ZERO;
         for s in &self.sections {
-            let sum = checked_sum(s.lines.iter().map(|l| l.amount))?;
-            if sum != s.total {
-                return Err(TotalsError::Section {
-                    section: s.name.clone(),
-                    shown: s.total,
-                    sum,
-                });
-            }
+            check_section(&s.name, s.total, s.lines.iter().map(|l| l.amount))?;
             subtotal = checked_sum([subtotal, s.total])?;
         }
         if subtotal != self.subtotal {
@@ -182,14 +175,7 @@ impl Bill {
                 shown: adjustments,
             });
         }
-        let tax = checked_sum(self.taxes.iter().map(|t| t.amount))?;
-        if checked_sum([self.net, tax])? != self.total {
-            return Err(TotalsError::Total {
-                total: self.total,
-                net: self.net,
-                tax,
-            });
-        }
+        let tax = check_taxed_total(self.net, &self.taxes, self.total)?;
         if self.taxes.iter().any(|t| t.level == TaxLevel::Line) {
             let line_tax = checked_sum(self.lines().map(|l| l.tax))?;
             if line_tax != tax {
@@ -218,6 +204,36 @@ impl Bill {
 
 /// A sum for a totals check: an overflow means the amounts were not made by this engine (a
 /// check reports it, never panics).
+/// Checks that a section's shown total is the sum of the amounts of its lines.
+pub(crate) fn check_section(
+    name: &str,
+    shown: Decimal,
+    amounts: impl IntoIterator<Item = Decimal>,
+) -> Result<(), TotalsError> {
+    let sum = checked_sum(amounts)?;
+    if sum != shown {
+        return Err(TotalsError::Section {
+            section: name.to_string(),
+            shown,
+            sum,
+        });
+    }
+    Ok(())
+}
+
+/// Checks that the shown `total` is `net` plus the tax lines, and gives the tax lines' sum.
+pub(crate) fn check_taxed_total(
+    net: Decimal,
+    taxes: &[TaxLine],
+    total: Decimal,
+) -> Result<Decimal, TotalsError> {
+    let tax = checked_sum(taxes.iter().map(|t| t.amount))?;
+    if checked_sum([net, tax])? != total {
+        return Err(TotalsError::Total { total, net, tax });
+    }
+    Ok(tax)
+}
+
 pub(crate) fn checked_sum(
     values: impl IntoIterator<Item = Decimal>,
 ) -> Result<Decimal, TotalsError> {

@@ -23,7 +23,7 @@ use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::bill::{checked_sum, Bill, SummaryRow, TaxLine};
+use crate::bill::{check_section, check_taxed_total, checked_sum, Bill, SummaryRow, TaxLine};
 use crate::catalog::{Category, TaxLevel};
 use crate::error::TotalsError;
 use crate::exact::{self, Overflow};
@@ -160,14 +160,7 @@ impl Note {
     pub fn check_totals(&self) -> Result<(), TotalsError> {
         let mut net = Decimal::ZERO;
         for s in &self.sections {
-            let sum = checked_sum(s.lines.iter().map(|l| l.amount))?;
-            if sum != s.total {
-                return Err(TotalsError::Section {
-                    section: s.name.clone(),
-                    shown: s.total,
-                    sum,
-                });
-            }
+            check_section(&s.name, s.total, s.lines.iter().map(|l| l.amount))?;
             net = checked_sum([net, s.total])?;
         }
         if net != self.net {
@@ -176,14 +169,7 @@ impl Note {
                 sum: net,
             });
         }
-        let tax = checked_sum(self.taxes.iter().map(|t| t.amount))?;
-        if checked_sum([self.net, tax])? != self.total {
-            return Err(TotalsError::Total {
-                total: self.total,
-                net: self.net,
-                tax,
-            });
-        }
+        check_taxed_total(self.net, &self.taxes, self.total)?;
         let line_tax = checked_sum(self.lines().map(|l| l.tax))?;
         let line_level = checked_sum(
             self.taxes
