@@ -239,12 +239,7 @@ fn price_own_usage(config: &RaterConfig, batch: &Aggregated) -> Result<(), Rater
                 ))
             })?;
         }
-        let acc = config
-            .account(account)
-            .ok_or_else(|| RaterError::UnknownAccount {
-                account: account.clone(),
-                accounts_version: config.accounts.version.clone(),
-            })?;
+        let acc = config.known_account(account)?;
         let period = BillingPeriod::parse(period_id).map_err(|e| RaterError::Internal {
             message: format!("a partition's period does not parse: {e}"),
         })?;

@@ -146,6 +146,14 @@ impl RaterConfig {
             .map(|&i| &self.accounts.accounts[i])
     }
 
+    /// The account of the book with this id, or `UnknownAccount` naming the accounts version.
+    pub fn known_account(&self, id: &str) -> Result<&pricing::Account, RaterError> {
+        self.account(id).ok_or_else(|| RaterError::UnknownAccount {
+            account: id.to_string(),
+            accounts_version: self.accounts.version.clone(),
+        })
+    }
+
     pub fn now_s(&self) -> i64 {
         (self.clock)()
     }
@@ -161,13 +169,26 @@ pub async fn ensure_config_stored<S: Store>(
     if config.config_stored.load(Ordering::Acquire) {
         return Ok(());
     }
+    put_config_versions(store, config, false).await?;
+    config.config_stored.store(true, Ordering::Release);
+    Ok(())
+}
+
+/// Stores `config`'s catalog and accounts as versions (refused if a version was stored before
+/// with other content), and makes them the current ones when `make_current` (what
+/// `ratecard publish-config` does; a function started without a pinned version loads those).
+pub async fn put_config_versions<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    make_current: bool,
+) -> Result<(), RaterError> {
     let accounts = serde_json::to_string(&config.accounts).expect("accounts serialize");
     store
         .put_config(
             ConfigKind::Catalog,
             &config.catalog.version,
             &config.catalog.to_json(),
-            false,
+            make_current,
         )
         .await?;
     store
@@ -175,9 +196,8 @@ pub async fn ensure_config_stored<S: Store>(
             ConfigKind::Accounts,
             &config.accounts.version,
             &accounts,
-            false,
+            make_current,
         )
         .await?;
-    config.config_stored.store(true, Ordering::Release);
     Ok(())
 }

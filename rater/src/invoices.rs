@@ -153,7 +153,7 @@ async fn late_outcomes<S: Store>(
         .iter()
         .filter(|p| account.is_none_or(|only| only == p.account))
     {
-        let acc = known_account(config, &p.account)?;
+        let acc = config.known_account(&p.account)?;
         if !settled.contains(&p.account.as_str()) {
             settle_late(store, config, acc).await?;
             settled.push(&p.account);
@@ -235,7 +235,7 @@ pub async fn invoice_as<S: Store>(
     if let Some(inv) = store.final_invoice(account, &period_id).await? {
         return Ok(inv);
     }
-    let acc = known_account(config, account)?;
+    let acc = config.known_account(account)?;
     let pu = store.period_usage(account, &period_id).await?;
     let balance = store.balance(account).await?;
     let payments = store.payments(account).await?;
@@ -248,15 +248,6 @@ pub async fn invoice_as<S: Store>(
         .filter_map(|a| a.note.map(|n| n.note))
         .collect();
     priced(config, acc, period, &pu.usage, &st)
-}
-
-fn known_account<'c>(config: &'c RaterConfig, account: &str) -> Result<&'c Account, RaterError> {
-    config
-        .account(account)
-        .ok_or_else(|| RaterError::UnknownAccount {
-            account: account.to_string(),
-            accounts_version: config.accounts.version.clone(),
-        })
 }
 
 /// How an invoice of an open period is priced: issued (a final invoice, with its issue date)
@@ -396,7 +387,7 @@ pub async fn finalize_with<S: Store>(
     how: Finalizing,
 ) -> Result<Invoice, RaterError> {
     let period_id = period.id();
-    let acc = known_account(config, account)?;
+    let acc = config.known_account(account)?;
     if !how.before_period_end && config.now_s() < period.end().timestamp() {
         return Err(RaterError::PeriodNotEnded {
             account: account.to_string(),
@@ -441,11 +432,7 @@ async fn finalization<S: Store>(
 ) -> Result<Finalize, RaterError> {
     let period_id = period.id();
     let balance = store.balance(&acc.id).await?;
-    if let Some(last) = balance
-        .last
-        .as_ref()
-        .filter(|l| l.period.as_str() > period_id.as_str())
-    {
+    if let Some(last) = balance.later_final(&period_id) {
         return Err(RaterError::FinalizedOutOfOrder {
             account: acc.id.clone(),
             period: period_id,

@@ -213,6 +213,13 @@ impl Balance {
         // never reached, and the statement's own checks refuse a balance beyond its bound.
         Some(last.carried_forward.saturating_add(self.notes_since))
     }
+
+    /// The last final invoice when it is of a period after `period_id` (ids of one period kind
+    /// sort in time order): the chain has passed that period, so nothing more can be billed
+    /// into it.
+    pub fn later_final(&self, period_id: &str) -> Option<&LastFinal> {
+        self.last.as_ref().filter(|l| l.period.as_str() > period_id)
+    }
 }
 
 /// A payment received, as recorded (idempotent by its reference).

@@ -159,22 +159,11 @@ async fn close_account<S: Store>(
     how: Finalizing,
 ) -> Result<AccountClose, RaterError> {
     settle_late(store, config, acc).await?;
-    let balance = store.balance(&acc.id).await?;
-    // A later period of the account is final already (this is a rerun of an earlier close, or
-    // a dead-lettered one replayed): its balance and its pending late usage belong to that
-    // later chain, not to this period. Usage, a subscription or a payment of this period
-    // still make it active, and finalizing it then fails loudly (`finalized_out_of_order`):
-    // that would be money no invoice holds.
-    let passed = balance
-        .last
-        .as_ref()
-        .is_some_and(|l| l.period.as_str() > period.id().as_str());
     let active = state.batches > 0
         || state.closed.is_some()
         || has_subscription(acc, period)
         || has_payment(store, acc, period).await?
-        || (!passed && owes_or_is_owed(acc, &balance))
-        || (!passed && !store.late_markers(&acc.id).await?.is_empty());
+        || carries_into(store, acc, period).await?;
     if !active {
         return Ok(AccountClose::Skipped);
     }
@@ -192,13 +181,27 @@ fn has_subscription(acc: &Account, period: BillingPeriod) -> bool {
         .any(|s| s.start < period.end() && s.end.is_none_or(|e| e > period.start))
 }
 
-/// Whether the account owes or is owed something brought forward from its last final invoice
-/// (or, before its first one, from the accounts file).
-fn owes_or_is_owed(acc: &Account, balance: &crate::model::Balance) -> bool {
-    match balance.brought_forward() {
+/// Whether the account brings something into `period`: a balance owed either way (from its
+/// last final invoice or, before its first one, the accounts file), or late usage of closed
+/// periods to bill as adjustments. Not when a later period of the account is final already
+/// (a rerun of an earlier close, or a dead-lettered one replayed): that balance and that late
+/// usage belong to the later chain. Usage, a subscription or a payment of `period` still make
+/// it active then, and finalizing it fails loudly (`finalized_out_of_order`): that would be
+/// money no invoice holds.
+async fn carries_into<S: Store>(
+    store: &S,
+    acc: &Account,
+    period: BillingPeriod,
+) -> Result<bool, RaterError> {
+    let balance = store.balance(&acc.id).await?;
+    if balance.later_final(&period.id()).is_some() {
+        return Ok(false);
+    }
+    let owed = match balance.brought_forward() {
         Some(brought) => !brought.is_zero(),
         None => !acc.balance_brought_forward.is_zero(),
-    }
+    };
+    Ok(owed || !store.late_markers(&acc.id).await?.is_empty())
 }
 
 /// Whether the account received a payment dated in `period` (in the accounts file or recorded).
@@ -228,19 +231,15 @@ pub struct PaymentInput {
 }
 
 /// Records a payment against the account period its date falls in (refused once that period
-/// is final, or a later period of the account is: it would be on no invoice). Checked first: the account exists, the amount is
-/// positive and in the account's invoice currency, the reference is short printable text.
+/// is final, or a later period of the account is: it would be on no invoice). Checked first:
+/// the account exists, the amount is positive and in the account's invoice currency, the
+/// reference is short printable text.
 pub async fn record_payment<S: Store>(
     store: &S,
     config: &RaterConfig,
     p: &PaymentInput,
 ) -> Result<PaymentOutcome, RaterError> {
-    let acc = config
-        .account(&p.account)
-        .ok_or_else(|| RaterError::UnknownAccount {
-            account: p.account.clone(),
-            accounts_version: config.accounts.version.clone(),
-        })?;
+    let acc = config.known_account(&p.account)?;
     let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
     let currency = acc
         .currency
@@ -307,12 +306,7 @@ pub async fn history<S: Store>(
     config: &RaterConfig,
     account: &str,
 ) -> Result<Vec<DocRef>, RaterError> {
-    if config.account(account).is_none() {
-        return Err(RaterError::UnknownAccount {
-            account: account.to_string(),
-            accounts_version: config.accounts.version.clone(),
-        });
-    }
+    config.known_account(account)?;
     Ok(store.history(account).await?)
 }
 

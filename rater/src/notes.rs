@@ -114,12 +114,7 @@ pub async fn correct<S: Store>(
     period: BillingPeriod,
     reason: NoteReason,
 ) -> Result<Option<Note>, RaterError> {
-    let acc = config
-        .account(account)
-        .ok_or_else(|| RaterError::UnknownAccount {
-            account: account.to_string(),
-            accounts_version: config.accounts.version.clone(),
-        })?;
+    let acc = config.known_account(account)?;
     let period_id = period.id();
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
         // The marker first: a late batch committed after this read moves it, and the write

@@ -525,10 +525,7 @@ pub fn notes_csv(notes: &[Note]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(NOTE_CSV_HEADER).expect("csv to memory");
     for note in notes {
-        let kind = match note.kind {
-            NoteKind::Credit => "credit",
-            NoteKind::Debit => "debit",
-        };
+        let kind = note.kind.label();
         let mut row = |section: &str, description: &str, l: Option<&NoteLine>, amount: Decimal| {
             let rec: [String; 17] = [
                 note.number.clone().unwrap_or_default(),

@@ -9,7 +9,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pricing::{BillingPeriod, Catalog, Invoice};
 use rater::import::parse_format_arg;
-use rater::model::ConfigKind;
 use rater::{aggregate, aggregate_pass, rate_aggregated, Pass, RateResponse};
 use rater::{render, DynamoStore, EmbeddedStore, Mode, RaterConfig, RaterError, Store};
 
@@ -575,23 +574,7 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
         }
         Command::PublishConfig { config, .. } => {
             let config = load_config(&config)?;
-            let accounts = serde_json::to_string(&config.accounts)?;
-            store
-                .put_config(
-                    ConfigKind::Catalog,
-                    &config.catalog.version,
-                    &config.catalog.to_json(),
-                    true,
-                )
-                .await?;
-            store
-                .put_config(
-                    ConfigKind::Accounts,
-                    &config.accounts.version,
-                    &accounts,
-                    true,
-                )
-                .await?;
+            rater::config::put_config_versions(store, &config, true).await?;
             eprintln!(
                 "published catalog {} and accounts {} as current",
                 config.catalog.version, config.accounts.version

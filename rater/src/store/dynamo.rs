@@ -332,20 +332,9 @@ impl DynamoStore {
     async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
         for group in requests.chunks(BATCH_WRITE_ITEMS_MAX) {
             let mut pending: Vec<WriteRequest> = group.to_vec();
-            let mut attempt = 0u32;
+            let mut resend = Resend::new("items", "BatchWriteItem");
             while !pending.is_empty() {
-                if attempt > 0 {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                if attempt >= BATCH_WRITE_ATTEMPTS_MAX {
-                    return Err(StoreError::Unavailable {
-                        message: format!(
-                            "dynamodb: {} items still unprocessed after {attempt} BatchWriteItem attempts",
-                            pending.len()
-                        ),
-                    });
-                }
-                attempt += 1;
+                resend.next_attempt(pending.len()).await?;
                 let out = self
                     .client
                     .batch_write_item()
@@ -696,20 +685,9 @@ impl DynamoStore {
         let mut found: HashMap<String, Item> = HashMap::new();
         for group in pks.chunks(BATCH_GET_KEYS_MAX) {
             let mut pending: Vec<Item> = group.iter().map(|pk| key(pk, COMMITTED_SK)).collect();
-            let mut attempt = 0u32;
+            let mut resend = Resend::new("keys", "BatchGetItem");
             while !pending.is_empty() {
-                if attempt > 0 {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                if attempt >= BATCH_WRITE_ATTEMPTS_MAX {
-                    return Err(StoreError::Unavailable {
-                        message: format!(
-                            "dynamodb: {} keys still unprocessed after {attempt} BatchGetItem attempts",
-                            pending.len()
-                        ),
-                    });
-                }
-                attempt += 1;
+                resend.next_attempt(pending.len()).await?;
                 let ask = built(
                     KeysAndAttributes::builder()
                         .set_keys(Some(std::mem::take(&mut pending)))
@@ -749,6 +727,44 @@ impl DynamoStore {
         period_id: &str,
     ) -> Result<Option<Item>, StoreError> {
         self.get(&usage_pk(account, period_id), COMMITTED_SK).await
+    }
+}
+
+/// The attempts of one BatchWriteItem or BatchGetItem call whose unprocessed items or keys
+/// are sent again: exponential backoff with full jitter before each attempt after the first,
+/// at most `BATCH_WRITE_ATTEMPTS_MAX` attempts.
+struct Resend {
+    attempt: u32,
+    /// What is pending ("items", "keys") and the operation, for the error.
+    unit: &'static str,
+    operation: &'static str,
+}
+
+impl Resend {
+    fn new(unit: &'static str, operation: &'static str) -> Resend {
+        Resend {
+            attempt: 0,
+            unit,
+            operation,
+        }
+    }
+
+    /// Waits before the next attempt, or refuses it (`Unavailable`) when `pending` items are
+    /// still unprocessed after the last one allowed.
+    async fn next_attempt(&mut self, pending: usize) -> Result<(), StoreError> {
+        if self.attempt > 0 {
+            tokio::time::sleep(backoff(self.attempt)).await;
+        }
+        if self.attempt >= BATCH_WRITE_ATTEMPTS_MAX {
+            return Err(StoreError::Unavailable {
+                message: format!(
+                    "dynamodb: {pending} {} still unprocessed after {} {} attempts",
+                    self.unit, self.attempt, self.operation
+                ),
+            });
+        }
+        self.attempt += 1;
+        Ok(())
     }
 }
 

@@ -569,7 +569,7 @@ impl Store for EmbeddedStore {
             let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
             // A period the account's chain has passed (a later period is final, this one was
             // skipped) is closed for it too: a payment dated there would be on no invoice.
-            if let Some(later) = balance.last.as_ref().filter(|l| l.period > p.period_id) {
+            if let Some(later) = balance.later_final(&p.period_id) {
                 return Err(StoreError::PeriodClosed {
                     account: p.account.clone(),
                     period: p.period_id.clone(),
