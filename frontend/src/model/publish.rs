@@ -91,14 +91,18 @@ mod tests {
             [
                 "catalogs/direct.json",
                 "catalogs/acme.json",
+                "catalogs/nimbus.json",
                 "resellers.json"
             ]
         );
-        let index: ResellerIndex = serde_json::from_str(&files[2].1).unwrap();
-        assert_eq!(index.storefronts, ["direct", "acme"]);
+        let index: ResellerIndex = serde_json::from_str(&files[3].1).unwrap();
+        assert_eq!(index.storefronts, ["direct", "acme", "nimbus"]);
         assert_eq!(index.hostnames["acme.localhost"], "acme");
+        assert_eq!(index.hostnames["nimbus.localhost"], "nimbus");
         // The index names no brand and no terms.
-        assert!(!files[2].1.contains("Acme Cloud") && !files[2].1.contains("markup"));
+        for secret in ["Acme Cloud", "Nimbus Hosting", "markup"] {
+            assert!(!files[3].1.contains(secret), "{secret}");
+        }
     }
 
     #[test]
@@ -106,7 +110,7 @@ mod tests {
         let files = site_files(&cloudstack()).unwrap();
         let direct = Catalog::from_json(&files[0].1).unwrap();
         assert!(direct.resellers.is_empty());
-        for secret in ["acme", "markup", "global_pct", "hidden_products"] {
+        for secret in ["acme", "nimbus", "markup", "global_pct", "hidden_products"] {
             assert!(!files[0].1.contains(secret), "{secret}");
         }
     }
