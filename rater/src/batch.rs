@@ -243,7 +243,7 @@ fn price_own_usage(config: &RaterConfig, batch: &Aggregated) -> Result<(), Rater
         let period = BillingPeriod::parse(period_id).map_err(|e| RaterError::Internal {
             message: format!("a partition's period does not parse: {e}"),
         })?;
-        pricing::invoice(&config.catalog, acc, period, &usage)?;
+        pricing::invoice(config.catalog_for(acc), acc, period, &usage)?;
         start = end;
     }
     Ok(())

@@ -30,7 +30,7 @@ pub(crate) fn partition_keys(batch: &Aggregated) -> Vec<(String, String)> {
 /// `next_period`; `refuse` does not).
 pub(crate) fn takes_late_usage(config: &RaterConfig, account: &str) -> bool {
     config.account(account).is_some_and(|acc| {
-        pricing::late_usage_policy(&config.catalog, acc) != pricing::LateUsagePolicy::Refuse
+        pricing::late_usage_policy(config.catalog_for(acc), acc) != pricing::LateUsagePolicy::Refuse
     })
 }
 

@@ -42,9 +42,9 @@ pub struct RaterConfig {
     /// it small to fill a partition quickly).
     pub committed_item_bytes_max: usize,
     pub clock: Clock,
-    /// IAM principals (ARNs, or patterns ending in `*`) with the operator role
-    /// (`RATECARD_OPERATORS`; see `crate::auth`).
-    pub operators: Vec<String>,
+    /// IAM principals (ARNs, or patterns ending in `*`) and their roles and tenants
+    /// (`RATECARD_OPERATORS`, `RATECARD_UPLOADERS`, `RATECARD_RESELLERS`; see `crate::auth`).
+    pub principals: crate::auth::Principals,
     /// How long after a period ends the scheduled close waits for late exports
     /// (`RATECARD_CLOSE_GRACE_HOURS`, [`CLOSE_GRACE_HOURS`] when unset).
     pub close_grace_hours: i64,
@@ -52,6 +52,11 @@ pub struct RaterConfig {
     pub(crate) account_kinds: HashMap<String, PeriodKind>,
     /// Account id -> its position in the book.
     account_index: HashMap<String, usize>,
+    /// Reseller id -> the catalog it publishes ([`pricing::publish`]): its customers are
+    /// invoiced with it, as its storefront estimates with it.
+    published: HashMap<String, Catalog>,
+    /// A reseller's own account id -> the reseller it is (the account's `resells`).
+    billed_resellers: HashMap<String, String>,
     config_stored: AtomicBool,
 }
 
@@ -94,6 +99,23 @@ impl RaterConfig {
                 )));
             }
         }
+        let mut published = HashMap::new();
+        let mut billed_resellers = HashMap::new();
+        for r in &catalog.resellers {
+            if r.id == issuer {
+                return Err(RaterError::Config(format!(
+                    "issuer `{issuer}` is also a reseller's id: their invoice numbers would share a series"
+                )));
+            }
+            let p = pricing::publish(&catalog, &r.id)
+                .map_err(|e| RaterError::Config(format!("catalog: reseller {}: {e}", r.id)))?;
+            published.insert(r.id.clone(), p);
+        }
+        for a in &accounts.accounts {
+            if let Some(r) = &a.resells {
+                billed_resellers.insert(a.id.clone(), r.clone());
+            }
+        }
         let account_index = accounts
             .accounts
             .iter()
@@ -115,10 +137,12 @@ impl RaterConfig {
             id_run_entries: crate::limits::ID_RUN_ENTRIES,
             committed_item_bytes_max: COMMITTED_ITEM_BYTES_MAX,
             clock: system_clock(),
-            operators: Vec::new(),
+            principals: crate::auth::Principals::default(),
             close_grace_hours: CLOSE_GRACE_HOURS,
             account_kinds,
             account_index,
+            published,
+            billed_resellers,
             config_stored: AtomicBool::new(false),
         })
     }
@@ -152,6 +176,45 @@ impl RaterConfig {
             account: id.to_string(),
             accounts_version: self.accounts.version.clone(),
         })
+    }
+
+    /// The catalog `acc` is invoiced with: its reseller's published catalog for a reseller's
+    /// customer, the wholesale catalog for the provider's own.
+    pub fn catalog_for(&self, acc: &pricing::Account) -> &Catalog {
+        acc.reseller
+            .as_ref()
+            .and_then(|r| self.published.get(r))
+            .unwrap_or(&self.catalog)
+    }
+
+    /// Who numbers `acc`'s invoices and notes: its reseller (its own gapless series) for a
+    /// reseller's customer, the deployment's issuer for the provider's own.
+    pub fn issuer_for<'a>(&'a self, acc: &'a pricing::Account) -> &'a str {
+        acc.reseller.as_deref().unwrap_or(&self.issuer)
+    }
+
+    /// The reseller `account` is, when it is a reseller's own account with the provider.
+    pub fn billed_reseller(&self, account: &str) -> Option<&str> {
+        self.billed_resellers.get(account).map(String::as_str)
+    }
+
+    /// The reseller's own account with the provider (`resells`).
+    pub fn account_of_reseller(&self, reseller: &str) -> Option<&pricing::Account> {
+        self.accounts
+            .accounts
+            .iter()
+            .find(|a| a.resells.as_deref() == Some(reseller))
+    }
+
+    /// The customers of `reseller`, in the book's order.
+    pub fn customers_of<'a>(
+        &'a self,
+        reseller: &'a str,
+    ) -> impl Iterator<Item = &'a pricing::Account> + 'a {
+        self.accounts
+            .accounts
+            .iter()
+            .filter(move |a| a.reseller.as_deref() == Some(reseller))
     }
 
     pub fn now_s(&self) -> i64 {

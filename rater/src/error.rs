@@ -215,9 +215,10 @@ pub enum RaterError {
         max: usize,
     },
     /// The caller's role does not allow the action (see `crate::auth`).
-    #[error("{principal} may not {action}: it needs the operator role (RATECARD_OPERATORS)")]
+    #[error("{principal} may not {action}: it needs {needs}")]
     Forbidden {
         action: &'static str,
+        needs: &'static str,
         principal: String,
     },
     #[error("invalid configuration: {0}")]

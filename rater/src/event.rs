@@ -385,7 +385,7 @@ async fn handle_url_logged<S: Store>(
     log: &mut RequestLog,
 ) -> FunctionUrlResponse {
     log.method = Some(req.method());
-    let caller = Caller::of_url_request(&req.request_context, &config.operators);
+    let caller = Caller::of_url_request(&req.request_context, &config.principals);
     log.principal.clone_from(&caller.principal);
     let response = match route(store, config, req, &caller, log).await {
         Ok(Answer::Invoices(invoices)) if output_of(req) == Output::Csv => respond(
@@ -409,6 +409,14 @@ async fn handle_url_logged<S: Store>(
             serde_json::to_string(&resp).expect("responses serialize"),
         ),
         Ok(Answer::Json(value)) => respond(200, "application/json", value.to_string()),
+        Ok(Answer::Margin(r)) if output_of(req) == Output::Csv => {
+            respond(200, "text/csv; charset=utf-8", render::margin_csv(&r))
+        }
+        Ok(Answer::Margin(r)) => respond(
+            200,
+            "application/json",
+            serde_json::to_string(&r).expect("reports serialize"),
+        ),
         Err(e) => {
             log.error(&e);
             error_response(&e)
@@ -423,6 +431,7 @@ enum Answer {
     Invoices(Vec<pricing::Invoice>),
     Batch(Box<crate::batch::RateResponse>),
     Json(Value),
+    Margin(Box<pricing::wholesale::MarginReport>),
 }
 
 /// The Function URL's routes, each checked against the caller's role before it does anything:
@@ -439,20 +448,30 @@ async fn route<S: Store>(
     log.action = Some(req.path().to_string());
     match (method.as_str(), req.path()) {
         ("GET", "/history") => {
-            caller.may(Action::ReadHistory)?;
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET /history needs ?account="))?;
+            caller.may_read_account(Action::ReadHistory, config, account)?;
             let documents = month::history(store, config, account).await?;
             Ok(Answer::Json(
                 json!({ "account": account, "documents": documents }),
             ))
         }
+        ("GET", "/margin") => {
+            let reseller = req
+                .query("reseller")
+                .ok_or_else(|| bad("reseller", "GET /margin needs ?reseller= and ?period="))?;
+            caller.may_read_reseller(Action::ReadMargin, reseller)?;
+            let period = parse_period(req.query("period"))?
+                .ok_or_else(|| bad("period", "GET /margin needs ?reseller= and ?period="))?;
+            let report = crate::margin::report(store, config, reseller, period).await?;
+            Ok(Answer::Margin(Box::new(report)))
+        }
         ("GET", "/notes") => {
-            caller.may(Action::ReadInvoice)?;
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET /notes needs ?account= and ?period="))?;
+            caller.may_read_account(Action::ReadInvoice, config, account)?;
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET /notes needs ?account= and ?period="))?;
             let notes = crate::notes::notes_of(store, account, &period.id()).await?;
@@ -463,10 +482,10 @@ async fn route<S: Store>(
             })))
         }
         ("GET", _) => {
-            caller.may(Action::ReadInvoice)?;
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
+            caller.may_read_account(Action::ReadInvoice, config, account)?;
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
             let how = Pricing::interim(req.query("as_of"), period, config.now_s())?;

@@ -247,7 +247,31 @@ pub async fn invoice_as<S: Store>(
         .into_iter()
         .filter_map(|a| a.note.map(|n| n.note))
         .collect();
+    st.resold = resold(store, config, acc, period).await?;
     priced(config, acc, period, &pu.usage, &st)
+}
+
+/// On a reseller's own account (the provider's statement to the reseller): each of the
+/// reseller's customers with something to bill in `period`, at wholesale prices, from the
+/// usage the store holds now. Nothing on any other account.
+pub(crate) async fn resold<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+) -> Result<Vec<pricing::wholesale::Resold>, RaterError> {
+    let Some(reseller) = config.billed_reseller(&acc.id) else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for c in config.customers_of(reseller) {
+        let usage = store.period_usage(&c.id, &period.id()).await?.usage;
+        let r = pricing::wholesale::resold(&config.catalog, c, acc, period, &usage)?;
+        if !r.lines.is_empty() {
+            out.push(r);
+        }
+    }
+    Ok(out)
 }
 
 /// How an invoice of an open period is priced: issued (a final invoice, with its issue date)
@@ -353,7 +377,7 @@ fn priced(
     usage: &pricing::Usage,
     statement: &Statement,
 ) -> Result<Invoice, RaterError> {
-    let mut inv = pricing::invoice_with(&config.catalog, acc, period, usage, statement)?;
+    let mut inv = pricing::invoice_with(config.catalog_for(acc), acc, period, usage, statement)?;
     inv.accounts_version = Some(config.accounts.version.clone());
     Ok(inv)
 }
@@ -442,8 +466,9 @@ async fn finalization<S: Store>(
     }
     let pu = store.period_usage(&acc.id, &period_id).await?;
     let payments = store.payments(&acc.id).await?;
-    let counter = store.counter(&config.issuer).await?;
-    let number = invoice_number(&config.issuer, counter + 1);
+    let issuer = config.issuer_for(acc);
+    let counter = store.counter(issuer).await?;
+    let number = invoice_number(issuer, counter + 1);
     let issued = chrono::DateTime::from_timestamp(config.now_s(), 0)
         .unwrap_or_default()
         .date_naive();
@@ -458,6 +483,7 @@ async fn finalization<S: Store>(
             n.billed_on = Some(number.clone());
         }
     }
+    st.resold = resold(store, config, acc, period).await?;
     let mut inv = priced(config, acc, period, &pu.usage, &st)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
@@ -475,7 +501,7 @@ async fn finalization<S: Store>(
         });
     }
     Ok(Finalize {
-        issuer: config.issuer.clone(),
+        issuer: issuer.to_string(),
         expected_counter: counter,
         account: acc.id.clone(),
         period_id: period_id.clone(),

@@ -100,6 +100,7 @@ pub mod ids;
 pub mod import;
 pub mod invoices;
 pub mod limits;
+pub mod margin;
 pub mod model;
 pub mod month;
 pub mod notes;

@@ -91,13 +91,13 @@ async fn main() -> Result<()> {
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
     let mut config = load_config(&store, &issuer).await?;
-    config.operators = std::env::var("RATECARD_OPERATORS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(str::to_string)
-        .collect();
+    let var = |name: &str| std::env::var(name).ok();
+    config.principals = rater::auth::Principals::parse(
+        var("RATECARD_OPERATORS").as_deref(),
+        var("RATECARD_UPLOADERS").as_deref(),
+        var("RATECARD_RESELLERS").as_deref(),
+        &config.catalog,
+    )?;
     if let Ok(h) = std::env::var("RATECARD_CLOSE_GRACE_HOURS") {
         config.close_grace_hours = h.trim().parse().with_context(|| {
             format!("RATECARD_CLOSE_GRACE_HOURS `{h}` is not a number of hours")

@@ -89,7 +89,9 @@ pub async fn close<S: Store>(
         .iter()
         .filter(|a| a.billing_period == period.kind)
         .collect();
-    accounts.sort_by(|a, b| a.id.cmp(&b.id));
+    // Resellers' own accounts last: their statements bill their customers' usage of the period,
+    // after the customers' own invoices are out.
+    accounts.sort_by_key(|a| (config.billed_reseller(&a.id).is_some(), a.id.clone()));
     let keys: Vec<(String, String)> = accounts
         .iter()
         .map(|a| (a.id.clone(), period_id.clone()))
@@ -149,7 +151,8 @@ enum AccountClose {
 
 /// Closes one account's period: first the notes a crash left unissued (policy `note`), then
 /// its final invoice when it has something to bill (usage, a subscription, a balance, a
-/// payment, or earlier periods' late usage to bill as adjustments).
+/// payment, earlier periods' late usage to bill as adjustments, or on a reseller's own account
+/// its customers' usage at wholesale).
 async fn close_account<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -163,7 +166,10 @@ async fn close_account<S: Store>(
         || state.closed.is_some()
         || has_subscription(acc, period)
         || has_payment(store, acc, period).await?
-        || carries_into(store, acc, period).await?;
+        || carries_into(store, acc, period).await?
+        || !crate::invoices::resold(store, config, acc, period)
+            .await?
+            .is_empty();
     if !active {
         return Ok(AccountClose::Skipped);
     }

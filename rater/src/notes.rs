@@ -81,7 +81,13 @@ fn difference(
     reason: NoteReason,
     issue_date: chrono::NaiveDate,
 ) -> Result<Option<Note>, RaterError> {
-    let mut now = pricing::invoice_with(&config.catalog, acc, period, usage, &closed.statement)?;
+    let mut now = pricing::invoice_with(
+        config.catalog_for(acc),
+        acc,
+        period,
+        usage,
+        &closed.statement,
+    )?;
     now.accounts_version = Some(config.accounts.version.clone());
     let note = pricing::note(&closed.invoice, &closed.earlier(), &now, reason, issue_date)?;
     Ok(note.map(|mut n| {
@@ -99,7 +105,7 @@ pub(crate) fn day_of(now_s: i64) -> chrono::NaiveDate {
 
 /// The account's late-usage policy.
 pub fn policy(config: &RaterConfig, acc: &Account) -> LateUsagePolicy {
-    pricing::late_usage_policy(&config.catalog, acc)
+    pricing::late_usage_policy(config.catalog_for(acc), acc)
 }
 
 /// Issues the note that brings `account`'s closed `period` to what it prices at now (late
@@ -127,14 +133,14 @@ pub async fn correct<S: Store>(
             .map_or(MarkerCheck::Absent, |m| MarkerCheck::Version(m.version));
         let closed = closed_period(store, account, &period_id).await?;
         let usage = store.period_usage(account, &period_id).await?.usage;
-        let counter = store.note_counter(&config.issuer).await?;
+        let counter = store.note_counter(config.issuer_for(acc)).await?;
         let today = day_of(config.now_s());
         let note = difference(config, acc, period, &closed, &usage, reason, today)?;
         if note.is_none() && marker == MarkerCheck::Absent {
             return Ok(None);
         }
         let stored = note.map(|mut n| {
-            n.number = Some(note_number(&config.issuer, counter + 1));
+            n.number = Some(note_number(config.issuer_for(acc), counter + 1));
             StoredNote {
                 seq: closed.corrections.len() as u32 + 1,
                 note: n,
@@ -143,7 +149,7 @@ pub async fn correct<S: Store>(
         });
         let doc = stored.as_ref().map(|s| doc_of(config, &s.note));
         let write = NoteWrite {
-            issuer: config.issuer.clone(),
+            issuer: config.issuer_for(acc).to_string(),
             account: account.to_string(),
             period_id: period_id.clone(),
             note: stored,

@@ -125,6 +125,9 @@ pub fn invoice_table(inv: &Invoice) -> String {
             due.format("%Y-%m-%d")
         ));
     }
+    if let Some(issuer) = &inv.bill.issuer {
+        out.push_str(&format!("Issued by {issuer}\n"));
+    }
     out.push_str(&inv.account_name);
     out.push('\n');
     for a in &inv.address {
@@ -564,6 +567,150 @@ pub fn notes_csv(notes: &[Note]) -> String {
             row(section, description, None, r.amount());
         }
     }
+    String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
+}
+
+/// A margin percentage (`24.95 %`), or `-` when the price is zero.
+fn pct(p: Option<Decimal>) -> String {
+    p.map_or_else(|| "-".to_string(), |p| format!("{p:.2} %"))
+}
+
+fn margin_cells(cur: &str, m: &pricing::wholesale::Margin) -> [String; 4] {
+    [
+        money(cur, m.retail),
+        money(cur, m.wholesale),
+        money(cur, m.margin),
+        pct(m.margin_pct),
+    ]
+}
+
+/// A reseller's margin report as text: a block per customer (its lines and total), then the
+/// products over all customers, then the totals. Every figure is the report's own.
+pub fn margin_table(r: &pricing::wholesale::MarginReport) -> String {
+    let cur = r.currency.as_str();
+    let mut out = format!(
+        "Margin of reseller {} for period {} in {cur} (wholesale {} converted at {}){}\n",
+        r.reseller,
+        r.period_id,
+        r.wholesale_currency,
+        r.fx_rate.normalize(),
+        r.statement.as_ref().map_or_else(
+            || "; statement interim".to_string(),
+            |n| format!("; statement {n}")
+        )
+    );
+    let head = |first: &str| {
+        [
+            first,
+            "Quantity",
+            "Reseller price",
+            "Wholesale cost",
+            "Margin",
+            "Margin %",
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let mut block = Block { rows: Vec::new() };
+    for c in &r.customers {
+        block.rows.push(Vec::new());
+        let title = format!(
+            "{} ({}), invoice {}",
+            c.name,
+            c.account,
+            c.invoice.as_deref().unwrap_or("interim")
+        );
+        block.rows.push(head(&title));
+        for l in &c.lines {
+            let mut row = vec![
+                format!("  {}", l.description),
+                quantity(l.quantity, &l.unit),
+            ];
+            row.extend(margin_cells(cur, &l.margin));
+            block.rows.push(row);
+        }
+        let mut row = vec![format!("Total {}", c.account), String::new()];
+        row.extend(margin_cells(cur, &c.total));
+        block.rows.push(row);
+    }
+    block.rows.push(Vec::new());
+    block.rows.push(head("By product"));
+    for p in &r.products {
+        let mut row = vec![format!("  {}", p.product), String::new()];
+        row.extend(margin_cells(cur, &p.total));
+        block.rows.push(row);
+    }
+    block.rows.push(Vec::new());
+    let mut row = vec!["Total".to_string(), String::new()];
+    row.extend(margin_cells(cur, &r.total));
+    block.rows.push(row);
+    let widths = block.widths();
+    for row in &block.rows {
+        push_row(&mut out, row, &widths);
+    }
+    out
+}
+
+/// A reseller's margin report as CSV: one row per customer line, then one per customer total,
+/// then the report's total; exact decimals.
+pub fn margin_csv(r: &pricing::wholesale::MarginReport) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "reseller",
+        "period",
+        "currency",
+        "fx_rate",
+        "row",
+        "account",
+        "invoice",
+        "description",
+        "product",
+        "quantity",
+        "unit",
+        "reseller_price",
+        "wholesale_cost",
+        "margin",
+        "margin_pct",
+    ])
+    .expect("csv to memory");
+    let mut row = |kind: &str,
+                   account: &str,
+                   invoice: &str,
+                   l: Option<&pricing::wholesale::MarginLine>,
+                   m: &pricing::wholesale::Margin| {
+        let rec: [String; 15] = [
+            r.reseller.clone(),
+            r.period_id.clone(),
+            r.currency.clone(),
+            r.fx_rate.to_string(),
+            kind.to_string(),
+            account.to_string(),
+            invoice.to_string(),
+            l.map(|l| l.description.clone()).unwrap_or_default(),
+            l.map(|l| l.product.clone()).unwrap_or_default(),
+            l.map(|l| l.quantity.to_string()).unwrap_or_default(),
+            l.map(|l| l.unit.clone()).unwrap_or_default(),
+            m.retail.to_string(),
+            m.wholesale.to_string(),
+            m.margin.to_string(),
+            m.margin_pct.map(|p| p.to_string()).unwrap_or_default(),
+        ];
+        w.write_record(&rec).expect("csv to memory");
+    };
+    for c in &r.customers {
+        let invoice = c.invoice.clone().unwrap_or_default();
+        for l in &c.lines {
+            row("line", &c.account, &invoice, Some(l), &l.margin);
+        }
+        row("customer", &c.account, &invoice, None, &c.total);
+    }
+    row(
+        "total",
+        "",
+        r.statement.as_deref().unwrap_or(""),
+        None,
+        &r.total,
+    );
     String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
 }
 

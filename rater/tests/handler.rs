@@ -137,8 +137,12 @@ fn url_event(body: &str, base64: bool, headers: Value, query: Value) -> Value {
     })
 }
 
+/// The operator principal of [`url`]'s deployment.
+const OPERATOR_ARN: &str = "arn:aws:iam::123456789012:user/ops";
+
 async fn url(s: &EmbeddedStore, event: Value) -> (FunctionUrlResponse, Value) {
-    let config = config();
+    let mut config = config();
+    config.principals.operators = vec![OPERATOR_ARN.to_string()];
     let out = handle_event(s, &config, event).await.unwrap();
     let resp: FunctionUrlResponse = serde_json::from_value(out).unwrap();
     let body = serde_json::from_str(&resp.body).unwrap_or(Value::String(resp.body.clone()));
@@ -215,11 +219,15 @@ async fn function_url_requests_answer_json_csv_and_error_statuses() {
     )
     .await;
     assert_eq!(resp.status_code, 400);
-    // A GET answers the current invoice.
+    // A GET answers the current invoice, to the operator (an uploader only rates).
     let get = json!({
         "requestContext": { "http": { "method": "GET" } },
         "queryStringParameters": { "account": "bu1user1", "period": PERIOD },
     });
+    let (resp, body) = url(&s, get.clone()).await;
+    assert_eq!(resp.status_code, 403, "{body}");
+    let mut get = get;
+    get["requestContext"]["authorizer"] = json!({ "iam": { "userArn": OPERATOR_ARN } });
     let (resp, body) = url(&s, get).await;
     assert_eq!(resp.status_code, 200);
     assert_eq!(body["invoices"][0]["account"], "bu1user1");
@@ -457,7 +465,8 @@ async fn roles_are_enforced_by_the_function_and_refusals_write_nothing() {
     let mut config = month_config(&clock);
     let operator = "arn:aws:sts::123456789012:assumed-role/billing-ops/alice";
     let uploader = "arn:aws:sts::123456789012:assumed-role/exporter/nightly";
-    config.operators = vec!["arn:aws:sts::123456789012:assumed-role/billing-ops/*".into()];
+    config.principals.operators =
+        vec!["arn:aws:sts::123456789012:assumed-role/billing-ops/*".into()];
     let config = &config;
     let call = |event: Value| {
         let s = &s;
@@ -510,12 +519,23 @@ async fn roles_are_enforced_by_the_function_and_refusals_write_nothing() {
         "a refused request wrote something"
     );
 
-    // Reads stay open to the uploader.
+    // An uploader rates interim batches only: reading invoices and histories needs the
+    // operator (or the account's reseller).
     let q = json!({"account": "a0000", "period": "2017-02"});
-    assert_eq!(call(signed("GET", "/", uploader, "", q)).await.0, 200);
+    assert_eq!(
+        call(signed("GET", "/", uploader, "", q.clone())).await.0,
+        403
+    );
+    assert_eq!(call(signed("GET", "/", operator, "", q)).await.0, 200);
     let q = json!({"account": "a0000"});
     assert_eq!(
-        call(signed("GET", "/history", uploader, "", q)).await.0,
+        call(signed("GET", "/history", uploader, "", q.clone()))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call(signed("GET", "/history", operator, "", q)).await.0,
         200
     );
 
@@ -533,7 +553,7 @@ async fn roles_are_enforced_by_the_function_and_refusals_write_nothing() {
     assert_eq!(out["period"], "2017-02", "{out}");
     assert_eq!(out["finalized"], 1, "only a0000 has February usage: {out}");
     let q = json!({"account": "a0000"});
-    let (_, history) = call(signed("GET", "/history", uploader, "", q)).await;
+    let (_, history) = call(signed("GET", "/history", operator, "", q)).await;
     let docs = history["documents"].as_array().unwrap();
     assert_eq!(docs.len(), 1, "{history}");
     // 10 hours of copper at 2.20 = 22.00 (the 5.00 paid is on the statement, not the total).

@@ -210,6 +210,8 @@ fn bench_rating(catalog: &Catalog) {
             billing_period: pricing::PeriodKind::Month,
             payment_terms_days: 30,
             late_usage: None,
+            reseller: None,
+            resells: None,
         };
         acc.currency = None;
         let inv = invoice(&catalog, &acc, period, &per_account[a]).unwrap();

@@ -117,6 +117,10 @@ pub struct TaxLine {
 /// The priced body shared by invoices and estimates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Bill {
+    /// Who issues it when not the provider: the reseller's brand name on a reseller customer's
+    /// invoice (from its published catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     pub currency: String,
     pub rounding: RoundingMode,
     pub catalog_id: String,
@@ -422,15 +426,16 @@ type BySection<'a> = BTreeMap<String, Vec<(Line, Vec<Share<'a>>)>>;
 /// large to price is [`PricingError::Overflow`], naming what and where, never a panic. The
 /// checks follow the order of the plain arithmetic, so results are the same to the last digit.
 ///
-/// `adjustments` are lines billed for earlier, closed periods (already net of that period's
-/// discounts and credits): they go to the last section, [`ADJUSTMENTS_SECTION`], after the
-/// discounts and SLA credits are computed, so no discount, uplift or credit of this bill
-/// applies to them; its taxes do (they are pre-tax amounts, taxed once, here).
+/// `priced` are sections of lines priced elsewhere, at their net amounts: a reseller's customers
+/// at wholesale prices, and last the lines billed for earlier, closed periods
+/// ([`ADJUSTMENTS_SECTION`]). They go after the discounts and SLA credits are computed, so no
+/// discount, uplift or credit of this bill applies to them; its taxes do (they are pre-tax
+/// amounts, taxed once, here).
 pub(crate) fn build<'a>(
     ctx: &Context<'_>,
     groups: Groups<'a>,
     subscriptions: &'a [SubscriptionCharge],
-    adjustments: Vec<Line>,
+    priced: Vec<Section>,
 ) -> Result<Priced<'a>, PricingError> {
     let mut by_section = usage_lines(ctx, groups)?;
     subscription_lines(ctx, subscriptions, &mut by_section)?;
@@ -438,7 +443,7 @@ pub(crate) fn build<'a>(
     let (mut sections, mut shares) = sections(ctx.catalog(), by_section)?;
     let discounts = discounts(ctx, &mut sections, &shares)?;
     let sla_credits = sla_credits(ctx, &mut sections)?;
-    adjustment_lines(&mut sections, &mut shares, adjustments)?;
+    priced_sections(&mut sections, &mut shares, priced)?;
     let (subtotal, net) = totals(ctx.currency(), &mut sections, &discounts, &sla_credits)?;
     let taxes = taxes(ctx, &mut sections, net)?;
     let cur = ctx.currency();
@@ -452,6 +457,7 @@ pub(crate) fn build<'a>(
     }
     let catalog = ctx.catalog();
     let bill = Bill {
+        issuer: None,
         currency: cur.code.clone(),
         rounding: cur.rounding,
         catalog_id: catalog.id.clone(),
@@ -844,30 +850,33 @@ fn sla_credits(
     }])
 }
 
-/// Phase 6b, adjustments of earlier periods: their lines, as given, in a last section of their
-/// own. They come after discounts and SLA credits so that none of this bill's applies to
-/// them; the line limit counts them.
-fn adjustment_lines(
+/// Phase 6b, sections priced elsewhere (resold customers at wholesale, adjustments of earlier
+/// periods): their lines, as given, after this bill's sections, empty ones left out. They come
+/// after discounts and SLA credits so that none of this bill's applies to them; the line limit
+/// counts them.
+fn priced_sections(
     sections: &mut Vec<Section>,
     shares: &mut Vec<Vec<Share<'_>>>,
-    lines: Vec<Line>,
+    priced: Vec<Section>,
 ) -> Result<(), PricingError> {
-    if lines.is_empty() {
-        return Ok(());
-    }
-    let line_count = sections.iter().map(|s| s.lines.len()).sum::<usize>() + lines.len();
+    let line_count = sections
+        .iter()
+        .chain(&priced)
+        .map(|s| s.lines.len())
+        .sum::<usize>();
     if line_count > INVOICE_LINES_MAX {
         return Err(PricingError::TooManyLines {
             lines: line_count,
             max: INVOICE_LINES_MAX,
         });
     }
-    shares.extend(lines.iter().map(|_| Vec::new()));
-    sections.push(Section {
-        name: ADJUSTMENTS_SECTION.to_string(),
-        lines,
-        total: Decimal::ZERO,
-    });
+    for s in priced.into_iter().filter(|s| !s.lines.is_empty()) {
+        shares.extend(s.lines.iter().map(|_| Vec::new()));
+        sections.push(Section {
+            total: Decimal::ZERO,
+            ..s
+        });
+    }
     Ok(())
 }
 

@@ -477,6 +477,15 @@ pub enum StatementRule {
         adjusted: String,
         description: String,
     },
+    /// A resold customer's wholesale line (a reseller's statement) not at its net in the
+    /// currency's minor units: not priced by `wholesale::resold`.
+    #[error(
+        "wholesale line `{description}` of customer {customer} is not a net amount in minor units"
+    )]
+    ResoldNotNet {
+        customer: String,
+        description: String,
+    },
 }
 
 /// Why a credit or debit note cannot be computed (`note::note`).

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::bill::{
-    build, checked_sum, usage_groups, Bill, Context, Line, SubscriptionCharge, SummaryRow,
+    build, checked_sum, usage_groups, Bill, Context, Line, Section, SubscriptionCharge, SummaryRow,
     ADJUSTMENTS_SECTION,
 };
 use crate::catalog::{Catalog, Discount, LateUsagePolicy};
@@ -71,11 +71,97 @@ impl AccountBook {
             ));
         }
         errors.extend(discounts);
+        errors.extend(self.reseller_errors(catalog));
         if errors.is_empty() {
             Ok(())
         } else {
             Err(CatalogErrors(errors))
         }
+    }
+}
+
+impl AccountBook {
+    /// What reseller billing relies on: a customer's reseller is in the catalog, and its
+    /// customers are invoiced in the reseller's currency; a reseller with customers in the book
+    /// has exactly one account of its own there (`resells`), the provider's direct customer, in
+    /// the reseller's currency and with its customers' billing period (its statement sums
+    /// theirs, period by period). A reseller nobody bills would be usage no invoice holds.
+    fn reseller_errors(&self, catalog: &Catalog) -> Vec<CatalogError> {
+        let mut errors = Vec::new();
+        let mut fail = |path: String, message: String| {
+            errors.push(CatalogError {
+                path,
+                rule: CatalogRule::UnknownReference,
+                message,
+            })
+        };
+        let currency_of = |r: &crate::catalog::ResellerOverlay| {
+            r.currency
+                .as_ref()
+                .map_or(catalog.currency.code.clone(), |c| c.code.clone())
+        };
+        let billed = |rid: &str| {
+            self.accounts
+                .iter()
+                .find(|b| b.resells.as_deref() == Some(rid))
+        };
+        for (i, a) in self.accounts.iter().enumerate() {
+            if let Some(rid) = &a.resells {
+                let Some(r) = catalog.reseller(rid) else {
+                    fail(
+                        format!("$.accounts[{i}].resells"),
+                        format!("reseller `{rid}` is not in the catalog"),
+                    );
+                    continue;
+                };
+                if a.reseller.is_some() {
+                    fail(
+                        format!("$.accounts[{i}].reseller"),
+                        format!("the account of reseller `{rid}` is the provider's own customer"),
+                    );
+                }
+                let code = currency_of(r);
+                if a.currency.as_deref().unwrap_or(&catalog.currency.code) != code {
+                    fail(
+                        format!("$.accounts[{i}].currency"),
+                        format!("the account of reseller `{rid}` is billed in the reseller's currency, {code}"),
+                    );
+                }
+                if billed(rid).is_some_and(|first| first.id != a.id) {
+                    fail(
+                        format!("$.accounts[{i}].resells"),
+                        format!("reseller `{rid}` has another account already"),
+                    );
+                }
+            }
+            let Some(rid) = &a.reseller else { continue };
+            let Some(r) = catalog.reseller(rid) else {
+                fail(
+                    format!("$.accounts[{i}].reseller"),
+                    format!("reseller `{rid}` is not in the catalog"),
+                );
+                continue;
+            };
+            let code = currency_of(r);
+            if a.currency.as_ref().is_some_and(|c| *c != code) {
+                fail(
+                    format!("$.accounts[{i}].currency"),
+                    format!("a customer of reseller `{rid}` is invoiced in its currency, {code}"),
+                );
+            }
+            match billed(rid) {
+                None => fail(
+                    format!("$.accounts[{i}].reseller"),
+                    format!("reseller `{rid}` has no account of its own in the book (`resells`): nothing would bill it for this customer"),
+                ),
+                Some(b) if b.billing_period != a.billing_period => fail(
+                    format!("$.accounts[{i}].billing_period"),
+                    format!("a customer of reseller `{rid}` has its reseller account's billing period"),
+                ),
+                Some(_) => {}
+            }
+        }
+        errors
     }
 }
 
@@ -215,6 +301,16 @@ pub struct Account {
     /// The account's own late-usage policy, over the catalog's (see [`late_usage_policy`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub late_usage: Option<LateUsagePolicy>,
+    /// The reseller (a catalog overlay's id) whose customer this is: invoiced with that
+    /// reseller's published catalog, in its name and its own series of numbers. The provider's
+    /// own customer when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reseller: Option<String>,
+    /// The reseller (a catalog overlay's id) this account is: the reseller's own account with
+    /// the provider, in the reseller's currency. Each period it receives the provider's statement
+    /// of the reseller's customers at wholesale prices ([`crate::wholesale`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resells: Option<String>,
 }
 
 /// What the rater does with usage of this account's closed periods: the account's policy when
@@ -462,6 +558,11 @@ pub struct Statement {
     /// billed: the amounts are pre-tax, taxed once, here).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adjustments: Vec<Note>,
+    /// On a reseller's own account (the provider's statement to the reseller): its customers'
+    /// usage at wholesale prices, one section each ([`crate::wholesale::resold`]), billed like
+    /// adjustments: after this invoice's discounts and credits, taxed by it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resold: Vec<crate::wholesale::Resold>,
 }
 
 impl Statement {
@@ -481,6 +582,7 @@ impl Statement {
             issue_date: None,
             as_of: None,
             adjustments: Vec::new(),
+            resold: Vec::new(),
         }
     }
 
@@ -531,6 +633,18 @@ impl Statement {
             if let Some(l) = n.lines().find(|l| currency.round(l.amount) != l.amount) {
                 return Err(StatementRule::AdjustmentNotInMinorUnits {
                     adjusted: n.period_id.clone(),
+                    description: l.description.clone(),
+                });
+            }
+        }
+        for r in &self.resold {
+            let off = r
+                .lines
+                .iter()
+                .find(|l| currency.round(l.amount) != l.amount || !l.adjustments.is_zero());
+            if let Some(l) = off {
+                return Err(StatementRule::ResoldNotNet {
+                    customer: r.account.clone(),
                     description: l.description.clone(),
                 });
             }
@@ -608,13 +722,15 @@ pub fn invoice_with(
     };
     let subs = subscription_charges(account, period, cutoff);
     let groups = usage_groups(catalog, usage, &account.id, default_region)?;
-    let bill = build(
-        &ctx,
-        groups,
-        &subs,
-        adjustment_lines(&statement.adjustments),
-    )?
-    .bill;
+    let mut priced: Vec<Section> = statement.resold.iter().map(|r| r.section()).collect();
+    priced.push(Section {
+        name: ADJUSTMENTS_SECTION.to_string(),
+        lines: adjustment_lines(&statement.adjustments),
+        total: Decimal::ZERO,
+    });
+    let mut bill = build(&ctx, groups, &subs, priced)?.bill;
+    // A reseller's customer is invoiced in the reseller's name (its published catalog's brand).
+    bill.issuer = catalog.brand.as_ref().map(|b| b.name.clone());
     let at = |e: Overflow| PricingError::overflow(e, format!("account {}", account.id));
     let mut inv = account_summary(
         &ctx.settings.currency,

@@ -47,6 +47,7 @@ pub mod estimate;
 pub mod invoice;
 
 pub mod note;
+pub mod wholesale;
 
 pub use bill::{Bill, Line, Section, SummaryRow, INVOICE_LINES_MAX};
 pub use catalog::{Catalog, Category, LateUsagePolicy, MeterRole, CATALOG_SCHEMA_VERSION};

@@ -182,9 +182,9 @@ impl Retail<'_> {
         regions
     }
 
-    /// Promotions with fixed amounts converted; those on hidden products left out.
+    /// Public promotions with fixed amounts converted; those on hidden products left out.
     fn discounts(&self, catalog: &Catalog) -> Vec<Discount> {
-        let mut discounts = catalog.discounts.clone();
+        let mut discounts = public_discounts(catalog);
         for d in &mut discounts {
             if let DiscountValue::Fixed { amount } = &mut d.value {
                 *amount = self.scale(*amount, self.fx);
@@ -204,6 +204,33 @@ impl Retail<'_> {
             }
         }
         templates
+    }
+}
+
+/// The catalog's promotions anyone may see: on everything, a product or a category. Discounts
+/// scoped to an account, a project or a resource are deals with one customer: they price that
+/// customer's invoices and are never published (a storefront's visitors would read them).
+pub fn public_discounts(catalog: &Catalog) -> Vec<Discount> {
+    catalog
+        .discounts
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.scope,
+                DiscountScope::All | DiscountScope::Product(_) | DiscountScope::Category(_)
+            )
+        })
+        .cloned()
+        .collect()
+}
+
+/// The provider's own storefront catalog: the wholesale catalog without any reseller's terms
+/// and without the discounts of single customers ([`public_discounts`]).
+pub fn publish_direct(catalog: &Catalog) -> Catalog {
+    Catalog {
+        resellers: Vec::new(),
+        discounts: public_discounts(catalog),
+        ..catalog.clone()
     }
 }
 

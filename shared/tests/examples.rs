@@ -52,9 +52,15 @@ fn example_accounts_are_valid() {
     ] {
         let c = Catalog::from_json(&read(cat)).unwrap();
         let book: AccountBook = parse_json(&read(acc)).unwrap_or_else(|e| panic!("{acc}: {e}"));
+        book.validate(&c).unwrap_or_else(|e| panic!("{acc}: {e}"));
         for a in &book.accounts {
             let period = pricing::BillingPeriod::month(2017, 2).unwrap();
-            let inv = invoice(&c, a, period, &pricing::Usage::default())
+            // A reseller's customer is invoiced with its reseller's published catalog.
+            let catalog = match &a.reseller {
+                Some(r) => pricing::publish(&c, r).unwrap(),
+                None => c.clone(),
+            };
+            let inv = invoice(&catalog, a, period, &pricing::Usage::default())
                 .unwrap_or_else(|e| panic!("{acc} {}: {e}", a.id));
             inv.check_totals().unwrap();
         }

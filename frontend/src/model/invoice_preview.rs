@@ -67,6 +67,8 @@ pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
         billing_period: pricing::PeriodKind::Month,
         payment_terms_days: 30,
         late_usage: None,
+        reseller: None,
+        resells: None,
     }
 }
 

@@ -29,12 +29,10 @@ pub enum PublishError {
     Pricing(#[from] PricingError),
 }
 
-/// The provider's own storefront catalog: the wholesale catalog without reseller overlays.
+/// The provider's own storefront catalog: the wholesale catalog without reseller overlays and
+/// without single customers' discounts ([`pricing::reseller::publish_direct`]).
 pub fn direct_catalog(catalog: &Catalog) -> Catalog {
-    Catalog {
-        resellers: Vec::new(),
-        ..catalog.clone()
-    }
+    pricing::reseller::publish_direct(catalog)
 }
 
 /// Every file to write, as (path relative to the site root, content).

@@ -158,6 +158,20 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// A reseller's margin for a period: each customer's invoice line by line against the
+    /// wholesale cost the provider's statement bills the reseller for it.
+    Margin {
+        #[arg(long)]
+        reseller: String,
+        #[arg(long)]
+        period: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputKind,
+    },
     /// List an account's final invoices and notes, newest first.
     History {
         #[arg(long)]
@@ -517,6 +531,24 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::Margin {
+            reseller,
+            period,
+            config,
+            output,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let period = parse_period(&period)?;
+            let r = rater::margin::report(store, &config, &reseller, period).await?;
+            let text = match output {
+                OutputKind::Table => render::margin_table(&r),
+                OutputKind::Csv => render::margin_csv(&r),
+                OutputKind::Json => serde_json::to_string_pretty(&r)? + "\n",
+            };
+            print!("{text}");
+            Ok(())
+        }
         Command::History {
             account,
             config,
@@ -689,6 +721,7 @@ async fn cli_main(cli: Cli) -> Result<()> {
         | Command::Close { store, .. }
         | Command::Payment { store, .. }
         | Command::History { store, .. }
+        | Command::Margin { store, .. }
         | Command::Rerate { store, .. }
         | Command::Notes { store, .. }
         | Command::PublishConfig { store, .. } => store.store.clone(),

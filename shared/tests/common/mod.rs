@@ -80,6 +80,8 @@ pub fn bare_account(id: &str) -> Account {
         billing_period: pricing::PeriodKind::Month,
         payment_terms_days: 30,
         late_usage: None,
+        reseller: None,
+        resells: None,
     }
 }
 

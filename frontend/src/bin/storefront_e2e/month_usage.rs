@@ -176,6 +176,8 @@ pub fn month_of_usage(
         billing_period: pricing::PeriodKind::Month,
         payment_terms_days: 30,
         late_usage: None,
+        reseller: None,
+        resells: None,
     };
     Ok((records, account))
 }

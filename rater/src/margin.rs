@@ -1,0 +1,98 @@
+//! A reseller's margin report for a period: each customer's invoice, line by line, against the wholesale cost the provider's statement bills the reseller for it.
+//!
+//! The wholesale side is the statement's own figures when it is final (the rate and prices
+//! frozen when it was issued), else the statement as it would be priced now. The retail side is
+//! each customer's final invoice, else its interim one. The pairing and the arithmetic are the
+//! pricing crate's (`pricing::wholesale`); this module only reads the store.
+
+use pricing::wholesale::{customer_margin, MarginReport, Resold};
+use pricing::BillingPeriod;
+
+use crate::config::RaterConfig;
+use crate::error::RaterError;
+use crate::invoices::{invoice_for, resold};
+use crate::store::Store;
+
+/// The margin report of `reseller` for `period`. Refused naming `reseller` when the catalog has
+/// no such reseller, or when it has no account with the provider (nobody bills it, so there is
+/// no wholesale cost to report).
+pub async fn report<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    reseller: &str,
+    period: BillingPeriod,
+) -> Result<MarginReport, RaterError> {
+    let bad = |message: String| RaterError::BadRequest {
+        field: "reseller",
+        message,
+    };
+    if config.catalog.reseller(reseller).is_none() {
+        return Err(bad(format!(
+            "reseller `{}` is not in catalog {} version {}",
+            pricing::error::shown(reseller),
+            config.catalog.id,
+            config.catalog.version
+        )));
+    }
+    let billed = config.account_of_reseller(reseller).ok_or_else(|| {
+        bad(format!(
+            "reseller `{reseller}` has no account with the provider in accounts version {} (`resells`): nothing bills it, so it has no wholesale cost",
+            config.accounts.version
+        ))
+    })?;
+    let billed_id = billed.id.as_str();
+    let period_id = period.id();
+    let (statement, sections): (Option<String>, Vec<Resold>) =
+        match store.final_invoice(billed_id, &period_id).await? {
+            Some(inv) => {
+                let st = store
+                    .final_statement(billed_id, &period_id)
+                    .await?
+                    .unwrap_or_default();
+                (inv.number, st.resold)
+            }
+            None => (None, resold(store, config, billed, period).await?),
+        };
+    let mut customers = Vec::new();
+    for c in config.customers_of(reseller) {
+        let retail = invoice_for(store, config, &c.id, period).await?;
+        let cost = sections
+            .iter()
+            .find(|r| r.account == c.id)
+            .cloned()
+            .unwrap_or_else(|| Resold {
+                account: c.id.clone(),
+                name: c.name.clone(),
+                fx_rate: rust_decimal::Decimal::ONE,
+                lines: Vec::new(),
+            });
+        if retail.bill.sections.is_empty() && cost.lines.is_empty() {
+            continue;
+        }
+        customers.push(customer_margin(&retail, &cost)?);
+    }
+    let currency = billed
+        .currency
+        .clone()
+        .unwrap_or_else(|| config.catalog.currency.code.clone());
+    let fx_rate = sections.first().map_or_else(
+        || {
+            config
+                .catalog
+                .fx_rates
+                .get(&currency)
+                .copied()
+                .unwrap_or(rust_decimal::Decimal::ONE)
+        },
+        |r| r.fx_rate,
+    );
+    Ok(pricing::wholesale::report(
+        reseller,
+        &period_id,
+        &currency,
+        &config.catalog.currency.code,
+        fx_rate,
+        statement,
+        customers,
+    )?)
+}
