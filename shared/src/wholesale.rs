@@ -108,6 +108,7 @@ pub fn resold(
             .get(&inv.bill.currency)
             .copied()
             .unwrap_or(Decimal::ONE)
+            .normalize()
     };
     let lines = inv
         .bill

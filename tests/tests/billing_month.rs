@@ -162,7 +162,7 @@ impl Deployment {
         let (status, body) = self.call(
             "GET",
             "/",
-            UPLOADER,
+            OPERATOR,
             "",
             json!({"account": account, "period": period}),
         );
@@ -172,7 +172,7 @@ impl Deployment {
 
     fn history(&self, account: &str) -> Value {
         let (status, body) =
-            self.call("GET", "/history", UPLOADER, "", json!({"account": account}));
+            self.call("GET", "/history", OPERATOR, "", json!({"account": account}));
         assert_eq!(status, 200, "GET /history {account}: {body}");
         assert_eq!(body["account"], account);
         body["documents"].clone()
@@ -182,7 +182,7 @@ impl Deployment {
         let (status, body) = self.call(
             "GET",
             "/notes",
-            UPLOADER,
+            OPERATOR,
             "",
             json!({"account": account, "period": period}),
         );
@@ -471,7 +471,7 @@ fn three_billing_months_through_the_real_function_on_dynamodb_local() {
     let (status, body) = dep.call(
         "GET",
         "/",
-        UPLOADER,
+        OPERATOR,
         "",
         json!({"account": "acme", "period": "2017-03", "as_of": TO_DATE_AS_OF}),
     );

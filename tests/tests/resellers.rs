@@ -1,0 +1,382 @@
+//! Issue 16 end to end: resellers' customers invoiced at their reseller's prices, each reseller billed at wholesale and reading only its own tenant, through the real `rater` binary behind the Runtime API on DynamoDB Local, with the request contexts of four principals (an uploader, reseller Acme, reseller Nimbus, an operator).
+//!
+//! The amounts are computed by hand from the example catalog's prices (see the comments);
+//! every refused request must leave the store as it was.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use e2e::{build_binaries, DynamoLocal, Outcome, RuntimeApi};
+use serde_json::{json, Value};
+
+const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
+const TABLE: &str = "ratecard-e2e-resellers";
+const ISSUER: &str = "prov";
+const OPERATOR: &str = "arn:aws:sts::123456789012:assumed-role/billing-ops/alice";
+const UPLOADER: &str = "arn:aws:sts::123456789012:assumed-role/exporter/nightly";
+const ACME: &str = "arn:aws:sts::123456789012:assumed-role/acme-billing/bob";
+const NIMBUS: &str = "arn:aws:sts::123456789012:assumed-role/nimbus-billing/carol";
+const STRANGER: &str = "arn:aws:iam::999999999999:user/eve";
+
+struct Lambda(Child);
+
+impl Drop for Lambda {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cli(bin: &std::path::Path, ddb: &DynamoLocal, args: &[&str]) -> String {
+    let out = Command::new(bin.join("ratecard"))
+        .args(args)
+        .envs(ddb.env())
+        .current_dir(e2e::workspace_root())
+        .output()
+        .expect("run ratecard");
+    assert!(
+        out.status.success(),
+        "ratecard {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn url_event(method: &str, path: &str, arn: &str, body: &str, query: Value) -> Value {
+    json!({
+        "version": "2.0",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {},
+        "queryStringParameters": query,
+        "requestContext": {
+            "accountId": "123456789012",
+            "domainName": "example.lambda-url.us-east-1.on.aws",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "e2e" },
+            "authorizer": { "iam": { "accessKey": "ASIAE2E", "accountId": "123456789012", "callerId": "AROAE2E:session", "userArn": arn, "userId": "AROAE2E:session" } },
+            "requestId": "e2e",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Mar/2017:00:00:00 +0000",
+            "timeEpoch": 1488326400000u64
+        },
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "isBase64Encoded": true,
+    })
+}
+
+struct Deployment {
+    api: RuntimeApi,
+}
+
+impl Deployment {
+    fn call(&self, method: &str, path: &str, arn: &str, body: &str, query: Value) -> (u64, Value) {
+        let Outcome::Response(r) = self
+            .api
+            .invoke(url_event(method, path, arn, body, query), INVOKE_TIMEOUT)
+        else {
+            panic!("{method} {path}: a Function URL request must answer a response");
+        };
+        let status = r["statusCode"].as_u64().unwrap();
+        let body = r["body"].as_str().unwrap();
+        (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    }
+
+    fn invoice(&self, arn: &str, account: &str) -> (u64, Value) {
+        let (status, body) = self.call(
+            "GET",
+            "/",
+            arn,
+            "",
+            json!({"account": account, "period": "2017-02"}),
+        );
+        (status, body["invoices"][0].clone())
+    }
+
+    /// Every document the test can see, read as the operator: what a refused request must not
+    /// change.
+    fn snapshot(&self) -> Value {
+        let mut s = serde_json::Map::new();
+        for a in [
+            "acme-shop",
+            "nimbus-studio",
+            "reseller-acme",
+            "reseller-nimbus",
+            "bu1user1",
+        ] {
+            let (status, inv) = self.invoice(OPERATOR, a);
+            assert_eq!(status, 200, "{a}: {inv}");
+            let (_, history) = self.call("GET", "/history", OPERATOR, "", json!({"account": a}));
+            s.insert(a.to_string(), json!({"invoice": inv, "history": history}));
+        }
+        Value::Object(s)
+    }
+}
+
+fn forbidden(d: &Deployment, method: &str, path: &str, arn: &str, body: &str, query: Value) {
+    let (status, answer) = d.call(method, path, arn, body, query);
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{method} {path} as {arn}: {answer}"
+    );
+}
+
+fn amount(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("not an amount: {v}"))
+}
+
+#[test]
+fn resellers_are_billed_and_isolated_through_the_real_function_on_dynamodb_local() {
+    let bin = build_binaries("rater");
+    let ddb = DynamoLocal::start();
+    let store = format!("--store=dynamodb:{TABLE}");
+    let root = e2e::workspace_root();
+    let catalog = format!(
+        "--catalog={}",
+        root.join("examples/catalogs/cloudstack.json").display()
+    );
+    let accounts = format!(
+        "--accounts={}",
+        root.join("examples/accounts/cloudstack.json").display()
+    );
+    cli(&bin, &ddb, &["create-table", &store]);
+    cli(
+        &bin,
+        &ddb,
+        &[
+            "publish-config",
+            &catalog,
+            &accounts,
+            &format!("--issuer={ISSUER}"),
+            &store,
+        ],
+    );
+    let api = RuntimeApi::start();
+    let log =
+        std::fs::File::create(std::env::temp_dir().join("ratecard-e2e-resellers.log")).unwrap();
+    let _lambda = Lambda(
+        Command::new(bin.join("rater"))
+            .envs(api.env())
+            .envs(ddb.env())
+            .env("RATECARD_TABLE", TABLE)
+            .env("RATECARD_ISSUER", ISSUER)
+            .env(
+                "RATECARD_OPERATORS",
+                "arn:aws:sts::123456789012:assumed-role/billing-ops/*",
+            )
+            .env(
+                "RATECARD_UPLOADERS",
+                "arn:aws:sts::123456789012:assumed-role/exporter/*",
+            )
+            .env(
+                "RATECARD_RESELLERS",
+                "acme=arn:aws:sts::123456789012:assumed-role/acme-billing/*,nimbus=arn:aws:sts::123456789012:assumed-role/nimbus-billing/*",
+            )
+            .env_remove("RATECARD_CATALOG")
+            .env_remove("RATECARD_ACCOUNTS")
+            .env_remove("RATECARD_CONFIG_VERSION")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start the rater binary"),
+    );
+    let d = Deployment { api };
+
+    // The exporter uploads the month (CloudStack): an uploader may rate interim batches.
+    let export =
+        std::fs::read_to_string(root.join("examples/exports/resellers-2017-02.json")).unwrap();
+    let interim = json!({"period": "2017-02", "format": "cloudstack", "mode": "interim"});
+    let (status, body) = d.call("POST", "/", UPLOADER, &export, interim.clone());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["records"], 140, "{body}");
+
+    let before = d.snapshot();
+    // The uploader does nothing else; a principal in no list does nothing at all.
+    let month = r#"{"period":"2017-02"}"#;
+    let final_q = json!({"period": "2017-02", "format": "cloudstack", "mode": "final"});
+    let acme_q = json!({"account": "acme-shop", "period": "2017-02"});
+    forbidden(&d, "GET", "/", UPLOADER, "", acme_q.clone());
+    forbidden(
+        &d,
+        "GET",
+        "/margin",
+        UPLOADER,
+        "",
+        json!({"reseller": "acme", "period": "2017-02"}),
+    );
+    forbidden(&d, "POST", "/close", UPLOADER, month, json!({}));
+    forbidden(&d, "POST", "/", UPLOADER, &export, final_q.clone());
+    forbidden(&d, "POST", "/", STRANGER, &export, interim.clone());
+    forbidden(&d, "GET", "/", STRANGER, "", acme_q.clone());
+    // Acme reads its own customers and its own account, nothing of Nimbus's or the
+    // provider's direct customers (nor whether an account exists), and writes nothing.
+    for other in [
+        "nimbus-studio",
+        "reseller-nimbus",
+        "bu1user1",
+        "no-such-account",
+    ] {
+        let q = json!({"account": other, "period": "2017-02"});
+        forbidden(&d, "GET", "/", ACME, "", q);
+        forbidden(&d, "GET", "/history", ACME, "", json!({"account": other}));
+        forbidden(
+            &d,
+            "GET",
+            "/notes",
+            ACME,
+            "",
+            json!({"account": other, "period": "2017-02"}),
+        );
+    }
+    forbidden(
+        &d,
+        "GET",
+        "/margin",
+        ACME,
+        "",
+        json!({"reseller": "nimbus", "period": "2017-02"}),
+    );
+    forbidden(&d, "GET", "/", NIMBUS, "", acme_q.clone());
+    forbidden(&d, "POST", "/", ACME, &export, interim.clone());
+    forbidden(&d, "POST", "/close", ACME, month, json!({}));
+    forbidden(
+        &d,
+        "POST",
+        "/finalize",
+        ACME,
+        r#"{"account":"acme-shop","period":"2017-02"}"#,
+        json!({}),
+    );
+    assert_eq!(d.snapshot(), before, "a refused request changed something");
+
+    // Acme's customer, at Acme's prices in EUR (GBP x 1.17, half-even), in Acme's name:
+    // copper 2.20 x 1.25 x 1.17 = 3.2175 x 672 h = 2,162.16; medium disk 0.0036 x 1.40 x 1.17
+    // = 0.0058968 x 13,440 GB.h = 79.25; sent 3.2175 x 28 GB = 90.09; DDoS 500 x 1.10 x 1.17
+    // = 643.50. Net 2,975.00; German VAT 19 % 565.25; total 3,540.25.
+    let (status, shop) = d.invoice(ACME, "acme-shop");
+    assert_eq!(status, 200, "{shop}");
+    assert_eq!(shop["issuer"], "Acme Cloud");
+    assert_eq!(
+        (amount(&shop["net"]), amount(&shop["total"])),
+        ("2975.00", "3540.25")
+    );
+
+    // The operator closes February: customers first, each in its reseller's own series, then
+    // the provider's statements to the resellers in the provider's series.
+    let (status, report) = d.call("POST", "/close", OPERATOR, month, json!({}));
+    assert_eq!(status, 200, "{report}");
+    let issued: Vec<(String, String)> = report["issued"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["account"].as_str().unwrap().into(),
+                c["number"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let number = |a: &str| issued.iter().find(|(x, _)| x == a).map(|(_, n)| n.clone());
+    assert_eq!(
+        number("acme-shop").as_deref(),
+        Some("acme-000001"),
+        "{report}"
+    );
+    assert_eq!(
+        number("nimbus-studio").as_deref(),
+        Some("nimbus-000001"),
+        "{report}"
+    );
+    let statement_acme = number("reseller-acme").expect("Acme's statement");
+    assert!(statement_acme.starts_with("prov-"), "{statement_acme}");
+    let pos = |a: &str| issued.iter().position(|(x, _)| x == a).unwrap();
+    assert!(
+        pos("reseller-acme") > pos("acme-shop"),
+        "statements after customers: {report}"
+    );
+
+    // The provider's statement to Acme, at wholesale in EUR (half-up), reverse-charged:
+    // copper 2.20 x 1.17 = 2.574 x 672 = 1,729.73; disk 0.0036 x 1.17 = 0.004212 x 13,440 =
+    // 56.61; sent 2.574 x 28 = 72.07; DDoS 500 x 1.17 = 585.00. Net 2,443.41.
+    let (status, st) = d.invoice(ACME, "reseller-acme");
+    assert_eq!(status, 200, "{st}");
+    assert_eq!(st["number"], statement_acme.as_str());
+    assert_eq!(
+        (amount(&st["net"]), amount(&st["total"])),
+        ("2443.41", "2443.41")
+    );
+
+    // Acme's margin: 2,975.00 - 2,443.41 = 531.59, per line and in total; it reconciles.
+    let (status, m) = d.call(
+        "GET",
+        "/margin",
+        ACME,
+        "",
+        json!({"reseller": "acme", "period": "2017-02"}),
+    );
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["statement"], statement_acme.as_str());
+    assert_eq!(m["fx_rate"], "1.17");
+    assert_eq!(
+        (
+            amount(&m["retail"]),
+            amount(&m["wholesale"]),
+            amount(&m["margin"])
+        ),
+        ("2975.00", "2443.41", "531.59")
+    );
+    let lines = m["customers"][0]["lines"].as_array().unwrap();
+    let copper = lines.iter().find(|l| l["product"] == "copper").unwrap();
+    assert_eq!(
+        (
+            amount(&copper["retail"]),
+            amount(&copper["wholesale"]),
+            amount(&copper["margin"])
+        ),
+        ("2162.16", "1729.73", "432.43")
+    );
+
+    // Nimbus, in GBP (no conversion), UK VAT on both sides: silver 0.60 x 1.30 x 672 =
+    // 524.16, received 0.60 x 1.15 x 14 = 9.66 (net 533.82); wholesale 403.20 + 8.40 = 411.60;
+    // margin 122.22.
+    let (status, m) = d.call(
+        "GET",
+        "/margin",
+        NIMBUS,
+        "",
+        json!({"reseller": "nimbus", "period": "2017-02"}),
+    );
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        (
+            amount(&m["retail"]),
+            amount(&m["wholesale"]),
+            amount(&m["margin"])
+        ),
+        ("533.82", "411.60", "122.22")
+    );
+    let (_, st) = d.invoice(NIMBUS, "reseller-nimbus");
+    assert_eq!(
+        (amount(&st["net"]), amount(&st["total"])),
+        ("411.60", "493.92")
+    );
+
+    // The CLI's report reads the same store: its CSV total row says the same.
+    let csv = cli(
+        &bin,
+        &ddb,
+        &[
+            "margin",
+            "--reseller=acme",
+            "--period=2017-02",
+            &catalog,
+            &accounts,
+            &store,
+            "--output=csv",
+        ],
+    );
+    let total = csv.lines().last().unwrap();
+    assert!(total.ends_with("2975.00,2443.41,531.59,17.87"), "{csv}");
+}
