@@ -20,7 +20,6 @@
 
 use serde_json::Value;
 
-use crate::config::RaterConfig;
 use crate::error::RaterError;
 
 /// What a caller may do, and for which tenant.
@@ -205,28 +204,15 @@ impl Caller {
         }
     }
 
-    /// Refuses reading `account`'s documents (403, nothing read) unless the caller is an
-    /// operator, or the reseller of the account (its customer, or its own account with the
-    /// provider). An account the book does not hold is refused alike to a reseller, so that
-    /// a reseller cannot learn which accounts exist.
-    pub fn may_read_account(
-        &self,
-        action: Action,
-        config: &RaterConfig,
-        account: &str,
-    ) -> Result<(), RaterError> {
+    /// Refuses reading an account's documents (403, nothing read) unless the caller is an
+    /// operator, or the reseller whose tenant the account is in (`tenant`: its customer, or its
+    /// own account with the provider; `RaterConfig::tenant_of`). An account the book does not
+    /// hold has no tenant and is refused alike to a reseller, so that a reseller cannot learn
+    /// which accounts exist.
+    pub fn may_read_account(&self, action: Action, tenant: Option<&str>) -> Result<(), RaterError> {
         match &self.role {
             Some(Role::Operator) => Ok(()),
-            Some(Role::Reseller(r)) => {
-                let customer = config
-                    .account(account)
-                    .is_some_and(|a| a.reseller.as_deref() == Some(r.as_str()));
-                if customer || config.billed_reseller(account) == Some(r.as_str()) {
-                    Ok(())
-                } else {
-                    Err(self.forbidden(action))
-                }
-            }
+            Some(Role::Reseller(r)) if tenant == Some(r.as_str()) => Ok(()),
             _ => Err(self.forbidden(action)),
         }
     }

@@ -99,23 +99,12 @@ impl RaterConfig {
                 )));
             }
         }
-        let mut published = HashMap::new();
-        let mut billed_resellers = HashMap::new();
-        for r in &catalog.resellers {
-            if r.id == issuer {
-                return Err(RaterError::Config(format!(
-                    "issuer `{issuer}` is also a reseller's id: their invoice numbers would share a series"
-                )));
-            }
-            let p = pricing::publish(&catalog, &r.id)
-                .map_err(|e| RaterError::Config(format!("catalog: reseller {}: {e}", r.id)))?;
-            published.insert(r.id.clone(), p);
-        }
-        for a in &accounts.accounts {
-            if let Some(r) = &a.resells {
-                billed_resellers.insert(a.id.clone(), r.clone());
-            }
-        }
+        let published = published_catalogs(&catalog, issuer)?;
+        let billed_resellers = accounts
+            .accounts
+            .iter()
+            .filter_map(|a| a.resells.as_ref().map(|r| (a.id.clone(), r.clone())))
+            .collect();
         let account_index = accounts
             .accounts
             .iter()
@@ -198,6 +187,13 @@ impl RaterConfig {
         self.billed_resellers.get(account).map(String::as_str)
     }
 
+    /// The reseller whose tenant `account` is in: its customer's reseller, or the reseller it
+    /// is; `None` for the provider's direct customers and accounts the book does not hold.
+    pub fn tenant_of(&self, account: &str) -> Option<&str> {
+        self.account(account)
+            .and_then(|a| a.reseller.as_deref().or(a.resells.as_deref()))
+    }
+
     /// The reseller's own account with the provider (`resells`).
     pub fn account_of_reseller(&self, reseller: &str) -> Option<&pricing::Account> {
         self.accounts
@@ -220,6 +216,26 @@ impl RaterConfig {
     pub fn now_s(&self) -> i64 {
         (self.clock)()
     }
+}
+
+/// Each reseller's published catalog, by reseller id. A reseller id equal to the issuer is
+/// refused: a reseller numbers its customers' invoices in its own series, named by its id.
+fn published_catalogs(
+    catalog: &Catalog,
+    issuer: &str,
+) -> Result<HashMap<String, Catalog>, RaterError> {
+    let mut published = HashMap::new();
+    for r in &catalog.resellers {
+        if r.id == issuer {
+            return Err(RaterError::Config(format!(
+                "issuer `{issuer}` is also a reseller's id: their invoice numbers would share a series"
+            )));
+        }
+        let p = pricing::publish(catalog, &r.id)
+            .map_err(|e| RaterError::Config(format!("catalog: reseller {}: {e}", r.id)))?;
+        published.insert(r.id.clone(), p);
+    }
+    Ok(published)
 }
 
 /// Stores the catalog and accounts versions this process prices with (once per process), so

@@ -451,7 +451,7 @@ async fn route<S: Store>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET /history needs ?account="))?;
-            caller.may_read_account(Action::ReadHistory, config, account)?;
+            caller.may_read_account(Action::ReadHistory, config.tenant_of(account))?;
             let documents = month::history(store, config, account).await?;
             Ok(Answer::Json(
                 json!({ "account": account, "documents": documents }),
@@ -471,7 +471,7 @@ async fn route<S: Store>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET /notes needs ?account= and ?period="))?;
-            caller.may_read_account(Action::ReadInvoice, config, account)?;
+            caller.may_read_account(Action::ReadInvoice, config.tenant_of(account))?;
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET /notes needs ?account= and ?period="))?;
             let notes = crate::notes::notes_of(store, account, &period.id()).await?;
@@ -485,7 +485,7 @@ async fn route<S: Store>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
-            caller.may_read_account(Action::ReadInvoice, config, account)?;
+            caller.may_read_account(Action::ReadInvoice, config.tenant_of(account))?;
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
             let how = Pricing::interim(req.query("as_of"), period, config.now_s())?;

@@ -559,10 +559,10 @@ pub struct Statement {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub adjustments: Vec<Note>,
     /// On a reseller's own account (the provider's statement to the reseller): its customers'
-    /// usage at wholesale prices, one section each ([`crate::wholesale::resold`]), billed like
+    /// usage at wholesale prices, one section each (`wholesale::resold`), billed like
     /// adjustments: after this invoice's discounts and credits, taxed by it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub resold: Vec<crate::wholesale::Resold>,
+    pub resold: Vec<crate::resold::Resold>,
 }
 
 impl Statement {

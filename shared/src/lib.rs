@@ -42,6 +42,7 @@ pub mod bill;
 pub mod import;
 
 pub mod correction;
+pub mod resold;
 
 pub mod estimate;
 pub mod invoice;

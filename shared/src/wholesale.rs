@@ -18,45 +18,14 @@ use std::collections::BTreeMap;
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-use crate::bill::{Line, Section};
+use crate::bill::Line;
 use crate::catalog::Catalog;
 use crate::error::PricingError;
 use crate::exact::{self, Overflow};
 use crate::invoice::{invoice, Account, Invoice};
 use crate::period::BillingPeriod;
+pub use crate::resold::Resold;
 use crate::usage::Usage;
-
-/// One customer of a reseller at wholesale prices: what the provider's statement to the
-/// reseller bills for it, as priced when the statement was issued (kept in the statement, so a
-/// report or a note reads the same figures later).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Resold {
-    /// The customer's account id and name.
-    pub account: String,
-    pub name: String,
-    /// The wholesale catalog's rate from its currency to the statement's (1 when the same):
-    /// the rate frozen when the statement was priced.
-    pub fx_rate: Decimal,
-    /// Wholesale lines in the statement's currency, each at its net (`adjustments` zero).
-    pub lines: Vec<Line>,
-}
-
-impl Resold {
-    /// The name of the customer's section on the reseller's statement.
-    pub fn section_name(&self) -> String {
-        format!("Resold to {} ({})", self.name, self.account)
-    }
-
-    /// The statement section of this customer.
-    pub fn section(&self) -> Section {
-        Section {
-            name: self.section_name(),
-            lines: self.lines.clone(),
-            total: Decimal::ZERO,
-        }
-    }
-}
 
 /// How the provider sees a reseller's `customer` when it bills the reseller (`billed`, the
 /// reseller's own account): the customer's usage, subscriptions, region, SLA tier, availability

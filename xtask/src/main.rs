@@ -123,7 +123,8 @@ fn demo(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The month end on the demo store: February closed (every account finalized, numbered),
+/// The month end on the demo store: resellers' customers' usage rated, February closed (every
+/// account finalized, numbered), a reseller customer's invoice and its reseller's margin,
 /// bu1user1's final invoice (brought forward, the February payment, carried forward), a
 /// payment received in March, and March's interim invoice bringing February's balance forward.
 fn month_end(store_arg: &str) -> Result<()> {
@@ -140,10 +141,16 @@ fn month_end(store_arg: &str) -> Result<()> {
         ]);
         run("cargo", &all)
     };
+    println!("\n== Resellers' customers: February usage of Acme's and Nimbus's customers ==\n");
+    ratecard(&["rate", "examples/exports/resellers-2017-02.json"])?;
     println!(
         "\n== Month end: February 2017 closed (what the schedule does 72 hours after it ends) ==\n"
     );
     ratecard(&["close", "--period", "2017-02"])?;
+    println!("\n== A reseller's customer: acme-shop's invoice, at Acme's prices, in Acme's name and series ==\n");
+    ratecard(&["invoice", "--account", "acme-shop", "--period", "2017-02"])?;
+    println!("\n== Acme's margin: each line of its customers' invoices against the provider's wholesale statement ==\n");
+    ratecard(&["margin", "--reseller", "acme", "--period", "2017-02"])?;
     println!("\n== bu1user1's final February invoice: issued, due, balance carried forward ==\n");
     ratecard(&["invoice", "--account", "bu1user1", "--period", "2017-02"])?;
     println!("\n== A payment received in March, then March so far: February's balance brought forward ==\n");
