@@ -189,6 +189,14 @@ pub enum RaterError {
         later: String,
         number: String,
     },
+    /// A reseller's statement before its customers' invoices: it bills their usage at
+    /// wholesale, which may still change while they are open.
+    #[error("the statement of reseller account `{account}` for {period} waits for its customer `{customer}`'s final invoice (close the period: customers go first)")]
+    CustomerOpen {
+        account: String,
+        period: String,
+        customer: String,
+    },
     #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
     PaymentConflict { account: String, reference: String },
     #[error("period {period} of account `{account}` is already finalized (invoice {number}); a final invoice is issued once")]
@@ -296,6 +304,7 @@ impl RaterError {
             RaterError::PeriodClosed { .. }
             | RaterError::PeriodNotEnded { .. }
             | RaterError::FinalizedOutOfOrder { .. }
+            | RaterError::CustomerOpen { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
@@ -341,6 +350,7 @@ impl RaterError {
             RaterError::BatchPartlyCommitted { .. } => "batch_partly_committed",
             RaterError::PeriodNotEnded { .. } => "period_not_ended",
             RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
+            RaterError::CustomerOpen { .. } => "customer_open",
             RaterError::PartitionFull { .. } => "partition_full",
             RaterError::PaymentConflict { .. } => "payment_conflict",
             RaterError::FinalizeIncomplete { .. } => "finalize_incomplete",

@@ -251,6 +251,28 @@ pub async fn invoice_as<S: Store>(
     priced(config, acc, period, &pu.usage, &st)
 }
 
+/// Refuses a reseller's statement (`CustomerOpen`) while one of the customers it bills has no
+/// final invoice for the period: until then the customer's usage may still change, and the
+/// statement would bill the reseller for other usage than its customer is billed for.
+async fn customers_final<S: Store>(
+    store: &S,
+    acc: &Account,
+    period: BillingPeriod,
+    resold: &[pricing::wholesale::Resold],
+) -> Result<(), RaterError> {
+    let period_id = period.id();
+    for r in resold {
+        if store.final_invoice(&r.account, &period_id).await?.is_none() {
+            return Err(RaterError::CustomerOpen {
+                account: acc.id.clone(),
+                period: period_id,
+                customer: r.account.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// On a reseller's own account (the provider's statement to the reseller): each of the
 /// reseller's customers with something to bill in `period`, at wholesale prices, from the
 /// usage the store holds now. Nothing on any other account.
@@ -484,6 +506,7 @@ async fn finalization<S: Store>(
         }
     }
     st.resold = resold(store, config, acc, period).await?;
+    customers_final(store, acc, period, &st.resold).await?;
     let mut inv = priced(config, acc, period, &pu.usage, &st)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;

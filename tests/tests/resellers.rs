@@ -250,6 +250,20 @@ fn resellers_are_billed_and_isolated_through_the_real_function_on_dynamodb_local
         json!({}),
     );
     assert_eq!(d.snapshot(), before, "a refused request changed something");
+    // The provider's statement to Acme waits for Acme's customers: it bills their usage.
+    let (status, body) = d.call(
+        "POST",
+        "/finalize",
+        OPERATOR,
+        r#"{"account":"reseller-acme","period":"2017-02"}"#,
+        json!({}),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("customer_open")),
+        "{body}"
+    );
+    assert_eq!(d.snapshot(), before, "a refused statement wrote something");
 
     // Acme's customer, at Acme's prices in EUR (GBP x 1.17, half-even), in Acme's name:
     // copper 2.20 x 1.25 x 1.17 = 3.2175 x 672 h = 2,162.16; medium disk 0.0036 x 1.40 x 1.17
