@@ -201,6 +201,8 @@ struct Fold<'a, 'c> {
     /// share them, and a string comparison is cheaper than hashing the id again.
     known_account: String,
     known_kind: PeriodKind,
+    /// The known account's reseller when it is a reseller's customer with hidden products.
+    known_reseller: Option<&'c pricing::catalog::ResellerOverlay>,
     /// The last record's partition key (`account#period`), for the record-id rule.
     partition: String,
     partition_of: Option<BillingPeriod>,
@@ -225,6 +227,7 @@ impl<'a, 'c> Fold<'a, 'c> {
             described: Vec::new(),
             known_account: String::new(),
             known_kind: PeriodKind::Month,
+            known_reseller: None,
             partition: String::new(),
             partition_of: None,
         }
@@ -248,6 +251,32 @@ impl<'a, 'c> Fold<'a, 'c> {
             self.known_account.clone_from(&rec.account);
             self.known_kind = *kind;
             self.partition_of = None;
+            self.known_reseller = self
+                .config
+                .account(&rec.account)
+                .and_then(|a| a.reseller.as_deref())
+                .and_then(|r| self.config.catalog.reseller(r))
+                .filter(|r| !r.hidden_products.is_empty());
+        }
+        if let Some(r) = self.known_reseller {
+            // A reseller's customer is invoiced with the reseller's catalog, which does not
+            // have the products it hides: refused here, naming the record, not at pricing.
+            let id = self
+                .config
+                .catalog
+                .resolve_product(&rec.product)
+                .map_or(rec.product.as_str(), |p| p.id.as_str());
+            if r.hidden_products.iter().any(|h| h == id) {
+                return Err(RecordError {
+                    index,
+                    record_id: rec.record_id.clone(),
+                    field: "product",
+                    value: rec.product.clone(),
+                    rule: RecordRule::NotSoldByReseller {
+                        reseller: r.id.clone(),
+                    },
+                });
+            }
         }
         if let Some(a) = self.account.filter(|a| *a != rec.account) {
             return Err(refuse(RecordRule::OtherAccount {

@@ -132,6 +132,9 @@ pub enum RecordRule {
     NotInRegion,
     #[error("unknown account")]
     UnknownAccount,
+    /// The record's account is a reseller's customer, and the reseller hides the product.
+    #[error("reseller `{reseller}` does not sell this product to its customers")]
+    NotSoldByReseller { reseller: String },
     /// The batch was sent for one account and holds another's record.
     #[error("the batch was sent for account `{account}` only")]
     OtherAccount { account: String },
