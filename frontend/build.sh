@@ -1,9 +1,11 @@
 #!/bin/sh
-# Builds the storefront into dist/ with `trunk build --release`, unless dist/ is newer than every input.
+# Builds the storefront into dist/ with `trunk build --release` (or a dev/bench variant), unless it is newer than every input.
 #
-# Usage: frontend/build.sh [--force] [--bench]
+# Usage: frontend/build.sh [--force] [--bench | --dev]
 #   --bench  the benchmark build instead: frontend/bench.html (the storefront plus the recompute
 #            hook, cargo feature `bench`) into dist-bench/, for tests/browser/size_speed.test.mjs.
+#   --dev    a development build (no --release: debug assertions on, so the app honours
+#            `?reseller=` previews) into dist-dev/, for `frontend/serve.sh PORT --dev`. Never ship it.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/frontend/env.sh"
@@ -12,11 +14,13 @@ cd "$REPO"
 force=
 html=frontend/index.html
 dist=dist
+release=--release
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     --bench) html=frontend/bench.html; dist=dist-bench ;;
-    *) echo "usage: frontend/build.sh [--force] [--bench]" >&2; exit 2 ;;
+    --dev) dist=dist-dev; release= ;;
+    *) echo "usage: frontend/build.sh [--force] [--bench | --dev]" >&2; exit 2 ;;
   esac
 done
 
@@ -32,6 +36,6 @@ fi
 for tool in trunk wasm-bindgen wasm-opt; do
   command -v "$tool" >/dev/null || { echo "storefront: $tool is missing; run frontend/install-tools.sh" >&2; exit 1; }
 done
-echo "storefront: trunk build $html --release --dist $dist"
-trunk build "$html" --release --dist "$dist"
+echo "storefront: trunk build $html $release --dist $dist"
+trunk build "$html" $release --dist "$dist"
 printf '%s' "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" > "$stamp"
