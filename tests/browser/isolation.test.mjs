@@ -223,9 +223,15 @@ for (const own of published().index.storefronts.filter((id) => id !== DIRECT)) {
         assert.equal(url.origin, origin, `the app fetched from another origin: ${url}`);
         fetched.add(url.pathname + url.search);
       }
+      // Chromium reports the preview worker's requests to the page but keeps no body of them
+      // for it; those paths are read again below, like every path the app asked for.
+      const unread = [];
       for (const r of p.seen.responses) {
-        assert.deepEqual(leaks(markers, await r.body()), [], `${r.url()}: received by the app`);
+        const body = await r.body().catch(() => null);
+        if (body === null) unread.push(new URL(r.url()).pathname);
+        else assert.deepEqual(leaks(markers, body), [], `${r.url()}: received by the app`);
       }
+      assert.ok(unread.every((u) => u.startsWith('/preview-worker')), `bodies not kept: ${unread}`);
       assert.ok(fetched.has(`/catalogs/${own}.json`), `the app fetched its catalog: ${[...fetched]}`);
       assert.ok([...fetched].some((u) => u.startsWith('/preview-worker')), `the worker was loaded: ${[...fetched]}`);
 
