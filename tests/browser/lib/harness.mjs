@@ -18,6 +18,8 @@ mkdirSync(ARTIFACTS, { recursive: true });
 
 /** The hostname the example reseller `acme` is reached by (examples/catalogs/cloudstack.json). */
 export const ACME_HOST = 'cloud.acme.example';
+/** Acme's local hostname: Chromium treats `*.localhost` as a secure context, as the https site is. */
+export const ACME_LOCAL_HOST = 'acme.localhost';
 
 /**
  * Serves `dist` (the production build unless a test asks for another) and launches Chromium.
