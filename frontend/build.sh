@@ -12,6 +12,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 
 force=
+dev=
 html=frontend/index.html
 dist=dist
 release=--release
@@ -19,10 +20,17 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     --bench) html=frontend/bench.html; dist=dist-bench ;;
-    --dev) dist=dist-dev; release= ;;
+    --dev) dist=dist-dev; release=; dev=1 ;;
     *) echo "usage: frontend/build.sh [--force] [--bench | --dev]" >&2; exit 2 ;;
   esac
 done
+if [ -n "$dev" ]; then
+  # Debug assertions are what let the app honour `?reseller=` (tenant::BuildKind). rustc's
+  # default for them follows the opt-level, so env.sh's `-C opt-level=z` would switch them off
+  # in this debug build too: they are asked for by name.
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS -C debug-assertions=on"
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS
+fi
 
 stamp=$dist/.ratecard-build
 # Everything that goes into the build: the app, its engine, the wholesale catalog, the build setup.
