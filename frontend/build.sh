@@ -1,24 +1,36 @@
 #!/bin/sh
-# Builds the storefront into dist/ with `trunk build --release`, unless dist/ is newer than every input.
+# Builds the storefront into dist/ with `trunk build --release` (or a dev/bench variant), unless it is newer than every input.
 #
-# Usage: frontend/build.sh [--force] [--bench]
+# Usage: frontend/build.sh [--force] [--bench | --dev]
 #   --bench  the benchmark build instead: frontend/bench.html (the storefront plus the recompute
 #            hook, cargo feature `bench`) into dist-bench/, for tests/browser/size_speed.test.mjs.
+#   --dev    a development build (no --release: debug assertions on, so the app honours
+#            `?reseller=` previews) into dist-dev/, for `frontend/serve.sh PORT --dev`. Never ship it.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/frontend/env.sh"
 cd "$REPO"
 
 force=
+dev=
 html=frontend/index.html
 dist=dist
+release=--release
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     --bench) html=frontend/bench.html; dist=dist-bench ;;
-    *) echo "usage: frontend/build.sh [--force] [--bench]" >&2; exit 2 ;;
+    --dev) dist=dist-dev; release=; dev=1 ;;
+    *) echo "usage: frontend/build.sh [--force] [--bench | --dev]" >&2; exit 2 ;;
   esac
 done
+if [ -n "$dev" ]; then
+  # Debug assertions are what let the app honour `?reseller=` (tenant::BuildKind). rustc's
+  # default for them follows the opt-level, so env.sh's `-C opt-level=z` would switch them off
+  # in this debug build too: they are asked for by name.
+  CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS -C debug-assertions=on"
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS
+fi
 
 stamp=$dist/.ratecard-build
 # Everything that goes into the build: the app, its engine, the wholesale catalog, the build setup.
@@ -32,6 +44,6 @@ fi
 for tool in trunk wasm-bindgen wasm-opt; do
   command -v "$tool" >/dev/null || { echo "storefront: $tool is missing; run frontend/install-tools.sh" >&2; exit 1; }
 done
-echo "storefront: trunk build $html --release --dist $dist"
-trunk build "$html" --release --dist "$dist"
+echo "storefront: trunk build $html $release --dist $dist"
+trunk build "$html" $release --dist "$dist"
 printf '%s' "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" > "$stamp"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# infra/check.sh: installs the template checkers if missing, then validates infra/template.yaml.
+# infra/check.sh: installs the template checkers if missing, then validates infra/template.yaml and the CDN's tenant router.
 #
 # Usage: infra/check.sh            install what is missing, then run every check
 #        infra/check.sh install    install what is missing, run nothing
@@ -110,6 +110,10 @@ fi
 
 # The cfn-lint venv has PyYAML, which check_table.py needs to read the template.
 run_check table-matches-template "$cfn_lint_bin/python" infra/check_table.py
+# The CDN's tenant router: the template's CloudFront Function is infra/cdn/tenant-router.js,
+# and that code (with the local static server, which runs it) answers the isolation table.
+run_check cdn-function-matches-router "$cfn_lint_bin/python" infra/check_cdn_function.py
+run_check cdn-router-rules node --test infra/cdn/tenant-router.test.mjs
 run_check cfn-lint "$cfn_lint_bin/cfn-lint" "$template"
 run_check sam-validate env HOME="$sam_home" "$sam_bin/sam" validate \
     --template-file "$template" --region us-east-1

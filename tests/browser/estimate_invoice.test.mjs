@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, openPage, minor, decimalMinor, e2eHelper, rateUsage, DIST, ARTIFACTS } from './lib/harness.mjs';
+import { start, openPage, minor, decimalMinor, e2eHelper, rateUsage, DIST, ARTIFACTS, ACME_LOCAL_HOST } from './lib/harness.mjs';
 import { Storefront } from './lib/storefront.mjs';
 
 let env;
@@ -66,7 +66,10 @@ test('reseller storefront: the estimate equals the rater’s invoice and the bro
   const p = await openPage(env);
   try {
     const store = new Storefront(p.page);
-    await store.open(env.url('?reseller=acme'));
+    // On the reseller's own hostname (the production build ignores `?reseller=`). Its
+    // `.localhost` name: a secure context, as the https site is, which the share link's
+    // clipboard needs (plain http on cloud.acme.example has no `navigator.clipboard`).
+    await store.open(env.hostUrl(ACME_LOCAL_HOST));
     await store.monthlyTotal().waitFor();
     await store.setDate('2017-02-14');
     // No subscriptions here: the preview invoices usage only, so the app is usage only.

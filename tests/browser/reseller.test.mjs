@@ -1,9 +1,11 @@
-// The white-labelled storefront: reseller chosen by hostname or ?reseller=, its brand as CSS
-// variables, its retail prices, and not one wholesale price in anything the browser received.
+// The white-labelled storefront: reseller chosen by its hostname, its brand as CSS variables,
+// its retail prices, and not one wholesale price in anything the browser received.
+// (Production build and server: `?reseller=` is a development-build preview only; what a
+// reseller's hostname can reach at all is isolation.test.mjs.)
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, openPage, screenshot, wholesaleCatalog, ACME_HOST } from './lib/harness.mjs';
+import { start, openPage, screenshot, wholesaleCatalog, moneyValues, MONEY_KEYS, ACME_HOST } from './lib/harness.mjs';
 import { Storefront } from './lib/storefront.mjs';
 
 let env;
@@ -14,28 +16,6 @@ after(async () => {
   await env?.close();
 });
 
-/** Money fields of a catalog (the keys `pricing::reseller::wholesale_prices` reads). */
-const MONEY_KEYS = new Set(['unit_price', 'block_price', 'flat_fee', 'minimum', 'one_time', 'monthly']);
-
-/** Every money value under a money key anywhere in `json`, as normalised decimal strings. */
-function moneyValues(json, out = new Set()) {
-  if (Array.isArray(json)) json.forEach((v) => moneyValues(v, out));
-  else if (json && typeof json === 'object') {
-    for (const [k, v] of Object.entries(json)) {
-      if (MONEY_KEYS.has(k) && (typeof v === 'string' || typeof v === 'number')) out.add(normalise(String(v)));
-      else moneyValues(v, out);
-    }
-  }
-  return out;
-}
-
-/** `2.2000` -> `2.2`, `12.00` -> `12`: decimal text compared by value, without floats. */
-function normalise(d) {
-  let s = d.trim();
-  if (s.includes('.')) s = s.replace(/0+$/, '').replace(/\.$/, '');
-  return s.replace(/^(-?)0+(\d)/, '$1$2');
-}
-
 async function openAcme(url) {
   const p = await openPage(env);
   const store = new Storefront(p.page);
@@ -44,8 +24,8 @@ async function openAcme(url) {
   return { p, store };
 }
 
-test('?reseller=acme shows Acme’s brand, colours, names and euro prices', async () => {
-  const { p, store } = await openAcme(env.url('?reseller=acme'));
+test('Acme’s hostname shows Acme’s brand, colours, names and euro prices', async () => {
+  const { p, store } = await openAcme(env.hostUrl(ACME_HOST));
   try {
     const page = p.page;
     assert.equal((await page.getByTestId('brand-name').textContent()).trim(), 'Acme Cloud');
@@ -95,7 +75,7 @@ test('no wholesale price reaches a reseller’s customer', async () => {
     if (MONEY_KEYS.has(k) && typeof v === 'string' && /[1-9]/.test(v)) literal.add(v);
     return v;
   });
-  const { p, store } = await openAcme(env.url('?reseller=acme'));
+  const { p, store } = await openAcme(env.hostUrl(ACME_HOST));
   try {
     // Visit every page so that everything the storefront loads is loaded.
     await store.show('catalog');

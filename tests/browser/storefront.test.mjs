@@ -1,5 +1,5 @@
 // The direct storefront in Chromium: build an app, validation, SLA, currency, share link, catalog,
-// CSV export, print view, phone width, loading errors and the unknown-reseller page.
+// CSV export, print view, phone width, loading errors, and `?reseller=` ignored by the production build.
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -228,16 +228,19 @@ test('every form control has a label and the skip link comes first', async () =>
   });
 });
 
-test('an unknown reseller gets a page that says so', async () => {
-  await withStore(
-    async (store, { page }) => {
-      const box = page.getByTestId('unknown-reseller');
-      assert.match(await box.textContent(), /There is no storefront called “nobody”/);
-      assert.equal(await page.title(), 'Storefront not found');
-      await screenshot(page, 'unknown-reseller');
-    },
-    { path: '?reseller=nobody' },
-  );
+test('the production build ignores ?reseller=: the provider’s host shows the provider’s storefront', async () => {
+  // A development build would show acme, or the unknown-storefront page for `nobody`
+  // (tenant.rs tests both kinds of build); the shipped build goes by hostname alone.
+  for (const path of ['?reseller=nobody', '?reseller=acme']) {
+    await withStore(
+      async (store, { page }) => {
+        assert.equal(await page.locator('.shop').getAttribute('data-storefront'), 'direct', path);
+        assert.equal(await page.getByTestId('unknown-reseller').count(), 0, path);
+        assert.match(await store.total(), /^£/, path);
+      },
+      { path },
+    );
+  }
 });
 
 test('a failed catalog download shows an error with a retry that works', async () => {

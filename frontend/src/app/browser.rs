@@ -28,7 +28,8 @@ pub fn hash() -> String {
 }
 
 /// The page URL without its fragment: the base a share link is built on. It keeps
-/// `?reseller=` so that a link made on a test URL opens the same storefront.
+/// `?reseller=` so that a link made on a development preview opens the same storefront there
+/// (a production build ignores the parameter).
 pub fn base_url() -> String {
     let href = window().location().href().unwrap_or_default();
     match href.split_once('#') {

@@ -74,6 +74,7 @@ async fn boot() -> Result<Loaded, BootError> {
         &index,
         &browser::hostname(),
         browser::query_param("reseller").as_deref(),
+        tenant::BuildKind::CURRENT,
     )
     .map_err(BootError::Tenant)?;
     let text = browser::fetch_text(&storefront.catalog_path)

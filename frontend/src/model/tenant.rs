@@ -1,5 +1,10 @@
-//! Which storefront a visitor sees: the reseller index, resolution by hostname or `?reseller=`,
-//! and the brand (name, logo, colours) made safe to put into the page.
+//! Which storefront a visitor sees: the reseller index, resolution by hostname (or `?reseller=`
+//! in development builds), and the brand (name, logo, colours) made safe to put into the page.
+//!
+//! The app's choice is a convenience, not a boundary: what a hostname can fetch at all is
+//! decided where files are served (the CDN's tenant router, `infra/cdn/tenant-router.js`, which
+//! the local static server runs too). On a reseller's hostname the index names only that
+//! reseller and every other catalog and brand answers 404, whatever this module chooses.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +30,27 @@ pub struct ResellerIndex {
     pub hostnames: BTreeMap<String, String>,
     /// Ids with a published catalog at `catalogs/<id>.json`, [`DIRECT`] included.
     pub storefronts: Vec<String>,
+}
+
+/// Which kind of build the app is: whether `?reseller=` may choose the storefront.
+///
+/// A development build (debug assertions on: `trunk serve`, `frontend/build.sh --dev`) lets a
+/// developer preview any reseller from one host. A production build (`trunk build --release`,
+/// what `frontend/build.sh` ships) ignores the parameter: the hostname decides, so a link with
+/// `?reseller=` can never show a reseller's customers anything but their own storefront.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildKind {
+    Development,
+    Production,
+}
+
+impl BuildKind {
+    /// The kind of the running build.
+    pub const CURRENT: BuildKind = if cfg!(debug_assertions) {
+        BuildKind::Development
+    } else {
+        BuildKind::Production
+    };
 }
 
 /// The storefront chosen for this visit.
@@ -53,15 +79,21 @@ pub fn is_reseller_id(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// Chooses the storefront: `?reseller=<id>` first (for testing and previews), then the hostname,
-/// then the provider's own storefront. An explicit id that is unknown is an error, never a silent
-/// fallback: a reseller must notice a mistyped link.
+/// Chooses the storefront: in a development build `?reseller=<id>` first (previews), then the
+/// hostname, then the provider's own storefront; a production build never reads `?reseller=`.
+/// An explicit id that is unknown is an error, never a silent fallback: a developer must notice
+/// a mistyped link.
 pub fn resolve(
     index: &ResellerIndex,
     hostname: &str,
     query_reseller: Option<&str>,
+    build: BuildKind,
 ) -> Result<Storefront, TenantError> {
-    let id = match query_reseller.map(str::trim).filter(|s| !s.is_empty()) {
+    let query = match build {
+        BuildKind::Development => query_reseller.map(str::trim).filter(|s| !s.is_empty()),
+        BuildKind::Production => None,
+    };
+    let id = match query {
         Some(q) => {
             if !is_reseller_id(q) || !index.storefronts.iter().any(|s| s == q) {
                 return Err(TenantError::UnknownReseller(shorten(q)));
@@ -151,12 +183,12 @@ mod tests {
         }
     }
 
-    fn check(host: &str, query: Option<&str>, expect: Result<&str, &str>) {
-        let got = resolve(&index(), host, query);
+    fn check(build: BuildKind, host: &str, query: Option<&str>, expect: Result<&str, &str>) {
+        let got = resolve(&index(), host, query, build);
         match expect {
             Ok(id) => {
                 let s = got.unwrap();
-                assert_eq!(s.id, id, "{host} {query:?}");
+                assert_eq!(s.id, id, "{build:?} {host} {query:?}");
                 assert_eq!(s.catalog_path, format!("catalogs/{id}.json"));
             }
             Err(bad) => assert_eq!(got, Err(TenantError::UnknownReseller(bad.into()))),
@@ -164,27 +196,85 @@ mod tests {
     }
 
     #[test]
-    fn resolution() {
-        check("127.0.0.1", None, Ok(DIRECT));
-        check("cloud.acme.example", None, Ok("acme"));
-        check("CLOUD.ACME.EXAMPLE.", None, Ok("acme"));
-        check("127.0.0.1", Some("acme"), Ok("acme"));
-        check("cloud.acme.example", Some("direct"), Ok(DIRECT));
-        check("127.0.0.1", Some(""), Ok(DIRECT));
-        check("127.0.0.1", Some("globex"), Err("globex"));
+    fn development_builds_honour_the_query() {
+        use BuildKind::Development as D;
+        check(D, "127.0.0.1", None, Ok(DIRECT));
+        check(D, "cloud.acme.example", None, Ok("acme"));
+        check(D, "CLOUD.ACME.EXAMPLE.", None, Ok("acme"));
+        check(D, "127.0.0.1", Some("acme"), Ok("acme"));
+        check(D, "cloud.acme.example", Some("direct"), Ok(DIRECT));
+        check(D, "127.0.0.1", Some(""), Ok(DIRECT));
+        check(D, "127.0.0.1", Some("globex"), Err("globex"));
         check(
+            D,
             "127.0.0.1",
             Some("../../etc/passwd"),
             Err("../../etc/passwd"),
         );
-        check("127.0.0.1", Some("Acme"), Err("Acme"));
+        check(D, "127.0.0.1", Some("Acme"), Err("Acme"));
+    }
+
+    #[test]
+    fn production_builds_ignore_the_query_and_go_by_hostname() {
+        use BuildKind::Production as P;
+        check(P, "127.0.0.1", None, Ok(DIRECT));
+        check(P, "cloud.acme.example", None, Ok("acme"));
+        check(P, "CLOUD.ACME.EXAMPLE.", None, Ok("acme"));
+        // The overrides a reseller's customer could try: none moves the storefront.
+        check(P, "cloud.acme.example", Some("direct"), Ok("acme"));
+        check(P, "cloud.acme.example", Some("nimbus"), Ok("acme"));
+        check(
+            P,
+            "cloud.acme.example",
+            Some("../catalogs/direct"),
+            Ok("acme"),
+        );
+        check(P, "127.0.0.1", Some("acme"), Ok(DIRECT));
+        // Not even an unknown id is looked at: no error page, the hostname's storefront.
+        check(P, "127.0.0.1", Some("globex"), Ok(DIRECT));
+    }
+
+    #[test]
+    fn the_running_build_is_the_one_its_profile_says() {
+        // `cargo test` builds with debug assertions; a release build is the production kind.
+        assert_eq!(
+            BuildKind::CURRENT == BuildKind::Development,
+            cfg!(debug_assertions)
+        );
     }
 
     #[test]
     fn an_index_entry_without_a_catalog_falls_back_to_direct() {
         let mut i = index();
         i.hostnames.insert("x.example".into(), "gone".into());
-        assert_eq!(resolve(&i, "x.example", None).unwrap().id, DIRECT);
+        for build in [BuildKind::Development, BuildKind::Production] {
+            assert_eq!(resolve(&i, "x.example", None, build).unwrap().id, DIRECT);
+        }
+    }
+
+    #[test]
+    fn the_index_a_reseller_host_is_served_resolves_to_that_reseller() {
+        // What the tenant router answers on acme's host: acme's hostnames, acme's storefront.
+        let served = ResellerIndex {
+            schema_version: 1,
+            hostnames: [("cloud.acme.example".to_string(), "acme".to_string())].into(),
+            storefronts: vec!["acme".into()],
+        };
+        let got = resolve(
+            &served,
+            "cloud.acme.example",
+            Some("direct"),
+            BuildKind::Production,
+        );
+        assert_eq!(got.unwrap().id, "acme");
+        // In a development build against such an index, another storefront is simply unknown.
+        let got = resolve(
+            &served,
+            "cloud.acme.example",
+            Some("nimbus"),
+            BuildKind::Development,
+        );
+        assert_eq!(got, Err(TenantError::UnknownReseller("nimbus".into())));
     }
 
     #[test]

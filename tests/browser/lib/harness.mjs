@@ -18,16 +18,21 @@ mkdirSync(ARTIFACTS, { recursive: true });
 
 /** The hostname the example reseller `acme` is reached by (examples/catalogs/cloudstack.json). */
 export const ACME_HOST = 'cloud.acme.example';
+/** Acme's local hostname: Chromium treats `*.localhost` as a secure context, as the https site is. */
+export const ACME_LOCAL_HOST = 'acme.localhost';
 
 /**
  * Serves `dist` (the production build unless a test asks for another) and launches Chromium.
+ * The server isolates tenants as the CDN does (production mode) unless `dev` is set: on
+ * 127.0.0.1 a test sees the provider's own storefront, on a reseller's hostname that reseller's.
  * The flags are those of shared/TOOLING.md; playwright gives each launch a fresh, empty profile
  * itself (it refuses a `--user-data-dir` argument).
- * `--host-resolver-rules` sends the reseller's hostname to the local server, so hostname-based
- * reseller selection is tested for real.
+ * `--host-resolver-rules` sends the reseller's hostname, and every `*.localhost` name (which
+ * Chromium might otherwise try on ::1 first), to the local server, so hostname-based reseller
+ * selection is tested for real.
  */
-export async function start({ dist = DIST } = {}) {
-  const server = await serve(dist, 0);
+export async function start({ dist = DIST, dev = false } = {}) {
+  const server = await serve(dist, 0, { dev });
   const browser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
     headless: true,
@@ -40,7 +45,7 @@ export async function start({ dist = DIST } = {}) {
       '--disable-component-update',
       '--disable-sync',
       '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable',
-      `--host-resolver-rules=MAP ${ACME_HOST} 127.0.0.1`,
+      `--host-resolver-rules=MAP ${ACME_HOST} 127.0.0.1, MAP *.localhost 127.0.0.1`,
     ],
   });
   return {
@@ -107,6 +112,28 @@ export function decimalMinor(text, scale) {
   if (frac.length > scale && /[1-9]/.test(frac.slice(scale))) throw new Error(`${text} has more than ${scale} decimals`);
   const v = BigInt(int.replace('-', '') + f);
   return neg ? -v : v;
+}
+
+/** Money fields of a catalog (the keys `pricing::reseller::wholesale_prices` reads). */
+export const MONEY_KEYS = new Set(['unit_price', 'block_price', 'flat_fee', 'minimum', 'one_time', 'monthly']);
+
+/** Every money value under a money key anywhere in `json`, as normalised decimal strings. */
+export function moneyValues(json, out = new Set()) {
+  if (Array.isArray(json)) json.forEach((v) => moneyValues(v, out));
+  else if (json && typeof json === 'object') {
+    for (const [k, v] of Object.entries(json)) {
+      if (MONEY_KEYS.has(k) && (typeof v === 'string' || typeof v === 'number')) out.add(normaliseDecimal(String(v)));
+      else moneyValues(v, out);
+    }
+  }
+  return out;
+}
+
+/** `2.2000` -> `2.2`, `12.00` -> `12`: decimal text compared by value, without floats. */
+export function normaliseDecimal(d) {
+  let s = d.trim();
+  if (s.includes('.')) s = s.replace(/0+$/, '').replace(/\.$/, '');
+  return s.replace(/^(-?)0+(\d)/, '$1$2');
 }
 
 /** Runs the frontend's native test helper (built by run.sh) and returns its stdout. */
