@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { start, openPage, minor, decimalMinor, e2eHelper, rateUsage, DIST, ARTIFACTS, ACME_LOCAL_HOST } from './lib/harness.mjs';
+import { start, openPage, minor, decimalMinor, e2eHelper, rateUsage, DIST, ARTIFACTS, REPO, ACME_LOCAL_HOST } from './lib/harness.mjs';
 import { Storefront } from './lib/storefront.mjs';
 
 let env;
@@ -18,6 +18,14 @@ after(async () => {
 });
 
 const PERIOD = '2017-02';
+
+/** Makes the helper's account a customer of Acme, and adds Acme's own account with the provider. */
+function asAcmeCustomer(accountsPath) {
+  const book = JSON.parse(readFileSync(accountsPath, 'utf8'));
+  for (const a of book.accounts) a.reseller = 'acme';
+  book.accounts.push({ id: 'reseller-acme', name: 'Acme Cloud (reseller)', resells: 'acme', currency: 'EUR', tax_jurisdiction: 'none' });
+  writeFileSync(accountsPath, JSON.stringify(book, null, 2));
+}
 
 /** A month of the shared app's usage (canonical CSV) and its account, written by the helper. */
 function monthOfUsage(link, catalog) {
@@ -80,9 +88,16 @@ test('reseller storefront: the estimate equals the rater’s invoice and the bro
     const shown = await store.total();
     const link = await store.share();
 
-    const catalog = join(DIST, 'catalogs/acme.json');
-    const { usage, accounts } = monthOfUsage(link, catalog);
-    const rated = rateUsage({ usage, catalog, accounts, period: PERIOD });
+    // The month of usage comes from the app as Acme's storefront priced it; the rater is given
+    // what a real deployment holds: the provider's wholesale catalog and an accounts book where
+    // the customer belongs to Acme (and Acme has its own account). It must find Acme's prices
+    // itself, through the same publishing the storefront's catalog came from.
+    const published = join(DIST, 'catalogs/acme.json');
+    const { usage, accounts } = monthOfUsage(link, published);
+    asAcmeCustomer(accounts);
+    const wholesale = join(REPO, 'examples/catalogs/cloudstack.json');
+    const rated = rateUsage({ usage, catalog: wholesale, accounts, period: PERIOD });
+    assert.equal(rated.tool, 'ratecard', 'a reseller customer is priced by the rater itself');
     const m = minor(shown);
     assert.equal(m.value, decimalMinor(rated.totals['customer-1'], m.scale), `browser ${shown}, ${rated.tool} ${rated.totals['customer-1']}`);
 

@@ -96,7 +96,9 @@ function leaks(markers, body) {
 function rawGet(host, path) {
   return new Promise((ok, fail) => {
     const headers = { host: `${host}:${env.server.port}` };
-    const req = request({ host: '127.0.0.1', port: env.server.port, path, headers, setHost: false }, (res) => {
+    // A fresh connection per probe (`agent: false`): a kept-alive socket the server has just
+    // closed as idle would reset the next probe sent on it.
+    const req = request({ host: '127.0.0.1', port: env.server.port, path, headers, setHost: false, agent: false }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => ok({ status: res.statusCode, body: Buffer.concat(chunks) }));
