@@ -247,53 +247,8 @@ pub async fn invoice_as<S: Store>(
         .into_iter()
         .filter_map(|a| a.note.map(|n| n.note))
         .collect();
-    st.resold = resold(store, config, acc, period).await?;
+    st.resold = crate::resellers::resold(store, config, acc, period).await?;
     priced(config, acc, period, &pu.usage, &st)
-}
-
-/// Refuses a reseller's statement (`CustomerOpen`) while one of the customers it bills has no
-/// final invoice for the period: until then the customer's usage may still change, and the
-/// statement would bill the reseller for other usage than its customer is billed for.
-async fn customers_final<S: Store>(
-    store: &S,
-    acc: &Account,
-    period: BillingPeriod,
-    resold: &[pricing::wholesale::Resold],
-) -> Result<(), RaterError> {
-    let period_id = period.id();
-    for r in resold {
-        if store.final_invoice(&r.account, &period_id).await?.is_none() {
-            return Err(RaterError::CustomerOpen {
-                account: acc.id.clone(),
-                period: period_id,
-                customer: r.account.clone(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// On a reseller's own account (the provider's statement to the reseller): each of the
-/// reseller's customers with something to bill in `period`, at wholesale prices, from the
-/// usage the store holds now. Nothing on any other account.
-pub(crate) async fn resold<S: Store>(
-    store: &S,
-    config: &RaterConfig,
-    acc: &Account,
-    period: BillingPeriod,
-) -> Result<Vec<pricing::wholesale::Resold>, RaterError> {
-    let Some(reseller) = config.billed_reseller(&acc.id) else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for c in config.customers_of(reseller) {
-        let usage = store.period_usage(&c.id, &period.id()).await?.usage;
-        let r = pricing::wholesale::resold(&config.catalog, c, acc, period, &usage)?;
-        if !r.lines.is_empty() {
-            out.push(r);
-        }
-    }
-    Ok(out)
 }
 
 /// How an invoice of an open period is priced: issued (a final invoice, with its issue date)
@@ -442,8 +397,10 @@ pub async fn finalize_with<S: Store>(
         });
     }
     ensure_config_stored(store, config).await?;
-    // Notes a crash left unissued (policy `note`) go out before the next invoice.
+    // Notes a crash left unissued (policy `note`) go out before the next invoice; on a
+    // reseller's account, the wholesale note of its customers' late usage too.
     settle_late(store, config, acc).await?;
+    crate::notes::settle_resold(store, config, acc, period).await?;
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
         if let Some(existing) = store.final_invoice(account, &period_id).await? {
             return Err(RaterError::AlreadyFinalized {
@@ -505,8 +462,8 @@ async fn finalization<S: Store>(
             n.billed_on = Some(number.clone());
         }
     }
-    st.resold = resold(store, config, acc, period).await?;
-    customers_final(store, acc, period, &st.resold).await?;
+    st.resold = crate::resellers::resold(store, config, acc, period).await?;
+    crate::resellers::customers_final(store, acc, period, &st.resold).await?;
     let mut inv = priced(config, acc, period, &pu.usage, &st)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;

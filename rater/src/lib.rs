@@ -105,6 +105,7 @@ pub mod model;
 pub mod month;
 pub mod notes;
 pub mod render;
+pub mod resellers;
 pub mod retry;
 pub mod store;
 

@@ -10,7 +10,8 @@ use pricing::BillingPeriod;
 
 use crate::config::RaterConfig;
 use crate::error::RaterError;
-use crate::invoices::{invoice_for, resold};
+use crate::invoices::invoice_for;
+use crate::resellers::resold;
 use crate::store::Store;
 
 /// The margin report of `reseller` for `period`. Refused naming `reseller` when the catalog has

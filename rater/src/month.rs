@@ -167,7 +167,7 @@ async fn close_account<S: Store>(
         || has_subscription(acc, period)
         || has_payment(store, acc, period).await?
         || carries_into(store, acc, period).await?
-        || !crate::invoices::resold(store, config, acc, period)
+        || !crate::resellers::resold(store, config, acc, period)
             .await?
             .is_empty();
     if !active {

@@ -131,7 +131,12 @@ pub async fn correct<S: Store>(
             .into_iter()
             .find(|m| m.period_id == period_id)
             .map_or(MarkerCheck::Absent, |m| MarkerCheck::Version(m.version));
-        let closed = closed_period(store, account, &period_id).await?;
+        let mut closed = closed_period(store, account, &period_id).await?;
+        if config.billed_reseller(account).is_some() {
+            // A reseller's statement is corrected by its customers' usage as it stands now
+            // (late usage let into their closed period after the statement was issued).
+            closed.statement.resold = crate::resellers::resold(store, config, acc, period).await?;
+        }
         let usage = store.period_usage(account, &period_id).await?.usage;
         let counter = store.note_counter(config.issuer_for(acc)).await?;
         let today = day_of(config.now_s());
@@ -206,6 +211,31 @@ pub async fn settle_late<S: Store>(
         }
     }
     Ok(issued)
+}
+
+/// On a reseller's own account: corrects its last final statement before `period` with its
+/// customers' usage as it stands now, so that usage let into a customer's closed period after
+/// the statement was issued (a note or an adjustment on the customer's side) is billed to the
+/// reseller at wholesale too: a note in the provider's series, nothing when nothing changed.
+/// Every finalize of the account runs it first (the close's included), so a crash between a
+/// customer's note and this one is caught up by the reseller's next statement.
+pub async fn settle_resold<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+) -> Result<Option<Note>, RaterError> {
+    if config.billed_reseller(&acc.id).is_none() {
+        return Ok(None);
+    }
+    let Some(last) = store.balance(&acc.id).await?.last else {
+        return Ok(None);
+    };
+    let last_period = parse_period(&last.period)?;
+    if last_period.start >= period.start {
+        return Ok(None);
+    }
+    correct(store, config, &acc.id, last_period, NoteReason::LateUsage).await
 }
 
 fn parse_period(id: &str) -> Result<BillingPeriod, RaterError> {

@@ -1,0 +1,122 @@
+//! A reseller's customer's late usage after the month is closed: the customer gets its note at the reseller's prices, and the reseller gets the wholesale difference on its statement when its next statement is issued (or when an operator re-rates it), never twice.
+//!
+//! Figures by hand from the example catalog: 10 late hours of copper are 10 x 2.20 x 1.25 x
+//! 1.17 = 32.175, EUR 32.18 half-even, plus 19 % VAT (6.11) at Acme's prices; 10 x 2.20 x 1.17 =
+//! EUR 25.74 at wholesale, reverse-charged.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use pricing::import::Format;
+use pricing::BillingPeriod;
+use rater::invoices::Finalizing;
+use rater::{rate_batch, BatchRequest, EmbeddedStore, Mode, RaterConfig};
+use rust_decimal::Decimal;
+
+const CATALOG: &str = include_str!("../../examples/catalogs/cloudstack.json");
+const ACCOUNTS: &str = include_str!("../../examples/accounts/cloudstack.json");
+const EXPORT: &str = include_str!("../../examples/exports/resellers-2017-02.json");
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// The example book with acme-shop's late usage billed by a note.
+fn config(clock: &Arc<AtomicI64>) -> RaterConfig {
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "acme-shop" {
+            a["late_usage"] = "note".into();
+        }
+    }
+    let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
+fn batch(id: &str, format: Format, export: String) -> BatchRequest {
+    BatchRequest {
+        batch_id: Some(id.into()),
+        format: Some(format),
+        period: None,
+        account: None,
+        mode: Mode::Interim,
+        export: export.into_bytes(),
+    }
+}
+
+#[tokio::test]
+async fn a_customers_late_usage_is_billed_to_its_reseller_at_wholesale_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let c = config(&clock);
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    rate_batch(&s, &c, batch("feb", Format::CloudStack, EXPORT.into()))
+        .await
+        .unwrap();
+    let report = rater::month::close(&s, &c, feb, Finalizing::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let statement = rater::invoice_for(&s, &c, "reseller-acme", feb)
+        .await
+        .unwrap();
+    assert_eq!(statement.bill.net, d("2443.41"));
+
+    // Ten more hours of shop-web-1 in February, after the close: the customer's debit note.
+    let late = r#"{"record_id":"late-1","account":"acme-shop","resource":"shop-web-1","product":"copper","meter":"vm.running","quantity":"10","unit":"hours","start":"2017-02-27T00:00:00Z","end":"2017-02-27T10:00:00Z"}"#;
+    let resp = rate_batch(
+        &s,
+        &c,
+        batch("late", Format::JsonLines, late.to_string() + "\n"),
+    )
+    .await
+    .unwrap();
+    let notes = rater::notes::notes_of(&s, "acme-shop", "2017-02")
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 1, "{resp:?}");
+    assert_eq!(notes[0].number.as_deref(), Some("acme-N000001"));
+    assert_eq!((notes[0].net, notes[0].total), (d("32.18"), d("38.29")));
+
+    // The reseller's statement is not corrected yet; an operator's re-rate, or its next
+    // statement, bills the wholesale difference: EUR 25.74, in the provider's note series.
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = rater::month::close(&s, &c, mar, Finalizing::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let wholesale = rater::notes::notes_of(&s, "reseller-acme", "2017-02")
+        .await
+        .unwrap();
+    assert_eq!(wholesale.len(), 1, "{report:?}");
+    assert_eq!(wholesale[0].number.as_deref(), Some("prov-N000001"));
+    assert_eq!(
+        (wholesale[0].net, wholesale[0].total),
+        (d("25.74"), d("25.74"))
+    );
+    // Nothing more to bill: the close again, and a re-rate, issue nothing.
+    rater::month::close(&s, &c, mar, Finalizing::default())
+        .await
+        .unwrap();
+    let again = rater::notes::correct(
+        &s,
+        &c,
+        "reseller-acme",
+        feb,
+        pricing::NoteReason::CorrectedAccount,
+    )
+    .await
+    .unwrap();
+    assert!(again.is_none(), "{again:?}");
+    assert_eq!(
+        rater::notes::notes_of(&s, "reseller-acme", "2017-02")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
