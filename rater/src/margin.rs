@@ -76,15 +76,9 @@ pub async fn report<S: Store>(
         .currency
         .clone()
         .unwrap_or_else(|| config.catalog.currency.code.clone());
+    // The rate frozen in the statement; priced now, the catalog's.
     let fx_rate = sections.first().map_or_else(
-        || {
-            config
-                .catalog
-                .fx_rates
-                .get(&currency)
-                .copied()
-                .unwrap_or(rust_decimal::Decimal::ONE)
-        },
+        || pricing::wholesale::fx_rate(&config.catalog, &currency),
         |r| r.fx_rate,
     );
     Ok(pricing::wholesale::report(

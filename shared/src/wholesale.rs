@@ -69,16 +69,7 @@ pub fn resold(
 ) -> Result<Resold, PricingError> {
     let view = wholesale_view(customer, billed);
     let inv = invoice(catalog, &view, period, usage)?;
-    let fx_rate = if inv.bill.currency == catalog.currency.code {
-        Decimal::ONE
-    } else {
-        catalog
-            .fx_rates
-            .get(&inv.bill.currency)
-            .copied()
-            .unwrap_or(Decimal::ONE)
-            .normalize()
-    };
+    let fx_rate = fx_rate(catalog, &inv.bill.currency);
     let lines = inv
         .bill
         .sections
@@ -101,6 +92,20 @@ pub fn resold(
         fx_rate,
         lines,
     })
+}
+
+/// The wholesale `catalog`'s fixed rate from its currency to `currency` (1 for its own, and for
+/// one it has no rate for: pricing in it has been refused before a rate is shown).
+pub fn fx_rate(catalog: &Catalog, currency: &str) -> Decimal {
+    if currency == catalog.currency.code {
+        return Decimal::ONE;
+    }
+    catalog
+        .fx_rates
+        .get(currency)
+        .copied()
+        .unwrap_or(Decimal::ONE)
+        .normalize()
 }
 
 /// A margin: the reseller's price, its wholesale cost, the difference and its share of the

@@ -381,3 +381,35 @@ fn serve(conn: TcpStream, state: &(Mutex<State>, Condvar)) -> std::io::Result<()
     }
     Ok(())
 }
+
+/// A Function URL request (payload format 2.0) as Lambda delivers it after IAM authenticated
+/// `arn`: the body base64-encoded, the caller in `requestContext.authorizer.iam`.
+pub fn signed_url_event(
+    method: &str,
+    path: &str,
+    arn: &str,
+    body: &str,
+    query: Value,
+    headers: Value,
+) -> Value {
+    serde_json::json!({
+        "version": "2.0",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "queryStringParameters": query,
+        "requestContext": {
+            "accountId": "123456789012",
+            "domainName": "example.lambda-url.us-east-1.on.aws",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "e2e" },
+            "authorizer": { "iam": { "accessKey": "ASIAE2E", "accountId": "123456789012", "callerId": "AROAE2E:session", "userArn": arn, "userId": "AROAE2E:session" } },
+            "requestId": "e2e",
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "01/Mar/2017:00:00:00 +0000",
+            "timeEpoch": 1488326400000u64
+        },
+        "body": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, body),
+        "isBase64Encoded": true,
+    })
+}

@@ -19,7 +19,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::Duration;
 
-use base64::Engine;
 use e2e::{build_binaries, DynamoLocal, Outcome, RuntimeApi};
 use month_scenario::*;
 use serde_json::{json, Value};
@@ -132,7 +131,7 @@ impl Deployment {
     /// A Function URL request, answered: (status, JSON body).
     fn call(&self, method: &str, path: &str, arn: &str, body: &str, query: Value) -> (u64, Value) {
         url_response(self.api.invoke(
-            url_event(method, path, arn, body, query, json!({})),
+            e2e::signed_url_event(method, path, arn, body, query, json!({})),
             INVOKE_TIMEOUT,
         ))
     }
@@ -142,7 +141,7 @@ impl Deployment {
         let query = json!({"period": b.period, "format": "jsonl", "mode": "interim"});
         let headers = json!({"idempotency-key": b.key, "content-type": "application/x-ndjson"});
         url_response(self.api.invoke(
-            url_event("POST", "/", UPLOADER, &b.jsonl, query, headers),
+            e2e::signed_url_event("POST", "/", UPLOADER, &b.jsonl, query, headers),
             INVOKE_TIMEOUT,
         ))
     }
@@ -220,36 +219,6 @@ impl Deployment {
             })
             .collect()
     }
-}
-
-fn url_event(
-    method: &str,
-    path: &str,
-    arn: &str,
-    body: &str,
-    query: Value,
-    headers: Value,
-) -> Value {
-    json!({
-        "version": "2.0",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "queryStringParameters": query,
-        "requestContext": {
-            "accountId": "123456789012",
-            "domainName": "example.lambda-url.us-east-1.on.aws",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "e2e" },
-            "authorizer": { "iam": { "accessKey": "ASIAE2E", "accountId": "123456789012", "callerId": "AROAE2E:session", "userArn": arn, "userId": "AROAE2E:session" } },
-            "requestId": "e2e",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Mar/2017:00:00:00 +0000",
-            "timeEpoch": 1488326400000u64
-        },
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
-        "isBase64Encoded": true,
-    })
 }
 
 fn url_response(outcome: Outcome) -> (u64, Value) {

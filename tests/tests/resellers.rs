@@ -6,7 +6,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
 use e2e::{build_binaries, DynamoLocal, Outcome, RuntimeApi};
 use serde_json::{json, Value};
 
@@ -43,39 +42,16 @@ fn cli(bin: &std::path::Path, ddb: &DynamoLocal, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn url_event(method: &str, path: &str, arn: &str, body: &str, query: Value) -> Value {
-    json!({
-        "version": "2.0",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {},
-        "queryStringParameters": query,
-        "requestContext": {
-            "accountId": "123456789012",
-            "domainName": "example.lambda-url.us-east-1.on.aws",
-            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "e2e" },
-            "authorizer": { "iam": { "accessKey": "ASIAE2E", "accountId": "123456789012", "callerId": "AROAE2E:session", "userArn": arn, "userId": "AROAE2E:session" } },
-            "requestId": "e2e",
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "01/Mar/2017:00:00:00 +0000",
-            "timeEpoch": 1488326400000u64
-        },
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
-        "isBase64Encoded": true,
-    })
-}
-
 struct Deployment {
     api: RuntimeApi,
 }
 
 impl Deployment {
     fn call(&self, method: &str, path: &str, arn: &str, body: &str, query: Value) -> (u64, Value) {
-        let Outcome::Response(r) = self
-            .api
-            .invoke(url_event(method, path, arn, body, query), INVOKE_TIMEOUT)
-        else {
+        let Outcome::Response(r) = self.api.invoke(
+            e2e::signed_url_event(method, path, arn, body, query, json!({})),
+            INVOKE_TIMEOUT,
+        ) else {
             panic!("{method} {path}: a Function URL request must answer a response");
         };
         let status = r["statusCode"].as_u64().unwrap();
