@@ -39,6 +39,8 @@ pub enum Action {
     ReadInvoice,
     ReadHistory,
     ReadMargin,
+    /// Reading whether an export object was rated, refused or is pending.
+    ReadExportStatus,
     RecordPayment,
     Finalize,
     Close,
@@ -56,6 +58,7 @@ impl Action {
             Action::ReadInvoice => "read an invoice",
             Action::ReadHistory => "read an account's history",
             Action::ReadMargin => "read a reseller's margin report",
+            Action::ReadExportStatus => "read an export's status",
             Action::RecordPayment => "record a payment",
             Action::Finalize => "finalize a period",
             Action::Close => "close a period",
@@ -70,13 +73,17 @@ impl Action {
     fn allowed(self, role: &Role) -> bool {
         matches!(
             (self, role),
-            (_, Role::Operator) | (Action::RateInterim, Role::Uploader)
+            (_, Role::Operator)
+                | (
+                    Action::RateInterim | Action::ReadExportStatus,
+                    Role::Uploader
+                )
         )
     }
 
     fn needs(self) -> &'static str {
         match self {
-            Action::RateInterim => "the uploader or operator role",
+            Action::RateInterim | Action::ReadExportStatus => "the uploader or operator role",
             Action::ReadInvoice | Action::ReadHistory | Action::ReadMargin => {
                 "the operator role, or the reseller role of the account's reseller"
             }

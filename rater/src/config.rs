@@ -48,6 +48,9 @@ pub struct RaterConfig {
     /// How long after a period ends the scheduled close waits for late exports
     /// (`RATECARD_CLOSE_GRACE_HOURS`, [`CLOSE_GRACE_HOURS`] when unset).
     pub close_grace_hours: i64,
+    /// The bucket nightly exports are dropped in (`RATECARD_EXPORTS_BUCKET`): what
+    /// `GET /exports?key=` looks in when no `bucket` is given, and the only bucket it reads.
+    pub exports_bucket: Option<String>,
     /// Account id -> the kind of its billing periods.
     pub(crate) account_kinds: HashMap<String, PeriodKind>,
     /// Account id -> its position in the book.
@@ -128,6 +131,7 @@ impl RaterConfig {
             clock: system_clock(),
             principals: crate::auth::Principals::default(),
             close_grace_hours: CLOSE_GRACE_HOURS,
+            exports_bucket: None,
             account_kinds,
             account_index,
             published,

@@ -243,6 +243,31 @@ pub enum RaterError {
     Internal { message: String },
     #[error(transparent)]
     Store(StoreError),
+    /// An export kept as an object (S3) could not be read: nothing was written.
+    #[error("export {object}: {problem}")]
+    Export {
+        /// `s3://bucket/key`.
+        object: String,
+        problem: ExportProblem,
+    },
+}
+
+/// Why an export kept as an object could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ExportProblem {
+    #[error("no such object")]
+    Missing,
+    #[error("the object was replaced while it was being read (its ETag changed); the new upload is rated on its own")]
+    Changed,
+    #[error("object storage unavailable: {message}")]
+    Unavailable { message: String },
+    #[error("object storage refused the request: {message}")]
+    Refused { message: String },
+    #[error("the {compression} stream is corrupt or cut short (a truncated upload?): {message}")]
+    Compression {
+        compression: &'static str,
+        message: String,
+    },
 }
 
 impl From<StoreError> for RaterError {
@@ -282,6 +307,10 @@ impl RaterError {
             RaterError::FinalizeIncomplete { cause, .. } => cause.retryable(),
             RaterError::CloseIncomplete { retryable, .. } => *retryable,
             RaterError::Store(e) => e.retryable(),
+            RaterError::Export {
+                problem: ExportProblem::Unavailable { .. },
+                ..
+            } => true,
             _ => false,
         }
     }
@@ -316,6 +345,13 @@ impl RaterError {
             | RaterError::TempFile(_) => 500,
             RaterError::Store(e) if e.retryable() => 503,
             RaterError::Store(_) => 500,
+            RaterError::Export { problem, .. } => match problem {
+                ExportProblem::Missing => 404,
+                ExportProblem::Changed => 409,
+                ExportProblem::Unavailable { .. } => 503,
+                ExportProblem::Refused { .. } => 500,
+                ExportProblem::Compression { .. } => 400,
+            },
         }
     }
 
@@ -333,8 +369,50 @@ impl RaterError {
             RaterError::Internal { .. } => {
                 "internal error; nothing was written; the operator finds the details in the rater's log".to_string()
             }
+            RaterError::Export {
+                object,
+                problem: ExportProblem::Refused { .. } | ExportProblem::Unavailable { .. },
+            } => format!(
+                "export {object}: object storage did not serve it; nothing was written; the operator finds the details in the rater's log"
+            ),
             e => e.to_string(),
         }
+    }
+
+    /// The JSON body of an error: what failed, whether to retry, and every bad record (also
+    /// the body of an export's rejection report).
+    pub fn to_json(&self) -> serde_json::Value {
+        let e = self;
+        let mut err = serde_json::json!({
+            "code": e.code(),
+            "message": e.public_message(),
+            "retryable": e.retryable(),
+        });
+        if let RaterError::FinalizeIncomplete {
+            finalized, account, ..
+        } = e
+        {
+            err["finalized"] = serde_json::json!(finalized);
+            err["failed_account"] = serde_json::json!(account);
+        }
+        if let RaterError::BadRecords(b) = e {
+            err["total"] = serde_json::json!(b.total);
+            err["records"] = serde_json::Value::Array(
+                b.errors
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "index": r.index,
+                            "record_id": r.record_id.as_deref().map(pricing::error::shown),
+                            "field": r.field,
+                            "value": pricing::error::shown(&r.value),
+                            "rule": r.rule.to_string(),
+                        })
+                    })
+                    .collect(),
+            );
+        }
+        serde_json::json!({ "error": err })
     }
 
     /// A stable, machine-readable name of the rule that failed.
@@ -368,6 +446,13 @@ impl RaterError {
             RaterError::Internal { .. } => "internal",
             RaterError::Store(e) if e.retryable() => "store_unavailable",
             RaterError::Store(_) => "store",
+            RaterError::Export { problem, .. } => match problem {
+                ExportProblem::Missing => "export_missing",
+                ExportProblem::Changed => "export_changed",
+                ExportProblem::Unavailable { .. } => "export_unavailable",
+                ExportProblem::Refused { .. } => "export_refused",
+                ExportProblem::Compression { .. } => "export_compression",
+            },
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::import::parse_format_arg;
 use crate::invoices::{finalize_with, invoice_as, Finalizing, Pricing};
 use crate::model::Mode;
 use crate::month;
+use crate::objects::{NoObjects, ObjectLoc, Objects};
 use crate::render;
 use crate::store::{PaymentOutcome, Store};
 
@@ -313,36 +314,7 @@ fn output_of(req: &FunctionUrlRequest) -> Output {
 
 /// The JSON body of an error: what failed, whether to retry, and every bad record.
 pub fn error_body(e: &RaterError) -> Value {
-    let mut err = json!({
-        "code": e.code(),
-        "message": e.public_message(),
-        "retryable": e.retryable(),
-    });
-    if let RaterError::FinalizeIncomplete {
-        finalized, account, ..
-    } = e
-    {
-        err["finalized"] = json!(finalized);
-        err["failed_account"] = json!(account);
-    }
-    if let RaterError::BadRecords(b) = e {
-        err["total"] = json!(b.total);
-        err["records"] = Value::Array(
-            b.errors
-                .iter()
-                .map(|r| {
-                    json!({
-                        "index": r.index,
-                        "record_id": r.record_id.as_deref().map(pricing::error::shown),
-                        "field": r.field,
-                        "value": pricing::error::shown(&r.value),
-                        "rule": r.rule.to_string(),
-                    })
-                })
-                .collect(),
-        );
-    }
-    json!({ "error": err })
+    e.to_json()
 }
 
 fn respond(status: u16, content_type: &str, body: String) -> FunctionUrlResponse {
@@ -375,19 +347,20 @@ pub async fn handle_url<S: Store>(
     config: &RaterConfig,
     req: &FunctionUrlRequest,
 ) -> FunctionUrlResponse {
-    handle_url_logged(store, config, req, &mut RequestLog::default()).await
+    handle_url_logged(store, config, &NoObjects, req, &mut RequestLog::default()).await
 }
 
-async fn handle_url_logged<S: Store>(
+async fn handle_url_logged<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
+    objects: &O,
     req: &FunctionUrlRequest,
     log: &mut RequestLog,
 ) -> FunctionUrlResponse {
     log.method = Some(req.method());
     let caller = Caller::of_url_request(&req.request_context, &config.principals);
     log.principal.clone_from(&caller.principal);
-    let response = match route(store, config, req, &caller, log).await {
+    let response = match route(store, config, objects, req, &caller, log).await {
         Ok(Answer::Invoices(invoices)) if output_of(req) == Output::Csv => respond(
             200,
             "text/csv; charset=utf-8",
@@ -436,10 +409,11 @@ enum Answer {
 
 /// The Function URL's routes, each checked against the caller's role before it does anything:
 /// `GET /` (an invoice), `GET /history`, `GET /notes`, `POST /` (a batch), `POST /payments`,
-/// `POST /close`, `POST /finalize`, `POST /rerate`.
-async fn route<S: Store>(
+/// `POST /close`, `POST /finalize`, `POST /rerate`, `GET /exports` (an export object's status).
+async fn route<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
+    objects: &O,
     req: &FunctionUrlRequest,
     caller: &Caller,
     log: &mut RequestLog,
@@ -455,6 +429,13 @@ async fn route<S: Store>(
             let documents = month::history(store, config, account).await?;
             Ok(Answer::Json(
                 json!({ "account": account, "documents": documents }),
+            ))
+        }
+        ("GET", "/exports") => {
+            caller.may(Action::ReadExportStatus)?;
+            let loc = export_loc(config, req)?;
+            Ok(Answer::Json(
+                crate::exports::status(store, objects, &loc).await?,
             ))
         }
         ("GET", "/margin") => {
@@ -553,6 +534,34 @@ async fn route<S: Store>(
     }
 }
 
+/// The export object `GET /exports?key=[&bucket=]` names: in the deployment's exports bucket
+/// (`RATECARD_EXPORTS_BUCKET`), the only one it answers for.
+fn export_loc(config: &RaterConfig, req: &FunctionUrlRequest) -> Result<ObjectLoc, RaterError> {
+    let key = req
+        .query("key")
+        .filter(|k| !k.is_empty())
+        .ok_or_else(|| bad("key", "GET /exports needs ?key= (the export's object key)"))?;
+    let bucket =
+        match (req.query("bucket"), config.exports_bucket.as_deref()) {
+            (Some(asked), Some(ours)) if asked != ours => {
+                return Err(bad(
+                    "bucket",
+                    format!("this deployment rates exports from bucket `{ours}` only"),
+                ))
+            }
+            (_, Some(ours)) => ours,
+            (Some(asked), None) => asked,
+            (None, None) => return Err(bad(
+                "bucket",
+                "this deployment has no exports bucket (RATECARD_EXPORTS_BUCKET); give ?bucket=",
+            )),
+        };
+    Ok(ObjectLoc {
+        bucket: bucket.to_string(),
+        key: key.to_string(),
+    })
+}
+
 /// The finalizing rule for a request asking (or not) to override the period's end: only an
 /// operator may, and the log line says it did.
 fn overriding(
@@ -605,10 +614,22 @@ pub async fn handle_event<S: Store>(
     handle_event_logged(store, config, payload, &mut RequestLog::default()).await
 }
 
-/// [`handle_event`], filling the request's log line (printed by the Lambda binary).
+/// [`handle_event`], filling the request's log line.
 pub async fn handle_event_logged<S: Store>(
     store: &S,
     config: &RaterConfig,
+    payload: Value,
+    log: &mut RequestLog,
+) -> Result<Value, RaterError> {
+    handle_event_objects(store, config, &NoObjects, payload, log).await
+}
+
+/// [`handle_event_logged`] with the exports bucket's objects: S3 event notifications and
+/// `GET /exports` read them (the Lambda binary's entry point).
+pub async fn handle_event_objects<S: Store, O: Objects>(
+    store: &S,
+    config: &RaterConfig,
+    objects: &O,
     payload: Value,
     log: &mut RequestLog,
 ) -> Result<Value, RaterError> {
@@ -618,7 +639,7 @@ pub async fn handle_event_logged<S: Store>(
     }
     let is_url = payload.get("requestContext").is_some();
     log.kind = if is_url { "url" } else { "direct" };
-    let caught = CatchUnwind(Box::pin(dispatch(store, config, payload, log))).await;
+    let caught = CatchUnwind(Box::pin(dispatch(store, config, objects, payload, log))).await;
     let out = match caught {
         Ok(out) => out,
         Err(panic) => {
@@ -649,17 +670,27 @@ pub async fn handle_event_logged<S: Store>(
     out
 }
 
-async fn dispatch<S: Store>(
+async fn dispatch<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
+    objects: &O,
     payload: Value,
     log: &mut RequestLog,
 ) -> Result<Value, RaterError> {
     if payload.get("requestContext").is_some() {
         let req: FunctionUrlRequest = serde_json::from_value(payload)
             .map_err(|e| bad("event", format!("not a Function URL request: {e}")))?;
-        let resp = handle_url_logged(store, config, &req, log).await;
+        let resp = handle_url_logged(store, config, objects, &req, log).await;
         return Ok(serde_json::to_value(resp).expect("responses serialize"));
+    }
+    if crate::exports::is_s3_event(&payload) {
+        let ev: crate::exports::S3Event = serde_json::from_value(payload)
+            .map_err(|e| bad("event", format!("not an S3 event notification: {e}")))?;
+        log.kind = "s3";
+        log.action = Some("exports".into());
+        let outcomes = crate::exports::handle_s3_event(store, config, objects, ev).await?;
+        log.exports = Some(outcomes.clone());
+        return Ok(json!({ "exports": outcomes }));
     }
     if let Some(close) = payload.get("close") {
         let ev: CloseEvent = serde_json::from_value(close.clone()).map_err(|e| {
@@ -722,7 +753,8 @@ impl<F: std::future::Future> std::future::Future for CatchUnwind<F> {
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RequestLog {
     pub request_id: String,
-    /// `url` (a Function URL request) or `direct` (the schedule, a test harness).
+    /// `url` (a Function URL request), `s3` (an export dropped in the bucket) or `direct`
+    /// (the schedule, a test harness).
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
@@ -738,6 +770,9 @@ pub struct RequestLog {
     /// What a close did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub close: Option<CloseCounts>,
+    /// What an S3 event did with each export (rated, replayed, rejected with its report).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exports: Option<Vec<crate::exports::ExportOutcome>>,
     pub status: u16,
     /// `ok`, `error` or `panic`.
     pub outcome: &'static str,

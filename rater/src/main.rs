@@ -12,6 +12,9 @@
 //!
 //! - `RATECARD_OPERATORS`: IAM principal ARNs (or patterns ending in `*`) with the operator
 //!   role: finalize, close, record payments, override a period's end. Comma-separated.
+//! - `RATECARD_EXPORTS_BUCKET`: the bucket nightly exports are dropped in (its
+//!   `ObjectCreated` notifications are S3 events rated by `rater::exports`); `GET /exports`
+//!   answers for its keys. A custom `AWS_ENDPOINT_URL_S3` (a local S3) is addressed path-style.
 //! - `RATECARD_CLOSE_GRACE_HOURS` (default 72): how long after a period ends the scheduled
 //!   close (`{"close": {"time": ...}}`) waits before finalizing it.
 //!
@@ -90,6 +93,7 @@ async fn main() -> Result<()> {
     let issuer = std::env::var("RATECARD_ISSUER").unwrap_or_else(|_| "ratecard".to_string());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
+    let objects = rater::objects::S3Objects::from_sdk(&sdk);
     let mut config = load_config(&store, &issuer).await?;
     let var = |name: &str| std::env::var(name).ok();
     config.principals = rater::auth::Principals::parse(
@@ -98,6 +102,7 @@ async fn main() -> Result<()> {
         var("RATECARD_RESELLERS").as_deref(),
         &config.catalog,
     )?;
+    config.exports_bucket = var("RATECARD_EXPORTS_BUCKET").filter(|b| !b.is_empty());
     if let Ok(h) = std::env::var("RATECARD_CLOSE_GRACE_HOURS") {
         config.close_grace_hours = h.trim().parse().with_context(|| {
             format!("RATECARD_CLOSE_GRACE_HOURS `{h}` is not a number of hours")
@@ -111,10 +116,12 @@ async fn main() -> Result<()> {
         config.catalog.version,
         config.accounts.version
     );
-    let (store, config) = (&store, &config);
+    let (store, config, objects) = (&store, &config, &objects);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let mut log = rater::event::RequestLog::new(&event.context.request_id);
-        let out = rater::event::handle_event_logged(store, config, event.payload, &mut log).await;
+        let out =
+            rater::event::handle_event_objects(store, config, objects, event.payload, &mut log)
+                .await;
         // One JSON line per request on stdout (CloudWatch Logs): batch, outcome, duration.
         println!(
             "{}",

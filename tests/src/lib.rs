@@ -413,3 +413,207 @@ pub fn signed_url_event(
         "isBase64Encoded": true,
     })
 }
+
+/// The moto server (PyPI `moto[server]` 5.2.5, installed by `.ci/install` into its own venv)
+/// on a free loopback port: a local S3 (ranged GETs, ETags, conditional GETs) for the export
+/// tests. Stopped (killed by PID: the venv's script is the server process) when dropped.
+pub struct Moto {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+/// The moto version `.ci/install` puts in `$RATECARD_CACHE/venvs/moto-<version>`.
+pub const MOTO_VERSION: &str = "5.2.5";
+
+impl Moto {
+    pub fn start() -> Moto {
+        let cache = std::env::var_os("RATECARD_CACHE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/ratecard")
+            });
+        let server = cache.join(format!("venvs/moto-{MOTO_VERSION}/bin/moto_server"));
+        assert!(
+            server.exists(),
+            "{} is missing: run `bash .ci/install all` (it installs moto[server]=={MOTO_VERSION})",
+            server.display()
+        );
+        let port = free_port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        let moto = Moto { port, child };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http("GET", &format!("{}/", moto.endpoint()), &[], &[]).is_err() {
+            assert!(Instant::now() < deadline, "moto did not answer on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Environment for the rater (or the CLI) to reach this S3 with fixed test credentials.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL_S3", self.endpoint()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "local".into()),
+            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ]
+    }
+
+    /// Creates a bucket (path-style, unsigned: moto does not check signatures).
+    pub fn create_bucket(&self, bucket: &str) {
+        let (status, _, body) = http(
+            "PUT",
+            &format!("{}/{bucket}", self.endpoint()),
+            &[MOTO_AUTH],
+            &[],
+        )
+        .expect("create bucket");
+        assert_eq!(
+            status,
+            200,
+            "create bucket {bucket}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+
+    /// Puts an object; answers its ETag.
+    pub fn put(&self, bucket: &str, key: &str, body: &[u8]) -> String {
+        let url = format!("{}/{bucket}/{}", self.endpoint(), url_path(key));
+        let (status, headers, answer) = http("PUT", &url, &[MOTO_AUTH], body).expect("put object");
+        assert_eq!(
+            status,
+            200,
+            "put {key}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
+            .map(|(_, v)| v.clone())
+            .expect("an ETag")
+    }
+
+    /// An object's bytes, or `None` when there is none.
+    pub fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let url = format!("{}/{bucket}/{}", self.endpoint(), url_path(key));
+        let (status, _, body) = http("GET", &url, &[MOTO_AUTH], &[]).expect("get object");
+        match status {
+            200 => Some(body),
+            404 => None,
+            s => panic!("get {key}: status {s}: {}", String::from_utf8_lossy(&body)),
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Moto reads the caller's access key from the `Authorization` header and does not check the
+/// signature; an unsigned request is anonymous, and anonymous callers may not overwrite an
+/// object. This header names the tests' fixed key.
+const MOTO_AUTH: (&str, &str) = (
+    "Authorization",
+    "AWS4-HMAC-SHA256 Credential=local/20170215/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0",
+);
+
+/// A key as a URL path: every byte but unreserved ones and `/` percent-encoded.
+fn url_path(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// An HTTP answer: status, headers, body.
+pub type HttpAnswer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// A minimal HTTP/1.1 client for loopback test servers (`Connection: close`, no TLS, no
+/// chunked requests): status, headers and body.
+pub fn http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpAnswer> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| std::io::Error::other("only http:// URLs"))?;
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let mut conn = TcpStream::connect(host)?;
+    conn.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    conn.write_all(head.as_bytes())?;
+    conn.write_all(body)?;
+    let mut r = BufReader::new(conn);
+    let mut status_line = String::new();
+    r.read_line(&mut status_line)?;
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {status_line:?}")))?;
+    let mut hdrs = Vec::new();
+    let mut chunked = false;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 {
+            break;
+        }
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            let (k, v) = (k.trim().to_string(), v.trim().to_string());
+            chunked |= k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked");
+            hdrs.push((k, v));
+        }
+    }
+    let mut raw = Vec::new();
+    r.read_to_end(&mut raw)?;
+    let body = if chunked { dechunk(&raw) } else { raw };
+    Ok((status, hdrs, body))
+}
+
+/// A chunked body, joined.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..eol])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        out.extend_from_slice(&raw[start..(start + size).min(raw.len())]);
+        raw = &raw[(start + size + 2).min(raw.len())..];
+    }
+    out
+}

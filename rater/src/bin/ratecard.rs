@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pricing::{BillingPeriod, Catalog, Invoice};
 use rater::import::parse_format_arg;
+use rater::objects::ObjectLoc;
 use rater::{aggregate, aggregate_pass, rate_aggregated, Pass, RateResponse};
 use rater::{render, DynamoStore, EmbeddedStore, Mode, RaterConfig, RaterError, Store};
 
@@ -66,7 +67,9 @@ struct ConfigArgs {
 enum Command {
     /// Rate a usage export (exactly once per batch) and print the invoices of its accounts.
     Rate {
-        /// The export file (`-` for standard input).
+        /// The export file (`-` for standard input), or an object `s3://bucket/key` (read with
+        /// the usual AWS environment, in ranges; gzip and zstd are decompressed; its batch id
+        /// is the object's, as when the bucket's trigger rates it).
         export: PathBuf,
         #[command(flatten)]
         config: ConfigArgs,
@@ -385,6 +388,22 @@ impl RateCommand {
         } = self;
         let format = parse_format_arg(Some(&format))?;
         let period = period.as_deref().map(parse_period).transpose()?;
+        let mode = if finalize { Mode::Final } else { Mode::Interim };
+        if let Some(loc) = export.to_str().and_then(ObjectLoc::parse_url) {
+            if batch_id.is_some() {
+                bail!("--batch-id: an object's batch id is derived from its bucket, key and ETag");
+            }
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let objects = rater::objects::S3Objects::from_sdk(&sdk);
+            let how = rater::exports::ObjectBatch {
+                format,
+                period,
+                account,
+                mode,
+            };
+            let resp = rater::exports::rate_object(store, config, &objects, &loc, &how).await?;
+            return print_answer(&resp, output);
+        }
         let (reader, bar) = open_export(&export)?;
         // Parsing and aggregating is CPU-bound and synchronous: keep it off the runtime's
         // worker so the bar and the store stay responsive.
@@ -393,7 +412,6 @@ impl RateCommand {
         });
         bar.finish_and_clear();
         let batch = batch?;
-        let mode = if finalize { Mode::Final } else { Mode::Interim };
         // A second pass (records whose ids were counted before) reads the file again; the
         // rater checks that it still has the same SHA-256.
         let (again_format, again_window) = (batch.format, batch.window);

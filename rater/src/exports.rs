@@ -1,0 +1,404 @@
+//! Nightly exports dropped in S3: an object rated exactly once (its batch id is derived from the object), streamed in ranges through the protocol's steps, and a rejection report written next to a refused one.
+//!
+//! The trigger is the bucket's `ObjectCreated` notification (an S3 event, which Lambda
+//! delivers at least once and retries on error). The batch id is a hash of the bucket, the
+//! key and the ETag: the same notification delivered twice, or the same bytes uploaded again
+//! under the same key, find the batch's ledger `DONE` and are answered without reading the
+//! object. (A single-part upload's ETag is the MD5 of its bytes; a multipart upload of the
+//! same bytes may get another ETag, and then the record-id rule leaves every record out as a
+//! copy: nothing is billed twice either way.)
+//!
+//! A refused export (bad records, unreadable bytes) gets `rejected/<key>.errors.json` beside
+//! it: each bad record with its position, field, value and rule, so an operator sees why
+//! without reading logs; [`status`] answers for any key from the ledger and that report.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::aggregate::{aggregate_pass, Aggregated, Pass};
+use crate::batch::{rate_aggregated, RateResponse};
+use crate::config::RaterConfig;
+use crate::error::{ExportProblem, RaterError};
+use crate::import::Format;
+use crate::model::{Ledger, Mode};
+use crate::objects::{decompressed, ObjectLoc, ObjectMeta, ObjectReader, Objects, ProblemSlot};
+use crate::store::Store;
+
+/// Where rejection reports go, in the export's own bucket (outside the trigger's prefix, so a
+/// report never triggers a rating).
+pub const REJECTED_PREFIX: &str = "rejected/";
+
+/// The batch id of an object: `s3-` and 40 hex digits of SHA-256 over bucket, key and ETag.
+pub fn batch_id_of(loc: &ObjectLoc, etag: &str) -> String {
+    let text = format!("{}\n{}\n{}", loc.bucket, loc.key, etag.trim_matches('"'));
+    let hex = crate::aggregate::sha256_hex(text.as_bytes());
+    format!("s3-{}", &hex[..40])
+}
+
+/// The key of an export's rejection report.
+pub fn report_key(key: &str) -> String {
+    format!("{REJECTED_PREFIX}{key}.errors.json")
+}
+
+fn export_error(loc: &ObjectLoc, problem: ExportProblem) -> RaterError {
+    RaterError::Export {
+        object: loc.to_string(),
+        problem,
+    }
+}
+
+/// What a caller may set on an object's batch (the S3 trigger sets nothing: detected format,
+/// periods from the records, every account, interim). The batch id is always the object's.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectBatch {
+    pub format: Option<Format>,
+    pub period: Option<pricing::BillingPeriod>,
+    pub account: Option<String>,
+    pub mode: Mode,
+}
+
+/// An object as one HEAD saw it: every pass reads exactly these bytes (`If-Match` its ETag).
+struct Seen<'a, O> {
+    objects: &'a O,
+    loc: &'a ObjectLoc,
+    meta: &'a ObjectMeta,
+}
+
+/// One pass over the object: a fresh ranged stream, decompressed, aggregated. A problem the
+/// reader met (a GET throttled, the object replaced, a cut gzip stream) wins over the
+/// importer's view of it ("reading failed"), so the answer says what happened and whether a
+/// retry can help.
+fn pass_over<O: Objects>(
+    seen: &Seen<'_, O>,
+    config: &RaterConfig,
+    format: Option<Format>,
+    window: Option<pricing::BillingPeriod>,
+    account: Option<&str>,
+    pass: &Pass<'_>,
+) -> Result<Aggregated, RaterError> {
+    let (objects, loc, meta) = (seen.objects, seen.loc, seen.meta);
+    let slot = ProblemSlot::default();
+    let reader = ObjectReader::new(objects.clone(), loc.clone(), meta.clone(), slot.clone());
+    let result = tokio::task::block_in_place(|| {
+        let (input, _) = decompressed(reader, slot.clone()).map_err(|p| export_error(loc, p))?;
+        aggregate_pass(config, format, input, window, account, pass)
+    });
+    let problem = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (result, problem) {
+        (Err(_), Some(p)) => Err(export_error(loc, p)),
+        (r, _) => r,
+    }
+}
+
+/// Rates one export object exactly once (the trigger's batches are interim: the close
+/// finalizes).
+pub async fn rate_object<S: Store, O: Objects>(
+    store: &S,
+    config: &RaterConfig,
+    objects: &O,
+    loc: &ObjectLoc,
+    how: &ObjectBatch,
+) -> Result<RateResponse, RaterError> {
+    let account = how.account.as_deref();
+    let meta = objects
+        .head(loc)
+        .await
+        .map_err(|p| export_error(loc, p))?
+        .ok_or_else(|| export_error(loc, ExportProblem::Missing))?;
+    let batch_id = batch_id_of(loc, &meta.etag);
+    // Delivered before: answered from the ledger, the object not read again.
+    if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
+        let sha = summary.content_sha256.clone();
+        return crate::invoices::replay(store, config, summary, &sha, account).await;
+    }
+    let seen = Seen {
+        objects,
+        loc,
+        meta: &meta,
+    };
+    let first = Pass::default();
+    let batch = pass_over(&seen, config, how.format, how.period, account, &first)?;
+    let (format, window) = (Some(batch.format), batch.window);
+    let reread = |pass: &Pass<'_>| pass_over(&seen, config, format, window, account, pass);
+    rate_aggregated(
+        store,
+        config,
+        batch,
+        Some(batch_id),
+        how.mode,
+        account,
+        &reread,
+    )
+    .await
+}
+
+/// The S3 event notification's parts the rater reads.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct S3Event {
+    #[serde(rename = "Records")]
+    pub records: Vec<S3EventRecord>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct S3EventRecord {
+    #[serde(rename = "eventSource", default)]
+    pub event_source: String,
+    #[serde(rename = "eventName", default)]
+    pub event_name: String,
+    pub s3: S3Entity,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct S3Entity {
+    pub bucket: S3Bucket,
+    pub object: S3Object,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct S3Bucket {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct S3Object {
+    /// URL-encoded, as S3 sends it (a space is `+`).
+    pub key: String,
+}
+
+/// Whether a Lambda payload is an S3 event notification.
+pub fn is_s3_event(payload: &Value) -> bool {
+    payload
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
+        == Some("aws:s3")
+}
+
+/// A key as S3 event notifications encode it (form encoding: `+` for a space, `%XX`), decoded.
+pub fn decode_event_key(key: &str) -> Result<String, RaterError> {
+    let bytes = key.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = key
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                let Some(b) = hex else {
+                    return Err(RaterError::BadRequest {
+                        field: "Records[].s3.object.key",
+                        message: format!("`{key}` has a bad %-escape at byte {i}"),
+                    });
+                };
+                out.push(b);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| RaterError::BadRequest {
+        field: "Records[].s3.object.key",
+        message: format!("`{key}` does not decode to UTF-8"),
+    })
+}
+
+/// What happened to one export of an event.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportOutcome {
+    pub bucket: String,
+    pub key: String,
+    /// `rated`, `replayed` (rated before) or `rejected`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    /// The rejection report's key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+}
+
+/// Rates every export of an S3 event notification, one after the other. A refused export gets
+/// its rejection report and the event goes on; an error a retry can cure (S3 or the table
+/// unavailable) fails the invocation, so Lambda delivers the event again (exports already
+/// rated replay from their ledger).
+pub async fn handle_s3_event<S: Store, O: Objects>(
+    store: &S,
+    config: &RaterConfig,
+    objects: &O,
+    event: S3Event,
+) -> Result<Vec<ExportOutcome>, RaterError> {
+    let mut outcomes = Vec::with_capacity(event.records.len());
+    for r in event.records {
+        if r.event_source != "aws:s3" || !r.event_name.starts_with("ObjectCreated") {
+            continue;
+        }
+        let loc = ObjectLoc {
+            bucket: r.s3.bucket.name,
+            key: decode_event_key(&r.s3.object.key)?,
+        };
+        if loc.key.starts_with(REJECTED_PREFIX) {
+            continue;
+        }
+        outcomes.push(rate_and_report(store, config, objects, &loc).await?);
+    }
+    Ok(outcomes)
+}
+
+/// Rates one export; a refusal is written as its rejection report and answered as an outcome,
+/// a retryable failure is returned as the error.
+pub async fn rate_and_report<S: Store, O: Objects>(
+    store: &S,
+    config: &RaterConfig,
+    objects: &O,
+    loc: &ObjectLoc,
+) -> Result<ExportOutcome, RaterError> {
+    let outcome = |status, batch_id, records, code, report| ExportOutcome {
+        bucket: loc.bucket.clone(),
+        key: loc.key.clone(),
+        status,
+        batch_id,
+        records,
+        code,
+        report,
+    };
+    match rate_object(store, config, objects, loc, &ObjectBatch::default()).await {
+        Ok(resp) => Ok(outcome(
+            if resp.replayed { "replayed" } else { "rated" },
+            Some(resp.batch_id),
+            Some(resp.records),
+            None,
+            None,
+        )),
+        Err(e) if e.retryable() => Err(e),
+        Err(e) => {
+            let report = ObjectLoc {
+                bucket: loc.bucket.clone(),
+                key: report_key(&loc.key),
+            };
+            let body = rejection_report(loc, &e, config.now_s());
+            objects
+                .put(&report, body, "application/json")
+                .await
+                .map_err(|p| export_error(&report, p))?;
+            Ok(outcome(
+                "rejected",
+                None,
+                None,
+                Some(e.code()),
+                Some(report.key),
+            ))
+        }
+    }
+}
+
+/// The rejection report: the export, when it was refused, and the error body (every bad record
+/// up to the display cap, with the total).
+pub fn rejection_report(loc: &ObjectLoc, e: &RaterError, now_s: i64) -> Vec<u8> {
+    let mut v = json!({
+        "bucket": loc.bucket,
+        "key": loc.key,
+        "rejected_at": chrono::DateTime::from_timestamp(now_s, 0).map(|t| t.to_rfc3339()),
+        "nothing_rated": true,
+    });
+    v["error"] = e.to_json()["error"].take();
+    let mut text = serde_json::to_vec_pretty(&v).expect("reports serialize");
+    text.push(b'\n');
+    text
+}
+
+/// The status of an export key: `missing` (no object), `rated` (with its batch summary),
+/// `in_progress`, `rejected` (with its report), or `pending` (not rated yet).
+pub async fn status<S: Store, O: Objects>(
+    store: &S,
+    objects: &O,
+    loc: &ObjectLoc,
+) -> Result<Value, RaterError> {
+    let Some(meta) = objects.head(loc).await.map_err(|p| export_error(loc, p))? else {
+        return Ok(json!({ "bucket": loc.bucket, "key": loc.key, "status": "missing" }));
+    };
+    let batch_id = batch_id_of(loc, &meta.etag);
+    let mut v = json!({
+        "bucket": loc.bucket,
+        "key": loc.key,
+        "etag": meta.etag,
+        "bytes": meta.size,
+        "batch_id": batch_id,
+    });
+    match store.ledger(&batch_id).await? {
+        Some(Ledger::Done(summary)) => {
+            v["status"] = json!("rated");
+            v["records"] = json!(summary.records);
+            v["duplicates_dropped"] = json!(summary.duplicates_dropped);
+            v["accounts"] = json!(summary.accounts_total.max(summary.accounts.len() as u64));
+            v["period"] = json!(summary.period);
+        }
+        Some(_) => v["status"] = json!("in_progress"),
+        None => {
+            let report = ObjectLoc {
+                bucket: loc.bucket.clone(),
+                key: report_key(&loc.key),
+            };
+            let found = objects
+                .head(&report)
+                .await
+                .map_err(|p| export_error(&report, p))?;
+            v["status"] = json!(if found.is_some() {
+                "rejected"
+            } else {
+                "pending"
+            });
+            if found.is_some() {
+                v["report"] = json!(report.key);
+            }
+        }
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_keys_decode_like_s3_encodes_them() {
+        assert_eq!(
+            decode_event_key("exports/cloudstack/night+of+2026-11-30%281%29.json").unwrap(),
+            "exports/cloudstack/night of 2026-11-30(1).json"
+        );
+        assert_eq!(decode_event_key("a%2Bb").unwrap(), "a+b");
+        assert!(decode_event_key("bad%zz").is_err());
+        assert!(decode_event_key("cut%2").is_err());
+    }
+
+    #[test]
+    fn batch_ids_follow_the_object_not_the_delivery() {
+        let loc = ObjectLoc {
+            bucket: "b".into(),
+            key: "exports/x.json".into(),
+        };
+        let a = batch_id_of(&loc, "\"abc\"");
+        assert_eq!(
+            a,
+            batch_id_of(&loc, "abc"),
+            "quotes are not part of the tag"
+        );
+        assert_ne!(a, batch_id_of(&loc, "\"abd\""));
+        assert!(a.starts_with("s3-") && a.len() == 43);
+        crate::batch::check_batch_id(&a).unwrap();
+    }
+
+    #[test]
+    fn s3_events_are_recognized() {
+        let ev = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "exports/a.json", "size": 3}}}]});
+        assert!(is_s3_event(&ev));
+        let parsed: S3Event = serde_json::from_value(ev).unwrap();
+        assert_eq!(parsed.records[0].s3.object.key, "exports/a.json");
+        assert!(!is_s3_event(&json!({"close": {}})));
+    }
+}

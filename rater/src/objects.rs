@@ -1,0 +1,469 @@
+//! Exports kept as objects (S3): the small trait the rater reads and writes them through, its S3 implementation, and a reader that streams an object in ranges (one range fetched ahead), decompressing gzip and zstd on the way.
+//!
+//! Why ranges: a nightly export can be gigabytes and the function has at most a few hundred
+//! megabytes of memory; a ranged GET per [`RANGE_BYTES`] keeps at most two ranges in memory
+//! (the one being parsed, the next one in flight), and every range is read under `If-Match`
+//! of the ETag the object had when rating began, so an object replaced half-way is refused
+//! instead of rated as a mix of two uploads.
+
+use std::future::Future;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+
+use crate::error::ExportProblem;
+
+/// Bytes per ranged GET: large enough that request latency is amortized (S3 serves a range at
+/// 50-100 MB/s per connection), small enough that two in memory stay far below the function's
+/// memory. Measured in BENCHMARKS.md ("S3 exports").
+pub const RANGE_BYTES: u64 = 8 << 20;
+
+/// Where an object is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectLoc {
+    pub bucket: String,
+    pub key: String,
+}
+
+impl std::fmt::Display for ObjectLoc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.key)
+    }
+}
+
+impl ObjectLoc {
+    /// Parses `s3://bucket/key`.
+    pub fn parse_url(url: &str) -> Option<ObjectLoc> {
+        let rest = url.strip_prefix("s3://")?;
+        let (bucket, key) = rest.split_once('/')?;
+        (!bucket.is_empty() && !key.is_empty()).then(|| ObjectLoc {
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+        })
+    }
+}
+
+/// What a HEAD tells about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub size: u64,
+    /// The entity tag, quotes included, as S3 sends it.
+    pub etag: String,
+    pub version_id: Option<String>,
+}
+
+/// The object storage the rater reads exports from and writes rejection reports to.
+/// Implemented by [`S3Objects`]; tests of the protocol use an in-memory map, and the
+/// end-to-end tests run the S3 implementation against a local S3 (moto).
+pub trait Objects: Clone + Send + Sync + 'static {
+    /// The object's size and ETag; `None` when there is no such object.
+    fn head(
+        &self,
+        loc: &ObjectLoc,
+    ) -> impl Future<Output = Result<Option<ObjectMeta>, ExportProblem>> + Send;
+
+    /// Bytes `start..end` of the object, only if its ETag is still `etag`.
+    fn get_range(
+        &self,
+        loc: ObjectLoc,
+        etag: String,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, ExportProblem>> + Send + 'static;
+
+    /// Writes a whole (small) object.
+    fn put(
+        &self,
+        loc: &ObjectLoc,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), ExportProblem>> + Send;
+}
+
+/// No object storage: a deployment (or a test) without an exports bucket. Every call is
+/// refused, naming the setting.
+#[derive(Debug, Clone, Copy)]
+pub struct NoObjects;
+
+fn no_bucket() -> ExportProblem {
+    ExportProblem::Refused {
+        message: "this deployment has no exports bucket (RATECARD_EXPORTS_BUCKET)".into(),
+    }
+}
+
+impl Objects for NoObjects {
+    async fn head(&self, _: &ObjectLoc) -> Result<Option<ObjectMeta>, ExportProblem> {
+        Err(no_bucket())
+    }
+
+    // Not an `async fn`: that would borrow `self`, and the trait wants a `'static` future
+    // (the reader spawns it to fetch a range ahead).
+    #[allow(clippy::manual_async_fn)]
+    fn get_range(
+        &self,
+        _: ObjectLoc,
+        _: String,
+        _: u64,
+        _: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, ExportProblem>> + Send + 'static {
+        async { Err(no_bucket()) }
+    }
+
+    async fn put(&self, _: &ObjectLoc, _: Vec<u8>, _: &str) -> Result<(), ExportProblem> {
+        Err(no_bucket())
+    }
+}
+
+/// Objects in Amazon S3 (or anything speaking its API: `AWS_ENDPOINT_URL_S3`).
+#[derive(Clone)]
+pub struct S3Objects {
+    client: aws_sdk_s3::Client,
+}
+
+impl S3Objects {
+    pub fn new(client: aws_sdk_s3::Client) -> S3Objects {
+        S3Objects { client }
+    }
+
+    /// A client from the shared AWS configuration. A custom endpoint (`AWS_ENDPOINT_URL_S3`
+    /// or `AWS_ENDPOINT_URL`: a local S3 such as moto or MinIO) is addressed path-style,
+    /// which such servers need; AWS itself is addressed virtual-host style.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig) -> S3Objects {
+        let custom = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"]
+            .iter()
+            .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+        let conf = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(custom)
+            .build();
+        S3Objects::new(aws_sdk_s3::Client::from_conf(conf))
+    }
+}
+
+/// An S3 error as an export problem: throttling, timeouts and 5xx can pass on a retry;
+/// 404 is a missing object; 412 an object replaced since rating began; the rest (access
+/// denied, a bad bucket name) is the deployment's.
+fn problem<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>, status: Option<u16>) -> ExportProblem
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_s3::error::SdkError;
+    let message = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
+    match (e, status) {
+        (_, Some(404)) => ExportProblem::Missing,
+        (_, Some(412)) => ExportProblem::Changed,
+        (_, Some(s)) if s == 429 || s == 503 || s >= 500 => ExportProblem::Unavailable { message },
+        (SdkError::TimeoutError(_) | SdkError::DispatchFailure(_), _) => {
+            ExportProblem::Unavailable { message }
+        }
+        (SdkError::ResponseError(_), None) => ExportProblem::Unavailable { message },
+        _ => ExportProblem::Refused { message },
+    }
+}
+
+impl Objects for S3Objects {
+    async fn head(&self, loc: &ObjectLoc) -> Result<Option<ObjectMeta>, ExportProblem> {
+        let out = self
+            .client
+            .head_object()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .send()
+            .await;
+        match out {
+            Ok(o) => Ok(Some(ObjectMeta {
+                size: o.content_length().unwrap_or(0).max(0) as u64,
+                etag: o.e_tag().unwrap_or_default().to_string(),
+                version_id: o.version_id().map(str::to_string),
+            })),
+            Err(e) => match problem(&e, e.raw_response().map(|r| r.status().as_u16())) {
+                ExportProblem::Missing => Ok(None),
+                p => Err(p),
+            },
+        }
+    }
+
+    fn get_range(
+        &self,
+        loc: ObjectLoc,
+        etag: String,
+        start: u64,
+        end: u64,
+    ) -> impl Future<Output = Result<Vec<u8>, ExportProblem>> + Send + 'static {
+        let client = self.client.clone();
+        async move {
+            let out = client
+                .get_object()
+                .bucket(&loc.bucket)
+                .key(&loc.key)
+                .range(format!("bytes={start}-{}", end - 1))
+                .if_match(etag)
+                .send()
+                .await
+                .map_err(|e| problem(&e, e.raw_response().map(|r| r.status().as_u16())))?;
+            let body = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| ExportProblem::Unavailable {
+                    message: e.to_string(),
+                })?;
+            Ok(body.into_bytes().to_vec())
+        }
+    }
+
+    async fn put(
+        &self,
+        loc: &ObjectLoc,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), ExportProblem> {
+        self.client
+            .put_object()
+            .bucket(&loc.bucket)
+            .key(&loc.key)
+            .content_type(content_type)
+            .body(body.into())
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| problem(&e, e.raw_response().map(|r| r.status().as_u16())))
+    }
+}
+
+/// The first problem a reader met, kept beside the `io::Error` that carried it through the
+/// importer (which only sees text), so the caller can answer with the problem itself:
+/// a throttled GET is retryable, a bad export is not.
+pub type ProblemSlot = Arc<Mutex<Option<ExportProblem>>>;
+
+/// A synchronous reader over an object, in ranges, one fetched ahead. It blocks its thread
+/// while a range is awaited (`block_in_place`: the importer is synchronous), so it needs the
+/// multi-threaded Tokio runtime (the Lambda binary's and the CLI's).
+pub struct ObjectReader<O: Objects> {
+    objects: O,
+    loc: ObjectLoc,
+    meta: ObjectMeta,
+    next_start: u64,
+    ahead: Option<tokio::task::JoinHandle<Result<Vec<u8>, ExportProblem>>>,
+    buf: Vec<u8>,
+    pos: usize,
+    handle: tokio::runtime::Handle,
+    slot: ProblemSlot,
+}
+
+impl<O: Objects> ObjectReader<O> {
+    /// A reader over the object as `meta` describes it (from a HEAD just made).
+    pub fn new(objects: O, loc: ObjectLoc, meta: ObjectMeta, slot: ProblemSlot) -> Self {
+        let mut r = ObjectReader {
+            objects,
+            loc,
+            meta,
+            next_start: 0,
+            ahead: None,
+            buf: Vec::new(),
+            pos: 0,
+            handle: tokio::runtime::Handle::current(),
+            slot,
+        };
+        r.fetch_next();
+        r
+    }
+
+    /// Starts the GET of the next range, if any is left.
+    fn fetch_next(&mut self) {
+        if self.next_start >= self.meta.size {
+            self.ahead = None;
+            return;
+        }
+        let end = (self.next_start + RANGE_BYTES).min(self.meta.size);
+        let fut = self.objects.get_range(
+            self.loc.clone(),
+            self.meta.etag.clone(),
+            self.next_start,
+            end,
+        );
+        self.ahead = Some(self.handle.spawn(fut));
+        self.next_start = end;
+    }
+
+    fn fail(&self, p: ExportProblem) -> std::io::Error {
+        let text = p.to_string();
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(p);
+        std::io::Error::other(text)
+    }
+}
+
+impl<O: Objects> Read for ObjectReader<O> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            let Some(ahead) = self.ahead.take() else {
+                return Ok(0);
+            };
+            let handle = self.handle.clone();
+            let got = tokio::task::block_in_place(|| handle.block_on(ahead));
+            let bytes = match got {
+                Ok(Ok(b)) => b,
+                Ok(Err(p)) => return Err(self.fail(p)),
+                Err(join) => {
+                    return Err(self.fail(ExportProblem::Unavailable {
+                        message: format!("the range's download task failed: {join}"),
+                    }))
+                }
+            };
+            if bytes.is_empty() {
+                // The object is shorter than its HEAD said: it changed under us.
+                return Err(self.fail(ExportProblem::Changed));
+            }
+            self.buf = bytes;
+            self.pos = 0;
+            self.fetch_next();
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// How an export's bytes are compressed, from their first bytes (the key's suffix can lie).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Compression {
+    pub fn of(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Compression::Zstd
+        } else {
+            Compression::None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+/// A decoder's error, named for the compression and the usual cause, and kept in the slot
+/// as a problem of the export (not retryable: the same bytes fail the same way).
+struct Decoded<R> {
+    inner: R,
+    compression: Compression,
+    slot: ProblemSlot,
+}
+
+impl<R: Read> Read for Decoded<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        self.inner.read(out).inspect_err(|e| {
+            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(ExportProblem::Compression {
+                    compression: self.compression.name(),
+                    message: e.to_string(),
+                });
+            }
+        })
+    }
+}
+
+/// `input`, decompressed when its first bytes say gzip (several members are read as one
+/// stream, as `gzip -d` does) or zstd (one frame).
+pub fn decompressed<R: Read + Send + 'static>(
+    input: R,
+    slot: ProblemSlot,
+) -> Result<(Box<dyn Read + Send>, Compression), ExportProblem> {
+    let mut input = std::io::BufReader::with_capacity(1 << 20, input);
+    let head = std::io::BufRead::fill_buf(&mut input)
+        .map_err(|e| {
+            slot.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take()
+                .unwrap_or(ExportProblem::Unavailable {
+                    message: e.to_string(),
+                })
+        })?
+        .to_vec();
+    let compression = Compression::of(&head);
+    let reader: Box<dyn Read + Send> = match compression {
+        Compression::None => return Ok((Box::new(input), compression)),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Zstd => {
+            Box::new(ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
+                ExportProblem::Compression {
+                    compression: "zstd",
+                    message: e.to_string(),
+                }
+            })?)
+        }
+    };
+    Ok((
+        Box::new(Decoded {
+            inner: reader,
+            compression,
+            slot,
+        }),
+        compression,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_s3_urls() {
+        assert_eq!(
+            ObjectLoc::parse_url("s3://exports-b/exports/cs/2026-11-30.json.gz"),
+            Some(ObjectLoc {
+                bucket: "exports-b".into(),
+                key: "exports/cs/2026-11-30.json.gz".into()
+            })
+        );
+        assert_eq!(ObjectLoc::parse_url("s3://bucket"), None);
+        assert_eq!(ObjectLoc::parse_url("s3:///key"), None);
+        assert_eq!(ObjectLoc::parse_url("/tmp/file.csv"), None);
+    }
+
+    #[test]
+    fn compression_from_magic_bytes() {
+        assert_eq!(Compression::of(b"\x1f\x8b\x08\0"), Compression::Gzip);
+        assert_eq!(Compression::of(b"\x28\xb5\x2f\xfd\0"), Compression::Zstd);
+        assert_eq!(Compression::of(b"account,product"), Compression::None);
+        assert_eq!(Compression::of(b""), Compression::None);
+    }
+
+    #[test]
+    fn gzip_is_decoded_and_a_truncated_stream_is_a_compression_problem() {
+        use std::io::Write;
+        let text = b"hello, export\n".repeat(1000);
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(&text).unwrap();
+        let gz = enc.finish().unwrap();
+        let slot = ProblemSlot::default();
+        let (mut r, c) = decompressed(std::io::Cursor::new(gz.clone()), slot.clone()).unwrap();
+        assert_eq!(c, Compression::Gzip);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, text);
+
+        let cut = gz[..gz.len() / 2].to_vec();
+        let (mut r, _) = decompressed(std::io::Cursor::new(cut), slot.clone()).unwrap();
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        assert!(matches!(
+            slot.lock().unwrap().as_ref(),
+            Some(ExportProblem::Compression {
+                compression: "gzip",
+                ..
+            })
+        ));
+    }
+}
