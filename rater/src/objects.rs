@@ -55,6 +55,11 @@ pub struct ObjectMeta {
 /// Implemented by [`S3Objects`]; tests of the protocol use an in-memory map, and the
 /// end-to-end tests run the S3 implementation against a local S3 (moto).
 pub trait Objects: Clone + Send + Sync + 'static {
+    /// Bytes per ranged GET ([`RANGE_BYTES`]; tests use small ranges to cross many bounds).
+    fn range_bytes(&self) -> u64 {
+        RANGE_BYTES
+    }
+
     /// The object's size and ETag; `None` when there is no such object.
     fn head(
         &self,
@@ -274,7 +279,7 @@ impl<O: Objects> ObjectReader<O> {
             self.ahead = None;
             return;
         }
-        let end = (self.next_start + RANGE_BYTES).min(self.meta.size);
+        let end = (self.next_start + self.objects.range_bytes().max(1)).min(self.meta.size);
         let fut = self.objects.get_range(
             self.loc.clone(),
             self.meta.etag.clone(),
