@@ -1,8 +1,9 @@
-//! Exports kept as objects (S3): the small trait the rater reads and writes them through, its S3 implementation, and a reader that streams an object in ranges (one range fetched ahead), decompressing gzip and zstd on the way.
+//! Exports kept as objects (S3): the small trait the rater reads and writes them through, its S3 implementation, and a reader that streams an object in ranges (a few fetched ahead, in parallel), decompressing gzip and zstd on the way.
 //!
 //! Why ranges: a nightly export can be gigabytes and the function has at most a few hundred
-//! megabytes of memory; a ranged GET per [`RANGE_BYTES`] keeps at most two ranges in memory
-//! (the one being parsed, the next one in flight), and every range is read under `If-Match`
+//! megabytes of memory; a ranged GET per [`RANGE_BYTES`] keeps at most [`RANGES_AHEAD`] + 1
+//! ranges in memory (the one being parsed, the next ones in flight), and every range is read
+//! under `If-Match`
 //! of the ETag the object had when rating began, so an object replaced half-way is refused
 //! instead of rated as a mix of two uploads.
 
@@ -16,6 +17,11 @@ use crate::error::ExportProblem;
 /// 50-100 MB/s per connection), small enough that two in memory stay far below the function's
 /// memory. Measured in BENCHMARKS.md ("S3 exports").
 pub const RANGE_BYTES: u64 = 8 << 20;
+
+/// Ranges in flight while one is parsed. One S3 connection serves 50-100 MB/s and the parser
+/// reads 80-110 MB/s of CSV on one core: four parallel GETs keep the parser fed even when one
+/// is slow, for 32 MiB of memory (measured in BENCHMARKS.md, "Exports in S3").
+pub const RANGES_AHEAD: usize = 4;
 
 /// Where an object is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,7 +246,7 @@ impl Objects for S3Objects {
 /// a throttled GET is retryable, a bad export is not.
 pub type ProblemSlot = Arc<Mutex<Option<ExportProblem>>>;
 
-/// A synchronous reader over an object, in ranges, one fetched ahead. It blocks its thread
+/// A synchronous reader over an object, in ranges, [`RANGES_AHEAD`] fetched ahead. It blocks its thread
 /// while a range is awaited (`block_in_place`: the importer is synchronous), so it needs the
 /// multi-threaded Tokio runtime (the Lambda binary's and the CLI's).
 pub struct ObjectReader<O: Objects> {
@@ -248,7 +254,8 @@ pub struct ObjectReader<O: Objects> {
     loc: ObjectLoc,
     meta: ObjectMeta,
     next_start: u64,
-    ahead: Option<tokio::task::JoinHandle<Result<Vec<u8>, ExportProblem>>>,
+    /// The GETs in flight, in the object's order.
+    ahead: std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<u8>, ExportProblem>>>,
     buf: Vec<u8>,
     pos: usize,
     handle: tokio::runtime::Handle,
@@ -263,22 +270,25 @@ impl<O: Objects> ObjectReader<O> {
             loc,
             meta,
             next_start: 0,
-            ahead: None,
+            ahead: std::collections::VecDeque::with_capacity(RANGES_AHEAD),
             buf: Vec::new(),
             pos: 0,
             handle: tokio::runtime::Handle::current(),
             slot,
         };
-        r.fetch_next();
+        r.fetch_ahead();
         r
     }
 
-    /// Starts the GET of the next range, if any is left.
-    fn fetch_next(&mut self) {
-        if self.next_start >= self.meta.size {
-            self.ahead = None;
-            return;
+    /// Starts GETs of the next ranges until [`RANGES_AHEAD`] are in flight or none is left.
+    fn fetch_ahead(&mut self) {
+        while self.ahead.len() < RANGES_AHEAD && self.next_start < self.meta.size {
+            self.fetch_next();
         }
+    }
+
+    /// Starts the GET of the next range.
+    fn fetch_next(&mut self) {
         let end = (self.next_start + self.objects.range_bytes().max(1)).min(self.meta.size);
         let fut = self.objects.get_range(
             self.loc.clone(),
@@ -286,7 +296,7 @@ impl<O: Objects> ObjectReader<O> {
             self.next_start,
             end,
         );
-        self.ahead = Some(self.handle.spawn(fut));
+        self.ahead.push_back(self.handle.spawn(fut));
         self.next_start = end;
     }
 
@@ -298,10 +308,19 @@ impl<O: Objects> ObjectReader<O> {
     }
 }
 
+impl<O: Objects> Drop for ObjectReader<O> {
+    /// A reader dropped early (a bad record, a failed range) stops its downloads.
+    fn drop(&mut self) {
+        for task in &self.ahead {
+            task.abort();
+        }
+    }
+}
+
 impl<O: Objects> Read for ObjectReader<O> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos >= self.buf.len() {
-            let Some(ahead) = self.ahead.take() else {
+            let Some(ahead) = self.ahead.pop_front() else {
                 return Ok(0);
             };
             let handle = self.handle.clone();
@@ -321,7 +340,7 @@ impl<O: Objects> Read for ObjectReader<O> {
             }
             self.buf = bytes;
             self.pos = 0;
-            self.fetch_next();
+            self.fetch_ahead();
         }
         let n = out.len().min(self.buf.len() - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
