@@ -689,6 +689,7 @@ async fn dispatch<S: Store, O: Objects>(
         log.kind = "s3";
         log.action = Some("exports".into());
         let outcomes = crate::exports::handle_s3_event(store, config, objects, ev).await?;
+        log.rejected = Some(outcomes.iter().filter(|o| o.status == "rejected").count() as u64);
         log.exports = Some(outcomes.clone());
         return Ok(json!({ "exports": outcomes }));
     }
@@ -773,6 +774,10 @@ pub struct RequestLog {
     /// What an S3 event did with each export (rated, replayed, rejected with its report).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exports: Option<Vec<crate::exports::ExportOutcome>>,
+    /// How many of an S3 event's exports were refused (each has its rejection report): the
+    /// template's metric filter counts it, so a refused nightly export pages the operator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected: Option<u64>,
     pub status: u16,
     /// `ok`, `error` or `panic`.
     pub outcome: &'static str,
