@@ -238,6 +238,26 @@ fn exports_dropped_in_s3_are_rated_once_and_bad_ones_get_a_report() {
     assert_eq!(d.total("smb-tenant"), smb);
     assert_eq!(d.total("bu1user1"), bu1);
 
+    // One notification delivered twice at the same moment (S3 delivers at least once), to
+    // both processes: one rates it, the other waits for its lease and replays.
+    let twice = d.put("exports/cloudstack/2017-02-14.json", &std::fs::read(
+        root.join("examples/exports/cloudstack-nightly-2017-02-14.json"),
+    )
+    .unwrap());
+    let (x, y) = std::thread::scope(|s| {
+        let x = s.spawn(|| d.deliver(twice.clone()));
+        let y = s.spawn(|| d.deliver(twice.clone()));
+        (x.join().unwrap(), y.join().unwrap())
+    });
+    let mut statuses = [x[0]["status"].clone(), y[0]["status"].clone()];
+    statuses.sort_by_key(|v| v.to_string());
+    assert_eq!(statuses, [json!("rated"), json!("replayed")], "{x:?} {y:?}");
+    assert_eq!(
+        d.total("bu1user1"),
+        bu1,
+        "the nightly export's records are copies of the month's (same record ids)"
+    );
+
     // The same notification again, and the same bytes uploaded again under the same key
     // (same ETag): answered from the ledger, nothing billed twice.
     assert_eq!(d.deliver(csv_event.clone())[0]["status"], "replayed");
