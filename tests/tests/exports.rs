@@ -240,10 +240,10 @@ fn exports_dropped_in_s3_are_rated_once_and_bad_ones_get_a_report() {
 
     // One notification delivered twice at the same moment (S3 delivers at least once), to
     // both processes: one rates it, the other waits for its lease and replays.
-    let twice = d.put("exports/cloudstack/2017-02-14.json", &std::fs::read(
-        root.join("examples/exports/cloudstack-nightly-2017-02-14.json"),
-    )
-    .unwrap());
+    let twice = d.put(
+        "exports/cloudstack/2017-02-14.json",
+        &std::fs::read(root.join("examples/exports/cloudstack-nightly-2017-02-14.json")).unwrap(),
+    );
     let (x, y) = std::thread::scope(|s| {
         let x = s.spawn(|| d.deliver(twice.clone()));
         let y = s.spawn(|| d.deliver(twice.clone()));
