@@ -223,9 +223,9 @@ pub struct ExportOutcome {
 }
 
 /// Rates every export of an S3 event notification, one after the other. A refused export gets
-/// its rejection report and the event goes on; an error a retry can cure (S3 or the table
-/// unavailable) fails the invocation, so Lambda delivers the event again (exports already
-/// rated replay from their ledger).
+/// its rejection report and the event goes on; an error that is not the export's (S3 or the
+/// table unavailable or refusing us) fails the invocation, so Lambda delivers the event again
+/// and finally dead-letters it (exports already rated replay from their ledger).
 pub async fn handle_s3_event<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
@@ -249,8 +249,8 @@ pub async fn handle_s3_event<S: Store, O: Objects>(
     Ok(outcomes)
 }
 
-/// Rates one export; a refusal is written as its rejection report and answered as an outcome,
-/// a retryable failure is returned as the error.
+/// Rates one export; a refusal of the export (a 4xx) is written as its rejection report and
+/// answered as an outcome; a failure of ours (retryable, or a 5xx) is returned as the error.
 pub async fn rate_and_report<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
@@ -274,7 +274,11 @@ pub async fn rate_and_report<S: Store, O: Objects>(
             None,
             None,
         )),
-        Err(e) if e.retryable() => Err(e),
+        // Ours to fix, not the export's (the store or S3 refusing us, a bug): the invocation
+        // fails, so Lambda retries it and then dead-letters it (the errors alarm), and once
+        // the deployment is fixed the event is redriven. Only the export's own faults (4xx:
+        // bad records, unreadable bytes, a missing object, late usage) get a report.
+        Err(e) if e.retryable() || e.http_status() >= 500 => Err(e),
         Err(e) => {
             let report = ObjectLoc {
                 bucket: loc.bucket.clone(),

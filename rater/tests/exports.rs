@@ -21,6 +21,8 @@ struct Bucket {
     throttle_get: Option<usize>,
     /// After the n-th GET, the object is replaced by these bytes.
     replace_after: Option<(usize, Vec<u8>)>,
+    /// Every call is denied (a deployment whose role lacks the bucket).
+    denied: bool,
 }
 
 /// An object store in memory, with 64 KiB ranges.
@@ -46,6 +48,11 @@ impl Objects for Memory {
 
     async fn head(&self, loc: &ObjectLoc) -> Result<Option<ObjectMeta>, ExportProblem> {
         let b = self.0.lock().unwrap();
+        if b.denied {
+            return Err(ExportProblem::Refused {
+                message: "AccessDenied".into(),
+            });
+        }
         Ok(b.objects.get(&loc.key).map(|(bytes, etag)| ObjectMeta {
             size: bytes.len() as u64,
             etag: etag.clone(),
@@ -214,4 +221,23 @@ async fn the_cli_options_limit_an_object_like_a_request() {
         .await
         .unwrap_err();
     assert!(matches!(err, RaterError::BadRecords(_)), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_fault_fails_the_invocation_instead_of_reporting() {
+    let (_d, store) = store();
+    let config = config();
+    let objects = Memory::default();
+    objects.put_export("exports/d.jsonl", &export(10, 6));
+    objects.0.lock().unwrap().denied = true;
+    let err = rate_and_report(&store, &config, &objects, &loc("exports/d.jsonl"))
+        .await
+        .unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("export_refused", 500));
+    assert!(
+        !err.public_message().contains("AccessDenied"),
+        "AWS text stays in the log"
+    );
+    objects.0.lock().unwrap().denied = false;
+    assert!(!objects.has(&report_key("exports/d.jsonl")));
 }
