@@ -40,6 +40,14 @@ pub fn report_key(key: &str) -> String {
     format!("{REJECTED_PREFIX}{key}.errors.json")
 }
 
+/// Where an export's rejection report is: beside it, in the same bucket.
+fn report_loc(export: &ObjectLoc) -> ObjectLoc {
+    ObjectLoc {
+        bucket: export.bucket.clone(),
+        key: report_key(&export.key),
+    }
+}
+
 fn export_error(loc: &ObjectLoc, problem: ExportProblem) -> RaterError {
     RaterError::Export {
         object: loc.to_string(),
@@ -280,10 +288,7 @@ pub async fn rate_and_report<S: Store, O: Objects>(
         // bad records, unreadable bytes, a missing object, late usage) get a report.
         Err(e) if e.retryable() || e.http_status() >= 500 => Err(e),
         Err(e) => {
-            let report = ObjectLoc {
-                bucket: loc.bucket.clone(),
-                key: report_key(&loc.key),
-            };
+            let report = report_loc(loc);
             let body = rejection_report(loc, &e, config.now_s());
             objects
                 .put(&report, body, "application/json")
@@ -343,10 +348,7 @@ pub async fn status<S: Store, O: Objects>(
         }
         Some(_) => v["status"] = json!("in_progress"),
         None => {
-            let report = ObjectLoc {
-                bucket: loc.bucket.clone(),
-                key: report_key(&loc.key),
-            };
+            let report = report_loc(loc);
             let found = objects
                 .head(&report)
                 .await

@@ -152,12 +152,14 @@ impl S3Objects {
 /// An S3 error as an export problem: throttling, timeouts and 5xx can pass on a retry;
 /// 404 is a missing object; 412 an object replaced since rating began; the rest (access
 /// denied, a bad bucket name) is the deployment's.
-fn problem<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>, status: Option<u16>) -> ExportProblem
+fn problem<E>(
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> ExportProblem
 where
     E: std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     use aws_sdk_s3::error::SdkError;
+    let status = e.raw_response().map(|r| r.status().as_u16());
     let message = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
     match (e, status) {
         (_, Some(404)) => ExportProblem::Missing,
@@ -186,7 +188,7 @@ impl Objects for S3Objects {
                 etag: o.e_tag().unwrap_or_default().to_string(),
                 version_id: o.version_id().map(str::to_string),
             })),
-            Err(e) => match problem(&e, e.raw_response().map(|r| r.status().as_u16())) {
+            Err(e) => match problem(&e) {
                 ExportProblem::Missing => Ok(None),
                 p => Err(p),
             },
@@ -210,7 +212,7 @@ impl Objects for S3Objects {
                 .if_match(etag)
                 .send()
                 .await
-                .map_err(|e| problem(&e, e.raw_response().map(|r| r.status().as_u16())))?;
+                .map_err(|e| problem(&e))?;
             let body = out
                 .body
                 .collect()
@@ -237,7 +239,7 @@ impl Objects for S3Objects {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| problem(&e, e.raw_response().map(|r| r.status().as_u16())))
+            .map_err(|e| problem(&e))
     }
 }
 

@@ -78,12 +78,9 @@ impl DynamoLocal {
     /// Environment for an AWS SDK client (or a child process) to reach this server with fixed
     /// test credentials.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL_DYNAMODB", self.endpoint()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "local".into()),
-            ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ]
+        let mut env = vec![("AWS_ENDPOINT_URL_DYNAMODB", self.endpoint())];
+        env.extend(local_credentials());
+        env
     }
 }
 
@@ -94,6 +91,27 @@ impl Drop for DynamoLocal {
             .arg(&script)
             .args(["stop", &self.port.to_string()])
             .output();
+    }
+}
+
+/// The fixed region and credentials every local server of the tests accepts (DynamoDB Local,
+/// moto): one set, so a process given several servers' environments sees no conflict.
+fn local_credentials() -> [(&'static str, String); 3] {
+    [
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+    ]
+}
+
+/// A child process killed (and reaped) when dropped: a function process behind the Runtime
+/// API, a local server; a failing test never leaves one running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -419,7 +437,7 @@ pub fn signed_url_event(
 /// tests. Stopped (killed by PID: the venv's script is the server process) when dropped.
 pub struct Moto {
     pub port: u16,
-    child: std::process::Child,
+    _server: KillOnDrop,
 }
 
 /// The moto version `.ci/install` puts in `$RATECARD_CACHE/venvs/moto-<version>`.
@@ -445,7 +463,10 @@ impl Moto {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
-        let moto = Moto { port, child };
+        let moto = Moto {
+            port,
+            _server: KillOnDrop(child),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http("GET", &format!("{}/", moto.endpoint()), &[], &[]).is_err() {
             assert!(Instant::now() < deadline, "moto did not answer on {port}");
@@ -460,12 +481,9 @@ impl Moto {
 
     /// Environment for the rater (or the CLI) to reach this S3 with fixed test credentials.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("AWS_ENDPOINT_URL_S3", self.endpoint()),
-            ("AWS_REGION", "us-east-1".into()),
-            ("AWS_ACCESS_KEY_ID", "local".into()),
-            ("AWS_SECRET_ACCESS_KEY", "local".into()),
-        ]
+        let mut env = vec![("AWS_ENDPOINT_URL_S3", self.endpoint())];
+        env.extend(local_credentials());
+        env
     }
 
     /// Creates a bucket (path-style, unsigned: moto does not check signatures).
@@ -511,13 +529,6 @@ impl Moto {
             404 => None,
             s => panic!("get {key}: status {s}: {}", String::from_utf8_lossy(&body)),
         }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

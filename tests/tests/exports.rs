@@ -4,10 +4,10 @@
 //! (`examples/exports/*.expected.json`, whose key amounts `shared/tests/import_examples.rs`
 //! checks by hand): an export read from S3 must be billed exactly as the same file.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e::{build_binaries, DynamoLocal, Moto, Outcome, RuntimeApi};
+use e2e::{build_binaries, DynamoLocal, KillOnDrop, Moto, Outcome, RuntimeApi};
 use serde_json::{json, Value};
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -15,15 +15,6 @@ const TABLE: &str = "ratecard-e2e-exports";
 const BUCKET: &str = "ratecard-exports-e2e";
 const OPERATOR: &str = "arn:aws:sts::123456789012:assumed-role/billing-ops/alice";
 const UPLOADER: &str = "arn:aws:sts::123456789012:assumed-role/exporter/nightly";
-
-struct Lambda(Child);
-
-impl Drop for Lambda {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The notification S3 sends for a PUT (event structure version 2.1), key URL-encoded as S3
 /// encodes it.
@@ -183,9 +174,9 @@ fn exports_dropped_in_s3_are_rated_once_and_bad_ones_get_a_report() {
     let api = RuntimeApi::start();
     let log = std::fs::File::create(std::env::temp_dir().join("ratecard-e2e-exports.log")).unwrap();
     // Two function processes: two exports landing together are rated concurrently.
-    let lambdas: Vec<Lambda> = (0..2)
+    let lambdas: Vec<KillOnDrop> = (0..2)
         .map(|_| {
-            Lambda(
+            KillOnDrop(
                 Command::new(bin.join("rater"))
                     .envs(api.env())
                     .envs(env.iter().map(|(k, v)| (*k, v.as_str())))

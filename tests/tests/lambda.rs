@@ -1,10 +1,10 @@
 //! End to end: the real `rater` Lambda binary behind a Lambda Runtime API emulator, on DynamoDB Local, fed a Function URL request and a scheduled event.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
-use e2e::{build_binaries, DynamoLocal, Outcome, RuntimeApi};
+use e2e::{build_binaries, DynamoLocal, KillOnDrop, Outcome, RuntimeApi};
 use pricing::{parse_json, AccountBook, BillingPeriod, Catalog, Invoice, UsageRecord};
 use serde_json::{json, Value};
 
@@ -57,15 +57,6 @@ fn invoice_of<'a>(invoices: &'a Value, account: &str) -> &'a Value {
         .iter()
         .find(|i| i["account"] == account)
         .unwrap_or_else(|| panic!("no invoice for {account} in {invoices}"))
-}
-
-struct Lambda(Child);
-
-impl Drop for Lambda {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn cli(bin: &std::path::Path, ddb: &DynamoLocal, args: &[&str]) {
@@ -148,7 +139,7 @@ fn real_lambda_binary_rates_function_url_and_scheduled_events_on_dynamodb_local(
 
     let api = RuntimeApi::start();
     let log = std::fs::File::create(std::env::temp_dir().join("ratecard-e2e-lambda.log")).unwrap();
-    let _lambda = Lambda(
+    let _lambda = KillOnDrop(
         Command::new(bin.join("rater"))
             .envs(api.env())
             .envs(ddb.env())

@@ -3,10 +3,10 @@
 //! The amounts are computed by hand from the example catalog's prices (see the comments);
 //! every refused request must leave the store as it was.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use e2e::{build_binaries, DynamoLocal, Outcome, RuntimeApi};
+use e2e::{build_binaries, DynamoLocal, KillOnDrop, Outcome, RuntimeApi};
 use serde_json::{json, Value};
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -17,15 +17,6 @@ const UPLOADER: &str = "arn:aws:sts::123456789012:assumed-role/exporter/nightly"
 const ACME: &str = "arn:aws:sts::123456789012:assumed-role/acme-billing/bob";
 const NIMBUS: &str = "arn:aws:sts::123456789012:assumed-role/nimbus-billing/carol";
 const STRANGER: &str = "arn:aws:iam::999999999999:user/eve";
-
-struct Lambda(Child);
-
-impl Drop for Lambda {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn cli(bin: &std::path::Path, ddb: &DynamoLocal, args: &[&str]) -> String {
     let out = Command::new(bin.join("ratecard"))
@@ -132,7 +123,7 @@ fn resellers_are_billed_and_isolated_through_the_real_function_on_dynamodb_local
     let api = RuntimeApi::start();
     let log =
         std::fs::File::create(std::env::temp_dir().join("ratecard-e2e-resellers.log")).unwrap();
-    let _lambda = Lambda(
+    let _lambda = KillOnDrop(
         Command::new(bin.join("rater"))
             .envs(api.env())
             .envs(ddb.env())
