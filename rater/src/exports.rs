@@ -55,8 +55,8 @@ fn export_error(loc: &ObjectLoc, problem: ExportProblem) -> RaterError {
     }
 }
 
-/// What a caller may set on an object's batch (the S3 trigger sets nothing: detected format,
-/// periods from the records, every account, interim). The batch id is always the object's.
+/// What a caller may set on an object's batch (the S3 trigger sets only the window its key
+/// names, [`window_of_key`]: detected format, every account, interim). The batch id is always the object's.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectBatch {
     pub format: Option<Format>,
@@ -257,6 +257,23 @@ pub async fn handle_s3_event<S: Store, O: Objects>(
     Ok(outcomes)
 }
 
+/// The window an export's key names: a period id at the start of its file name
+/// (`exports/ceilometer/2026-11-30.json.gz` is 30 November, `2026-11 night.csv` November,
+/// `2026-W48.jsonl` ISO week 48), or none. Its records must lie in it, and Ceilometer's gauge
+/// time is cut to it, so that nightly exports overlapping by one sample bill each hour once.
+pub fn window_of_key(key: &str) -> Option<pricing::BillingPeriod> {
+    let name = key.rsplit('/').next().unwrap_or(key);
+    // Longest first: `2026-11-30` also starts with the month `2026-11`.
+    [10, 8, 7].into_iter().find_map(|n| {
+        let id = name.get(..n)?;
+        let rest = &name[n..];
+        if rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-') {
+            return None;
+        }
+        pricing::BillingPeriod::parse(id).ok()
+    })
+}
+
 /// Rates one export; a refusal of the export (a 4xx) is written as its rejection report and
 /// answered as an outcome; a failure of ours (retryable, or a 5xx) is returned as the error.
 pub async fn rate_and_report<S: Store, O: Objects>(
@@ -274,7 +291,11 @@ pub async fn rate_and_report<S: Store, O: Objects>(
         code,
         report,
     };
-    match rate_object(store, config, objects, loc, &ObjectBatch::default()).await {
+    let how = ObjectBatch {
+        period: window_of_key(&loc.key),
+        ..ObjectBatch::default()
+    };
+    match rate_object(store, config, objects, loc, &how).await {
         Ok(resp) => Ok(outcome(
             if resp.replayed { "replayed" } else { "rated" },
             Some(resp.batch_id),
@@ -379,6 +400,31 @@ mod tests {
         assert_eq!(decode_event_key("a%2Bb").unwrap(), "a+b");
         assert!(decode_event_key("bad%zz").is_err());
         assert!(decode_event_key("cut%2").is_err());
+    }
+
+    #[test]
+    fn a_key_names_its_window_by_the_period_its_file_name_starts_with() {
+        let p = |id: &str| Some(pricing::BillingPeriod::parse(id).unwrap());
+        assert_eq!(
+            window_of_key("exports/ceilometer/2026-11-30.json.gz"),
+            p("2026-11-30")
+        );
+        assert_eq!(
+            window_of_key("exports/canonical/2017-02 night.csv.gz"),
+            p("2017-02")
+        );
+        assert_eq!(window_of_key("2026-W48.jsonl"), p("2026-W48"));
+        assert_eq!(window_of_key("exports/a/2026-11.json"), p("2026-11"));
+        for none in [
+            "exports/2026-11-30/export.json",
+            "exports/a/2026-11-301.json",
+            "exports/a/2026-11-30x.json",
+            "exports/a/2026-13.json",
+            "exports/a/night.json",
+            "",
+        ] {
+            assert_eq!(window_of_key(none), None, "{none}");
+        }
     }
 
     #[test]

@@ -40,7 +40,8 @@ pub fn detect(head: &[u8]) -> Result<Format, RaterError> {
 /// Ceilometer documents). Every record is read even after errors; the importer's errors and the
 /// sink's are returned together as `ImportError::Records`, and the caller rejects the batch.
 ///
-/// `period`, when known, ends Ceilometer gauge windows at the period's end.
+/// The catalog's `mappings` configure the importers; `period`, when known, is Ceilometer's
+/// window (gauge time cut to it, counted samples read outside it used as baselines only).
 pub fn read_records<R: Read>(
     format: Format,
     input: R,
@@ -48,10 +49,7 @@ pub fn read_records<R: Read>(
     period: Option<BillingPeriod>,
     sink: impl FnMut(usize, &UsageRecord) -> Result<(), RecordError>,
 ) -> Result<ImportStats, ImportError> {
-    let mut options = ImportOptions::default();
-    if let Some(p) = period {
-        options.ceilometer.window_end = Some(p.end());
-    }
+    let options = ImportOptions::for_batch(catalog, period);
     // The borrowed-record path: streaming formats reuse one record buffer, no allocation per row.
     pricing::import::import_each(format, input, catalog, &options, sink)
 }

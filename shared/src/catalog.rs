@@ -11,6 +11,9 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+pub use crate::mapping::ImportOptions;
+pub use crate::role::MeterRole;
+
 use crate::money::RoundingMode;
 use crate::price::Price;
 use crate::quote::QuoteTier;
@@ -78,6 +81,11 @@ pub struct Catalog {
     /// then, so that stored catalog versions read and write the same bytes as before.
     #[serde(default, skip_serializing_if = "LateUsagePolicy::is_refuse")]
     pub late_usage: LateUsagePolicy,
+    /// How the importers map exports onto this catalog (`cloudstack`, `ceilometer`): the same
+    /// settings for the rater, the CLI and the storefront's invoice preview. Absent means the
+    /// defaults, and is not written then, so that stored catalog versions keep their bytes.
+    #[serde(default, skip_serializing_if = "ImportOptions::is_default")]
+    pub mappings: ImportOptions,
 }
 
 /// What happens to usage that arrives for a period whose final invoice is already issued. A
@@ -161,28 +169,6 @@ impl MeterRole {
             MeterRole::SnapshotStorage => "snapshot_storage",
         }
     }
-}
-
-/// The well-known meanings of meters, shared by the estimate builder and the importers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MeterRole {
-    /// Hours a VM ran (CloudStack RUNNING_VM, Ceilometer `instance:<flavor>`).
-    Running,
-    /// Hours a VM was allocated but stopped (CloudStack ALLOCATED_VM minus RUNNING_VM).
-    Stopped,
-    /// Volume size over time (GB-hours or GB-months).
-    Storage,
-    TrafficIn,
-    TrafficOut,
-    /// Hours an IP address was held.
-    IpHours,
-    /// Hours a network offering, rule or service was held.
-    ServiceHours,
-    ReadRequests,
-    WriteRequests,
-    /// Snapshot, template or ISO storage over time.
-    SnapshotStorage,
 }
 
 impl Meter {

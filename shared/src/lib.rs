@@ -30,6 +30,9 @@ pub mod unit;
 
 pub mod price;
 pub mod quote;
+pub mod role;
+
+pub mod mapping;
 
 pub mod catalog;
 pub mod validate;

@@ -79,6 +79,8 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
         templates: retail.templates(catalog),
         resellers: Vec::new(),
         late_usage: catalog.late_usage,
+        // The reseller's customers run the provider's clouds: their exports map the same way.
+        mappings: catalog.mappings.clone(),
         brand: Some(overlay.brand.clone()),
     };
     // A validated catalog's prices, markups (at most 1,000 %) and rates never overflow here;

@@ -186,6 +186,7 @@ impl Catalog {
         c.terms_and_tags(self);
         c.resellers(self);
         c.templates(self);
+        c.mappings(self);
         c.amounts(self);
         if c.errors.is_empty() {
             Ok(())
@@ -393,6 +394,97 @@ impl Check {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// The importers' settings: Ceilometer's times and names, and a CloudStack mapping's
+    /// references (checked only when the catalog sets one: the default names the example
+    /// CloudStack catalog's products).
+    fn mappings(&mut self, cat: &Catalog) {
+        use crate::mapping::{MeterSelector, ProductSource, GAUGE_SAMPLE_INTERVAL_S_MAX};
+        let c = &cat.mappings.ceilometer;
+        let path = "$.mappings.ceilometer";
+        if c.gauge_sample_interval_s == 0 || c.gauge_sample_interval_s > GAUGE_SAMPLE_INTERVAL_S_MAX
+        {
+            self.fail(
+                format!("{path}.gauge_sample_interval_s"),
+                CatalogRule::InvalidValue,
+                format!("the sampling interval must be 1 to {GAUGE_SAMPLE_INTERVAL_S_MAX} seconds"),
+            );
+        }
+        if c.gauge_gap_max_s < c.gauge_sample_interval_s
+            || c.gauge_gap_max_s > GAUGE_SAMPLE_INTERVAL_S_MAX
+        {
+            self.fail(
+                format!("{path}.gauge_gap_max_s"),
+                CatalogRule::InvalidValue,
+                format!("the gap limit must be at least the sampling interval ({} s) and at most {GAUGE_SAMPLE_INTERVAL_S_MAX} s", c.gauge_sample_interval_s),
+            );
+        }
+        if c.gauge_jitter_s >= c.gauge_sample_interval_s.max(1) {
+            self.fail(
+                format!("{path}.gauge_jitter_s"),
+                CatalogRule::InvalidValue,
+                "the jitter must be shorter than the sampling interval",
+            );
+        }
+        for (project, account) in &c.account_by_project {
+            if project.is_empty() || account.is_empty() {
+                self.fail(
+                    format!("{path}.account_by_project.{project}"),
+                    CatalogRule::InvalidValue,
+                    "a project and its account must both be named",
+                );
+            }
+        }
+        if let Some(r) = &c.region {
+            if !cat
+                .regions
+                .iter()
+                .any(|x| &x.id == r || x.aliases.contains(r))
+            {
+                self.fail(
+                    format!("{path}.region"),
+                    CatalogRule::UnknownReference,
+                    format!("unknown region `{r}`"),
+                );
+            }
+        }
+        let cs = &cat.mappings.cloudstack;
+        if *cs == crate::mapping::CloudStackMapping::default() {
+            return;
+        }
+        let mut types = std::collections::HashSet::new();
+        for (i, rule) in cs.rules.iter().enumerate() {
+            let rp = format!("$.mappings.cloudstack.rules[{i}]");
+            if !types.insert(rule.usage_type) {
+                self.fail(
+                    format!("{rp}.usage_type"),
+                    CatalogRule::DuplicateId,
+                    format!("usage type {} has two rules", rule.usage_type),
+                );
+            }
+            let fixed = match &rule.product {
+                ProductSource::Offering => None,
+                ProductSource::OfferingOr(p) | ProductSource::Product(p) => Some(p),
+            };
+            let product = fixed.and_then(|p| cat.resolve_product(p));
+            if let (Some(p), None) = (fixed, product) {
+                self.fail(
+                    format!("{rp}.product"),
+                    CatalogRule::UnknownReference,
+                    format!("unknown product `{p}`"),
+                );
+            }
+            if let (Some(p), MeterSelector::Id(m)) = (product, &rule.meter) {
+                if !p.charges.iter().any(|ch| &ch.meter == m) {
+                    self.fail(
+                        format!("{rp}.meter"),
+                        CatalogRule::UnknownReference,
+                        format!("product `{}` has no charge for meter `{m}`", p.id),
+                    );
+                }
+            }
         }
     }
 

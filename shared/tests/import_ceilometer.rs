@@ -686,3 +686,371 @@ fn documents_that_are_not_samples_are_refused_whole() {
         assert!(check(&e), "{text}: {e}");
     }
 }
+
+/// A sample of `counter` at an RFC 3339 instant (`2026-11-30T23:30:00Z`).
+fn sample_at(
+    counter: &str,
+    kind: &str,
+    unit: &str,
+    volume: Value,
+    resource: &str,
+    at: &str,
+) -> Value {
+    json!({
+        "counter_name": counter, "counter_type": kind, "counter_unit": unit, "counter_volume": volume,
+        "resource_id": resource, "project_id": "tenant-acme",
+        "timestamp": at, "message_id": format!("{counter}/{resource}/{at}"),
+        "resource_metadata": {}
+    })
+}
+
+fn tiny_at(at: &str) -> Value {
+    sample_at(
+        "instance:m1.tiny",
+        "gauge",
+        "instance",
+        json!(1),
+        "vm-1",
+        at,
+    )
+}
+
+/// Options with Ceilometer's window set to `[start, end)`.
+fn window(start: &str, end: &str) -> ImportOptions {
+    let mut options = ImportOptions::default();
+    options.ceilometer.window_start = Some(t(start));
+    options.ceilometer.window_end = Some(t(end));
+    options
+}
+
+fn total(records: &[UsageRecord]) -> Decimal {
+    records.iter().map(|r| r.quantity).sum()
+}
+
+#[test]
+fn a_lost_poll_with_jitter_is_still_bridged() {
+    // Hourly polls; the 11:00 poll is lost and the 12:00 one comes 1.8 s late: the gap is
+    // 7,201.8 s, over two intervals but within them plus the 360 s jitter: continuous use.
+    let r = import(&[tiny("10:00"), tiny_at("2026-11-02T12:00:01.8Z")]);
+    // 10:00 -> 12:00:01.8 held (7,201.8 s), then the last sample one interval.
+    assert_eq!(total(&r), d("7201.8") + d("3600"));
+    // A second of jitter never changes the invoice: on time, the same hours.
+    let on_time = import(&[tiny("10:00"), tiny("12:00")]);
+    assert_eq!(total(&on_time), d("7200") + d("3600"));
+
+    // Past two intervals plus the jitter (7,561 s) the resource was gone: one interval each.
+    let gone = import(&[tiny("10:00"), tiny_at("2026-11-02T12:06:01Z")]);
+    assert_eq!(total(&gone), d("3600") + d("3600"));
+
+    // The jitter is a mapping setting.
+    let mut options = ImportOptions::default();
+    options.ceilometer.gauge_jitter_s = 0;
+    let strict = import_with(
+        &[tiny("10:00"), tiny_at("2026-11-02T12:00:01.8Z")],
+        &options,
+    )
+    .unwrap();
+    assert_eq!(total(&strict), d("3600") + d("3600"));
+}
+
+#[test]
+fn gauge_time_is_cut_at_both_ends_of_the_window_and_at_midnights() {
+    // Half-past polls from 20:30 on 30 November to 03:30 on 1 December.
+    let times: Vec<String> = (20..24)
+        .map(|h| format!("2026-11-30T{h}:30:00Z"))
+        .chain((0..4).map(|h| format!("2026-12-01T0{h}:30:00Z")))
+        .collect();
+    let samples: Vec<Value> = times.iter().map(|t| tiny_at(t)).collect();
+
+    // One export over both months, no window: 20:30 -> 03:30 continuous, then one hour; the
+    // 23:30 sample's hour is two records, one per day, the second with its own id.
+    let whole = import(&samples);
+    assert_eq!(total(&whole), d("3600") * d("8"));
+    let split: Vec<_> = whole
+        .iter()
+        .filter(|r| r.record_id.as_deref().unwrap().contains("23:30"))
+        .map(|r| (r.record_id.clone().unwrap(), r.start, r.end, r.quantity))
+        .collect();
+    let id = "instance:m1.tiny/vm-1/2026-11-30T23:30:00Z";
+    assert_eq!(
+        split,
+        vec![
+            (
+                id.to_string(),
+                t("2026-11-30T23:30:00Z"),
+                t("2026-12-01T00:00:00Z"),
+                d("1800")
+            ),
+            (
+                format!("{id}@2026-12-01T00:00:00Z"),
+                t("2026-12-01T00:00:00Z"),
+                t("2026-12-01T00:30:00Z"),
+                d("1800")
+            ),
+        ]
+    );
+
+    // November's export (samples up to 23:30) and December's, which starts with November's
+    // last sample as the documentation asks: each bills its own side of midnight.
+    let nov = import_with(
+        &samples[..4],
+        &window("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+    )
+    .unwrap();
+    let dec = import_with(
+        &samples[3..],
+        &window("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+    )
+    .unwrap();
+    // November: 20:30 -> 00:00 = 3.5 h. December: 00:00 -> 03:30 and the last hour = 4.5 h.
+    assert_eq!(total(&nov), d("12600"));
+    assert_eq!(total(&dec), d("16200"));
+    assert!(dec.iter().all(|r| r.start >= t("2026-12-01T00:00:00Z")));
+    // The same December record as in the whole export, id included (a re-delivery dedupes).
+    assert_eq!(
+        dec.iter()
+            .find(|r| r.start == t("2026-12-01T00:00:00Z"))
+            .and_then(|r| r.record_id.clone()),
+        Some(format!("{id}@2026-12-01T00:00:00Z"))
+    );
+
+    // Rated into December, the overlapping export is accepted (it used to be refused whole:
+    // "starts before the period").
+    let text = Value::Array(samples[3..].to_vec()).to_string();
+    let rated = import_and_rate(
+        Format::Ceilometer,
+        text.as_bytes(),
+        &catalog(),
+        &ImportOptions::default(),
+        BillingPeriod::month(2026, 12).unwrap(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rated.usage.totals.values().next().unwrap().quantity,
+        d("16200")
+    );
+}
+
+#[test]
+fn a_counted_quantity_belongs_to_the_window_it_was_read_in() {
+    let c = |v: i64, at: &str| {
+        sample_at(
+            "network.outgoing.bytes",
+            "cumulative",
+            "B",
+            json!(v),
+            "tap-1",
+            at,
+        )
+    };
+    let samples = [
+        c(1_000, "2026-11-30T22:00:00Z"),
+        c(1_500, "2026-11-30T23:00:00Z"),
+        c(2_100, "2026-12-01T00:00:00Z"),
+        c(2_800, "2026-12-01T01:00:00Z"),
+    ];
+    let nov = import_with(
+        &samples[..2],
+        &window("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+    )
+    .unwrap();
+    let dec = import_with(
+        &samples[1..],
+        &window("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z"),
+    )
+    .unwrap();
+    // November: 1,500 - 1,000. December: read at midnight 2,100 - 1,500, then 2,800 - 2,100;
+    // the overlapping 23:00 sample is only December's baseline.
+    assert_eq!(total(&nov), d("500"));
+    assert_eq!(total(&dec), d("600") + d("700"));
+    // A reading at midnight is a point on its day, inside December.
+    let midnight = t("2026-12-01T00:00:00Z");
+    assert!(dec.iter().any(|r| r.start == midnight && r.end == midnight));
+    // One export over both gives the same records.
+    let whole = import(&samples);
+    assert_eq!(total(&whole), d("500") + d("600") + d("700"));
+    // A reading at the window's end is the next window's: not billed here.
+    let nov_with_midnight = import_with(
+        &samples[..3],
+        &window("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z"),
+    )
+    .unwrap();
+    assert_eq!(total(&nov_with_midnight), d("500"));
+}
+
+#[test]
+fn one_traffic_published_in_bytes_and_in_gb_is_billed_once() {
+    // The seed's pipeline converts bytes to GB (`.gb`) while the raw counter is still
+    // published: the same traffic under two names.
+    let raw = |v: i64, time: &str| {
+        sample(
+            "network.incoming.bytes",
+            "cumulative",
+            "B",
+            json!(v),
+            "tap-1",
+            time,
+        )
+    };
+    let gb = |v: &str, time: &str| {
+        sample(
+            "network.incoming.bytes.gb",
+            "cumulative",
+            "GB",
+            json!(v),
+            "tap-1",
+            time,
+        )
+    };
+    let text = Value::Array(vec![
+        raw(0, "10:00"),
+        gb("0", "10:00"),
+        raw(2_147_483_648, "11:00"),
+        gb("2", "11:00"),
+        raw(3_221_225_472, "12:00"),
+        gb("3", "12:00"),
+    ])
+    .to_string();
+    let mut records = Vec::new();
+    let stats = pricing::import::import(
+        Format::Ceilometer,
+        text.as_bytes(),
+        &catalog(),
+        &ImportOptions::default(),
+        |_, r| {
+            records.push(r);
+            Ok(())
+        },
+    )
+    .unwrap();
+    // The raw bytes win: 2 GiB then 1 GiB, in bytes; the three `.gb` samples are skipped.
+    assert_eq!(total(&records), d("3221225472"));
+    assert!(records.iter().all(|r| r.unit == Unit::Bytes));
+    // Skipped: the raw baseline and the three GB samples.
+    assert_eq!(stats.skipped, 4);
+
+    // Another resource's GB series alone is still billed.
+    let only_gb = import(&[gb("1", "10:00"), gb("4", "11:00")]);
+    assert_eq!(total(&only_gb), d("3"));
+    assert!(only_gb.iter().all(|r| r.unit == Unit::Gigabytes));
+}
+
+#[test]
+fn the_catalog_mappings_configure_the_importer() {
+    let mut cat: Value =
+        serde_json::from_str(include_str!("../../examples/catalogs/openstack.json")).unwrap();
+    cat["mappings"] = json!({ "ceilometer": {
+        "skip_unknown_counters": true,
+        "account_by_project": { "tenant-acme": "acme" },
+        "gauge_sample_interval_s": 600, "gauge_gap_max_s": 1200, "gauge_jitter_s": 60
+    }});
+    let mapped = Catalog::from_json(&cat.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let cpu = sample("cpu", "cumulative", "ns", json!(1), "vm-1", "10:00");
+    let text = Value::Array(vec![cpu, tiny("10:00"), tiny("10:20"), tiny("11:00")]).to_string();
+    let options = ImportOptions::for_batch(&mapped, None);
+    let records = import_all(Format::Ceilometer, text.as_bytes(), &mapped, &options).unwrap();
+    // 10:00 -> 10:20 held (1,200 s), then one 600 s interval for each of the other two.
+    assert_eq!(total(&records), d("1200") + d("600") + d("600"));
+    assert!(records.iter().all(|r| r.account == "acme"));
+    // A catalog round-trips its mappings; one without them writes none.
+    let again = Catalog::from_json(&serde_json::to_string(&mapped).unwrap()).unwrap();
+    assert_eq!(again.mappings, mapped.mappings);
+    assert!(!serde_json::to_string(&catalog())
+        .unwrap()
+        .contains("mappings"));
+
+    // Bad mappings are refused at load, naming the path.
+    let refused = |mappings: Value| {
+        let mut c: Value =
+            serde_json::from_str(include_str!("../../examples/catalogs/openstack.json")).unwrap();
+        c["mappings"] = mappings;
+        Catalog::from_json(&c.to_string()).unwrap_err().0[0]
+            .path
+            .clone()
+    };
+    assert_eq!(
+        refused(json!({"ceilometer": {"gauge_gap_max_s": 10}})),
+        "$.mappings.ceilometer.gauge_gap_max_s"
+    );
+    assert_eq!(
+        refused(json!({"ceilometer": {"gauge_jitter_s": 3600}})),
+        "$.mappings.ceilometer.gauge_jitter_s"
+    );
+    assert_eq!(
+        refused(json!({"ceilometer": {"region": "mars"}})),
+        "$.mappings.ceilometer.region"
+    );
+    assert_eq!(
+        refused(json!({"ceilometer": {"window_end": "2026-12-01T00:00:00Z"}})),
+        "$.mappings.ceilometer.window_end"
+    );
+    assert_eq!(
+        refused(json!({"cloudstack": {"rules": [
+            { "usage_type": 3, "name": "IP_ADDRESS", "product": {"product": "no-such"}, "meter": {"role": "ip_hours"}, "quantity": "hours" }
+        ]}})),
+        "$.mappings.cloudstack.rules[0].product"
+    );
+}
+
+mod overlapping_exports {
+    //! Property: a month of samples cut into any sequence of windows, each export holding its
+    //! window's samples plus the previous window's last sample of every series, bills what one
+    //! export of the whole month bills. For gauges this holds when each series is polled at
+    //! least once per sampling interval around the cuts (a poll lost right at a cut loses the
+    //! rest of that interval: the export before cannot know the resource lived on).
+    use super::*;
+    use proptest::prelude::*;
+
+    fn at(seconds: i64) -> String {
+        (t("2026-11-01T00:00:00Z") + chrono::Duration::seconds(seconds))
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_cut_bills_what_one_export_bills(
+            gaps in proptest::collection::vec(600i64..=3600, 4..60),
+            steps in proptest::collection::vec(0i64..5_000, 4..60),
+            cuts in proptest::collection::btree_set(1i64..200_000, 0..5),
+        ) {
+            // One gauge series and one cumulative series, each sample at a running sum of gaps.
+            let mut samples: Vec<(i64, Value)> = Vec::new();
+            let (mut s, mut v) = (0i64, 0i64);
+            for (g, step) in gaps.iter().zip(&steps) {
+                s += g;
+                v += step;
+                samples.push((s, tiny_at(&at(s))));
+                samples.push((s, sample_at("network.outgoing.bytes", "cumulative", "B", json!(v), "tap-1", &at(s))));
+            }
+            let end = 400_000i64;
+            let mut bounds = vec![0i64];
+            bounds.extend(cuts.iter().copied());
+            bounds.push(end);
+            let rated = |from: i64, to: i64| {
+                // This window's samples, and the last sample of each series before it.
+                let before = samples.iter().filter(|(s, _)| *s < from).map(|(s, _)| *s).max();
+                let docs: Vec<Value> = samples
+                    .iter()
+                    .filter(|(s, _)| (*s >= from && *s < to) || Some(*s) == before)
+                    .map(|(_, x)| x.clone())
+                    .collect();
+                if docs.is_empty() {
+                    return (Decimal::ZERO, Decimal::ZERO);
+                }
+                let options = window(&at(from), &at(to));
+                let r = import_with(&docs, &options).unwrap_or_else(|e| panic!("{e}"));
+                let sum = |u: Unit| r.iter().filter(|x| x.unit == u).map(|x| x.quantity).sum::<Decimal>();
+                (sum(Unit::Seconds), sum(Unit::Bytes))
+            };
+            let one = rated(0, end);
+            let mut parts = (Decimal::ZERO, Decimal::ZERO);
+            for w in bounds.windows(2) {
+                let (a, b) = rated(w[0], w[1]);
+                parts.0 += a;
+                parts.1 += b;
+            }
+            prop_assert_eq!(parts, one);
+        }
+    }
+}

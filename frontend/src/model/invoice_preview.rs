@@ -108,19 +108,31 @@ pub fn preview(
     }
     let format = detect(&bytes[..bytes.len().min(pricing::import::DETECT_PREFIX_BYTES)])
         .ok_or(PreviewError::UnknownFormat)?;
-    let mut options = ImportOptions::default();
-    // The records first, to find the billing month. Only `import_all` is used (twice for
-    // Ceilometer, whose last gauge sample is cut at the period's end): one instantiation of the
-    // importers in the app instead of two.
-    let mut records = import_all(format, bytes, catalog, &options).map_err(import_error)?;
-    let first = records
+    // The records first, to find the billing month: the month most records start in (a
+    // Ceilometer export begins with the previous window's last sample, and its last gauge
+    // sample runs into the next month until it is cut). Only `import_all` is used (twice for
+    // Ceilometer, whose gauges are cut to the period): one instantiation of the importers in
+    // the app instead of two.
+    let mut records = import_all(
+        format,
+        bytes,
+        catalog,
+        &ImportOptions::for_batch(catalog, None),
+    )
+    .map_err(import_error)?;
+    let mut months: std::collections::BTreeMap<BillingPeriod, usize> = Default::default();
+    for r in &records {
+        *months
+            .entry(BillingPeriod::containing(PeriodKind::Month, r.start))
+            .or_default() += 1;
+    }
+    let period = months
         .iter()
-        .map(|r| r.start)
-        .min()
+        .max_by_key(|(p, n)| (**n, std::cmp::Reverse(**p)))
+        .map(|(p, _)| *p)
         .ok_or(PreviewError::UnknownFormat)?;
-    let period = BillingPeriod::containing(PeriodKind::Month, first);
     if format == Format::Ceilometer {
-        options.ceilometer.window_end = Some(period.end());
+        let options = ImportOptions::for_batch(catalog, Some(period));
         records = import_all(format, bytes, catalog, &options).map_err(import_error)?;
     }
     let usage = pricing::rate(catalog, period, &records)

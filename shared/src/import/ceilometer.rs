@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::document::{json_document_error, parse_items, Items};
@@ -17,72 +17,12 @@ use super::text::{
 };
 use crate::catalog::{Catalog, MeterRole};
 use crate::error::{RecordError, RecordRule, TimeFormat};
+use crate::mapping::{CeilometerOptions, CumulativeStart};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
 
-/// Default time one gauge sample stands for when no later sample follows it: an hour, the
-/// collection interval of Atomia's UsageDataScheduledEventHandler and of the hourly polling the
-/// example exports use. Set it to the `interval` of your `polling.yaml`.
-pub const GAUGE_SAMPLE_INTERVAL_S_DEFAULT: u32 = 3600;
-
-/// Default longest gap between two gauge samples of one resource that still counts as
-/// continuous use: two polling intervals, so that one lost or late poll does not lose an hour,
-/// while a resource that vanished for longer (stopped, shelved, deleted and recreated with the
-/// same id) is not billed for the gap.
-pub const GAUGE_GAP_MAX_S_DEFAULT: u32 = 2 * GAUGE_SAMPLE_INTERVAL_S_DEFAULT;
-
-/// What the first sample of a cumulative counter in a document counts for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CumulativeStart {
-    /// Nothing: it is the baseline later samples are measured from. Exports should overlap by
-    /// one sample (include the previous window's last sample) so that nothing is lost between
-    /// documents; without the overlap, usage between two documents is not billed rather than
-    /// billed twice.
-    #[default]
-    Baseline,
-    /// Its whole value: for resources created inside the window, whose counters started at 0.
-    FromZero,
-}
-
-/// How Ceilometer samples become usage records.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CeilometerOptions {
-    /// Seconds a gauge sample stands for when no later sample of the resource follows it within
-    /// `gauge_gap_max_s`.
-    pub gauge_sample_interval_s: u32,
-    /// Longest gap, in seconds, between two gauge samples that is billed as continuous use.
-    pub gauge_gap_max_s: u32,
-    /// The end of the export window (the billing period's end): no gauge sample's time runs past
-    /// it. [`import_and_rate`](crate::import::import_and_rate) sets it to the period's end when it is `None`.
-    pub window_end: Option<DateTime<Utc>>,
-    pub cumulative_start: CumulativeStart,
-    /// Drop samples of counters the catalog does not price (`cpu`, `memory.usage`...) instead
-    /// of refusing the batch. Off by default: an unknown counter is usually a missing price.
-    pub skip_unknown_counters: bool,
-    /// The billed account of a project id; a project without an entry is its own account.
-    pub account_by_project: BTreeMap<String, String>,
-    /// Region of every record (Ceilometer samples do not name one); the account's region when
-    /// `None`.
-    pub region: Option<String>,
-}
-
-impl Default for CeilometerOptions {
-    fn default() -> Self {
-        CeilometerOptions {
-            gauge_sample_interval_s: GAUGE_SAMPLE_INTERVAL_S_DEFAULT,
-            gauge_gap_max_s: GAUGE_GAP_MAX_S_DEFAULT,
-            window_end: None,
-            cumulative_start: CumulativeStart::Baseline,
-            skip_unknown_counters: false,
-            account_by_project: BTreeMap::new(),
-            region: None,
-        }
-    }
-}
-
 /// The counters this importer rates, as named in seed 002.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Counter {
     /// `instance:<flavor>`, or `instance` with the flavor in the metadata (gauge).
     Instance,
@@ -223,7 +163,8 @@ pub(super) fn convert(
     Ok(out)
 }
 
-/// The samples grouped in series, in a deterministic order; bad samples and repeats go to `out`.
+/// The samples grouped in series, in a deterministic order; bad samples, repeats and
+/// superseded series go to `out`.
 fn series(
     items: &[&RawValue],
     catalog: &Catalog,
@@ -232,8 +173,10 @@ fn series(
 ) -> Vec<Vec<Sample>> {
     let mut products: HashMap<String, Result<(String, String), RecordRule>> = HashMap::new();
     let mut seen_messages: HashSet<String> = HashSet::new();
-    // (counter name, resource) -> samples.
-    let mut series: BTreeMap<(String, String), Vec<Sample>> = BTreeMap::new();
+    // Series are per counter, resource and unit: `instance:<flavor>` samples of one server form
+    // one series even when a resize changes the flavor between them, while bytes and GB of the
+    // same traffic are never subtracted from each other.
+    let mut series: BTreeMap<(Counter, String, u8), Vec<Sample>> = BTreeMap::new();
     for (index, raw) in items.iter().enumerate() {
         match parse_sample(index, raw, catalog, options, &mut products) {
             Ok(Outcome::Skipped) => out.skipped += 1,
@@ -245,96 +188,164 @@ fn series(
                         continue;
                     }
                 }
-                let name = counter_series_name(&s);
-                series
-                    .entry((name, s.resource.clone()))
-                    .or_default()
-                    .push(*s);
+                let key = (s.counter, s.resource.clone(), unit_fineness(s.unit));
+                series.entry(key).or_default().push(*s);
             }
             Err(e) => out.errors.push(e),
         }
     }
-    series.into_values().collect()
+    // One quantity is billed once: a pipeline that publishes a counter in two units (the raw
+    // `network.incoming.bytes` and a transformer's `network.incoming.bytes.gb`) measures the
+    // same traffic twice. The finest unit wins, for it is the untransformed, exact reading; the
+    // other series of that counter and resource are dropped (counted as skipped).
+    let mut kept: Vec<Vec<Sample>> = Vec::with_capacity(series.len());
+    let mut last: Option<(Counter, String)> = None;
+    for ((counter, resource, _), samples) in series {
+        if last.as_ref() == Some(&(counter, resource.clone())) {
+            out.skipped += samples.len() as u64;
+            continue;
+        }
+        last = Some((counter, resource));
+        kept.push(samples);
+    }
+    kept
+}
+
+/// Orders the units one counter may come in, finest first.
+fn unit_fineness(unit: Unit) -> u8 {
+    match unit {
+        Unit::Kilobytes => 1,
+        Unit::Megabytes => 2,
+        Unit::Gigabytes => 3,
+        _ => 0,
+    }
 }
 
 /// The records of one series, by timestamp: each gauge sample for the time it stands for,
 /// each delta as it is, each cumulative sample as the difference from the one before.
 fn series_records(mut samples: Vec<Sample>, options: &CeilometerOptions, out: &mut Converted) {
     let interval = Duration::seconds(i64::from(options.gauge_sample_interval_s.max(1)));
-    let gap_max = Duration::seconds(i64::from(options.gauge_gap_max_s));
+    let gap_max =
+        Duration::seconds(i64::from(options.gauge_gap_max_s) + i64::from(options.gauge_jitter_s));
     samples.sort_by_key(|s| (s.at, s.index));
     let mut previous: Option<(DateTime<Utc>, Decimal)> = None;
     for k in 0..samples.len() {
         let s = &samples[k];
-        let produced = match s.kind {
+        match s.kind {
             Kind::Gauge => {
                 let next = samples.get(k + 1).map(|n| n.at);
-                gauge_record(s, next, interval, gap_max, options)
+                gauge_records(s, next, interval, gap_max, options, out);
             }
-            Kind::Delta => Ok(Some((s.at, s.at, s.volume))),
+            Kind::Delta => {
+                let counted = read_in_window(s.at, options).then_some((s.at, s.volume));
+                counted_record(s, counted, options, out);
+            }
             Kind::Cumulative => {
-                let r = match previous {
+                let difference = match previous {
                     None => match options.cumulative_start {
                         CumulativeStart::Baseline => None,
-                        CumulativeStart::FromZero => Some((s.at, s.at, s.volume)),
+                        CumulativeStart::FromZero => Some((s.at, s.volume)),
                     },
                     // A smaller value means the counter restarted (reboot, migration): it
                     // counted from zero up to its new value.
-                    Some((at, v)) if s.volume >= v => Some((at, s.at, s.volume - v)),
-                    Some((at, _)) => Some((at, s.at, s.volume)),
+                    Some((at, v)) if s.volume >= v => Some((at, s.volume - v)),
+                    Some((at, _)) => Some((at, s.volume)),
                 };
                 previous = Some((s.at, s.volume));
-                Ok(r)
+                // A sample read outside the window is the baseline of the next one only.
+                let counted = difference.filter(|_| read_in_window(s.at, options));
+                counted_record(s, counted, options, out);
             }
-        };
-        match produced {
-            Ok(Some((start, end, quantity))) if !quantity.is_zero() => {
-                out.records
-                    .push((s.index, record(s, start, end, quantity, options)));
-            }
-            Ok(_) => out.skipped += 1,
-            Err(e) => out.errors.push(e),
         }
     }
 }
 
-/// Series are per counter, unit and resource: `instance:<flavor>` samples of one server form
-/// one series even when a resize changes the flavor between them, while bytes and GB of the same
-/// traffic never get subtracted from each other.
-fn counter_series_name(s: &Sample) -> String {
-    format!("{:?}/{:?}", s.counter, s.unit)
+/// Whether a counted sample (cumulative or delta) read at `at` is billed by this batch: a
+/// counted quantity belongs to the window it was read in, so the sample a window's export
+/// shares with the previous one (the overlap) is that window's baseline, never billed twice.
+fn read_in_window(at: DateTime<Utc>, options: &CeilometerOptions) -> bool {
+    options.window_start.is_none_or(|w| at >= w) && options.window_end.is_none_or(|w| at < w)
 }
 
-/// A record's `[start, end)` and quantity.
-type Measured = (DateTime<Utc>, DateTime<Utc>, Decimal);
+/// The record of a counted quantity read at `s.at` since `since`: `[since, s.at]`, cut to the
+/// UTC day of the reading (a reading at midnight is a point) so that it lies in the period of
+/// every kind that holds the reading; no record for nothing.
+fn counted_record(
+    s: &Sample,
+    counted: Option<(DateTime<Utc>, Decimal)>,
+    options: &CeilometerOptions,
+    out: &mut Converted,
+) {
+    match counted {
+        Some((since, quantity)) if !quantity.is_zero() => {
+            let day = crate::period::midnight(s.at.date_naive());
+            let start = since.max(day);
+            let id = record_id(s, s.at);
+            out.records
+                .push((s.index, record(s, id, start, s.at, quantity, options)));
+        }
+        _ => out.skipped += 1,
+    }
+}
 
-/// The time a gauge sample stands for and its quantity: until the next sample when it follows
-/// within `gap_max`, else one sampling interval; never past the window's end.
-fn gauge_record(
+/// The records of the time a gauge sample stands for: until the next sample when that follows
+/// within `gap_max` (the gap limit plus the jitter), else one sampling interval; cut to the
+/// window; one record per UTC day it touches, so that each lies in one period of every kind but
+/// hours. The part on the sample's own day keeps the sample's id; a later day's part is
+/// `<id>@<its start>`, the same whichever export it comes from.
+fn gauge_records(
     s: &Sample,
     next: Option<DateTime<Utc>>,
     interval: Duration,
     gap_max: Duration,
     options: &CeilometerOptions,
-) -> Result<Option<Measured>, RecordError> {
+    out: &mut Converted,
+) {
     let held = match next {
         Some(n) if n - s.at <= gap_max => n - s.at,
         _ => interval,
     };
+    let mut start = s.at;
     let mut end = s.at + held;
     if let Some(w) = options.window_end {
         if s.at < w && end > w {
             end = w;
         }
     }
-    let Some(micros) = (end - s.at).num_microseconds() else {
-        return Ok(None);
-    };
-    if micros <= 0 {
-        return Ok(None);
+    if let Some(w) = options.window_start {
+        start = start.max(w);
     }
-    // Exact to the microsecond; normalized so that whole hours read `48`, not `48.000000`.
-    let seconds = Decimal::new(micros, 6).normalize();
+    if start >= end {
+        out.skipped += 1;
+        return;
+    }
+    while start < end {
+        let part_end = start
+            .date_naive()
+            .succ_opt()
+            .map_or(end, |d| end.min(crate::period::midnight(d)));
+        match gauge_quantity(s, start, part_end) {
+            Ok(quantity) if !quantity.is_zero() => {
+                let id = record_id(s, start);
+                out.records
+                    .push((s.index, record(s, id, start, part_end, quantity, options)));
+            }
+            Ok(_) => out.skipped += 1,
+            Err(e) => {
+                out.errors.push(e);
+                return;
+            }
+        }
+        start = part_end;
+    }
+}
+
+/// Volume x the seconds of `[start, end)`: in GB-hours for volume sizes, seconds otherwise.
+fn gauge_quantity(
+    s: &Sample,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Decimal, RecordError> {
     let too_large = || {
         record_error(
             s.index,
@@ -346,32 +357,44 @@ fn gauge_record(
             },
         )
     };
+    let micros = (end - start).num_microseconds().ok_or_else(too_large)?;
+    // Exact to the microsecond; normalized so that whole hours read `48`, not `48.000000`.
+    let seconds = Decimal::new(micros, 6).normalize();
     let mut quantity = s.volume.checked_mul(seconds).ok_or_else(too_large)?;
     if s.unit == Unit::GigabyteHours {
         // GB x seconds -> GB-hours; the only division here, exact for whole minutes of 36 s
         // multiples and cut at Decimal's 28 digits otherwise, the same on every target.
         quantity /= Decimal::from(3600);
     }
-    let quantity = check_quantity(quantity).map_err(|_| too_large())?;
-    Ok(Some((s.at, end, quantity)))
+    check_quantity(quantity).map_err(|_| too_large())
+}
+
+/// The id of the record of a sample's usage from `start`: the sample's message id (or a
+/// synthetic id from its counter, resource and time) when `start` is the sample's own time,
+/// else that id with `@<start>` appended.
+fn record_id(s: &Sample, start: DateTime<Utc>) -> String {
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+    let base = s
+        .message_id
+        .clone()
+        .unwrap_or_else(|| format!("ceilometer:{:?}:{}:{}", s.counter, s.resource, time(s.at)));
+    if start == s.at {
+        base
+    } else {
+        format!("{base}@{}", time(start))
+    }
 }
 
 fn record(
     s: &Sample,
+    record_id: String,
     start: DateTime<Utc>,
     end: DateTime<Utc>,
     quantity: Decimal,
     options: &CeilometerOptions,
 ) -> UsageRecord {
     UsageRecord {
-        record_id: Some(s.message_id.clone().unwrap_or_else(|| {
-            format!(
-                "ceilometer:{:?}:{}:{}",
-                s.counter,
-                s.resource,
-                s.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-            )
-        })),
+        record_id: Some(record_id),
         account: options
             .account_by_project
             .get(&s.project)

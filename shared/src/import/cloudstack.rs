@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::document::{json_document_error, parse_items, Items};
@@ -15,178 +15,14 @@ use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
 };
-use crate::catalog::{Catalog, MeterRole};
+use crate::catalog::Catalog;
 use crate::error::{RecordError, RecordRule, TimeFormat};
+use crate::mapping::{
+    usage_type, AccountField, CloudStackMapping, MeterSelector, ProductSource, QuantityKind,
+    UsageTypeRule,
+};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
-
-/// CloudStack's usage type numbers (seed 000's list; `listUsageTypes` on a live cloud).
-pub mod usage_type {
-    pub const RUNNING_VM: u32 = 1;
-    pub const ALLOCATED_VM: u32 = 2;
-    pub const IP_ADDRESS: u32 = 3;
-    pub const NETWORK_BYTES_SENT: u32 = 4;
-    pub const NETWORK_BYTES_RECEIVED: u32 = 5;
-    pub const VOLUME: u32 = 6;
-    pub const TEMPLATE: u32 = 7;
-    pub const ISO: u32 = 8;
-    pub const SNAPSHOT: u32 = 9;
-    pub const SECURITY_GROUP: u32 = 10;
-    pub const LOAD_BALANCER_POLICY: u32 = 11;
-    pub const PORT_FORWARDING_RULE: u32 = 12;
-    pub const NETWORK_OFFERING: u32 = 13;
-    pub const VPN_USERS: u32 = 14;
-    pub const VM_DISK_IO_READ: u32 = 21;
-    pub const VM_DISK_IO_WRITE: u32 = 22;
-    pub const VM_DISK_BYTES_READ: u32 = 23;
-    pub const VM_DISK_BYTES_WRITE: u32 = 24;
-    pub const VM_SNAPSHOT: u32 = 25;
-}
-
-/// Where the product of a usage type comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProductSource {
-    /// The record's `offeringid`, which must be a catalog product id or alias.
-    Offering,
-    /// The record's `offeringid` when it names a product priced for the rule's meter; this
-    /// product (id or alias) when the record has no `offeringid` or names a product without that
-    /// meter. CloudStack gives root volumes no disk offering, or the VM's service offering (a
-    /// compute product with no storage price). An `offeringid` the catalog does not know is
-    /// still an error: it is a missing price, not a root volume.
-    OfferingOr(String),
-    /// Always this product (id or alias): usage types without offerings.
-    Product(String),
-}
-
-/// Which meter of the product a usage type is priced on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MeterSelector {
-    /// The product's meter with this role.
-    Role(MeterRole),
-    /// This meter id, which the product must charge.
-    Id(String),
-}
-
-/// How a record's quantity is computed from its fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuantityKind {
-    /// `rawusage` hours.
-    Hours,
-    /// `rawusage` bytes (the pricing engine shows them as GB of 1024^3 bytes).
-    Bytes,
-    /// `rawusage` requests (priced per the meter's measurement unit, e.g. 1,000,000).
-    Requests,
-    /// `size` bytes x `rawusage` hours, as byte-hours (GB-hours once divided by 1024^3).
-    SizeHours,
-    /// `rawusage` allocated hours minus the RUNNING_VM hours of the same VM, offering and
-    /// period: the hours the VM existed but was stopped.
-    StoppedHours,
-}
-
-/// How one CloudStack usage type becomes a usage record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UsageTypeRule {
-    pub usage_type: u32,
-    /// CloudStack's name of the type (`RUNNING_VM`); also accepted in place of the number.
-    pub name: String,
-    pub product: ProductSource,
-    pub meter: MeterSelector,
-    pub quantity: QuantityKind,
-}
-
-/// Which CloudStack field names the billed account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountField {
-    /// `account`, the account name (`bu1user1`): what seed 000's invoice is addressed to.
-    #[default]
-    Account,
-    AccountId,
-    /// `domain`: one invoice per customer domain (seed 001's design).
-    Domain,
-    DomainId,
-    /// `domain/account`: account names are unique only inside a domain.
-    DomainAccount,
-}
-
-/// How a CloudStack export maps onto a catalog. The default matches
-/// `examples/catalogs/cloudstack.json`; a deployment with other product ids changes the rules.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CloudStackMapping {
-    pub account: AccountField,
-    pub rules: Vec<UsageTypeRule>,
-}
-
-impl CloudStackMapping {
-    pub fn rule(&self, usage_type: u32) -> Option<&UsageTypeRule> {
-        self.rules.iter().find(|r| r.usage_type == usage_type)
-    }
-
-    fn rule_named(&self, name: &str) -> Option<&UsageTypeRule> {
-        self.rules
-            .iter()
-            .find(|r| r.name.eq_ignore_ascii_case(name))
-    }
-
-    fn known_types(&self) -> String {
-        let mut types: Vec<u32> = self.rules.iter().map(|r| r.usage_type).collect();
-        types.sort_unstable();
-        types
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl Default for CloudStackMapping {
-    fn default() -> Self {
-        use usage_type::*;
-        use MeterRole::*;
-        use QuantityKind::*;
-        let rule = |usage_type, name: &str, product, meter, quantity| UsageTypeRule {
-            usage_type,
-            name: name.to_string(),
-            product,
-            meter,
-            quantity,
-        };
-        let offering = || ProductSource::Offering;
-        let fixed = |p: &str| ProductSource::Product(p.to_string());
-        let role = MeterSelector::Role;
-        let id = |m: &str| MeterSelector::Id(m.to_string());
-        // One rule per line, as in the table of the module documentation.
-        #[rustfmt::skip]
-        let rules = vec![
-            rule(RUNNING_VM, "RUNNING_VM", offering(), role(Running), Hours),
-            rule(ALLOCATED_VM, "ALLOCATED_VM", offering(), role(Stopped), StoppedHours),
-            rule(IP_ADDRESS, "IP_ADDRESS", fixed("public-ip"), role(IpHours), Hours),
-            rule(NETWORK_BYTES_SENT, "NETWORK_BYTES_SENT", fixed("network"), role(TrafficOut), Bytes),
-            rule(NETWORK_BYTES_RECEIVED, "NETWORK_BYTES_RECEIVED", fixed("network"), role(TrafficIn), Bytes),
-            rule(VOLUME, "VOLUME", ProductSource::OfferingOr("root".into()), role(Storage), SizeHours),
-            rule(TEMPLATE, "TEMPLATE", fixed("templates"), role(SnapshotStorage), SizeHours),
-            rule(ISO, "ISO", fixed("isos"), role(SnapshotStorage), SizeHours),
-            rule(SNAPSHOT, "SNAPSHOT", fixed("snapshots"), role(SnapshotStorage), SizeHours),
-            rule(SECURITY_GROUP, "SECURITY_GROUP", fixed("security-group"), role(ServiceHours), Hours),
-            rule(LOAD_BALANCER_POLICY, "LOAD_BALANCER_POLICY", fixed("load-balancer"), role(ServiceHours), Hours),
-            rule(PORT_FORWARDING_RULE, "PORT_FORWARDING_RULE", fixed("port-forwarding"), role(ServiceHours), Hours),
-            rule(NETWORK_OFFERING, "NETWORK_OFFERING", offering(), role(ServiceHours), Hours),
-            rule(VPN_USERS, "VPN_USERS", fixed("vpn"), id("vpn.users"), Hours),
-            rule(VM_DISK_IO_READ, "VM_DISK_IO_READ", fixed("disk-io"), role(ReadRequests), Requests),
-            rule(VM_DISK_IO_WRITE, "VM_DISK_IO_WRITE", fixed("disk-io"), role(WriteRequests), Requests),
-            rule(VM_DISK_BYTES_READ, "VM_DISK_BYTES_READ", fixed("disk-io"), id("disk.read.bytes"), Bytes),
-            rule(VM_DISK_BYTES_WRITE, "VM_DISK_BYTES_WRITE", fixed("disk-io"), id("disk.write.bytes"), Bytes),
-            rule(VM_SNAPSHOT, "VM_SNAPSHOT", fixed("vm-snapshots"), role(SnapshotStorage), SizeHours),
-        ];
-        CloudStackMapping {
-            account: AccountField::Account,
-            rules,
-        }
-    }
-}
 
 #[derive(Deserialize)]
 struct Envelope<'a> {

@@ -102,17 +102,39 @@
 //! | `network.incoming.bytes`, `network.outgoing.bytes` (`.gb` scaled) | cumulative or delta | the counter name | `traffic_in` / `traffic_out` | difference (bytes, or GB for `.gb`) |
 //! | `disk.read.requests`, `disk.write.requests` | cumulative or delta | the counter name | `read_requests` / `write_requests` | difference (requests) |
 //!
-//! How each counter type becomes a quantity, per (counter, resource) series ordered by
+//! How each counter type becomes a quantity, per (counter, resource, unit) series ordered by
 //! timestamp:
 //! - **gauge**: a sample stands for the time until the next sample of the series when that
-//!   follows within [`CeilometerOptions::gauge_gap_max_s`] (default 2 h), else for
-//!   [`CeilometerOptions::gauge_sample_interval_s`] (default 1 h; the last sample too), cut at
-//!   [`CeilometerOptions::window_end`]. Quantity = volume x that time; record = `[timestamp,
-//!   timestamp + time)`. Hourly samples of one instance from 00:00 to 23:00 make 24 h.
+//!   follows within [`CeilometerOptions::gauge_gap_max_s`] plus
+//!   [`CeilometerOptions::gauge_jitter_s`] (default 2 h + 6 min: one lost poll, even a late
+//!   one, never loses an hour), else for [`CeilometerOptions::gauge_sample_interval_s`] (default
+//!   1 h; the last sample too). That time is cut to the batch's window (below) and split at
+//!   every UTC midnight: one record per day it touches, so that each lies in one period of every
+//!   kind but hours. Quantity = volume x the record's time. Hourly samples of one instance from
+//!   00:00 to 23:00 make 24 h. The record on the sample's own day has the sample's id; a later
+//!   day's is `<id>@<its start>`, the same whichever export it comes from.
 //! - **cumulative**: quantity = this value minus the previous sample's; a smaller value is a
 //!   counter reset and counts from zero (the new value). The first sample is the baseline
-//!   ([`CumulativeStart`]); record = `[previous timestamp, timestamp)`.
+//!   ([`CumulativeStart`]). A counted quantity belongs to the time it was **read**: record =
+//!   `[previous timestamp, timestamp]` cut to the reading's UTC day (a reading at midnight is a
+//!   point on the new day).
 //! - **delta**: quantity = the volume; record = `[timestamp, timestamp]`.
+//!
+//! **Windows and overlapping exports.** A batch rated into a period has that period as its
+//! window ([`ImportOptions::for_batch`]). Each export should start with the previous window's
+//! last sample of every series (an overlap of one sample). Then every quantity is billed once,
+//! in the window it belongs to: a gauge's time before the window's start is the previous
+//! window's (the export before billed it, up to its window's end), and a counted sample read
+//! outside the window is only the baseline of the next one. Cutting a month of samples into any
+//! sequence of such exports bills what one export of the month bills (a property test), as long
+//! as each series is polled at least once per interval around the cuts: a poll lost right at a
+//! cut loses the rest of that interval, for the export before cannot know the resource lived on.
+//! Without a window (a batch rated into the periods its records fall in), nothing is cut.
+//!
+//! **One quantity, one series.** A pipeline that publishes a counter in two units (raw
+//! `network.incoming.bytes` and a transformer's `network.incoming.bytes.gb`) measures one
+//! traffic twice: for each counter and resource, the series in the finest unit (bytes) wins and
+//! the others are skipped, never billed a second time.
 //!
 //! Zero quantities make no record. A repeated `message_id` is dropped (Ceilometer delivers at
 //! least once). **account** = `project_id`, or its entry in
@@ -120,6 +142,14 @@
 //! `resource_id`; **record id** = `message_id`. Unknown counters are errors on `counter_name`
 //! unless [`CeilometerOptions::skip_unknown_counters`].
 //!
+//! # Mappings in the catalog
+//! Every setting above but the window comes from the catalog's `mappings` (the same for the
+//! rater, the CLI and the storefront's invoice preview): `mappings.cloudstack` is a
+//! [`CloudStackMapping`] (`account`, `rules`), `mappings.ceilometer` a [`CeilometerOptions`]
+//! (`gauge_sample_interval_s`, `gauge_gap_max_s`, `gauge_jitter_s`, `cumulative_start`,
+//! `skip_unknown_counters`, `account_by_project`, `region`). Each field may be left out for its
+//! default; unknown fields and bad values are refused when the catalog loads, naming their path.
+
 //! # Errors
 //! A batch without a single usage item is [`ImportError::Empty`]. Problems with the input as a
 //! whole (not JSON, not the expected shape, over a limit, unreadable) end the import at once;
@@ -135,23 +165,19 @@ mod text;
 
 use std::io::Read;
 
-use serde::{Deserialize, Serialize};
-
 use crate::catalog::Catalog;
 use crate::error::{BatchErrors, RecordError};
 use crate::period::BillingPeriod;
 use crate::usage::{Aggregator, Usage, UsageRecord};
 
+pub use crate::mapping::{
+    usage_type, AccountField, CeilometerOptions, CloudStackMapping, CumulativeStart, ImportOptions,
+    MeterSelector, ProductSource, QuantityKind, UsageTypeRule, GAUGE_GAP_MAX_S_DEFAULT,
+    GAUGE_JITTER_S_DEFAULT, GAUGE_SAMPLE_INTERVAL_S_DEFAULT, GAUGE_SAMPLE_INTERVAL_S_MAX,
+};
 pub use canonical::{
     to_csv_row, unit_name, write_csv_row, write_json_line, CsvWriteError, CSV_COLUMNS, CSV_HEADER,
     TAG_SEPARATOR,
-};
-pub use ceilometer::{
-    CeilometerOptions, CumulativeStart, GAUGE_GAP_MAX_S_DEFAULT, GAUGE_SAMPLE_INTERVAL_S_DEFAULT,
-};
-pub use cloudstack::{
-    usage_type, AccountField, CloudStackMapping, MeterSelector, ProductSource, QuantityKind,
-    UsageTypeRule,
 };
 pub use detect::{detect, DETECT_PREFIX_BYTES};
 pub use format::{
@@ -162,13 +188,17 @@ pub use format::{
 #[cfg(doc)]
 use crate::unit::Unit;
 
-/// Settings of the importers that need them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ImportOptions {
-    #[serde(default)]
-    pub cloudstack: CloudStackMapping,
-    #[serde(default)]
-    pub ceilometer: CeilometerOptions,
+impl ImportOptions {
+    /// The options of a batch rated against `catalog`: its mappings, with Ceilometer's window
+    /// set to `period` when the batch is rated into one.
+    pub fn for_batch(catalog: &Catalog, period: Option<BillingPeriod>) -> ImportOptions {
+        let mut options = catalog.mappings.clone();
+        if let Some(p) = period {
+            options.ceilometer.window_start = Some(p.start);
+            options.ceilometer.window_end = Some(p.end());
+        }
+        options
+    }
 }
 
 /// Reads `reader` as `format` and hands each usage record to `sink` with its record number
@@ -287,13 +317,17 @@ pub fn import_and_rate<R: Read>(
     period: BillingPeriod,
 ) -> Result<RatedImport, ImportError> {
     let mut options_for_period;
-    let options = if format == Format::Ceilometer && options.ceilometer.window_end.is_none() {
-        options_for_period = options.clone();
-        options_for_period.ceilometer.window_end = Some(period.end());
-        &options_for_period
-    } else {
-        options
-    };
+    let c = &options.ceilometer;
+    let options =
+        if format == Format::Ceilometer && (c.window_start.is_none() || c.window_end.is_none()) {
+            options_for_period = options.clone();
+            let c = &mut options_for_period.ceilometer;
+            c.window_start = c.window_start.or(Some(period.start));
+            c.window_end = c.window_end.or(Some(period.end()));
+            &options_for_period
+        } else {
+            options
+        };
     let mut aggregator = Aggregator::new(catalog, period);
     let stats = import_each(format, reader, catalog, options, |i, r| {
         aggregator.add(i, r)
