@@ -7,6 +7,7 @@
 use pricing::bill::{ADJUSTMENTS_SECTION, SUBSCRIPTIONS_SECTION};
 use pricing::money::{group_thousands, minor_units};
 use pricing::note::{NoteKind, NoteLine};
+use pricing::unit::shown_quantity;
 use pricing::{Invoice, InvoiceKind, Line, Note, Section, SummaryRow};
 use rust_decimal::Decimal;
 
@@ -14,8 +15,6 @@ use rust_decimal::Decimal;
 const UNIT_PRICE_DP_MIN: u32 = 4;
 /// And at most: finer prices are shown rounded (the exact price is in the JSON).
 const UNIT_PRICE_DP_MAX: u32 = 6;
-/// Digits shown after the point of a quantity.
-const QUANTITY_DP: u32 = 2;
 
 /// A money amount in the invoice currency: `GBP 2,955.91`.
 pub fn money(currency: &str, amount: Decimal) -> String {
@@ -38,13 +37,10 @@ fn unit_price(currency: &str, price: Decimal) -> String {
     format!("{currency} {}", group_thousands(p))
 }
 
-/// A quantity with its unit: `1,344 h`, `0.01 GB`; tiny non-zero quantities keep enough
-/// digits not to read as zero.
+/// A quantity with its unit, as every renderer shows it ([`shown_quantity`]): `1,344 h`,
+/// `0.01 GB`; tiny non-zero quantities keep enough digits not to read as zero.
 pub fn quantity(q: Decimal, unit: &str) -> String {
-    let mut shown = q.round_dp(QUANTITY_DP).normalize();
-    if shown.is_zero() && !q.is_zero() {
-        shown = q.round_dp(UNIT_PRICE_DP_MAX).normalize();
-    }
+    let shown = shown_quantity(q);
     if unit.is_empty() {
         group_thousands(shown)
     } else {
@@ -315,7 +311,8 @@ const CSV_HEADER: [&str; 17] = [
 
 /// Invoices as CSV: one row per line, then one row per summary row (discounts, credits, taxes
 /// and totals, with `section` naming which; not the net, single payments or the repeated
-/// amount due), exact decimals, no thousands separators.
+/// amount due), amounts and prices exact, quantities as the invoice shows them
+/// ([`shown_quantity`]; the exact ones are in the JSON), no thousands separators.
 pub fn invoices_csv(invoices: &[Invoice]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER).expect("csv to memory");
@@ -337,7 +334,8 @@ pub fn invoices_csv(invoices: &[Invoice]) -> String {
                 description.into(),
                 l.map(|l| l.product.clone()).unwrap_or_default(),
                 l.and_then(|l| l.meter.clone()).unwrap_or_default(),
-                l.map(|l| l.quantity.to_string()).unwrap_or_default(),
+                l.map(|l| shown_quantity(l.quantity).to_string())
+                    .unwrap_or_default(),
                 l.map(|l| l.unit.clone()).unwrap_or_default(),
                 l.map(|l| l.unit_price.to_string()).unwrap_or_default(),
                 l.map(|l| l.per.to_string()).unwrap_or_default(),
@@ -543,7 +541,8 @@ pub fn notes_csv(notes: &[Note]) -> String {
                 description.into(),
                 l.map(|l| l.product.clone()).unwrap_or_default(),
                 l.and_then(|l| l.meter.clone()).unwrap_or_default(),
-                l.map(|l| l.quantity.to_string()).unwrap_or_default(),
+                l.map(|l| shown_quantity(l.quantity).to_string())
+                    .unwrap_or_default(),
                 l.map(|l| l.unit.clone()).unwrap_or_default(),
                 amount.to_string(),
                 l.map(|l| l.tax.to_string()).unwrap_or_default(),
@@ -688,7 +687,8 @@ pub fn margin_csv(r: &pricing::wholesale::MarginReport) -> String {
             invoice.to_string(),
             l.map(|l| l.description.clone()).unwrap_or_default(),
             l.map(|l| l.product.clone()).unwrap_or_default(),
-            l.map(|l| l.quantity.to_string()).unwrap_or_default(),
+            l.map(|l| shown_quantity(l.quantity).to_string())
+                .unwrap_or_default(),
             l.map(|l| l.unit.clone()).unwrap_or_default(),
             m.retail.to_string(),
             m.wholesale.to_string(),

@@ -868,8 +868,11 @@ fn account_summary(
 }
 
 /// The subscription fees of `period`: one charge per plan held, prorated by whole UTC days (a
-/// plan change on a day belongs to the new plan); one-time fees in the period the subscription
-/// starts. An invoice to date charges only up to its `cutoff` (a midnight inside the period).
+/// plan change on a day belongs to the new plan) against the days of the calendar month they
+/// fall in, so that a period straddling two months (an ISO week) charges each month's days at
+/// that month's rate: one charge per month touched. One-time fees in the period the
+/// subscription starts. An invoice to date charges only up to its `cutoff` (a midnight inside
+/// the period).
 fn subscription_charges(
     account: &Account,
     period: BillingPeriod,
@@ -877,7 +880,6 @@ fn subscription_charges(
 ) -> Vec<SubscriptionCharge> {
     let mut out = Vec::new();
     let (p_start, p_end) = (period.start, cutoff.unwrap_or(period.end()));
-    let month_days = Decimal::from(period.days_in_month());
     for sub in &account.subscriptions {
         let mut changes = sub.changes.clone();
         changes.sort_by_key(|c| c.at);
@@ -900,27 +902,31 @@ fn subscription_charges(
             } else {
                 floor_day(to)
             };
-            let s = from.max(p_start);
+            let mut s = from.max(p_start);
             let e = to.min(p_end);
-            if e <= s {
-                continue;
+            let mut first = true;
+            while s < e {
+                let month = BillingPeriod::containing(PeriodKind::Month, s);
+                let part_end = e.min(month.end());
+                let days = Decimal::from((part_end - s).num_seconds())
+                    / Decimal::from(Duration::days(1).num_seconds());
+                out.push(SubscriptionCharge {
+                    subscription: if i == 0 {
+                        sub.id.clone()
+                    } else {
+                        format!("{}#{}", sub.id, i)
+                    },
+                    project: sub.project.clone().unwrap_or_default(),
+                    product: product.clone(),
+                    quantity: sub.quantity,
+                    days,
+                    month_days: Decimal::from(month.days_in_month()),
+                    one_time: first && i == 0 && period.contains(sub.start),
+                    day: s.date_naive(),
+                });
+                first = false;
+                s = part_end;
             }
-            let days = Decimal::from((e - s).num_seconds())
-                / Decimal::from(Duration::days(1).num_seconds());
-            out.push(SubscriptionCharge {
-                subscription: if i == 0 {
-                    sub.id.clone()
-                } else {
-                    format!("{}#{}", sub.id, i)
-                },
-                project: sub.project.clone().unwrap_or_default(),
-                product,
-                quantity: sub.quantity,
-                days,
-                month_days,
-                one_time: i == 0 && period.contains(sub.start),
-                day: s.date_naive(),
-            });
         }
     }
     out

@@ -153,6 +153,31 @@ pub enum ConvertError {
     Overflow,
 }
 
+/// Decimals a quantity is shown with on every document and screen (seed 000's invoice shows
+/// `1344 h` and `0.01 GB`). The exact quantity stays in the JSON.
+pub const QUANTITY_DECIMALS_SHOWN: u32 = 2;
+
+/// Decimals a non-zero quantity too small for [`QUANTITY_DECIMALS_SHOWN`] is shown with, so
+/// that it never reads as zero.
+pub const QUANTITY_DECIMALS_SHOWN_SMALL: u32 = 6;
+
+/// A quantity as documents and screens show it: rounded half to even at
+/// [`QUANTITY_DECIMALS_SHOWN`] decimals (at [`QUANTITY_DECIMALS_SHOWN_SMALL`] when that would
+/// show a non-zero quantity as 0), without trailing zeros. Rated quantities carry up to 28
+/// digits (bytes converted to GB, GB-seconds to GB-hours): `343.99950000000000000000000001` is
+/// shown `344`. Display only: amounts are priced on the exact quantity and rounded by the
+/// pricing pipeline, never from this.
+pub fn shown_quantity(q: Decimal) -> Decimal {
+    use rust_decimal::RoundingStrategy::MidpointNearestEven;
+    let shown = q.round_dp_with_strategy(QUANTITY_DECIMALS_SHOWN, MidpointNearestEven);
+    let shown = if shown.is_zero() && !q.is_zero() {
+        q.round_dp_with_strategy(QUANTITY_DECIMALS_SHOWN_SMALL, MidpointNearestEven)
+    } else {
+        shown
+    };
+    shown.normalize()
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(target_arch = "wasm32")]
@@ -216,5 +241,23 @@ mod tests {
             Unit::GigabyteHours.convert(dec!(1), Unit::Gigabytes, dec!(730)),
             Err(ConvertError::Dimension)
         );
+    }
+
+    #[test]
+    fn quantities_are_shown_at_two_decimals_never_as_zero() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap();
+        for (q, shown) in [
+            ("343.99950000000000000000000001", "344"),
+            ("1343.59551", "1343.6"),
+            ("0.0099999997764825820922851569", "0.01"),
+            // Half to even at the second decimal.
+            ("0.125", "0.12"),
+            ("0.135", "0.14"),
+            ("0.0000123456789", "0.000012"),
+            ("0", "0"),
+            ("1460.000", "1460"),
+        ] {
+            assert_eq!(shown_quantity(d(q)).to_string(), shown, "{q}");
+        }
     }
 }

@@ -656,6 +656,41 @@ fn subscriptions_prorate_by_day_and_charge_one_time_fees_once() {
 }
 
 #[test]
+fn a_week_straddling_two_months_prorates_each_day_against_its_own_month() {
+    use pricing::invoice::Subscription;
+    let c = cloudstack();
+    let mut acc = bare_account("x");
+    acc.billing_period = pricing::PeriodKind::Week;
+    acc.subscriptions = vec![Subscription {
+        id: "ddos".into(),
+        product: "ddos".into(),
+        quantity: d("1"),
+        project: None,
+        start: t("2016-01-01T00:00:00Z"),
+        end: None,
+        changes: vec![],
+    }];
+    // ISO week 2017-W05: Monday 30 January to Sunday 5 February. DDoS is 500.00 a month:
+    // 2 days of January's 31 and 5 days of February's 28, one line each (rounded per line).
+    let week = BillingPeriod::parse("2017-W05").unwrap();
+    let inv = invoice(&c, &acc, week, &Usage::default()).unwrap();
+    inv.check_totals().unwrap();
+    let got: Vec<String> = lines(&inv)
+        .into_iter()
+        .map(|(_, d, a)| format!("{d}={a}"))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "DDoS Service=32.26", // 500 x 2/31 = 32.258
+            "DDoS Service=89.29", // 500 x 5/28 = 89.286
+        ]
+    );
+    // The four weeks and a day of February cover it whole: 5/28 + 3 x 7/28 + 2/28 = 1.
+    assert_eq!(inv.bill.net, d("121.55"));
+}
+
+#[test]
 fn account_summary_prepaid_credit_never_exceeds_the_total() {
     let c = cloudstack();
     let usage = rated(

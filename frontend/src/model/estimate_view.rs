@@ -370,7 +370,7 @@ pub fn to_csv(config: &AppConfig, e: &Estimate) -> String {
                     t.name.clone(),
                     l.category.label().into(),
                     l.description.clone(),
-                    l.quantity.normalize().to_string(),
+                    pricing::unit::shown_quantity(l.quantity).to_string(),
                     l.unit.clone(),
                     l.unit_price.to_string(),
                     l.hourly.to_string(),

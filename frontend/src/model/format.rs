@@ -61,19 +61,10 @@ pub fn unit_price(price: Decimal, currency: &str) -> String {
     money(p, currency)
 }
 
-/// Most decimals a quantity is shown with. Rated quantities can carry Decimal's 28 digits
-/// (bytes converted to GB); four are enough to read, and the CSV export keeps them all.
-pub const QUANTITY_DECIMALS_SHOWN: u32 = 4;
-
-/// A quantity rounded for reading, without trailing zeros, grouped: `1,460`, `0.5`, `0.01`.
+/// A quantity as the invoice shows it (`pricing::unit::shown_quantity`: the rater's documents
+/// and this storefront round quantities alike), grouped: `1,460`, `0.5`, `0.01`.
 pub fn quantity(q: Decimal) -> String {
-    group_thousands(
-        q.round_dp_with_strategy(
-            QUANTITY_DECIMALS_SHOWN,
-            RoundingStrategy::MidpointAwayFromZero,
-        )
-        .normalize(),
-    )
+    group_thousands(pricing::unit::shown_quantity(q))
 }
 
 /// A percentage without trailing zeros: `99.95 %`.
@@ -129,7 +120,8 @@ mod tests {
         assert_eq!(quantity(dec!(1460.000)), "1,460");
         assert_eq!(quantity(dec!(0.50)), "0.5");
         assert_eq!(quantity(dec!(0.0099999997764825820922851569)), "0.01");
-        assert_eq!(quantity(dec!(1343.59551)), "1,343.5955");
+        assert_eq!(quantity(dec!(1343.59551)), "1,343.6");
+        assert_eq!(quantity(dec!(343.99950000000000000000000001)), "344");
         assert_eq!(percent(dec!(99.950)), "99.95 %");
     }
 }
