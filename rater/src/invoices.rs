@@ -12,7 +12,7 @@ use crate::limits::{
 use crate::model::{
     Balance, BatchSummary, DocKind, DocRef, Finalized, LastFinal, Mode, Partition, RecordedPayment,
 };
-use crate::notes::{notes_of, pending_adjustments, settle_late, LatePartition};
+use crate::notes::{month_before, notes_of, pending_adjustments, settle_late, LatePartition};
 use crate::retry::backoff;
 use crate::store::{invoice_number, Finalize, Store};
 
@@ -248,6 +248,7 @@ pub async fn invoice_as<S: Store>(
         .filter_map(|a| a.note.map(|n| n.note))
         .collect();
     st.resold = crate::resellers::resold(store, config, acc, period).await?;
+    st.month_before = month_before(store, account, period).await?;
     priced(config, acc, period, &pu.usage, &st)
 }
 
@@ -464,7 +465,13 @@ async fn finalization<S: Store>(
     }
     st.resold = crate::resellers::resold(store, config, acc, period).await?;
     crate::resellers::customers_final(store, acc, period, &st.resold).await?;
-    let mut inv = priced(config, acc, period, &pu.usage, &st)?;
+    // Priced with the month's earlier usage; stored without it (a note recomputes it from the
+    // store as it stands then).
+    let pricing_st = Statement {
+        month_before: month_before(store, &acc.id, period).await?,
+        ..st.clone()
+    };
+    let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
     inv.number = Some(number.clone());

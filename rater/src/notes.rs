@@ -71,23 +71,56 @@ async fn closed_period<S: Store>(
     })
 }
 
-/// The difference between what `closed` stands at and what its period prices at now.
+/// The account's usage in the earlier periods of `period`'s calendar month, for a period
+/// shorter than a month (`pricing::Statement::month_before`: monthly allowances and minimums
+/// are granted once a month), as the store holds it now; `None` for a month. One read per
+/// earlier period (30 at most for a day, 743 for an hour). Every invoice and note of such a
+/// period is priced with it, so that a month's final invoices and notes add up to the month's
+/// price of its usage as it stands.
+pub(crate) async fn month_before<S: Store>(
+    store: &S,
+    account: &str,
+    period: BillingPeriod,
+) -> Result<Option<pricing::Usage>, RaterError> {
+    use pricing::PeriodKind;
+    if period.kind == PeriodKind::Month {
+        return Ok(None);
+    }
+    let month = BillingPeriod::containing(PeriodKind::Month, period.start);
+    let mut p = BillingPeriod::containing(period.kind, month.start);
+    if p.start < month.start {
+        // A week begun in the month before belongs to that month's pool.
+        p = p.next();
+    }
+    let mut usage = pricing::Usage::default();
+    while p.start < period.start {
+        let earlier = store.period_usage(account, &p.id()).await?.usage;
+        usage
+            .merge(&earlier)
+            .map_err(|e| pricing::PricingError::overflow(e, format!("account {account}")))?;
+        p = p.next();
+    }
+    Ok(Some(usage))
+}
+
+/// The difference between what `closed` stands at and what its period prices at now (with
+/// the month's earlier usage, `month_before`, for a period shorter than a month).
+#[allow(clippy::too_many_arguments)]
 fn difference(
     config: &RaterConfig,
     acc: &Account,
     period: BillingPeriod,
     closed: &ClosedPeriod,
     usage: &pricing::Usage,
+    month_before: Option<pricing::Usage>,
     reason: NoteReason,
     issue_date: chrono::NaiveDate,
 ) -> Result<Option<Note>, RaterError> {
-    let mut now = pricing::invoice_with(
-        config.catalog_for(acc),
-        acc,
-        period,
-        usage,
-        &closed.statement,
-    )?;
+    let statement = Statement {
+        month_before,
+        ..closed.statement.clone()
+    };
+    let mut now = pricing::invoice_with(config.catalog_for(acc), acc, period, usage, &statement)?;
     now.accounts_version = Some(config.accounts.version.clone());
     let note = pricing::note(&closed.invoice, &closed.earlier(), &now, reason, issue_date)?;
     Ok(note.map(|mut n| {
@@ -138,9 +171,10 @@ pub async fn correct<S: Store>(
             closed.statement.resold = crate::resellers::resold(store, config, acc, period).await?;
         }
         let usage = store.period_usage(account, &period_id).await?.usage;
+        let before = month_before(store, account, period).await?;
         let counter = store.note_counter(config.issuer_for(acc)).await?;
         let today = day_of(config.now_s());
-        let note = difference(config, acc, period, &closed, &usage, reason, today)?;
+        let note = difference(config, acc, period, &closed, &usage, before, reason, today)?;
         if note.is_none() && marker == MarkerCheck::Absent {
             return Ok(None);
         }
@@ -265,12 +299,14 @@ pub(crate) async fn pending_adjustments<S: Store>(
         }
         let closed = closed_period(store, &acc.id, &m.period_id).await?;
         let usage = store.period_usage(&acc.id, &m.period_id).await?.usage;
+        let before = month_before(store, &acc.id, late).await?;
         let note = difference(
             config,
             acc,
             late,
             &closed,
             &usage,
+            before,
             NoteReason::LateUsage,
             issue_date,
         )?;

@@ -351,7 +351,15 @@ pub(crate) struct Context<'c> {
     /// holding its `as_of`): fixed discounts count their window up to it, still prorated
     /// against the whole span, as subscription fees are. `None` bills the whole span.
     pub cutoff: Option<DateTime<Utc>>,
+    /// Quantities (in the meter's unit) of each line already billed by the earlier periods of
+    /// the same month, for a period shorter than a month: a line bills
+    /// `amount(before + quantity) - amount(before)`, so that included quantities and minimums
+    /// are granted once per month. Empty for months and estimates.
+    pub month_before: BTreeMap<LineKey, Decimal>,
 }
+
+/// A usage line's identity: product, meter and region.
+pub(crate) type LineKey = (String, String, String);
 
 impl Context<'_> {
     fn catalog(&self) -> &Catalog {
@@ -511,12 +519,27 @@ fn usage_line(
     let at = |e: Overflow| PricingError::overflow(e, format!("line {product_id}/{meter_id}"));
     let fx = ctx.settings.fx;
     let quantity = exact::sum(shares.iter().map(|s| s.quantity), "line quantity").map_err(at)?;
-    let exact = exact::mul(
-        price.amount(quantity, meter.measurement_unit).map_err(at)?,
-        fx,
-        "line amount",
-    )
-    .map_err(at)?;
+    let key = (
+        product_id.to_string(),
+        meter_id.to_string(),
+        region.to_string(),
+    );
+    let amount = match ctx.month_before.get(&key) {
+        // The month's allowance and minimum are granted once: this period bills what it adds
+        // to the month's price.
+        Some(&before) => {
+            let to_date = exact::add(before, quantity, "month's quantity").map_err(at)?;
+            let unit = meter.measurement_unit;
+            exact::sub(
+                price.amount(to_date, unit).map_err(at)?,
+                price.amount(before, unit).map_err(at)?,
+                "line amount",
+            )
+            .map_err(at)?
+        }
+        None => price.amount(quantity, meter.measurement_unit).map_err(at)?,
+    };
+    let exact = exact::mul(amount, fx, "line amount").map_err(at)?;
     let (unit_price, average) = match price.list_unit_price() {
         Some(p) => (exact::mul(p, fx, "unit price").map_err(at)?, false),
         None if quantity.is_zero() => (Decimal::ZERO, true),

@@ -112,6 +112,7 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         account: QUOTE_ACCOUNT.to_string(),
         span: (quote.at, quote.at),
         cutoff: None,
+        month_before: Default::default(),
     };
     let recurring: Vec<SubscriptionCharge> = subs
         .iter()

@@ -6,13 +6,15 @@
 //! earlier periods) is its [`Statement`]: [`invoice`] reads it from the accounts book,
 //! [`invoice_with`] takes it from the caller (the rater's store).
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::bill::{
-    build, checked_sum, usage_groups, Bill, Context, Line, Section, SubscriptionCharge, SummaryRow,
-    ADJUSTMENTS_SECTION,
+    build, checked_sum, usage_groups, Bill, Context, Groups, Line, LineKey, Section,
+    SubscriptionCharge, SummaryRow, ADJUSTMENTS_SECTION,
 };
 use crate::catalog::{Catalog, Discount, LateUsagePolicy};
 use crate::correction::{Note, NoteReason};
@@ -563,6 +565,14 @@ pub struct Statement {
     /// adjustments: after this invoice's discounts and credits, taxed by it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resold: Vec<crate::resold::Resold>,
+    /// For a period shorter than a month (an Abiquo account period of an hour, a day or a
+    /// week): the account's usage in the earlier periods of the calendar month its start falls
+    /// in. Included quantities and minimum charges are monthly, so they are granted once per
+    /// month, not once per period: each line bills what the month's usage to the end of this
+    /// period costs minus what it cost before it, and the month's periods add up to the
+    /// month's price (to line rounding). `None` (and for a month) prices the period alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub month_before: Option<Usage>,
 }
 
 impl Statement {
@@ -583,6 +593,7 @@ impl Statement {
             as_of: None,
             adjustments: Vec::new(),
             resold: Vec::new(),
+            month_before: None,
         }
     }
 
@@ -712,6 +723,12 @@ pub fn invoice_with(
     let default_region = settings.default_region();
     // An interim invoice to date bills the days begun before its instant.
     let cutoff = statement.as_of.map(|t| ceil_day(t).min(period.end()));
+    let month_before = match &statement.month_before {
+        Some(before) if period.kind != PeriodKind::Month => {
+            line_quantities(usage_groups(catalog, before, &account.id, default_region)?)?
+        }
+        _ => BTreeMap::new(),
+    };
     let ctx = Context {
         discounts: settings.discounts_in_order(&account.discounts),
         settings,
@@ -719,6 +736,7 @@ pub fn invoice_with(
         account: account.id.clone(),
         span: (period.start, period.end()),
         cutoff,
+        month_before,
     };
     let subs = subscription_charges(account, period, cutoff);
     let groups = usage_groups(catalog, usage, &account.id, default_region)?;
@@ -752,6 +770,21 @@ pub fn invoice_with(
     }
     debug_assert_eq!(inv.check_totals(), Ok(()));
     Ok(inv)
+}
+
+/// The quantity of each line (product, meter, region) of grouped usage.
+fn line_quantities(groups: Groups<'_>) -> Result<BTreeMap<LineKey, Decimal>, PricingError> {
+    groups
+        .into_iter()
+        .map(|((product, meter, region), shares)| {
+            let q = crate::exact::sum(shares.iter().map(|s| s.quantity), "month's quantity")
+                .map_err(|e| PricingError::overflow(e, format!("line {product}/{meter}")))?;
+            Ok((
+                (product.to_string(), meter.to_string(), region.to_string()),
+                q,
+            ))
+        })
+        .collect()
 }
 
 /// The lines of the adjustments, for the `Adjustments` section: each note line at its net
