@@ -63,8 +63,12 @@ pub enum ProductSource {
     /// compute product with no storage price). An `offeringid` the catalog does not know is
     /// still an error: it is a missing price, not a root volume.
     OfferingOr(String),
-    /// Always this product (id or alias): usage types without offerings.
+    /// Always this product (id or alias): usage types without offerings, and resources
+    /// priced alone (a vCPU, a GB of RAM).
     Product(String),
+    /// The record's `templateid`, a catalog product id or alias: the VM's OS image, priced per
+    /// hour it runs (seed 001 prices images apart from CPU and RAM).
+    Template,
 }
 
 /// Which meter of the product a usage type is priced on.
@@ -92,6 +96,11 @@ pub enum QuantityKind {
     /// `rawusage` allocated hours minus the RUNNING_VM hours of the same VM, offering and
     /// period: the hours the VM existed but was stopped.
     StoppedHours,
+    /// `rawusage` hours x `cpunumber`: vCPU-hours (hours), for CPU priced per vCPU.
+    CpuHours,
+    /// `rawusage` hours x `memory` (MB) / 1024: GB-hours of RAM (gigabyte_hours), for RAM
+    /// priced per GB.
+    MemoryGbHours,
 }
 
 /// How one CloudStack usage type becomes a usage record.
@@ -130,10 +139,21 @@ pub struct CloudStackMapping {
 }
 
 impl CloudStackMapping {
+    /// The first rule of a usage type.
     pub fn rule(&self, usage_type: u32) -> Option<&UsageTypeRule> {
         self.rules.iter().find(|r| r.usage_type == usage_type)
     }
 
+    /// Every rule of a usage type, in the mapping's order: a type may make several records (a
+    /// running VM priced by its vCPUs, its RAM and its image).
+    pub fn rules_for(&self, usage_type: u32) -> Vec<&UsageTypeRule> {
+        self.rules
+            .iter()
+            .filter(|r| r.usage_type == usage_type)
+            .collect()
+    }
+
+    /// The usage type named `name` (`RUNNING_VM`), by its first rule.
     pub(crate) fn rule_named(&self, name: &str) -> Option<&UsageTypeRule> {
         self.rules
             .iter()
@@ -143,6 +163,7 @@ impl CloudStackMapping {
     pub(crate) fn known_types(&self) -> String {
         let mut types: Vec<u32> = self.rules.iter().map(|r| r.usage_type).collect();
         types.sort_unstable();
+        types.dedup();
         types
             .iter()
             .map(u32::to_string)

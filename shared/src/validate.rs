@@ -454,18 +454,24 @@ impl Check {
         if *cs == crate::mapping::CloudStackMapping::default() {
             return;
         }
-        let mut types = std::collections::HashSet::new();
+        let mut seen = std::collections::HashSet::new();
         for (i, rule) in cs.rules.iter().enumerate() {
             let rp = format!("$.mappings.cloudstack.rules[{i}]");
-            if !types.insert(rule.usage_type) {
+            // A type may have several rules (a VM's vCPUs, RAM and image), but the same one
+            // twice would bill one usage twice.
+            let key = (
+                rule.usage_type,
+                format!("{:?}{:?}{:?}", rule.product, rule.meter, rule.quantity),
+            );
+            if !seen.insert(key) {
                 self.fail(
                     format!("{rp}.usage_type"),
                     CatalogRule::DuplicateId,
-                    format!("usage type {} has two rules", rule.usage_type),
+                    format!("usage type {} has this rule twice", rule.usage_type),
                 );
             }
             let fixed = match &rule.product {
-                ProductSource::Offering => None,
+                ProductSource::Offering | ProductSource::Template => None,
                 ProductSource::OfferingOr(p) | ProductSource::Product(p) => Some(p),
             };
             let product = fixed.and_then(|p| cat.resolve_product(p));

@@ -41,8 +41,8 @@ struct Body<'a> {
     errortext: Option<String>,
 }
 
-/// The fields of a usage record the importer reads; CloudStack's others (`cpunumber`,
-/// `memory`, `templateid`, `usage`, `description`...) are ignored. Values are kept raw because
+/// The fields of a usage record the importer reads; CloudStack's others (`usage`,
+/// `description`...) are ignored. Values are kept raw because
 /// CloudStack writes ids and amounts as strings or numbers depending on the release.
 #[derive(Deserialize)]
 struct RawRecord<'a> {
@@ -72,6 +72,12 @@ struct RawRecord<'a> {
     virtualmachineid: Option<&'a RawValue>,
     #[serde(borrow)]
     size: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cpunumber: Option<&'a RawValue>,
+    #[serde(borrow)]
+    memory: Option<&'a RawValue>,
+    #[serde(borrow)]
+    templateid: Option<&'a RawValue>,
     #[serde(borrow)]
     startdate: Option<&'a RawValue>,
     #[serde(borrow)]
@@ -132,7 +138,9 @@ type VmPeriod = (String, String, DateTime<Utc>, DateTime<Utc>);
 
 enum Parsed {
     Record(UsageRecord),
-    Running(VmPeriod, UsageRecord),
+    /// A RUNNING_VM record with its raw hours (its first rule's record: the pairing counts
+    /// each CloudStack record once, whatever its rules bill).
+    Running(VmPeriod, Decimal, UsageRecord),
     Allocated(VmPeriod, Decimal, UsageRecord),
 }
 
@@ -162,25 +170,28 @@ pub(super) fn convert(
                 continue;
             }
         };
-        let record = match &parsed {
-            Parsed::Record(r) | Parsed::Running(_, r) | Parsed::Allocated(_, _, r) => r,
-        };
-        if let Some(id) = &record.record_id {
-            if let Some(first) = ids.insert(id.clone(), index) {
-                // The same record twice is a page fetched twice: billing both double-charges.
-                let rule = RecordRule::DuplicateRecord { first };
-                out.errors
-                    .push(record_error(index, Some(id), "usageid", id, rule));
-                continue;
+        for parsed in parsed {
+            let record = match &parsed {
+                Parsed::Record(r) | Parsed::Running(_, _, r) | Parsed::Allocated(_, _, r) => r,
+            };
+            if let Some(id) = &record.record_id {
+                if let Some(first) = ids.insert(id.clone(), index) {
+                    // The same record twice is a page fetched twice: billing both
+                    // double-charges.
+                    let rule = RecordRule::DuplicateRecord { first };
+                    out.errors
+                        .push(record_error(index, Some(id), "usageid", id, rule));
+                    break;
+                }
             }
-        }
-        match parsed {
-            Parsed::Record(r) => out.records.push((index, r)),
-            Parsed::Running(key, r) => {
-                *running.entry(key).or_default() += r.quantity;
-                out.records.push((index, r));
+            match parsed {
+                Parsed::Record(r) => out.records.push((index, r)),
+                Parsed::Running(key, hours, r) => {
+                    *running.entry(key).or_default() += hours;
+                    out.records.push((index, r));
+                }
+                Parsed::Allocated(key, hours, r) => allocated.push((index, key, hours, r)),
             }
-            Parsed::Allocated(key, hours, r) => allocated.push((index, key, hours, r)),
         }
     }
     stopped_records(&mut out, allocated, &running);
@@ -301,12 +312,14 @@ impl<'c> Resolver<'c> {
     }
 }
 
+/// The records of one CloudStack usage record: one per rule of its usage type, the first with
+/// the record's id, the next ones with `#<n>` appended (n = the rule's place among its type's).
 fn parse_record(
     index: usize,
     raw: &RawValue,
     resolver: &Resolver<'_>,
     mapping: &CloudStackMapping,
-) -> Result<Parsed, RecordError> {
+) -> Result<Vec<Parsed>, RecordError> {
     let r: RawRecord<'_> = serde_json::from_str(raw.get()).map_err(|e| {
         let rule = RecordRule::NotARecord {
             expected: "usage record object",
@@ -315,50 +328,41 @@ fn parse_record(
         record_error(index, None, "$", raw.get(), rule)
     })?;
     let field = |name: &'static str, v: Option<&RawValue>| text_field(index, name, v);
-    let rule = usage_type_rule(index, &r, mapping)?;
+    let rules = usage_type_rules(index, &r, mapping)?;
+    let first_rule = rules[0];
     let usage_id = field("usageid", r.usageid)?;
     let vm_id = field("virtualmachineid", r.virtualmachineid)?;
     let offering = field("offeringid", r.offeringid)?;
+    let template = field("templateid", r.templateid)?;
     let start_text = field("startdate", r.startdate)?
         .ok_or_else(|| missing(index, "startdate", "the usage start"))?;
     let start = parse_export_time(&start_text)
         .ok_or_else(|| record_error(index, None, "startdate", &start_text, bad_time()))?;
-    let record_id = record_id(
-        rule,
+    let base_id = record_id(
+        first_rule,
         usage_id.as_deref().or(vm_id.as_deref()),
         start,
         offering.as_deref(),
     );
     let at = At {
         index,
-        id: &record_id,
+        id: &base_id,
     };
     let end = end_date(&at, &r, start)?;
     let (account, project) = account_and_project(&at, &r, mapping.account)?;
-    let resource = match rule.quantity {
-        // VM records are about the VM even when `usageid` says otherwise.
-        QuantityKind::StoppedHours => vm_id.clone().or(usage_id.clone()),
-        _ if rule.usage_type == usage_type::RUNNING_VM => vm_id.clone().or(usage_id.clone()),
-        _ => usage_id.clone().or(vm_id.clone()),
+    let is_vm = first_rule.usage_type == usage_type::RUNNING_VM
+        || rules
+            .iter()
+            .any(|rule| rule.quantity == QuantityKind::StoppedHours);
+    // VM records are about the VM even when `usageid` says otherwise.
+    let resource = if is_vm {
+        vm_id.clone().or(usage_id.clone())
+    } else {
+        usage_id.clone().or(vm_id.clone())
     }
     .ok_or_else(|| at.err("usageid", "", RecordRule::Empty))?;
     let region = region(&at, &r, resolver)?;
-    let (product, meter) = product_and_meter(&at, rule, resolver, offering.as_deref())?;
-    let (quantity, unit, raw_usage) = quantity(&at, &r, rule)?;
-    let record = UsageRecord {
-        record_id: Some(record_id.clone()),
-        account,
-        project,
-        resource: resource.clone(),
-        product: product.to_string(),
-        meter: meter.to_string(),
-        quantity,
-        unit,
-        start,
-        end,
-        tags: tags(&at, &r)?,
-        region,
-    };
+    let tags = tags(&at, &r)?;
     let pairing = || {
         (
             resource.clone(),
@@ -367,11 +371,43 @@ fn parse_record(
             end,
         )
     };
-    Ok(match rule.quantity {
-        QuantityKind::StoppedHours => Parsed::Allocated(pairing(), raw_usage, record),
-        _ if rule.usage_type == usage_type::RUNNING_VM => Parsed::Running(pairing(), record),
-        _ => Parsed::Record(record),
-    })
+    let mut out = Vec::with_capacity(rules.len());
+    for (n, rule) in rules.into_iter().enumerate() {
+        let id = if n == 0 {
+            base_id.clone()
+        } else {
+            format!("{base_id}#{n}")
+        };
+        let at = At { index, id: &id };
+        let sources = Sources {
+            offering: offering.as_deref(),
+            template: template.as_deref(),
+        };
+        let (product, meter) = product_and_meter(&at, rule, resolver, sources)?;
+        let (quantity, unit, raw_usage) = quantity(&at, &r, rule)?;
+        let record = UsageRecord {
+            record_id: Some(id.clone()),
+            account: account.clone(),
+            project: project.clone(),
+            resource: resource.clone(),
+            product: product.to_string(),
+            meter: meter.to_string(),
+            quantity,
+            unit,
+            start,
+            end,
+            tags: tags.clone(),
+            region: region.clone(),
+        };
+        out.push(match rule.quantity {
+            QuantityKind::StoppedHours => Parsed::Allocated(pairing(), raw_usage, record),
+            _ if n == 0 && rule.usage_type == usage_type::RUNNING_VM => {
+                Parsed::Running(pairing(), raw_usage, record)
+            }
+            _ => Parsed::Record(record),
+        });
+    }
+    Ok(out)
 }
 
 /// Where a record's errors point once its id is known.
@@ -404,24 +440,26 @@ fn missing(index: usize, name: &'static str, why: &str) -> RecordError {
     record_error(index, None, name, "", rule)
 }
 
-/// The mapping's rule for the record's `usagetype`, a number or a name.
-fn usage_type_rule<'m>(
+/// The mapping's rules for the record's `usagetype`, a number or a name (never empty).
+fn usage_type_rules<'m>(
     index: usize,
     r: &RawRecord<'_>,
     mapping: &'m CloudStackMapping,
-) -> Result<&'m UsageTypeRule, RecordError> {
+) -> Result<Vec<&'m UsageTypeRule>, RecordError> {
     let type_text = text_field(index, "usagetype", r.usagetype)?
         .ok_or_else(|| missing(index, "usagetype", "every usage record has a usage type"))?;
-    match type_text.parse::<u32>() {
-        Ok(n) => mapping.rule(n),
-        Err(_) => mapping.rule_named(&type_text),
-    }
-    .ok_or_else(|| {
+    let usage_type = match type_text.parse::<u32>() {
+        Ok(n) => Some(n),
+        Err(_) => mapping.rule_named(&type_text).map(|r| r.usage_type),
+    };
+    let rules = usage_type.map(|t| mapping.rules_for(t)).unwrap_or_default();
+    if rules.is_empty() {
         let rule = RecordRule::UnknownUsageType {
             known: mapping.known_types(),
         };
-        record_error(index, None, "usagetype", &type_text, rule)
-    })
+        return Err(record_error(index, None, "usagetype", &type_text, rule));
+    }
+    Ok(rules)
 }
 
 /// Stable id: the same usage re-exported (with `'T'` or plain ISO dates) gets the same id. The
@@ -504,12 +542,20 @@ fn region(
 
 /// The catalog product the rule prices the record by (its offering, a default, or a fixed
 /// product) and the product's meter the rule selects.
+/// The fields a record's product may come from.
+#[derive(Clone, Copy)]
+struct Sources<'a> {
+    offering: Option<&'a str>,
+    template: Option<&'a str>,
+}
+
 fn product_and_meter<'c>(
     at: &At<'_>,
     rule: &UsageTypeRule,
     resolver: &Resolver<'c>,
-    offering: Option<&str>,
+    sources: Sources<'_>,
 ) -> Result<(&'c str, &'c str), RecordError> {
+    let offering = sources.offering;
     let err = |field, value: &str| at.err(field, value, RecordRule::UnknownProduct);
     let (product, product_field, product_value) = match &rule.product {
         ProductSource::Offering => {
@@ -553,6 +599,21 @@ fn product_and_meter<'c>(
                 .ok_or_else(|| err("usagetype", &value))?;
             (p, "usagetype", value)
         }
+        ProductSource::Template => {
+            let t = sources.template.ok_or_else(|| {
+                let why = format!(
+                    "usage type {} ({}) is priced by its template",
+                    rule.usage_type, rule.name
+                );
+                at.err(
+                    "templateid",
+                    "",
+                    RecordRule::MissingField { why: Some(why) },
+                )
+            })?;
+            let p = resolver.product(t).ok_or_else(|| err("templateid", t))?;
+            (p, "templateid", t.to_string())
+        }
     };
     let meter = resolver.meter(product, &rule.meter).ok_or_else(|| {
         let value = format!("{product_value} ({product})");
@@ -578,18 +639,26 @@ fn quantity(
         check_quantity(q).map_err(|rule| at.err(name, &text, rule))
     };
     let raw_usage = number("rawusage", r.rawusage)?;
+    // rawusage hours x a field of the record, divided by `per`, checked.
+    let times = |name: &'static str, v: Option<&RawValue>, per: Decimal| {
+        let factor = number(name, v)?;
+        let q = factor
+            .checked_mul(raw_usage)
+            .ok_or_else(|| at.err(name, &factor.to_string(), too_large()))?
+            / per;
+        check_quantity(q).map_err(|rule| at.err(name, &factor.to_string(), rule))
+    };
     let (quantity, unit) = match rule.quantity {
         QuantityKind::Hours | QuantityKind::StoppedHours => (raw_usage, Unit::Hours),
         QuantityKind::Bytes => (raw_usage, Unit::Bytes),
         QuantityKind::Requests => (raw_usage, Unit::Requests),
-        QuantityKind::SizeHours => {
-            let size = number("size", r.size)?;
-            let q = size
-                .checked_mul(raw_usage)
-                .ok_or_else(|| at.err("size", &size.to_string(), too_large()))?;
-            let q = check_quantity(q).map_err(|rule| at.err("size", &size.to_string(), rule))?;
-            (q, Unit::ByteHours)
-        }
+        QuantityKind::SizeHours => (times("size", r.size, Decimal::ONE)?, Unit::ByteHours),
+        QuantityKind::CpuHours => (times("cpunumber", r.cpunumber, Decimal::ONE)?, Unit::Hours),
+        // MB to GB: dividing by 1024 = 2^10 is exact in decimal.
+        QuantityKind::MemoryGbHours => (
+            times("memory", r.memory, Decimal::from(1024))?,
+            Unit::GigabyteHours,
+        ),
     };
     Ok((quantity, unit, raw_usage))
 }

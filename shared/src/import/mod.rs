@@ -71,6 +71,16 @@
 //! | 25 | VM_SNAPSHOT | `vm-snapshots` | role `snapshot_storage` | size x rawusage (byte_hours) |
 //!
 //! Any other type (15-20, 26+) is refused with an error on `usagetype` unless a rule is added.
+//!
+//! **Resource prices** (seed 001 prices CPU, RAM and OS images apart): a usage type may have
+//! several rules, each making its own record from the same CloudStack record, such as
+//! RUNNING_VM as `cpu_hours` (rawusage x `cpunumber`) of a vCPU product, `memory_gb_hours`
+//! (rawusage x `memory` MB / 1024) of a RAM product and `hours` of the product its `templateid`
+//! names (`"product": "template"`). The first rule's record has the record's id, the n-th
+//! next one `<id>#<n>`. Each record carries the record's tags, and its product's category
+//! decides which billing tag switches it off: with CPU in category `cpu` and RAM in `memory`,
+//! `Billing:noCPU` no longer switches the RAM off. Stopped time pairs with the raw hours of the
+//! RUNNING_VM record, whatever its rules bill.
 //! Decisions:
 //! - **account** = `account` (the account name the seed 000 invoice is addressed to);
 //!   [`AccountField`] selects `accountid`, `domain`, `domainid` or `domain/account` instead;
