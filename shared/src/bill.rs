@@ -739,14 +739,44 @@ fn sections<'a>(
             order.push(extra.to_string());
         }
     }
+    // Lines print in the catalog's order, as a price list reads (seed 000: Copper, Silver,
+    // Bronze): by product, then by the product's charges, then by region; the description
+    // only breaks ties (subscription segments, SLA uplifts).
+    let product_rank: BTreeMap<&str, usize> = catalog
+        .products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.id.as_str(), i))
+        .collect();
+    let region_rank: BTreeMap<&str, usize> = catalog
+        .regions
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i + 1))
+        .collect();
+    let rank = |l: &Line| {
+        let meter = catalog.product(&l.product).and_then(|p| {
+            p.charges
+                .iter()
+                .position(|c| Some(c.meter.as_str()) == l.meter.as_deref())
+        });
+        (
+            product_rank
+                .get(l.product.as_str())
+                .copied()
+                .unwrap_or(usize::MAX),
+            meter.unwrap_or(usize::MAX),
+            region_rank.get(l.region.as_str()).copied().unwrap_or(0),
+        )
+    };
     let mut sections = Vec::new();
     let mut all_shares: Vec<Vec<Share<'a>>> = Vec::new();
     for name in order {
         if let Some(mut lines) = by_section.remove(&name) {
             lines.sort_by(|(a, _), (b, _)| {
-                a.description
-                    .cmp(&b.description)
-                    .then(a.product.cmp(&b.product))
+                rank(a)
+                    .cmp(&rank(b))
+                    .then_with(|| a.description.cmp(&b.description))
             });
             let (lines, shares): (Vec<Line>, Vec<Vec<Share<'a>>>) = lines.into_iter().unzip();
             all_shares.extend(shares);

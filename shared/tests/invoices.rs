@@ -49,28 +49,29 @@ fn seed_000_invoice_layout_and_amounts() {
     assert_eq!(
         lines(&inv),
         vec![
-            s("Running VM", "Bronze - 1CPU @ 2.4Ghz - 2 GB RAM", "512.62"),
+            // In the catalog's order, as the seed's price list prints them.
             s(
                 "Running VM",
                 "Copper - 1CPU @ 2.4GHz - 512MB RAM",
                 "2955.91"
             ),
             s("Running VM", "Silver - 1CPU @ 2.4Ghz - 4 GB RAM", "1386.97"),
-            s("Stopped VM", "Bronze - 1CPU @ 2.4Ghz - 2 GB RAM", "167.93"),
+            s("Running VM", "Bronze - 1CPU @ 2.4Ghz - 2 GB RAM", "512.62"),
             s("Stopped VM", "Silver - 1CPU @ 2.4Ghz - 4 GB RAM", "74.97"),
-            s("Storage", "Large Disk SATA, 100 GB", "1648.87"),
-            s("Storage", "Medium Disk SATA, 20 GB", "284.97"),
-            s("Storage", "Root Volume", "53.90"),
+            s("Stopped VM", "Bronze - 1CPU @ 2.4Ghz - 2 GB RAM", "167.93"),
             s("Storage", "Small Disk SATA, 5 GB", "7053.88"),
-            s("Network", "Bytes received", "0.01"),
+            s("Storage", "Medium Disk SATA, 20 GB", "284.97"),
+            s("Storage", "Large Disk SATA, 100 GB", "1648.87"),
+            s("Storage", "Root Volume", "53.90"),
             s("Network", "Bytes sent", "0.02"),
+            s("Network", "Bytes received", "0.01"),
+            s("Network", "IP Address", "4.49"),
             // 5375 h x 0.0010 = 5.375: half-up gives 5.38, as on the seed invoice.
             s(
                 "Network",
                 "Default Isolated Network Offering With Source Nat Service",
                 "5.38"
             ),
-            s("Network", "IP Address", "4.49"),
             s("Network", "Port Forwarding Rule", "0.00"),
             s("Subscriptions", "BU1-EndUser-DailyBackup", "12.00"),
             s("Subscriptions", "DDoS Service", "500.00"),
@@ -327,15 +328,16 @@ fn region_prices_override_the_product_price() {
     assert_eq!(
         lines(&inv),
         vec![
-            s(
-                "Running VM",
-                "Copper - 1CPU @ 2.4GHz - 512MB RAM (Geneva 1)",
-                "24.00"
-            ),
+            // Regions in the catalog's order: London 1, then Geneva 1.
             s(
                 "Running VM",
                 "Copper - 1CPU @ 2.4GHz - 512MB RAM (London 1)",
                 "22.00"
+            ),
+            s(
+                "Running VM",
+                "Copper - 1CPU @ 2.4GHz - 512MB RAM (Geneva 1)",
+                "24.00"
             ),
         ]
     );
@@ -649,8 +651,8 @@ fn subscriptions_prorate_by_day_and_charge_one_time_fees_once() {
         vec![
             "BU1-EndUser-DailyBackup=6.86",             // 2 x 12.00 x 8/28 = 6.857
             "DDoS Service=125.00",                      // 500 x 7/28
-            "Gold package (backup + monitoring)=25.00", // 2 x 17.50 x 20/28 = 25.00
             "Monitoring=29.00",                         // 25.00 + 8.00 x 14/28
+            "Gold package (backup + monitoring)=25.00", // 2 x 17.50 x 20/28 = 25.00
         ]
     );
 }
