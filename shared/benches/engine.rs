@@ -204,6 +204,7 @@ fn bench_rating(catalog: &Catalog) {
             term: None,
             subscriptions: vec![],
             discounts: vec![],
+            prices: vec![],
             prepaid_credit: Decimal::ZERO,
             balance_brought_forward: Decimal::ZERO,
             payments: vec![],

@@ -356,6 +356,9 @@ pub(crate) struct Context<'c> {
     /// `amount(before + quantity) - amount(before)`, so that included quantities and minimums
     /// are granted once per month. Empty for months and estimates.
     pub month_before: BTreeMap<LineKey, Decimal>,
+    /// The account's contract prices, over the region's and the catalog's (none for
+    /// estimates).
+    pub prices: Vec<crate::catalog::PriceOverride>,
 }
 
 /// A usage line's identity: product, meter and region.
@@ -513,9 +516,18 @@ fn usage_line(
         .meter(meter_id)
         .ok_or_else(|| not_in_catalog(CatalogItem::Meter, meter_id))?;
     let region_opt = (!region.is_empty()).then_some(region);
-    let price = catalog
-        .price_of(region_opt, product_id, meter_id)
-        .ok_or_else(|| not_in_catalog(CatalogItem::Price, &format!("{product_id}/{meter_id}")))?;
+    let contract = ctx
+        .prices
+        .iter()
+        .find(|o| o.product == product_id && o.meter == meter_id);
+    let price = match contract {
+        Some(o) => &o.price,
+        None => catalog
+            .price_of(region_opt, product_id, meter_id)
+            .ok_or_else(|| {
+                not_in_catalog(CatalogItem::Price, &format!("{product_id}/{meter_id}"))
+            })?,
+    };
     let at = |e: Overflow| PricingError::overflow(e, format!("line {product_id}/{meter_id}"));
     let fx = ctx.settings.fx;
     let quantity = exact::sum(shares.iter().map(|s| s.quantity), "line quantity").map_err(at)?;

@@ -113,6 +113,7 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         span: (quote.at, quote.at),
         cutoff: None,
         month_before: Default::default(),
+        prices: Vec::new(),
     };
     let recurring: Vec<SubscriptionCharge> = subs
         .iter()

@@ -28,7 +28,7 @@ use crate::period::{midnight, BillingPeriod, PeriodKind};
 use crate::price::subscription_quantity_max;
 use crate::settings::{Settings, SettingsInput};
 use crate::usage::Usage;
-use crate::validate::discount_errors;
+use crate::validate::{contract_price_errors, discount_errors};
 
 /// The accounts file the rater loads: versioned like the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +71,18 @@ impl AccountBook {
                 &format!("{ap}.discounts"),
                 &a.discounts,
             ));
+            discounts.extend(contract_price_errors(
+                catalog,
+                &format!("{ap}.prices"),
+                &a.prices,
+            ));
+            if a.reseller.is_some() && !a.prices.is_empty() {
+                errors.push(CatalogError {
+                    path: format!("{ap}.prices"),
+                    rule: CatalogRule::InvalidValue,
+                    message: "a reseller's customer is priced by its reseller's catalog: contract prices are for direct customers".into(),
+                });
+            }
         }
         errors.extend(discounts);
         errors.extend(self.reseller_errors(catalog));
@@ -279,6 +291,13 @@ pub struct Account {
     pub subscriptions: Vec<Subscription>,
     #[serde(default)]
     pub discounts: Vec<Discount>,
+    /// Contract prices: this account's own price of a product's charge (seed 001's prices
+    /// hard-linked to a special customer), over the region's and the catalog's, in the
+    /// catalog's currency like them. Not written when empty, so that stored accounts versions
+    /// keep their bytes. Direct customers only: a reseller's customer is priced by its
+    /// reseller's catalog.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prices: Vec<crate::catalog::PriceOverride>,
     /// Prepaid credit available, in the invoice currency.
     #[serde(default)]
     pub prepaid_credit: Decimal,
@@ -737,6 +756,7 @@ pub fn invoice_with(
         span: (period.start, period.end()),
         cutoff,
         month_before,
+        prices: account.prices.clone(),
     };
     let subs = subscription_charges(account, period, cutoff);
     let groups = usage_groups(catalog, usage, &account.id, default_region)?;

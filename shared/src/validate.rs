@@ -207,6 +207,49 @@ pub(crate) fn discount_errors(
     c.errors
 }
 
+/// The problems of an account's contract prices at `path`: each of a charge the catalog has,
+/// a valid price, and within what one line may cost (as the catalog's own prices are checked).
+pub(crate) fn contract_price_errors(
+    cat: &Catalog,
+    path: &str,
+    prices: &[crate::catalog::PriceOverride],
+) -> Vec<CatalogError> {
+    let mut c = Check { errors: Vec::new() };
+    let mut seen = BTreeSet::new();
+    for (j, o) in prices.iter().enumerate() {
+        let op = format!("{path}[{j}]");
+        if !seen.insert((o.product.as_str(), o.meter.as_str())) {
+            c.fail(
+                format!("{op}.meter"),
+                CatalogRule::DuplicateId,
+                format!("a second contract price of `{}` / `{}`", o.product, o.meter),
+            );
+        }
+        match cat.product(&o.product) {
+            None => c.fail(
+                format!("{op}.product"),
+                CatalogRule::UnknownReference,
+                format!("unknown product `{}`", o.product),
+            ),
+            Some(p) if !p.charges.iter().any(|ch| ch.meter == o.meter) => c.fail(
+                format!("{op}.meter"),
+                CatalogRule::UnknownReference,
+                format!(
+                    "product `{}` has no charge for meter `{}`",
+                    o.product, o.meter
+                ),
+            ),
+            Some(p) => {
+                c.price(&format!("{op}.price"), &o.price);
+                if let Some(m) = cat.meter(&o.meter) {
+                    c.line_bound(&format!("{op}.price"), &o.price, m, price_factor(cat, p));
+                }
+            }
+        }
+    }
+    c.errors
+}
+
 /// What a wholesale price of `p` may be multiplied by when billed: the largest exchange rate
 /// (or 1) times the largest reseller markup on it (or 1). `None` when that overflows.
 fn price_factor(cat: &Catalog, p: &Product) -> Option<Decimal> {

@@ -44,6 +44,7 @@ pub fn wholesale_view(customer: &Account, billed: &Account) -> Account {
         term: customer.term.clone(),
         subscriptions: customer.subscriptions.clone(),
         discounts: Vec::new(),
+        prices: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

@@ -756,3 +756,83 @@ fn unknown_references_in_the_account_are_errors_naming_the_field() {
         "no exchange rate from GBP to SEK in the catalog's fx_rates"
     );
 }
+
+#[test]
+fn contract_prices_of_an_account_override_the_catalog_and_region() {
+    let c = cloudstack();
+    let mut acc = bare_account("special");
+    acc.prices = serde_json::from_value(serde_json::json!([
+        { "product": "copper", "meter": "vm.running", "price": { "model": "per_unit", "unit_price": "1.80" } }
+    ]))
+    .unwrap();
+    let copper = rec(
+        "special",
+        "vm-1",
+        "copper",
+        "vm.running",
+        "1344",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    );
+    let silver = rec(
+        "special",
+        "vm-2",
+        "silver",
+        "vm.running",
+        "2312",
+        Unit::Hours,
+        "2017-02-03T00:00:00Z",
+    );
+    let mut geneva = copper.clone();
+    geneva.resource = "vm-3".into();
+    geneva.quantity = d("10");
+    geneva.region = Some("gva1".into());
+    let inv = invoice(&c, &acc, feb(), &rated(&c, &[copper, silver, geneva])).unwrap();
+    inv.check_totals().unwrap();
+    let got: Vec<String> = lines(&inv)
+        .into_iter()
+        .map(|(_, d, a)| format!("{d}={a}"))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            // 1,344 h x the contract's 1.80 (the catalog says 2.20).
+            "Copper - 1CPU @ 2.4GHz - 512MB RAM=2419.20",
+            // Geneva's own price (2.40) gives way to the contract too: 10 h x 1.80.
+            "Copper - 1CPU @ 2.4GHz - 512MB RAM (Geneva 1)=18.00",
+            // No contract price: the catalog's 0.60.
+            "Silver - 1CPU @ 2.4Ghz - 4 GB RAM=1387.20",
+        ]
+    );
+}
+
+#[test]
+fn contract_prices_are_checked_like_the_catalogs() {
+    let c = cloudstack();
+    let book = |prices: serde_json::Value| {
+        let mut b: serde_json::Value = serde_json::from_str(CLOUDSTACK_ACCOUNTS).unwrap();
+        b["accounts"][0]["prices"] = prices;
+        let book: pricing::AccountBook = serde_json::from_value(b).unwrap();
+        book.validate(&c)
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect::<Vec<_>>()
+    };
+    let per_unit = |p: &str| serde_json::json!({ "model": "per_unit", "unit_price": p });
+    assert_eq!(
+        book(serde_json::json!([
+            { "product": "nothing", "meter": "vm.running", "price": per_unit("1") },
+            { "product": "copper", "meter": "net.sent", "price": per_unit("1") },
+            { "product": "copper", "meter": "vm.running", "price": per_unit("-1") },
+            { "product": "copper", "meter": "vm.running", "price": per_unit("1") },
+        ])),
+        vec![
+            "$.accounts[0].prices[0].product",
+            "$.accounts[0].prices[1].meter",
+            "$.accounts[0].prices[2].price.unit_price",
+            "$.accounts[0].prices[3].meter",
+        ]
+    );
+}

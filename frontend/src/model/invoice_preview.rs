@@ -61,6 +61,7 @@ pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
         term: settings.term.clone(),
         subscriptions: Vec::new(),
         discounts: Vec::new(),
+        prices: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

@@ -74,6 +74,7 @@ pub fn bare_account(id: &str) -> Account {
         term: None,
         subscriptions: Vec::new(),
         discounts: Vec::new(),
+        prices: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

@@ -170,6 +170,7 @@ pub fn month_of_usage(
         term: quote.term.clone(),
         subscriptions,
         discounts: Vec::new(),
+        prices: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
