@@ -359,6 +359,8 @@ pub(crate) struct Context<'c> {
     /// The account's contract prices, over the region's and the catalog's (none for
     /// estimates).
     pub prices: Vec<crate::catalog::PriceOverride>,
+    /// The allowances of the plans held, by meter ([`plan_allowances`]).
+    pub allowances: BTreeMap<String, PlanAllowance>,
 }
 
 /// A usage line's identity: product, meter and region.
@@ -491,11 +493,77 @@ fn usage_lines<'a>(ctx: &Context<'_>, groups: Groups<'a>) -> Result<BySection<'a
     let regions_used: BTreeSet<&str> = groups.keys().map(|(_, _, r)| *r).collect();
     let many_regions = regions_used.len() > 1;
     let mut by_section: BySection<'a> = BTreeMap::new();
+    // What is left of each meter's plan allowance: the lines of a meter use it up in turn.
+    let mut left: BTreeMap<&str, Decimal> = ctx
+        .allowances
+        .iter()
+        .map(|(m, a)| (m.as_str(), a.included))
+        .collect();
     for ((product, meter, region), shares) in groups {
-        let (section, line) = usage_line(ctx, product, meter, region, &shares, many_regions)?;
+        let plan = ctx.allowances.get(meter).map(|a| Plan {
+            left: left.get(meter).copied().unwrap_or_default(),
+            overage: a.overage.as_ref(),
+            name: &a.plans,
+        });
+        let (section, line, used) =
+            usage_line(ctx, product, meter, region, &shares, many_regions, plan)?;
+        if let Some(l) = left.get_mut(meter) {
+            *l = (*l - used).max(Decimal::ZERO);
+        }
         by_section.entry(section).or_default().push((line, shares));
     }
     Ok(by_section)
+}
+
+/// A meter's plan allowance as one line meets it: what is left of it, and the over-usage price.
+#[derive(Clone, Copy)]
+struct Plan<'p> {
+    left: Decimal,
+    overage: Option<&'p crate::price::Price>,
+    name: &'p str,
+}
+
+/// The allowance of a meter the account's plans grant (seed 004): summed over the plans held
+/// at the end of the period, with the over-usage price of the first plan that sets one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlanAllowance {
+    pub included: Decimal,
+    pub overage: Option<crate::price::Price>,
+    /// The plans' names, for the line's description.
+    pub plans: String,
+}
+
+/// The allowances of `plans` (product id and subscribed quantity), by meter.
+pub(crate) fn plan_allowances<'p>(
+    catalog: &Catalog,
+    plans: impl Iterator<Item = (&'p str, Decimal)>,
+) -> Result<BTreeMap<String, PlanAllowance>, PricingError> {
+    let mut out: BTreeMap<String, PlanAllowance> = BTreeMap::new();
+    for (id, quantity) in plans {
+        let Some(product) = catalog.product(id) else {
+            continue;
+        };
+        for a in &product.allowances {
+            let at = |e: Overflow| PricingError::overflow(e, format!("allowance of {id}"));
+            let granted = exact::mul(a.included, quantity, "allowance").map_err(at)?;
+            let entry = out.entry(a.meter.clone()).or_insert_with(|| PlanAllowance {
+                included: Decimal::ZERO,
+                overage: None,
+                plans: String::new(),
+            });
+            entry.included = exact::add(entry.included, granted, "allowance").map_err(at)?;
+            if entry.overage.is_none() {
+                entry.overage = a.overage.clone();
+            }
+            if !entry.plans.split(", ").any(|n| n == product.name) {
+                if !entry.plans.is_empty() {
+                    entry.plans.push_str(", ");
+                }
+                entry.plans.push_str(&product.name);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The line of one group, with the section it prints in: its quantity, amount, unit price
@@ -507,7 +575,8 @@ fn usage_line(
     region: &str,
     shares: &[Share<'_>],
     many_regions: bool,
-) -> Result<(String, Line), PricingError> {
+    plan: Option<Plan<'_>>,
+) -> Result<(String, Line, Decimal), PricingError> {
     let catalog = ctx.catalog();
     let product = catalog
         .product(product_id)
@@ -520,14 +589,17 @@ fn usage_line(
         .prices
         .iter()
         .find(|o| o.product == product_id && o.meter == meter_id);
-    let price = match contract {
-        Some(o) => &o.price,
-        None => catalog
+    let price = match (plan.and_then(|p| p.overage), contract) {
+        // A plan's over-usage price, then the contract's, the region's, the catalog's.
+        (Some(overage), _) => overage,
+        (None, Some(o)) => &o.price,
+        (None, None) => catalog
             .price_of(region_opt, product_id, meter_id)
             .ok_or_else(|| {
                 not_in_catalog(CatalogItem::Price, &format!("{product_id}/{meter_id}"))
             })?,
     };
+    let granted = plan.map_or(Decimal::ZERO, |p| p.left);
     let at = |e: Overflow| PricingError::overflow(e, format!("line {product_id}/{meter_id}"));
     let fx = ctx.settings.fx;
     let quantity = exact::sum(shares.iter().map(|s| s.quantity), "line quantity").map_err(at)?;
@@ -536,21 +608,23 @@ fn usage_line(
         meter_id.to_string(),
         region.to_string(),
     );
-    let amount = match ctx.month_before.get(&key) {
+    // The price of a month's quantity of this line, beyond what the plan grants.
+    let priced = |q: Decimal| -> Result<Decimal, PricingError> {
+        let beyond = exact::sub(q, granted, "over-usage").map_err(at)?;
+        price
+            .amount(beyond.max(Decimal::ZERO), meter.measurement_unit)
+            .map_err(at)
+    };
+    let before = ctx.month_before.get(&key).copied();
+    let to_date =
+        exact::add(before.unwrap_or_default(), quantity, "month's quantity").map_err(at)?;
+    let amount = match before {
         // The month's allowance and minimum are granted once: this period bills what it adds
         // to the month's price.
-        Some(&before) => {
-            let to_date = exact::add(before, quantity, "month's quantity").map_err(at)?;
-            let unit = meter.measurement_unit;
-            exact::sub(
-                price.amount(to_date, unit).map_err(at)?,
-                price.amount(before, unit).map_err(at)?,
-                "line amount",
-            )
-            .map_err(at)?
-        }
-        None => price.amount(quantity, meter.measurement_unit).map_err(at)?,
+        Some(before) => exact::sub(priced(to_date)?, priced(before)?, "line amount").map_err(at)?,
+        None => priced(quantity)?,
     };
+    let used = granted.min(to_date);
     let exact = exact::mul(amount, fx, "line amount").map_err(at)?;
     let (unit_price, average) = match price.list_unit_price() {
         Some(p) => (exact::mul(p, fx, "unit price").map_err(at)?, false),
@@ -582,6 +656,14 @@ fn usage_line(
             description = format!("{description} ({})", r.name);
         }
     }
+    if let Some(p) = plan.filter(|_| !used.is_zero()) {
+        let shown = crate::unit::shown_quantity(used);
+        description = format!(
+            "{description}, {shown} {} included in {}",
+            meter.unit_label(),
+            p.name
+        );
+    }
     let line = Line {
         description,
         product: product_id.to_string(),
@@ -602,7 +684,7 @@ fn usage_line(
         adjustments: Decimal::ZERO,
         tax: Decimal::ZERO,
     };
-    Ok((meter.section.clone(), line))
+    Ok((meter.section.clone(), line, used))
 }
 
 /// Phase 2, subscription lines: the monthly fee prorated by days held, plus the one-time fee

@@ -294,6 +294,26 @@ pub struct Product {
     /// Usage charges: one price per meter this product is measured by.
     #[serde(default)]
     pub charges: Vec<Charge>,
+    /// A usage plan's allowances (services and packages only; seed 004's StratosLive plans):
+    /// what its subscribers may use each month before over-usage is charged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<Allowance>,
+}
+
+/// A usage plan's allowance of one meter (seed 004): the quantity its subscribers may use in a
+/// month at no charge, and the price of what they use beyond it. The plan held at the end of
+/// the invoice's period grants it, as StratosLive compares the month's usage with "the
+/// active subscription" when the bill is generated: a plan change re-evaluates the limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allowance {
+    pub meter: String,
+    /// In the meter's unit, per subscribed unit of the plan.
+    #[serde(deserialize_with = "crate::shape::decimal")]
+    pub included: Decimal,
+    /// The price of usage beyond the allowance; absent, the meter's own price applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overage: Option<Price>,
 }
 
 /// Every field a [`Product`] may have in JSON, read in one pass; [`Product::try_from`] checks
@@ -320,6 +340,8 @@ struct ProductShape {
     aliases: Vec<String>,
     #[serde(default)]
     charges: Vec<Charge>,
+    #[serde(default)]
+    allowances: Vec<Allowance>,
 }
 
 /// The `type` tag of a [`ProductKind`].
@@ -349,6 +371,7 @@ impl TryFrom<ProductShape> for Product {
             ("size_gb", s.size_gb.is_some()),
             ("fees", s.fees.is_some()),
             ("services", s.services.is_some()),
+            ("allowances", !s.allowances.is_empty()),
         ];
         let kind = match s.kind {
             KindTag::Compute => {
@@ -367,13 +390,13 @@ impl TryFrom<ProductShape> for Product {
                 }
             }
             KindTag::Service => {
-                only(&fields, &["fees"])?;
+                only(&fields, &["fees", "allowances"])?;
                 ProductKind::Service {
                     fees: required(s.fees, "fees")?,
                 }
             }
             KindTag::Package => {
-                only(&fields, &["services", "fees"])?;
+                only(&fields, &["services", "fees", "allowances"])?;
                 ProductKind::Package {
                     services: required(s.services, "services")?,
                     fees: required(s.fees, "fees")?,
@@ -397,6 +420,7 @@ impl TryFrom<ProductShape> for Product {
             kind,
             aliases: s.aliases,
             charges: s.charges,
+            allowances: s.allowances,
         })
     }
 }

@@ -105,6 +105,11 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
     }
     let settings = Settings::resolve(catalog, &settings_input(quote), &SettingsOwner::Quote)?;
     let (groups, subs) = quote_groups(&settings, quote)?;
+    // The quote's plans grant their allowances as an account's would.
+    let allowances = crate::bill::plan_allowances(
+        catalog,
+        subs.iter().map(|s| (s.product.as_str(), s.quantity)),
+    )?;
     let ctx = Context {
         discounts: settings.discounts_in_order(&[]),
         settings,
@@ -114,6 +119,7 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         cutoff: None,
         month_before: Default::default(),
         prices: Vec::new(),
+        allowances,
     };
     let recurring: Vec<SubscriptionCharge> = subs
         .iter()

@@ -748,6 +748,10 @@ pub fn invoice_with(
         }
         _ => BTreeMap::new(),
     };
+    // The plans held at the end of what is billed grant their allowances (seed 004: usage is
+    // compared with the active subscription when the bill is generated).
+    let last_instant = cutoff.unwrap_or(period.end()) - Duration::seconds(1);
+    let allowances = crate::bill::plan_allowances(catalog, plans_at(account, last_instant))?;
     let ctx = Context {
         discounts: settings.discounts_in_order(&account.discounts),
         settings,
@@ -757,6 +761,7 @@ pub fn invoice_with(
         cutoff,
         month_before,
         prices: account.prices.clone(),
+        allowances,
     };
     let subs = subscription_charges(account, period, cutoff);
     let groups = usage_groups(catalog, usage, &account.id, default_region)?;
@@ -790,6 +795,22 @@ pub fn invoice_with(
     }
     debug_assert_eq!(inv.check_totals(), Ok(()));
     Ok(inv)
+}
+
+/// The plans (product and quantity) the account's subscriptions hold at instant `t`.
+fn plans_at(account: &Account, t: DateTime<Utc>) -> impl Iterator<Item = (&str, Decimal)> {
+    account.subscriptions.iter().filter_map(move |sub| {
+        if sub.start > t || sub.end.is_some_and(|e| e <= t) {
+            return None;
+        }
+        let product = sub
+            .changes
+            .iter()
+            .filter(|c| c.at <= t)
+            .max_by_key(|c| c.at)
+            .map_or(sub.product.as_str(), |c| c.product.as_str());
+        Some((product, sub.quantity))
+    })
 }
 
 /// The quantity of each line (product, meter, region) of grouped usage.

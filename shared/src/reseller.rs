@@ -150,6 +150,12 @@ impl Retail<'_> {
                 ch.price = ch.price.map_money(|v| self.scale(v, f));
             }
             let f = self.factor(&p.id, p.category);
+            // A plan's over-usage is marked up like the plan (its fees' category).
+            for a in &mut q.allowances {
+                if let Some(price) = &mut a.overage {
+                    *price = price.map_money(|v| self.scale(v, f));
+                }
+            }
             match &mut q.kind {
                 ProductKind::Service { fees } => {
                     fees.one_time = self.scale(fees.one_time, f);

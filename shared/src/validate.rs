@@ -386,6 +386,52 @@ impl Check {
             }
             self.charges(cat, &pp, p);
             self.fees_and_services(cat, &pp, &p.kind);
+            self.allowances(cat, &pp, p);
+        }
+    }
+
+    /// A plan's allowances: of a meter some product charges, once each, not negative, with a
+    /// valid over-usage price that stays within what one line may cost.
+    fn allowances(&mut self, cat: &Catalog, pp: &str, p: &Product) {
+        let mut meters = BTreeSet::new();
+        for (j, a) in p.allowances.iter().enumerate() {
+            let ap = format!("{pp}.allowances[{j}]");
+            let charged = cat
+                .products
+                .iter()
+                .any(|q| q.charges.iter().any(|c| c.meter == a.meter));
+            match cat.meter(&a.meter) {
+                None => self.fail(
+                    format!("{ap}.meter"),
+                    CatalogRule::UnknownReference,
+                    format!("unknown meter `{}`", a.meter),
+                ),
+                Some(_) if !charged => self.fail(
+                    format!("{ap}.meter"),
+                    CatalogRule::UnknownReference,
+                    format!("no product charges meter `{}`", a.meter),
+                ),
+                Some(m) => {
+                    if let Some(price) = &a.overage {
+                        self.price(&format!("{ap}.overage"), price);
+                        self.line_bound(&format!("{ap}.overage"), price, m, price_factor(cat, p));
+                    }
+                }
+            }
+            if !meters.insert(a.meter.as_str()) {
+                self.fail(
+                    format!("{ap}.meter"),
+                    CatalogRule::DuplicateId,
+                    format!("a second allowance of meter `{}`", a.meter),
+                );
+            }
+            if a.included.is_sign_negative() && !a.included.is_zero() {
+                self.fail(
+                    format!("{ap}.included"),
+                    CatalogRule::InvalidValue,
+                    "an allowance cannot be negative",
+                );
+            }
         }
     }
 

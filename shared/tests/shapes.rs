@@ -105,6 +105,7 @@ fn every_variant_round_trips() {
             kind,
             aliases: vec!["a".into()],
             charges: vec![],
+            allowances: vec![],
         });
     }
 
