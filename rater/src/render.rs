@@ -140,8 +140,26 @@ pub fn invoice_table(inv: &Invoice) -> String {
     // One table for all sections so that columns line up down the whole invoice.
     let mut block = Block { rows: Vec::new() };
     let mut averaged = false;
-    for s in &inv.bill.sections {
-        averaged |= section_rows(&mut block, inv, cur, s);
+    if inv.blocks.is_empty() {
+        for s in &inv.bill.sections {
+            averaged |= section_rows(&mut block, inv, cur, s);
+        }
+    } else {
+        // An invoice in blocks (one per project or region): each block's sections and total,
+        // then the invoice's summary, whose subtotal the blocks add up to.
+        for b in &inv.blocks {
+            block.rows.push(Vec::new());
+            block.rows.push(vec![format!("Block: {}", b.name)]);
+            for s in &b.sections {
+                averaged |= section_rows(&mut block, inv, cur, s);
+            }
+            block.rows.push(vec![
+                format!("Total of {}", b.name),
+                String::new(),
+                String::new(),
+                money(cur, b.total),
+            ]);
+        }
     }
     block.rows.push(Vec::new());
     for row in inv.summary_rows() {
@@ -790,6 +808,34 @@ mod tests {
 
     /// Golden test: set `UPDATE_GOLDEN=1` to rewrite the expected file after a deliberate
     /// change, then read the diff.
+    #[test]
+    fn an_invoice_in_blocks_shows_each_block_and_its_total() {
+        let catalog = Catalog::from_json(CATALOG).unwrap();
+        let book: AccountBook = parse_json(ACCOUNTS).unwrap();
+        let mut acc = book.account("bu1user1").unwrap().clone();
+        acc.invoice_blocks = Some(pricing::blocks::BlockBy::Project);
+        let period = BillingPeriod::month(2017, 2).unwrap();
+        let mut web = rec("vm-1", "copper", "vm.running", 10, Unit::Hours);
+        web.project = Some("web".into());
+        let mut db = rec("vm-2", "copper", "vm.running", 30, Unit::Hours);
+        db.project = Some("db".into());
+        let usage = pricing::rate(&catalog, period, &[web, db]).unwrap();
+        let inv = pricing::invoice(&catalog, &acc, period, &usage).unwrap();
+        let text = invoice_table(&inv);
+        // 40 h x 2.20 = 88.00, split 10:30 by hours: web 22.00, db 66.00.
+        for expected in [
+            "Block: db",
+            "Total of db",
+            "GBP 66.00",
+            "Block: web",
+            "GBP 22.00",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from\n{text}");
+        }
+        let db_at = text.find("Block: db").unwrap();
+        assert!(db_at < text.find("Block: web").unwrap() && db_at < text.find("Subtotal").unwrap());
+    }
+
     #[test]
     fn invoice_table_matches_golden() {
         check_golden(GOLDEN, &invoice_table(&seed_invoice()));

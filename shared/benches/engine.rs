@@ -205,6 +205,7 @@ fn bench_rating(catalog: &Catalog) {
             subscriptions: vec![],
             discounts: vec![],
             prices: vec![],
+            invoice_blocks: None,
             prepaid_credit: Decimal::ZERO,
             balance_brought_forward: Decimal::ZERO,
             payments: vec![],

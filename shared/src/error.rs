@@ -571,6 +571,12 @@ pub enum TotalsError {
     },
     #[error("line taxes {line_tax} != tax lines {tax}")]
     LineTax { line_tax: Decimal, tax: Decimal },
+    #[error("block {block} shows {shown} but its lines (or the blocks, the invoice's lines) add up to {sum}")]
+    Block {
+        block: String,
+        shown: Decimal,
+        sum: Decimal,
+    },
     #[error("amount due != total - credits applied")]
     AmountDue,
     #[error("payments total != sum of payments")]

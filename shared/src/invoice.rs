@@ -298,6 +298,10 @@ pub struct Account {
     /// reseller's catalog.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prices: Vec<crate::catalog::PriceOverride>,
+    /// Split the invoice into blocks by project or region, each with its sections and total
+    /// (Atomia's one block per virtual datacenter); see [`crate::blocks`]. None when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice_blocks: Option<crate::blocks::BlockBy>,
     /// Prepaid credit available, in the invoice currency.
     #[serde(default)]
     pub prepaid_credit: Decimal,
@@ -440,6 +444,10 @@ pub struct Invoice {
     pub payments_total: Decimal,
     /// `brought_forward - payments_total + amount_due`.
     pub carried_forward: Decimal,
+    /// The lines split by project or region, when the account asks for blocks
+    /// ([`Account::invoice_blocks`]): the same lines, in parts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocks: Vec<crate::blocks::Block>,
 }
 
 impl Invoice {
@@ -466,7 +474,50 @@ impl Invoice {
         if carried != self.carried_forward {
             return Err(TotalsError::CarriedForward);
         }
+        self.check_blocks()?;
         self.check_statement()
+    }
+
+    /// Each block's sections and total add up to its lines, and the blocks to the invoice's
+    /// lines.
+    fn check_blocks(&self) -> Result<(), TotalsError> {
+        if self.blocks.is_empty() {
+            return Ok(());
+        }
+        let mut all = Vec::new();
+        for b in &self.blocks {
+            let mut block_sum = Vec::new();
+            for s in &b.sections {
+                let sum = checked_sum(s.lines.iter().map(|l| l.amount))?;
+                if sum != s.total {
+                    return Err(TotalsError::Section {
+                        section: format!("{} / {}", b.name, s.name),
+                        shown: s.total,
+                        sum,
+                    });
+                }
+                block_sum.push(sum);
+            }
+            let sum = checked_sum(block_sum)?;
+            if sum != b.total {
+                return Err(TotalsError::Block {
+                    block: b.name.clone(),
+                    shown: b.total,
+                    sum,
+                });
+            }
+            all.push(sum);
+        }
+        let blocks = checked_sum(all)?;
+        let lines = checked_sum(self.bill.lines().map(|l| l.amount))?;
+        if blocks != lines {
+            return Err(TotalsError::Block {
+                block: "(all)".into(),
+                shown: blocks,
+                sum: lines,
+            });
+        }
+        Ok(())
     }
 
     /// The statement's figures: prepaid remaining, due date, undiscounted adjustments.
@@ -771,7 +822,13 @@ pub fn invoice_with(
         lines: adjustment_lines(&statement.adjustments),
         total: Decimal::ZERO,
     });
-    let mut bill = build(&ctx, groups, &subs, priced)?.bill;
+    let built = build(&ctx, groups, &subs, priced)?;
+    let blocks = match account.invoice_blocks {
+        Some(by) => crate::blocks::blocks(&built, by, ctx.settings.currency.minor_units)
+            .map_err(|e| PricingError::overflow(e, format!("account {}", account.id)))?,
+        None => Vec::new(),
+    };
+    let mut bill = built.bill;
     // A reseller's customer is invoiced in the reseller's name (its published catalog's brand).
     bill.issuer = catalog.brand.as_ref().map(|b| b.name.clone());
     let at = |e: Overflow| PricingError::overflow(e, format!("account {}", account.id));
@@ -784,6 +841,7 @@ pub fn invoice_with(
         statement,
     )
     .map_err(at)?;
+    inv.blocks = blocks;
     if let Some(issued) = statement.issue_date {
         let terms = chrono::Days::new(u64::from(account.payment_terms_days));
         let due = issued
@@ -938,6 +996,7 @@ fn account_summary(
         payments,
         payments_total,
         carried_forward,
+        blocks: Vec::new(),
     })
 }
 

@@ -42,6 +42,7 @@ pub mod settings;
 pub mod usage;
 
 pub mod bill;
+pub mod blocks;
 pub mod import;
 
 pub mod correction;

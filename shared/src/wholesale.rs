@@ -45,6 +45,7 @@ pub fn wholesale_view(customer: &Account, billed: &Account) -> Account {
         subscriptions: customer.subscriptions.clone(),
         discounts: Vec::new(),
         prices: Vec::new(),
+        invoice_blocks: None,
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

@@ -62,6 +62,7 @@ pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
         subscriptions: Vec::new(),
         discounts: Vec::new(),
         prices: Vec::new(),
+        invoice_blocks: None,
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

@@ -75,6 +75,7 @@ pub fn bare_account(id: &str) -> Account {
         subscriptions: Vec::new(),
         discounts: Vec::new(),
         prices: Vec::new(),
+        invoice_blocks: None,
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

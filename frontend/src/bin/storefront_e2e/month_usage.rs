@@ -171,6 +171,7 @@ pub fn month_of_usage(
         subscriptions,
         discounts: Vec::new(),
         prices: Vec::new(),
+        invoice_blocks: None,
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
