@@ -287,6 +287,56 @@ pub struct CeilometerOptions {
     /// Region of every record (Ceilometer samples do not name one); the account's region when
     /// `None`.
     pub region: Option<String>,
+    /// Counters beyond the built-in ones (or instead of them: a rule matching a sample wins),
+    /// such as custom pollsters' meters or `volume.size` of one `volume_type` priced its own
+    /// way. Tried in order; the first whose name and metadata filter match prices the sample.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub counters: Vec<CounterRule>,
+}
+
+/// How one Ceilometer counter becomes usage records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterRule {
+    /// The counter's name (`counter_name` or `meter`).
+    pub name: String,
+    /// Matches only samples whose metadata has these values (`{"volume_type": "ssd"}`; a
+    /// dotted key reads a nested object, `flavor.name`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, String>,
+    /// The counter's type, which samples must have: `gauge` (volume x time held),
+    /// `cumulative` or `delta` (the counted quantity).
+    pub kind: CounterKind,
+    /// The product (id or alias) and its meter.
+    pub product: String,
+    pub meter: MeterSelector,
+    /// The unit of the records: for a gauge `seconds` (a count x time) or `gigabyte_hours`
+    /// (GB x time); for a counted counter the unit of its volume once scaled.
+    pub unit: crate::unit::Unit,
+    /// What the sample's volume is multiplied by first (`0.000000001` for bytes counted as GB).
+    #[serde(
+        default = "one",
+        deserialize_with = "crate::shape::decimal",
+        skip_serializing_if = "is_one"
+    )]
+    pub scale: rust_decimal::Decimal,
+}
+
+fn one() -> rust_decimal::Decimal {
+    rust_decimal::Decimal::ONE
+}
+
+fn is_one(d: &rust_decimal::Decimal) -> bool {
+    *d == rust_decimal::Decimal::ONE
+}
+
+/// A Ceilometer counter type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CounterKind {
+    Gauge,
+    Cumulative,
+    Delta,
 }
 
 impl Default for CeilometerOptions {
@@ -301,6 +351,7 @@ impl Default for CeilometerOptions {
             skip_unknown_counters: false,
             account_by_project: BTreeMap::new(),
             region: None,
+            counters: Vec::new(),
         }
     }
 }

@@ -539,6 +539,9 @@ impl Check {
                 );
             }
         }
+        for (i, rule) in c.counters.iter().enumerate() {
+            self.counter_rule(cat, &format!("{path}.counters[{i}]"), rule);
+        }
         let cs = &cat.mappings.cloudstack;
         if *cs == crate::mapping::CloudStackMapping::default() {
             return;
@@ -580,6 +583,56 @@ impl Check {
                     );
                 }
             }
+        }
+    }
+
+    /// A Ceilometer counter rule: named, of a product that charges its meter, a gauge in
+    /// seconds or GB-hours, a positive scale.
+    fn counter_rule(&mut self, cat: &Catalog, rp: &str, rule: &crate::mapping::CounterRule) {
+        use crate::mapping::{CounterKind, MeterSelector};
+        use crate::unit::Unit;
+        if rule.name.is_empty() {
+            self.fail(
+                format!("{rp}.name"),
+                CatalogRule::InvalidValue,
+                "the counter's name is empty",
+            );
+        }
+        match cat.resolve_product(&rule.product) {
+            None => self.fail(
+                format!("{rp}.product"),
+                CatalogRule::UnknownReference,
+                format!("unknown product `{}`", rule.product),
+            ),
+            Some(p) => {
+                let found = match &rule.meter {
+                    MeterSelector::Role(role) => cat.meter_for_role(&p.id, *role).is_some(),
+                    MeterSelector::Id(id) => p.charges.iter().any(|c| &c.meter == id),
+                };
+                if !found {
+                    self.fail(
+                        format!("{rp}.meter"),
+                        CatalogRule::UnknownReference,
+                        format!("product `{}` has no charge for this meter", p.id),
+                    );
+                }
+            }
+        }
+        if rule.kind == CounterKind::Gauge
+            && !matches!(rule.unit, Unit::Seconds | Unit::GigabyteHours)
+        {
+            self.fail(
+                format!("{rp}.unit"),
+                CatalogRule::InvalidValue,
+                "a gauge is billed for the time it is held: seconds (a count) or gigabyte_hours (GB)",
+            );
+        }
+        if rule.scale <= Decimal::ZERO {
+            self.fail(
+                format!("{rp}.scale"),
+                CatalogRule::InvalidValue,
+                "the scale must be positive",
+            );
         }
     }
 

@@ -992,6 +992,118 @@ fn the_catalog_mappings_configure_the_importer() {
     );
 }
 
+#[test]
+fn the_mapping_adds_counters_with_units_scales_and_metadata_filters() {
+    let mut cat: Value =
+        serde_json::from_str(include_str!("../../examples/catalogs/openstack.json")).unwrap();
+    cat["meters"].as_array_mut().unwrap().push(json!({
+        "id": "object.gbh", "name": "Object storage", "unit": "gigabyte_hours", "section": "Storage"
+    }));
+    let per_unit = |p: &str| json!({ "model": "per_unit", "unit_price": p });
+    let products = cat["products"].as_array_mut().unwrap();
+    products.push(
+        json!({ "id": "objects", "name": "Object storage", "category": "storage", "type": "metered",
+        "charges": [ { "meter": "object.gbh", "price": per_unit("0.02") } ] }),
+    );
+    products.push(json!({ "id": "volume-gold", "name": "Gold volume", "category": "storage", "type": "storage",
+        "charges": [ { "meter": "volume.size", "price": per_unit("0.30") } ] }));
+    cat["mappings"] = json!({ "ceilometer": { "counters": [
+        // A custom pollster's meter in bytes, billed per GB-hour.
+        { "name": "storage.objects.size", "kind": "gauge", "product": "objects",
+          "meter": { "id": "object.gbh" }, "unit": "gigabyte_hours", "scale": "0.000000001" },
+        // Gold volumes priced by a product of their own, whatever their aliases say.
+        { "name": "volume.size", "filter": { "volume_type": "gold" }, "kind": "gauge",
+          "product": "volume-gold", "meter": { "role": "storage" }, "unit": "gigabyte_hours" }
+    ]}});
+    let mapped = Catalog::from_json(&cat.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let objects = |time: &str| {
+        sample(
+            "storage.objects.size",
+            "gauge",
+            "B",
+            json!(2_000_000_000u64),
+            "bucket-1",
+            time,
+        )
+    };
+    let volume = |kind: &str, time: &str| {
+        with(
+            sample(
+                "volume.size",
+                "gauge",
+                "GB",
+                json!(100),
+                &format!("vol-{kind}"),
+                time,
+            ),
+            json!({ "resource_metadata": { "volume_type": kind } }),
+        )
+    };
+    let text = Value::Array(vec![
+        objects("10:00"),
+        objects("11:00"),
+        volume("gold", "10:00"),
+        volume("ssd", "10:00"),
+    ])
+    .to_string();
+    let options = ImportOptions::for_batch(&mapped, None);
+    let records = import_all(Format::Ceilometer, text.as_bytes(), &mapped, &options)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let by_product = |p: &str| -> (Decimal, Vec<Unit>) {
+        let rs: Vec<_> = records.iter().filter(|r| r.product == p).collect();
+        (
+            rs.iter().map(|r| r.quantity).sum(),
+            rs.iter().map(|r| r.unit).collect(),
+        )
+    };
+    // 2,000,000,000 B x 10^-9 = 2 GB, held two hours: 4 GB-h.
+    assert_eq!(
+        by_product("objects"),
+        (d("4"), vec![Unit::GigabyteHours; 2])
+    );
+    // 100 GB for an hour each: gold by the mapping's rule, SSD by its built-in alias.
+    assert_eq!(by_product("volume-gold").0, d("100"));
+    assert_eq!(by_product("volume-ssd").0, d("100"));
+
+    // A sample of the wrong type for its rule is refused, naming the field.
+    let wrong = sample(
+        "storage.objects.size",
+        "cumulative",
+        "B",
+        json!(1),
+        "bucket-1",
+        "10:00",
+    );
+    let e = import_all(
+        Format::Ceilometer,
+        Value::Array(vec![wrong]).to_string().as_bytes(),
+        &mapped,
+        &options,
+    )
+    .unwrap_err();
+    let ImportError::Records(b) = e else {
+        panic!("{e}")
+    };
+    assert_eq!(b.errors[0].field, "counter_type");
+
+    // Rules are checked when the catalog loads.
+    cat["mappings"]["ceilometer"]["counters"][0]["unit"] = json!("gigabytes");
+    cat["mappings"]["ceilometer"]["counters"][1]["product"] = json!("nothing");
+    let paths: Vec<String> = Catalog::from_json(&cat.to_string())
+        .unwrap_err()
+        .0
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(
+        paths,
+        vec![
+            "$.mappings.ceilometer.counters[0].unit",
+            "$.mappings.ceilometer.counters[1].product"
+        ]
+    );
+}
+
 mod overlapping_exports {
     //! Property: a month of samples cut into any sequence of windows, each export holding its
     //! window's samples plus the previous window's last sample of every series, bills what one
@@ -1000,6 +1112,8 @@ mod overlapping_exports {
     //! rest of that interval: the export before cannot know the resource lived on).
     use super::*;
     use proptest::prelude::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn at(seconds: i64) -> String {
         (t("2026-11-01T00:00:00Z") + chrono::Duration::seconds(seconds))

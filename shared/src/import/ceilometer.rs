@@ -17,7 +17,7 @@ use super::text::{
 };
 use crate::catalog::{Catalog, MeterRole};
 use crate::error::{RecordError, RecordRule, TimeFormat};
-use crate::mapping::{CeilometerOptions, CumulativeStart};
+use crate::mapping::{CeilometerOptions, CounterKind, CumulativeStart, MeterSelector};
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
 
@@ -36,6 +36,8 @@ enum Counter {
     FloatingIp,
     /// `volume.size` in GB (gauge), priced per volume type.
     VolumeSize,
+    /// The catalog mapping's counter rule at this position (`mappings.ceilometer.counters`).
+    Custom(u16),
 }
 
 impl Counter {
@@ -61,7 +63,7 @@ impl Counter {
             Counter::ReadRequests => MeterRole::ReadRequests,
             Counter::WriteRequests => MeterRole::WriteRequests,
             Counter::FloatingIp => MeterRole::IpHours,
-            Counter::VolumeSize => MeterRole::Storage,
+            Counter::VolumeSize | Counter::Custom(_) => MeterRole::Storage,
         }
     }
 
@@ -436,6 +438,16 @@ fn parse_sample(
         id: message_id.as_deref(),
     };
     let name = at.text("counter_name", s.counter_name)?;
+    let custom = options.counters.iter().position(|rule| {
+        rule.name == name
+            && rule
+                .filter
+                .iter()
+                .all(|(k, v)| metadata_str(s.resource_metadata, &[k]).as_deref() == Some(v))
+    });
+    if let Some(i) = custom {
+        return custom_sample(index, &at, &s, catalog, options, i, message_id.clone());
+    }
     let Some(counter) = Counter::classify(&name) else {
         if options.skip_unknown_counters {
             return Ok(Outcome::Skipped);
@@ -486,6 +498,81 @@ fn parse_sample(
         unit,
         resource,
         project,
+        at: time,
+        volume,
+        message_id,
+    })))
+}
+
+/// A sample of a counter the catalog's mapping names (rule `i`): its type must be the rule's,
+/// its volume is scaled, its product and meter are the rule's.
+fn custom_sample(
+    index: usize,
+    at: &At<'_>,
+    s: &RawSample<'_>,
+    catalog: &Catalog,
+    options: &CeilometerOptions,
+    i: usize,
+    message_id: Option<String>,
+) -> Result<Outcome, RecordError> {
+    let rule = &options.counters[i];
+    let type_text = at.text("counter_type", s.counter_type)?;
+    let kind = match (type_text.as_str(), rule.kind) {
+        ("gauge", CounterKind::Gauge) => Kind::Gauge,
+        ("cumulative", CounterKind::Cumulative) => Kind::Cumulative,
+        ("delta", CounterKind::Delta) => Kind::Delta,
+        _ => {
+            let expected = match rule.kind {
+                CounterKind::Gauge => "gauge",
+                CounterKind::Cumulative => "cumulative",
+                CounterKind::Delta => "delta",
+            };
+            let rule = RecordRule::WrongCounterType {
+                counter: rule.name.clone(),
+                expected,
+            };
+            return Err(at.err("counter_type", &type_text, rule));
+        }
+    };
+    let volume = volume(at, s)?;
+    let too_large = || {
+        let max = crate::usage::record_quantity_max().to_string();
+        at.err(
+            "counter_volume",
+            &volume.to_string(),
+            RecordRule::QuantityTooLarge { max },
+        )
+    };
+    let volume = volume.checked_mul(rule.scale).ok_or_else(too_large)?;
+    let volume = check_quantity(volume).map_err(|_| too_large())?;
+    let product = catalog
+        .resolve_product(&rule.product)
+        .ok_or_else(|| at.err("counter_name", &rule.name, RecordRule::UnknownProduct))?;
+    let meter = match &rule.meter {
+        MeterSelector::Role(role) => catalog.meter_for_role(&product.id, *role).map(|m| &m.id),
+        MeterSelector::Id(id) => product
+            .charges
+            .iter()
+            .find(|c| &c.meter == id)
+            .map(|c| &c.meter),
+    }
+    .ok_or_else(|| at.err("counter_name", &rule.name, RecordRule::UnknownMeter))?;
+    let at_text = at.text("timestamp", s.timestamp)?;
+    let time = parse_export_time(&at_text).ok_or_else(|| {
+        let rule = RecordRule::NotATime {
+            format: TimeFormat::Ceilometer,
+        };
+        at.err("timestamp", &at_text, rule)
+    })?;
+    Ok(Outcome::Sample(Box::new(Sample {
+        index,
+        counter: Counter::Custom(i as u16),
+        kind,
+        product: product.id.clone(),
+        meter: meter.clone(),
+        unit: rule.unit,
+        resource: at.text("resource_id", s.resource_id)?,
+        project: at.text("project_id", s.project_id)?,
         at: time,
         volume,
         message_id,
@@ -600,6 +687,8 @@ fn sample_unit(counter: Counter, name: &str, unit: &str) -> Option<Unit> {
         Counter::VolumeSize => {
             matches!(unit, "" | "GB" | "gb" | "GiB").then_some(Unit::GigabyteHours)
         }
+        // A mapping's counter has its rule's unit (`custom_sample`).
+        Counter::Custom(_) => None,
         Counter::ReadRequests | Counter::WriteRequests => {
             matches!(unit, "" | "request" | "requests").then_some(Unit::Requests)
         }

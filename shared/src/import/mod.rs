@@ -157,7 +157,9 @@
 //! rater, the CLI and the storefront's invoice preview): `mappings.cloudstack` is a
 //! [`CloudStackMapping`] (`account`, `rules`), `mappings.ceilometer` a [`CeilometerOptions`]
 //! (`gauge_sample_interval_s`, `gauge_gap_max_s`, `gauge_jitter_s`, `cumulative_start`,
-//! `skip_unknown_counters`, `account_by_project`, `region`). Each field may be left out for its
+//! `skip_unknown_counters`, `account_by_project`, `region`, and `counters`: rules for counters
+//! of one's own or that win over the built-in ones, each with a metadata filter, type, product,
+//! meter, unit and scale, tried in order before the table above). Each field may be left out for its
 //! default; unknown fields and bad values are refused when the catalog loads, naming their path.
 
 //! # Errors
