@@ -849,29 +849,26 @@ fn sections<'a>(
         .map(|(i, r)| (r.id.as_str(), i + 1))
         .collect();
     let rank = |l: &Line| {
-        let meter = catalog.product(&l.product).and_then(|p| {
-            p.charges
+        let product = product_rank.get(l.product.as_str()).copied();
+        let meter = product.and_then(|i| {
+            catalog.products[i]
+                .charges
                 .iter()
                 .position(|c| Some(c.meter.as_str()) == l.meter.as_deref())
         });
         (
-            product_rank
-                .get(l.product.as_str())
-                .copied()
-                .unwrap_or(usize::MAX),
+            product.unwrap_or(usize::MAX),
             meter.unwrap_or(usize::MAX),
             region_rank.get(l.region.as_str()).copied().unwrap_or(0),
+            l.description.clone(),
         )
     };
     let mut sections = Vec::new();
     let mut all_shares: Vec<Vec<Share<'a>>> = Vec::new();
     for name in order {
         if let Some(mut lines) = by_section.remove(&name) {
-            lines.sort_by(|(a, _), (b, _)| {
-                rank(a)
-                    .cmp(&rank(b))
-                    .then_with(|| a.description.cmp(&b.description))
-            });
+            // Each line's rank computed once (a catalog may hold thousands of products).
+            lines.sort_by_cached_key(|(l, _)| rank(l));
             let (lines, shares): (Vec<Line>, Vec<Vec<Share<'a>>>) = lines.into_iter().unzip();
             all_shares.extend(shares);
             sections.push(Section {
