@@ -70,6 +70,10 @@ impl RaterConfig {
         accounts: AccountBook,
         issuer: &str,
     ) -> Result<RaterConfig, RaterError> {
+        // The importers' settings are checked at load, like the rest of the catalog: a bad
+        // mapping never waits for the first export to be found.
+        pricing::import::ImportOptions::of_catalog(&catalog)
+            .map_err(|e| RaterError::Config(format!("catalog: {e}")))?;
         accounts.validate(&catalog).map_err(|e| {
             RaterError::Config(
                 format!("accounts: {e}").replace("invalid catalog", "invalid accounts"),

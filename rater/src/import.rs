@@ -49,7 +49,12 @@ pub fn read_records<R: Read>(
     period: Option<BillingPeriod>,
     sink: impl FnMut(usize, &UsageRecord) -> Result<(), RecordError>,
 ) -> Result<ImportStats, ImportError> {
-    let options = ImportOptions::for_batch(catalog, period);
+    // Checked when the configuration loaded (`RaterConfig::new`); a catalog built otherwise
+    // with bad mappings refuses the batch, naming them.
+    let options = ImportOptions::for_batch(catalog, period).map_err(|e| ImportError::Shape {
+        format,
+        message: format!("the catalog's mappings: {e}"),
+    })?;
     // The borrowed-record path: streaming formats reuse one record buffer, no allocation per row.
     pricing::import::import_each(format, input, catalog, &options, sink)
 }

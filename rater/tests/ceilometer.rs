@@ -180,3 +180,21 @@ async fn nightly_overlapping_exports_bill_what_one_export_bills() {
     let resp = rate(&nightly, &config, dec1, export(&all, dec1)).await;
     assert!(resp.invoices.iter().all(|i| i.period_id == "2026-12"));
 }
+
+#[test]
+fn a_catalog_with_bad_mappings_is_refused_at_load_naming_the_path() {
+    let mut c: Value = serde_json::from_str(&read("examples/catalogs/openstack.json")).unwrap();
+    c["mappings"]["ceilometer"]["gauge_jitter_s"] = json!(99_999);
+    let e = RaterConfig::from_json(
+        &c.to_string(),
+        &read("examples/accounts/openstack.json"),
+        "examples",
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        e.to_string()
+            .contains("$.mappings.ceilometer.gauge_jitter_s"),
+        "{e}"
+    );
+}

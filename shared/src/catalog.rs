@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-pub use crate::mapping::ImportOptions;
+#[cfg(doc)]
+use crate::mapping::ImportOptions;
 pub use crate::role::MeterRole;
 
 use crate::money::RoundingMode;
@@ -82,10 +83,13 @@ pub struct Catalog {
     #[serde(default, skip_serializing_if = "LateUsagePolicy::is_refuse")]
     pub late_usage: LateUsagePolicy,
     /// How the importers map exports onto this catalog (`cloudstack`, `ceilometer`): the same
-    /// settings for the rater, the CLI and the storefront's invoice preview. Absent means the
-    /// defaults, and is not written then, so that stored catalog versions keep their bytes.
-    #[serde(default, skip_serializing_if = "ImportOptions::is_default")]
-    pub mappings: ImportOptions,
+    /// settings for the rater, the CLI and the storefront's invoice preview. Kept as written
+    /// and parsed, with its checks, only where exports are read
+    /// ([`ImportOptions::of_catalog`]): the storefront's first download carries no importer
+    /// settings. Absent means the defaults, and is not written then, so that stored catalog
+    /// versions keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mappings: Option<serde_json::Value>,
 }
 
 /// What happens to usage that arrives for a period whose final invoice is already issued. A

@@ -186,7 +186,6 @@ impl Catalog {
         c.terms_and_tags(self);
         c.resellers(self);
         c.templates(self);
-        c.mappings(self);
         c.amounts(self);
         if c.errors.is_empty() {
             Ok(())
@@ -204,6 +203,16 @@ pub(crate) fn discount_errors(
 ) -> Vec<CatalogError> {
     let mut c = Check { errors: Vec::new() };
     c.discounts(cat, path, discounts);
+    c.errors
+}
+
+/// The problems of a catalog's parsed `mappings` (see `ImportOptions::of_catalog`).
+pub(crate) fn mapping_errors(
+    cat: &Catalog,
+    mappings: &crate::mapping::ImportOptions,
+) -> Vec<CatalogError> {
+    let mut c = Check { errors: Vec::new() };
+    c.mappings(cat, mappings);
     c.errors
 }
 
@@ -489,9 +498,9 @@ impl Check {
     /// The importers' settings: Ceilometer's times and names, and a CloudStack mapping's
     /// references (checked only when the catalog sets one: the default names the example
     /// CloudStack catalog's products).
-    fn mappings(&mut self, cat: &Catalog) {
+    fn mappings(&mut self, cat: &Catalog, mappings: &crate::mapping::ImportOptions) {
         use crate::mapping::{MeterSelector, ProductSource, GAUGE_SAMPLE_INTERVAL_S_MAX};
-        let c = &cat.mappings.ceilometer;
+        let c = &mappings.ceilometer;
         let path = "$.mappings.ceilometer";
         if c.gauge_sample_interval_s == 0 || c.gauge_sample_interval_s > GAUGE_SAMPLE_INTERVAL_S_MAX
         {
@@ -542,7 +551,7 @@ impl Check {
         for (i, rule) in c.counters.iter().enumerate() {
             self.counter_rule(cat, &format!("{path}.counters[{i}]"), rule);
         }
-        let cs = &cat.mappings.cloudstack;
+        let cs = &mappings.cloudstack;
         if *cs == crate::mapping::CloudStackMapping::default() {
             return;
         }

@@ -947,7 +947,7 @@ fn the_catalog_mappings_configure_the_importer() {
     let mapped = Catalog::from_json(&cat.to_string()).unwrap_or_else(|e| panic!("{e}"));
     let cpu = sample("cpu", "cumulative", "ns", json!(1), "vm-1", "10:00");
     let text = Value::Array(vec![cpu, tiny("10:00"), tiny("10:20"), tiny("11:00")]).to_string();
-    let options = ImportOptions::for_batch(&mapped, None);
+    let options = ImportOptions::for_batch(&mapped, None).unwrap();
     let records = import_all(Format::Ceilometer, text.as_bytes(), &mapped, &options).unwrap();
     // 10:00 -> 10:20 held (1,200 s), then one 600 s interval for each of the other two.
     assert_eq!(total(&records), d("1200") + d("600") + d("600"));
@@ -955,18 +955,20 @@ fn the_catalog_mappings_configure_the_importer() {
     // A catalog round-trips its mappings; one without them writes none.
     let again = Catalog::from_json(&serde_json::to_string(&mapped).unwrap()).unwrap();
     assert_eq!(again.mappings, mapped.mappings);
-    assert!(!serde_json::to_string(&catalog())
-        .unwrap()
-        .contains("mappings"));
+    let mut plain: Value =
+        serde_json::from_str(include_str!("../../examples/catalogs/openstack.json")).unwrap();
+    plain.as_object_mut().unwrap().remove("mappings");
+    let plain = Catalog::from_json(&plain.to_string()).unwrap();
+    assert!(!serde_json::to_string(&plain).unwrap().contains("mappings"));
 
-    // Bad mappings are refused at load, naming the path.
+    // Bad mappings are refused where they are read (the rater's configuration checks them
+    // at load), naming the path.
     let refused = |mappings: Value| {
         let mut c: Value =
             serde_json::from_str(include_str!("../../examples/catalogs/openstack.json")).unwrap();
         c["mappings"] = mappings;
-        Catalog::from_json(&c.to_string()).unwrap_err().0[0]
-            .path
-            .clone()
+        let c = Catalog::from_json(&c.to_string()).unwrap();
+        ImportOptions::of_catalog(&c).unwrap_err().0[0].path.clone()
     };
     assert_eq!(
         refused(json!({"ceilometer": {"gauge_gap_max_s": 10}})),
@@ -1046,7 +1048,7 @@ fn the_mapping_adds_counters_with_units_scales_and_metadata_filters() {
         volume("ssd", "10:00"),
     ])
     .to_string();
-    let options = ImportOptions::for_batch(&mapped, None);
+    let options = ImportOptions::for_batch(&mapped, None).unwrap();
     let records = import_all(Format::Ceilometer, text.as_bytes(), &mapped, &options)
         .unwrap_or_else(|e| panic!("{e}"));
     let by_product = |p: &str| -> (Decimal, Vec<Unit>) {
@@ -1086,15 +1088,16 @@ fn the_mapping_adds_counters_with_units_scales_and_metadata_filters() {
     };
     assert_eq!(b.errors[0].field, "counter_type");
 
-    // Rules are checked when the catalog loads.
+    // Rules are checked where the mappings are read.
     cat["mappings"]["ceilometer"]["counters"][0]["unit"] = json!("gigabytes");
     cat["mappings"]["ceilometer"]["counters"][1]["product"] = json!("nothing");
-    let paths: Vec<String> = Catalog::from_json(&cat.to_string())
-        .unwrap_err()
-        .0
-        .into_iter()
-        .map(|e| e.path)
-        .collect();
+    let paths: Vec<String> =
+        ImportOptions::of_catalog(&Catalog::from_json(&cat.to_string()).unwrap())
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
     assert_eq!(
         paths,
         vec![

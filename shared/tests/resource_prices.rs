@@ -89,7 +89,7 @@ fn cpu_ram_and_image_are_priced_and_switched_off_apart() {
         running("vm-c", 4, 8192, "tpl-win", 10, Some("noRAM")),
     ]}});
     let feb = BillingPeriod::month(2017, 2).unwrap();
-    let options = ImportOptions::for_batch(&c, Some(feb));
+    let options = ImportOptions::for_batch(&c, Some(feb)).unwrap();
     let rated = import_and_rate(
         Format::CloudStack,
         doc.to_string().as_bytes(),
@@ -121,7 +121,7 @@ fn each_rule_of_a_type_makes_its_own_record_with_its_own_id() {
         Format::CloudStack,
         doc.as_bytes(),
         &c,
-        &ImportOptions::for_batch(&c, None),
+        &ImportOptions::for_batch(&c, None).unwrap(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let got: Vec<(String, String, Decimal)> = records
@@ -147,7 +147,7 @@ fn each_rule_of_a_type_makes_its_own_record_with_its_own_id() {
         Format::CloudStack,
         doc.as_bytes(),
         &c,
-        &ImportOptions::for_batch(&c, None),
+        &ImportOptions::for_batch(&c, None).unwrap(),
     )
     .unwrap_err();
     let pricing::import::ImportError::Records(b) = e else {
@@ -161,7 +161,7 @@ fn each_rule_of_a_type_makes_its_own_record_with_its_own_id() {
         Format::CloudStack,
         doc.as_bytes(),
         &c,
-        &ImportOptions::for_batch(&c, None),
+        &ImportOptions::for_batch(&c, None).unwrap(),
     )
     .unwrap_err();
     let pricing::import::ImportError::Records(b) = e else {

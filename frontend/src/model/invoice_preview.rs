@@ -115,13 +115,10 @@ pub fn preview(
     // sample runs into the next month until it is cut). Only `import_all` is used (twice for
     // Ceilometer, whose gauges are cut to the period): one instantiation of the importers in
     // the app instead of two.
-    let mut records = import_all(
-        format,
-        bytes,
-        catalog,
-        &ImportOptions::for_batch(catalog, None),
-    )
-    .map_err(import_error)?;
+    let mappings =
+        ImportOptions::of_catalog(catalog).map_err(|e| PreviewError::Pricing(e.to_string()))?;
+    let mut records =
+        import_all(format, bytes, catalog, &mappings.clone()).map_err(import_error)?;
     let mut months: std::collections::BTreeMap<BillingPeriod, usize> = Default::default();
     for r in &records {
         *months
@@ -134,7 +131,7 @@ pub fn preview(
         .map(|(p, _)| *p)
         .ok_or(PreviewError::UnknownFormat)?;
     if format == Format::Ceilometer {
-        let options = ImportOptions::for_batch(catalog, Some(period));
+        let options = mappings.in_window(Some(period));
         records = import_all(format, bytes, catalog, &options).map_err(import_error)?;
     }
     let usage = pricing::rate(catalog, period, &records)

@@ -178,7 +178,7 @@ mod text;
 use std::io::Read;
 
 use crate::catalog::Catalog;
-use crate::error::{BatchErrors, RecordError};
+use crate::error::{BatchErrors, CatalogErrors, RecordError};
 use crate::period::BillingPeriod;
 use crate::usage::{Aggregator, Usage, UsageRecord};
 
@@ -201,15 +201,49 @@ pub use format::{
 use crate::unit::Unit;
 
 impl ImportOptions {
-    /// The options of a batch rated against `catalog`: its mappings, with Ceilometer's window
-    /// set to `period` when the batch is rated into one.
-    pub fn for_batch(catalog: &Catalog, period: Option<BillingPeriod>) -> ImportOptions {
-        let mut options = catalog.mappings.clone();
-        if let Some(p) = period {
-            options.ceilometer.window_start = Some(p.start);
-            options.ceilometer.window_end = Some(p.end());
+    /// The catalog's `mappings`, parsed and checked: every problem at its JSON path
+    /// (`$.mappings.ceilometer.gauge_jitter_s`). The defaults when the catalog has none. The
+    /// rater checks them when it loads its catalog; the storefront only in its preview worker.
+    ///
+    /// # Errors
+    /// [`CatalogErrors`] listing each problem.
+    pub fn of_catalog(catalog: &Catalog) -> Result<ImportOptions, CatalogErrors> {
+        let options: ImportOptions = match &catalog.mappings {
+            None => ImportOptions::default(),
+            Some(value) => serde_path_to_error::deserialize(value).map_err(|e| {
+                let mut errors = CatalogErrors::parse(e);
+                for err in &mut errors.0 {
+                    err.path = err.path.replacen('$', "$.mappings", 1);
+                }
+                errors
+            })?,
+        };
+        let errors = crate::validate::mapping_errors(catalog, &options);
+        if errors.is_empty() {
+            Ok(options)
+        } else {
+            Err(CatalogErrors(errors))
         }
-        options
+    }
+
+    /// These options for a batch rated into `period`: Ceilometer's window is the period.
+    pub fn in_window(mut self, period: Option<BillingPeriod>) -> ImportOptions {
+        if let Some(p) = period {
+            self.ceilometer.window_start = Some(p.start);
+            self.ceilometer.window_end = Some(p.end());
+        }
+        self
+    }
+
+    /// [`ImportOptions::of_catalog`] for a batch rated into `period`.
+    ///
+    /// # Errors
+    /// Those of [`ImportOptions::of_catalog`].
+    pub fn for_batch(
+        catalog: &Catalog,
+        period: Option<BillingPeriod>,
+    ) -> Result<ImportOptions, CatalogErrors> {
+        Ok(ImportOptions::of_catalog(catalog)?.in_window(period))
     }
 }
 
