@@ -467,13 +467,7 @@ fn parse_sample(
     })?;
     let resource = at.text("resource_id", s.resource_id)?;
     let project = at.text("project_id", s.project_id)?;
-    let at_text = at.text("timestamp", s.timestamp)?;
-    let time = parse_export_time(&at_text).ok_or_else(|| {
-        let rule = RecordRule::NotATime {
-            format: TimeFormat::Ceilometer,
-        };
-        at.err("timestamp", &at_text, rule)
-    })?;
+    let time = at.time(s.timestamp)?;
     let volume = volume(&at, &s)?;
     let (key, key_field) = product_key(&at, &s, counter, &name)?;
     let resolved = products
@@ -557,13 +551,7 @@ fn custom_sample(
             .map(|c| &c.meter),
     }
     .ok_or_else(|| at.err("counter_name", &rule.name, RecordRule::UnknownMeter))?;
-    let at_text = at.text("timestamp", s.timestamp)?;
-    let time = parse_export_time(&at_text).ok_or_else(|| {
-        let rule = RecordRule::NotATime {
-            format: TimeFormat::Ceilometer,
-        };
-        at.err("timestamp", &at_text, rule)
-    })?;
+    let time = at.time(s.timestamp)?;
     Ok(Outcome::Sample(Box::new(Sample {
         index,
         counter: Counter::Custom(i as u16),
@@ -588,6 +576,17 @@ struct At<'a> {
 impl At<'_> {
     fn err(&self, field: &'static str, value: &str, rule: RecordRule) -> RecordError {
         record_error(self.index, self.id, field, value, rule)
+    }
+
+    /// The sample's `timestamp`, required.
+    fn time(&self, v: Option<&RawValue>) -> Result<DateTime<Utc>, RecordError> {
+        let text = self.text("timestamp", v)?;
+        parse_export_time(&text).ok_or_else(|| {
+            let rule = RecordRule::NotATime {
+                format: TimeFormat::Ceilometer,
+            };
+            self.err("timestamp", &text, rule)
+        })
     }
 
     /// A required text field: present and not empty.

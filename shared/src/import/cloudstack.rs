@@ -557,22 +557,20 @@ fn product_and_meter<'c>(
 ) -> Result<(&'c str, &'c str), RecordError> {
     let offering = sources.offering;
     let err = |field, value: &str| at.err(field, value, RecordRule::UnknownProduct);
+    // The product a record field names (`offeringid`, `templateid`), which the rule requires.
+    let by_field = |field: &'static str, value: Option<&str>, what: &str| {
+        let v = value.ok_or_else(|| {
+            let why = format!(
+                "usage type {} ({}) is priced by its {what}",
+                rule.usage_type, rule.name
+            );
+            at.err(field, "", RecordRule::MissingField { why: Some(why) })
+        })?;
+        let p = resolver.product(v).ok_or_else(|| err(field, v))?;
+        Ok::<_, RecordError>((p, field, v.to_string()))
+    };
     let (product, product_field, product_value) = match &rule.product {
-        ProductSource::Offering => {
-            let o = offering.ok_or_else(|| {
-                let why = format!(
-                    "usage type {} ({}) is priced by its offering",
-                    rule.usage_type, rule.name
-                );
-                at.err(
-                    "offeringid",
-                    "",
-                    RecordRule::MissingField { why: Some(why) },
-                )
-            })?;
-            let p = resolver.product(o).ok_or_else(|| err("offeringid", o))?;
-            (p, "offeringid", o.to_string())
-        }
+        ProductSource::Offering => by_field("offeringid", offering, "offering")?,
         ProductSource::OfferingOr(default) => {
             let from_offering = match offering {
                 None => None,
@@ -599,21 +597,7 @@ fn product_and_meter<'c>(
                 .ok_or_else(|| err("usagetype", &value))?;
             (p, "usagetype", value)
         }
-        ProductSource::Template => {
-            let t = sources.template.ok_or_else(|| {
-                let why = format!(
-                    "usage type {} ({}) is priced by its template",
-                    rule.usage_type, rule.name
-                );
-                at.err(
-                    "templateid",
-                    "",
-                    RecordRule::MissingField { why: Some(why) },
-                )
-            })?;
-            let p = resolver.product(t).ok_or_else(|| err("templateid", t))?;
-            (p, "templateid", t.to_string())
-        }
+        ProductSource::Template => by_field("templateid", sources.template, "template")?,
     };
     let meter = resolver.meter(product, &rule.meter).ok_or_else(|| {
         let value = format!("{product_value} ({product})");
