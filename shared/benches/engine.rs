@@ -88,6 +88,7 @@ fn quote(lines: usize) -> Quote {
         currency: Some("EUR".into()),
         term: Some("1y".into()),
         tax_jurisdiction: Some("gb".into()),
+        coupon: None,
         tiers,
     }
 }
@@ -206,6 +207,8 @@ fn bench_rating(catalog: &Catalog) {
             discounts: vec![],
             prices: vec![],
             invoice_blocks: None,
+            coupons: Vec::new(),
+            cost_codes: Vec::new(),
             prepaid_credit: Decimal::ZERO,
             balance_brought_forward: Decimal::ZERO,
             payments: vec![],

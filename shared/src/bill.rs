@@ -417,6 +417,11 @@ pub(crate) fn usage_groups<'a>(
         } else {
             k.region.as_str()
         };
+        // A datacenter the provider does not bill (Abiquo's datacenter filtering): its usage
+        // is stored, and billed by no invoice.
+        if catalog.region(region).is_some_and(|r| !r.billed) {
+            continue;
+        }
         groups
             .entry((k.product.as_str(), k.meter.as_str(), region))
             .or_default()

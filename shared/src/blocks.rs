@@ -1,4 +1,4 @@
-//! Invoice blocks: an invoice's lines split by project or region, each block with its own sections and total (Atomia bills each virtual datacenter as its own block, seed 002).
+//! Invoice blocks: an invoice's lines split by project, region or cost code, each block with its own sections and total (Atomia bills each virtual datacenter as its own block, seed 002).
 //!
 //! Blocks are a view of the priced bill, not a second pricing: each line is priced once for the
 //! account (tiers, included quantities and minimums apply to the account's whole usage, as on
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::allocate;
 use crate::bill::{Line, Priced, Section};
+use crate::catalog::{cost_code_of, CostCode};
 use crate::exact::{self, Overflow};
 
 /// The block of lines that belong to no project or region (usage without a project, and lines
@@ -31,6 +32,16 @@ pub enum BlockBy {
     Project,
     /// The line's region (a datacenter or zone).
     Region,
+    /// The usage's cost code (seed 003), named by its resource, project or product: see
+    /// [`crate::catalog::cost_code_of`].
+    CostCode,
+}
+
+/// The cost codes blocks by cost code look up: the account's own, then the catalog's.
+#[derive(Clone, Copy)]
+pub(crate) struct Codes<'a> {
+    pub account: &'a [CostCode],
+    pub catalog: &'a [CostCode],
 }
 
 /// One block of an invoice: its lines' parts, in the invoice's section order.
@@ -46,14 +57,19 @@ pub struct Block {
 ///
 /// # Errors
 /// [`Overflow`] when a sum does not fit in a decimal (never for a bill this engine priced).
-pub(crate) fn blocks(priced: &Priced<'_>, by: BlockBy, scale: u32) -> Result<Vec<Block>, Overflow> {
+pub(crate) fn blocks(
+    priced: &Priced<'_>,
+    by: BlockBy,
+    codes: Codes<'_>,
+    scale: u32,
+) -> Result<Vec<Block>, Overflow> {
     // block -> section -> lines, in the bill's order.
     let mut out: BTreeMap<String, Vec<Section>> = BTreeMap::new();
     let mut shares = priced.shares.iter();
     for section in &priced.bill.sections {
         for line in &section.lines {
             let line_shares = shares.next().map_or(&[][..], Vec::as_slice);
-            for (name, part) in parts(line, line_shares, by, scale)? {
+            for (name, part) in parts(line, line_shares, by, codes, scale)? {
                 let sections = out.entry(name).or_default();
                 match sections.iter_mut().find(|s| s.name == section.name) {
                     Some(s) => s.lines.push(part),
@@ -92,20 +108,34 @@ fn parts(
     line: &Line,
     shares: &[crate::bill::Share<'_>],
     by: BlockBy,
+    codes: Codes<'_>,
     scale: u32,
 ) -> Result<Vec<(String, Line)>, Overflow> {
-    let name_of = |project: &str| match by {
+    let name_of = |project: &str, resource: &str| match by {
         BlockBy::Project if !project.is_empty() => project.to_string(),
         BlockBy::Region if !line.region.is_empty() => line.region.clone(),
+        BlockBy::CostCode => cost_code_of(
+            codes.account,
+            codes.catalog,
+            resource,
+            project,
+            &line.product,
+        )
+        .map_or_else(|| ACCOUNT_BLOCK.to_string(), |c| c.code.clone()),
         _ => ACCOUNT_BLOCK.to_string(),
     };
     let mut quantities: BTreeMap<String, Decimal> = BTreeMap::new();
     for s in shares {
-        let q = quantities.entry(name_of(s.project)).or_default();
+        let q = quantities
+            .entry(name_of(s.project, s.resource))
+            .or_default();
         *q = exact::add(*q, s.quantity, "block quantity")?;
     }
     if quantities.len() <= 1 {
-        let name = quantities.into_keys().next().unwrap_or_else(|| name_of(""));
+        let name = quantities
+            .into_keys()
+            .next()
+            .unwrap_or_else(|| name_of("", ""));
         return Ok(vec![(name, line.clone())]);
     }
     let weights: Vec<Decimal> = quantities.values().copied().collect();

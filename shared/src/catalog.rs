@@ -90,6 +90,116 @@ pub struct Catalog {
     /// versions keep their bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mappings: Option<serde_json::Value>,
+    /// Discounts behind a code an account redeems (seed 001's discounts with a start and an
+    /// end, seed 000's promotions): see [`Coupon`]. Not written when empty, so that stored
+    /// catalog versions keep their bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<Coupon>,
+    /// The provider's cost codes (Abiquo's cost codes of appliance images, seed 003): what
+    /// usage is booked under, for invoice blocks; an account's own codes come first (see
+    /// [`cost_code_of`]). Not written when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cost_codes: Vec<CostCode>,
+}
+
+/// Longest coupon code accepted, in bytes.
+pub const COUPON_CODE_MAX: usize = 64;
+
+/// A discount behind a code. An account redeems the code at an instant (`Account::coupons`);
+/// from then on, for `duration_months` or for good, the discount applies to its bills after
+/// the term's, the catalog's and the account's own discounts. The book of accounts is where
+/// redemptions are stored, so it is there that the redemption window and the limit are
+/// enforced (`AccountBook::validate`): a book that redeems a code more often than it allows,
+/// or outside its window, does not load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coupon {
+    /// What the customer types: letters, digits, `-` and `_`, matched without regard to case.
+    pub code: String,
+    pub name: String,
+    /// What the discount applies to; every charge when absent.
+    #[serde(default = "scope_all")]
+    pub scope: DiscountScope,
+    pub value: DiscountValue,
+    /// The code can be redeemed in `[redeem_from, redeem_until)`; open ends are unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeem_from: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeem_until: Option<DateTime<Utc>>,
+    /// How many accounts may redeem the code; any number when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_redemptions: Option<u32>,
+    /// Months the discount lasts from its redemption; for good when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_months: Option<u32>,
+}
+
+fn scope_all() -> DiscountScope {
+    DiscountScope::All
+}
+
+impl Coupon {
+    /// True when `code` names this coupon (codes are matched without regard to ASCII case).
+    pub fn is(&self, code: &str) -> bool {
+        self.code.eq_ignore_ascii_case(code)
+    }
+
+    /// The discount a redemption at `at` gives: valid from `at` for `duration_months` (to the
+    /// same instant that many months later, clamped to the month's end), or for good.
+    pub fn discount_from(&self, at: DateTime<Utc>) -> Discount {
+        let valid_to = self
+            .duration_months
+            .and_then(|m| at.checked_add_months(chrono::Months::new(m)));
+        Discount {
+            id: format!("coupon:{}", self.code),
+            name: format!("{} (coupon {})", self.name, self.code),
+            scope: self.scope.clone(),
+            value: self.value.clone(),
+            valid_from: Some(at),
+            valid_to,
+        }
+    }
+
+    /// True when the code can be redeemed at `at`.
+    pub fn redeemable_at(&self, at: DateTime<Utc>) -> bool {
+        self.redeem_from.is_none_or(|f| f <= at) && self.redeem_until.is_none_or(|u| at < u)
+    }
+}
+
+/// A cost code (Abiquo's cost code of an appliance image, seed 003; a customer's cost
+/// centre): the usage it books, named by resource, project or product. Used to split invoices
+/// into blocks (`BlockBy::CostCode`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostCode {
+    pub code: String,
+    pub name: String,
+    /// Resources (VMs, volumes) booked under the code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<String>,
+    /// Projects (tenants, VDCs) whose usage is booked under the code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub projects: Vec<String>,
+    /// Products booked under the code (an image's licence product, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
+}
+
+/// The cost code of usage of `product` by `resource` in `project`: the most specific match
+/// first (a resource, then a project, then a product), the account's own codes before the
+/// catalog's at each level. None when no code names it.
+pub fn cost_code_of<'a>(
+    account_codes: &'a [CostCode],
+    catalog_codes: &'a [CostCode],
+    resource: &str,
+    project: &str,
+    product: &str,
+) -> Option<&'a CostCode> {
+    let all = || account_codes.iter().chain(catalog_codes);
+    all()
+        .find(|c| !resource.is_empty() && c.resources.iter().any(|r| r == resource))
+        .or_else(|| all().find(|c| !project.is_empty() && c.projects.iter().any(|p| p == project)))
+        .or_else(|| all().find(|c| c.products.iter().any(|p| p == product)))
 }
 
 /// What happens to usage that arrives for a period whose final invoice is already issued. A
@@ -462,6 +572,20 @@ pub struct Region {
     /// Products not sold in this region.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<String>,
+    /// False for a datacenter whose usage is not billed (Abiquo's datacenter filtering, seed
+    /// 003: a provider's private datacenter for platform administration). Its usage is still
+    /// imported and stored, so that the records are accounted for once, but no invoice bills
+    /// it and no estimate can be made in it. True when absent, and not written then.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub billed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -364,6 +364,13 @@ pub enum PricingError {
     Money(#[from] MoneyError),
     #[error("quote.tiers: {components} components, more than the limit of {max}")]
     TooManyComponents { components: usize, max: usize },
+    /// The quote's region is a datacenter whose usage is not billed (`Region::billed`): nothing
+    /// can be bought there.
+    #[error("region `{region}` is not billed: nothing is sold there (quote.region)")]
+    RegionNotBilled { region: String },
+    /// A quote's coupon: not in the catalog, or not redeemable at the quote's instant.
+    #[error("coupon `{code}` {reason} (quote.coupon)")]
+    Coupon { code: String, reason: String },
     /// The same rule rating applies: a product the quote's region does not sell.
     #[error("{path}: product `{product}` is not sold in region `{region}`")]
     NotSoldInRegion {

@@ -89,6 +89,28 @@ pub struct Estimate {
     pub bill: Bill,
 }
 
+/// The discount a quote's coupon gives, redeemed at the quote's instant as an account would
+/// redeem it.
+fn quote_coupon(
+    catalog: &Catalog,
+    code: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<crate::catalog::Discount, PricingError> {
+    let refuse = |reason: String| PricingError::Coupon {
+        code: code.to_string(),
+        reason,
+    };
+    let c = catalog
+        .coupons
+        .iter()
+        .find(|c| c.is(code))
+        .ok_or_else(|| refuse("is not in the catalog".into()))?;
+    if !c.redeemable_at(at) {
+        return Err(refuse("cannot be redeemed at the quote's date".into()));
+    }
+    Ok(c.discount_from(at))
+}
+
 /// Prices a quote. The monthly total is the invoice total of a month of equivalent usage:
 /// `count x hours` running hours per VM, `size x hours` GB-hours per volume, and so on.
 ///
@@ -104,6 +126,15 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         });
     }
     let settings = Settings::resolve(catalog, &settings_input(quote), &SettingsOwner::Quote)?;
+    if let Some(r) = settings.region.filter(|r| !r.billed) {
+        return Err(PricingError::RegionNotBilled {
+            region: r.id.clone(),
+        });
+    }
+    let coupon = match &quote.coupon {
+        Some(code) => vec![quote_coupon(catalog, code, quote.at)?],
+        None => Vec::new(),
+    };
     let (groups, subs) = quote_groups(&settings, quote)?;
     // The quote's plans grant their allowances as an account's would.
     let allowances = crate::bill::plan_allowances(
@@ -111,7 +142,7 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
         subs.iter().map(|s| (s.product.as_str(), s.quantity)),
     )?;
     let ctx = Context {
-        discounts: settings.discounts_in_order(&[]),
+        discounts: settings.discounts_in_order(&coupon),
         settings,
         availability_pct: None,
         account: QUOTE_ACCOUNT.to_string(),

@@ -76,6 +76,11 @@ impl AccountBook {
                 &format!("{ap}.prices"),
                 &a.prices,
             ));
+            discounts.extend(crate::validate::cost_code_errors(
+                catalog,
+                &format!("{ap}.cost_codes"),
+                &a.cost_codes,
+            ));
             if a.reseller.is_some() && !a.prices.is_empty() {
                 errors.push(CatalogError {
                     path: format!("{ap}.prices"),
@@ -85,12 +90,106 @@ impl AccountBook {
             }
         }
         errors.extend(discounts);
+        errors.extend(self.coupon_errors(catalog));
         errors.extend(self.reseller_errors(catalog));
         if errors.is_empty() {
             Ok(())
         } else {
             Err(CatalogErrors(errors))
         }
+    }
+}
+
+impl AccountBook {
+    /// What coupons rely on: each redeemed code is the catalog's, redeemed in its window, once
+    /// per account, by a direct customer (a reseller's published catalog has no coupons), and
+    /// by no more accounts than the coupon allows. Redemptions count in the order they were
+    /// made (then in the book's order): the first one past the limit is the error.
+    fn coupon_errors(&self, catalog: &Catalog) -> Vec<CatalogError> {
+        let mut errors = Vec::new();
+        let mut fail = |path: String, rule: CatalogRule, message: String| {
+            errors.push(CatalogError {
+                path,
+                rule,
+                message,
+            })
+        };
+        // (redeemed at, account index, redemption index, coupon index)
+        let mut redeemed = Vec::new();
+        for (i, a) in self.accounts.iter().enumerate() {
+            for (j, r) in a.coupons.iter().enumerate() {
+                let rp = format!("$.accounts[{i}].coupons[{j}]");
+                let Some(k) = catalog.coupons.iter().position(|c| c.is(&r.code)) else {
+                    fail(
+                        format!("{rp}.code"),
+                        CatalogRule::UnknownReference,
+                        format!("coupon `{}` is not in the catalog", r.code),
+                    );
+                    continue;
+                };
+                let c = &catalog.coupons[k];
+                if a.reseller.is_some() {
+                    fail(
+                        format!("{rp}.code"),
+                        CatalogRule::InvalidValue,
+                        "coupons are the provider's, for its direct customers: a reseller's customer is priced by its reseller's catalog".into(),
+                    );
+                }
+                if a.coupons[..j].iter().any(|e| c.is(&e.code)) {
+                    fail(
+                        format!("{rp}.code"),
+                        CatalogRule::InvalidValue,
+                        format!("coupon `{}` is redeemed twice by this account", c.code),
+                    );
+                    continue;
+                }
+                if !c.redeemable_at(r.redeemed_at) {
+                    fail(
+                        format!("{rp}.redeemed_at"),
+                        CatalogRule::InvalidValue,
+                        format!(
+                            "coupon `{}` cannot be redeemed at {}: it is redeemable {}",
+                            c.code,
+                            r.redeemed_at.format("%Y-%m-%dT%H:%M:%SZ"),
+                            redeem_window(c)
+                        ),
+                    );
+                }
+                redeemed.push((r.redeemed_at, i, j, k));
+            }
+        }
+        redeemed.sort();
+        let mut counts = vec![0u32; catalog.coupons.len()];
+        for (_, i, j, k) in redeemed {
+            counts[k] += 1;
+            let c = &catalog.coupons[k];
+            if let Some(max) = c.max_redemptions {
+                if counts[k] == max + 1 {
+                    fail(
+                        format!("$.accounts[{i}].coupons[{j}].code"),
+                        CatalogRule::LimitExceeded,
+                        format!(
+                            "coupon `{}` may be redeemed by {max} accounts: this is redemption {} (by account `{}`)",
+                            c.code,
+                            max + 1,
+                            self.accounts[i].id
+                        ),
+                    );
+                }
+            }
+        }
+        errors
+    }
+}
+
+/// A coupon's redemption window in words (`from 2026-11-01T00:00:00Z until ...`).
+fn redeem_window(c: &crate::catalog::Coupon) -> String {
+    let at = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    match (c.redeem_from, c.redeem_until) {
+        (Some(f), Some(u)) => format!("from {} until {}", at(f), at(u)),
+        (Some(f), None) => format!("from {}", at(f)),
+        (None, Some(u)) => format!("until {}", at(u)),
+        (None, None) => "at any time".into(),
     }
 }
 
@@ -302,6 +401,14 @@ pub struct Account {
     /// (Atomia's one block per virtual datacenter); see [`crate::blocks`]. None when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_blocks: Option<crate::blocks::BlockBy>,
+    /// The catalog's coupons this account redeemed, each at an instant: each gives its
+    /// discount from then on ([`crate::catalog::Coupon`]). Not written when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub coupons: Vec<Redemption>,
+    /// The account's own cost codes (its cost centres), before the catalog's: what invoice
+    /// blocks by cost code split its usage by. Not written when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cost_codes: Vec<crate::catalog::CostCode>,
     /// Prepaid credit available, in the invoice currency.
     #[serde(default)]
     pub prepaid_credit: Decimal,
@@ -372,6 +479,28 @@ pub struct Subscription {
 
 fn one() -> Decimal {
     Decimal::ONE
+}
+
+/// A coupon redeemed by an account: the code as typed and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redemption {
+    pub code: String,
+    pub redeemed_at: DateTime<Utc>,
+}
+
+/// The discounts an account's redeemed coupons give, in the order redeemed. A code the catalog
+/// does not have is skipped: [`AccountBook::validate`] refuses a book that names one, so only a
+/// reseller's published catalog (which carries no coupons) can miss it.
+pub fn coupon_discounts(catalog: &Catalog, account: &Account) -> Vec<Discount> {
+    account
+        .coupons
+        .iter()
+        .filter_map(|r| {
+            let c = catalog.coupons.iter().find(|c| c.is(&r.code))?;
+            Some(c.discount_from(r.redeemed_at))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -804,7 +933,11 @@ pub fn invoice_with(
     let last_instant = cutoff.unwrap_or(period.end()) - Duration::seconds(1);
     let allowances = crate::bill::plan_allowances(catalog, plans_at(account, last_instant))?;
     let ctx = Context {
-        discounts: settings.discounts_in_order(&account.discounts),
+        discounts: {
+            let mut own = account.discounts.clone();
+            own.extend(coupon_discounts(catalog, account));
+            settings.discounts_in_order(&own)
+        },
         settings,
         availability_pct: account.availability_pct,
         account: account.id.clone(),
@@ -824,8 +957,16 @@ pub fn invoice_with(
     });
     let built = build(&ctx, groups, &subs, priced)?;
     let blocks = match account.invoice_blocks {
-        Some(by) => crate::blocks::blocks(&built, by, ctx.settings.currency.minor_units)
-            .map_err(|e| PricingError::overflow(e, format!("account {}", account.id)))?,
+        Some(by) => crate::blocks::blocks(
+            &built,
+            by,
+            crate::blocks::Codes {
+                account: &account.cost_codes,
+                catalog: &catalog.cost_codes,
+            },
+            ctx.settings.currency.minor_units,
+        )
+        .map_err(|e| PricingError::overflow(e, format!("account {}", account.id)))?,
         None => Vec::new(),
     };
     let mut bill = built.bill;

@@ -29,6 +29,10 @@ pub struct Quote {
     pub term: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_jurisdiction: Option<String>,
+    /// A coupon code, estimated as if redeemed at `at` (whether any redemptions are left is
+    /// known only where accounts are stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon: Option<String>,
     pub tiers: Vec<QuoteTier>,
 }
 

@@ -81,6 +81,9 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
         late_usage: catalog.late_usage,
         // The reseller's customers run the provider's clouds: their exports map the same way.
         mappings: catalog.mappings.clone(),
+        // Coupons are the provider's, redeemed by its direct customers (`AccountBook::validate`).
+        coupons: Vec::new(),
+        cost_codes: catalog.cost_codes.clone(),
         brand: Some(overlay.brand.clone()),
     };
     // A validated catalog's prices, markups (at most 1,000 %) and rates never overflow here;

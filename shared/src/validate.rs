@@ -183,6 +183,8 @@ impl Catalog {
         c.sla_tiers(self);
         c.taxes(self);
         c.discounts(self, "$.discounts", &self.discounts);
+        c.coupons(self);
+        c.cost_codes(self, "$.cost_codes", &self.cost_codes);
         c.terms_and_tags(self);
         c.resellers(self);
         c.templates(self);
@@ -203,6 +205,17 @@ pub(crate) fn discount_errors(
 ) -> Vec<CatalogError> {
     let mut c = Check { errors: Vec::new() };
     c.discounts(cat, path, discounts);
+    c.errors
+}
+
+/// The problems of an account's own cost codes at `path`.
+pub(crate) fn cost_code_errors(
+    cat: &Catalog,
+    path: &str,
+    codes: &[crate::catalog::CostCode],
+) -> Vec<CatalogError> {
+    let mut c = Check { errors: Vec::new() };
+    c.cost_codes(cat, path, codes);
     c.errors
 }
 
@@ -745,6 +758,96 @@ impl Check {
                         format!("{dp}.valid_to"),
                         CatalogRule::InvalidValue,
                         "validity window ends before it starts",
+                    );
+                }
+            }
+        }
+    }
+
+    /// Coupon codes are short words, unique without regard to case; their discounts are
+    /// checked as discounts are; windows, limits and durations make sense.
+    fn coupons(&mut self, cat: &Catalog) {
+        let mut seen = BTreeSet::new();
+        for (i, c) in cat.coupons.iter().enumerate() {
+            let cp = format!("$.coupons[{i}]");
+            let word = c
+                .code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if c.code.is_empty() || c.code.len() > crate::catalog::COUPON_CODE_MAX || !word {
+                self.fail(
+                    format!("{cp}.code"),
+                    CatalogRule::InvalidValue,
+                    format!(
+                        "a coupon code is 1 to {} letters, digits, `-` or `_`",
+                        crate::catalog::COUPON_CODE_MAX
+                    ),
+                );
+            } else if !seen.insert(c.code.to_ascii_uppercase()) {
+                self.fail(
+                    format!("{cp}.code"),
+                    CatalogRule::DuplicateId,
+                    format!("duplicate coupon code `{}` (codes ignore case)", c.code),
+                );
+            }
+            // The discount a redemption gives, checked at the coupon's own paths.
+            let mut d = c.discount_from(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+            d.valid_to = None;
+            let before = self.errors.len();
+            self.discounts(cat, "$.coupons", std::slice::from_ref(&d));
+            for e in &mut self.errors[before..] {
+                e.path = e.path.replacen("$.coupons[0]", &cp, 1);
+            }
+            if let (Some(f), Some(u)) = (c.redeem_from, c.redeem_until) {
+                if u <= f {
+                    self.fail(
+                        format!("{cp}.redeem_until"),
+                        CatalogRule::InvalidValue,
+                        "redemption window ends before it starts",
+                    );
+                }
+            }
+            if c.max_redemptions == Some(0) {
+                self.fail(
+                    format!("{cp}.max_redemptions"),
+                    CatalogRule::InvalidValue,
+                    "a coupon nobody may redeem: leave it out instead",
+                );
+            }
+            if c.duration_months == Some(0) {
+                self.fail(
+                    format!("{cp}.duration_months"),
+                    CatalogRule::InvalidValue,
+                    "a coupon lasts at least one month (leave the field out for good)",
+                );
+            }
+        }
+    }
+
+    /// Cost codes at `path` (the catalog's or an account's): codes unique and not empty, the
+    /// products they book known.
+    fn cost_codes(&mut self, cat: &Catalog, path: &str, codes: &[crate::catalog::CostCode]) {
+        let mut seen = BTreeSet::new();
+        for (i, c) in codes.iter().enumerate() {
+            if c.code.is_empty() {
+                self.fail(
+                    format!("{path}[{i}].code"),
+                    CatalogRule::InvalidValue,
+                    "cost code is empty",
+                );
+            } else if !seen.insert(c.code.as_str()) {
+                self.fail(
+                    format!("{path}[{i}].code"),
+                    CatalogRule::DuplicateId,
+                    format!("duplicate cost code `{}`", c.code),
+                );
+            }
+            for (j, p) in c.products.iter().enumerate() {
+                if cat.product(p).is_none() {
+                    self.fail(
+                        format!("{path}[{i}].products[{j}]"),
+                        CatalogRule::UnknownReference,
+                        format!("unknown product `{p}`"),
                     );
                 }
             }

@@ -46,6 +46,8 @@ pub fn wholesale_view(customer: &Account, billed: &Account) -> Account {
         discounts: Vec::new(),
         prices: Vec::new(),
         invoice_blocks: None,
+        coupons: Vec::new(),
+        cost_codes: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

@@ -20,6 +20,7 @@ fn quote(tiers: Vec<QuoteTier>) -> Quote {
         currency: None,
         term: None,
         tax_jurisdiction: None,
+        coupon: None,
         tiers,
     }
 }

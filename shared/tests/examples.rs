@@ -36,6 +36,7 @@ fn example_catalogs_are_valid() {
                 currency: None,
                 term: None,
                 tax_jurisdiction: None,
+                coupon: None,
                 tiers: t.tiers.clone(),
             };
             let e = estimate(&c, &q).unwrap_or_else(|e| panic!("{name} template {}: {e}", t.id));

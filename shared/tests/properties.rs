@@ -203,6 +203,7 @@ proptest! {
             currency: a.currency.clone(),
             term: a.term.clone(),
             tax_jurisdiction: a.tax_jurisdiction.clone(),
+            coupon: None,
             tiers: vec![pricing::QuoteTier { name: "t".into(), components: vec![pricing::Component::Compute { offering: product.into(), count: 1, hours_per_month: Some(hours), stopped_hours_per_month: None }] }],
         };
         let e = pricing::estimate(&c, &q).unwrap();
@@ -263,7 +264,7 @@ proptest! {
             _ => pricing::Component::Usage { product: "copper".into(), meter: "vm.running".into(), quantity: q },
         };
         let quote = pricing::Quote {
-            name: String::new(), at: t("2017-02-10T00:00:00Z"), region: None, sla_tier: Some("gold".into()), currency: Some("JPY".into()), term: None, tax_jurisdiction: Some("gb".into()),
+            name: String::new(), at: t("2017-02-10T00:00:00Z"), region: None, sla_tier: Some("gold".into()), currency: Some("JPY".into()), term: None, tax_jurisdiction: Some("gb".into()), coupon: None,
             tiers: vec![pricing::QuoteTier { name: "t".into(), components: vec![component] }],
         };
         match pricing::estimate(&c, &quote) {
@@ -315,7 +316,7 @@ proptest! {
         if let Ok(text) = std::str::from_utf8(&bytes) {
             if let Ok(c) = Catalog::from_json(text) {
                 let _ = pricing::estimate(&c, &pricing::Quote {
-                    name: String::new(), at: t("2017-02-10T00:00:00Z"), region: None, sla_tier: None, currency: None, term: None, tax_jurisdiction: None,
+                    name: String::new(), at: t("2017-02-10T00:00:00Z"), region: None, sla_tier: None, currency: None, term: None, tax_jurisdiction: None, coupon: None,
                     tiers: c.templates.first().map(|t| t.tiers.clone()).unwrap_or_default(),
                 });
             }

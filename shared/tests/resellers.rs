@@ -129,6 +129,7 @@ fn reseller_estimate_equals_reseller_invoice() {
         currency: None,
         term: None,
         tax_jurisdiction: Some("de".into()),
+        coupon: None,
         tiers: vec![QuoteTier {
             name: "app".into(),
             components: vec![Component::Compute {

@@ -195,6 +195,7 @@ fn print_estimate(catalog_path: &str, template: &str) -> Result<()> {
             .find(|t| t.months == 12)
             .map(|t| t.id.clone()),
         tax_jurisdiction: catalog.tax_jurisdictions.first().map(|t| t.id.clone()),
+        coupon: None,
         tiers: t.tiers.clone(),
     };
     let e = pricing::estimate(&catalog, &quote).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -756,6 +756,7 @@ impl AppConfig {
                 currency: self.currency.clone(),
                 term: self.term.clone(),
                 tax_jurisdiction: self.tax_jurisdiction.clone(),
+                coupon: None,
                 tiers,
             }),
             errors,

@@ -63,6 +63,8 @@ pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
         discounts: Vec::new(),
         prices: Vec::new(),
         invoice_blocks: None,
+        coupons: Vec::new(),
+        cost_codes: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

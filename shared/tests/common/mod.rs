@@ -76,6 +76,8 @@ pub fn bare_account(id: &str) -> Account {
         discounts: Vec::new(),
         prices: Vec::new(),
         invoice_blocks: None,
+        coupons: Vec::new(),
+        cost_codes: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),

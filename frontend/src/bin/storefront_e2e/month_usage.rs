@@ -172,6 +172,8 @@ pub fn month_of_usage(
         discounts: Vec::new(),
         prices: Vec::new(),
         invoice_blocks: None,
+        coupons: Vec::new(),
+        cost_codes: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
         payments: Vec::new(),
