@@ -44,6 +44,9 @@ pub struct Aggregated {
     pub in_batch: InBatch,
     /// The record ids at the positions [`Pass::describe`] asked for.
     pub described: Vec<(u64, Option<String>)>,
+    /// The last reading of each cumulative counter series in the window (Ceilometer), for the
+    /// next batch: merged into the store's carried readings before the batch is stored.
+    pub readings: pricing::import::Readings,
 }
 
 /// What one pass over an export leaves out or looks up, by record position (sorted).
@@ -53,6 +56,9 @@ pub struct Pass<'a> {
     pub skip: Option<&'a Bits>,
     /// Records whose id to report (for error messages).
     pub describe: &'a [u64],
+    /// Readings of cumulative counters carried from earlier batches (Ceilometer): every pass
+    /// over one export must read it with the same ones, so that it makes the same records.
+    pub carried: Option<&'a std::sync::Arc<pricing::import::Readings>>,
 }
 
 /// Reads an export again for a second pass (see [`crate::batch::rate_aggregated`]).
@@ -142,14 +148,15 @@ pub fn aggregate_pass<R: Read>(
         &mut reader,
         &config.catalog,
         period,
+        pass.carried,
         |index, rec| fold.record(index, rec),
     );
-    match imported {
-        Ok(_) => {}
+    let readings = match imported {
+        Ok((_, readings)) => readings,
         Err(ImportError::Records(errors)) => return Err(RaterError::BadRecords(errors)),
         Err(ImportError::Empty { .. }) => return Err(RaterError::EmptyBatch),
         Err(e) => return Err(RaterError::Import(e)),
-    }
+    };
     if fold.records == 0 {
         return Err(RaterError::EmptyBatch);
     }
@@ -179,6 +186,7 @@ pub fn aggregate_pass<R: Read>(
         ids,
         in_batch,
         described: fold.described,
+        readings,
     })
 }
 

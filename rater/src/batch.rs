@@ -4,12 +4,12 @@ use std::time::{Duration, Instant};
 
 use pricing::BillingPeriod;
 
-use crate::aggregate::{aggregate, aggregate_pass, sha256_hex, Aggregated, Pass, Reread};
+use crate::aggregate::{aggregate_pass, sha256_hex, Aggregated, Pass, Reread};
 use crate::commit::{check_closed, check_room, partition_keys, store_batch};
 use crate::config::{ensure_config_stored, RaterConfig};
 use crate::error::{RaterError, StoreError};
 use crate::ids::{check_ids, id_conflicts, FirstSeen, IdPlan};
-use crate::import::Format;
+use crate::import::{Format, DETECT_PREFIX_BYTES};
 pub use crate::invoices::RateResponse;
 use crate::invoices::{answer, replay};
 use crate::limits::{BATCH_ID_BYTES_MAX, SUMMARY_PARTITIONS_MAX};
@@ -92,17 +92,32 @@ pub async fn rate_batch<S: Store>(
     if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
         return replay(store, config, summary, &sha256, req.account.as_deref()).await;
     }
-    let batch = aggregate(
+    // Ceilometer's cumulative counters start from the readings earlier batches left.
+    let format = match req.format {
+        Some(f) => Some(f),
+        None => {
+            crate::import::detect(&req.export[..req.export.len().min(DETECT_PREFIX_BYTES)]).ok()
+        }
+    };
+    let carried = crate::import::carried_readings(store, format).await?;
+    let batch = aggregate_pass(
         config,
         req.format,
         req.export.as_slice(),
         req.period,
         req.account.as_deref(),
+        &Pass {
+            carried: carried.as_ref(),
+            ..Pass::default()
+        },
     )?;
     let (format, window, account) = (batch.format, batch.window, req.account.as_deref());
     let export = req.export.as_slice();
-    let reread =
-        move |pass: &Pass<'_>| aggregate_pass(config, Some(format), export, window, account, pass);
+    let carried = carried.as_ref();
+    let reread = move |pass: &Pass<'_>| {
+        let pass = Pass { carried, ..*pass };
+        aggregate_pass(config, Some(format), export, window, account, &pass)
+    };
     rate_aggregated(
         store,
         config,
@@ -124,7 +139,7 @@ pub async fn rate_batch<S: Store>(
 pub async fn rate_aggregated<S: Store>(
     store: &S,
     config: &RaterConfig,
-    batch: Aggregated,
+    mut batch: Aggregated,
     batch_id: Option<String>,
     mode: Mode,
     account: Option<&str>,
@@ -146,7 +161,18 @@ pub async fn rate_aggregated<S: Store>(
     if let Some(summary) = take_lease(store, config, &batch_id, &owner, &batch.sha256).await? {
         return replay(store, config, summary, &batch.sha256, account).await;
     }
-    let stored = store_batch(store, config, batch, plan, &batch_id, &owner, mode, reread).await;
+    // The export's last readings are facts whatever happens next (the checks that refuse a
+    // batch are behind us): merged before the batch is stored, so that a retry after a
+    // failure finds them too, and the next batch can start from them.
+    let readings = std::mem::take(&mut batch.readings);
+    let merged = match readings.is_empty() {
+        true => Ok(()),
+        false => store.merge_readings(&readings).await,
+    };
+    let stored = match merged {
+        Ok(()) => store_batch(store, config, batch, plan, &batch_id, &owner, mode, reread).await,
+        Err(e) => Err(e.into()),
+    };
     let summary = match stored {
         Ok(summary) => summary,
         Err(e) => {

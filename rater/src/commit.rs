@@ -158,6 +158,8 @@ pub(crate) async fn store_batch<S: Store>(
             let again = reread(&Pass {
                 skip: Some(&plan.drops),
                 describe: &[],
+                // The reread closure reads with the first pass's carried readings.
+                carried: None,
             })?;
             if again.sha256 != first.sha256 {
                 return Err(RaterError::BadRequest {

@@ -124,10 +124,18 @@ pub async fn rate_object<S: Store, O: Objects>(
         loc,
         meta: &meta,
     };
-    let first = Pass::default();
+    let carried = crate::import::carried_readings(store, how.format).await?;
+    let carried = carried.as_ref();
+    let first = Pass {
+        carried,
+        ..Pass::default()
+    };
     let batch = pass_over(&seen, config, how.format, how.period, account, &first)?;
     let (format, window) = (Some(batch.format), batch.window);
-    let reread = |pass: &Pass<'_>| pass_over(&seen, config, format, window, account, pass);
+    let reread = |pass: &Pass<'_>| {
+        let pass = Pass { carried, ..*pass };
+        pass_over(&seen, config, format, window, account, &pass)
+    };
     rate_aggregated(
         store,
         config,

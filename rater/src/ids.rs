@@ -173,6 +173,8 @@ pub(crate) fn id_conflicts(
     let described = match reread(&Pass {
         skip: None,
         describe: &shown,
+        // The reread closure reads with the first pass's carried readings.
+        carried: None,
     }) {
         Ok(again) if again.sha256 == batch.sha256 => again.described,
         _ => Vec::new(),

@@ -8,7 +8,9 @@ use std::io::Read;
 
 use pricing::{BillingPeriod, Catalog, RecordError, UsageRecord};
 
-pub use pricing::import::{Format, ImportError, ImportOptions, ImportStats, DETECT_PREFIX_BYTES};
+pub use pricing::import::{
+    Format, ImportError, ImportOptions, ImportStats, Readings, DETECT_PREFIX_BYTES,
+};
 
 use crate::error::RaterError;
 
@@ -41,22 +43,43 @@ pub fn detect(head: &[u8]) -> Result<Format, RaterError> {
 /// sink's are returned together as `ImportError::Records`, and the caller rejects the batch.
 ///
 /// The catalog's `mappings` configure the importers; `period`, when known, is Ceilometer's
-/// window (gauge time cut to it, counted samples read outside it used as baselines only).
+/// window (gauge time cut to it, counted samples read outside it used as baselines only);
+/// `carried` are the readings earlier batches left ([`carried_readings`]). Answers the
+/// export's own last readings with the statistics.
 pub fn read_records<R: Read>(
     format: Format,
     input: R,
     catalog: &Catalog,
     period: Option<BillingPeriod>,
+    carried: Option<&std::sync::Arc<Readings>>,
     sink: impl FnMut(usize, &UsageRecord) -> Result<(), RecordError>,
-) -> Result<ImportStats, ImportError> {
+) -> Result<(ImportStats, Readings), ImportError> {
     // Checked when the configuration loaded (`RaterConfig::new`); a catalog built otherwise
     // with bad mappings refuses the batch, naming them.
-    let options = ImportOptions::for_batch(catalog, period).map_err(|e| ImportError::Shape {
-        format,
-        message: format!("the catalog's mappings: {e}"),
-    })?;
+    let mut options =
+        ImportOptions::for_batch(catalog, period).map_err(|e| ImportError::Shape {
+            format,
+            message: format!("the catalog's mappings: {e}"),
+        })?;
+    options.ceilometer.carried = carried.cloned();
     // The borrowed-record path: streaming formats reuse one record buffer, no allocation per row.
-    pricing::import::import_each(format, input, catalog, &options, sink)
+    pricing::import::import_reading(format, input, catalog, &options, sink)
+}
+
+/// The readings carried from earlier batches that an export of `format` (`None`: not known
+/// yet) may need: Ceilometer's cumulative counters. `None` for the other formats, which
+/// carry nothing (no store read).
+pub async fn carried_readings<S: crate::store::Store>(
+    store: &S,
+    format: Option<Format>,
+) -> Result<Option<std::sync::Arc<Readings>>, RaterError> {
+    match format {
+        Some(Format::Ceilometer) | None => {
+            let r = store.readings().await?;
+            Ok((!r.is_empty()).then(|| std::sync::Arc::new(r)))
+        }
+        Some(_) => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -276,6 +276,47 @@ impl ConfigKind {
     }
 }
 
+/// The partition of the cumulative counters' carried readings (Ceilometer): one item per shard.
+pub const READINGS_PK: &str = "READINGS";
+
+/// Shards the carried readings are spread over, by series: each item stays far below
+/// DynamoDB's 400 KB (64 x [`READINGS_ITEM_BYTES_MAX`] holds some 40,000 series at
+/// `pricing::import::READINGS_KEPT` readings each, 160,000 at one).
+pub const READINGS_SHARDS: u64 = 64;
+
+/// Largest body of one readings item: past it, each series of the shard keeps only its
+/// latest reading; past it again, the write is refused (more series than one table's
+/// readings hold).
+pub const READINGS_ITEM_BYTES_MAX: usize = 350 * 1024;
+
+/// The sort key of readings shard `n`.
+pub fn readings_sk(shard: u64) -> String {
+    format!("SHARD#{shard:02}")
+}
+
+/// The shard of a series (FNV-1a of its key: stable across builds and machines).
+pub fn readings_shard(series: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in series.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % READINGS_SHARDS
+}
+
+/// `readings` split by shard.
+pub fn readings_by_shard(
+    readings: &pricing::import::Readings,
+) -> std::collections::BTreeMap<u64, pricing::import::Readings> {
+    let mut out: std::collections::BTreeMap<u64, pricing::import::Readings> = Default::default();
+    for (series, r) in readings {
+        out.entry(readings_shard(series))
+            .or_default()
+            .insert(series.clone(), r.clone());
+    }
+    out
+}
+
 pub fn config_pk(kind: ConfigKind) -> String {
     format!("CONFIG#{}", kind.name())
 }

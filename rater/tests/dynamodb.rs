@@ -169,6 +169,12 @@ impl Store for Local {
     ) -> Result<Option<rater::store::ConfigItem>, rater::StoreError> {
         self.store.config(k, v).await
     }
+    async fn readings(&self) -> Result<pricing::import::Readings, rater::StoreError> {
+        self.store.readings().await
+    }
+    async fn merge_readings(&self, r: &pricing::import::Readings) -> Result<(), rater::StoreError> {
+        self.store.merge_readings(r).await
+    }
 }
 
 #[tokio::test]
@@ -193,6 +199,12 @@ async fn dynamodb_sweeping_deletes_only_chunks_not_kept() {
 async fn dynamodb_many_record_ids_span_chunks() {
     let server = DynamoLocal::shared();
     many_record_ids_span_chunks(&new_table(&server, None).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_concurrent_readings_merges_lose_nothing() {
+    let server = DynamoLocal::shared();
+    readings_merge_concurrently(Arc::new(new_table(&server, None).await)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -23,6 +23,12 @@ async fn replay_returns_the_same_invoices_and_writes_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_readings_merges_lose_nothing() {
+    let (_d, s) = store();
+    readings_merge_concurrently(Arc::new(s)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_concurrent_deliveries_rate_once() {
     let (_d, s) = store();
     concurrent_deliveries(Arc::new(s)).await;

@@ -75,7 +75,7 @@ pub struct Estimate {
     /// equivalent usage, to the cent.
     pub monthly_total: Decimal,
     pub hourly_total: Decimal,
-    /// Twelve monthly invoices.
+    /// Twelve monthly invoices (a coupon's discount in the months it lasts only).
     pub yearly_total: Decimal,
     /// One-time fees (tax included) on top of the first month.
     pub one_time_total: Decimal,
@@ -83,19 +83,20 @@ pub struct Estimate {
     pub first_month_total: Decimal,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term_months: Option<u32>,
-    /// The whole commitment: monthly total x term months + one-time fees.
+    /// The whole commitment: monthly total x term months (a coupon's discount in the months it
+    /// lasts only) + one-time fees.
     pub term_total: Decimal,
     /// The month bill the estimate was derived from.
     pub bill: Bill,
 }
 
 /// The discount a quote's coupon gives, redeemed at the quote's instant as an account would
-/// redeem it.
+/// redeem it, and the months it lasts.
 fn quote_coupon(
     catalog: &Catalog,
     code: &str,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<crate::catalog::Discount, PricingError> {
+) -> Result<(crate::catalog::Discount, Option<u32>), PricingError> {
     let refuse = |reason: String| PricingError::Coupon {
         code: code.to_string(),
         reason,
@@ -108,7 +109,7 @@ fn quote_coupon(
     if !c.redeemable_at(at) {
         return Err(refuse("cannot be redeemed at the quote's date".into()));
     }
-    Ok(c.discount_from(at))
+    Ok((c.discount_from(at), c.duration_months))
 }
 
 /// Prices a quote. The monthly total is the invoice total of a month of equivalent usage:
@@ -131,9 +132,12 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
             region: r.id.clone(),
         });
     }
-    let coupon = match &quote.coupon {
-        Some(code) => vec![quote_coupon(catalog, code, quote.at)?],
-        None => Vec::new(),
+    let (coupon, coupon_months) = match &quote.coupon {
+        Some(code) => {
+            let (d, months) = quote_coupon(catalog, code, quote.at)?;
+            (vec![d], months)
+        }
+        None => (Vec::new(), None),
     };
     let (groups, subs) = quote_groups(&settings, quote)?;
     // The quote's plans grant their allowances as an account's would.
@@ -172,11 +176,55 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
     } else {
         None
     };
+    // A coupon that lasts some months discounts those months of the year and the term only:
+    // the months after it are priced by the same pipeline without it.
+    let after_coupon = match coupon_months {
+        Some(months) => {
+            let without = Context {
+                discounts: ctx.settings.discounts_in_order(&[]),
+                settings: ctx.settings.clone(),
+                availability_pct: None,
+                account: QUOTE_ACCOUNT.to_string(),
+                span: ctx.span,
+                cutoff: None,
+                month_before: Default::default(),
+                prices: Vec::new(),
+                allowances: ctx.allowances.clone(),
+            };
+            let total = build(&without, groups.clone(), &recurring, Vec::new())?
+                .bill
+                .total;
+            Some((months, total))
+        }
+        None => None,
+    };
     let priced = build(&ctx, groups, &recurring, Vec::new())?;
     let first = first.unwrap_or(priced.bill.total);
     let at = |e: Overflow| PricingError::overflow(e, "the quote");
     let tiers = tier_lines(&ctx, quote, &priced).map_err(at)?;
-    summarize(&ctx, tiers, priced.bill, first).map_err(at)
+    summarize(&ctx, tiers, priced.bill, first, after_coupon).map_err(at)
+}
+
+/// The total of `months` monthly invoices when the first `coupon.0` of them cost `monthly`
+/// and the rest `coupon.1` (every one `monthly` without a coupon that runs out).
+fn months_total(
+    monthly: Decimal,
+    months: u32,
+    coupon: Option<(u32, Decimal)>,
+) -> Result<Decimal, Overflow> {
+    let (with, after) = match coupon {
+        Some((d, after)) if d < months => (d, Some(after)),
+        _ => (months, None),
+    };
+    let discounted = exact::mul(monthly, Decimal::from(with), "months total")?;
+    match after {
+        Some(after) => exact::add(
+            discounted,
+            exact::mul(after, Decimal::from(months - with), "months total")?,
+            "months total",
+        ),
+        None => Ok(discounted),
+    }
 }
 
 /// The settings a quote names.
@@ -314,6 +362,7 @@ fn summarize(
     mut tiers: Vec<EstimateTier>,
     bill: Bill,
     first: Decimal,
+    coupon: Option<(u32, Decimal)>,
 ) -> Result<Estimate, Overflow> {
     let catalog = ctx.settings.catalog;
     let currency = &ctx.settings.currency;
@@ -340,11 +389,7 @@ fn summarize(
     let months = ctx.settings.term.map(|t| t.months);
     let monthly_total = bill.total;
     let one_time_total = exact::sub(first, bill.total, "one-time fees")?;
-    let term = exact::mul(
-        monthly_total,
-        Decimal::from(months.unwrap_or(1)),
-        "term total",
-    )?;
+    let term = months_total(monthly_total, months.unwrap_or(1), coupon)?;
     Ok(Estimate {
         currency: currency.code.clone(),
         catalog_id: catalog.id.clone(),
@@ -361,7 +406,7 @@ fn summarize(
         taxes: bill.taxes.clone(),
         monthly_total,
         hourly_total: exact::div(monthly_total, hpm, "hourly amount")?.round_dp(hourly_scale),
-        yearly_total: exact::mul(monthly_total, Decimal::from(12), "yearly total")?,
+        yearly_total: months_total(monthly_total, 12, coupon)?,
         one_time_total,
         first_month_total: first,
         term_months: months,

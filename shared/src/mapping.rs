@@ -239,14 +239,49 @@ pub const GAUGE_JITTER_S_DEFAULT: u32 = GAUGE_SAMPLE_INTERVAL_S_DEFAULT / 10;
 /// UTC midnight, so the interval bounds the records one sample makes.
 pub const GAUGE_SAMPLE_INTERVAL_S_MAX: u32 = 31 * 86_400;
 
+/// One reading of a cumulative counter: its value at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reading {
+    pub at: DateTime<Utc>,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub volume: rust_decimal::Decimal,
+}
+
+/// The last readings of cumulative counter series, by series (`<counter> <unit> <resource>`),
+/// oldest first: what one batch leaves for the next ([`merge_readings`]).
+pub type Readings = BTreeMap<String, Vec<Reading>>;
+
+/// Readings kept per series: the last reading of each of the latest exports, so that an
+/// export rated late or retried (up to this many windows back) still finds the reading before
+/// its first sample.
+pub const READINGS_KEPT: usize = 4;
+
+/// Adds `from`'s readings to `into`: per series, one reading per instant (the first written
+/// wins: the same sample read twice has one value), the latest [`READINGS_KEPT`] kept.
+/// Commutative and idempotent, so concurrent batches may merge in any order.
+pub fn merge_readings(into: &mut Readings, from: &Readings) {
+    for (series, readings) in from {
+        let kept = into.entry(series.clone()).or_default();
+        for r in readings {
+            if let Err(at) = kept.binary_search_by_key(&r.at, |k| k.at) {
+                kept.insert(at, *r);
+            }
+        }
+        if kept.len() > READINGS_KEPT {
+            kept.drain(..kept.len() - READINGS_KEPT);
+        }
+    }
+}
+
 /// What the first sample of a cumulative counter in a document counts for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CumulativeStart {
-    /// Nothing: it is the baseline later samples are measured from. Exports should overlap by
-    /// one sample (include the previous window's last sample) so that nothing is lost between
-    /// documents; without the overlap, usage between two documents is not billed rather than
-    /// billed twice.
+    /// Nothing: it is the baseline later samples are measured from, unless a reading carried
+    /// from an earlier batch precedes it (see `CeilometerOptions::carried`). Exports may
+    /// overlap by one sample (include the previous window's last sample); without the overlap
+    /// or a carried reading, usage between two documents is not billed rather than billed
+    /// twice.
     #[default]
     Baseline,
     /// Its whole value: for resources created inside the window, whose counters started at 0.
@@ -278,6 +313,12 @@ pub struct CeilometerOptions {
     /// they are `None`.
     #[serde(skip)]
     pub window_end: Option<DateTime<Utc>>,
+    /// Readings of cumulative counters from the batches rated before, set per batch by the
+    /// rater, never by a catalog: a series whose first sample in the export has no earlier
+    /// sample there is measured from the latest carried reading before it, so that a counter's
+    /// first interval of every export is billed even when exports do not overlap.
+    #[serde(skip)]
+    pub carried: Option<std::sync::Arc<Readings>>,
     pub cumulative_start: CumulativeStart,
     /// Drop samples of counters the catalog does not price (`cpu`, `memory.usage`...) instead
     /// of refusing the batch. Off by default: an unknown counter is usually a missing price.
@@ -347,6 +388,7 @@ impl Default for CeilometerOptions {
             gauge_jitter_s: GAUGE_JITTER_S_DEFAULT,
             window_start: None,
             window_end: None,
+            carried: None,
             cumulative_start: CumulativeStart::Baseline,
             skip_unknown_counters: false,
             account_by_project: BTreeMap::new(),

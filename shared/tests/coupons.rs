@@ -271,6 +271,16 @@ fn a_quote_names_a_coupon_the_catalog_has_and_can_redeem_at_its_date() {
     .unwrap();
     // 200 h x 0.032 = 6.40, less 10 %: 5.76.
     assert_eq!(e.monthly_total, d("5.76"));
+    // The year has one discounted month (the coupon lasts one) and eleven at 6.40: 76.16.
+    assert_eq!(e.yearly_total, d("76.16"));
+    // A coupon for good discounts all twelve: (6.40 - 5.00) x 12 = 16.80.
+    let forever = estimate(
+        &c,
+        &quote("2026-11-01T00:00:00Z", Some("FIVE-OFF"), d("200")),
+    )
+    .unwrap();
+    assert_eq!(forever.monthly_total, d("1.40"));
+    assert_eq!(forever.yearly_total, d("16.80"));
     let unknown = estimate(&c, &quote("2026-11-01T00:00:00Z", Some("NOPE"), d("1")));
     assert!(matches!(unknown, Err(PricingError::Coupon { .. })));
     let late = estimate(

@@ -878,6 +878,94 @@ fn a_counted_quantity_belongs_to_the_window_it_was_read_in() {
     assert_eq!(total(&nov_with_midnight), d("500"));
 }
 
+/// Issue 18: the cumulative baseline is carried from one batch to the next, so exports that
+/// do not overlap lose no interval; the record is the one an overlapping export makes.
+#[test]
+fn a_reading_carried_from_the_last_batch_is_the_next_ones_baseline() {
+    use pricing::import::{import_reading, merge_readings, Readings};
+    let c = |v: i64, at: &str| {
+        sample_at(
+            "network.outgoing.bytes",
+            "cumulative",
+            "B",
+            json!(v),
+            "tap-1",
+            at,
+        )
+    };
+    let nov_samples = [
+        c(1_000, "2026-11-30T22:00:00Z"),
+        c(1_500, "2026-11-30T23:00:00Z"),
+    ];
+    let dec_samples = [
+        c(2_100, "2026-12-01T00:00:00Z"),
+        c(2_800, "2026-12-01T01:00:00Z"),
+    ];
+    let read = |samples: &[Value], options: &ImportOptions| {
+        let text = Value::Array(samples.to_vec()).to_string();
+        let mut records = Vec::new();
+        let (_, readings) = import_reading(
+            Format::Ceilometer,
+            text.as_bytes(),
+            &catalog(),
+            options,
+            |_, r| {
+                records.push(r.clone());
+                Ok(())
+            },
+        )
+        .unwrap();
+        (records, readings)
+    };
+    let nov_window = window("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z");
+    let (nov, carried) = read(&nov_samples, &nov_window);
+    assert_eq!(total(&nov), d("500"));
+    // November leaves its last reading: 1,500 at 23:00.
+    let series: Vec<_> = carried.iter().collect();
+    assert_eq!(series.len(), 1);
+    assert_eq!(series[0].1[0].at, t("2026-11-30T23:00:00Z"));
+    assert_eq!(series[0].1[0].volume, d("1500"));
+    // December without the overlap: only 2,800 - 2,100 without the carried reading...
+    let mut dec_window = window("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z");
+    let (alone, _) = read(&dec_samples, &dec_window);
+    assert_eq!(total(&alone), d("700"));
+    // ...and 600 + 700 with it, the records of an export that overlaps by the 23:00 sample.
+    dec_window.ceilometer.carried = Some(std::sync::Arc::new(carried.clone()));
+    let (dec, _) = read(&dec_samples, &dec_window);
+    assert_eq!(total(&dec), d("600") + d("700"));
+    let mut overlap_window = window("2026-12-01T00:00:00Z", "2027-01-01T00:00:00Z");
+    overlap_window.ceilometer.carried = None;
+    let overlapping: Vec<Value> = nov_samples[1..]
+        .iter()
+        .chain(&dec_samples)
+        .cloned()
+        .collect();
+    let (overlapped, _) = read(&overlapping, &overlap_window);
+    assert_eq!(dec, overlapped);
+    // A carried reading later than the export's first sample (an export rated late) is not
+    // used; merging keeps one reading per instant and the latest few, in any order.
+    let mut later: Readings = Readings::new();
+    merge_readings(&mut later, &carried);
+    let (_, dec_readings) = read(&dec_samples, &dec_window);
+    merge_readings(&mut later, &dec_readings);
+    merge_readings(&mut later, &carried);
+    let kept: Vec<_> = later
+        .values()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|r| r.at)
+        .collect();
+    assert_eq!(
+        kept,
+        vec![t("2026-11-30T23:00:00Z"), t("2026-12-01T01:00:00Z")]
+    );
+    let mut late_window = window("2026-11-01T00:00:00Z", "2026-12-01T00:00:00Z");
+    late_window.ceilometer.carried = Some(std::sync::Arc::new(later));
+    let (late_nov, _) = read(&nov_samples, &late_window);
+    assert_eq!(total(&late_nov), d("500"));
+}
+
 #[test]
 fn one_traffic_published_in_bytes_and_in_gb_is_billed_once() {
     // The seed's pipeline converts bytes to GB (`.gb`) while the raw counter is still

@@ -172,3 +172,49 @@ fn each_rule_of_a_type_makes_its_own_record_with_its_own_id() {
         ("templateid", "tpl-bsd")
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 32, ..Default::default() })]
+
+    /// The storefront estimates resource prices with usage components (vCPU-hours, GB-hours of
+    /// RAM, image hours): the estimate is the invoice of a CloudStack export of the same VM.
+    #[test]
+    fn a_resource_priced_vm_is_estimated_as_it_is_invoiced(
+        cpus in 1u32..64, memory_gb in 1u32..256, hours in 0u32..745, windows in proptest::bool::ANY,
+    ) {
+        let c = catalog();
+        let template = if windows { "tpl-win" } else { "tpl-linux" };
+        let doc = json!({ "listusagerecordsresponse": { "count": 1, "usagerecord": [
+            running("vm-a", cpus, memory_gb * 1024, template, hours, None),
+        ]}});
+        let feb = BillingPeriod::month(2017, 2).unwrap();
+        let options = ImportOptions::for_batch(&c, Some(feb)).unwrap();
+        let rated = import_and_rate(Format::CloudStack, doc.to_string().as_bytes(), &c, &options, feb).unwrap();
+        let inv = pricing::invoice(&c, &bare_account("bu1user1"), feb, &rated.usage).unwrap();
+        let usage = |product: &str, meter: &str, q: u32| pricing::Component::Usage {
+            product: product.into(),
+            meter: meter.into(),
+            quantity: Decimal::from(q),
+        };
+        let quote = pricing::Quote {
+            name: String::new(),
+            at: t("2017-02-10T00:00:00Z"),
+            region: None,
+            sla_tier: None,
+            currency: None,
+            term: None,
+            tax_jurisdiction: None,
+            coupon: None,
+            tiers: vec![pricing::QuoteTier {
+                name: "vm".into(),
+                components: vec![
+                    usage("vcpu", "vcpu.hours", cpus * hours),
+                    usage("ram", "ram.gbh", memory_gb * hours),
+                    usage(if windows { "windows" } else { "linux" }, "image.hours", hours),
+                ],
+            }],
+        };
+        let e = pricing::estimate(&c, &quote).unwrap();
+        proptest::prop_assert_eq!(e.monthly_total, inv.bill.total);
+    }
+}

@@ -23,11 +23,13 @@ const BUNDLE_BROTLI_BYTES_GOAL = 250_000;
  * (twiggy: `bill::build` +6.5 KB raw, `QuoteMonth::usage` +6.8 KB, the bound checks +5.9 KB,
  * `exact` +4.7 KB), then 269,012 B after issue 18's pricing in the shared pipeline (plan
  * allowances and over-usage, monthly allowances pooled over short periods, catalog line order,
- * one quantity display). Correct money comes before the size goal; BENCHMARKS.md ("Size") lists what
- * was tried to win it back and what is left. The ceiling stops further growth; lower it to the
- * goal once the goal is met again.
+ * one quantity display), then 274,759 B with issue 18's coupons (the storefront's coupon field,
+ * checked and estimated as the rater bills it), cost codes and datacenters not billed in the
+ * catalog (cost codes alone: 1,004 B, measured by building without them). Correct money comes
+ * before the size goal; BENCHMARKS.md ("Size") lists what was tried to win it back and what is
+ * left. The ceiling stops further growth; lower it to the goal once the goal is met again.
  */
-const BUNDLE_BROTLI_BYTES_MAX = 272_000;
+const BUNDLE_BROTLI_BYTES_MAX = 277_000;
 /**
  * The invoice preview's importers and invoicing live in a second wasm module, a web worker
  * (`preview-worker*` files) fetched only when a usage export is dropped. Its files are not part
@@ -38,10 +40,10 @@ const BUNDLE_BROTLI_BYTES_MAX = 272_000;
  * operation became checked (issue 12), then 494,112 B once the worker read the catalog's
  * importer mappings (parsed and checked with their JSON paths) and rated Ceilometer windows,
  * mapped counters and CloudStack resource rules, with contract prices and invoice blocks
- * (issue 18). The ceiling stops the total from growing; lower it with
- * every win.
+ * (issue 18), then 504,761 B with coupons, cost codes and the carried Ceilometer readings.
+ * The ceiling stops the total from growing; lower it with every win.
  */
-const TOTAL_BROTLI_BYTES_MAX = 498_000;
+const TOTAL_BROTLI_BYTES_MAX = 507_000;
 /** Files of the lazily loaded preview worker. */
 const WORKER_FILE = /^preview-worker/;
 /** Components in the benchmark app (the issue's "200-line app"). */

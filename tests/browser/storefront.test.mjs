@@ -138,6 +138,46 @@ test('a share link restores the app, its settings and its catalog version exactl
   );
 });
 
+test('a coupon code takes 10 % off the subtotal, and the share link keeps it', async () => {
+  let link;
+  let total;
+  await withStore(async (store, { page }) => {
+    // The example coupon is redeemable in 2017, the example catalog's year.
+    await store.setDate('2017-02-15');
+    await store.monthlyTotal().waitFor();
+    const before = await store.total();
+    const coupon = page.getByTestId('setting-coupon');
+    await coupon.fill('nope');
+    await coupon.press('Tab');
+    await page.locator('#setting-coupon-msg').filter({ hasText: 'Unknown coupon code' }).waitFor();
+    assert.equal(await coupon.getAttribute('aria-invalid'), 'true');
+    // Codes ignore case, as the rater's redemption check does.
+    await coupon.fill('welcome10');
+    await coupon.press('Tab');
+    const row = page.getByTestId('row-discount:coupon:WELCOME10');
+    await row.waitFor();
+    total = await store.totalAfter(before);
+    // The coupon is 10 % of the subtotal (every charge), rounded half-up to the penny (the
+    // catalog's GBP rounding).
+    const subtotal = minor(await page.getByTestId('row-subtotal').locator('td').textContent()).value;
+    const expected = subtotal / 10n + (subtotal % 10n >= 5n ? 1n : 0n);
+    assert.equal(minor(await row.locator('td').textContent()).value, -expected);
+    assert.ok(minor(total).value < minor(before).value);
+    await screenshot(page, 'coupon');
+    link = await store.share();
+  });
+  const payload = JSON.parse(Buffer.from(link.split('#app=v1.')[1], 'base64url').toString('utf8'));
+  assert.equal(payload.coupon, 'welcome10');
+  await withStore(
+    async (store) => {
+      await store.monthlyTotal().waitFor();
+      assert.equal(await store.total(), total);
+      assert.equal(await store.page.getByTestId('setting-coupon').inputValue(), 'welcome10');
+    },
+    { path: link.slice(env.url().length) },
+  );
+});
+
 test('a damaged share link says so and opens the starter app', async () => {
   await withStore(
     async (store, { page }) => {

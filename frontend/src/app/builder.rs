@@ -78,9 +78,11 @@ pub fn SettingsBar(#[prop(optional)] compact: bool) -> impl IntoView {
     let s = shop();
     let cat = s.catalog.clone();
     let config = s.config;
+    // A datacenter the provider does not bill sells nothing.
     let regions: Vec<(String, String)> = cat
         .regions
         .iter()
+        .filter(|r| r.billed)
         .map(|r| (r.id.clone(), r.name.clone()))
         .collect();
     let currencies: Vec<(String, String)> = currency_choices(&cat)
@@ -106,6 +108,10 @@ pub fn SettingsBar(#[prop(optional)] compact: bool) -> impl IntoView {
         .map(|t| (t.id.clone(), t.name.clone()))
         .collect();
     let date_msg = RwSignal::new(None::<String>);
+    let has_coupons = !cat.coupons.is_empty();
+    let outcome = s.outcome;
+    let coupon_msg =
+        move || outcome.with(|o| o.message(Target::Setting("coupon")).map(str::to_string));
     view! {
         <section class="settings" class:compact=compact aria-label="Pricing settings">
             {(!regions.is_empty()).then(|| setting_select("region", "Region", None, regions, |c| c.region.clone(), |c, v| c.region = v))}
@@ -146,6 +152,27 @@ pub fn SettingsBar(#[prop(optional)] compact: bool) -> impl IntoView {
                         }
                     />
                     <p class="field-msg" id="setting-at-msg" aria-live="polite">{move || date_msg.get()}</p>
+                </div>
+            })}
+            {(!compact && has_coupons).then(|| view! {
+                <div class="field">
+                    <label for="setting-coupon">"Coupon code"</label>
+                    <input
+                        id="setting-coupon"
+                        type="text"
+                        autocomplete="off"
+                        spellcheck="false"
+                        maxlength="64"
+                        data-testid="setting-coupon"
+                        aria-describedby="setting-coupon-msg"
+                        aria-invalid=move || coupon_msg().map(|_| "true")
+                        prop:value=move || config.with(|c| c.coupon.clone().unwrap_or_default())
+                        on:change=move |ev| {
+                            let v = event_target_value(&ev).trim().to_string();
+                            config.update(|c| c.coupon = (!v.is_empty()).then_some(v));
+                        }
+                    />
+                    <p class="field-msg" id="setting-coupon-msg" aria-live="polite">{coupon_msg}</p>
                 </div>
             })}
         </section>

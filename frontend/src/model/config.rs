@@ -348,6 +348,9 @@ pub struct AppConfig {
     pub term: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_jurisdiction: Option<String>,
+    /// A coupon code as typed (the catalog's coupons ignore case).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon: Option<String>,
     pub tiers: Vec<TierDraft>,
     /// Next key to hand out; keys are unique within one config.
     #[serde(skip)]
@@ -437,11 +440,16 @@ impl AppConfig {
             catalog_version: catalog.version.clone(),
             name: String::new(),
             at: today,
-            region: catalog.regions.first().map(|r| r.id.clone()),
+            region: catalog
+                .regions
+                .iter()
+                .find(|r| r.billed)
+                .map(|r| r.id.clone()),
             sla_tier: catalog.sla_tiers.first().map(|s| s.id.clone()),
             currency: None,
             term: catalog.terms.first().map(|t| t.id.clone()),
             tax_jurisdiction: catalog.tax_jurisdictions.first().map(|t| t.id.clone()),
+            coupon: None,
             tiers: Vec::new(),
             next_key: 1,
         }
@@ -695,6 +703,32 @@ impl AppConfig {
                 message: "Not offered by this price list; choose another".into(),
             });
         }
+        if self
+            .region
+            .as_deref()
+            .and_then(|r| catalog.region(r))
+            .is_some_and(|r| !r.billed)
+        {
+            errors.push(FieldError {
+                target: Target::Setting("region"),
+                message: "Nothing is sold in this region; choose another".into(),
+            });
+        }
+        if let Some(code) = self.coupon.as_deref() {
+            let message = match catalog.coupons.iter().find(|c| c.is(code)) {
+                None => Some("Unknown coupon code"),
+                Some(c) if !c.redeemable_at(self.at_instant()) => {
+                    Some("This code cannot be redeemed on the pricing date")
+                }
+                Some(_) => None,
+            };
+            if let Some(m) = message {
+                errors.push(FieldError {
+                    target: Target::Setting("coupon"),
+                    message: m.into(),
+                });
+            }
+        }
         let region = self.region.as_deref().and_then(|r| catalog.region(r));
 
         let mut tiers = Vec::with_capacity(self.tiers.len());
@@ -756,7 +790,7 @@ impl AppConfig {
                 currency: self.currency.clone(),
                 term: self.term.clone(),
                 tax_jurisdiction: self.tax_jurisdiction.clone(),
-                coupon: None,
+                coupon: self.coupon.clone(),
                 tiers,
             }),
             errors,
@@ -784,6 +818,8 @@ impl AppConfig {
                 owner: SettingsOwner::Quote,
                 ..
             } => Target::Setting(setting.field()),
+            PricingError::Coupon { .. } => Target::Setting("coupon"),
+            PricingError::RegionNotBilled { .. } => Target::Setting("region"),
             PricingError::UnknownProduct { path, .. }
             | PricingError::NotSoldInRegion { path, .. }
             | PricingError::NoPrice { path, .. }
@@ -1266,6 +1302,58 @@ mod tests {
             assert_eq!(got, *expect, "{kind:?} {product} {field:?} {text:?}");
             assert_eq!(v.quote.is_some(), expect.is_empty());
         }
+    }
+
+    /// The storefront checks a coupon code as the engine does (case ignored, redeemable on the
+    /// pricing day) and estimates with it; a datacenter the provider does not bill is neither
+    /// offered nor accepted from a link.
+    #[test]
+    fn coupon_codes_and_datacenters_not_billed() {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&serde_json::to_string(&cloudstack()).unwrap()).unwrap();
+        v["coupons"] = serde_json::json!([{ "code": "SPRING", "name": "Spring", "value": { "type": "percent", "pct": "10" },
+            "redeem_from": "2017-02-01T00:00:00Z", "redeem_until": "2017-03-01T00:00:00Z" }]);
+        v["regions"][0]["billed"] = serde_json::Value::Bool(false);
+        let cat = Catalog::from_json(&v.to_string()).unwrap();
+        let mut c = AppConfig::starter(&cat, day("2017-02-15"));
+        // The first region is not billed: the next one is preselected.
+        assert_eq!(
+            c.region.as_deref(),
+            cat.regions.get(1).map(|r| r.id.as_str())
+        );
+        let plain = crate::model::estimate_view::compute(&cat, &c);
+        let plain_total = plain.estimate.unwrap().monthly_total;
+        c.coupon = Some("spring".into());
+        let with = crate::model::estimate_view::compute(&cat, &c);
+        let e = with.estimate.expect("the coupon is valid on 15 February");
+        let coupon_row: Decimal = e
+            .bill
+            .discounts
+            .iter()
+            .filter(|d| d.id == "coupon:SPRING")
+            .map(|d| d.amount)
+            .sum();
+        assert!(coupon_row < Decimal::ZERO);
+        assert!(e.monthly_total < plain_total);
+        // Out of its window, or unknown: the message is beside the field and nothing is priced.
+        c.at = day("2017-03-01");
+        assert_eq!(
+            c.validate(&cat).message(Target::Setting("coupon")),
+            Some("This code cannot be redeemed on the pricing date")
+        );
+        c.coupon = Some("NOPE".into());
+        assert_eq!(
+            c.validate(&cat).message(Target::Setting("coupon")),
+            Some("Unknown coupon code")
+        );
+        c.coupon = None;
+        c.region = Some(cat.regions[0].id.clone());
+        let v = c.validate(&cat);
+        assert_eq!(
+            v.message(Target::Setting("region")),
+            Some("Nothing is sold in this region; choose another")
+        );
+        assert!(v.quote.is_none());
     }
 
     #[test]

@@ -110,7 +110,8 @@ fn check_limits(c: &AppConfig) -> Result<(), ShareError> {
         .chain(c.sla_tier.iter())
         .chain(c.currency.iter())
         .chain(c.term.iter())
-        .chain(c.tax_jurisdiction.iter());
+        .chain(c.tax_jurisdiction.iter())
+        .chain(c.coupon.iter());
     for id in ids {
         if long(id, ID_LEN_MAX) {
             return over("an id longer than any catalog id".into());

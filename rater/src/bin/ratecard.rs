@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use pricing::{BillingPeriod, Catalog, Invoice};
 use rater::import::parse_format_arg;
 use rater::objects::ObjectLoc;
-use rater::{aggregate, aggregate_pass, rate_aggregated, Pass, RateResponse};
+use rater::{aggregate_pass, rate_aggregated, Pass, RateResponse};
 use rater::{render, DynamoStore, EmbeddedStore, Mode, RaterConfig, RaterError, Store};
 
 /// Exports at least this big get a progress bar (when stderr is a terminal): smaller ones are
@@ -405,10 +405,17 @@ impl RateCommand {
             return print_answer(&resp, output);
         }
         let (reader, bar) = open_export(&export)?;
+        // Ceilometer's cumulative counters start from the readings earlier batches left.
+        let carried = rater::import::carried_readings(store, format).await?;
+        let carried = carried.as_ref();
         // Parsing and aggregating is CPU-bound and synchronous: keep it off the runtime's
         // worker so the bar and the store stay responsive.
         let batch = tokio::task::block_in_place(|| {
-            aggregate(config, format, reader, period, account.as_deref())
+            let first = Pass {
+                carried,
+                ..Pass::default()
+            };
+            aggregate_pass(config, format, reader, period, account.as_deref(), &first)
         });
         bar.finish_and_clear();
         let batch = batch?;
@@ -431,7 +438,7 @@ impl RateCommand {
                 std::io::BufReader::with_capacity(1 << 20, file),
                 again_window,
                 account.as_deref(),
-                pass,
+                &Pass { carried, ..*pass },
             )
         };
         let resp = rate_aggregated(

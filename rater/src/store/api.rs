@@ -4,6 +4,7 @@
 //! implementations give the same answers to the same calls, and the handler tests run against
 //! the embedded one while the integration tests run the same scenarios against DynamoDB Local.
 
+use pricing::import::Readings;
 use std::future::Future;
 
 use pricing::{Invoice, Usage};
@@ -437,6 +438,16 @@ pub trait Store: Send + Sync {
         kind: ConfigKind,
         version: Option<&str>,
     ) -> impl Future<Output = Result<Option<ConfigItem>, StoreError>> + Send;
+
+    /// The readings of cumulative counters carried between batches (every shard).
+    fn readings(&self) -> impl Future<Output = Result<Readings, StoreError>> + Send;
+
+    /// Merges `readings` into the carried ones (`pricing::import::merge_readings`), each shard
+    /// atomically: concurrent batches lose none of each other's readings.
+    fn merge_readings(
+        &self,
+        readings: &Readings,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// Stores shared behind an `Arc` are stores too (concurrent tests and the Lambda share one).
@@ -571,6 +582,15 @@ impl<S: Store> Store for std::sync::Arc<S> {
     ) -> impl Future<Output = Result<Option<ConfigItem>, StoreError>> + Send {
         (**self).config(kind, version)
     }
+    fn readings(&self) -> impl Future<Output = Result<Readings, StoreError>> + Send {
+        (**self).readings()
+    }
+    fn merge_readings(
+        &self,
+        readings: &Readings,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        (**self).merge_readings(readings)
+    }
 }
 
 /// True when `sk` names a usage or record-id chunk of `keep`'s batch that `keep` does not
@@ -629,6 +649,42 @@ pub fn committed_id_chunk(
 
 /// Committed usage of a partition whose totals do not add up inside a decimal: the rater never
 /// commits such usage (each batch's lines are bounded), so it can only come from outside.
+/// The body of a readings item after merging `add` into `old`: JSON, trimmed to each series'
+/// latest reading when the item would pass [`crate::model::READINGS_ITEM_BYTES_MAX`].
+///
+/// # Errors
+/// `Rejected` when even one reading per series does not fit.
+pub(crate) fn merged_readings_body(
+    old: Option<&[u8]>,
+    add: &pricing::import::Readings,
+    pk: &str,
+    sk: &str,
+) -> Result<Vec<u8>, StoreError> {
+    let mut merged: pricing::import::Readings = match old {
+        Some(b) => serde_json::from_slice(b).map_err(|e| StoreError::corrupt(pk, sk, e))?,
+        None => Default::default(),
+    };
+    pricing::import::merge_readings(&mut merged, add);
+    let mut body = serde_json::to_vec(&merged).expect("readings serialize");
+    if body.len() > crate::model::READINGS_ITEM_BYTES_MAX {
+        for r in merged.values_mut() {
+            let n = r.len();
+            r.drain(..n.saturating_sub(1));
+        }
+        body = serde_json::to_vec(&merged).expect("readings serialize");
+    }
+    if body.len() > crate::model::READINGS_ITEM_BYTES_MAX {
+        return Err(StoreError::Rejected {
+            message: format!(
+                "carried readings of shard {sk}: {} bytes with one reading per series, more than the {} an item holds",
+                body.len(),
+                crate::model::READINGS_ITEM_BYTES_MAX
+            ),
+        });
+    }
+    Ok(body)
+}
+
 pub(crate) fn overflowed(pk: &str, e: pricing::exact::Overflow) -> StoreError {
     StoreError::corrupt(pk, COMMITTED_SK_FOR_ERRORS, format!("committed usage: {e}"))
 }

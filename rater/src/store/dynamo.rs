@@ -25,7 +25,9 @@ use crate::model::{
     DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
     NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
 };
+use crate::model::{readings_by_shard, readings_sk, READINGS_PK};
 use crate::retry::backoff;
+use crate::store::api::merged_readings_body;
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, AdjustmentWrite, Commit,
     CommitAccount, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteWrite,
@@ -1494,5 +1496,67 @@ impl Store for DynamoStore {
             (None, None) => return Err(StoreError::corrupt(&pk, &sk, "no body and no parts")),
         };
         Ok(Some(ConfigItem { version, body }))
+    }
+
+    async fn readings(&self) -> Result<pricing::import::Readings, StoreError> {
+        let items = self.query(READINGS_PK, SkRange::Prefix("SHARD#")).await?;
+        let mut out = pricing::import::Readings::new();
+        for item in items {
+            let sk = get_s(&item, "sk").unwrap_or_default();
+            let body = get_s(&item, "body")
+                .ok_or_else(|| StoreError::corrupt(READINGS_PK, sk, "no body"))?;
+            let shard: pricing::import::Readings =
+                serde_json::from_str(body).map_err(|e| StoreError::corrupt(READINGS_PK, sk, e))?;
+            out.extend(shard);
+        }
+        Ok(out)
+    }
+
+    /// Each shard read, merged and put back on the condition that its version did not move
+    /// (a concurrent batch's merge is read again and kept), a few times before giving up
+    /// with a retryable error.
+    async fn merge_readings(&self, readings: &pricing::import::Readings) -> Result<(), StoreError> {
+        const ATTEMPTS: u32 = 8;
+        for (shard, add) in readings_by_shard(readings) {
+            let sk = readings_sk(shard);
+            let mut attempt = 1;
+            loop {
+                let old = self.get(READINGS_PK, &sk).await?;
+                let version = old.as_ref().and_then(|i| get_n(i, "version"));
+                let old_body = old.as_ref().and_then(|i| get_s(i, "body"));
+                let body =
+                    merged_readings_body(old_body.map(str::as_bytes), &add, READINGS_PK, &sk)?;
+                let mut item = key(READINGS_PK, &sk);
+                item.insert(
+                    "body".into(),
+                    s(String::from_utf8(body).expect("JSON is UTF-8")),
+                );
+                item.insert("version".into(), n(version.unwrap_or(0) + 1));
+                let put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(item));
+                let put = match version {
+                    Some(v) => put
+                        .condition_expression("version = :v")
+                        .expression_attribute_values(":v", n(v)),
+                    None => put.condition_expression("attribute_not_exists(pk)"),
+                };
+                match put.send().await {
+                    Ok(_) => break,
+                    Err(e) if is_condition_failed(&e) && attempt < ATTEMPTS => attempt += 1,
+                    Err(e) if is_condition_failed(&e) => {
+                        return Err(StoreError::Unavailable {
+                            message: format!(
+                            "carried readings {sk}: {ATTEMPTS} concurrent writes in a row; retry"
+                        ),
+                        })
+                    }
+                    Err(e) => return Err(sdk_error(e)),
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -20,6 +20,8 @@ use crate::model::{
     CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
     NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
 };
+use crate::model::{readings_by_shard, readings_sk, READINGS_PK};
+use crate::store::api::merged_readings_body;
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, ConfigItem, Counts,
     Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteWrite, PartitionState, PaymentOutcome,
@@ -664,6 +666,36 @@ impl Store for EmbeddedStore {
                     version: version.clone(),
                     body: String::from_utf8_lossy(v.value()).into_owned(),
                 }))
+        })
+    }
+
+    async fn readings(&self) -> Result<pricing::import::Readings, StoreError> {
+        self.read(|t| {
+            let mut out = pricing::import::Readings::new();
+            each_in(t, READINGS_PK, SkRange::Prefix("SHARD#"), |sk, v| {
+                let shard: pricing::import::Readings = serde_json::from_slice(v)
+                    .map_err(|e| StoreError::corrupt(READINGS_PK, sk, e))?;
+                out.extend(shard);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    async fn merge_readings(&self, readings: &pricing::import::Readings) -> Result<(), StoreError> {
+        let shards = readings_by_shard(readings);
+        self.write(|t| {
+            for (shard, add) in &shards {
+                let sk = readings_sk(*shard);
+                let old = t
+                    .get((READINGS_PK, sk.as_str()))
+                    .map_err(io)?
+                    .map(|v| v.value().to_vec());
+                let body = merged_readings_body(old.as_deref(), add, READINGS_PK, &sk)?;
+                t.insert((READINGS_PK, sk.as_str()), body.as_slice())
+                    .map_err(io)?;
+            }
+            Ok(())
         })
     }
 }

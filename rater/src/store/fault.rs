@@ -261,6 +261,15 @@ impl<S: Store> Store for FaultyStore<S> {
     ) -> Result<Option<ConfigItem>, StoreError> {
         self.inner.config(kind, version).await
     }
+
+    async fn readings(&self) -> Result<pricing::import::Readings, StoreError> {
+        self.inner.readings().await
+    }
+
+    async fn merge_readings(&self, readings: &pricing::import::Readings) -> Result<(), StoreError> {
+        self.one("carrying readings")?;
+        self.inner.merge_readings(readings).await
+    }
 }
 
 /// Plan for [`UnprocessedItemsInterceptor`]: for each of the next BatchWriteItem calls, how

@@ -225,6 +225,50 @@ pub async fn replay<S: Store + Snapshot>(store: &S) {
 }
 
 /// 8 concurrent deliveries of one batch: one set of aggregates, one answer.
+/// Eight batches merge the readings of 300 counter series at once (each at its own hour):
+/// none is lost to a concurrent write, and each series keeps its latest
+/// `pricing::import::READINGS_KEPT` readings, oldest first.
+pub async fn readings_merge_concurrently<S: Store + 'static>(store: Arc<S>) {
+    use pricing::import::{Reading, Readings, READINGS_KEPT};
+    let at = |h: i64| {
+        chrono::DateTime::parse_from_rfc3339("2026-11-30T00:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+            + chrono::Duration::hours(h)
+    };
+    let mut tasks = Vec::new();
+    for task in 0..8i64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let readings: Readings = (0..300)
+                .map(|i| {
+                    let r = Reading {
+                        at: at(task),
+                        volume: rust_decimal::Decimal::from(task * 1_000 + i),
+                    };
+                    (format!("TrafficOut Bytes tap-{i}"), vec![r])
+                })
+                .collect();
+            store.merge_readings(&readings).await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().expect("merged");
+    }
+    let got = store.readings().await.unwrap();
+    assert_eq!(got.len(), 300);
+    for (series, readings) in &got {
+        let i: i64 = series.rsplit('-').next().unwrap().parse().unwrap();
+        let want: Vec<Reading> = (8 - READINGS_KEPT as i64..8)
+            .map(|task| Reading {
+                at: at(task),
+                volume: rust_decimal::Decimal::from(task * 1_000 + i),
+            })
+            .collect();
+        assert_eq!(readings, &want, "{series}");
+    }
+}
+
 pub async fn concurrent_deliveries<S: Store + Snapshot + 'static>(store: Arc<S>) {
     let config = Arc::new(config());
     let export = Arc::new(export(3_000, 2));
@@ -1502,6 +1546,12 @@ impl<S: Store> Store for Sabotaged<S> {
         v: Option<&str>,
     ) -> Result<Option<rater::store::ConfigItem>, rater::StoreError> {
         self.inner.config(k, v).await
+    }
+    async fn readings(&self) -> Result<pricing::import::Readings, rater::StoreError> {
+        self.inner.readings().await
+    }
+    async fn merge_readings(&self, r: &pricing::import::Readings) -> Result<(), rater::StoreError> {
+        self.inner.merge_readings(r).await
     }
 }
 

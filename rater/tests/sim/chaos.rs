@@ -309,4 +309,14 @@ impl<S: Store> Store for Chaos<S> {
         self.before("config", false).await?;
         self.inner.config(kind, version).await
     }
+
+    async fn readings(&self) -> Result<pricing::import::Readings, StoreError> {
+        self.before("readings", false).await?;
+        self.inner.readings().await
+    }
+
+    async fn merge_readings(&self, r: &pricing::import::Readings) -> Result<(), StoreError> {
+        self.before("merge_readings", true).await?;
+        self.inner.merge_readings(r).await
+    }
 }

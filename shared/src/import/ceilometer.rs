@@ -230,7 +230,34 @@ fn series_records(mut samples: Vec<Sample>, options: &CeilometerOptions, out: &m
     let gap_max =
         Duration::seconds(i64::from(options.gauge_gap_max_s) + i64::from(options.gauge_jitter_s));
     samples.sort_by_key(|s| (s.at, s.index));
-    let mut previous: Option<(DateTime<Utc>, Decimal)> = None;
+    let Some(first) = samples.first() else {
+        return;
+    };
+    let series = series_key(first);
+    // A counter's first sample here is measured from the latest reading carried from an
+    // earlier batch before it, if any: the same difference an export overlapping by that
+    // sample would give, with the same record id.
+    let mut previous: Option<(DateTime<Utc>, Decimal)> = options
+        .carried
+        .as_ref()
+        .and_then(|c| c.get(&series))
+        .and_then(|readings| readings.iter().rev().find(|r| r.at < first.at))
+        .map(|r| (r.at, r.volume));
+    // The last cumulative reading of the window, for the next batch (a reading after the
+    // window belongs to the next window's export, which carries it itself).
+    if let Some(last) = samples
+        .iter()
+        .rev()
+        .find(|s| s.kind == Kind::Cumulative && options.window_end.is_none_or(|w| s.at < w))
+    {
+        out.readings.insert(
+            series,
+            vec![crate::mapping::Reading {
+                at: last.at,
+                volume: last.volume,
+            }],
+        );
+    }
     for k in 0..samples.len() {
         let s = &samples[k];
         match s.kind {
@@ -374,6 +401,11 @@ fn gauge_quantity(
 /// The id of the record of a sample's usage from `start`: the sample's message id (or a
 /// synthetic id from its counter, resource and time) when `start` is the sample's own time,
 /// else that id with `@<start>` appended.
+/// The series a sample belongs to, as carried readings name it: `<counter> <unit> <resource>`.
+fn series_key(s: &Sample) -> String {
+    format!("{:?} {:?} {}", s.counter, s.unit, s.resource)
+}
+
 fn record_id(s: &Sample, start: DateTime<Utc>) -> String {
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     let base = s

@@ -143,6 +143,8 @@ pub(crate) struct Converted {
     pub errors: Vec<RecordError>,
     pub items: u64,
     pub skipped: u64,
+    /// The last reading of each cumulative series read in the window (Ceilometer).
+    pub readings: crate::mapping::Readings,
 }
 
 #[cfg(test)]

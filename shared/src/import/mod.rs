@@ -183,9 +183,10 @@ use crate::period::BillingPeriod;
 use crate::usage::{Aggregator, Usage, UsageRecord};
 
 pub use crate::mapping::{
-    usage_type, AccountField, CeilometerOptions, CloudStackMapping, CumulativeStart, ImportOptions,
-    MeterSelector, ProductSource, QuantityKind, UsageTypeRule, GAUGE_GAP_MAX_S_DEFAULT,
-    GAUGE_JITTER_S_DEFAULT, GAUGE_SAMPLE_INTERVAL_S_DEFAULT, GAUGE_SAMPLE_INTERVAL_S_MAX,
+    merge_readings, usage_type, AccountField, CeilometerOptions, CloudStackMapping,
+    CumulativeStart, ImportOptions, MeterSelector, ProductSource, QuantityKind, Reading, Readings,
+    UsageTypeRule, GAUGE_GAP_MAX_S_DEFAULT, GAUGE_JITTER_S_DEFAULT,
+    GAUGE_SAMPLE_INTERVAL_S_DEFAULT, GAUGE_SAMPLE_INTERVAL_S_MAX, READINGS_KEPT,
 };
 pub use canonical::{
     to_csv_row, unit_name, write_csv_row, write_json_line, CsvWriteError, CSV_COLUMNS, CSV_HEADER,
@@ -281,12 +282,30 @@ pub fn import_each<R, F>(
     reader: R,
     catalog: &Catalog,
     options: &ImportOptions,
-    mut sink: F,
+    sink: F,
 ) -> Result<ImportStats, ImportError>
 where
     R: Read,
     F: FnMut(usize, &UsageRecord) -> Result<(), RecordError>,
 {
+    import_reading(format, reader, catalog, options, sink).map(|(stats, _)| stats)
+}
+
+/// [`import_each`], also answering the last reading of each cumulative counter series the
+/// export read in its window (Ceilometer; empty for other formats): what the rater carries to
+/// the next batch (`CeilometerOptions::carried`).
+pub fn import_reading<R, F>(
+    format: Format,
+    reader: R,
+    catalog: &Catalog,
+    options: &ImportOptions,
+    mut sink: F,
+) -> Result<(ImportStats, Readings), ImportError>
+where
+    R: Read,
+    F: FnMut(usize, &UsageRecord) -> Result<(), RecordError>,
+{
+    let mut readings = Readings::new();
     let mut stats = ImportStats {
         format,
         items: 0,
@@ -306,6 +325,7 @@ where
             };
             stats.items = converted.items;
             stats.skipped = converted.skipped;
+            readings = std::mem::take(&mut converted.readings);
             stats.records = converted.records.len() as u64;
             converted.records.sort_by_key(|(i, _)| *i);
             for (i, r) in converted.records {
@@ -325,7 +345,7 @@ where
     if stats.items == 0 {
         return Err(ImportError::Empty { format });
     }
-    Ok(stats)
+    Ok((stats, readings))
 }
 
 /// Imports every record into memory. For small batches, previews and tests; the rater streams
