@@ -245,6 +245,22 @@ async fn cumulative_readings_are_carried_from_one_nightly_export_to_the_next() {
         lost += line_quantity(&inv, "network.outgoing.bytes");
     }
     assert_eq!(lost, Decimal::from(69));
+    // Out of order (the 30th rated before the 29th): the 30th finds no reading of the window
+    // just before it and bridges nothing (its first hour is not billed); the 29th then
+    // bridges from the 28th. 70 GiB, never more than the 71 there are.
+    let d2 = tempfile::tempdir().unwrap();
+    let shuffled = EmbeddedStore::open(&d2.path().join("s.redb")).unwrap();
+    let mut last = None;
+    for day in ["2026-11-28", "2026-11-30", "2026-11-29"] {
+        let window = BillingPeriod::parse(day).unwrap();
+        last = Some(november(
+            &rate(&shuffled, &config, window, export_alone(&all, window)).await,
+        ));
+    }
+    assert_eq!(
+        line_quantity(&last.unwrap(), "network.outgoing.bytes"),
+        Decimal::from(70)
+    );
     // The overlapping export of the 30th, sent as well: its traffic records are the ones the
     // carried reading made (same ids, same quantities), so the traffic is unchanged.
     let nov30 = BillingPeriod::parse("2026-11-30").unwrap();

@@ -1164,10 +1164,16 @@ fn in_scope_fraction(
         return Ok(Decimal::ZERO);
     }
     if shares.is_empty() {
-        // The SLA uplift line has no resources: it follows account-wide discounts only.
+        // The SLA uplift line has no resources or days: it follows account-wide discounts
+        // only, a percentage for the part of the bill's span its window covers (a coupon
+        // redeemed mid-month, or expired, discounts that part of the uplift only). Fixed
+        // amounts are prorated by the window already; the whole line counts toward their cap.
         return Ok(match &d.scope {
             DiscountScope::All | DiscountScope::Account(_) | DiscountScope::Category(_) => {
-                Decimal::ONE
+                match d.value {
+                    DiscountValue::Percent { .. } => window_fraction(d, ctx.span, ctx.cutoff),
+                    DiscountValue::Fixed { .. } => Decimal::ONE,
+                }
             }
             _ => Decimal::ZERO,
         });

@@ -19,8 +19,8 @@ use crate::bill::{Line, Priced, Section};
 use crate::catalog::{cost_code_of, CostCode};
 use crate::exact::{self, Overflow};
 
-/// The block of lines that belong to no project or region (usage without a project, and lines
-/// without usage behind them).
+/// The block of lines that belong to no project, region or cost code (usage without one, and
+/// lines without usage behind them). No cost code may take this name.
 pub const ACCOUNT_BLOCK: &str = "(account)";
 
 /// What an account's invoice is split into blocks by.

@@ -134,6 +134,7 @@ pub struct Coupon {
     pub duration_months: Option<u32>,
 }
 
+/// A coupon's scope when it names none: every charge.
 fn scope_all() -> DiscountScope {
     DiscountScope::All
 }
@@ -580,10 +581,12 @@ pub struct Region {
     pub billed: bool,
 }
 
+/// `Region::billed` when absent: billed.
 fn yes() -> bool {
     true
 }
 
+/// True for the default `billed`, which catalogs do not write (stored versions keep their bytes).
 fn is_yes(b: &bool) -> bool {
     *b
 }

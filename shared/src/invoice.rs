@@ -159,19 +159,20 @@ impl AccountBook {
             }
         }
         redeemed.sort();
-        let mut counts = vec![0u32; catalog.coupons.len()];
+        let mut counts = vec![0u64; catalog.coupons.len()];
         for (_, i, j, k) in redeemed {
             counts[k] += 1;
             let c = &catalog.coupons[k];
             if let Some(max) = c.max_redemptions {
-                if counts[k] == max + 1 {
+                // The first redemption past the limit is the error (reported once).
+                if counts[k] == u64::from(max) + 1 {
                     fail(
                         format!("$.accounts[{i}].coupons[{j}].code"),
                         CatalogRule::LimitExceeded,
                         format!(
                             "coupon `{}` may be redeemed by {max} accounts: this is redemption {} (by account `{}`)",
                             c.code,
-                            max + 1,
+                            counts[k],
                             self.accounts[i].id
                         ),
                     );
@@ -397,8 +398,9 @@ pub struct Account {
     /// reseller's catalog.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub prices: Vec<crate::catalog::PriceOverride>,
-    /// Split the invoice into blocks by project or region, each with its sections and total
-    /// (Atomia's one block per virtual datacenter); see [`crate::blocks`]. None when absent.
+    /// Split the invoice into blocks by project, region or cost code, each with its sections
+    /// and total (Atomia's one block per virtual datacenter); see [`crate::blocks`]. None when
+    /// absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invoice_blocks: Option<crate::blocks::BlockBy>,
     /// The catalog's coupons this account redeemed, each at an instant: each gives its
@@ -573,7 +575,7 @@ pub struct Invoice {
     pub payments_total: Decimal,
     /// `brought_forward - payments_total + amount_due`.
     pub carried_forward: Decimal,
-    /// The lines split by project or region, when the account asks for blocks
+    /// The lines split by project, region or cost code, when the account asks for blocks
     /// ([`Account::invoice_blocks`]): the same lines, in parts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub blocks: Vec<crate::blocks::Block>,

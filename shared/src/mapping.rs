@@ -239,12 +239,15 @@ pub const GAUGE_JITTER_S_DEFAULT: u32 = GAUGE_SAMPLE_INTERVAL_S_DEFAULT / 10;
 /// UTC midnight, so the interval bounds the records one sample makes.
 pub const GAUGE_SAMPLE_INTERVAL_S_MAX: u32 = 31 * 86_400;
 
-/// One reading of a cumulative counter: its value at an instant.
+/// One reading of a cumulative counter: its value at an instant, and the end of the window
+/// of the batch that read it (the start of the window it may be carried into).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reading {
     pub at: DateTime<Utc>,
     #[serde(with = "rust_decimal::serde::str")]
     pub volume: rust_decimal::Decimal,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// The last readings of cumulative counter series, by series (`<counter> <unit> <resource>`),
@@ -257,9 +260,26 @@ pub type Readings = BTreeMap<String, Vec<Reading>>;
 pub const READINGS_KEPT: usize = 4;
 
 /// Adds `from`'s readings to `into`: per series, one reading per instant (the first written
-/// wins: the same sample read twice has one value), the latest [`READINGS_KEPT`] kept.
-/// Commutative and idempotent, so concurrent batches may merge in any order.
+/// wins: Ceilometer reports one value per sample, so two exports holding a sample agree), the
+/// latest [`READINGS_KEPT`] kept. Idempotent, and order-free for agreeing readings, so
+/// concurrent batches may merge in any order. Series whose latest reading is more than
+/// [`READINGS_RETAINED_DAYS`] older than the latest reading merged are dropped: a reading is
+/// only ever carried into the next window, so older ones are dead weight (resources deleted).
 pub fn merge_readings(into: &mut Readings, from: &Readings) {
+    merge_kept(into, from);
+    let newest = from.values().flatten().map(|r| r.at).max();
+    if let Some(newest) = newest {
+        let horizon = newest - chrono::Duration::days(READINGS_RETAINED_DAYS);
+        into.retain(|_, r| r.last().is_some_and(|l| l.at >= horizon));
+    }
+}
+
+/// Days a series' readings are kept after its latest reading, measured from the newest
+/// reading merged ([`merge_readings`]): long enough for a window's export rated a few days
+/// late to find the reading of the window before it.
+pub const READINGS_RETAINED_DAYS: i64 = 7;
+
+fn merge_kept(into: &mut Readings, from: &Readings) {
     for (series, readings) in from {
         let kept = into.entry(series.clone()).or_default();
         for r in readings {

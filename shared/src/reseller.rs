@@ -83,7 +83,9 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
         mappings: catalog.mappings.clone(),
         // Coupons are the provider's, redeemed by its direct customers (`AccountBook::validate`).
         coupons: Vec::new(),
-        cost_codes: catalog.cost_codes.clone(),
+        // The provider's cost codes are its own accounting, and name products a reseller may
+        // hide: a reseller's catalog has none (its customers' own codes still apply).
+        cost_codes: Vec::new(),
         brand: Some(overlay.brand.clone()),
     };
     // A validated catalog's prices, markups (at most 1,000 %) and rates never overflow here;

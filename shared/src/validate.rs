@@ -793,6 +793,18 @@ impl Check {
             // The discount a redemption gives, checked at the coupon's own paths.
             let mut d = c.discount_from(chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
             d.valid_to = None;
+            // A coupon is public: its scope is every charge, a product or a category, never
+            // one account's project or resource (which no estimate could apply).
+            if !matches!(
+                c.scope,
+                DiscountScope::All | DiscountScope::Product(_) | DiscountScope::Category(_)
+            ) {
+                self.fail(
+                    format!("{cp}.scope.type"),
+                    CatalogRule::InvalidValue,
+                    "a coupon applies to every charge, a product or a category",
+                );
+            }
             let before = self.errors.len();
             self.discounts(cat, "$.coupons", std::slice::from_ref(&d));
             for e in &mut self.errors[before..] {
@@ -829,11 +841,14 @@ impl Check {
     fn cost_codes(&mut self, cat: &Catalog, path: &str, codes: &[crate::catalog::CostCode]) {
         let mut seen = BTreeSet::new();
         for (i, c) in codes.iter().enumerate() {
-            if c.code.is_empty() {
+            if c.code.is_empty() || c.code == crate::blocks::ACCOUNT_BLOCK {
                 self.fail(
                     format!("{path}[{i}].code"),
                     CatalogRule::InvalidValue,
-                    "cost code is empty",
+                    format!(
+                        "a cost code is not empty and not `{}` (the block of usage without one)",
+                        crate::blocks::ACCOUNT_BLOCK
+                    ),
                 );
             } else if !seen.insert(c.code.as_str()) {
                 self.fail(

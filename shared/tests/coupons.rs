@@ -225,7 +225,9 @@ fn bad_coupons_are_refused_with_the_catalog() {
                 { "code": "ok", "name": "x", "value": { "type": "fixed", "amount": "1" }, "max_redemptions": 0, "duration_months": 0,
                   "redeem_from": "2026-12-01T00:00:00Z", "redeem_until": "2026-11-01T00:00:00Z" },
                 { "code": "OK", "name": "x", "value": { "type": "percent", "pct": "5" },
-                  "scope": { "type": "product", "id": "no-such" } }]"#
+                  "scope": { "type": "product", "id": "no-such" } },
+                { "code": "VM", "name": "x", "value": { "type": "percent", "pct": "5" },
+                  "scope": { "type": "resource", "id": "vm-1" } }]"#
         ),
         vec![
             p("$.coupons[0].code", CatalogRule::InvalidValue),
@@ -235,6 +237,7 @@ fn bad_coupons_are_refused_with_the_catalog() {
             p("$.coupons[1].duration_months", CatalogRule::InvalidValue),
             p("$.coupons[2].code", CatalogRule::DuplicateId),
             p("$.coupons[2].scope.id", CatalogRule::UnknownReference),
+            p("$.coupons[3].scope.type", CatalogRule::InvalidValue),
         ]
     );
 }
@@ -436,4 +439,39 @@ fn cost_code_blocks_book_usage_by_resource_then_project_then_product() {
     bad.accounts[0].cost_codes[0].products = vec!["no-such".into()];
     let e = bad.validate(&c).unwrap_err();
     assert_eq!(e.0[0].path, "$.accounts[0].cost_codes[0].products[0]");
+}
+
+/// The SLA uplift line has no days of its own: a coupon discounts it for the part of the
+/// bill's span the coupon's window covers, and not at all once it has expired.
+#[test]
+fn a_coupon_discounts_the_sla_uplift_only_inside_its_window() {
+    let c = with_coupons(COUPONS);
+    let mut acc = bare_account("a");
+    acc.sla_tier = Some("business".into());
+    acc.coupons = vec![redeemed("WELCOME10", "2026-11-16T00:00:00Z")];
+    let bill = |m: u32, days: [&str; 2]| {
+        let records = [
+            small("a", "vm-1", "100", days[0]),
+            small("a", "vm-2", "100", days[1]),
+        ];
+        let inv = invoice(
+            &c,
+            &acc,
+            month(m),
+            &pricing::rate(&c, month(m), &records).unwrap(),
+        )
+        .unwrap();
+        inv.check_totals().unwrap();
+        inv
+    };
+    // December: 200 h x 0.032 = 6.40; the business tier's 8 % uplift on compute, 0.512 ->
+    // 0.51. The coupon runs to 16 December: half the usage (the 10th) is inside, and 15 of
+    // December's 31 days of the uplift. Base: 3.20 + 0.51 x 15/31 = 3.4468 -> 3.45; 10 %
+    // of it, 0.345 -> 0.34 (half-even).
+    let dec = bill(12, ["2026-12-10T00:00:00Z", "2026-12-20T00:00:00Z"]);
+    assert_eq!(dec.bill.subtotal, d("6.91"));
+    assert_eq!(discounts(&dec), d("-0.34"));
+    // January: the coupon is over, the uplift included.
+    let jan = bill(13, ["2027-01-05T00:00:00Z", "2027-01-06T00:00:00Z"]);
+    assert_eq!(discounts(&jan), Decimal::ZERO);
 }

@@ -964,6 +964,35 @@ fn a_reading_carried_from_the_last_batch_is_the_next_ones_baseline() {
     late_window.ceilometer.carried = Some(std::sync::Arc::new(later));
     let (late_nov, _) = read(&nov_samples, &late_window);
     assert_eq!(total(&late_nov), d("500"));
+    // Only the adjacent window's reading is carried: November's reading does not bridge into
+    // a window starting on 2 December (1 December's export is missing or not rated yet),
+    // nor into 1 December once the reading is more than one lost poll (2 h + 6 min) old.
+    let (dec2, _) = read(
+        &[
+            c(5_000, "2026-12-02T00:00:00Z"),
+            c(5_600, "2026-12-02T01:00:00Z"),
+        ],
+        &{
+            let mut w = window("2026-12-02T00:00:00Z", "2026-12-03T00:00:00Z");
+            w.ceilometer.carried = Some(std::sync::Arc::new(carried.clone()));
+            w
+        },
+    );
+    assert_eq!(total(&dec2), d("600"));
+    let (dec1_late, _) = read(
+        &[
+            c(2_100, "2026-12-01T01:30:00Z"),
+            c(2_800, "2026-12-01T02:00:00Z"),
+        ],
+        &dec_window,
+    );
+    assert_eq!(total(&dec1_late), d("700"));
+    // Without a window nothing is carried, in or out.
+    let mut no_window = ImportOptions::default();
+    no_window.ceilometer.carried = Some(std::sync::Arc::new(carried));
+    let (plain, left) = read(&dec_samples, &no_window);
+    assert_eq!(total(&plain), d("700"));
+    assert!(left.is_empty());
 }
 
 #[test]

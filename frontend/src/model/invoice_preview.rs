@@ -47,8 +47,30 @@ pub enum PreviewError {
 
 /// The account an export is invoiced to in the preview: the storefront's settings (currency,
 /// region, SLA tier, term, tax), no subscriptions, credits or payments. The preview answers "what
-/// would this usage cost here", not "what does this customer owe".
-pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
+/// would this usage cost here", not "what does this customer owe". A coupon the visitor typed,
+/// redeemable on the pricing date, is redeemed as `period_start` begins, as the estimate
+/// applies it to its whole month.
+pub fn preview_account(
+    id: &str,
+    settings: &AppConfig,
+    catalog: &pricing::Catalog,
+    period_start: chrono::DateTime<chrono::Utc>,
+) -> Account {
+    let coupons = settings
+        .coupon
+        .as_deref()
+        .filter(|code| {
+            catalog
+                .coupons
+                .iter()
+                .any(|c| c.is(code) && c.redeemable_at(settings.at_instant()))
+        })
+        .map(|code| pricing::invoice::Redemption {
+            code: code.to_string(),
+            redeemed_at: period_start,
+        })
+        .into_iter()
+        .collect();
     Account {
         id: id.to_string(),
         name: id.to_string(),
@@ -63,7 +85,7 @@ pub fn preview_account(id: &str, settings: &AppConfig) -> Account {
         discounts: Vec::new(),
         prices: Vec::new(),
         invoice_blocks: None,
-        coupons: Vec::new(),
+        coupons,
         cost_codes: Vec::new(),
         prepaid_credit: Decimal::ZERO,
         balance_brought_forward: Decimal::ZERO,
@@ -142,7 +164,8 @@ pub fn preview(
         .accounts()
         .iter()
         .map(|a| {
-            pricing::invoice(catalog, &preview_account(a, settings), period, &usage)
+            let account = preview_account(a, settings, catalog, period.start);
+            pricing::invoice(catalog, &account, period, &usage)
                 .map_err(|e| PreviewError::Pricing(e.to_string()))
         })
         .collect::<Result<Vec<Invoice>, PreviewError>>()?;
@@ -407,8 +430,13 @@ mod tests {
         let accounts = rated.usage.accounts();
         assert_eq!(accounts.len(), p.invoices.len());
         for (inv, a) in p.invoices.iter().zip(&accounts) {
-            let expect =
-                pricing::invoice(&cat, &preview_account(a, &s), p.period, &rated.usage).unwrap();
+            let expect = pricing::invoice(
+                &cat,
+                &preview_account(a, &s, &cat, p.period.start),
+                p.period,
+                &rated.usage,
+            )
+            .unwrap();
             assert_eq!(inv.bill.total, expect.bill.total, "{a}");
             assert!(inv.bill.total > Decimal::ZERO);
         }

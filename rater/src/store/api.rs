@@ -647,8 +647,6 @@ pub fn committed_id_chunk(
         .ok_or_else(|| StoreError::corrupt(pk, sk, "not a record-id chunk"))
 }
 
-/// Committed usage of a partition whose totals do not add up inside a decimal: the rater never
-/// commits such usage (each batch's lines are bounded), so it can only come from outside.
 /// The body of a readings item after merging `add` into `old`: JSON, trimmed to each series'
 /// latest reading when the item would pass [`crate::model::READINGS_ITEM_BYTES_MAX`].
 ///
@@ -685,6 +683,8 @@ pub(crate) fn merged_readings_body(
     Ok(body)
 }
 
+/// Committed usage of a partition whose totals do not add up inside a decimal: the rater never
+/// commits such usage (each batch's lines are bounded), so it can only come from outside.
 pub(crate) fn overflowed(pk: &str, e: pricing::exact::Overflow) -> StoreError {
     StoreError::corrupt(pk, COMMITTED_SK_FOR_ERRORS, format!("committed usage: {e}"))
 }

@@ -1513,8 +1513,8 @@ impl Store for DynamoStore {
     }
 
     /// Each shard read, merged and put back on the condition that its version did not move
-    /// (a concurrent batch's merge is read again and kept), a few times before giving up
-    /// with a retryable error.
+    /// (a concurrent batch's merge is read again and kept, after a jittered backoff), a few
+    /// times before giving up with a retryable error.
     async fn merge_readings(&self, readings: &pricing::import::Readings) -> Result<(), StoreError> {
         const ATTEMPTS: u32 = 8;
         for (shard, add) in readings_by_shard(readings) {
@@ -1545,7 +1545,12 @@ impl Store for DynamoStore {
                 };
                 match put.send().await {
                     Ok(_) => break,
-                    Err(e) if is_condition_failed(&e) && attempt < ATTEMPTS => attempt += 1,
+                    Err(e) if is_condition_failed(&e) && attempt < ATTEMPTS => {
+                        // Another batch merged this shard meanwhile: read it again, after a
+                        // jittered pause so that concurrent nightly batches spread out.
+                        tokio::time::sleep(backoff(attempt)).await;
+                        attempt += 1;
+                    }
                     Err(e) if is_condition_failed(&e) => {
                         return Err(StoreError::Unavailable {
                             message: format!(

@@ -245,6 +245,7 @@ pub async fn readings_merge_concurrently<S: Store + 'static>(store: Arc<S>) {
                     let r = Reading {
                         at: at(task),
                         volume: rust_decimal::Decimal::from(task * 1_000 + i),
+                        until: None,
                     };
                     (format!("TrafficOut Bytes tap-{i}"), vec![r])
                 })
@@ -263,6 +264,7 @@ pub async fn readings_merge_concurrently<S: Store + 'static>(store: Arc<S>) {
             .map(|task| Reading {
                 at: at(task),
                 volume: rust_decimal::Decimal::from(task * 1_000 + i),
+                until: None,
             })
             .collect();
         assert_eq!(readings, &want, "{series}");

@@ -233,28 +233,40 @@ fn series_records(mut samples: Vec<Sample>, options: &CeilometerOptions, out: &m
     let Some(first) = samples.first() else {
         return;
     };
-    let series = series_key(first);
-    // A counter's first sample here is measured from the latest reading carried from an
-    // earlier batch before it, if any: the same difference an export overlapping by that
-    // sample would give, with the same record id.
-    let mut previous: Option<(DateTime<Utc>, Decimal)> = options
-        .carried
-        .as_ref()
-        .and_then(|c| c.get(&series))
-        .and_then(|readings| readings.iter().rev().find(|r| r.at < first.at))
-        .map(|r| (r.at, r.volume));
+    let series = series_key(first, options);
+    // A counter's first sample here is measured from the reading carried from the batch of
+    // the window just before this one (`until` is this window's start), when it is at most
+    // one lost poll before it (the gauges' continuity rule): the same difference an export
+    // overlapping by that sample gives, with the same record id. Only the adjacent window's
+    // reading, and only across one poll gap, so that an export rated out of order (its
+    // predecessor missing, or rated later) bridges nothing: its first interval is not billed,
+    // rather than billed again by the predecessor's own records.
+    let mut previous: Option<(DateTime<Utc>, Decimal)> = match options.window_start {
+        Some(start) => options
+            .carried
+            .as_ref()
+            .and_then(|c| c.get(&series))
+            .and_then(|readings| readings.iter().rev().find(|r| r.at < first.at))
+            .filter(|r| r.until == Some(start) && first.at - r.at <= gap_max)
+            .map(|r| (r.at, r.volume)),
+        None => None,
+    };
     // The last cumulative reading of the window, for the next batch (a reading after the
-    // window belongs to the next window's export, which carries it itself).
-    if let Some(last) = samples
-        .iter()
-        .rev()
-        .find(|s| s.kind == Kind::Cumulative && options.window_end.is_none_or(|w| s.at < w))
-    {
+    // window belongs to the next window's export, which carries it itself). Only a batch
+    // with a window leaves one: carrying needs to know which window comes next.
+    if let (Some(until), Some(last)) = (
+        options.window_end,
+        samples
+            .iter()
+            .rev()
+            .find(|s| s.kind == Kind::Cumulative && options.window_end.is_none_or(|w| s.at < w)),
+    ) {
         out.readings.insert(
             series,
             vec![crate::mapping::Reading {
                 at: last.at,
                 volume: last.volume,
+                until: Some(until),
             }],
         );
     }
@@ -398,14 +410,33 @@ fn gauge_quantity(
     check_quantity(quantity).map_err(|_| too_large())
 }
 
+/// The series a sample belongs to, as carried readings name it: `<counter> <unit> <resource>`,
+/// with the counter's own name (a mapped counter's rule name, never its position in the
+/// catalog, which a new catalog version may change) and the unit's.
+fn series_key(s: &Sample, options: &CeilometerOptions) -> String {
+    let counter = match s.counter {
+        Counter::Instance => "instance",
+        Counter::TrafficIn => "network.incoming.bytes",
+        Counter::TrafficOut => "network.outgoing.bytes",
+        Counter::ReadRequests => "disk.read.requests",
+        Counter::WriteRequests => "disk.write.requests",
+        Counter::FloatingIp => "ip.floating",
+        Counter::VolumeSize => "volume.size",
+        Counter::Custom(i) => options
+            .counters
+            .get(usize::from(i))
+            .map_or("custom", |r| r.name.as_str()),
+    };
+    format!(
+        "{counter} {} {}",
+        super::canonical::unit_name(s.unit),
+        s.resource
+    )
+}
+
 /// The id of the record of a sample's usage from `start`: the sample's message id (or a
 /// synthetic id from its counter, resource and time) when `start` is the sample's own time,
 /// else that id with `@<start>` appended.
-/// The series a sample belongs to, as carried readings name it: `<counter> <unit> <resource>`.
-fn series_key(s: &Sample) -> String {
-    format!("{:?} {:?} {}", s.counter, s.unit, s.resource)
-}
-
 fn record_id(s: &Sample, start: DateTime<Utc>) -> String {
     let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
     let base = s
