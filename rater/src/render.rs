@@ -307,7 +307,7 @@ pub fn invoices_table(invoices: &[Invoice]) -> String {
         .join("\n")
 }
 
-const CSV_HEADER: [&str; 17] = [
+const CSV_HEADER: [&str; 18] = [
     "invoice_number",
     "kind",
     "account",
@@ -325,12 +325,15 @@ const CSV_HEADER: [&str; 17] = [
     "monthly_fee",
     "amount",
     "catalog_version",
+    "block",
 ];
 
 /// Invoices as CSV: one row per line, then one row per summary row (discounts, credits, taxes
 /// and totals, with `section` naming which; not the net, single payments or the repeated
 /// amount due), amounts and prices exact, quantities as the invoice shows them
-/// ([`shown_quantity`]; the exact ones are in the JSON), no thousands separators.
+/// ([`shown_quantity`]; the exact ones are in the JSON), no thousands separators. An invoice
+/// in blocks (`Account::invoice_blocks`) has one row per line part instead, its block in the
+/// last column (empty otherwise): the parts add up to the lines, so a column sum is the same.
 pub fn invoices_csv(invoices: &[Invoice]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(CSV_HEADER).expect("csv to memory");
@@ -341,32 +344,43 @@ pub fn invoices_csv(invoices: &[Invoice]) -> String {
         };
         let number = inv.number.clone().unwrap_or_default();
         let opt = |d: Option<Decimal>| d.map(|d| d.to_string()).unwrap_or_default();
-        let mut row = |section: &str, description: &str, l: Option<&Line>, amount: Decimal| {
-            let rec: [String; 17] = [
-                number.clone(),
-                kind.into(),
-                inv.account.clone(),
-                inv.period_id.clone(),
-                inv.bill.currency.clone(),
-                section.into(),
-                description.into(),
-                l.map(|l| l.product.clone()).unwrap_or_default(),
-                l.and_then(|l| l.meter.clone()).unwrap_or_default(),
-                l.map(|l| shown_quantity(l.quantity).to_string())
-                    .unwrap_or_default(),
-                l.map(|l| l.unit.clone()).unwrap_or_default(),
-                l.map(|l| l.unit_price.to_string()).unwrap_or_default(),
-                l.map(|l| l.per.to_string()).unwrap_or_default(),
-                opt(l.and_then(|l| l.one_time_fee)),
-                opt(l.and_then(|l| l.monthly_fee)),
-                amount.to_string(),
-                inv.bill.catalog_version.clone(),
-            ];
-            w.write_record(&rec).expect("csv to memory");
-        };
-        for s in &inv.bill.sections {
-            for l in &s.lines {
-                row(&s.name, &l.description, Some(l), l.amount);
+        let mut row =
+            |block: &str, section: &str, description: &str, l: Option<&Line>, amount: Decimal| {
+                let rec: [String; 18] = [
+                    number.clone(),
+                    kind.into(),
+                    inv.account.clone(),
+                    inv.period_id.clone(),
+                    inv.bill.currency.clone(),
+                    section.into(),
+                    description.into(),
+                    l.map(|l| l.product.clone()).unwrap_or_default(),
+                    l.and_then(|l| l.meter.clone()).unwrap_or_default(),
+                    l.map(|l| shown_quantity(l.quantity).to_string())
+                        .unwrap_or_default(),
+                    l.map(|l| l.unit.clone()).unwrap_or_default(),
+                    l.map(|l| l.unit_price.to_string()).unwrap_or_default(),
+                    l.map(|l| l.per.to_string()).unwrap_or_default(),
+                    opt(l.and_then(|l| l.one_time_fee)),
+                    opt(l.and_then(|l| l.monthly_fee)),
+                    amount.to_string(),
+                    inv.bill.catalog_version.clone(),
+                    block.into(),
+                ];
+                w.write_record(&rec).expect("csv to memory");
+            };
+        if inv.blocks.is_empty() {
+            for s in &inv.bill.sections {
+                for l in &s.lines {
+                    row("", &s.name, &l.description, Some(l), l.amount);
+                }
+            }
+        }
+        for b in &inv.blocks {
+            for s in &b.sections {
+                for l in &s.lines {
+                    row(&b.name, &s.name, &l.description, Some(l), l.amount);
+                }
             }
         }
         for r in inv.summary_rows() {
@@ -387,7 +401,7 @@ pub fn invoices_csv(invoices: &[Invoice]) -> String {
                     continue
                 }
             };
-            row(section, description, None, r.amount());
+            row("", section, description, None, r.amount());
         }
     }
     String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
@@ -834,6 +848,28 @@ mod tests {
         }
         let db_at = text.find("Block: db").unwrap();
         assert!(db_at < text.find("Block: web").unwrap() && db_at < text.find("Subtotal").unwrap());
+        // The CSV has the parts, each with its block, adding up to the subtotal.
+        let csv_text = invoices_csv(std::slice::from_ref(&inv));
+        let mut r = csv::Reader::from_reader(csv_text.as_bytes());
+        let rows: Vec<csv::StringRecord> = r.records().map(Result::unwrap).collect();
+        let copper: Vec<(String, Decimal)> = rows
+            .iter()
+            .filter(|r| &r[7] == "copper")
+            .map(|r| (r[17].to_string(), r[15].parse().unwrap()))
+            .collect();
+        assert_eq!(
+            copper,
+            vec![
+                ("db".to_string(), Decimal::new(6600, 2)),
+                ("web".to_string(), Decimal::new(2200, 2))
+            ]
+        );
+        let line_rows: Decimal = rows
+            .iter()
+            .filter(|r| !r[7].is_empty())
+            .map(|r| r[15].parse::<Decimal>().unwrap())
+            .sum();
+        assert_eq!(line_rows, inv.bill.subtotal);
     }
 
     #[test]
