@@ -102,7 +102,7 @@ pub async fn rate_batch<S: Store>(
     let carried = crate::import::carried_readings(store, format).await?;
     let batch = aggregate_pass(
         config,
-        req.format,
+        format,
         req.export.as_slice(),
         req.period,
         req.account.as_deref(),

@@ -735,31 +735,33 @@ impl Check {
 
     fn discounts(&mut self, cat: &Catalog, path: &str, discounts: &[Discount]) {
         for (i, d) in discounts.iter().enumerate() {
-            let dp = format!("{path}[{i}]");
-            match &d.value {
-                DiscountValue::Percent { pct } => {
-                    self.pct(&format!("{dp}.value.pct"), *pct, Decimal::ONE_HUNDRED)
-                }
-                DiscountValue::Fixed { amount } => {
-                    self.money(&format!("{dp}.value.amount"), *amount)
-                }
+            self.discount(cat, &format!("{path}[{i}]"), d);
+        }
+    }
+
+    /// One discount at `dp`: its value, its product scope and its validity window.
+    fn discount(&mut self, cat: &Catalog, dp: &str, d: &Discount) {
+        match &d.value {
+            DiscountValue::Percent { pct } => {
+                self.pct(&format!("{dp}.value.pct"), *pct, Decimal::ONE_HUNDRED)
             }
-            match &d.scope {
-                DiscountScope::Product(p) if cat.product(p).is_none() => self.fail(
-                    format!("{dp}.scope.id"),
-                    CatalogRule::UnknownReference,
-                    format!("unknown product `{p}`"),
-                ),
-                _ => {}
-            }
-            if let (Some(f), Some(t)) = (d.valid_from, d.valid_to) {
-                if t <= f {
-                    self.fail(
-                        format!("{dp}.valid_to"),
-                        CatalogRule::InvalidValue,
-                        "validity window ends before it starts",
-                    );
-                }
+            DiscountValue::Fixed { amount } => self.money(&format!("{dp}.value.amount"), *amount),
+        }
+        match &d.scope {
+            DiscountScope::Product(p) if cat.product(p).is_none() => self.fail(
+                format!("{dp}.scope.id"),
+                CatalogRule::UnknownReference,
+                format!("unknown product `{p}`"),
+            ),
+            _ => {}
+        }
+        if let (Some(f), Some(t)) = (d.valid_from, d.valid_to) {
+            if t <= f {
+                self.fail(
+                    format!("{dp}.valid_to"),
+                    CatalogRule::InvalidValue,
+                    "validity window ends before it starts",
+                );
             }
         }
     }
@@ -805,11 +807,7 @@ impl Check {
                     "a coupon applies to every charge, a product or a category",
                 );
             }
-            let before = self.errors.len();
-            self.discounts(cat, "$.coupons", std::slice::from_ref(&d));
-            for e in &mut self.errors[before..] {
-                e.path = e.path.replacen("$.coupons[0]", &cp, 1);
-            }
+            self.discount(cat, &cp, &d);
             if let (Some(f), Some(u)) = (c.redeem_from, c.redeem_until) {
                 if u <= f {
                     self.fail(
