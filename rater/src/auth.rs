@@ -39,6 +39,8 @@ pub enum Action {
     ReadInvoice,
     ReadHistory,
     ReadMargin,
+    /// Reading a usage and cost report (of the accounts the caller may read).
+    ReadReport,
     /// Reading whether an export object was rated, refused or is pending.
     ReadExportStatus,
     RecordPayment,
@@ -58,6 +60,7 @@ impl Action {
             Action::ReadInvoice => "read an invoice",
             Action::ReadHistory => "read an account's history",
             Action::ReadMargin => "read a reseller's margin report",
+            Action::ReadReport => "read a usage and cost report",
             Action::ReadExportStatus => "read an export's status",
             Action::RecordPayment => "record a payment",
             Action::Finalize => "finalize a period",
@@ -84,7 +87,7 @@ impl Action {
     fn needs(self) -> &'static str {
         match self {
             Action::RateInterim | Action::ReadExportStatus => "the uploader or operator role",
-            Action::ReadInvoice | Action::ReadHistory | Action::ReadMargin => {
+            Action::ReadInvoice | Action::ReadHistory | Action::ReadMargin | Action::ReadReport => {
                 "the operator role, or the reseller role of the account's reseller"
             }
             _ => "the operator role",
@@ -220,6 +223,15 @@ impl Caller {
         match &self.role {
             Some(Role::Operator) => Ok(()),
             Some(Role::Reseller(r)) if tenant == Some(r.as_str()) => Ok(()),
+            _ => Err(self.forbidden(action)),
+        }
+    }
+
+    /// Refuses `action` (403) unless the caller is an operator or a reseller: the roles that
+    /// read some tenant's documents (which ones is [`Caller::may_read_account`]'s to say).
+    pub fn may_read_a_tenant(&self, action: Action) -> Result<(), RaterError> {
+        match &self.role {
+            Some(Role::Operator | Role::Reseller(_)) => Ok(()),
             _ => Err(self.forbidden(action)),
         }
     }

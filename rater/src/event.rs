@@ -382,6 +382,7 @@ async fn handle_url_logged<S: Store, O: Objects>(
             serde_json::to_string(&resp).expect("responses serialize"),
         ),
         Ok(Answer::Json(value)) => respond(200, "application/json", value.to_string()),
+        Ok(Answer::Report(r)) => report_response(req, &r),
         Ok(Answer::Margin(r)) if output_of(req) == Output::Csv => {
             respond(200, "text/csv; charset=utf-8", render::margin_csv(&r))
         }
@@ -405,11 +406,67 @@ enum Answer {
     Batch(Box<crate::batch::RateResponse>),
     Json(Value),
     Margin(Box<pricing::wholesale::MarginReport>),
+    Report(Box<pricing::report::Report>),
+}
+
+/// A report as JSON, CSV (`?output=csv` or `Accept: text/csv`) or an XLSX workbook
+/// (`?output=xlsx`, base64 in the Function URL's body as binary bodies are).
+fn report_response(req: &FunctionUrlRequest, r: &pricing::report::Report) -> FunctionUrlResponse {
+    if req
+        .query("output")
+        .is_some_and(|o| o.eq_ignore_ascii_case("xlsx"))
+    {
+        return match crate::xlsx::report_xlsx(r) {
+            Ok(bytes) => {
+                let mut resp = respond(
+                    200,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    base64::engine::general_purpose::STANDARD.encode(bytes),
+                );
+                resp.is_base64_encoded = true;
+                resp
+            }
+            Err(e) => error_response(&RaterError::BadRequest {
+                field: "output",
+                message: format!("the report cannot be written as a workbook: {e}"),
+            }),
+        };
+    }
+    if output_of(req) == Output::Csv {
+        return respond(200, "text/csv; charset=utf-8", render::report_csv(r));
+    }
+    respond(
+        200,
+        "application/json",
+        serde_json::to_string(r).expect("reports serialize"),
+    )
+}
+
+/// The report a `GET /reports` asks for: `from`, `to` (dates or months; `to` is `from`'s when
+/// absent), `group_by`, `by` (month when absent), and a filter for each dimension named as a
+/// parameter (`?project=web,db`).
+fn report_query(req: &FunctionUrlRequest) -> Result<pricing::report::ReportQuery, RaterError> {
+    let from = req
+        .query("from")
+        .ok_or_else(|| bad("from", "GET /reports needs ?from= (a date or a month)"))?;
+    let filters: Vec<(&str, &str)> = pricing::report::Dimension::ALL
+        .iter()
+        .filter_map(|d| req.query(d.name()).map(|v| (d.name(), v)))
+        .collect();
+    pricing::report::ReportQuery::parse(
+        from,
+        req.query("to").unwrap_or(from),
+        req.query("group_by").unwrap_or_default(),
+        req.query("by").unwrap_or("month"),
+        &filters,
+    )
+    .map_err(crate::reports::bad_query)
 }
 
 /// The Function URL's routes, each checked against the caller's role before it does anything:
 /// `GET /` (an invoice), `GET /history`, `GET /notes`, `POST /` (a batch), `POST /payments`,
-/// `POST /close`, `POST /finalize`, `POST /rerate`, `GET /exports` (an export object's status).
+/// `POST /close`, `POST /finalize`, `POST /rerate`, `GET /exports` (an export object's status),
+/// `GET /margin`, `GET /reports` (a usage and cost report).
 async fn route<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
@@ -447,6 +504,11 @@ async fn route<S: Store, O: Objects>(
                 .ok_or_else(|| bad("period", "GET /margin needs ?reseller= and ?period="))?;
             let report = crate::margin::report(store, config, reseller, period).await?;
             Ok(Answer::Margin(Box::new(report)))
+        }
+        ("GET", "/reports") => {
+            let query = report_query(req)?;
+            let report = crate::reports::report(store, config, caller, query).await?;
+            Ok(Answer::Report(Box::new(report)))
         }
         ("GET", "/notes") => {
             let account = req

@@ -107,9 +107,11 @@ pub mod month;
 pub mod notes;
 pub mod objects;
 pub mod render;
+pub mod reports;
 pub mod resellers;
 pub mod retry;
 pub mod store;
+pub mod xlsx;
 
 pub use aggregate::{aggregate, aggregate_pass, sha256_hex, Aggregated, Pass};
 pub use batch::{rate_aggregated, rate_batch, BatchRequest, RateResponse};

@@ -41,19 +41,7 @@ pub async fn report<S: Store>(
             config.accounts.version
         ))
     })?;
-    let billed_id = billed.id.as_str();
-    let period_id = period.id();
-    let (statement, sections): (Option<String>, Vec<Resold>) =
-        match store.final_invoice(billed_id, &period_id).await? {
-            Some(inv) => {
-                let st = store
-                    .final_statement(billed_id, &period_id)
-                    .await?
-                    .unwrap_or_default();
-                (inv.number, st.resold)
-            }
-            None => (None, resold(store, config, billed, period).await?),
-        };
+    let (statement, sections) = wholesale_of(store, config, billed, period).await?;
     let mut customers = Vec::new();
     for c in config.customers_of(reseller) {
         let retail = invoice_for(store, config, &c.id, period).await?;
@@ -83,11 +71,33 @@ pub async fn report<S: Store>(
     );
     Ok(pricing::wholesale::report(
         reseller,
-        &period_id,
+        &period.id(),
         &currency,
         &config.catalog.currency.code,
         fx_rate,
         statement,
         customers,
     )?)
+}
+
+/// What the provider bills `billed` (a reseller's own account) for its customers in `period`:
+/// the final statement's number and resold sections once issued (the prices frozen then), else
+/// the sections priced now from the usage the store holds.
+pub(crate) async fn wholesale_of<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    billed: &pricing::Account,
+    period: BillingPeriod,
+) -> Result<(Option<String>, Vec<Resold>), RaterError> {
+    let period_id = period.id();
+    Ok(match store.final_invoice(&billed.id, &period_id).await? {
+        Some(inv) => {
+            let st = store
+                .final_statement(&billed.id, &period_id)
+                .await?
+                .unwrap_or_default();
+            (inv.number, st.resold)
+        }
+        None => (None, resold(store, config, billed, period).await?),
+    })
 }

@@ -746,6 +746,121 @@ pub fn margin_csv(r: &pricing::wholesale::MarginReport) -> String {
     String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is UTF-8")
 }
 
+/// A dimension's value as shown: `-` for parts without one (usage without a project).
+fn key_cell(k: &str) -> String {
+    if k.is_empty() {
+        "-".to_string()
+    } else {
+        k.to_string()
+    }
+}
+
+fn report_head(g: &pricing::report::Grouping) -> Vec<String> {
+    let mut head = vec!["Period".to_string(), "Currency".to_string()];
+    head.extend(g.group_by.iter().map(|d| d.name().to_string()));
+    head.extend(["Quantity", "Amount", "Wholesale", "Margin"].map(str::to_string));
+    head
+}
+
+/// A usage and cost report as a text table: one row per bucket and grouping, then the totals
+/// per currency (each the sum of the rows above it).
+pub fn report_table(r: &pricing::report::Report) -> String {
+    let g = &r.main;
+    let mut out = format!(
+        "Usage and cost from {} to {} by {}{} (invoices spread: {})\n",
+        r.from,
+        r.to,
+        r.by.name(),
+        if g.group_by.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " and {}",
+                g.group_by
+                    .iter()
+                    .map(|d| d.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        },
+        r.invoices
+    );
+    let mut block = Block {
+        rows: vec![report_head(g)],
+    };
+    let opt = |cur: &str, a: Option<Decimal>| a.map(|a| money(cur, a)).unwrap_or_default();
+    for row in &g.rows {
+        let mut cells = vec![row.period.to_string(), row.currency.clone()];
+        cells.extend(row.keys.iter().map(|k| key_cell(k)));
+        cells.push(
+            row.quantity
+                .map(|q| quantity(q, row.unit.as_deref().unwrap_or_default()))
+                .unwrap_or_default(),
+        );
+        cells.push(money(&row.currency, row.amount));
+        cells.push(opt(&row.currency, row.wholesale));
+        cells.push(opt(&row.currency, row.margin));
+        block.rows.push(cells);
+    }
+    for t in &g.totals {
+        let mut cells = vec!["Total".to_string(), t.currency.clone()];
+        cells.extend(g.group_by.iter().map(|_| String::new()));
+        cells.push(String::new());
+        cells.push(money(&t.currency, t.amount));
+        cells.push(opt(&t.currency, t.wholesale));
+        cells.push(opt(&t.currency, t.margin));
+        block.rows.push(cells);
+    }
+    let widths = block.widths();
+    for row in &block.rows {
+        push_row(&mut out, row, &widths);
+    }
+    out
+}
+
+/// A usage and cost report as CSV: one row per bucket and grouping (exact decimals; a
+/// dimension without a value is empty), then a `total` row per currency.
+pub fn report_csv(r: &pricing::report::Report) -> String {
+    let g = &r.main;
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut head = vec![
+        "row".to_string(),
+        "period".to_string(),
+        "currency".to_string(),
+    ];
+    head.extend(g.group_by.iter().map(|d| d.name().to_string()));
+    head.extend(["unit", "quantity", "amount", "wholesale", "margin"].map(str::to_string));
+    w.write_record(&head).expect("csv to memory");
+    let opt = |a: Option<Decimal>| a.map(|a| a.to_string()).unwrap_or_default();
+    for row in &g.rows {
+        let mut rec = vec![
+            "row".to_string(),
+            row.period.to_string(),
+            row.currency.clone(),
+        ];
+        rec.extend(row.keys.iter().cloned());
+        rec.push(row.unit.clone().unwrap_or_default());
+        rec.push(opt(row.quantity));
+        rec.push(row.amount.to_string());
+        rec.push(opt(row.wholesale));
+        rec.push(opt(row.margin));
+        w.write_record(&rec).expect("csv to memory");
+    }
+    for t in &g.totals {
+        let mut rec = vec!["total".to_string(), String::new(), t.currency.clone()];
+        rec.extend(g.group_by.iter().map(|_| String::new()));
+        rec.extend([
+            String::new(),
+            String::new(),
+            t.amount.to_string(),
+            opt(t.wholesale),
+            opt(t.margin),
+        ]);
+        w.write_record(&rec).expect("csv to memory");
+    }
+    String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is utf-8")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

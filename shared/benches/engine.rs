@@ -197,6 +197,7 @@ fn bench_rating(catalog: &Catalog) {
             id: a.clone(),
             name: a.clone(),
             address: vec![],
+            domain: None,
             currency: None,
             region: None,
             tax_jurisdiction: Some("gb".into()),

@@ -343,6 +343,9 @@ impl fmt::Display for CatalogItem {
 /// field by matching on the variant.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PricingError {
+    /// A report that cannot be made as asked (`report::ReportQuery`, `report::ReportBuilder`).
+    #[error(transparent)]
+    Report(ReportError),
     /// A quote or an account names a region, SLA tier, tax jurisdiction or term the catalog
     /// does not offer. (An unknown currency is a [`MoneyError`].)
     #[error("{} `{id}` is not in the catalog ({owner}.{})", .setting.what(), .setting.field())]
@@ -496,6 +499,14 @@ pub enum StatementRule {
         customer: String,
         description: String,
     },
+}
+
+/// A report parameter that cannot be used (`report::ReportQuery`), with the parameter's name.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct ReportError {
+    pub field: &'static str,
+    pub message: String,
 }
 
 /// Why a credit or debit note cannot be computed (`note::note`).

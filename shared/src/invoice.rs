@@ -372,6 +372,10 @@ pub struct Account {
     /// Postal address lines printed under the name.
     #[serde(default)]
     pub address: Vec<String>,
+    /// The account's domain: the organisation it belongs to (a CloudStack domain such as
+    /// `ROOT/acme`), for reports grouped or filtered by domain. Not written when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// Invoice currency; the catalog's when absent (converted with the catalog's fixed rates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,

@@ -54,6 +54,8 @@ pub mod invoice;
 pub mod note;
 pub mod wholesale;
 
+pub mod report;
+
 pub use bill::{Bill, Line, Section, SummaryRow, INVOICE_LINES_MAX};
 pub use catalog::{Catalog, Category, LateUsagePolicy, MeterRole, CATALOG_SCHEMA_VERSION};
 pub use error::{

@@ -36,6 +36,7 @@ pub fn wholesale_view(customer: &Account, billed: &Account) -> Account {
         id: customer.id.clone(),
         name: customer.name.clone(),
         address: Vec::new(),
+        domain: None,
         currency: billed.currency.clone(),
         region: customer.region.clone(),
         tax_jurisdiction: billed.tax_jurisdiction.clone(),
@@ -224,6 +225,21 @@ fn key(l: &Line) -> LineKey {
     )
 }
 
+/// Each retail line of `invoice` (in `Bill::lines` order) with its wholesale twin in `resold`,
+/// if any, and the wholesale lines left without one (in key order).
+pub fn paired<'r>(invoice: &Invoice, resold: &'r Resold) -> (Vec<Option<&'r Line>>, Vec<&'r Line>) {
+    let mut wholesale: BTreeMap<LineKey, std::collections::VecDeque<&Line>> = BTreeMap::new();
+    for l in &resold.lines {
+        wholesale.entry(key(l)).or_default().push_back(l);
+    }
+    let costs = invoice
+        .bill
+        .lines()
+        .map(|l| wholesale.get_mut(&key(l)).and_then(|q| q.pop_front()))
+        .collect();
+    (costs, wholesale.into_values().flatten().collect())
+}
+
 /// The margin of one customer: its retail `invoice` (priced with the reseller's catalog) line
 /// by line against its wholesale lines (`resold`).
 ///
@@ -232,13 +248,9 @@ fn key(l: &Line) -> LineKey {
 /// is never returned here.
 pub fn customer_margin(invoice: &Invoice, resold: &Resold) -> Result<CustomerMargin, PricingError> {
     let at = |e: Overflow| PricingError::overflow(e, format!("account {}", invoice.account));
-    let mut wholesale: BTreeMap<LineKey, std::collections::VecDeque<&Line>> = BTreeMap::new();
-    for l in &resold.lines {
-        wholesale.entry(key(l)).or_default().push_back(l);
-    }
+    let (costs, unpaired) = paired(invoice, resold);
     let mut lines = Vec::new();
-    for l in invoice.bill.lines() {
-        let cost = wholesale.get_mut(&key(l)).and_then(|q| q.pop_front());
+    for (l, cost) in invoice.bill.lines().zip(costs) {
         let retail = exact::add(l.amount, l.adjustments, "retail line net").map_err(at)?;
         lines.push(MarginLine {
             description: l.description.clone(),
@@ -251,7 +263,7 @@ pub fn customer_margin(invoice: &Invoice, resold: &Resold) -> Result<CustomerMar
         });
     }
     // Wholesale lines without a retail twin still cost the reseller.
-    for l in wholesale.into_values().flatten() {
+    for l in unpaired {
         lines.push(MarginLine {
             description: l.description.clone(),
             product: l.product.clone(),

@@ -344,6 +344,96 @@ fn resellers_are_billed_and_isolated_through_the_real_function_on_dynamodb_local
         ("411.60", "493.92")
     );
 
+    // Usage and cost reports, served with the invoices' tenancy: Acme's holds its own tenant
+    // only (its customer with the margin above, and its own account), whatever it asks for.
+    let (status, r) = d.call(
+        "GET",
+        "/reports",
+        ACME,
+        "",
+        json!({"from": "2017-02", "group_by": "account", "by": "month"}),
+    );
+    assert_eq!(status, 200, "{r}");
+    let rows = r["rows"].as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["keys"][0].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acme-shop", "reseller-acme"], "{r}");
+    assert_eq!(
+        (
+            amount(&rows[0]["amount"]),
+            amount(&rows[0]["wholesale"]),
+            amount(&rows[0]["margin"])
+        ),
+        ("2975.00", "2443.41", "531.59")
+    );
+    for q in [
+        json!({"from": "2017-02", "account": "bu1user1"}),
+        json!({"from": "2017-02", "account": "nimbus-studio"}),
+        json!({"from": "2017-02", "account": "no-such-account"}),
+    ] {
+        forbidden(&d, "GET", "/reports", ACME, "", q);
+    }
+    forbidden(
+        &d,
+        "GET",
+        "/reports",
+        UPLOADER,
+        "",
+        json!({"from": "2017-02"}),
+    );
+    forbidden(
+        &d,
+        "GET",
+        "/reports",
+        STRANGER,
+        "",
+        json!({"from": "2017-02"}),
+    );
+    // Bad parameters: 400, naming the parameter.
+    for (q, says) in [
+        (
+            json!({"from": "2017-02", "group_by": "flavor"}),
+            "`group_by`: `flavor` is not a grouping",
+        ),
+        (
+            json!({"from": "2017-02", "to": "2016-12"}),
+            "`to`: 2016-12-31 is before `from` 2017-02-01",
+        ),
+        (
+            json!({"from": "2017-01", "to": "2018-02"}),
+            "longer than 13 months",
+        ),
+        (json!({"group_by": "project"}), "`from`"),
+    ] {
+        let (status, e) = d.call("GET", "/reports", OPERATOR, "", q.clone());
+        assert_eq!(status, 400, "{q}: {e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{q}: {message}");
+    }
+    // The operator's workbook: an XLSX (a zip) in a base64 body.
+    let Outcome::Response(x) = d.api.invoke(
+        e2e::signed_url_event(
+            "GET",
+            "/reports",
+            OPERATOR,
+            "",
+            json!({"from": "2017-02", "group_by": "project,product", "output": "xlsx"}),
+            json!({}),
+        ),
+        INVOKE_TIMEOUT,
+    ) else {
+        panic!("GET /reports must answer a response");
+    };
+    assert_eq!(x["statusCode"], 200, "{x}");
+    assert_eq!(x["isBase64Encoded"], true);
+    use base64::Engine as _;
+    let zip = base64::engine::general_purpose::STANDARD
+        .decode(x["body"].as_str().unwrap())
+        .unwrap();
+    assert!(zip.starts_with(b"PK"), "not a workbook");
+
     // The CLI's report reads the same store: its CSV total row says the same.
     let csv = cli(
         &bin,

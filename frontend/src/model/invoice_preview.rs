@@ -75,6 +75,7 @@ pub fn preview_account(
         id: id.to_string(),
         name: id.to_string(),
         address: Vec::new(),
+        domain: None,
         currency: settings.currency.clone(),
         region: settings.region.clone(),
         tax_jurisdiction: settings.tax_jurisdiction.clone(),

@@ -35,6 +35,14 @@ enum OutputKind {
     Csv,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportOutput {
+    Table,
+    Json,
+    Csv,
+    Xlsx,
+}
+
 /// What a re-rate corrects.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Corrected {
@@ -174,6 +182,35 @@ enum Command {
         store: StoreArgs,
         #[arg(long, value_enum, default_value = "table")]
         output: OutputKind,
+    },
+    /// A usage and cost report: the invoices of a range of days spread over their usage and
+    /// grouped (by account, domain, project, resource, product, meter, category, region or
+    /// cost code), per day, week or month. A whole period's report adds up to its invoice.
+    Report {
+        /// First day (2017-02-01), or a month (2017-02: its first day).
+        #[arg(long)]
+        from: String,
+        /// Last day, inclusive (2017-02-28), or a month (its last day); `from`'s when absent.
+        #[arg(long)]
+        to: Option<String>,
+        /// Comma-separated dimensions; none: one row per day, week or month.
+        #[arg(long, default_value = "")]
+        group_by: String,
+        /// day, week or month.
+        #[arg(long, default_value = "month")]
+        by: String,
+        /// Keep only these: `project=web,db`, `account=acme-000001`; repeatable.
+        #[arg(long = "filter", value_name = "DIMENSION=VALUES")]
+        filters: Vec<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: ReportOutput,
+        /// Write the report to this file (required for xlsx); standard output when absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// List an account's final invoices and notes, newest first.
     History {
@@ -574,6 +611,61 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             print!("{text}");
             Ok(())
         }
+        Command::Report {
+            from,
+            to,
+            group_by,
+            by,
+            filters,
+            config,
+            output,
+            out,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let pairs = filters
+                .iter()
+                .map(|f| {
+                    f.split_once('=')
+                        .ok_or_else(|| anyhow::anyhow!("--filter `{f}`: write DIMENSION=VALUES"))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let query = pricing::report::ReportQuery::parse(
+                &from,
+                to.as_deref().unwrap_or(&from),
+                &group_by,
+                &by,
+                &pairs,
+            )
+            .map_err(rater::reports::bad_query)?;
+            let started = std::time::Instant::now();
+            let r = rater::reports::report(store, &config, &rater::auth::Caller::operator(), query)
+                .await?;
+            let bytes = match output {
+                ReportOutput::Table => render::report_table(&r).into_bytes(),
+                ReportOutput::Csv => render::report_csv(&r).into_bytes(),
+                ReportOutput::Json => (serde_json::to_string_pretty(&r)? + "\n").into_bytes(),
+                ReportOutput::Xlsx => rater::xlsx::report_xlsx(&r)?,
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, &bytes)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    eprintln!(
+                        "report of {} invoices, {} rows, written to {} in {} ms",
+                        r.invoices,
+                        r.main.rows.len(),
+                        path.display(),
+                        started.elapsed().as_millis()
+                    );
+                }
+                None if output == ReportOutput::Xlsx => {
+                    bail!("--output xlsx writes a workbook: name it with --out <file.xlsx>")
+                }
+                None => std::io::stdout().write_all(&bytes)?,
+            }
+            Ok(())
+        }
         Command::History {
             account,
             config,
@@ -747,6 +839,7 @@ async fn cli_main(cli: Cli) -> Result<()> {
         | Command::Payment { store, .. }
         | Command::History { store, .. }
         | Command::Margin { store, .. }
+        | Command::Report { store, .. }
         | Command::Rerate { store, .. }
         | Command::Notes { store, .. }
         | Command::PublishConfig { store, .. } => store.store.clone(),

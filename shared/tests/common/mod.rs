@@ -66,6 +66,7 @@ pub fn bare_account(id: &str) -> Account {
         id: id.into(),
         name: id.into(),
         address: Vec::new(),
+        domain: None,
         currency: None,
         region: None,
         tax_jurisdiction: None,

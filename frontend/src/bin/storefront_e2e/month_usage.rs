@@ -162,6 +162,7 @@ pub fn month_of_usage(
         id: account_id.to_string(),
         name: quote.name.clone(),
         address: Vec::new(),
+        domain: None,
         currency: quote.currency.clone(),
         region: quote.region.clone(),
         tax_jurisdiction: quote.tax_jurisdiction.clone(),
