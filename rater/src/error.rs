@@ -229,6 +229,18 @@ pub enum RaterError {
         needs: &'static str,
         principal: String,
     },
+    /// An invoice that cannot be written as an EN 16931 e-invoice (`crate::einvoice`), naming
+    /// the standard's rule it would break.
+    #[error("invoice {document} of account {account} cannot be an EN 16931 e-invoice ({rule}): {message}")]
+    EInvoice {
+        document: String,
+        account: String,
+        rule: &'static str,
+        message: String,
+    },
+    /// A PDF document could not be written (`crate::pdf`).
+    #[error("PDF document: {0}")]
+    Document(String),
     #[error("invalid configuration: {0}")]
     Config(String),
     /// The temporary file holding a large batch's record ids could not be written or read
@@ -328,7 +340,8 @@ impl RaterError {
             | RaterError::UnknownAccount { .. }
             | RaterError::PartitionFull { .. }
             | RaterError::PaymentConflict { .. }
-            | RaterError::TooManyAccountsForFinal { .. } => 422,
+            | RaterError::TooManyAccountsForFinal { .. }
+            | RaterError::EInvoice { .. } => 422,
             RaterError::FinalizeIncomplete { cause, .. } => cause.http_status(),
             RaterError::PeriodClosed { .. }
             | RaterError::PeriodNotEnded { .. }
@@ -341,6 +354,7 @@ impl RaterError {
             | RaterError::CloseIncomplete { .. }
             | RaterError::Internal { .. }
             | RaterError::Config(_)
+            | RaterError::Document(_)
             | RaterError::Pricing(_)
             | RaterError::TempFile(_) => 500,
             RaterError::Store(e) if e.retryable() => 503,
@@ -441,6 +455,8 @@ impl RaterError {
             RaterError::InvoiceTooLarge { .. } => "invoice_too_large",
             RaterError::Forbidden { .. } => "forbidden",
             RaterError::Config(_) => "config",
+            RaterError::EInvoice { .. } => "not_an_einvoice",
+            RaterError::Document(_) => "document",
             RaterError::TempFile(_) => "temp_file",
             RaterError::Pricing(_) => "pricing",
             RaterError::Internal { .. } => "internal",

@@ -383,6 +383,18 @@ async fn handle_url_logged<S: Store, O: Objects>(
         ),
         Ok(Answer::Json(value)) => respond(200, "application/json", value.to_string()),
         Ok(Answer::Report(r)) => report_response(req, &r),
+        Ok(Answer::Document {
+            content_type,
+            bytes,
+        }) if content_type == "application/pdf" => binary(content_type, bytes),
+        Ok(Answer::Document {
+            content_type,
+            bytes,
+        }) => respond(
+            200,
+            content_type,
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ),
         Ok(Answer::Margin(r)) if output_of(req) == Output::Csv => {
             respond(200, "text/csv; charset=utf-8", render::margin_csv(&r))
         }
@@ -407,6 +419,22 @@ enum Answer {
     Json(Value),
     Margin(Box<pricing::wholesale::MarginReport>),
     Report(Box<pricing::report::Report>),
+    /// A document's bytes (a PDF is sent base64, as Function URLs send binary bodies).
+    Document {
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    },
+}
+
+/// A binary body, base64 as a Function URL sends it.
+fn binary(content_type: &str, bytes: Vec<u8>) -> FunctionUrlResponse {
+    let mut r = respond(
+        200,
+        content_type,
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    );
+    r.is_base64_encoded = true;
+    r
 }
 
 /// A report as JSON, CSV (`?output=csv` or `Accept: text/csv`) or an XLSX workbook
@@ -417,15 +445,10 @@ fn report_response(req: &FunctionUrlRequest, r: &pricing::report::Report) -> Fun
         .is_some_and(|o| o.eq_ignore_ascii_case("xlsx"))
     {
         return match crate::xlsx::report_xlsx(r) {
-            Ok(bytes) => {
-                let mut resp = respond(
-                    200,
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    base64::engine::general_purpose::STANDARD.encode(bytes),
-                );
-                resp.is_base64_encoded = true;
-                resp
-            }
+            Ok(bytes) => binary(
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                bytes,
+            ),
             Err(e) => error_response(&RaterError::BadRequest {
                 field: "output",
                 message: format!("the report cannot be written as a workbook: {e}"),
@@ -532,9 +555,32 @@ async fn route<S: Store, O: Objects>(
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
             let how = Pricing::interim(req.query("as_of"), period, config.now_s())?;
-            Ok(Answer::Invoices(vec![
-                invoice_as(store, config, account, period, how).await?,
-            ]))
+            let inv = invoice_as(store, config, account, period, how).await?;
+            let output = req.query("output").map(str::to_ascii_lowercase);
+            match output.as_deref() {
+                // The invoice as a document: a PDF (with its EN 16931 e-invoice unless
+                // `einvoice=false`), or the e-invoice's XML alone.
+                Some("pdf") => {
+                    let acc = config.known_account(account)?;
+                    let embed = if req.query("einvoice") == Some("false") {
+                        crate::documents::Embed::Nothing
+                    } else {
+                        crate::documents::Embed::EInvoice
+                    };
+                    Ok(Answer::Document {
+                        content_type: "application/pdf",
+                        bytes: crate::documents::pdf_of(config, acc, &inv, embed)?,
+                    })
+                }
+                Some("einvoice" | "xml") => {
+                    let acc = config.known_account(account)?;
+                    Ok(Answer::Document {
+                        content_type: "application/xml",
+                        bytes: crate::documents::einvoice_xml(config, acc, &inv)?.into_bytes(),
+                    })
+                }
+                _ => Ok(Answer::Invoices(vec![inv])),
+            }
         }
         ("POST", "/payments") => {
             caller.may(Action::RecordPayment)?;

@@ -29,7 +29,7 @@ pub fn money(currency: &str, amount: Decimal) -> String {
     format!("{currency} {}", group_thousands(a))
 }
 
-fn unit_price(currency: &str, price: Decimal) -> String {
+pub fn unit_price(currency: &str, price: Decimal) -> String {
     let mut p = price.round_dp(UNIT_PRICE_DP_MAX).normalize();
     if p.scale() < UNIT_PRICE_DP_MIN {
         p.rescale(UNIT_PRICE_DP_MIN);

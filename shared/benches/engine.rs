@@ -198,6 +198,8 @@ fn bench_rating(catalog: &Catalog) {
             name: a.clone(),
             address: vec![],
             domain: None,
+            country: None,
+            vat_id: None,
             currency: None,
             region: None,
             tax_jurisdiction: Some("gb".into()),

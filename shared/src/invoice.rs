@@ -37,11 +37,45 @@ pub struct AccountBook {
     pub schema_version: u32,
     pub version: String,
     pub accounts: Vec<Account>,
+    /// Who issues invoices, as their documents name them: the provider (by the rater's issuer
+    /// id) and each reseller (by its id). What a PDF invoice's header and its embedded
+    /// e-invoice (EN 16931: seller name, address, country, VAT id) need. Not written when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub issuers: Vec<Issuer>,
+}
+
+/// An issuer of invoices: the provider or a reseller, as its documents name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Issuer {
+    /// The rater's issuer id (the provider's) or a reseller's id.
+    pub id: String,
+    /// Legal name.
+    pub name: String,
+    /// Street lines (at most three on an e-invoice).
+    #[serde(default)]
+    pub address: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postcode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+    /// ISO 3166-1 alpha-2 country code (`GB`, `DE`).
+    pub country: String,
+    /// VAT identifier with its country prefix (`GB123456789`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 impl AccountBook {
     pub fn account(&self, id: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.id == id)
+    }
+
+    /// The issuer with this id (the provider's issuer id or a reseller's id).
+    pub fn issuer(&self, id: &str) -> Option<&Issuer> {
+        self.issuers.iter().find(|i| i.id == id)
     }
 
     /// Checks what pricing relies on: subscription quantities up to
@@ -376,6 +410,12 @@ pub struct Account {
     /// `ROOT/acme`), for reports grouped or filtered by domain. Not written when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    /// ISO 3166-1 alpha-2 country code of the address (an e-invoice's buyer country).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// The customer's VAT identifier (printed, and required on a reverse-charge e-invoice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_id: Option<String>,
     /// Invoice currency; the catalog's when absent (converted with the catalog's fixed rates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,

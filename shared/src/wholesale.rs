@@ -37,6 +37,8 @@ pub fn wholesale_view(customer: &Account, billed: &Account) -> Account {
         name: customer.name.clone(),
         address: Vec::new(),
         domain: None,
+        country: None,
+        vat_id: None,
         currency: billed.currency.clone(),
         region: customer.region.clone(),
         tax_jurisdiction: billed.tax_jurisdiction.clone(),

@@ -796,6 +796,7 @@ fn payment_terms_are_bounded() {
         schema_version: 1,
         version: "v".into(),
         accounts: vec![acc],
+        issuers: Vec::new(),
     };
     let err = book.validate(&c).unwrap_err();
     assert_eq!(err.0[0].path, "$.accounts[0].payment_terms_days");

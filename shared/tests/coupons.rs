@@ -123,6 +123,7 @@ fn book(accounts: Vec<pricing::Account>) -> AccountBook {
         schema_version: 1,
         version: "t".into(),
         accounts,
+        issuers: Vec::new(),
     }
 }
 

@@ -434,6 +434,41 @@ fn resellers_are_billed_and_isolated_through_the_real_function_on_dynamodb_local
         .unwrap();
     assert!(zip.starts_with(b"PK"), "not a workbook");
 
+    // Acme's customer's invoice as a PDF in Acme's name, with its e-invoice, through the
+    // function; another tenant's document is refused like its invoice.
+    let Outcome::Response(p) = d.api.invoke(
+        e2e::signed_url_event(
+            "GET",
+            "/",
+            ACME,
+            "",
+            json!({"account": "acme-shop", "period": "2017-02", "output": "pdf"}),
+            json!({}),
+        ),
+        INVOKE_TIMEOUT,
+    ) else {
+        panic!("GET /?output=pdf must answer a response");
+    };
+    assert_eq!(p["statusCode"], 200, "{p}");
+    assert_eq!(p["headers"]["content-type"], "application/pdf");
+    let pdf = base64::engine::general_purpose::STANDARD
+        .decode(p["body"].as_str().unwrap())
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    assert!(
+        pdf.windows(b"factur-x.xml".len())
+            .any(|w| w == b"factur-x.xml"),
+        "no e-invoice embedded"
+    );
+    forbidden(
+        &d,
+        "GET",
+        "/",
+        ACME,
+        "",
+        json!({"account": "nimbus-studio", "period": "2017-02", "output": "pdf"}),
+    );
+
     // The CLI's report reads the same store: its CSV total row says the same.
     let csv = cli(
         &bin,

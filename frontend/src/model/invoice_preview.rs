@@ -76,6 +76,8 @@ pub fn preview_account(
         name: id.to_string(),
         address: Vec::new(),
         domain: None,
+        country: None,
+        vat_id: None,
         currency: settings.currency.clone(),
         region: settings.region.clone(),
         tax_jurisdiction: settings.tax_jurisdiction.clone(),

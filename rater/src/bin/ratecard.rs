@@ -117,6 +117,16 @@ enum Command {
         store: StoreArgs,
         #[arg(long, value_enum, default_value = "table")]
         output: OutputKind,
+        /// Also write the invoice as a PDF (PDF/A-3, in its issuer's name and brand) with its
+        /// EN 16931 e-invoice embedded as factur-x.xml (a final invoice only).
+        #[arg(long, value_name = "FILE.pdf")]
+        pdf: Option<PathBuf>,
+        /// The PDF without the e-invoice (an interim invoice, a customer outside e-invoicing).
+        #[arg(long, requires = "pdf")]
+        no_einvoice: bool,
+        /// Also write the EN 16931 e-invoice (Cross Industry Invoice XML) alone.
+        #[arg(long, value_name = "FILE.xml")]
+        xml: Option<PathBuf>,
     },
     /// Issue the final, numbered invoice of an account's period (once).
     Finalize {
@@ -522,12 +532,41 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             as_of,
             config,
             output,
+            pdf,
+            xml,
+            no_einvoice,
             ..
         } => {
             let config = load_config(&config)?;
             let period = parse_period(&period)?;
             let how = rater::invoices::Pricing::interim(as_of.as_deref(), period, config.now_s())?;
             let inv = rater::invoices::invoice_as(store, &config, &account, period, how).await?;
+            let acc = config.known_account(&account)?;
+            if let Some(path) = &xml {
+                let text = rater::documents::einvoice_xml(&config, acc, &inv)?;
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("EN 16931 e-invoice written to {}", path.display());
+            }
+            if let Some(path) = &pdf {
+                let embed = if no_einvoice {
+                    rater::documents::Embed::Nothing
+                } else {
+                    rater::documents::Embed::EInvoice
+                };
+                let bytes = rater::documents::pdf_of(&config, acc, &inv, embed)?;
+                std::fs::write(path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "PDF invoice{} written to {}",
+                    if no_einvoice {
+                        ""
+                    } else {
+                        " with its EN 16931 e-invoice (factur-x.xml)"
+                    },
+                    path.display()
+                );
+            }
             print_invoices(&[inv], output, None)
         }
         Command::Finalize {

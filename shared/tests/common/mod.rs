@@ -67,6 +67,8 @@ pub fn bare_account(id: &str) -> Account {
         name: id.into(),
         address: Vec::new(),
         domain: None,
+        country: None,
+        vat_id: None,
         currency: None,
         region: None,
         tax_jurisdiction: None,

@@ -163,6 +163,8 @@ pub fn month_of_usage(
         name: quote.name.clone(),
         address: Vec::new(),
         domain: None,
+        country: None,
+        vat_id: None,
         currency: quote.currency.clone(),
         region: quote.region.clone(),
         tax_jurisdiction: quote.tax_jurisdiction.clone(),
@@ -242,6 +244,7 @@ pub fn account_book(account: Account, version: &str) -> AccountBook {
         schema_version: 1,
         version: version.to_string(),
         accounts: vec![account],
+        issuers: Vec::new(),
     }
 }
 

