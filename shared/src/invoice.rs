@@ -124,6 +124,7 @@ impl AccountBook {
             }
         }
         errors.extend(discounts);
+        errors.extend(self.party_errors());
         errors.extend(self.coupon_errors(catalog));
         errors.extend(self.reseller_errors(catalog));
         if errors.is_empty() {
@@ -135,6 +136,46 @@ impl AccountBook {
 }
 
 impl AccountBook {
+    /// What documents rely on: country codes of two capital letters (ISO 3166-1 alpha-2, as an
+    /// e-invoice writes them), issuers with unique ids and a name.
+    fn party_errors(&self) -> Vec<CatalogError> {
+        let mut errors = Vec::new();
+        let country_ok = |c: &str| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase());
+        let bad_country = |path: String, c: &str| CatalogError {
+            path,
+            rule: CatalogRule::InvalidValue,
+            message: format!(
+                "`{}` is not an ISO 3166-1 alpha-2 country code (GB, DE)",
+                crate::error::shown(c)
+            ),
+        };
+        for (i, a) in self.accounts.iter().enumerate() {
+            if let Some(c) = a.country.as_deref().filter(|c| !country_ok(c)) {
+                errors.push(bad_country(format!("$.accounts[{i}].country"), c));
+            }
+        }
+        for (i, p) in self.issuers.iter().enumerate() {
+            if !country_ok(&p.country) {
+                errors.push(bad_country(format!("$.issuers[{i}].country"), &p.country));
+            }
+            if p.name.trim().is_empty() {
+                errors.push(CatalogError {
+                    path: format!("$.issuers[{i}].name"),
+                    rule: CatalogRule::InvalidValue,
+                    message: "an issuer's documents name it: the name is empty".into(),
+                });
+            }
+            if self.issuers[..i].iter().any(|q| q.id == p.id) {
+                errors.push(CatalogError {
+                    path: format!("$.issuers[{i}].id"),
+                    rule: CatalogRule::DuplicateId,
+                    message: format!("issuer `{}` is described twice", crate::error::shown(&p.id)),
+                });
+            }
+        }
+        errors
+    }
+
     /// What coupons rely on: each redeemed code is the catalog's, redeemed in its window, once
     /// per account, by a direct customer (a reseller's published catalog has no coupons), and
     /// by no more accounts than the coupon allows. Redemptions count in the order they were

@@ -152,7 +152,48 @@ fn month_end(store_arg: &str) -> Result<()> {
     println!("\n== Acme's margin: each line of its customers' invoices against the provider's wholesale statement ==\n");
     ratecard(&["margin", "--reseller", "acme", "--period", "2017-02"])?;
     println!("\n== bu1user1's final February invoice: issued, due, balance carried forward ==\n");
-    ratecard(&["invoice", "--account", "bu1user1", "--period", "2017-02"])?;
+    let pdf = ".ratecard/bu1user1-2017-02.pdf";
+    ratecard(&[
+        "invoice",
+        "--account",
+        "bu1user1",
+        "--period",
+        "2017-02",
+        "--pdf",
+        pdf,
+    ])?;
+    println!("\n== February's usage and cost by account and product (and the workbook) ==\n");
+    let xlsx = ".ratecard/report-2017-02.xlsx";
+    ratecard(&[
+        "report",
+        "--from",
+        "2017-02",
+        "--group-by",
+        "account",
+        "--by",
+        "month",
+    ])?;
+    ratecard(&[
+        "report",
+        "--from",
+        "2017-02",
+        "--group-by",
+        "account,product",
+        "--by",
+        "day",
+        "--output",
+        "xlsx",
+        "--out",
+        xlsx,
+    ])?;
+    let full = |p: &str| {
+        std::fs::canonicalize(p).map_or_else(|_| p.to_string(), |f| f.display().to_string())
+    };
+    println!(
+        "\nPDF invoice (PDF/A-3 with its EN 16931 e-invoice): {}\nXLSX report: {}",
+        full(pdf),
+        full(xlsx)
+    );
     println!("\n== A payment received in March, then March so far: February's balance brought forward ==\n");
     ratecard(&[
         "payment",
