@@ -21,11 +21,11 @@ use crate::store::Store;
 pub fn issuer_of<'c>(
     config: &'c RaterConfig,
     acc: &Account,
-    inv: &Invoice,
+    document: Option<&str>,
 ) -> Result<&'c Issuer, RaterError> {
     let id = config.issuer_for(acc);
     config.accounts.issuer(id).ok_or_else(|| RaterError::EInvoice {
-        document: inv.number.clone().unwrap_or_else(|| "(interim)".into()),
+        document: document.unwrap_or("(interim)").to_string(),
         account: acc.id.clone(),
         rule: "BR-06",
         message: format!(
@@ -78,7 +78,7 @@ pub fn einvoice_xml(
     acc: &Account,
     inv: &Invoice,
 ) -> Result<String, RaterError> {
-    let issuer = issuer_of(config, acc, inv)?;
+    let issuer = issuer_of(config, acc, inv.number.as_deref())?;
     crate::einvoice::cii_xml(config.catalog_for(acc), inv, issuer, acc)
 }
 
@@ -123,4 +123,34 @@ pub fn pdf_of(
         Embed::Nothing => None,
     };
     crate::pdf::invoice_pdf(inv, &letterhead(config, acc), xml.as_deref())
+}
+
+/// The EN 16931 XML of `acc`'s numbered credit or debit note.
+///
+/// # Errors
+/// [`RaterError::EInvoice`] naming the rule the note cannot meet.
+pub fn note_xml(
+    config: &RaterConfig,
+    acc: &Account,
+    note: &pricing::Note,
+) -> Result<String, RaterError> {
+    let issuer = issuer_of(config, acc, note.number.as_deref())?;
+    crate::einvoice::note_xml(config.catalog_for(acc), note, issuer, acc)
+}
+
+/// `note` (a numbered note of `acc`) as a PDF.
+///
+/// # Errors
+/// As [`invoice_pdf`].
+pub fn note_pdf_of(
+    config: &RaterConfig,
+    acc: &Account,
+    note: &pricing::Note,
+    embed: Embed,
+) -> Result<Vec<u8>, RaterError> {
+    let xml = match embed {
+        Embed::EInvoice => Some(note_xml(config, acc, note)?),
+        Embed::Nothing => None,
+    };
+    crate::pdf::note_pdf(note, &letterhead(config, acc), xml.as_deref())
 }

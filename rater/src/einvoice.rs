@@ -91,8 +91,8 @@ pub fn vat_category(
 /// Rec 20 code of a meter's unit. Time units have codes; data units are binary here (1 GB =
 /// 2^30 bytes) where Rec 20's are decimal, so they are counted as units (`C62`) and the item's
 /// name carries the unit.
-fn unit_code(catalog: &Catalog, line: &pricing::Line) -> &'static str {
-    match line.meter.as_deref().and_then(|m| catalog.meter(m)) {
+fn unit_code(catalog: &Catalog, meter: Option<&str>, subscription: bool) -> &'static str {
+    match meter.and_then(|m| catalog.meter(m)) {
         Some(m) => match m.unit {
             Unit::Seconds => "SEC",
             Unit::Minutes => "MIN",
@@ -100,7 +100,7 @@ fn unit_code(catalog: &Catalog, line: &pricing::Line) -> &'static str {
             _ => "C62",
         },
         // Subscriptions are billed in months of a plan.
-        None if line.monthly_fee.is_some() => "MON",
+        None if subscription => "MON",
         None => "C62",
     }
 }
@@ -139,78 +139,106 @@ fn date(d: chrono::NaiveDate) -> String {
     d.format("%Y%m%d").to_string()
 }
 
-/// The sum rules of EN 16931 an invoice must satisfy before it is written (each an `Err`
+/// One trade line of an e-invoice, signed as the document states it.
+struct TradeLine<'a> {
+    product: &'a str,
+    name: String,
+    /// Net unit price (never negative: BR-27) and the quantity it is for.
+    price: Decimal,
+    per: Decimal,
+    unit_code: &'static str,
+    quantity: Decimal,
+    /// Discounts and credits on the line (negative) or a charge (positive).
+    allowance: Decimal,
+    /// Line net: the line's amount plus `allowance`.
+    net: Decimal,
+}
+
+/// What an e-invoice states, signed as the document states it (a credit note's amounts are
+/// positive: what is credited).
+struct Document<'a> {
+    /// 380 commercial invoice, 381 credit note, 383 debit note.
+    type_code: u16,
+    number: &'a str,
+    issued: chrono::NaiveDate,
+    due: Option<chrono::NaiveDate>,
+    /// The invoice a note corrects (BG-3).
+    corrects: Option<&'a str>,
+    currency: &'a str,
+    first: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+    lines: Vec<TradeLine<'a>>,
+    net: Decimal,
+    tax: Decimal,
+    total: Decimal,
+    prepaid: Decimal,
+    due_payable: Decimal,
+}
+
+/// The sum rules of EN 16931 a document must satisfy before it is written (each an `Err`
 /// naming its rule): line nets add up to the line total (BR-CO-10) which is the tax basis
 /// (BR-CO-13, no header allowances), the VAT of the category is its basis times its rate
 /// rounded to the cent (BR-S-09; the invoice's own rounding may differ at a half cent or when
-/// the jurisdiction rounds per line), grand total = basis + VAT (BR-CO-15), due = grand total
-/// - prepaid (BR-CO-16), amounts in at most 2 decimals (BR-DEC), seller VAT id for a standard
-///   rate (BR-S-02) and both VAT ids for reverse charge (BR-AE-02).
-///
-/// # Errors
-/// [`RaterError::EInvoice`] naming the first rule broken.
-pub fn check(
-    invoice: &Invoice,
+/// the jurisdiction rounds per line, and a note's tax is a difference of two rounded taxes),
+/// grand total = basis + VAT (BR-CO-15), due = grand total - prepaid (BR-CO-16), amounts in at
+/// most 2 decimals (BR-DEC), seller VAT id for a standard rate (BR-S-02) and both VAT ids for
+/// reverse charge (BR-AE-02).
+fn check_document(
+    d: &Document<'_>,
     vat: &VatCategory,
     seller: &Issuer,
     buyer: &Account,
+    refuse: &dyn Fn(&'static str, String) -> RaterError,
 ) -> Result<(), RaterError> {
-    let bill = &invoice.bill;
-    if pricing::money::minor_units(&bill.currency).is_none_or(|u| u > 2) {
+    if pricing::money::minor_units(d.currency).is_none_or(|u| u > 2) {
         return Err(refuse(
-            invoice,
             "BR-DEC-09",
             format!(
                 "{} amounts have more than 2 decimals, which EN 16931 does not allow",
-                bill.currency
+                d.currency
             ),
         ));
     }
-    let nets: Decimal = bill.lines().map(|l| l.amount + l.adjustments).sum();
-    if nets != bill.net {
+    let nets: Decimal = d.lines.iter().map(|l| l.net).sum();
+    if nets != d.net {
         return Err(refuse(
-            invoice,
             "BR-CO-10",
             format!(
-                "the lines' nets add up to {nets}, the invoice's net is {}",
-                bill.net
+                "the lines' nets add up to {nets}, the document's net is {}",
+                d.net
             ),
         ));
     }
-    let tax: Decimal = bill.taxes.iter().map(|t| t.amount).sum();
-    let expected = (bill.net * vat.rate_pct / Decimal::ONE_HUNDRED)
+    let expected = (d.net * vat.rate_pct / Decimal::ONE_HUNDRED)
         .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-    if tax != expected {
+    if d.tax != expected {
         return Err(refuse(
-            invoice,
             "BR-S-09",
             format!(
-                "VAT {}% of {} is {expected} rounded to the cent; the invoice's tax is {tax} (its jurisdiction rounds per line or half to even)",
+                "VAT {}% of {} is {expected} rounded to the cent; the document's tax is {} (its jurisdiction rounds per line or half to even, or a note's tax is the difference of two rounded taxes)",
                 vat.rate_pct.normalize(),
-                bill.net
+                d.net,
+                d.tax
             ),
         ));
     }
-    if bill.total != bill.net + tax {
+    if d.total != d.net + d.tax {
         return Err(refuse(
-            invoice,
             "BR-CO-15",
-            format!("total {} is not net {} + tax {tax}", bill.total, bill.net),
+            format!("total {} is not net {} + tax {}", d.total, d.net, d.tax),
         ));
     }
-    if invoice.amount_due != bill.total - invoice.credits_applied {
+    if d.due_payable != d.total - d.prepaid {
         return Err(refuse(
-            invoice,
             "BR-CO-16",
             format!(
                 "amount due {} is not total {} - prepaid {}",
-                invoice.amount_due, bill.total, invoice.credits_applied
+                d.due_payable, d.total, d.prepaid
             ),
         ));
     }
     if vat.code == "S" && seller.vat_id.is_none() {
         return Err(refuse(
-            invoice,
             "BR-S-02",
             format!(
                 "issuer `{}` has no `vat_id`: a VAT invoice names the seller's",
@@ -220,7 +248,6 @@ pub fn check(
     }
     if vat.code == "AE" && (seller.vat_id.is_none() || buyer.vat_id.is_none()) {
         return Err(refuse(
-            invoice,
             "BR-AE-02",
             format!(
                 "a reverse-charge invoice names both VAT ids: issuer `{}` {}, account `{}` {}",
@@ -242,7 +269,81 @@ pub fn check(
     Ok(())
 }
 
-/// The Cross Industry Invoice XML of a final invoice (type 380), after [`check`].
+fn invoice_document<'a>(
+    catalog: &Catalog,
+    invoice: &'a Invoice,
+    number: &'a str,
+    issued: chrono::NaiveDate,
+    due: Option<chrono::NaiveDate>,
+) -> Document<'a> {
+    let bill = &invoice.bill;
+    let lines = bill
+        .lines()
+        .map(|l| {
+            // BR-27: a net price is never negative; a negative line is a negative quantity.
+            let (price, quantity) = if l.unit_price.is_sign_negative() {
+                (-l.unit_price, -l.quantity)
+            } else {
+                (l.unit_price, l.quantity)
+            };
+            TradeLine {
+                product: &l.product,
+                name: if l.unit.is_empty() {
+                    l.description.clone()
+                } else {
+                    format!("{} ({})", l.description, l.unit)
+                },
+                price,
+                per: l.per,
+                unit_code: unit_code(catalog, l.meter.as_deref(), l.monthly_fee.is_some()),
+                quantity,
+                allowance: l.adjustments,
+                net: l.amount + l.adjustments,
+            }
+        })
+        .collect();
+    Document {
+        type_code: 380,
+        number,
+        issued,
+        due,
+        corrects: None,
+        currency: &bill.currency,
+        first: invoice.period.start.date_naive(),
+        last: (invoice.period_end - chrono::Duration::seconds(1)).date_naive(),
+        lines,
+        net: bill.net,
+        tax: bill.taxes.iter().map(|t| t.amount).sum(),
+        total: bill.total,
+        prepaid: invoice.credits_applied,
+        due_payable: invoice.amount_due,
+    }
+}
+
+/// The buyer's country, or the refusal naming it (BR-11).
+fn buyer_country<'b>(
+    buyer: &'b Account,
+    refuse: &dyn Fn(&'static str, String) -> RaterError,
+) -> Result<&'b str, RaterError> {
+    buyer.country.as_deref().ok_or_else(|| {
+        refuse(
+            "BR-11",
+            format!(
+                "account `{}` has no `country` (the buyer's country code)",
+                buyer.id
+            ),
+        )
+    })
+}
+
+fn jurisdiction<'c>(catalog: &'c Catalog, buyer: &Account) -> Option<&'c TaxJurisdiction> {
+    buyer
+        .tax_jurisdiction
+        .as_deref()
+        .and_then(|j| catalog.tax_jurisdictions.iter().find(|t| t.id == j))
+}
+
+/// The Cross Industry Invoice XML of a final invoice (type 380), after the sum rules.
 ///
 /// # Errors
 /// [`RaterError::EInvoice`]: an interim invoice (no number, issue or due date), an account
@@ -262,28 +363,133 @@ pub fn cii_xml(
             "an interim invoice has no number, issue or due date: finalize the period first",
         ));
     };
-    let Some(buyer_country) = buyer.country.as_deref() else {
-        return Err(refuse(
-            invoice,
-            "BR-11",
-            format!(
-                "account `{}` has no `country` (the buyer's country code)",
-                buyer.id
-            ),
+    let no = |rule, m: String| refuse(invoice, rule, m);
+    let country = buyer_country(buyer, &no)?;
+    let vat = vat_category(invoice, jurisdiction(catalog, buyer))?;
+    let d = invoice_document(catalog, invoice, number, issued, Some(due));
+    check_document(&d, &vat, seller, buyer, &no)?;
+    Ok(write(&d, &vat, seller, buyer, country))
+}
+
+/// The Cross Industry Invoice XML of a numbered credit note (381) or debit note (383),
+/// referring to the invoice it corrects. A credit note states what is credited, so its
+/// amounts are the note's with the sign turned; each line is one unit (`C62`) at its change
+/// of net, the change of quantity in its name (a note may change an amount without a
+/// quantity).
+///
+/// # Errors
+/// [`RaterError::EInvoice`] as [`cii_xml`]; a note's tax that is not its net times the rate
+/// to the cent (a difference of two rounded taxes can be a cent off) is refused (BR-S-09).
+pub fn note_xml(
+    catalog: &Catalog,
+    note: &pricing::Note,
+    seller: &Issuer,
+    buyer: &Account,
+) -> Result<String, RaterError> {
+    let no = |rule, message: String| RaterError::EInvoice {
+        document: note
+            .number
+            .clone()
+            .unwrap_or_else(|| "(unnumbered note)".into()),
+        account: note.account.clone(),
+        rule,
+        message,
+    };
+    let Some(number) = &note.number else {
+        return Err(no(
+            "BR-02",
+            "an unnumbered note is billed on a later invoice, not issued".into(),
         ));
     };
-    let jurisdiction = buyer
-        .tax_jurisdiction
-        .as_deref()
-        .and_then(|j| catalog.tax_jurisdictions.iter().find(|t| t.id == j));
-    let vat = vat_category(invoice, jurisdiction)?;
-    check(invoice, &vat, seller, buyer)?;
-    let bill = &invoice.bill;
-    let cur = esc(&bill.currency);
+    let country = buyer_country(buyer, &no)?;
+    let credit = note.kind == pricing::NoteKind::Credit;
+    let sign = if credit { -Decimal::ONE } else { Decimal::ONE };
+    let vat = match note.taxes.as_slice() {
+        [t] if t.rate_pct.is_zero() => VatCategory {
+            code: "Z",
+            rate_pct: Decimal::ZERO,
+            exemption_reason: None,
+        },
+        [t] => VatCategory {
+            code: "S",
+            rate_pct: t.rate_pct,
+            exemption_reason: None,
+        },
+        [] if jurisdiction(catalog, buyer).is_some_and(|j| j.taxes.is_empty()) => VatCategory {
+            code: "AE",
+            rate_pct: Decimal::ZERO,
+            exemption_reason: Some("Reverse charge"),
+        },
+        _ => {
+            return Err(no(
+                "BR-CO-18",
+                "a note states one VAT rate: its taxes are none or several".into(),
+            ))
+        }
+    };
+    let lines = note
+        .lines()
+        .map(|l| {
+            let amount = sign * l.amount;
+            let name = if l.unit.is_empty() {
+                l.description.clone()
+            } else {
+                format!(
+                    "{} (quantity change {} {})",
+                    l.description,
+                    num(l.quantity),
+                    l.unit
+                )
+            };
+            TradeLine {
+                product: &l.product,
+                name,
+                price: amount.abs(),
+                per: Decimal::ONE,
+                unit_code: "C62",
+                quantity: if amount.is_sign_negative() {
+                    -Decimal::ONE
+                } else {
+                    Decimal::ONE
+                },
+                allowance: Decimal::ZERO,
+                net: amount,
+            }
+        })
+        .collect();
+    let tax: Decimal = note.taxes.iter().map(|t| t.amount).sum();
+    let d = Document {
+        type_code: if credit { 381 } else { 383 },
+        number,
+        issued: note.issue_date,
+        due: None,
+        corrects: Some(&note.corrects),
+        currency: &note.currency,
+        first: note.period.start.date_naive(),
+        last: (note.period.end() - chrono::Duration::seconds(1)).date_naive(),
+        lines,
+        net: sign * note.net,
+        tax: sign * tax,
+        total: sign * note.total,
+        prepaid: Decimal::ZERO,
+        due_payable: sign * note.total,
+    };
+    check_document(&d, &vat, seller, buyer, &no)?;
+    Ok(write(&d, &vat, seller, buyer, country))
+}
+
+/// The XML of a checked document. The XSD is a sequence: every element is written in its
+/// schema order.
+fn write(
+    d: &Document<'_>,
+    vat: &VatCategory,
+    seller: &Issuer,
+    buyer: &Account,
+    country: &str,
+) -> String {
+    let cur = esc(d.currency);
     let rate = num(vat.rate_pct);
-    let first = invoice.period.start.date_naive();
-    let last = (invoice.period_end - chrono::Duration::seconds(1)).date_naive();
-    let mut x = String::with_capacity(4096 + 1200 * bill.sections.len());
+    let mut x = String::with_capacity(4096 + 900 * d.lines.len());
     x.push_str(concat!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
         "<rsm:CrossIndustryInvoice",
@@ -292,33 +498,22 @@ pub fn cii_xml(
         " xmlns:qdt=\"urn:un:unece:uncefact:data:standard:QualifiedDataType:100\"",
         " xmlns:udt=\"urn:un:unece:uncefact:data:standard:UnqualifiedDataType:100\">\n",
     ));
-    // The XSD is a sequence: every element below is written in its schema order.
     let _ = write!(
         x,
         "<rsm:ExchangedDocumentContext><ram:GuidelineSpecifiedDocumentContextParameter><ram:ID>{EN16931}</ram:ID></ram:GuidelineSpecifiedDocumentContextParameter></rsm:ExchangedDocumentContext>\n\
-         <rsm:ExchangedDocument><ram:ID>{}</ram:ID><ram:TypeCode>380</ram:TypeCode><ram:IssueDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:IssueDateTime></rsm:ExchangedDocument>\n\
+         <rsm:ExchangedDocument><ram:ID>{}</ram:ID><ram:TypeCode>{}</ram:TypeCode><ram:IssueDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:IssueDateTime></rsm:ExchangedDocument>\n\
          <rsm:SupplyChainTradeTransaction>\n",
-        esc(number),
-        date(issued)
+        esc(d.number),
+        d.type_code,
+        date(d.issued)
     );
-    for (i, l) in bill.lines().enumerate() {
-        // BR-27: a net price is never negative; a negative line is a negative quantity.
-        let (price, quantity) = if l.unit_price.is_sign_negative() {
-            (-l.unit_price, -l.quantity)
-        } else {
-            (l.unit_price, l.quantity)
-        };
-        let name = if l.unit.is_empty() {
-            l.description.clone()
-        } else {
-            format!("{} ({})", l.description, l.unit)
-        };
+    for (i, l) in d.lines.iter().enumerate() {
         let basis = if l.per == Decimal::ONE {
             String::new()
         } else {
             format!(
                 "<ram:BasisQuantity unitCode=\"{}\">{}</ram:BasisQuantity>",
-                unit_code(catalog, l),
+                l.unit_code,
                 num(l.per)
             )
         };
@@ -330,27 +525,27 @@ pub fn cii_xml(
              <ram:SpecifiedLineTradeDelivery><ram:BilledQuantity unitCode=\"{}\">{}</ram:BilledQuantity></ram:SpecifiedLineTradeDelivery>\
              <ram:SpecifiedLineTradeSettlement><ram:ApplicableTradeTax><ram:TypeCode>VAT</ram:TypeCode><ram:CategoryCode>{}</ram:CategoryCode><ram:RateApplicablePercent>{rate}</ram:RateApplicablePercent></ram:ApplicableTradeTax>",
             i + 1,
-            esc(&l.product),
-            esc(&name),
-            num(price),
-            unit_code(catalog, l),
-            num(quantity),
+            esc(l.product),
+            esc(&l.name),
+            num(l.price),
+            l.unit_code,
+            num(l.quantity),
             vat.code,
         );
-        if !l.adjustments.is_zero() {
+        if !l.allowance.is_zero() {
             // Discounts and SLA credits spread onto the line (a charge if ever positive).
-            let charge = l.adjustments.is_sign_positive();
+            let charge = l.allowance.is_sign_positive();
             let _ = write!(
                 x,
                 "<ram:SpecifiedTradeAllowanceCharge><ram:ChargeIndicator><udt:Indicator>{charge}</udt:Indicator></ram:ChargeIndicator><ram:ActualAmount>{}</ram:ActualAmount><ram:Reason>{}</ram:Reason></ram:SpecifiedTradeAllowanceCharge>",
-                amt(l.adjustments.abs()),
+                amt(l.allowance.abs()),
                 if charge { "Adjustment" } else { "Discounts and SLA credits" }
             );
         }
         let _ = writeln!(
             x,
             "<ram:SpecifiedTradeSettlementLineMonetarySummation><ram:LineTotalAmount>{}</ram:LineTotalAmount></ram:SpecifiedTradeSettlementLineMonetarySummation></ram:SpecifiedLineTradeSettlement></ram:IncludedSupplyChainTradeLineItem>",
-            amt(l.amount + l.adjustments)
+            amt(l.net)
         );
     }
     x.push_str("<ram:ApplicableHeaderTradeAgreement>");
@@ -376,48 +571,59 @@ pub fn cii_xml(
         &buyer.address,
         None,
         None,
-        buyer_country,
+        country,
         buyer.vat_id.as_deref(),
     );
     x.push_str("</ram:ApplicableHeaderTradeAgreement>\n");
     let _ = writeln!(
         x,
         "<ram:ApplicableHeaderTradeDelivery><ram:ActualDeliverySupplyChainEvent><ram:OccurrenceDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:OccurrenceDateTime></ram:ActualDeliverySupplyChainEvent></ram:ApplicableHeaderTradeDelivery>",
-        date(last)
+        date(d.last)
     );
-    let tax: Decimal = bill.taxes.iter().map(|t| t.amount).sum();
+    let terms = match d.due {
+        Some(due) => format!(
+            "<ram:SpecifiedTradePaymentTerms><ram:Description>Due {} ({} days)</ram:Description><ram:DueDateDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:DueDateDateTime></ram:SpecifiedTradePaymentTerms>",
+            due.format("%Y-%m-%d"),
+            (due - d.issued).num_days(),
+            date(due)
+        ),
+        None => "<ram:SpecifiedTradePaymentTerms><ram:Description>Settled against the account's balance</ram:Description></ram:SpecifiedTradePaymentTerms>".to_string(),
+    };
+    let corrects = d.corrects.map_or_else(String::new, |n| {
+        format!(
+            "<ram:InvoiceReferencedDocument><ram:IssuerAssignedID>{}</ram:IssuerAssignedID></ram:InvoiceReferencedDocument>",
+            esc(n)
+        )
+    });
     let _ = write!(
         x,
         "<ram:ApplicableHeaderTradeSettlement><ram:InvoiceCurrencyCode>{cur}</ram:InvoiceCurrencyCode>\
          <ram:ApplicableTradeTax><ram:CalculatedAmount>{}</ram:CalculatedAmount><ram:TypeCode>VAT</ram:TypeCode>{}<ram:BasisAmount>{}</ram:BasisAmount><ram:CategoryCode>{}</ram:CategoryCode>{}<ram:RateApplicablePercent>{rate}</ram:RateApplicablePercent></ram:ApplicableTradeTax>\
          <ram:BillingSpecifiedPeriod><ram:StartDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:StartDateTime><ram:EndDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:EndDateTime></ram:BillingSpecifiedPeriod>\
-         <ram:SpecifiedTradePaymentTerms><ram:Description>Due {} ({} days)</ram:Description><ram:DueDateDateTime><udt:DateTimeString format=\"102\">{}</udt:DateTimeString></ram:DueDateDateTime></ram:SpecifiedTradePaymentTerms>\
+         {terms}\
          <ram:SpecifiedTradeSettlementHeaderMonetarySummation><ram:LineTotalAmount>{}</ram:LineTotalAmount><ram:TaxBasisTotalAmount>{}</ram:TaxBasisTotalAmount><ram:TaxTotalAmount currencyID=\"{cur}\">{}</ram:TaxTotalAmount><ram:GrandTotalAmount>{}</ram:GrandTotalAmount><ram:TotalPrepaidAmount>{}</ram:TotalPrepaidAmount><ram:DuePayableAmount>{}</ram:DuePayableAmount></ram:SpecifiedTradeSettlementHeaderMonetarySummation>\
-         </ram:ApplicableHeaderTradeSettlement>\n</rsm:SupplyChainTradeTransaction>\n</rsm:CrossIndustryInvoice>\n",
-        amt(tax),
+         {corrects}</ram:ApplicableHeaderTradeSettlement>\n</rsm:SupplyChainTradeTransaction>\n</rsm:CrossIndustryInvoice>\n",
+        amt(d.tax),
         vat.exemption_reason
             .map(|r| format!("<ram:ExemptionReason>{}</ram:ExemptionReason>", esc(r)))
             .unwrap_or_default(),
-        amt(bill.net),
+        amt(d.net),
         vat.code,
         if vat.code == "AE" {
             "<ram:ExemptionReasonCode>VATEX-EU-AE</ram:ExemptionReasonCode>"
         } else {
             ""
         },
-        date(first),
-        date(last),
-        due.format("%Y-%m-%d"),
-        (due - issued).num_days(),
-        date(due),
-        amt(bill.net),
-        amt(bill.net),
-        amt(tax),
-        amt(bill.total),
-        amt(invoice.credits_applied),
-        amt(invoice.amount_due),
+        date(d.first),
+        date(d.last),
+        amt(d.net),
+        amt(d.net),
+        amt(d.tax),
+        amt(d.total),
+        amt(d.prepaid),
+        amt(d.due_payable),
     );
-    Ok(x)
+    x
 }
 
 /// A trade party in schema order: name, postal address (street lines, postcode, city,

@@ -541,6 +541,43 @@ async fn route<S: Store, O: Objects>(
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET /notes needs ?account= and ?period="))?;
             let notes = crate::notes::notes_of(store, account, &period.id()).await?;
+            let output = req.query("output").map(str::to_ascii_lowercase);
+            if let Some(output @ ("pdf" | "einvoice" | "xml")) = output.as_deref() {
+                // One note as a document: `?number=` names it.
+                let number = req
+                    .query("number")
+                    .ok_or_else(|| bad("number", "a note's document needs ?number="))?;
+                let note = notes
+                    .iter()
+                    .find(|n| n.number.as_deref() == Some(number))
+                    .ok_or_else(|| {
+                        bad(
+                            "number",
+                            format!(
+                                "{account} {} has no note numbered `{}`",
+                                period.id(),
+                                pricing::error::shown(number)
+                            ),
+                        )
+                    })?;
+                let acc = config.known_account(account)?;
+                return Ok(if output == "pdf" {
+                    let embed = if req.query("einvoice") == Some("false") {
+                        crate::documents::Embed::Nothing
+                    } else {
+                        crate::documents::Embed::EInvoice
+                    };
+                    Answer::Document {
+                        content_type: "application/pdf",
+                        bytes: crate::documents::note_pdf_of(config, acc, note, embed)?,
+                    }
+                } else {
+                    Answer::Document {
+                        content_type: "application/xml",
+                        bytes: crate::documents::note_xml(config, acc, note)?.into_bytes(),
+                    }
+                });
+            }
             Ok(Answer::Json(json!({
                 "account": account,
                 "period": period.id(),

@@ -349,6 +349,146 @@ pub fn invoice_pdf(
     from: &Letterhead,
     einvoice: Option<&str>,
 ) -> Result<Vec<u8>, RaterError> {
+    let number = inv.number.clone().unwrap_or_else(|| "not issued".into());
+    let first_day = inv.period.start.date_naive();
+    let last_day = (inv.period_end - chrono::Duration::seconds(1)).date_naive();
+    let head = Head {
+        title: if inv.number.is_some() {
+            "INVOICE"
+        } else {
+            "INTERIM INVOICE"
+        },
+        kind: if inv.number.is_some() {
+            "Invoice"
+        } else {
+            "Interim invoice"
+        },
+        number,
+        account: &inv.account,
+        account_name: &inv.account_name,
+        address: &inv.address,
+        first_day,
+        last_day,
+        date: inv.issue_date.unwrap_or(last_day),
+        meta: vec![
+            (
+                "ISSUE DATE",
+                inv.issue_date
+                    .map_or_else(|| "-".to_string(), |d| d.to_string()),
+            ),
+            (
+                "DUE DATE",
+                inv.due_date
+                    .map_or_else(|| "-".to_string(), |d| d.to_string()),
+            ),
+            ("CURRENCY", inv.bill.currency.clone()),
+        ],
+    };
+    render(&head, &rows(inv), from, einvoice)
+}
+
+/// A credit or debit note as a PDF/A-3b document: the change to the invoice it corrects, line
+/// by line (quantity and net amount), its taxes and total, with its e-invoice (381 or 383)
+/// embedded when given.
+///
+/// # Errors
+/// As [`invoice_pdf`].
+pub fn note_pdf(
+    note: &pricing::Note,
+    from: &Letterhead,
+    einvoice: Option<&str>,
+) -> Result<Vec<u8>, RaterError> {
+    let credit = note.kind == pricing::NoteKind::Credit;
+    let head = Head {
+        title: if credit { "CREDIT NOTE" } else { "DEBIT NOTE" },
+        kind: if credit { "Credit note" } else { "Debit note" },
+        number: note.number.clone().unwrap_or_else(|| "not issued".into()),
+        account: &note.account,
+        account_name: &note.account_name,
+        address: &note.address,
+        first_day: note.period.start.date_naive(),
+        last_day: (note.period.end() - chrono::Duration::seconds(1)).date_naive(),
+        date: note.issue_date,
+        meta: vec![
+            ("ISSUE DATE", note.issue_date.to_string()),
+            ("CORRECTS", note.corrects.clone()),
+            ("CURRENCY", note.currency.clone()),
+        ],
+    };
+    let cur = note.currency.as_str();
+    let mut out = Vec::new();
+    for s in &note.sections {
+        if s.lines.is_empty() {
+            continue;
+        }
+        out.push(Row::Section(s.name.clone()));
+        for l in &s.lines {
+            out.push(Row::Line {
+                description: l.description.clone(),
+                quantity: quantity(l.quantity, &l.unit),
+                price: String::new(),
+                amount: money(cur, l.amount),
+            });
+        }
+        out.push(Row::SectionTotal(money(cur, s.total)));
+    }
+    out.push(Row::Gap);
+    out.push(Row::Summary {
+        label: format!("Reason: {}", note.reason.label()),
+        base: String::new(),
+        amount: String::new(),
+        strong: false,
+    });
+    out.push(Row::Summary {
+        label: "Net change".into(),
+        base: String::new(),
+        amount: money(cur, note.net),
+        strong: false,
+    });
+    for t in &note.taxes {
+        out.push(Row::Summary {
+            label: format!("{} {}%", t.name, t.rate_pct.normalize()),
+            base: format!("on {}", money(cur, t.base)),
+            amount: money(cur, t.amount),
+            strong: false,
+        });
+    }
+    out.push(Row::Summary {
+        label: if credit {
+            "Total credited".into()
+        } else {
+            "Total due".into()
+        },
+        base: String::new(),
+        amount: money(cur, note.total),
+        strong: true,
+    });
+    render(&head, &out, from, einvoice)
+}
+
+/// What the first page's header says of a document.
+struct Head<'a> {
+    title: &'static str,
+    /// "Invoice", "Credit note": the document's kind in its metadata.
+    kind: &'static str,
+    number: String,
+    account: &'a str,
+    account_name: &'a str,
+    address: &'a [String],
+    first_day: chrono::NaiveDate,
+    last_day: chrono::NaiveDate,
+    /// The document's date (its metadata's).
+    date: chrono::NaiveDate,
+    /// Label and value after the number and the period.
+    meta: Vec<(&'static str, String)>,
+}
+
+fn render(
+    head: &Head<'_>,
+    body: &[Row],
+    from: &Letterhead,
+    einvoice: Option<&str>,
+) -> Result<Vec<u8>, RaterError> {
     let regular = Face::new(REGULAR)?;
     let bold = Face::new(BOLD)?;
     let pen = Pen {
@@ -369,15 +509,13 @@ pub fn invoice_pdf(
     let right = A4_W - MARGIN;
     let (c_qty, c_price, c_amount) = (350.0, 460.0, right - 4.0);
     let description_width = 230.0;
-    let title = if inv.number.is_some() {
-        "INVOICE"
-    } else {
-        "INTERIM INVOICE"
-    };
-    let number = inv.number.clone().unwrap_or_else(|| "not issued".into());
-    let first_day = inv.period.start.date_naive();
-    let last_day = (inv.period_end - chrono::Duration::seconds(1)).date_naive();
-    let day = inv.issue_date.unwrap_or(last_day);
+    let (title, number, first_day, last_day, day) = (
+        head.title,
+        head.number.clone(),
+        head.first_day,
+        head.last_day,
+        head.date,
+    );
 
     let settings = SerializeSettings {
         configuration: ConfigurationBuilder::new()
@@ -396,17 +534,11 @@ pub fn invoice_pdf(
         .utc_offset_hour(0);
     doc.set_metadata(
         Metadata::new()
-            .title(format!("Invoice {number} of {}", inv.account_name))
+            .title(format!("{} {number} of {}", head.kind, head.account_name))
             .authors(vec![from.name.clone()])
             .description(format!(
                 "{} {number} for {} ({}), {first_day} to {last_day}",
-                if inv.number.is_some() {
-                    "Invoice"
-                } else {
-                    "Interim invoice"
-                },
-                inv.account_name,
-                inv.account
+                head.kind, head.account_name, head.account
             ))
             .creator("Ratecard".to_string())
             .producer("Ratecard (krilla)".to_string())
@@ -415,7 +547,6 @@ pub fn invoice_pdf(
     );
 
     // Paginate: the first page's table starts below the header, the others at the top.
-    let body = rows(inv);
     let first_top = 300.0;
     let next_top = 78.0;
     let mut pages: Vec<Vec<&Row>> = vec![Vec::new()];
@@ -516,7 +647,7 @@ pub fn invoice_pdf(
                 yb,
                 Align::Left,
                 ink,
-                &bold.fit(&inv.account_name, 10.0, right - 300.0),
+                &bold.fit(head.account_name, 10.0, right - 300.0),
             );
             yb += 12.5;
             pen.text(
@@ -527,9 +658,9 @@ pub fn invoice_pdf(
                 yb,
                 Align::Left,
                 grey,
-                &format!("Account {}", inv.account),
+                &format!("Account {}", head.account),
             );
-            for l in &inv.address {
+            for l in head.address {
                 yb += 12.5;
                 pen.text(
                     &mut s,
@@ -543,22 +674,19 @@ pub fn invoice_pdf(
                 );
             }
             let meta_y = 236.0;
-            let meta = [
-                ("INVOICE NUMBER", number.clone()),
+            let mut meta = vec![
+                (
+                    if head.kind.ends_with("note") {
+                        "NOTE NUMBER"
+                    } else {
+                        "INVOICE NUMBER"
+                    },
+                    number.clone(),
+                ),
                 ("PERIOD", format!("{first_day} to {last_day}")),
-                (
-                    "ISSUE DATE",
-                    inv.issue_date
-                        .map_or_else(|| "-".to_string(), |d| d.to_string()),
-                ),
-                (
-                    "DUE DATE",
-                    inv.due_date
-                        .map_or_else(|| "-".to_string(), |d| d.to_string()),
-                ),
-                ("CURRENCY", inv.bill.currency.clone()),
             ];
-            for ((k, v), x) in meta.iter().zip([MARGIN, 150.0, 300.0, 385.0, 470.0]) {
+            meta.extend(head.meta.iter().cloned());
+            for ((k, v), x) in meta.iter().zip([MARGIN, 132.0, 280.0, 365.0, 470.0]) {
                 pen.text(&mut s, true, 7.5, x, meta_y, Align::Left, grey, k);
                 pen.text(&mut s, false, 9.5, x, meta_y + 14.0, Align::Left, ink, v);
             }
@@ -573,7 +701,11 @@ pub fn invoice_pdf(
                 40.0,
                 Align::Left,
                 grey,
-                &format!("{} · invoice {number} (continued)", from.name),
+                &format!(
+                    "{} · {} {number} (continued)",
+                    from.name,
+                    head.kind.to_lowercase()
+                ),
             );
             y = next_top - 26.0;
         }
@@ -655,7 +787,13 @@ pub fn invoice_pdf(
                         hline(&mut s, 300.0, right, y - 10.5, 0.8, brand);
                     }
                     // A label without a base may run under the base's column.
-                    let room = if base.is_empty() { 165.0 } else { 130.0 };
+                    let room = if amount.is_empty() {
+                        250.0
+                    } else if base.is_empty() {
+                        165.0
+                    } else {
+                        130.0
+                    };
                     pen.text(
                         &mut s,
                         *strong,

@@ -286,3 +286,75 @@ async fn invoices_that_cannot_be_einvoices_are_refused_naming_the_rule() {
     let e = einvoice_xml(&config, &acc, &inv).unwrap_err();
     assert!(e.to_string().contains("no issuer `unknown-issuer`"), "{e}");
 }
+
+#[tokio::test]
+async fn a_credit_note_is_a_pdf_with_a_valid_381_einvoice() {
+    let (_dir, store, config) = closed_february().await;
+    // February re-rated under a corrected catalog: copper at 2.00 an hour instead of 2.20.
+    let mut catalog: serde_json::Value =
+        serde_json::from_str(&read("examples/catalogs/cloudstack.json")).unwrap();
+    catalog["version"] = "2017-02.2".into();
+    for p in catalog["products"].as_array_mut().unwrap() {
+        if p["id"] == "copper" {
+            p["charges"][0]["price"]["unit_price"] = "2.0000".into();
+        }
+    }
+    let mut corrected = RaterConfig::from_json(
+        &catalog.to_string(),
+        &read("examples/accounts/cloudstack.json"),
+        "ratecard",
+    )
+    .unwrap();
+    corrected.clock = config.clock.clone();
+    let note = rater::notes::correct(
+        &store,
+        &corrected,
+        "bu1user1",
+        feb(),
+        pricing::NoteReason::CorrectedCatalog,
+    )
+    .await
+    .unwrap()
+    .expect("a corrected price issues a note");
+    // By hand: 1,343.6 h x 0.20 = 268.72 credited; VAT 20 % of the invoice moves from
+    // 2,932.38 (of 14,661.92) to 2,878.64 (of 14,393.20): 53.74; 322.46 in all.
+    assert_eq!(note.kind, pricing::NoteKind::Credit);
+    assert_eq!(note.total, "-322.46".parse().unwrap());
+    let acc = corrected.known_account("bu1user1").unwrap();
+    let pdf = rater::documents::note_pdf_of(&corrected, acc, &note, Embed::EInvoice).unwrap();
+    let dir = out_dir();
+    let pdf_path = dir.join("bu1user1-credit-note.pdf");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    let text = run(Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&pdf_path)
+        .arg("-"));
+    for shown in [
+        "CREDIT NOTE",
+        "GBP -268.72",
+        "GBP -53.74",
+        "GBP -322.46",
+        "ratecard-000001",
+    ] {
+        assert!(text.contains(shown), "no {shown} in\n{text}");
+    }
+    golden("bu1user1-credit-note", &text);
+    let xml_path = dir.join("bu1user1-credit-note.factur-x.xml");
+    run(Command::new(venv_tool("facturx-pdfextractxml"))
+        .arg(&pdf_path)
+        .arg(&xml_path));
+    let xml = std::fs::read_to_string(&xml_path).unwrap();
+    // A credit note states what it credits: positive amounts, type 381, the invoice it
+    // corrects.
+    assert!(xml.contains("<ram:TypeCode>381</ram:TypeCode>"), "{xml}");
+    assert!(
+        xml.contains("<ram:GrandTotalAmount>322.46</ram:GrandTotalAmount>"),
+        "{xml}"
+    );
+    assert!(xml.contains("<ram:IssuerAssignedID>ratecard-000001</ram:IssuerAssignedID>"));
+    validate_xml(&xml_path);
+    run(Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
+        .arg(&pdf_path)
+        .arg(dir.join("bu1user1-credit-note")));
+}

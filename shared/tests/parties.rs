@@ -13,8 +13,14 @@ fn the_example_book_describes_its_issuers() {
     let book: AccountBook = parse_json(CLOUDSTACK_ACCOUNTS).unwrap();
     book.validate(&cloudstack()).unwrap();
     let acme = book.issuer("acme").unwrap();
-    assert_eq!((acme.country.as_str(), acme.vat_id.as_deref()), ("DE", Some("DE811907980")));
-    assert_eq!(book.account("bu1user1").unwrap().country.as_deref(), Some("GB"));
+    assert_eq!(
+        (acme.country.as_str(), acme.vat_id.as_deref()),
+        ("DE", Some("DE811907980"))
+    );
+    assert_eq!(
+        book.account("bu1user1").unwrap().country.as_deref(),
+        Some("GB")
+    );
 }
 
 #[test]
@@ -37,5 +43,7 @@ fn bad_countries_and_issuers_are_refused_at_their_paths() {
         ],
         "{errors}"
     );
-    assert!(errors.to_string().contains("`United Kingdom` is not an ISO 3166-1 alpha-2"));
+    assert!(errors
+        .to_string()
+        .contains("`United Kingdom` is not an ISO 3166-1 alpha-2"));
 }

@@ -262,6 +262,28 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         output: OutputKind,
     },
+    /// Write a numbered credit or debit note as a PDF (PDF/A-3, in its issuer's name and
+    /// brand) with its EN 16931 e-invoice (381 or 383) embedded, or the e-invoice alone.
+    Note {
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        period: String,
+        /// The note's number (`ratecard notes` lists them).
+        #[arg(long)]
+        number: String,
+        #[arg(long, value_name = "FILE.pdf")]
+        pdf: Option<PathBuf>,
+        /// The PDF without the e-invoice.
+        #[arg(long, requires = "pdf")]
+        no_einvoice: bool,
+        #[arg(long, value_name = "FILE.xml")]
+        xml: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Write a reseller's effective catalog for the storefront (no wholesale prices in it).
     Publish {
         #[arg(long)]
@@ -760,6 +782,55 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             }
             print_notes(&notes, output)
         }
+        Command::Note {
+            account,
+            period,
+            number,
+            pdf,
+            no_einvoice,
+            xml,
+            config,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let period = parse_period(&period)?;
+            let acc = config.known_account(&account)?;
+            let notes = rater::notes::notes_of(store, &account, &period.id()).await?;
+            let Some(note) = notes
+                .iter()
+                .find(|n| n.number.as_deref() == Some(number.as_str()))
+            else {
+                bail!(
+                    "{account} {}: no note numbered `{number}` (there are {})",
+                    period.id(),
+                    notes.len()
+                );
+            };
+            if pdf.is_none() && xml.is_none() {
+                bail!("write the note with --pdf <file.pdf> and/or --xml <file.xml>");
+            }
+            if let Some(path) = &xml {
+                let text = rater::documents::note_xml(&config, acc, note)?;
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!(
+                    "EN 16931 e-invoice of note {number} written to {}",
+                    path.display()
+                );
+            }
+            if let Some(path) = &pdf {
+                let embed = if no_einvoice {
+                    rater::documents::Embed::Nothing
+                } else {
+                    rater::documents::Embed::EInvoice
+                };
+                let bytes = rater::documents::note_pdf_of(&config, acc, note, embed)?;
+                std::fs::write(path, bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("PDF of note {number} written to {}", path.display());
+            }
+            Ok(())
+        }
         Command::PublishConfig { config, .. } => {
             let config = load_config(&config)?;
             rater::config::put_config_versions(store, &config, true).await?;
@@ -881,6 +952,7 @@ async fn cli_main(cli: Cli) -> Result<()> {
         | Command::Report { store, .. }
         | Command::Rerate { store, .. }
         | Command::Notes { store, .. }
+        | Command::Note { store, .. }
         | Command::PublishConfig { store, .. } => store.store.clone(),
     };
     match open_store(&spec).await? {
