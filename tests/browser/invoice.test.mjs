@@ -109,6 +109,56 @@ test('an export dropped on the page is previewed, and settings reprice it', asyn
   }
 });
 
+// The cost explorer: the CloudStack example month spread over its days, projects, resources
+// and products in the browser (by the preview's worker, with the rater's report code), adding up
+// to the net the rater bills for the same settings; its CSV; and the invoice printing alone.
+test('the cost explorer spreads the CloudStack month and the invoice prints alone', async () => {
+  const { p } = await openInvoicePage();
+  try {
+    const page = p.page;
+    const file = join(EXPORTS, 'cloudstack-2017-02.json');
+    await page.getByTestId('usage-file').setInputFiles(file);
+    const browser = await previewTotals(page);
+    const account = Object.keys(browser)[0];
+    const invoice = page.locator(`[data-testid="invoice"][data-account="${account}"]`);
+    const explorer = invoice.getByTestId('explorer');
+    await explorer.waitFor();
+    const costs = await explorer.locator('.bar').evaluateAll((bs) => bs.map((b) => b.dataset.cost));
+    assert.equal(costs.length, 28, 'a bar per day of February 2017');
+    const dir = mkdtempSync(join(tmpdir(), 'explorer-'));
+    const accounts = join(dir, 'accounts.json');
+    writeFileSync(accounts, JSON.stringify(previewAccounts([account])));
+    const rated = rateUsage({ usage: file, catalog: join(DIST, 'catalogs/direct.json'), accounts, period: '2017-02' });
+    const scale = 2;
+    const sum = costs.reduce((a, c) => a + decimalMinor(c, scale), 0n);
+    assert.equal(sum, decimalMinor(rated.nets[account], scale), `the days add up to the net (${rated.tool})`);
+    for (const dim of ['project', 'resource', 'product']) {
+      assert.ok(await explorer.getByTestId(`breakdown-${dim}`).locator('tbody tr').count() > 0, dim);
+    }
+    // The CSV link holds the same days: its rows add up to the net too.
+    const href = await explorer.getByTestId('explorer-csv').getAttribute('href');
+    const csv = decodeURIComponent(href.slice(href.indexOf(',') + 1));
+    const lines = csv.trim().split('\n');
+    assert.equal(lines[0], 'date,currency,project,resource,product,meter,unit,quantity,amount');
+    const rows = lines.slice(1).filter((l) => !l.startsWith('total'));
+    const csvSum = rows.reduce((a, l) => a + decimalMinor(l.split(',').at(-1), scale), 0n);
+    assert.equal(csvSum, sum);
+    await explorer.scrollIntoViewIfNeeded();
+    await screenshot(page, 'cost-explorer');
+    // Printed, the page is the invoice alone: no drop zone, settings or explorer.
+    await page.emulateMedia({ media: 'print' });
+    assert.equal(await page.getByTestId('dropzone').isVisible(), false);
+    assert.equal(await explorer.isVisible(), false);
+    assert.equal(await invoice.getByTestId('invoice-total').isVisible(), true);
+    await screenshot(page, 'invoice-print');
+    await page.emulateMedia({ media: 'screen' });
+    assert.equal(await page.getByTestId('print-invoice').isVisible(), true);
+    p.assertNoErrors();
+  } finally {
+    await p.close();
+  }
+});
+
 // The preview runs in a web worker owned by the page: leaving the page stops it, and coming
 // back starts a new one that answers like the first.
 test('the preview works again after leaving the invoice page and coming back', async () => {

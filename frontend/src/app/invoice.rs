@@ -72,6 +72,9 @@ fn invoice_view(inv: InvoiceView) -> impl IntoView {
                     <tr class="total"><th scope="row">"Total"</th><td class="num" data-testid="invoice-total" data-currency=cur>{inv.total}</td></tr>
                 </tbody>
             </table>
+            // Built and escaped by the preview's worker (`model::explorer`): none of it is in the
+            // page's first download.
+            <div inner_html=inv.explorer></div>
         </article>
     }
 }
@@ -132,13 +135,13 @@ pub fn InvoicePage() -> impl IntoView {
     view! {
         <section class="panel invoice-page" aria-labelledby="invoice-heading">
             <h2 id="invoice-heading">"Invoice preview"</h2>
-            <p>
+            <p class="no-print">
                 "Drop a usage export (canonical CSV, JSON Lines, CloudStack listUsageRecords or Ceilometer samples) "
                 "to see the invoice it gives with the settings below. The file is read by this page only: it is never uploaded."
             </p>
             <SettingsBar/>
             <div
-                class="dropzone"
+                class="dropzone no-print"
                 class:dragging=move || dragging.get()
                 data-testid="dropzone"
                 on:dragover=move |ev: web_sys::DragEvent| {
@@ -170,11 +173,14 @@ pub fn InvoicePage() -> impl IntoView {
                     }
                 />
             </div>
-            <p role="status" class="muted" data-testid="invoice-status">{move || status.get()}</p>
+            <p role="status" class="muted no-print" data-testid="invoice-status">{move || status.get()}</p>
             {move || result.get().map(|r| match r.error {
                 None => view! {
                     <div data-testid="preview">
-                        <p class="muted" data-testid="preview-summary">{r.summary}</p>
+                        <p class="muted no-print" data-testid="preview-summary">{r.summary}</p>
+                        <p class="no-print">
+                            <button type="button" class="secondary" data-testid="print-invoice" on:click=move |_| browser::print()>"Print the invoice"</button>
+                        </p>
                         {r.invoices.into_iter().map(invoice_view).collect_view()}
                     </div>
                 }.into_any(),

@@ -26,6 +26,8 @@ pub struct Preview {
     pub records: u64,
     pub period: BillingPeriod,
     pub invoices: Vec<Invoice>,
+    /// Each invoice's cost explorer, in the same order.
+    pub explorers: Vec<super::explorer::Explorer>,
 }
 
 /// Why a dropped file gives no invoice, in words for the page.
@@ -163,21 +165,24 @@ pub fn preview(
     }
     let usage = pricing::rate(catalog, period, &records)
         .map_err(|e| import_error(ImportError::Records(e)))?;
-    let invoices = usage
-        .accounts()
-        .iter()
-        .map(|a| {
-            let account = preview_account(a, settings, catalog, period.start);
-            pricing::invoice(catalog, &account, period, &usage)
-                .map_err(|e| PreviewError::Pricing(e.to_string()))
-        })
-        .collect::<Result<Vec<Invoice>, PreviewError>>()?;
+    let mut invoices = Vec::new();
+    let mut explorers = Vec::new();
+    for a in usage.accounts() {
+        let account = preview_account(&a, settings, catalog, period.start);
+        let pricing_error = |e: pricing::PricingError| PreviewError::Pricing(e.to_string());
+        let inv = pricing::invoice(catalog, &account, period, &usage).map_err(pricing_error)?;
+        explorers.push(
+            super::explorer::explore(catalog, &account, &inv, &usage).map_err(pricing_error)?,
+        );
+        invoices.push(inv);
+    }
     Ok(Preview {
         file_name: file_name.chars().take(200).collect(),
         format,
         records: records.len() as u64,
         period,
         invoices,
+        explorers,
     })
 }
 
@@ -212,6 +217,9 @@ pub struct InvoiceView {
     /// The bill's summary rows: subtotal, then discounts and SLA credits, then taxes.
     pub rows: Vec<SummaryRow>,
     pub total: String,
+    /// The cost explorer's markup (escaped and built in the worker; see `model::explorer`).
+    #[serde(default)]
+    pub explorer: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,6 +317,7 @@ impl InvoiceView {
             sections,
             rows,
             total: money(inv.bill.total, cur),
+            explorer: String::new(),
         }
     }
 }
@@ -325,7 +334,15 @@ impl PreviewView {
                     p.period.id(),
                     p.invoices.len()
                 ),
-                invoices: p.invoices.iter().map(InvoiceView::new).collect(),
+                invoices: p
+                    .invoices
+                    .iter()
+                    .zip(&p.explorers)
+                    .map(|(i, e)| InvoiceView {
+                        explorer: e.html(&i.account, &i.period_id),
+                        ..InvoiceView::new(i)
+                    })
+                    .collect(),
                 ..PreviewView::default()
             },
             Err(e) => PreviewView {

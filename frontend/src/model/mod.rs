@@ -7,6 +7,7 @@
 pub mod catalog_view;
 pub mod config;
 pub mod estimate_view;
+pub mod explorer;
 pub mod format;
 pub mod invoice_preview;
 pub mod publish;

@@ -163,11 +163,19 @@ export function rateUsage({ usage, catalog, accounts, period }) {
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const totals = {};
-    for (const inv of JSON.parse(out).invoices) totals[inv.account] = inv.total;
-    return { tool: 'ratecard', totals };
+    const nets = {};
+    for (const inv of JSON.parse(out).invoices) {
+      totals[inv.account] = inv.total;
+      nets[inv.account] = inv.net;
+    }
+    return { tool: 'ratecard', totals, nets };
   }
   const out = JSON.parse(e2eHelper(['invoice', '--catalog', catalog, '--accounts', accounts, '--usage', usage, '--period', period]));
   const totals = {};
-  for (const [account, v] of Object.entries(out)) totals[account] = v.total;
-  return { tool: 'storefront-e2e (ratecard not built)', totals };
+  const nets = {};
+  for (const [account, v] of Object.entries(out)) {
+    totals[account] = v.total;
+    nets[account] = v.net;
+  }
+  return { tool: 'storefront-e2e (ratecard not built)', totals, nets };
 }

@@ -89,7 +89,7 @@ fn run() -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 out.insert(
                     a.id.clone(),
-                    serde_json::json!({ "total": inv.bill.total.to_string(), "currency": inv.bill.currency }),
+                    serde_json::json!({ "total": inv.bill.total.to_string(), "net": inv.bill.net.to_string(), "currency": inv.bill.currency }),
                 );
             }
             println!("{}", serde_json::Value::Object(out));
