@@ -128,12 +128,15 @@ async fn every_example_invoice_is_a_pdf_with_a_valid_en16931_einvoice() {
     // document's lines add up to 14,661.92, storage 9,041.62 where the seed prints 9,041.60;
     // + VAT 20 % 2,932.38 = 17,594.30), Acme's customer at Acme's prices (2,975.00 +
     // USt 19 % 565.25 = 3,540.25) and Acme's wholesale statement (2,443.41, reverse charge),
-    // Nimbus's customer (533.82 + VAT 20 % 106.76 = 640.58); see tests/tests/resellers.rs.
+    // Nimbus's customer (533.82 + VAT 20 % 106.76 = 640.58; see tests/tests/resellers.rs), and
+    // smb-tenant, Swiss MWST 8.1 % per line on 44.44 (3.60) paid from its prepaid credit: the
+    // e-invoice's prepaid amount is 48.04 and nothing is due.
     let cases = [
         ("bu1user1", "GBP 17,594.30", "Ratecard Cloud Ltd"),
         ("acme-shop", "EUR 3,540.25", "Acme Cloud GmbH"),
         ("reseller-acme", "EUR 2,443.41", "Ratecard Cloud Ltd"),
         ("nimbus-studio", "GBP 640.58", "Nimbus Hosting Ltd"),
+        ("smb-tenant", "EUR 48.04", "Ratecard Cloud Ltd"),
     ];
     for (account, total, issuer) in cases {
         let acc = config.known_account(account).unwrap();

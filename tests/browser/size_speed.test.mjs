@@ -40,10 +40,13 @@ const BUNDLE_BROTLI_BYTES_MAX = 277_000;
  * operation became checked (issue 12), then 494,112 B once the worker read the catalog's
  * importer mappings (parsed and checked with their JSON paths) and rated Ceilometer windows,
  * mapped counters and CloudStack resource rules, with contract prices and invoice blocks
- * (issue 18), then 504,761 B with coupons, cost codes and the carried Ceilometer readings.
+ * (issue 18), then 504,761 B with coupons, cost codes and the carried Ceilometer readings,
+ * then 518,749 B with the cost explorer computed in the worker (issue 17: the invoice spread
+ * over days, projects, resources and products, its CSV and markup; the first download grew
+ * 461 B, for the explorer's slot and the print button).
  * The ceiling stops the total from growing; lower it with every win.
  */
-const TOTAL_BROTLI_BYTES_MAX = 507_000;
+const TOTAL_BROTLI_BYTES_MAX = 521_000;
 /** Files of the lazily loaded preview worker. */
 const WORKER_FILE = /^preview-worker/;
 /** Components in the benchmark app (the issue's "200-line app"). */

@@ -254,7 +254,7 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
             </header>
             <div class="print-only print-header">
                 <strong>{theme.name.clone()}</strong>
-                " · estimate · price list " {catalog.version.clone()}
+                " · price list " {catalog.version.clone()}
             </div>
             {move || shop.notice.get().map(|n| view! {
                 <div class="notice" role="status" data-testid="notice">
