@@ -137,6 +137,8 @@ async fn every_example_invoice_is_a_pdf_with_a_valid_en16931_einvoice() {
         ("reseller-acme", "EUR 2,443.41", "Ratecard Cloud Ltd"),
         ("nimbus-studio", "GBP 640.58", "Nimbus Hosting Ltd"),
         ("smb-tenant", "EUR 48.04", "Ratecard Cloud Ltd"),
+        // The provider's statement to Nimbus: 411.60 wholesale + VAT 20 % 82.32.
+        ("reseller-nimbus", "GBP 493.92", "Ratecard Cloud Ltd"),
     ];
     for (account, total, issuer) in cases {
         let acc = config.known_account(account).unwrap();
@@ -360,4 +362,88 @@ async fn a_credit_note_is_a_pdf_with_a_valid_381_einvoice() {
         .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
         .arg(&pdf_path)
         .arg(dir.join("bu1user1-credit-note")));
+}
+
+/// The OpenStack example: November 2026's Ceilometer samples for tenant-acme, closed, as a PDF
+/// with a valid e-invoice (Swedish Moms 25 %); the same invoice under British Columbia's GST
+/// and PST (two taxes on one base) is not VAT, and is refused.
+#[tokio::test]
+async fn the_openstack_example_month_is_a_valid_einvoice_and_gst_pst_is_refused() {
+    let mut config = RaterConfig::from_json(
+        &read("examples/catalogs/openstack.json"),
+        &read("examples/accounts/openstack.json"),
+        "ratecard",
+    )
+    .unwrap();
+    // 2026-12-04T00:00:00Z: after November's end.
+    config.clock = Arc::new(|| 1_796_342_400);
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    let nov = BillingPeriod::month(2026, 11).unwrap();
+    let req = BatchRequest {
+        batch_id: None,
+        format: None,
+        period: Some(nov),
+        account: None,
+        mode: rater::Mode::Interim,
+        export: read("examples/exports/ceilometer-2026-11.json").into_bytes(),
+    };
+    rate_batch(&store, &config, req).await.unwrap();
+    let report = rater::month::close(
+        &store,
+        &config,
+        nov,
+        Finalizing {
+            before_period_end: false,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let acc = config.known_account("tenant-acme").unwrap().clone();
+    let inv = invoice_for(&store, &config, "tenant-acme", nov)
+        .await
+        .unwrap();
+    let expected: pricing::Invoice =
+        serde_json::from_str(&read("examples/exports/ceilometer-2026-11.expected.json")).unwrap();
+    // The example's expected invoice (its figures are checked by hand in the importer tests).
+    assert_eq!(inv.bill.total, expected.bill.total);
+    let pdf = pdf_of(&config, &acc, &inv, Embed::EInvoice).unwrap();
+    let out = out_dir();
+    let pdf_path = out.join("tenant-acme.pdf");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    let text = run(Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&pdf_path)
+        .arg("-"));
+    assert!(text.contains("Ratecard Cloud AB"), "{text}");
+    assert!(text.contains("Moms 25%"), "{text}");
+    golden("tenant-acme", &text);
+    let xml_path = out.join("tenant-acme.factur-x.xml");
+    run(Command::new(venv_tool("facturx-pdfextractxml"))
+        .arg(&pdf_path)
+        .arg(&xml_path));
+    validate_xml(&xml_path);
+
+    // The same usage priced for an account in British Columbia (GST 5 % + PST 7 %), numbered
+    // as the final invoice is.
+    use rater::Store as _;
+    let usage = store
+        .period_usage("tenant-acme", &nov.id())
+        .await
+        .unwrap()
+        .usage;
+    let mut in_bc = acc.clone();
+    in_bc.tax_jurisdiction = Some("ca-bc".into());
+    let mut bc = pricing::invoice(&config.catalog, &in_bc, nov, &usage).unwrap();
+    assert_eq!(bc.bill.taxes.len(), 2);
+    bc.number = inv.number.clone();
+    bc.issue_date = inv.issue_date;
+    bc.due_date = inv.due_date;
+    let e = einvoice_xml(&config, &in_bc, &bc).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("2 taxes apply to one base (GST, PST)"),
+        "{e}"
+    );
 }
