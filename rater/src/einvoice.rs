@@ -164,6 +164,10 @@ struct Document<'a> {
     due: Option<chrono::NaiveDate>,
     /// The invoice a note corrects (BG-3).
     corrects: Option<&'a str>,
+    /// The buyer as the document itself names it (its stored name and address, which a later
+    /// accounts version does not change).
+    buyer_name: &'a str,
+    buyer_address: &'a [String],
     currency: &'a str,
     first: chrono::NaiveDate,
     last: chrono::NaiveDate,
@@ -199,6 +203,12 @@ fn check_document(
             ),
         ));
     }
+    if d.lines.is_empty() {
+        return Err(refuse(
+            "BR-16",
+            "the document has no line: an e-invoice bills at least one".into(),
+        ));
+    }
     let nets: Decimal = d.lines.iter().map(|l| l.net).sum();
     if nets != d.net {
         return Err(refuse(
@@ -209,8 +219,14 @@ fn check_document(
             ),
         ));
     }
-    let expected = (d.net * vat.rate_pct / Decimal::ONE_HUNDRED)
-        .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+    let expected = d
+        .net
+        .checked_mul(vat.rate_pct)
+        .map(|x| {
+            (x / Decimal::ONE_HUNDRED)
+                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+        })
+        .ok_or_else(|| refuse("BR-S-09", format!("the VAT of {} overflows", d.net)))?;
     if d.tax != expected {
         return Err(refuse(
             "BR-S-09",
@@ -237,7 +253,7 @@ fn check_document(
             ),
         ));
     }
-    if vat.code == "S" && seller.vat_id.is_none() {
+    if matches!(vat.code, "S" | "Z") && seller.vat_id.is_none() {
         return Err(refuse(
             "BR-S-02",
             format!(
@@ -308,6 +324,8 @@ fn invoice_document<'a>(
         issued,
         due,
         corrects: None,
+        buyer_name: &invoice.account_name,
+        buyer_address: &invoice.address,
         currency: &bill.currency,
         first: invoice.period.start.date_naive(),
         last: (invoice.period_end - chrono::Duration::seconds(1)).date_naive(),
@@ -464,6 +482,8 @@ pub fn note_xml(
         issued: note.issue_date,
         due: None,
         corrects: Some(&note.corrects),
+        buyer_name: &note.account_name,
+        buyer_address: &note.address,
         currency: &note.currency,
         first: note.period.start.date_naive(),
         last: (note.period.end() - chrono::Duration::seconds(1)).date_naive(),
@@ -567,8 +587,8 @@ fn write(
     party(
         &mut x,
         "BuyerTradeParty",
-        &buyer.name,
-        &buyer.address,
+        d.buyer_name,
+        d.buyer_address,
         None,
         None,
         country,

@@ -599,7 +599,8 @@ async fn route<S: Store, O: Objects>(
                 // `einvoice=false`), or the e-invoice's XML alone.
                 Some("pdf") => {
                     let acc = config.known_account(account)?;
-                    let embed = if req.query("einvoice") == Some("false") {
+                    // An interim invoice is no e-invoice (it has no number): its PDF comes alone.
+                    let embed = if req.query("einvoice") == Some("false") || inv.number.is_none() {
                         crate::documents::Embed::Nothing
                     } else {
                         crate::documents::Embed::EInvoice

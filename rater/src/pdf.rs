@@ -103,12 +103,36 @@ impl Face {
         (glyphs, width)
     }
 
+    /// `text` with every character the shipped (Latin) font cannot draw replaced by `?`: a
+    /// PDF/A may not show a missing glyph, and a name in another script must not stop the
+    /// document.
+    fn drawable<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        if text
+            .chars()
+            .all(|c| c.is_control() || self.rb.glyph_index(c).is_some())
+        {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        std::borrow::Cow::Owned(
+            text.chars()
+                .map(|c| {
+                    if c.is_control() || self.rb.glyph_index(c).is_some() {
+                        c
+                    } else {
+                        '?'
+                    }
+                })
+                .collect(),
+        )
+    }
+
     fn width(&self, text: &str, size: f32) -> f32 {
         self.shape(text).1 * size
     }
 
     /// `text` cut with an ellipsis to fit `max` points.
     fn fit(&self, text: &str, size: f32, max: f32) -> String {
+        let text = &*self.drawable(text);
         if self.width(text, size) <= max {
             return text.to_string();
         }
@@ -157,6 +181,7 @@ impl Pen<'_> {
             return;
         }
         let face = if bold { self.bold } else { self.regular };
+        let t = &*face.drawable(t);
         let (glyphs, w) = face.shape(t);
         let x0 = match align {
             Align::Left => x,
@@ -949,6 +974,9 @@ fn facturx_xmp(pdf: Vec<u8>, level: &str) -> Result<Vec<u8>, RaterError> {
     out.extend_from_slice(&pdf[..obj_start]);
     out.extend_from_slice(new_obj.as_bytes());
     out.extend_from_slice(&pdf[obj_end..xref]);
+    if !pdf[xref..].is_ascii() {
+        return Err(broken("xref is not ASCII"));
+    }
     let tail = std::str::from_utf8(&pdf[xref..]).map_err(|_| broken("xref is not ASCII"))?;
     let trailer_at = tail.find("trailer").ok_or_else(|| broken("no trailer"))?;
     for l in tail[..trailer_at].split_inclusive('\n') {

@@ -818,6 +818,16 @@ pub fn report_table(r: &pricing::report::Report) -> String {
     out
 }
 
+/// A name from a tenant's data as a CSV cell: one that a spreadsheet would read as a formula
+/// (`=`, `+`, `-`, `@`, a tab or carriage return first) is prefixed with `'`.
+pub fn csv_text(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    }
+}
+
 /// A usage and cost report as CSV: one row per bucket and grouping (exact decimals; a
 /// dimension without a value is empty), then a `total` row per currency.
 pub fn report_csv(r: &pricing::report::Report) -> String {
@@ -838,7 +848,7 @@ pub fn report_csv(r: &pricing::report::Report) -> String {
             row.period.to_string(),
             row.currency.clone(),
         ];
-        rec.extend(row.keys.iter().cloned());
+        rec.extend(row.keys.iter().map(|k| csv_text(k)));
         rec.push(row.unit.clone().unwrap_or_default());
         rec.push(opt(row.quantity));
         rec.push(row.amount.to_string());

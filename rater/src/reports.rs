@@ -68,13 +68,14 @@ pub async fn report<S: Store>(
                 .may_read_account(Action::ReadReport, config.tenant_of(&a.id))
                 .is_ok()
                 && query.wants_account(a)
+                && !own_statement(caller, a, &query)
         })
         .collect();
     let mut builder = ReportBuilder::new(query);
     // The provider's statement to each reseller, per period: read once for all its customers.
     let mut statements: HashMap<(String, String), Vec<Resold>> = HashMap::new();
     for acc in accounts {
-        for period in periods_of(acc, builder.query()) {
+        for period in periods_of(acc, builder.query())? {
             let period_id = period.id();
             let inv = invoice_for(store, config, &acc.id, period).await?;
             let usage = store.period_usage(&acc.id, &period_id).await?.usage;
@@ -121,15 +122,41 @@ pub async fn report<S: Store>(
     builder.finish().map_err(from_pricing)
 }
 
-/// The account's billing periods that hold a day of the query's range, in order.
-fn periods_of(acc: &Account, q: &ReportQuery) -> Vec<BillingPeriod> {
+/// Whether `a` is the caller's own account with the provider, as a reseller: what the provider
+/// bills it is its cost, already shown as its customers' wholesale cost, so its report leaves
+/// it out unless it names it (else revenue and cost would add up in one total).
+fn own_statement(caller: &Caller, a: &Account, q: &ReportQuery) -> bool {
+    let named = q
+        .filters
+        .iter()
+        .any(|f| f.dimension == Dimension::Account && f.values.contains(&a.id));
+    matches!(&caller.role, Some(crate::auth::Role::Reseller(r)) if a.resells.as_deref() == Some(r.as_str()))
+        && !named
+}
+
+/// The account's billing periods that hold a day of the query's range, in order; refused past
+/// [`pricing::report::REPORT_PERIODS_MAX`] (an hourly account over months).
+fn periods_of(acc: &Account, q: &ReportQuery) -> Result<Vec<BillingPeriod>, RaterError> {
     let start = pricing::period::midnight(q.from);
     let end = pricing::period::midnight(q.to) + chrono::Duration::days(1);
     let mut out = Vec::new();
     let mut p = BillingPeriod::containing(acc.billing_period, start);
     while p.start < end {
+        if out.len() >= pricing::report::REPORT_PERIODS_MAX {
+            return Err(RaterError::BadRequest {
+                field: "to",
+                message: format!(
+                    "account `{}` is billed by the {}: {} to {} is more than {} of its periods; report a shorter range",
+                    acc.id,
+                    format!("{:?}", acc.billing_period).to_lowercase(),
+                    q.from,
+                    q.to,
+                    pricing::report::REPORT_PERIODS_MAX
+                ),
+            });
+        }
         out.push(p);
         p = p.next();
     }
-    out
+    Ok(out)
 }

@@ -285,6 +285,24 @@ async fn invoices_that_cannot_be_einvoices_are_refused_naming_the_rule() {
         "BR-AE-02"
     );
 
+    // A document without a line (an idle account's month): BR-16.
+    let mut empty = inv.clone();
+    empty.bill.sections.clear();
+    assert_eq!(
+        rule_of(einvoice_xml(&config, &acc, &empty).unwrap_err()),
+        "BR-16"
+    );
+
+    // A name in a script the shipped font lacks is drawn as `?`, never a missing glyph (which
+    // a PDF/A refuses): the document is still written.
+    let mut foreign = interim.clone();
+    foreign.account_name = "Дмитрий 🚀 Cloud".into();
+    let pdf = pdf_of(&config, &acc, &foreign, Embed::Nothing).unwrap();
+    let path = out_dir().join("foreign-name.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let text = run(Command::new("pdftotext").arg(&path).arg("-"));
+    assert!(text.contains("??????? ? Cloud"), "{text}");
+
     // An issuer the accounts file does not describe.
     let mut config = config;
     config.issuer = "unknown-issuer".into();

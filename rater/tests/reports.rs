@@ -221,7 +221,24 @@ async fn a_caller_reports_only_the_accounts_it_may_read() {
         .await
         .unwrap();
     let accounts: Vec<&str> = r.main.rows.iter().map(|row| row.keys[0].as_str()).collect();
-    assert_eq!(accounts, ["acme-shop", "reseller-acme"]);
+    // Its customers; its own account (what the provider bills it, already its customers'
+    // wholesale cost) only when named, so revenue and cost never add up in one total.
+    assert_eq!(accounts, ["acme-shop"]);
+    let q = ReportQuery::parse(
+        "2017-02",
+        "2017-02",
+        "account",
+        "month",
+        &[("account", "reseller-acme")],
+    )
+    .unwrap();
+    let own = rater::reports::report(&store, &config, &acme, q)
+        .await
+        .unwrap();
+    assert_eq!(
+        own.main.totals[0].amount,
+        "2443.41".parse::<Decimal>().unwrap()
+    );
     // Naming another tenant's account, or one that does not exist, is refused alike.
     for other in ["bu1user1", "nimbus-studio", "no-such-account"] {
         let q =
@@ -319,4 +336,26 @@ async fn the_workbook_reads_back_as_the_csv() {
         let last = range.rows().next_back().unwrap();
         assert_eq!(cell_text(&last[0]), "Total");
     }
+}
+
+#[tokio::test]
+async fn an_hourly_account_over_a_month_is_too_many_periods() {
+    let mut accounts: serde_json::Value =
+        serde_json::from_str(&read("examples/accounts/cloudstack.json")).unwrap();
+    accounts["accounts"][0]["billing_period"] = "hour".into();
+    let config = RaterConfig::from_json(
+        &read("examples/catalogs/cloudstack.json"),
+        &accounts.to_string(),
+        "examples",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    let e = rater::reports::report(&store, &config, &Caller::operator(), query("", "day"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, RaterError::BadRequest { field: "to", message } if message.contains("billed by the hour")),
+        "{e}"
+    );
 }

@@ -39,6 +39,14 @@ pub const REPORT_MONTHS_MAX: u32 = 13;
 /// narrow.
 pub const REPORT_ROWS_MAX: usize = 1_000_000;
 
+/// Years a report's range may lie in.
+pub const REPORT_YEAR_MIN: i32 = 2000;
+pub const REPORT_YEAR_MAX: i32 = 2199;
+
+/// Most billing periods of one account a report reads: a year of daily periods, with room
+/// (13 months of an hourly account would be 9,500 invoices).
+pub const REPORT_PERIODS_MAX: usize = 400;
+
 /// What a report groups by (and filters on).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -216,7 +224,15 @@ impl ReportQuery {
                     message: format!("`{}` filters on no value", dimension.name()),
                 });
             }
-            fs.push(Filter { dimension, values });
+            // The same dimension twice keeps either's values (`--filter project=a
+            // --filter project=b` is `project=a,b`).
+            match fs
+                .iter_mut()
+                .find(|f: &&mut Filter| f.dimension == dimension)
+            {
+                Some(f) => f.values.extend(values),
+                None => fs.push(Filter { dimension, values }),
+            }
         }
         let q = ReportQuery {
             from,
@@ -274,6 +290,21 @@ impl ReportQuery {
 
 /// `2017-02-01`, or a month `2017-02` (its first day, or its last when `last`).
 fn day_of(field: &'static str, text: &str, last: bool) -> Result<NaiveDate, ReportError> {
+    let d = parse_day(field, text, last)?;
+    // Reports read stored periods: a year outside these is a typo, and far dates would only
+    // price empty interim periods (or reach the calendar's ends).
+    if !(REPORT_YEAR_MIN..=REPORT_YEAR_MAX).contains(&d.year()) {
+        return Err(ReportError {
+            field,
+            message: format!(
+                "{d} is outside the years {REPORT_YEAR_MIN} to {REPORT_YEAR_MAX} a report covers"
+            ),
+        });
+    }
+    Ok(d)
+}
+
+fn parse_day(field: &'static str, text: &str, last: bool) -> Result<NaiveDate, ReportError> {
     let t = text.trim();
     if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
         return Ok(d);
@@ -405,7 +436,13 @@ pub fn spread<'a>(
             i += 1;
             let net = exact::add(line.amount, line.adjustments, "line net").map_err(at)?;
             let meter = line.meter.as_deref().unwrap_or_default();
-            let shares = if section.name == ADJUSTMENTS_SECTION || meter.is_empty() {
+            // A reseller's statement bills its customers' usage, not its own: those lines are
+            // whole parts, never spread over the reseller's own usage.
+            let resold = account.resells.is_some()
+                && section
+                    .name
+                    .starts_with(crate::resold::RESOLD_SECTION_PREFIX);
+            let shares = if section.name == ADJUSTMENTS_SECTION || meter.is_empty() || resold {
                 None
             } else {
                 groups.remove(&(line.product.as_str(), meter, line.region.as_str()))

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::bill::{Line, Section};
 
+/// How a reseller's statement names each customer's section: `Resold to <name> (<account>)`.
+pub const RESOLD_SECTION_PREFIX: &str = "Resold to ";
+
 /// One customer of a reseller at wholesale prices: what the provider's statement to the
 /// reseller bills for it, as priced when the statement was issued (kept in the statement, so a
 /// report or a note reads the same figures later).
@@ -24,7 +27,7 @@ pub struct Resold {
 impl Resold {
     /// The name of the customer's section on the reseller's statement.
     pub fn section_name(&self) -> String {
-        format!("Resold to {} ({})", self.name, self.account)
+        format!("{RESOLD_SECTION_PREFIX}{} ({})", self.name, self.account)
     }
 
     /// The statement section of this customer.

@@ -315,9 +315,23 @@ fn bad_parameters_are_refused_naming_the_parameter() {
     let e = err("2026-11", "2026-11", "", "day", &[("project", " , ")]);
     assert_eq!(e.to_string(), "filter: `project` filters on no value");
     assert_eq!(Granularity::parse("Week"), Ok(Granularity::Week));
+    let e = err("1999-12", "2000-01", "", "month", &[]);
+    assert_eq!(e.field, "from");
+    assert!(e.message.contains("outside the years 2000 to 2199"), "{e}");
+    // The same dimension twice keeps either's values.
+    let q = ReportQuery::parse(
+        "2026-11",
+        "2026-11",
+        "",
+        "day",
+        &[("project", "a"), ("project", "b,c")],
+    )
+    .unwrap();
+    assert_eq!(q.filters.len(), 1);
+    assert_eq!(q.filters[0].values, ["a", "b", "c"]);
     // Errors reach callers as pricing errors too.
     let p: PricingError = PricingError::Report(e);
-    assert!(p.to_string().starts_with("filter: "));
+    assert!(p.to_string().starts_with("from: "));
 }
 
 proptest! {

@@ -121,6 +121,12 @@ pub fn explore(
 
 /// A CSV field, quoted when it holds a separator, a quote or a line break.
 fn field(s: &str) -> String {
+    // A name a spreadsheet would read as a formula is prefixed with `'`.
+    let s = &if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -316,6 +322,7 @@ mod tests {
         assert_eq!(percent_encode("a b,é\n"), "a%20b%2C%C3%A9%0A");
         assert_eq!(field("web, db"), "\"web, db\"");
         assert_eq!(field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(field("=HYPERLINK(1)"), "'=HYPERLINK(1)");
     }
 
     /// The example CloudStack month: the days add up to the invoice's net, each breakdown too,
