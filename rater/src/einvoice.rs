@@ -40,17 +40,18 @@ fn refuse(invoice: &Invoice, rule: &'static str, message: impl Into<String>) -> 
     }
 }
 
-/// The invoice's VAT category: one VAT rate (standard or zero) from its tax lines, or reverse
-/// charge for a jurisdiction without taxes. Several taxes on one base (GST + PST) are not VAT
-/// and are refused.
+/// The VAT category of a document's tax lines (an invoice's, or a note's changes): one VAT
+/// rate (standard or zero), or reverse charge for a jurisdiction without taxes. Several taxes
+/// on one base (GST + PST) are not VAT and are refused, through `refuse`.
 ///
 /// # Errors
-/// [`RaterError::EInvoice`] naming the rule.
-pub fn vat_category(
-    invoice: &Invoice,
+/// What `refuse` makes of rule BR-CO-18.
+fn vat_category(
+    taxes: &[pricing::bill::TaxLine],
     jurisdiction: Option<&TaxJurisdiction>,
+    refuse: &dyn Fn(&'static str, String) -> RaterError,
 ) -> Result<VatCategory, RaterError> {
-    match invoice.bill.taxes.as_slice() {
+    match taxes {
         [t] if t.rate_pct.is_zero() => Ok(VatCategory {
             code: "Z",
             rate_pct: Decimal::ZERO,
@@ -68,13 +69,12 @@ pub fn vat_category(
                 exemption_reason: Some("Reverse charge"),
             }),
             _ => Err(refuse(
-                invoice,
                 "BR-CO-18",
-                "the account has no tax jurisdiction: an e-invoice states each line's VAT category",
+                "the account has no tax jurisdiction: an e-invoice states each line's VAT category"
+                    .into(),
             )),
         },
         many => Err(refuse(
-            invoice,
             "BR-CO-18",
             format!(
                 "{} taxes apply to one base ({}): EN 16931 carries one VAT rate per line",
@@ -383,7 +383,7 @@ pub fn cii_xml(
     };
     let no = |rule, m: String| refuse(invoice, rule, m);
     let country = buyer_country(buyer, &no)?;
-    let vat = vat_category(invoice, jurisdiction(catalog, buyer))?;
+    let vat = vat_category(&invoice.bill.taxes, jurisdiction(catalog, buyer), &no)?;
     let d = invoice_document(catalog, invoice, number, issued, Some(due));
     check_document(&d, &vat, seller, buyer, &no)?;
     Ok(write(&d, &vat, seller, buyer, country))
@@ -422,29 +422,7 @@ pub fn note_xml(
     let country = buyer_country(buyer, &no)?;
     let credit = note.kind == pricing::NoteKind::Credit;
     let sign = if credit { -Decimal::ONE } else { Decimal::ONE };
-    let vat = match note.taxes.as_slice() {
-        [t] if t.rate_pct.is_zero() => VatCategory {
-            code: "Z",
-            rate_pct: Decimal::ZERO,
-            exemption_reason: None,
-        },
-        [t] => VatCategory {
-            code: "S",
-            rate_pct: t.rate_pct,
-            exemption_reason: None,
-        },
-        [] if jurisdiction(catalog, buyer).is_some_and(|j| j.taxes.is_empty()) => VatCategory {
-            code: "AE",
-            rate_pct: Decimal::ZERO,
-            exemption_reason: Some("Reverse charge"),
-        },
-        _ => {
-            return Err(no(
-                "BR-CO-18",
-                "a note states one VAT rate: its taxes are none or several".into(),
-            ))
-        }
-    };
+    let vat = vat_category(&note.taxes, jurisdiction(catalog, buyer), &no)?;
     let lines = note
         .lines()
         .map(|l| {

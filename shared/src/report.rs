@@ -594,6 +594,13 @@ struct Acc {
 
 type RowKey = (NaiveDate, String, Vec<String>);
 
+/// `amount - wholesale`, when there is a wholesale cost.
+fn margin(amount: Decimal, wholesale: Option<Decimal>) -> Result<Option<Decimal>, Overflow> {
+    wholesale
+        .map(|w| exact::sub(amount, w, "report margin"))
+        .transpose()
+}
+
 /// Accumulates parts into a report's groupings.
 #[derive(Debug)]
 pub struct ReportBuilder {
@@ -701,10 +708,7 @@ impl ReportBuilder {
                     quantity: acc.meter.as_ref().map(|_| acc.quantity),
                     unit: acc.meter.map(|(_, u)| u),
                     amount: acc.amount,
-                    margin: match wholesale {
-                        Some(w) => Some(exact::sub(acc.amount, w, "report margin").map_err(at)?),
-                        None => None,
-                    },
+                    margin: margin(acc.amount, wholesale).map_err(at)?,
                     wholesale,
                 });
             }
@@ -714,10 +718,7 @@ impl ReportBuilder {
                 ts.push(ReportTotal {
                     currency,
                     amount,
-                    margin: match wholesale {
-                        Some(w) => Some(exact::sub(amount, w, "report margin").map_err(at)?),
-                        None => None,
-                    },
+                    margin: margin(amount, wholesale).map_err(at)?,
                     wholesale,
                 });
             }
