@@ -184,6 +184,14 @@ impl RaterConfig {
             .unwrap_or(&self.catalog)
     }
 
+    /// The currency `acc` is invoiced in: its own, else its catalog's (a reseller's customer
+    /// is invoiced in its reseller's currency, not the wholesale catalog's).
+    pub fn invoice_currency(&self, acc: &pricing::Account) -> String {
+        acc.currency
+            .clone()
+            .unwrap_or_else(|| self.catalog_for(acc).currency.code.clone())
+    }
+
     /// Who numbers `acc`'s invoices and notes: its reseller (its own gapless series) for a
     /// reseller's customer, the deployment's issuer for the provider's own.
     pub fn issuer_for<'a>(&'a self, acc: &'a pricing::Account) -> &'a str {

@@ -154,3 +154,15 @@ pub fn note_pdf_of(
     };
     crate::pdf::note_pdf(note, &letterhead(config, acc), xml.as_deref())
 }
+
+/// `st` (a statement of `acc`) as a PDF in its issuer's name and brand.
+///
+/// # Errors
+/// [`RaterError::Document`] when the PDF cannot be written.
+pub fn statement_pdf_of(
+    config: &RaterConfig,
+    acc: &Account,
+    st: &pricing::account_statement::AccountStatement,
+) -> Result<Vec<u8>, RaterError> {
+    crate::pdf::statement_pdf(st, &letterhead(config, acc))
+}

@@ -238,6 +238,13 @@ pub enum RaterError {
         rule: &'static str,
         message: String,
     },
+    /// An account statement that cannot be made (`crate::statements`): a reversed range, or
+    /// stored documents whose balance chain does not reconcile.
+    #[error("statement of account {account}: {error}")]
+    Statement {
+        account: String,
+        error: pricing::account_statement::StatementError,
+    },
     /// A PDF document could not be written (`crate::pdf`).
     #[error("PDF document: {0}")]
     Document(String),
@@ -350,6 +357,10 @@ impl RaterError {
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
             | RaterError::BatchInProgress { .. } => 409,
+            RaterError::Statement { error, .. } => match error {
+                pricing::account_statement::StatementError::Range { .. } => 400,
+                _ => 500,
+            },
             RaterError::InvoiceTooLarge { .. }
             | RaterError::CloseIncomplete { .. }
             | RaterError::Internal { .. }
@@ -456,6 +467,13 @@ impl RaterError {
             RaterError::Forbidden { .. } => "forbidden",
             RaterError::Config(_) => "config",
             RaterError::EInvoice { .. } => "not_an_einvoice",
+            RaterError::Statement { error, .. } => match error {
+                pricing::account_statement::StatementError::Range { .. } => "bad_request",
+                pricing::account_statement::StatementError::Chain { .. } => {
+                    "statement_unreconciled"
+                }
+                pricing::account_statement::StatementError::Overflow(_) => "overflow",
+            },
             RaterError::Document(_) => "document",
             RaterError::TempFile(_) => "temp_file",
             RaterError::Pricing(_) => "pricing",

@@ -489,7 +489,8 @@ fn report_query(req: &FunctionUrlRequest) -> Result<pricing::report::ReportQuery
 /// The Function URL's routes, each checked against the caller's role before it does anything:
 /// `GET /` (an invoice), `GET /history`, `GET /notes`, `POST /` (a batch), `POST /payments`,
 /// `POST /close`, `POST /finalize`, `POST /rerate`, `GET /exports` (an export object's status),
-/// `GET /margin`, `GET /reports` (a usage and cost report).
+/// `GET /margin`, `GET /reports` (a usage and cost report), `GET /statements` (an account
+/// statement).
 async fn route<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
@@ -510,6 +511,30 @@ async fn route<S: Store, O: Objects>(
             Ok(Answer::Json(
                 json!({ "account": account, "documents": documents }),
             ))
+        }
+        ("GET", "/statements") => {
+            let need = "GET /statements needs ?account= and ?from= (a date or a month)";
+            let account = req.query("account").ok_or_else(|| bad("account", need))?;
+            caller.may_read_account(Action::ReadHistory, config.tenant_of(account))?;
+            let from = req.query("from").ok_or_else(|| bad("from", need))?;
+            let (from, to) = crate::statements::parse_range(from, req.query("to"))?;
+            let st = crate::statements::statement(store, config, account, from, to).await?;
+            match req.query("output").map(str::to_ascii_lowercase).as_deref() {
+                Some("pdf") => {
+                    let acc = config.known_account(account)?;
+                    Ok(Answer::Document {
+                        content_type: "application/pdf",
+                        bytes: crate::documents::statement_pdf_of(config, acc, &st)?,
+                    })
+                }
+                _ if output_of(req) == Output::Csv => Ok(Answer::Document {
+                    content_type: "text/csv; charset=utf-8",
+                    bytes: render::statement_csv(&st).into_bytes(),
+                }),
+                _ => Ok(Answer::Json(
+                    serde_json::to_value(&st).expect("statements serialize"),
+                )),
+            }
         }
         ("GET", "/exports") => {
             caller.may(Action::ReadExportStatus)?;

@@ -113,6 +113,7 @@ pub mod render;
 pub mod reports;
 pub mod resellers;
 pub mod retry;
+pub mod statements;
 pub mod store;
 pub mod xlsx;
 

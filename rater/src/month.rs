@@ -247,10 +247,8 @@ pub async fn record_payment<S: Store>(
 ) -> Result<PaymentOutcome, RaterError> {
     let acc = config.known_account(&p.account)?;
     let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
-    let currency = acc
-        .currency
-        .clone()
-        .unwrap_or_else(|| config.catalog.currency.code.clone());
+    // The invoice's currency: a reseller's customer pays in its reseller's.
+    let currency = config.invoice_currency(acc);
     if p.currency != currency {
         return Err(bad(
             "currency",

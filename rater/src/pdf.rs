@@ -388,6 +388,7 @@ pub fn invoice_pdf(
         } else {
             "Interim invoice"
         },
+        number_label: "INVOICE NUMBER",
         number,
         account: &inv.account,
         account_name: &inv.account_name,
@@ -408,6 +409,8 @@ pub fn invoice_pdf(
             ),
             ("CURRENCY", inv.bill.currency.clone()),
         ],
+        columns: INVOICE_COLUMNS,
+        description_width: 230.0,
     };
     render(&head, &rows(inv), from, einvoice)
 }
@@ -427,6 +430,7 @@ pub fn note_pdf(
     let head = Head {
         title: if credit { "CREDIT NOTE" } else { "DEBIT NOTE" },
         kind: if credit { "Credit note" } else { "Debit note" },
+        number_label: "NOTE NUMBER",
         number: note.number.clone().unwrap_or_else(|| "not issued".into()),
         account: &note.account,
         account_name: &note.account_name,
@@ -439,6 +443,8 @@ pub fn note_pdf(
             ("CORRECTS", note.corrects.clone()),
             ("CURRENCY", note.currency.clone()),
         ],
+        columns: INVOICE_COLUMNS,
+        description_width: 230.0,
     };
     let cur = note.currency.as_str();
     let mut out = Vec::new();
@@ -491,11 +497,77 @@ pub fn note_pdf(
     render(&head, &out, from, einvoice)
 }
 
+/// The column heads of invoices and notes.
+const INVOICE_COLUMNS: [&str; 3] = ["QUANTITY", "UNIT PRICE", "AMOUNT"];
+
+/// An account statement as a PDF/A-3b document: the opening balance, each invoice, note and
+/// payment with the balance after it, the sums by kind and the closing balance.
+///
+/// # Errors
+/// As [`invoice_pdf`].
+pub fn statement_pdf(
+    st: &pricing::account_statement::AccountStatement,
+    from: &Letterhead,
+) -> Result<Vec<u8>, RaterError> {
+    let cur = st.currency.as_str();
+    let head = Head {
+        title: "STATEMENT",
+        kind: "Statement",
+        number_label: "STATEMENT DATE",
+        number: st.to.to_string(),
+        account: &st.account,
+        account_name: &st.account_name,
+        address: &st.address,
+        first_day: st.from,
+        last_day: st.to,
+        date: st.to,
+        meta: vec![
+            ("CURRENCY", st.currency.clone()),
+            ("BALANCE", money(cur, st.closing)),
+        ],
+        // The date leads the description: entries name documents at length.
+        columns: ["", "AMOUNT", "BALANCE"],
+        description_width: 310.0,
+    };
+    let mut out = vec![Row::Line {
+        description: format!("{}  Opening balance", st.from),
+        quantity: String::new(),
+        price: String::new(),
+        amount: money(cur, st.opening),
+    }];
+    for e in &st.entries {
+        out.push(Row::Line {
+            description: format!("{}  {}", e.date, crate::render::statement_description(e)),
+            quantity: String::new(),
+            price: money(cur, e.amount),
+            amount: money(cur, e.balance),
+        });
+    }
+    out.push(Row::Gap);
+    for (label, amount, strong) in [
+        ("Invoiced", st.invoiced, false),
+        ("Credit notes", st.credited, false),
+        ("Debit notes", st.debited, false),
+        ("Payments received", st.paid, false),
+        ("Closing balance", st.closing, true),
+    ] {
+        out.push(Row::Summary {
+            label: label.into(),
+            base: String::new(),
+            amount: money(cur, amount),
+            strong,
+        });
+    }
+    render(&head, &out, from, None)
+}
+
 /// What the first page's header says of a document.
 struct Head<'a> {
     title: &'static str,
     /// "Invoice", "Credit note": the document's kind in its metadata.
     kind: &'static str,
+    /// What the number is called in the header (`INVOICE NUMBER`).
+    number_label: &'static str,
     number: String,
     account: &'a str,
     account_name: &'a str,
@@ -506,6 +578,10 @@ struct Head<'a> {
     date: chrono::NaiveDate,
     /// Label and value after the number and the period.
     meta: Vec<(&'static str, String)>,
+    /// The table's column heads after the description.
+    columns: [&'static str; 3],
+    /// How wide the description may run (wider when the first column after it is empty).
+    description_width: f32,
 }
 
 fn render(
@@ -533,7 +609,7 @@ fn render(
     };
     let right = A4_W - MARGIN;
     let (c_qty, c_price, c_amount) = (350.0, 460.0, right - 4.0);
-    let description_width = 230.0;
+    let description_width = head.description_width;
     let (title, number, first_day, last_day, day) = (
         head.title,
         head.number.clone(),
@@ -700,14 +776,7 @@ fn render(
             }
             let meta_y = 236.0;
             let mut meta = vec![
-                (
-                    if head.kind.ends_with("note") {
-                        "NOTE NUMBER"
-                    } else {
-                        "INVOICE NUMBER"
-                    },
-                    number.clone(),
-                ),
+                (head.number_label, number.clone()),
                 ("PERIOD", format!("{first_day} to {last_day}")),
             ];
             meta.extend(head.meta.iter().cloned());
@@ -746,27 +815,9 @@ fn render(
             white,
             "DESCRIPTION",
         );
-        pen.text(&mut s, true, 8.0, c_qty, y, Align::Right, white, "QUANTITY");
-        pen.text(
-            &mut s,
-            true,
-            8.0,
-            c_price,
-            y,
-            Align::Right,
-            white,
-            "UNIT PRICE",
-        );
-        pen.text(
-            &mut s,
-            true,
-            8.0,
-            c_amount,
-            y,
-            Align::Right,
-            white,
-            "AMOUNT",
-        );
+        for (head, x) in head.columns.iter().zip([c_qty, c_price, c_amount]) {
+            pen.text(&mut s, true, 8.0, x, y, Align::Right, white, head);
+        }
         y += 26.0;
         for r in page_rows {
             match r {

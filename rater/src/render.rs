@@ -871,6 +871,165 @@ pub fn report_csv(r: &pricing::report::Report) -> String {
     String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is utf-8")
 }
 
+/// What a statement entry is, in words: `Invoice INV-000001 (2017-02), due 2017-04-02`,
+/// `Credit note CN-000001 corrects INV-000001`, `Payment BACS-1`.
+pub fn statement_description(e: &pricing::account_statement::StatementEntry) -> String {
+    let mut d = format!("{} {}", e.kind.label(), e.reference)
+        .trim_end()
+        .to_string();
+    if !e.period.is_empty() {
+        d.push_str(&format!(" ({})", e.period));
+    }
+    if let Some(c) = &e.corrects {
+        d.push_str(&format!(" corrects {c}"));
+    }
+    if let Some(due) = e.due {
+        d.push_str(&format!(", due {due}"));
+    }
+    d
+}
+
+/// An account statement as a text table: opening balance, each entry with the balance after
+/// it, the sums by kind and the closing balance.
+pub fn statement_table(st: &pricing::account_statement::AccountStatement) -> String {
+    let cur = st.currency.as_str();
+    let mut out = format!(
+        "Statement of {} ({}) from {} to {}, in {cur}\n",
+        st.account_name, st.account, st.from, st.to
+    );
+    let mut block = Block { rows: Vec::new() };
+    block.rows.push(
+        ["Date", "Entry", "Amount", "Balance"]
+            .map(str::to_string)
+            .to_vec(),
+    );
+    block.rows.push(vec![
+        st.from.to_string(),
+        "Opening balance".into(),
+        String::new(),
+        money(cur, st.opening),
+    ]);
+    for e in &st.entries {
+        block.rows.push(vec![
+            e.date.to_string(),
+            statement_description(e),
+            money(cur, e.amount),
+            money(cur, e.balance),
+        ]);
+    }
+    block.rows.push(Vec::new());
+    for (label, amount) in [
+        ("Invoiced", st.invoiced),
+        ("Credit notes", st.credited),
+        ("Debit notes", st.debited),
+        ("Payments received", st.paid),
+    ] {
+        block.rows.push(vec![
+            String::new(),
+            label.into(),
+            money(cur, amount),
+            String::new(),
+        ]);
+    }
+    block.rows.push(vec![
+        st.to.to_string(),
+        "Closing balance".into(),
+        String::new(),
+        money(cur, st.closing),
+    ]);
+    // The first column is left-aligned, so the description goes in a right-padded second
+    // column by hand: the table's alignment rule is "first left, others right".
+    let widths = block.widths();
+    for row in &block.rows {
+        let mut r = row.clone();
+        if r.len() > 1 {
+            let pad = widths[1].saturating_sub(width(&r[1]));
+            r[1] = format!("{}{}", r[1], " ".repeat(pad));
+        }
+        push_row(&mut out, &r, &widths);
+    }
+    out
+}
+
+/// An account statement as CSV: an `opening` row, one row per entry, a `closing` row; exact
+/// decimals, amounts signed (positive: owed).
+pub fn statement_csv(st: &pricing::account_statement::AccountStatement) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record([
+        "row",
+        "account",
+        "date",
+        "kind",
+        "reference",
+        "period",
+        "corrects",
+        "due",
+        "currency",
+        "amount",
+        "balance",
+    ])
+    .expect("csv to memory");
+    let row = |w: &mut csv::Writer<Vec<u8>>, cells: [String; 11]| {
+        w.write_record(&cells).expect("csv to memory");
+    };
+    let account = csv_text(&st.account);
+    row(
+        &mut w,
+        [
+            "opening".into(),
+            account.clone(),
+            st.from.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            st.currency.clone(),
+            String::new(),
+            st.opening.to_string(),
+        ],
+    );
+    for e in &st.entries {
+        let kind = serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        row(
+            &mut w,
+            [
+                "entry".into(),
+                account.clone(),
+                e.date.to_string(),
+                kind,
+                csv_text(&e.reference),
+                e.period.clone(),
+                csv_text(e.corrects.as_deref().unwrap_or_default()),
+                e.due.map(|d| d.to_string()).unwrap_or_default(),
+                st.currency.clone(),
+                e.amount.to_string(),
+                e.balance.to_string(),
+            ],
+        );
+    }
+    row(
+        &mut w,
+        [
+            "closing".into(),
+            account,
+            st.to.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            st.currency.clone(),
+            String::new(),
+            st.closing.to_string(),
+        ],
+    );
+    String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is utf-8")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -465,3 +465,76 @@ async fn the_openstack_example_month_is_a_valid_einvoice_and_gst_pst_is_refused(
         "{e}"
     );
 }
+
+/// A reseller's customer's statement is in its reseller's name, brand and currency: Acme's
+/// customer's February (issued 4 March: EUR 3,540.25, by hand in `tests/tests/resellers.rs`)
+/// and a payment of EUR 1,000.00 on 10 March leave EUR 2,540.25 owed at the end of March.
+#[tokio::test]
+async fn a_resellers_customers_statement_is_in_the_resellers_name_and_currency() {
+    let (_dir, store, config) = closed_february().await;
+    let pay = |currency: &str| rater::month::PaymentInput {
+        account: "acme-shop".into(),
+        date: "2017-03-10T00:00:00Z".parse().unwrap(),
+        amount: "1000.00".parse().unwrap(),
+        currency: currency.into(),
+        reference: "shop-sepa-1".into(),
+    };
+    // The wholesale catalog's currency is not the customer's.
+    assert!(matches!(
+        rater::month::record_payment(&store, &config, &pay("GBP")).await,
+        Err(RaterError::BadRequest {
+            field: "currency",
+            ..
+        })
+    ));
+    rater::month::record_payment(&store, &config, &pay("EUR"))
+        .await
+        .unwrap();
+    let (from, to) = rater::statements::parse_range("2017-02", Some("2017-03")).unwrap();
+    let st = rater::statements::statement(&store, &config, "acme-shop", from, to)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            st.currency.as_str(),
+            st.opening,
+            st.invoiced,
+            st.paid,
+            st.closing
+        ),
+        (
+            "EUR",
+            "0".parse().unwrap(),
+            "3540.25".parse().unwrap(),
+            "1000.00".parse().unwrap(),
+            "2540.25".parse().unwrap()
+        )
+    );
+    assert!(st.adds_up().unwrap());
+    let acc = config.known_account("acme-shop").unwrap();
+    let pdf = rater::documents::statement_pdf_of(&config, acc, &st).unwrap();
+    let dir = out_dir();
+    let pdf_path = dir.join("acme-shop-statement.pdf");
+    std::fs::write(&pdf_path, &pdf).unwrap();
+    let text = run(Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&pdf_path)
+        .arg("-"));
+    for shown in [
+        "Acme Cloud",
+        "STATEMENT",
+        "Invoice acme-000001 (2017-02), due",
+        "EUR 3,540.25",
+        "Payment shop-sepa-1",
+        "EUR -1,000.00",
+        "EUR 2,540.25",
+    ] {
+        assert!(text.contains(shown), "no {shown} in\n{text}");
+    }
+    assert!(!text.contains("Ratecard Cloud"), "{text}");
+    golden("acme-shop-statement", &text);
+    run(Command::new("pdftoppm")
+        .args(["-png", "-r", "60", "-f", "1", "-l", "1"])
+        .arg(&pdf_path)
+        .arg(dir.join("acme-shop-statement")));
+}

@@ -54,6 +54,7 @@ pub mod invoice;
 pub mod note;
 pub mod wholesale;
 
+pub mod account_statement;
 pub mod report;
 
 pub use bill::{Bill, Line, Section, SummaryRow, INVOICE_LINES_MAX};

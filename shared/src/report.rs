@@ -288,8 +288,12 @@ impl ReportQuery {
     }
 }
 
-/// `2017-02-01`, or a month `2017-02` (its first day, or its last when `last`).
-fn day_of(field: &'static str, text: &str, last: bool) -> Result<NaiveDate, ReportError> {
+/// `2017-02-01`, or a month `2017-02` (its first day, or its last when `last`), within the
+/// years [`REPORT_YEAR_MIN`] to [`REPORT_YEAR_MAX`].
+///
+/// # Errors
+/// [`ReportError`] naming `field`.
+pub fn day_of(field: &'static str, text: &str, last: bool) -> Result<NaiveDate, ReportError> {
     let d = parse_day(field, text, last)?;
     // Reports read stored periods: a year outside these is a typo, and far dates would only
     // price empty interim periods (or reach the calendar's ends).

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use e2e::{build_binaries, DynamoLocal, Outcome, RuntimeApi};
 use month_scenario::*;
+use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -219,6 +220,105 @@ impl Deployment {
             })
             .collect()
     }
+}
+
+/// acme's statement as JSON against `acme_statement` (by hand), the same closing balance
+/// from a range that starts after every payment (the opening then stands for them), as CSV
+/// and as a PDF whose text shows it; an uploader may not read it.
+fn check_statements(dep: &Deployment) {
+    let q = |from: &str, output: &str| json!({"account": "acme", "from": from, "to": today().to_string(), "output": output});
+    let (status, st) = dep.call("GET", "/statements", OPERATOR, "", q("2017-02", "json"));
+    assert_eq!(status, 200, "{st}");
+    let got: Vec<(String, String, Decimal, Decimal)> = st["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_string(),
+                e["reference"].as_str().unwrap().to_string(),
+                dec(&e["amount"]),
+                dec(&e["balance"]),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, Decimal, Decimal)> = acme_statement()
+        .into_iter()
+        .map(|(k, r, a, b)| (k.to_string(), r.to_string(), d(a), d(b)))
+        .collect();
+    assert_eq!(got, want, "acme's statement: {st:#}");
+    let sums: Vec<Decimal> = [
+        "opening", "invoiced", "credited", "debited", "paid", "closing",
+    ]
+    .iter()
+    .map(|k| dec(&st[*k]))
+    .collect();
+    assert_eq!(sums, ACME_STATEMENT_SUMS.map(d).to_vec(), "{st:#}");
+    // From today: the payments of 2017 are in the opening (-27.72), the documents follow.
+    let (status, later) = dep.call(
+        "GET",
+        "/statements",
+        OPERATOR,
+        "",
+        q(&today().to_string(), "json"),
+    );
+    assert_eq!(status, 200, "{later}");
+    assert_eq!(dec(&later["opening"]), d("-27.72"), "{later:#}");
+    assert_eq!(dec(&later["closing"]), d("56.76"), "{later:#}");
+    assert_eq!(later["entries"].as_array().unwrap().len(), 5, "{later:#}");
+    let (status, csv) = dep.call("GET", "/statements", OPERATOR, "", q("2017-02", "csv"));
+    assert_eq!(status, 200, "{csv}");
+    let csv = csv.as_str().unwrap();
+    assert!(
+        csv.lines().last().unwrap().ends_with(",GBP,,56.76"),
+        "{csv}"
+    );
+    assert_eq!(csv.lines().count(), 1 + 1 + 7 + 1, "{csv}");
+    let (status, pdf) = dep.call("GET", "/statements", OPERATOR, "", q("2017-02", "pdf"));
+    assert_eq!(status, 200, "{pdf}");
+    let bytes = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        pdf.as_str().unwrap(),
+    )
+    .unwrap();
+    let path = dep.dir.join("acme-statement.pdf");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("pdftotext")
+        .arg("-layout")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils, installed by .ci/install)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    for shown in [
+        "STATEMENT",
+        "Opening balance",
+        "Payment acme-wire-2",
+        "Debit note e2e-N000001 (2017-02) corrects e2e-000001",
+        "GBP 59.28",
+        "Closing balance",
+        "GBP 56.76",
+    ] {
+        assert!(
+            text.contains(shown),
+            "no {shown} in the statement PDF:\n{text}"
+        );
+    }
+    let (status, body) = dep.call("GET", "/statements", UPLOADER, "", q("2017-02", "json"));
+    refused(status, &body, (403, "forbidden"), "an uploader's statement");
+    let (status, body) = dep.call(
+        "GET",
+        "/statements",
+        OPERATOR,
+        "",
+        json!({"account": "acme", "from": "2017-04", "to": "2017-02"}),
+    );
+    refused(
+        status,
+        &body,
+        (400, "bad_request"),
+        "a reversed statement range",
+    );
 }
 
 fn url_response(outcome: Outcome) -> (u64, Value) {
@@ -682,6 +782,10 @@ fn three_billing_months_through_the_real_function_on_dynamodb_local() {
     for a in ACCOUNTS {
         check_history(a, &dep.history(a));
     }
+
+    // ---- acme's statement, February to today: every payment, invoice and note with the
+    // running balance, reconciled with the invoices' chain by the function.
+    check_statements(&dep);
 
     // ---- The daily schedule inside the grace: on 2 April at 05:00 it closes February again,
     // which finds every account final and writes nothing.

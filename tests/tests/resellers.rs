@@ -191,6 +191,14 @@ fn resellers_are_billed_and_isolated_through_the_real_function_on_dynamodb_local
         forbidden(
             &d,
             "GET",
+            "/statements",
+            ACME,
+            "",
+            json!({"account": other, "from": "2017-02"}),
+        );
+        forbidden(
+            &d,
+            "GET",
             "/notes",
             ACME,
             "",
@@ -318,6 +326,50 @@ fn resellers_are_billed_and_isolated_through_the_real_function_on_dynamodb_local
         ),
         ("2162.16", "1729.73", "432.43")
     );
+
+    // Acme's customer pays in Acme's currency (EUR): a payment in the wholesale catalog's GBP
+    // is refused. Acme reads its customer's statement, February to today: 3,540.25 invoiced
+    // (issued today), 1,000.00 paid on 10 March (March, still open), 2,540.25 owed; Nimbus may
+    // not read it.
+    let pay = |currency: &str| {
+        format!(
+            r#"{{"account":"acme-shop","date":"2017-03-10T00:00:00Z","amount":"1000.00","currency":"{currency}","reference":"shop-sepa-1"}}"#
+        )
+    };
+    let (status, body) = d.call("POST", "/payments", OPERATOR, &pay("GBP"), json!({}));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    let (status, body) = d.call("POST", "/payments", OPERATOR, &pay("EUR"), json!({}));
+    assert_eq!((status, &body["recorded"]), (200, &json!(true)), "{body}");
+    let today = chrono::DateTime::from_timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+        0,
+    )
+    .unwrap()
+    .date_naive()
+    .to_string();
+    let st_q = json!({"account": "acme-shop", "from": "2017-02", "to": today});
+    let (status, shop_st) = d.call("GET", "/statements", ACME, "", st_q.clone());
+    assert_eq!(status, 200, "{shop_st}");
+    assert_eq!(shop_st["currency"], "EUR", "{shop_st}");
+    let figure = |k: &str| {
+        amount(&shop_st[k])
+            .parse::<rust_decimal::Decimal>()
+            .unwrap()
+    };
+    let want = ["0", "3540.25", "1000.00", "2540.25"].map(|s| s.parse().unwrap());
+    assert_eq!(
+        ["opening", "invoiced", "paid", "closing"].map(figure),
+        want,
+        "{shop_st:#}"
+    );
+    forbidden(&d, "GET", "/statements", NIMBUS, "", st_q);
 
     // Nimbus, in GBP (no conversion), UK VAT on both sides: silver 0.60 x 1.30 x 672 =
     // 524.16, received 0.60 x 1.15 x 14 = 9.66 (net 533.82); wholesale 403.20 + 8.40 = 411.60;

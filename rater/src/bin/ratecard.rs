@@ -222,6 +222,27 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// An account statement: its final invoices, credit and debit notes and payments over a
+    /// range of days, each with the balance after it, from the opening to the closing balance.
+    Statement {
+        #[arg(long)]
+        account: String,
+        /// First day (2017-02-01), or a month (2017-02: its first day).
+        #[arg(long)]
+        from: String,
+        /// Last day, inclusive, or a month (its last day); `from`'s when absent.
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[arg(long, value_enum, default_value = "table")]
+        output: OutputKind,
+        /// Also write the statement as a PDF/A document in the issuer's name and brand.
+        #[arg(long)]
+        pdf: Option<PathBuf>,
+    },
     /// List an account's final invoices and notes, newest first.
     History {
         #[arg(long)]
@@ -727,6 +748,33 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Statement {
+            account,
+            from,
+            to,
+            config,
+            output,
+            pdf,
+            ..
+        } => {
+            let config = load_config(&config)?;
+            let (from, to) = rater::statements::parse_range(&from, to.as_deref())?;
+            let st = rater::statements::statement(store, &config, &account, from, to).await?;
+            if let Some(path) = pdf {
+                let acc = config.known_account(&account)?;
+                let bytes = rater::documents::statement_pdf_of(&config, acc, &st)?;
+                std::fs::write(&path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("statement PDF written to {}", path.display());
+            }
+            let text = match output {
+                OutputKind::Table => render::statement_table(&st),
+                OutputKind::Csv => render::statement_csv(&st),
+                OutputKind::Json => serde_json::to_string_pretty(&st)? + "\n",
+            };
+            print!("{text}");
+            Ok(())
+        }
         Command::History {
             account,
             config,
@@ -950,6 +998,7 @@ async fn cli_main(cli: Cli) -> Result<()> {
         | Command::History { store, .. }
         | Command::Margin { store, .. }
         | Command::Report { store, .. }
+        | Command::Statement { store, .. }
         | Command::Rerate { store, .. }
         | Command::Notes { store, .. }
         | Command::Note { store, .. }

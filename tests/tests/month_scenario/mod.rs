@@ -858,3 +858,27 @@ pub fn issued(period: &str) -> Vec<(&'static str, &'static str)> {
         .map(|e| (e.account, e.number))
         .collect()
 }
+
+/// acme's statement over February 2017 to the day the test runs (its documents are issued
+/// the day the test runs), by hand: opening 0.00 (the book's opening balance, February's
+/// brought forward); the payments in date order, then the documents in order of issue. Each
+/// (kind, reference, amount, balance after):
+/// -10.00 (acme-wire-1, 20 Feb) -> -10.00; -17.72 (acme-wire-2, 15 Mar) -> -27.72;
+/// invoice e2e-000001 27.72 -> 0.00; debit note 3.60 -> 3.60; invoice e2e-000004 30.24 ->
+/// 33.84; invoice e2e-000007 25.44 -> 59.28; credit note -2.52 -> 56.76.
+/// Closing 56.76 = April's carried forward 59.28 plus the credit note issued after it.
+/// Sums: invoiced 27.72 + 30.24 + 25.44 = 83.40; credited -2.52; debited 3.60; paid 27.72.
+pub fn acme_statement() -> Vec<(&'static str, &'static str, &'static str, &'static str)> {
+    vec![
+        ("payment", "acme-wire-1", "-10.00", "-10.00"),
+        ("payment", "acme-wire-2", "-17.72", "-27.72"),
+        ("invoice", "e2e-000001", "27.72", "0.00"),
+        ("debit_note", "e2e-N000001", "3.60", "3.60"),
+        ("invoice", "e2e-000004", "30.24", "33.84"),
+        ("invoice", "e2e-000007", "25.44", "59.28"),
+        ("credit_note", "e2e-N000002", "-2.52", "56.76"),
+    ]
+}
+
+/// acme's statement sums: (opening, invoiced, credited, debited, paid, closing).
+pub const ACME_STATEMENT_SUMS: [&str; 6] = ["0.00", "83.40", "-2.52", "3.60", "27.72", "56.76"];

@@ -1,0 +1,156 @@
+//! Account statements from the store: the account's final invoices, notes and payments over a range of days, laid out and reconciled by `pricing::account_statement`.
+//!
+//! Reads are bounded by the range, not the account's age: the history (one query) says which
+//! invoices were issued when, and only the last invoice issued before the range (whose
+//! carried-forward stands for everything before it) and those issued within it are read.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use pricing::account_statement::{
+    account_statement, AccountStatement, Movement, StatementError, StatementParty,
+};
+use pricing::report::{REPORT_YEAR_MAX, REPORT_YEAR_MIN};
+
+use crate::config::RaterConfig;
+use crate::error::RaterError;
+use crate::model::DocKind;
+use crate::store::Store;
+
+/// The range of a statement from its text parameters: days (`2017-02-01`) or months
+/// (`2017-02`: its first day for `from`, its last for `to`); `to` defaults to `from`'s.
+///
+/// # Errors
+/// [`RaterError::BadRequest`] naming the parameter.
+pub fn parse_range(from: &str, to: Option<&str>) -> Result<(NaiveDate, NaiveDate), RaterError> {
+    let bad = crate::reports::bad_query;
+    let f = pricing::report::day_of("from", from, false).map_err(bad)?;
+    let t = pricing::report::day_of("to", to.unwrap_or(from), true).map_err(bad)?;
+    Ok((f, t))
+}
+
+/// The statement of `account` from `from` to `to` (both included).
+///
+/// # Errors
+/// [`RaterError::UnknownAccount`]; [`RaterError::BadRequest`] for dates outside the years a
+/// statement covers; [`RaterError::Statement`] for a reversed range or documents that do not
+/// reconcile; store errors.
+pub async fn statement<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<AccountStatement, RaterError> {
+    let acc = config.known_account(account)?;
+    for (field, d) in [("from", from), ("to", to)] {
+        if !(REPORT_YEAR_MIN..=REPORT_YEAR_MAX).contains(&chrono::Datelike::year(&d)) {
+            return Err(RaterError::BadRequest {
+                field,
+                message: format!(
+                    "{d} is outside the years {REPORT_YEAR_MIN} to {REPORT_YEAR_MAX} a statement covers"
+                ),
+            });
+        }
+    }
+    let refused = |error: StatementError| RaterError::Statement {
+        account: account.to_string(),
+        error,
+    };
+    if to < from {
+        return Err(refused(StatementError::Range { from, to }));
+    }
+    let currency = config.invoice_currency(acc);
+    let day_of =
+        |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map_or(from, |t| t.date_naive());
+    let mut docs = store.history(account).await?;
+    // Oldest first; the store's order (newest first) breaks ties of the same millisecond.
+    docs.reverse();
+    docs.sort_by_key(|d| d.issued_at_ms);
+    let anchor = docs
+        .iter()
+        .rposition(|d| d.kind == DocKind::Invoice && day_of(d.issued_at_ms) < from);
+    let mut movements = Vec::new();
+    // Payments are the invoices' own up to the last period a read invoice covers (what the
+    // balance chain was made of), then the store's and the book's not yet on an invoice.
+    let mut covered_until_ms = i64::MIN;
+    for (i, d) in docs.iter().enumerate() {
+        let day = day_of(d.issued_at_ms);
+        // Documents before the anchor are in its carried-forward; after `to`, not shown.
+        if anchor.is_some_and(|a| i < a) || day > to {
+            continue;
+        }
+        if d.currency != currency {
+            return Err(RaterError::Config(format!(
+                "document {} of account {account} is in {}, but the account is invoiced in {currency}: a statement is of one currency",
+                d.number, d.currency
+            )));
+        }
+        match d.kind {
+            DocKind::Invoice => {
+                let inv = store
+                    .final_invoice(account, &d.period)
+                    .await?
+                    .ok_or_else(|| RaterError::NoFinalInvoice {
+                        account: account.to_string(),
+                        period: d.period.clone(),
+                    })?;
+                covered_until_ms = covered_until_ms.max(inv.period_end.timestamp_millis());
+                for p in &inv.payments {
+                    movements.push(Movement::payment(
+                        &p.reference,
+                        p.amount,
+                        p.date.timestamp_millis(),
+                        p.date.date_naive(),
+                    ));
+                }
+                movements.push(Movement::invoice(&inv, d.issued_at_ms));
+            }
+            DocKind::CreditNote | DocKind::DebitNote => movements.push(Movement::note(
+                if d.kind == DocKind::CreditNote {
+                    pricing::NoteKind::Credit
+                } else {
+                    pricing::NoteKind::Debit
+                },
+                &d.number,
+                &d.period,
+                d.corrects.as_deref().unwrap_or_default(),
+                d.total,
+                d.issued_at_ms,
+                day,
+            )),
+        }
+    }
+    let stored = store.payments(account).await?;
+    if let Some(p) = stored.iter().find(|p| p.currency != currency) {
+        return Err(RaterError::Config(format!(
+            "payment {} of account {account} is in {}, but the account is invoiced in {currency}",
+            p.reference, p.currency
+        )));
+    }
+    // As an invoice takes them: the store's, and the book's whose reference the store lacks.
+    let open = stored
+        .iter()
+        .map(|p| (p.reference.as_str(), p.amount, p.date))
+        .chain(
+            acc.payments
+                .iter()
+                .filter(|b| !stored.iter().any(|p| p.reference == b.reference))
+                .map(|b| (b.reference.as_str(), b.amount, b.date)),
+        )
+        .filter(|(_, _, date)| date.timestamp_millis() >= covered_until_ms);
+    for (reference, amount, date) in open {
+        movements.push(Movement::payment(
+            reference,
+            amount,
+            date.timestamp_millis(),
+            date.date_naive(),
+        ));
+    }
+    let party = StatementParty {
+        account: acc.id.clone(),
+        account_name: acc.name.clone(),
+        address: acc.address.clone(),
+        currency,
+        opening_balance: acc.balance_brought_forward,
+    };
+    account_statement(&party, from, to, movements).map_err(refused)
+}

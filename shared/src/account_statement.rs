@@ -1,0 +1,366 @@
+//! Account statements: every final invoice, credit and debit note and payment of an account over a range of days, with the running balance, reconciled against the balance chain the invoices carry.
+//!
+//! A statement is not a new computation of what is owed: invoices already carry the balance
+//! (brought forward, payments of the period, amount due, carried forward) and notes move it
+//! between invoices (`Balance::notes_since` in the rater). A statement lays those movements out
+//! in time order and checks that they add up to the chain: each invoice brings forward what the
+//! one before carried plus the notes issued between them. A statement that does not reconcile
+//! is refused, naming the invoice, rather than shown with a balance the invoices contradict.
+//!
+//! Amounts are the documents' own (already rounded at the currency's minor unit on their
+//! documents); the statement only adds them, checked.
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::exact::{self, Overflow};
+use crate::invoice::Invoice;
+use crate::note::NoteKind;
+
+/// What moved the balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// A final invoice: its amount due (total less prepaid credit) is owed.
+    Invoice,
+    /// A credit note: its total (negative) is owed back.
+    CreditNote,
+    /// A debit note: its total is owed.
+    DebitNote,
+    /// A payment received: its amount is paid off.
+    Payment,
+}
+
+impl EntryKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryKind::Invoice => "Invoice",
+            EntryKind::CreditNote => "Credit note",
+            EntryKind::DebitNote => "Debit note",
+            EntryKind::Payment => "Payment",
+        }
+    }
+}
+
+/// A movement of the balance, as the store gives it (the rater reads documents and payments
+/// and hands them here in any order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Movement {
+    pub kind: EntryKind,
+    /// When it happened, epoch milliseconds: issue of a document, date of a payment. Orders
+    /// the statement (ties keep the order given).
+    pub at_ms: i64,
+    pub date: NaiveDate,
+    /// A document's number, a payment's reference (may be empty).
+    pub reference: String,
+    /// The billing period a document is of (empty for a payment).
+    pub period: String,
+    /// An invoice's due date.
+    pub due: Option<NaiveDate>,
+    /// The invoice a note corrects.
+    pub corrects: Option<String>,
+    /// The change of what is owed: an invoice's amount due, a note's total (negative for a
+    /// credit note), minus a payment's amount.
+    pub amount: Decimal,
+    /// An invoice's balance chain: what it brought forward and what it carried forward.
+    pub chain: Option<(Decimal, Decimal)>,
+    /// An invoice's period end, epoch milliseconds: a payment from then on is on a later
+    /// invoice (a payment is on the invoice of the period its date falls in).
+    pub period_end_ms: Option<i64>,
+}
+
+impl Movement {
+    /// The movement of a final invoice issued at `at_ms`.
+    pub fn invoice(inv: &Invoice, at_ms: i64) -> Movement {
+        let date = inv
+            .issue_date
+            .unwrap_or_else(|| inv.period_end.date_naive());
+        Movement {
+            kind: EntryKind::Invoice,
+            at_ms,
+            date,
+            reference: inv.number.clone().unwrap_or_default(),
+            period: inv.period_id.clone(),
+            due: inv.due_date,
+            corrects: None,
+            amount: inv.amount_due,
+            chain: Some((inv.brought_forward, inv.carried_forward)),
+            period_end_ms: Some(inv.period_end.timestamp_millis()),
+        }
+    }
+
+    /// The movement of a note of `total` (negative for a credit note).
+    pub fn note(
+        kind: NoteKind,
+        number: &str,
+        period: &str,
+        corrects: &str,
+        total: Decimal,
+        at_ms: i64,
+        date: NaiveDate,
+    ) -> Movement {
+        Movement {
+            kind: match kind {
+                NoteKind::Credit => EntryKind::CreditNote,
+                NoteKind::Debit => EntryKind::DebitNote,
+            },
+            at_ms,
+            date,
+            reference: number.to_string(),
+            period: period.to_string(),
+            due: None,
+            corrects: Some(corrects.to_string()),
+            amount: total,
+            chain: None,
+            period_end_ms: None,
+        }
+    }
+
+    /// The movement of a payment of `amount` received at `at_ms`.
+    pub fn payment(reference: &str, amount: Decimal, at_ms: i64, date: NaiveDate) -> Movement {
+        Movement {
+            kind: EntryKind::Payment,
+            at_ms,
+            date,
+            reference: reference.to_string(),
+            period: String::new(),
+            due: None,
+            corrects: None,
+            amount: -amount,
+            chain: None,
+            period_end_ms: None,
+        }
+    }
+}
+
+/// One line of a statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatementEntry {
+    pub date: NaiveDate,
+    pub kind: EntryKind,
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub period: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<String>,
+    /// The change of the balance (positive: owed; negative: paid or credited).
+    pub amount: Decimal,
+    /// The balance after it.
+    pub balance: Decimal,
+}
+
+/// An account's statement over `from..=to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStatement {
+    pub account: String,
+    pub account_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub address: Vec<String>,
+    pub currency: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// The balance at the start of `from`.
+    pub opening: Decimal,
+    pub entries: Vec<StatementEntry>,
+    /// Sums of the entries by kind (credited is negative, paid is what was received, positive).
+    pub invoiced: Decimal,
+    pub credited: Decimal,
+    pub debited: Decimal,
+    pub paid: Decimal,
+    /// `opening + invoiced + credited + debited - paid`: the balance at the end of `to`.
+    pub closing: Decimal,
+}
+
+/// Why a statement cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum StatementError {
+    #[error("to: {to} is before from {from}")]
+    Range { from: NaiveDate, to: NaiveDate },
+    /// An invoice whose brought-forward is not the previous invoice's carried-forward plus the
+    /// notes issued between them: the stored documents contradict each other.
+    #[error(
+        "invoice {number} brings forward {found}, but the invoice before it carried forward \
+         {carried} and the notes issued since add {notes} (expected {expected}): the stored \
+         balance chain does not reconcile"
+    )]
+    Chain {
+        number: String,
+        found: Decimal,
+        carried: Decimal,
+        notes: Decimal,
+        expected: Decimal,
+    },
+    #[error("{0}")]
+    Overflow(Overflow),
+}
+
+impl From<Overflow> for StatementError {
+    fn from(o: Overflow) -> Self {
+        StatementError::Overflow(o)
+    }
+}
+
+/// Who the statement is of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementParty {
+    pub account: String,
+    pub account_name: String,
+    pub address: Vec<String>,
+    pub currency: String,
+    /// The balance before the account's first final invoice (the accounts book's opening
+    /// balance): used when no invoice says otherwise.
+    pub opening_balance: Decimal,
+}
+
+/// The statement of `party` over `from..=to` from its `movements`: every final invoice and
+/// note issued, and every payment recorded, up to `to` (earlier ones set the opening balance;
+/// the caller may leave out invoices issued before the last one before `from`, and the
+/// payments and notes before that invoice: that invoice's carried-forward stands for them).
+///
+/// # Errors
+/// [`StatementError::Range`] for `to < from`; [`StatementError::Chain`] when an invoice's
+/// brought-forward contradicts the invoice before it; [`StatementError::Overflow`] for sums
+/// past a decimal.
+pub fn account_statement(
+    party: &StatementParty,
+    from: NaiveDate,
+    to: NaiveDate,
+    mut movements: Vec<Movement>,
+) -> Result<AccountStatement, StatementError> {
+    if to < from {
+        return Err(StatementError::Range { from, to });
+    }
+    movements.retain(|m| m.date <= to);
+    // Stable: documents issued in the same millisecond keep the store's order.
+    movements.sort_by_key(|m| m.at_ms);
+    let invoices: Vec<&Movement> = movements
+        .iter()
+        .filter(|m| m.kind == EntryKind::Invoice)
+        .collect();
+    check_chain(&movements)?;
+
+    // The balance at the start of `from`: the carried-forward of the last invoice issued
+    // before it, plus the notes issued after that invoice and the payments not on it or an
+    // earlier one (dated after its period), up to `from`.
+    let anchor = invoices.iter().rev().find(|m| m.date < from);
+    let mut opening = match anchor {
+        Some(a) => a.chain.map_or(Decimal::ZERO, |c| c.1),
+        None => invoices
+            .first()
+            .and_then(|m| m.chain)
+            .map_or(party.opening_balance, |c| c.0),
+    };
+    for m in movements.iter().filter(|m| m.date < from) {
+        let after_anchor = match (anchor, m.kind) {
+            (None, EntryKind::Payment) => true,
+            (None, _) => false,
+            (Some(a), EntryKind::Payment) => m.at_ms >= a.period_end_ms.unwrap_or(i64::MAX),
+            (Some(a), EntryKind::CreditNote | EntryKind::DebitNote) => m.at_ms > a.at_ms,
+            (Some(_), EntryKind::Invoice) => false,
+        };
+        if after_anchor {
+            opening = exact::add(opening, m.amount, "statement opening balance")?;
+        }
+    }
+
+    let mut balance = opening;
+    let (mut invoiced, mut credited, mut debited, mut paid) =
+        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let mut entries = Vec::new();
+    for m in movements.into_iter().filter(|m| m.date >= from) {
+        balance = exact::add(balance, m.amount, "statement balance")?;
+        let sum = match m.kind {
+            EntryKind::Invoice => &mut invoiced,
+            EntryKind::CreditNote => &mut credited,
+            EntryKind::DebitNote => &mut debited,
+            EntryKind::Payment => &mut paid,
+        };
+        *sum = exact::add(*sum, m.amount, "statement total")?;
+        entries.push(StatementEntry {
+            date: m.date,
+            kind: m.kind,
+            reference: m.reference,
+            period: m.period,
+            due: m.due,
+            corrects: m.corrects,
+            amount: m.amount,
+            balance,
+        });
+    }
+    Ok(AccountStatement {
+        account: party.account.clone(),
+        account_name: party.account_name.clone(),
+        address: party.address.clone(),
+        currency: party.currency.clone(),
+        from,
+        to,
+        opening,
+        entries,
+        invoiced,
+        credited,
+        debited,
+        paid: -paid,
+        closing: balance,
+    })
+}
+
+/// Each invoice brings forward what the invoice before it carried plus the notes issued
+/// between them (`movements` in time order).
+fn check_chain(movements: &[Movement]) -> Result<(), StatementError> {
+    let mut last: Option<Decimal> = None;
+    let mut notes = Decimal::ZERO;
+    for m in movements {
+        match (m.kind, m.chain) {
+            (EntryKind::CreditNote | EntryKind::DebitNote, _) => {
+                notes = exact::add(notes, m.amount, "notes between invoices")?;
+            }
+            (EntryKind::Invoice, Some((brought, carried))) => {
+                if let Some(c) = last {
+                    let expected = exact::add(c, notes, "expected brought forward")?;
+                    if expected != brought {
+                        return Err(StatementError::Chain {
+                            number: m.reference.clone(),
+                            found: brought,
+                            carried: c,
+                            notes,
+                            expected,
+                        });
+                    }
+                }
+                last = Some(carried);
+                notes = Decimal::ZERO;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+impl AccountStatement {
+    /// The shown figures add up: each entry's balance is the one before plus its amount, the
+    /// sums by kind are their entries', and the closing balance is the opening plus them.
+    ///
+    /// # Errors
+    /// [`StatementError::Overflow`] for a sum past a decimal; `Ok(false)` when a figure is not
+    /// the sum of its parts.
+    pub fn adds_up(&self) -> Result<bool, StatementError> {
+        let mut b = self.opening;
+        for e in &self.entries {
+            b = exact::add(b, e.amount, "statement check")?;
+            if b != e.balance {
+                return Ok(false);
+            }
+        }
+        let by_kind = exact::add(
+            exact::add(self.invoiced, self.credited, "statement check")?,
+            exact::sub(self.debited, self.paid, "statement check")?,
+            "statement check",
+        )?;
+        Ok(b == self.closing
+            && exact::add(self.opening, by_kind, "statement check")? == self.closing)
+    }
+}

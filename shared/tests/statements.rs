@@ -1,0 +1,224 @@
+//! Account statements (`pricing::account_statement`) on hand-made movements: every balance below is worked out by hand in the comments, including the opening balance a range starting after an invoice gets from it, and a stored chain that does not reconcile is refused naming the invoice.
+
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+use chrono::{NaiveDate, TimeZone, Utc};
+use pricing::account_statement::{
+    account_statement, EntryKind, Movement, StatementError, StatementParty,
+};
+use rust_decimal::Decimal;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+fn ms(s: &str) -> i64 {
+    let d = day(s).and_hms_opt(0, 0, 0).unwrap();
+    Utc.from_utc_datetime(&d).timestamp_millis()
+}
+
+fn party() -> StatementParty {
+    StatementParty {
+        account: "a1".into(),
+        account_name: "Account one".into(),
+        address: vec![],
+        currency: "GBP".into(),
+        opening_balance: d("100.00"),
+    }
+}
+
+/// An invoice of the month ending `period_end`, issued at noon on `issued`.
+fn invoice(
+    number: &str,
+    period_end: &str,
+    issued: &str,
+    due: &str,
+    chain: (&str, &str),
+) -> Movement {
+    Movement {
+        kind: EntryKind::Invoice,
+        at_ms: ms(issued) + 12 * 3_600_000,
+        date: day(issued),
+        reference: number.into(),
+        period: period_end[..7].into(),
+        due: None,
+        corrects: None,
+        amount: d(due),
+        chain: Some((d(chain.0), d(chain.1))),
+        period_end_ms: Some(ms(period_end)),
+    }
+}
+
+fn payment(reference: &str, amount: &str, date: &str) -> Movement {
+    Movement::payment(reference, d(amount), ms(date) + 9 * 3_600_000, day(date))
+}
+
+fn credit(number: &str, total: &str, date: &str) -> Movement {
+    Movement::note(
+        pricing::NoteKind::Credit,
+        number,
+        "2017-01",
+        "INV-1",
+        d(total),
+        ms(date) + 15 * 3_600_000,
+        day(date),
+    )
+}
+
+/// January and February of an account that opened owing 100.00:
+/// - 15 Jan: pays 100.00 (January's payment, on INV-1);
+/// - 2 Feb: pays 7.00 (dated in February, so on INV-2, though made before INV-1 was issued);
+/// - 3 Feb: INV-1 for January: brought forward 100.00, paid 100.00, due 50.00, carried 50.00;
+/// - 10 Feb: credit note CN-1 of -5.00 against INV-1;
+/// - 12 Feb: pays 20.00 (on INV-2);
+/// - 3 Mar: INV-2 for February: brought forward 50.00 - 5.00 = 45.00, paid 27.00, due 30.00,
+///   carried 45.00 - 27.00 + 30.00 = 48.00.
+fn two_months() -> Vec<Movement> {
+    vec![
+        // Given out of order: the statement orders them.
+        invoice(
+            "INV-2",
+            "2017-03-01",
+            "2017-03-03",
+            "30.00",
+            ("45.00", "48.00"),
+        ),
+        payment("p-3", "20.00", "2017-02-12"),
+        credit("CN-1", "-5.00", "2017-02-10"),
+        invoice(
+            "INV-1",
+            "2017-02-01",
+            "2017-02-03",
+            "50.00",
+            ("100.00", "50.00"),
+        ),
+        payment("p-2", "7.00", "2017-02-02"),
+        payment("p-1", "100.00", "2017-01-15"),
+    ]
+}
+
+fn entries(st: &pricing::account_statement::AccountStatement) -> Vec<(String, Decimal, Decimal)> {
+    st.entries
+        .iter()
+        .map(|e| (e.reference.clone(), e.amount, e.balance))
+        .collect()
+}
+
+fn row(r: &str, a: &str, b: &str) -> (String, Decimal, Decimal) {
+    (r.to_string(), d(a), d(b))
+}
+
+#[test]
+fn a_whole_range_runs_the_balance_from_the_opening_to_the_last_invoice_carried_forward() {
+    let st =
+        account_statement(&party(), day("2017-01-01"), day("2017-03-31"), two_months()).unwrap();
+    // 100.00 -> p-1 0.00 -> p-2 -7.00 -> INV-1 43.00 -> CN-1 38.00 -> p-3 18.00 -> INV-2 48.00.
+    assert_eq!(st.opening, d("100.00"));
+    assert_eq!(
+        entries(&st),
+        vec![
+            row("p-1", "-100.00", "0.00"),
+            row("p-2", "-7.00", "-7.00"),
+            row("INV-1", "50.00", "43.00"),
+            row("CN-1", "-5.00", "38.00"),
+            row("p-3", "-20.00", "18.00"),
+            row("INV-2", "30.00", "48.00"),
+        ]
+    );
+    // The closing balance is INV-2's carried forward: nothing happened after it.
+    assert_eq!(st.closing, d("48.00"));
+    assert_eq!(
+        (st.invoiced, st.credited, st.debited, st.paid),
+        (d("80.00"), d("-5.00"), Decimal::ZERO, d("127.00"))
+    );
+    assert!(st.adds_up().unwrap());
+    assert_eq!(st.entries[2].kind, EntryKind::Invoice);
+    assert_eq!(st.entries[3].corrects.as_deref(), Some("INV-1"));
+}
+
+#[test]
+fn a_range_after_an_invoice_opens_at_its_carried_forward_with_what_came_since() {
+    // From 11 Feb: the last invoice before is INV-1 (carried 50.00); since it, CN-1 (-5.00)
+    // and p-2 (-7.00, February's, though dated before INV-1 was issued): 38.00.
+    let st =
+        account_statement(&party(), day("2017-02-11"), day("2017-03-31"), two_months()).unwrap();
+    assert_eq!(st.opening, d("38.00"));
+    assert_eq!(
+        entries(&st),
+        vec![
+            row("p-3", "-20.00", "18.00"),
+            row("INV-2", "30.00", "48.00")
+        ]
+    );
+    assert_eq!(st.closing, d("48.00"));
+    assert!(st.adds_up().unwrap());
+    // From 4 Feb: INV-1 (50.00) less p-2: 43.00, then CN-1 and p-3 and INV-2.
+    let st =
+        account_statement(&party(), day("2017-02-04"), day("2017-03-31"), two_months()).unwrap();
+    assert_eq!(st.opening, d("43.00"));
+    assert_eq!(st.entries.len(), 3);
+    assert_eq!(st.closing, d("48.00"));
+}
+
+#[test]
+fn a_range_before_the_first_invoice_opens_at_its_brought_forward_less_the_payments() {
+    // Up to 5 Feb: 100.00 - 100.00 - 7.00 + 50.00 = 43.00.
+    let st =
+        account_statement(&party(), day("2017-01-20"), day("2017-02-05"), two_months()).unwrap();
+    assert_eq!(st.opening, d("0.00"));
+    assert_eq!(
+        entries(&st),
+        vec![row("p-2", "-7.00", "-7.00"), row("INV-1", "50.00", "43.00")]
+    );
+    assert_eq!(st.closing, d("43.00"));
+    // No invoice at all: the book's opening balance, less what was paid.
+    let st = account_statement(
+        &party(),
+        day("2017-01-01"),
+        day("2017-01-31"),
+        vec![payment("p-1", "30.00", "2017-01-15")],
+    )
+    .unwrap();
+    assert_eq!((st.opening, st.closing), (d("100.00"), d("70.00")));
+}
+
+#[test]
+fn an_invoice_that_does_not_bring_forward_what_came_before_is_refused_by_name() {
+    let mut m = two_months();
+    // INV-2 claims to bring forward 50.00, forgetting the credit note.
+    m[0].chain = Some((d("50.00"), d("53.00")));
+    let e = account_statement(&party(), day("2017-01-01"), day("2017-03-31"), m).unwrap_err();
+    assert_eq!(
+        e,
+        StatementError::Chain {
+            number: "INV-2".into(),
+            found: d("50.00"),
+            carried: d("50.00"),
+            notes: d("-5.00"),
+            expected: d("45.00"),
+        }
+    );
+    assert!(e.to_string().contains("invoice INV-2 brings forward 50.00"));
+}
+
+#[test]
+fn a_reversed_range_and_sums_past_a_decimal_are_errors_not_panics() {
+    assert_eq!(
+        account_statement(&party(), day("2017-03-01"), day("2017-02-01"), vec![]),
+        Err(StatementError::Range {
+            from: day("2017-03-01"),
+            to: day("2017-02-01")
+        })
+    );
+    let huge = vec![
+        payment("p-1", &(-Decimal::MAX).to_string(), "2017-01-10"),
+        payment("p-2", &(-Decimal::MAX).to_string(), "2017-01-11"),
+    ];
+    let e = account_statement(&party(), day("2017-01-01"), day("2017-01-31"), huge).unwrap_err();
+    assert!(matches!(e, StatementError::Overflow(_)), "{e:?}");
+}
