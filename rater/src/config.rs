@@ -60,6 +60,8 @@ pub struct RaterConfig {
     published: HashMap<String, Catalog>,
     /// A reseller's own account id -> the reseller it is (the account's `resells`).
     billed_resellers: HashMap<String, String>,
+    /// Issuer id -> its logo, parsed once (`Issuer::logo_svg`).
+    logos: HashMap<String, Arc<crate::logo::Logo>>,
     config_stored: AtomicBool,
 }
 
@@ -107,6 +109,18 @@ impl RaterConfig {
             }
         }
         let published = published_catalogs(&catalog, issuer)?;
+        let mut logos = HashMap::new();
+        for (i, is) in accounts.issuers.iter().enumerate() {
+            if let Some(svg) = &is.logo_svg {
+                let logo = crate::logo::Logo::parse(svg).map_err(|e| {
+                    RaterError::Config(format!(
+                        "accounts: $.issuers[{i}].logo_svg (issuer `{}`): {e}",
+                        is.id
+                    ))
+                })?;
+                logos.insert(is.id.clone(), Arc::new(logo));
+            }
+        }
         let billed_resellers = accounts
             .accounts
             .iter()
@@ -140,6 +154,7 @@ impl RaterConfig {
             account_index,
             published,
             billed_resellers,
+            logos,
             config_stored: AtomicBool::new(false),
         })
     }
@@ -190,6 +205,11 @@ impl RaterConfig {
         acc.currency
             .clone()
             .unwrap_or_else(|| self.catalog_for(acc).currency.code.clone())
+    }
+
+    /// The logo of issuer `id`, when the accounts file gives it one.
+    pub fn logo(&self, id: &str) -> Option<Arc<crate::logo::Logo>> {
+        self.logos.get(id).cloned()
     }
 
     /// Who numbers `acc`'s invoices and notes: its reseller (its own gapless series) for a

@@ -58,6 +58,7 @@ pub fn letterhead(config: &RaterConfig, acc: &Account) -> Letterhead {
                 lines,
                 vat_id: i.vat_id.clone(),
                 color,
+                logo: config.logo(id),
             }
         }
         None => Letterhead {
@@ -65,6 +66,7 @@ pub fn letterhead(config: &RaterConfig, acc: &Account) -> Letterhead {
             lines: Vec::new(),
             vat_id: None,
             color,
+            logo: None,
         },
     }
 }

@@ -103,6 +103,7 @@ pub mod ids;
 pub mod import;
 pub mod invoices;
 pub mod limits;
+pub mod logo;
 pub mod margin;
 pub mod model;
 pub mod month;

@@ -37,7 +37,7 @@ static BOLD: &[u8] = include_bytes!("../assets/fonts/DejaVuSans-Bold.ttf");
 pub const FACTURX_FILE: &str = "factur-x.xml";
 
 /// Who a document is from, as its header shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Letterhead {
     pub name: String,
     /// Address lines, postcode and city, country: as printed.
@@ -45,6 +45,8 @@ pub struct Letterhead {
     pub vat_id: Option<String>,
     /// The brand's colour (`#0b5394`), the provider's default when absent.
     pub color: Option<String>,
+    /// The issuer's logo, drawn in the band before its name.
+    pub logo: Option<std::sync::Arc<crate::logo::Logo>>,
 }
 
 const A4_W: f32 = 595.28;
@@ -677,15 +679,23 @@ fn render(
         let mut y;
         if i == 0 {
             rect(&mut s, 0.0, 0.0, A4_W, 88.0, brand);
+            // The logo in a 48-point square left of the name, which moves over for it.
+            let name_x = match &from.logo {
+                Some(logo) => {
+                    logo.draw(&mut s, MARGIN, 20.0, 48.0, 48.0);
+                    MARGIN + 60.0
+                }
+                None => MARGIN,
+            };
             pen.text(
                 &mut s,
                 true,
                 20.0,
-                MARGIN,
+                name_x,
                 46.0,
                 Align::Left,
                 white,
-                &bold.fit(&from.name, 20.0, 300.0),
+                &bold.fit(&from.name, 20.0, 300.0 + MARGIN - name_x),
             );
             pen.text(&mut s, true, 18.0, right, 46.0, Align::Right, white, title);
             pen.text(

@@ -538,3 +538,106 @@ async fn a_resellers_customers_statement_is_in_the_resellers_name_and_currency()
         .arg(&pdf_path)
         .arg(dir.join("acme-shop-statement")));
 }
+
+/// Pixels of `rgb` (within a small tolerance) in the band's logo square of the first page of
+/// `pdf`, rendered by poppler at 72 dpi (one pixel a point): the square at (42, 20), 48 wide.
+fn logo_pixels(pdf: &Path, rgb: [u8; 3]) -> usize {
+    let stem = pdf.with_extension("");
+    run(Command::new("pdftoppm")
+        .args(["-r", "72", "-f", "1", "-l", "1", "-singlefile"])
+        .arg(pdf)
+        .arg(&stem));
+    let ppm = std::fs::read(stem.with_extension("ppm")).unwrap();
+    // P6 header: magic, width, height, maxval, each followed by whitespace.
+    let mut fields = Vec::new();
+    let mut at = 0;
+    while fields.len() < 4 {
+        while ppm[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        let start = at;
+        while !ppm[at].is_ascii_whitespace() {
+            at += 1;
+        }
+        fields.push(String::from_utf8_lossy(&ppm[start..at]).into_owned());
+    }
+    assert_eq!(fields[0], "P6");
+    let width: usize = fields[1].parse().unwrap();
+    let pixels = &ppm[at + 1..];
+    let mut n = 0;
+    for y in 20..68 {
+        for x in 42..90 {
+            let p = &pixels[(y * width + x) * 3..][..3];
+            if p.iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 6) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// A reseller's logo (the accounts file's `logo_svg`) is drawn in its documents' band: Acme's
+/// yellow triangle on its customer's invoice, Nimbus's light green clouds on its customer's
+/// statement; the provider's invoice has no logo there.
+#[tokio::test]
+async fn resellers_logos_are_drawn_on_their_customers_documents() {
+    let (_dir, store, config) = closed_february().await;
+    let dir = out_dir();
+    let write = |name: &str, bytes: Vec<u8>| {
+        let p = dir.join(format!("logo-{name}.pdf"));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    let shop = rater::documents::invoice_pdf(&store, &config, "acme-shop", feb(), Embed::Nothing)
+        .await
+        .unwrap();
+    let shop = write("acme-shop", shop);
+    // The triangle (8,30)-(20,8)-(32,30) less its inner one, scaled 48/40: about 224 points.
+    let yellow = logo_pixels(&shop, [0xf1, 0xc2, 0x32]);
+    assert!((150..300).contains(&yellow), "{yellow} yellow pixels");
+    let st = rater::statements::statement(
+        &store,
+        &config,
+        "nimbus-studio",
+        "2017-02-01".parse().unwrap(),
+        "2017-03-31".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let acc = config.known_account("nimbus-studio").unwrap();
+    let studio = write(
+        "nimbus-studio",
+        rater::documents::statement_pdf_of(&config, acc, &st).unwrap(),
+    );
+    let green = logo_pixels(&studio, [0xa5, 0xd6, 0xa7]);
+    assert!(green > 300, "{green} light green pixels");
+    let own = rater::documents::invoice_pdf(&store, &config, "bu1user1", feb(), Embed::Nothing)
+        .await
+        .unwrap();
+    let own = write("bu1user1", own);
+    assert_eq!(logo_pixels(&own, [0xf1, 0xc2, 0x32]), 0);
+    assert_eq!(logo_pixels(&own, [0xa5, 0xd6, 0xa7]), 0);
+}
+
+/// A logo the rater cannot draw is refused when the accounts file is loaded, naming the
+/// issuer's path and what is wrong.
+#[test]
+fn a_logo_that_cannot_be_drawn_refuses_the_accounts_file() {
+    let mut accounts: serde_json::Value =
+        serde_json::from_str(&read("examples/accounts/cloudstack.json")).unwrap();
+    accounts["issuers"][1]["logo_svg"] =
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="9" height="9"><text y="8">A</text></svg>"#
+            .into();
+    let e = RaterConfig::from_json(
+        &read("examples/catalogs/cloudstack.json"),
+        &accounts.to_string(),
+        "ratecard",
+    )
+    .err()
+    .expect("refused");
+    let said = e.to_string();
+    assert!(
+        said.contains("$.issuers[1].logo_svg (issuer `acme`)") && said.contains("text"),
+        "{said}"
+    );
+}

@@ -66,6 +66,10 @@ pub struct Issuer {
     pub vat_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The issuer's logo as SVG markup, drawn on its documents' letterhead (the rater checks
+    /// it can draw it when the accounts file is loaded: paths in flat colours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo_svg: Option<String>,
 }
 
 impl AccountBook {
