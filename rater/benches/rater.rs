@@ -86,14 +86,24 @@ fn best<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
     (best, last.expect("ran"))
 }
 
-fn gen_csv(path: &str, bytes_target: u64) {
+/// `gen-csv PATH BYTES [tagged]`: with `tagged`, each resource's records carry two tags
+/// (`env:prod` or `env:dev`, and one of seven `team:` tags), the same on all of them, as an
+/// export of tagged VMs would: what keeping tags with the usage costs in items and time.
+fn gen_csv(path: &str, bytes_target: u64, tagged: bool) {
     let mut f =
         std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).expect("create"));
     writeln!(f, "{CSV_HEADER}").unwrap();
     let (mut written, mut i, mut line) = (0u64, 0usize, String::new());
     while written < bytes_target {
         line.clear();
-        write_csv_row(&record(i), &mut line).expect("csv row");
+        let mut r = record(i);
+        if tagged {
+            // The resource `record` gives record i (8 charges per resource).
+            let res = i / 8 % (ACCOUNTS * 10);
+            let env = if res % 4 == 0 { "dev" } else { "prod" };
+            r.tags = vec![format!("env:{env}"), format!("team:t{}", res % 7)];
+        }
+        write_csv_row(&r, &mut line).expect("csv row");
         f.write_all(line.as_bytes()).unwrap();
         written += line.len() as u64;
         i += 1;
@@ -111,7 +121,8 @@ fn main() {
             .get(p + 2)
             .and_then(|b| b.parse().ok())
             .expect("gen-csv PATH BYTES");
-        return gen_csv(path, bytes);
+        let tagged = args.get(p + 3).is_some_and(|t| t == "tagged");
+        return gen_csv(path, bytes, tagged);
     }
     let catalog = Catalog::from_json(CATALOG).unwrap();
     let config = RaterConfig::from_json(CATALOG, &accounts_json(), "bench").unwrap();

@@ -467,15 +467,28 @@ fn report_response(req: &FunctionUrlRequest, r: &pricing::report::Report) -> Fun
 
 /// The report a `GET /reports` asks for: `from`, `to` (dates or months; `to` is `from`'s when
 /// absent), `group_by`, `by` (month when absent), and a filter for each dimension named as a
-/// parameter (`?project=web,db`).
+/// parameter (`?project=web,db`, `?tag:env=prod`).
 fn report_query(req: &FunctionUrlRequest) -> Result<pricing::report::ReportQuery, RaterError> {
     let from = req
         .query("from")
         .ok_or_else(|| bad("from", "GET /reports needs ?from= (a date or a month)"))?;
-    let filters: Vec<(&str, &str)> = pricing::report::Dimension::ALL
+    let mut filters: Vec<(&str, &str)> = pricing::report::Dimension::ALL
         .iter()
-        .filter_map(|d| req.query(d.name()).map(|v| (d.name(), v)))
+        .filter_map(|d| match d.name() {
+            std::borrow::Cow::Borrowed(name) => req.query(name).map(|v| (name, v)),
+            std::borrow::Cow::Owned(_) => None,
+        })
         .collect();
+    // Tags by key: `?tag:env=prod,staging`.
+    filters.extend(
+        req.query_string_parameters
+            .iter()
+            .filter(|(k, _)| {
+                k.get(..pricing::report::TAG_PREFIX.len())
+                    .is_some_and(|p| p.eq_ignore_ascii_case(pricing::report::TAG_PREFIX))
+            })
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
     pricing::report::ReportQuery::parse(
         from,
         req.query("to").unwrap_or(from),

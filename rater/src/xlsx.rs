@@ -25,11 +25,36 @@ pub fn report_xlsx(r: &Report) -> Result<Vec<u8>, XlsxError> {
             .set_author("Ratecard"),
     );
     sheet(wb.add_worksheet(), "Report", &r.main)?;
+    let mut names = vec!["Report".to_string()];
     for g in &r.by_dimension {
-        let name = g.group_by.first().map_or("Total", |d| d.name());
-        sheet(wb.add_worksheet(), &format!("By {name}"), g)?;
+        let name = sheet_name(
+            &g.group_by
+                .first()
+                .map_or("Total".into(), |d| format!("By {}", d.name())),
+            &names,
+        );
+        sheet(wb.add_worksheet(), &name, g)?;
+        names.push(name);
     }
     wb.save_to_buffer()
+}
+
+/// A worksheet name Excel accepts: at most 31 characters, none of `[]:*?/\\`, unique in the
+/// workbook (a tag's `tag:env` becomes `By tag env`; a clash gets a number).
+fn sheet_name(wanted: &str, taken: &[String]) -> String {
+    let clean: String = wanted
+        .chars()
+        .map(|c| if "[]:*?/\\".contains(c) { ' ' } else { c })
+        .take(31)
+        .collect();
+    let mut name = clean.clone();
+    let mut n = 2;
+    while taken.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+        let suffix = format!(" {n}");
+        name = clean.chars().take(31 - suffix.len()).collect::<String>() + &suffix;
+        n += 1;
+    }
+    name
 }
 
 /// An exact decimal as a double, when the double reads back as the same decimal.
@@ -129,4 +154,18 @@ fn col(c: usize) -> u16 {
 
 fn len_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_ones_excel_accepts_and_unique() {
+        let taken = vec!["Report".to_string(), "By tag env".to_string()];
+        assert_eq!(sheet_name("By tag:env", &taken), "By tag env 2");
+        assert_eq!(sheet_name("By tag:a/b", &taken), "By tag a b");
+        let long = sheet_name(&format!("By tag:{}", "x".repeat(40)), &taken);
+        assert_eq!(long.chars().count(), 31);
+    }
 }

@@ -102,7 +102,7 @@ async fn every_grouping_of_the_example_month_adds_up_to_the_invoices() {
     // Every dimension, every granularity: the totals are the invoices' nets, per currency.
     for d in Dimension::ALL {
         for by in ["day", "week", "month"] {
-            let r = report(&store, &config, query(d.name(), by)).await;
+            let r = report(&store, &config, query(&d.name(), by)).await;
             let totals: BTreeMap<String, Decimal> = r
                 .main
                 .totals
@@ -170,6 +170,72 @@ async fn every_grouping_of_the_example_month_adds_up_to_the_invoices() {
         .sum();
     assert_eq!(amounts, line);
     assert!(r.main.rows.iter().all(|row| row.quantity.is_some()));
+}
+
+/// The example export tags every record of bu1user1's silver VMs (running and allocated time)
+/// `env:prod` and nothing else: by `tag:env`, its `prod` row is the invoice's silver lines,
+/// the untagged row the rest of its net; a filter on the tag keeps the silver VMs alone.
+#[tokio::test]
+async fn the_example_month_by_tag_is_the_tagged_resources_lines() {
+    let (_dir, store, config) = cloudstack_month().await;
+    let inv = invoice_for(&store, &config, "bu1user1", feb())
+        .await
+        .unwrap();
+    let silver = config
+        .catalog
+        .products
+        .iter()
+        .find(|p| {
+            p.aliases
+                .iter()
+                .any(|a| a == "5f0e1a2b-0002-4c1d-9e00-0000000s1lvr")
+        })
+        .unwrap()
+        .id
+        .clone();
+    let prod: Decimal = inv
+        .bill
+        .lines()
+        .filter(|l| l.product == silver)
+        .map(|l| l.amount + l.adjustments)
+        .sum();
+    assert!(prod > Decimal::ZERO);
+    let q = ReportQuery::parse(
+        "2017-02",
+        "2017-02",
+        "tag:env",
+        "month",
+        &[("account", "bu1user1")],
+    )
+    .unwrap();
+    let r = report(&store, &config, q).await;
+    let got: Vec<(Vec<String>, Decimal)> = r
+        .main
+        .rows
+        .iter()
+        .map(|row| (row.keys.clone(), row.amount))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (vec![String::new()], inv.bill.net - prod),
+            (vec!["prod".to_string()], prod),
+        ]
+    );
+    // Filtered on the tag, by resource: the silver VMs (four, named silver-1 to silver-4 in
+    // the export), nothing untagged.
+    let q = ReportQuery::parse(
+        "2017-02",
+        "2017-02",
+        "product",
+        "month",
+        &[("account", "bu1user1"), ("tag:env", "prod")],
+    )
+    .unwrap();
+    let r = report(&store, &config, q).await;
+    assert_eq!(r.main.rows.len(), 1);
+    assert_eq!(r.main.rows[0].keys, vec![silver]);
+    assert_eq!(r.main.rows[0].amount, prod);
 }
 
 #[tokio::test]

@@ -309,6 +309,8 @@ pub(crate) struct Share<'a> {
     pub resource: &'a str,
     pub day: NaiveDate,
     pub quantity: Decimal,
+    /// The usage's tags (none for a subscription).
+    pub tags: &'a [String],
 }
 
 /// Usage grouped into lines: (product, meter, region) -> the shares of the line's quantity, in
@@ -430,6 +432,7 @@ pub(crate) fn usage_groups<'a>(
                 resource: &k.resource,
                 day: k.day,
                 quantity,
+                tags: &k.tags,
             });
     }
     Ok(groups)
@@ -764,6 +767,7 @@ fn subscription_lines<'a>(
             resource: &s.subscription,
             day: s.day,
             quantity: s.quantity,
+            tags: &[],
         };
         by_section
             .entry(SUBSCRIPTIONS_SECTION.to_string())

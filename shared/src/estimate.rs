@@ -628,6 +628,7 @@ impl<'a> QuoteMonth<'a> {
                 resource: &tier.name,
                 day: self.day,
                 quantity,
+                tags: &[],
             });
         Ok(())
     }

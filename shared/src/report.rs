@@ -47,9 +47,9 @@ pub const REPORT_YEAR_MAX: i32 = 2199;
 /// (13 months of an hourly account would be 9,500 invoices).
 pub const REPORT_PERIODS_MAX: usize = 400;
 
-/// What a report groups by (and filters on).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// What a report groups by (and filters on). Written as its [`Dimension::name`] (`cost_code`,
+/// `tag:env`) in queries, files and JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Dimension {
     Account,
     /// The account's domain (a CloudStack domain, a customer organisation): `Account::domain`.
@@ -63,6 +63,23 @@ pub enum Dimension {
     Region,
     /// The usage's cost code ([`crate::catalog::cost_code_of`]), empty when it has none.
     CostCode,
+    /// The value of the usage's tag with this key (`tag:env` groups by the `env:...` tag's
+    /// value), empty when the usage has no such tag (or the tag no value). Tags are the
+    /// records' (`UsageKey::tags`); charges without usage behind them have none.
+    Tag(String),
+}
+
+impl Serialize for Dimension {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Dimension {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Dimension, D::Error> {
+        let text = String::deserialize(d)?;
+        Dimension::parse("dimension", &text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Dimension {
@@ -78,9 +95,9 @@ impl Dimension {
         Dimension::CostCode,
     ];
 
-    /// The name used in queries, files and column headers (`cost_code`).
-    pub fn name(self) -> &'static str {
-        match self {
+    /// The name used in queries, files and column headers (`cost_code`, `tag:env`).
+    pub fn name(&self) -> std::borrow::Cow<'_, str> {
+        std::borrow::Cow::Borrowed(match self {
             Dimension::Account => "account",
             Dimension::Domain => "domain",
             Dimension::Project => "project",
@@ -90,28 +107,61 @@ impl Dimension {
             Dimension::Category => "category",
             Dimension::Region => "region",
             Dimension::CostCode => "cost_code",
-        }
+            Dimension::Tag(key) => return std::borrow::Cow::Owned(format!("{TAG_PREFIX}{key}")),
+        })
     }
 
-    /// The dimension named `text` (`cost-code` and `cost_code` alike), or an error naming
-    /// `field` and listing the dimensions there are.
+    /// The dimension named `text` (`cost-code` and `cost_code` alike; `tag:KEY` for a tag,
+    /// its key as written), or an error naming `field` and listing the dimensions there are.
     ///
     /// # Errors
     /// [`ReportError`] for a name that is no dimension.
     pub fn parse(field: &'static str, text: &str) -> Result<Dimension, ReportError> {
-        let t = text.trim().to_ascii_lowercase().replace('-', "_");
+        let trimmed = text.trim();
+        if let Some(key) = trimmed
+            .get(..TAG_PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(TAG_PREFIX))
+            .map(|_| trimmed[TAG_PREFIX.len()..].trim())
+        {
+            if key.is_empty() || key.contains(',') || key.len() > crate::usage::TEXT_BYTES_MAX {
+                return Err(ReportError {
+                    field,
+                    message: format!(
+                        "`{}` names no tag key: write tag:KEY (tag:env groups by the env tag's values)",
+                        shown(text)
+                    ),
+                });
+            }
+            return Ok(Dimension::Tag(key.to_string()));
+        }
+        let t = trimmed.to_ascii_lowercase().replace('-', "_");
         Dimension::ALL
             .into_iter()
-            .find(|d| d.name() == t)
+            .find(|d| d.name() == t.as_str())
             .ok_or_else(|| ReportError {
                 field,
                 message: format!(
-                    "`{}` is not a grouping: one of {}",
+                    "`{}` is not a grouping: one of {}, or tag:KEY",
                     shown(text),
-                    Dimension::ALL.map(Dimension::name).join(", ")
+                    Dimension::ALL.map(|d| d.name().into_owned()).join(", ")
                 ),
             })
     }
+}
+
+/// How a tag dimension is named: `tag:` and the tag's key.
+pub const TAG_PREFIX: &str = "tag:";
+
+/// The value of the tag with `key` among `tags` (`env:prod` has key `env`, value `prod`; a tag
+/// without `:` is a key with an empty value); empty when there is no such tag.
+pub fn tag_value<'t>(tags: &'t [String], key: &str) -> &'t str {
+    tags.iter()
+        .find_map(|t| match t.strip_prefix(key) {
+            Some("") => Some(""),
+            Some(rest) => rest.strip_prefix(':'),
+            None => None,
+        })
+        .unwrap_or("")
 }
 
 /// The time buckets of a report's rows.
@@ -277,7 +327,7 @@ impl ReportQuery {
     /// Whether an account passes the account and domain filters (so that the caller need not
     /// read the periods of accounts the report would drop).
     pub fn wants_account(&self, account: &Account) -> bool {
-        self.filters.iter().all(|f| match f.dimension {
+        self.filters.iter().all(|f| match &f.dimension {
             Dimension::Account => f.values.contains(&account.id),
             Dimension::Domain => f
                 .values
@@ -346,6 +396,8 @@ pub struct Part<'a> {
     pub category: Category,
     pub region: &'a str,
     pub cost_code: &'a str,
+    /// The usage's tags (none for a line without usage behind it).
+    pub tags: &'a [String],
     pub day: NaiveDate,
     /// The meter's unit (the line's, for a line without usage behind it).
     pub unit: &'a str,
@@ -358,7 +410,7 @@ pub struct Part<'a> {
 }
 
 impl Part<'_> {
-    fn key(&self, d: Dimension) -> &str {
+    fn key(&self, d: &Dimension) -> &str {
         match d {
             Dimension::Account => self.account,
             Dimension::Domain => self.domain,
@@ -369,6 +421,7 @@ impl Part<'_> {
             Dimension::Category => category_name(self.category),
             Dimension::Region => self.region,
             Dimension::CostCode => self.cost_code,
+            Dimension::Tag(key) => tag_value(self.tags, key),
         }
     }
 }
@@ -468,6 +521,7 @@ pub fn spread<'a>(
                     &line.product,
                 )
                 .map_or("", |c| c.code.as_str()),
+                tags: &[],
                 day: first_day,
                 unit: &line.unit,
                 quantity: line.quantity,
@@ -494,6 +548,7 @@ pub fn spread<'a>(
                         &line.product,
                     )
                     .map_or("", |c| c.code.as_str()),
+                    tags: s.tags,
                     day: s.day,
                     quantity: s.quantity,
                     amount: amounts[k],
@@ -514,6 +569,7 @@ pub fn spread<'a>(
             category: l.category,
             region: &l.region,
             cost_code: "",
+            tags: &[],
             day: first_day,
             unit: &l.unit,
             quantity: l.quantity,
@@ -617,7 +673,12 @@ impl ReportBuilder {
     pub fn new(query: ReportQuery) -> ReportBuilder {
         let mut groupings = vec![(query.group_by.clone(), BTreeMap::new())];
         if query.group_by.len() > 1 {
-            groupings.extend(query.group_by.iter().map(|d| (vec![*d], BTreeMap::new())));
+            groupings.extend(
+                query
+                    .group_by
+                    .iter()
+                    .map(|d| (vec![d.clone()], BTreeMap::new())),
+            );
         }
         ReportBuilder {
             query,
@@ -646,7 +707,7 @@ impl ReportBuilder {
                 .query
                 .filters
                 .iter()
-                .all(|f| f.values.iter().any(|v| v == p.key(f.dimension)))
+                .all(|f| f.values.iter().any(|v| v == p.key(&f.dimension)))
         {
             return Ok(());
         }
@@ -658,7 +719,7 @@ impl ReportBuilder {
             let key = (
                 bucket,
                 p.currency.to_string(),
-                dims.iter().map(|d| p.key(*d).to_string()).collect(),
+                dims.iter().map(|d| p.key(d).to_string()).collect(),
             );
             if rows.len() >= REPORT_ROWS_MAX && !rows.contains_key(&key) {
                 return Err(PricingError::Report(ReportError {

@@ -129,6 +129,10 @@ pub struct UsageKey {
     pub unit: Unit,
     /// False when a billing tag switched this charge off (the usage is kept, not charged).
     pub billable: bool,
+    /// The records' tags (`env:prod`), sorted, without repeats: what reports group by tag.
+    /// Records of one resource and day with other tags are another total.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -174,6 +178,8 @@ pub struct UsageEntry {
     pub day: NaiveDate,
     pub unit: Unit,
     pub billable: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     pub quantity: Decimal,
     pub records: u64,
 }
@@ -185,7 +191,10 @@ impl TryFrom<Vec<UsageEntry>> for Usage {
     /// one may); a sum that does not fit in a decimal refuses the list.
     fn try_from(entries: Vec<UsageEntry>) -> Result<Usage, Overflow> {
         let mut usage = Usage::default();
-        for e in entries {
+        for mut e in entries {
+            // Canonical like the aggregator's: one set of tags is one key, in any order.
+            e.tags.sort_unstable();
+            e.tags.dedup();
             let key = UsageKey {
                 account: e.account,
                 project: e.project,
@@ -196,6 +205,7 @@ impl TryFrom<Vec<UsageEntry>> for Usage {
                 day: e.day,
                 unit: e.unit,
                 billable: e.billable,
+                tags: e.tags,
             };
             let total = UsageTotal {
                 quantity: e.quantity,
@@ -222,6 +232,7 @@ impl From<Usage> for Vec<UsageEntry> {
                 day: k.day,
                 unit: k.unit,
                 billable: k.billable,
+                tags: k.tags,
                 quantity: t.quantity,
                 records: t.records,
             })
@@ -396,9 +407,69 @@ struct PackedKey {
     resource: u32,
     charge: u32,
     region: u32,
+    /// The record's tag set ([`TagSets`]); 0 is no tag.
+    tags: u32,
     day: i32,
     unit: Unit,
     billable: bool,
+}
+
+/// Tag sets by id, sorted and without repeats; id 0 is the empty set.
+struct TagSets {
+    ids: HashMap<Vec<String>, u32, FxBuild>,
+    sets: Vec<Vec<String>>,
+    /// The previous record's tags as given, and their set's id: exports repeat a resource's
+    /// tags record after record, so one comparison usually answers.
+    last_raw: Vec<String>,
+    last_id: u32,
+}
+
+impl Default for TagSets {
+    fn default() -> Self {
+        let mut ids: HashMap<Vec<String>, u32, FxBuild> = HashMap::default();
+        ids.insert(Vec::new(), 0);
+        TagSets {
+            ids,
+            sets: vec![Vec::new()],
+            last_raw: Vec::new(),
+            last_id: 0,
+        }
+    }
+}
+
+impl TagSets {
+    /// The id of a canonical (sorted, deduplicated) set.
+    fn id(&mut self, set: &[String]) -> u32 {
+        if let Some(&id) = self.ids.get(set) {
+            return id;
+        }
+        let id = self.sets.len() as u32;
+        self.sets.push(set.to_vec());
+        self.ids.insert(set.to_vec(), id);
+        id
+    }
+
+    /// The id of a record's tags, in any order and with repeats.
+    #[inline]
+    fn of_record(&mut self, tags: &[String]) -> u32 {
+        if tags.is_empty() {
+            return 0;
+        }
+        if self.last_raw == tags {
+            return self.last_id;
+        }
+        let mut set = tags.to_vec();
+        set.sort_unstable();
+        set.dedup();
+        let id = self.id(&set);
+        self.last_raw = tags.to_vec();
+        self.last_id = id;
+        id
+    }
+
+    fn set(&self, id: u32) -> &[String] {
+        &self.sets[id as usize]
+    }
 }
 
 /// What the aggregator knows about one (product, meter) charge.
@@ -424,6 +495,7 @@ pub struct Aggregator<'c> {
     /// region id or alias -> canonical id
     regions: HashMap<String, String, FxBuild>,
     strings: Interner,
+    tag_sets: TagSets,
     last: LastIds,
     /// The totals in first-seen order. Exports list their records in an order that repeats
     /// (every resource's meters, hour after hour), so the next record's total is usually found
@@ -489,6 +561,7 @@ impl<'c> Aggregator<'c> {
             tags_off,
             regions,
             strings: Interner::default(),
+            tag_sets: TagSets::default(),
             last: LastIds::default(),
             totals: Vec::new(),
             index: HashMap::default(),
@@ -543,6 +616,7 @@ impl<'c> Aggregator<'c> {
                 .id_cached(&mut self.last.resource, &record.resource),
             charge: charge_idx,
             region: self.strings.id_cached(&mut self.last.region, region),
+            tags: self.tag_sets.of_record(&record.tags),
             day: chrono::Datelike::num_days_from_ce(&record.start.date_naive()),
             unit: record.unit,
             billable,
@@ -671,6 +745,7 @@ impl<'c> Aggregator<'c> {
                 project: self.strings.id(other.strings.name(k.project)),
                 resource: self.strings.id(other.strings.name(k.resource)),
                 region: self.strings.id(other.strings.name(k.region)),
+                tags: self.tag_sets.id(other.tag_sets.set(k.tags)),
                 ..*k
             })
             .collect();
@@ -773,6 +848,7 @@ impl<'c> Aggregator<'c> {
             day: NaiveDate::from_num_days_from_ce_opt(k.day).expect("day from a valid date"),
             unit: k.unit,
             billable: k.billable,
+            tags: self.tag_sets.set(k.tags).to_vec(),
         }
     }
 

@@ -105,7 +105,7 @@ pub fn explore(
                 .collect();
             rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
             (
-                g.group_by.first().copied().unwrap_or(Dimension::Product),
+                g.group_by.first().cloned().unwrap_or(Dimension::Product),
                 rows,
             )
         })
@@ -201,7 +201,7 @@ pub fn share_pct(part: Decimal, whole: Decimal) -> u32 {
     u32::try_from(whole_pct.clamp(0, 100)).unwrap_or(0)
 }
 
-fn dimension_title(d: Dimension) -> &'static str {
+fn dimension_title(d: &Dimension) -> &'static str {
     match d {
         Dimension::Project => "By project",
         Dimension::Resource => "By resource",
@@ -251,7 +251,7 @@ impl Explorer {
             h.push_str(&format!(
                 "<table class=\"breakdown\" data-testid=\"breakdown-{}\"><caption>{}</caption><thead><tr><th scope=\"col\">{}</th><th scope=\"col\" class=\"num\">Cost</th><th scope=\"col\" class=\"num\">Share</th></tr></thead><tbody>",
                 dim.name(),
-                dimension_title(*dim),
+                dimension_title(dim),
                 match dim {
                     Dimension::Project => "Project",
                     Dimension::Resource => "Resource",

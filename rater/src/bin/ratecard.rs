@@ -194,8 +194,9 @@ enum Command {
         output: OutputKind,
     },
     /// A usage and cost report: the invoices of a range of days spread over their usage and
-    /// grouped (by account, domain, project, resource, product, meter, category, region or
-    /// cost code), per day, week or month. A whole period's report adds up to its invoice.
+    /// grouped (by account, domain, project, resource, product, meter, category, region, cost
+    /// code or a tag's value, `tag:KEY`), per day, week or month. A whole period's report adds
+    /// up to its invoice.
     Report {
         /// First day (2017-02-01), or a month (2017-02: its first day).
         #[arg(long)]
@@ -203,13 +204,13 @@ enum Command {
         /// Last day, inclusive (2017-02-28), or a month (its last day); `from`'s when absent.
         #[arg(long)]
         to: Option<String>,
-        /// Comma-separated dimensions; none: one row per day, week or month.
+        /// Comma-separated dimensions (`project,tag:env`); none: one row per day, week or month.
         #[arg(long, default_value = "")]
         group_by: String,
         /// day, week or month.
         #[arg(long, default_value = "month")]
         by: String,
-        /// Keep only these: `project=web,db`, `account=acme-000001`; repeatable.
+        /// Keep only these: `project=web,db`, `account=acme-000001`, `tag:env=prod`; repeatable.
         #[arg(long = "filter", value_name = "DIMENSION=VALUES")]
         filters: Vec<String>,
         #[command(flatten)]
