@@ -235,8 +235,37 @@ pub async fn invoice_as<S: Store>(
     if let Some(inv) = store.final_invoice(account, &period_id).await? {
         return Ok(inv);
     }
-    let acc = config.known_account(account)?;
     let pu = store.period_usage(account, &period_id).await?;
+    interim(store, config, account, period, how, &pu.usage).await
+}
+
+/// [`invoice_for`] with the period's committed usage, read once (what a report spreads the
+/// invoice over; the interim invoice is priced from the same read).
+pub async fn invoice_and_usage<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+) -> Result<(Invoice, pricing::Usage), RaterError> {
+    let period_id = period.id();
+    let usage = store.period_usage(account, &period_id).await?.usage;
+    let inv = match store.final_invoice(account, &period_id).await? {
+        Some(inv) => inv,
+        None => interim(store, config, account, period, Pricing::Interim, &usage).await?,
+    };
+    Ok((inv, usage))
+}
+
+/// The interim invoice of `account`'s open `period` priced now from `usage`.
+async fn interim<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+    how: Pricing,
+    usage: &pricing::Usage,
+) -> Result<Invoice, RaterError> {
+    let acc = config.known_account(account)?;
     let balance = store.balance(account).await?;
     let payments = store.payments(account).await?;
     let mut st = statement(acc, period, &balance, &payments, how);
@@ -249,7 +278,7 @@ pub async fn invoice_as<S: Store>(
         .collect();
     st.resold = crate::resellers::resold(store, config, acc, period).await?;
     st.month_before = month_before(store, account, period).await?;
-    priced(config, acc, period, &pu.usage, &st)
+    priced(config, acc, period, usage, &st)
 }
 
 /// How an invoice of an open period is priced: issued (a final invoice, with its issue date)

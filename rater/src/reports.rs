@@ -15,7 +15,7 @@ use pricing::{Account, BillingPeriod, PricingError};
 use crate::auth::{Action, Caller};
 use crate::config::RaterConfig;
 use crate::error::RaterError;
-use crate::invoices::invoice_for;
+use crate::invoices::invoice_and_usage;
 use crate::margin::wholesale_of;
 use crate::store::Store;
 
@@ -77,8 +77,7 @@ pub async fn report<S: Store>(
     for acc in accounts {
         for period in periods_of(acc, builder.query())? {
             let period_id = period.id();
-            let inv = invoice_for(store, config, &acc.id, period).await?;
-            let usage = store.period_usage(&acc.id, &period_id).await?.usage;
+            let (inv, usage) = invoice_and_usage(store, config, &acc.id, period).await?;
             let wholesale = match acc
                 .reseller
                 .as_deref()
