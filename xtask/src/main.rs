@@ -210,7 +210,32 @@ fn month_end(store_arg: &str) -> Result<()> {
     ])?;
     ratecard(&["invoice", "--account", "bu1user1", "--period", "2017-03"])?;
     println!("\n== bu1user1's history, newest first ==\n");
-    ratecard(&["history", "--account", "bu1user1"])
+    ratecard(&["history", "--account", "bu1user1"])?;
+    // The demo closes February now, so its invoice is issued today: the statement runs to it.
+    println!(
+        "\n== bu1user1's statement, February to today: every invoice and payment, the balance ==\n"
+    );
+    let statement = ".ratecard/bu1user1-statement.pdf";
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("a clock after 1970")?;
+    let today = chrono::DateTime::from_timestamp(now.as_secs() as i64, 0)
+        .context("a date")?
+        .date_naive()
+        .to_string();
+    ratecard(&[
+        "statement",
+        "--account",
+        "bu1user1",
+        "--from",
+        "2017-02",
+        "--to",
+        &today,
+        "--pdf",
+        statement,
+    ])?;
+    println!("\nPDF statement: {}", full(statement));
+    Ok(())
 }
 
 /// Prints the estimate of one of the catalog's starter templates.
