@@ -60,10 +60,7 @@ pub async fn report<S: Store>(
         }
         customers.push(customer_margin(&retail, &cost)?);
     }
-    let currency = billed
-        .currency
-        .clone()
-        .unwrap_or_else(|| config.catalog.currency.code.clone());
+    let currency = config.invoice_currency(billed);
     // The rate frozen in the statement; priced now, the catalog's.
     let fx_rate = sections.first().map_or_else(
         || pricing::wholesale::fx_rate(&config.catalog, &currency),

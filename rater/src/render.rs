@@ -973,22 +973,18 @@ pub fn statement_csv(st: &pricing::account_statement::AccountStatement) -> Strin
         w.write_record(&cells).expect("csv to memory");
     };
     let account = csv_text(&st.account);
-    row(
-        &mut w,
-        [
-            "opening".into(),
-            account.clone(),
-            st.from.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            st.currency.clone(),
-            String::new(),
-            st.opening.to_string(),
-        ],
-    );
+    // The opening and closing rows: a date and a balance, nothing else.
+    let balance_row =
+        |w: &mut csv::Writer<Vec<u8>>, what: &str, date: chrono::NaiveDate, b: Decimal| {
+            let mut cells: [String; 11] = Default::default();
+            cells[0] = what.into();
+            cells[1] = account.clone();
+            cells[2] = date.to_string();
+            cells[8] = st.currency.clone();
+            cells[10] = b.to_string();
+            row(w, cells);
+        };
+    balance_row(&mut w, "opening", st.from, st.opening);
     for e in &st.entries {
         let kind = serde_json::to_value(e.kind)
             .ok()
@@ -1011,22 +1007,7 @@ pub fn statement_csv(st: &pricing::account_statement::AccountStatement) -> Strin
             ],
         );
     }
-    row(
-        &mut w,
-        [
-            "closing".into(),
-            account,
-            st.to.to_string(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            st.currency.clone(),
-            String::new(),
-            st.closing.to_string(),
-        ],
-    );
+    balance_row(&mut w, "closing", st.to, st.closing);
     String::from_utf8(w.into_inner().expect("csv to memory")).expect("csv is utf-8")
 }
 

@@ -47,6 +47,11 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The PDF's text as `pdftotext -layout` reads it.
+fn layout_text(pdf: &Path) -> String {
+    run(Command::new("pdftotext").arg("-layout").arg(pdf).arg("-"))
+}
+
 fn out_dir() -> PathBuf {
     let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("documents");
     std::fs::create_dir_all(&d).unwrap();
@@ -154,10 +159,7 @@ async fn every_example_invoice_is_a_pdf_with_a_valid_en16931_einvoice() {
         let pdf_path = dir.join(format!("{account}.pdf"));
         std::fs::write(&pdf_path, &pdf).unwrap();
 
-        let text = run(Command::new("pdftotext")
-            .arg("-layout")
-            .arg(&pdf_path)
-            .arg("-"));
+        let text = layout_text(&pdf_path);
         assert!(text.contains(total), "{account}: no {total} in\n{text}");
         assert!(
             text.contains(issuer),
@@ -348,10 +350,7 @@ async fn a_credit_note_is_a_pdf_with_a_valid_381_einvoice() {
     let dir = out_dir();
     let pdf_path = dir.join("bu1user1-credit-note.pdf");
     std::fs::write(&pdf_path, &pdf).unwrap();
-    let text = run(Command::new("pdftotext")
-        .arg("-layout")
-        .arg(&pdf_path)
-        .arg("-"));
+    let text = layout_text(&pdf_path);
     for shown in [
         "CREDIT NOTE",
         "GBP -268.72",
@@ -430,10 +429,7 @@ async fn the_openstack_example_month_is_a_valid_einvoice_and_gst_pst_is_refused(
     let out = out_dir();
     let pdf_path = out.join("tenant-acme.pdf");
     std::fs::write(&pdf_path, &pdf).unwrap();
-    let text = run(Command::new("pdftotext")
-        .arg("-layout")
-        .arg(&pdf_path)
-        .arg("-"));
+    let text = layout_text(&pdf_path);
     assert!(text.contains("Ratecard Cloud AB"), "{text}");
     assert!(text.contains("Moms 25%"), "{text}");
     golden("tenant-acme", &text);
@@ -516,10 +512,7 @@ async fn a_resellers_customers_statement_is_in_the_resellers_name_and_currency()
     let dir = out_dir();
     let pdf_path = dir.join("acme-shop-statement.pdf");
     std::fs::write(&pdf_path, &pdf).unwrap();
-    let text = run(Command::new("pdftotext")
-        .arg("-layout")
-        .arg(&pdf_path)
-        .arg("-"));
+    let text = layout_text(&pdf_path);
     for shown in [
         "Acme Cloud",
         "STATEMENT",

@@ -736,6 +736,13 @@ impl<'c> Aggregator<'c> {
     /// Adds a staged aggregator's totals to these, all or none: a sum that would not fit in a
     /// decimal refuses the whole stage with the first record of that total.
     fn absorb(&mut self, other: Aggregator<'_>) -> Result<(), RecordError> {
+        // `other`'s tag set ids in this aggregator's: once per set, not per total.
+        let tag_ids: Vec<u32> = other
+            .tag_sets
+            .sets
+            .iter()
+            .map(|set| self.tag_sets.id(set))
+            .collect();
         // The packed keys of `other`, renumbered into this aggregator's strings.
         let keys: Vec<PackedKey> = other
             .totals
@@ -745,7 +752,7 @@ impl<'c> Aggregator<'c> {
                 project: self.strings.id(other.strings.name(k.project)),
                 resource: self.strings.id(other.strings.name(k.resource)),
                 region: self.strings.id(other.strings.name(k.region)),
-                tags: self.tag_sets.id(other.tag_sets.set(k.tags)),
+                tags: tag_ids[k.tags as usize],
                 ..*k
             })
             .collect();
