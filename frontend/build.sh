@@ -34,7 +34,7 @@ fi
 
 stamp=$dist/.ratecard-build
 # Everything that goes into the build: the app, its engine, the wholesale catalog, the build setup.
-inputs="frontend/src $html frontend/style.css frontend/public frontend/Cargo.toml frontend/env.sh Cargo.lock Cargo.toml Trunk.toml shared/src shared/Cargo.toml examples/catalogs"
+inputs="frontend/src $html frontend/style.css frontend/sw.js frontend/tools/finish-dist.mjs frontend/public frontend/Cargo.toml frontend/env.sh Cargo.lock Cargo.toml Trunk.toml shared/src shared/Cargo.toml examples/catalogs"
 if [ -z "$force" ] && [ -f "$stamp" ] \
     && [ "$(cat "$stamp")" = "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" ] \
     && [ -z "$(find $inputs -newer "$stamp" -print -quit)" ]; then
@@ -46,4 +46,6 @@ for tool in trunk wasm-bindgen wasm-opt; do
 done
 echo "storefront: trunk build $html $release --dist $dist"
 trunk build "$html" $release --dist "$dist"
+# The service worker (offline use) and the brotli/gzip copies the local server sends.
+node frontend/tools/finish-dist.mjs "$dist"
 printf '%s' "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" > "$stamp"

@@ -30,6 +30,44 @@ const TYPES = {
   '.csv': 'text/csv; charset=utf-8',
 };
 
+/**
+ * Files whose name carries their content's hash (Trunk's `filehash`: `frontend-<16 hex>.js`,
+ * `frontend-<16 hex>_bg.wasm`, `style-<16 hex>.css`) never change under that name: a browser
+ * may keep them a year without asking, as the CDN's upload sets them (infra/README.md).
+ */
+export const HASHED = /-[0-9a-f]{16}(_bg)?\.(js|wasm|css)$/;
+
+/**
+ * `Cache-Control` of a file: a year and immutable for hashed files; everything else (index.html,
+ * sw.js, the price lists, the reseller index, brands, the preview worker, whose names Trunk does
+ * not hash) is revalidated on every use, so a new build or price list is seen at once.
+ */
+export function cacheControl(file) {
+  return HASHED.test(file) ? 'public, max-age=31536000, immutable' : 'no-cache';
+}
+
+/**
+ * The precompressed copy to send (`finish-dist.mjs` writes `<file>.br` and `<file>.gz`):
+ * brotli if the browser accepts it, else gzip, else none. A copy older than its file (a file
+ * edited after the build) is never sent: it would be stale.
+ */
+async function precompressed(file, info, acceptEncoding = '') {
+  const accepted = new Set(
+    acceptEncoding
+      .split(',')
+      .map((e) => e.trim().split(';'))
+      .filter(([, q]) => !q || !/^q=0(\.0*)?$/.test(q.trim()))
+      .map(([e]) => e.toLowerCase()),
+  );
+  for (const [encoding, ext] of [['br', '.br'], ['gzip', '.gz']]) {
+    if (!accepted.has(encoding)) continue;
+    const path = file + ext;
+    const copy = await stat(path).catch(() => null);
+    if (copy?.isFile() && copy.mtimeMs >= info.mtimeMs) return { encoding, path, info: copy };
+  }
+  return null;
+}
+
 /** The CloudFront Function's source: the rules below are that code, run here unchanged. */
 export const ROUTER_FILE = resolve(dirname(fileURLToPath(import.meta.url)), '../../infra/cdn/tenant-router.js');
 
@@ -89,11 +127,26 @@ export function serve(dir, port = 0, { dev = false } = {}) {
         return;
       }
       if ((await stat(file).catch(() => null))?.isDirectory()) file = join(file, 'index.html');
-      const body = await readFile(file);
-      res.writeHead(200, {
+      const info = await stat(file);
+      if (!info.isFile()) throw new Error('not a file');
+      const headers = {
         'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
-        'cache-control': 'no-store',
-      });
+        'cache-control': cacheControl(file),
+        vary: 'accept-encoding',
+      };
+      const encoded = await precompressed(file, info, req.headers['accept-encoding']);
+      if (encoded) headers['content-encoding'] = encoded.encoding;
+      const served = encoded?.info ?? info;
+      // A weak validator is enough: the browser revalidates the `no-cache` files on every load
+      // and gets 304 without a body when nothing changed.
+      headers.etag = `W/"${served.size.toString(16)}-${Math.floor(served.mtimeMs).toString(16)}${encoded ? `-${encoded.encoding}` : ''}"`;
+      if (req.headers['if-none-match'] === headers.etag) {
+        res.writeHead(304, headers).end();
+        return;
+      }
+      const body = await readFile(encoded?.path ?? file);
+      headers['content-length'] = body.length;
+      res.writeHead(200, headers);
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
@@ -103,7 +156,14 @@ export function serve(dir, port = 0, { dev = false } = {}) {
     server.once('error', fail);
     server.listen(port, '127.0.0.1', () => {
       const { port: p } = server.address();
-      ok({ port: p, url: `http://127.0.0.1:${p}/`, dev, close: () => new Promise((c) => server.close(c)) });
+      // Keep-alive connections would hold the port open: closing them too makes a closed
+      // server a cut network (offline.test.mjs).
+      const close = () =>
+        new Promise((c) => {
+          server.close(c);
+          server.closeAllConnections();
+        });
+      ok({ port: p, url: `http://127.0.0.1:${p}/`, dev, close });
     });
   });
 }

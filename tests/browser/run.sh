@@ -9,9 +9,13 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 . "$REPO/frontend/env.sh"
 cd "$REPO"
 
+# npm ci again whenever the lock file changed since the last install (a stamp of its hash), so a
+# machine that ran an older checkout gets packages added since (axe-core, lighthouse).
 for dir in frontend/tools tests/browser; do
-  if [ ! -d "$dir/node_modules" ]; then
+  want=$(sha256sum "$dir/package-lock.json" | cut -c1-64)
+  if [ "$(cat "$dir/node_modules/.ratecard-lock" 2>/dev/null)" != "$want" ]; then
     (cd "$dir" && npm ci --no-audit --no-fund)
+    printf '%s' "$want" > "$dir/node_modules/.ratecard-lock"
   fi
 done
 [ -x /usr/bin/chromium ] || { echo "Chromium is missing: run frontend/install-tools.sh" >&2; exit 1; }
@@ -19,6 +23,8 @@ done
 frontend/build.sh
 # The speed test's build: the same storefront with the recompute hook (never in dist/).
 frontend/build.sh --bench
+# The development build: only it reaches the unknown-storefront page (a11y.test.mjs).
+frontend/build.sh --dev
 
 # The month-of-usage helper, and the rater's CLI that invoices it (the reference). If the rater
 # does not build, the tests fall back to the pricing engine through the helper and say so.

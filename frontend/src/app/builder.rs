@@ -197,6 +197,15 @@ pub fn BuildPage() -> impl IntoView {
     view! {
         <div class="build">
             <div class="builder">
+                // On a phone the estimate is below the whole builder: the total stays in sight while the
+                // builder scrolls by, and leaves with it (sticky within `.builder`). At the top, not
+                // the bottom: pinned to the bottom of the screen it covered the controls under it
+                // on a page just opened (Lighthouse's target-size audit); at the top it covers
+                // nothing until the page scrolls.
+                <a class="total-bar no-print" href="#estimate" data-testid="total-bar">
+                    <span>"Total a month"</span>
+                    <strong>{move || outcome.with(|o| o.estimate.as_ref().map(|e| crate::model::format::money(e.monthly_total, &e.currency)).unwrap_or_else(|| "—".into()))}</strong>
+                </a>
                 <SettingsBar/>
                 <section class="panel" aria-labelledby="app-heading">
                     <h2 id="app-heading">"Your app"</h2>
@@ -257,12 +266,6 @@ pub fn BuildPage() -> impl IntoView {
                     </button>
                 </section>
                 <SlaSection/>
-                // On a phone the estimate is below the whole builder: the total stays in sight while the
-                // builder scrolls by, and leaves with it (sticky within `.builder`).
-                <a class="total-bar no-print" href="#estimate" data-testid="total-bar">
-                    <span>"Total a month"</span>
-                    <strong>{move || outcome.with(|o| o.estimate.as_ref().map(|e| crate::model::format::money(e.monthly_total, &e.currency)).unwrap_or_else(|| "—".into()))}</strong>
-                </a>
             </div>
             <EstimatePanel/>
 

@@ -244,7 +244,8 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
             <header class="masthead">
                 <div class="brand" data-testid="brand">
                     {theme.logo_url.clone().map(|u| view! { <img class="logo" src=u alt="" width="40" height="40"/> })}
-                    <span class="brand-name" data-testid="brand-name">{theme.name.clone()}</span>
+                    // The brand is the page's one level-one heading: pages are sections (h2) of it.
+                    <h1 class="brand-name" data-testid="brand-name">{theme.name.clone()}</h1>
                 </div>
                 <nav class="tabs" role="tablist" aria-label="Storefront pages">
                     {tab(Page::Build, "Build an app", "tab-build")}

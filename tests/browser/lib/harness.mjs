@@ -13,6 +13,8 @@ export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 export const DIST = join(REPO, 'dist');
 /** The benchmark build (`frontend/build.sh --bench`): the storefront plus `window.__ratecardBench`. */
 export const DIST_BENCH = join(REPO, 'dist-bench');
+/** The development build (`frontend/build.sh --dev`): honours `?reseller=`, so its unknown-storefront page can be reached. */
+export const DIST_DEV = join(REPO, 'dist-dev');
 export const ARTIFACTS = join(REPO, 'tests/browser/artifacts');
 mkdirSync(ARTIFACTS, { recursive: true });
 
@@ -63,9 +65,12 @@ export async function start({ dist = DIST, dev = false } = {}) {
 /**
  * A new page with what it saw: console errors, page errors, failed requests and every response
  * (with its body, read lazily). `allow` lists substrings of console errors a test expects.
+ * The storefront's service worker is blocked unless `serviceWorkers: 'allow'`: a page it
+ * controls would answer requests that `page.route` never sees, and what a test counts of the
+ * network would depend on whether the worker had taken over yet. offline.test.mjs allows it.
  */
-export async function openPage(env, { viewport = { width: 1280, height: 900 } } = {}) {
-  const context = await env.browser.newContext({ viewport, acceptDownloads: true });
+export async function openPage(env, { viewport = { width: 1280, height: 900 }, serviceWorkers = 'block' } = {}) {
+  const context = await env.browser.newContext({ viewport, acceptDownloads: true, serviceWorkers });
   const page = await context.newPage();
   const seen = { errors: [], responses: [] };
   page.on('console', (m) => {

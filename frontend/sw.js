@@ -1,0 +1,170 @@
+// The storefront's service worker: after one visit the app, its invoice preview and the visitor's published price list and brand work with the network off.
+//
+// `frontend/tools/finish-dist.mjs` writes it into dist/ with the build's id and file list in
+// place of the two placeholders below, so every build is a new service worker (the browser
+// compares sw.js byte for byte on each visit) and its precache always matches its index.html.
+//
+// Two caches:
+// - `ratecard-app-<build>`: index.html and every script, wasm module and stylesheet of this
+//   build, the preview worker included (it is fetched only when an export is dropped, so it is
+//   precached rather than kept as seen). Served cache first: a build's files never change under
+//   their build. Caches of older builds are deleted when this one activates.
+// - `ratecard-data`: what depends on the hostname (the reseller index, the published price list,
+//   the brand's files), kept as the page fetched them. The tenant router gives each hostname its
+//   own, and a service worker belongs to one origin, so a cache never mixes two storefronts.
+//   Served network first: a visitor online always prices with the current price list; the copy
+//   is used only when the network fails, and the page is told so.
+//
+// Messages to the page (handled by the script in index.html):
+//   { type: 'offline', version }          served a kept price list: the network is unreachable
+//   { type: 'catalog-updated', version, previous }
+//                                         the price list changed since the visitor's last visit
+// From the page: { type: 'keep', urls } (what it fetched before this worker controlled it).
+
+const BUILD = '__RATECARD_BUILD__';
+const PRECACHE = ['__RATECARD_PRECACHE__'];
+const APP_CACHE = `ratecard-app-${BUILD}`;
+const DATA_CACHE = 'ratecard-data';
+
+const scope = () => new URL(self.registration.scope);
+const inScope = (url) => url.origin === scope().origin && url.pathname.startsWith(scope().pathname);
+const relative = (url) => url.pathname.slice(scope().pathname.length);
+
+/** Hostname-dependent files: network first, kept for offline use. */
+function isData(path) {
+  return path === 'resellers.json' || path.startsWith('catalogs/') || path.startsWith('brands/');
+}
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(APP_CACHE);
+      // `reload`: never fill the precache from the HTTP cache, which may hold another build.
+      await cache.addAll(PRECACHE.map((p) => new Request(new URL(p, scope()), { cache: 'reload' })));
+      await self.skipWaiting();
+    })(),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    (async () => {
+      for (const key of await caches.keys()) {
+        if (key.startsWith('ratecard-app-') && key !== APP_CACHE) await caches.delete(key);
+      }
+      await self.clients.claim();
+    })(),
+  );
+});
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  if (request.method !== 'GET') return;
+  const url = new URL(request.url);
+  if (!inScope(url)) return;
+  if (request.mode === 'navigate') {
+    event.respondWith(navigate(request));
+  } else if (isData(relative(url))) {
+    event.respondWith(networkFirst(event, url));
+  } else {
+    event.respondWith(cacheFirst(request));
+  }
+});
+
+/** A page load: the network's index.html (a new build shows at once), this build's when offline. */
+async function navigate(request) {
+  try {
+    return await fetch(request);
+  } catch (offline) {
+    const kept = await caches.match(new URL('index.html', scope()), { cacheName: APP_CACHE });
+    if (kept) return kept;
+    throw offline;
+  }
+}
+
+async function cacheFirst(request) {
+  const kept = await caches.match(request, { cacheName: APP_CACHE, ignoreSearch: true });
+  return kept ?? fetch(request);
+}
+
+/**
+ * The network's copy, kept for later; the kept copy when the network fails. A price list whose
+ * version differs from the kept one is announced to the page (its prices are already the new
+ * ones); one served from the cache is announced as offline.
+ */
+async function networkFirst(event, url) {
+  const key = new URL(url.pathname, url.origin).href;
+  const cache = await caches.open(DATA_CACHE);
+  let response;
+  try {
+    response = await fetch(event.request);
+  } catch (offline) {
+    const kept = await cache.match(key);
+    if (!kept) throw offline;
+    if (isCatalog(url)) tell(event, { type: 'offline', version: await versionOf(kept) });
+    return kept;
+  }
+  if (response.ok) {
+    const previous = isCatalog(url) ? await cache.match(key) : undefined;
+    await cache.put(key, response.clone());
+    if (previous) {
+      const [was, now] = [await versionOf(previous), await versionOf(response.clone())];
+      if (was !== now) tell(event, { type: 'catalog-updated', version: now, previous: was });
+    }
+  }
+  return response;
+}
+
+function isCatalog(url) {
+  return relative(url).startsWith('catalogs/');
+}
+
+/** A published price list's `version`, or null for a body that is not one. */
+async function versionOf(response) {
+  try {
+    const v = (await response.clone().json()).version;
+    return typeof v === 'string' ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+async function tell(event, message) {
+  const client = await self.clients.get(event.clientId || event.resultingClientId);
+  client?.postMessage(message);
+}
+
+/**
+ * The page lists what it fetched before this worker controlled it (on the first visit the price
+ * list is fetched before the worker is installed); the hostname-dependent ones are kept.
+ */
+self.addEventListener('message', (event) => {
+  if (event.data?.type !== 'keep' || !Array.isArray(event.data.urls)) return;
+  event.waitUntil(
+    (async () => {
+      const cache = await caches.open(DATA_CACHE);
+      const kept = [];
+      for (const raw of event.data.urls) {
+        let url;
+        try {
+          url = new URL(raw);
+        } catch {
+          continue;
+        }
+        if (!inScope(url) || !isData(relative(url))) continue;
+        const key = new URL(url.pathname, url.origin).href;
+        if (!(await cache.match(key))) {
+          try {
+            const response = await fetch(key);
+            if (response.ok) await cache.put(key, response);
+            else continue;
+          } catch {
+            continue;
+          }
+        }
+        kept.push(relative(url));
+      }
+      event.source?.postMessage({ type: 'kept', paths: kept });
+    })(),
+  );
+});
