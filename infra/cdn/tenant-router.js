@@ -13,8 +13,10 @@
 //   character outside [A-Za-z0-9._~-/]) is refused: no origin decodes it differently then;
 // - /resellers.json is answered here with an index holding only this tenant, so a reseller's
 //   visitors never learn the other resellers' hostnames;
-// - under /catalogs/ only /catalogs/<tenant>.json; under /brands/ only /brands/<reseller>/...
-//   (nothing for the provider's hosts); in any letter case, anything else there is refused;
+// - under /catalogs/ only /catalogs/<tenant>.json (the current price list) and
+//   /catalogs/<tenant>/<version>.json (its published versions, which share links pin); under
+//   /brands/ only /brands/<reseller>/... (nothing for the provider's hosts); in any letter case,
+//   anything else there is refused;
 // - every other path passes unchanged. Nothing is rewritten to a host-dependent file, so a
 //   cache keyed by the path alone never hands one tenant's file to another.
 
@@ -26,6 +28,9 @@ var DIRECT = 'direct';
 // A path as the app itself requests them: segments of unreserved characters, none starting
 // with a dot (so no `.`, `..` or hidden file), no empty segment except a final slash.
 var PLAIN_PATH = /^\/([A-Za-z0-9_~-][A-Za-z0-9._~-]*(\/|$))*$/;
+// A published version's file name under /catalogs/<tenant>/: one segment, as versions are
+// checked when published (frontend/src/model/publish.rs, `is_version_name`).
+var VERSION_FILE = /^[A-Za-z0-9][A-Za-z0-9._-]*\.json$/;
 
 // The tenant of a Host header value: lower-cased, port and trailing dot removed.
 function tenantOf(hostnames, hostHeader) {
@@ -57,7 +62,9 @@ function route(hostnames, hostHeader, path) {
     return { action: 'index', tenant: tenant, body: indexOf(hostnames, tenant) };
   }
   if (lower === '/catalogs' || lower.indexOf('/catalogs/') === 0) {
-    var ok = path === '/catalogs/' + tenant + '.json';
+    var own = '/catalogs/' + tenant;
+    var version = path.indexOf(own + '/') === 0 ? path.substring(own.length + 1) : '';
+    var ok = path === own + '.json' || VERSION_FILE.test(version);
     return { action: ok ? 'pass' : 'deny', tenant: tenant };
   }
   if (lower === '/brands' || lower.indexOf('/brands/') === 0) {

@@ -73,6 +73,34 @@ pub async fn fetch_text(url: &str) -> Result<String, String> {
     resp.text().await.map_err(|e| format!("{url}: {e}"))
 }
 
+/// A published file that may have been removed: `Ok(None)` when it is not there. Behind the CDN
+/// a missing file is answered with the app's index.html (single-page routing) rather than a
+/// 404, so a body that is not JSON counts as missing too.
+pub async fn fetch_published(url: &str) -> Result<Option<String>, String> {
+    let resp = gloo_net::http::Request::get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.contains("json"));
+    if resp.status() == 404 || (resp.ok() && !json) {
+        return Ok(None);
+    }
+    if !resp.ok() {
+        return Err(format!(
+            "{url}: HTTP {} {}",
+            resp.status(),
+            resp.status_text()
+        ));
+    }
+    resp.text()
+        .await
+        .map(Some)
+        .map_err(|e| format!("{url}: {e}"))
+}
+
 /// Offers `text` as a file download named `file_name`.
 pub fn download(file_name: &str, mime: &str, text: &str) -> Result<(), String> {
     let err = |e: wasm_bindgen::JsValue| format!("{e:?}");

@@ -258,6 +258,7 @@ pub fn EstimatePanel() -> impl IntoView {
                 </div>
             })}
             <p class="muted no-print" role="status">{move || action_msg.get()}</p>
+            <super::replay::ReplayPanel/>
         </aside>
     }
 }

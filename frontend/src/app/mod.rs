@@ -8,6 +8,7 @@ mod builder;
 mod catalog;
 mod estimate;
 mod invoice;
+mod replay;
 mod sla;
 
 use std::sync::Arc;
@@ -62,6 +63,17 @@ pub struct Shop {
     pub page: RwSignal<Page>,
     /// A message about the restored link (another catalog version, a damaged link).
     pub notice: RwSignal<Option<String>>,
+    /// The price list version a shared link was made with, when it is not today's.
+    pub replay: RwSignal<Replay>,
+}
+
+/// The older price list a shared link pins, fetched from `catalogs/<storefront>/<version>.json`.
+#[derive(Clone)]
+pub enum Replay {
+    /// The link is today's version (or no link was opened).
+    None,
+    Loading,
+    Ready(Arc<Catalog>),
 }
 
 async fn boot() -> Result<Loaded, BootError> {
@@ -179,6 +191,54 @@ fn initial_config(catalog: &Catalog) -> (AppConfig, Option<String>) {
     }
 }
 
+/// Fetches the price list version the current link was made with when it is another version of
+/// this storefront's, so the estimate can be shown as it was and as it is. A version no longer
+/// published was withdrawn: the notice says so instead.
+fn load_replay(shop: Shop, storefront: String) {
+    let (id, version) = shop
+        .config
+        .with_untracked(|c| (c.catalog_id.clone(), c.catalog_version.clone()));
+    if id != shop.catalog.id || version == shop.catalog.version {
+        shop.replay.set(Replay::None);
+        return;
+    }
+    if !crate::model::publish::is_version_name(&version) {
+        shop.replay.set(Replay::None);
+        return;
+    }
+    shop.replay.set(Replay::Loading);
+    let now = shop.catalog.version.clone();
+    leptos::task::spawn_local(async move {
+        let url = crate::model::publish::version_path(&storefront, &version);
+        let (replay, notice) = match browser::fetch_published(&url).await {
+            Ok(Some(text)) => match parse_catalog(&text) {
+                Ok(c) if c.id == shop.catalog.id && c.version == version => {
+                    (Replay::Ready(Arc::new(c)), None)
+                }
+                Ok(_) | Err(_) => (
+                    Replay::None,
+                    Some(format!("The price list this link was made with ({version}) could not be read; the estimate uses today's prices ({now}).")),
+                ),
+            },
+            Ok(None) => (
+                Replay::None,
+                Some(format!("The price list this link was made with ({version}) has been withdrawn; the estimate uses today's prices ({now}).")),
+            ),
+            Err(e) => (
+                Replay::None,
+                Some(format!("The price list this link was made with ({version}) could not be loaded ({e}); the estimate uses today's prices ({now}).")),
+            ),
+        };
+        // Only if the link has not changed meanwhile.
+        if shop.config.with_untracked(|c| c.catalog_version == version) {
+            if notice.is_some() {
+                shop.notice.set(notice);
+            }
+            shop.replay.set(replay);
+        }
+    });
+}
+
 #[component]
 fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
     let catalog = loaded.catalog.clone();
@@ -193,22 +253,29 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
         outcome,
         page: RwSignal::new(Page::Build),
         notice: RwSignal::new(notice0),
+        replay: RwSignal::new(Replay::None),
     };
     provide_context(shop.clone());
     #[cfg(feature = "bench")]
     bench::install(catalog.clone());
 
+    let storefront_id = loaded.storefront.id.clone();
+    load_replay(shop.clone(), storefront_id.clone());
     // A link pasted into the address bar of an open storefront changes only the fragment.
     let cat = catalog.clone();
+    let sid = storefront_id.clone();
+    let hash_shop = shop.clone();
     let on_hash = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
         if let Some(result) = share::from_fragment(&browser::hash()) {
             match result {
                 Ok(c) => {
-                    shop.notice
+                    hash_shop
+                        .notice
                         .set(share::catalog_notice(&c, &cat.id, &cat.version));
-                    shop.config.set(c);
+                    hash_shop.config.set(c);
+                    load_replay(hash_shop.clone(), sid.clone());
                 }
-                Err(e) => shop
+                Err(e) => hash_shop
                     .notice
                     .set(Some(format!("The shared link could not be opened: {e}."))),
             }
@@ -222,7 +289,6 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
 
     let theme = loaded.theme.clone();
     browser::set_title(&format!("{} — storefront", theme.name));
-    let storefront_id = loaded.storefront.id.clone();
     let page = shop.page;
     let tab = move |p: Page, label: &'static str, testid: &'static str| {
         view! {

@@ -129,7 +129,7 @@ pub fn summary_rows(e: &Estimate) -> Vec<SummaryRow> {
 }
 
 /// A row of the estimate's bill as the totals block shows it; `None` for rows it leaves out.
-fn bill_row(r: BillRow<'_>) -> Option<SummaryRow> {
+pub(crate) fn bill_row(r: BillRow<'_>) -> Option<SummaryRow> {
     let (id, label, amount, kind) = match r {
         BillRow::Subtotal(a) => (
             "subtotal".into(),

@@ -11,6 +11,7 @@ pub mod explorer;
 pub mod format;
 pub mod invoice_preview;
 pub mod publish;
+pub mod replay;
 pub mod share;
 pub mod tenant;
 

@@ -1,6 +1,12 @@
 //! The static files the storefront fetches: one published catalog per storefront and the
 //! hostname index, built from the provider's wholesale catalog.
 //!
+//! Every storefront's price list is written twice: `catalogs/<id>.json`, the current one the app
+//! opens with, and `catalogs/<id>/<version>.json`, an immutable copy under its version. Share
+//! links name the version they were made with; the deployment keeps every version's file (its
+//! upload never deletes under `catalogs/<id>/`), so an old link can be replayed with the prices
+//! it was made with. Withdrawing a version is deleting its file: the app then says so.
+//!
 //! Decision: the provider's own ("direct") storefront sells at the wholesale catalog's prices,
 //! which are the provider's list prices; what must not reach any browser is the reseller
 //! overlays (markups, hostnames, hidden products), so the direct catalog is the wholesale one
@@ -25,8 +31,24 @@ pub enum PublishError {
         first: String,
         second: String,
     },
+    #[error("catalog version `{0}` cannot name a file (letters, digits, `.`, `_`, `-`, starting with a letter or digit, at most 64)")]
+    BadVersion(String),
     #[error(transparent)]
     Pricing(#[from] PricingError),
+}
+
+/// Whether a catalog version can name its published file (`catalogs/<id>/<version>.json`), as
+/// the tenant router (`infra/cdn/tenant-router.js`, `VERSION_FILE`) lets it through.
+pub fn is_version_name(v: &str) -> bool {
+    v.len() <= 64
+        && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Where a storefront's price list of one version is published.
+pub fn version_path(storefront: &str, version: &str) -> String {
+    format!("catalogs/{storefront}/{version}.json")
 }
 
 /// The provider's own storefront catalog: the wholesale catalog without reseller overlays and
@@ -37,6 +59,9 @@ pub fn direct_catalog(catalog: &Catalog) -> Catalog {
 
 /// Every file to write, as (path relative to the site root, content).
 pub fn site_files(catalog: &Catalog) -> Result<Vec<(String, String)>, PublishError> {
+    if !is_version_name(&catalog.version) {
+        return Err(PublishError::BadVersion(catalog.version.clone()));
+    }
     let mut index = ResellerIndex {
         schema_version: 1,
         hostnames: Default::default(),
@@ -66,6 +91,13 @@ pub fn site_files(catalog: &Catalog) -> Result<Vec<(String, String)>, PublishErr
             pricing::publish(catalog, &r.id)?.to_json(),
         ));
     }
+    // The immutable copies, under the version (the app fetches one when a link pins it).
+    let versioned: Vec<(String, String)> = files
+        .iter()
+        .zip(&index.storefronts)
+        .map(|((_, json), id)| (version_path(id, &catalog.version), json.clone()))
+        .collect();
+    files.extend(versioned);
     files.push((
         INDEX_FILE.to_string(),
         serde_json::to_string_pretty(&index).expect("the index serializes"),
@@ -84,22 +116,30 @@ mod tests {
         let c = cloudstack();
         let files = site_files(&c).unwrap();
         let paths: Vec<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+        let v = &c.version;
         assert_eq!(
             paths,
             [
-                "catalogs/direct.json",
-                "catalogs/acme.json",
-                "catalogs/nimbus.json",
-                "resellers.json"
+                "catalogs/direct.json".to_string(),
+                "catalogs/acme.json".into(),
+                "catalogs/nimbus.json".into(),
+                format!("catalogs/direct/{v}.json"),
+                format!("catalogs/acme/{v}.json"),
+                format!("catalogs/nimbus/{v}.json"),
+                "resellers.json".into(),
             ]
         );
-        let index: ResellerIndex = serde_json::from_str(&files[3].1).unwrap();
+        // Each version's copy is the current file, byte for byte.
+        for (current, pinned) in files[..3].iter().zip(&files[3..6]) {
+            assert_eq!(current.1, pinned.1, "{}", pinned.0);
+        }
+        let index: ResellerIndex = serde_json::from_str(&files[6].1).unwrap();
         assert_eq!(index.storefronts, ["direct", "acme", "nimbus"]);
         assert_eq!(index.hostnames["acme.localhost"], "acme");
         assert_eq!(index.hostnames["nimbus.localhost"], "nimbus");
         // The index names no brand and no terms.
         for secret in ["Acme Cloud", "Nimbus Hosting", "markup"] {
-            assert!(!files[3].1.contains(secret), "{secret}");
+            assert!(!files[6].1.contains(secret), "{secret}");
         }
     }
 
@@ -149,5 +189,21 @@ mod tests {
             Err(PublishError::BadResellerId("direct".into()))
         );
         assert!(site_files(&openstack()).is_ok());
+    }
+
+    #[test]
+    fn a_version_that_cannot_name_a_file_is_refused() {
+        for bad in ["", "../x", "a/b", ".hidden", "v 1", "v%2f", &"9".repeat(65)] {
+            let mut c = cloudstack();
+            c.version = bad.to_string();
+            assert_eq!(
+                site_files(&c),
+                Err(PublishError::BadVersion(bad.into())),
+                "{bad}"
+            );
+        }
+        for good in ["2017-02.1", "v2", "2026_12_01-rc.1"] {
+            assert!(is_version_name(good), "{good}");
+        }
     }
 }

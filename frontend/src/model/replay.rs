@@ -1,0 +1,317 @@
+//! A shared estimate replayed: the same app priced with the price list version its link was made with and with today's, line by line, with the difference.
+//!
+//! Both sides are bills of the pricing engine (the estimate is the invoice of a month of the
+//! app), so the rows are the bill's own: every line, then the discounts, SLA credits and taxes,
+//! then the total. No subtotal or net is shown: the differences of the rows shown add up to the
+//! difference of the totals, to the cent (each bill's total is the sum of those rows, which
+//! `Bill::check` holds), and a shown total must equal the sum of its shown lines.
+
+use pricing::{Bill, Catalog};
+use rust_decimal::Decimal;
+
+use super::config::AppConfig;
+use super::estimate_view::{bill_row, compute, RowKind};
+use super::format;
+
+/// One row: its amount under the link's price list and under today's; `None` where that side
+/// has no such row (a product or tax one of the price lists lacks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayRow {
+    pub label: String,
+    pub then: Option<Decimal>,
+    pub now: Option<Decimal>,
+    /// `now - then`, a missing side counting as zero.
+    pub difference: Decimal,
+    pub kind: RowKind,
+}
+
+impl ReplayRow {
+    /// The three amounts as shown (`—` for a side without the row; a difference with its sign).
+    pub fn shown(&self, currency: &str) -> [String; 3] {
+        let side =
+            |a: Option<Decimal>| a.map_or_else(|| "—".to_string(), |a| format::money(a, currency));
+        let diff = if self.difference.is_sign_positive() && !self.difference.is_zero() {
+            format!("+{}", format::money(self.difference, currency))
+        } else {
+            format::money(self.difference, currency)
+        };
+        [side(self.then), side(self.now), diff]
+    }
+}
+
+/// The replay of one app: what the page shows under the estimate when a link's version differs
+/// from today's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayView {
+    pub then_version: String,
+    pub now_version: String,
+    pub currency: String,
+    pub rows: Vec<ReplayRow>,
+    /// The month's total, tax included, then and now.
+    pub total: ReplayRow,
+}
+
+/// Why an app could not be replayed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplayError {
+    #[error("this app cannot be priced with price list {version}: {message}")]
+    Then { version: String, message: String },
+    #[error("this app cannot be priced with today's price list: {0}")]
+    Now(String),
+    #[error("the two price lists bill in different currencies ({then} then, {now} now)")]
+    Currency { then: String, now: String },
+    #[error("an amount is too large to compare")]
+    Overflow,
+}
+
+/// Prices `config` with both price lists and pairs their rows.
+///
+/// # Errors
+/// When either side cannot be priced (the old price list may lack a product the app now uses,
+/// or the reverse), naming the side and the engine's reason.
+pub fn replay(
+    then: &Catalog,
+    now: &Catalog,
+    config: &AppConfig,
+) -> Result<ReplayView, ReplayError> {
+    let priced = |catalog: &Catalog| {
+        let outcome = compute(catalog, config);
+        match outcome.estimate {
+            Some(e) => Ok(e),
+            None => Err(outcome
+                .errors
+                .first()
+                .map_or_else(|| "it is not complete".to_string(), |e| e.message.clone())),
+        }
+    };
+    let then_e = priced(then).map_err(|message| ReplayError::Then {
+        version: then.version.clone(),
+        message,
+    })?;
+    let now_e = priced(now).map_err(ReplayError::Now)?;
+    if then_e.bill.currency != now_e.bill.currency {
+        return Err(ReplayError::Currency {
+            then: then_e.bill.currency.clone(),
+            now: now_e.bill.currency.clone(),
+        });
+    }
+    let then_rows = rows(&then_e.bill);
+    let now_rows = rows(&now_e.bill);
+    // Today's order, then what only the old bill had, in its order.
+    let mut keys: Vec<&(String, String, RowKind)> = now_rows.iter().map(|(k, _)| k).collect();
+    for (k, _) in &then_rows {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let find = |side: &[((String, String, RowKind), Decimal)], key: &(String, String, RowKind)| {
+        side.iter().find(|(k, _)| k == key).map(|(_, a)| *a)
+    };
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let (then_a, now_a) = (find(&then_rows, key), find(&now_rows, key));
+        out.push(row(key.1.clone(), then_a, now_a, key.2)?);
+    }
+    let total = row(
+        "Total a month".into(),
+        Some(then_e.bill.total),
+        Some(now_e.bill.total),
+        RowKind::Total,
+    )?;
+    Ok(ReplayView {
+        then_version: then.version.clone(),
+        now_version: now.version.clone(),
+        currency: now_e.bill.currency.clone(),
+        rows: out,
+        total,
+    })
+}
+
+fn row(
+    label: String,
+    then: Option<Decimal>,
+    now: Option<Decimal>,
+    kind: RowKind,
+) -> Result<ReplayRow, ReplayError> {
+    let difference = now
+        .unwrap_or_default()
+        .checked_sub(then.unwrap_or_default())
+        .ok_or(ReplayError::Overflow)?;
+    Ok(ReplayRow {
+        label,
+        then,
+        now,
+        difference,
+        kind,
+    })
+}
+
+/// A bill's rows as ((key, label, kind), amount): each line (keyed by section, product, meter,
+/// region and description, numbered when the same key repeats), then the discounts, credits and
+/// taxes. The subtotal, net and total are left out (see the module's comment).
+fn rows(bill: &Bill) -> Vec<((String, String, RowKind), Decimal)> {
+    let mut out: Vec<((String, String, RowKind), Decimal)> = Vec::new();
+    // Bills have tens of lines: a scan is smaller in the wasm than a hash map.
+    let mut bases: Vec<String> = Vec::new();
+    for section in &bill.sections {
+        for line in &section.lines {
+            let base = format!(
+                "line:{}:{}:{}:{}:{}",
+                section.name,
+                line.product,
+                line.meter.as_deref().unwrap_or(""),
+                line.region,
+                line.description
+            );
+            let n = 1 + bases.iter().filter(|b| **b == base).count();
+            bases.push(base.clone());
+            let key = if n == 1 { base } else { format!("{base}#{n}") };
+            let label = format!("{} · {}", section.name, line.description);
+            out.push(((key, label, RowKind::Plain), line.amount));
+        }
+    }
+    for r in bill.summary_rows() {
+        if let Some(s) = bill_row(r) {
+            if matches!(s.kind, RowKind::Reduction | RowKind::Tax) {
+                out.push(((s.id, s.label, s.kind), s.amount));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::testing::{cloudstack, day};
+
+    /// The example catalog with `product`'s first charge at `unit_price` and another version.
+    fn repriced(product: &str, unit_price: &str) -> Catalog {
+        let mut json: serde_json::Value =
+            serde_json::from_str(include_str!("../../../examples/catalogs/cloudstack.json"))
+                .unwrap();
+        json["version"] = "2016-12.1".into();
+        let p = json["products"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|p| p["id"] == product)
+            .expect("the product");
+        p["charges"][0]["price"]["unit_price"] = unit_price.into();
+        Catalog::from_json(&json.to_string()).unwrap()
+    }
+
+    fn starter(c: &Catalog) -> AppConfig {
+        AppConfig::starter(c, day("2017-02-10"))
+    }
+
+    #[test]
+    fn the_same_prices_replay_with_no_difference() {
+        let now = cloudstack();
+        let mut then = now.clone();
+        then.version = "2016-12.1".into();
+        let v = replay(&then, &now, &starter(&now)).unwrap();
+        assert_eq!(v.then_version, "2016-12.1");
+        assert!(v.rows.len() > 3);
+        for r in v.rows.iter().chain([&v.total]) {
+            assert_eq!(r.then, r.now, "{}", r.label);
+            assert!(r.difference.is_zero(), "{}", r.label);
+        }
+    }
+
+    #[test]
+    fn a_repriced_product_shows_on_its_lines_only_and_the_differences_add_up() {
+        let now = cloudstack();
+        let config = starter(&now);
+        let now_bill = compute(&now, &config).estimate.unwrap().bill;
+        // The first VM of the starter app, at another price in the old list.
+        let product = now_bill.lines().next().unwrap().product.clone();
+        let then = repriced(&product, "9.1234");
+        let then_bill = compute(&then, &config).estimate.unwrap().bill;
+        let v = replay(&then, &now, &config).unwrap();
+
+        // Every line of each bill is a row, with the engine's own amounts.
+        let lines = |b: &Bill| b.lines().map(|l| l.amount).collect::<Vec<_>>();
+        let shown_now: Vec<Decimal> = v
+            .rows
+            .iter()
+            .filter(|r| r.kind == RowKind::Plain)
+            .filter_map(|r| r.now)
+            .collect();
+        let shown_then: Vec<Decimal> = v
+            .rows
+            .iter()
+            .filter(|r| r.kind == RowKind::Plain)
+            .filter_map(|r| r.then)
+            .collect();
+        assert_eq!(shown_now, lines(&now_bill));
+        assert_eq!(shown_then, lines(&then_bill));
+        // Only the repriced product's lines (and the taxes on them) moved.
+        let name = now.product(&product).unwrap().name.clone();
+        for r in &v.rows {
+            if r.kind == RowKind::Plain && !r.label.contains(&name) {
+                assert!(r.difference.is_zero(), "{} moved", r.label);
+            }
+        }
+        assert!(v
+            .rows
+            .iter()
+            .any(|r| r.label.contains(&name) && !r.difference.is_zero()));
+        // The totals are the engine's, and the differences shown add up to theirs.
+        assert_eq!(v.total.then, Some(then_bill.total));
+        assert_eq!(v.total.now, Some(now_bill.total));
+        let sum: Decimal = v.rows.iter().map(|r| r.difference).sum();
+        assert_eq!(sum, now_bill.total - then_bill.total);
+        assert_eq!(v.total.difference, sum);
+    }
+
+    #[test]
+    fn an_app_the_old_list_cannot_price_says_which_side_and_why() {
+        let now = cloudstack();
+        let config = starter(&now);
+        let product = compute(&now, &config)
+            .estimate
+            .unwrap()
+            .bill
+            .lines()
+            .next()
+            .unwrap()
+            .product
+            .clone();
+        let mut then = now.clone();
+        then.version = "2016-12.1".into();
+        then.products.retain(|p| p.id != product);
+        let err = replay(&then, &now, &config).unwrap_err();
+        assert!(
+            matches!(&err, ReplayError::Then { version, .. } if version == "2016-12.1"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("2016-12.1"));
+    }
+
+    #[test]
+    fn differences_are_shown_with_their_sign() {
+        let r = row(
+            "x".into(),
+            Some(Decimal::new(1000, 2)),
+            Some(Decimal::new(1250, 2)),
+            RowKind::Plain,
+        )
+        .unwrap();
+        assert_eq!(
+            r.shown("GBP"),
+            ["£10.00".to_string(), "£12.50".into(), "+£2.50".into()]
+        );
+        let r = row(
+            "x".into(),
+            Some(Decimal::new(1250, 2)),
+            None,
+            RowKind::Plain,
+        )
+        .unwrap();
+        assert_eq!(
+            r.shown("GBP"),
+            ["£12.50".to_string(), "—".into(), "-£12.50".into()]
+        );
+    }
+}
