@@ -11,7 +11,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serve } from '../../frontend/tools/static-server.mjs';
-import { start, openPage, screenshot, minor, DIST, ACME_LOCAL_HOST } from './lib/harness.mjs';
+import { start, openPage, screenshot, minor, REPO, DIST, ACME_LOCAL_HOST } from './lib/harness.mjs';
 import { Storefront } from './lib/storefront.mjs';
 
 const OLD = '2017-01.7';
@@ -136,6 +136,57 @@ test('a link to a withdrawn price list says so and prices with today’s', async
     assert.match(await page.getByTestId('notice').textContent(), /2016-06\.1\) has been withdrawn/);
     assert.equal(await page.getByTestId('replay').count(), 0);
     assert.equal(await store.total(), nowTotal);
+  } finally {
+    await p.close();
+  }
+});
+
+/** The against table's total row of the first invoice: [estimated, actual, difference] in minor units. */
+async function againstTotal(page) {
+  const row = page.getByTestId('invoice').first().getByTestId('against-total');
+  await row.waitFor();
+  return (await row.locator('td').allTextContents()).map(cents);
+}
+
+test('a usage export dropped on an estimate is shown against it, line by line, under the same price list', async () => {
+  const p = await openPage(env);
+  try {
+    const page = p.page;
+    const store = new Storefront(page);
+    await store.open(env.hostUrl(ACME_LOCAL_HOST));
+    const estimated = minor(await store.total()).value;
+    const { fragment } = pinned(await store.share(), OLD);
+    const usage = join(REPO, 'examples/exports/cloudstack-2017-02.json');
+
+    // Today's app against the export: the estimate's total, the invoice's total, their difference.
+    await store.show('invoice');
+    await page.getByTestId('usage-file').setInputFiles(usage);
+    const [e, a, d] = await againstTotal(page);
+    const invoiceTotal = minor(await page.getByTestId('invoice').first().getByTestId('invoice-total').textContent()).value;
+    assert.equal(e, estimated);
+    assert.equal(a, invoiceTotal);
+    assert.equal(d, a - e);
+    let sum = 0n;
+    for (const row of await page.getByTestId('invoice').first().getByTestId('against-row').all()) {
+      const [x, y, z] = (await row.locator('td').allTextContents()).map(cents);
+      assert.equal(z, (y ?? 0n) - (x ?? 0n));
+      sum += z;
+    }
+    assert.equal(sum, d, 'the differences shown add up to the total’s');
+    await screenshot(page, 'estimate-against-actual');
+
+    // The old link: both sides priced with the list the link was made with.
+    await page.goto(`${env.hostUrl(ACME_LOCAL_HOST)}${fragment}`);
+    await page.reload();
+    await page.getByTestId('replay-total').waitFor();
+    const thenTotal = cents((await page.getByTestId('replay-total').locator('td').allTextContents())[0]);
+    await store.show('invoice');
+    await page.getByTestId('usage-file').setInputFiles(usage);
+    const [e2, a2] = await againstTotal(page);
+    assert.equal(e2, thenTotal, 'estimated with the link’s price list');
+    assert.match(await page.getByTestId('invoice').first().textContent(), new RegExp(`price list ${OLD.replace('.', '\\.')}`));
+    assert.equal(a2, minor(await page.getByTestId('invoice').first().getByTestId('invoice-total').textContent()).value);
+    assert.notEqual(a2, a, 'the usage is priced with the old list too');
   } finally {
     await p.close();
   }

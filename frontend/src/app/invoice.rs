@@ -72,8 +72,9 @@ fn invoice_view(inv: InvoiceView) -> impl IntoView {
                     <tr class="total"><th scope="row">"Total"</th><td class="num" data-testid="invoice-total" data-currency=cur>{inv.total}</td></tr>
                 </tbody>
             </table>
-            // Built and escaped by the preview's worker (`model::explorer`): none of it is in the
-            // page's first download.
+            // Built and escaped by the preview's worker (`model::replay::against_html`,
+            // `model::explorer`): none of it is in the page's first download.
+            <div inner_html=inv.against></div>
             <div inner_html=inv.explorer></div>
         </article>
     }
@@ -93,9 +94,16 @@ pub fn InvoicePage() -> impl IntoView {
     let latest = StoredValue::new(0u32);
     let worker: StoredValue<Option<Rc<browser::PreviewWorker>>, LocalStorage> =
         StoredValue::new_local(None);
-    // Every change of the file or of the settings re-invoices the file, in the worker.
+    // Every change of the file or of the settings re-invoices the file, in the worker. A link
+    // made with an older price list is invoiced with that list, so its estimate and the usage
+    // are compared under the same prices.
+    let replay = s.replay;
     Effect::new(move |_| {
         let settings = config.get();
+        let catalog_json = match replay.get() {
+            super::Replay::Ready(_, json) => json,
+            super::Replay::None | super::Replay::Loading => catalog_json.clone(),
+        };
         dropped.with(|d| {
             let Some((name, bytes)) = d else { return };
             let w = match worker.get_value() {

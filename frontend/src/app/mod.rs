@@ -73,7 +73,8 @@ pub enum Replay {
     /// The link is today's version (or no link was opened).
     None,
     Loading,
-    Ready(Arc<Catalog>),
+    /// The pinned price list, parsed and as published (for the invoice preview's worker).
+    Ready(Arc<Catalog>, Arc<str>),
 }
 
 async fn boot() -> Result<Loaded, BootError> {
@@ -213,7 +214,7 @@ fn load_replay(shop: Shop, storefront: String) {
         let (replay, notice) = match browser::fetch_published(&url).await {
             Ok(Some(text)) => match parse_catalog(&text) {
                 Ok(c) if c.id == shop.catalog.id && c.version == version => {
-                    (Replay::Ready(Arc::new(c)), None)
+                    (Replay::Ready(Arc::new(c), text.into()), None)
                 }
                 Ok(_) | Err(_) => (
                     Replay::None,

@@ -31,7 +31,7 @@ pub fn ReplayPanel() -> impl IntoView {
     let now = shop.catalog.clone();
     let config = shop.config;
     let view_model = Memo::new(move |_| match shop.replay.get() {
-        Replay::Ready(then) => {
+        Replay::Ready(then, _) => {
             Some(config.with(|c| replay(&then, &now, c).map_err(|e| e.to_string())))
         }
         Replay::None | Replay::Loading => None,

@@ -28,6 +28,9 @@ pub struct Preview {
     pub invoices: Vec<Invoice>,
     /// Each invoice's cost explorer, in the same order.
     pub explorers: Vec<super::explorer::Explorer>,
+    /// The estimate of the app the settings hold (a month of it), when it has one: each invoice
+    /// is shown against it (`replay::against_html`).
+    pub estimate: Option<pricing::Bill>,
 }
 
 /// Why a dropped file gives no invoice, in words for the page.
@@ -183,6 +186,11 @@ pub fn preview(
         period,
         invoices,
         explorers,
+        // The app's own estimate, priced with the same price list as the usage.
+        estimate: (!settings.tiers.is_empty())
+            .then(|| super::estimate_view::compute(catalog, settings).estimate)
+            .flatten()
+            .map(|e| e.bill),
     })
 }
 
@@ -220,6 +228,10 @@ pub struct InvoiceView {
     /// The cost explorer's markup (escaped and built in the worker; see `model::explorer`).
     #[serde(default)]
     pub explorer: String,
+    /// The app's estimate against this invoice, row by row (markup built and escaped in the
+    /// worker; see `model::replay::against_html`); empty without an estimate.
+    #[serde(default)]
+    pub against: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -318,6 +330,7 @@ impl InvoiceView {
             rows,
             total: money(inv.bill.total, cur),
             explorer: String::new(),
+            against: String::new(),
         }
     }
 }
@@ -340,6 +353,9 @@ impl PreviewView {
                     .zip(&p.explorers)
                     .map(|(i, e)| InvoiceView {
                         explorer: e.html(&i.account, &i.period_id),
+                        against: p.estimate.as_ref().map_or_else(String::new, |est| {
+                            super::replay::against_html(est, &i.bill, &i.account)
+                        }),
                         ..InvoiceView::new(i)
                     })
                     .collect(),
@@ -385,6 +401,46 @@ mod tests {
 
     fn settings() -> AppConfig {
         AppConfig::empty(&cloudstack(), day("2017-02-15"))
+    }
+
+    #[test]
+    fn each_invoice_is_shown_against_the_apps_estimate() {
+        let catalog = cloudstack();
+        let app = AppConfig::starter(&catalog, day("2017-02-15"));
+        let estimate = crate::model::estimate_view::compute(&catalog, &app)
+            .estimate
+            .unwrap()
+            .bill;
+        let file = include_bytes!("../../../examples/exports/canonical-2017-02.csv");
+        let view = PreviewView::new(preview(&catalog, &app, "canonical-2017-02.csv", file));
+        assert!(view.error.is_none(), "{:?}", view.error);
+        assert!(!view.invoices.is_empty());
+        for inv in &view.invoices {
+            assert!(
+                inv.against.contains("Your estimate against this usage"),
+                "{}",
+                inv.account
+            );
+            // The total row: the estimate's total, then the invoice's as the invoice shows it.
+            let total_row =
+                &inv.against[inv.against.find("data-testid=\"against-total\"").unwrap()..];
+            let cells: Vec<&str> = total_row
+                .split("<td class=\"num\">")
+                .skip(1)
+                .map(|c| &c[..c.find('<').unwrap()])
+                .collect();
+            assert_eq!(
+                cells[0],
+                money(estimate.total, &estimate.currency),
+                "{}",
+                inv.account
+            );
+            assert_eq!(cells[1], inv.total, "{}", inv.account);
+        }
+        // Without an app (settings only) there is nothing to compare with.
+        let settings = AppConfig::empty(&catalog, day("2017-02-15"));
+        let view = PreviewView::new(preview(&catalog, &settings, "canonical-2017-02.csv", file));
+        assert!(view.invoices.iter().all(|i| i.against.is_empty()));
     }
 
     #[test]

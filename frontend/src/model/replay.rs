@@ -95,9 +95,25 @@ pub fn replay(
             now: now_e.bill.currency.clone(),
         });
     }
-    let then_rows = rows(&then_e.bill);
-    let now_rows = rows(&now_e.bill);
-    // Today's order, then what only the old bill had, in its order.
+    let (rows, mut total) = compare(&then_e.bill, &now_e.bill)?;
+    total.label = "Total a month".into();
+    Ok(ReplayView {
+        then_version: then.version.clone(),
+        now_version: now.version.clone(),
+        currency: now_e.bill.currency.clone(),
+        rows,
+        total,
+    })
+}
+
+/// Pairs two bills' rows (`then` and `now` sides): today's order first, then what only the
+/// first bill had, in its order; and their totals.
+///
+/// # Errors
+/// Only [`ReplayError::Overflow`], for amounts no bill of this engine holds.
+pub fn compare(then: &Bill, now: &Bill) -> Result<(Vec<ReplayRow>, ReplayRow), ReplayError> {
+    let then_rows = rows(then);
+    let now_rows = rows(now);
     let mut keys: Vec<&(String, String, RowKind)> = now_rows.iter().map(|(k, _)| k).collect();
     for (k, _) in &then_rows {
         if !keys.contains(&k) {
@@ -113,18 +129,58 @@ pub fn replay(
         out.push(row(key.1.clone(), then_a, now_a, key.2)?);
     }
     let total = row(
-        "Total a month".into(),
-        Some(then_e.bill.total),
-        Some(now_e.bill.total),
+        "Total".into(),
+        Some(then.total),
+        Some(now.total),
         RowKind::Total,
     )?;
-    Ok(ReplayView {
-        then_version: then.version.clone(),
-        now_version: now.version.clone(),
-        currency: now_e.bill.currency.clone(),
-        rows: out,
-        total,
-    })
+    Ok((out, total))
+}
+
+/// The comparison of an estimate with the invoice a usage export gives (under the same price
+/// list), as markup for the invoice preview: built and escaped in the preview's worker, like the
+/// cost explorer, so it adds nothing to the page's first download. `key` makes the heading's id
+/// unique (the invoice's account). Empty when the bills cannot be compared (another currency).
+pub fn against_html(estimate: &Bill, invoice: &Bill, key: &str) -> String {
+    use super::explorer::escape;
+    if estimate.currency != invoice.currency {
+        return String::new();
+    }
+    let Ok((rows, total)) = compare(estimate, invoice) else {
+        return String::new();
+    };
+    let cur = &invoice.currency;
+    let id = escape(key);
+    let mut h = format!(
+        "<section class=\"replay against\" aria-labelledby=\"against-{id}\" data-testid=\"against\"><h4 id=\"against-{id}\">Your estimate against this usage</h4>\
+         <p class=\"muted\">A month of the app as estimated, and what this export gives, with price list {}.</p>\
+         <div class=\"table-wrap\"><table class=\"replay-table\"><caption class=\"visually-hidden\">The estimate and this usage, row by row</caption>\
+         <thead><tr><th scope=\"col\">Item</th><th scope=\"col\" class=\"num\">Estimated</th><th scope=\"col\" class=\"num\">Actual</th><th scope=\"col\" class=\"num\">Difference</th></tr></thead><tbody>",
+        escape(&invoice.catalog_version)
+    );
+    let tr = |h: &mut String, r: &ReplayRow, testid: &str| {
+        let class = match r.kind {
+            RowKind::Plain => "",
+            RowKind::Reduction => "reduction",
+            RowKind::Tax => "tax",
+            RowKind::Total => "total",
+        };
+        let [a, b, d] = r.shown(cur);
+        h.push_str(&format!(
+            "<tr class=\"{class}\" data-testid=\"{testid}\"><th scope=\"row\">{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            escape(&r.label),
+            escape(&a),
+            escape(&b),
+            escape(&d)
+        ));
+    };
+    for r in &rows {
+        tr(&mut h, r, "against-row");
+    }
+    h.push_str("</tbody><tfoot>");
+    tr(&mut h, &total, "against-total");
+    h.push_str("</tfoot></table></div></section>");
+    h
 }
 
 fn row(
@@ -287,6 +343,27 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("2016-12.1"));
+    }
+
+    #[test]
+    fn the_estimate_against_a_bill_is_escaped_markup_whose_differences_add_up() {
+        let now = cloudstack();
+        let config = starter(&now);
+        let estimate = compute(&now, &config).estimate.unwrap().bill;
+        let mut invoice = estimate.clone();
+        // One line billed at a cent more than estimated, and a name that needs escaping.
+        invoice.sections[0].lines[0].amount += Decimal::new(1, 2);
+        invoice.sections[0].lines[0].description = "<b>VM</b> & co".into();
+        invoice.sections[0].total += Decimal::new(1, 2);
+        invoice.total += Decimal::new(1, 2);
+        let h = against_html(&estimate, &invoice, "acct\"1");
+        assert!(h.contains("&lt;b&gt;VM&lt;/b&gt; &amp; co"), "{h}");
+        assert!(!h.contains("<b>VM"));
+        assert!(h.contains("id=\"against-acct&quot;1\""));
+        assert!(h.contains("+£0.01</td></tr></tfoot>"), "{h}");
+        let mut other = invoice.clone();
+        other.currency = "EUR".into();
+        assert_eq!(against_html(&estimate, &other, "x"), "");
     }
 
     #[test]
