@@ -26,7 +26,31 @@ const PRECACHE = ['__RATECARD_PRECACHE__'];
 const APP_CACHE = `ratecard-app-${BUILD}`;
 const DATA_CACHE = 'ratecard-data';
 
+/**
+ * How long a page load or a price list may wait for the network before the kept copy is used:
+ * on a train the connection often hangs rather than fails, and a visitor should not wait for
+ * the browser's own timeout (a minute or more) to see a storefront it has.
+ */
+const NETWORK_WAIT_MS = 4000;
+
 const scope = () => new URL(self.registration.scope);
+
+/** `fetch`, failing after NETWORK_WAIT_MS when a kept copy can stand in. */
+function fetchOrTimeout(request) {
+  return new Promise((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error('the network is too slow')), NETWORK_WAIT_MS);
+    fetch(request).then(
+      (r) => {
+        clearTimeout(timer);
+        ok(r);
+      },
+      (e) => {
+        clearTimeout(timer);
+        fail(e);
+      },
+    );
+  });
+}
 const inScope = (url) => url.origin === scope().origin && url.pathname.startsWith(scope().pathname);
 const relative = (url) => url.pathname.slice(scope().pathname.length);
 
@@ -73,10 +97,10 @@ self.addEventListener('fetch', (event) => {
 
 /** A page load: the network's index.html (a new build shows at once), this build's when offline. */
 async function navigate(request) {
+  const kept = await caches.match(new URL('index.html', scope()), { cacheName: APP_CACHE });
   try {
-    return await fetch(request);
+    return await (kept ? fetchOrTimeout(request) : fetch(request));
   } catch (offline) {
-    const kept = await caches.match(new URL('index.html', scope()), { cacheName: APP_CACHE });
     if (kept) return kept;
     throw offline;
   }
@@ -95,17 +119,17 @@ async function cacheFirst(request) {
 async function networkFirst(event, url) {
   const key = new URL(url.pathname, url.origin).href;
   const cache = await caches.open(DATA_CACHE);
+  const kept = await cache.match(key);
   let response;
   try {
-    response = await fetch(event.request);
+    response = await (kept ? fetchOrTimeout(event.request) : fetch(event.request));
   } catch (offline) {
-    const kept = await cache.match(key);
     if (!kept) throw offline;
     if (isCatalog(url)) tell(event, { type: 'offline', version: await versionOf(kept) });
     return kept;
   }
   if (response.ok) {
-    const previous = isCatalog(url) ? await cache.match(key) : undefined;
+    const previous = isCatalog(url) ? kept : undefined;
     await cache.put(key, response.clone());
     if (previous) {
       const [was, now] = [await versionOf(previous), await versionOf(response.clone())];

@@ -31,11 +31,12 @@ const TYPES = {
 };
 
 /**
- * Files whose name carries their content's hash (Trunk's `filehash`: `frontend-<16 hex>.js`,
- * `frontend-<16 hex>_bg.wasm`, `style-<16 hex>.css`) never change under that name: a browser
- * may keep them a year without asking, as the CDN's upload sets them (infra/README.md).
+ * Files whose name carries their content's hash (Trunk's `filehash`: `frontend-<hex>.js`,
+ * `frontend-<hex>_bg.wasm`, `style-<hex>.css`) never change under that name: a browser may keep
+ * them a year without asking, as the CDN's upload sets them (infra/README.md). Trunk prints the
+ * 64-bit hash in hex without leading zeros: 16 digits, sometimes fewer.
  */
-export const HASHED = /-[0-9a-f]{16}(_bg)?\.(js|wasm|css)$/;
+export const HASHED = /-[0-9a-f]{8,16}(_bg)?\.(js|wasm|css)$/;
 
 /**
  * `Cache-Control` of a file: a year and immutable for hashed files; everything else (index.html,
