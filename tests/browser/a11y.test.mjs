@@ -7,12 +7,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { start, openPage, screenshot, REPO, DIST_DEV, ACME_LOCAL_HOST } from './lib/harness.mjs';
 import { Storefront } from './lib/storefront.mjs';
+import { violations } from './lib/axe.mjs';
 
-const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 const EXPORT = join(REPO, 'examples/exports/cloudstack-2017-02.json');
 
 let env;
@@ -25,21 +24,6 @@ after(async () => {
   await env?.close();
   await dev?.close();
 });
-
-/** axe's violations on the page as it is now, one line each (rule, impact, where, why). */
-async function violations(page) {
-  await page.addScriptTag({ path: AXE });
-  const found = await page.evaluate(async () => {
-    const result = await window.axe.run(document);
-    return result.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.map((n) => `${n.target.join(' ')}: ${n.failureSummary?.split('\n').slice(1).join(' ')}`),
-    }));
-  });
-  return found.map((v) => `${v.id} (${v.impact}): ${v.help}\n    ${v.nodes.join('\n    ')}`);
-}
 
 /** Opens `url`, brings the page to a state with `act`, and checks it with axe. */
 async function check(name, on, url, act = async () => {}) {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { serve } from '../../frontend/tools/static-server.mjs';
 import { start, openPage, screenshot, minor, REPO, DIST, ACME_LOCAL_HOST } from './lib/harness.mjs';
 import { Storefront } from './lib/storefront.mjs';
+import { violations } from './lib/axe.mjs';
 
 const OLD = '2017-01.7';
 let env;
@@ -116,6 +117,7 @@ test('an old link shows its month then and now, row by row, and the differences 
     }
     assert.ok(moved > 0, `no line of ${repriced} moved`);
     assert.equal(sum, cents(total[2]), 'the differences shown add up to the total’s');
+    assert.deepEqual(await violations(page), [], 'axe on the replay');
     await screenshot(page, 'replay');
   } finally {
     await p.close();
@@ -173,6 +175,7 @@ test('a usage export dropped on an estimate is shown against it, line by line, u
       sum += z;
     }
     assert.equal(sum, d, 'the differences shown add up to the total’s');
+    assert.deepEqual(await violations(page), [], 'axe on the estimate against the usage');
     await screenshot(page, 'estimate-against-actual');
 
     // The old link: both sides priced with the list the link was made with.

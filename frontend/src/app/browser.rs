@@ -241,15 +241,35 @@ impl PreviewWorker {
         file_name: &str,
         bytes: &[u8],
     ) -> u32 {
+        self.send(|id| {
+            js_sys::Array::of5(
+                &wasm_bindgen::JsValue::from(id),
+                &wasm_bindgen::JsValue::from_str(catalog_json),
+                &wasm_bindgen::JsValue::from_str(config_json),
+                &wasm_bindgen::JsValue::from_str(file_name),
+                &js_sys::Uint8Array::from(bytes),
+            )
+        })
+    }
+
+    /// Asks for the replay of the app in `config_json` with an older price list and today's;
+    /// the answer is markup (`model::replay::answer`).
+    pub fn request_replay(&self, then_json: &str, now_json: &str, config_json: &str) -> u32 {
+        self.send(|id| {
+            js_sys::Array::of5(
+                &wasm_bindgen::JsValue::from(id),
+                &wasm_bindgen::JsValue::from_str(crate::model::replay::REPLAY),
+                &wasm_bindgen::JsValue::from_str(then_json),
+                &wasm_bindgen::JsValue::from_str(now_json),
+                &wasm_bindgen::JsValue::from_str(config_json),
+            )
+        })
+    }
+
+    fn send(&self, request: impl FnOnce(u32) -> js_sys::Array) -> u32 {
         let id = self.next_id.get() + 1;
         self.next_id.set(id);
-        let request = js_sys::Array::of5(
-            &wasm_bindgen::JsValue::from(id),
-            &wasm_bindgen::JsValue::from_str(catalog_json),
-            &wasm_bindgen::JsValue::from_str(config_json),
-            &wasm_bindgen::JsValue::from_str(file_name),
-            &js_sys::Uint8Array::from(bytes),
-        );
+        let request = request(id);
         if self.ready.get() {
             let _ = self.worker.post_message(&request);
         } else {

@@ -1,79 +1,58 @@
-//! The replay of a link made with an older price list: the app's month then and now, row by row, with the difference.
+//! The replay of a link made with an older price list: the app's month then and now, row by row, with the difference, computed and laid out by the preview's worker.
+//!
+//! The page only fetches the pinned version (app/mod.rs, `load_replay`) and hands both price
+//! lists and the app to the worker, which prices it twice and answers finished, escaped markup
+//! (`model::replay::answer`): the comparison adds nothing to the first download but this slot.
+
+use std::rc::Rc;
 
 use leptos::prelude::*;
 
-use super::{Replay, Shop};
-use crate::model::estimate_view::RowKind;
-use crate::model::replay::{replay, ReplayRow};
-
-fn row_view(r: ReplayRow, currency: &str, testid: &'static str) -> impl IntoView {
-    let class = match r.kind {
-        RowKind::Plain => "",
-        RowKind::Reduction => "reduction",
-        RowKind::Tax => "tax",
-        RowKind::Total => "total",
-    };
-    let [then, now, diff] = r.shown(currency);
-    view! {
-        <tr class=class data-testid=testid>
-            <th scope="row">{r.label}</th>
-            <td class="num">{then}</td>
-            <td class="num">{now}</td>
-            <td class="num">{diff}</td>
-        </tr>
-    }
-}
+use super::{browser, Replay, Shop};
 
 /// Shown under the estimate while the link's price list version is not today's.
 #[component]
 pub fn ReplayPanel() -> impl IntoView {
     let shop = expect_context::<Shop>();
-    let now = shop.catalog.clone();
-    let config = shop.config;
-    let view_model = Memo::new(move |_| match shop.replay.get() {
-        Replay::Ready(then, _) => {
-            Some(config.with(|c| replay(&then, &now, c).map_err(|e| e.to_string())))
-        }
-        Replay::None | Replay::Loading => None,
-    });
-    move || {
-        view_model.get().map(|v| match v {
-            Err(e) => view! {
-                <section class="replay" aria-labelledby="replay-heading" data-testid="replay">
-                    <h3 id="replay-heading">"Prices when the link was made"</h3>
-                    <p role="status" data-testid="replay-error">{e}</p>
-                </section>
-            }
-            .into_any(),
-            Ok(v) => {
-                let cur = v.currency.clone();
-                let rows = v.rows.into_iter().map(|r| row_view(r, &cur, "replay-row")).collect_view();
-                view! {
-                    <section class="replay" aria-labelledby="replay-heading" data-testid="replay">
-                        <h3 id="replay-heading">"Prices when the link was made"</h3>
-                        <p class="muted">
-                            "This app a month with price list " {v.then_version.clone()}
-                            " (when the link was made) and with today's, " {v.now_version.clone()} "."
-                        </p>
-                        <div class="table-wrap">
-                            <table class="replay-table">
-                                <caption class="visually-hidden">"This app's month then and now, and the difference"</caption>
-                                <thead>
-                                    <tr>
-                                        <th scope="col">"Item"</th>
-                                        <th scope="col" class="num">"Then"</th>
-                                        <th scope="col" class="num">"Now"</th>
-                                        <th scope="col" class="num">"Difference"</th>
-                                    </tr>
-                                </thead>
-                                <tbody>{rows}</tbody>
-                                <tfoot>{row_view(v.total, &cur, "replay-total")}</tfoot>
-                            </table>
-                        </div>
-                    </section>
+    let now_json = shop.catalog_json.clone();
+    let (config, replay) = (shop.config, shop.replay);
+    let markup = RwSignal::new(String::new());
+    // The newest request: an answer to an older one (the app changed meanwhile) is dropped.
+    let latest = StoredValue::new(0u32);
+    let worker: StoredValue<Option<Rc<browser::PreviewWorker>>, LocalStorage> =
+        StoredValue::new_local(None);
+    Effect::new(move |_| {
+        let settings = config.get();
+        let Replay::Ready(_, then_json) = replay.get() else {
+            markup.set(String::new());
+            return;
+        };
+        let w = match worker.get_value() {
+            Some(w) => w,
+            None => match browser::PreviewWorker::start(
+                move |id, answer| {
+                    if id == latest.get_value() {
+                        markup.set(answer);
+                    }
+                },
+                move || markup.set(UNAVAILABLE.into()),
+            ) {
+                Ok(w) => {
+                    let w = Rc::new(w);
+                    worker.set_value(Some(w.clone()));
+                    w
                 }
-                .into_any()
-            }
-        })
-    }
+                Err(_) => {
+                    markup.set(UNAVAILABLE.into());
+                    return;
+                }
+            },
+        };
+        let config_json = serde_json::to_string(&settings).expect("a config always serializes");
+        latest.set_value(w.request_replay(&then_json, &now_json, &config_json));
+    });
+    view! { <div inner_html=move || markup.get()></div> }
 }
+
+/// What the slot says when the worker cannot run (no text from outside: static markup).
+const UNAVAILABLE: &str = "<p role=\"status\" data-testid=\"replay-error\">The prices when the link was made could not be compared; reload the page to try again.</p>";

@@ -137,35 +137,44 @@ pub fn compare(then: &Bill, now: &Bill) -> Result<(Vec<ReplayRow>, ReplayRow), R
     Ok((out, total))
 }
 
-/// The comparison of an estimate with the invoice a usage export gives (under the same price
-/// list), as markup for the invoice preview: built and escaped in the preview's worker, like the
-/// cost explorer, so it adds nothing to the page's first download. `key` makes the heading's id
-/// unique (the invoice's account). Empty when the bills cannot be compared (another currency).
-pub fn against_html(estimate: &Bill, invoice: &Bill, key: &str) -> String {
+/// What a comparison table is called and how its columns read.
+struct TableText<'a> {
+    /// `data-testid` of the section; its rows are `<testid>-row`, its total `<testid>-total`.
+    testid: &'a str,
+    /// Unique among the page's headings (the section's `aria-labelledby`).
+    heading_id: String,
+    heading_tag: &'a str,
+    heading: &'a str,
+    intro: String,
+    caption: &'a str,
+    columns: [&'a str; 3],
+}
+
+/// A comparison as escaped markup: built in the preview's worker, like the cost explorer, so it
+/// adds nothing to the page's first download. Every text from a catalog or a file is escaped.
+fn table_html(t: &TableText<'_>, rows: &[ReplayRow], total: &ReplayRow, currency: &str) -> String {
     use super::explorer::escape;
-    if estimate.currency != invoice.currency {
-        return String::new();
-    }
-    let Ok((rows, total)) = compare(estimate, invoice) else {
-        return String::new();
-    };
-    let cur = &invoice.currency;
-    let id = escape(key);
+    let (tag, id) = (t.heading_tag, escape(&t.heading_id));
     let mut h = format!(
-        "<section class=\"replay against\" aria-labelledby=\"against-{id}\" data-testid=\"against\"><h4 id=\"against-{id}\">Your estimate against this usage</h4>\
-         <p class=\"muted\">A month of the app as estimated, and what this export gives, with price list {}.</p>\
-         <div class=\"table-wrap\"><table class=\"replay-table\"><caption class=\"visually-hidden\">The estimate and this usage, row by row</caption>\
-         <thead><tr><th scope=\"col\">Item</th><th scope=\"col\" class=\"num\">Estimated</th><th scope=\"col\" class=\"num\">Actual</th><th scope=\"col\" class=\"num\">Difference</th></tr></thead><tbody>",
-        escape(&invoice.catalog_version)
+        "<section class=\"replay\" aria-labelledby=\"{id}\" data-testid=\"{testid}\"><{tag} id=\"{id}\">{}</{tag}>\
+         <p class=\"muted\">{}</p><div class=\"table-wrap\"><table class=\"replay-table\"><caption class=\"visually-hidden\">{}</caption>\
+         <thead><tr><th scope=\"col\">Item</th><th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th><th scope=\"col\" class=\"num\">{}</th></tr></thead><tbody>",
+        escape(t.heading),
+        escape(&t.intro),
+        escape(t.caption),
+        escape(t.columns[0]),
+        escape(t.columns[1]),
+        escape(t.columns[2]),
+        testid = t.testid,
     );
-    let tr = |h: &mut String, r: &ReplayRow, testid: &str| {
+    let tr = |h: &mut String, r: &ReplayRow, testid: String| {
         let class = match r.kind {
             RowKind::Plain => "",
             RowKind::Reduction => "reduction",
             RowKind::Tax => "tax",
             RowKind::Total => "total",
         };
-        let [a, b, d] = r.shown(cur);
+        let [a, b, d] = r.shown(currency);
         h.push_str(&format!(
             "<tr class=\"{class}\" data-testid=\"{testid}\"><th scope=\"row\">{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             escape(&r.label),
@@ -174,13 +183,85 @@ pub fn against_html(estimate: &Bill, invoice: &Bill, key: &str) -> String {
             escape(&d)
         ));
     };
-    for r in &rows {
-        tr(&mut h, r, "against-row");
+    for r in rows {
+        tr(&mut h, r, format!("{}-row", t.testid));
     }
     h.push_str("</tbody><tfoot>");
-    tr(&mut h, &total, "against-total");
+    tr(&mut h, total, format!("{}-total", t.testid));
     h.push_str("</tfoot></table></div></section>");
     h
+}
+
+impl ReplayView {
+    /// The replay as markup for the estimate panel (see [`answer`]).
+    pub fn html(&self) -> String {
+        let text = TableText {
+            testid: "replay",
+            heading_id: "replay-heading".into(),
+            heading_tag: "h3",
+            heading: "Prices when the link was made",
+            intro: format!(
+                "This app a month with price list {} (when the link was made) and with today's, {}.",
+                self.then_version, self.now_version
+            ),
+            caption: "This app's month then and now, and the difference",
+            columns: ["Then", "Now", "Difference"],
+        };
+        table_html(&text, &self.rows, &self.total, &self.currency)
+    }
+}
+
+/// The kind a replay request carries in the preview worker's protocol, where a preview request
+/// has a catalog's JSON (never this word).
+pub const REPLAY: &str = "replay";
+
+/// The preview worker's answer to a replay request: the markup of [`replay`] of the app in
+/// `config_json` with the two published price lists, or a sentence saying why there is none.
+pub fn answer(then_json: &str, now_json: &str, config_json: &str) -> String {
+    use super::explorer::escape;
+    let parsed = (
+        serde_json::from_str::<Catalog>(then_json),
+        serde_json::from_str::<Catalog>(now_json),
+        serde_json::from_str::<AppConfig>(config_json),
+    );
+    let result = match parsed {
+        (Ok(then), Ok(now), Ok(config)) => replay(&then, &now, &config).map_err(|e| e.to_string()),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
+            Err(format!("the replay could not start: {e}"))
+        }
+    };
+    match result {
+        Ok(v) => v.html(),
+        Err(e) => format!(
+            "<section class=\"replay\" aria-labelledby=\"replay-heading\" data-testid=\"replay\"><h3 id=\"replay-heading\">Prices when the link was made</h3><p role=\"status\" data-testid=\"replay-error\">{}</p></section>",
+            escape(&super::invoice_preview::sentence(&e))
+        ),
+    }
+}
+
+/// The comparison of an estimate with the invoice a usage export gives (under the same price
+/// list), as markup for the invoice preview. `key` makes the heading's id unique (the invoice's
+/// account). Empty when the bills cannot be compared (another currency).
+pub fn against_html(estimate: &Bill, invoice: &Bill, key: &str) -> String {
+    if estimate.currency != invoice.currency {
+        return String::new();
+    }
+    let Ok((rows, total)) = compare(estimate, invoice) else {
+        return String::new();
+    };
+    let text = TableText {
+        testid: "against",
+        heading_id: format!("against-{key}"),
+        heading_tag: "h4",
+        heading: "Your estimate against this usage",
+        intro: format!(
+            "A month of the app as estimated, and what this export gives, with price list {}.",
+            invoice.catalog_version
+        ),
+        caption: "The estimate and this usage, row by row",
+        columns: ["Estimated", "Actual", "Difference"],
+    };
+    table_html(&text, &rows, &total, &invoice.currency)
 }
 
 fn row(
@@ -364,6 +445,25 @@ mod tests {
         let mut other = invoice.clone();
         other.currency = "EUR".into();
         assert_eq!(against_html(&estimate, &other, "x"), "");
+    }
+
+    #[test]
+    fn the_workers_answer_is_the_replay_as_markup_or_why_not() {
+        let now = cloudstack();
+        let mut then = now.clone();
+        then.version = "2016-12.<1>".into();
+        let config = serde_json::to_string(&starter(&now)).unwrap();
+        let h = answer(&then.to_json(), &now.to_json(), &config);
+        assert!(h.starts_with("<section class=\"replay\" aria-labelledby=\"replay-heading\" data-testid=\"replay\""), "{h}");
+        assert!(h.contains("price list 2016-12.&lt;1&gt; (when"), "{h}");
+        assert_eq!(
+            h.matches("data-testid=\"replay-row\"").count(),
+            replay(&then, &now, &starter(&now)).unwrap().rows.len()
+        );
+        assert!(h.contains("data-testid=\"replay-total\""));
+        let bad = answer("{", &now.to_json(), &config);
+        assert!(bad.contains("data-testid=\"replay-error\""), "{bad}");
+        assert!(!bad.contains("replay-total"));
     }
 
     #[test]
