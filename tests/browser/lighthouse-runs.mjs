@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import lighthouse from 'lighthouse';
 import * as chromeLauncher from 'chrome-launcher';
+import { CHROMIUM_FLAGS } from './lib/harness.mjs';
 const [serverMod, dist, label, runs = '3'] = process.argv.slice(2);
 if (!serverMod || !dist || !label) {
   console.error('usage: node lighthouse-runs.mjs <static-server.mjs> <dist> <label> [runs]');
@@ -18,7 +19,7 @@ if (!serverMod || !dist || !label) {
 }
 const { serve } = await import(pathToFileURL(resolve(serverMod)).href);
 const server = await serve(dist, 0);
-const chrome = await chromeLauncher.launch({ chromePath: '/usr/bin/chromium', chromeFlags: ['--headless=new','--no-sandbox','--disable-gpu','--disable-quic','--no-first-run','--disable-background-networking','--disable-component-update','--disable-sync'] });
+const chrome = await chromeLauncher.launch({ chromePath: '/usr/bin/chromium', chromeFlags: ['--headless=new', ...CHROMIUM_FLAGS] });
 for (const host of ['127.0.0.1', 'acme.localhost']) for (let i = 0; i < Number(runs); i++) {
   const { lhr } = await lighthouse(`http://${host}:${server.port}/`, { port: chrome.port, output: 'json', logLevel: 'error', onlyCategories: ['performance','accessibility','best-practices','seo'] });
   const s = Object.fromEntries(Object.entries(lhr.categories).map(([k, v]) => [k, Math.round(v.score * 100)]));

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import lighthouse from 'lighthouse';
 import * as chromeLauncher from 'chrome-launcher';
 import { serve } from '../../frontend/tools/static-server.mjs';
-import { ARTIFACTS, DIST, ACME_LOCAL_HOST } from './lib/harness.mjs';
+import { ARTIFACTS, CHROMIUM_FLAGS, DIST, ACME_LOCAL_HOST } from './lib/harness.mjs';
 
 /** The floor of the performance score (goal 95). */
 const PERFORMANCE_MIN = 75;
@@ -26,16 +26,7 @@ before(async () => {
   server = await serve(DIST, 0);
   chrome = await chromeLauncher.launch({
     chromePath: '/usr/bin/chromium',
-    chromeFlags: [
-      '--headless=new',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    chromeFlags: ['--headless=new', ...CHROMIUM_FLAGS],
   });
 });
 after(async () => {

@@ -70,6 +70,24 @@ function pinned(link, version) {
   return { base, fragment: `#app=v1.${Buffer.from(JSON.stringify(config)).toString('base64url')}` };
 }
 
+/**
+ * Opens Acme's storefront with its starter app in `p` and makes a share link of it pinned to
+ * `version`: the page object, today's total as shown, and the link's fragment.
+ */
+async function openPinned(p, version) {
+  const store = new Storefront(p.page);
+  await store.open(env.hostUrl(ACME_LOCAL_HOST));
+  const nowTotal = await store.total();
+  const { fragment } = pinned(await store.share(), version);
+  return { store, nowTotal, fragment };
+}
+
+/** Opens `fragment` on the storefront as a fresh page load (not only a hash change). */
+async function openLink(page, fragment) {
+  await page.goto(`${env.hostUrl(ACME_LOCAL_HOST)}${fragment}`);
+  await page.reload();
+}
+
 /** An amount cell as minor units (BigInt), `—` as null. */
 const cents = (text) => (text.trim() === '—' ? null : minor(text).value);
 
@@ -77,10 +95,7 @@ test('an old link shows its month then and now, row by row, and the differences 
   const p = await openPage(env);
   try {
     const page = p.page;
-    const store = new Storefront(page);
-    await store.open(env.hostUrl(ACME_LOCAL_HOST));
-    const nowTotal = await store.total();
-    const { fragment } = pinned(await store.share(), OLD);
+    const { nowTotal, fragment } = await openPinned(p, OLD);
 
     // The same link where OLD is still the current price list: the month as it was.
     const q = await openPage(env);
@@ -95,8 +110,7 @@ test('an old link shows its month then and now, row by row, and the differences 
     }
     assert.notEqual(thenTotal, nowTotal, 'the old price list must price the app differently');
 
-    await page.goto(`${env.hostUrl(ACME_LOCAL_HOST)}${fragment}`);
-    await page.reload();
+    await openLink(page, fragment);
     await page.getByTestId('replay-total').waitFor();
     assert.match(await page.getByTestId('notice').textContent(), new RegExp(`version ${OLD.replace('.', '\\.')} then`));
     const total = await page.getByTestId('replay-total').locator('td').allTextContents();
@@ -128,12 +142,8 @@ test('a link to a withdrawn price list says so and prices with today’s', async
   const p = await openPage(env);
   try {
     const page = p.page;
-    const store = new Storefront(page);
-    await store.open(env.hostUrl(ACME_LOCAL_HOST));
-    const nowTotal = await store.total();
-    const { fragment } = pinned(await store.share(), '2016-06.1');
-    await page.goto(`${env.hostUrl(ACME_LOCAL_HOST)}${fragment}`);
-    await page.reload();
+    const { store, nowTotal, fragment } = await openPinned(p, '2016-06.1');
+    await openLink(page, fragment);
     await page.getByTestId('notice').filter({ hasText: 'withdrawn' }).waitFor();
     assert.match(await page.getByTestId('notice').textContent(), /2016-06\.1\) has been withdrawn/);
     assert.equal(await page.getByTestId('replay').count(), 0);
@@ -154,10 +164,8 @@ test('a usage export dropped on an estimate is shown against it, line by line, u
   const p = await openPage(env);
   try {
     const page = p.page;
-    const store = new Storefront(page);
-    await store.open(env.hostUrl(ACME_LOCAL_HOST));
-    const estimated = minor(await store.total()).value;
-    const { fragment } = pinned(await store.share(), OLD);
+    const { store, nowTotal, fragment } = await openPinned(p, OLD);
+    const estimated = minor(nowTotal).value;
     const usage = join(REPO, 'examples/exports/cloudstack-2017-02.json');
 
     // Today's app against the export: the estimate's total, the invoice's total, their difference.
@@ -179,8 +187,7 @@ test('a usage export dropped on an estimate is shown against it, line by line, u
     await screenshot(page, 'estimate-against-actual');
 
     // The old link: both sides priced with the list the link was made with.
-    await page.goto(`${env.hostUrl(ACME_LOCAL_HOST)}${fragment}`);
-    await page.reload();
+    await openLink(page, fragment);
     await page.getByTestId('replay-total').waitFor();
     const thenTotal = cents((await page.getByTestId('replay-total').locator('td').allTextContents())[0]);
     await store.show('invoice');

@@ -24,6 +24,20 @@ export const ACME_HOST = 'cloud.acme.example';
 export const ACME_LOCAL_HOST = 'acme.localhost';
 
 /**
+ * Flags every headless Chromium of these tests runs with (shared/TOOLING.md): no sandbox (root),
+ * and nothing that reaches for the network on its own (this machine's network is closed).
+ */
+export const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/**
  * Serves `dist` (the production build unless a test asks for another) and launches Chromium.
  * The server isolates tenants as the CDN does (production mode) unless `dev` is set: on
  * 127.0.0.1 a test sees the provider's own storefront, on a reseller's hostname that reseller's.
@@ -39,13 +53,7 @@ export async function start({ dist = DIST, dev = false } = {}) {
     executablePath: '/usr/bin/chromium',
     headless: true,
     args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
+      ...CHROMIUM_FLAGS,
       '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable',
       `--host-resolver-rules=MAP ${ACME_HOST} 127.0.0.1, MAP *.localhost 127.0.0.1`,
     ],
