@@ -12,8 +12,10 @@
 // - `ratecard-data`: what depends on the hostname (the reseller index, the published price list,
 //   the brand's files), kept as the page fetched them. The tenant router gives each hostname its
 //   own, and a service worker belongs to one origin, so a cache never mixes two storefronts.
-//   Served network first: a visitor online always prices with the current price list; the copy
-//   is used only when the network fails, and the page is told so.
+//   Served network first: a visitor whose network answers prices with the current price list;
+//   the copy is used only when the network fails or hangs (NETWORK_WAIT_MS), and the page is
+//   told so. Only JSON is kept for a `.json` path (the CDN answers index.html for a missing
+//   file), and a file found gone is dropped from the copy too (a withdrawn version).
 //
 // Messages to the page (handled by the script in index.html):
 //   { type: 'offline', version }          served a kept price list: the network is unreachable
@@ -22,7 +24,10 @@
 // From the page: { type: 'keep', urls } (what it fetched before this worker controlled it).
 
 const BUILD = '__RATECARD_BUILD__';
+/** [{ url, integrity }]: this build's files, each with its SHA-256. */
 const PRECACHE = ['__RATECARD_PRECACHE__'];
+/** Names that carry their content's hash (as `static-server.mjs` `HASHED`). */
+const HASHED = /-[0-9a-f]{8,16}(_bg)?\.(js|wasm|css)$/;
 const APP_CACHE = `ratecard-app-${BUILD}`;
 const DATA_CACHE = 'ratecard-data';
 
@@ -63,8 +68,15 @@ self.addEventListener('install', (event) => {
   event.waitUntil(
     (async () => {
       const cache = await caches.open(APP_CACHE);
-      // `reload`: never fill the precache from the HTTP cache, which may hold another build.
-      await cache.addAll(PRECACHE.map((p) => new Request(new URL(p, scope()), { cache: 'reload' })));
+      // Each file is checked against its hash (integrity), so a copy of another build fails the
+      // install rather than being kept. Hashed names may come from the HTTP cache (the page has
+      // just downloaded them: no second download); the others are revalidated.
+      await cache.addAll(
+        PRECACHE.map(
+          ({ url, integrity }) =>
+            new Request(new URL(url, scope()), { integrity, cache: HASHED.test(url) ? 'default' : 'no-cache' }),
+        ),
+      );
       await self.skipWaiting();
     })(),
   );
@@ -125,22 +137,27 @@ async function networkFirst(event, url) {
     response = await (kept ? fetchOrTimeout(event.request) : fetch(event.request));
   } catch (offline) {
     if (!kept) throw offline;
-    if (isCatalog(url)) tell(event, { type: 'offline', version: await versionOf(kept) });
+    if (isCurrentCatalog(url)) tell(event, { type: 'offline', version: await versionOf(kept) });
     return kept;
   }
-  if (response.ok) {
-    const previous = isCatalog(url) ? kept : undefined;
+  const json = (response.headers.get('content-type') ?? '').includes('json');
+  if (response.ok && (json || !relative(url).endsWith('.json'))) {
     await cache.put(key, response.clone());
-    if (previous) {
-      const [was, now] = [await versionOf(previous), await versionOf(response.clone())];
-      if (was !== now) tell(event, { type: 'catalog-updated', version: now, previous: was });
+    if (kept && isCurrentCatalog(url)) {
+      const [was, now] = [await versionOf(kept), await versionOf(response.clone())];
+      if (was && now && was !== now) tell(event, { type: 'catalog-updated', version: now, previous: was });
     }
+  } else if (response.status === 404 || (response.ok && !json)) {
+    // Gone (a withdrawn price list version; the CDN answers index.html for a missing file):
+    // what was kept must not stand in for it offline either.
+    await cache.delete(key);
   }
   return response;
 }
 
-function isCatalog(url) {
-  return relative(url).startsWith('catalogs/');
+/** The storefront's current price list (`catalogs/<id>.json`), not a pinned version of it. */
+function isCurrentCatalog(url) {
+  return /^catalogs\/[^/]+\.json$/.test(relative(url));
 }
 
 /** A published price list's `version`, or null for a body that is not one. */

@@ -47,19 +47,28 @@ export function precacheList(dir) {
   return files(dir).filter((f) => !f.includes('/') && (f === 'index.html' || /\.(js|wasm|css)$/.test(f)) && f !== 'sw.js');
 }
 
-/** Writes `<dir>/sw.js`; returns its build id (a hash of the precached files and the worker's source). */
+/**
+ * Writes `<dir>/sw.js`; returns its build id (a hash of the precached files and the worker's
+ * source). Each precached file carries its SHA-256 (subresource integrity): a file of another
+ * build (an upload half done, a stale edge copy, the CDN's index.html answered for a missing
+ * file) fails the worker's install instead of being served from its cache for the build's life.
+ */
 export function writeServiceWorker(dir) {
   const list = precacheList(dir);
   const source = readFileSync(SW_SOURCE, 'utf8');
   const hash = createHash('sha256').update(source);
-  for (const f of list) hash.update(f).update('\0').update(readFileSync(join(dir, f)));
+  const entries = list.map((f) => {
+    const bytes = readFileSync(join(dir, f));
+    hash.update(f).update('\0').update(bytes);
+    return { url: f, integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}` };
+  });
   const build = hash.digest('hex').slice(0, 16);
   for (const placeholder of ["'__RATECARD_BUILD__'", "['__RATECARD_PRECACHE__']"]) {
     if (!source.includes(placeholder)) throw new Error(`${SW_SOURCE} lost its ${placeholder} placeholder`);
   }
   const out = source
     .replace("'__RATECARD_BUILD__'", JSON.stringify(build))
-    .replace("['__RATECARD_PRECACHE__']", JSON.stringify(list));
+    .replace("['__RATECARD_PRECACHE__']", JSON.stringify(entries));
   writeFileSync(join(dir, 'sw.js'), out);
   return build;
 }

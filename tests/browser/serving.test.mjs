@@ -3,6 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,10 +90,16 @@ test('a file edited after the build is sent as edited, never as its stale compre
   }
 });
 
-test('the service worker precaches exactly this build: index.html and every script, wasm and stylesheet', async () => {
+test('the service worker precaches exactly this build, each file with its hash: index.html and every script, wasm and stylesheet', async () => {
   const sw = (await get(server.url, 'sw.js')).body.toString('utf8');
   assert.doesNotMatch(sw, /__RATECARD_(BUILD|PRECACHE)__/);
-  const listed = JSON.parse(/const PRECACHE = (\[.*?\]);/.exec(sw)[1]).sort();
+  const entries = JSON.parse(/const PRECACHE = (\[.*?\]);/.exec(sw)[1]);
+  // Each with the SHA-256 of the file as built: a file of another build fails the install.
+  for (const { url, integrity } of entries) {
+    const digest = createHash('sha256').update(readFileSync(join(DIST, url))).digest('base64');
+    assert.equal(integrity, `sha256-${digest}`, url);
+  }
+  const listed = entries.map((e) => e.url).sort();
   const expected = top()
     .filter((f) => f === 'index.html' || (/\.(js|wasm|css)$/.test(f) && f !== 'sw.js'))
     .sort();

@@ -48,7 +48,7 @@ const BUNDLE_BROTLI_BYTES_MAX = 280_500;
  * 461 B, for the explorer's slot and the print button), then 521,192 B once usage totals kept
  * their records' tags and reports grouped by a tag's value (issue 17: the aggregator's tag sets,
  * the tag dimension and its serde in the worker; the first download shrank 134 B), then
- * 542,104 B with issue 19's service worker (sw.js, 2,273 B: fetched after the page has loaded,
+ * 542,950 B with issue 19's service worker (sw.js, 3,002 B: fetched after the page has loaded,
  * so not part of the first download), the replay of old links and the estimate shown against a
  * dropped export (the worker now prices the app itself, config validation and the estimate, and
  * lays out both comparisons: +15.5 KB in the worker, +3.5 KB in the app).

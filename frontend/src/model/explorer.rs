@@ -157,6 +157,12 @@ fn csv(r: &pricing::report::Report) -> String {
 }
 
 /// `text` safe inside HTML text and attribute values.
+/// A text (an account id, from a file) as an HTML id: its bytes in hex. An id holding a space
+/// would break `aria-labelledby`, which takes a list of ids; hex keeps two keys apart exactly.
+pub fn dom_id(text: &str) -> String {
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -218,8 +224,9 @@ impl Explorer {
         let cur = &self.currency;
         let max = self.days.iter().map(|(_, c)| *c).max().unwrap_or_default();
         let id = escape(key);
+        let dom = dom_id(key);
         let mut h = format!(
-            "<section class=\"explorer no-print\" aria-labelledby=\"explorer-{id}\" data-testid=\"explorer\"><h4 id=\"explorer-{id}\">Cost explorer</h4>"
+            "<section class=\"explorer no-print\" aria-labelledby=\"explorer-{dom}\" data-testid=\"explorer\"><h4 id=\"explorer-{dom}\">Cost explorer</h4>"
         );
         let peak = self.days.iter().max_by_key(|(_, c)| *c);
         let label = match peak {

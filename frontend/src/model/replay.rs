@@ -114,19 +114,21 @@ pub fn replay(
 pub fn compare(then: &Bill, now: &Bill) -> Result<(Vec<ReplayRow>, ReplayRow), ReplayError> {
     let then_rows = rows(then);
     let now_rows = rows(now);
-    let mut keys: Vec<&(String, String, RowKind)> = now_rows.iter().map(|(k, _)| k).collect();
-    for (k, _) in &then_rows {
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
+    fn find<'a>(side: &'a [BillRowKey], key: &str) -> Option<&'a BillRowKey> {
+        side.iter().find(|r| r.key == key)
     }
-    let find = |side: &[((String, String, RowKind), Decimal)], key: &(String, String, RowKind)| {
-        side.iter().find(|(k, _)| k == key).map(|(_, a)| *a)
-    };
-    let mut out = Vec::with_capacity(keys.len());
-    for key in keys {
-        let (then_a, now_a) = (find(&then_rows, key), find(&now_rows, key));
-        out.push(row(key.1.clone(), then_a, now_a, key.2)?);
+    let mut out = Vec::with_capacity(now_rows.len() + then_rows.len());
+    // Keys are unique within a bill (repeats are numbered), so each row of each side is shown
+    // exactly once and the differences add up to the totals' difference.
+    for r in &now_rows {
+        let was = find(&then_rows, &r.key).map(|t| t.amount);
+        out.push(row(r.label.clone(), was, Some(r.amount), r.kind)?);
+    }
+    for r in then_rows
+        .iter()
+        .filter(|r| find(&now_rows, &r.key).is_none())
+    {
+        out.push(row(r.label.clone(), Some(r.amount), None, r.kind)?);
     }
     let total = row(
         "Total".into(),
@@ -251,7 +253,7 @@ pub fn against_html(estimate: &Bill, invoice: &Bill, key: &str) -> String {
     };
     let text = TableText {
         testid: "against",
-        heading_id: format!("against-{key}"),
+        heading_id: format!("against-{}", super::explorer::dom_id(key)),
         heading_tag: "h4",
         heading: "Your estimate against this usage",
         intro: format!(
@@ -283,34 +285,51 @@ fn row(
     })
 }
 
-/// A bill's rows as ((key, label, kind), amount): each line (keyed by section, product, meter,
-/// region and description, numbered when the same key repeats), then the discounts, credits and
-/// taxes. The subtotal, net and total are left out (see the module's comment).
-fn rows(bill: &Bill) -> Vec<((String, String, RowKind), Decimal)> {
-    let mut out: Vec<((String, String, RowKind), Decimal)> = Vec::new();
-    // Bills have tens of lines: a scan is smaller in the wasm than a hash map.
+/// One row of a bill as it is paired.
+struct BillRowKey {
+    /// What stays the same between two bills of the same app: the section, product, meter and
+    /// region of a line (not its description, which can carry a rate or an included quantity);
+    /// a discount's or credit's id; a tax's name (not its rate). Numbered when it repeats.
+    key: String,
+    label: String,
+    kind: RowKind,
+    amount: Decimal,
+}
+
+/// A bill's rows: each line, then the discounts, credits and taxes. The subtotal, net and total
+/// are left out (see the module's comment).
+fn rows(bill: &Bill) -> Vec<BillRowKey> {
+    let mut out: Vec<BillRowKey> = Vec::new();
+    // Bills have tens of rows: a scan is smaller in the wasm than a hash map.
     let mut bases: Vec<String> = Vec::new();
+    let mut push = |base: String, label: String, kind: RowKind, amount: Decimal| {
+        let n = 1 + bases.iter().filter(|b| **b == base).count();
+        bases.push(base.clone());
+        let key = if n == 1 { base } else { format!("{base}#{n}") };
+        out.push(BillRowKey {
+            key,
+            label,
+            kind,
+            amount,
+        });
+    };
     for section in &bill.sections {
         for line in &section.lines {
             let base = format!(
-                "line:{}:{}:{}:{}:{}",
+                "line:{}:{}:{}:{}",
                 section.name,
                 line.product,
                 line.meter.as_deref().unwrap_or(""),
                 line.region,
-                line.description
             );
-            let n = 1 + bases.iter().filter(|b| **b == base).count();
-            bases.push(base.clone());
-            let key = if n == 1 { base } else { format!("{base}#{n}") };
             let label = format!("{} · {}", section.name, line.description);
-            out.push(((key, label, RowKind::Plain), line.amount));
+            push(base, label, RowKind::Plain, line.amount);
         }
     }
     for r in bill.summary_rows() {
         if let Some(s) = bill_row(r) {
             if matches!(s.kind, RowKind::Reduction | RowKind::Tax) {
-                out.push(((s.id, s.label, s.kind), s.amount));
+                push(s.id, s.label, s.kind, s.amount);
             }
         }
     }
@@ -403,6 +422,35 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_tax_rate_or_description_pairs_with_its_row_and_repeats_all_show() {
+        let now = cloudstack();
+        let config = starter(&now);
+        let bill = compute(&now, &config).estimate.unwrap().bill;
+        let mut then = bill.clone();
+        assert!(!then.taxes.is_empty());
+        // The old bill: another tax rate and line description, the same rows.
+        then.taxes[0].rate_pct += Decimal::ONE;
+        then.sections[0].lines[0]
+            .description
+            .push_str(" (old name)");
+        let (rows, total) = compare(&then, &bill).unwrap();
+        let plain_and_tax =
+            bill.lines().count() + bill.taxes.len() + bill.discounts.len() + bill.sla_credits.len();
+        assert_eq!(rows.len(), plain_and_tax, "every row paired");
+        assert!(rows.iter().all(|r| r.then.is_some() && r.now.is_some()));
+        assert!(total.difference.is_zero());
+        // Two taxes of one name (a catalog may repeat one): both rows show, the sums hold.
+        let mut twice = bill.clone();
+        let extra = twice.taxes[0].clone();
+        twice.total += extra.amount;
+        twice.taxes.push(extra.clone());
+        let (rows, total) = compare(&bill, &twice).unwrap();
+        let sum: Decimal = rows.iter().map(|r| r.difference).sum();
+        assert_eq!(sum, total.difference);
+        assert_eq!(total.difference, extra.amount);
+    }
+
+    #[test]
     fn an_app_the_old_list_cannot_price_says_which_side_and_why() {
         let now = cloudstack();
         let config = starter(&now);
@@ -440,7 +488,7 @@ mod tests {
         let h = against_html(&estimate, &invoice, "acct\"1");
         assert!(h.contains("&lt;b&gt;VM&lt;/b&gt; &amp; co"), "{h}");
         assert!(!h.contains("<b>VM"));
-        assert!(h.contains("id=\"against-acct&quot;1\""));
+        assert!(h.contains("id=\"against-616363742231\""), "{h}");
         assert!(h.contains("+£0.01</td></tr></tfoot>"), "{h}");
         let mut other = invoice.clone();
         other.currency = "EUR".into();
