@@ -21,6 +21,7 @@
 //   { type: 'offline', version }          served a kept price list: the network is unreachable
 //   { type: 'catalog-updated', version, previous }
 //                                         the price list changed since the visitor's last visit
+//                                         (not for the open page's own check, which says so itself)
 // From the page: { type: 'keep', urls } (what it fetched before this worker controlled it).
 
 const BUILD = '__RATECARD_BUILD__';
@@ -143,7 +144,10 @@ async function networkFirst(event, url) {
   const json = (response.headers.get('content-type') ?? '').includes('json');
   if (response.ok && (json || !relative(url).endsWith('.json'))) {
     await cache.put(key, response.clone());
-    if (kept && isCurrentCatalog(url)) {
+    // A check of an open page (index.html's script) is told by the page itself: it has not
+    // loaded the new list and asks the visitor to reload.
+    const check = event.request.headers.get('x-ratecard-check') === '1';
+    if (kept && !check && isCurrentCatalog(url)) {
       const [was, now] = [await versionOf(kept), await versionOf(response.clone())];
       if (was && now && was !== now) tell(event, { type: 'catalog-updated', version: now, previous: was });
     }

@@ -1,4 +1,4 @@
-// Offline use: after one visit a reseller's storefront (app, brand, price list, invoice preview) works with the server gone, says it is offline, and announces a newly published price list once the network is back.
+// Offline use: after one visit a reseller's storefront (app, brand, price list, invoice preview) works with the server gone, says it is offline, announces a newly published price list once the network is back, and tells an open tab of one published meanwhile.
 //
 // The network is cut for real: the server is closed (its connections too), so every request
 // the service worker passes on fails as it would on a train. The server then comes back on
@@ -116,6 +116,18 @@ test('a reseller’s storefront works offline after one visit, and a new price l
     assert.ok(updated.includes(catalog.version), `${updated} names the previous version`);
     assert.match(await page.locator('footer').textContent(), new RegExp(next.version.replace(/[.]/g, '\\.')));
     await screenshot(page, 'offline-updated');
+
+    // Another version is published while the page is open: coming back to the tab tells the
+    // visitor, and the Reload the notice offers prices with it.
+    const third = { ...catalog, version: `${catalog.version}-third` };
+    writeFileSync(join(dir, 'catalogs/acme.json'), JSON.stringify(third));
+    await page.evaluate(() => document.dispatchEvent(new Event('visibilitychange')));
+    const told = page.getByTestId('sw-notice').filter({ hasText: third.version });
+    await told.waitFor();
+    assert.match(await told.textContent(), /since this page was opened/);
+    await told.getByRole('button', { name: 'Reload' }).click();
+    await page.waitForFunction((v) => document.documentElement.dataset.catalogVersion === v, third.version);
+    assert.match(await page.locator('footer').textContent(), new RegExp(third.version.replace(/[.]/g, '\\.')));
   } finally {
     await p.close();
   }

@@ -151,6 +151,14 @@ pub fn set_title(title: &str) {
     }
 }
 
+/// Marks the price list version the page prices with on `<html data-catalog-version>`, for
+/// the page's script (index.html) that tells the visitor when a newer one is published.
+pub fn mark_catalog_version(version: &str) {
+    if let Some(root) = window().document().and_then(|d| d.document_element()) {
+        let _ = root.set_attribute("data-catalog-version", version);
+    }
+}
+
 /// The size of a file in bytes. The File API reports it as a JS number; sizes are whole
 /// numbers far below 2^53, so the conversion is exact.
 pub fn file_size(file: &web_sys::File) -> u64 {

@@ -290,6 +290,7 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
 
     let theme = loaded.theme.clone();
     browser::set_title(&format!("{} — storefront", theme.name));
+    browser::mark_catalog_version(&catalog.version);
     let page = shop.page;
     let tab = move |p: Page, label: &'static str, testid: &'static str| {
         view! {
