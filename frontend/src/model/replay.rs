@@ -26,14 +26,17 @@ pub struct ReplayRow {
 }
 
 impl ReplayRow {
-    /// The three amounts as shown (`—` for a side without the row; a difference with its sign).
+    /// The three amounts as shown (`—` for a side without the row; a difference with its sign),
+    /// padded to the currency's minor units: a difference against a missing row is `0.00`, not
+    /// `0`.
     pub fn shown(&self, currency: &str) -> [String; 3] {
-        let side =
-            |a: Option<Decimal>| a.map_or_else(|| "—".to_string(), |a| format::money(a, currency));
+        let side = |a: Option<Decimal>| {
+            a.map_or_else(|| "—".to_string(), |a| format::money_scaled(a, currency))
+        };
         let diff = if self.difference.is_sign_positive() && !self.difference.is_zero() {
-            format!("+{}", format::money(self.difference, currency))
+            format!("+{}", format::money_scaled(self.difference, currency))
         } else {
-            format::money(self.difference, currency)
+            format::money_scaled(self.difference, currency)
         };
         [side(self.then), side(self.now), diff]
     }
@@ -515,7 +518,14 @@ mod tests {
     }
 
     #[test]
-    fn differences_are_shown_with_their_sign() {
+    fn differences_are_shown_with_their_sign_at_the_currencys_scale() {
+        let r = row("x".into(), None, Some(Decimal::new(0, 2)), RowKind::Plain).unwrap();
+        assert_eq!(
+            r.shown("EUR"),
+            ["—".to_string(), "€0.00".into(), "€0.00".into()]
+        );
+        let r = row("x".into(), None, Some(Decimal::ZERO), RowKind::Plain).unwrap();
+        assert_eq!(r.shown("EUR")[2], "€0.00");
         let r = row(
             "x".into(),
             Some(Decimal::new(1000, 2)),
