@@ -25,10 +25,11 @@
 // From the page: { type: 'keep', urls } (what it fetched before this worker controlled it).
 
 const BUILD = '__RATECARD_BUILD__';
-/** [{ url, integrity }]: this build's files, each with its SHA-256. */
+/**
+ * [{ url, integrity, hashed }]: this build's files, each with its SHA-256, and whether its name
+ * carries its content's hash (decided by finish-dist with the local server's `HASHED` rule).
+ */
 const PRECACHE = ['__RATECARD_PRECACHE__'];
-/** Names that carry their content's hash (as `static-server.mjs` `HASHED`). */
-const HASHED = /-[0-9a-f]{8,16}(_bg)?\.(js|wasm|css)$/;
 const APP_CACHE = `ratecard-app-${BUILD}`;
 const DATA_CACHE = 'ratecard-data';
 
@@ -74,8 +75,8 @@ self.addEventListener('install', (event) => {
       // just downloaded them: no second download); the others are revalidated.
       await cache.addAll(
         PRECACHE.map(
-          ({ url, integrity }) =>
-            new Request(new URL(url, scope()), { integrity, cache: HASHED.test(url) ? 'default' : 'no-cache' }),
+          ({ url, integrity, hashed }) =>
+            new Request(new URL(url, scope()), { integrity, cache: hashed ? 'default' : 'no-cache' }),
         ),
       );
       await self.skipWaiting();

@@ -15,6 +15,7 @@ import { readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from '
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
+import { HASHED } from './static-server.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** The service worker's source, with its two placeholders. */
@@ -60,7 +61,9 @@ export function writeServiceWorker(dir) {
   const entries = list.map((f) => {
     const bytes = readFileSync(join(dir, f));
     hash.update(f).update('\0').update(bytes);
-    return { url: f, integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}` };
+    // `hashed`: the name carries the content's hash (the server's rule, one definition), so the
+    // worker may take the file from the HTTP cache; the others it revalidates.
+    return { url: f, integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}`, hashed: HASHED.test(f) };
   });
   const build = hash.digest('hex').slice(0, 16);
   for (const placeholder of ["'__RATECARD_BUILD__'", "['__RATECARD_PRECACHE__']"]) {

@@ -95,9 +95,10 @@ test('the service worker precaches exactly this build, each file with its hash: 
   assert.doesNotMatch(sw, /__RATECARD_(BUILD|PRECACHE)__/);
   const entries = JSON.parse(/const PRECACHE = (\[.*?\]);/.exec(sw)[1]);
   // Each with the SHA-256 of the file as built: a file of another build fails the install.
-  for (const { url, integrity } of entries) {
+  for (const { url, integrity, hashed } of entries) {
     const digest = createHash('sha256').update(readFileSync(join(DIST, url))).digest('base64');
     assert.equal(integrity, `sha256-${digest}`, url);
+    assert.equal(hashed, HASHED.test(url), url);
   }
   const listed = entries.map((e) => e.url).sort();
   const expected = top()

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::{browser, Shop};
 use crate::model::estimate_view::{
-    category_segments, summary_rows, tier_segments, to_csv, RowKind, Segment, CHART_WIDTH,
+    category_segments, summary_rows, tier_segments, to_csv, Segment, CHART_WIDTH,
 };
 use crate::model::format::{money, quantity, unit_price};
 use crate::model::share;
@@ -187,12 +187,7 @@ pub fn EstimatePanel() -> impl IntoView {
                         <caption class="visually-hidden">"Totals"</caption>
                         <tbody>
                             {rows.into_iter().map(|r| {
-                                let class = match r.kind {
-                                    RowKind::Plain => "",
-                                    RowKind::Reduction => "reduction",
-                                    RowKind::Tax => "tax",
-                                    RowKind::Total => "total",
-                                };
+                                let class = r.kind.css_class();
                                 view! {
                                     <tr class=class data-testid=format!("row-{}", r.id)>
                                         <th scope="row">{r.label.clone()}</th>

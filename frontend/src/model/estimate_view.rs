@@ -66,6 +66,18 @@ pub enum RowKind {
     Total,
 }
 
+impl RowKind {
+    /// The CSS class a row of this kind is styled with (none for a plain row).
+    pub fn css_class(self) -> &'static str {
+        match self {
+            RowKind::Plain => "",
+            RowKind::Reduction => "reduction",
+            RowKind::Tax => "tax",
+            RowKind::Total => "total",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SummaryRow {
     /// Stable id for tests and CSV (`subtotal`, `discount:spring-storage`, `monthly_total`...).

@@ -173,12 +173,7 @@ fn table_html(t: &TableText<'_>, rows: &[ReplayRow], total: &ReplayRow, currency
         testid = t.testid,
     );
     let tr = |h: &mut String, r: &ReplayRow, testid: String| {
-        let class = match r.kind {
-            RowKind::Plain => "",
-            RowKind::Reduction => "reduction",
-            RowKind::Tax => "tax",
-            RowKind::Total => "total",
-        };
+        let class = r.kind.css_class();
         let [a, b, d] = r.shown(currency);
         h.push_str(&format!(
             "<tr class=\"{class}\" data-testid=\"{testid}\"><th scope=\"row\">{}</th><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
