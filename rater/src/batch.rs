@@ -196,7 +196,7 @@ pub async fn rate_aggregated<S: Store>(
 /// Everything that can refuse a batch, checked before its lease so that a refusal writes
 /// nothing: record ids repeated with other content (in the batch or against the store), a
 /// `final` batch too large to list, late usage, partitions with no room left.
-async fn check_before_writing<S: Store>(
+pub(crate) async fn check_before_writing<S: Store>(
     store: &S,
     config: &RaterConfig,
     batch: &Aggregated,

@@ -553,7 +553,7 @@ async fn route<S: Store, O: Objects>(
             caller.may(Action::ReadExportStatus)?;
             let loc = export_loc(config, req)?;
             Ok(Answer::Json(
-                crate::exports::status(store, objects, &loc).await?,
+                crate::shards::status(store, objects, &loc).await?,
             ))
         }
         ("GET", "/margin") => {
@@ -872,10 +872,24 @@ async fn dispatch<S: Store, O: Objects>(
             .map_err(|e| bad("event", format!("not an S3 event notification: {e}")))?;
         log.kind = "s3";
         log.action = Some("exports".into());
-        let outcomes = crate::exports::handle_s3_event(store, config, objects, ev).await?;
+        let outcomes = crate::shards::handle_s3_event(store, config, objects, ev).await?;
         log.rejected = Some(outcomes.iter().filter(|o| o.status == "rejected").count() as u64);
         log.exports = Some(outcomes.clone());
         return Ok(json!({ "exports": outcomes }));
+    }
+    if crate::shards::is_sqs_event(&payload) {
+        log.kind = "sqs";
+        log.action = Some("shards".into());
+        let (answers, failures) =
+            crate::shards::handle_sqs_event(store, config, objects, &payload).await;
+        let failures: Vec<Value> = failures
+            .into_iter()
+            .map(|id| json!({ "itemIdentifier": id }))
+            .collect();
+        if !failures.is_empty() {
+            log.outcome = "retry";
+        }
+        return Ok(json!({ "shards": answers, "batchItemFailures": failures }));
     }
     if let Some(close) = payload.get("close") {
         let ev: CloseEvent = serde_json::from_value(close.clone()).map_err(|e| {

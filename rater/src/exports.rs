@@ -236,33 +236,9 @@ pub struct ExportOutcome {
     /// The rejection report's key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
-}
-
-/// Rates every export of an S3 event notification, one after the other. A refused export gets
-/// its rejection report and the event goes on; an error that is not the export's (S3 or the
-/// table unavailable or refusing us) fails the invocation, so Lambda delivers the event again
-/// and finally dead-letters it (exports already rated replay from their ledger).
-pub async fn handle_s3_event<S: Store, O: Objects>(
-    store: &S,
-    config: &RaterConfig,
-    objects: &O,
-    event: S3Event,
-) -> Result<Vec<ExportOutcome>, RaterError> {
-    let mut outcomes = Vec::with_capacity(event.records.len());
-    for r in event.records {
-        if r.event_source != "aws:s3" || !r.event_name.starts_with("ObjectCreated") {
-            continue;
-        }
-        let loc = ObjectLoc {
-            bucket: r.s3.bucket.name,
-            key: decode_event_key(&r.s3.object.key)?,
-        };
-        if loc.key.starts_with(REJECTED_PREFIX) {
-            continue;
-        }
-        outcomes.push(rate_and_report(store, config, objects, &loc).await?);
-    }
-    Ok(outcomes)
+    /// `sharded`: the shards the export was cut into (`crate::shards`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
 }
 
 /// The window an export's key names: a period id at the start of its file name
@@ -298,6 +274,7 @@ pub async fn rate_and_report<S: Store, O: Objects>(
         records,
         code,
         report,
+        shards: None,
     };
     let how = ObjectBatch {
         period: window_of_key(&loc.key),
@@ -316,22 +293,34 @@ pub async fn rate_and_report<S: Store, O: Objects>(
         // the deployment is fixed the event is redriven. Only the export's own faults (4xx:
         // bad records, unreadable bytes, a missing object, late usage) get a report.
         Err(e) if e.retryable() || e.http_status() >= 500 => Err(e),
-        Err(e) => {
-            let report = report_loc(loc);
-            let body = rejection_report(loc, &e, config.now_s());
-            objects
-                .put(&report, body, "application/json")
-                .await
-                .map_err(|p| export_error(&report, p))?;
-            Ok(outcome(
-                "rejected",
-                None,
-                None,
-                Some(e.code()),
-                Some(report.key),
-            ))
-        }
+        Err(e) => refused(config, objects, loc, &e).await,
     }
+}
+
+/// An export refused for its own fault (a 4xx): its rejection report written beside it, and
+/// the outcome that names it.
+pub async fn refused<O: Objects>(
+    config: &RaterConfig,
+    objects: &O,
+    loc: &ObjectLoc,
+    e: &RaterError,
+) -> Result<ExportOutcome, RaterError> {
+    let report = report_loc(loc);
+    let body = rejection_report(loc, e, config.now_s());
+    objects
+        .put(&report, body, "application/json")
+        .await
+        .map_err(|p| export_error(&report, p))?;
+    Ok(ExportOutcome {
+        bucket: loc.bucket.clone(),
+        key: loc.key.clone(),
+        status: "rejected",
+        batch_id: None,
+        records: None,
+        code: Some(e.code()),
+        report: Some(report.key),
+        shards: None,
+    })
 }
 
 /// The rejection report: the export, when it was refused, and the error body (every bad record
@@ -350,7 +339,8 @@ pub fn rejection_report(loc: &ObjectLoc, e: &RaterError, now_s: i64) -> Vec<u8> 
 }
 
 /// The status of an export key: `missing` (no object), `rated` (with its batch summary),
-/// `in_progress`, `rejected` (with its report), or `pending` (not rated yet).
+/// `in_progress`, `rejected` (with its report), or `pending` (not rated yet). (An export cut
+/// in shards: `crate::shards::status`.)
 pub async fn status<S: Store, O: Objects>(
     store: &S,
     objects: &O,

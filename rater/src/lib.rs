@@ -114,6 +114,7 @@ pub mod render;
 pub mod reports;
 pub mod resellers;
 pub mod retry;
+pub mod shards;
 pub mod statements;
 pub mod store;
 pub mod xlsx;

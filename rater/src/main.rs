@@ -15,6 +15,14 @@
 //! - `RATECARD_EXPORTS_BUCKET`: the bucket nightly exports are dropped in (its
 //!   `ObjectCreated` notifications are S3 events rated by `rater::exports`); `GET /exports`
 //!   answers for its keys. A custom `AWS_ENDPOINT_URL_S3` (a local S3) is addressed path-style.
+//! - `RATECARD_SHARD_QUEUE_URL`: the shard queue (SQS; its messages trigger this function).
+//!   With it, an export larger than `RATECARD_SHARD_BYTES` (default
+//!   [`rater::shards::SHARD_BYTES_DEFAULT`]) is cut into shards rated by parallel invocations
+//!   (`rater::shards`); without it every export is rated by the invocation its event reaches.
+//!   A custom `AWS_ENDPOINT_URL_SQS` (a local SQS) is honoured by the SDK.
+//! - `RATECARD_LEASE_S` (default [`rater::limits::LEASE_S`]): how long a batch's lease holds
+//!   before another invocation may take it over (a crashed invocation's batch resumes then).
+//!   Keep it above the function's timeout.
 //! - `RATECARD_CLOSE_GRACE_HOURS` (default 72): how long after a period ends the scheduled
 //!   close (`{"close": {"time": ...}}`) waits before finalizing it.
 //!
@@ -93,7 +101,28 @@ async fn main() -> Result<()> {
     let issuer = std::env::var("RATECARD_ISSUER").unwrap_or_else(|_| "ratecard".to_string());
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table);
-    let objects = rater::objects::S3Objects::from_sdk(&sdk);
+    let mut objects = rater::objects::S3Objects::from_sdk(&sdk);
+    if let Some(url) = std::env::var("RATECARD_SHARD_QUEUE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
+        let shard_bytes = match std::env::var("RATECARD_SHARD_BYTES") {
+            Ok(b) => b
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&b| b > 0)
+                .with_context(|| {
+                    format!("RATECARD_SHARD_BYTES `{b}` is not a positive number of bytes")
+                })?,
+            Err(_) => rater::shards::SHARD_BYTES_DEFAULT,
+        };
+        objects = objects.with_queue(rater::objects::ShardQueue {
+            client: aws_sdk_sqs::Client::new(&sdk),
+            url,
+            shard_bytes,
+        });
+    }
     let mut config = load_config(&store, &issuer).await?;
     let var = |name: &str| std::env::var(name).ok();
     config.principals = rater::auth::Principals::parse(
@@ -103,6 +132,16 @@ async fn main() -> Result<()> {
         &config.catalog,
     )?;
     config.exports_bucket = var("RATECARD_EXPORTS_BUCKET").filter(|b| !b.is_empty());
+    if let Ok(l) = std::env::var("RATECARD_LEASE_S") {
+        config.lease_s = l
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|&s| s > 0)
+            .with_context(|| {
+                format!("RATECARD_LEASE_S `{l}` is not a positive number of seconds")
+            })?;
+    }
     if let Ok(h) = std::env::var("RATECARD_CLOSE_GRACE_HOURS") {
         config.close_grace_hours = h.trim().parse().with_context(|| {
             format!("RATECARD_CLOSE_GRACE_HOURS `{h}` is not a number of hours")

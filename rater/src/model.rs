@@ -275,6 +275,14 @@ impl ConfigKind {
     }
 }
 
+/// The partition of a fanned-out export's status document (`crate::shards`): one item.
+pub fn fanout_pk(batch_id: &str) -> String {
+    format!("FANOUT#{batch_id}")
+}
+
+/// The sort key of a fanned-out export's status document.
+pub const FANOUT_SK: &str = "STATUS";
+
 /// The partition of the cumulative counters' carried readings (Ceilometer): one item per shard.
 pub const READINGS_PK: &str = "READINGS";
 

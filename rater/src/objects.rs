@@ -88,6 +88,28 @@ pub trait Objects: Clone + Send + Sync + 'static {
         body: Vec<u8>,
         content_type: &str,
     ) -> impl Future<Output = Result<(), ExportProblem>> + Send;
+
+    /// The size above which an export is rated in shards by parallel invocations
+    /// ([`crate::shards`]); `None` when the deployment has no shard queue (every export is
+    /// rated by the invocation its event reaches, as the CLI does).
+    fn shard_bytes(&self) -> Option<u64> {
+        None
+    }
+
+    /// Sends shard messages (JSON bodies) to the shard queue, every one or an error.
+    fn enqueue(
+        &self,
+        messages: Vec<String>,
+    ) -> impl Future<Output = Result<(), ExportProblem>> + Send {
+        let n = messages.len();
+        async move {
+            Err(ExportProblem::Refused {
+                message: format!(
+                    "{n} shard messages and no shard queue (RATECARD_SHARD_QUEUE_URL)"
+                ),
+            })
+        }
+    }
 }
 
 /// No object storage: a deployment (or a test) without an exports bucket. Every call is
@@ -124,15 +146,37 @@ impl Objects for NoObjects {
     }
 }
 
-/// Objects in Amazon S3 (or anything speaking its API: `AWS_ENDPOINT_URL_S3`).
+/// Objects in Amazon S3 (or anything speaking its API: `AWS_ENDPOINT_URL_S3`), and the
+/// SQS queue that hands a large export's shards to parallel invocations, when there is one.
 #[derive(Clone)]
 pub struct S3Objects {
     client: aws_sdk_s3::Client,
+    queue: Option<Arc<ShardQueue>>,
 }
+
+/// The shard queue: an SQS queue whose messages trigger the function (its event source
+/// mapping), and the export size above which exports are sharded.
+pub struct ShardQueue {
+    pub client: aws_sdk_sqs::Client,
+    pub url: String,
+    pub shard_bytes: u64,
+}
+
+/// Messages per `SendMessageBatch` (the API's limit).
+const SQS_BATCH_MAX: usize = 10;
 
 impl S3Objects {
     pub fn new(client: aws_sdk_s3::Client) -> S3Objects {
-        S3Objects { client }
+        S3Objects {
+            client,
+            queue: None,
+        }
+    }
+
+    /// The same objects, with a shard queue.
+    pub fn with_queue(mut self, queue: ShardQueue) -> S3Objects {
+        self.queue = Some(Arc::new(queue));
+        self
     }
 
     /// A client from the shared AWS configuration. A custom endpoint (`AWS_ENDPOINT_URL_S3`
@@ -241,6 +285,63 @@ impl Objects for S3Objects {
             .map(|_| ())
             .map_err(|e| problem(&e))
     }
+
+    fn shard_bytes(&self) -> Option<u64> {
+        self.queue.as_ref().map(|q| q.shard_bytes)
+    }
+
+    /// Ten messages per call; an entry SQS failed is sent again in the next call, up to a
+    /// few times, then the whole call fails (retryable: a redelivered event sends them all
+    /// again, and shards are idempotent).
+    async fn enqueue(&self, messages: Vec<String>) -> Result<(), ExportProblem> {
+        let Some(q) = self.queue.clone() else {
+            return Err(ExportProblem::Refused {
+                message: "no shard queue (RATECARD_SHARD_QUEUE_URL)".into(),
+            });
+        };
+        let unavailable = |message: String| ExportProblem::Unavailable { message };
+        for group in messages.chunks(SQS_BATCH_MAX) {
+            let mut pending: Vec<(usize, &String)> = group.iter().enumerate().collect();
+            for attempt in 1..=4u32 {
+                let entries = pending
+                    .iter()
+                    .map(|(i, body)| {
+                        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                            .id(format!("m{i}"))
+                            .message_body(body.as_str())
+                            .build()
+                            .map_err(|e| unavailable(e.to_string()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let out = q
+                    .client
+                    .send_message_batch()
+                    .queue_url(&q.url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        unavailable(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string())
+                    })?;
+                let failed: Vec<&str> = out.failed().iter().map(|f| f.id()).collect();
+                pending.retain(|(i, _)| failed.contains(&format!("m{i}").as_str()));
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == 4 {
+                    return Err(unavailable(format!(
+                        "SQS refused {} shard messages four times: {:?}",
+                        pending.len(),
+                        out.failed()
+                            .first()
+                            .map(|f| f.message().unwrap_or(f.code()))
+                    )));
+                }
+                tokio::time::sleep(crate::retry::backoff(attempt)).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The first problem a reader met, kept beside the `io::Error` that carried it through the
@@ -256,6 +357,8 @@ pub struct ObjectReader<O: Objects> {
     loc: ObjectLoc,
     meta: ObjectMeta,
     next_start: u64,
+    /// Where reading stops (the object's size, or a shard's end).
+    end: u64,
     /// The GETs in flight, in the object's order.
     ahead: std::collections::VecDeque<tokio::task::JoinHandle<Result<Vec<u8>, ExportProblem>>>,
     buf: Vec<u8>,
@@ -267,11 +370,24 @@ pub struct ObjectReader<O: Objects> {
 impl<O: Objects> ObjectReader<O> {
     /// A reader over the object as `meta` describes it (from a HEAD just made).
     pub fn new(objects: O, loc: ObjectLoc, meta: ObjectMeta, slot: ProblemSlot) -> Self {
+        let end = meta.size;
+        Self::range(objects, loc, meta, 0..end, slot)
+    }
+
+    /// A reader over bytes `range` of the object (a shard).
+    pub fn range(
+        objects: O,
+        loc: ObjectLoc,
+        meta: ObjectMeta,
+        range: std::ops::Range<u64>,
+        slot: ProblemSlot,
+    ) -> Self {
         let mut r = ObjectReader {
             objects,
             loc,
+            end: range.end.min(meta.size),
             meta,
-            next_start: 0,
+            next_start: range.start,
             ahead: std::collections::VecDeque::with_capacity(RANGES_AHEAD),
             buf: Vec::new(),
             pos: 0,
@@ -284,14 +400,14 @@ impl<O: Objects> ObjectReader<O> {
 
     /// Starts GETs of the next ranges until [`RANGES_AHEAD`] are in flight or none is left.
     fn fetch_ahead(&mut self) {
-        while self.ahead.len() < RANGES_AHEAD && self.next_start < self.meta.size {
+        while self.ahead.len() < RANGES_AHEAD && self.next_start < self.end {
             self.fetch_next();
         }
     }
 
     /// Starts the GET of the next range.
     fn fetch_next(&mut self) {
-        let end = (self.next_start + self.objects.range_bytes().max(1)).min(self.meta.size);
+        let end = (self.next_start + self.objects.range_bytes().max(1)).min(self.end);
         let fut = self.objects.get_range(
             self.loc.clone(),
             self.meta.etag.clone(),

@@ -175,6 +175,17 @@ impl Store for Local {
     async fn merge_readings(&self, r: &pricing::import::Readings) -> Result<(), rater::StoreError> {
         self.store.merge_readings(r).await
     }
+    async fn fanout(&self, b: &str) -> Result<Option<(u64, String)>, rater::StoreError> {
+        self.store.fanout(b).await
+    }
+    async fn put_fanout(
+        &self,
+        b: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, rater::StoreError> {
+        self.store.put_fanout(b, expected, body).await
+    }
 }
 
 #[tokio::test]

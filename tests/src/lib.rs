@@ -84,6 +84,36 @@ impl DynamoLocal {
     }
 }
 
+impl DynamoLocal {
+    /// One item read straight from the server (a consistent `GetItem` in DynamoDB's JSON
+    /// protocol), for tests that watch what a process has written: the item in DynamoDB's
+    /// attribute-value JSON, or `None`.
+    pub fn get_item(&self, table: &str, pk: &str, sk: &str) -> Option<Value> {
+        let body = serde_json::json!({
+            "TableName": table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "ConsistentRead": true,
+        });
+        let (status, _, answer) = http(
+            "POST",
+            &format!("{}/", self.endpoint()),
+            &[
+                ("X-Amz-Target", "DynamoDB_20120810.GetItem"),
+                ("Content-Type", "application/x-amz-json-1.0"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=local/20170215/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+                ),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .expect("GetItem");
+        assert_eq!(status, 200, "GetItem: {}", String::from_utf8_lossy(&answer));
+        let v: Value = serde_json::from_slice(&answer).expect("GetItem answers JSON");
+        v.get("Item").cloned()
+    }
+}
+
 impl Drop for DynamoLocal {
     fn drop(&mut self) {
         let script = workspace_root().join("infra/dynamodb-local.sh");
@@ -203,17 +233,22 @@ impl RuntimeApi {
         }
     }
 
+    /// Queues an event for the next function process that polls, without waiting for its
+    /// answer (a test that kills the process meanwhile); answers the request id.
+    pub fn send(&self, event: Value) -> String {
+        let (lock, cv) = &*self.state;
+        let mut st = lock.lock().expect("state");
+        st.next_id += 1;
+        let id = format!("e2e-request-{}", st.next_id);
+        st.queue.push_back((id.clone(), event));
+        cv.notify_all();
+        id
+    }
+
     /// Queues an event and waits for the function's answer.
     pub fn invoke(&self, event: Value, timeout: Duration) -> Outcome {
         let (lock, cv) = &*self.state;
-        let id = {
-            let mut st = lock.lock().expect("state");
-            st.next_id += 1;
-            let id = format!("e2e-request-{}", st.next_id);
-            st.queue.push_back((id.clone(), event));
-            cv.notify_all();
-            id
-        };
+        let id = self.send(event);
         let deadline = Instant::now() + timeout;
         let mut st = lock.lock().expect("state");
         loop {
@@ -479,9 +514,13 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Environment for the rater (or the CLI) to reach this S3 with fixed test credentials.
+    /// Environment for the rater (or the CLI) to reach this S3 and SQS with fixed test
+    /// credentials.
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        let mut env = vec![("AWS_ENDPOINT_URL_S3", self.endpoint())];
+        let mut env = vec![
+            ("AWS_ENDPOINT_URL_S3", self.endpoint()),
+            ("AWS_ENDPOINT_URL_SQS", self.endpoint()),
+        ];
         env.extend(local_credentials());
         env
     }
@@ -518,6 +557,46 @@ impl Moto {
             .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
             .map(|(_, v)| v.clone())
             .expect("an ETag")
+    }
+
+    /// Calls an SQS action in SQS's JSON protocol (the one the Rust SDK speaks) and answers
+    /// its JSON.
+    pub fn sqs(&self, action: &str, body: Value) -> Value {
+        let target = format!("AmazonSQS.{action}");
+        let (status, _, answer) = http(
+            "POST",
+            &format!("{}/", self.endpoint()),
+            &[
+                ("X-Amz-Target", &target),
+                ("Content-Type", "application/x-amz-json-1.0"),
+                (
+                    "Authorization",
+                    "AWS4-HMAC-SHA256 Credential=local/20170215/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+                ),
+            ],
+            body.to_string().as_bytes(),
+        )
+        .expect("SQS call");
+        assert_eq!(
+            status,
+            200,
+            "{action}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        if answer.is_empty() {
+            return Value::Null;
+        }
+        serde_json::from_slice(&answer).expect("SQS answers JSON")
+    }
+
+    /// Creates a queue (with the visibility timeout a Lambda event source needs to hold a
+    /// message while it is handled); answers its URL.
+    pub fn create_queue(&self, name: &str) -> String {
+        let v = self.sqs(
+            "CreateQueue",
+            serde_json::json!({"QueueName": name, "Attributes": {"VisibilityTimeout": "900"}}),
+        );
+        v["QueueUrl"].as_str().expect("a queue URL").to_string()
     }
 
     /// An object's bytes, or `None` when there is none.

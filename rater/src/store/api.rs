@@ -448,6 +448,23 @@ pub trait Store: Send + Sync {
         &self,
         readings: &Readings,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The status document of an export fanned out in shards (`crate::shards`): its body and
+    /// version, or `None`.
+    fn fanout(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send;
+
+    /// Writes the status document of a fanned-out export if its version is still `expected`
+    /// (`None`: only if there is none yet); the new version is `expected + 1` (or 1). `false`
+    /// when another writer moved it first (read it again and reapply).
+    fn put_fanout(
+        &self,
+        batch_id: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Stores shared behind an `Arc` are stores too (concurrent tests and the Lambda share one).
@@ -590,6 +607,20 @@ impl<S: Store> Store for std::sync::Arc<S> {
         readings: &Readings,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         (**self).merge_readings(readings)
+    }
+    fn fanout(
+        &self,
+        batch_id: &str,
+    ) -> impl Future<Output = Result<Option<(u64, String)>, StoreError>> + Send {
+        (**self).fanout(batch_id)
+    }
+    fn put_fanout(
+        &self,
+        batch_id: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).put_fanout(batch_id, expected, body)
     }
 }
 

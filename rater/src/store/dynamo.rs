@@ -25,7 +25,7 @@ use crate::model::{
     DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
     NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
 };
-use crate::model::{readings_by_shard, readings_sk, READINGS_PK};
+use crate::model::{fanout_pk, readings_by_shard, readings_sk, FANOUT_SK, READINGS_PK};
 use crate::retry::backoff;
 use crate::store::api::merged_readings_body;
 use crate::store::api::{
@@ -1563,5 +1563,46 @@ impl Store for DynamoStore {
             }
         }
         Ok(())
+    }
+
+    async fn fanout(&self, batch_id: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let pk = fanout_pk(batch_id);
+        let Some(item) = self.get(&pk, FANOUT_SK).await? else {
+            return Ok(None);
+        };
+        let version = get_n(&item, "version")
+            .and_then(|v| u64::try_from(v).ok())
+            .ok_or_else(|| StoreError::corrupt(&pk, FANOUT_SK, "no version"))?;
+        let body =
+            get_s(&item, "body").ok_or_else(|| StoreError::corrupt(&pk, FANOUT_SK, "no body"))?;
+        Ok(Some((version, body.to_string())))
+    }
+
+    async fn put_fanout(
+        &self,
+        batch_id: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let pk = fanout_pk(batch_id);
+        let mut item = key(&pk, FANOUT_SK);
+        item.insert("body".into(), s(body.to_string()));
+        item.insert("version".into(), n(expected.unwrap_or(0) + 1));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match expected {
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        match put.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error(e)),
+        }
     }
 }

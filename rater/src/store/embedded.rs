@@ -20,7 +20,7 @@ use crate::model::{
     CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
     NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
 };
-use crate::model::{readings_by_shard, readings_sk, READINGS_PK};
+use crate::model::{fanout_pk, readings_by_shard, readings_sk, FANOUT_SK, READINGS_PK};
 use crate::store::api::merged_readings_body;
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, ConfigItem, Counts,
@@ -46,6 +46,13 @@ struct Committed {
     version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     closed: Option<String>,
+}
+
+/// A fanned-out export's status document and its version (the DynamoDB item's two attributes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FanoutDoc {
+    version: u64,
+    body: String,
 }
 
 /// A store in one file.
@@ -696,6 +703,37 @@ impl Store for EmbeddedStore {
                     .map_err(io)?;
             }
             Ok(())
+        })
+    }
+
+    async fn fanout(&self, batch_id: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let pk = fanout_pk(batch_id);
+        self.read(|t| {
+            let doc: Option<FanoutDoc> = get_json(t, &pk, FANOUT_SK)?;
+            Ok(doc.map(|d| (d.version, d.body)))
+        })
+    }
+
+    async fn put_fanout(
+        &self,
+        batch_id: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        let pk = fanout_pk(batch_id);
+        self.write(|t| {
+            let old: Option<FanoutDoc> = get_json(t, &pk, FANOUT_SK)?;
+            if old.map(|d| d.version) != expected {
+                return Ok(false);
+            }
+            let doc = FanoutDoc {
+                version: expected.unwrap_or(0) + 1,
+                body: body.to_string(),
+            };
+            let bytes = serde_json::to_vec(&doc).expect("documents serialize");
+            t.insert((pk.as_str(), FANOUT_SK), bytes.as_slice())
+                .map_err(io)?;
+            Ok(true)
         })
     }
 }

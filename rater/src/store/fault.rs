@@ -270,6 +270,19 @@ impl<S: Store> Store for FaultyStore<S> {
         self.one("carrying readings")?;
         self.inner.merge_readings(readings).await
     }
+    async fn fanout(&self, b: &str) -> Result<Option<(u64, String)>, StoreError> {
+        self.inner.fanout(b).await
+    }
+
+    async fn put_fanout(
+        &self,
+        b: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        self.one("writing an export's shard status")?;
+        self.inner.put_fanout(b, expected, body).await
+    }
 }
 
 /// Plan for [`UnprocessedItemsInterceptor`]: for each of the next BatchWriteItem calls, how

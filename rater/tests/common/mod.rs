@@ -1555,6 +1555,17 @@ impl<S: Store> Store for Sabotaged<S> {
     async fn merge_readings(&self, r: &pricing::import::Readings) -> Result<(), rater::StoreError> {
         self.inner.merge_readings(r).await
     }
+    async fn fanout(&self, b: &str) -> Result<Option<(u64, String)>, rater::StoreError> {
+        self.inner.fanout(b).await
+    }
+    async fn put_fanout(
+        &self,
+        b: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, rater::StoreError> {
+        self.inner.put_fanout(b, expected, body).await
+    }
 }
 
 /// Issue 12, part 1: a canonical record of 10^14 GB-months on a GB-hour meter (under the

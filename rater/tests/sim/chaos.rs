@@ -319,4 +319,19 @@ impl<S: Store> Store for Chaos<S> {
         self.before("merge_readings", true).await?;
         self.inner.merge_readings(r).await
     }
+
+    async fn fanout(&self, b: &str) -> Result<Option<(u64, String)>, StoreError> {
+        self.before("fanout", false).await?;
+        self.inner.fanout(b).await
+    }
+
+    async fn put_fanout(
+        &self,
+        b: &str,
+        expected: Option<u64>,
+        body: &str,
+    ) -> Result<bool, StoreError> {
+        self.before("put_fanout", true).await?;
+        self.inner.put_fanout(b, expected, body).await
+    }
 }
