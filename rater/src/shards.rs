@@ -696,12 +696,16 @@ pub async fn handle<S: Store, O: Objects>(
             } else {
                 let rated = match rate(store, config, objects, &doc, &header, n, &sub_id).await {
                     Ok(r) => r,
-                    Err(e) if refuses(&e) => Rated {
-                        batch_id: sub_id.clone(),
-                        records: 0,
-                        duplicates_dropped: 0,
-                        error: Some(kept(&e)),
-                    },
+                    Err(e) if refuses(&e) => {
+                        let mut error = kept(&e);
+                        renumber(&mut error, lines_before(&doc, n), n);
+                        Rated {
+                            batch_id: sub_id.clone(),
+                            records: 0,
+                            duplicates_dropped: 0,
+                            error: Some(error),
+                        }
+                    }
                     Err(e) => return Err(e),
                 };
                 update(store, &doc.batch_id, |d| {
@@ -812,7 +816,7 @@ async fn advance<S: Store, O: Objects>(
                 objects
                     .put(
                         &report,
-                        rejection_report(&doc, config.now_s()),
+                        rejection_report(&doc, config.now_s(), false),
                         "application/json",
                     )
                     .await
@@ -840,6 +844,18 @@ async fn advance<S: Store, O: Objects>(
         }
         State::Rating if doc.rated.len() == all => {
             let next = if doc.rated.values().any(|r| r.error.is_some()) {
+                let report = ObjectLoc {
+                    bucket: doc.bucket.clone(),
+                    key: report_key(&doc.key),
+                };
+                objects
+                    .put(
+                        &report,
+                        rejection_report(&doc, config.now_s(), true),
+                        "application/json",
+                    )
+                    .await
+                    .map_err(|p| export_error(&report, p))?;
                 State::PartlyRated
             } else {
                 State::Rated
@@ -851,6 +867,9 @@ async fn advance<S: Store, O: Objects>(
                 }
                 d.state = next;
                 d.finished_s = Some(now);
+                if next == State::PartlyRated {
+                    d.report = Some(report_key(&d.key));
+                }
                 true
             })
             .await
@@ -859,51 +878,75 @@ async fn advance<S: Store, O: Objects>(
     }
 }
 
-/// The rejection report of an export refused in the check round: like a whole export's
-/// (`exports::rejection_report`), its bad records numbered by their line in the export (each
-/// shard's line numbers moved past the lines of the shards before it), and each refused
-/// shard's own error.
-pub fn rejection_report(doc: &Fanout, now_s: i64) -> Vec<u8> {
-    let mut before = 0u64;
+/// Moves the bad records of shard `n`'s error body from the shard's line numbers to the
+/// export's (`before`: the line breaks of the shards before it) and names the shard.
+fn renumber(error: &mut Value, before: u64, n: u32) {
+    for r in error
+        .get_mut("records")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(i) = r["index"].as_u64() {
+            r["index"] = json!(before + i);
+        }
+        r["shard"] = json!(n);
+    }
+}
+
+/// The line breaks of the shards before shard `n` (all checked by the rate round).
+fn lines_before(doc: &Fanout, n: u32) -> u64 {
+    doc.checked.range(..n).map(|(_, c)| c.lines).sum()
+}
+
+/// The rejection report of a fanned-out export: like a whole export's
+/// (`exports::rejection_report`), with each refused shard's error and its bad records
+/// numbered by their line in the export (each shard's line numbers moved past the lines of
+/// the shards before it). `rated`: the refusals of the rate round (the other shards are
+/// billed: `nothing_rated` is false), else those of the check round.
+pub fn rejection_report(doc: &Fanout, now_s: i64, rated: bool) -> Vec<u8> {
     let mut records = Vec::new();
     let mut total = 0u64;
     let mut shard_errors = Vec::new();
     let mut codes = Vec::new();
-    for (n, c) in &doc.checked {
-        if let Some(e) = &c.error {
-            let code = e["code"].as_str().unwrap_or("").to_string();
-            if !codes.contains(&code) {
-                codes.push(code);
-            }
-            total += e["total"].as_u64().unwrap_or(0);
-            for r in e["records"].as_array().into_iter().flatten() {
-                let mut r = r.clone();
-                if let Some(i) = r["index"].as_u64() {
-                    r["index"] = json!(before + i);
-                }
-                r["shard"] = json!(n);
-                records.push(r);
-            }
-            shard_errors.push(json!({
-                "shard": n,
-                "bytes": [doc.bounds[*n as usize], doc.bounds[*n as usize + 1]],
-                "error": e,
-            }));
+    for n in 0..doc.shards() {
+        let error = match rated {
+            // Renumbered when recorded (every shard's lines were known by then).
+            true => doc.rated.get(&n).and_then(|r| r.error.clone()),
+            false => doc
+                .checked
+                .get(&n)
+                .and_then(|c| c.error.clone())
+                .map(|mut e| {
+                    renumber(&mut e, lines_before(doc, n), n);
+                    e
+                }),
+        };
+        let Some(e) = error else { continue };
+        let code = e["code"].as_str().unwrap_or("").to_string();
+        if !codes.contains(&code) {
+            codes.push(code);
         }
-        before += c.lines;
+        total += e["total"].as_u64().unwrap_or(0);
+        records.extend(e["records"].as_array().into_iter().flatten().cloned());
+        shard_errors.push(json!({
+            "shard": n,
+            "bytes": [doc.bounds[n as usize], doc.bounds[n as usize + 1]],
+            "error": e,
+        }));
     }
     let code = if codes.len() == 1 {
         codes[0].clone()
     } else {
         "shards_refused".into()
     };
+    let outcome = match rated {
+        true => "the other shards are billed",
+        false => "nothing of the export was rated",
+    };
     let mut error = json!({
         "code": code,
-        "message": format!(
-            "{} of {} shards refused; nothing of the export was rated",
-            shard_errors.len(),
-            doc.shards()
-        ),
+        "message": format!("{} of {} shards refused; {outcome}", shard_errors.len(), doc.shards()),
         "retryable": false,
     });
     if total > 0 {
@@ -914,7 +957,7 @@ pub fn rejection_report(doc: &Fanout, now_s: i64) -> Vec<u8> {
         "bucket": doc.bucket,
         "key": doc.key,
         "rejected_at": rfc3339(now_s),
-        "nothing_rated": true,
+        "nothing_rated": !rated,
         "shards": doc.shards(),
         "error": error,
         "shard_errors": shard_errors,
@@ -1013,11 +1056,12 @@ mod tests {
             Some(json!({"code": "bad_records", "total": 1,
                 "records": [{"index": index, "field": "quantity", "value": "-5"}]}))
         };
-        // Shard 0 holds lines 2..=101 (100 lines after the header), shard 1 the next 50:
-        // the second line of shard 2 is line 1 + 100 + 50 + 2 = 153; within its shard, read
-        // after the header, the importer calls it line 3.
+        // Shard 0 holds lines 2..=101 (100 lines after the header), shard 1 the next 50.
+        // Shard 1's first line is the export's line 102; read after the header, the importer
+        // calls it line 2. Shard 2's second line is line 1 + 100 + 50 + 2 = 153; the importer
+        // calls it line 3.
         let d = doc(&[(100, None), (50, bad(2)), (70, bad(3))]);
-        let v: Value = serde_json::from_slice(&rejection_report(&d, 0)).unwrap();
+        let v: Value = serde_json::from_slice(&rejection_report(&d, 0, false)).unwrap();
         assert_eq!(v["error"]["code"], "bad_records");
         assert_eq!(v["error"]["total"], 2);
         let idx: Vec<u64> = v["error"]["records"]
@@ -1026,7 +1070,6 @@ mod tests {
             .iter()
             .map(|r| r["index"].as_u64().unwrap())
             .collect();
-        // Shard 1's line 2 (after the header) is the export's line 100 + 2.
         assert_eq!(idx, vec![102, 153]);
         assert_eq!(v["shard_errors"].as_array().unwrap().len(), 2);
         assert_eq!(v["nothing_rated"], true);

@@ -10,6 +10,8 @@ use common::*;
 use rater::error::ExportProblem;
 use rater::exports::{rate_and_report, report_key, ObjectBatch};
 use rater::objects::{ObjectLoc, ObjectMeta, Objects};
+use rater::shards::{handle_s3_event, ShardMessage};
+use rater::store::fault::FaultyStore;
 use rater::{EmbeddedStore, RaterError, Store};
 
 #[derive(Default)]
@@ -23,6 +25,10 @@ struct Bucket {
     replace_after: Option<(usize, Vec<u8>)>,
     /// Every call is denied (a deployment whose role lacks the bucket).
     denied: bool,
+    /// The shard size, when the deployment has a shard queue.
+    shard_bytes: Option<u64>,
+    /// The shard queue's messages, in the order sent.
+    queue: Vec<String>,
 }
 
 /// An object store in memory, with 64 KiB ranges.
@@ -38,6 +44,17 @@ impl Memory {
 
     fn has(&self, key: &str) -> bool {
         self.0.lock().unwrap().objects.contains_key(key)
+    }
+
+    /// An object store with a shard queue, cutting exports larger than `shard_bytes`.
+    fn sharding(shard_bytes: u64) -> Memory {
+        let m = Memory::default();
+        m.0.lock().unwrap().shard_bytes = Some(shard_bytes);
+        m
+    }
+
+    fn take_messages(&self) -> Vec<String> {
+        std::mem::take(&mut self.0.lock().unwrap().queue)
     }
 }
 
@@ -91,6 +108,15 @@ impl Objects for Memory {
             }
             Ok(bytes[start as usize..end as usize].to_vec())
         }
+    }
+
+    fn shard_bytes(&self) -> Option<u64> {
+        self.0.lock().unwrap().shard_bytes
+    }
+
+    async fn enqueue(&self, messages: Vec<String>) -> Result<(), ExportProblem> {
+        self.0.lock().unwrap().queue.extend(messages);
+        Ok(())
     }
 
     async fn put(&self, loc: &ObjectLoc, body: Vec<u8>, _: &str) -> Result<(), ExportProblem> {
@@ -240,4 +266,330 @@ async fn a_deployment_fault_fails_the_invocation_instead_of_reporting() {
     );
     objects.0.lock().unwrap().denied = false;
     assert!(!objects.has(&report_key("exports/d.jsonl")));
+}
+
+/// The S3 notification of a new object, as the shard module's entry point reads it.
+fn created(key: &str) -> rater::exports::S3Event {
+    serde_json::from_value(serde_json::json!({"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "exports-test"}, "object": {"key": key}}
+    }]}))
+    .unwrap()
+}
+
+/// Hands every queued shard message to the shard handler, last sent first and each twice (SQS
+/// delivers at least once, in no order), until the queue is empty. Answers the deliveries.
+async fn drain<S: Store>(store: &S, config: &rater::RaterConfig, objects: &Memory) -> usize {
+    let mut delivered = 0;
+    loop {
+        let mut messages = objects.take_messages();
+        if messages.is_empty() {
+            return delivered;
+        }
+        messages.reverse();
+        for m in messages {
+            let msg: ShardMessage = serde_json::from_str(&m).unwrap();
+            for _ in 0..2 {
+                rater::shards::handle(store, config, objects, &msg)
+                    .await
+                    .unwrap_or_else(|e| panic!("shard {} {:?}: {e}", msg.shard, msg.step));
+                delivered += 1;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_export_is_cut_on_lines_and_its_shards_bill_it_exactly_once() {
+    let (_d, store) = store();
+    let config = config();
+    let objects = Memory::sharding(100 << 10);
+    let export = export(3000, 7);
+    let key = "exports/large.jsonl";
+    objects.put_export(key, &export);
+    let out = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "sharded", "{out:?}");
+    let shards = out[0].shards.unwrap();
+    let expected_shards = (export.len() as u64).div_ceil(100 << 10) as u32;
+    assert_eq!(shards, expected_shards);
+    let batch = out[0].batch_id.clone().unwrap();
+    let (_, doc) = rater::shards::load(&store, &batch).await.unwrap().unwrap();
+    assert_eq!(doc.bounds.first(), Some(&0), "JSON Lines has no header");
+    assert_eq!(doc.bounds.last(), Some(&(export.len() as u64)));
+    for b in &doc.bounds[1..doc.bounds.len() - 1] {
+        assert_eq!(
+            export[*b as usize - 1],
+            b'\n',
+            "a shard starts right after a line break"
+        );
+    }
+    // The same notification again: the plan stands, the checks are sent again.
+    let again = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(again[0].batch_id.as_deref(), Some(batch.as_str()));
+    // Nothing is written before every shard passed its check.
+    let before = store.period_usage("bu1user1", PERIOD).await.unwrap();
+    assert!(before.usage.totals.is_empty());
+    let delivered = drain(&store, &config, &objects).await;
+    assert!(
+        delivered >= 4 * shards as usize,
+        "checks twice over, rates: {delivered}"
+    );
+    let status = rater::shards::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "rated", "{status}");
+    assert_eq!(status["records"], 3002, "{status}");
+    assert_eq!(status["shards"]["rated"], shards, "{status}");
+    assert_usage(&store, &config, &[&export]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shard_crashed_half_way_resumes_after_its_lease_and_counts_once() {
+    let clock = manual_clock();
+    let config = config_at(&clock);
+    let (_d, inner) = store();
+    let store = FaultyStore::new(inner);
+    let objects = Memory::sharding(100 << 10);
+    let export = export(3000, 8);
+    let key = "exports/crash.jsonl";
+    objects.put_export(key, &export);
+    handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    // The check round: every shard passes, and the rate round's messages are sent.
+    for m in objects.take_messages() {
+        let msg: ShardMessage = serde_json::from_str(&m).unwrap();
+        rater::shards::handle(&store, &config, &objects, &msg)
+            .await
+            .unwrap();
+    }
+    let rates = objects.take_messages();
+    assert!(
+        rates.iter().all(|m| m.contains("\"step\":\"rate\"")),
+        "{rates:?}"
+    );
+    let first: ShardMessage = serde_json::from_str(&rates[0]).unwrap();
+    // Killed after its lease and two chunk writes, before its commit.
+    store.crash_after(3);
+    let err = rater::shards::handle(&store, &config, &objects, &first)
+        .await
+        .unwrap_err();
+    assert!(err.retryable(), "{err}");
+    store.heal();
+    assert!(
+        store
+            .period_usage("bu1user1", PERIOD)
+            .await
+            .unwrap()
+            .usage
+            .totals
+            .is_empty(),
+        "a shard's uncommitted usage is invisible"
+    );
+    // Delivered again before the lease expires: told to come back.
+    let mut quick = config_at(&clock);
+    quick.in_progress_wait_ms_max = 50;
+    let held = rater::shards::handle(&store, &quick, &objects, &first)
+        .await
+        .unwrap_err();
+    assert!(matches!(held, RaterError::BatchInProgress { .. }), "{held}");
+    clock.fetch_add(
+        rater::limits::LEASE_S + 1,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    for m in rates {
+        let msg: ShardMessage = serde_json::from_str(&m).unwrap();
+        rater::shards::handle(&store, &quick, &objects, &msg)
+            .await
+            .unwrap();
+    }
+    let status = rater::shards::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "rated", "{status}");
+    assert_usage(&store, &config, &[&export]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_record_in_one_shard_refuses_the_whole_export_naming_its_line() {
+    let (_d, store) = store();
+    let config = config();
+    // The example CSV month (a header line, 37 records): cut in shards of about 1 KB.
+    let csv = include_str!("../../examples/exports/canonical-2017-02.csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    // 0-based: the last line with a unit of hours, in the last shard.
+    let target = lines.iter().rposition(|l| l.contains(",hours,")).unwrap();
+    assert!(target > lines.len() - 5, "{target}");
+    let bad: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| match i == target {
+            true => l.replacen(",hours,", ",furlongs,", 1) + "\n",
+            false => format!("{l}\n"),
+        })
+        .collect();
+    let objects = Memory::sharding(1000);
+    let key = "exports/canonical/2017-02.csv";
+    objects.put_export(key, bad.as_bytes());
+    let out = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert!(out[0].shards.unwrap() >= 4, "{out:?}");
+    let before = store.snapshot().await;
+    drain(&store, &config, &objects).await;
+    let status = rater::shards::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "rejected", "{status}");
+    let report = objects.0.lock().unwrap().objects[&report_key(key)]
+        .0
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    let rec = &report["error"]["records"][0];
+    assert_eq!(
+        (
+            rec["index"].as_u64(),
+            rec["field"].as_str(),
+            rec["value"].as_str()
+        ),
+        (Some(target as u64 + 1), Some("unit"), Some("furlongs")),
+        "line numbers are the export's (1-based, the header is line 1): {report}"
+    );
+    assert_eq!(report["error"]["total"], 1);
+    // The status documents changed; no usage, no ledger, no record id.
+    let after = store.snapshot().await;
+    let written: Vec<&String> = after
+        .iter()
+        .filter(|i| !before.contains(i) && !i.contains("FANOUT#"))
+        .collect();
+    assert!(written.is_empty(), "nothing rated: {written:?}");
+    // The same export fixed and dropped again is a new object: cut, checked and billed as the
+    // golden invoice of the example month says.
+    objects.put_export(key, csv.as_bytes());
+    handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    drain(&store, &config, &objects).await;
+    let golden: serde_json::Value = serde_json::from_str(include_str!(
+        "../../examples/exports/canonical-2017-02.expected.json"
+    ))
+    .unwrap();
+    let invoice = rater::invoice_for(&store, &config, "smb-tenant", period())
+        .await
+        .unwrap();
+    assert_eq!(
+        invoice.bill.total.to_string(),
+        golden["total"].as_str().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_cannot_be_cut_is_rated_whole_and_a_line_too_long_is_refused() {
+    let (_d, store) = store();
+    let config = config();
+    let objects = Memory::sharding(1000);
+    // Compressed: a stream cannot be entered in the middle.
+    let csv = include_str!("../../examples/exports/canonical-2017-02.csv");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, csv.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() > 1000);
+    objects.put_export("exports/2017-02.csv.gz", &gz);
+    let out = handle_s3_event(&store, &config, &objects, created("exports/2017-02.csv.gz"))
+        .await
+        .unwrap();
+    assert_eq!((out[0].status, out[0].shards), ("rated", None), "{out:?}");
+    assert!(objects.take_messages().is_empty());
+    // A "line" of 2 MiB without a break: no record is that long.
+    let mut long = csv.lines().next().unwrap().to_string() + "\n";
+    long.push_str(&"x".repeat(2 << 20));
+    objects.put_export("exports/long.csv", long.as_bytes());
+    let out = handle_s3_event(&store, &config, &objects, created("exports/long.csv"))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "rejected", "{out:?}");
+    let report = objects.0.lock().unwrap().objects[&report_key("exports/long.csv")]
+        .0
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert!(
+        report["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no line break within"),
+        "{report}"
+    );
+}
+
+/// The one case the check round cannot see (`rater::shards`, "What is left to one shard"):
+/// one record id with two contents in two shards. Each shard alone passes; the shard rated
+/// second is refused by the record-id rule, and the export says `partly_rated`, naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_record_id_with_two_contents_in_two_shards_is_refused_in_the_shard_rated_second() {
+    let (_d, store) = store();
+    let config = config();
+    let objects = Memory::sharding(20 << 10);
+    let mut export: String = (0..600)
+        .map(|i| line_with_id(&format!("r-{i}"), &format!("vm-{i}"), "2", 1 + i % 27) + "\n")
+        .collect();
+    export.push_str(&(line_with_id("r-0", "vm-0", "3", 1) + "\n"));
+    let key = "exports/conflict.jsonl";
+    objects.put_export(key, export.as_bytes());
+    let out = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    let shards = out[0].shards.unwrap();
+    assert!(shards >= 3, "{out:?}");
+    // In order: shard 0 (r-0 with 2 hours) first, the last shard (r-0 with 3) after it.
+    loop {
+        let messages = objects.take_messages();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let msg: ShardMessage = serde_json::from_str(&m).unwrap();
+            rater::shards::handle(&store, &config, &objects, &msg)
+                .await
+                .unwrap();
+        }
+    }
+    let status = rater::shards::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "partly_rated", "{status}");
+    assert_eq!(status["shards"]["refused"], 1, "{status}");
+    assert_eq!(status["shards"]["rated"], shards - 1, "{status}");
+    // Billed: every record but the last shard's, whose shard was refused whole.
+    let (_, doc) = rater::shards::load(&store, out[0].batch_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let last = (shards - 1) as usize;
+    let kept = &export.as_bytes()[..doc.bounds[last] as usize];
+    let refused = doc.rated[&(shards - 1)].error.as_ref().unwrap();
+    assert_eq!(refused["code"], "bad_records", "{refused}");
+    let rec = &refused["records"][0];
+    assert_eq!(
+        (
+            rec["index"].as_u64(),
+            rec["record_id"].as_str(),
+            rec["shard"].as_u64()
+        ),
+        (Some(601), Some("r-0"), Some(u64::from(shards - 1))),
+        "named by its line in the export: {refused}"
+    );
+    let usage = store.period_usage("bu1user1", PERIOD).await.unwrap().usage;
+    assert_eq!(usage, expected_usage(&config, &[kept], "bu1user1"));
+    // The operator's report says which shard, which record, and that the rest is billed.
+    assert_eq!(status["report"], report_key(key).as_str(), "{status}");
+    let report = objects.0.lock().unwrap().objects[&report_key(key)]
+        .0
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(report["nothing_rated"], false, "{report}");
+    assert_eq!(report["error"]["records"][0]["index"], 601, "{report}");
 }
