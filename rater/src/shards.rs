@@ -189,6 +189,14 @@ impl Fanout {
         }
     }
 
+    /// Whether every shard passed its check: the rate round may run. (Its messages are sent
+    /// before the state says `rating`, so a shard may be rated while it still says
+    /// `checking`.)
+    pub fn passed(&self) -> bool {
+        self.checked.len() == self.shards() as usize
+            && self.checked.values().all(|c| c.error.is_none())
+    }
+
     /// The status route's view: state, shards by round, records rated so far.
     pub fn summary(&self) -> Value {
         let rated_ok = self.rated.values().filter(|r| r.error.is_none());
@@ -684,7 +692,9 @@ pub async fn handle<S: Store, O: Objects>(
         Step::Rate => {
             if doc.rated.contains_key(&n) {
                 doc
-            } else if doc.state == State::Checking || doc.state == State::Rejected {
+            } else if !doc.passed() {
+                // Never sent by the protocol (a rate round starts only once every shard
+                // passed); a hand-made or stale message. Refused, not retried.
                 return Err(RaterError::BadRequest {
                     field: "step",
                     message: format!(
@@ -799,6 +809,24 @@ async fn rate<S: Store, O: Objects>(
 /// report or the rate round; after the ratings, to `rated`. The next round's messages (or the
 /// report) go out before the move is recorded (see the module docs).
 async fn advance<S: Store, O: Objects>(
+    store: &S,
+    config: &RaterConfig,
+    objects: &O,
+    mut doc: Fanout,
+) -> Result<Fanout, RaterError> {
+    // A shard's report can complete two rounds at once (the last rating recorded while the
+    // state still said `checking`): moved on until nothing is left to move.
+    loop {
+        let state = doc.state;
+        doc = advance_once(store, config, objects, doc).await?;
+        if doc.state == state {
+            return Ok(doc);
+        }
+    }
+}
+
+/// One move of [`advance`].
+async fn advance_once<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
     objects: &O,

@@ -3,6 +3,7 @@
 pub mod chaos;
 pub mod gen;
 mod month;
+mod objects;
 pub mod reference;
 pub mod rng;
 
@@ -26,6 +27,7 @@ pub mod backend;
 use chaos::{Chaos, Odds, Stats};
 use gen::{Batch, GenOptions, Scenario, ISSUER};
 use month::Chain;
+use objects::SimObjects;
 use reference::DedupeRule;
 use rng::Rng;
 
@@ -77,8 +79,54 @@ struct Sim<B: Backend> {
     acked: BTreeSet<usize>,
     /// The model's view of the billing months: closes, payments, final invoices.
     chain: Chain,
+    /// The exports bucket and shard queue of sharded deliveries.
+    objects: SimObjects,
+    /// Batches delivered as a sharded export: the batch ids of their shards.
+    sharded: BTreeMap<usize, Vec<String>>,
+    /// Where shard messages are handled (see [`ShardRuntime`]).
+    shard_rt: ShardRuntime,
     /// Keeps the store's file or server alive for the run.
     _guard: Box<dyn std::any::Any>,
+}
+
+/// A multi-threaded runtime for the shard module's calls: a shard is read by a reader that
+/// blocks its thread (`block_in_place`, as in the Lambda), which the simulator's
+/// current-thread runtime cannot host. The calls run there one at a time, so the store's
+/// fault schedule is drawn in the same order; the rater's clock is the simulator's, not
+/// tokio's. Shut down without blocking when dropped (inside the simulator's runtime).
+struct ShardRuntime(Option<tokio::runtime::Runtime>);
+
+impl ShardRuntime {
+    fn new() -> ShardRuntime {
+        ShardRuntime(Some(
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a runtime"),
+        ))
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        let rt = self.0.as_ref().expect("running");
+        rt.spawn(f)
+            .await
+            .unwrap_or_else(|e| match e.try_into_panic() {
+                Ok(p) => std::panic::resume_unwind(p),
+                Err(e) => panic!("a shard task: {e}"),
+            })
+    }
+}
+
+impl Drop for ShardRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Runs one seed on its own current-thread runtime with paused time.
@@ -232,6 +280,9 @@ impl<B: Backend> Sim<B> {
             checks: Stats::default(),
             acked: BTreeSet::new(),
             chain: Chain::default(),
+            objects: SimObjects::default(),
+            sharded: BTreeMap::new(),
+            shard_rt: ShardRuntime::new(),
             _guard: guard,
         }
     }
@@ -276,7 +327,18 @@ impl<B: Backend> Sim<B> {
     async fn committed(&self) -> BTreeSet<usize> {
         let mut out = BTreeSet::new();
         for (i, b) in self.scen.batches.iter().enumerate() {
-            if let Some(Ledger::Done(_)) = self.embedded().ledger(&b.id).await.expect("ledger") {
+            let ids = match self.sharded.get(&i) {
+                Some(shards) => shards.clone(),
+                None => vec![b.id.clone()],
+            };
+            let mut done = true;
+            for id in &ids {
+                done &= matches!(
+                    self.embedded().ledger(id).await.expect("ledger"),
+                    Some(Ledger::Done(_))
+                );
+            }
+            if done {
                 out.insert(i);
             }
         }
@@ -437,6 +499,8 @@ impl<B: Backend> Sim<B> {
                 self.crash_then_retry(b, &mut deferred).await;
             } else if action < 35 {
                 self.concurrent_duplicates(b).await;
+            } else if action < 50 && self.shardable(b) {
+                self.sharded_delivery(b).await;
             } else {
                 let first = self.deliver(b).await;
                 self.check_response(&first).await;
@@ -521,6 +585,173 @@ impl<B: Backend> Sim<B> {
                 }
             }
         }
+    }
+
+    /// The key a batch is dropped under as an export: its file name names the batch's period
+    /// (the window its records must lie in, as the request's `period` does).
+    fn export_key(&self, b: usize) -> String {
+        let batch = &self.scen.batches[b];
+        let ext = match batch.format {
+            rater::Format::Csv => "csv",
+            _ => "jsonl",
+        };
+        format!(
+            "exports/sim/{} b{b}.{ext}",
+            self.scen.period(batch.month).id()
+        )
+    }
+
+    /// Whether a batch can go as a sharded export: canonical text of at least two lines after
+    /// its header, and a key that names its period.
+    fn shardable(&self, b: usize) -> bool {
+        let batch = &self.scen.batches[b];
+        matches!(batch.format, rater::Format::Csv | rater::Format::JsonLines)
+            && batch.records.len() >= 4
+            && rater::exports::window_of_key(&self.export_key(b))
+                == Some(self.scen.period(batch.month))
+    }
+
+    /// A batch dropped in the bucket as an export larger than a shard: cut into 2 to 5 shards,
+    /// whose messages are handled in a shuffled order, some twice, some crashing after k
+    /// writes and delivered again (now or after the others), the store's faults failing some
+    /// (handed out again, as SQS does). The export ends rated; every shard exactly once.
+    async fn sharded_delivery(&mut self, b: usize) {
+        let bytes = self.scen.batches[b].bytes.clone();
+        let pieces = self.rng.range(2, 5);
+        self.objects
+            .set_shard_bytes((bytes.len() as u64).div_ceil(pieces).max(1));
+        let key = self.export_key(b);
+        self.objects.put_export(&key, &bytes);
+        let loc = rater::objects::ObjectLoc {
+            bucket: "sim".into(),
+            key: key.clone(),
+        };
+        let event: rater::exports::S3Event =
+            serde_json::from_value(serde_json::json!({"Records": [{
+                "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": "sim"}, "object": {"key": key.replace(' ', "+")}}
+            }]}))
+            .expect("an S3 event");
+        // The trigger, retried (as Lambda retries an asynchronous event) until it answers.
+        let mut sharded = None;
+        for _ in 0..CLIENT_ATTEMPTS_MAX {
+            let (store, config, objects, event) = (
+                self.store.clone(),
+                self.config.clone(),
+                self.objects.clone(),
+                event.clone(),
+            );
+            let r = self
+                .shard_rt
+                .run(async move {
+                    rater::shards::handle_s3_event(&*store, &config, &objects, event).await
+                })
+                .await;
+            match r {
+                Ok(out) => {
+                    sharded = Some(out[0].clone());
+                    break;
+                }
+                Err(e) if e.retryable() => self.events.bump("shard trigger retried"),
+                Err(e) => panic!("batch {b} as an export: {e}"),
+            }
+        }
+        let out = sharded.expect("the trigger answered");
+        let Some(batch_id) = out.batch_id.clone().filter(|_| out.status == "sharded") else {
+            // Too small to cut after all (a single line past the header): rated whole, under
+            // the object's batch id, which `committed` does not know: rate it as the client
+            // would instead. (Generated batches are cut; this is a guard.)
+            panic!("batch {b} was not cut: {out:?}");
+        };
+        let shards = out.shards.expect("a sharded outcome names its shards");
+        self.sharded.insert(
+            b,
+            (0..shards)
+                .map(|n| rater::shards::shard_batch_id(&batch_id, n))
+                .collect(),
+        );
+        self.events.bump("sharded deliveries");
+        let mut held = 0;
+        for _ in 0..CLIENT_ATTEMPTS_MAX * 4 {
+            let mut messages = self.objects.take_messages();
+            if messages.is_empty() {
+                break;
+            }
+            self.rng.shuffle(&mut messages);
+            for m in messages {
+                let msg: rater::shards::ShardMessage =
+                    serde_json::from_str(&m).expect("a shard message");
+                let crash = msg.step == rater::shards::Step::Rate && self.rng.chance(20);
+                if crash {
+                    self.store.inner().crash_after(self.rng.below(6) as usize);
+                }
+                let times = if !crash && self.rng.chance(20) { 2 } else { 1 };
+                let mut failed = false;
+                for _ in 0..times {
+                    let (store, config, objects, sent) = (
+                        self.store.clone(),
+                        self.config.clone(),
+                        self.objects.clone(),
+                        msg.clone(),
+                    );
+                    let r = self
+                        .shard_rt
+                        .run(async move {
+                            rater::shards::handle(&*store, &config, &objects, &sent).await
+                        })
+                        .await;
+                    match r {
+                        Ok(_) if times == 2 => self.events.bump("shard message delivered twice"),
+                        Ok(_) => {}
+                        Err(RaterError::BatchInProgress { .. }) => {
+                            failed = true;
+                            held += 1;
+                            if held >= HELD_ANSWERS_BEFORE_WAITING_OUT {
+                                self.clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
+                                self.events.bump("lease waited out (clock moved past it)");
+                                held = 0;
+                            }
+                        }
+                        Err(e) if e.retryable() => failed = true,
+                        Err(e) => panic!("batch {b}, shard {} {:?}: {e}", msg.shard, msg.step),
+                    }
+                }
+                if crash {
+                    self.store.inner().heal();
+                    if failed {
+                        self.events
+                            .bump("shard crashed after k writes, delivered again");
+                    }
+                }
+                if failed {
+                    self.objects.requeue(m);
+                }
+            }
+        }
+        let status = {
+            let (store, objects, loc) = (self.store.clone(), self.objects.clone(), loc.clone());
+            let mut answer = None;
+            for _ in 0..CLIENT_ATTEMPTS_MAX {
+                let (store, objects, loc) = (store.clone(), objects.clone(), loc.clone());
+                match self
+                    .shard_rt
+                    .run(async move { rater::shards::status(&*store, &objects, &loc).await })
+                    .await
+                {
+                    Ok(v) => {
+                        answer = Some(v);
+                        break;
+                    }
+                    Err(e) if e.retryable() => continue,
+                    Err(e) => panic!("status of batch {b}'s export: {e}"),
+                }
+            }
+            answer.expect("a status")
+        };
+        assert_eq!(status["status"], "rated", "batch {b} as shards: {status}");
+        self.acked.insert(b);
+        self.checks.bump("sharded export rated, each shard once");
+        self.interim_check(self.scen.batches[b].month).await;
     }
 
     /// 2 to 4 deliveries of one batch at once.
@@ -618,13 +849,19 @@ impl<B: Backend> Sim<B> {
             if b.month != month || out.contains(&i) {
                 continue;
             }
-            let states = self
-                .embedded()
-                .partitions(&b.id, &key)
-                .await
-                .expect("partitions");
-            if states[0].own.is_some() {
-                out.insert(i);
+            let ids = match self.sharded.get(&i) {
+                Some(shards) => shards.clone(),
+                None => vec![b.id.clone()],
+            };
+            for id in &ids {
+                let states = self
+                    .embedded()
+                    .partitions(id, &key)
+                    .await
+                    .expect("partitions");
+                if states[0].own.is_some() {
+                    out.insert(i);
+                }
             }
         }
         out
@@ -671,10 +908,12 @@ impl<B: Backend> Sim<B> {
                     .filter(|&r| &self.scen.records[r].account == account)
                     .collect()
             };
+            // A sharded batch is one stored batch per shard.
             let most = committed
                 .iter()
                 .filter(|&&b| !of_account(b).is_empty())
-                .count();
+                .map(|b| self.sharded.get(b).map_or(1, Vec::len))
+                .sum::<usize>();
             let least = committed
                 .iter()
                 .filter(|&&b| {

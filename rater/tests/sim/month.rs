@@ -766,7 +766,13 @@ impl<B: Backend> Sim<B> {
             self.checks.bump("late usage refused, nothing written");
         }
         // A replay of a batch committed before the close still answers, with final invoices.
-        let batches = self.scen.months[m].batches.clone();
+        // (A batch delivered in shards replays by its export's key, not as a request.)
+        let batches: Vec<usize> = self.scen.months[m]
+            .batches
+            .iter()
+            .copied()
+            .filter(|b| !self.sharded.contains_key(b))
+            .collect();
         if !batches.is_empty() {
             let b = *self.rng.pick(&batches);
             let before = self.embedded().items().await;
