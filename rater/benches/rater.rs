@@ -4,6 +4,10 @@
 //! `cargo bench -p rater --bench rater -- gen-csv PATH BYTES` writes a canonical CSV export of
 //! about BYTES bytes and, beside it, `PATH.accounts.json` with its 1,000 accounts, for
 //! measuring the CLI's peak memory with `/usr/bin/time -v` (see BENCHMARKS.md).
+//! `cargo bench -p rater --bench rater -- shards PATH SHARD_BYTES` rates such a file as the
+//! exports trigger would, once whole and once cut in shards of SHARD_BYTES (`rater::shards`),
+//! each into a fresh embedded store, the object served from the local file: the time of the
+//! cut, of each shard's check and rating, and the whole export's, on one core.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -113,8 +117,177 @@ fn gen_csv(path: &str, bytes_target: u64, tagged: bool) {
     eprintln!("wrote {path}: {i} records, {written} bytes; accounts in {path}.accounts.json");
 }
 
+/// An exports bucket holding one local file (ranges read from it), with an in-memory shard
+/// queue: what the shard module does costs the same as with S3, less the network.
+#[derive(Clone)]
+struct FileObjects {
+    path: std::path::PathBuf,
+    size: u64,
+    shard_bytes: Option<u64>,
+    queue: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl rater::objects::Objects for FileObjects {
+    async fn head(
+        &self,
+        _: &rater::objects::ObjectLoc,
+    ) -> Result<Option<rater::objects::ObjectMeta>, rater::error::ExportProblem> {
+        Ok(Some(rater::objects::ObjectMeta {
+            size: self.size,
+            etag: "\"bench\"".into(),
+            version_id: None,
+        }))
+    }
+
+    fn get_range(
+        &self,
+        _: rater::objects::ObjectLoc,
+        _: String,
+        start: u64,
+        end: u64,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, rater::error::ExportProblem>> + Send + 'static
+    {
+        let path = self.path.clone();
+        async move {
+            use std::io::{Read, Seek};
+            let mut f = std::fs::File::open(path).unwrap();
+            f.seek(std::io::SeekFrom::Start(start)).unwrap();
+            let mut buf = vec![0; (end - start) as usize];
+            f.read_exact(&mut buf).unwrap();
+            Ok(buf)
+        }
+    }
+
+    async fn put(
+        &self,
+        _: &rater::objects::ObjectLoc,
+        _: Vec<u8>,
+        _: &str,
+    ) -> Result<(), rater::error::ExportProblem> {
+        Ok(())
+    }
+
+    fn shard_bytes(&self) -> Option<u64> {
+        self.shard_bytes
+    }
+
+    async fn enqueue(&self, messages: Vec<String>) -> Result<(), rater::error::ExportProblem> {
+        self.queue.lock().unwrap().extend(messages);
+        Ok(())
+    }
+}
+
+/// `shards PATH SHARD_BYTES`: see the module docs.
+fn shards(path: &str, shard_bytes: u64) {
+    let accounts = std::fs::read_to_string(format!("{path}.accounts.json")).unwrap();
+    let config = RaterConfig::from_json(CATALOG, &accounts, "bench").unwrap();
+    let size = std::fs::metadata(path).unwrap().len();
+    // One worker: the figures are one core's, as a 512 MB function has less than one.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = "exports/canonical/2017-02 bench.csv";
+    let loc = rater::objects::ObjectLoc {
+        bucket: "bench".into(),
+        key: key.into(),
+    };
+    let event: rater::exports::S3Event = serde_json::from_value(serde_json::json!({"Records": [{
+        "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "bench"}, "object": {"key": key}}
+    }]}))
+    .unwrap();
+    let mb = size as f64 / 1e6;
+    println!(
+        "{path}: {mb:.0} MB; shards of {} MB",
+        shard_bytes as f64 / 1e6
+    );
+    rt.block_on(async {
+        // Whole, as the trigger rates an export below the shard size.
+        let dir = tempfile::tempdir().unwrap();
+        let store = rater::EmbeddedStore::open(&dir.path().join("whole.redb")).unwrap();
+        let whole = FileObjects {
+            path: path.into(),
+            size,
+            shard_bytes: None,
+            queue: Default::default(),
+        };
+        let t = Instant::now();
+        let out = rater::exports::rate_and_report(&store, &config, &whole, &loc)
+            .await
+            .unwrap();
+        let whole_s = t.elapsed().as_secs_f64();
+        let records = out.records.unwrap();
+        println!("| whole (one invocation) | {whole_s:.1} s | {records} records |");
+        let whole_store = store;
+        // Sharded: the trigger's cut, then every message, one after the other.
+        let dir = tempfile::tempdir().unwrap();
+        let store = rater::EmbeddedStore::open(&dir.path().join("shards.redb")).unwrap();
+        let cut = FileObjects {
+            shard_bytes: Some(shard_bytes),
+            ..whole.clone()
+        };
+        let t = Instant::now();
+        let out = rater::shards::handle_s3_event(&store, &config, &cut, event)
+            .await
+            .unwrap();
+        println!(
+            "| trigger: plan {} shards, status item, messages | {:.3} s | |",
+            out[0].shards.unwrap(),
+            t.elapsed().as_secs_f64()
+        );
+        let (mut check, mut rate) = (Vec::new(), Vec::new());
+        loop {
+            let messages = std::mem::take(&mut *cut.queue.lock().unwrap());
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let msg: rater::shards::ShardMessage = serde_json::from_str(&m).unwrap();
+                let t = Instant::now();
+                rater::shards::handle(&store, &config, &cut, &msg)
+                    .await
+                    .unwrap();
+                let s = t.elapsed().as_secs_f64();
+                match msg.step {
+                    rater::shards::Step::Check => check.push(s),
+                    rater::shards::Step::Rate => rate.push(s),
+                }
+            }
+        }
+        let list = |v: &[f64]| v.iter().map(|s| format!("{s:.1}")).collect::<Vec<_>>().join(", ");
+        let sum = |v: &[f64]| v.iter().sum::<f64>();
+        println!("| check round, per shard | {} s | sum {:.1} s |", list(&check), sum(&check));
+        println!("| rate round, per shard | {} s | sum {:.1} s |", list(&rate), sum(&rate));
+        println!(
+            "| sharded, all invocations | {:.1} s of CPU ({:.2}x whole); with one invocation per shard at once, {:.1} s of wall time |",
+            sum(&check) + sum(&rate),
+            (sum(&check) + sum(&rate)) / whole_s,
+            check.iter().cloned().fold(0.0, f64::max) + rate.iter().cloned().fold(0.0, f64::max)
+        );
+        let status = rater::shards::status(&store, &cut, &loc).await.unwrap();
+        assert_eq!(status["status"], "rated", "{status}");
+        assert_eq!(status["records"].as_u64(), Some(records), "{status}");
+        let period = BillingPeriod::parse("2017-02").unwrap();
+        for account in ["acct-0", "acct-499", "acct-999"] {
+            let a = rater::invoice_for(&whole_store, &config, account, period).await.unwrap();
+            let b = rater::invoice_for(&store, &config, account, period).await.unwrap();
+            assert_eq!(a.bill.total, b.bill.total, "{account}: sharded bills what whole bills");
+        }
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(p) = args.iter().position(|a| a == "shards") {
+        let path = args.get(p + 1).expect("shards PATH SHARD_BYTES");
+        let bytes = args
+            .get(p + 2)
+            .and_then(|b| b.parse().ok())
+            .expect("shards PATH SHARD_BYTES");
+        return shards(path, bytes);
+    }
     if let Some(p) = args.iter().position(|a| a == "gen-csv") {
         let path = args.get(p + 1).expect("gen-csv PATH BYTES");
         let bytes = args

@@ -21,7 +21,9 @@
 //! is stored: keys, ledger, summaries, chunks, partitions), [`store`] (the trait and its two
 //! implementations with the same semantics, [`store::DynamoStore`] and
 //! [`store::EmbeddedStore`], a redb file and the CLI's default), [`dedupe`] (fingerprints and
-//! their external sort), [`retry`] (backoff), [`error`] and [`limits`]. Above them: [`event`]
+//! their external sort), [`retry`] (backoff), [`error`] and [`limits`]. [`exports`] rates an
+//! export dropped in S3; [`shards`] cuts one larger than a shard and hands its shards to
+//! parallel invocations through SQS (a check round, then a rate round). Above them: [`event`]
 //! (Lambda events to handler calls and back, one log line per request) and [`render`]
 //! (invoices as a table shaped like a CloudStack billing invoice, or CSV). The binaries,
 //! `rater` (the Lambda function) and `ratecard` (the CLI), are glue only. Test support (a

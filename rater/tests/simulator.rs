@@ -21,6 +21,11 @@
 //!   crashed attempt's lease left behind and taken over once the client waits it out (the
 //!   handler reads time from `RaterConfig::clock`; the simulated client moves that clock past
 //!   the lease after three "in progress" answers);
+//! - a batch dropped in an exports bucket as an export larger than a shard (`rater::shards`):
+//!   cut into 2 to 5 shards whose SQS messages are handled shuffled, some twice, some
+//!   crashing after k writes, some failed by the store's faults and handed out again (found
+//!   on its first run: a rate message that arrives while the export still says `checking`,
+//!   which the protocol allows, was refused);
 //! - a batch abandoned for good after writing its lease and chunks (the "ghost");
 //! - throttling on any store call, writes applied but their answer lost, commits and finalizes
 //!   cancelled by their condition, and task switches between calls; the client retries what
@@ -65,8 +70,8 @@
 //!
 //! # Running it
 //!
-//! `cargo test -p rater --test simulator` runs 300 seeds (about 55 s in debug on two
-//! shared cores, the store on tmpfs when `/dev/shm` exists).
+//! `cargo test -p rater --test simulator` runs 300 seeds (about 160 s in debug on two
+//! shared cores with other tests running, the store on tmpfs when `/dev/shm` exists).
 //! `SIM_SEEDS=5000` runs more (nightly); `SEED=n` replays exactly seed n (the same
 //! scenario and the same fault schedule: one current-thread runtime with paused time, so tasks
 //! interleave the same way on every run). A failure names its seed. Run with `--nocapture` to
