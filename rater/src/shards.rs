@@ -30,11 +30,15 @@
 //!
 //! # What is left to one shard
 //!
-//! A record id that comes twice in one export with other content is refused by the record-id
-//! rule. Within a shard it refuses the export in the check round, like any bad record; across
-//! two shards the check cannot see it (each shard sees only itself), and the shard rated
-//! second is refused in the rate round. The status then says `partly_rated` and names the
-//! shard and the record; the other shards' usage stays billed.
+//! The check round sees each shard alone, against the store as it is then. Three refusals
+//! can therefore only come in the rate round, and refuse one shard, not the export: a record
+//! id that comes twice with other content in two different shards (within one shard it
+//! refuses the export in the check round, like any bad record); an account period whose
+//! committed list fills up with the shards together although each fit alone
+//! (`PartitionFull`: 2,000 batches or 400 KB per account period, far from what a month's
+//! nightly exports use); and a month closed between the two rounds (late usage). The status
+//! then says `partly_rated`, and a report names the shard and why; the other shards' usage
+//! stays billed (a record-id clash is a broken exporter: neither copy can be guessed right).
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read};
@@ -78,7 +82,13 @@ pub const SHARDS_MAX: u64 = 500;
 
 /// Bad records of one shard kept in the status document and the rejection report (the
 /// shard's total is kept too).
-pub const SHARD_ERRORS_KEPT: usize = 20;
+pub const SHARD_ERRORS_KEPT: usize = 10;
+
+/// Refused shards whose bad records the status document keeps (see `kept`).
+pub const SHARDS_WITH_RECORDS_MAX: usize = 20;
+
+/// Longest message kept for a refused shard.
+pub const SHARD_MESSAGE_CHARS_MAX: usize = 200;
 
 /// Attempts at a status update against concurrent shards before the invocation gives up
 /// (retryably: the queue delivers its message again).
@@ -297,7 +307,8 @@ pub async fn plan<O: Objects>(
     if Compression::of(&head) != Compression::None {
         return Ok(None);
     }
-    let format = match crate::import::detect(&head) {
+    let prefix = &head[..head.len().min(crate::import::DETECT_PREFIX_BYTES)];
+    let format = match crate::import::detect(prefix) {
         Ok(f @ (Format::Csv | Format::JsonLines)) => f,
         // A document, or bytes that are nothing: the whole-export path says what they are.
         _ => return Ok(None),
@@ -311,6 +322,11 @@ pub async fn plan<O: Objects>(
                     return Ok(None);
                 };
                 let line = &head[at..at + i];
+                // A byte-order mark in front of the file is not a line of its own.
+                let line = match at {
+                    0 => line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line),
+                    _ => line,
+                };
                 at += i + 1;
                 if !line.iter().all(u8::is_ascii_whitespace) {
                     break at as u64;
@@ -437,16 +453,15 @@ pub async fn start<S: Store, O: Objects>(
     let Some(meta) = objects.head(loc).await.map_err(|p| export_error(loc, p))? else {
         return Ok(None);
     };
-    if meta.size <= shard_bytes {
-        return Ok(None);
-    }
     let batch_id = batch_id_of(loc, &meta.etag);
-    if let Some(Ledger::Done(_)) = store.ledger(&batch_id).await? {
-        return Ok(None);
-    }
+    // Once cut, always cut (a redelivered event after the shard size changed must not rate
+    // the object whole as well); once rated or being rated whole, never cut.
     let doc = match load(store, &batch_id).await? {
         Some((_, doc)) => doc,
         None => {
+            if meta.size <= shard_bytes || store.ledger(&batch_id).await?.is_some() {
+                return Ok(None);
+            }
             let Some((format, header_end, bounds)) = plan(objects, loc, &meta, shard_bytes).await?
             else {
                 return Ok(None);
@@ -543,8 +558,14 @@ pub async fn status<S: Store, O: Objects>(
         for (k, x) in doc.summary().as_object().expect("an object") {
             v[k] = x.clone();
         }
-        if let Some(report) = &doc.report {
-            v["report"] = json!(report);
+        // The report of this upload only (an earlier upload's may still be in the bucket).
+        match &doc.report {
+            Some(report) => v["report"] = json!(report),
+            None => {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("report");
+                }
+            }
         }
     }
     Ok(v)
@@ -618,13 +639,38 @@ fn refuses(e: &RaterError) -> bool {
     !(e.retryable() || e.http_status() >= 500)
 }
 
-/// An error body with at most [`SHARD_ERRORS_KEPT`] bad records (its `total` counts all).
-fn kept(e: &RaterError) -> Value {
+/// A shard's error as the status document keeps it: bounded, whatever the export, so that
+/// the document stays far below DynamoDB's 400 KB item with every shard refused. The first
+/// [`SHARD_ERRORS_KEPT`] bad records of the first [`SHARDS_WITH_RECORDS_MAX`] refused shards
+/// are kept (the structured fields, line numbers moved to the export's when reported); every
+/// refusal keeps its code, its total and a message of at most [`SHARD_MESSAGE_CHARS_MAX`]
+/// characters (the batch message's record list counts lines from the shard's start, so the
+/// records are the reference, not the text).
+fn kept(e: &RaterError, with_records: bool, n: u32) -> Value {
     let mut body = e.to_json()["error"].take();
-    if let Some(records) = body.get_mut("records").and_then(Value::as_array_mut) {
-        records.truncate(SHARD_ERRORS_KEPT);
+    match body.get_mut("records").and_then(Value::as_array_mut) {
+        Some(records) if with_records => records.truncate(SHARD_ERRORS_KEPT),
+        Some(records) => records.clear(),
+        None => {}
     }
+    let message = match &body["total"] {
+        Value::Number(t) => format!("shard {n}: {t} bad record(s)"),
+        _ => {
+            let text = body["message"].as_str().unwrap_or("").to_string();
+            let first = text.lines().next().unwrap_or("");
+            let cut: String = first.chars().take(SHARD_MESSAGE_CHARS_MAX).collect();
+            format!("shard {n}: {cut}")
+        }
+    };
+    body["message"] = json!(message);
     body
+}
+
+/// Whether the status document still keeps bad records for one more refused shard.
+fn room_for_records(doc: &Fanout) -> bool {
+    let refused = doc.checked.values().filter(|c| c.error.is_some()).count()
+        + doc.rated.values().filter(|r| r.error.is_some()).count();
+    refused < SHARDS_WITH_RECORDS_MAX
 }
 
 /// Handles one shard message: checks or rates the shard, records its report, and moves the
@@ -656,11 +702,6 @@ pub async fn handle<S: Store, O: Objects>(
         });
     }
     let n = msg.shard;
-    let header = if doc.header_end > 0 {
-        get(objects, &doc.loc(), &doc.meta(), 0, doc.header_end).await?
-    } else {
-        Vec::new()
-    };
     let sub_id = shard_batch_id(&doc.batch_id, n);
     let doc = match msg.step {
         Step::Check => {
@@ -668,8 +709,7 @@ pub async fn handle<S: Store, O: Objects>(
                 doc
             } else {
                 let lines = Arc::new(AtomicU64::new(0));
-                let checked =
-                    check(store, config, objects, &doc, &header, n, &sub_id, &lines).await;
+                let checked = check(store, config, objects, &doc, n, &sub_id, &lines).await;
                 let checked = match checked {
                     Ok(records) => Checked {
                         lines: lines.load(Ordering::Relaxed),
@@ -679,7 +719,7 @@ pub async fn handle<S: Store, O: Objects>(
                     Err(e) if refuses(&e) => Checked {
                         lines: lines.load(Ordering::Relaxed),
                         records: 0,
-                        error: Some(kept(&e)),
+                        error: Some(kept(&e, room_for_records(&doc), n)),
                     },
                     Err(e) => return Err(e),
                 };
@@ -704,10 +744,10 @@ pub async fn handle<S: Store, O: Objects>(
                     ),
                 });
             } else {
-                let rated = match rate(store, config, objects, &doc, &header, n, &sub_id).await {
+                let rated = match rate(store, config, objects, &doc, n, &sub_id).await {
                     Ok(r) => r,
                     Err(e) if refuses(&e) => {
-                        let mut error = kept(&e);
+                        let mut error = kept(&e, room_for_records(&doc), n);
                         renumber(&mut error, lines_before(&doc, n), n);
                         Rated {
                             batch_id: sub_id.clone(),
@@ -736,6 +776,16 @@ pub async fn handle<S: Store, O: Objects>(
     Ok(answer)
 }
 
+/// The CSV header line every shard is read after (nothing for JSON Lines). Read inside the
+/// round's work, so that a replaced or deleted object is the shard's refusal, recorded, not
+/// a message dropped.
+async fn header_of<O: Objects>(objects: &O, doc: &Fanout) -> Result<Vec<u8>, RaterError> {
+    match doc.header_end {
+        0 => Ok(Vec::new()),
+        end => get(objects, &doc.loc(), &doc.meta(), 0, end).await,
+    }
+}
+
 /// The check round for one shard: everything that can refuse it, nothing written. Answers
 /// its records.
 #[allow(clippy::too_many_arguments)]
@@ -744,11 +794,11 @@ async fn check<S: Store, O: Objects>(
     config: &RaterConfig,
     objects: &O,
     doc: &Fanout,
-    header: &[u8],
     n: u32,
     sub_id: &str,
     lines: &Arc<AtomicU64>,
 ) -> Result<u64, RaterError> {
+    let header = &header_of(objects, doc).await?;
     let batch = shard_pass(
         objects,
         config,
@@ -769,7 +819,6 @@ async fn rate<S: Store, O: Objects>(
     config: &RaterConfig,
     objects: &O,
     doc: &Fanout,
-    header: &[u8],
     n: u32,
     sub_id: &str,
 ) -> Result<Rated, RaterError> {
@@ -783,6 +832,7 @@ async fn rate<S: Store, O: Objects>(
             })
         }
         _ => {
+            let header = &header_of(objects, doc).await?;
             let batch = shard_pass(objects, config, doc, header, n, &Pass::default(), None)?;
             let reread = |pass: &Pass<'_>| shard_pass(objects, config, doc, header, n, pass, None);
             rate_aggregated(

@@ -485,6 +485,63 @@ async fn a_bad_record_in_one_shard_refuses_the_whole_export_naming_its_line() {
         invoice.bill.total.to_string(),
         golden["total"].as_str().unwrap()
     );
+    // The first upload's report is still in the bucket; the status of this upload names none.
+    let status = rater::shards::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "rated", "{status}");
+    assert!(status.get("report").is_none(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shard_refused_keeps_the_status_document_small_and_the_report_whole_in_totals() {
+    let (_d, store) = store();
+    let config = config();
+    // 4,000 records, every one with a negative quantity, in about 60 shards.
+    let bad: String = (0..4000)
+        .map(|i| line_with_id(&format!("r-{i}"), &format!("vm-{i}"), "-1", 1 + i % 27) + "\n")
+        .collect();
+    let objects = Memory::sharding(bad.len() as u64 / 60);
+    let key = "exports/all-bad.jsonl";
+    objects.put_export(key, bad.as_bytes());
+    let out = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    let shards = out[0].shards.unwrap();
+    assert!(shards >= 55, "{out:?}");
+    drain(&store, &config, &objects).await;
+    let batch = out[0].batch_id.clone().unwrap();
+    let (_, body) = store.fanout(&batch).await.unwrap().unwrap();
+    assert!(
+        body.len() < 64 << 10,
+        "{} bytes for {shards} refused shards: far below DynamoDB's 400 KB item",
+        body.len()
+    );
+    let report = objects.0.lock().unwrap().objects[&report_key(key)]
+        .0
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(report["error"]["total"], 4000, "every bad record counted");
+    let listed = report["error"]["records"].as_array().unwrap();
+    assert_eq!(
+        listed.len(),
+        rater::shards::SHARDS_WITH_RECORDS_MAX * rater::shards::SHARD_ERRORS_KEPT
+    );
+    // Lines of the export, each once (record r-i is on line i + 1).
+    let lines: std::collections::BTreeSet<u64> = listed
+        .iter()
+        .map(|r| r["index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines.len(), listed.len());
+    for r in listed {
+        let id = r["record_id"].as_str().unwrap();
+        let i: u64 = id.strip_prefix("r-").unwrap().parse().unwrap();
+        assert_eq!(r["index"].as_u64(), Some(i + 1), "{r}");
+    }
+    assert_eq!(
+        report["shard_errors"].as_array().unwrap().len(),
+        shards as usize
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
