@@ -885,75 +885,74 @@ async fn advance_once<S: Store, O: Objects>(
     let all = doc.shards() as usize;
     match doc.state {
         State::Checking if doc.checked.len() == all => {
-            let refused = doc.checked.values().any(|c| c.error.is_some());
-            let next = if refused {
-                let report = ObjectLoc {
-                    bucket: doc.bucket.clone(),
-                    key: report_key(&doc.key),
-                };
-                objects
-                    .put(
-                        &report,
-                        rejection_report(&doc, config.now_s(), false),
-                        "application/json",
-                    )
-                    .await
-                    .map_err(|p| export_error(&report, p))?;
-                State::Rejected
-            } else {
+            let next = if doc.passed() {
                 let mut rating = doc.clone();
                 rating.state = State::Rating;
                 send_pending(objects, &rating).await?;
                 State::Rating
+            } else {
+                put_report(objects, &doc, config.now_s(), false).await?;
+                State::Rejected
             };
-            let now = config.now_s();
-            update(store, &doc.batch_id, |d| {
-                if d.state != State::Checking {
-                    return false;
-                }
-                d.state = next;
-                if next == State::Rejected {
-                    d.report = Some(report_key(&d.key));
-                    d.finished_s = Some(now);
-                }
-                true
-            })
-            .await
+            move_to(store, &doc, State::Checking, next, config.now_s()).await
         }
         State::Rating if doc.rated.len() == all => {
             let next = if doc.rated.values().any(|r| r.error.is_some()) {
-                let report = ObjectLoc {
-                    bucket: doc.bucket.clone(),
-                    key: report_key(&doc.key),
-                };
-                objects
-                    .put(
-                        &report,
-                        rejection_report(&doc, config.now_s(), true),
-                        "application/json",
-                    )
-                    .await
-                    .map_err(|p| export_error(&report, p))?;
+                put_report(objects, &doc, config.now_s(), true).await?;
                 State::PartlyRated
             } else {
                 State::Rated
             };
-            let now = config.now_s();
-            update(store, &doc.batch_id, |d| {
-                if d.state != State::Rating {
-                    return false;
-                }
-                d.state = next;
-                d.finished_s = Some(now);
-                if next == State::PartlyRated {
-                    d.report = Some(report_key(&d.key));
-                }
-                true
-            })
-            .await
+            move_to(store, &doc, State::Rating, next, config.now_s()).await
         }
         _ => Ok(doc),
     }
+}
+
+/// Writes the export's rejection report ([`rejection_report`]) beside it.
+async fn put_report<O: Objects>(
+    objects: &O,
+    doc: &Fanout,
+    now_s: i64,
+    rated: bool,
+) -> Result<(), RaterError> {
+    let report = ObjectLoc {
+        bucket: doc.bucket.clone(),
+        key: report_key(&doc.key),
+    };
+    objects
+        .put(
+            &report,
+            rejection_report(doc, now_s, rated),
+            "application/json",
+        )
+        .await
+        .map_err(|p| export_error(&report, p))
+}
+
+/// Records the export's move from `from` to `next` (nothing when another invocation made
+/// it first): when it finished, and the report of a refusal.
+async fn move_to<S: Store>(
+    store: &S,
+    doc: &Fanout,
+    from: State,
+    next: State,
+    now_s: i64,
+) -> Result<Fanout, RaterError> {
+    update(store, &doc.batch_id, |d| {
+        if d.state != from {
+            return false;
+        }
+        d.state = next;
+        if next != State::Rating {
+            d.finished_s = Some(now_s);
+        }
+        if matches!(next, State::Rejected | State::PartlyRated) {
+            d.report = Some(report_key(&d.key));
+        }
+        true
+    })
+    .await
 }
 
 /// Moves the bad records of shard `n`'s error body from the shard's line numbers to the
