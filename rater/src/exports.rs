@@ -119,6 +119,16 @@ pub async fn rate_object<S: Store, O: Objects>(
         let sha = summary.content_sha256.clone();
         return crate::invoices::replay(store, config, summary, &sha, account).await;
     }
+    // Cut in shards by the trigger (`crate::shards`): its shards are its batches. Rated whole
+    // as well (the CLI on the same object, say), its records without ids would bill twice.
+    if store.fanout(&batch_id).await?.is_some() {
+        return Err(RaterError::BadRequest {
+            field: "export",
+            message: format!(
+                "{loc} was cut in shards by the exports trigger and is rated by them (its status: GET /exports?key=...); rating it whole as well would bill its records without ids twice"
+            ),
+        });
+    }
     let seen = Seen {
         objects,
         loc,

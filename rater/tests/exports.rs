@@ -345,6 +345,23 @@ async fn a_large_export_is_cut_on_lines_and_its_shards_bill_it_exactly_once() {
     assert_eq!(status["records"], 3002, "{status}");
     assert_eq!(status["shards"]["rated"], shards, "{status}");
     assert_usage(&store, &config, &[&export]).await;
+    // The same object rated whole as well (the CLI's `ratecard rate s3://...`) is refused:
+    // its records without ids would bill twice.
+    let err = rater::exports::rate_object(
+        &store,
+        &config,
+        &objects,
+        &loc(key),
+        &ObjectBatch::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cut in shards by the exports trigger"),
+        "{err}"
+    );
+    assert_usage(&store, &config, &[&export]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
