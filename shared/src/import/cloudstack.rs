@@ -4,14 +4,16 @@
 //! (account, resource, record id, stopped-hour pairing, root volumes).
 
 use std::collections::HashMap;
+use std::io::{BufRead, Read};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::document::{json_document_error, parse_items, Items};
-use super::format::{Converted, Format, ImportError};
+use super::document::json_document_error;
+use super::format::{Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
 };
@@ -23,23 +25,6 @@ use crate::mapping::{
 };
 use crate::unit::Unit;
 use crate::usage::UsageRecord;
-
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(borrow)]
-    listusagerecordsresponse: Option<Body<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Body<'a> {
-    #[serde(borrow)]
-    count: Option<&'a RawValue>,
-    #[serde(borrow)]
-    usagerecord: Option<Items<'a>>,
-    #[serde(borrow)]
-    errorcode: Option<&'a RawValue>,
-    errortext: Option<String>,
-}
 
 /// The fields of a usage record the importer reads; CloudStack's others (`usage`,
 /// `description`...) are ignored. Values are kept raw because
@@ -144,30 +129,127 @@ enum Parsed {
     Allocated(VmPeriod, Decimal, UsageRecord),
 }
 
-/// Converts a whole `listUsageRecords` response (or a bare array of usage records).
-pub(super) fn convert(
-    text: &str,
+/// Reads a `listUsageRecords` response (or a bare array of usage records) from `reader` one
+/// usage record at a time: each is converted as it is read and handed to `emit` (stopped hours,
+/// which need every RUNNING_VM record of their VM, at the end), each bad one to `refuse`.
+/// Memory grows with the VMs (running hours by VM period), the ALLOCATED_VM records (held until
+/// the end) and the record ids (a record id seen twice is a page fetched twice), not with the
+/// document's bytes. A document whose `count` differs from its records, that is an API error
+/// response or that holds more than `max_records` records (`CLOUDSTACK_RECORDS_MAX`) is
+/// refused at its end (past the limit, records are only counted); the caller has stored nothing yet, since a batch
+/// is stored only once its import succeeded. Answers the usage records read and the records
+/// left out (stopped hours of zero).
+pub(super) fn stream<R: Read>(
+    reader: R,
     catalog: &Catalog,
     mapping: &CloudStackMapping,
-) -> Result<Converted, ImportError> {
-    let items = match text.trim_start().as_bytes().first() {
-        Some(b'[') => parse_items(text, Format::CloudStack)?,
-        _ => response_items(text)?,
+    max_records: usize,
+    emit: &mut dyn FnMut(usize, UsageRecord),
+    refuse: &mut dyn FnMut(RecordError),
+) -> Result<(u64, u64), ImportError> {
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+    // A byte-order mark is not JSON; the whole-document reader skipped it too.
+    let head = reader.fill_buf().map_err(read_error)?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    let mut conv = Converter {
+        resolver: Resolver::new(catalog),
+        mapping,
+        running: HashMap::new(),
+        allocated: Vec::new(),
+        ids: HashMap::new(),
+        items: 0,
+        max_records: max_records as u64,
+        skipped: 0,
+        emit,
+        refuse,
     };
-    let mut out = Converted {
-        items: items.len() as u64,
-        ..Converted::default()
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let top = TopSeed { conv: &mut conv }
+        .deserialize(&mut de)
+        .and_then(|b| de.end().map(|()| b))
+        .map_err(|e| match e.is_io() {
+            true => read_error(e),
+            false => json_document_error(Format::CloudStack, &e),
+        })?;
+    if conv.items > conv.max_records {
+        return Err(ImportError::TooLarge {
+            format: Format::CloudStack,
+            what: "records per document",
+            max: conv.max_records,
+        });
+    }
+    let shape = |message: String| ImportError::Shape {
+        format: Format::CloudStack,
+        message,
     };
-    let resolver = Resolver::new(catalog);
-    let mut running: HashMap<VmPeriod, Decimal> = HashMap::new();
-    let mut allocated = Vec::new();
-    let mut ids: HashMap<String, usize> = HashMap::new();
-    for (index, raw) in items.iter().enumerate() {
-        let parsed = match parse_record(index, raw, &resolver, mapping) {
+    if let Some(body) = top {
+        let Some(body) = body else {
+            return Err(shape(
+                "no `listusagerecordsresponse` object at the top level".into(),
+            ));
+        };
+        if body.errorcode.is_some() || body.errortext.is_some() {
+            return Err(shape(format!(
+                "the export is a CloudStack API error response ({}: {})",
+                body.errorcode.as_deref().map_or("?", RawValue::get),
+                body.errortext.as_deref().unwrap_or("no error text")
+            )));
+        }
+        if let Some(count) = body.count {
+            let count_ok = raw_text(Some(&count))
+                .ok()
+                .flatten()
+                .and_then(|c| c.parse::<u64>().ok())
+                == Some(conv.items);
+            if !count_ok {
+                // `count` is the number of records matching the query; fewer records means this
+                // is one page of a paginated answer, and billing it would lose usage.
+                return Err(shape(format!(
+                    "`count` is {} but the response holds {} usage records: fetch every page (pagesize/page) into one document",
+                    count.get(),
+                    conv.items
+                )));
+            }
+        }
+    }
+    conv.stopped_records();
+    Ok((conv.items, conv.skipped))
+}
+
+fn read_error(e: impl std::fmt::Display) -> ImportError {
+    ImportError::Read {
+        message: e.to_string(),
+    }
+}
+
+/// The state of a CloudStack document read one usage record at a time.
+struct Converter<'c, 'f> {
+    resolver: Resolver<'c>,
+    mapping: &'c CloudStackMapping,
+    running: HashMap<VmPeriod, Decimal>,
+    allocated: Vec<(usize, VmPeriod, Decimal, UsageRecord)>,
+    /// Record id -> the first record (0-based position) that carried it.
+    ids: HashMap<Box<str>, usize>,
+    /// Usage records read (past `max_records`, only counted).
+    items: u64,
+    max_records: u64,
+    skipped: u64,
+    emit: &'f mut dyn FnMut(usize, UsageRecord),
+    refuse: &'f mut dyn FnMut(RecordError),
+}
+
+impl Converter<'_, '_> {
+    /// The next usage record of the document.
+    fn item(&mut self, raw: &RawValue) {
+        let index = self.items as usize;
+        self.items += 1;
+        let parsed = match parse_record(index, raw, &self.resolver, self.mapping) {
             Ok(p) => p,
             Err(e) => {
-                out.errors.push(e);
-                continue;
+                (self.refuse)(e);
+                return;
             }
         };
         for parsed in parsed {
@@ -175,100 +257,202 @@ pub(super) fn convert(
                 Parsed::Record(r) | Parsed::Running(_, _, r) | Parsed::Allocated(_, _, r) => r,
             };
             if let Some(id) = &record.record_id {
-                if let Some(first) = ids.insert(id.clone(), index) {
-                    // The same record twice is a page fetched twice: billing both
-                    // double-charges.
-                    let rule = RecordRule::DuplicateRecord { first };
-                    out.errors
-                        .push(record_error(index, Some(id), "usageid", id, rule));
-                    break;
+                match self.ids.get(id.as_str()) {
+                    // One CloudStack record may make several of ours under one id.
+                    Some(&first) if first == index => {}
+                    Some(&first) => {
+                        // The same record twice is a page fetched twice: billing both
+                        // double-charges.
+                        let rule = RecordRule::DuplicateRecord { first };
+                        (self.refuse)(record_error(index, Some(id), "usageid", id, rule));
+                        break;
+                    }
+                    None => {
+                        self.ids.insert(id.as_str().into(), index);
+                    }
                 }
             }
             match parsed {
-                Parsed::Record(r) => out.records.push((index, r)),
+                Parsed::Record(r) => (self.emit)(index, r),
                 Parsed::Running(key, hours, r) => {
-                    *running.entry(key).or_default() += hours;
-                    out.records.push((index, r));
+                    *self.running.entry(key).or_default() += hours;
+                    (self.emit)(index, r);
                 }
-                Parsed::Allocated(key, hours, r) => allocated.push((index, key, hours, r)),
+                Parsed::Allocated(key, hours, r) => self.allocated.push((index, key, hours, r)),
             }
         }
     }
-    stopped_records(&mut out, allocated, &running);
-    Ok(out)
-}
 
-/// The usage records of a `listusagerecordsresponse` envelope, refused whole when it is an API
-/// error response or one page of a paginated answer.
-fn response_items(text: &str) -> Result<Vec<&RawValue>, ImportError> {
-    let shape = |message: String| ImportError::Shape {
-        format: Format::CloudStack,
-        message,
-    };
-    let envelope: Envelope<'_> =
-        serde_json::from_str(text).map_err(|e| json_document_error(Format::CloudStack, &e))?;
-    let Some(body) = envelope.listusagerecordsresponse else {
-        return Err(shape(
-            "no `listusagerecordsresponse` object at the top level".into(),
-        ));
-    };
-    if body.errorcode.is_some() || body.errortext.is_some() {
-        return Err(shape(format!(
-            "the export is a CloudStack API error response ({}: {})",
-            body.errorcode.map_or("?", |c| c.get()),
-            body.errortext.as_deref().unwrap_or("no error text")
-        )));
-    }
-    let items = body.usagerecord.unwrap_or_default();
-    if let Some(count) = body.count {
-        let count_ok = raw_text(Some(count))
-            .ok()
-            .flatten()
-            .and_then(|c| c.parse::<usize>().ok())
-            == Some(items.total);
-        if !count_ok {
-            // `count` is the number of records matching the query; fewer records means this is
-            // one page of a paginated answer, and billing it would lose usage.
-            return Err(shape(format!(
-                "`count` is {} but the response holds {} usage records: fetch every page (pagesize/page) into one document",
-                count.get(),
-                items.total
-            )));
+    /// Stopped hours: each ALLOCATED_VM record less the RUNNING_VM hours of the same VM,
+    /// offering and period; no record when the VM ran all the time it was allocated.
+    fn stopped_records(&mut self) {
+        for (index, key, allocated_hours, mut record) in std::mem::take(&mut self.allocated) {
+            let running_hours = self.running.get(&key).copied().unwrap_or_default();
+            let stopped = allocated_hours - running_hours;
+            if stopped.is_sign_negative() && !stopped.is_zero() {
+                (self.refuse)(record_error(
+                    index,
+                    record.record_id.as_deref(),
+                    "rawusage",
+                    &allocated_hours.to_string(),
+                    RecordRule::AllocatedBelowRunning {
+                        allocated: allocated_hours,
+                        running: running_hours,
+                    },
+                ));
+                continue;
+            }
+            if stopped.is_zero() {
+                // The VM ran all the time it was allocated: no stopped line, rather than a 0 h
+                // line.
+                self.skipped += 1;
+                continue;
+            }
+            record.quantity = stopped;
+            (self.emit)(index, record);
         }
     }
-    items.check_limit(Format::CloudStack)
 }
 
-/// Stopped hours: each ALLOCATED_VM record less the RUNNING_VM hours of the same VM, offering
-/// and period; no record when the VM ran all the time it was allocated.
-fn stopped_records(
-    out: &mut Converted,
-    allocated: Vec<(usize, VmPeriod, Decimal, UsageRecord)>,
-    running: &HashMap<VmPeriod, Decimal>,
-) {
-    for (index, key, allocated_hours, mut record) in allocated {
-        let running_hours = running.get(&key).copied().unwrap_or_default();
-        let stopped = allocated_hours - running_hours;
-        if stopped.is_sign_negative() && !stopped.is_zero() {
-            out.errors.push(record_error(
-                index,
-                record.record_id.as_deref(),
-                "rawusage",
-                &allocated_hours.to_string(),
-                RecordRule::AllocatedBelowRunning {
-                    allocated: allocated_hours,
-                    running: running_hours,
-                },
-            ));
-            continue;
+/// The envelope's fields the importer checks once every usage record went by.
+struct Tail {
+    count: Option<Box<RawValue>>,
+    errorcode: Option<Box<RawValue>>,
+    errortext: Option<String>,
+}
+
+/// The document's top level: a bare array of usage records (`None`), or an object whose
+/// `listusagerecordsresponse` is read (`Some(None)` when it has none).
+struct TopSeed<'a, 'c, 'f> {
+    conv: &'a mut Converter<'c, 'f>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_, '_> {
+    type Value = Option<Option<Tail>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_, '_, '_> {
+    type Value = Option<Option<Tail>>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a listUsageRecords response or an array of usage records")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        Records { conv: self.conv }.visit_seq(seq)?;
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut body = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "listusagerecordsresponse" && body.is_none() {
+                body = map.next_value_seed(BodySeed {
+                    conv: &mut *self.conv,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
         }
-        if stopped.is_zero() {
-            // The VM ran all the time it was allocated: no stopped line, rather than a 0 h line.
-            out.skipped += 1;
-            continue;
+        Ok(Some(body))
+    }
+}
+
+/// The `listusagerecordsresponse` object (`None` when it is `null`).
+struct BodySeed<'a, 'c, 'f> {
+    conv: &'a mut Converter<'c, 'f>,
+}
+
+impl<'de> DeserializeSeed<'de> for BodySeed<'_, '_, '_> {
+    type Value = Option<Tail>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for BodySeed<'_, '_, '_> {
+    type Value = Option<Tail>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a listusagerecordsresponse object")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut tail = Tail {
+            count: None,
+            errorcode: None,
+            errortext: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "count" => tail.count = map.next_value()?,
+                "errorcode" => tail.errorcode = map.next_value()?,
+                "errortext" => tail.errortext = map.next_value()?,
+                "usagerecord" => map.next_value_seed(RecordsSeed {
+                    conv: &mut *self.conv,
+                })?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
-        record.quantity = stopped;
-        out.records.push((index, record));
+        Ok(Some(tail))
+    }
+}
+
+/// The `usagerecord` array (or `null`).
+struct RecordsSeed<'a, 'c, 'f> {
+    conv: &'a mut Converter<'c, 'f>,
+}
+
+impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(Records { conv: self.conv })
+    }
+}
+
+/// Hands each element of an array of usage records to the converter as it is read; past the
+/// converter's `max_records` they are only counted.
+struct Records<'a, 'c, 'f> {
+    conv: &'a mut Converter<'c, 'f>,
+}
+
+impl<'de> Visitor<'de> for Records<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of usage records")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            if self.conv.items < self.conv.max_records {
+                match seq.next_element::<Box<RawValue>>()? {
+                    Some(raw) => self.conv.item(&raw),
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_some() {
+                self.conv.items += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -682,5 +866,87 @@ fn too_large() -> RecordRule {
 fn bad_time() -> RecordRule {
     RecordRule::NotATime {
         format: TimeFormat::CloudStack,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn read(text: &[u8], max: usize) -> Result<(u64, Vec<usize>, usize), ImportError> {
+        let catalog: Catalog =
+            Catalog::from_json(include_str!("../../../examples/catalogs/cloudstack.json")).unwrap();
+        let mapping = CloudStackMapping::default();
+        let (mut records, mut bad) = (Vec::new(), 0usize);
+        let (items, _) = stream(
+            text,
+            &catalog,
+            &mapping,
+            max,
+            &mut |i, _| records.push(i),
+            &mut |_| bad += 1,
+        )?;
+        Ok((items, records, bad))
+    }
+
+    #[test]
+    fn past_the_record_limit_a_document_is_refused_and_the_excess_only_counted() {
+        let items = |n: usize| format!("[{}]", vec!["{}"; n].join(","));
+        // At the limit: read (every `{}` is a bad record, none is dropped unseen).
+        let (n, _, bad) = read(items(10).as_bytes(), 10).unwrap();
+        assert_eq!((n, bad), (10, 10));
+        let e = read(items(11).as_bytes(), 10).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ImportError::TooLarge {
+                    what: "records per document",
+                    max: 10,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // Inside the envelope too, with the count checked only after the limit.
+        let wrapped = format!(
+            r#"{{"listusagerecordsresponse": {{"count": 11, "usagerecord": {}}}}}"#,
+            items(11)
+        );
+        let e = read(wrapped.as_bytes(), 10).unwrap_err();
+        assert!(matches!(e, ImportError::TooLarge { .. }), "{e}");
+    }
+
+    #[test]
+    fn a_reader_failing_half_way_is_a_read_error_not_a_syntax_error() {
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("the connection was reset"));
+                }
+                let n = buf.len().min(self.0.len()).min(7);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let catalog: Catalog =
+            Catalog::from_json(include_str!("../../../examples/catalogs/cloudstack.json")).unwrap();
+        let e = stream(
+            Failing(br#"{"listusagerecordsresponse": {"usagerecord": [{}, "#),
+            &catalog,
+            &CloudStackMapping::default(),
+            10,
+            &mut |_, _| {},
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ImportError::Read { message } if message.contains("reset")),
+            "{e}"
+        );
     }
 }

@@ -13,17 +13,24 @@ use crate::usage::UsageRecord;
 /// leaves room for long tag lists while bounding what one line can make the reader hold.
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
 
-/// Largest CloudStack or Ceilometer document. These are read whole: 64 MiB holds a daily
-/// CloudStack export of about 100,000 records (some 600 bytes each), and parsing borrows from
-/// the text, so the import stays near twice the document's size. Larger clouds export per
-/// domain or convert to canonical CSV, which streams.
+/// Largest Ceilometer document. Ceilometer documents are read whole: parsing borrows from the
+/// text, so the import stays near twice the document's size. Larger clouds export per project
+/// or convert to canonical CSV, which streams. (CloudStack documents stream: see
+/// [`CLOUDSTACK_RECORDS_MAX`].)
 pub const DOCUMENT_BYTES_MAX: usize = 64 * 1024 * 1024;
 
-/// Most records (CloudStack) or samples (Ceilometer) in one document: a daily export of
+/// Most samples in one Ceilometer document (CloudStack: [`CLOUDSTACK_RECORDS_MAX`]): a daily export of
 /// 10,000 VMs, each with a few volumes, IPs and network offerings, at one record per resource
 /// per usage type per day. Checked while parsing, before any record is converted, so that a
 /// document of millions of tiny items cannot make the importer hold millions of entries.
 pub const DOCUMENT_ITEMS_MAX: usize = 200_000;
+
+/// Most usage records in one CloudStack document. CloudStack documents are read one record at
+/// a time (their size in bytes is not limited); what the importer holds grows with the record
+/// ids (a record id seen twice is a page fetched twice), about 80 bytes each, and with the
+/// ALLOCATED_VM records held until the end: 2 million records, two nights of a 10,000-VM
+/// cloud, keep it to a few hundred megabytes at most.
+pub const CLOUDSTACK_RECORDS_MAX: usize = 2_000_000;
 
 /// Longest value quoted in an error message, in characters.
 pub const ERROR_VALUE_CHARS_MAX: usize = 200;

@@ -23,9 +23,11 @@
 //! # Streaming and limits
 //! CSV and JSON Lines are read line by line through a 64 KiB buffer: memory does not grow with
 //! the file, so a 1 GB export imports in a few megabytes plus what the sink keeps. A line is at
-//! most [`LINE_BYTES_MAX`]. CloudStack and Ceilometer answers are single JSON documents (daily
-//! exports), read whole: at most [`DOCUMENT_BYTES_MAX`] bytes and [`DOCUMENT_ITEMS_MAX`] records
-//! or samples, both checked before anything is converted.
+//! most [`LINE_BYTES_MAX`]. CloudStack answers are single JSON documents read one usage record
+//! at a time: any size, at most [`CLOUDSTACK_RECORDS_MAX`] records (memory grows with the record
+//! ids and the VMs, not with the bytes). Ceilometer answers are read whole: at most
+//! [`DOCUMENT_BYTES_MAX`] bytes and [`DOCUMENT_ITEMS_MAX`] samples, both checked before anything
+//! is converted.
 //!
 //! # Canonical CSV
 //! Header [`CSV_HEADER`]: `record_id,account,project,resource,product,meter,quantity,unit,start,end,tags,region`.
@@ -194,8 +196,8 @@ pub use canonical::{
 };
 pub use detect::{detect, DETECT_PREFIX_BYTES};
 pub use format::{
-    Format, ImportError, ImportStats, UnknownFormat, DOCUMENT_BYTES_MAX, DOCUMENT_ITEMS_MAX,
-    ERROR_VALUE_CHARS_MAX, LINE_BYTES_MAX,
+    Format, ImportError, ImportStats, UnknownFormat, CLOUDSTACK_RECORDS_MAX, DOCUMENT_BYTES_MAX,
+    DOCUMENT_ITEMS_MAX, ERROR_VALUE_CHARS_MAX, LINE_BYTES_MAX,
 };
 
 #[cfg(doc)]
@@ -316,13 +318,33 @@ where
     match format {
         Format::Csv => canonical::import_csv(reader, &mut sink, &mut errors, &mut stats)?,
         Format::JsonLines => canonical::import_jsonl(reader, &mut sink, &mut errors, &mut stats)?,
-        Format::CloudStack | Format::Ceilometer => {
+        Format::CloudStack => {
+            // Bad records go straight to the batch's errors (which keep the first ones shown and
+            // count the rest), nearly in record order: the stopped hours, which need the whole
+            // document, come last.
+            let shared = std::cell::RefCell::new(&mut errors);
+            let mut records = 0u64;
+            let (items, skipped) = cloudstack::stream(
+                reader,
+                catalog,
+                &options.cloudstack,
+                CLOUDSTACK_RECORDS_MAX,
+                &mut |i, r| {
+                    records += 1;
+                    if let Err(e) = sink(i, &r) {
+                        shared.borrow_mut().push(e);
+                    }
+                },
+                &mut |e| shared.borrow_mut().push(e),
+            )?;
+            stats.items = items;
+            stats.skipped = skipped;
+            stats.records = records;
+        }
+        Format::Ceilometer => {
             let bytes = text::read_document(reader, DOCUMENT_BYTES_MAX, format)?;
             let text = document::document_text(&bytes, format)?;
-            let mut converted = match format {
-                Format::CloudStack => cloudstack::convert(text, catalog, &options.cloudstack)?,
-                _ => ceilometer::convert(text, catalog, &options.ceilometer)?,
-            };
+            let mut converted = ceilometer::convert(text, catalog, &options.ceilometer)?;
             stats.items = converted.items;
             stats.skipped = converted.skipped;
             readings = std::mem::take(&mut converted.readings);
