@@ -935,8 +935,11 @@ mod tests {
         }
         let catalog: Catalog =
             Catalog::from_json(include_str!("../../../examples/catalogs/cloudstack.json")).unwrap();
+        // The reader fails after the first record and the comma that follows it.
+        let doc = br#"{"listusagerecordsresponse": {"usagerecord": [{}, {}]}}"#;
+        let cut = doc.iter().position(|&b| b == b',').unwrap() + 1;
         let e = stream(
-            Failing(br#"{"listusagerecordsresponse": {"usagerecord": [{}, "#),
+            Failing(&doc[..cut]),
             &catalog,
             &CloudStackMapping::default(),
             10,
