@@ -48,7 +48,7 @@ fn report_loc(export: &ObjectLoc) -> ObjectLoc {
     }
 }
 
-fn export_error(loc: &ObjectLoc, problem: ExportProblem) -> RaterError {
+pub(crate) fn export_error(loc: &ObjectLoc, problem: ExportProblem) -> RaterError {
     RaterError::Export {
         object: loc.to_string(),
         problem,
@@ -91,6 +91,16 @@ fn pass_over<O: Objects>(
         let (input, _) = decompressed(reader, slot.clone()).map_err(|p| export_error(loc, p))?;
         aggregate_pass(config, format, input, window, account, pass)
     });
+    problem_wins(loc, &slot, result)
+}
+
+/// A pass's result, where a problem the object reader met (kept in `slot`) replaces the
+/// importer's view of the failure it caused.
+pub(crate) fn problem_wins<T>(
+    loc: &ObjectLoc,
+    slot: &ProblemSlot,
+    result: Result<T, RaterError>,
+) -> Result<T, RaterError> {
     let problem = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
     match (result, problem) {
         (Err(_), Some(p)) => Err(export_error(loc, p)),

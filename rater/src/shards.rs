@@ -51,10 +51,10 @@ use serde_json::{json, Value};
 use crate::aggregate::{aggregate_pass, Aggregated, Pass};
 use crate::batch::{check_before_writing, rate_aggregated};
 use crate::config::RaterConfig;
-use crate::error::{ExportProblem, RaterError, StoreError};
+use crate::error::{RaterError, StoreError};
 use crate::exports::{
-    batch_id_of, decode_event_key, rate_and_report, refused, report_key, window_of_key,
-    ExportOutcome, S3Event, REJECTED_PREFIX,
+    batch_id_of, decode_event_key, export_error, problem_wins, rate_and_report, refused,
+    report_key, window_of_key, ExportOutcome, S3Event, REJECTED_PREFIX,
 };
 use crate::import::Format;
 use crate::model::{Ledger, Mode};
@@ -245,13 +245,6 @@ pub struct ShardMessage {
 /// The batch id shard `n` of an export is rated under.
 pub fn shard_batch_id(batch_id: &str, n: u32) -> String {
     format!("{batch_id}-{n:04}")
-}
-
-fn export_error(loc: &ObjectLoc, problem: ExportProblem) -> RaterError {
-    RaterError::Export {
-        object: loc.to_string(),
-        problem,
-    }
 }
 
 async fn get<O: Objects>(
@@ -626,11 +619,7 @@ fn shard_pass<O: Objects>(
         }
         r
     });
-    let problem = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
-    match (result, problem) {
-        (Err(_), Some(p)) => Err(export_error(&loc, p)),
-        (r, _) => r,
-    }
+    problem_wins(&loc, &slot, result)
 }
 
 /// Whether an error is the export's (recorded as the shard's refusal) rather than ours or
@@ -788,7 +777,6 @@ async fn header_of<O: Objects>(objects: &O, doc: &Fanout) -> Result<Vec<u8>, Rat
 
 /// The check round for one shard: everything that can refuse it, nothing written. Answers
 /// its records.
-#[allow(clippy::too_many_arguments)]
 async fn check<S: Store, O: Objects>(
     store: &S,
     config: &RaterConfig,
