@@ -707,3 +707,48 @@ fn dechunk(mut raw: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// The notification S3 sends for a PUT of `key` in `bucket` (event structure version 2.1), the
+/// key URL-encoded as S3 encodes it (a space is `+`).
+pub fn s3_event(bucket: &str, key: &str, size: usize, etag: &str) -> Value {
+    let encoded: String = key
+        .bytes()
+        .map(|b| match b {
+            b' ' => "+".to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect();
+    serde_json::json!({"Records": [{
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "awsRegion": "us-east-1",
+        "eventTime": "2017-02-15T02:00:00.000Z",
+        "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "AWS:AROAE2E:nightly"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "E2E", "x-amz-id-2": "e2e"},
+        "s3": {
+            "s3SchemaVersion": "1.0",
+            "configurationId": "exports",
+            "bucket": {"name": bucket, "ownerIdentity": {"principalId": "E2E"}, "arn": format!("arn:aws:s3:::{bucket}")},
+            "object": {"key": encoded, "size": size, "eTag": etag.trim_matches('"'), "sequencer": "0055AED6DCD90281E5"}
+        }
+    }]})
+}
+
+/// Runs the `ratecard` CLI built in `bin` from the workspace root with `env` added.
+pub fn run_ratecard(
+    bin: &Path,
+    env: &[(&'static str, String)],
+    args: &[&str],
+) -> std::process::Output {
+    Command::new(bin.join("ratecard"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(workspace_root())
+        .output()
+        .expect("run ratecard")
+}

@@ -16,37 +16,6 @@ const BUCKET: &str = "ratecard-exports-e2e";
 const OPERATOR: &str = "arn:aws:sts::123456789012:assumed-role/billing-ops/alice";
 const UPLOADER: &str = "arn:aws:sts::123456789012:assumed-role/exporter/nightly";
 
-/// The notification S3 sends for a PUT (event structure version 2.1), key URL-encoded as S3
-/// encodes it.
-fn s3_event(key: &str, size: usize, etag: &str) -> Value {
-    let encoded: String = key
-        .bytes()
-        .map(|b| match b {
-            b' ' => "+".to_string(),
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect();
-    json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2017-02-15T02:00:00.000Z",
-        "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "AWS:AROAE2E:nightly"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "E2E", "x-amz-id-2": "e2e"},
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "exports",
-            "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "E2E"}, "arn": format!("arn:aws:s3:::{BUCKET}")},
-            "object": {"key": encoded, "size": size, "eTag": etag.trim_matches('"'), "sequencer": "0055AED6DCD90281E5"}
-        }
-    }]})
-}
-
 fn compress(tool: &str, bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut child = Command::new(tool)
@@ -72,7 +41,7 @@ struct Deployment {
 impl Deployment {
     fn put(&self, key: &str, body: &[u8]) -> Value {
         let etag = self.moto.put(BUCKET, key, body);
-        s3_event(key, body.len(), &etag)
+        e2e::s3_event(BUCKET, key, body.len(), &etag)
     }
 
     /// Delivers an S3 event and answers the function's `exports` outcomes.
@@ -132,12 +101,7 @@ fn expected(name: &str) -> (String, u64) {
 }
 
 fn cli(bin: &std::path::Path, env: &[(&'static str, String)], args: &[&str]) -> (bool, String) {
-    let out = Command::new(bin.join("ratecard"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(e2e::workspace_root())
-        .output()
-        .expect("run ratecard");
+    let out = e2e::run_ratecard(bin, env, args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -335,7 +299,12 @@ fn exports_dropped_in_s3_are_rated_once_and_bad_ones_get_a_report() {
     assert_eq!(d.total("bu1user1"), bu1, "refused exports bill nothing");
 
     // An event for an object deleted (or never there): refused, said so.
-    let out = d.deliver(s3_event("exports/cloudstack/gone.json", 10, "\"0\""));
+    let out = d.deliver(e2e::s3_event(
+        BUCKET,
+        "exports/cloudstack/gone.json",
+        10,
+        "\"0\"",
+    ));
     assert_eq!(out[0]["code"], "export_missing", "{out:?}");
     assert_eq!(d.status("exports/nothing.json")["status"], "missing");
     // A key not rated yet.

@@ -57,22 +57,6 @@ fn export(tag: &str, bytes: usize) -> (Vec<u8>, u64) {
     (out, records)
 }
 
-fn s3_event(key: &str, size: usize, etag: &str) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": "us-east-1",
-        "eventTime": "2017-02-28T02:00:00.000Z",
-        "eventName": "ObjectCreated:Put",
-        "s3": {
-            "s3SchemaVersion": "1.0",
-            "configurationId": "exports",
-            "bucket": {"name": BUCKET, "arn": format!("arn:aws:s3:::{BUCKET}")},
-            "object": {"key": key, "size": size, "eTag": etag.trim_matches('"')}
-        }
-    }]})
-}
-
 /// A message as SQS hands it out, and the event Lambda's SQS event source makes of it.
 #[derive(Clone)]
 struct Message {
@@ -92,7 +76,7 @@ struct Deployment {
 impl Deployment {
     fn put(&self, key: &str, body: &[u8]) -> Value {
         let etag = self.moto.put(BUCKET, key, body);
-        s3_event(key, body.len(), &etag)
+        e2e::s3_event(BUCKET, key, body.len(), &etag)
     }
 
     fn invoke(&self, event: Value) -> Value {
@@ -181,12 +165,7 @@ impl Deployment {
 }
 
 fn cli(bin: &std::path::Path, env: &[(&'static str, String)], args: &[&str]) -> String {
-    let out = Command::new(bin.join("ratecard"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(e2e::workspace_root())
-        .output()
-        .expect("run ratecard");
+    let out = e2e::run_ratecard(bin, env, args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
