@@ -34,18 +34,28 @@ fi
 
 stamp=$dist/.ratecard-build
 # Everything that goes into the build: the app, its engine, the wholesale catalog, the build setup.
-inputs="frontend/src $html frontend/style.css frontend/sw.js frontend/tools/finish-dist.mjs frontend/public frontend/Cargo.toml frontend/env.sh Cargo.lock Cargo.toml Trunk.toml shared/src shared/Cargo.toml examples/catalogs"
+inputs="frontend/src $html frontend/style.css frontend/sw.js frontend/tools/finish-dist.mjs frontend/tools/prerender.mjs frontend/tools/package-lock.json frontend/public frontend/Cargo.toml frontend/env.sh Cargo.lock Cargo.toml Trunk.toml shared/src shared/Cargo.toml examples/catalogs"
 if [ -z "$force" ] && [ -f "$stamp" ] \
     && [ "$(cat "$stamp")" = "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" ] \
     && [ -z "$(find $inputs -newer "$stamp" -print -quit)" ]; then
   echo "storefront: $dist/ is up to date"
   exit 0
 fi
+# wasm-opt and playwright-core (prerender) as the lock file has them.
+frontend/tools/npm-ci.sh frontend/tools
 for tool in trunk wasm-bindgen wasm-opt; do
   command -v "$tool" >/dev/null || { echo "storefront: $tool is missing; run frontend/install-tools.sh" >&2; exit 1; }
 done
 echo "storefront: trunk build $html $release --dist $dist"
 trunk build "$html" $release --dist "$dist"
+# Each storefront's first screen, rendered by the app in Chromium, as the page `/` answers on its
+# hostnames (frontend/tools/prerender.mjs). The bench and dev builds get unrendered copies: the
+# tests that use them measure or preview the app itself.
+if [ "$dist" = dist ]; then
+  node frontend/tools/prerender.mjs "$dist"
+else
+  node frontend/tools/prerender.mjs --plain "$dist"
+fi
 # The service worker (offline use) and the brotli/gzip copies the local server sends.
 node frontend/tools/finish-dist.mjs "$dist"
 printf '%s' "$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS" > "$stamp"

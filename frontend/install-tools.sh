@@ -29,10 +29,7 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   apt-get update && apt-get install -y chromium chromium-driver
 fi
 
-# wasm-opt 132 runs on node; Debian's binaryen 108 produces a broken app.
-for dir in frontend/tools tests/browser; do
-  if [ ! -d "$REPO/$dir/node_modules" ]; then
-    (cd "$REPO/$dir" && npm ci --no-audit --no-fund)
-  fi
-done
+# wasm-opt 132 runs on node (Debian's binaryen 108 produces a broken app); playwright-core
+# prerenders the storefronts and drives the browser tests.
+"$REPO/frontend/tools/npm-ci.sh" frontend/tools tests/browser
 echo "storefront tools: ready"

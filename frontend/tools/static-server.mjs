@@ -5,8 +5,9 @@
 //
 // In production mode (the default) every request goes through the CDN's own rules,
 // infra/cdn/tenant-router.js, with the hostname map of <dir>/resellers.json: a reseller's hostname
-// is served only that reseller's catalog, brand and index; any other hostname is the provider's
-// and is served only the direct catalog. `--dev` serves every file to every hostname, so that
+// is served only that reseller's catalog, brand and index, and `/` is its prerendered page
+// (storefronts/<reseller>.html); any other hostname is the provider's and is served only the
+// direct catalog and page. `--dev` serves every file to every hostname, so that
 // `?reseller=` previews of a development build (frontend/serve.sh --dev) can fetch any catalog.
 
 import { createServer } from 'node:http';
@@ -111,6 +112,7 @@ export function serve(dir, port = 0, { dev = false } = {}) {
     try {
       // The path exactly as sent (no decoding, no dot-segment removal): the edge sees it so too.
       const rawPath = req.url.split('?')[0];
+      let url = req.url;
       if (!dev) {
         const decision = router.route(await hostnames(root), req.headers.host, rawPath);
         if (decision.action === 'deny') throw new Error('not served to this host');
@@ -119,8 +121,10 @@ export function serve(dir, port = 0, { dev = false } = {}) {
           res.end(req.method === 'HEAD' ? undefined : decision.body);
           return;
         }
+        // The page is the tenant's prerendered one (frontend/tools/prerender.mjs).
+        if (decision.action === 'rewrite') url = decision.path;
       }
-      const path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+      const path = decodeURIComponent(new URL(url, 'http://x').pathname);
       let file = normalize(join(root, path));
       // Never serve outside the root, whatever the request path holds.
       if (file !== root && !file.startsWith(root + sep)) {

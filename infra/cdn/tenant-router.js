@@ -17,8 +17,13 @@
 //   /catalogs/<tenant>/<version>.json (its published versions, which share links pin); under
 //   /brands/ only /brands/<reseller>/... (nothing for the provider's hosts); in any letter case,
 //   anything else there is refused;
-// - every other path passes unchanged. Nothing is rewritten to a host-dependent file, so a
-//   cache keyed by the path alone never hands one tenant's file to another.
+// - the page itself, / or /index.html, is rewritten to /storefronts/<tenant>.html: the
+//   tenant's storefront prerendered at build time (frontend/tools/prerender.mjs), so its
+//   visitors see its brand and prices before the app has loaded. A viewer-request rewrite
+//   happens before the cache lookup, so the cache key is the tenant's own file;
+// - under /storefronts/ only /storefronts/<tenant>.html, in any letter case;
+// - every other path passes unchanged. Nothing else is rewritten, so a cache keyed by the path
+//   alone never hands one tenant's file to another.
 
 // Hostname -> reseller id. Empty here; the template replaces this line at deploy time with the
 // StorefrontHostnames parameter (the `hostnames` of dist/resellers.json).
@@ -50,7 +55,8 @@ function indexOf(hostnames, tenant) {
   return JSON.stringify({ schema_version: 1, hostnames: own, storefronts: [tenant] });
 }
 
-// What to do with a request: { action: 'pass' }, { action: 'index', body } or { action: 'deny' }.
+// What to do with a request: { action: 'pass' }, { action: 'rewrite', path },
+// { action: 'index', body } or { action: 'deny' }.
 // `path` is the request path as sent, without the query string.
 function route(hostnames, hostHeader, path) {
   var tenant = tenantOf(hostnames, hostHeader);
@@ -60,6 +66,12 @@ function route(hostnames, hostHeader, path) {
   var lower = path.toLowerCase();
   if (lower === '/resellers.json') {
     return { action: 'index', tenant: tenant, body: indexOf(hostnames, tenant) };
+  }
+  if (path === '/' || path === '/index.html') {
+    return { action: 'rewrite', tenant: tenant, path: '/storefronts/' + tenant + '.html' };
+  }
+  if (lower === '/storefronts' || lower.indexOf('/storefronts/') === 0) {
+    return { action: path === '/storefronts/' + tenant + '.html' ? 'pass' : 'deny', tenant: tenant };
   }
   if (lower === '/catalogs' || lower.indexOf('/catalogs/') === 0) {
     var own = '/catalogs/' + tenant;
@@ -81,6 +93,10 @@ function handler(event) {
   var host = request.headers.host ? request.headers.host.value : '';
   var decision = route(HOSTNAMES, host, request.uri);
   if (decision.action === 'pass') return request;
+  if (decision.action === 'rewrite') {
+    request.uri = decision.path;
+    return request;
+  }
   if (decision.action === 'index') {
     return {
       statusCode: 200,

@@ -25,6 +25,9 @@ const HOSTNAMES = {
 /** A scratch site: each file's content names it, so a body tells which file was served. */
 const FILES = {
   'index.html': '<!-- index -->',
+  'storefronts/direct.html': '<!-- direct storefront -->',
+  'storefronts/acme.html': '<!-- acme storefront -->',
+  'storefronts/nimbus.html': '<!-- nimbus storefront -->',
   'frontend-0123abcd_bg.wasm': 'wasm',
   'catalogs/direct.json': '{"id":"wholesale"}',
   'catalogs/acme.json': '{"id":"wholesale@acme"}',
@@ -45,9 +48,18 @@ const DIRECT_INDEX = { schema_version: 1, hostnames: {}, storefronts: ['direct']
  * The variants are the ways a path can name a file it does not spell plainly.
  */
 const CASES = [
-  // A reseller's host: its own catalog, brand and index, the app, and nothing else.
-  ['acme.localhost:8080', '/', 'index.html'],
-  ['acme.localhost:8080', '/index.html', 'index.html'],
+  // A reseller's host: its own prerendered page, catalog, brand and index, the app, and nothing else.
+  ['acme.localhost:8080', '/', 'storefronts/acme.html'],
+  ['acme.localhost:8080', '/index.html', 'storefronts/acme.html'],
+  ['acme.localhost:8080', '/?reseller=nimbus', 'storefronts/acme.html'],
+  ['acme.localhost:8080', '/storefronts/acme.html', 'storefronts/acme.html'],
+  ['acme.localhost:8080', '/storefronts/nimbus.html', 404],
+  ['acme.localhost:8080', '/storefronts/direct.html', 404],
+  ['acme.localhost:8080', '/storefronts/ACME.html', 404],
+  ['acme.localhost:8080', '/Storefronts/nimbus.html', 404],
+  ['acme.localhost:8080', '/storefronts/', 404],
+  ['acme.localhost:8080', '/storefronts/acme.html/../nimbus.html', 404],
+  ['acme.localhost:8080', '/storefronts/%6eimbus.html', 404],
   ['acme.localhost:8080', '/frontend-0123abcd_bg.wasm', 'frontend-0123abcd_bg.wasm'],
   ['acme.localhost:8080', '/catalogs/acme.json', 'catalogs/acme.json'],
   ['acme.localhost:8080', '/brands/acme/logo.svg', 'brands/acme/logo.svg'],
@@ -103,8 +115,13 @@ const CASES = [
   ['nimbus.localhost', '/catalogs/nimbus.json', 'catalogs/nimbus.json'],
   ['nimbus.localhost', '/catalogs/acme.json', 404],
   ['nimbus.localhost', '/catalogs/direct.json', 404],
+  ['nimbus.localhost', '/', 'storefronts/nimbus.html'],
+  ['nimbus.localhost', '/storefronts/acme.html', 404],
   // The provider's own hosts (any host not mapped): the direct catalog, no reseller's anything.
   ['127.0.0.1:8080', '/catalogs/direct.json', 'catalogs/direct.json'],
+  ['127.0.0.1:8080', '/', 'storefronts/direct.html'],
+  ['127.0.0.1:8080', '/index.html', 'storefronts/direct.html'],
+  ['127.0.0.1:8080', '/storefronts/acme.html', 404],
   ['127.0.0.1:8080', '/resellers.json', DIRECT_INDEX],
   ['127.0.0.1:8080', '/catalogs/acme.json', 404],
   ['127.0.0.1:8080', '/catalogs/direct/2017-02.1.json', 'catalogs/direct/2017-02.1.json'],
@@ -152,10 +169,13 @@ function get(port, host, path) {
   });
 }
 
-/** `expect` as (status, body): a file's content, an index's JSON, or 404. */
-function expected(expect) {
+/**
+ * `expect` as (status, body): a file's content, an index's JSON, or 404; `uri` is the path the
+ * request goes on to the bucket with (the page is rewritten to the tenant's prerendered one).
+ */
+function expected(expect, path) {
   if (expect === 404) return { status: 404 };
-  if (typeof expect === 'string') return { status: 200, body: FILES[expect] };
+  if (typeof expect === 'string') return { status: 200, body: FILES[expect], uri: `/${expect}`, rewritten: `/${expect}` !== uriOf(path) };
   return { status: 200, index: expect };
 }
 
@@ -166,10 +186,11 @@ test('route: the rules give each host only its own storefront', () => {
   const { route } = loadRouter();
   for (const [host, path, expect] of CASES) {
     const d = route(HOSTNAMES, host, uriOf(path));
-    const want = expected(expect);
+    const want = expected(expect, path);
     const what = `${host} ${path}`;
     if (want.status === 404) assert.equal(d.action, 'deny', what);
     else if (want.index) assert.deepEqual(JSON.parse(d.body), want.index, what);
+    else if (want.rewritten) assert.deepEqual([d.action, d.path], ['rewrite', want.uri], what);
     else assert.equal(d.action, 'pass', what);
   }
 });
@@ -186,7 +207,7 @@ test('handler: the CloudFront entry point with the map substituted as at deploy 
     };
     const event = { version: '1.0', context: { eventType: 'viewer-request' }, viewer: { ip: '192.0.2.1' }, request };
     const out = handler(event);
-    const want = expected(expect);
+    const want = expected(expect, path);
     const what = `${host} ${path}`;
     if (want.status === 404) {
       assert.equal(out.statusCode, 404, what);
@@ -196,8 +217,8 @@ test('handler: the CloudFront entry point with the map substituted as at deploy 
       assert.equal(out.headers['content-type'].value, 'application/json; charset=utf-8');
       assert.deepEqual(JSON.parse(out.body.data), want.index, what);
     } else {
-      assert.equal(out, request, `${what}: the request goes on to the bucket unchanged`);
-      assert.equal(out.uri, uriOf(path), what);
+      assert.equal(out, request, `${what}: the request goes on to the bucket`);
+      assert.equal(out.uri, want.uri, what);
     }
   }
 });
@@ -207,7 +228,7 @@ test('static server, production mode: the same answers over HTTP', async () => {
     const got = await get(prod.port, host, path);
     const what = `${host} ${path}`;
     // Node's HTTP server refuses an HTTP/1.1 request without a Host header before any rule.
-    const want = host === '' ? { status: 400 } : expected(expect);
+    const want = host === '' ? { status: 400 } : expected(expect, path);
     assert.equal(got.status, want.status, what);
     if (want.index) assert.deepEqual(JSON.parse(got.body), want.index, what);
     else if (want.body !== undefined) assert.equal(got.body, want.body, what);

@@ -9,15 +9,9 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 . "$REPO/frontend/env.sh"
 cd "$REPO"
 
-# npm ci again whenever the lock file changed since the last install (a stamp of its hash), so a
-# machine that ran an older checkout gets packages added since (axe-core, lighthouse).
-for dir in frontend/tools tests/browser; do
-  want=$(sha256sum "$dir/package-lock.json" | cut -c1-64)
-  if [ "$(cat "$dir/node_modules/.ratecard-lock" 2>/dev/null)" != "$want" ]; then
-    (cd "$dir" && npm ci --no-audit --no-fund)
-    printf '%s' "$want" > "$dir/node_modules/.ratecard-lock"
-  fi
-done
+# npm ci again whenever a lock file changed since the last install, so a machine that ran an
+# older checkout gets packages added since (axe-core, lighthouse, playwright-core for prerender).
+frontend/tools/npm-ci.sh frontend/tools tests/browser
 [ -x /usr/bin/chromium ] || { echo "Chromium is missing: run frontend/install-tools.sh" >&2; exit 1; }
 
 frontend/build.sh

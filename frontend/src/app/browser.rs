@@ -151,6 +151,17 @@ pub fn set_title(title: &str) {
     }
 }
 
+/// Removes the storefront prerendered at build time (`frontend/tools/prerender.mjs` marks each
+/// of its top-level elements `data-prerendered`): called in the same task that inserts the
+/// app's own view, so the browser never paints both, nor neither.
+pub fn remove_prerendered() {
+    if let Some(doc) = window().document() {
+        while let Ok(Some(e)) = doc.query_selector("[data-prerendered]") {
+            e.remove();
+        }
+    }
+}
+
 /// Marks the price list version the page prices with on `<html data-catalog-version>`, for
 /// the page's script (index.html) that tells the visitor when a newer one is published.
 pub fn mark_catalog_version(version: &str) {

@@ -138,7 +138,14 @@ fn App() -> impl IntoView {
     };
     start();
     move || {
-        match state.get() {
+        let reached = state.get();
+        // The page prerendered at build time stays until the app has something of its own to
+        // show (the price list, or why there is none): its loading view is hidden meanwhile
+        // (style.css), and the swap happens in one task, so nothing shifts or flashes.
+        if !matches!(reached, Boot::Loading) {
+            browser::remove_prerendered();
+        }
+        match reached {
         Boot::Loading => view! {
             <main class="boot" aria-busy="true">
                 <p class="boot-message" role="status" data-testid="loading">"Loading the price list…"</p>
