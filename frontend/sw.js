@@ -109,7 +109,7 @@ self.addEventListener('fetch', (event) => {
   }
 });
 
-/** A page load: the network's index.html (a new build shows at once), this build's when offline. */
+/** A page load: the network's page (a new build shows at once), this build's index.html when offline. */
 async function navigate(request) {
   const kept = await caches.match(new URL('index.html', scope()), { cacheName: APP_CACHE });
   try {

@@ -17,10 +17,11 @@
 //   /catalogs/<tenant>/<version>.json (its published versions, which share links pin); under
 //   /brands/ only /brands/<reseller>/... (nothing for the provider's hosts); in any letter case,
 //   anything else there is refused;
-// - the page itself, / or /index.html, is rewritten to /storefronts/<tenant>.html: the
-//   tenant's storefront prerendered at build time (frontend/tools/prerender.mjs), so its
-//   visitors see its brand and prices before the app has loaded. A viewer-request rewrite
-//   happens before the cache lookup, so the cache key is the tenant's own file;
+// - the page, /, is rewritten to /storefronts/<tenant>.html: the tenant's storefront
+//   prerendered at build time (frontend/tools/prerender.mjs), so its visitors see its brand and
+//   prices before the app has loaded. A viewer-request rewrite happens before the cache lookup,
+//   so the cache key is the tenant's own file. /index.html stays the bare shell every tenant
+//   shares: the service worker precaches it, checked against its hash, as the offline page;
 // - under /storefronts/ only /storefronts/<tenant>.html, in any letter case;
 // - every other path passes unchanged. Nothing else is rewritten, so a cache keyed by the path
 //   alone never hands one tenant's file to another.
@@ -67,7 +68,7 @@ function route(hostnames, hostHeader, path) {
   if (lower === '/resellers.json') {
     return { action: 'index', tenant: tenant, body: indexOf(hostnames, tenant) };
   }
-  if (path === '/' || path === '/index.html') {
+  if (path === '/') {
     return { action: 'rewrite', tenant: tenant, path: '/storefronts/' + tenant + '.html' };
   }
   if (lower === '/storefronts' || lower.indexOf('/storefronts/') === 0) {

@@ -50,7 +50,7 @@ const DIRECT_INDEX = { schema_version: 1, hostnames: {}, storefronts: ['direct']
 const CASES = [
   // A reseller's host: its own prerendered page, catalog, brand and index, the app, and nothing else.
   ['acme.localhost:8080', '/', 'storefronts/acme.html'],
-  ['acme.localhost:8080', '/index.html', 'storefronts/acme.html'],
+  ['acme.localhost:8080', '/index.html', 'index.html'],
   ['acme.localhost:8080', '/?reseller=nimbus', 'storefronts/acme.html'],
   ['acme.localhost:8080', '/storefronts/acme.html', 'storefronts/acme.html'],
   ['acme.localhost:8080', '/storefronts/nimbus.html', 404],
@@ -120,7 +120,7 @@ const CASES = [
   // The provider's own hosts (any host not mapped): the direct catalog, no reseller's anything.
   ['127.0.0.1:8080', '/catalogs/direct.json', 'catalogs/direct.json'],
   ['127.0.0.1:8080', '/', 'storefronts/direct.html'],
-  ['127.0.0.1:8080', '/index.html', 'storefronts/direct.html'],
+  ['127.0.0.1:8080', '/index.html', 'index.html'],
   ['127.0.0.1:8080', '/storefronts/acme.html', 404],
   ['127.0.0.1:8080', '/resellers.json', DIRECT_INDEX],
   ['127.0.0.1:8080', '/catalogs/acme.json', 404],

@@ -1,8 +1,8 @@
 // Lighthouse 12.2.3 (mobile profile, simulated slow 4G and a slowed CPU, as a phone meets the site) on the served storefront, direct and a reseller's: the scores are enforced and written to artifacts/lighthouse.json.
 //
 // Accessibility and best practices must be 100 and SEO at least 95. Performance is enforced at
-// PERFORMANCE_MIN, the floor under what the storefront reaches today; issue 19's goal is 95,
-// which needs content before the wasm (prerendered HTML), and BENCHMARKS.md says where it stands.
+// PERFORMANCE_MIN, a floor under what the storefront reaches today (93-99 with each storefront
+// prerendered); issue 19's goal is 95, and BENCHMARKS.md says where it stands.
 // Scores move by a few points between runs on a shared 2-core machine (shared/TOOLING.md):
 // performance is the best of RUNS runs, the other categories do not move.
 
@@ -15,8 +15,8 @@ import * as chromeLauncher from 'chrome-launcher';
 import { serve } from '../../frontend/tools/static-server.mjs';
 import { ARTIFACTS, CHROMIUM_FLAGS, DIST, ACME_LOCAL_HOST } from './lib/harness.mjs';
 
-/** The floor of the performance score (goal 95). */
-const PERFORMANCE_MIN = 75;
+/** The floor of the performance score: 90, so that a loaded CI machine does not fail it (goal 95). */
+const PERFORMANCE_MIN = 90;
 const RUNS = 2;
 const CATEGORIES = ['performance', 'accessibility', 'best-practices', 'seo'];
 
