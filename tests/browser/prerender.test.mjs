@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { ACME_LOCAL_HOST, DIST, openPage, screenshot, start } from './lib/harness.mjs';
+import { loadAfterPaint, pageWith, storefrontsOf } from '../../frontend/tools/prerender.mjs';
 
 let env;
 before(async () => {
@@ -130,4 +131,21 @@ test('the app replaces the copy in one step: same figures, no layout shift, larg
   } finally {
     await p.close();
   }
+});
+
+test('the page maker refuses a shell it does not recognise rather than ship a half-made page', () => {
+  const shell = readFileSync(join(DIST, 'index.html'), 'utf8');
+  const made = pageWith(shell, { title: 'A & B <shop>', content: '<main data-prerendered>x</main>' });
+  assert.match(made, /<title>A &amp; B &lt;shop&gt;<\/title>/);
+  assert.match(made, /<body>\n<main data-prerendered>x<\/main>\n/);
+  assert.throws(() => pageWith(shell.replace(/<title>[^<]*<\/title>/, ''), { title: 't', content: '' }), /no <title>/);
+  assert.throws(() => pageWith('<title>t</title>', { title: 't', content: '' }), /no <body>/);
+  assert.throws(() => loadAfterPaint(shell.replace(/<link rel="preload"[^>]*_bg\.wasm"[^>]*>/, '')), /0 wasm preload links/);
+  assert.throws(() => loadAfterPaint(shell.replace('const wasm = await init(', 'const wasm = await start(')), /does not call/);
+  // Every storefront gets a page; a reseller without a hostname cannot be rendered (the release
+  // app picks its storefront by hostname alone), so it is named and gets the bare shell.
+  assert.deepEqual(
+    storefrontsOf({ hostnames: { 'b.example': 'acme', 'a.example': 'acme' }, storefronts: ['direct', 'acme', 'lone'] }),
+    [{ id: 'direct', host: '127.0.0.1' }, { id: 'acme', host: 'a.example' }, { id: 'lone', host: null }],
+  );
 });
