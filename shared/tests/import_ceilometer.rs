@@ -674,6 +674,17 @@ fn documents_that_are_not_samples_are_refused_whole() {
             matches!(e, ImportError::Shape { .. })
         }),
         ("\"text\"", |e| matches!(e, ImportError::Shape { .. })),
+        ("{\"samples\": null}", |e| {
+            matches!(e, ImportError::Shape { .. })
+        }),
+        ("{\"samples\": {}}", |e| {
+            matches!(e, ImportError::Shape { .. })
+        }),
+        ("[\n{}\n", |e| {
+            matches!(e, ImportError::Syntax { line: 3, .. })
+        }),
+        ("", |e| matches!(e, ImportError::Syntax { .. })),
+        ("[] []", |e| matches!(e, ImportError::Syntax { .. })),
     ];
     for (text, check) in cases {
         let e = import_all(
@@ -684,6 +695,91 @@ fn documents_that_are_not_samples_are_refused_whole() {
         )
         .unwrap_err();
         assert!(check(&e), "{text}: {e}");
+    }
+    // A byte that is not UTF-8 is named where it is.
+    let e = import_all(
+        Format::Ceilometer,
+        &b"[\n\xff]"[..],
+        &catalog(),
+        &ImportOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ImportError::Syntax {
+                line: 2,
+                column: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+/// Ceilometer documents are read one sample at a time: the same samples give the same records
+/// as a bare array, inside `{"samples": [...]}` among other keys (before and after it), after a
+/// byte-order mark, and padded past the 64 MiB the whole-document reader used to refuse. (The
+/// refusal past the sample limit is tested with a small limit in `import::ceilometer`.) The
+/// padded case is native only: 64 MiB of padding is slow to build in the wasm test runner.
+#[test]
+fn documents_stream_with_a_sample_limit_not_a_byte_limit() {
+    let samples = Value::Array(vec![
+        sample(
+            "instance:m1.small",
+            "gauge",
+            "instance",
+            json!(1),
+            "vm-1",
+            "09:00",
+        ),
+        sample(
+            "instance:m1.small",
+            "gauge",
+            "instance",
+            json!(1),
+            "vm-1",
+            "10:00",
+        ),
+        sample(
+            "network.outgoing.bytes",
+            "cumulative",
+            "B",
+            json!(1_000_000),
+            "vm-1-tap",
+            "09:00",
+        ),
+        sample(
+            "network.outgoing.bytes",
+            "cumulative",
+            "B",
+            json!(3_500_000),
+            "vm-1-tap",
+            "10:00",
+        ),
+    ]);
+    let read = |text: &[u8]| {
+        import_all(
+            Format::Ceilometer,
+            text,
+            &catalog(),
+            &ImportOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let bare = read(samples.to_string().as_bytes());
+    assert!(bare.len() >= 2, "{bare:?}");
+    let wrapped = format!(
+        r#"{{"meta": {{"next": null, "samples": 3}}, "samples": {samples}, "links": [{{"rel": "self"}}]}}"#
+    );
+    assert_eq!(read(wrapped.as_bytes()), bare);
+    let marked = [&b"\xEF\xBB\xBF"[..], samples.to_string().as_bytes()].concat();
+    assert_eq!(read(&marked), bare);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let pad = " ".repeat(64 * 1024 * 1024 + 1);
+        let padded = format!(r#"{{"samples": {samples}{pad}}}"#);
+        assert_eq!(read(padded.as_bytes()), bare);
     }
 }
 

@@ -729,18 +729,18 @@ fn documents_that_are_not_usage_exports_are_refused_whole() {
     }
 }
 
-/// CloudStack documents are read one record at a time: their size in bytes is not limited
-/// (the whole-document limit is Ceilometer's), their records are, at a count that two nights
+/// CloudStack documents are read one record at a time: their size in bytes is not limited,
+/// their records are, at a count that two nights
 /// of a 10,000-VM cloud stay under. (The refusal past it is tested with a small limit in
 /// `import::cloudstack`.) Native only: 64 MiB of padding is slow to build in the wasm test runner.
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn cloudstack_documents_stream_with_a_record_limit_not_a_byte_limit() {
-    use pricing::import::{CLOUDSTACK_RECORDS_MAX, DOCUMENT_BYTES_MAX};
+    use pricing::import::CLOUDSTACK_RECORDS_MAX;
     const { assert!(CLOUDSTACK_RECORDS_MAX >= 2 * 10_000 * 50) };
-    // A document above the whole-document byte limit in padding alone: read to its end (and
-    // found empty), not refused for its size.
-    let pad = " ".repeat(DOCUMENT_BYTES_MAX + 1);
+    // A document above the old whole-document byte limit (64 MiB) in padding alone: read to
+    // its end (and found empty), not refused for its size.
+    let pad = " ".repeat(64 * 1024 * 1024 + 1);
     let text = format!(r#"{{"listusagerecordsresponse": {{"count": 0, "usagerecord": []{pad}}}}}"#);
     let e = import_all(
         Format::CloudStack,

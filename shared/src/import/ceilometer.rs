@@ -4,13 +4,15 @@
 //! quantity.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, Read};
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::document::{json_document_error, parse_items, Items};
+use super::document::json_document_error;
 use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
@@ -109,12 +111,6 @@ struct RawSample<'a> {
     resource_metadata: Option<&'a RawValue>,
 }
 
-#[derive(Deserialize)]
-struct SamplesDoc<'a> {
-    #[serde(borrow)]
-    samples: Option<Items<'a>>,
-}
-
 /// A validated sample, ready to be ordered within its resource's series.
 struct Sample {
     index: usize,
@@ -136,81 +132,223 @@ enum Outcome {
     Skipped,
 }
 
-/// Converts a JSON array of samples, or `{"samples": [...]}`.
-pub(super) fn convert(
-    text: &str,
+/// Reads a JSON array of samples, or `{"samples": [...]}`, from `reader` one sample at a time:
+/// each is validated and filed in its series as it is read, so memory grows with the samples
+/// kept (a few hundred bytes each), not with the document's bytes (metadata, whitespace). A
+/// cumulative counter needs its whole series before any difference is taken, so the records
+/// are made at the end. A document of more than `max_samples` samples
+/// ([`DOCUMENT_ITEMS_MAX`](super::DOCUMENT_ITEMS_MAX)) is refused at its end (past the limit
+/// samples are only counted); nothing has been stored by then.
+pub(super) fn stream<R: Read>(
+    reader: R,
     catalog: &Catalog,
     options: &CeilometerOptions,
+    max_samples: usize,
 ) -> Result<Converted, ImportError> {
-    let items = match text.trim_start().as_bytes().first() {
-        Some(b'{') => {
-            let doc: SamplesDoc<'_> = serde_json::from_str(text)
-                .map_err(|e| json_document_error(Format::Ceilometer, &e))?;
-            doc.samples
-                .ok_or_else(|| ImportError::Shape {
-                    format: Format::Ceilometer,
-                    message: "expected a JSON array of samples or an object with `samples`".into(),
-                })?
-                .check_limit(Format::Ceilometer)?
-        }
-        _ => parse_items(text, Format::Ceilometer)?,
+    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
+    // A byte-order mark is not JSON; the whole-document reader skipped it too.
+    let head = reader.fill_buf().map_err(read_error)?;
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        reader.consume(3);
+    }
+    let mut out = Converted::default();
+    let mut filing = Filing {
+        catalog,
+        options,
+        products: HashMap::new(),
+        seen_messages: HashSet::new(),
+        series: BTreeMap::new(),
+        max_samples: max_samples as u64,
+        out: &mut out,
     };
-    let mut out = Converted {
-        items: items.len() as u64,
-        ..Converted::default()
-    };
-    for samples in series(&items, catalog, options, &mut out) {
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let found = TopSeed {
+        filing: &mut filing,
+    }
+    .deserialize(&mut de)
+    .and_then(|found| de.end().map(|()| found))
+    .map_err(|e| match e.is_io() {
+        true => read_error(e),
+        false => json_document_error(Format::Ceilometer, &e),
+    })?;
+    if !found {
+        return Err(ImportError::Shape {
+            format: Format::Ceilometer,
+            message: "expected a JSON array of samples or an object with `samples`".into(),
+        });
+    }
+    if filing.out.items > filing.max_samples {
+        return Err(ImportError::TooLarge {
+            format: Format::Ceilometer,
+            what: "records per document",
+            max: filing.max_samples,
+        });
+    }
+    for samples in filing.finish() {
         series_records(samples, options, &mut out);
     }
     Ok(out)
 }
 
-/// The samples grouped in series, in a deterministic order; bad samples, repeats and
-/// superseded series go to `out`.
-fn series(
-    items: &[&RawValue],
-    catalog: &Catalog,
-    options: &CeilometerOptions,
-    out: &mut Converted,
-) -> Vec<Vec<Sample>> {
-    let mut products: HashMap<String, Result<(String, String), RecordRule>> = HashMap::new();
-    let mut seen_messages: HashSet<String> = HashSet::new();
-    // Series are per counter, resource and unit: `instance:<flavor>` samples of one server form
-    // one series even when a resize changes the flavor between them, while bytes and GB of the
-    // same traffic are never subtracted from each other.
-    let mut series: BTreeMap<(Counter, String, u8), Vec<Sample>> = BTreeMap::new();
-    for (index, raw) in items.iter().enumerate() {
-        match parse_sample(index, raw, catalog, options, &mut products) {
-            Ok(Outcome::Skipped) => out.skipped += 1,
+fn read_error(e: impl std::fmt::Display) -> ImportError {
+    ImportError::Read {
+        message: e.to_string(),
+    }
+}
+
+/// Samples filed in their series as the document is read; bad samples, repeats and skipped
+/// counters go to `out`.
+struct Filing<'c, 'o> {
+    catalog: &'c Catalog,
+    options: &'c CeilometerOptions,
+    products: HashMap<String, Result<(String, String), RecordRule>>,
+    seen_messages: HashSet<String>,
+    /// Series are per counter, resource and unit: `instance:<flavor>` samples of one server
+    /// form one series even when a resize changes the flavor between them, while bytes and GB
+    /// of the same traffic are never subtracted from each other.
+    series: BTreeMap<(Counter, String, u8), Vec<Sample>>,
+    max_samples: u64,
+    out: &'o mut Converted,
+}
+
+impl Filing<'_, '_> {
+    /// The next sample of the document (past `max_samples`, only counted).
+    fn sample(&mut self, raw: &RawValue) {
+        let index = self.out.items as usize;
+        self.out.items += 1;
+        match parse_sample(index, raw, self.catalog, self.options, &mut self.products) {
+            Ok(Outcome::Skipped) => self.out.skipped += 1,
             Ok(Outcome::Sample(s)) => {
                 if let Some(id) = &s.message_id {
                     // Ceilometer delivers at least once: a repeated message id is a repeat.
-                    if !seen_messages.insert(id.clone()) {
-                        out.skipped += 1;
-                        continue;
+                    if !self.seen_messages.insert(id.clone()) {
+                        self.out.skipped += 1;
+                        return;
                     }
                 }
                 let key = (s.counter, s.resource.clone(), unit_fineness(s.unit));
-                series.entry(key).or_default().push(*s);
+                self.series.entry(key).or_default().push(*s);
             }
-            Err(e) => out.errors.push(e),
+            Err(e) => self.out.errors.push(e),
         }
     }
-    // One quantity is billed once: a pipeline that publishes a counter in two units (the raw
-    // `network.incoming.bytes` and a transformer's `network.incoming.bytes.gb`) measures the
-    // same traffic twice. The finest unit wins, for it is the untransformed, exact reading; the
-    // other series of that counter and resource are dropped (counted as skipped).
-    let mut kept: Vec<Vec<Sample>> = Vec::with_capacity(series.len());
-    let mut last: Option<(Counter, String)> = None;
-    for ((counter, resource, _), samples) in series {
-        if last.as_ref() == Some(&(counter, resource.clone())) {
-            out.skipped += samples.len() as u64;
-            continue;
+
+    /// The series in a deterministic order. One quantity is billed once: a pipeline that
+    /// publishes a counter in two units (the raw `network.incoming.bytes` and a transformer's
+    /// `network.incoming.bytes.gb`) measures the same traffic twice. The finest unit wins, for
+    /// it is the untransformed, exact reading; the other series of that counter and resource
+    /// are dropped (counted as skipped).
+    fn finish(self) -> Vec<Vec<Sample>> {
+        let mut kept: Vec<Vec<Sample>> = Vec::with_capacity(self.series.len());
+        let mut last: Option<(Counter, String)> = None;
+        for ((counter, resource, _), samples) in self.series {
+            if last.as_ref() == Some(&(counter, resource.clone())) {
+                self.out.skipped += samples.len() as u64;
+                continue;
+            }
+            last = Some((counter, resource));
+            kept.push(samples);
         }
-        last = Some((counter, resource));
-        kept.push(samples);
+        kept
     }
-    kept
+}
+
+/// The document's top level: an array of samples, or an object whose `samples` is read.
+/// Answers whether samples were found (an object without `samples` is not a sample list).
+struct TopSeed<'a, 'c, 'o> {
+    filing: &'a mut Filing<'c, 'o>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopSeed<'_, '_, '_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopSeed<'_, '_, '_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of samples or an object with `samples`")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
+        Samples {
+            filing: self.filing,
+        }
+        .visit_seq(seq)?;
+        Ok(true)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "samples" && !found {
+                found = map.next_value_seed(SamplesSeed {
+                    filing: &mut *self.filing,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The `samples` array (`false` when it is `null`).
+struct SamplesSeed<'a, 'c, 'o> {
+    filing: &'a mut Filing<'c, 'o>,
+}
+
+impl<'de> DeserializeSeed<'de> for SamplesSeed<'_, '_, '_> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SamplesSeed<'_, '_, '_> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of samples")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_seq(Samples {
+            filing: self.filing,
+        })?;
+        Ok(true)
+    }
+}
+
+/// Files each element of an array of samples as it is read.
+struct Samples<'a, 'c, 'o> {
+    filing: &'a mut Filing<'c, 'o>,
+}
+
+impl<'de> Visitor<'de> for Samples<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of samples")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        loop {
+            if self.filing.out.items < self.filing.max_samples {
+                match seq.next_element::<Box<RawValue>>()? {
+                    Some(raw) => self.filing.sample(&raw),
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_some() {
+                self.filing.out.items += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Orders the units one counter may come in, finest first.
@@ -779,4 +917,68 @@ fn metadata_str(metadata: Option<&RawValue>, keys: &[&str]) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    use super::*;
+
+    fn catalog() -> Catalog {
+        Catalog::from_json(include_str!("../../../examples/catalogs/openstack.json")).unwrap()
+    }
+
+    #[test]
+    fn past_the_sample_limit_a_document_is_refused_and_the_excess_only_counted() {
+        let items = |n: usize| format!("[{}]", vec!["{}"; n].join(","));
+        let options = CeilometerOptions::default();
+        // At the limit: read (every `{}` is a bad sample, none is dropped unseen).
+        let out = stream(items(10).as_bytes(), &catalog(), &options, 10).unwrap();
+        assert_eq!((out.items, out.errors.len()), (10, 10));
+        for doc in [items(11), format!(r#"{{"samples": {}}}"#, items(11))] {
+            let e = stream(doc.as_bytes(), &catalog(), &options, 10).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ImportError::TooLarge {
+                        what: "records per document",
+                        max: 10,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reader_failing_half_way_is_a_read_error_not_a_syntax_error() {
+        struct Failing<'a>(&'a [u8]);
+        impl Read for Failing<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("the connection was reset"));
+                }
+                let n = buf.len().min(self.0.len()).min(7);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let doc = br#"{"samples": [{}, {}]}"#;
+        let cut = doc.iter().position(|&b| b == b',').unwrap() + 1;
+        let e = stream(
+            Failing(&doc[..cut]),
+            &catalog(),
+            &CeilometerOptions::default(),
+            10,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ImportError::Read { message } if message.contains("reset")),
+            "{e}"
+        );
+    }
 }

@@ -13,16 +13,12 @@ use crate::usage::UsageRecord;
 /// leaves room for long tag lists while bounding what one line can make the reader hold.
 pub const LINE_BYTES_MAX: usize = 64 * 1024;
 
-/// Largest Ceilometer document. Ceilometer documents are read whole: parsing borrows from the
-/// text, so the import stays near twice the document's size. Larger clouds export per project
-/// or convert to canonical CSV, which streams. (CloudStack documents stream: see
-/// [`CLOUDSTACK_RECORDS_MAX`].)
-pub const DOCUMENT_BYTES_MAX: usize = 64 * 1024 * 1024;
-
 /// Most samples in one Ceilometer document (CloudStack: [`CLOUDSTACK_RECORDS_MAX`]): a daily export of
 /// 10,000 VMs, each with a few volumes, IPs and network offerings, at one record per resource
-/// per usage type per day. Checked while parsing, before any record is converted, so that a
-/// document of millions of tiny items cannot make the importer hold millions of entries.
+/// per usage type per day. Ceilometer documents are read one sample at a time (their size in
+/// bytes is not limited), but every sample is kept until the end, since a cumulative counter is
+/// billed by differences within its whole series: past the limit samples are only counted and
+/// the document is refused at its end.
 pub const DOCUMENT_ITEMS_MAX: usize = 200_000;
 
 /// Most usage records in one CloudStack document. CloudStack documents are read one record at
@@ -144,7 +140,7 @@ pub enum ImportError {
 }
 
 /// Records converted from a whole document, before they reach the sink.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(crate) struct Converted {
     pub records: Vec<(usize, UsageRecord)>,
     pub errors: Vec<RecordError>,

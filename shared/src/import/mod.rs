@@ -25,9 +25,9 @@
 //! the file, so a 1 GB export imports in a few megabytes plus what the sink keeps. A line is at
 //! most [`LINE_BYTES_MAX`]. CloudStack answers are single JSON documents read one usage record
 //! at a time: any size, at most [`CLOUDSTACK_RECORDS_MAX`] records (memory grows with the record
-//! ids and the VMs, not with the bytes). Ceilometer answers are read whole: at most
-//! [`DOCUMENT_BYTES_MAX`] bytes and [`DOCUMENT_ITEMS_MAX`] samples, both checked before anything
-//! is converted.
+//! ids and the VMs, not with the bytes). Ceilometer answers are read one sample at a time too:
+//! any size, at most [`DOCUMENT_ITEMS_MAX`] samples, each kept (validated, a few hundred bytes)
+//! until the end, because a cumulative counter is billed by differences within its series.
 //!
 //! # Canonical CSV
 //! Header [`CSV_HEADER`]: `record_id,account,project,resource,product,meter,quantity,unit,start,end,tags,region`.
@@ -196,8 +196,8 @@ pub use canonical::{
 };
 pub use detect::{detect, DETECT_PREFIX_BYTES};
 pub use format::{
-    Format, ImportError, ImportStats, UnknownFormat, CLOUDSTACK_RECORDS_MAX, DOCUMENT_BYTES_MAX,
-    DOCUMENT_ITEMS_MAX, ERROR_VALUE_CHARS_MAX, LINE_BYTES_MAX,
+    Format, ImportError, ImportStats, UnknownFormat, CLOUDSTACK_RECORDS_MAX, DOCUMENT_ITEMS_MAX,
+    ERROR_VALUE_CHARS_MAX, LINE_BYTES_MAX,
 };
 
 #[cfg(doc)]
@@ -342,9 +342,8 @@ where
             stats.records = records;
         }
         Format::Ceilometer => {
-            let bytes = text::read_document(reader, DOCUMENT_BYTES_MAX, format)?;
-            let text = document::document_text(&bytes, format)?;
-            let mut converted = ceilometer::convert(text, catalog, &options.ceilometer)?;
+            let mut converted =
+                ceilometer::stream(reader, catalog, &options.ceilometer, DOCUMENT_ITEMS_MAX)?;
             stats.items = converted.items;
             stats.skipped = converted.skipped;
             readings = std::mem::take(&mut converted.readings);

@@ -298,29 +298,6 @@ pub(super) fn record_error(
     }
 }
 
-/// Reads a whole JSON document, refusing more than `max` bytes without reading much past it.
-pub(super) fn read_document<R: Read>(
-    reader: R,
-    max: usize,
-    format: Format,
-) -> Result<Vec<u8>, ImportError> {
-    let mut bytes = Vec::new();
-    reader
-        .take(max as u64 + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| ImportError::Read {
-            message: e.to_string(),
-        })?;
-    if bytes.len() > max {
-        return Err(ImportError::TooLarge {
-            format,
-            what: "document bytes",
-            max: max as u64,
-        });
-    }
-    Ok(bytes)
-}
-
 /// `0x01` in every byte.
 const ONES: u64 = 0x0101_0101_0101_0101;
 /// The low seven bits of every byte.
