@@ -4,7 +4,7 @@
 //! quantity.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{BufRead, Read};
+use std::io::Read;
 
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::document::json_document_error;
+use super::document::read_document;
 use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
@@ -145,12 +145,6 @@ pub(super) fn stream<R: Read>(
     options: &CeilometerOptions,
     max_samples: usize,
 ) -> Result<Converted, ImportError> {
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
-    // A byte-order mark is not JSON; the whole-document reader skipped it too.
-    let head = reader.fill_buf().map_err(read_error)?;
-    if head.starts_with(b"\xEF\xBB\xBF") {
-        reader.consume(3);
-    }
     let mut out = Converted::default();
     let mut filing = Filing {
         catalog,
@@ -161,16 +155,13 @@ pub(super) fn stream<R: Read>(
         max_samples: max_samples as u64,
         out: &mut out,
     };
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let found = TopSeed {
-        filing: &mut filing,
-    }
-    .deserialize(&mut de)
-    .and_then(|found| de.end().map(|()| found))
-    .map_err(|e| match e.is_io() {
-        true => read_error(e),
-        false => json_document_error(Format::Ceilometer, &e),
-    })?;
+    let found = read_document(
+        reader,
+        Format::Ceilometer,
+        TopSeed {
+            filing: &mut filing,
+        },
+    )?;
     if !found {
         return Err(ImportError::Shape {
             format: Format::Ceilometer,
@@ -188,12 +179,6 @@ pub(super) fn stream<R: Read>(
         series_records(samples, options, &mut out);
     }
     Ok(out)
-}
-
-fn read_error(e: impl std::fmt::Display) -> ImportError {
-    ImportError::Read {
-        message: e.to_string(),
-    }
 }
 
 /// Samples filed in their series as the document is read; bad samples, repeats and skipped
@@ -955,22 +940,10 @@ mod tests {
 
     #[test]
     fn a_reader_failing_half_way_is_a_read_error_not_a_syntax_error() {
-        struct Failing<'a>(&'a [u8]);
-        impl Read for Failing<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                if self.0.is_empty() {
-                    return Err(std::io::Error::other("the connection was reset"));
-                }
-                let n = buf.len().min(self.0.len()).min(7);
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let doc = br#"{"samples": [{}, {}]}"#;
         let cut = doc.iter().position(|&b| b == b',').unwrap() + 1;
         let e = stream(
-            Failing(&doc[..cut]),
+            super::super::document::FailingReader(&doc[..cut]),
             &catalog(),
             &CeilometerOptions::default(),
             10,

@@ -4,7 +4,7 @@
 //! (account, resource, record id, stopped-hour pairing, root volumes).
 
 use std::collections::HashMap;
-use std::io::{BufRead, Read};
+use std::io::Read;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::document::json_document_error;
+use super::document::read_document;
 use super::format::{Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
@@ -147,12 +147,6 @@ pub(super) fn stream<R: Read>(
     emit: &mut dyn FnMut(usize, UsageRecord),
     refuse: &mut dyn FnMut(RecordError),
 ) -> Result<(u64, u64), ImportError> {
-    let mut reader = std::io::BufReader::with_capacity(64 * 1024, reader);
-    // A byte-order mark is not JSON; the whole-document reader skipped it too.
-    let head = reader.fill_buf().map_err(read_error)?;
-    if head.starts_with(b"\xEF\xBB\xBF") {
-        reader.consume(3);
-    }
     let mut conv = Converter {
         resolver: Resolver::new(catalog),
         mapping,
@@ -165,14 +159,7 @@ pub(super) fn stream<R: Read>(
         emit,
         refuse,
     };
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let top = TopSeed { conv: &mut conv }
-        .deserialize(&mut de)
-        .and_then(|b| de.end().map(|()| b))
-        .map_err(|e| match e.is_io() {
-            true => read_error(e),
-            false => json_document_error(Format::CloudStack, &e),
-        })?;
+    let top = read_document(reader, Format::CloudStack, TopSeed { conv: &mut conv })?;
     if conv.items > conv.max_records {
         return Err(ImportError::TooLarge {
             format: Format::CloudStack,
@@ -216,12 +203,6 @@ pub(super) fn stream<R: Read>(
     }
     conv.stopped_records();
     Ok((conv.items, conv.skipped))
-}
-
-fn read_error(e: impl std::fmt::Display) -> ImportError {
-    ImportError::Read {
-        message: e.to_string(),
-    }
 }
 
 /// The state of a CloudStack document read one usage record at a time.
@@ -921,25 +902,13 @@ mod tests {
 
     #[test]
     fn a_reader_failing_half_way_is_a_read_error_not_a_syntax_error() {
-        struct Failing<'a>(&'a [u8]);
-        impl Read for Failing<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                if self.0.is_empty() {
-                    return Err(std::io::Error::other("the connection was reset"));
-                }
-                let n = buf.len().min(self.0.len()).min(7);
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let catalog: Catalog =
             Catalog::from_json(include_str!("../../../examples/catalogs/cloudstack.json")).unwrap();
         // The reader fails after the first record and the comma that follows it.
         let doc = br#"{"listusagerecordsresponse": {"usagerecord": [{}, {}]}}"#;
         let cut = doc.iter().position(|&b| b == b',').unwrap() + 1;
         let e = stream(
-            Failing(&doc[..cut]),
+            super::super::document::FailingReader(&doc[..cut]),
             &catalog,
             &CloudStackMapping::default(),
             10,
