@@ -26,8 +26,12 @@ import { pathToFileURL } from 'node:url';
 import { serve } from './static-server.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
-/** Flags of every headless Chromium here (shared/TOOLING.md): root, closed network. */
-const CHROMIUM_FLAGS = [
+/**
+ * Flags every headless Chromium of the build and of the browser tests runs with
+ * (shared/TOOLING.md): no sandbox (root), and nothing that reaches for the network on its own
+ * (this machine's network is closed). tests/browser/lib/harness.mjs uses this list.
+ */
+export const CHROMIUM_FLAGS = [
   '--no-sandbox',
   '--disable-gpu',
   '--disable-quic',
@@ -35,8 +39,9 @@ const CHROMIUM_FLAGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable',
 ];
+/** Plain http on a reseller's hostname must not be upgraded to https (no TLS locally). */
+export const NO_HTTPS_UPGRADE = '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable';
 /** The provider's own storefront: any hostname not mapped to a reseller. */
 const DIRECT = 'direct';
 /** How long one storefront may take to load and render (a loaded 2-core machine). */
@@ -126,7 +131,7 @@ async function render(dist, storefronts, chromium) {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: [...CHROMIUM_FLAGS, ...(hosts.length ? [`--host-resolver-rules=${hosts.join(', ')}`] : [])],
+    args: [...CHROMIUM_FLAGS, NO_HTTPS_UPGRADE, ...(hosts.length ? [`--host-resolver-rules=${hosts.join(', ')}`] : [])],
   });
   try {
     const pages = [];

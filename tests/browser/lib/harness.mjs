@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { serve } from '../../../frontend/tools/static-server.mjs';
+import { CHROMIUM_FLAGS, NO_HTTPS_UPGRADE } from '../../../frontend/tools/prerender.mjs';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 export const DIST = join(REPO, 'dist');
@@ -23,19 +24,8 @@ export const ACME_HOST = 'cloud.acme.example';
 /** Acme's local hostname: Chromium treats `*.localhost` as a secure context, as the https site is. */
 export const ACME_LOCAL_HOST = 'acme.localhost';
 
-/**
- * Flags every headless Chromium of these tests runs with (shared/TOOLING.md): no sandbox (root),
- * and nothing that reaches for the network on its own (this machine's network is closed).
- */
-export const CHROMIUM_FLAGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+/** Flags every headless Chromium of these tests runs with: the build's prerender uses the same. */
+export { CHROMIUM_FLAGS };
 
 /**
  * Serves `dist` (the production build unless a test asks for another) and launches Chromium.
@@ -54,7 +44,7 @@ export async function start({ dist = DIST, dev = false } = {}) {
     headless: true,
     args: [
       ...CHROMIUM_FLAGS,
-      '--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable',
+      NO_HTTPS_UPGRADE,
       `--host-resolver-rules=MAP ${ACME_HOST} 127.0.0.1, MAP *.localhost 127.0.0.1`,
     ],
   });
