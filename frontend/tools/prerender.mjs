@@ -152,7 +152,7 @@ async function render(dist, storefronts, chromium) {
       await page.goto(`http://${s.host}:${server.port}/index.html`);
       try {
         await page.waitForFunction(
-          () => document.documentElement.dataset.catalogVersion && document.querySelector('.shop'),
+          () => document.documentElement.dataset.catalogVersion && document.querySelector('.shop[data-built=whole]'),
           null,
           { timeout: RENDER_TIMEOUT_MS },
         );

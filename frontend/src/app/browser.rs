@@ -151,9 +151,23 @@ pub fn set_title(title: &str) {
     }
 }
 
+/// Runs `f` in a later task (a zero-delay timeout), so that it is not part of the current task:
+/// the browser may handle input in between. The first render is cut this way (price list
+/// parsed; first screen built part by part) so that no single task blocks a phone for long
+/// (total blocking time: BENCHMARKS.md, issue 19).
+pub fn in_next_task(f: impl FnOnce() + 'static) {
+    let f = wasm_bindgen::closure::Closure::once_into_js(f);
+    let f: &js_sys::Function = f.unchecked_ref();
+    // Without a timer there is no later task: run it now rather than never.
+    if window().set_timeout_with_callback(f).is_err() {
+        let _ = f.call0(&wasm_bindgen::JsValue::NULL);
+    }
+}
+
 /// Removes the storefront prerendered at build time (`frontend/tools/prerender.mjs` marks each
-/// of its top-level elements `data-prerendered`): called in the same task that inserts the
-/// app's own view, so the browser never paints both, nor neither.
+/// of its top-level elements `data-prerendered`). The app's own view is hidden while they are
+/// there (style.css), so removing them shows it: called in the same task that finishes the
+/// app's first screen, so the browser never paints both, nor neither.
 pub fn remove_prerendered() {
     if let Some(doc) = window().document() {
         while let Ok(Some(e)) = doc.query_selector("[data-prerendered]") {

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{estimate::EstimatePanel, sla::SlaSection, Shop};
+use super::{estimate::EstimatePanel, sla::SlaSection, Built, Shop};
 use crate::model::config::{
     currency_choices, products_for, Field, Kind, Target, APP_COMPONENTS_MAX, APP_NAME_LEN_MAX,
     TIERS_MAX,
@@ -184,6 +184,7 @@ pub fn BuildPage() -> impl IntoView {
     let s = shop();
     let config = s.config;
     let outcome = s.outcome;
+    let built = s.built;
     let cat = s.catalog.clone();
     let templates: Vec<(String, String, String)> = cat
         .templates
@@ -253,7 +254,9 @@ pub fn BuildPage() -> impl IntoView {
                     })}
                     <p class="field-msg" role="status" data-testid="app-msg">{app_msg}</p>
                     <ol class="tiers" data-testid="tiers">
-                        <For each=tier_keys key=|k| *k children=move |k| view! { <TierCard tier=k/> }/>
+                        {move || (built.get() >= Built::Tiers).then(|| view! {
+                            <For each=tier_keys key=|k| *k children=move |k| view! { <TierCard tier=k/> }/>
+                        })}
                     </ol>
                     <button
                         type="button"
@@ -265,9 +268,9 @@ pub fn BuildPage() -> impl IntoView {
                         "+ Add a tier"
                     </button>
                 </section>
-                <SlaSection/>
+                {move || (built.get() == Built::Whole).then(|| view! { <SlaSection/> })}
             </div>
-            <EstimatePanel/>
+            {move || (built.get() == Built::Whole).then(|| view! { <EstimatePanel/> })}
 
         </div>
     }

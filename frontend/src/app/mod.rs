@@ -65,6 +65,21 @@ pub struct Shop {
     pub notice: RwSignal<Option<String>>,
     /// The price list version a shared link was made with, when it is not today's.
     pub replay: RwSignal<Replay>,
+    /// How much of the storefront's first screen is built. It is built in three tasks (what a
+    /// phone shows first; the app's tiers; the SLA comparison and the estimate), so that no
+    /// single task blocks the page long. Pages opened later are built whole at once.
+    pub built: RwSignal<Built>,
+}
+
+/// The parts of the first screen built so far, in the order they are built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Built {
+    /// The masthead, the settings and the app's name and templates.
+    Top,
+    /// ... and the app's tiers.
+    Tiers,
+    /// ... and the SLA comparison and the estimate: the whole screen.
+    Whole,
 }
 
 /// The older price list a shared link pins, fetched from `catalogs/<storefront>/<version>.json`.
@@ -127,12 +142,16 @@ fn App() -> impl IntoView {
     let start = move || {
         state.set(Boot::Loading);
         leptos::task::spawn_local(async move {
-            state.set(match boot().await {
-                Ok(l) => Boot::Ready(Arc::new(l)),
-                Err(BootError::Fetch(e)) => Boot::Failed(e),
-                Err(BootError::Tenant(TenantError::UnknownReseller(id))) => {
-                    Boot::UnknownReseller(id)
-                }
+            let booted = boot().await;
+            // Parsing the price list and building the first screen are two tasks, not one.
+            browser::in_next_task(move || {
+                state.set(match booted {
+                    Ok(l) => Boot::Ready(Arc::new(l)),
+                    Err(BootError::Fetch(e)) => Boot::Failed(e),
+                    Err(BootError::Tenant(TenantError::UnknownReseller(id))) => {
+                        Boot::UnknownReseller(id)
+                    }
+                })
             });
         });
     };
@@ -140,9 +159,10 @@ fn App() -> impl IntoView {
     move || {
         let reached = state.get();
         // The page prerendered at build time stays until the app has something of its own to
-        // show (the price list, or why there is none): its loading view is hidden meanwhile
-        // (style.css), and the swap happens in one task, so nothing shifts or flashes.
-        if !matches!(reached, Boot::Loading) {
+        // show: its loading view is hidden meanwhile (style.css), and the swap happens in one
+        // task, so nothing shifts or flashes. An error page replaces it here; a storefront's
+        // first screen does when it is whole (`ShopFrame`).
+        if matches!(reached, Boot::Failed(_) | Boot::UnknownReseller(_)) {
             browser::remove_prerendered();
         }
         match reached {
@@ -262,10 +282,22 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
         page: RwSignal::new(Page::Build),
         notice: RwSignal::new(notice0),
         replay: RwSignal::new(Replay::None),
+        built: RwSignal::new(Built::Top),
     };
     provide_context(shop.clone());
     #[cfg(feature = "bench")]
     bench::install(catalog.clone());
+
+    // The rest of the first screen, one part per task, then the swap: the live view is hidden
+    // while the prerendered copy is there (style.css), so the copy shows until the view is whole.
+    let built = shop.built;
+    browser::in_next_task(move || {
+        built.set(Built::Tiers);
+        browser::in_next_task(move || {
+            built.set(Built::Whole);
+            browser::remove_prerendered();
+        });
+    });
 
     let storefront_id = loaded.storefront.id.clone();
     load_replay(shop.clone(), storefront_id.clone());
@@ -314,7 +346,8 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
         }
     };
     view! {
-        <div class="shop" style=theme.css_vars.clone() data-storefront=storefront_id>
+        // `data-built`: the first screen is whole (the build's prerender waits for it).
+        <div class="shop" style=theme.css_vars.clone() data-storefront=storefront_id data-built=move || (built.get() == Built::Whole).then_some("whole")>
             <a class="skip-link" href="#main">"Skip to content"</a>
             <header class="masthead">
                 <div class="brand" data-testid="brand">
