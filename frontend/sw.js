@@ -5,9 +5,10 @@
 // compares sw.js byte for byte on each visit) and its precache always matches its index.html.
 //
 // Two caches:
-// - `ratecard-app-<build>`: index.html and every script, wasm module and stylesheet of this
-//   build, the preview worker included (it is fetched only when an export is dropped, so it is
-//   precached rather than kept as seen). Served cache first: a build's files never change under
+// - `ratecard-app-<build>`: index.html, `/` (this hostname's prerendered storefront page, see
+//   finish-dist's `pagesOf`) and every script, wasm module and stylesheet of this build, the
+//   preview worker included (it is fetched only when an export is dropped, so it is precached
+//   rather than kept as seen). Served cache first: a build's files never change under
 //   their build. Caches of older builds are deleted when this one activates.
 // - `ratecard-data`: what depends on the hostname (the reseller index, the published price list,
 //   the brand's files), kept as the page fetched them. The tenant router gives each hostname its
@@ -109,9 +110,15 @@ self.addEventListener('fetch', (event) => {
   }
 });
 
-/** A page load: the network's page (a new build shows at once), this build's index.html when offline. */
+/**
+ * A page load: the network's page (a new build shows at once); offline, this build's copy of the
+ * storefront's page for `/` (its first screen prerendered, as online), index.html for any other.
+ */
 async function navigate(request) {
-  const kept = await caches.match(new URL('index.html', scope()), { cacheName: APP_CACHE });
+  const root = relative(new URL(request.url)) === '';
+  const kept =
+    (root && (await caches.match(scope().href, { cacheName: APP_CACHE, ignoreSearch: true }))) ||
+    (await caches.match(new URL('index.html', scope()), { cacheName: APP_CACHE }));
   try {
     return await (kept ? fetchOrTimeout(request) : fetch(request));
   } catch (offline) {

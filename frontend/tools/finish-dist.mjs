@@ -49,6 +49,19 @@ export function precacheList(dir) {
 }
 
 /**
+ * The pages `/` may answer on a hostname: the shell, and each storefront's page prerendered at
+ * build time (`storefronts/<id>.html`: the tenant router rewrites `/` to the hostname's own). The
+ * worker precaches `/` as its hostname gets it, accepting any of their hashes (it cannot know
+ * which storefront its hostname is), so that a visitor offline sees the storefront's first
+ * screen at once, as online, instead of the bare shell.
+ */
+export function pagesOf(dir) {
+  return ['index.html', ...files(dir).filter((f) => /^storefronts\/[^/]+\.html$/.test(f))];
+}
+
+const sha256 = (bytes) => `sha256-${createHash('sha256').update(bytes).digest('base64')}`;
+
+/**
  * Writes `<dir>/sw.js`; returns its build id (a hash of the precached files and the worker's
  * source). Each precached file carries its SHA-256 (subresource integrity): a file of another
  * build (an upload half done, a stale edge copy, the CDN's index.html answered for a missing
@@ -63,8 +76,15 @@ export function writeServiceWorker(dir) {
     hash.update(f).update('\0').update(bytes);
     // `hashed`: the name carries the content's hash (the server's rule, one definition), so the
     // worker may take the file from the HTTP cache; the others it revalidates.
-    return { url: f, integrity: `sha256-${createHash('sha256').update(bytes).digest('base64')}`, hashed: HASHED.test(f) };
+    return { url: f, integrity: sha256(bytes), hashed: HASHED.test(f) };
   });
+  // `/`, checked against every page it may be (subresource integrity takes a list: any match).
+  const pages = pagesOf(dir).map((f) => {
+    const bytes = readFileSync(join(dir, f));
+    hash.update(f).update('\0').update(bytes);
+    return sha256(bytes);
+  });
+  entries.push({ url: './', integrity: pages.join(' '), hashed: false });
   const build = hash.digest('hex').slice(0, 16);
   for (const placeholder of ["'__RATECARD_BUILD__'", "['__RATECARD_PRECACHE__']"]) {
     if (!source.includes(placeholder)) throw new Error(`${SW_SOURCE} lost its ${placeholder} placeholder`);

@@ -70,7 +70,13 @@ test('a reseller’s storefront works offline after one visit, and a new price l
     assert.equal(await page.getByTestId('sw-notice').count(), 0, 'no notice while online');
 
     await cutNetwork();
-    await page.reload();
+    // Offline, `/` is the worker's copy of the storefront's own page: its first screen
+    // prerendered (brand and all), as online, not the bare shell.
+    const offlinePage = await page.reload();
+    assert.ok(offlinePage.fromServiceWorker(), 'the page comes from the service worker');
+    const html = await offlinePage.text();
+    assert.match(html, /data-prerendered/, 'the prerendered storefront, not the bare shell');
+    assert.ok(html.includes(`>${catalog.brand.name}<`), `the page carries ${catalog.brand.name}'s brand`);
     await page.getByTestId('brand-name').waitFor();
     assert.equal((await page.getByTestId('brand-name').textContent()).trim(), catalog.brand.name);
     assert.equal(await store.total(), online, 'the same estimate offline');

@@ -90,19 +90,30 @@ test('a file edited after the build is sent as edited, never as its stale compre
   }
 });
 
-test('the service worker precaches exactly this build, each file with its hash: index.html and every script, wasm and stylesheet', async () => {
+test('the service worker precaches exactly this build, each file with its hash: index.html, `/` (any storefront page), every script, wasm and stylesheet', async () => {
   const sw = (await get(server.url, 'sw.js')).body.toString('utf8');
   assert.doesNotMatch(sw, /__RATECARD_(BUILD|PRECACHE)__/);
   const entries = JSON.parse(/const PRECACHE = (\[.*?\]);/.exec(sw)[1]);
+  const sha = (f) => `sha256-${createHash('sha256').update(readFileSync(join(DIST, f))).digest('base64')}`;
   // Each with the SHA-256 of the file as built: a file of another build fails the install.
-  for (const { url, integrity, hashed } of entries) {
-    const digest = createHash('sha256').update(readFileSync(join(DIST, url))).digest('base64');
-    assert.equal(integrity, `sha256-${digest}`, url);
+  for (const { url, integrity, hashed } of entries.filter((e) => e.url !== './')) {
+    assert.equal(integrity, sha(url), url);
     assert.equal(hashed, HASHED.test(url), url);
   }
+  // `/`, whichever page the hostname gets: the shell or a storefront's prerendered page.
+  const root = entries.find((e) => e.url === './');
+  const storefronts = readdirSync(join(DIST, 'storefronts')).filter((f) => f.endsWith('.html'));
+  assert.ok(storefronts.length >= 3, 'every storefront has its page');
+  assert.deepEqual(
+    root?.integrity.split(' ').sort(),
+    ['index.html', ...storefronts.map((f) => `storefronts/${f}`)].map(sha).sort(),
+    '`/` is checked against the shell and every storefront page',
+  );
+  assert.equal(root.hashed, false);
   const listed = entries.map((e) => e.url).sort();
   const expected = top()
     .filter((f) => f === 'index.html' || (/\.(js|wasm|css)$/.test(f) && f !== 'sw.js'))
+    .concat('./')
     .sort();
   assert.deepEqual(listed, expected);
   assert.ok(listed.some((f) => f.startsWith('preview-worker')), 'the invoice preview’s worker is precached');
