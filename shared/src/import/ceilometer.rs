@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::document::read_document;
+use super::document::{read_document, Items, ItemsSeed};
 use super::format::{Converted, Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
@@ -257,18 +257,19 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_, '_> {
         f.write_str("a JSON array of samples or an object with `samples`")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<bool, A::Error> {
-        Samples {
-            filing: self.filing,
+        ItemsSeed {
+            items: self.filing,
+            expecting: SAMPLES,
         }
-        .visit_seq(seq)?;
-        Ok(true)
+        .visit_seq(seq)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         let mut found = false;
         while let Some(key) = map.next_key::<String>()? {
             if key == "samples" && !found {
-                found = map.next_value_seed(SamplesSeed {
-                    filing: &mut *self.filing,
+                found = map.next_value_seed(ItemsSeed {
+                    items: &mut *self.filing,
+                    expecting: SAMPLES,
                 })?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -278,61 +279,21 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_, '_> {
     }
 }
 
-/// The `samples` array (`false` when it is `null`).
-struct SamplesSeed<'a, 'c, 'o> {
-    filing: &'a mut Filing<'c, 'o>,
-}
+/// What a Ceilometer document's items are; see [`ItemsSeed`].
+const SAMPLES: &str = "an array of samples";
 
-impl<'de> DeserializeSeed<'de> for SamplesSeed<'_, '_, '_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_option(self)
+impl Items for Filing<'_, '_> {
+    fn read(&self) -> u64 {
+        self.out.items
     }
-}
-
-impl<'de> Visitor<'de> for SamplesSeed<'_, '_, '_> {
-    type Value = bool;
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of samples")
+    fn limit(&self) -> u64 {
+        self.max_samples
     }
-    fn visit_none<E: serde::de::Error>(self) -> Result<bool, E> {
-        Ok(false)
+    fn take(&mut self, raw: &RawValue) {
+        self.sample(raw);
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
-        Ok(false)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_seq(Samples {
-            filing: self.filing,
-        })?;
-        Ok(true)
-    }
-}
-
-/// Files each element of an array of samples as it is read.
-struct Samples<'a, 'c, 'o> {
-    filing: &'a mut Filing<'c, 'o>,
-}
-
-impl<'de> Visitor<'de> for Samples<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of samples")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        loop {
-            if self.filing.out.items < self.filing.max_samples {
-                match seq.next_element::<Box<RawValue>>()? {
-                    Some(raw) => self.filing.sample(&raw),
-                    None => break,
-                }
-            } else if seq.next_element::<IgnoredAny>()?.is_some() {
-                self.filing.out.items += 1;
-            } else {
-                break;
-            }
-        }
-        Ok(())
+    fn count(&mut self) {
+        self.out.items += 1;
     }
 }
 

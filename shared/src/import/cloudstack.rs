@@ -12,7 +12,7 @@ use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::document::read_document;
+use super::document::{read_document, Items, ItemsSeed};
 use super::format::{Format, ImportError};
 use super::text::{
     check_quantity, parse_decimal, parse_export_time, raw_number_text, raw_text, record_error,
@@ -321,7 +321,11 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_, '_> {
         f.write_str("a listUsageRecords response or an array of usage records")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        Records { conv: self.conv }.visit_seq(seq)?;
+        ItemsSeed {
+            items: self.conv,
+            expecting: RECORDS,
+        }
+        .visit_seq(seq)?;
         Ok(None)
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -376,9 +380,12 @@ impl<'de> Visitor<'de> for BodySeed<'_, '_, '_> {
                 "count" => tail.count = map.next_value()?,
                 "errorcode" => tail.errorcode = map.next_value()?,
                 "errortext" => tail.errortext = map.next_value()?,
-                "usagerecord" => map.next_value_seed(RecordsSeed {
-                    conv: &mut *self.conv,
-                })?,
+                "usagerecord" => {
+                    map.next_value_seed(ItemsSeed {
+                        items: &mut *self.conv,
+                        expecting: RECORDS,
+                    })?;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -388,52 +395,21 @@ impl<'de> Visitor<'de> for BodySeed<'_, '_, '_> {
     }
 }
 
-/// The `usagerecord` array (or `null`).
-struct RecordsSeed<'a, 'c, 'f> {
-    conv: &'a mut Converter<'c, 'f>,
-}
+/// What a CloudStack document's items are; see [`ItemsSeed`].
+const RECORDS: &str = "an array of usage records";
 
-impl<'de> DeserializeSeed<'de> for RecordsSeed<'_, '_, '_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_option(Records { conv: self.conv })
+impl Items for Converter<'_, '_> {
+    fn read(&self) -> u64 {
+        self.items
     }
-}
-
-/// Hands each element of an array of usage records to the converter as it is read; past the
-/// converter's `max_records` they are only counted.
-struct Records<'a, 'c, 'f> {
-    conv: &'a mut Converter<'c, 'f>,
-}
-
-impl<'de> Visitor<'de> for Records<'_, '_, '_> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("an array of usage records")
+    fn limit(&self) -> u64 {
+        self.max_records
     }
-    fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(())
+    fn take(&mut self, raw: &RawValue) {
+        self.item(raw);
     }
-    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        loop {
-            if self.conv.items < self.conv.max_records {
-                match seq.next_element::<Box<RawValue>>()? {
-                    Some(raw) => self.conv.item(&raw),
-                    None => break,
-                }
-            } else if seq.next_element::<IgnoredAny>()?.is_some() {
-                self.conv.items += 1;
-            } else {
-                break;
-            }
-        }
-        Ok(())
+    fn count(&mut self) {
+        self.items += 1;
     }
 }
 

@@ -2,7 +2,8 @@
 
 use std::io::{BufRead, Read};
 
-use serde::de::DeserializeSeed;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 
 use super::format::{Format, ImportError};
 
@@ -27,6 +28,67 @@ where
             true => read_error(e),
             false => json_document_error(format, &e),
         })
+}
+
+/// What takes a document's items (usage records, samples) one at a time as they are read.
+pub(super) trait Items {
+    /// Items read so far, taken or only counted.
+    fn read(&self) -> u64;
+    /// The most items taken; past it, items are only counted (and the document refused at its
+    /// end), so a document over the limit costs no memory for the items past it.
+    fn limit(&self) -> u64;
+    /// Takes the next item (and counts it).
+    fn take(&mut self, item: &RawValue);
+    /// Counts the next item without taking it.
+    fn count(&mut self);
+}
+
+/// An array of items, or `null` for none: each element is handed to `items` as it is read (one
+/// element in memory at a time). Its value says whether there was an array.
+pub(super) struct ItemsSeed<'a, I> {
+    pub(super) items: &'a mut I,
+    /// What the array holds, for a shape error ("an array of usage records").
+    pub(super) expecting: &'static str,
+}
+
+impl<'de, I: Items> DeserializeSeed<'de> for ItemsSeed<'_, I> {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, I: Items> Visitor<'de> for ItemsSeed<'_, I> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.expecting)
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_seq(self)
+    }
+    /// The array (also called directly for a document that is a bare array).
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        let items = self.items;
+        loop {
+            if items.read() < items.limit() {
+                match seq.next_element::<Box<RawValue>>()? {
+                    Some(raw) => items.take(&raw),
+                    None => break,
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_some() {
+                items.count();
+            } else {
+                break;
+            }
+        }
+        Ok(true)
+    }
 }
 
 fn read_error(e: impl std::fmt::Display) -> ImportError {
