@@ -71,19 +71,17 @@ export function writeServiceWorker(dir) {
   const list = precacheList(dir);
   const source = readFileSync(SW_SOURCE, 'utf8');
   const hash = createHash('sha256').update(source);
-  const entries = list.map((f) => {
-    const bytes = readFileSync(join(dir, f));
-    hash.update(f).update('\0').update(bytes);
-    // `hashed`: the name carries the content's hash (the server's rule, one definition), so the
-    // worker may take the file from the HTTP cache; the others it revalidates.
-    return { url: f, integrity: sha256(bytes), hashed: HASHED.test(f) };
-  });
-  // `/`, checked against every page it may be (subresource integrity takes a list: any match).
-  const pages = pagesOf(dir).map((f) => {
+  // A file's integrity; its name and bytes go into the build id too.
+  const integrityOf = (f) => {
     const bytes = readFileSync(join(dir, f));
     hash.update(f).update('\0').update(bytes);
     return sha256(bytes);
-  });
+  };
+  // `hashed`: the name carries the content's hash (the server's rule, one definition), so the
+  // worker may take the file from the HTTP cache; the others it revalidates.
+  const entries = list.map((f) => ({ url: f, integrity: integrityOf(f), hashed: HASHED.test(f) }));
+  // `/`, checked against every page it may be (subresource integrity takes a list: any match).
+  const pages = pagesOf(dir).map(integrityOf);
   entries.push({ url: './', integrity: pages.join(' '), hashed: false });
   const build = hash.digest('hex').slice(0, 16);
   for (const placeholder of ["'__RATECARD_BUILD__'", "['__RATECARD_PRECACHE__']"]) {
