@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 
+use chrono::{DateTime, Utc};
 use pricing::usage::same_text;
 use pricing::{
     Aggregator, BillingPeriod, Catalog, PeriodKind, RecordError, RecordRule, UsageRecord,
@@ -315,8 +316,9 @@ impl<'a, 'c> Fold<'a, 'c> {
 /// into the period of its account's kind that holds its start (and must end inside it).
 pub(crate) struct Periods<'c> {
     catalog: &'c Catalog,
-    /// The period the request limited the records to.
-    window: Option<BillingPeriod>,
+    /// The period the request limited the records to, with its end computed once: a month's
+    /// end is calendar arithmetic, and every record is checked against it.
+    window: Option<(BillingPeriod, DateTime<Utc>)>,
     aggs: Vec<Aggregator<'c>>,
     /// The last record's aggregator: the next record's too, nearly always.
     last: usize,
@@ -326,7 +328,7 @@ impl<'c> Periods<'c> {
     fn new(catalog: &'c Catalog, window: Option<BillingPeriod>) -> Periods<'c> {
         Periods {
             catalog,
-            window,
+            window: window.map(|w| (w, w.end())),
             aggs: Vec::new(),
             last: usize::MAX,
         }
@@ -339,25 +341,23 @@ impl<'c> Periods<'c> {
         rec: &UsageRecord,
         kind: PeriodKind,
     ) -> Result<BillingPeriod, RecordError> {
-        if let Some(w) = self.window {
-            let outside = |field: &'static str, at: chrono::DateTime<chrono::Utc>| RecordError {
+        if let Some((w, w_end)) = self.window {
+            let outside = |field: &'static str, at: DateTime<Utc>| RecordError {
                 index,
                 record_id: rec.record_id.clone(),
                 field,
                 value: at.to_rfc3339(),
                 rule: RecordRule::OutsidePeriod { period: w.id() },
             };
-            if !w.contains(rec.start) {
+            // `BillingPeriod::contains`, with the end computed once.
+            if !(w.start <= rec.start && rec.start < w_end) {
                 return Err(outside("start", rec.start));
             }
-            if rec.end > w.end() {
+            if rec.end > w_end {
                 return Err(outside("end", rec.end));
             }
         }
-        let hit = |a: &Aggregator<'_>| {
-            let p = a.period();
-            p.kind == kind && p.contains(rec.start)
-        };
+        let hit = |a: &Aggregator<'_>| a.holds(kind, rec.start);
         let at = match self.aggs.get(self.last) {
             Some(a) if hit(a) => self.last,
             _ => match self.aggs.iter().position(hit) {
