@@ -8,6 +8,8 @@
 //! exports trigger would, once whole and once cut in shards of SHARD_BYTES (`rater::shards`),
 //! each into a fresh embedded store, the object served from the local file: the time of the
 //! cut, of each shard's check and rating, and the whole export's, on one core.
+//! `cargo bench -p rater --bench rater -- once` runs one `rater::aggregate` pass over the
+//! million records, for `valgrind --tool=callgrind` (instructions, steady on a noisy host).
 
 use std::hint::black_box;
 use std::io::Write;
@@ -76,6 +78,25 @@ fn csv(n: usize) -> Vec<u8> {
         write_csv_row(&record(i), &mut out).expect("csv row");
     }
     out.into_bytes()
+}
+
+/// `once`: one `rater::aggregate` pass over the million records and nothing else, for counting
+/// its instructions, which a noisy shared host does not change (BENCHMARKS.md):
+/// `valgrind --tool=callgrind --toggle-collect='rater::aggregate::aggregate_pass*' BENCH once`.
+fn once() {
+    let config = RaterConfig::from_json(CATALOG, &accounts_json(), "bench").unwrap();
+    let period = BillingPeriod::parse("2017-02").unwrap();
+    let data = csv(RECORDS);
+    let batch = aggregate(
+        &config,
+        Some(Format::Csv),
+        data.as_slice(),
+        Some(period),
+        None,
+    )
+    .unwrap();
+    assert_eq!(batch.records as usize, RECORDS);
+    println!("{RECORDS} records, {} usage totals", batch.usage_totals);
 }
 
 fn best<T>(mut f: impl FnMut() -> T) -> (Duration, T) {
@@ -296,6 +317,9 @@ fn main() {
             .expect("gen-csv PATH BYTES");
         let tagged = args.get(p + 3).is_some_and(|t| t == "tagged");
         return gen_csv(path, bytes, tagged);
+    }
+    if args.iter().any(|a| a == "once") {
+        return once();
     }
     let catalog = Catalog::from_json(CATALOG).unwrap();
     let config = RaterConfig::from_json(CATALOG, &accounts_json(), "bench").unwrap();

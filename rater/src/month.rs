@@ -278,6 +278,12 @@ pub async fn record_payment<S: Store>(
             ),
         ));
     }
+    if !pricing::period::supported(p.date) {
+        return Err(bad(
+            "date",
+            format!("{} is not in years 0001-9999", p.date.to_rfc3339()),
+        ));
+    }
     if p.reference.is_empty()
         || p.reference.len() > PAYMENT_REFERENCE_BYTES_MAX
         || !p

@@ -219,9 +219,9 @@ impl TimeFormat {
     /// Why a text was refused, with an example of what is expected.
     pub fn refusal(self) -> &'static str {
         match self {
-            TimeFormat::Rfc3339 => "not an RFC 3339 instant (expected e.g. 2017-02-14T00:00:00Z)",
-            TimeFormat::CloudStack => "not a date (expected 2018-09-19'T'03:00:00+00:00, 2018-09-19T03:00:00Z or 2018-09-19 03:00:00)",
-            TimeFormat::Ceilometer => "not a date (expected e.g. 2026-11-01T00:00:00)",
+            TimeFormat::Rfc3339 => "not an RFC 3339 instant in years 0001-9999 (expected e.g. 2017-02-14T00:00:00Z)",
+            TimeFormat::CloudStack => "not a date in years 0001-9999 (expected 2018-09-19'T'03:00:00+00:00, 2018-09-19T03:00:00Z or 2018-09-19 03:00:00)",
+            TimeFormat::Ceilometer => "not a date in years 0001-9999 (expected e.g. 2026-11-01T00:00:00)",
         }
     }
 }

@@ -16,6 +16,19 @@ pub enum PeriodKind {
     Month,
 }
 
+/// The years an instant from outside (an export's times, a payment's date, a period's id) may
+/// lie in: four-digit years, as RFC 3339 writes them and as period ids sort (`10000-01` would
+/// sort before `9999-12`). Outside them a period's end may not exist: chrono's dates stop in
+/// year 262143, which parsers of `%Y` accept, and building the period around such an instant
+/// would panic instead of refusing the record.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
+/// Whether `at` lies in [`YEARS`]: checked on every instant from outside before a period is
+/// built around it.
+pub fn supported(at: DateTime<Utc>) -> bool {
+    YEARS.contains(&at.year())
+}
+
 /// A half-open UTC interval `[start, end)` aligned to its kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct BillingPeriod {
@@ -24,7 +37,8 @@ pub struct BillingPeriod {
 }
 
 impl BillingPeriod {
-    /// The period of `kind` that contains instant `at`.
+    /// The period of `kind` that contains instant `at`, which lies in [`YEARS`] (the
+    /// importers and the rater's requests refuse other instants first).
     pub fn containing(kind: PeriodKind, at: DateTime<Utc>) -> BillingPeriod {
         let date = at.date_naive();
         let start = match kind {
@@ -42,11 +56,13 @@ impl BillingPeriod {
         BillingPeriod { kind, start }
     }
 
-    /// A calendar month, e.g. `month(2017, 2)` for February 2017.
+    /// A calendar month, e.g. `month(2017, 2)` for February 2017 (a year in [`YEARS`]).
     pub fn month(year: i32, month: u32) -> Result<BillingPeriod, PeriodError> {
-        let d = NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(|| PeriodError::Invalid {
-            text: format!("{year}-{month:02}"),
-        })?;
+        let d = NaiveDate::from_ymd_opt(year, month, 1)
+            .filter(|_| YEARS.contains(&year))
+            .ok_or_else(|| PeriodError::Invalid {
+                text: format!("{year}-{month:02}"),
+            })?;
         Ok(BillingPeriod {
             kind: PeriodKind::Month,
             start: midnight(d),
@@ -110,8 +126,18 @@ impl BillingPeriod {
         }
     }
 
-    /// Parses an id written by [`BillingPeriod::id`].
+    /// Parses an id written by [`BillingPeriod::id`], of a period starting in [`YEARS`].
     pub fn parse(text: &str) -> Result<BillingPeriod, PeriodError> {
+        let p = BillingPeriod::parse_any_year(text)?;
+        if !supported(p.start) {
+            return Err(PeriodError::Invalid {
+                text: text.to_string(),
+            });
+        }
+        Ok(p)
+    }
+
+    fn parse_any_year(text: &str) -> Result<BillingPeriod, PeriodError> {
         let invalid = || PeriodError::Invalid {
             text: text.to_string(),
         };
@@ -171,6 +197,37 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    /// Periods exist for years 0001-9999 only: past them, a period's end may not exist
+    /// (chrono stops in year 262143) and ids stop sorting (`10000-01` before `9999-12`).
+    #[test]
+    fn periods_outside_four_digit_years_are_refused() {
+        for id in [
+            "262143-W52",
+            "262143-12-31T23",
+            "262143-12-31",
+            "10000-01",
+            "0000-12",
+            "-0001-W01",
+        ] {
+            assert!(BillingPeriod::parse(id).is_err(), "{id}");
+        }
+        assert!(BillingPeriod::month(262_143, 12).is_err());
+        assert!(BillingPeriod::month(0, 12).is_err());
+        // The last periods have ends, and round-trip (ends checked by hand).
+        let last = BillingPeriod::parse("9999-12").unwrap();
+        assert_eq!(
+            last.end().date_naive(),
+            NaiveDate::from_ymd_opt(10_000, 1, 1).unwrap()
+        );
+        assert_eq!(BillingPeriod::parse("9999-W52").unwrap().id(), "9999-W52");
+        assert_eq!(
+            BillingPeriod::parse("0001-W01").unwrap().start,
+            t("0001-01-01T00:00:00Z")
+        );
+        assert!(supported(t("9999-12-31T23:59:59Z")));
+        assert!(!supported(t("9999-12-31T23:00:00-01:00")));
     }
 
     #[test]

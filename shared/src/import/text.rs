@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Read};
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use rust_decimal::Decimal;
 use serde_json::value::RawValue;
 
@@ -195,6 +195,11 @@ pub(super) fn parse_rfc3339(text: &str) -> Option<DateTime<Utc>> {
     Days::default().parse_rfc3339(text)
 }
 
+/// `at` if it lies in the years the engine bills ([`crate::period::YEARS`]).
+fn in_years(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Some(at).filter(|t| crate::period::supported(*t))
+}
+
 /// The last calendar day parsed, so that a stream of timestamps of the same day (every row of
 /// an hourly export has two) validates its date once. Checking a date is most of the cost of
 /// the fast path below.
@@ -229,7 +234,8 @@ impl Days {
             let date = match self.last {
                 Some((text, date)) if text == day => date,
                 _ => {
-                    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)?;
+                    let date = NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+                        .filter(|d| crate::period::YEARS.contains(&d.year()))?;
                     self.last = Some((day, date));
                     date
                 }
@@ -239,7 +245,7 @@ impl Days {
         }
         DateTime::parse_from_rfc3339(text)
             .ok()
-            .map(|t| t.with_timezone(&Utc))
+            .and_then(|t| in_years(t.with_timezone(&Utc)))
     }
 }
 
@@ -259,14 +265,15 @@ pub(super) fn parse_export_time(text: &str) -> Option<DateTime<Utc>> {
     if let Some(t) = parse_rfc3339(text) {
         return Some(t);
     }
+    // `%Y` also takes signed years of more than four digits (`+262142-12-01`).
     for pattern in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
         if let Ok(t) = DateTime::parse_from_str(text, pattern) {
-            return Some(t.with_timezone(&Utc));
+            return in_years(t.with_timezone(&Utc));
         }
     }
     for pattern in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(text, pattern) {
-            return Some(t.and_utc());
+            return in_years(t.and_utc());
         }
     }
     None
@@ -642,6 +649,26 @@ pub(super) mod tests {
         }
         for text in ["2018-09-19", "yesterday", "2018-13-19T03:00:00Z", ""] {
             assert_eq!(parse_export_time(text), None, "{text}");
+        }
+        // Years outside 0001-9999: chrono's `%Y` reads signed six-digit years, and a period
+        // around year 262142 has no end (the rater panicked building it).
+        for text in [
+            "+262142-12-01 00:00:00",
+            "+262142-12-01T00:00:00Z",
+            "+262142-12-01T00:00:00+00:00",
+            "-0001-12-01 00:00:00",
+            "10000-01-01 00:00:00",
+            "0000-12-31T23:00:00Z",
+            "0001-01-01T00:30:00+01:00",
+            "9999-12-31T23:30:00-01:00",
+        ] {
+            assert_eq!(parse_export_time(text), None, "{text}");
+            assert_eq!(parse_rfc3339(text), None, "{text}");
+            assert_eq!(Days::default().parse_rfc3339(text), None, "{text}");
+        }
+        for text in ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"] {
+            assert!(parse_export_time(text).is_some(), "{text}");
+            assert!(parse_rfc3339(text).is_some(), "{text}");
         }
         // Canonical CSV is strict: no offset-less or quoted-T times.
         assert_eq!(parse_rfc3339("2018-09-19 03:00:00"), None);
