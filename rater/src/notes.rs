@@ -15,6 +15,7 @@
 //! section and stores it as an unnumbered correction of the old invoice. Clearing a marker is
 //! conditional on the version read, so a late batch committed meanwhile is never missed.
 
+use pricing::wholesale::Resold;
 use pricing::{Account, BillingPeriod, Invoice, LateUsagePolicy, Note, NoteReason, Statement};
 use serde::{Deserialize, Serialize};
 
@@ -168,7 +169,15 @@ pub async fn correct<S: Store>(
         if config.billed_reseller(account).is_some() {
             // A reseller's statement is corrected by its customers' usage as it stands now
             // (late usage let into their closed period after the statement was issued).
-            closed.statement.resold = crate::resellers::resold(store, config, acc, period).await?;
+            let fresh = crate::resellers::resold(store, config, acc, period).await?;
+            closed.statement.resold = match reason {
+                // Late usage re-prices only the customers whose usage changed: the others
+                // keep their sections as issued (a catalog or rate changed since bills
+                // nothing for them).
+                NoteReason::LateUsage => resold_now(&closed.statement.resold, fresh),
+                // A re-rate under a corrected catalog or account re-prices every section.
+                NoteReason::CorrectedCatalog | NoteReason::CorrectedAccount => fresh,
+            };
         }
         let usage = store.period_usage(account, &period_id).await?.usage;
         let before = month_before(store, account, period).await?;
@@ -269,8 +278,64 @@ pub async fn settle_resold<S: Store>(
     if last_period.start >= period.start {
         return Ok(None);
     }
+    // Only when a customer's usage changed since the statement: re-pricing it unasked would
+    // bill the reseller a note for every catalog or exchange-rate change between two
+    // statements, as "late usage" (a reseller's own late usage has its own marker and note).
+    let frozen = closed_period(store, &acc.id, &last.period)
+        .await?
+        .statement
+        .resold;
+    let fresh = crate::resellers::resold(store, config, acc, last_period).await?;
+    if resold_now(&frozen, fresh) == frozen {
+        return Ok(None);
+    }
     correct(store, config, &acc.id, last_period, NoteReason::LateUsage).await
 }
+
+/// A reseller statement's customer sections for a late-usage correction: each customer's
+/// section as issued (`frozen`: its wholesale prices and exchange rate then) when its usage is
+/// still what it billed, else as priced now (`fresh`). Customers are in `fresh`'s order; one
+/// whose usage is gone entirely is gone from `fresh` too, and is credited.
+fn resold_now(frozen: &[Resold], fresh: Vec<Resold>) -> Vec<Resold> {
+    fresh
+        .into_iter()
+        .map(|f| {
+            frozen
+                .iter()
+                .find(|r| r.account == f.account && usage_of(r) == usage_of(&f))
+                .cloned()
+                .unwrap_or(f)
+        })
+        .collect()
+}
+
+/// What a customer section bills, without its prices: each line's product, meter, region,
+/// quantity and days held (decimals normalized: `1.50` is `1.5`), sorted.
+fn usage_of(r: &Resold) -> Vec<UsageKey<'_>> {
+    let mut keys: Vec<UsageKey<'_>> = r
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.product.as_str(),
+                l.meter.as_deref(),
+                l.region.as_str(),
+                l.quantity.normalize(),
+                l.days.map(|d| d.normalize()),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+type UsageKey<'a> = (
+    &'a str,
+    Option<&'a str>,
+    &'a str,
+    rust_decimal::Decimal,
+    Option<rust_decimal::Decimal>,
+);
 
 fn parse_period(id: &str) -> Result<BillingPeriod, RaterError> {
     BillingPeriod::parse(id).map_err(|e| RaterError::Config(format!("stored period `{id}`: {e}")))

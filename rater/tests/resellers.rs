@@ -120,3 +120,98 @@ async fn a_customers_late_usage_is_billed_to_its_reseller_at_wholesale_once() {
         1
     );
 }
+
+/// A wholesale price change between two statements is not late usage: the reseller's next
+/// statement issues no note for the month before (it issued one re-billing the whole month at
+/// the new price, as "late usage"). A re-rate under the changed catalog, when an operator asks
+/// for it, does: each copper line moves by its hours x 0.10 x 1.17, rounded half-up once per
+/// line at both prices, figured here from the statement's hours.
+#[tokio::test]
+async fn a_price_change_between_statements_bills_the_reseller_nothing_unasked() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let c = config(&clock);
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    rate_batch(&s, &c, batch("feb", Format::CloudStack, EXPORT.into()))
+        .await
+        .unwrap();
+    let report = rater::month::close(&s, &c, feb, Finalizing::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+
+    // March's catalog: copper running hours at 2.30 instead of 2.20.
+    assert_eq!(CATALOG.matches(r#""version": "2017-02.1""#).count(), 1);
+    let copper =
+        r#"{ "meter": "vm.running", "price": { "model": "per_unit", "unit_price": "2.2000" } }"#;
+    assert_eq!(CATALOG.matches(copper).count(), 1);
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "acme-shop" {
+            a["late_usage"] = "note".into();
+        }
+    }
+    let mut c2 = RaterConfig::from_json(
+        // A new version: the store keeps each version's content, and refuses to price with
+        // other content under a version it knows.
+        &CATALOG
+            .replacen(copper, &copper.replace("2.2000", "2.3000"), 1)
+            .replacen(r#""version": "2017-02.1""#, r#""version": "2017-03.1""#, 1),
+        &book.to_string(),
+        "prov",
+    )
+    .unwrap();
+    let at = clock.clone();
+    c2.clock = Arc::new(move || at.load(Ordering::SeqCst));
+
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = rater::month::close(&s, &c2, mar, Finalizing::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let notes = rater::notes::notes_of(&s, "reseller-acme", "2017-02")
+        .await
+        .unwrap();
+    assert!(notes.is_empty(), "a note nobody asked for: {notes:?}");
+
+    // The operator's re-rate under the new catalog bills the difference, copper lines only.
+    let statement = rater::invoice_for(&s, &c2, "reseller-acme", feb)
+        .await
+        .unwrap();
+    let round = |x: Decimal| {
+        // The wholesale catalog's mode (`"rounding": "half_up"`), which the provider's
+        // statements use in the reseller's currency too.
+        x.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+    };
+    let (mut want, mut lines) = (Decimal::ZERO, 0);
+    for l in statement.bill.sections.iter().flat_map(|s| &s.lines) {
+        if l.product == "copper" && l.meter.as_deref() == Some("vm.running") {
+            assert_eq!(l.amount, round(l.quantity * d("2.20") * d("1.17")), "{l:?}");
+            want += round(l.quantity * d("2.30") * d("1.17")) - l.amount;
+            lines += 1;
+        }
+    }
+    assert!(
+        lines > 0 && want > Decimal::ZERO,
+        "the statement bills copper hours"
+    );
+    let note = rater::notes::correct(
+        &s,
+        &c2,
+        "reseller-acme",
+        feb,
+        pricing::NoteReason::CorrectedCatalog,
+    )
+    .await
+    .unwrap()
+    .expect("a re-rate under a new price issues a note");
+    assert_eq!(note.kind, pricing::NoteKind::Debit);
+    assert_eq!((note.net, note.total), (want, want), "{note:?}");
+    assert!(note
+        .sections
+        .iter()
+        .flat_map(|s| &s.lines)
+        .all(|l| l.product == "copper" && l.amount != Decimal::ZERO));
+}
