@@ -21,18 +21,39 @@ fn d(s: &str) -> Decimal {
     s.parse().unwrap()
 }
 
-/// The example book with acme-shop's late usage billed by a note.
-fn config(clock: &Arc<AtomicI64>) -> RaterConfig {
+/// The example book with acme-shop's late usage billed by a note, priced by `catalog`.
+fn config_with(catalog: &str, clock: &Arc<AtomicI64>) -> RaterConfig {
     let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
     for a in book["accounts"].as_array_mut().unwrap() {
         if a["id"] == "acme-shop" {
             a["late_usage"] = "note".into();
         }
     }
-    let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let mut c = RaterConfig::from_json(catalog, &book.to_string(), "prov").unwrap();
     let clock = clock.clone();
     c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
     c
+}
+
+fn config(clock: &Arc<AtomicI64>) -> RaterConfig {
+    config_with(CATALOG, clock)
+}
+
+/// The example resellers' February rated and closed on 2017-03-04 by `config`, in a new store.
+async fn february_closed(clock: &Arc<AtomicI64>) -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    clock.store(1_488_600_000, Ordering::SeqCst); // 2017-03-04
+    let c = config(clock);
+    rate_batch(&s, &c, batch("feb", Format::CloudStack, EXPORT.into()))
+        .await
+        .unwrap();
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let report = rater::month::close(&s, &c, feb, Finalizing::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    (dir, s)
 }
 
 fn batch(id: &str, format: Format, export: String) -> BatchRequest {
@@ -48,19 +69,11 @@ fn batch(id: &str, format: Format, export: String) -> BatchRequest {
 
 #[tokio::test]
 async fn a_customers_late_usage_is_billed_to_its_reseller_at_wholesale_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
-    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let clock = Arc::new(AtomicI64::new(0));
+    let (_dir, s) = february_closed(&clock).await;
     let c = config(&clock);
     let feb = BillingPeriod::parse("2017-02").unwrap();
     let mar = BillingPeriod::parse("2017-03").unwrap();
-    rate_batch(&s, &c, batch("feb", Format::CloudStack, EXPORT.into()))
-        .await
-        .unwrap();
-    let report = rater::month::close(&s, &c, feb, Finalizing::default())
-        .await
-        .unwrap();
-    assert_eq!(report.failed, 0, "{report:?}");
     let statement = rater::invoice_for(&s, &c, "reseller-acme", feb)
         .await
         .unwrap();
@@ -128,43 +141,24 @@ async fn a_customers_late_usage_is_billed_to_its_reseller_at_wholesale_once() {
 /// line at both prices, figured here from the statement's hours.
 #[tokio::test]
 async fn a_price_change_between_statements_bills_the_reseller_nothing_unasked() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
-    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
-    let c = config(&clock);
+    let clock = Arc::new(AtomicI64::new(0));
+    let (_dir, s) = february_closed(&clock).await;
     let feb = BillingPeriod::parse("2017-02").unwrap();
     let mar = BillingPeriod::parse("2017-03").unwrap();
-    rate_batch(&s, &c, batch("feb", Format::CloudStack, EXPORT.into()))
-        .await
-        .unwrap();
-    let report = rater::month::close(&s, &c, feb, Finalizing::default())
-        .await
-        .unwrap();
-    assert_eq!(report.failed, 0, "{report:?}");
 
     // March's catalog: copper running hours at 2.30 instead of 2.20.
     assert_eq!(CATALOG.matches(r#""version": "2017-02.1""#).count(), 1);
     let copper =
         r#"{ "meter": "vm.running", "price": { "model": "per_unit", "unit_price": "2.2000" } }"#;
     assert_eq!(CATALOG.matches(copper).count(), 1);
-    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
-    for a in book["accounts"].as_array_mut().unwrap() {
-        if a["id"] == "acme-shop" {
-            a["late_usage"] = "note".into();
-        }
-    }
-    let mut c2 = RaterConfig::from_json(
+    let c2 = config_with(
         // A new version: the store keeps each version's content, and refuses to price with
         // other content under a version it knows.
         &CATALOG
             .replacen(copper, &copper.replace("2.2000", "2.3000"), 1)
             .replacen(r#""version": "2017-02.1""#, r#""version": "2017-03.1""#, 1),
-        &book.to_string(),
-        "prov",
-    )
-    .unwrap();
-    let at = clock.clone();
-    c2.clock = Arc::new(move || at.load(Ordering::SeqCst));
+        &clock,
+    );
 
     clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
     let report = rater::month::close(&s, &c2, mar, Finalizing::default())
