@@ -300,9 +300,11 @@ fn resold_now(frozen: &[Resold], fresh: Vec<Resold>) -> Vec<Resold> {
     fresh
         .into_iter()
         .map(|f| {
+            // One section per customer: found by account, its usage compared once.
             frozen
                 .iter()
-                .find(|r| r.account == f.account && usage_of(r) == usage_of(&f))
+                .find(|r| r.account == f.account)
+                .filter(|r| usage_of(r) == usage_of(&f))
                 .cloned()
                 .unwrap_or(f)
         })

@@ -72,6 +72,10 @@ fn q(quantity: &str) -> String {
     )
 }
 
+/// A CloudStack export whose one record is dated in December 262142: chrono's `%Y` reads
+/// six-digit years, and the month after it does not exist in chrono.
+const YEAR_262142: &str = r#"{"listusagerecordsresponse": {"count": 1, "usagerecord": [{"account":"bu1user1","usagetype":1,"rawusage":"1","usage":"1 Hrs","description":"silver-1 running time (ServiceOffering: silver)","startdate":"+262142-12-01 00:00:00","enddate":"+262142-12-01 01:00:00","usageid":"u-1","virtualmachineid":"vm-1","name":"silver-1","offeringid":"5f0e1a2b-0002-4c1d-9e00-0000000s1lvr","type":"KVM"}]}}"#;
+
 const CSV_HEADER: &str =
     "record_id,account,project,resource,product,meter,quantity,unit,start,end,tags,region\n";
 
@@ -145,7 +149,7 @@ fn cases() -> Vec<Case> {
         Case { name: "quantity in exponent form", given: Given::Empty, act: batch(q("1e30")), code: "bad_records", status: 422, says: "field `quantity` = `1e30`: quantity is larger than the largest allowed" },
         Case { name: "issue 12: a record whose line cannot be priced (10^14 GB-months on a GB-hour meter)", given: Given::Empty, act: batch(jl("bu1user1", "small-disk", "volume.gbh", "100000000000000", "gigabyte_months", day.0, day.1)), code: "bad_records", status: 422, says: "field `quantity` = `73000000000000000`: the batch's usage of small-disk/volume.gbh for this account and period adds up to 73000000000000000 GB.h, more than one batch may bring (5000000000000 GB.h)" },
         // chrono's `%Y` reads six-digit years (see also the test below, without a window).
-        Case { name: "a CloudStack date in year 262142", given: Given::Empty, act: Act::Batch { export: r#"{"listusagerecordsresponse": {"count": 1, "usagerecord": [{"account":"bu1user1","usagetype":1,"rawusage":"1","usage":"1 Hrs","description":"silver-1 running time (ServiceOffering: silver)","startdate":"+262142-12-01 00:00:00","enddate":"+262142-12-01 01:00:00","usageid":"u-1","virtualmachineid":"vm-1","name":"silver-1","offeringid":"5f0e1a2b-0002-4c1d-9e00-0000000s1lvr","type":"KVM"}]}}"#.into(), format: Some(Format::CloudStack), key: None, account: None }, code: "bad_records", status: 422, says: "record 0: field `startdate` = `+262142-12-01 00:00:00`: not a date in years 0001-9999" },
+        Case { name: "a CloudStack date in year 262142", given: Given::Empty, act: Act::Batch { export: YEAR_262142.into(), format: Some(Format::CloudStack), key: None, account: None }, code: "bad_records", status: 422, says: "record 0: field `startdate` = `+262142-12-01 00:00:00`: not a date in years 0001-9999" },
         Case { name: "end before start", given: Given::Empty, act: batch(jl("bu1user1", "copper", "vm.running", "1", "hours", day.1, day.0)), code: "bad_records", status: 422, says: "field `end` = `2017-02-03T00:00:00Z`: end is before start" },
         Case { name: "record outside the period", given: Given::Empty, act: batch(jl("bu1user1", "copper", "vm.running", "1", "hours", "2017-03-03T00:00:00Z", "2017-03-03T01:00:00Z")), code: "bad_records", status: 422, says: "field `start` = `2017-03-03T00:00:00+00:00`: record is outside the billing period 2017-02" },
         Case { name: "unit mismatch", given: Given::Empty, act: batch(jl("bu1user1", "copper", "vm.running", "1", "gigabytes", day.0, day.1)), code: "bad_records", status: 422, says: "field `unit` = `GB`: unit `GB` cannot be converted to the meter's unit `h`" },
@@ -303,14 +307,13 @@ async fn a_date_past_four_digit_years_is_refused_without_a_window() {
     let (_dir, store) = store();
     let config = config();
     let before = store.dump().unwrap();
-    let export = r#"{"listusagerecordsresponse": {"count": 1, "usagerecord": [{"account":"bu1user1","usagetype":1,"rawusage":"1","usage":"1 Hrs","description":"silver-1 running time (ServiceOffering: silver)","startdate":"+262142-12-01 00:00:00","enddate":"+262142-12-01 01:00:00","usageid":"u-1","virtualmachineid":"vm-1","name":"silver-1","offeringid":"5f0e1a2b-0002-4c1d-9e00-0000000s1lvr","type":"KVM"}]}}"#;
     let req = BatchRequest {
         batch_id: None,
         format: Some(Format::CloudStack),
         period: None,
         account: None,
         mode: Mode::Interim,
-        export: export.as_bytes().to_vec(),
+        export: YEAR_262142.as_bytes().to_vec(),
     };
     let err = rate_batch(&store, &config, req).await.unwrap_err();
     assert_eq!(

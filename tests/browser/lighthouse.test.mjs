@@ -24,7 +24,7 @@ import { ARTIFACTS, CHROMIUM_FLAGS, DIST, ACME_LOCAL_HOST } from './lib/harness.
 
 /**
  * The floor of the performance score: 85, under what the storefront reaches on the slowest host
- * seen (2026-12-03: 77-85 at the default 4x, 92-93 calibrated; 92-99 on 12-02), so that a
+ * seen (2026-12-03: 77-85 at the default 4x, 85-93 calibrated; 92-99 on 12-02), so that a
  * loaded CI machine does not fail it. Goal 95: BENCHMARKS.md.
  */
 const PERFORMANCE_MIN = 85;
