@@ -369,7 +369,9 @@ fn summarize(
     let hpm = catalog.hours_per_month;
     let hourly_scale = currency.minor_units + HOURLY_EXTRA_DIGITS;
     let subtotal = bill.subtotal;
-    let hourly_subtotal = exact::div(subtotal, hpm, "hourly amount")?.round_dp(hourly_scale);
+    // Per hour: finer than the minor unit, rounded in the catalog's own mode (as every amount).
+    let hourly_subtotal =
+        currency.round_to(exact::div(subtotal, hpm, "hourly amount")?, hourly_scale);
     let all_monthly: Vec<Decimal> = tiers
         .iter()
         .flat_map(|t| t.lines.iter().map(|l| l.monthly))
@@ -405,7 +407,10 @@ fn summarize(
         sla_credits: bill.sla_credits.clone(),
         taxes: bill.taxes.clone(),
         monthly_total,
-        hourly_total: exact::div(monthly_total, hpm, "hourly amount")?.round_dp(hourly_scale),
+        hourly_total: currency.round_to(
+            exact::div(monthly_total, hpm, "hourly amount")?,
+            hourly_scale,
+        ),
         yearly_total: months_total(monthly_total, 12, coupon)?,
         one_time_total,
         first_month_total: first,

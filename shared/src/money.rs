@@ -97,6 +97,12 @@ impl Currency {
         r
     }
 
+    /// Rounds an exact amount to `scale` decimals with this currency's mode: a figure shown
+    /// finer than the minor unit (an estimate's amounts per hour), never one that is billed.
+    pub fn round_to(&self, amount: Decimal, scale: u32) -> Decimal {
+        amount.round_dp_with_strategy(scale, self.rounding.strategy())
+    }
+
     pub fn zero(&self) -> Decimal {
         let mut z = Decimal::ZERO;
         z.rescale(self.minor_units);

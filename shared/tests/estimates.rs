@@ -313,3 +313,30 @@ fn volume_estimate_equals_invoice_of_byte_hour_records() {
     assert_eq!(e.monthly_total, inv.bill.total);
     assert_eq!(e.monthly_total.to_string(), "1511.10");
 }
+
+/// The amounts per hour are rounded in the catalog's own mode, like every amount: with 744
+/// hours a month, an IP at 0.00125 an hour is 0.93 a month, and 0.93 / 744 = 0.00125 exactly,
+/// a tie at the four decimals shown per hour: 0.0013 half-up, 0.0012 half-even (it was
+/// 0.0012 whatever the catalog said).
+#[test]
+fn hourly_amounts_round_in_the_catalogs_mode() {
+    for (mode, hourly) in [("half_up", "0.0013"), ("half_even", "0.0012")] {
+        let mut json: serde_json::Value = serde_json::from_str(CLOUDSTACK).unwrap();
+        json["hours_per_month"] = "744".into();
+        json["currency"]["rounding"] = mode.into();
+        for p in json["products"].as_array_mut().unwrap() {
+            if p["id"] == "public-ip" {
+                p["charges"][0]["price"]["unit_price"] = "0.00125".into();
+            }
+        }
+        let c = pricing::Catalog::from_json(&json.to_string()).unwrap();
+        let tier: QuoteTier = serde_json::from_value(serde_json::json!(
+            { "name": "ip", "components": [{ "type": "ip", "product": "public-ip", "count": 1 }] }
+        ))
+        .unwrap();
+        let e = estimate(&c, &quote(vec![tier])).unwrap();
+        assert_eq!(e.monthly_total.to_string(), "0.93", "{mode}");
+        assert_eq!(e.hourly_total.to_string(), hourly, "{mode}");
+        assert_eq!(e.tiers[0].hourly.to_string(), hourly, "{mode}");
+    }
+}
