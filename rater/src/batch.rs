@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use pricing::BillingPeriod;
 
 use crate::aggregate::{aggregate_pass, sha256_hex, Aggregated, Pass, Reread};
-use crate::commit::{check_closed, check_room, partition_keys, store_batch};
+use crate::commit::{check_closed, check_passed, check_room, partition_keys, store_batch};
 use crate::config::{ensure_config_stored, RaterConfig};
 use crate::error::{RaterError, StoreError};
 use crate::ids::{check_ids, id_conflicts, FirstSeen, IdPlan};
@@ -223,6 +223,7 @@ pub(crate) async fn check_before_writing<S: Store>(
     // The commit re-checks closed periods atomically.
     let states = store.partitions(batch_id, &partition_keys(batch)).await?;
     check_closed(config, &states, batch_id)?;
+    check_passed(store, config, &states, batch_id).await?;
     // Checked again under the lease only if another batch commits meanwhile.
     let plan = check_ids(store, batch, reread, batch_id).await?;
     check_room(

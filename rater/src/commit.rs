@@ -42,7 +42,6 @@ pub(crate) fn check_closed(
     states: &[PartitionState],
     batch_id: &str,
 ) -> Result<(), RaterError> {
-    let committed = states.iter().filter(|s| s.own.is_some()).count();
     let Some((s, number)) = states
         .iter()
         .filter(|s| s.own.is_none() && !takes_late_usage(config, &s.account))
@@ -50,22 +49,72 @@ pub(crate) fn check_closed(
     else {
         return Ok(());
     };
-    Err(if committed > 0 {
+    Err(closed_refusal(states, s, number, batch_id))
+}
+
+/// The refusal of a batch for partition `s`, closed (or passed) by final invoice `number`:
+/// `PeriodClosed` when nothing of the batch is committed yet, else `BatchPartlyCommitted`.
+fn closed_refusal(
+    states: &[PartitionState],
+    s: &PartitionState,
+    number: &str,
+    batch_id: &str,
+) -> RaterError {
+    let committed = states.iter().filter(|s| s.own.is_some()).count();
+    if committed > 0 {
         RaterError::BatchPartlyCommitted {
             batch_id: batch_id.to_string(),
             committed,
             partitions: states.len(),
             account: s.account.clone(),
             period: s.period_id.clone(),
-            number: number.clone(),
+            number: number.to_string(),
         }
     } else {
         RaterError::PeriodClosed {
             account: s.account.clone(),
             period: s.period_id.clone(),
-            number: number.clone(),
+            number: number.to_string(),
         }
-    })
+    }
+}
+
+/// Refuses a batch before its lease when it brings the first usage into a period that an
+/// account's balance chain has passed: a later period of the account (or of its reseller's
+/// own account, which bills it at wholesale) is final, because the period's close skipped it.
+/// The usage would be on no invoice. Read only for periods that ended a whole period before
+/// now (only then can a later one have closed): the commit re-checks every first usage
+/// atomically, so this is the early, write-nothing answer, not the guard.
+pub(crate) async fn check_passed<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    states: &[PartitionState],
+    batch_id: &str,
+) -> Result<(), RaterError> {
+    let now = config.now_s();
+    let mut balances: BTreeMap<String, crate::model::Balance> = BTreeMap::new();
+    for s in states
+        .iter()
+        .filter(|s| s.own.is_none() && s.closed.is_none() && s.batches == 0)
+    {
+        let Ok(q) = pricing::BillingPeriod::parse(&s.period_id) else {
+            continue;
+        };
+        let next = pricing::BillingPeriod::containing(q.kind, q.end());
+        if next.end().timestamp() > now {
+            continue;
+        }
+        for owner in config.open_marked(&s.account) {
+            if !balances.contains_key(&owner) {
+                let b = store.balance(&owner).await?;
+                balances.insert(owner.clone(), b);
+            }
+            if let Some(later) = balances[&owner].later_final(&s.period_id) {
+                return Err(closed_refusal(states, s, &later.number, batch_id));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a batch, before its lease or before its commit, when one of the partitions it has
@@ -175,7 +224,7 @@ pub(crate) async fn store_batch<S: Store>(
             first.chunks = Vec::new();
         }
         let batch = current.as_ref().unwrap_or(&first);
-        let parts = commit_parts(&batch.chunks, &plan, &states);
+        let parts = commit_parts(config, &batch.chunks, &plan, &states);
         // Partitions an earlier transaction of the batch committed are done: left alone.
         let done: BTreeMap<Partition, Counts> = states
             .iter()
@@ -273,12 +322,19 @@ pub(crate) fn summarize(
 
 /// Each partition's part of the commit (chunk counts, and for partitions with record ids the
 /// record-id chunks and the version they were checked against; for closed periods, which
-/// [`check_closed`] let through, the final invoice the late usage reopens), in partition order.
+/// [`check_closed`] let through, the final invoice the late usage reopens; for periods no
+/// batch committed into yet, the balances that mark them open), in partition order.
 pub(crate) fn commit_parts(
+    config: &RaterConfig,
     chunks: &[UsageChunk],
     plan: &IdPlan,
     states: &[PartitionState],
 ) -> Vec<CommitAccount> {
+    let first: std::collections::BTreeSet<Partition> = states
+        .iter()
+        .filter(|s| s.own.is_none() && s.closed.is_none() && s.batches == 0)
+        .map(|s| Partition::new(s.account.as_str(), s.period_id.as_str()))
+        .collect();
     let closed: BTreeMap<Partition, &String> = states
         .iter()
         .filter(|s| s.own.is_none())
@@ -294,6 +350,11 @@ pub(crate) fn commit_parts(
         id_chunks: 0,
         late: closed.get(p).map(|n| (*n).clone()),
         checked_version: None,
+        opens: if first.contains(p) {
+            config.open_marked(&p.account)
+        } else {
+            Vec::new()
+        },
     };
     // Keyed by partition: the commit lists each once, in order.
     let mut parts: BTreeMap<Partition, CommitAccount> = chunk_counts(chunks)

@@ -249,6 +249,25 @@ impl RaterConfig {
             .filter(move |a| a.reseller.as_deref() == Some(reseller))
     }
 
+    /// The accounts whose balance marks a period of `account` open when usage first comes
+    /// into it ([`crate::model::Balance::open`]): the account, and for a reseller's customer
+    /// billed by the same kind of period, its reseller's own account (whose statement of that
+    /// period bills the usage at wholesale).
+    pub fn open_marked(&self, account: &str) -> Vec<String> {
+        let mut out = vec![account.to_string()];
+        if let Some(acc) = self.account(account) {
+            if let Some(own) = acc
+                .reseller
+                .as_deref()
+                .and_then(|r| self.account_of_reseller(r))
+                .filter(|own| own.billing_period == acc.billing_period)
+            {
+                out.push(own.id.clone());
+            }
+        }
+        out
+    }
+
     pub fn now_s(&self) -> i64 {
         (self.clock)()
     }

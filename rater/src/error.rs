@@ -189,6 +189,15 @@ pub enum RaterError {
         later: String,
         number: String,
     },
+    /// An earlier period of the account has something to bill (usage or a payment that came
+    /// after its close skipped the account) and no final invoice: finalizing this one first
+    /// would leave that on no invoice. A close finalizes both, in order.
+    #[error("account `{account}` has period {earlier} to bill before {period} (usage or a payment that came after its close): finalize {earlier} first, or close {period}, which does both in order")]
+    EarlierPeriodOpen {
+        account: String,
+        period: String,
+        earlier: String,
+    },
     /// A reseller's statement before its customers' invoices: it bills their usage at
     /// wholesale, which may still change while they are open.
     #[error("the statement of reseller account `{account}` for {period} waits for its customer `{customer}`'s final invoice (close the period: customers go first)")]
@@ -353,6 +362,7 @@ impl RaterError {
             RaterError::PeriodClosed { .. }
             | RaterError::PeriodNotEnded { .. }
             | RaterError::FinalizedOutOfOrder { .. }
+            | RaterError::EarlierPeriodOpen { .. }
             | RaterError::CustomerOpen { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
@@ -453,6 +463,7 @@ impl RaterError {
             RaterError::BatchPartlyCommitted { .. } => "batch_partly_committed",
             RaterError::PeriodNotEnded { .. } => "period_not_ended",
             RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
+            RaterError::EarlierPeriodOpen { .. } => "earlier_period_open",
             RaterError::CustomerOpen { .. } => "customer_open",
             RaterError::PartitionFull { .. } => "partition_full",
             RaterError::PaymentConflict { .. } => "payment_conflict",

@@ -455,6 +455,36 @@ pub async fn finalize_with<S: Store>(
     }))
 }
 
+/// The account's periods before `period`, after its last final invoice, that have something
+/// to bill and no final invoice, in order: usage committed into them (their balance marks,
+/// [`Balance::open`]) or a payment dated in them, that came after their close skipped the
+/// account. Each must be finalized before `period`, or it would be on no invoice.
+pub(crate) fn unbilled_before(
+    acc: &Account,
+    balance: &Balance,
+    payments: &[RecordedPayment],
+    period: BillingPeriod,
+) -> Vec<BillingPeriod> {
+    let last = balance.last.as_ref().map(|l| l.period.as_str());
+    let mut out: Vec<BillingPeriod> = balance
+        .open
+        .iter()
+        .filter_map(|id| BillingPeriod::parse(id).ok())
+        .chain(
+            payments
+                .iter()
+                .map(|p| p.date)
+                .chain(acc.payments.iter().map(|p| p.date))
+                .map(|date| BillingPeriod::containing(acc.billing_period, date)),
+        )
+        .filter(|q| q.kind == acc.billing_period && q.start < period.start)
+        .filter(|q| last.is_none_or(|l| q.id().as_str() > l))
+        .collect();
+    out.sort_by_key(|q| q.start);
+    out.dedup();
+    out
+}
+
 /// The write that finalizes `acc`'s `period`, from what the store holds now: the invoice with
 /// its statement, numbered next in the issuer's series, and what it leaves the next one.
 async fn finalization<S: Store>(
@@ -473,8 +503,15 @@ async fn finalization<S: Store>(
             number: last.number.clone(),
         });
     }
-    let pu = store.period_usage(&acc.id, &period_id).await?;
     let payments = store.payments(&acc.id).await?;
+    if let Some(earlier) = unbilled_before(acc, &balance, &payments, period).first() {
+        return Err(RaterError::EarlierPeriodOpen {
+            account: acc.id.clone(),
+            period: period_id,
+            earlier: earlier.id(),
+        });
+    }
+    let pu = store.period_usage(&acc.id, &period_id).await?;
     let issuer = config.issuer_for(acc);
     let counter = store.counter(issuer).await?;
     let number = invoice_number(issuer, counter + 1);
@@ -524,6 +561,12 @@ async fn finalization<S: Store>(
         usage_version: pu.version,
         number: number.clone(),
         balance_version: balance.version,
+        cleared_open: balance
+            .open
+            .iter()
+            .filter(|p| p.as_str() <= period_id.as_str())
+            .cloned()
+            .collect(),
         last: LastFinal {
             period: period_id.clone(),
             number: number.clone(),

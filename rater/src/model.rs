@@ -201,6 +201,13 @@ pub struct Balance {
     /// is owed back), and starts again from zero.
     #[serde(default)]
     pub notes_since: Decimal,
+    /// The periods with usage committed and no final invoice yet (on a reseller's own
+    /// account, also its customers' such periods): marked by the commit that first brings
+    /// usage into a period, cleared by that period's final invoice. A close finalizes the
+    /// marked periods before its own, in order, so usage that came after an earlier close
+    /// skipped the account is billed rather than left on no invoice.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub open: std::collections::BTreeSet<String>,
 }
 
 impl Balance {

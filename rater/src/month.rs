@@ -3,9 +3,12 @@
 //! A close of period P (run by the schedule after P ends plus a grace period, or by an
 //! operator) walks the accounts book: every account billed by periods of P's kind whose P has
 //! usage, a subscription, a balance or a payment gets its final invoice; the others are
-//! skipped, each with its reason. It is idempotent and resumable because finalizing is: an
-//! account already final counts as such, a rerun or a concurrent close finalizes each account
-//! once, with the issuer's gapless numbers (the counter's condition orders them).
+//! skipped, each with its reason. An account's earlier periods that took usage or a payment
+//! after their own close skipped it are finalized first, in order (the balance chain cannot
+//! go back once P is final, so they would otherwise be on no invoice). It is idempotent and
+//! resumable because finalizing is: an account already final counts as such, a rerun or a
+//! concurrent close finalizes each account once, with the issuer's gapless numbers (the
+//! counter's condition orders them).
 
 use chrono::{DateTime, Duration, Utc};
 use pricing::{Account, BillingPeriod, PeriodKind};
@@ -38,10 +41,12 @@ pub struct CloseReport {
     pub failures: Vec<CloseFailure>,
 }
 
-/// An account period finalized by a close.
+/// An account period finalized by a close: the closed period, or an earlier one of the
+/// account finalized first (see [`close`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Closed {
     pub account: String,
+    pub period: String,
     pub number: String,
 }
 
@@ -103,13 +108,14 @@ pub async fn close<S: Store>(
         ..CloseReport::default()
     };
     for (acc, state) in accounts.into_iter().zip(states) {
-        match close_account(store, config, acc, period, &state, how).await {
+        match close_account(store, config, acc, period, &state, how, &mut report).await {
             Ok(AccountClose::Finalized(number)) => {
                 report.finalized += 1;
                 push_listed(
                     &mut report.issued,
                     Closed {
                         account: acc.id.clone(),
+                        period: report.period.clone(),
                         number,
                     },
                 );
@@ -150,9 +156,11 @@ enum AccountClose {
 }
 
 /// Closes one account's period: first the notes a crash left unissued (policy `note`), then
-/// its final invoice when it has something to bill (usage, a subscription, a balance, a
-/// payment, earlier periods' late usage to bill as adjustments, or on a reseller's own account
-/// its customers' usage at wholesale).
+/// the account's earlier periods that something came into after their own close skipped it
+/// (usage of a late export, a payment dated there; listed in `report` as they are issued), in
+/// order, then its final invoice when it has something to bill (usage, a subscription, a
+/// balance, a payment, earlier periods' late usage to bill as adjustments, or on a reseller's
+/// own account its customers' usage at wholesale).
 async fn close_account<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -160,8 +168,29 @@ async fn close_account<S: Store>(
     period: BillingPeriod,
     state: &crate::store::PartitionState,
     how: Finalizing,
+    report: &mut CloseReport,
 ) -> Result<AccountClose, RaterError> {
     settle_late(store, config, acc).await?;
+    let balance = store.balance(&acc.id).await?;
+    let payments = store.payments(&acc.id).await?;
+    for earlier in crate::invoices::unbilled_before(acc, &balance, &payments, period) {
+        match finalize_with(store, config, &acc.id, earlier, how).await {
+            Ok(inv) => {
+                report.finalized += 1;
+                push_listed(
+                    &mut report.issued,
+                    Closed {
+                        account: acc.id.clone(),
+                        period: earlier.id(),
+                        number: inv.number.unwrap_or_default(),
+                    },
+                );
+            }
+            // A concurrent close issued it.
+            Err(RaterError::AlreadyFinalized { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
     let active = state.batches > 0
         || state.closed.is_some()
         || has_subscription(acc, period)

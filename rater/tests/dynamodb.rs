@@ -546,6 +546,12 @@ async fn dynamodb_a_billing_month_carries_balances_payments_and_credit_from_clos
     billing_month(&new_table(&server, None).await).await;
 }
 
+#[tokio::test]
+async fn dynamodb_usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
+    let server = DynamoLocal::shared();
+    skipped_period_billed_first(&new_table(&server, None).await).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn dynamodb_a_close_crashing_part_way_then_rerun_concurrently_finalizes_each_account_once() {
     let server = DynamoLocal::shared();

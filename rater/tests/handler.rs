@@ -432,6 +432,12 @@ async fn a_billing_month_carries_balances_payments_and_credit_from_close_to_clos
     billing_month(&s).await;
 }
 
+#[tokio::test]
+async fn usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
+    let (_d, s) = store();
+    skipped_period_billed_first(&s).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_close_crashing_part_way_then_rerun_concurrently_finalizes_each_account_once() {
     let dirs = std::sync::Mutex::new(Vec::new());
@@ -569,15 +575,25 @@ async fn roles_are_enforced_by_the_function_and_refusals_write_nothing() {
 /// Issue 14: the scheduled close ends in error while an account could not be finalized, so
 /// that the scheduler retries it and, past its retries, the dead-letter queue shows it; the
 /// accounts it could finalize stay finalized. Here `a0000`'s March was finalized early (an
-/// operator's override), so its February can no longer be: its balance chain has moved on.
+/// operator's override), so its February, which bills a subscription (the accounts book's,
+/// not usage or a payment, which would have refused that early finalize), can no longer be:
+/// its balance chain has moved on.
 #[tokio::test]
 async fn a_scheduled_close_with_a_failed_account_ends_in_error_naming_it() {
     use rater::invoices::{finalize_with, Finalizing};
     let (_d, s) = store();
     let clock = Arc::new(std::sync::atomic::AtomicI64::new(1_486_900_000)); // 2017-02-12
-    let config = month_config(&clock);
+    let book = json!({ "schema_version": 1, "version": "month-sub-1", "accounts": [
+        { "id": "a0000", "name": "Account 0", "subscriptions": [
+            { "id": "sub-1", "product": "ddos", "start": "2017-02-01T00:00:00Z" } ] },
+        { "id": "a0001", "name": "Account 1" },
+    ]});
+    let mut config =
+        rater::config::RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
+    let at = clock.clone();
+    config.clock = Arc::new(move || at.load(std::sync::atomic::Ordering::SeqCst));
     let mar = pricing::BillingPeriod::parse("2017-03").unwrap();
-    let usage = hours_of("a0000", 2, 3, 10) + &hours_of("a0001", 2, 3, 1);
+    let usage = hours_of("a0001", 2, 3, 1);
     rater::rate_batch(&s, &config, request_in(usage.as_bytes(), "feb", None))
         .await
         .unwrap();

@@ -209,3 +209,71 @@ async fn a_price_change_between_statements_bills_the_reseller_nothing_unasked() 
         .flat_map(|s| &s.lines)
         .all(|l| l.product == "copper" && l.amount != Decimal::ZERO));
 }
+
+/// A reseller's customer whose February came after February's close (the customer and its
+/// reseller both skipped, nothing to bill then) is billed by March's close, not lost: the
+/// customer's February invoice first, then the reseller's February statement billing it at
+/// wholesale, each before its March. 10 hours of copper: 10 x 2.20 x 1.30 (Nimbus's 30 %
+/// markup) = GBP 28.60 net to the customer; 10 x 2.20 = 22.00 net at wholesale to Nimbus.
+#[tokio::test]
+async fn a_customers_usage_after_a_skipped_close_reaches_its_invoice_and_the_resellers() {
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let c = config(&clock);
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    let report = rater::month::close(&s, &c, feb, Finalizing::default())
+        .await
+        .unwrap();
+    for skipped in ["nimbus-studio", "reseller-nimbus"] {
+        assert!(
+            report.skipped_accounts.iter().any(|a| a == skipped),
+            "{report:?}"
+        );
+    }
+    let late = r#"{"record_id":"studio-1","account":"nimbus-studio","resource":"studio-web-1","product":"copper","meter":"vm.running","quantity":"10","unit":"hours","start":"2017-02-27T00:00:00Z","end":"2017-02-27T10:00:00Z"}"#;
+    rate_batch(
+        &s,
+        &c,
+        batch("studio-feb", Format::JsonLines, late.to_string() + "\n"),
+    )
+    .await
+    .unwrap();
+
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = rater::month::close(&s, &c, mar, Finalizing::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let issued: Vec<(&str, &str)> = report
+        .issued
+        .iter()
+        .filter(|i| i.account.contains("nimbus"))
+        .map(|i| (i.account.as_str(), i.period.as_str()))
+        .collect();
+    assert_eq!(
+        issued,
+        [
+            ("nimbus-studio", "2017-02"),
+            ("nimbus-studio", "2017-03"),
+            ("reseller-nimbus", "2017-02"),
+            ("reseller-nimbus", "2017-03"),
+        ],
+        "each March brings its February's balance forward: {report:?}"
+    );
+    let invoice = rater::invoice_for(&s, &c, "nimbus-studio", feb)
+        .await
+        .unwrap();
+    assert_eq!(
+        (invoice.kind, invoice.bill.net),
+        (pricing::InvoiceKind::Final, d("28.60"))
+    );
+    let statement = rater::invoice_for(&s, &c, "reseller-nimbus", feb)
+        .await
+        .unwrap();
+    assert_eq!(
+        (statement.kind, statement.bill.net),
+        (pricing::InvoiceKind::Final, d("22.00"))
+    );
+}

@@ -919,7 +919,12 @@ async fn close_command<S: Store>(
             report.period, report.accounts, report.finalized, report.already_final, report.skipped, report.failed
         );
         for c in &report.issued {
-            println!("  {}  {}", c.number, c.account);
+            if c.period == report.period {
+                println!("  {}  {}", c.number, c.account);
+            } else {
+                // An earlier period billed first: usage or a payment came after its close.
+                println!("  {}  {}  {} (billed first)", c.number, c.account, c.period);
+            }
         }
         for f in &report.failures {
             println!("  failed {}: {} ({})", f.account, f.message, f.code);

@@ -56,6 +56,12 @@ pub struct CommitAccount {
     /// another batch committed into the period since (unless this batch already is committed
     /// there): two batches racing with one record id can never both count it.
     pub checked_version: Option<u64>,
+    /// The accounts whose balance this part marks the period open in, when it is the first
+    /// usage of the period (see [`crate::model::Balance::open`]): the commit is refused with
+    /// `PeriodClosed` if one of them has a later period final already (the period was
+    /// skipped by its close and passed by the account's chain: the usage would be on no
+    /// invoice).
+    pub opens: Vec<String>,
 }
 
 /// One commit transaction of a rated batch: some of its partitions' chunk counts, and on the
@@ -76,8 +82,9 @@ pub struct Commit {
 }
 
 impl Commit {
-    /// The items its transaction writes besides the ledger's: one per partition, and one
-    /// more per late-usage marker.
+    /// The items its transaction writes besides the ledger's: one per partition, one more
+    /// per late-usage marker and one per balance marking a period open (an upper bound: a
+    /// store merges two marks of one balance into one item).
     pub fn items(&self) -> usize {
         self.accounts.iter().map(CommitAccount::items).sum()
     }
@@ -88,7 +95,7 @@ impl Commit {
         if self.items() > max {
             return Err(StoreError::Rejected {
                 message: format!(
-                    "a commit transaction holds at most {max} partition and marker items, got {}",
+                    "a commit transaction holds at most {max} partition, marker and balance items, got {}",
                     self.items()
                 ),
             });
@@ -100,7 +107,7 @@ impl Commit {
 impl CommitAccount {
     /// The items this part writes in its commit transaction.
     pub fn items(&self) -> usize {
-        1 + usize::from(self.late.is_some())
+        1 + usize::from(self.late.is_some()) + self.opens.len()
     }
 }
 
@@ -221,6 +228,10 @@ pub struct Finalize {
     pub balance_version: u64,
     /// What this invoice leaves for the next one.
     pub last: LastFinal,
+    /// The balance's open periods (as read at `balance_version`) this invoice closes: its own
+    /// and, on a reseller's account, earlier ones its customers' usage marked there although
+    /// its statement of them was final already (that usage is settled by notes).
+    pub cleared_open: Vec<String>,
     /// The invoice's entry in the account's history.
     pub doc: DocRef,
     /// The statement it was priced with (kept to re-price the period for its corrections).

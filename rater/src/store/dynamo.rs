@@ -1,6 +1,6 @@
 //! The DynamoDB store: conditional writes, BatchWriteItem with UnprocessedItems retries, TransactWriteItems, and table creation from infra/table.json.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -81,6 +81,9 @@ const DONE: &str = "DONE";
 /// The balance item's copy of its last final invoice's period, as a plain string: a payment's
 /// condition compares it with the payment's period (the JSON `last` cannot be compared).
 const LAST_PERIOD: &str = "last_period";
+/// Prefix of a balance's attributes naming its open periods (`open_<period_id>`, see
+/// `Balance::open`).
+const OPEN_PREFIX: &str = "open_";
 
 /// A store in one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -425,6 +428,31 @@ impl DynamoStore {
             .build()
     }
 
+    /// A commit's marks of periods open in `owner`'s balance (their first usage), refused when
+    /// the account's chain has passed the earliest of them (a later period is final).
+    fn open_marks(&self, owner: &str, periods: &[&str]) -> TransactWriteItem {
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&account_pk(owner), BALANCE_SK)))
+            .expression_attribute_names("#lp", LAST_PERIOD)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":one_s", s("1"));
+        let mut set = Vec::new();
+        for (k, p) in periods.iter().enumerate() {
+            u = u.expression_attribute_names(format!("#o{k}"), format!("{OPEN_PREFIX}{p}"));
+            set.push(format!("#o{k} = :one_s"));
+        }
+        let earliest = periods.iter().min().copied().unwrap_or_default();
+        TransactWriteItem::builder()
+            .update(built(
+                u.update_expression(format!("SET {} ADD version :one", set.join(", ")))
+                    .condition_expression("attribute_not_exists(#lp) OR #lp <= :earliest")
+                    .expression_attribute_values(":earliest", s(earliest))
+                    .build(),
+            ))
+            .build()
+    }
+
     /// A late commit's bump of the period's late-usage marker (created at version 1).
     fn marker_bump(&self, account: &str, period_id: &str, number: &str) -> TransactWriteItem {
         TransactWriteItem::builder()
@@ -555,16 +583,25 @@ impl DynamoStore {
         account: &str,
         expected: u64,
         last: Option<&LastFinal>,
+        cleared_open: &[String],
     ) -> TransactWriteItem {
         let mut u = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&account_pk(account), BALANCE_SK)))
             .expression_attribute_values(":one", n(1));
+        // The open periods the invoice closes (as read at `expected`: the condition keeps
+        // the list exact).
+        let mut remove = String::new();
+        for (k, p) in cleared_open.iter().enumerate() {
+            u = u.expression_attribute_names(format!("#c{k}"), format!("{OPEN_PREFIX}{p}"));
+            remove.push_str(if k == 0 { " REMOVE " } else { ", " });
+            remove.push_str(&format!("#c{k}"));
+        }
         u = match last {
             Some(l) => u
-                .update_expression(
-                    "SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one",
-                )
+                .update_expression(format!(
+                    "SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one{remove}"
+                ))
                 .expression_attribute_names("#l", "last")
                 .expression_attribute_names("#lp", LAST_PERIOD)
                 .expression_attribute_values(":zero", n(0))
@@ -573,7 +610,7 @@ impl DynamoStore {
                     s(serde_json::to_string(l).expect("balances serialize")),
                 )
                 .expression_attribute_values(":lp", s(&l.period)),
-            None => u.update_expression("ADD version :one"),
+            None => u.update_expression(format!("ADD version :one{remove}")),
         };
         u = if expected == 0 {
             u.condition_expression("attribute_not_exists(version)")
@@ -890,6 +927,9 @@ impl Store for DynamoStore {
         // Each transaction item's part (the ledger's, last, has none).
         let mut items: Vec<TransactWriteItem> = Vec::new();
         let mut part_of: Vec<usize> = Vec::new();
+        // The balances marking periods open: one item per balance (a transaction may not
+        // write an item twice), conditional on its earliest period.
+        let mut opens: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (i, part) in commit.accounts.iter().enumerate() {
             items.push(self.commit_update(&commit.batch_id, part));
             part_of.push(i);
@@ -897,6 +937,25 @@ impl Store for DynamoStore {
                 items.push(self.marker_bump(&part.account, &part.period_id, number));
                 part_of.push(i);
             }
+            for owner in &part.opens {
+                opens.entry(owner.as_str()).or_default().push(i);
+            }
+        }
+        let marks = items.len();
+        let mut owners: Vec<(&str, usize)> = Vec::new();
+        for (owner, parts) in &opens {
+            let periods: Vec<&str> = parts
+                .iter()
+                .map(|&i| commit.accounts[i].period_id.as_str())
+                .collect();
+            items.push(self.open_marks(owner, &periods));
+            // The part refused if the balance's condition fails: its earliest period.
+            let earliest = parts
+                .iter()
+                .copied()
+                .min_by_key(|&i| commit.accounts[i].period_id.as_str())
+                .unwrap_or_default();
+            owners.push((owner, earliest));
         }
         items.push(self.ledger_write(commit));
         let res = self
@@ -913,6 +972,23 @@ impl Store for DynamoStore {
             return Err(StoreError::LeaseLost {
                 batch_id: commit.batch_id.clone(),
             });
+        }
+        for (j, code) in codes.iter().enumerate().skip(marks).take(owners.len()) {
+            if code == "ConditionalCheckFailed" {
+                let (owner, i) = owners[j - marks];
+                let part = &commit.accounts[i];
+                let number = self
+                    .balance(owner)
+                    .await?
+                    .last
+                    .map(|l| l.number)
+                    .unwrap_or_default();
+                return Err(StoreError::PeriodClosed {
+                    account: part.account.clone(),
+                    period: part.period_id.clone(),
+                    number,
+                });
+            }
         }
         for (i, code) in codes.iter().enumerate().take(part_of.len()) {
             if code == "ConditionalCheckFailed" {
@@ -1085,7 +1161,12 @@ impl Store for DynamoStore {
             counter_update,
             invoice_put,
             close,
-            self.balance_update(&f.account, f.balance_version, Some(&f.last)),
+            self.balance_update(
+                &f.account,
+                f.balance_version,
+                Some(&f.last),
+                &f.cleared_open,
+            ),
             self.doc_put(&f.account, &f.doc),
             statement_put,
         ];
@@ -1269,10 +1350,16 @@ impl Store for DynamoStore {
                 .map_err(|e| StoreError::corrupt(&pk, BALANCE_SK, format!("notes_since: {e}")))?,
             None => rust_decimal::Decimal::ZERO,
         };
+        let open = item
+            .keys()
+            .filter_map(|k| k.strip_prefix(OPEN_PREFIX))
+            .map(str::to_string)
+            .collect();
         Ok(Balance {
             version: get_n(&item, "version").unwrap_or(0) as u64,
             last,
             notes_since,
+            open,
         })
     }
 

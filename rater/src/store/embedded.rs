@@ -293,6 +293,23 @@ impl Store for EmbeddedStore {
                     }
                     _ => {}
                 }
+                // The period's first usage: marked open in the balances that must bill it,
+                // unless one of them has passed the period already (it would be on no invoice).
+                for owner in &part.opens {
+                    let apk = account_pk(owner);
+                    let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
+                    if let Some(later) = balance.later_final(&part.period_id) {
+                        return Err(StoreError::PeriodClosed {
+                            account: account.clone(),
+                            period: part.period_id.clone(),
+                            number: later.number.clone(),
+                        });
+                    }
+                    if balance.open.insert(part.period_id.clone()) {
+                        balance.version += 1;
+                        put_json(t, &apk, BALANCE_SK, &balance)?;
+                    }
+                }
                 c.batches.insert(commit.batch_id.clone(), part.chunks);
                 if part.id_chunks > 0 {
                     c.ids.insert(commit.batch_id.clone(), part.id_chunks);
@@ -444,6 +461,10 @@ impl Store for EmbeddedStore {
             balance.version += 1;
             balance.last = Some(f.last.clone());
             balance.notes_since = rust_decimal::Decimal::ZERO;
+            // The open periods this invoice closes (read at the same balance version).
+            for p in &f.cleared_open {
+                balance.open.remove(p);
+            }
             c.closed = Some(f.number.clone());
             for a in &f.adjustments {
                 let (apk, sk) = (account_pk(&f.account), late_sk(&a.period_id));

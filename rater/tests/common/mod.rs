@@ -963,6 +963,11 @@ pub async fn many_accounts_rate_once<S: Store + Snapshot>(store: &S, n: usize) {
     assert_eq!(store.snapshot().await, before, "n={n}: a replay wrote");
 }
 
+/// Account periods per commit transaction when each is the period's first usage: its
+/// `#COMMITTED` item and its balance's open mark are two items of the transaction.
+pub const FIRST_USAGE_PER_TRANSACTION: usize =
+    rater::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX / 2;
+
 /// Issue 12, part 2: a crash after each commit transaction but the last of a batch over `n`
 /// accounts (the earlier transactions are visible, the ledger is still in progress), then a
 /// new process taking the lease over: it commits exactly what was left. A second batch with
@@ -974,7 +979,7 @@ where
     Fut: std::future::Future<Output = S>,
 {
     let export = many_accounts_export(n, 5);
-    let groups = n.div_ceil(rater::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX);
+    let groups = n.div_ceil(FIRST_USAGE_PER_TRANSACTION);
     assert!(groups > 1, "n={n} fits one transaction");
     let clean = FaultyStore::new(new_store().await);
     let key = Some("many-crash");
@@ -1007,7 +1012,7 @@ where
         };
         assert_eq!(
             partly,
-            (committed * rater::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX).min(n),
+            (committed * FIRST_USAGE_PER_TRANSACTION).min(n),
             "the transactions before the crash are visible"
         );
         store.heal();
@@ -1057,8 +1062,8 @@ pub async fn many_accounts_final<S: Store + Snapshot>(store: &FaultyStore<S>) {
     let config = many_accounts_config(n, &manual_clock());
     let export = many_accounts_export(n, 11);
     let req = || request(&export, Some("many-final"), Mode::Final);
-    // Let the batch commit and 40 finalizes through (config x2, lease, chunks, 3 commits).
-    let before_finalize = 2 + 1 + 2 * n + 3;
+    // Let the batch commit and 40 finalizes through (config x2, lease, chunks, the commits).
+    let before_finalize = 2 + 1 + 2 * n + n.div_ceil(FIRST_USAGE_PER_TRANSACTION);
     store.crash_after(before_finalize + 40);
     let err = rate_batch(store, &config, req()).await.unwrap_err();
     store.heal();
@@ -1905,6 +1910,192 @@ pub async fn billing_month<S: Store + Snapshot>(store: &S) {
     .unwrap();
     let err = finalize(store, &config, "a0002", feb).await.unwrap_err();
     assert_eq!(err.code(), "finalized_out_of_order", "{err}");
+}
+
+/// Usage and a payment that come into a period after its close skipped the account are billed,
+/// not lost: a direct finalize of the next period is refused (`earlier_period_open`, nothing
+/// written) and the next close finalizes the skipped period first, then its own, the second
+/// bringing the first's balance forward. Usage dated in a period the account's chain has
+/// passed (a later period final) is refused: early (nothing written) when that period ended a
+/// whole period ago, else by the commit's own condition. Figures by hand: copper is 2.20 an
+/// hour.
+pub async fn skipped_period_billed_first<S: Store + Snapshot>(store: &S) {
+    use rater::month::{close, record_payment};
+    use rater::store::PaymentOutcome;
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let config = month_config(&clock);
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    let early = rater::invoices::Finalizing {
+        before_period_end: true,
+    };
+    rate_batch(
+        store,
+        &config,
+        request_in(
+            hours_of("a0000", 2, 3, 10).as_bytes(),
+            "feb",
+            Some("2017-02"),
+        ),
+    )
+    .await
+    .unwrap();
+    let report = close(store, &config, feb, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        report.skipped_accounts.contains(&"a0002".to_string()),
+        "{report:?}"
+    );
+
+    // After February's close: a late export of a0002's February (4 h) and a bank payment
+    // dated in February (3.00). Both are taken: no invoice of a0002 has passed February.
+    rate_batch(
+        store,
+        &config,
+        request_in(
+            hours_of("a0002", 2, 20, 4).as_bytes(),
+            "feb-late",
+            Some("2017-02"),
+        ),
+    )
+    .await
+    .unwrap();
+    let p = payment("a0002", "2017-02-27", "3.00", "wire-a2");
+    assert_eq!(
+        record_payment(store, &config, &p).await.unwrap(),
+        PaymentOutcome::Recorded
+    );
+    // March for a0002 (2 h), then an operator's early finalize of March: refused, February
+    // is to bill first.
+    rate_batch(
+        store,
+        &config,
+        request_in(
+            hours_of("a0002", 3, 5, 2).as_bytes(),
+            "mar",
+            Some("2017-03"),
+        ),
+    )
+    .await
+    .unwrap();
+    let before = store.snapshot().await;
+    let err = rater::invoices::finalize_with(store, &config, "a0002", mar, early)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code(), err.http_status()),
+        ("earlier_period_open", 409),
+        "{err}"
+    );
+    assert!(err.to_string().contains("2017-02"), "{err}");
+    assert_eq!(store.snapshot().await, before, "a refused finalize wrote");
+
+    // March's close: a0002's February first, then its March.
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = close(store, &config, mar, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    let a2: Vec<&str> = report
+        .issued
+        .iter()
+        .filter(|c| c.account == "a0002")
+        .map(|c| c.period.as_str())
+        .collect();
+    assert_eq!(a2, ["2017-02", "2017-03"], "{report:?}");
+    let f = invoice_for(store, &config, "a0002", feb).await.unwrap();
+    assert_eq!(f.kind, pricing::InvoiceKind::Final);
+    // February: 4 h x 2.20 = 8.80; paid 3.00; carried 0 + 8.80 - 3.00 = 5.80.
+    assert_eq!(
+        (
+            f.bill.total,
+            f.payments_total,
+            f.brought_forward,
+            f.carried_forward
+        ),
+        (d("8.80"), d("3.00"), d("0.00"), d("5.80"))
+    );
+    let m = invoice_for(store, &config, "a0002", mar).await.unwrap();
+    // March: 2 h x 2.20 = 4.40; brought 5.80; carried 10.20.
+    assert_eq!(
+        (m.kind, m.bill.total, m.brought_forward, m.carried_forward),
+        (
+            pricing::InvoiceKind::Final,
+            d("4.40"),
+            d("5.80"),
+            d("10.20")
+        )
+    );
+    let numbers: Vec<&str> = report
+        .issued
+        .iter()
+        .filter(|c| c.account == "a0002")
+        .map(|c| c.number.as_str())
+        .collect();
+    assert_eq!(
+        numbers,
+        [f.number.clone().unwrap(), m.number.clone().unwrap()],
+        "February is numbered before March"
+    );
+
+    // a0002's chain is at March: usage dated in January is refused before anything is
+    // written (January's next period ended a month ago).
+    let before = store.snapshot().await;
+    let err = rate_batch(
+        store,
+        &config,
+        request_in(
+            hours_of("a0002", 1, 9, 3).as_bytes(),
+            "jan-late",
+            Some("2017-01"),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        (err.code(), err.http_status()),
+        ("period_closed", 409),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains(&m.number.clone().unwrap()),
+        "{err}"
+    );
+    assert_eq!(store.snapshot().await, before, "a refused batch wrote");
+
+    // a0001 was skipped in February and March; its April is finalized early by an operator.
+    // Usage dated in March then reaches the commit (March's next period, April, has not
+    // ended), whose condition on a0001's balance refuses it: never counted.
+    rate_batch(
+        store,
+        &config,
+        request_in(
+            hours_of("a0001", 4, 2, 1).as_bytes(),
+            "apr",
+            Some("2017-04"),
+        ),
+    )
+    .await
+    .unwrap();
+    let apr = BillingPeriod::parse("2017-04").unwrap();
+    rater::invoices::finalize_with(store, &config, "a0001", apr, early)
+        .await
+        .unwrap();
+    let err = rate_batch(
+        store,
+        &config,
+        request_in(
+            hours_of("a0001", 3, 9, 3).as_bytes(),
+            "mar-late",
+            Some("2017-03"),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "period_closed", "{err}");
+    let usage = store.period_usage("a0001", "2017-03").await.unwrap();
+    assert!(usage.usage.totals.is_empty(), "{:?}", usage.usage);
 }
 
 /// Issue 14: a close that crashes after k finalizations (k = 0, 1, 2), then a rerun and a
