@@ -224,7 +224,7 @@ pub enum RaterError {
         account: String,
         accounts_version: String,
     },
-    #[error("final invoice of `{account}` {period} is {bytes} bytes, more than {max} bytes one item may hold")]
+    #[error("final invoice of `{account}` {period} is {bytes} bytes with its statement, more than the {max} bytes one finalize may store")]
     InvoiceTooLarge {
         account: String,
         period: String,

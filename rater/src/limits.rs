@@ -93,9 +93,16 @@ pub const FINALIZE_ATTEMPTS_MAX: u32 = 16;
 /// rated; short enough that a caller is not held for a crashed attempt's whole lease.
 pub const IN_PROGRESS_WAIT_MS_MAX: u64 = 30_000;
 
-/// Largest final invoice stored, in bytes of JSON: DynamoDB's 400 KB item limit less room for
-/// keys. An invoice that large has thousands of lines; it is refused rather than truncated.
-pub const FINAL_INVOICE_BYTES_MAX: usize = 380 * 1024;
+/// Largest final invoice stored with its statement, in bytes of JSON. DynamoDB stores each in
+/// parts of [`FINAL_PART_BYTES_MAX`] (one item holds 400 KB) within the finalize transaction,
+/// whose 4 MB limit this leaves a megabyte of room under for its other items. That is about
+/// 13,000 lines on a direct customer's invoice (about 6,500 on a reseller's statement, whose
+/// customer sections the statement repeats). Larger is refused rather than truncated.
+pub const FINAL_INVOICE_BYTES_MAX: usize = 3 * 1024 * 1024;
+
+/// Largest part of a stored final invoice or statement body, in bytes: DynamoDB's 400 KB item
+/// limit less room for keys and attribute names.
+pub const FINAL_PART_BYTES_MAX: usize = 350 * 1024;
 
 /// Attempts at committing a batch whose record ids must be checked again because another batch
 /// committed into the same account's period meanwhile (each attempt backs off first).

@@ -547,6 +547,12 @@ async fn dynamodb_a_billing_month_carries_balances_payments_and_credit_from_clos
 }
 
 #[tokio::test]
+async fn dynamodb_a_final_invoice_larger_than_an_item_is_stored_in_parts_and_read_back_whole() {
+    let server = DynamoLocal::shared();
+    large_final_invoice_round_trips(&new_table(&server, None).await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let server = DynamoLocal::shared();
     skipped_period_billed_first(&new_table(&server, None).await).await;

@@ -433,6 +433,12 @@ async fn a_billing_month_carries_balances_payments_and_credit_from_close_to_clos
 }
 
 #[tokio::test]
+async fn a_final_invoice_larger_than_an_item_is_stored_and_read_back_whole() {
+    let (_d, s) = store();
+    large_final_invoice_round_trips(&s).await;
+}
+
+#[tokio::test]
 async fn usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let (_d, s) = store();
     skipped_period_billed_first(&s).await;

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use crate::error::StoreError;
 use crate::limits::{
     BATCH_GET_KEYS_MAX, BATCH_WRITE_ATTEMPTS_MAX, BATCH_WRITE_ITEMS_MAX, CONFIG_PART_BYTES_MAX,
+    FINAL_PART_BYTES_MAX,
 };
 use crate::model::{
     account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
@@ -84,6 +85,29 @@ const LAST_PERIOD: &str = "last_period";
 /// Prefix of a balance's attributes naming its open periods (`open_<period_id>`, see
 /// `Balance::open`).
 const OPEN_PREFIX: &str = "open_";
+/// Between a final invoice's or statement's sort key and its part number (`FINAL#p00`).
+const PART_SK_INFIX: &str = "#p";
+
+/// The sort key of part `i` of the body stored at `sk`.
+fn part_sk(sk: &str, i: usize) -> String {
+    format!("{sk}{PART_SK_INFIX}{i:02}")
+}
+
+/// `text` cut into pieces of at most `max` bytes, each ending on a character boundary.
+fn cut_on_chars(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(max);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        let (head, tail) = rest.split_at(end);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
 
 /// A store in one DynamoDB table.
 #[derive(Clone, Debug)]
@@ -663,7 +687,12 @@ impl DynamoStore {
     fn finalize_items(
         &self,
         f: &Finalize,
-    ) -> (TransactWriteItem, TransactWriteItem, TransactWriteItem) {
+    ) -> (
+        TransactWriteItem,
+        TransactWriteItem,
+        TransactWriteItem,
+        Vec<TransactWriteItem>,
+    ) {
         let ipk = invoice_pk(&f.account, &f.period_id);
         let counter_update = {
             let mut u = Update::builder()
@@ -684,10 +713,8 @@ impl DynamoStore {
         };
         let mut inv_item = key(&ipk, FINAL_SK);
         inv_item.insert("number".into(), s(&f.number));
-        inv_item.insert(
-            "invoice".into(),
-            s(serde_json::to_string(&f.invoice).expect("invoices serialize")),
-        );
+        let body = serde_json::to_string(&f.invoice).expect("invoices serialize");
+        let parts = self.body_in_parts(&mut inv_item, "invoice", &body, &ipk, FINAL_SK);
         let invoice_put = TransactWriteItem::builder()
             .put(built(
                 Put::builder()
@@ -715,7 +742,78 @@ impl DynamoStore {
                 .update(built(u.build()))
                 .build()
         };
-        (counter_update, invoice_put, close)
+        (counter_update, invoice_put, close, parts)
+    }
+
+    /// Puts `body` in `item`'s attribute `attr` when it fits one item; otherwise records its
+    /// part count there (`parts`) and answers the Puts of its parts (`<sk>#p<nn>`, each with a
+    /// `body` of at most [`FINAL_PART_BYTES_MAX`] bytes, cut on character boundaries), to
+    /// write in the same transaction.
+    fn body_in_parts(
+        &self,
+        item: &mut Item,
+        attr: &str,
+        body: &str,
+        pk: &str,
+        sk: &str,
+    ) -> Vec<TransactWriteItem> {
+        if body.len() <= FINAL_PART_BYTES_MAX {
+            item.insert(attr.into(), s(body));
+            return Vec::new();
+        }
+        let parts = cut_on_chars(body, FINAL_PART_BYTES_MAX);
+        item.insert("parts".into(), n(parts.len()));
+        parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                let mut p = key(pk, &part_sk(sk, i));
+                p.insert("body".into(), s(*part));
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(p))
+                            .build(),
+                    ))
+                    .build()
+            })
+            .collect()
+    }
+
+    /// The body of `item` (read at `pk`, `sk`): its attribute `attr`, or its parts put together.
+    async fn body_of(
+        &self,
+        item: &Item,
+        attr: &str,
+        pk: &str,
+        sk: &str,
+    ) -> Result<String, StoreError> {
+        if let Some(body) = get_s(item, attr) {
+            return Ok(body.to_string());
+        }
+        let Some(count) = get_n(item, "parts") else {
+            return Err(StoreError::corrupt(
+                pk,
+                sk,
+                format!("neither `{attr}` nor `parts`"),
+            ));
+        };
+        let prefix = format!("{sk}{PART_SK_INFIX}");
+        let parts = self.query(pk, SkRange::Prefix(&prefix)).await?;
+        if parts.len() as i64 != count {
+            return Err(StoreError::corrupt(
+                pk,
+                sk,
+                format!("{} of its {count} parts found", parts.len()),
+            ));
+        }
+        // The query answers in sort-key order: the parts' numbers are zero-padded.
+        let mut body = String::new();
+        for p in &parts {
+            body.push_str(get_s(p, "body").unwrap_or_default());
+        }
+        Ok(body)
     }
 
     /// The `#COMMITTED` items of these partitions (consistent reads, BatchGetItem pages of
@@ -1125,9 +1223,8 @@ impl Store for DynamoStore {
         match self.get(&pk, FINAL_SK).await? {
             None => Ok(None),
             Some(item) => {
-                let body = get_s(&item, "invoice")
-                    .ok_or_else(|| StoreError::corrupt(&pk, FINAL_SK, "no invoice"))?;
-                serde_json::from_str(body)
+                let body = self.body_of(&item, "invoice", &pk, FINAL_SK).await?;
+                serde_json::from_str(&body)
                     .map(Some)
                     .map_err(|e| StoreError::corrupt(&pk, FINAL_SK, e))
             }
@@ -1143,12 +1240,11 @@ impl Store for DynamoStore {
     }
 
     async fn finalize(&self, f: &Finalize) -> Result<(), StoreError> {
-        let (counter_update, invoice_put, close) = self.finalize_items(f);
-        let mut statement = key(&invoice_pk(&f.account, &f.period_id), STATEMENT_SK);
-        statement.insert(
-            "body".into(),
-            s(serde_json::to_string(&f.statement).expect("statements serialize")),
-        );
+        let (counter_update, invoice_put, close, invoice_parts) = self.finalize_items(f);
+        let ipk = invoice_pk(&f.account, &f.period_id);
+        let mut statement = key(&ipk, STATEMENT_SK);
+        let body = serde_json::to_string(&f.statement).expect("statements serialize");
+        let statement_parts = self.body_in_parts(&mut statement, "body", &body, &ipk, STATEMENT_SK);
         let statement_put = TransactWriteItem::builder()
             .put(built(
                 Put::builder()
@@ -1170,6 +1266,9 @@ impl Store for DynamoStore {
             self.doc_put(&f.account, &f.doc),
             statement_put,
         ];
+        // After the items whose cancellation codes are read by position.
+        items.extend(invoice_parts);
+        items.extend(statement_parts);
         for a in &f.adjustments {
             items.extend(self.adjustment_items(&f.account, a));
         }
@@ -1217,9 +1316,12 @@ impl Store for DynamoStore {
         let pk = invoice_pk(account, period_id);
         match self.get(&pk, STATEMENT_SK).await? {
             None => Ok(None),
-            Some(item) => serde_json::from_str(get_s(&item, "body").unwrap_or_default())
-                .map(Some)
-                .map_err(|e| StoreError::corrupt(&pk, STATEMENT_SK, e)),
+            Some(item) => {
+                let body = self.body_of(&item, "body", &pk, STATEMENT_SK).await?;
+                serde_json::from_str(&body)
+                    .map(Some)
+                    .map_err(|e| StoreError::corrupt(&pk, STATEMENT_SK, e))
+            }
         }
     }
 

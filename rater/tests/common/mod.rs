@@ -1122,6 +1122,62 @@ pub fn large_catalog(products: usize) -> String {
     c.to_string()
 }
 
+/// A final invoice larger than one DynamoDB item (400 KB): one hour each of 3,000 products
+/// (copies of copper at 2.20 an hour) is 3,000 lines. It is finalized, stored (in parts on
+/// DynamoDB) and read back whole; its total is 3,000 x 2.20 = 6,600.00.
+pub async fn large_final_invoice_round_trips<S: Store>(store: &S) {
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let catalog = large_catalog(3_000);
+    let ids: Vec<String> = serde_json::from_str::<serde_json::Value>(&catalog).unwrap()["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .filter(|id| id.starts_with("copper-"))
+        .map(str::to_string)
+        .collect();
+    let n = ids.len();
+    assert!(n > 2_900, "{n} copies");
+    let book = serde_json::json!({ "schema_version": 1, "version": "large-final-1", "accounts": [
+        { "id": "a0000", "name": "Account 0" },
+    ]});
+    let mut config = RaterConfig::from_json(&catalog, &book.to_string(), "test").unwrap();
+    let at = clock.clone();
+    config.clock = Arc::new(move || at.load(Ordering::SeqCst));
+    let export: String = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            format!(
+                r#"{{"account":"a0000","resource":"vm-{i}","product":"{id}","meter":"vm.running","quantity":"1","unit":"hours","start":"2017-02-03T00:00:00Z","end":"2017-02-03T01:00:00Z"}}"#
+            ) + "\n"
+        })
+        .collect();
+    rate_batch(
+        store,
+        &config,
+        request_in(export.as_bytes(), "large", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let inv = finalize(store, &config, "a0000", feb).await.unwrap();
+    let bytes = serde_json::to_vec(&inv).unwrap().len();
+    assert!(bytes > 400 * 1024, "{bytes} bytes: not larger than an item");
+    let want = rust_decimal::Decimal::from(n as u64) * d("2.20");
+    assert_eq!(inv.bill.total, want);
+    assert_eq!(inv.bill.lines().count(), n);
+    let stored = store.final_invoice("a0000", "2017-02").await.unwrap();
+    assert_eq!(stored.as_ref(), Some(&inv), "read back whole");
+    assert!(store
+        .final_statement("a0000", "2017-02")
+        .await
+        .unwrap()
+        .is_some());
+    let again = invoice_for(store, &config, "a0000", feb).await.unwrap();
+    assert_eq!(again, inv);
+}
+
 /// Issue 12, part 3: a configuration version larger than one DynamoDB item (a 10,000-product
 /// catalog) is stored and read back byte for byte, as current; storing it again is a no-op;
 /// another body under the same version is refused; the handler stores it before rating.
