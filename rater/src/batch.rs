@@ -220,10 +220,13 @@ pub(crate) async fn check_before_writing<S: Store>(
         });
     }
     price_own_usage(config, batch)?;
+    if mode == Mode::Final {
+        check_finalizable(store, config, batch).await?;
+    }
     // The commit re-checks closed periods atomically.
     let states = store.partitions(batch_id, &partition_keys(batch)).await?;
     check_closed(config, &states, batch_id)?;
-    check_passed(store, config, &states, batch_id).await?;
+    check_passed(store, config, &states, batch_id, false).await?;
     // Checked again under the lease only if another batch commits meanwhile.
     let plan = check_ids(store, batch, reread, batch_id).await?;
     check_room(
@@ -234,6 +237,46 @@ pub(crate) async fn check_before_writing<S: Store>(
         config.committed_item_bytes_max,
     )?;
     Ok(plan)
+}
+
+/// Refuses a `final` batch (`EarlierPeriodOpen`) when one of its accounts has an earlier
+/// period, not in the batch, with something to bill and no final invoice: the batch's finals
+/// would be refused after its usage is committed, on every replay. The finalize checks again.
+async fn check_finalizable<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    batch: &Aggregated,
+) -> Result<(), RaterError> {
+    let mut i = 0;
+    while i < batch.partitions.len() {
+        let account = &batch.partitions[i].account;
+        let own: Vec<&str> = batch.partitions[i..]
+            .iter()
+            .take_while(|p| &p.account == account)
+            .map(|p| p.period.as_str())
+            .collect();
+        i += own.len();
+        let (Some(acc), Ok(first)) = (config.account(account), BillingPeriod::parse(own[0])) else {
+            continue;
+        };
+        let balance = store.balance(account).await?;
+        let payments = store.payments(account).await?;
+        let last = own
+            .last()
+            .and_then(|p| BillingPeriod::parse(p).ok())
+            .unwrap_or(first);
+        if let Some(earlier) = crate::invoices::unbilled_before(acc, &balance, &payments, last)
+            .into_iter()
+            .find(|q| !own.contains(&q.id().as_str()))
+        {
+            return Err(RaterError::EarlierPeriodOpen {
+                account: account.clone(),
+                period: first.id(),
+                earlier: earlier.id(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Prices each account period's usage in the batch alone, as its invoice will be priced once

@@ -82,14 +82,17 @@ fn closed_refusal(
 /// Refuses a batch before its lease when it brings the first usage into a period that an
 /// account's balance chain has passed: a later period of the account (or of its reseller's
 /// own account, which bills it at wholesale) is final, because the period's close skipped it.
-/// The usage would be on no invoice. Read only for periods that ended a whole period before
-/// now (only then can a later one have closed): the commit re-checks every first usage
-/// atomically, so this is the early, write-nothing answer, not the guard.
+/// The usage would be on no invoice. Before the lease (`every` false), read only for periods
+/// that ended a whole period before now (only then can a later one have closed unforced):
+/// the commit re-checks every first usage atomically, so this is the early, write-nothing
+/// answer, not the guard. After a commit refused by that guard (`every` true), every one, so
+/// that the refusal is named rather than retried.
 pub(crate) async fn check_passed<S: Store>(
     store: &S,
     config: &RaterConfig,
     states: &[PartitionState],
     batch_id: &str,
+    every: bool,
 ) -> Result<(), RaterError> {
     let now = config.now_s();
     let mut balances: BTreeMap<String, crate::model::Balance> = BTreeMap::new();
@@ -101,7 +104,7 @@ pub(crate) async fn check_passed<S: Store>(
             continue;
         };
         let next = pricing::BillingPeriod::containing(q.kind, q.end());
-        if next.end().timestamp() > now {
+        if !every && next.end().timestamp() > now {
             continue;
         }
         for owner in config.open_marked(&s.account) {
@@ -195,6 +198,9 @@ pub(crate) async fn store_batch<S: Store>(
         };
         let states = store.partitions(batch_id, &keys).await?;
         check_closed(config, &states, batch_id)?;
+        if attempt > 0 {
+            check_passed(store, config, &states, batch_id, true).await?;
+        }
         check_room(
             &states,
             current.as_ref().unwrap_or(&first),

@@ -457,8 +457,10 @@ pub async fn finalize_with<S: Store>(
 
 /// The account's periods before `period`, after its last final invoice, that have something
 /// to bill and no final invoice, in order: usage committed into them (their balance marks,
-/// [`Balance::open`]) or a payment dated in them, that came after their close skipped the
-/// account. Each must be finalized before `period`, or it would be on no invoice.
+/// [`Balance::open`]) or a recorded payment dated in them, that came after their close skipped
+/// the account. Each must be finalized before `period`, or it would be on no invoice. (The
+/// accounts book's own payments are the operator's, as before: billed in the period they are
+/// dated in when it is finalized, never a reason to finalize one.)
 pub(crate) fn unbilled_before(
     acc: &Account,
     balance: &Balance,
@@ -473,9 +475,7 @@ pub(crate) fn unbilled_before(
         .chain(
             payments
                 .iter()
-                .map(|p| p.date)
-                .chain(acc.payments.iter().map(|p| p.date))
-                .map(|date| BillingPeriod::containing(acc.billing_period, date)),
+                .map(|p| BillingPeriod::containing(acc.billing_period, p.date)),
         )
         .filter(|q| q.kind == acc.billing_period && q.start < period.start)
         .filter(|q| last.is_none_or(|l| q.id().as_str() > l))
@@ -531,6 +531,20 @@ async fn finalization<S: Store>(
     }
     st.resold = crate::resellers::resold(store, config, acc, period).await?;
     crate::resellers::customers_final(store, acc, period, &st.resold).await?;
+    // A reseller's marks of periods its statement already billed: its customers' usage that
+    // came after that statement. Cleared by this invoice only once those customers' invoices
+    // are final (their usage can no longer grow but as late usage, which the customer's note
+    // and `settle_resold` bill): else more of it could reach no statement.
+    for q in balance
+        .open
+        .iter()
+        .filter(|q| q.as_str() < period_id.as_str())
+    {
+        if let (Some(_), Ok(q)) = (config.billed_reseller(&acc.id), BillingPeriod::parse(q)) {
+            let customers = crate::resellers::resold(store, config, acc, q).await?;
+            crate::resellers::customers_final(store, acc, q, &customers).await?;
+        }
+    }
     // Priced with the month's earlier usage; stored without it (a note recomputes it from the
     // store as it stands then).
     let pricing_st = Statement {

@@ -553,6 +553,18 @@ async fn dynamodb_a_final_invoice_larger_than_an_item_is_stored_in_parts_and_rea
 }
 
 #[tokio::test]
+async fn dynamodb_one_resellers_customers_mark_a_period_once_and_a_final_batch_waits_for_earlier() {
+    let server = DynamoLocal::shared();
+    one_resellers_customers_mark_a_period_once(&new_table(&server, None).await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_resellers_statement_waits_for_a_customer_whose_usage_came_after_its_close() {
+    let server = DynamoLocal::shared();
+    reseller_statement_waits_for_a_late_customer(&new_table(&server, None).await).await;
+}
+
+#[tokio::test]
 async fn dynamodb_usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let server = DynamoLocal::shared();
     skipped_period_billed_first(&new_table(&server, None).await).await;

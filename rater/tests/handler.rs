@@ -439,6 +439,18 @@ async fn a_final_invoice_larger_than_an_item_is_stored_and_read_back_whole() {
 }
 
 #[tokio::test]
+async fn one_resellers_customers_mark_a_period_once_and_a_final_batch_waits_for_earlier() {
+    let (_d, s) = store();
+    one_resellers_customers_mark_a_period_once(&s).await;
+}
+
+#[tokio::test]
+async fn a_resellers_statement_waits_for_a_customer_whose_usage_came_after_its_close() {
+    let (_d, s) = store();
+    reseller_statement_waits_for_a_late_customer(&s).await;
+}
+
+#[tokio::test]
 async fn usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let (_d, s) = store();
     skipped_period_billed_first(&s).await;

@@ -1042,9 +1042,13 @@ impl Store for DynamoStore {
         let marks = items.len();
         let mut owners: Vec<(&str, usize)> = Vec::new();
         for (owner, parts) in &opens {
+            // Distinct: two customers of one reseller may mark the same period in its balance,
+            // and one update may not set an attribute twice.
             let periods: Vec<&str> = parts
                 .iter()
                 .map(|&i| commit.accounts[i].period_id.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .collect();
             items.push(self.open_marks(owner, &periods));
             // The part refused if the balance's condition fails: its earliest period.

@@ -2154,6 +2154,146 @@ pub async fn skipped_period_billed_first<S: Store + Snapshot>(store: &S) {
     assert!(usage.usage.totals.is_empty(), "{:?}", usage.usage);
 }
 
+/// The example book with a second customer of Acme's (`acme-lab`, no subscription), as
+/// version `lab-1`.
+pub fn config_with_acme_lab(clock: &Arc<AtomicI64>) -> RaterConfig {
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    book["accounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!(
+            { "id": "acme-lab", "name": "Lab of Acme's customer", "reseller": "acme",
+              "region": "lon1", "tax_jurisdiction": "de" }
+        ));
+    book["version"] = serde_json::json!("lab-1");
+    let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
+/// `hours` of copper for `account` from 2017-`month`-`day` 00:00, one record with an id.
+pub fn copper_hours(id: &str, account: &str, month: u32, day: u32, hours: u32) -> String {
+    format!(
+        r#"{{"record_id":"{id}","account":"{account}","resource":"vm-{id}","product":"copper","meter":"vm.running","quantity":"{hours}","unit":"hours","start":"2017-{month:02}-{day:02}T00:00:00Z","end":"2017-{month:02}-{day:02}T{hours:02}:00:00Z"}}"#
+    ) + "\n"
+}
+
+/// Two customers of one reseller bring a period its first usage in one batch: both mark it
+/// open in the reseller's balance, one update on DynamoDB (which refuses an update that sets
+/// an attribute twice). And a `final` batch of an account with an earlier period to bill is
+/// refused before anything is written, instead of committing and then failing its finals.
+pub async fn one_resellers_customers_mark_a_period_once<S: Store + Snapshot>(store: &S) {
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let config = config_with_acme_lab(&clock);
+    let export =
+        copper_hours("s1", "acme-shop", 2, 3, 2) + &copper_hours("l1", "acme-lab", 2, 3, 3);
+    rate_batch(
+        store,
+        &config,
+        request_in(export.as_bytes(), "two", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+    let open = |b: rater::model::Balance| b.open.into_iter().collect::<Vec<String>>();
+    assert_eq!(
+        open(store.balance("reseller-acme").await.unwrap()),
+        ["2017-02"]
+    );
+    assert_eq!(open(store.balance("acme-lab").await.unwrap()), ["2017-02"]);
+
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let before = store.snapshot().await;
+    let req = BatchRequest {
+        mode: Mode::Final,
+        ..request_in(
+            copper_hours("l2", "acme-lab", 3, 3, 1).as_bytes(),
+            "lab-march-final",
+            Some("2017-03"),
+        )
+    };
+    let err = rate_batch(store, &config, req).await.unwrap_err();
+    assert_eq!(
+        (err.code(), err.http_status()),
+        ("earlier_period_open", 409),
+        "{err}"
+    );
+    assert_eq!(
+        store.snapshot().await,
+        before,
+        "a refused final batch wrote"
+    );
+}
+
+/// A reseller's statement already final for February, and a customer skipped by February's
+/// close whose first February usage comes after: the reseller's next statement waits for that
+/// customer's February invoice (`customer_open`), else later February usage of the customer
+/// would reach no statement. March's close then bills it all: the customer's February first,
+/// the reseller's wholesale note on February (10 h x 2.20 x 1.17 = EUR 25.74, reverse-charged),
+/// the reseller's March.
+pub async fn reseller_statement_waits_for_a_late_customer<S: Store>(store: &S) {
+    use rater::month::close;
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let config = config_with_acme_lab(&clock);
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    let report = close(store, &config, feb, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        report.issued.iter().any(|c| c.account == "reseller-acme"),
+        "{report:?}"
+    );
+    assert!(
+        report.skipped_accounts.iter().any(|a| a == "acme-lab"),
+        "{report:?}"
+    );
+    let late = copper_hours("lab-feb", "acme-lab", 2, 20, 10);
+    rate_batch(
+        store,
+        &config,
+        request_in(late.as_bytes(), "lab-feb", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+                                                  // acme-shop's March (its subscription) is out: only acme-lab's February is open.
+    finalize(store, &config, "acme-shop", mar).await.unwrap();
+    let err = finalize(store, &config, "reseller-acme", mar)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "customer_open", "{err}");
+    assert!(err.to_string().contains("acme-lab"), "{err}");
+
+    let report = close(store, &config, mar, Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    assert!(
+        report
+            .issued
+            .iter()
+            .any(|c| c.account == "acme-lab" && c.period == "2017-02"),
+        "{report:?}"
+    );
+    let notes = rater::notes::notes_of(store, "reseller-acme", "2017-02")
+        .await
+        .unwrap();
+    let net: rust_decimal::Decimal = notes.iter().map(|n| n.net).sum();
+    assert_eq!(net, d("25.74"), "{notes:?}");
+    let statement = invoice_for(store, &config, "reseller-acme", mar)
+        .await
+        .unwrap();
+    assert_eq!(statement.kind, InvoiceKind::Final);
+    assert!(store
+        .balance("reseller-acme")
+        .await
+        .unwrap()
+        .open
+        .is_empty());
+}
+
 /// Issue 14: a close that crashes after k finalizations (k = 0, 1, 2), then a rerun and a
 /// concurrent second close: every account finalized once, numbers gapless.
 pub async fn close_crash_then_rerun<S, F, Fut>(new_store: F)
