@@ -190,6 +190,7 @@ pub(crate) async fn store_batch<S: Store>(
     let mut current: Option<Aggregated> = None;
     let mut applied = Bits::default();
     let mut attempt = 0u32;
+    let mut passed = false;
     let mut plan = Some(plan);
     loop {
         let plan = match plan.take() {
@@ -198,7 +199,7 @@ pub(crate) async fn store_batch<S: Store>(
         };
         let states = store.partitions(batch_id, &keys).await?;
         check_closed(config, &states, batch_id)?;
-        if attempt > 0 {
+        if passed {
             check_passed(store, config, &states, batch_id, true).await?;
         }
         check_room(
@@ -256,6 +257,9 @@ pub(crate) async fn store_batch<S: Store>(
             Err(StoreError::PeriodClosed { account, .. })
                 if attempt + 1 < COMMIT_ATTEMPTS_MAX && takes_late_usage(config, &account) =>
             {
+                // Closed by a final since the states were read, or passed (a first usage whose
+                // balance condition failed): the next attempt names the latter.
+                passed = true;
                 tokio::time::sleep(backoff(attempt)).await;
                 attempt += 1;
             }

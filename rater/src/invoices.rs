@@ -430,6 +430,9 @@ pub async fn finalize_with<S: Store>(
     // Notes a crash left unissued (policy `note`) go out before the next invoice; on a
     // reseller's account, the wholesale note of its customers' late usage too.
     settle_late(store, config, acc).await?;
+    // Before any wholesale note: one note once the customers are final, not one per attempt.
+    let balance = store.balance(&acc.id).await?;
+    resold_marks_final(store, config, acc, &balance, period).await?;
     crate::notes::settle_resold(store, config, acc, period).await?;
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
         if let Some(existing) = store.final_invoice(account, &period_id).await? {
@@ -453,6 +456,35 @@ pub async fn finalize_with<S: Store>(
         account: account.to_string(),
         period: period_id,
     }))
+}
+
+/// On a reseller's own account, refuses (`CustomerOpen`) while a mark of a period before
+/// `period` (one its statement already billed: a customer's usage that came after that
+/// statement) has customers whose invoices are not final. The mark is cleared by the next
+/// statement, so it must wait until that usage can grow no more but as the customers' late
+/// usage: else more of it could reach no statement.
+async fn resold_marks_final<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    balance: &Balance,
+    period: BillingPeriod,
+) -> Result<(), RaterError> {
+    if config.billed_reseller(&acc.id).is_none() {
+        return Ok(());
+    }
+    let period_id = period.id();
+    for q in balance
+        .open
+        .iter()
+        .filter(|q| q.as_str() < period_id.as_str())
+    {
+        if let Ok(q) = BillingPeriod::parse(q) {
+            let customers = crate::resellers::resold(store, config, acc, q).await?;
+            crate::resellers::customers_final(store, acc, q, &customers).await?;
+        }
+    }
+    Ok(())
 }
 
 /// The account's periods before `period`, after its last final invoice, that have something
@@ -531,20 +563,7 @@ async fn finalization<S: Store>(
     }
     st.resold = crate::resellers::resold(store, config, acc, period).await?;
     crate::resellers::customers_final(store, acc, period, &st.resold).await?;
-    // A reseller's marks of periods its statement already billed: its customers' usage that
-    // came after that statement. Cleared by this invoice only once those customers' invoices
-    // are final (their usage can no longer grow but as late usage, which the customer's note
-    // and `settle_resold` bill): else more of it could reach no statement.
-    for q in balance
-        .open
-        .iter()
-        .filter(|q| q.as_str() < period_id.as_str())
-    {
-        if let (Some(_), Ok(q)) = (config.billed_reseller(&acc.id), BillingPeriod::parse(q)) {
-            let customers = crate::resellers::resold(store, config, acc, q).await?;
-            crate::resellers::customers_final(store, acc, q, &customers).await?;
-        }
-    }
+    resold_marks_final(store, config, acc, &balance, period).await?;
     // Priced with the month's earlier usage; stored without it (a note recomputes it from the
     // store as it stands then).
     let pricing_st = Statement {
@@ -557,8 +576,14 @@ async fn finalization<S: Store>(
     inv.number = Some(number.clone());
     // The invoice and its statement are kept together (the statement re-prices the period
     // for its corrections): both count against the item's size.
+    // The notes of the adjustments are written in the same transaction as well.
     let bytes = serde_json::to_vec(&inv).expect("invoices serialize").len()
-        + serde_json::to_vec(&st).expect("statements serialize").len();
+        + serde_json::to_vec(&st).expect("statements serialize").len()
+        + adjustments
+            .iter()
+            .filter_map(|a| a.note.as_ref())
+            .map(|n| serde_json::to_vec(n).expect("notes serialize").len())
+            .sum::<usize>();
     if bytes > FINAL_INVOICE_BYTES_MAX {
         return Err(RaterError::InvoiceTooLarge {
             account: acc.id.clone(),
