@@ -27,11 +27,13 @@ const BUNDLE_BROTLI_BYTES_GOAL = 250_000;
  * checked and estimated as the rater bills it), cost codes and datacenters not billed in the
  * catalog (cost codes alone: 1,004 B, measured by building without them), then 279,185 B with
  * issue 19's replay of old share links (the pinned price list fetched and handed to the preview
- * worker, which prices the app with both and lays out the comparison: +3.3 KB in the app).
+ * worker, which prices the app with both and lays out the comparison: +3.3 KB in the app),
+ * then 280,623 B when the estimate's amounts per hour were rounded in the catalog's own mode
+ * instead of always banker's (+123 B on 2026-12-03: `Currency::round_to`).
  * Correct money comes before the size goal; BENCHMARKS.md ("Size") lists what was tried to win it back and what is
  * left. The ceiling stops further growth; lower it to the goal once the goal is met again.
  */
-const BUNDLE_BROTLI_BYTES_MAX = 280_500;
+const BUNDLE_BROTLI_BYTES_MAX = 281_000;
 /**
  * The invoice preview's importers and invoicing live in a second wasm module, a web worker
  * (`preview-worker*` files) fetched only when a usage export is dropped. Its files are not part
