@@ -231,6 +231,13 @@ pub enum RaterError {
         bytes: usize,
         max: usize,
     },
+    #[error("correction of `{account}` {period} is {bytes} bytes, more than the {max} bytes one note may store")]
+    NoteTooLarge {
+        account: String,
+        period: String,
+        bytes: usize,
+        max: usize,
+    },
     /// The caller's role does not allow the action (see `crate::auth`).
     #[error("{principal} may not {action}: it needs {needs}")]
     Forbidden {
@@ -372,6 +379,7 @@ impl RaterError {
                 _ => 500,
             },
             RaterError::InvoiceTooLarge { .. }
+            | RaterError::NoteTooLarge { .. }
             | RaterError::CloseIncomplete { .. }
             | RaterError::Internal { .. }
             | RaterError::Config(_)
@@ -475,6 +483,7 @@ impl RaterError {
             RaterError::UnknownAccount { .. } => "unknown_account",
             RaterError::NoFinalInvoice { .. } => "no_final_invoice",
             RaterError::InvoiceTooLarge { .. } => "invoice_too_large",
+            RaterError::NoteTooLarge { .. } => "note_too_large",
             RaterError::Forbidden { .. } => "forbidden",
             RaterError::Config(_) => "config",
             RaterError::EInvoice { .. } => "not_an_einvoice",

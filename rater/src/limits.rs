@@ -97,10 +97,11 @@ pub const IN_PROGRESS_WAIT_MS_MAX: u64 = 30_000;
 /// parts of [`FINAL_PART_BYTES_MAX`] (one item holds 400 KB) within the finalize transaction,
 /// whose 4 MB limit this leaves a megabyte of room under for its other items. That is about
 /// 13,000 lines on a direct customer's invoice (about 6,500 on a reseller's statement, whose
-/// customer sections the statement repeats). Larger is refused rather than truncated.
+/// customer sections the statement repeats). Larger is refused rather than truncated. A credit
+/// or debit note is held to the same size and stored in the same parts.
 pub const FINAL_INVOICE_BYTES_MAX: usize = 3 * 1024 * 1024;
 
-/// Largest part of a stored final invoice or statement body, in bytes: DynamoDB's 400 KB item
+/// Largest part of a stored final invoice, statement or note body, in bytes: DynamoDB's 400 KB item
 /// limit less room for keys and attribute names.
 pub const FINAL_PART_BYTES_MAX: usize = 350 * 1024;
 

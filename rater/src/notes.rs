@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::RaterConfig;
 use crate::error::{RaterError, StoreError};
-use crate::limits::{ADJUSTED_PERIODS_MAX, FINALIZE_ATTEMPTS_MAX};
+use crate::limits::{ADJUSTED_PERIODS_MAX, FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX};
 use crate::model::{note_number, DocKind, DocRef, StoredNote};
 use crate::retry::backoff;
 use crate::store::{AdjustmentWrite, MarkerCheck, NoteWrite, Store};
@@ -195,6 +195,19 @@ pub async fn correct<S: Store>(
                 billed_on: None,
             }
         });
+        if let Some(s) = &stored {
+            // Stored in parts like a final invoice (one DynamoDB item holds 400 KB); larger
+            // than a finalize may store is refused whole, before anything is written.
+            let bytes = serde_json::to_vec(s).expect("notes serialize").len();
+            if bytes > FINAL_INVOICE_BYTES_MAX {
+                return Err(RaterError::NoteTooLarge {
+                    account: account.to_string(),
+                    period: period_id,
+                    bytes,
+                    max: FINAL_INVOICE_BYTES_MAX,
+                });
+            }
+        }
         let doc = stored.as_ref().map(|s| doc_of(config, &s.note));
         let write = NoteWrite {
             issuer: config.issuer_for(acc).to_string(),

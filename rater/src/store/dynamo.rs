@@ -525,14 +525,20 @@ impl DynamoStore {
         }
     }
 
-    /// A correction put at its place in the invoice's chain (refused when taken).
-    fn note_put(&self, account: &str, period_id: &str, note: &StoredNote) -> TransactWriteItem {
-        let mut item = key(&invoice_pk(account, period_id), &note_sk(note.seq));
-        item.insert(
-            "body".into(),
-            s(serde_json::to_string(note).expect("notes serialize")),
-        );
-        TransactWriteItem::builder()
+    /// A correction put at its place in the invoice's chain (refused when taken), with the
+    /// puts of its parts when it is larger than one item (a late batch of thousands of
+    /// resources corrects thousands of lines): all in the caller's transaction.
+    fn note_put(
+        &self,
+        account: &str,
+        period_id: &str,
+        note: &StoredNote,
+    ) -> Vec<TransactWriteItem> {
+        let (pk, sk) = (invoice_pk(account, period_id), note_sk(note.seq));
+        let mut item = key(&pk, &sk);
+        let body = serde_json::to_string(note).expect("notes serialize");
+        let parts = self.body_in_parts(&mut item, "body", &body, &pk, &sk);
+        let head = TransactWriteItem::builder()
             .put(built(
                 Put::builder()
                     .table_name(&self.table)
@@ -540,7 +546,8 @@ impl DynamoStore {
                     .condition_expression("attribute_not_exists(pk)")
                     .build(),
             ))
-            .build()
+            .build();
+        std::iter::once(head).chain(parts).collect()
     }
 
     /// An adjustment's writes in its finalize transaction: the marker cleared, the note put.
@@ -551,7 +558,7 @@ impl DynamoStore {
             MarkerCheck::Version(a.marker_version),
         )];
         if let Some(note) = &a.note {
-            items.push(self.note_put(account, &a.period_id, note));
+            items.extend(self.note_put(account, &a.period_id, note));
         }
         items
     }
@@ -1334,8 +1341,41 @@ impl Store for DynamoStore {
         account: &str,
         period_id: &str,
     ) -> Result<Vec<StoredNote>, StoreError> {
-        self.bodies(&invoice_pk(account, period_id), NOTE_SK_PREFIX)
-            .await
+        let pk = invoice_pk(account, period_id);
+        // One query answers the notes and their parts (`NOTE#0001#p00` sorts after
+        // `NOTE#0001` and before `NOTE#0002`): a note in parts is put together from them.
+        let items = self.query(&pk, SkRange::Prefix(NOTE_SK_PREFIX)).await?;
+        let mut notes = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let sk = get_s(item, "sk").unwrap_or_default();
+            if sk.contains(PART_SK_INFIX) {
+                continue;
+            }
+            let body = match (get_s(item, "body"), get_n(item, "parts")) {
+                (Some(body), _) => body.to_string(),
+                (None, Some(count)) => {
+                    let prefix = format!("{sk}{PART_SK_INFIX}");
+                    let parts: Vec<&str> = items[i + 1..]
+                        .iter()
+                        .take_while(|p| get_s(p, "sk").is_some_and(|k| k.starts_with(&prefix)))
+                        .map(|p| get_s(p, "body").unwrap_or_default())
+                        .collect();
+                    if parts.len() as i64 != count {
+                        return Err(StoreError::corrupt(
+                            &pk,
+                            sk,
+                            format!("{} of its {count} parts found", parts.len()),
+                        ));
+                    }
+                    parts.concat()
+                }
+                (None, None) => {
+                    return Err(StoreError::corrupt(&pk, sk, "neither `body` nor `parts`"))
+                }
+            };
+            notes.push(serde_json::from_str(&body).map_err(|e| StoreError::corrupt(&pk, sk, e))?);
+        }
+        Ok(notes)
     }
 
     async fn late_markers(&self, account: &str) -> Result<Vec<LateMarker>, StoreError> {
@@ -1410,7 +1450,7 @@ impl Store for DynamoStore {
                         .build(),
                 );
             }
-            items.push(self.note_put(&w.account, &w.period_id, note));
+            items.extend(self.note_put(&w.account, &w.period_id, note));
         }
         if let Some(doc) = &w.doc {
             items.push(self.doc_put(&w.account, doc));

@@ -1124,7 +1124,8 @@ pub fn large_catalog(products: usize) -> String {
 
 /// A final invoice larger than one DynamoDB item (400 KB): one hour each of 3,000 products
 /// (copies of copper at 2.20 an hour) is 3,000 lines. It is finalized, stored (in parts on
-/// DynamoDB) and read back whole; its total is 3,000 x 2.20 = 6,600.00.
+/// DynamoDB) and read back whole; its total is 3,000 x 2.20 = 6,600.00. Late usage of as
+/// many other resources issues a debit note of as much again, as large, stored the same way.
 pub async fn large_final_invoice_round_trips<S: Store>(store: &S) {
     let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
     let catalog = large_catalog(3_000);
@@ -1138,21 +1139,24 @@ pub async fn large_final_invoice_round_trips<S: Store>(store: &S) {
         .collect();
     let n = ids.len();
     assert!(n > 2_900, "{n} copies");
-    let book = serde_json::json!({ "schema_version": 1, "version": "large-final-1", "accounts": [
-        { "id": "a0000", "name": "Account 0" },
+    let book = serde_json::json!({ "schema_version": 1, "version": "large-final-2", "accounts": [
+        { "id": "a0000", "name": "Account 0", "late_usage": "note" },
     ]});
     let mut config = RaterConfig::from_json(&catalog, &book.to_string(), "test").unwrap();
     let at = clock.clone();
     config.clock = Arc::new(move || at.load(Ordering::SeqCst));
-    let export: String = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| {
-            format!(
-                r#"{{"account":"a0000","resource":"vm-{i}","product":"{id}","meter":"vm.running","quantity":"1","unit":"hours","start":"2017-02-03T00:00:00Z","end":"2017-02-03T01:00:00Z"}}"#
-            ) + "\n"
-        })
-        .collect();
+    // One hour of each product, on resources named `<resource>-<i>`, on February's `day`.
+    let hour_each = |resource: &str, day: u32| -> String {
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| {
+                format!(
+                    r#"{{"account":"a0000","resource":"{resource}-{i}","product":"{id}","meter":"vm.running","quantity":"1","unit":"hours","start":"2017-02-{day:02}T00:00:00Z","end":"2017-02-{day:02}T01:00:00Z"}}"#
+                ) + "\n"
+            })
+            .collect()
+    };
+    let export = hour_each("vm", 3);
     rate_batch(
         store,
         &config,
@@ -1176,6 +1180,48 @@ pub async fn large_final_invoice_round_trips<S: Store>(store: &S) {
         .is_some());
     let again = invoice_for(store, &config, "a0000", feb).await.unwrap();
     assert_eq!(again, inv);
+
+    // Late usage of as many other resources: its debit note is as large as the invoice, and
+    // is issued, stored and read back whole (it was one item: refused by DynamoDB, so the
+    // account's every later close failed on it).
+    let late = hour_each("late", 4);
+    let resp = rate_batch(
+        store,
+        &config,
+        request_in(late.as_bytes(), "large-late", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.late.len(), 1, "{:?}", resp.late);
+    assert_eq!(resp.late[0].notes.len(), 1);
+    let note = &resp.late[0].notes[0];
+    assert_eq!(note.number.as_deref(), Some("test-N000001"));
+    assert_eq!(note.total, want, "as much again");
+    assert_eq!(note.lines().count(), n);
+    assert!(
+        serde_json::to_vec(note).unwrap().len() > 400 * 1024,
+        "not larger than an item"
+    );
+    let stored = store.corrections("a0000", "2017-02").await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(&stored[0].note, note, "read back whole");
+    // A replay answers the same note and issues nothing more; the invoice is unchanged.
+    let replay = rate_batch(
+        store,
+        &config,
+        request_in(late.as_bytes(), "large-late", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+    assert!(replay.late == resp.late, "the replay answered another note");
+    assert_eq!(
+        store.corrections("a0000", "2017-02").await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        invoice_for(store, &config, "a0000", feb).await.unwrap(),
+        inv
+    );
 }
 
 /// Issue 12, part 3: a configuration version larger than one DynamoDB item (a 10,000-product
