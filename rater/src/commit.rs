@@ -365,6 +365,12 @@ pub(crate) fn commit_parts(
         } else {
             Vec::new()
         },
+        // The reseller's own account (billed by the same kind of period) whose statement of
+        // the period bills this late usage at wholesale.
+        resold: closed
+            .contains_key(p)
+            .then(|| config.open_marked(&p.account).into_iter().nth(1))
+            .flatten(),
     };
     // Keyed by partition: the commit lists each once, in order.
     let mut parts: BTreeMap<Partition, CommitAccount> = chunk_counts(chunks)
@@ -440,7 +446,8 @@ pub(crate) async fn write_chunks<S: Store>(
 
 /// Commits the partitions left, in order, as many per transaction as fit
 /// [`COMMIT_ACCOUNTS_PER_TRANSACTION_MAX`] items (a late partition writes two: its
-/// `#COMMITTED` and its marker); the last transaction (alone, when nothing is left) marks the
+/// `#COMMITTED` and its marker, three for a reseller's customer: its reseller's marker too);
+/// the last transaction (alone, when nothing is left) marks the
 /// ledger `DONE`.
 pub(crate) async fn commit_in_groups<S: Store>(
     store: &S,

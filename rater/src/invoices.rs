@@ -463,7 +463,7 @@ pub async fn finalize_with<S: Store>(
 /// statement) has customers whose invoices are not final. The mark is cleared by the next
 /// statement, so it must wait until that usage can grow no more but as the customers' late
 /// usage: else more of it could reach no statement.
-async fn resold_marks_final<S: Store>(
+pub(crate) async fn resold_marks_final<S: Store>(
     store: &S,
     config: &RaterConfig,
     acc: &Account,

@@ -121,6 +121,10 @@ pub const DOC_SK_PREFIX: &str = "DOC#";
 /// Sort-key prefix of an account's late-usage markers (`LATE#<period_id>`): a closed period
 /// that took usage after its final invoice, not corrected yet.
 pub const LATE_SK_PREFIX: &str = "LATE#";
+/// Sort-key prefix of a reseller's own account's markers of customers' late usage
+/// (`RESOLD#<period_id>`): a customer took usage into its closed period, which the reseller's
+/// statement of that period may have billed at wholesale without.
+pub const RESOLD_SK_PREFIX: &str = "RESOLD#";
 /// Sort-key prefix of the corrections of a final invoice (`NOTE#<seq, 4 digits>`), in the
 /// invoice's own partition beside `FINAL`.
 pub const NOTE_SK_PREFIX: &str = "NOTE#";
@@ -129,6 +133,10 @@ pub const NOTE_COUNTER_SK: &str = "NOTE";
 
 pub fn late_sk(period_id: &str) -> String {
     format!("{LATE_SK_PREFIX}{period_id}")
+}
+
+pub fn resold_sk(period_id: &str) -> String {
+    format!("{RESOLD_SK_PREFIX}{period_id}")
 }
 
 pub fn note_sk(seq: u32) -> String {
@@ -151,6 +159,28 @@ pub struct LateMarker {
     /// Bumped by each late commit into the period: clearing the marker is conditional on
     /// the version read, so a late batch committed meanwhile is never left uncorrected.
     pub version: u64,
+}
+
+/// A period of a reseller's own account into which one of its customers took late usage
+/// (their billing periods are of one kind): the reseller's statement of it, if final, is
+/// corrected at wholesale by the account's next finalize, however many statements later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResoldMarker {
+    pub period_id: String,
+    /// Bumped by each customer's late commit into the period.
+    pub version: u64,
+    /// The version a finalize last settled (on the condition that the marker was still at it):
+    /// pending while `version` is past it. Never deleted, so a bump can never restart at a
+    /// version a slower settle read (and clear usage it did not price).
+    #[serde(default)]
+    pub settled: u64,
+}
+
+impl ResoldMarker {
+    /// Whether customers' late usage came in since the last settle.
+    pub fn pending(&self) -> bool {
+        self.version > self.settled
+    }
 }
 
 /// One correction of a final invoice, as stored: a numbered note (issued on its own), or an

@@ -200,6 +200,16 @@ async fn close_account<S: Store>(
             .await?
             .is_empty();
     if !active {
+        // A reseller with nothing to bill this period still owes the wholesale of its
+        // customers' late usage in its earlier statements: issued now, not at a statement
+        // that may never come.
+        if config.billed_reseller(&acc.id).is_some()
+            && !store.resold_markers(&acc.id).await?.is_empty()
+        {
+            let balance = store.balance(&acc.id).await?;
+            crate::invoices::resold_marks_final(store, config, acc, &balance, period).await?;
+            crate::notes::settle_resold(store, config, acc, period).await?;
+        }
         return Ok(AccountClose::Skipped);
     }
     match finalize_with(store, config, &acc.id, period, how).await {

@@ -269,59 +269,90 @@ pub async fn settle_late<S: Store>(
     Ok(issued)
 }
 
-/// On a reseller's own account: corrects its last final statement before `period` with its
-/// customers' usage as it stands now, so that usage let into a customer's closed period after
-/// the statement was issued (a note or an adjustment on the customer's side) is billed to the
-/// reseller at wholesale too: a note in the provider's series, nothing when nothing changed.
-/// Every finalize of the account runs it first (the close's included), so a crash between a
-/// customer's note and this one is caught up by the reseller's next statement.
+/// On a reseller's own account: corrects its final statements before `period` that its
+/// customers' late usage changed, with their usage as it stands now, so that usage let into a
+/// customer's closed period after the reseller's statement was issued (a note or an
+/// adjustment on the customer's side) is billed to the reseller at wholesale too: a note in
+/// the provider's series per statement, nothing when nothing changed. The statements looked
+/// at are those of the periods a customer's late commit marked ([`crate::model::ResoldMarker`],
+/// however many statements ago) and the last one (usage committed before the markers
+/// existed). Every finalize of the account runs it first (the close's included, and a close
+/// that skips the account runs it alone), so a crash between a customer's note and this one
+/// is caught up by the reseller's next close; a marker is settled after its note, only if no
+/// customer's late commit moved it meanwhile.
 pub async fn settle_resold<S: Store>(
     store: &S,
     config: &RaterConfig,
     acc: &Account,
     period: BillingPeriod,
-) -> Result<Option<Note>, RaterError> {
+) -> Result<Vec<Note>, RaterError> {
     if config.billed_reseller(&acc.id).is_none() {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    let Some(last) = store.balance(&acc.id).await?.last else {
-        return Ok(None);
-    };
-    let last_period = parse_period(&last.period)?;
-    if last_period.start >= period.start {
-        return Ok(None);
+    let markers = store.resold_markers(&acc.id).await?;
+    let mut periods: std::collections::BTreeSet<String> =
+        markers.iter().map(|m| m.period_id.clone()).collect();
+    if let Some(last) = store.balance(&acc.id).await?.last {
+        periods.insert(last.period);
     }
-    // Only when a customer's usage changed since the statement: re-pricing it unasked would
-    // bill the reseller a note for every catalog or exchange-rate change between two
-    // statements, as "late usage" (a reseller's own late usage has its own marker and note).
-    let frozen = closed_period(store, &acc.id, &last.period)
-        .await?
-        .statement
-        .resold;
-    let fresh = crate::resellers::resold(store, config, acc, last_period).await?;
-    if resold_now(&frozen, fresh) == frozen {
-        return Ok(None);
+    let mut issued = Vec::new();
+    for period_id in periods {
+        let p = parse_period(&period_id)?;
+        // A statement not final yet bills its customers' usage as it stands when it is.
+        if p.start >= period.start || store.final_invoice(&acc.id, &period_id).await?.is_none() {
+            continue;
+        }
+        // Only when a customer's usage changed since the statement: re-pricing it unasked
+        // would bill the reseller a note for every catalog or exchange-rate change between
+        // two statements, as "late usage" (a reseller's own late usage has its own marker
+        // and note).
+        let frozen = closed_period(store, &acc.id, &period_id)
+            .await?
+            .statement
+            .resold;
+        let fresh = crate::resellers::resold(store, config, acc, p).await?;
+        if resold_now(&frozen, fresh) != frozen {
+            if let Some(n) = correct(store, config, &acc.id, p, NoteReason::LateUsage).await? {
+                issued.push(n);
+            }
+        }
+        if let Some(m) = markers.iter().find(|m| m.period_id == period_id) {
+            // Moved meanwhile (`false`), or the write failed for now: the next finalize looks
+            // at the period again, and finds nothing left to issue if nothing came in.
+            match store
+                .clear_resold_marker(&acc.id, &period_id, m.version)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.retryable() => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
-    correct(store, config, &acc.id, last_period, NoteReason::LateUsage).await
+    Ok(issued)
 }
 
 /// A reseller statement's customer sections for a late-usage correction: each customer's
 /// section as issued (`frozen`: its wholesale prices and exchange rate then) when its usage is
-/// still what it billed, else as priced now (`fresh`). Customers are in `fresh`'s order; one
-/// whose usage is gone entirely is gone from `fresh` too, and is credited.
+/// still what it billed, else as priced now (`fresh`), in the statement's order; customers
+/// new to the period (their first usage came late) after them. Late usage only adds: a
+/// customer the reseller's book no longer lists (moved to another reseller, or gone) keeps
+/// its section as issued, rather than being credited for usage the reseller was billed for.
 fn resold_now(frozen: &[Resold], fresh: Vec<Resold>) -> Vec<Resold> {
-    fresh
-        .into_iter()
-        .map(|f| {
+    let mut out: Vec<Resold> = frozen
+        .iter()
+        .map(|r| match fresh.iter().find(|f| f.account == r.account) {
             // One section per customer: found by account, its usage compared once.
-            frozen
-                .iter()
-                .find(|r| r.account == f.account)
-                .filter(|r| usage_of(r) == usage_of(&f))
-                .cloned()
-                .unwrap_or(f)
+            Some(f) if usage_of(f) != usage_of(r) => f.clone(),
+            _ => r.clone(),
         })
-        .collect()
+        .collect();
+    out.extend(
+        fresh
+            .into_iter()
+            .filter(|f| !frozen.iter().any(|r| r.account == f.account)),
+    );
+    out
 }
 
 /// What a customer section bills, without its prices: each line's product, meter, region,

@@ -132,6 +132,20 @@ impl Store for Local {
     ) -> Result<Vec<rater::model::LateMarker>, rater::StoreError> {
         self.store.late_markers(a).await
     }
+    async fn resold_markers(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::ResoldMarker>, rater::StoreError> {
+        self.store.resold_markers(a).await
+    }
+    async fn clear_resold_marker(
+        &self,
+        a: &str,
+        p: &str,
+        v: u64,
+    ) -> Result<bool, rater::StoreError> {
+        self.store.clear_resold_marker(a, p, v).await
+    }
     async fn note_counter(&self, i: &str) -> Result<u64, rater::StoreError> {
         self.store.note_counter(i).await
     }
@@ -550,6 +564,15 @@ async fn dynamodb_a_billing_month_carries_balances_payments_and_credit_from_clos
 async fn dynamodb_a_final_invoice_larger_than_an_item_is_stored_in_parts_and_read_back_whole() {
     let server = DynamoLocal::shared();
     large_final_invoice_round_trips(&new_table(&server, None).await).await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_customers_late_usage_is_billed_on_its_resellers_statement_however_old() {
+    let server = DynamoLocal::shared();
+    for subscription in [true, false] {
+        resellers_old_statement_bills_late_usage(&new_table(&server, None).await, subscription)
+            .await;
+    }
 }
 
 #[tokio::test]

@@ -433,6 +433,14 @@ async fn a_billing_month_carries_balances_payments_and_credit_from_close_to_clos
 }
 
 #[tokio::test]
+async fn a_customers_late_usage_is_billed_on_its_resellers_statement_however_old() {
+    for subscription in [true, false] {
+        let (_d, s) = store();
+        resellers_old_statement_bills_late_usage(&s, subscription).await;
+    }
+}
+
+#[tokio::test]
 async fn a_final_invoice_larger_than_an_item_is_stored_and_read_back_whole() {
     let (_d, s) = store();
     large_final_invoice_round_trips(&s).await;

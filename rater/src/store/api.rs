@@ -13,7 +13,8 @@ use crate::dedupe::Fingerprint;
 use crate::error::StoreError;
 use crate::model::{
     decode_chunk, parse_chunk_sk, parse_ids_sk, Balance, BatchSummary, ConfigKind, DocRef,
-    LastFinal, LateMarker, Ledger, RecordedPayment, StoredNote, UsageChunk, IDS_SK_PREFIX,
+    LastFinal, LateMarker, Ledger, RecordedPayment, ResoldMarker, StoredNote, UsageChunk,
+    IDS_SK_PREFIX,
 };
 
 /// A claim on a batch by one attempt.
@@ -62,6 +63,10 @@ pub struct CommitAccount {
     /// skipped by its close and passed by the account's chain: the usage would be on no
     /// invoice).
     pub opens: Vec<String>,
+    /// With `late`: the reseller's own account whose marker of the period
+    /// ([`crate::model::ResoldMarker`]) the commit bumps, for a reseller's customer, so the
+    /// reseller's statement of the period is corrected at wholesale too.
+    pub resold: Option<String>,
 }
 
 /// One commit transaction of a rated batch: some of its partitions' chunk counts, and on the
@@ -83,8 +88,8 @@ pub struct Commit {
 
 impl Commit {
     /// The items its transaction writes besides the ledger's: one per partition, one more
-    /// per late-usage marker and one per balance marking a period open (an upper bound: a
-    /// store merges two marks of one balance into one item).
+    /// per late-usage marker, per reseller's marker and per balance marking a period open (an
+    /// upper bound: a store merges two marks of one item into one).
     pub fn items(&self) -> usize {
         self.accounts.iter().map(CommitAccount::items).sum()
     }
@@ -107,7 +112,7 @@ impl Commit {
 impl CommitAccount {
     /// The items this part writes in its commit transaction.
     pub fn items(&self) -> usize {
-        1 + usize::from(self.late.is_some()) + self.opens.len()
+        1 + usize::from(self.late.is_some()) + usize::from(self.resold.is_some()) + self.opens.len()
     }
 }
 
@@ -404,6 +409,22 @@ pub trait Store: Send + Sync {
         account: &str,
     ) -> impl Future<Output = Result<Vec<LateMarker>, StoreError>> + Send;
 
+    /// The reseller's own account's pending markers of its customers' late usage
+    /// ([`ResoldMarker::pending`]), oldest first.
+    fn resold_markers(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<ResoldMarker>, StoreError>> + Send;
+
+    /// Marks the reseller's marker of `period_id` settled at `version` if it is still at
+    /// `version`; `false` (nothing written) when a customer's late commit moved it since.
+    fn clear_resold_marker(
+        &self,
+        account: &str,
+        period_id: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
     /// The last note number issued by `issuer` (0 before the first).
     fn note_counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
@@ -553,6 +574,20 @@ impl<S: Store> Store for std::sync::Arc<S> {
         account: &str,
     ) -> impl Future<Output = Result<Vec<LateMarker>, StoreError>> + Send {
         (**self).late_markers(account)
+    }
+    fn resold_markers(
+        &self,
+        account: &str,
+    ) -> impl Future<Output = Result<Vec<ResoldMarker>, StoreError>> + Send {
+        (**self).resold_markers(account)
+    }
+    fn clear_resold_marker(
+        &self,
+        account: &str,
+        period_id: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
+        (**self).clear_resold_marker(account, period_id, version)
     }
     fn note_counter(&self, issuer: &str) -> impl Future<Output = Result<u64, StoreError>> + Send {
         (**self).note_counter(issuer)

@@ -20,11 +20,11 @@ use crate::limits::{
 };
 use crate::model::{
     account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
-    late_sk, ledger_pk, note_sk, payment_sk, usage_pk, Balance, BatchSummary, ConfigKind, DocRef,
-    LastFinal, LateMarker, Ledger, RecordedPayment, StoredNote, UsageChunk, BALANCE_SK,
-    COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK, CURRENT_SK,
-    DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
-    NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
+    late_sk, ledger_pk, note_sk, payment_sk, resold_sk, usage_pk, Balance, BatchSummary,
+    ConfigKind, DocRef, LastFinal, LateMarker, Ledger, RecordedPayment, ResoldMarker, StoredNote,
+    UsageChunk, BALANCE_SK, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK,
+    CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
+    NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, RESOLD_SK_PREFIX, STATEMENT_SK,
 };
 use crate::model::{fanout_pk, readings_by_shard, readings_sk, FANOUT_SK, READINGS_PK};
 use crate::retry::backoff;
@@ -488,6 +488,22 @@ impl DynamoStore {
                     .expression_attribute_names("#num", "number")
                     .expression_attribute_values(":p", s(period_id))
                     .expression_attribute_values(":n", s(number))
+                    .expression_attribute_values(":one", n(1))
+                    .build(),
+            ))
+            .build()
+    }
+
+    /// A customer's late commit's bump of its reseller's marker of the period (created at
+    /// version 1).
+    fn resold_bump(&self, reseller: &str, period_id: &str) -> TransactWriteItem {
+        TransactWriteItem::builder()
+            .update(built(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&account_pk(reseller), &resold_sk(period_id))))
+                    .update_expression("SET period_id = :p ADD version :one")
+                    .expression_attribute_values(":p", s(period_id))
                     .expression_attribute_values(":one", n(1))
                     .build(),
             ))
@@ -1066,6 +1082,17 @@ impl Store for DynamoStore {
                 .unwrap_or_default();
             owners.push((owner, earliest));
         }
+        // Resellers' markers of their customers' late usage, unconditional: one item per
+        // reseller and period, however many of its customers the transaction brings.
+        let resold: std::collections::BTreeSet<(&str, &str)> = commit
+            .accounts
+            .iter()
+            .filter(|p| p.late.is_some())
+            .filter_map(|p| Some((p.resold.as_deref()?, p.period_id.as_str())))
+            .collect();
+        for (reseller, period_id) in resold {
+            items.push(self.resold_bump(reseller, period_id));
+        }
         items.push(self.ledger_write(commit));
         let res = self
             .client
@@ -1403,6 +1430,52 @@ impl Store for DynamoStore {
                 }
             })
             .collect()
+    }
+
+    async fn resold_markers(&self, account: &str) -> Result<Vec<ResoldMarker>, StoreError> {
+        let pk = account_pk(account);
+        self.query(&pk, SkRange::Prefix(RESOLD_SK_PREFIX))
+            .await?
+            .iter()
+            .map(
+                |item| match (get_s(item, "period_id"), get_n(item, "version")) {
+                    (Some(p), Some(v)) => Ok(ResoldMarker {
+                        period_id: p.to_string(),
+                        version: v as u64,
+                        settled: get_n(item, "settled").unwrap_or(0) as u64,
+                    }),
+                    _ => Err(StoreError::corrupt(
+                        &pk,
+                        get_s(item, "sk").unwrap_or_default(),
+                        "a reseller's marker without period_id or version",
+                    )),
+                },
+            )
+            .filter(|m| m.as_ref().map_or(true, ResoldMarker::pending))
+            .collect()
+    }
+
+    async fn clear_resold_marker(
+        &self,
+        account: &str,
+        period_id: &str,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&account_pk(account), &resold_sk(period_id))))
+            .update_expression("SET settled = :v")
+            .condition_expression("version = :v")
+            .expression_attribute_values(":v", n(version))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(sdk_error(e)),
+        }
     }
 
     async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::StoreError;
 use crate::model::{
     account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
-    late_sk, ledger_pk, note_sk, payment_sk, usage_pk, Balance, ConfigKind, DocRef, LateMarker,
-    Ledger, RecordedPayment, StoredNote, UsageChunk, BALANCE_SK, COMMITTED_SK, COUNTER_SK,
-    CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
-    NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, STATEMENT_SK,
+    late_sk, ledger_pk, note_sk, payment_sk, resold_sk, usage_pk, Balance, ConfigKind, DocRef,
+    LateMarker, Ledger, RecordedPayment, ResoldMarker, StoredNote, UsageChunk, BALANCE_SK,
+    COMMITTED_SK, COUNTER_SK, CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX,
+    LEDGER_SK, NOTE_COUNTER_SK, NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, RESOLD_SK_PREFIX, STATEMENT_SK,
 };
 use crate::model::{fanout_pk, readings_by_shard, readings_sk, FANOUT_SK, READINGS_PK};
 use crate::store::api::merged_readings_body;
@@ -262,6 +262,7 @@ impl Store for EmbeddedStore {
                     })
                 }
             }
+            let mut resold = std::collections::BTreeSet::new();
             for part in &commit.accounts {
                 let account = &part.account;
                 let pk = usage_pk(account, &part.period_id);
@@ -290,6 +291,27 @@ impl Store for EmbeddedStore {
                             version: marker.map_or(0, |m| m.version) + 1,
                         };
                         put_json(t, &apk, &sk, &marker)?;
+                        // Once per reseller and period, as DynamoDB's one item.
+                        if let Some(reseller) = part
+                            .resold
+                            .as_ref()
+                            .filter(|r| resold.insert((r.as_str(), part.period_id.as_str())))
+                        {
+                            let (rpk, rsk) = (account_pk(reseller), resold_sk(&part.period_id));
+                            let marker = get_json::<ResoldMarker>(t, &rpk, &rsk)?;
+                            let marker = match marker {
+                                Some(m) => ResoldMarker {
+                                    version: m.version + 1,
+                                    ..m
+                                },
+                                None => ResoldMarker {
+                                    period_id: part.period_id.clone(),
+                                    version: 1,
+                                    settled: 0,
+                                },
+                            };
+                            put_json(t, &rpk, &rsk, &marker)?;
+                        }
                     }
                     _ => {}
                 }
@@ -521,6 +543,46 @@ impl Store for EmbeddedStore {
                 Ok(())
             })?;
             Ok(out)
+        })
+    }
+
+    async fn resold_markers(&self, account: &str) -> Result<Vec<ResoldMarker>, StoreError> {
+        let apk = account_pk(account);
+        self.read(|t| {
+            let mut out = Vec::new();
+            each_in(t, &apk, SkRange::Prefix(RESOLD_SK_PREFIX), |sk, v| {
+                let m: ResoldMarker =
+                    serde_json::from_slice(v).map_err(|e| StoreError::corrupt(&apk, sk, e))?;
+                if m.pending() {
+                    out.push(m);
+                }
+                Ok(())
+            })?;
+            Ok(out)
+        })
+    }
+
+    async fn clear_resold_marker(
+        &self,
+        account: &str,
+        period_id: &str,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        let (apk, sk) = (account_pk(account), resold_sk(period_id));
+        self.write(|t| match get_json::<ResoldMarker>(t, &apk, &sk)? {
+            Some(m) if m.version == version => {
+                put_json(
+                    t,
+                    &apk,
+                    &sk,
+                    &ResoldMarker {
+                        settled: version,
+                        ..m
+                    },
+                )?;
+                Ok(true)
+            }
+            _ => Ok(false),
         })
     }
 

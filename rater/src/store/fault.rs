@@ -11,7 +11,8 @@ use pricing::Invoice;
 
 use crate::error::StoreError;
 use crate::model::{
-    Balance, ConfigKind, DocRef, LateMarker, Ledger, RecordedPayment, StoredNote, UsageChunk,
+    Balance, ConfigKind, DocRef, LateMarker, Ledger, RecordedPayment, ResoldMarker, StoredNote,
+    UsageChunk,
 };
 use crate::store::api::{
     Commit, ConfigItem, Finalize, Keep, Lease, LeaseOutcome, NoteWrite, PartitionState,
@@ -23,7 +24,7 @@ use crate::store::api::{
 /// (release its lease) either. Reads always pass.
 ///
 /// A write is: taking a lease, releasing one, each chunk put, a commit, a finalize, a config
-/// put, a payment, a note. A chunk put of several items writes the allowed prefix, then fails, as a crash in the
+/// put, a payment, a note, a reseller's marker settled. A chunk put of several items writes the allowed prefix, then fails, as a crash in the
 /// middle of a BatchWriteItem loop would.
 pub struct FaultyStore<S> {
     inner: S,
@@ -217,6 +218,22 @@ impl<S: Store> Store for FaultyStore<S> {
 
     async fn late_markers(&self, account: &str) -> Result<Vec<LateMarker>, StoreError> {
         self.inner.late_markers(account).await
+    }
+
+    async fn resold_markers(&self, account: &str) -> Result<Vec<ResoldMarker>, StoreError> {
+        self.inner.resold_markers(account).await
+    }
+
+    async fn clear_resold_marker(
+        &self,
+        account: &str,
+        period_id: &str,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        self.one("clearing a reseller's marker")?;
+        self.inner
+            .clear_resold_marker(account, period_id, version)
+            .await
     }
 
     async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {

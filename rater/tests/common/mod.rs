@@ -1619,6 +1619,20 @@ impl<S: Store> Store for Sabotaged<S> {
     ) -> Result<Vec<rater::model::LateMarker>, rater::StoreError> {
         self.inner.late_markers(a).await
     }
+    async fn resold_markers(
+        &self,
+        a: &str,
+    ) -> Result<Vec<rater::model::ResoldMarker>, rater::StoreError> {
+        self.inner.resold_markers(a).await
+    }
+    async fn clear_resold_marker(
+        &self,
+        a: &str,
+        p: &str,
+        v: u64,
+    ) -> Result<bool, rater::StoreError> {
+        self.inner.clear_resold_marker(a, p, v).await
+    }
     async fn note_counter(&self, i: &str) -> Result<u64, rater::StoreError> {
         self.inner.note_counter(i).await
     }
@@ -2338,6 +2352,143 @@ pub async fn reseller_statement_waits_for_a_late_customer<S: Store>(store: &S) {
         .unwrap()
         .open
         .is_empty());
+}
+
+/// Late usage of two of a reseller's customers (policy `note`) for February, after the
+/// reseller's March statement: both customers' notes go out at once, the commit marks
+/// February in the reseller's account once (one DynamoDB item for both), and April's close
+/// bills the reseller a wholesale note on its February statement, however many statements
+/// ago (it corrected only its last one, March, and the provider never billed this usage).
+/// Without `subscription` (acme-shop's DDoS plan), its February paid, the reseller has
+/// nothing to bill after February: its closes skip it, and still issue the note (it waited
+/// for a statement that never came). Figures by hand, wholesale copper 2.20 an hour at 1.17 EUR per GBP, rounded
+/// per line: acme-shop 2 h -> 3 h is 5.15 -> 7.72, +2.57; acme-lab 3 h -> 13 h is 7.72 ->
+/// 33.46, +25.74; the note is EUR 28.31 (reverse-charged, no tax). Then 2 h more of
+/// acme-lab's in May: 13 h -> 15 h is 33.46 -> 38.61, a second note of 5.15 at May's close.
+pub async fn resellers_old_statement_bills_late_usage<S: Store>(store: &S, subscription: bool) {
+    use rater::month::close;
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    let accounts = book["accounts"].as_array_mut().unwrap();
+    accounts.push(serde_json::json!(
+        { "id": "acme-lab", "name": "Lab of Acme's customer", "reseller": "acme",
+          "region": "lon1", "tax_jurisdiction": "de" }
+    ));
+    for a in accounts.iter_mut() {
+        if a["reseller"] == "acme" {
+            a["late_usage"] = serde_json::json!("note");
+            if !subscription {
+                a["subscriptions"] = serde_json::json!([]);
+            }
+        }
+    }
+    book["version"] = serde_json::json!(if subscription {
+        "lab-late-1"
+    } else {
+        "lab-late-nosub-1"
+    });
+    let mut config = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let at = clock.clone();
+    config.clock = Arc::new(move || at.load(Ordering::SeqCst));
+    let period = |id: &str| BillingPeriod::parse(id).unwrap();
+    let rate = |export: String, key: &'static str| {
+        let config = &config;
+        async move { rate_batch(store, config, request_in(export.as_bytes(), key, None)).await }
+    };
+    let close_at = |now: i64, p: &'static str| {
+        let config = &config;
+        let clock = &clock;
+        async move {
+            clock.store(now, Ordering::SeqCst);
+            let report = close(store, config, period(p), Default::default())
+                .await
+                .unwrap();
+            assert_eq!(report.failed, 0, "{report:?}");
+            report
+                .issued
+                .iter()
+                .any(|c| c.account == "reseller-acme" && c.period == p)
+        }
+    };
+    let notes = |p: &'static str| async move {
+        rater::notes::notes_of(store, "reseller-acme", p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|n| (n.net, n.total))
+            .collect::<Vec<_>>()
+    };
+    rate(
+        copper_hours("s1", "acme-shop", 2, 3, 2) + &copper_hours("l1", "acme-lab", 2, 3, 3),
+        "feb",
+    )
+    .await
+    .unwrap();
+    if !subscription {
+        // Paid in full (5.15 + 7.72 = EUR 12.87): nothing carries into March.
+        let paid = rater::month::PaymentInput {
+            currency: "EUR".into(),
+            ..payment("reseller-acme", "2017-02-27", "12.87", "acme-feb")
+        };
+        rater::month::record_payment(store, &config, &paid)
+            .await
+            .unwrap();
+    }
+    assert!(close_at(1_488_600_000, "2017-02").await); // 2017-03-04
+    assert_eq!(close_at(1_491_300_000, "2017-03").await, subscription); // 2017-04-04
+
+    clock.store(1_491_800_000, Ordering::SeqCst); // 2017-04-10
+    let late =
+        copper_hours("s2", "acme-shop", 2, 20, 1) + &copper_hours("l2", "acme-lab", 2, 20, 10);
+    let resp = rate(late, "late").await.unwrap();
+    assert_eq!(resp.late.len(), 2, "{:?}", resp.late);
+    assert!(
+        resp.late.iter().all(|l| l.notes.len() == 1),
+        "{:?}",
+        resp.late
+    );
+    let markers = store.resold_markers("reseller-acme").await.unwrap();
+    assert_eq!(
+        markers,
+        vec![rater::model::ResoldMarker {
+            period_id: "2017-02".into(),
+            version: 1,
+            settled: 0,
+        }]
+    );
+
+    assert_eq!(close_at(1_493_900_000, "2017-04").await, subscription); // 2017-05-04
+    assert_eq!(notes("2017-02").await, vec![(d("28.31"), d("28.31"))]);
+    assert!(notes("2017-03").await.is_empty());
+    assert!(store
+        .resold_markers("reseller-acme")
+        .await
+        .unwrap()
+        .is_empty());
+    // Again: nothing more.
+    close_at(1_493_900_000, "2017-04").await;
+    assert_eq!(notes("2017-02").await.len(), 1);
+
+    // More late usage into the period its marker was settled for: pending again.
+    clock.store(1_494_400_000, Ordering::SeqCst); // 2017-05-10
+    let resp = rate(copper_hours("l3", "acme-lab", 2, 21, 2), "late-may")
+        .await
+        .unwrap();
+    assert_eq!(resp.late.len(), 1, "{:?}", resp.late);
+    assert_eq!(
+        store.resold_markers("reseller-acme").await.unwrap(),
+        vec![rater::model::ResoldMarker {
+            period_id: "2017-02".into(),
+            version: 2,
+            settled: 1,
+        }]
+    );
+    // May's statement brings April's note forward, with or without usage.
+    assert!(close_at(1_496_600_000, "2017-05").await); // 2017-06-04
+    assert_eq!(
+        notes("2017-02").await,
+        vec![(d("28.31"), d("28.31")), (d("5.15"), d("5.15"))]
+    );
 }
 
 /// Issue 14: a close that crashes after k finalizations (k = 0, 1, 2), then a rerun and a

@@ -245,6 +245,26 @@ impl<S: Store> Store for Chaos<S> {
         self.before("late_markers", false).await?;
         self.inner.late_markers(account).await
     }
+    async fn resold_markers(
+        &self,
+        account: &str,
+    ) -> Result<Vec<rater::model::ResoldMarker>, StoreError> {
+        self.before("resold_markers", false).await?;
+        self.inner.resold_markers(account).await
+    }
+    async fn clear_resold_marker(
+        &self,
+        account: &str,
+        period_id: &str,
+        version: u64,
+    ) -> Result<bool, StoreError> {
+        self.before("clear_resold_marker", true).await?;
+        let r = self
+            .inner
+            .clear_resold_marker(account, period_id, version)
+            .await;
+        self.after("clear_resold_marker", r)
+    }
 
     async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {
         self.before("note_counter", false).await?;
