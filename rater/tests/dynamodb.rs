@@ -570,8 +570,12 @@ async fn dynamodb_a_final_invoice_larger_than_an_item_is_stored_in_parts_and_rea
 async fn dynamodb_a_customers_late_usage_is_billed_on_its_resellers_statement_however_old() {
     let server = DynamoLocal::shared();
     for subscription in [true, false] {
-        resellers_old_statement_bills_late_usage(&new_table(&server, None).await, subscription)
-            .await;
+        resellers_old_statement_bills_late_usage(
+            &new_table(&server, None).await,
+            subscription,
+            None,
+        )
+        .await;
     }
 }
 

@@ -436,8 +436,32 @@ async fn a_billing_month_carries_balances_payments_and_credit_from_close_to_clos
 async fn a_customers_late_usage_is_billed_on_its_resellers_statement_however_old() {
     for subscription in [true, false] {
         let (_d, s) = store();
-        resellers_old_statement_bills_late_usage(&s, subscription).await;
+        resellers_old_statement_bills_late_usage(&s, subscription, None).await;
     }
+}
+
+#[tokio::test]
+async fn a_close_crashing_around_a_resellers_wholesale_note_issues_it_once() {
+    // April's close writes acme-shop's invoice, the reseller's note, its marker's settle and
+    // its statement (and their history entries): a crash before each, until one passes.
+    let mut k = 0;
+    loop {
+        let (_d, s) = store();
+        let s = rater::store::fault::FaultyStore::new(s);
+        let arm = |k: Option<usize>| match k {
+            Some(k) => s.crash_after(k),
+            None => s.heal(),
+        };
+        if !resellers_old_statement_bills_late_usage(&s, true, Some((k, &arm))).await {
+            break;
+        }
+        k += 1;
+        assert!(k < 20, "April's close never passed");
+    }
+    assert!(
+        k >= 4,
+        "only {k} crashes: the close writes at least four times"
+    );
 }
 
 #[tokio::test]

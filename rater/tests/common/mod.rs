@@ -2354,6 +2354,10 @@ pub async fn reseller_statement_waits_for_a_late_customer<S: Store>(store: &S) {
         .is_empty());
 }
 
+/// A crash to inject: after how many writes, and how to arm (`Some(k)`) and heal (`None`)
+/// the store.
+pub type Crash<'a> = (usize, &'a dyn Fn(Option<usize>));
+
 /// Late usage of two of a reseller's customers (policy `note`) for February, after the
 /// reseller's March statement: both customers' notes go out at once, the commit marks
 /// February in the reseller's account once (one DynamoDB item for both), and April's close
@@ -2365,7 +2369,14 @@ pub async fn reseller_statement_waits_for_a_late_customer<S: Store>(store: &S) {
 /// per line: acme-shop 2 h -> 3 h is 5.15 -> 7.72, +2.57; acme-lab 3 h -> 13 h is 7.72 ->
 /// 33.46, +25.74; the note is EUR 28.31 (reverse-charged, no tax). Then 2 h more of
 /// acme-lab's in May: 13 h -> 15 h is 33.46 -> 38.61, a second note of 5.15 at May's close.
-pub async fn resellers_old_statement_bills_late_usage<S: Store>(store: &S, subscription: bool) {
+/// With `crash` = (k, arm): April's close first runs with a crash after k writes (`arm`
+/// sets and heals it), then again: the same figures, each note once. Answers whether that
+/// first close crashed.
+pub async fn resellers_old_statement_bills_late_usage<S: Store>(
+    store: &S,
+    subscription: bool,
+    crash: Option<Crash<'_>>,
+) -> bool {
     use rater::month::close;
     let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
     let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
@@ -2457,7 +2468,25 @@ pub async fn resellers_old_statement_bills_late_usage<S: Store>(store: &S, subsc
         }]
     );
 
-    assert_eq!(close_at(1_493_900_000, "2017-04").await, subscription); // 2017-05-04
+    let mut crashed = false;
+    if let Some((k, arm)) = crash {
+        arm(Some(k));
+        clock.store(1_493_900_000, Ordering::SeqCst);
+        // Some accounts fail (or the whole close does): the rerun below finishes it.
+        crashed = close(store, &config, period("2017-04"), Default::default())
+            .await
+            .map_or(true, |r| r.failed > 0);
+        arm(None);
+    }
+    close_at(1_493_900_000, "2017-04").await; // 2017-05-04
+    assert_eq!(
+        store
+            .final_invoice("reseller-acme", "2017-04")
+            .await
+            .unwrap()
+            .is_some(),
+        subscription
+    );
     assert_eq!(notes("2017-02").await, vec![(d("28.31"), d("28.31"))]);
     assert!(notes("2017-03").await.is_empty());
     assert!(store
@@ -2489,6 +2518,7 @@ pub async fn resellers_old_statement_bills_late_usage<S: Store>(store: &S, subsc
         notes("2017-02").await,
         vec![(d("28.31"), d("28.31")), (d("5.15"), d("5.15"))]
     );
+    crashed
 }
 
 /// Issue 14: a close that crashes after k finalizations (k = 0, 1, 2), then a rerun and a
