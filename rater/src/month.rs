@@ -203,12 +203,13 @@ async fn close_account<S: Store>(
         // A reseller with nothing to bill this period still owes the wholesale of its
         // customers' late usage in its earlier statements: issued now, not at a statement
         // that may never come.
-        if config.billed_reseller(&acc.id).is_some()
-            && !store.resold_markers(&acc.id).await?.is_empty()
-        {
-            let balance = store.balance(&acc.id).await?;
-            crate::invoices::resold_marks_final(store, config, acc, &balance, period).await?;
-            crate::notes::settle_resold(store, config, acc, period).await?;
+        if config.billed_reseller(&acc.id).is_some() {
+            let markers = store.resold_markers(&acc.id).await?;
+            if !markers.is_empty() {
+                let balance = store.balance(&acc.id).await?;
+                crate::invoices::resold_marks_final(store, config, acc, &balance, period).await?;
+                crate::notes::settle_marked(store, config, acc, period, &markers).await?;
+            }
         }
         return Ok(AccountClose::Skipped);
     }

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::RaterConfig;
 use crate::error::{RaterError, StoreError};
 use crate::limits::{ADJUSTED_PERIODS_MAX, FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX};
-use crate::model::{note_number, DocKind, DocRef, StoredNote};
+use crate::model::{note_number, DocKind, DocRef, ResoldMarker, StoredNote};
 use crate::retry::backoff;
 use crate::store::{AdjustmentWrite, MarkerCheck, NoteWrite, Store};
 
@@ -274,7 +274,7 @@ pub async fn settle_late<S: Store>(
 /// customer's closed period after the reseller's statement was issued (a note or an
 /// adjustment on the customer's side) is billed to the reseller at wholesale too: a note in
 /// the provider's series per statement, nothing when nothing changed. The statements looked
-/// at are those of the periods a customer's late commit marked ([`crate::model::ResoldMarker`],
+/// at are those of the periods a customer's late commit marked ([`ResoldMarker`],
 /// however many statements ago) and the last one (usage committed before the markers
 /// existed). Every finalize of the account runs it first (the close's included, and a close
 /// that skips the account runs it alone), so a crash between a customer's note and this one
@@ -290,6 +290,18 @@ pub async fn settle_resold<S: Store>(
         return Ok(Vec::new());
     }
     let markers = store.resold_markers(&acc.id).await?;
+    settle_marked(store, config, acc, period, &markers).await
+}
+
+/// [`settle_resold`] with the reseller's pending markers already read (a close that skips the
+/// account reads them to decide whether to settle at all).
+pub(crate) async fn settle_marked<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    markers: &[ResoldMarker],
+) -> Result<Vec<Note>, RaterError> {
     let mut periods: std::collections::BTreeSet<String> =
         markers.iter().map(|m| m.period_id.clone()).collect();
     if let Some(last) = store.balance(&acc.id).await?.last {
@@ -298,18 +310,19 @@ pub async fn settle_resold<S: Store>(
     let mut issued = Vec::new();
     for period_id in periods {
         let p = parse_period(&period_id)?;
-        // A statement not final yet bills its customers' usage as it stands when it is.
-        if p.start >= period.start || store.final_invoice(&acc.id, &period_id).await?.is_none() {
+        if p.start >= period.start {
             continue;
         }
         // Only when a customer's usage changed since the statement: re-pricing it unasked
         // would bill the reseller a note for every catalog or exchange-rate change between
         // two statements, as "late usage" (a reseller's own late usage has its own marker
         // and note).
-        let frozen = closed_period(store, &acc.id, &period_id)
-            .await?
-            .statement
-            .resold;
+        let frozen = match closed_period(store, &acc.id, &period_id).await {
+            Ok(closed) => closed.statement.resold,
+            // A statement not final yet bills its customers' usage as it stands when it is.
+            Err(RaterError::NoFinalInvoice { .. }) => continue,
+            Err(e) => return Err(e),
+        };
         let fresh = crate::resellers::resold(store, config, acc, p).await?;
         if resold_now(&frozen, fresh) != frozen {
             if let Some(n) = correct(store, config, &acc.id, p, NoteReason::LateUsage).await? {

@@ -140,6 +140,39 @@ fn get_n(item: &Item, name: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// An item's text: its own `attr`, or else the `body` of its parts (the items after it,
+/// `<sk>#p<nn>`, already read in sort-key order: the numbers are zero-padded), refused as
+/// corrupt when it has neither or when not all of the parts it counts are there.
+fn assembled(
+    item: &Item,
+    attr: &str,
+    pk: &str,
+    sk: &str,
+    parts: &[Item],
+) -> Result<String, StoreError> {
+    if let Some(body) = get_s(item, attr) {
+        return Ok(body.to_string());
+    }
+    let Some(count) = get_n(item, "parts") else {
+        return Err(StoreError::corrupt(
+            pk,
+            sk,
+            format!("neither `{attr}` nor `parts`"),
+        ));
+    };
+    if parts.len() as i64 != count {
+        return Err(StoreError::corrupt(
+            pk,
+            sk,
+            format!("{} of its {count} parts found", parts.len()),
+        ));
+    }
+    Ok(parts
+        .iter()
+        .map(|p| get_s(p, "body").unwrap_or_default())
+        .collect())
+}
+
 /// Error codes DynamoDB answers for load or transient faults: retrying later can succeed.
 const RETRYABLE_CODES: [&str; 7] = [
     "ProvisionedThroughputExceededException",
@@ -812,31 +845,13 @@ impl DynamoStore {
         pk: &str,
         sk: &str,
     ) -> Result<String, StoreError> {
-        if let Some(body) = get_s(item, attr) {
-            return Ok(body.to_string());
-        }
-        let Some(count) = get_n(item, "parts") else {
-            return Err(StoreError::corrupt(
-                pk,
-                sk,
-                format!("neither `{attr}` nor `parts`"),
-            ));
+        let parts = if get_s(item, attr).is_none() && get_n(item, "parts").is_some() {
+            let prefix = format!("{sk}{PART_SK_INFIX}");
+            self.query(pk, SkRange::Prefix(&prefix)).await?
+        } else {
+            Vec::new()
         };
-        let prefix = format!("{sk}{PART_SK_INFIX}");
-        let parts = self.query(pk, SkRange::Prefix(&prefix)).await?;
-        if parts.len() as i64 != count {
-            return Err(StoreError::corrupt(
-                pk,
-                sk,
-                format!("{} of its {count} parts found", parts.len()),
-            ));
-        }
-        // The query answers in sort-key order: the parts' numbers are zero-padded.
-        let mut body = String::new();
-        for p in &parts {
-            body.push_str(get_s(p, "body").unwrap_or_default());
-        }
-        Ok(body)
+        assembled(item, attr, pk, sk, &parts)
     }
 
     /// The `#COMMITTED` items of these partitions (consistent reads, BatchGetItem pages of
@@ -1378,28 +1393,12 @@ impl Store for DynamoStore {
             if sk.contains(PART_SK_INFIX) {
                 continue;
             }
-            let body = match (get_s(item, "body"), get_n(item, "parts")) {
-                (Some(body), _) => body.to_string(),
-                (None, Some(count)) => {
-                    let prefix = format!("{sk}{PART_SK_INFIX}");
-                    let parts: Vec<&str> = items[i + 1..]
-                        .iter()
-                        .take_while(|p| get_s(p, "sk").is_some_and(|k| k.starts_with(&prefix)))
-                        .map(|p| get_s(p, "body").unwrap_or_default())
-                        .collect();
-                    if parts.len() as i64 != count {
-                        return Err(StoreError::corrupt(
-                            &pk,
-                            sk,
-                            format!("{} of its {count} parts found", parts.len()),
-                        ));
-                    }
-                    parts.concat()
-                }
-                (None, None) => {
-                    return Err(StoreError::corrupt(&pk, sk, "neither `body` nor `parts`"))
-                }
-            };
+            let prefix = format!("{sk}{PART_SK_INFIX}");
+            let parts = items[i + 1..]
+                .iter()
+                .take_while(|p| get_s(p, "sk").is_some_and(|k| k.starts_with(&prefix)))
+                .count();
+            let body = assembled(item, "body", &pk, sk, &items[i + 1..i + 1 + parts])?;
             notes.push(serde_json::from_str(&body).map_err(|e| StoreError::corrupt(&pk, sk, e))?);
         }
         Ok(notes)
