@@ -8,7 +8,7 @@
 //! instead of rated as a mix of two uploads.
 
 use std::future::Future;
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::sync::{Arc, Mutex};
 
 use crate::error::ExportProblem;
@@ -517,8 +517,85 @@ impl<R: Read> Read for Decoded<R> {
     }
 }
 
+/// A zstd stream of any number of frames, read as one stream, as `zstd -d` reads it:
+/// `pzstd`, `cat a.zst b.zst` and writers that end a frame at each flush make several, and
+/// `ruzstd`'s `StreamingDecoder` stops at the end of the first (the rest of the export would
+/// be lost without a word). Skippable frames (metadata) are skipped.
+struct ZstdFrames<R: BufRead> {
+    source: R,
+    frame: ruzstd::decoding::FrameDecoder,
+}
+
+impl<R: BufRead> ZstdFrames<R> {
+    fn new(mut source: R) -> Result<Self, ruzstd::decoding::errors::FrameDecoderError> {
+        let mut frame = ruzstd::decoding::FrameDecoder::new();
+        frame.init(&mut source)?;
+        Ok(ZstdFrames { source, frame })
+    }
+
+    /// At the end of a frame: starts the next one, skipping skippable frames; `false` at the
+    /// end of the input.
+    fn next_frame(&mut self) -> std::io::Result<bool> {
+        use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+        loop {
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(false);
+            }
+            match self.frame.reset(&mut self.source) {
+                Ok(()) => return Ok(true),
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped = std::io::copy(
+                        &mut (&mut self.source).take(u64::from(length)),
+                        &mut std::io::sink(),
+                    )?;
+                    if skipped != u64::from(length) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::UnexpectedEof,
+                            "the stream ends inside a skippable frame",
+                        ));
+                    }
+                }
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Read for ZstdFrames<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.frame.is_finished() && self.frame.can_collect() == 0 {
+                if !self.next_frame()? {
+                    return Ok(0);
+                }
+                continue;
+            }
+            // As `StreamingDecoder::read`: decode until enough is collectable or the frame ends.
+            while self.frame.can_collect() < out.len() && !self.frame.is_finished() {
+                let wanted = out.len() - self.frame.can_collect();
+                self.frame
+                    .decode_blocks(
+                        &mut self.source,
+                        ruzstd::decoding::BlockDecodingStrategy::UptoBytes(wanted),
+                    )
+                    .map_err(std::io::Error::other)?;
+            }
+            let n = self.frame.read(out)?;
+            if n > 0 {
+                return Ok(n);
+            }
+        }
+    }
+}
+
 /// `input`, decompressed when its first bytes say gzip (several members are read as one
-/// stream, as `gzip -d` does) or zstd (one frame).
+/// stream, as `gzip -d` does) or zstd (every frame, as `zstd -d` does).
 pub fn decompressed<R: Read + Send + 'static>(
     input: R,
     slot: ProblemSlot,
@@ -539,12 +616,12 @@ pub fn decompressed<R: Read + Send + 'static>(
         Compression::None => return Ok((Box::new(input), compression)),
         Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
         Compression::Zstd => {
-            Box::new(ruzstd::decoding::StreamingDecoder::new(input).map_err(|e| {
-                ExportProblem::Compression {
+            Box::new(
+                ZstdFrames::new(input).map_err(|e| ExportProblem::Compression {
                     compression: "zstd",
                     message: e.to_string(),
-                }
-            })?)
+                })?,
+            )
         }
     };
     Ok((
@@ -604,6 +681,40 @@ mod tests {
             slot.lock().unwrap().as_ref(),
             Some(ExportProblem::Compression {
                 compression: "gzip",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn zstd_of_several_frames_is_read_whole_and_a_cut_frame_is_a_compression_problem() {
+        use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+        let first = b"account,product\n".repeat(700);
+        let second = b"acme,copper\n".repeat(900);
+        // What `cat a.zst b.zst` (or `pzstd`) makes, with a skippable frame (metadata) between:
+        // magic 0x184D2A50 and a length, little-endian, then that many bytes.
+        let mut zst = compress_to_vec(&first[..], CompressionLevel::Fastest);
+        zst.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+        zst.extend_from_slice(&5u32.to_le_bytes());
+        zst.extend_from_slice(b"notes");
+        zst.extend_from_slice(&compress_to_vec(&second[..], CompressionLevel::Fastest));
+        let slot = ProblemSlot::default();
+        let (mut r, c) = decompressed(std::io::Cursor::new(zst.clone()), slot.clone()).unwrap();
+        assert_eq!(c, Compression::Zstd);
+        let mut out = Vec::new();
+        r.read_to_end(&mut out).unwrap();
+        let whole = [&first[..], &second[..]].concat();
+        assert_eq!(out.len(), whole.len(), "both frames, not only the first");
+        assert_eq!(out, whole);
+
+        // Cut inside the second frame: an error, never the first frame alone as if whole.
+        let cut = zst[..zst.len() - 10].to_vec();
+        let (mut r, _) = decompressed(std::io::Cursor::new(cut), slot.clone()).unwrap();
+        assert!(r.read_to_end(&mut Vec::new()).is_err());
+        assert!(matches!(
+            slot.lock().unwrap().as_ref(),
+            Some(ExportProblem::Compression {
+                compression: "zstd",
                 ..
             })
         ));

@@ -234,7 +234,9 @@ fn hline(s: &mut Surface, x1: f32, x2: f32, y: f32, width: f32, c: rgb::Color) {
 fn color(hex: Option<&str>) -> rgb::Color {
     let parsed = hex
         .and_then(|h| h.strip_prefix('#'))
-        .filter(|h| h.len() == 6)
+        // Hex digits only: a brand colour comes from the catalog, and slicing `#1é234` by
+        // bytes would cut `é` in two (a panic), not fall back.
+        .filter(|h| h.len() == 6 && h.bytes().all(|b| b.is_ascii_hexdigit()))
         .and_then(|h| {
             Some((
                 u8::from_str_radix(&h[0..2], 16).ok()?,
@@ -1074,4 +1076,20 @@ fn facturx_xmp(pdf: Vec<u8>, level: &str) -> Result<Vec<u8>, RaterError> {
     out.extend_from_slice((old + delta).to_string().as_bytes());
     out.extend_from_slice(&trailer.as_bytes()[sx_end..]);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn brand_colours_that_are_not_six_hex_digits_fall_back_without_a_panic() {
+        let default = rgb::Color::new(DEFAULT_COLOR.0, DEFAULT_COLOR.1, DEFAULT_COLOR.2);
+        assert_eq!(color(Some("#0b5394")), rgb::Color::new(0x0b, 0x53, 0x94));
+        // Six bytes, not six hex digits: `é` is two bytes, so a byte slice would cut it.
+        for bad in ["#1é234", "#12345g", "#+1+2+3", "0b5394", "#0b539", ""] {
+            assert_eq!(color(Some(bad)), default, "{bad}");
+        }
+        assert_eq!(color(None), default);
+    }
 }

@@ -172,7 +172,14 @@ fn exports_dropped_in_s3_are_rated_once_and_bad_ones_get_a_report() {
     let csv_key = "exports/canonical/2017-02 night.csv.gz";
     let cs_key = "exports/cloudstack/2017-02.json.zst";
     let csv_event = d.put(csv_key, &compress("gzip", &csv));
-    let cs_event = d.put(cs_key, &compress("zstd", &cloudstack));
+    // The document in two zstd frames, as `pzstd` or `cat a.zst b.zst` make: read whole.
+    let half = cloudstack.len() / 2;
+    let cs_zst = [
+        compress("zstd", &cloudstack[..half]),
+        compress("zstd", &cloudstack[half..]),
+    ]
+    .concat();
+    let cs_event = d.put(cs_key, &cs_zst);
     let (a, b) = std::thread::scope(|s| {
         let a = s.spawn(|| d.deliver(csv_event.clone()));
         let b = s.spawn(|| d.deliver(cs_event.clone()));

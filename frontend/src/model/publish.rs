@@ -57,6 +57,22 @@ pub fn direct_catalog(catalog: &Catalog) -> Catalog {
     pricing::reseller::publish_direct(catalog)
 }
 
+/// A storefront catalog as the public file it is served as: without the importer's map of
+/// project ids to billed accounts (`mappings.ceilometer.account_by_project`), which names the
+/// provider's customers and is the rater's business, not a visitor's. (The invoice preview
+/// then shows a Ceilometer export's projects as its accounts.)
+fn public_json(mut catalog: Catalog) -> String {
+    if let Some(ceilometer) = catalog
+        .mappings
+        .as_mut()
+        .and_then(|m| m.get_mut("ceilometer"))
+        .and_then(|c| c.as_object_mut())
+    {
+        ceilometer.remove("account_by_project");
+    }
+    catalog.to_json()
+}
+
 /// Every file to write, as (path relative to the site root, content).
 pub fn site_files(catalog: &Catalog) -> Result<Vec<(String, String)>, PublishError> {
     if !is_version_name(&catalog.version) {
@@ -69,7 +85,7 @@ pub fn site_files(catalog: &Catalog) -> Result<Vec<(String, String)>, PublishErr
     };
     let mut files = vec![(
         format!("catalogs/{DIRECT}.json"),
-        direct_catalog(catalog).to_json(),
+        public_json(direct_catalog(catalog)),
     )];
     for r in &catalog.resellers {
         if !is_reseller_id(&r.id) || r.id == DIRECT {
@@ -88,7 +104,7 @@ pub fn site_files(catalog: &Catalog) -> Result<Vec<(String, String)>, PublishErr
         index.storefronts.push(r.id.clone());
         files.push((
             format!("catalogs/{}.json", r.id),
-            pricing::publish(catalog, &r.id)?.to_json(),
+            public_json(pricing::publish(catalog, &r.id)?),
         ));
     }
     // The immutable copies, under the version (the app fetches one when a link pins it).
@@ -170,6 +186,32 @@ mod tests {
         assert_eq!(acme.currency.code, "EUR");
         assert!(acme.product("isos").is_none());
         assert_eq!(acme.brand.as_ref().unwrap().name, "Acme Cloud");
+    }
+
+    #[test]
+    fn no_published_catalog_names_the_providers_customers_by_project() {
+        // The reseller example, with the Ceilometer settings of a provider that bills several
+        // projects to one customer.
+        let mut c = cloudstack();
+        let mappings = c.mappings.get_or_insert_with(|| serde_json::json!({}));
+        mappings["ceilometer"] = serde_json::json!({
+            "account_by_project": { "proj-7f3a": "customer-globex" },
+            "region": "eu-west",
+        });
+        let files = site_files(&c).unwrap();
+        assert_eq!(
+            files.len(),
+            7,
+            "direct, acme, nimbus, their versions, the index"
+        );
+        for (path, json) in &files {
+            for secret in ["proj-7f3a", "customer-globex", "account_by_project"] {
+                assert!(!json.contains(secret), "{secret} in {path}");
+            }
+        }
+        // The rest of the importer's settings stay: the invoice preview imports with them.
+        let direct = Catalog::from_json(&files[0].1).unwrap();
+        assert_eq!(direct.mappings.unwrap()["ceilometer"]["region"], "eu-west");
     }
 
     #[test]
