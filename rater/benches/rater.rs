@@ -157,6 +157,7 @@ impl rater::objects::Objects for FileObjects {
             size: self.size,
             etag: "\"bench\"".into(),
             version_id: None,
+            checksum: None,
         }))
     }
 

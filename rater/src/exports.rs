@@ -2,11 +2,11 @@
 //!
 //! The trigger is the bucket's `ObjectCreated` notification (an S3 event, which Lambda
 //! delivers at least once and retries on error). The batch id is a hash of the bucket, the
-//! key and the ETag: the same notification delivered twice, or the same bytes uploaded again
-//! under the same key, find the batch's ledger `DONE` and are answered without reading the
-//! object. (A single-part upload's ETag is the MD5 of its bytes; a multipart upload of the
-//! same bytes may get another ETag, and then the record-id rule leaves every record out as a
-//! copy: nothing is billed twice either way.)
+//! key and the object's whole-content checksum (else its ETag, see [`batch_id_of`]): the same
+//! notification delivered twice, or the same bytes uploaded again under the same key, find the
+//! batch's ledger `DONE` and are answered without reading the object. (The ETag alone would
+//! not do: an SSE-KMS object's ETag is not the MD5 of its bytes, and differs on every upload;
+//! records without ids would be billed again.)
 //!
 //! A refused export (bad records, unreadable bytes) gets `rejected/<key>.errors.json` beside
 //! it: each bad record with its position, field, value and rule, so an operator sees why
@@ -28,9 +28,16 @@ use crate::store::Store;
 /// report never triggers a rating).
 pub const REJECTED_PREFIX: &str = "rejected/";
 
-/// The batch id of an object: `s3-` and 40 hex digits of SHA-256 over bucket, key and ETag.
-pub fn batch_id_of(loc: &ObjectLoc, etag: &str) -> String {
-    let text = format!("{}\n{}\n{}", loc.bucket, loc.key, etag.trim_matches('"'));
+/// The batch id of an object: `s3-` and 40 hex digits of SHA-256 over bucket, key and the
+/// object's whole-content checksum when S3 has one ([`ObjectMeta::checksum`]: the same bytes
+/// uploaded again, in one PUT or in parts, encrypted with KMS or not, are the same batch),
+/// else its ETag.
+pub fn batch_id_of(loc: &ObjectLoc, meta: &ObjectMeta) -> String {
+    let identity = match &meta.checksum {
+        Some(c) => format!("checksum {c}"),
+        None => meta.etag.trim_matches('"').to_string(),
+    };
+    let text = format!("{}\n{}\n{identity}", loc.bucket, loc.key);
     let hex = crate::aggregate::sha256_hex(text.as_bytes());
     format!("s3-{}", &hex[..40])
 }
@@ -123,7 +130,7 @@ pub async fn rate_object<S: Store, O: Objects>(
         .await
         .map_err(|p| export_error(loc, p))?
         .ok_or_else(|| export_error(loc, ExportProblem::Missing))?;
-    let batch_id = batch_id_of(loc, &meta.etag);
+    let batch_id = batch_id_of(loc, &meta);
     // Delivered before: answered from the ledger, the object not read again.
     if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
         let sha = summary.content_sha256.clone();
@@ -369,7 +376,7 @@ pub async fn status<S: Store, O: Objects>(
     let Some(meta) = objects.head(loc).await.map_err(|p| export_error(loc, p))? else {
         return Ok(json!({ "bucket": loc.bucket, "key": loc.key, "status": "missing" }));
     };
-    let batch_id = batch_id_of(loc, &meta.etag);
+    let batch_id = batch_id_of(loc, &meta);
     let mut v = json!({
         "bucket": loc.bucket,
         "key": loc.key,
@@ -451,13 +458,29 @@ mod tests {
             bucket: "b".into(),
             key: "exports/x.json".into(),
         };
-        let a = batch_id_of(&loc, "\"abc\"");
+        let meta = |etag: &str, checksum: Option<&str>| ObjectMeta {
+            size: 3,
+            etag: etag.into(),
+            version_id: None,
+            checksum: checksum.map(str::to_string),
+        };
+        let a = batch_id_of(&loc, &meta("\"abc\"", None));
         assert_eq!(
             a,
-            batch_id_of(&loc, "abc"),
+            batch_id_of(&loc, &meta("abc", None)),
             "quotes are not part of the tag"
         );
-        assert_ne!(a, batch_id_of(&loc, "\"abd\""));
+        assert_ne!(a, batch_id_of(&loc, &meta("\"abd\"", None)));
+        // With a whole-object checksum, the bytes decide, not the ETag (an SSE-KMS object's
+        // ETag differs on every upload, a multipart one's with the part size).
+        let crc = Some("CRC64NVME:xjQ3jbAPwaA=");
+        let b = batch_id_of(&loc, &meta("\"abc\"", crc));
+        assert_eq!(b, batch_id_of(&loc, &meta("\"9b2cf535f27731c9-2\"", crc)));
+        assert_ne!(b, a);
+        assert_ne!(
+            b,
+            batch_id_of(&loc, &meta("\"abc\"", Some("CRC64NVME:AAAAAAAAAAA=")))
+        );
         assert!(a.starts_with("s3-") && a.len() == 43);
         crate::batch::check_batch_id(&a).unwrap();
     }

@@ -55,6 +55,34 @@ pub struct ObjectMeta {
     /// The entity tag, quotes included, as S3 sends it.
     pub etag: String,
     pub version_id: Option<String>,
+    /// A checksum of the whole object's bytes, `<algorithm>:<base64>`, when S3 has one
+    /// (it computes CRC64NVME for every upload since 2025; other algorithms when the
+    /// uploader chose one); never a composite multipart checksum, which depends on the part
+    /// size. Unlike the ETag, it is the same for the same bytes however they were uploaded
+    /// and encrypted (an SSE-KMS object's ETag is not its MD5, so it differs on every
+    /// upload): the export's identity when present ([`crate::exports::batch_id_of`]).
+    pub checksum: Option<String>,
+}
+
+/// The whole-object checksum of a HeadObject answer (see [`ObjectMeta::checksum`]): the first
+/// of CRC64NVME, SHA-256, SHA-1, CRC32C and CRC32 that S3 sent, unless it is a composite of the
+/// parts' checksums (`<base64>-<parts>`; base64 has no `-`).
+fn whole_object_checksum(
+    o: &aws_sdk_s3::operation::head_object::HeadObjectOutput,
+) -> Option<String> {
+    [
+        ("CRC64NVME", o.checksum_crc64_nvme()),
+        ("SHA256", o.checksum_sha256()),
+        ("SHA1", o.checksum_sha1()),
+        ("CRC32C", o.checksum_crc32_c()),
+        ("CRC32", o.checksum_crc32()),
+    ]
+    .into_iter()
+    .find_map(|(algorithm, value)| {
+        value
+            .filter(|v| !v.is_empty() && !v.contains('-'))
+            .map(|v| format!("{algorithm}:{v}"))
+    })
 }
 
 /// The object storage the rater reads exports from and writes rejection reports to.
@@ -224,6 +252,7 @@ impl Objects for S3Objects {
             .head_object()
             .bucket(&loc.bucket)
             .key(&loc.key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
             .send()
             .await;
         match out {
@@ -231,6 +260,7 @@ impl Objects for S3Objects {
                 size: o.content_length().unwrap_or(0).max(0) as u64,
                 etag: o.e_tag().unwrap_or_default().to_string(),
                 version_id: o.version_id().map(str::to_string),
+                checksum: whole_object_checksum(&o),
             })),
             Err(e) => match problem(&e) {
                 ExportProblem::Missing => Ok(None),
@@ -718,5 +748,37 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn an_objects_identity_is_its_whole_content_checksum_never_a_composite() {
+        use aws_sdk_s3::operation::head_object::HeadObjectOutput;
+        let head = HeadObjectOutput::builder()
+            .checksum_crc32("AAAAAA==")
+            .checksum_crc64_nvme("xjQ3jbAPwaA=")
+            .build();
+        assert_eq!(
+            whole_object_checksum(&head).as_deref(),
+            Some("CRC64NVME:xjQ3jbAPwaA="),
+            "CRC64NVME first: S3 computes it for every upload"
+        );
+        // A multipart upload's composite checksum (a checksum of the parts' checksums,
+        // `-<parts>`) changes with the part size: not the content's identity.
+        let head = HeadObjectOutput::builder()
+            .checksum_sha256("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=-3")
+            .checksum_crc32_c("yZRlqg==")
+            .build();
+        assert_eq!(
+            whole_object_checksum(&head).as_deref(),
+            Some("CRC32C:yZRlqg==")
+        );
+        let head = HeadObjectOutput::builder()
+            .checksum_sha256("n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=-3")
+            .build();
+        assert_eq!(whole_object_checksum(&head), None);
+        assert_eq!(
+            whole_object_checksum(&HeadObjectOutput::builder().build()),
+            None
+        );
     }
 }

@@ -196,6 +196,7 @@ impl Fanout {
             size: self.size,
             etag: self.etag.clone(),
             version_id: None,
+            checksum: None,
         }
     }
 
@@ -446,7 +447,7 @@ pub async fn start<S: Store, O: Objects>(
     let Some(meta) = objects.head(loc).await.map_err(|p| export_error(loc, p))? else {
         return Ok(None);
     };
-    let batch_id = batch_id_of(loc, &meta.etag);
+    let batch_id = batch_id_of(loc, &meta);
     // Once cut, always cut (a redelivered event after the shard size changed must not rate
     // the object whole as well); once rated or being rated whole, never cut.
     let doc = match load(store, &batch_id).await? {

@@ -74,6 +74,7 @@ impl Objects for Memory {
             size: bytes.len() as u64,
             etag: etag.clone(),
             version_id: None,
+            checksum: None,
         }))
     }
 

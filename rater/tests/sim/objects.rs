@@ -52,6 +52,7 @@ impl Objects for SimObjects {
             size: bytes.len() as u64,
             etag: etag.clone(),
             version_id: None,
+            checksum: None,
         }))
     }
 
