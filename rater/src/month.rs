@@ -337,6 +337,26 @@ pub async fn record_payment<S: Store>(
         ));
     }
     let period = BillingPeriod::containing(acc.billing_period, p.date);
+    // The book's payment of the same reference is this payment: recorded, it replaces the
+    // book's copy on the invoice of the book copy's period. Dated in another period, both would
+    // be credited (the book's on its period's invoice, this one on another's).
+    if let Some(b) = acc.payments.iter().find(|b| b.reference == p.reference) {
+        let listed = BillingPeriod::containing(acc.billing_period, b.date);
+        if listed != period {
+            return Err(bad(
+                "date",
+                format!(
+                    "the accounts book lists payment `{}` of account `{}` dated {} (period {}); a recorded payment of that reference replaces it and must be dated in the same period, not {} (period {})",
+                    p.reference,
+                    p.account,
+                    b.date.to_rfc3339(),
+                    listed.id(),
+                    p.date.to_rfc3339(),
+                    period.id()
+                ),
+            ));
+        }
+    }
     let write = PaymentWrite {
         account: p.account.clone(),
         period_id: period.id(),

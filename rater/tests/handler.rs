@@ -482,6 +482,72 @@ async fn a_resellers_statement_waits_for_a_customer_whose_usage_came_after_its_c
     reseller_statement_waits_for_a_late_customer(&s).await;
 }
 
+/// A payment the accounts book lists and a bank feed records again under its reference is one
+/// payment. Recorded in the book copy's period it replaces that copy (credited once); recorded
+/// in another period it would be credited on two invoices (the book's copy on February's, the
+/// recorded one on March's), so it is refused, naming the date, with nothing written.
+#[tokio::test]
+async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited_twice() {
+    use rater::month::{close, record_payment};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let (_d, s) = store();
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let book = json!({ "schema_version": 1, "version": "pay-1", "accounts": [
+        { "id": "a0000", "name": "Account 0", "payments": [
+            { "date": "2017-02-10T00:00:00Z", "amount": "5.00", "reference": "wire-b" },
+            { "date": "2017-02-11T00:00:00Z", "amount": "3.00", "reference": "wire-c" } ] },
+    ]});
+    let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
+    let c = clock.clone();
+    config.clock = Arc::new(move || c.load(Ordering::SeqCst));
+    let feb = pricing::BillingPeriod::parse("2017-02").unwrap();
+    rater::rate_batch(
+        &s,
+        &config,
+        request_in(
+            hours_of("a0000", 2, 3, 10).as_bytes(),
+            "feb",
+            Some("2017-02"),
+        ),
+    )
+    .await
+    .unwrap();
+    // The bank's copy of wire-b, dated later in the same period: it replaces the book's.
+    record_payment(
+        &s,
+        &config,
+        &payment("a0000", "2017-02-20", "5.00", "wire-b"),
+    )
+    .await
+    .unwrap();
+    clock.store(1_488_600_000, Ordering::SeqCst); // 2017-03-04
+    close(&s, &config, feb, Default::default()).await.unwrap();
+    let f = rater::invoice_for(&s, &config, "a0000", feb).await.unwrap();
+    // 10 h x 2.20 = 22.00; paid wire-b 5.00 once and wire-c 3.00: 8.00; carried 14.00.
+    let dec = |x: &str| x.parse::<rust_decimal::Decimal>().unwrap();
+    assert_eq!(
+        (f.bill.total, f.payments_total, f.carried_forward),
+        (dec("22.00"), dec("8.00"), dec("14.00"))
+    );
+    assert_eq!(f.payments.len(), 2);
+    // wire-c again, dated in March: February's invoice credited it already.
+    let before = s.snapshot().await;
+    let err = record_payment(
+        &s,
+        &config,
+        &payment("a0000", "2017-03-01", "3.00", "wire-c"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "bad_request", "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("wire-c") && text.contains("period 2017-02"),
+        "{text}"
+    );
+    assert_eq!(s.snapshot().await, before, "a refused payment wrote");
+}
+
 #[tokio::test]
 async fn usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let (_d, s) = store();
