@@ -189,6 +189,17 @@ pub enum RaterError {
         later: String,
         number: String,
     },
+    /// The account's invoice currency changed (an edit of the accounts book) while it carries
+    /// amounts in the old one: a balance, prepaid credit, notes since its last final invoice,
+    /// or payments recorded for this period. Carried over as they are, they would change value
+    /// (500.00 EUR owed brought forward as 500 JPY).
+    #[error("account `{account}` is invoiced in {to} now, but carries amounts in {from} from its last final invoice or its recorded payments for {period}: settle or convert them (a credit or debit note) before its currency changes")]
+    CurrencyChanged {
+        account: String,
+        period: String,
+        from: String,
+        to: String,
+    },
     /// An earlier period of the account has something to bill (usage or a payment that came
     /// after its close skipped the account) and no final invoice: finalizing this one first
     /// would leave that on no invoice. A close finalizes both, in order.
@@ -370,6 +381,7 @@ impl RaterError {
             | RaterError::PeriodNotEnded { .. }
             | RaterError::FinalizedOutOfOrder { .. }
             | RaterError::EarlierPeriodOpen { .. }
+            | RaterError::CurrencyChanged { .. }
             | RaterError::CustomerOpen { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
@@ -472,6 +484,7 @@ impl RaterError {
             RaterError::PeriodNotEnded { .. } => "period_not_ended",
             RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
             RaterError::EarlierPeriodOpen { .. } => "earlier_period_open",
+            RaterError::CurrencyChanged { .. } => "currency_changed",
             RaterError::CustomerOpen { .. } => "customer_open",
             RaterError::PartitionFull { .. } => "partition_full",
             RaterError::PaymentConflict { .. } => "payment_conflict",

@@ -487,6 +487,38 @@ pub(crate) async fn resold_marks_final<S: Store>(
     Ok(())
 }
 
+/// Refuses (`CurrencyChanged`) a final invoice in `currency` when the account carries amounts
+/// in another: its last final invoice's balance, prepaid credit or the notes since it, or a
+/// payment recorded for `period`. The statement adds them as numbers; only amounts of one
+/// currency add up. (A balance written before the currency was kept is not checked.)
+fn same_currency(
+    acc: &Account,
+    period: BillingPeriod,
+    balance: &Balance,
+    payments: &[RecordedPayment],
+    currency: &str,
+) -> Result<(), RaterError> {
+    let carried = balance.last.as_ref().and_then(|last| {
+        let owes = !last.carried_forward.is_zero()
+            || !last.prepaid_remaining.is_zero()
+            || !balance.notes_since.is_zero();
+        last.currency.as_deref().filter(|c| owes && *c != currency)
+    });
+    let paid = payments
+        .iter()
+        .find(|p| period.contains(p.date) && p.currency != currency)
+        .map(|p| p.currency.as_str());
+    match carried.or(paid) {
+        Some(from) => Err(RaterError::CurrencyChanged {
+            account: acc.id.clone(),
+            period: period.id(),
+            from: from.to_string(),
+            to: currency.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The account's periods before `period`, after its last final invoice, that have something
 /// to bill and no final invoice, in order: usage committed into them (their balance marks,
 /// [`Balance::open`]) or a recorded payment dated in them, that came after their close skipped
@@ -571,6 +603,7 @@ async fn finalization<S: Store>(
         ..st.clone()
     };
     let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
+    same_currency(acc, period, &balance, &payments, &inv.bill.currency)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
     inv.number = Some(number.clone());
@@ -611,6 +644,7 @@ async fn finalization<S: Store>(
             number: number.clone(),
             carried_forward: inv.carried_forward,
             prepaid_remaining,
+            currency: Some(inv.bill.currency.clone()),
         },
         doc: DocRef {
             kind: DocKind::Invoice,

@@ -215,6 +215,10 @@ pub struct LastFinal {
     pub carried_forward: Decimal,
     /// Prepaid credit not consumed yet (the next invoice may use it; none is used twice).
     pub prepaid_remaining: Decimal,
+    /// The currency of those amounts (the invoice's). `None` in balances written before it
+    /// was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// An account's running balance: moved by each final invoice and each payment, in the

@@ -548,6 +548,75 @@ async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited
     assert_eq!(s.snapshot().await, before, "a refused payment wrote");
 }
 
+/// The accounts book moves two GBP accounts to EUR after February's close. a0000 owes
+/// February's 22.00 GBP: March's invoice would bring it forward as 22.00 EUR, so finalizing it
+/// is refused (409 `currency_changed`, naming both currencies), nothing written; a0001 paid
+/// February in full and carries nothing: its March invoice is issued in EUR.
+#[tokio::test]
+async fn a_currency_change_with_a_balance_in_the_old_currency_is_refused_not_relabelled() {
+    use rater::month::{close, record_payment};
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let (_d, s) = store();
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let config = |version: &str, currency: Option<&str>| {
+        let mut accounts =
+            json!([{ "id": "a0000", "name": "A0" }, { "id": "a0001", "name": "A1" }]);
+        if let Some(c) = currency {
+            for a in accounts.as_array_mut().unwrap() {
+                a["currency"] = json!(c);
+            }
+        }
+        let book = json!({ "schema_version": 1, "version": version, "accounts": accounts });
+        let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
+        let c = clock.clone();
+        config.clock = Arc::new(move || c.load(Ordering::SeqCst));
+        config
+    };
+    let gbp = config("cur-1", None);
+    let feb = pricing::BillingPeriod::parse("2017-02").unwrap();
+    let mar = pricing::BillingPeriod::parse("2017-03").unwrap();
+    let export = hours_of("a0000", 2, 3, 10) + &hours_of("a0001", 2, 3, 10);
+    rater::rate_batch(
+        &s,
+        &gbp,
+        request_in(export.as_bytes(), "feb", Some("2017-02")),
+    )
+    .await
+    .unwrap();
+    // 10 h x 2.20 = 22.00 GBP each; a0001 pays it.
+    record_payment(&s, &gbp, &payment("a0001", "2017-02-20", "22.00", "wire-1"))
+        .await
+        .unwrap();
+    clock.store(1_488_600_000, Ordering::SeqCst); // 2017-03-04
+    let report = close(&s, &gbp, feb, Default::default()).await.unwrap();
+    assert_eq!(report.finalized, 2);
+
+    let eur = config("cur-2", Some("EUR"));
+    let export = hours_of("a0000", 3, 3, 5) + &hours_of("a0001", 3, 3, 5);
+    rater::rate_batch(
+        &s,
+        &eur,
+        request_in(export.as_bytes(), "mar", Some("2017-03")),
+    )
+    .await
+    .unwrap();
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = close(&s, &eur, mar, Default::default()).await.unwrap();
+    assert_eq!((report.finalized, report.failed), (1, 1), "{report:?}");
+    let m1 = rater::invoice_for(&s, &eur, "a0001", mar).await.unwrap();
+    let zero = rust_decimal::Decimal::ZERO;
+    assert_eq!(
+        (m1.bill.currency.as_str(), m1.brought_forward),
+        ("EUR", zero)
+    );
+    let before = s.snapshot().await;
+    let err = rater::finalize(&s, &eur, "a0000", mar).await.unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("currency_changed", 409));
+    let text = err.to_string();
+    assert!(text.contains("GBP") && text.contains("EUR"), "{text}");
+    assert_eq!(s.snapshot().await, before, "a refused finalize wrote");
+}
+
 #[tokio::test]
 async fn usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let (_d, s) = store();
