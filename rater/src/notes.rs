@@ -166,19 +166,7 @@ pub async fn correct<S: Store>(
             .find(|m| m.period_id == period_id)
             .map_or(MarkerCheck::Absent, |m| MarkerCheck::Version(m.version));
         let mut closed = closed_period(store, account, &period_id).await?;
-        if config.billed_reseller(account).is_some() {
-            // A reseller's statement is corrected by its customers' usage as it stands now
-            // (late usage let into their closed period after the statement was issued).
-            let fresh = crate::resellers::resold(store, config, acc, period).await?;
-            closed.statement.resold = match reason {
-                // Late usage re-prices only the customers whose usage changed: the others
-                // keep their sections as issued (a catalog or rate changed since bills
-                // nothing for them).
-                NoteReason::LateUsage => resold_now(&closed.statement.resold, fresh),
-                // A re-rate under a corrected catalog or account re-prices every section.
-                NoteReason::CorrectedCatalog | NoteReason::CorrectedAccount => fresh,
-            };
-        }
+        resold_as_now(store, config, acc, period, &mut closed, reason).await?;
         let usage = store.period_usage(account, &period_id).await?.usage;
         let before = month_before(store, account, period).await?;
         let counter = store.note_counter(config.issuer_for(acc)).await?;
@@ -345,6 +333,33 @@ pub(crate) async fn settle_marked<S: Store>(
     Ok(issued)
 }
 
+/// On a reseller's own account, the customer sections `closed`'s statement is corrected with:
+/// its customers' usage as it stands now (late usage let into their closed period after the
+/// statement was issued). Late usage re-prices only the customers whose usage changed (the
+/// others keep their sections as issued: a catalog or rate changed since bills nothing for
+/// them); a re-rate under a corrected catalog or account re-prices every section. Both a
+/// note ([`correct`]) and a `next_period` adjustment price the statement this way, so the
+/// difference from the invoice and its notes (the wholesale notes among them) is only what
+/// changed since.
+async fn resold_as_now<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    closed: &mut ClosedPeriod,
+    reason: NoteReason,
+) -> Result<(), RaterError> {
+    if config.billed_reseller(&acc.id).is_none() {
+        return Ok(());
+    }
+    let fresh = crate::resellers::resold(store, config, acc, period).await?;
+    closed.statement.resold = match reason {
+        NoteReason::LateUsage => resold_now(&closed.statement.resold, fresh),
+        NoteReason::CorrectedCatalog | NoteReason::CorrectedAccount => fresh,
+    };
+    Ok(())
+}
+
 /// A reseller statement's customer sections for a late-usage correction: each customer's
 /// section as issued (`frozen`: its wholesale prices and exchange rate then) when its usage is
 /// still what it billed, else as priced now (`fresh`), in the statement's order; customers
@@ -421,7 +436,10 @@ pub(crate) async fn pending_adjustments<S: Store>(
         if late.start >= period.start || out.len() == ADJUSTED_PERIODS_MAX {
             continue;
         }
-        let closed = closed_period(store, &acc.id, &m.period_id).await?;
+        let mut closed = closed_period(store, &acc.id, &m.period_id).await?;
+        // As a note would: else the difference would take back the wholesale notes of its
+        // customers' late usage issued on that statement since.
+        resold_as_now(store, config, acc, late, &mut closed, NoteReason::LateUsage).await?;
         let usage = store.period_usage(&acc.id, &m.period_id).await?.usage;
         let before = month_before(store, &acc.id, late).await?;
         let note = difference(

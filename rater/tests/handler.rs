@@ -617,6 +617,82 @@ async fn a_currency_change_with_a_balance_in_the_old_currency_is_refused_not_rel
     assert_eq!(s.snapshot().await, before, "a refused finalize wrote");
 }
 
+/// A reseller (policy `next_period`) whose February statement got a wholesale note for its
+/// customer's late usage (acme-shop 2 h -> 3 h: 5.15 -> 7.72, a note of EUR 2.57), then late
+/// usage of its own for February (1 h of copper, 2.20 GBP x 1.17 = 2.574 -> EUR 2.57, no tax):
+/// its next invoice's adjustments bill 2.57, its own late usage; they used to price the
+/// statement with the customer sections as issued and so took the wholesale note back
+/// (0.00 billed instead of 2.57).
+#[tokio::test]
+async fn a_resellers_own_late_usage_adjusts_without_taking_back_its_wholesale_note() {
+    use rater::month::close;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let (_d, s) = store();
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let mut book: Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["reseller"] == "acme" {
+            a["late_usage"] = json!("note");
+        }
+        if a["id"] == "reseller-acme" {
+            a["late_usage"] = json!("next_period");
+        }
+    }
+    book["version"] = json!("acme-next-period-1");
+    let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let c = clock.clone();
+    config.clock = Arc::new(move || c.load(Ordering::SeqCst));
+    let p = |id: &str| pricing::BillingPeriod::parse(id).unwrap();
+    let dec = |x: &str| x.parse::<rust_decimal::Decimal>().unwrap();
+    let rate = |export: String, key: &'static str| {
+        let config = &config;
+        let s = &s;
+        async move {
+            rater::rate_batch(s, config, request_in(export.as_bytes(), key, None))
+                .await
+                .unwrap()
+        }
+    };
+    let close_at = |now: i64, period: &'static str| {
+        let (config, s, clock) = (&config, &s, &clock);
+        async move {
+            clock.store(now, Ordering::SeqCst);
+            let report = close(s, config, p(period), Default::default())
+                .await
+                .unwrap();
+            assert_eq!(report.failed, 0, "{report:?}");
+        }
+    };
+    rate(copper_hours("s1", "acme-shop", 2, 3, 2), "feb").await;
+    close_at(1_488_600_000, "2017-02").await; // 2017-03-04
+    close_at(1_491_300_000, "2017-03").await; // 2017-04-04
+    clock.store(1_491_800_000, Ordering::SeqCst); // 2017-04-10
+    rate(copper_hours("s2", "acme-shop", 2, 20, 1), "late-shop").await;
+    close_at(1_493_900_000, "2017-04").await; // 2017-05-04
+    let wholesale: Vec<_> = rater::notes::notes_of(&s, "reseller-acme", "2017-02")
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.net)
+        .collect();
+    assert_eq!(wholesale, [dec("2.57")]);
+
+    clock.store(1_494_400_000, Ordering::SeqCst); // 2017-05-10
+    rate(copper_hours("r1", "reseller-acme", 2, 21, 1), "late-own").await;
+    close_at(1_496_600_000, "2017-05").await; // 2017-06-04
+    let may = rater::invoice_for(&s, &config, "reseller-acme", p("2017-05"))
+        .await
+        .unwrap();
+    let adjustments = may
+        .bill
+        .sections
+        .iter()
+        .find(|x| x.name == "Adjustments")
+        .expect("an Adjustments section");
+    assert_eq!(adjustments.total, dec("2.57"), "{adjustments:?}");
+    assert!(s.late_markers("reseller-acme").await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let (_d, s) = store();
