@@ -312,6 +312,7 @@ pub(crate) async fn settle_marked<S: Store>(
             Err(e) => return Err(e),
         };
         let fresh = crate::resellers::resold(store, config, acc, p).await?;
+        let fresh = billed_here(store, config, acc, &period_id, &frozen, fresh).await?;
         if resold_now(&frozen, fresh) != frozen {
             if let Some(n) = correct(store, config, &acc.id, p, NoteReason::LateUsage).await? {
                 issued.push(n);
@@ -354,10 +355,46 @@ async fn resold_as_now<S: Store>(
     }
     let fresh = crate::resellers::resold(store, config, acc, period).await?;
     closed.statement.resold = match reason {
-        NoteReason::LateUsage => resold_now(&closed.statement.resold, fresh),
+        NoteReason::LateUsage => {
+            let frozen = &closed.statement.resold;
+            let fresh = billed_here(store, config, acc, &period.id(), frozen, fresh).await?;
+            resold_now(frozen, fresh)
+        }
         NoteReason::CorrectedCatalog | NoteReason::CorrectedAccount => fresh,
     };
     Ok(())
+}
+
+/// `fresh` (a reseller's customer sections as its book lists its customers now) without the
+/// customers new to its statement (`frozen`) whose own invoice of the period was issued at
+/// another reseller's prices (its published catalog, `<catalog>@<reseller>`): a customer the
+/// book moved here since was billed at wholesale on the statement of the reseller it had then,
+/// and would be billed twice. (Its late usage into that period then reaches neither
+/// statement: the late commit marks the reseller it has now. Left for later.)
+async fn billed_here<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period_id: &str,
+    frozen: &[Resold],
+    fresh: Vec<Resold>,
+) -> Result<Vec<Resold>, RaterError> {
+    let Some(reseller) = config.billed_reseller(&acc.id) else {
+        return Ok(fresh);
+    };
+    let here = format!("{}@{reseller}", config.catalog.id);
+    let mut out = Vec::with_capacity(fresh.len());
+    for f in fresh {
+        if !frozen.iter().any(|r| r.account == f.account) {
+            if let Some(inv) = store.final_invoice(&f.account, period_id).await? {
+                if inv.bill.catalog_id != here {
+                    continue;
+                }
+            }
+        }
+        out.push(f);
+    }
+    Ok(out)
 }
 
 /// A reseller statement's customer sections for a late-usage correction: each customer's

@@ -693,6 +693,87 @@ async fn a_resellers_own_late_usage_adjusts_without_taking_back_its_wholesale_no
     assert!(s.late_markers("reseller-acme").await.unwrap().is_empty());
 }
 
+/// acme-shop, Acme's customer in February (billed at wholesale on Acme's February statement),
+/// moves to Nimbus in March. Nimbus's next statement corrects its last one (February) with its
+/// customers' usage as the book lists them now: acme-shop's February used to be added to it,
+/// a debit note billing that wholesale a second time. Nimbus's February stays as issued.
+#[tokio::test]
+async fn a_customer_moved_to_another_reseller_is_not_billed_to_it_for_its_old_periods() {
+    use rater::month::close;
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let (_d, s) = store();
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let book = |version: &str, shop_reseller: &str| {
+        let mut book: Value = serde_json::from_str(ACCOUNTS).unwrap();
+        for a in book["accounts"].as_array_mut().unwrap() {
+            if a["id"] == "acme-shop" {
+                a["reseller"] = json!(shop_reseller);
+                a["subscriptions"] = json!([]);
+                if shop_reseller == "nimbus" {
+                    // Nimbus's price list taxes as its customers are: in the UK.
+                    a["tax_jurisdiction"] = json!("gb");
+                }
+            }
+        }
+        book["version"] = json!(version);
+        let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+        let c = clock.clone();
+        config.clock = Arc::new(move || c.load(Ordering::SeqCst));
+        config
+    };
+    let p = |id: &str| pricing::BillingPeriod::parse(id).unwrap();
+    let before = book("move-1", "acme");
+    let export =
+        copper_hours("s1", "acme-shop", 2, 3, 2) + &copper_hours("n1", "nimbus-studio", 2, 3, 1);
+    rater::rate_batch(&s, &before, request_in(export.as_bytes(), "feb", None))
+        .await
+        .unwrap();
+    clock.store(1_488_600_000, Ordering::SeqCst); // 2017-03-04
+    let report = close(&s, &before, p("2017-02"), Default::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+    for reseller in ["reseller-acme", "reseller-nimbus"] {
+        assert!(
+            s.final_invoice(reseller, "2017-02")
+                .await
+                .unwrap()
+                .is_some(),
+            "{reseller}"
+        );
+    }
+    let after = book("move-2", "nimbus");
+    let export = copper_hours("n2", "nimbus-studio", 3, 3, 1);
+    rater::rate_batch(&s, &after, request_in(export.as_bytes(), "mar", None))
+        .await
+        .unwrap();
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = close(&s, &after, p("2017-03"), Default::default())
+        .await
+        .unwrap();
+    // acme-shop still owes February's EUR and is invoiced in Nimbus's GBP now: its March waits
+    // for the operator (`currency_changed`); it has no usage in Nimbus's March.
+    let failed: Vec<(&str, &str)> = report
+        .failures
+        .iter()
+        .map(|f| (f.account.as_str(), f.code.as_str()))
+        .collect();
+    assert_eq!(failed, [("acme-shop", "currency_changed")], "{report:?}");
+    let march = s
+        .final_statement("reseller-nimbus", "2017-03")
+        .await
+        .unwrap()
+        .expect("Nimbus's March statement");
+    let customers: Vec<&str> = march.resold.iter().map(|r| r.account.as_str()).collect();
+    assert_eq!(customers, ["nimbus-studio"]);
+    for reseller in ["reseller-acme", "reseller-nimbus"] {
+        let notes = rater::notes::notes_of(&s, reseller, "2017-02")
+            .await
+            .unwrap();
+        assert!(notes.is_empty(), "{reseller}: {notes:?}");
+    }
+}
+
 #[tokio::test]
 async fn usage_and_payments_after_a_skipped_close_are_billed_by_the_next_close_first() {
     let (_d, s) = store();
