@@ -12,8 +12,9 @@ use crate::limits::{
 use crate::model::{
     Balance, BatchSummary, DocKind, DocRef, Finalized, LastFinal, Mode, Partition, RecordedPayment,
 };
-use crate::notes::{month_before, notes_of, pending_adjustments, settle_late, LatePartition};
+use crate::notes::{notes_of, pending_adjustments, settle_late, LatePartition};
 use crate::retry::backoff;
+use crate::store::month_before;
 use crate::store::{invoice_number, Finalize, Store};
 
 /// The answer to a batch: the same on every delivery of it.

@@ -46,7 +46,11 @@ pub(crate) async fn resold<S: Store>(
     let mut out = Vec::new();
     for c in config.customers_of(reseller) {
         let usage = store.period_usage(&c.id, &period.id()).await?.usage;
-        let r = pricing::wholesale::resold(&config.catalog, c, acc, period, &usage)?;
+        // Monthly allowances once a month, as on the customer's own invoices (a customer
+        // billed by the day or week).
+        let before = crate::store::month_before(store, &c.id, period).await?;
+        let r =
+            pricing::wholesale::resold(&config.catalog, c, acc, period, &usage, before.as_ref())?;
         if !r.lines.is_empty() {
             out.push(r);
         }

@@ -22,7 +22,7 @@ use crate::bill::Line;
 use crate::catalog::Catalog;
 use crate::error::PricingError;
 use crate::exact::{self, Overflow};
-use crate::invoice::{invoice, Account, Invoice};
+use crate::invoice::{invoice_with, Account, Invoice, Statement};
 use crate::period::BillingPeriod;
 pub use crate::resold::Resold;
 use crate::usage::Usage;
@@ -63,19 +63,27 @@ pub fn wholesale_view(customer: &Account, billed: &Account) -> Account {
 }
 
 /// `customer`'s `usage` of `period` at the wholesale `catalog`'s prices, as the provider bills
-/// it to the reseller whose account is `billed`: each line at its net.
+/// it to the reseller whose account is `billed`: each line at its net. For a period shorter
+/// than a month, `month_before` is the customer's usage in the month's earlier periods
+/// ([`Statement::month_before`]): monthly allowances and minimums are granted once a month at
+/// wholesale too, as on the customer's own invoices, not once per period.
 ///
 /// # Errors
-/// Those of [`invoice`] for the wholesale view ([`wholesale_view`]).
+/// Those of [`invoice_with`] for the wholesale view ([`wholesale_view`]).
 pub fn resold(
     catalog: &Catalog,
     customer: &Account,
     billed: &Account,
     period: BillingPeriod,
     usage: &Usage,
+    month_before: Option<&Usage>,
 ) -> Result<Resold, PricingError> {
     let view = wholesale_view(customer, billed);
-    let inv = invoice(catalog, &view, period, usage)?;
+    let statement = Statement {
+        month_before: month_before.cloned(),
+        ..Statement::from_book(&view, period)
+    };
+    let inv = invoice_with(catalog, &view, period, usage, &statement)?;
     let fx_rate = fx_rate(catalog, &inv.bill.currency);
     let lines = inv
         .bill

@@ -102,7 +102,7 @@ fn bill(reseller: &str, customer: &str, billed: &str) -> (Invoice, Invoice, Deci
     let cust = book.account(customer).unwrap();
     let billed = book.account(billed).unwrap();
     let retail = invoice(&published, cust, february(), &usage).unwrap();
-    let cost = resold(&c, cust, billed, february(), &usage).unwrap();
+    let cost = resold(&c, cust, billed, february(), &usage, None).unwrap();
     let mut st = pricing::Statement::from_book(billed, february());
     st.resold = vec![cost.clone()];
     let statement = invoice_with(&c, billed, february(), &usage, &st).unwrap();
@@ -201,7 +201,7 @@ fn margins_reconcile_to_the_cent_in_every_currency_pair() {
         book.accounts.push(billed.clone());
         let published = pricing::publish(&c, &overlay.id).unwrap();
         let retail = invoice(&published, &cust, february(), &usage).unwrap();
-        let cost = resold(&c, &cust, &billed, february(), &usage).unwrap();
+        let cost = resold(&c, &cust, &billed, february(), &usage, None).unwrap();
         let mut st = pricing::Statement::from_book(&billed, february());
         st.resold = vec![cost.clone()];
         let statement = invoice_with(&c, &billed, february(), &usage, &st).unwrap();
@@ -268,4 +268,60 @@ fn the_accounts_book_is_checked_for_reseller_billing() {
     ] {
         assert!(e.contains(expected), "{expected}: {e}");
     }
+}
+
+/// A reseller's customer billed by the day, with 10 h of running copper included a month: the
+/// provider's statements to the reseller grant the allowance once a month, as the customer's
+/// own invoices do. Day 1 (8 h) costs nothing at wholesale; day 2 (8 h more: 16 h in the
+/// month) bills the 6 h over the allowance, 6 x 2.20 GBP x 1.17 = 15.444 -> EUR 15.44. Each
+/// day alone would have been free (8 h < 10 h), every day of the month.
+#[test]
+fn a_daily_customers_wholesale_grants_monthly_allowances_once_a_month() {
+    let mut json: serde_json::Value =
+        serde_json::from_str(&read("catalogs/cloudstack.json")).unwrap();
+    let copper = json["products"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["id"] == "copper")
+        .unwrap();
+    copper["charges"][0]["price"]["included"] = serde_json::json!("10");
+    assert_eq!(copper["charges"][0]["meter"], "vm.running");
+    let c = Catalog::from_json(&json.to_string()).unwrap();
+    let book = book();
+    let mut customer = book.account("acme-shop").unwrap().clone();
+    customer.billing_period = pricing::PeriodKind::Day;
+    customer.subscriptions.clear();
+    let billed = book.account("reseller-acme").unwrap();
+    let day = |n: u32| BillingPeriod::parse(&format!("2017-02-{n:02}")).unwrap();
+    let usage_of = |n: u32| {
+        let start: chrono::DateTime<chrono::Utc> =
+            format!("2017-02-{n:02}T00:00:00Z").parse().unwrap();
+        let record = pricing::UsageRecord {
+            record_id: None,
+            account: customer.id.clone(),
+            project: None,
+            resource: "vm-1".into(),
+            product: "copper".into(),
+            meter: "vm.running".into(),
+            quantity: d("8"),
+            unit: pricing::Unit::Hours,
+            start,
+            end: start + chrono::Duration::hours(8),
+            tags: Vec::new(),
+            region: None,
+        };
+        pricing::rate(&c, day(n), &[record]).unwrap()
+    };
+    let total = |r: &pricing::resold::Resold| r.lines.iter().map(|l| l.amount).sum::<Decimal>();
+    let (first, second) = (usage_of(1), usage_of(2));
+    let none = pricing::Usage::default();
+    let day1 = resold(&c, &customer, billed, day(1), &first, Some(&none)).unwrap();
+    let day2 = resold(&c, &customer, billed, day(2), &second, Some(&first)).unwrap();
+    let price = wholesale_price("copper", Some("vm.running"));
+    let eur: serde_json::Value = json["fx_rates"]["EUR"].clone();
+    let fx = d(eur.as_str().unwrap());
+    assert_eq!(total(&day1), Decimal::ZERO);
+    assert_eq!(total(&day2), round(d("6") * price * fx, false));
+    assert_eq!(total(&day2), d("15.44"));
 }

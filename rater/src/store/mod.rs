@@ -13,3 +13,37 @@ pub mod fault;
 pub use api::*;
 pub use dynamo::DynamoStore;
 pub use embedded::EmbeddedStore;
+
+use pricing::BillingPeriod;
+
+/// The account's usage in the earlier periods of `period`'s calendar month, for a period
+/// shorter than a month (`pricing::Statement::month_before`: monthly allowances and minimums
+/// are granted once a month), as the store holds it now; `None` for a month. One read per
+/// earlier period (30 at most for a day, 743 for an hour). Every invoice and note of such a
+/// period is priced with it, so that a month's final invoices and notes add up to the month's
+/// price of its usage as it stands.
+pub(crate) async fn month_before<S: Store>(
+    store: &S,
+    account: &str,
+    period: BillingPeriod,
+) -> Result<Option<pricing::Usage>, crate::error::RaterError> {
+    use pricing::PeriodKind;
+    if period.kind == PeriodKind::Month {
+        return Ok(None);
+    }
+    let month = BillingPeriod::containing(PeriodKind::Month, period.start);
+    let mut p = BillingPeriod::containing(period.kind, month.start);
+    if p.start < month.start {
+        // A week begun in the month before belongs to that month's pool.
+        p = p.next();
+    }
+    let mut usage = pricing::Usage::default();
+    while p.start < period.start {
+        let earlier = store.period_usage(account, &p.id()).await?.usage;
+        usage
+            .merge(&earlier)
+            .map_err(|e| pricing::PricingError::overflow(e, format!("account {account}")))?;
+        p = p.next();
+    }
+    Ok(Some(usage))
+}
