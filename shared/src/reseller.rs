@@ -58,7 +58,10 @@ pub fn publish(catalog: &Catalog, reseller_id: &str) -> Result<Catalog, PricingE
         id: format!("{}@{}", catalog.id, overlay.id),
         version: catalog.version.clone(),
         name: overlay.brand.name.clone(),
-        fx_rates: rates_from(catalog, &target.code, fx),
+        // None: the reseller's customers are invoiced in its currency only (the accounts
+        // book refuses another), so its storefront offers no estimate in another currency
+        // that no invoice could match.
+        fx_rates: BTreeMap::new(),
         currency: CurrencySettings {
             code: target.code,
             rounding: target.rounding,
@@ -245,26 +248,6 @@ pub fn publish_direct(catalog: &Catalog) -> Catalog {
         discounts: public_discounts(catalog),
         ..catalog.clone()
     }
-}
-
-/// Rates from the reseller's currency `target`: 1 target = (rate_x / rate_target) x.
-fn rates_from(catalog: &Catalog, target: &str, fx: Decimal) -> BTreeMap<String, Decimal> {
-    let mut fx_rates = BTreeMap::new();
-    if target != catalog.currency.code {
-        fx_rates.insert(
-            catalog.currency.code.clone(),
-            (Decimal::ONE / fx).round_dp(10).normalize(),
-        );
-    }
-    for (code, rate) in &catalog.fx_rates {
-        if *code != target {
-            // Divided by a positive rate: a ratio of two validated rates always fits.
-            if let Some(r) = rate.checked_div(fx) {
-                fx_rates.insert(code.clone(), r.round_dp(10).normalize());
-            }
-        }
-    }
-    fx_rates
 }
 
 fn component_uses_hidden(c: &Component, hidden: &[String]) -> bool {
