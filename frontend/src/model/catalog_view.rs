@@ -226,6 +226,14 @@ fn price_text(
 ) -> PriceText {
     let per = per_unit_label(meter);
     let money = |d: Decimal| format::unit_price(d * fx, currency);
+    // A month of a time-based price is an amount the invoice bills (730 h of it): rounded as
+    // the engine rounds a line, in the catalog's mode (0.0345 x 730 = 25.185 is 25.18 in a
+    // half-even catalog, not 25.19).
+    let month =
+        |d: Decimal| match pricing::money::Currency::new(currency, catalog.currency.rounding) {
+            Ok(c) => format::money(c.round(d), currency),
+            Err(_) => format::money_scaled(d, currency),
+        };
     let hpm = catalog.hours_per_month;
     let mut detail = match &price.model {
         PriceModel::PerUnit { unit_price } => format!("{} per {per}", money(*unit_price)),
@@ -284,10 +292,7 @@ fn price_text(
             };
             (
                 Some(format!("{}{suffix}", money(*unit_price))),
-                Some(format!(
-                    "{}{suffix}",
-                    format::money_scaled(*unit_price * fx * hpm, currency)
-                )),
+                Some(format!("{}{suffix}", month(*unit_price * fx * hpm))),
             )
         }
         (PriceModel::PerUnit { unit_price }, None, Unit::GigabyteMonths)
@@ -295,10 +300,7 @@ fn price_text(
         {
             (
                 Some(format!("{} per GB", money(*unit_price / hpm))),
-                Some(format!(
-                    "{} per GB",
-                    format::money_scaled(*unit_price * fx, currency)
-                )),
+                Some(format!("{} per GB", month(*unit_price * fx))),
             )
         }
         _ => (None, None),
@@ -341,6 +343,31 @@ mod tests {
         assert_eq!(names(&gva), ["daily-backup", "monitoring"]);
         assert_eq!(gva.hidden_by_region, 1);
         assert_eq!(categories(&c).len(), 9, "{:?}", categories(&c));
+    }
+
+    /// A month of 0.0345/h is 730 x 0.0345 = 25.185: the invoice's line in a half-even catalog
+    /// is 25.18 (to the even cent), in a half-up one 25.19; the price list shows what the
+    /// invoice bills.
+    #[test]
+    fn a_month_of_a_price_is_rounded_in_the_catalogs_mode() {
+        for (mode, shown) in [
+            (pricing::money::RoundingMode::HalfEven, "£25.18"),
+            (pricing::money::RoundingMode::HalfUp, "£25.19"),
+        ] {
+            let mut c = cloudstack();
+            c.currency.rounding = mode;
+            let copper = c.products.iter_mut().find(|p| p.id == "copper").unwrap();
+            copper.charges[0].price.model = PriceModel::PerUnit {
+                unit_price: "0.0345".parse().unwrap(),
+            };
+            let l = listing(&c, Some("lon1"), None, &Filter::default());
+            let copper = l.rows.iter().find(|r| r.id == "copper").unwrap();
+            assert_eq!(
+                copper.prices[0].per_month.as_deref(),
+                Some(shown),
+                "{mode:?}"
+            );
+        }
     }
 
     #[test]
