@@ -338,15 +338,21 @@ pub async fn record_payment<S: Store>(
     }
     let period = BillingPeriod::containing(acc.billing_period, p.date);
     // The book's payment of the same reference is this payment: recorded, it replaces the
-    // book's copy on the invoice of the book copy's period. Dated in another period, both would
-    // be credited (the book's on its period's invoice, this one on another's).
+    // book's copy (a statement leaves out a book payment whose reference is recorded). Once
+    // the book copy's period is final, that invoice has credited it: recorded in another
+    // period, it would be credited twice.
     if let Some(b) = acc.payments.iter().find(|b| b.reference == p.reference) {
         let listed = BillingPeriod::containing(acc.billing_period, b.date);
-        if listed != period {
+        if listed != period
+            && store
+                .final_invoice(&p.account, &listed.id())
+                .await?
+                .is_some()
+        {
             return Err(bad(
                 "date",
                 format!(
-                    "the accounts book lists payment `{}` of account `{}` dated {} (period {}); a recorded payment of that reference replaces it and must be dated in the same period, not {} (period {})",
+                    "the accounts book lists payment `{}` of account `{}` dated {}, credited on its final invoice of {}: recorded again dated {} (period {}), it would be credited twice",
                     p.reference,
                     p.account,
                     b.date.to_rfc3339(),

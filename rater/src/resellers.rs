@@ -47,8 +47,12 @@ pub(crate) async fn resold<S: Store>(
     for c in config.customers_of(reseller) {
         let usage = store.period_usage(&c.id, &period.id()).await?.usage;
         // Monthly allowances once a month, as on the customer's own invoices (a customer
-        // billed by the day or week).
-        let before = crate::store::month_before(store, &c.id, period).await?;
+        // billed by the day or week): the month's earlier usage, read only for a customer with
+        // usage in this period (its fees alone need none), one read per earlier period.
+        let before = match usage.totals.is_empty() {
+            true => None,
+            false => crate::store::month_before(store, &c.id, period).await?,
+        };
         let r =
             pricing::wholesale::resold(&config.catalog, c, acc, period, &usage, before.as_ref())?;
         if !r.lines.is_empty() {

@@ -483,9 +483,9 @@ async fn a_resellers_statement_waits_for_a_customer_whose_usage_came_after_its_c
 }
 
 /// A payment the accounts book lists and a bank feed records again under its reference is one
-/// payment. Recorded in the book copy's period it replaces that copy (credited once); recorded
-/// in another period it would be credited on two invoices (the book's copy on February's, the
-/// recorded one on March's), so it is refused, naming the date, with nothing written.
+/// payment: recorded, it replaces the book's copy (credited once). Once the book copy's period
+/// is final, recorded in another period it would be credited on two invoices (the book's copy
+/// on February's, the recorded one on March's), so it is refused, nothing written.
 #[tokio::test]
 async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited_twice() {
     use rater::month::{close, record_payment};
@@ -495,7 +495,8 @@ async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited
     let book = json!({ "schema_version": 1, "version": "pay-1", "accounts": [
         { "id": "a0000", "name": "Account 0", "payments": [
             { "date": "2017-02-10T00:00:00Z", "amount": "5.00", "reference": "wire-b" },
-            { "date": "2017-02-11T00:00:00Z", "amount": "3.00", "reference": "wire-c" } ] },
+            { "date": "2017-02-11T00:00:00Z", "amount": "3.00", "reference": "wire-c" },
+            { "date": "2017-02-12T00:00:00Z", "amount": "2.00", "reference": "wire-d" } ] },
     ]});
     let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
     let c = clock.clone();
@@ -520,6 +521,15 @@ async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited
     )
     .await
     .unwrap();
+    // wire-d as the bank dates it, in March, while February is open: the book's copy is left
+    // out of February, and March credits it once.
+    record_payment(
+        &s,
+        &config,
+        &payment("a0000", "2017-03-01", "2.00", "wire-d"),
+    )
+    .await
+    .unwrap();
     clock.store(1_488_600_000, Ordering::SeqCst); // 2017-03-04
     close(&s, &config, feb, Default::default()).await.unwrap();
     let f = rater::invoice_for(&s, &config, "a0000", feb).await.unwrap();
@@ -530,6 +540,12 @@ async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited
         (dec("22.00"), dec("8.00"), dec("14.00"))
     );
     assert_eq!(f.payments.len(), 2);
+    let mar = pricing::BillingPeriod::parse("2017-03").unwrap();
+    let m = rater::invoice_for(&s, &config, "a0000", mar).await.unwrap();
+    assert_eq!(
+        (m.payments_total, m.brought_forward),
+        (dec("2.00"), dec("14.00"))
+    );
     // wire-c again, dated in March: February's invoice credited it already.
     let before = s.snapshot().await;
     let err = record_payment(
@@ -542,7 +558,7 @@ async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited
     assert_eq!(err.code(), "bad_request", "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("wire-c") && text.contains("period 2017-02"),
+        text.contains("wire-c") && text.contains("final invoice of 2017-02"),
         "{text}"
     );
     assert_eq!(s.snapshot().await, before, "a refused payment wrote");
