@@ -450,10 +450,19 @@ pub async fn start<S: Store, O: Objects>(
     let batch_id = batch_id_of(loc, &meta);
     // Once cut, always cut (a redelivered event after the shard size changed must not rate
     // the object whole as well); once rated or being rated whole, never cut.
-    let doc = match load(store, &batch_id).await? {
-        Some((_, doc)) => doc,
-        None => {
-            if meta.size <= shard_bytes || store.ledger(&batch_id).await?.is_some() {
+    let found = load(store, &batch_id).await?;
+    let doc = match found {
+        // Refused in its check round (nothing rated) for an earlier upload of these same
+        // bytes (the batch id follows the content; the ETag differs with every SSE-KMS
+        // upload). Its shards read that upload under `If-Match` of its ETag, so one replaced
+        // by this upload was refused `export_changed`: planned again for this upload, which
+        // rates it, or refuses bad records again.
+        Some((_, doc)) if doc.state != State::Rejected || doc.etag == meta.etag => doc,
+        _ => {
+            let expected = found.as_ref().map(|(v, _)| *v);
+            if expected.is_none()
+                && (meta.size <= shard_bytes || store.ledger(&batch_id).await?.is_some())
+            {
                 return Ok(None);
             }
             let Some((format, header_end, bounds)) = plan(objects, loc, &meta, shard_bytes).await?
@@ -477,7 +486,7 @@ pub async fn start<S: Store, O: Objects>(
                 report: None,
             };
             let body = serde_json::to_string(&doc).expect("documents serialize");
-            if store.put_fanout(&batch_id, None, &body).await? {
+            if store.put_fanout(&batch_id, expected, &body).await? {
                 doc
             } else {
                 // The same event delivered twice at once: the other one's plan is the plan.

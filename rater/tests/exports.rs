@@ -29,6 +29,11 @@ struct Bucket {
     shard_bytes: Option<u64>,
     /// The shard queue's messages, in the order sent.
     queue: Vec<String>,
+    /// As a bucket encrypting with SSE-KMS: every upload gets an ETag of its own (not the MD5
+    /// of its bytes), and HEAD answers the whole-object checksum S3 keeps (CRC64NVME there;
+    /// here a SHA-256 of the bytes).
+    kms: bool,
+    uploads: usize,
 }
 
 /// An object store in memory, with 64 KiB ranges.
@@ -37,9 +42,20 @@ struct Memory(Arc<Mutex<Bucket>>);
 
 impl Memory {
     fn put_export(&self, key: &str, bytes: &[u8]) {
-        let etag = format!("\"{}\"", &rater::sha256_hex(bytes)[..32]);
         let mut b = self.0.lock().unwrap();
+        b.uploads += 1;
+        let etag = match b.kms {
+            true => format!("\"kms-upload-{}\"", b.uploads),
+            false => format!("\"{}\"", &rater::sha256_hex(bytes)[..32]),
+        };
         b.objects.insert(key.to_string(), (bytes.to_vec(), etag));
+    }
+
+    /// A sharding store whose uploads are encrypted with SSE-KMS (see `Bucket::kms`).
+    fn sharding_kms(shard_bytes: u64) -> Memory {
+        let m = Memory::sharding(shard_bytes);
+        m.0.lock().unwrap().kms = true;
+        m
     }
 
     fn has(&self, key: &str) -> bool {
@@ -74,7 +90,9 @@ impl Objects for Memory {
             size: bytes.len() as u64,
             etag: etag.clone(),
             version_id: None,
-            checksum: None,
+            checksum: b
+                .kms
+                .then(|| format!("SHA256:{}", rater::sha256_hex(bytes))),
         }))
     }
 
@@ -363,6 +381,66 @@ async fn a_large_export_is_cut_on_lines_and_its_shards_bill_it_exactly_once() {
         "{err}"
     );
     assert_usage(&store, &config, &[&export]).await;
+}
+
+/// A bucket encrypting with SSE-KMS gives the same bytes another ETag at every upload. An
+/// export of records without ids, uploaded again by an exporter that retried: rated once
+/// (the batch id follows the whole-object checksum), whole or cut in shards. Re-uploaded while
+/// its shards were being checked, the running shards (reading the first upload under its
+/// ETag) are refused `export_changed`; the re-upload's event plans it again and rates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bytes_uploaded_again_under_kms_are_rated_once_whole_or_in_shards() {
+    let (_d, store) = store();
+    let config = config();
+    let objects = Memory::sharding_kms(100 << 10);
+    // Whole (smaller than a shard): the second upload replays the first batch.
+    let small = export(200, 3);
+    objects.put_export("exports/small.jsonl", &small);
+    let first = handle_s3_event(&store, &config, &objects, created("exports/small.jsonl"))
+        .await
+        .unwrap();
+    assert_eq!(first[0].status, "rated", "{first:?}");
+    objects.put_export("exports/small.jsonl", &small);
+    let again = handle_s3_event(&store, &config, &objects, created("exports/small.jsonl"))
+        .await
+        .unwrap();
+    assert_eq!(again[0].status, "replayed", "{again:?}");
+    assert_eq!(again[0].batch_id, first[0].batch_id);
+    assert_usage(&store, &config, &[&small]).await;
+
+    // In shards, re-uploaded before any shard was checked.
+    let large = export(3000, 9);
+    let key = "exports/large.jsonl";
+    objects.put_export(key, &large);
+    let out = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "sharded", "{out:?}");
+    objects.put_export(key, &large);
+    drain(&store, &config, &objects).await;
+    let status = rater::shards::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "rejected", "{status}");
+    assert_usage(&store, &config, &[&small]).await;
+    let replanned = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(replanned[0].status, "sharded", "{replanned:?}");
+    assert_eq!(replanned[0].batch_id, out[0].batch_id);
+    drain(&store, &config, &objects).await;
+    let status = rater::shards::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "rated", "{status}");
+    assert_usage(&store, &config, &[&small, &large]).await;
+    // Once rated, another upload of the same bytes changes nothing.
+    objects.put_export(key, &large);
+    handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(drain(&store, &config, &objects).await, 0);
+    assert_usage(&store, &config, &[&small, &large]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
