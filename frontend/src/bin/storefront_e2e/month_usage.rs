@@ -288,7 +288,12 @@ mod tests {
                 ] {
                     let mut c = AppConfig::empty(catalog, day("2017-02-15"));
                     assert!(c.apply_template(catalog, &t.id));
-                    c.currency = currency.map(String::from);
+                    // A reseller's storefront quotes in its own currency only (its customers
+                    // are invoiced in it): another currency is the storefront's there.
+                    let offered = frontend::model::config::currency_choices(catalog);
+                    c.currency = currency
+                        .filter(|x| offered.iter().any(|o| o == x))
+                        .map(String::from);
                     c.sla_tier = sla.map(String::from);
                     c.term = term.map(String::from);
                     c.region = region.map(String::from);
