@@ -498,9 +498,7 @@ async fn a_book_payment_recorded_again_in_another_period_is_refused_not_credited
             { "date": "2017-02-11T00:00:00Z", "amount": "3.00", "reference": "wire-c" },
             { "date": "2017-02-12T00:00:00Z", "amount": "2.00", "reference": "wire-d" } ] },
     ]});
-    let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
-    let c = clock.clone();
-    config.clock = Arc::new(move || c.load(Ordering::SeqCst));
+    let config = book_config(&book.to_string(), "test", &clock);
     let feb = pricing::BillingPeriod::parse("2017-02").unwrap();
     rater::rate_batch(
         &s,
@@ -583,10 +581,7 @@ async fn a_currency_change_with_a_balance_in_the_old_currency_is_refused_not_rel
             }
         }
         let book = json!({ "schema_version": 1, "version": version, "accounts": accounts });
-        let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "test").unwrap();
-        let c = clock.clone();
-        config.clock = Arc::new(move || c.load(Ordering::SeqCst));
-        config
+        book_config(&book.to_string(), "test", &clock)
     };
     let gbp = config("cur-1", None);
     let feb = pricing::BillingPeriod::parse("2017-02").unwrap();
@@ -655,9 +650,7 @@ async fn a_resellers_own_late_usage_adjusts_without_taking_back_its_wholesale_no
         }
     }
     book["version"] = json!("acme-next-period-1");
-    let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
-    let c = clock.clone();
-    config.clock = Arc::new(move || c.load(Ordering::SeqCst));
+    let config = book_config(&book.to_string(), "prov", &clock);
     let p = |id: &str| pricing::BillingPeriod::parse(id).unwrap();
     let dec = |x: &str| x.parse::<rust_decimal::Decimal>().unwrap();
     let rate = |export: String, key: &'static str| {
@@ -732,10 +725,7 @@ async fn a_customer_moved_to_another_reseller_is_not_billed_to_it_for_its_old_pe
             }
         }
         book["version"] = json!(version);
-        let mut config = rater::RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
-        let c = clock.clone();
-        config.clock = Arc::new(move || c.load(Ordering::SeqCst));
-        config
+        book_config(&book.to_string(), "prov", &clock)
     };
     let p = |id: &str| pricing::BillingPeriod::parse(id).unwrap();
     let before = book("move-1", "acme");

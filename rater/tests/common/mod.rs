@@ -84,6 +84,15 @@ pub fn manual_clock() -> Arc<AtomicI64> {
     Arc::new(AtomicI64::new(T0))
 }
 
+/// The example catalog with the accounts file `book` (issuer prefix `issuer`), on a clock the
+/// test moves.
+pub fn book_config(book: &str, issuer: &str, clock: &Arc<AtomicI64>) -> RaterConfig {
+    let mut c = RaterConfig::from_json(CATALOG, book, issuer).expect("the test's config");
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
 pub fn config_at(clock: &Arc<AtomicI64>) -> RaterConfig {
     let mut c = RaterConfig::from_json(CATALOG, ACCOUNTS, "test").expect("example config");
     let clock = clock.clone();
