@@ -214,6 +214,7 @@ fn shards(path: &str, shard_bytes: u64) {
     let loc = rater::objects::ObjectLoc {
         bucket: "bench".into(),
         key: key.into(),
+        version_id: None,
     };
     let event: rater::exports::S3Event = serde_json::from_value(serde_json::json!({"Records": [{
         "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",

@@ -152,12 +152,42 @@ pub async fn rate_aggregated<S: Store>(
         }
         None => batch.sha256.clone(),
     };
-    if let Some(Ledger::Done(summary)) = store.ledger(&batch_id).await? {
-        return replay(store, config, summary, &batch.sha256, account).await;
+    match store.ledger(&batch_id).await? {
+        Some(Ledger::Done(summary)) => {
+            return replay(store, config, summary, &batch.sha256, account).await
+        }
+        // Bound to another content (see `LeaseOutcome::Reused`): said before any check.
+        Some(Ledger::InProgress { content_sha256, .. } | Ledger::Partial { content_sha256 })
+            if content_sha256 != batch.sha256 =>
+        {
+            return Err(RaterError::IdempotencyKeyReused {
+                batch_id,
+                stored_sha256: content_sha256,
+                sha256: batch.sha256.clone(),
+            })
+        }
+        _ => {}
     }
-    let plan = check_before_writing(store, config, &batch, &batch_id, mode, reread).await?;
-    ensure_config_stored(store, config).await?;
     let owner = format!("{:016x}", fastrand::u64(..));
+    let plan = match check_before_writing(store, config, &batch, &batch_id, mode, reread).await {
+        Err(e @ RaterError::BatchPartlyCommitted { .. }) => {
+            // An earlier attempt committed part of the batch and died: its lease, expired,
+            // may leave the table by TTL. Bind the batch id to this content for good first,
+            // so that another body under it is never merged with the committed part.
+            let lease = Lease {
+                batch_id: batch_id.clone(),
+                owner: owner.clone(),
+                expires_at: config.now_s() + config.lease_s,
+                content_sha256: batch.sha256.clone(),
+            };
+            if store.try_lease(&lease, config.now_s()).await? == LeaseOutcome::Acquired {
+                store.release(&batch_id, &owner, true).await?;
+            }
+            return Err(e);
+        }
+        plan => plan?,
+    };
+    ensure_config_stored(store, config).await?;
     if let Some(summary) = take_lease(store, config, &batch_id, &owner, &batch.sha256).await? {
         return replay(store, config, summary, &batch.sha256, account).await;
     }
@@ -165,6 +195,7 @@ pub async fn rate_aggregated<S: Store>(
     // batch are behind us): merged before the batch is stored, so that a retry after a
     // failure finds them too, and the next batch can start from them.
     let readings = std::mem::take(&mut batch.readings);
+    let keys = partition_keys(&batch);
     let merged = match readings.is_empty() {
         true => Ok(()),
         false => store.merge_readings(&readings).await,
@@ -178,7 +209,13 @@ pub async fn rate_aggregated<S: Store>(
         Err(e) => {
             // Best effort: a retry need not wait for the lease to expire. If this fails too,
             // the lease expires by itself; the chunks written are invisible until a commit.
-            let _ = store.release(&batch_id, &owner).await;
+            // Partitions committed before the failure stay billed: the ledger then keeps the
+            // batch id bound to this content (when they cannot be read, assume they are).
+            let committed = match store.partitions(&batch_id, &keys).await {
+                Ok(states) => states.iter().any(|p| p.own.is_some()),
+                Err(_) => true,
+            };
+            let _ = store.release(&batch_id, &owner, committed).await;
             return Err(match e {
                 RaterError::Store(StoreError::LeaseLost { batch_id }) => {
                     RaterError::BatchInProgress {
@@ -342,6 +379,13 @@ async fn take_lease<S: Store>(
         match store.try_lease(&lease, now).await? {
             LeaseOutcome::Acquired => return Ok(None),
             LeaseOutcome::Done(summary) => return Ok(Some(*summary)),
+            LeaseOutcome::Reused { content_sha256 } => {
+                return Err(RaterError::IdempotencyKeyReused {
+                    batch_id: batch_id.to_string(),
+                    stored_sha256: content_sha256,
+                    sha256: sha256.to_string(),
+                })
+            }
             LeaseOutcome::Held { expires_at } => {
                 if started.elapsed() >= Duration::from_millis(config.in_progress_wait_ms_max) {
                     return Err(RaterError::BatchInProgress {

@@ -743,6 +743,7 @@ fn export_loc(config: &RaterConfig, req: &FunctionUrlRequest) -> Result<ObjectLo
     Ok(ObjectLoc {
         bucket: bucket.to_string(),
         key: key.to_string(),
+        version_id: None,
     })
 }
 

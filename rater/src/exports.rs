@@ -52,6 +52,7 @@ fn report_loc(export: &ObjectLoc) -> ObjectLoc {
     ObjectLoc {
         bucket: export.bucket.clone(),
         key: report_key(&export.key),
+        version_id: None,
     }
 }
 
@@ -206,6 +207,9 @@ pub struct S3Bucket {
 pub struct S3Object {
     /// URL-encoded, as S3 sends it (a space is `+`).
     pub key: String,
+    /// The version created, in a versioned bucket (the template's exports bucket is one).
+    #[serde(rename = "versionId", default)]
+    pub version_id: Option<String>,
 }
 
 /// Whether a Lambda payload is an S3 event notification.
@@ -252,7 +256,8 @@ pub fn decode_event_key(key: &str) -> Result<String, RaterError> {
 pub struct ExportOutcome {
     pub bucket: String,
     pub key: String,
-    /// `rated`, `replayed` (rated before) or `rejected`.
+    /// `rated`, `replayed` (rated before), `rejected`, or `partly_rated` (refused after some
+    /// of its accounts were committed).
     pub status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_id: Option<String>,
@@ -320,20 +325,44 @@ pub async fn rate_and_report<S: Store, O: Objects>(
         // the deployment is fixed the event is redriven. Only the export's own faults (4xx:
         // bad records, unreadable bytes, a missing object, late usage) get a report.
         Err(e) if e.retryable() || e.http_status() >= 500 => Err(e),
-        Err(e) => refused(config, objects, loc, &e).await,
+        Err(e) => {
+            let partly = partly_rated(store, objects, loc).await?;
+            let mut outcome = refused(config, objects, loc, &e, partly).await?;
+            if partly {
+                outcome.status = "partly_rated";
+            }
+            Ok(outcome)
+        }
     }
 }
 
+/// Whether the export's batch failed after some of its partitions were committed (a batch
+/// over more accounts than one transaction commits, refused between two of them: a period
+/// closed meanwhile, say): those accounts' usage is billed.
+async fn partly_rated<S: Store, O: Objects>(
+    store: &S,
+    objects: &O,
+    loc: &ObjectLoc,
+) -> Result<bool, RaterError> {
+    let Some(meta) = objects.head(loc).await.map_err(|p| export_error(loc, p))? else {
+        return Ok(false);
+    };
+    let ledger = store.ledger(&batch_id_of(loc, &meta)).await?;
+    Ok(matches!(ledger, Some(Ledger::Partial { .. })))
+}
+
 /// An export refused for its own fault (a 4xx): its rejection report written beside it, and
-/// the outcome that names it.
+/// the outcome that names it. `partly`: some of its accounts were committed before the
+/// refusal (see [`rejection_report`]).
 pub async fn refused<O: Objects>(
     config: &RaterConfig,
     objects: &O,
     loc: &ObjectLoc,
     e: &RaterError,
+    partly: bool,
 ) -> Result<ExportOutcome, RaterError> {
     let report = report_loc(loc);
-    let body = rejection_report(loc, e, config.now_s());
+    let body = rejection_report(loc, e, config.now_s(), partly);
     objects
         .put(&report, body, "application/json")
         .await
@@ -351,14 +380,21 @@ pub async fn refused<O: Objects>(
 }
 
 /// The rejection report: the export, when it was refused, and the error body (every bad record
-/// up to the display cap, with the total).
-pub fn rejection_report(loc: &ObjectLoc, e: &RaterError, now_s: i64) -> Vec<u8> {
+/// up to the display cap, with the total). `partly`: the refusal came after some of the
+/// export's accounts were committed (they are billed, `nothing_rated` is false), and the report
+/// says how to finish it without billing them twice.
+pub fn rejection_report(loc: &ObjectLoc, e: &RaterError, now_s: i64, partly: bool) -> Vec<u8> {
     let mut v = json!({
         "bucket": loc.bucket,
         "key": loc.key,
         "rejected_at": chrono::DateTime::from_timestamp(now_s, 0).map(|t| t.to_rfc3339()),
-        "nothing_rated": true,
+        "nothing_rated": !partly,
     });
+    if partly {
+        v["partly_rated"] = json!(
+            "some accounts of this export were committed before the refusal and are billed (the error says how many, and what to do with the rest). Do not upload a corrected copy: it would be another batch, and its records without record_id in those accounts would be billed twice. Deliver this object again unchanged (it rates only what is left, once the cause allows), or bill the rest with a debit note."
+        );
+    }
     v["error"] = e.to_json()["error"].take();
     let mut text = serde_json::to_vec_pretty(&v).expect("reports serialize");
     text.push(b'\n');
@@ -366,7 +402,8 @@ pub fn rejection_report(loc: &ObjectLoc, e: &RaterError, now_s: i64) -> Vec<u8> 
 }
 
 /// The status of an export key: `missing` (no object), `rated` (with its batch summary),
-/// `in_progress`, `rejected` (with its report), or `pending` (not rated yet). (An export cut
+/// `in_progress`, `rejected` (with its report), `partly_rated` (refused after some accounts
+/// were committed: with its report), or `pending` (not rated yet). (An export cut
 /// in shards: `crate::shards::status`.)
 pub async fn status<S: Store, O: Objects>(
     store: &S,
@@ -392,7 +429,11 @@ pub async fn status<S: Store, O: Objects>(
             v["accounts"] = json!(summary.accounts_total.max(summary.accounts.len() as u64));
             v["period"] = json!(summary.period);
         }
-        Some(_) => v["status"] = json!("in_progress"),
+        Some(Ledger::Partial { .. }) => {
+            v["status"] = json!("partly_rated");
+            v["report"] = json!(report_loc(loc).key);
+        }
+        Some(Ledger::InProgress { .. }) => v["status"] = json!("in_progress"),
         None => {
             let report = report_loc(loc);
             let found = objects
@@ -457,6 +498,7 @@ mod tests {
         let loc = ObjectLoc {
             bucket: "b".into(),
             key: "exports/x.json".into(),
+            version_id: None,
         };
         let meta = |etag: &str, checksum: Option<&str>| ObjectMeta {
             size: 3,

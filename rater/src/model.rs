@@ -478,6 +478,14 @@ pub enum Ledger {
         expires_at: i64,
         content_sha256: String,
     },
+    /// An attempt that failed (a handled error, its lease given up) after some of the batch's
+    /// partitions were committed: those stay billed, so the batch id stays bound to the content
+    /// that committed them. Only that content may take the batch again (and commit the rest);
+    /// another body under the same idempotency key is refused, never merged with them. Kept
+    /// with no lease expiry, so the table's TTL never removes it.
+    Partial {
+        content_sha256: String,
+    },
     Done(BatchSummary),
 }
 

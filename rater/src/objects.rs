@@ -23,16 +23,23 @@ pub const RANGE_BYTES: u64 = 8 << 20;
 /// is slow, for 32 MiB of memory (measured in BENCHMARKS.md, "Exports in S3").
 pub const RANGES_AHEAD: usize = 4;
 
-/// Where an object is.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an object is: a key, and the version an S3 event named (`None`: the current one).
+/// Reading the event's version rates the object that was created, even when the key was
+/// overwritten before the event (or its retry) was handled; the newer object has its own event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ObjectLoc {
     pub bucket: String,
     pub key: String,
+    pub version_id: Option<String>,
 }
 
 impl std::fmt::Display for ObjectLoc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.key)
+        write!(f, "s3://{}/{}", self.bucket, self.key)?;
+        match &self.version_id {
+            Some(v) => write!(f, " (version {v})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -44,6 +51,7 @@ impl ObjectLoc {
         (!bucket.is_empty() && !key.is_empty()).then(|| ObjectLoc {
             bucket: bucket.to_string(),
             key: key.to_string(),
+            version_id: None,
         })
     }
 }
@@ -252,6 +260,7 @@ impl Objects for S3Objects {
             .head_object()
             .bucket(&loc.bucket)
             .key(&loc.key)
+            .set_version_id(loc.version_id.clone())
             .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
             .send()
             .await;
@@ -282,6 +291,7 @@ impl Objects for S3Objects {
                 .get_object()
                 .bucket(&loc.bucket)
                 .key(&loc.key)
+                .set_version_id(loc.version_id.clone())
                 .range(format!("bytes={start}-{}", end - 1))
                 .if_match(etag)
                 .send()
@@ -674,7 +684,8 @@ mod tests {
             ObjectLoc::parse_url("s3://exports-b/exports/cs/2026-11-30.json.gz"),
             Some(ObjectLoc {
                 bucket: "exports-b".into(),
-                key: "exports/cs/2026-11-30.json.gz".into()
+                key: "exports/cs/2026-11-30.json.gz".into(),
+                version_id: None,
             })
         );
         assert_eq!(ObjectLoc::parse_url("s3://bucket"), None);

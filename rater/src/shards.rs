@@ -158,6 +158,9 @@ pub struct Rated {
 pub struct Fanout {
     pub bucket: String,
     pub key: String,
+    /// The version the event named: shards read it, whatever the key holds by then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
     pub etag: String,
     pub size: u64,
     pub batch_id: String,
@@ -188,6 +191,7 @@ impl Fanout {
         ObjectLoc {
             bucket: self.bucket.clone(),
             key: self.key.clone(),
+            version_id: self.version_id.clone(),
         }
     }
 
@@ -472,6 +476,7 @@ pub async fn start<S: Store, O: Objects>(
             let doc = Fanout {
                 bucket: loc.bucket.clone(),
                 key: loc.key.clone(),
+                version_id: loc.version_id.clone(),
                 etag: meta.etag.clone(),
                 size: meta.size,
                 batch_id: batch_id.clone(),
@@ -530,6 +535,7 @@ pub async fn handle_s3_event<S: Store, O: Objects>(
         let loc = ObjectLoc {
             bucket: r.s3.bucket.name,
             key: decode_event_key(&r.s3.object.key)?,
+            version_id: r.s3.object.version_id,
         };
         if loc.key.starts_with(REJECTED_PREFIX) {
             continue;
@@ -537,7 +543,8 @@ pub async fn handle_s3_event<S: Store, O: Objects>(
         let outcome = match start(store, config, objects, &loc).await {
             Ok(Some(sharded)) => sharded,
             Ok(None) => rate_and_report(store, config, objects, &loc).await?,
-            Err(e) if refuses(&e) => refused(config, objects, &loc, &e).await?,
+            // Refused while planning: nothing of it was rated.
+            Err(e) if refuses(&e) => refused(config, objects, &loc, &e, false).await?,
             Err(e) => return Err(e),
         };
         outcomes.push(outcome);
@@ -917,6 +924,7 @@ async fn put_report<O: Objects>(
     let report = ObjectLoc {
         bucket: doc.bucket.clone(),
         key: report_key(&doc.key),
+        version_id: None,
     };
     objects
         .put(
@@ -1097,6 +1105,7 @@ mod tests {
         Fanout {
             bucket: "b".into(),
             key: "exports/x.csv".into(),
+            version_id: None,
             etag: "\"e\"".into(),
             size: 300,
             batch_id: "s3-x".into(),

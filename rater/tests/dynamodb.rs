@@ -62,8 +62,8 @@ impl Store for Local {
     ) -> Result<rater::store::LeaseOutcome, rater::StoreError> {
         self.store.try_lease(l, now).await
     }
-    async fn release(&self, b: &str, o: &str) -> Result<(), rater::StoreError> {
-        self.store.release(b, o).await
+    async fn release(&self, b: &str, o: &str, c: bool) -> Result<(), rater::StoreError> {
+        self.store.release(b, o, c).await
     }
     async fn put_chunks(&self, c: &[rater::model::UsageChunk]) -> Result<(), rater::StoreError> {
         self.store.put_chunks(c).await
@@ -257,6 +257,15 @@ async fn dynamodb_batches_of_1_99_100_250_and_1000_accounts_commit_whole() {
 async fn dynamodb_partial_commit_of_250_accounts_then_takeover_commits_what_was_left() {
     let server = DynamoLocal::shared();
     many_accounts_crash_between_commits(|| new_table(&server, None), 250).await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_batch_refused_between_commits_keeps_its_key_bound_to_its_content() {
+    let server = DynamoLocal::shared();
+    many_accounts_refused_between_commits(&rater::store::fault::FaultyStore::new(
+        new_table(&server, None).await,
+    ))
+    .await;
 }
 
 #[tokio::test]

@@ -159,6 +159,7 @@ fn loc(key: &str) -> ObjectLoc {
     ObjectLoc {
         bucket: "exports-test".into(),
         key: key.into(),
+        version_id: None,
     }
 }
 
@@ -745,4 +746,76 @@ async fn one_record_id_with_two_contents_in_two_shards_is_refused_in_the_shard_r
     let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
     assert_eq!(report["nothing_rated"], false, "{report}");
     assert_eq!(report["error"]["records"][0]["index"], 601, "{report}");
+}
+
+/// An export over 250 accounts (three commit transactions) that crashed after its first, then
+/// found one of the accounts it had not committed closed by a final invoice: the first
+/// transaction's accounts stay billed, so its report and status say so (`partly_rated`,
+/// `nothing_rated` false) instead of "nothing rated", which would invite an operator to
+/// upload a corrected export and bill those accounts' records again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_refused_after_part_of_it_was_committed_says_what_is_billed() {
+    let clock = manual_clock();
+    let config = many_accounts_config(250, &clock);
+    let (_d, inner) = store();
+    let store = FaultyStore::new(inner);
+    let objects = Memory::default();
+    let key = "exports/many.jsonl";
+    let export = many_accounts_export(250, 9);
+    objects.put_export(key, &export);
+    store.crash_after_commits(1);
+    let err = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap_err();
+    assert!(err.retryable(), "{err}");
+    store.heal();
+    // An account of the last transaction is closed for February meanwhile.
+    let last = many_account(249);
+    let period = pricing::BillingPeriod::parse(PERIOD).unwrap();
+    rater::finalize(&store, &config, &last, period)
+        .await
+        .unwrap();
+    clock.fetch_add(
+        rater::limits::LEASE_S + 1,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let out = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "partly_rated", "{out:?}");
+    assert_eq!(out[0].code, Some("batch_partly_committed"), "{out:?}");
+    let report = objects.0.lock().unwrap().objects[&report_key(key)]
+        .0
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(report["nothing_rated"], false, "{report}");
+    assert!(report["partly_rated"].is_string(), "{report}");
+    let status = rater::exports::status(&store, &objects, &loc(key))
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "partly_rated", "{status}");
+    assert_eq!(status["report"], report_key(key).as_str(), "{status}");
+    // Billed: the first transaction's accounts, each once; not the closed one.
+    let mut billed = 0;
+    for i in 0..250 {
+        let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
+        billed += usize::from(pu.batches == 1);
+    }
+    assert_eq!(billed, FIRST_USAGE_PER_TRANSACTION);
+    // Another body under the export's batch id is refused, not merged with the billed part.
+    let before = store.snapshot().await;
+    let other = many_accounts_export(250, 10);
+    let batch_id = status["batch_id"].as_str().unwrap().to_string();
+    let err = rater::rate_batch(
+        &store,
+        &config,
+        request(&other, Some(&batch_id), rater::Mode::Interim),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, RaterError::IdempotencyKeyReused { .. }),
+        "{err}"
+    );
+    assert_eq!(store.snapshot().await, before, "a refused body wrote");
 }

@@ -71,6 +71,12 @@ async fn partial_commit_of_250_accounts_then_takeover_commits_what_was_left() {
 }
 
 #[tokio::test]
+async fn a_batch_refused_between_commits_keeps_its_key_bound_to_its_content() {
+    let (_d, s) = store();
+    many_accounts_refused_between_commits(&rater::store::fault::FaultyStore::new(s)).await;
+}
+
+#[tokio::test]
 async fn final_batch_of_250_accounts_crashing_part_way_names_what_it_finalized() {
     let (_d, s) = store();
     many_accounts_final(&rater::store::fault::FaultyStore::new(s)).await;

@@ -559,6 +559,39 @@ impl Moto {
             .expect("an ETag")
     }
 
+    /// Turns versioning on for a bucket (the template's exports bucket is versioned).
+    pub fn enable_versioning(&self, bucket: &str) {
+        let body = br#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#;
+        let url = format!("{}/{bucket}?versioning", self.endpoint());
+        let (status, _, answer) = http("PUT", &url, &[MOTO_AUTH], body).expect("versioning");
+        assert_eq!(
+            status,
+            200,
+            "versioning {bucket}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+
+    /// Puts an object into a versioned bucket; answers its ETag and version id.
+    pub fn put_version(&self, bucket: &str, key: &str, body: &[u8]) -> (String, String) {
+        let url = format!("{}/{bucket}/{}", self.endpoint(), url_path(key));
+        let (status, headers, answer) = http("PUT", &url, &[MOTO_AUTH], body).expect("put object");
+        assert_eq!(
+            status,
+            200,
+            "put {key}: {}",
+            String::from_utf8_lossy(&answer)
+        );
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {name} header"))
+        };
+        (header("etag"), header("x-amz-version-id"))
+    }
+
     /// Calls an SQS action in SQS's JSON protocol (the one the Rust SDK speaks) and answers
     /// its JSON.
     pub fn sqs(&self, action: &str, body: Value) -> Value {

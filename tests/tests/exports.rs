@@ -347,5 +347,33 @@ fn exports_dropped_in_s3_are_rated_once_and_bad_ones_get_a_report() {
         ],
     );
     assert!(!ok && text.contains("no such object"), "{text}");
+
+    // A versioned bucket, as the template's is: each event names the version it created, and
+    // that version is rated, even when the key was overwritten before the event was handled
+    // (before, the older event rated the newer object and the older one was never read).
+    d.moto.enable_versioning(BUCKET);
+    let key = "exports/canonical/2017-02 versions.csv";
+    let text = String::from_utf8(csv.clone()).unwrap();
+    let older: String = text.lines().take(11).map(|l| format!("{l}\n")).collect();
+    let (etag1, v1) = d.moto.put_version(BUCKET, key, older.as_bytes());
+    let (etag2, v2) = d.moto.put_version(BUCKET, key, &csv);
+    assert_ne!(v1, v2);
+    let versioned = |len: usize, etag: &str, version: &str| {
+        let mut event = e2e::s3_event(BUCKET, key, len, etag);
+        event["Records"][0]["s3"]["object"]["versionId"] = json!(version);
+        event
+    };
+    let out = d.deliver(versioned(older.len(), &etag1, &v1));
+    assert_eq!(
+        (out[0]["status"].as_str(), out[0]["records"].as_u64()),
+        (Some("rated"), Some(10)),
+        "the older version's ten records: {out:?}"
+    );
+    let out = d.deliver(versioned(csv.len(), &etag2, &v2));
+    assert_eq!(
+        (out[0]["status"].as_str(), out[0]["records"].as_u64()),
+        (Some("rated"), Some(smb_records)),
+        "the newer version, rated in its turn: {out:?}"
+    );
     drop(lambdas);
 }

@@ -37,6 +37,10 @@ pub enum LeaseOutcome {
     Done(Box<BatchSummary>),
     /// Another attempt holds a live lease.
     Held { expires_at: i64 },
+    /// The batch id is bound to another content: an attempt with that content holds it, left
+    /// it (a crash, its lease not expired from the table yet) or committed part of it
+    /// ([`crate::model::Ledger::Partial`]). The idempotency key was reused for another body.
+    Reused { content_sha256: String },
 }
 
 /// One usage partition's part of a commit: what the batch adds to one account's period.
@@ -316,7 +320,9 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Option<Ledger>, StoreError>> + Send;
 
     /// Claims a batch: succeeds when it has no ledger, when its lease expired by `now_s`, or
-    /// when `lease.owner` already holds it.
+    /// when `lease.owner` already holds it, and then only for the content the ledger names
+    /// (`Reused` otherwise: an attempt with another body under the same batch id might have
+    /// committed partitions that this one would take for its own).
     fn try_lease(
         &self,
         lease: &Lease,
@@ -325,10 +331,14 @@ pub trait Store: Send + Sync {
 
     /// Gives up a lease still held by `owner` (after a handled failure), so that a retry need
     /// not wait for it to expire. A crashed attempt never calls this; its lease expires.
+    /// `committed`: some of the batch's partitions are committed; the ledger then becomes
+    /// [`crate::model::Ledger::Partial`] (the batch id stays bound to this content) instead of
+    /// being deleted.
     fn release(
         &self,
         batch_id: &str,
         owner: &str,
+        committed: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes chunks with plain puts (a retry writes the same bytes again).
@@ -518,8 +528,9 @@ impl<S: Store> Store for std::sync::Arc<S> {
         &self,
         batch_id: &str,
         owner: &str,
+        committed: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).release(batch_id, owner)
+        (**self).release(batch_id, owner, committed)
     }
     fn put_chunks(
         &self,

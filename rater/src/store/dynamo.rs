@@ -78,6 +78,7 @@ pub const TABLE_JSON: &str = include_str!("../../../infra/table.json");
 type Item = HashMap<String, AttributeValue>;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
+const PARTIAL: &str = "PARTIAL";
 const DONE: &str = "DONE";
 /// The balance item's copy of its last final invoice's period, as a plain string: a payment's
 /// condition compares it with the payment's period (the JSON `last` cannot be compared).
@@ -418,6 +419,11 @@ impl DynamoStore {
             Some(IN_PROGRESS) => Ok(Ledger::InProgress {
                 owner: get_s(item, "owner").unwrap_or_default().to_string(),
                 expires_at: get_n(item, "expires_at").unwrap_or(0),
+                content_sha256: get_s(item, "content_sha256")
+                    .unwrap_or_default()
+                    .to_string(),
+            }),
+            Some(PARTIAL) => Ok(Ledger::Partial {
                 content_sha256: get_s(item, "content_sha256")
                     .unwrap_or_default()
                     .to_string(),
@@ -976,29 +982,39 @@ impl Store for DynamoStore {
         item.insert("owner".into(), s(&lease.owner));
         item.insert("expires_at".into(), n(lease.expires_at));
         item.insert("content_sha256".into(), s(&lease.content_sha256));
-        // Free when absent, when its lease lapsed, or when it is already ours.
+        // Free when absent, when its lease lapsed, or when it is already ours; and then only
+        // for the content the ledger names (a released partial commit's too).
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(
-                "attribute_not_exists(pk) OR (#st = :inprog AND (expires_at <= :now OR #ow = :owner))",
+                "attribute_not_exists(pk) OR (#st = :inprog AND (expires_at <= :now OR #ow = :owner) AND content_sha256 = :sha) OR (#st = :partial AND content_sha256 = :sha)",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#ow", "owner")
             .expression_attribute_values(":inprog", s(IN_PROGRESS))
+            .expression_attribute_values(":partial", s(PARTIAL))
             .expression_attribute_values(":now", n(now_s))
             .expression_attribute_values(":owner", s(&lease.owner))
+            .expression_attribute_values(":sha", s(&lease.content_sha256))
             .send()
             .await;
         match put {
             Ok(_) => Ok(LeaseOutcome::Acquired),
             Err(e) if is_condition_failed(&e) => match self.ledger(&lease.batch_id).await? {
                 Some(Ledger::Done(summary)) => Ok(LeaseOutcome::Done(Box::new(summary))),
+                Some(
+                    Ledger::InProgress { content_sha256, .. } | Ledger::Partial { content_sha256 },
+                ) if content_sha256 != lease.content_sha256 => {
+                    Ok(LeaseOutcome::Reused { content_sha256 })
+                }
                 Some(Ledger::InProgress { expires_at, .. }) => {
                     Ok(LeaseOutcome::Held { expires_at })
                 }
+                // Released as partial between the two calls: free again for this content.
+                Some(Ledger::Partial { .. }) => Ok(LeaseOutcome::Held { expires_at: now_s }),
                 // Deleted (released or expired by TTL) between the two calls: free again, but
                 // let the caller try once more rather than recurse here.
                 None => Ok(LeaseOutcome::Held { expires_at: now_s }),
@@ -1007,23 +1023,53 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
-        let res = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(&ledger_pk(batch_id), LEDGER_SK)))
-            .condition_expression("#st = :inprog AND #ow = :owner")
-            .expression_attribute_names("#st", "status")
-            .expression_attribute_names("#ow", "owner")
-            .expression_attribute_values(":inprog", s(IN_PROGRESS))
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Ok(()),
-            Err(e) => Err(sdk_error(e)),
+    async fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+        committed: bool,
+    ) -> Result<(), StoreError> {
+        let key = key(&ledger_pk(batch_id), LEDGER_SK);
+        if committed {
+            // Kept, bound to its content, with no lease expiry (the table's TTL attribute), so
+            // that TTL never removes it.
+            let res = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .update_expression("SET #st = :partial REMOVE #ow, expires_at")
+                .condition_expression("#st = :inprog AND #ow = :owner")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_names("#ow", "owner")
+                .expression_attribute_values(":inprog", s(IN_PROGRESS))
+                .expression_attribute_values(":partial", s(PARTIAL))
+                .expression_attribute_values(":owner", s(owner))
+                .send()
+                .await;
+            match res {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => Ok(()),
+                Err(e) => Err(sdk_error(e)),
+            }
+        } else {
+            let res = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key))
+                .condition_expression("#st = :inprog AND #ow = :owner")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_names("#ow", "owner")
+                .expression_attribute_values(":inprog", s(IN_PROGRESS))
+                .expression_attribute_values(":owner", s(owner))
+                .send()
+                .await;
+            match res {
+                Ok(_) => Ok(()),
+                Err(e) if is_condition_failed(&e) => Ok(()),
+                Err(e) => Err(sdk_error(e)),
+            }
         }
     }
 

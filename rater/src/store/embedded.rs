@@ -186,6 +186,11 @@ impl Store for EmbeddedStore {
         self.write(|t| {
             match get_json::<Ledger>(t, &pk, LEDGER_SK)? {
                 Some(Ledger::Done(summary)) => return Ok(LeaseOutcome::Done(Box::new(summary))),
+                Some(
+                    Ledger::InProgress { content_sha256, .. } | Ledger::Partial { content_sha256 },
+                ) if content_sha256 != lease.content_sha256 => {
+                    return Ok(LeaseOutcome::Reused { content_sha256 })
+                }
                 Some(Ledger::InProgress {
                     owner, expires_at, ..
                 }) if owner != lease.owner && expires_at > now_s => {
@@ -207,13 +212,23 @@ impl Store for EmbeddedStore {
         })
     }
 
-    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+        committed: bool,
+    ) -> Result<(), StoreError> {
         let pk = ledger_pk(batch_id);
         self.write(|t| {
-            if let Some(Ledger::InProgress { owner: o, .. }) =
-                get_json::<Ledger>(t, &pk, LEDGER_SK)?
+            if let Some(Ledger::InProgress {
+                owner: o,
+                content_sha256,
+                ..
+            }) = get_json::<Ledger>(t, &pk, LEDGER_SK)?
             {
-                if o == owner {
+                if o == owner && committed {
+                    put_json(t, &pk, LEDGER_SK, &Ledger::Partial { content_sha256 })?;
+                } else if o == owner {
                     t.remove((pk.as_str(), LEDGER_SK)).map_err(io)?;
                 }
             }

@@ -4,7 +4,7 @@
 //! stores through the failures production sees, instead of a mock of them.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pricing::Invoice;
@@ -32,6 +32,9 @@ pub struct FaultyStore<S> {
     writes: AtomicUsize,
     /// Commit transactions still allowed ([`FaultyStore::crash_after_commits`]).
     commits: AtomicUsize,
+    /// The commit refused past `commits` is a handled failure, not a crash
+    /// ([`FaultyStore::fail_commit_after`]).
+    survives: AtomicBool,
 }
 
 const UNLIMITED: usize = usize::MAX;
@@ -43,6 +46,7 @@ impl<S: Store> FaultyStore<S> {
             budget: AtomicUsize::new(UNLIMITED),
             writes: AtomicUsize::new(0),
             commits: AtomicUsize::new(UNLIMITED),
+            survives: AtomicBool::new(false),
         }
     }
 
@@ -61,10 +65,19 @@ impl<S: Store> FaultyStore<S> {
         self.commits.store(j, Ordering::SeqCst);
     }
 
+    /// Allows `j` more commit transactions, then refuses the next ones as DynamoDB refuses a
+    /// transaction (throttled past the SDK's retries, say) while the process lives on: it sees
+    /// the error and handles it (releases its lease), and every other write passes.
+    pub fn fail_commit_after(&self, j: usize) {
+        self.survives.store(true, Ordering::SeqCst);
+        self.commits.store(j, Ordering::SeqCst);
+    }
+
     /// Lets every write through again (a new process took over).
     pub fn heal(&self) {
         self.budget.store(UNLIMITED, Ordering::SeqCst);
         self.commits.store(UNLIMITED, Ordering::SeqCst);
+        self.survives.store(false, Ordering::SeqCst);
     }
 
     /// Writes that went through so far.
@@ -115,9 +128,14 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.try_lease(lease, now_s).await
     }
 
-    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+        committed: bool,
+    ) -> Result<(), StoreError> {
         self.one("releasing the lease")?;
-        self.inner.release(batch_id, owner).await
+        self.inner.release(batch_id, owner, committed).await
     }
 
     async fn put_chunks(&self, chunks: &[UsageChunk]) -> Result<(), StoreError> {
@@ -143,6 +161,11 @@ impl<S: Store> Store for FaultyStore<S> {
                 c => Some(c - 1),
             })
             .is_ok();
+        if !allowed && self.survives.load(Ordering::SeqCst) {
+            return Err(StoreError::Injected {
+                what: "a commit transaction refused".into(),
+            });
+        }
         if !allowed {
             // The process is dead from here on: no later write gets through either.
             self.budget.store(0, Ordering::SeqCst);

@@ -1026,6 +1026,18 @@ where
         );
         store.heal();
         clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
+        // Another body under the key, once the dead attempt's lease expired: refused, never
+        // merged with the partitions the first body committed.
+        let before = store.snapshot().await;
+        let other = many_accounts_export(n, 6);
+        let err = rate_batch(&*store, &config, request(&other, key, Mode::Interim))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, RaterError::IdempotencyKeyReused { .. }),
+            "crash after {committed} commits: {err}"
+        );
+        assert_eq!(store.snapshot().await, before, "a refused body wrote");
         let resp = rate_batch(&*store, &config, request(&export, key, Mode::Interim))
             .await
             .unwrap_or_else(|e| panic!("crash after {committed} commits: retry failed: {e}"));
@@ -1060,6 +1072,65 @@ where
         }
         assert_eq!(store.snapshot().await, before);
     }
+}
+
+/// A batch over 250 accounts refused between two commit transactions (the process lives and
+/// gives its lease up): the committed accounts stay billed and the key stays bound to the
+/// batch's content. Another body under the key is refused, nothing written (before, the
+/// released key was free and the other body's retry took the first body's committed
+/// partitions for its own: billed the first body's usage there and its own elsewhere); the
+/// same body again at once commits exactly the rest.
+pub async fn many_accounts_refused_between_commits<S: Store + Snapshot>(store: &FaultyStore<S>) {
+    let n = 250;
+    let config = many_accounts_config(n, &manual_clock());
+    let export = many_accounts_export(n, 7);
+    let key = Some("many-refused");
+    store.fail_commit_after(1);
+    let err = rate_batch(store, &config, request(&export, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RaterError::Store(_)), "{err}");
+    store.heal();
+    let mut committed = 0;
+    for i in 0..n {
+        let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
+        committed += usize::from(pu.batches == 1);
+    }
+    assert_eq!(
+        committed, FIRST_USAGE_PER_TRANSACTION,
+        "one transaction landed"
+    );
+    let ledger = store.ledger("many-refused").await.unwrap();
+    assert!(
+        matches!(ledger, Some(rater::model::Ledger::Partial { .. })),
+        "{ledger:?}"
+    );
+
+    let before = store.snapshot().await;
+    let other = many_accounts_export(n, 8);
+    let err = rate_batch(store, &config, request(&other, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    match &err {
+        RaterError::IdempotencyKeyReused {
+            stored_sha256,
+            sha256,
+            ..
+        } => {
+            assert_eq!(stored_sha256, &rater::sha256_hex(&export));
+            assert_eq!(sha256, &rater::sha256_hex(&other));
+        }
+        e => panic!("expected IdempotencyKeyReused, got {e}"),
+    }
+    assert_eq!(err.http_status(), 422);
+    assert_eq!(store.snapshot().await, before, "a refused body wrote");
+
+    // The same body at once (no lease to wait for): the rest, each account once.
+    let resp = rate_batch(store, &config, request(&export, key, Mode::Interim))
+        .await
+        .unwrap();
+    assert!(!resp.replayed);
+    assert_many_accounts(store, &config, &[&export], n).await;
 }
 
 /// A `final` batch over 250 accounts finalizes each once with gapless numbers; a crash
@@ -1555,8 +1626,8 @@ impl<S: Store> Store for Sabotaged<S> {
     ) -> Result<rater::store::LeaseOutcome, rater::StoreError> {
         self.inner.try_lease(l, now).await
     }
-    async fn release(&self, b: &str, o: &str) -> Result<(), rater::StoreError> {
-        self.inner.release(b, o).await
+    async fn release(&self, b: &str, o: &str, c: bool) -> Result<(), rater::StoreError> {
+        self.inner.release(b, o, c).await
     }
     async fn put_chunks(&self, c: &[rater::model::UsageChunk]) -> Result<(), rater::StoreError> {
         self.inner.put_chunks(c).await

@@ -115,9 +115,14 @@ impl<S: Store> Store for Chaos<S> {
         self.after("try_lease", r)
     }
 
-    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
+    async fn release(
+        &self,
+        batch_id: &str,
+        owner: &str,
+        committed: bool,
+    ) -> Result<(), StoreError> {
         self.before("release", true).await?;
-        let r = self.inner.release(batch_id, owner).await;
+        let r = self.inner.release(batch_id, owner, committed).await;
         self.after("release", r)
     }
 

@@ -625,6 +625,7 @@ impl<B: Backend> Sim<B> {
         let loc = rater::objects::ObjectLoc {
             bucket: "sim".into(),
             key: key.clone(),
+            version_id: None,
         };
         let event: rater::exports::S3Event =
             serde_json::from_value(serde_json::json!({"Records": [{
