@@ -1209,7 +1209,7 @@ fn in_scope_fraction(
     exact::div(in_scope, total, "discount scope")
 }
 
-fn day_in_window(d: &Discount, day: NaiveDate) -> bool {
+pub(crate) fn day_in_window(d: &Discount, day: NaiveDate) -> bool {
     d.valid_from.is_none_or(|f| day >= f.date_naive())
         && d.valid_to.is_none_or(|t| midnight(day) < t)
 }

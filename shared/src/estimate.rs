@@ -3,15 +3,16 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::allocate::allocate;
 use crate::bill::{
-    build, Adjustment, Bill, Context, Groups, Line, Priced, Share, SubscriptionCharge, TaxLine,
-    SLA_SECTION,
+    build, day_in_window, Adjustment, Bill, Context, Groups, Line, Priced, Share,
+    SubscriptionCharge, TaxLine, SLA_SECTION,
 };
-use crate::catalog::{Catalog, Category, MeterRole, Product, SlaTier};
+use crate::catalog::{Catalog, Category, Discount, DiscountValue, MeterRole, Product, SlaTier};
 use crate::error::PricingError;
 use crate::exact::{self, Overflow};
 use crate::path::{ComponentField, QuotePath, SettingsOwner};
@@ -75,7 +76,8 @@ pub struct Estimate {
     /// equivalent usage, to the cent.
     pub monthly_total: Decimal,
     pub hourly_total: Decimal,
-    /// Twelve monthly invoices (a coupon's discount in the months it lasts only).
+    /// Twelve monthly invoices (a coupon's or a promotion's discount in the months it is valid
+    /// in only).
     pub yearly_total: Decimal,
     /// One-time fees (tax included) on top of the first month.
     pub one_time_total: Decimal,
@@ -83,20 +85,20 @@ pub struct Estimate {
     pub first_month_total: Decimal,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub term_months: Option<u32>,
-    /// The whole commitment: monthly total x term months (a coupon's discount in the months it
-    /// lasts only) + one-time fees.
+    /// The whole commitment: the term's monthly invoices (a coupon's or a promotion's discount
+    /// in the months it is valid in only) + one-time fees.
     pub term_total: Decimal,
     /// The month bill the estimate was derived from.
     pub bill: Bill,
 }
 
 /// The discount a quote's coupon gives, redeemed at the quote's instant as an account would
-/// redeem it, and the months it lasts.
+/// redeem it (valid for the months it lasts).
 fn quote_coupon(
     catalog: &Catalog,
     code: &str,
-    at: chrono::DateTime<chrono::Utc>,
-) -> Result<(crate::catalog::Discount, Option<u32>), PricingError> {
+    at: DateTime<Utc>,
+) -> Result<Discount, PricingError> {
     let refuse = |reason: String| PricingError::Coupon {
         code: code.to_string(),
         reason,
@@ -109,7 +111,7 @@ fn quote_coupon(
     if !c.redeemable_at(at) {
         return Err(refuse("cannot be redeemed at the quote's date".into()));
     }
-    Ok((c.discount_from(at), c.duration_months))
+    Ok(c.discount_from(at))
 }
 
 /// Prices a quote. The monthly total is the invoice total of a month of equivalent usage:
@@ -132,12 +134,9 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
             region: r.id.clone(),
         });
     }
-    let (coupon, coupon_months) = match &quote.coupon {
-        Some(code) => {
-            let (d, months) = quote_coupon(catalog, code, quote.at)?;
-            (vec![d], months)
-        }
-        None => (Vec::new(), None),
+    let coupon = match &quote.coupon {
+        Some(code) => vec![quote_coupon(catalog, code, quote.at)?],
+        None => Vec::new(),
     };
     let (groups, subs) = quote_groups(&settings, quote)?;
     // The quote's plans grant their allowances as an account's would.
@@ -176,55 +175,103 @@ pub fn estimate(catalog: &Catalog, quote: &Quote) -> Result<Estimate, PricingErr
     } else {
         None
     };
-    // A coupon that lasts some months discounts those months of the year and the term only:
-    // the months after it are priced by the same pipeline without it.
-    let after_coupon = match coupon_months {
-        Some(months) => {
-            let without = Context {
-                discounts: ctx.settings.discounts_in_order(&[]),
-                settings: ctx.settings.clone(),
-                availability_pct: None,
-                account: QUOTE_ACCOUNT.to_string(),
-                span: ctx.span,
-                cutoff: None,
-                month_before: Default::default(),
-                prices: Vec::new(),
-                allowances: ctx.allowances.clone(),
-            };
-            let total = build(&without, groups.clone(), &recurring, Vec::new())?
-                .bill
-                .total;
-            Some((months, total))
-        }
-        None => None,
-    };
+    // The months of the year and the term: a coupon that runs out, or a catalog promotion
+    // that ends or starts within them, prices those months without it or with it.
+    let months = ctx.settings.term.map_or(1, |t| t.months).max(12);
+    let month_totals = other_months(&ctx, &groups, &recurring, quote.at, months)?;
     let priced = build(&ctx, groups, &recurring, Vec::new())?;
     let first = first.unwrap_or(priced.bill.total);
     let at = |e: Overflow| PricingError::overflow(e, "the quote");
     let tiers = tier_lines(&ctx, quote, &priced).map_err(at)?;
-    summarize(&ctx, tiers, priced.bill, first, after_coupon).map_err(at)
+    summarize(&ctx, tiers, priced.bill, first, &month_totals).map_err(at)
 }
 
-/// The total of `months` monthly invoices when the first `coupon.0` of them cost `monthly`
-/// and the rest `coupon.1` (every one `monthly` without a coupon that runs out).
-fn months_total(
-    monthly: Decimal,
-    months: u32,
-    coupon: Option<(u32, Decimal)>,
-) -> Result<Decimal, Overflow> {
-    let (with, after) = match coupon {
-        Some((d, after)) if d < months => (d, Some(after)),
-        _ => (months, None),
-    };
-    let discounted = exact::mul(monthly, Decimal::from(with), "months total")?;
-    match after {
-        Some(after) => exact::add(
-            discounted,
-            exact::mul(after, Decimal::from(months - with), "months total")?,
-            "months total",
-        ),
-        None => Ok(discounted),
+/// Which of `discounts` each month of the year or term (`months` of them) carries. Month `m`
+/// begins `m` months after the quote's date (as a coupon's duration counts); a discount
+/// counts for the month when it is valid as the month begins. Month 0 is the monthly estimate
+/// itself: its key is what the pipeline applies at the quote's date (a percentage by the
+/// usage day, a fixed amount by the instant: `bill::window_fraction`).
+#[inline(never)] // One copy in the wasm (the pricing crate builds at opt-level 3).
+fn month_keys(discounts: &[Discount], at: DateTime<Utc>, months: u32) -> Vec<Vec<bool>> {
+    let mut keys = Vec::with_capacity(months as usize);
+    for m in 0..months {
+        // Past chrono's last date, every window with an end is over.
+        let start = at
+            .checked_add_months(chrono::Months::new(m))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        keys.push(
+            discounts
+                .iter()
+                .map(|d| match (m, &d.value) {
+                    // As the pipeline prices the quote: a percentage by the usage day.
+                    (0, DiscountValue::Percent { .. }) => day_in_window(d, at.date_naive()),
+                    _ => {
+                        d.valid_from.is_none_or(|f| f <= start)
+                            && d.valid_to.is_none_or(|t| start < t)
+                    }
+                })
+                .collect(),
+        );
     }
+    keys
+}
+
+/// The invoice total of each month of the year or term, where its discounts ([`month_keys`])
+/// differ from the first month's (`None`: the monthly estimate's), priced by the same pipeline
+/// with those discounts.
+fn other_months<'a>(
+    ctx: &Context<'_>,
+    groups: &Groups<'a>,
+    recurring: &'a [SubscriptionCharge],
+    at: DateTime<Utc>,
+    months: u32,
+) -> Result<Vec<Option<Decimal>>, PricingError> {
+    let keys = month_keys(&ctx.discounts, at, months);
+    let mut priced: Vec<(&[bool], Decimal)> = Vec::new();
+    let mut out = Vec::with_capacity(keys.len());
+    for key in &keys {
+        if *key == keys[0] {
+            out.push(None);
+            continue;
+        }
+        let total = match priced.iter().find(|(k, _)| *k == key.as_slice()) {
+            Some((_, total)) => *total,
+            None => {
+                let with = Context {
+                    discounts: month_discounts(&ctx.discounts, key),
+                    settings: ctx.settings.clone(),
+                    availability_pct: None,
+                    account: QUOTE_ACCOUNT.to_string(),
+                    span: ctx.span,
+                    cutoff: None,
+                    month_before: Default::default(),
+                    prices: Vec::new(),
+                    allowances: ctx.allowances.clone(),
+                };
+                let total = build(&with, groups.clone(), recurring, Vec::new())?
+                    .bill
+                    .total;
+                priced.push((key, total));
+                total
+            }
+        };
+        out.push(Some(total));
+    }
+    Ok(out)
+}
+
+/// The discounts a month's `key` names, valid for all of the (instant) estimate.
+fn month_discounts(discounts: &[Discount], key: &[bool]) -> Vec<Discount> {
+    discounts
+        .iter()
+        .zip(key)
+        .filter(|(_, on)| **on)
+        .map(|(d, _)| Discount {
+            valid_from: None,
+            valid_to: None,
+            ..d.clone()
+        })
+        .collect()
 }
 
 /// The settings a quote names.
@@ -362,7 +409,7 @@ fn summarize(
     mut tiers: Vec<EstimateTier>,
     bill: Bill,
     first: Decimal,
-    coupon: Option<(u32, Decimal)>,
+    month_totals: &[Option<Decimal>],
 ) -> Result<Estimate, Overflow> {
     let catalog = ctx.settings.catalog;
     let currency = &ctx.settings.currency;
@@ -391,7 +438,19 @@ fn summarize(
     let months = ctx.settings.term.map(|t| t.months);
     let monthly_total = bill.total;
     let one_time_total = exact::sub(first, bill.total, "one-time fees")?;
-    let term = months_total(monthly_total, months.unwrap_or(1), coupon)?;
+    // Every month's invoice total (the first without its one-time fees), over the year and
+    // the term: each month's own, so that a coupon or promotion counts only while valid.
+    let term_months = months.unwrap_or(1) as usize;
+    let (mut yearly, mut term) = (Decimal::ZERO, Decimal::ZERO);
+    for (m, total) in month_totals.iter().enumerate() {
+        let total = total.unwrap_or(monthly_total);
+        if m < 12 {
+            yearly = exact::add(yearly, total, "months total")?;
+        }
+        if m < term_months {
+            term = exact::add(term, total, "months total")?;
+        }
+    }
     Ok(Estimate {
         currency: currency.code.clone(),
         catalog_id: catalog.id.clone(),
@@ -411,7 +470,7 @@ fn summarize(
             exact::div(monthly_total, hpm, "hourly amount")?,
             hourly_scale,
         ),
-        yearly_total: months_total(monthly_total, 12, coupon)?,
+        yearly_total: yearly,
         one_time_total,
         first_month_total: first,
         term_months: months,

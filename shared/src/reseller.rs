@@ -240,12 +240,24 @@ pub fn public_discounts(catalog: &Catalog) -> Vec<Discount> {
         .collect()
 }
 
-/// The provider's own storefront catalog: the wholesale catalog without any reseller's terms
-/// and without the discounts of single customers ([`public_discounts`]).
+/// The provider's own storefront catalog: the wholesale catalog without any reseller's terms,
+/// without the discounts of single customers ([`public_discounts`]) and with cost codes by
+/// product only: the resources and projects a catalog code books are its customers' ids, for
+/// no visitor to read.
 pub fn publish_direct(catalog: &Catalog) -> Catalog {
     Catalog {
         resellers: Vec::new(),
         discounts: public_discounts(catalog),
+        cost_codes: catalog
+            .cost_codes
+            .iter()
+            .filter(|c| !c.products.is_empty())
+            .map(|c| crate::catalog::CostCode {
+                resources: Vec::new(),
+                projects: Vec::new(),
+                ..c.clone()
+            })
+            .collect(),
         ..catalog.clone()
     }
 }

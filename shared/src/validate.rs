@@ -183,6 +183,21 @@ impl Catalog {
         c.sla_tiers(self);
         c.taxes(self);
         c.discounts(self, "$.discounts", &self.discounts);
+        // Project and resource ids are one account's names (free text in a canonical export):
+        // a catalog discount scoped to one would apply to every account naming a project or
+        // resource so. Such a deal belongs in that account's own `discounts`.
+        for (i, d) in self.discounts.iter().enumerate() {
+            if matches!(
+                d.scope,
+                DiscountScope::Project(_) | DiscountScope::Resource(_)
+            ) {
+                c.fail(
+                    format!("$.discounts[{i}].scope.type"),
+                    CatalogRule::InvalidValue,
+                    "a project or resource deal belongs in its account's discounts",
+                );
+            }
+        }
         c.coupons(self);
         c.cost_codes(self, "$.cost_codes", &self.cost_codes);
         c.terms_and_tags(self);

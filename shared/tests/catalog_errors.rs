@@ -145,6 +145,19 @@ fn bad_catalogs_name_the_path_and_rule() {
             "$.discounts[0].valid_to",
             CatalogRule::InvalidValue,
         ),
+        (
+            // A project id is one account's name for it: the deal belongs on that account.
+            "catalog discount scoped to a project",
+            |v| v["discounts"][0]["scope"] = json!({ "type": "project", "id": "web" }),
+            "$.discounts[0].scope.type",
+            CatalogRule::InvalidValue,
+        ),
+        (
+            "catalog discount scoped to a resource",
+            |v| v["discounts"][0]["scope"] = json!({ "type": "resource", "id": "web-1" }),
+            "$.discounts[0].scope.type",
+            CatalogRule::InvalidValue,
+        ),
         ("not json", |v| *v = json!("nope"), "$", CatalogRule::Syntax),
         // Issue 12: a catalog that could overflow on quantities within the cap is refused at
         // load. 10^8 GBP per running hour is under the price cap (10^9), but 10^16 hours (the

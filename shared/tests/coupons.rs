@@ -17,8 +17,8 @@ use rust_decimal::Decimal;
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
 fn month(m: u32) -> BillingPeriod {
-    if m == 13 {
-        BillingPeriod::month(2027, 1).unwrap()
+    if m > 12 {
+        BillingPeriod::month(2027, m - 12).unwrap()
     } else {
         BillingPeriod::month(2026, m).unwrap()
     }
@@ -295,6 +295,55 @@ fn a_quote_names_a_coupon_the_catalog_has_and_can_redeem_at_its_date() {
         late.unwrap_err().to_string(),
         "coupon `WELCOME10` cannot be redeemed at the quote's date (quote.coupon)"
     );
+}
+
+/// The OpenStack example catalog with these catalog promotions.
+fn with_promotions(discounts: serde_json::Value) -> Catalog {
+    let mut v: serde_json::Value = serde_json::from_str(OPENSTACK).unwrap();
+    v["discounts"] = discounts;
+    Catalog::from_json(&v.to_string()).expect("catalog with promotions is valid")
+}
+
+/// A catalog promotion counts for the months of the year it is valid in, as a coupon does for
+/// its duration: the invoices of those months carry it and the others do not, so the yearly
+/// figure must too (it used to apply the promotion to all twelve months, whatever its end).
+#[test]
+fn a_promotion_ending_or_starting_within_the_year_discounts_only_its_months() {
+    let ten_off = |from: &str, to: Option<&str>| {
+        let mut d = serde_json::json!({ "id": "promo", "name": "10% off",
+            "scope": { "type": "all" }, "value": { "type": "percent", "pct": "10" },
+            "valid_from": from });
+        if let Some(to) = to {
+            d["valid_to"] = serde_json::json!(to);
+        }
+        serde_json::json!([d])
+    };
+    // 200 h x 0.0320 = 6.40 a month; 10 % off: 5.76.
+    let ending = with_promotions(ten_off(
+        "2026-10-01T00:00:00Z",
+        Some("2027-02-01T00:00:00Z"),
+    ));
+    let e = estimate(&ending, &quote("2026-11-01T00:00:00Z", None, d("200"))).unwrap();
+    assert_eq!(e.monthly_total, d("5.76"));
+    // November, December, January discounted; February to October not: 3 x 5.76 + 9 x 6.40.
+    assert_eq!(e.yearly_total, d("17.28") + d("57.60"));
+    // Each month is that month's invoice: February's 200 h carry no promotion.
+    let feb = estimate(&ending, &quote("2027-02-01T00:00:00Z", None, d("200"))).unwrap();
+    assert_eq!(feb.monthly_total, d("6.40"));
+    let records = [small("a", "vm-1", "200", "2027-02-01T00:00:00Z")];
+    let usage = pricing::rate(&ending, month(14), &records).unwrap();
+    let inv = invoice(&ending, &bare_account("a"), month(14), &usage).unwrap();
+    assert_eq!(inv.bill.total, d("6.40"));
+
+    // Starting in January: November and December at 6.40, the ten months after at 5.76.
+    let starting = with_promotions(ten_off("2027-01-01T00:00:00Z", None));
+    let e = estimate(&starting, &quote("2026-11-01T00:00:00Z", None, d("200"))).unwrap();
+    assert_eq!(e.monthly_total, d("6.40"));
+    assert_eq!(e.yearly_total, d("12.80") + d("57.60"));
+    // Valid all year: twelve discounted months, as before.
+    let always = with_promotions(ten_off("2026-01-01T00:00:00Z", None));
+    let e = estimate(&always, &quote("2026-11-01T00:00:00Z", None, d("200"))).unwrap();
+    assert_eq!(e.yearly_total, d("5.76") * d("12"));
 }
 
 proptest! {

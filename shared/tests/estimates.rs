@@ -58,7 +58,11 @@ fn three_tier_template_golden() {
     );
     assert_eq!(e.subtotal.to_string(), "2630.54");
     assert_eq!(e.monthly_total.to_string(), "2630.54");
-    assert_eq!(e.yearly_total.to_string(), "31566.48");
+    // The year from 10 February 2017: the catalog's spring promotion (10 % off storage, 1
+    // March to 1 June) is valid as the months of 10 March, April and May begin. Storage is
+    // 52.56 + 503.70 = 556.26, 10 % of it 55.626, 55.63 half up: those months cost 2,574.91.
+    // 9 x 2,630.54 + 3 x 2,574.91 = 23,674.86 + 7,724.73.
+    assert_eq!(e.yearly_total.to_string(), "31399.59");
     assert_eq!(e.hourly_total.to_string(), "3.6035");
     let hourly_sum: Decimal = e.tiers.iter().map(|t| t.hourly).sum();
     assert_eq!(hourly_sum, e.hourly_total, "hourly columns add up");
@@ -105,7 +109,16 @@ fn sla_term_tax_and_currency_change_the_estimate_consistently() {
         .unwrap()
         .total;
     assert_eq!(uplift, bill_uplift);
-    assert_eq!(e.term_total, e.monthly_total * Decimal::from(12));
+    // Three months of the term carry the spring promotion (see the golden above): each is the
+    // month priced on such a date.
+    let mut spring = q.clone();
+    spring.at = t("2017-03-10T12:00:00Z");
+    let in_spring = estimate(&c, &spring).unwrap().monthly_total;
+    assert!(in_spring < e.monthly_total);
+    assert_eq!(
+        e.term_total,
+        e.monthly_total * Decimal::from(9) + in_spring * Decimal::from(3)
+    );
 }
 
 #[test]

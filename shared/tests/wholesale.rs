@@ -221,6 +221,27 @@ fn margins_reconcile_to_the_cent_in_every_currency_pair() {
     }
 }
 
+/// The provider's cost codes book resources and projects by their customers' ids: the direct
+/// storefront's catalog keeps a code's products only (and no code that books nothing else).
+#[test]
+fn the_direct_catalog_names_no_customers_resource_or_project_in_its_cost_codes() {
+    let mut c = catalog();
+    let codes: serde_json::Value = serde_json::json!([
+        {"code": "CC-LIC", "name": "Licences", "products": ["copper"], "resources": ["web-1"], "projects": ["bu1-prod"]},
+        {"code": "CC-BU1", "name": "BU1 project", "projects": ["bu1-prod"]}
+    ]);
+    c.cost_codes = serde_json::from_value(codes).unwrap();
+    let published = pricing::reseller::publish_direct(&c);
+    let json = serde_json::to_string(&published).unwrap();
+    assert!(
+        !json.contains("web-1") && !json.contains("bu1-prod"),
+        "{json}"
+    );
+    assert_eq!(published.cost_codes.len(), 1);
+    assert_eq!(published.cost_codes[0].code, "CC-LIC");
+    assert_eq!(published.cost_codes[0].products, vec!["copper".to_string()]);
+}
+
 #[test]
 fn single_customers_discounts_are_never_published() {
     let mut c = catalog();

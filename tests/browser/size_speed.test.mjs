@@ -29,11 +29,15 @@ const BUNDLE_BROTLI_BYTES_GOAL = 250_000;
  * issue 19's replay of old share links (the pinned price list fetched and handed to the preview
  * worker, which prices the app with both and lays out the comparison: +3.3 KB in the app),
  * then 280,623 B when the estimate's amounts per hour were rounded in the catalog's own mode
- * instead of always banker's (+123 B on 2026-12-03: `Currency::round_to`).
+ * instead of always banker's (+123 B on 2026-12-03: `Currency::round_to`), then 281,492 B once
+ * the estimate's yearly and term totals price each month with the promotions and coupon valid
+ * as it begins (+815 B on 2026-12-03, twiggy: `estimate::other_months` +2.3 KB raw with
+ * chrono's month arithmetic +375 B, less the coupon-only path) and the catalog refuses project-
+ * and resource-scoped discounts (+151 B raw).
  * Correct money comes before the size goal; BENCHMARKS.md ("Size") lists what was tried to win it back and what is
  * left. The ceiling stops further growth; lower it to the goal once the goal is met again.
  */
-const BUNDLE_BROTLI_BYTES_MAX = 281_000;
+const BUNDLE_BROTLI_BYTES_MAX = 281_600;
 /**
  * The invoice preview's importers and invoicing live in a second wasm module, a web worker
  * (`preview-worker*` files) fetched only when a usage export is dropped. Its files are not part
@@ -58,10 +62,11 @@ const BUNDLE_BROTLI_BYTES_MAX = 281_000;
  * dropped export, reads them through serde_json's reader path (+3.6 KB), the price of rating a
  * document of any size with the same code as the rater.
  * 547,007 B once the estimate's amounts per hour are rounded in the catalog's mode (2026-12-03:
- * `Currency::round_to` in both modules).
+ * `Currency::round_to` in both modules), then 548,481 B once the yearly and term totals price
+ * each month with the discounts valid as it begins (both modules estimate).
  * The ceiling stops the total from growing; lower it with every win.
  */
-const TOTAL_BROTLI_BYTES_MAX = 547_500;
+const TOTAL_BROTLI_BYTES_MAX = 548_600;
 /**
  * Files fetched after the first download: the lazily loaded preview worker, and the service
  * worker (registered once the page has loaded, off the critical path).

@@ -507,7 +507,17 @@ mod tests {
             .map(|r| r.amount)
             .sum();
         assert_eq!(up_to_total, e.monthly_total);
-        assert_eq!(e.term_total, e.monthly_total * dec!(12));
+        // The catalog's spring promotion (10 % off storage from 1 March to 1 June 2017) counts
+        // in the term's months it is valid in as each begins: from 15 February, the three
+        // starting 15 March, April and May; each is the month priced on such a date.
+        let mut spring = c.clone();
+        spring.at = day("2017-03-15");
+        let in_spring = compute(&cat, &spring).estimate.unwrap().monthly_total;
+        assert!(in_spring < e.monthly_total);
+        assert_eq!(
+            e.term_total,
+            e.monthly_total * dec!(9) + in_spring * dec!(3)
+        );
     }
 
     #[test]
