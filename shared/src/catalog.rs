@@ -809,12 +809,18 @@ pub struct BillingTag {
     pub categories: Vec<Category>,
 }
 
+/// The longest commitment term a catalog may offer, in months (ten years). An estimate prices
+/// each month of a term with the promotions valid as it begins, so the bound also bounds its
+/// work.
+pub const TERM_MONTHS_MAX: u32 = 120;
+
 /// A commitment term with its discount (1 month list price, 12 months -10 %...).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Term {
     pub id: String,
     pub name: String,
+    /// 1 to [`TERM_MONTHS_MAX`].
     pub months: u32,
     #[serde(default, deserialize_with = "crate::shape::decimal")]
     pub discount_pct: Decimal,

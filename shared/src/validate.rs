@@ -889,11 +889,15 @@ impl Check {
                 t.discount_pct,
                 Decimal::ONE_HUNDRED,
             );
-            if t.months == 0 {
+            if t.months == 0 || t.months > crate::catalog::TERM_MONTHS_MAX {
                 self.fail(
                     format!("$.terms[{i}].months"),
                     CatalogRule::InvalidValue,
-                    "a term lasts at least one month",
+                    format!(
+                        "a term lasts 1 to {} months, got {}",
+                        crate::catalog::TERM_MONTHS_MAX,
+                        t.months
+                    ),
                 );
             }
         }

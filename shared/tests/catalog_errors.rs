@@ -158,6 +158,19 @@ fn bad_catalogs_name_the_path_and_rule() {
             "$.discounts[0].scope.type",
             CatalogRule::InvalidValue,
         ),
+        (
+            // An estimate prices each month of a term: ten years at most.
+            "a term of more than ten years",
+            |v| v["terms"][2]["months"] = json!(121),
+            "$.terms[2].months",
+            CatalogRule::InvalidValue,
+        ),
+        (
+            "a term of no month",
+            |v| v["terms"][0]["months"] = json!(0),
+            "$.terms[0].months",
+            CatalogRule::InvalidValue,
+        ),
         ("not json", |v| *v = json!("nope"), "$", CatalogRule::Syntax),
         // Issue 12: a catalog that could overflow on quantities within the cap is refused at
         // load. 10^8 GBP per running hour is under the price cap (10^9), but 10^16 hours (the
