@@ -544,6 +544,12 @@ impl Moto {
 
     /// Puts an object; answers its ETag.
     pub fn put(&self, bucket: &str, key: &str, body: &[u8]) -> String {
+        self.put_headers(bucket, key, body)("etag")
+    }
+
+    /// Puts an object; answers a lookup of the response's headers (by name, any case), which
+    /// panics on a missing one.
+    fn put_headers(&self, bucket: &str, key: &str, body: &[u8]) -> impl Fn(&str) -> String {
         let url = format!("{}/{bucket}/{}", self.endpoint(), url_path(key));
         let (status, headers, answer) = http("PUT", &url, &[MOTO_AUTH], body).expect("put object");
         assert_eq!(
@@ -552,11 +558,13 @@ impl Moto {
             "put {key}: {}",
             String::from_utf8_lossy(&answer)
         );
-        headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("etag"))
-            .map(|(_, v)| v.clone())
-            .expect("an ETag")
+        move |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {name} header"))
+        }
     }
 
     /// Turns versioning on for a bucket (the template's exports bucket is versioned).
@@ -574,21 +582,7 @@ impl Moto {
 
     /// Puts an object into a versioned bucket; answers its ETag and version id.
     pub fn put_version(&self, bucket: &str, key: &str, body: &[u8]) -> (String, String) {
-        let url = format!("{}/{bucket}/{}", self.endpoint(), url_path(key));
-        let (status, headers, answer) = http("PUT", &url, &[MOTO_AUTH], body).expect("put object");
-        assert_eq!(
-            status,
-            200,
-            "put {key}: {}",
-            String::from_utf8_lossy(&answer)
-        );
-        let header = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_else(|| panic!("no {name} header"))
-        };
+        let header = self.put_headers(bucket, key, body);
         (header("etag"), header("x-amz-version-id"))
     }
 
