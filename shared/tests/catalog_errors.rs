@@ -198,6 +198,15 @@ fn bad_catalogs_name_the_path_and_rule() {
             CatalogRule::AmountTooLarge,
         ),
     ];
+    // The term's bound, named in its message.
+    let mut v: Value = serde_json::from_str(CLOUDSTACK).unwrap();
+    v["terms"][2]["months"] = json!(pricing::catalog::TERM_MONTHS_MAX + 1);
+    let errors = Catalog::from_json(&v.to_string()).expect_err("long term").0;
+    let bound = format!("1 to {} months", pricing::catalog::TERM_MONTHS_MAX);
+    assert!(
+        errors.iter().any(|e| e.message.contains(&bound)),
+        "{errors:#?}"
+    );
     for (name, edit, path, rule) in cases {
         let mut v: Value = serde_json::from_str(CLOUDSTACK).unwrap();
         edit(&mut v);
