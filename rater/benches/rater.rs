@@ -289,7 +289,9 @@ fn shards(path: &str, shard_bytes: u64) {
             (sum(&check) + sum(&rate)) / whole_s,
             check.iter().cloned().fold(0.0, f64::max) + rate.iter().cloned().fold(0.0, f64::max)
         );
-        let status = rater::shards::status(&store, &cut, &loc).await.unwrap();
+        let status = rater::shards::status(&store, &cut, &loc, config.now_s())
+            .await
+            .unwrap();
         assert_eq!(status["status"], "rated", "{status}");
         assert_eq!(status["records"].as_u64(), Some(records), "{status}");
         let period = BillingPeriod::parse("2017-02").unwrap();

@@ -157,36 +157,20 @@ pub async fn rate_aggregated<S: Store>(
             return replay(store, config, summary, &batch.sha256, account).await
         }
         // Bound to another content (see `LeaseOutcome::Reused`): said before any check.
-        Some(Ledger::InProgress { content_sha256, .. } | Ledger::Partial { content_sha256 })
-            if content_sha256 != batch.sha256 =>
-        {
-            return Err(RaterError::IdempotencyKeyReused {
-                batch_id,
-                stored_sha256: content_sha256,
-                sha256: batch.sha256.clone(),
-            })
-        }
-        _ => {}
+        Some(ledger) => match ledger.bound_to(config.now_s()) {
+            Some(sha) if sha != batch.sha256 => {
+                return Err(RaterError::IdempotencyKeyReused {
+                    batch_id,
+                    stored_sha256: sha.to_string(),
+                    sha256: batch.sha256.clone(),
+                })
+            }
+            _ => {}
+        },
+        None => {}
     }
     let owner = format!("{:016x}", fastrand::u64(..));
-    let plan = match check_before_writing(store, config, &batch, &batch_id, mode, reread).await {
-        Err(e @ RaterError::BatchPartlyCommitted { .. }) => {
-            // An earlier attempt committed part of the batch and died: its lease, expired,
-            // may leave the table by TTL. Bind the batch id to this content for good first,
-            // so that another body under it is never merged with the committed part.
-            let lease = Lease {
-                batch_id: batch_id.clone(),
-                owner: owner.clone(),
-                expires_at: config.now_s() + config.lease_s,
-                content_sha256: batch.sha256.clone(),
-            };
-            if store.try_lease(&lease, config.now_s()).await? == LeaseOutcome::Acquired {
-                store.release(&batch_id, &owner, true).await?;
-            }
-            return Err(e);
-        }
-        plan => plan?,
-    };
+    let plan = check_before_writing(store, config, &batch, &batch_id, mode, reread).await?;
     ensure_config_stored(store, config).await?;
     if let Some(summary) = take_lease(store, config, &batch_id, &owner, &batch.sha256).await? {
         return replay(store, config, summary, &batch.sha256, account).await;
@@ -195,7 +179,6 @@ pub async fn rate_aggregated<S: Store>(
     // batch are behind us): merged before the batch is stored, so that a retry after a
     // failure finds them too, and the next batch can start from them.
     let readings = std::mem::take(&mut batch.readings);
-    let keys = partition_keys(&batch);
     let merged = match readings.is_empty() {
         true => Ok(()),
         false => store.merge_readings(&readings).await,
@@ -209,13 +192,9 @@ pub async fn rate_aggregated<S: Store>(
         Err(e) => {
             // Best effort: a retry need not wait for the lease to expire. If this fails too,
             // the lease expires by itself; the chunks written are invisible until a commit.
-            // Partitions committed before the failure stay billed: the ledger then keeps the
-            // batch id bound to this content (when they cannot be read, assume they are).
-            let committed = match store.partitions(&batch_id, &keys).await {
-                Ok(states) => states.iter().any(|p| p.own.is_some()),
-                Err(_) => true,
-            };
-            let _ = store.release(&batch_id, &owner, committed).await;
+            // Partitions committed before the failure stay billed: their commit bound the
+            // ledger to this content, and the release keeps it so.
+            let _ = store.release(&batch_id, &owner).await;
             return Err(match e {
                 RaterError::Store(StoreError::LeaseLost { batch_id }) => {
                     RaterError::BatchInProgress {

@@ -553,7 +553,7 @@ async fn route<S: Store, O: Objects>(
             caller.may(Action::ReadExportStatus)?;
             let loc = export_loc(config, req)?;
             Ok(Answer::Json(
-                crate::shards::status(store, objects, &loc).await?,
+                crate::shards::status(store, objects, &loc, config.now_s()).await?,
             ))
         }
         ("GET", "/margin") => {

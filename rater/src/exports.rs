@@ -336,9 +336,10 @@ pub async fn rate_and_report<S: Store, O: Objects>(
     }
 }
 
-/// Whether the export's batch failed after some of its partitions were committed (a batch
-/// over more accounts than one transaction commits, refused between two of them: a period
-/// closed meanwhile, say): those accounts' usage is billed.
+/// Whether some of the export's partitions were committed before its refusal (a batch over
+/// more accounts than one transaction commits, refused between two of them or by a redelivery
+/// after a crash between them: a period closed meanwhile, an account removed): those accounts'
+/// usage is billed. The first commit binds the ledger ([`Ledger::partly_committed`]).
 async fn partly_rated<S: Store, O: Objects>(
     store: &S,
     objects: &O,
@@ -348,7 +349,7 @@ async fn partly_rated<S: Store, O: Objects>(
         return Ok(false);
     };
     let ledger = store.ledger(&batch_id_of(loc, &meta)).await?;
-    Ok(matches!(ledger, Some(Ledger::Partial { .. })))
+    Ok(ledger.is_some_and(|l| l.partly_committed()))
 }
 
 /// An export refused for its own fault (a 4xx): its rejection report written beside it, and
@@ -401,14 +402,16 @@ pub fn rejection_report(loc: &ObjectLoc, e: &RaterError, now_s: i64, partly: boo
     text
 }
 
-/// The status of an export key: `missing` (no object), `rated` (with its batch summary),
-/// `in_progress`, `rejected` (with its report), `partly_rated` (refused after some accounts
-/// were committed: with its report), or `pending` (not rated yet). (An export cut
-/// in shards: `crate::shards::status`.)
+/// The status of an export key at `now_s`: `missing` (no object), `rated` (with its batch
+/// summary), `in_progress` (a live lease), `partly_rated` (some accounts committed, the rest
+/// not, and no attempt at it now: with its report when it was refused; without one, it failed
+/// on our side and Lambda retries it), `rejected` (with its report), or `pending` (not rated
+/// yet). (An export cut in shards: `crate::shards::status`.)
 pub async fn status<S: Store, O: Objects>(
     store: &S,
     objects: &O,
     loc: &ObjectLoc,
+    now_s: i64,
 ) -> Result<Value, RaterError> {
     let Some(meta) = objects.head(loc).await.map_err(|p| export_error(loc, p))? else {
         return Ok(json!({ "bucket": loc.bucket, "key": loc.key, "status": "missing" }));
@@ -429,23 +432,24 @@ pub async fn status<S: Store, O: Objects>(
             v["accounts"] = json!(summary.accounts_total.max(summary.accounts.len() as u64));
             v["period"] = json!(summary.period);
         }
-        Some(Ledger::Partial { .. }) => {
-            v["status"] = json!("partly_rated");
-            v["report"] = json!(report_loc(loc).key);
+        Some(Ledger::InProgress { expires_at, .. }) if expires_at > now_s => {
+            v["status"] = json!("in_progress")
         }
-        Some(Ledger::InProgress { .. }) => v["status"] = json!("in_progress"),
-        None => {
+        // Partly committed, or not at all (an unbound lease that lapsed committed nothing).
+        ledger => {
+            let partly = ledger.is_some_and(|l| l.partly_committed());
             let report = report_loc(loc);
             let found = objects
                 .head(&report)
                 .await
-                .map_err(|p| export_error(&report, p))?;
-            v["status"] = json!(if found.is_some() {
-                "rejected"
-            } else {
-                "pending"
+                .map_err(|p| export_error(&report, p))?
+                .is_some();
+            v["status"] = json!(match (partly, found) {
+                (true, _) => "partly_rated",
+                (false, true) => "rejected",
+                (false, false) => "pending",
             });
-            if found.is_some() {
+            if found {
                 v["report"] = json!(report.key);
             }
         }

@@ -42,7 +42,7 @@
 //!
 //! | item | pk | sk | holds |
 //! | --- | --- | --- | --- |
-//! | batch ledger | `BATCH#<batch_id>` | `LEDGER` | `IN_PROGRESS` with a lease (`owner`, `expires_at`) or `DONE` with the batch summary |
+//! | batch ledger | `BATCH#<batch_id>` | `LEDGER` | `IN_PROGRESS` with a lease (`owner`, `lease_until`; TTL `expires_at` until the first commit), `PARTIAL`, or `DONE` with the batch summary |
 //! | usage chunk | `USAGE#<account>#<period>` | `<batch_id>#<n>` | part `n` of one batch's usage totals for the account, at most [`limits::CHUNK_BYTES_MAX`] |
 //! | record ids | `USAGE#<account>#<period>` | `#ids#<batch_id>#<n>` | part `n` of the record-id fingerprints the batch added |
 //! | committed batches | `USAGE#<account>#<period>` | `#COMMITTED` | `b:<batch_id>` = chunk count and `i:<batch_id>` = record-id chunk count per committed batch, a `version` bumped by each commit, and `closed` = the final invoice number once finalized; at most [`limits::COMMITTED_ITEM_BYTES_MAX`] bytes |
@@ -54,8 +54,9 @@
 //! Rating a batch: take the lease (a conditional put: no ledger, or an expired lease), write the
 //! chunks with idempotent puts (the same bytes on every attempt), then commit: one
 //! TransactWriteItems per up to 99 account periods adds `b:<batch_id>` to each one's
-//! `#COMMITTED` item (refused once the period is closed) with a condition check that the lease is
-//! still ours; the last one also marks the ledger `DONE`. Readers merge only the chunks of
+//! `#COMMITTED` item (refused once the period is closed) with a condition that the lease is
+//! still ours; the first one also binds the ledger to the batch's content (removes its TTL
+//! attribute), the last one marks it `DONE`. Readers merge only the chunks of
 //! committed batches (`n` below the committed chunk count), so a crash after k writes leaves
 //! nothing visible in the account periods not committed yet, and a retry commits exactly those
 //! ([`commit`]: the partitions the batch already committed into are left as they are, and its

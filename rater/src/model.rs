@@ -477,6 +477,13 @@ pub enum Ledger {
         /// Epoch seconds after which another attempt may take the batch over.
         expires_at: i64,
         content_sha256: String,
+        /// Some of the batch's partitions are committed: set by the batch's first commit
+        /// transaction, atomically with what it commits. A bound ledger is kept for good (in
+        /// DynamoDB it loses the table's TTL attribute) and takes only its content. An
+        /// unbound one committed nothing: once its lease expired it is free for any content,
+        /// as TTL would delete it.
+        #[serde(default)]
+        bound: bool,
     },
     /// An attempt that failed (a handled error, its lease given up) after some of the batch's
     /// partitions were committed: those stay billed, so the batch id stays bound to the content
@@ -487,6 +494,32 @@ pub enum Ledger {
         content_sha256: String,
     },
     Done(BatchSummary),
+}
+
+impl Ledger {
+    /// The content the batch id takes at `now_s`, if it is bound to one: a done or partly
+    /// committed batch's, or a live lease's (a concurrent attempt). `None`: free for any
+    /// content (an unbound lease that expired committed nothing).
+    pub fn bound_to(&self, now_s: i64) -> Option<&str> {
+        match self {
+            Ledger::Done(summary) => Some(&summary.content_sha256),
+            Ledger::Partial { content_sha256 } => Some(content_sha256),
+            Ledger::InProgress {
+                content_sha256,
+                bound,
+                expires_at,
+                ..
+            } => (*bound || *expires_at > now_s).then_some(content_sha256.as_str()),
+        }
+    }
+
+    /// Some of the batch's partitions are committed but not all (its id is bound).
+    pub fn partly_committed(&self) -> bool {
+        matches!(
+            self,
+            Ledger::Partial { .. } | Ledger::InProgress { bound: true, .. }
+        )
+    }
 }
 
 /// What a chunk holds.

@@ -14,6 +14,11 @@
 //! `next_period` the account's next final invoice bills the difference in its `Adjustments`
 //! section and stores it as an unnumbered correction of the old invoice. Clearing a marker is
 //! conditional on the version read, so a late batch committed meanwhile is never missed.
+//!
+//! A period shorter than a month (an hour, a day, a week) is priced after the month's earlier
+//! usage (monthly allowances and minimums are granted once a month), so late usage into it also
+//! re-prices the month's later closed periods: they are corrected with it, before it (its
+//! marker is cleared last), and the month's finals and notes add up to its price as it stands.
 
 use pricing::wholesale::Resold;
 use pricing::{Account, BillingPeriod, Invoice, LateUsagePolicy, Note, NoteReason, Statement};
@@ -215,14 +220,58 @@ pub async fn settle_late<S: Store>(
     if policy(config, acc) != LateUsagePolicy::Note {
         return Ok(Vec::new());
     }
-    let mut issued = Vec::new();
+    // The marked periods, and the later closed periods of their months they re-price.
+    let mut periods = std::collections::BTreeMap::new();
     for m in store.late_markers(&acc.id).await? {
-        let period = parse_period(&m.period_id)?;
-        if let Some(n) = correct(store, config, &acc.id, period, NoteReason::LateUsage).await? {
-            issued.push(n);
+        let late = parse_period(&m.period_id)?;
+        for q in later_in_month(store, &acc.id, late).await? {
+            periods.entry((q.start, q.id())).or_insert((q, false));
+        }
+        periods.insert((late.start, m.period_id.clone()), (late, true));
+    }
+    // Latest first: correcting a marked period clears its marker, so the later periods of its
+    // month are corrected before it (after a crash between, the marker brings them back).
+    let mut issued = Vec::new();
+    for (period, marked) in periods.into_values().rev() {
+        match correct(store, config, &acc.id, period, NoteReason::LateUsage).await {
+            Ok(Some(n)) => issued.push(n),
+            Ok(None) => {}
+            // A later period of the month with nothing billed: nothing to correct.
+            Err(RaterError::NoFinalInvoice { .. }) if !marked => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(issued)
+}
+
+/// The closed periods after `late` in its calendar month, for a period shorter than a month:
+/// each was priced with the month's earlier usage (`month_before`: monthly allowances and
+/// minimums are granted once a month), which late usage into `late` changed, so each is
+/// corrected with it, and the month's finals and notes add up to the month's price of its usage
+/// as it stands (day 1 50 GB, day 2 80 GB with 100 GB included: day 2 billed 30; 50 GB more for
+/// day 1 bills day 2 50 more, not day 1). Up to the account's last final invoice: the periods
+/// after it are open and price with the usage as it stands when they close. Some may have no
+/// final invoice (nothing to bill then): the caller skips those.
+async fn later_in_month<S: Store>(
+    store: &S,
+    account: &str,
+    late: BillingPeriod,
+) -> Result<Vec<BillingPeriod>, RaterError> {
+    if late.kind == pricing::PeriodKind::Month {
+        return Ok(Vec::new());
+    }
+    let Some(last) = store.balance(account).await?.last else {
+        return Ok(Vec::new());
+    };
+    let last = parse_period(&last.period)?;
+    let month_end = BillingPeriod::containing(pricing::PeriodKind::Month, late.start).end();
+    let mut out = Vec::new();
+    let mut p = late.next();
+    while p.start < month_end && p.start <= last.start {
+        out.push(p);
+        p = p.next();
+    }
+    Ok(out)
 }
 
 /// On a reseller's own account: corrects its final statements before `period` that its
@@ -435,39 +484,80 @@ pub(crate) async fn pending_adjustments<S: Store>(
     if policy(config, acc) == LateUsagePolicy::Note {
         return Ok(Vec::new());
     }
-    let mut out = Vec::new();
-    for m in store.late_markers(&acc.id).await? {
+    let markers = store.late_markers(&acc.id).await?;
+    let marked: std::collections::BTreeSet<&str> =
+        markers.iter().map(|m| m.period_id.as_str()).collect();
+    let mut out: Vec<AdjustmentWrite> = Vec::new();
+    for m in &markers {
         let late = parse_period(&m.period_id)?;
-        if late.start >= period.start || out.len() == ADJUSTED_PERIODS_MAX {
+        if late.start >= period.start {
             continue;
         }
-        let mut closed = closed_period(store, &acc.id, &m.period_id).await?;
-        // As a note would: else the difference would take back the wholesale notes of its
-        // customers' late usage issued on that statement since.
-        resold_as_now(store, config, acc, late, &mut closed, NoteReason::LateUsage).await?;
-        let usage = store.period_usage(&acc.id, &m.period_id).await?.usage;
-        let before = month_before(store, &acc.id, late).await?;
-        let note = difference(
-            config,
-            acc,
-            late,
-            &closed,
-            &usage,
-            before,
-            NoteReason::LateUsage,
-            issue_date,
-        )?;
-        out.push(AdjustmentWrite {
-            period_id: m.period_id.clone(),
-            note: note.map(|note| StoredNote {
-                seq: closed.corrections.len() as u32 + 1,
-                note,
-                billed_on: None,
-            }),
-            marker_version: m.version,
-        });
+        // With the later closed periods of its month it re-prices (`later_in_month`), all on
+        // one invoice: its marker is cleared only with their adjustments. Those marked
+        // themselves come with their own marker; one re-priced already is priced as it stands.
+        let mut group = Vec::new();
+        for q in later_in_month(store, &acc.id, late).await? {
+            let id = q.id();
+            if q.start >= period.start
+                || marked.contains(id.as_str())
+                || out.iter().any(|a| a.period_id == id)
+            {
+                continue;
+            }
+            match adjustment(store, config, acc, q, MarkerCheck::Absent, issue_date).await {
+                Ok(a) if a.note.is_some() => group.push(a),
+                Ok(_) | Err(RaterError::NoFinalInvoice { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let check = MarkerCheck::Version(m.version);
+        group.push(adjustment(store, config, acc, late, check, issue_date).await?);
+        // Oldest first; what does not fit waits for the next invoice (a first group larger
+        // than the cap goes whole: its marker must not be cleared without the rest).
+        if !out.is_empty() && out.len() + group.len() > ADJUSTED_PERIODS_MAX {
+            break;
+        }
+        out.extend(group);
     }
     Ok(out)
+}
+
+/// The adjustment of one closed period as it prices now (see [`pending_adjustments`]).
+async fn adjustment<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    late: BillingPeriod,
+    marker: MarkerCheck,
+    issue_date: chrono::NaiveDate,
+) -> Result<AdjustmentWrite, RaterError> {
+    let period_id = late.id();
+    let mut closed = closed_period(store, &acc.id, &period_id).await?;
+    // As a note would: else the difference would take back the wholesale notes of its
+    // customers' late usage issued on that statement since.
+    resold_as_now(store, config, acc, late, &mut closed, NoteReason::LateUsage).await?;
+    let usage = store.period_usage(&acc.id, &period_id).await?.usage;
+    let before = month_before(store, &acc.id, late).await?;
+    let note = difference(
+        config,
+        acc,
+        late,
+        &closed,
+        &usage,
+        before,
+        NoteReason::LateUsage,
+        issue_date,
+    )?;
+    Ok(AdjustmentWrite {
+        period_id,
+        note: note.map(|note| StoredNote {
+            seq: closed.corrections.len() as u32 + 1,
+            note,
+            billed_on: None,
+        }),
+        marker,
+    })
 }
 
 /// What a batch did to one closed period it brought late usage into.

@@ -558,8 +558,9 @@ pub async fn status<S: Store, O: Objects>(
     store: &S,
     objects: &O,
     loc: &ObjectLoc,
+    now_s: i64,
 ) -> Result<Value, RaterError> {
-    let mut v = crate::exports::status(store, objects, loc).await?;
+    let mut v = crate::exports::status(store, objects, loc, now_s).await?;
     let batch_id = match v["batch_id"].as_str() {
         Some(b) if v["status"] != "rated" => b.to_string(),
         _ => return Ok(v),

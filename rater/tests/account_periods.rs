@@ -1,7 +1,7 @@
 //! An account billed by the day (Abiquo's DAY account period) through the real rater and store: its daily final invoices and a late-usage note add up to the month's price, the monthly allowance and minimum granted once.
 
 use pricing::{BillingPeriod, Invoice};
-use rater::{finalize, rate_batch, BatchRequest, EmbeddedStore, RaterConfig};
+use rater::{finalize, rate_batch, BatchRequest, EmbeddedStore, RaterConfig, Store};
 use rust_decimal::Decimal;
 
 fn read(path: &str) -> String {
@@ -74,12 +74,16 @@ async fn daily_finals_add_up_to_the_months_price() {
     // 30 late hours for 3 January: they fall inside the allowance as of that day (40 h by
     // then), so 3 January's own note is 0; the days after it are now 30 h further into the
     // month, and their notes bill what moved past the allowance: 3.00 in all, the month's
-    // price of 340 h (14.00) minus the 11.00 billed.
+    // price of 340 h (14.00) minus the 11.00 billed. The late batch's answer issues them all.
     rate(&store, &config, export(3, 30, "late-3")).await;
     let mut notes = Decimal::ZERO;
     for day in 1..=31 {
+        notes += notes_net(&store, day).await;
+    }
+    // And a correction asked for any day afterwards finds nothing left to issue.
+    for day in 1..=31 {
         let period = BillingPeriod::parse(&format!("2017-01-{day:02}")).unwrap();
-        if let Some(n) = rater::notes::correct(
+        let again = rater::notes::correct(
             &store,
             &config,
             "abq",
@@ -87,10 +91,121 @@ async fn daily_finals_add_up_to_the_months_price() {
             pricing::NoteReason::LateUsage,
         )
         .await
-        .unwrap()
-        {
-            notes += n.net;
-        }
+        .unwrap();
+        assert_eq!(again, None, "day {day}");
     }
     assert_eq!(notes, Decimal::new(300, 2));
+}
+
+/// [`config`] with the account's late-usage policy set to `policy`.
+fn config_with_policy(policy: &str) -> RaterConfig {
+    let mut c: serde_json::Value =
+        serde_json::from_str(&read("examples/catalogs/cloudstack.json")).unwrap();
+    let products = c["products"].as_array_mut().unwrap();
+    let copper = products.iter_mut().find(|p| p["id"] == "copper").unwrap();
+    copper["charges"][0]["price"] = serde_json::json!({
+        "model": "per_unit", "unit_price": "0.10", "included": "200", "minimum": "5.00"
+    });
+    let accounts = serde_json::json!({
+        "schema_version": 1, "version": "t1",
+        "accounts": [ { "id": "abq", "name": "Abiquo tenant", "billing_period": "day", "late_usage": policy } ]
+    });
+    RaterConfig::from_json(&c.to_string(), &accounts.to_string(), "test").unwrap()
+}
+
+/// Days 1 to 3 of January rated and finalized: 100 h, 150 h, 100 h of Copper. By hand (0.10
+/// an hour over 200 h a month, 5.00 minimum a month): day 1 prices the month's 100 h at the
+/// minimum, 5.00; day 2 the month's 250 h at 5.00 (50 h over), less the 5.00 billed: 0; day 3
+/// the month's 350 h at 15.00, less 5.00: 10.00.
+async fn three_days(store: &EmbeddedStore, config: &RaterConfig) -> Vec<Decimal> {
+    let mut finals = Vec::new();
+    for (day, hours) in [(1, 100), (2, 150), (3, 100)] {
+        rate(store, config, export(day, hours, &format!("r{day}"))).await;
+        let period = BillingPeriod::parse(&format!("2017-01-{day:02}")).unwrap();
+        finals.push(net(&finalize(store, config, "abq", period).await.unwrap()));
+    }
+    assert_eq!(
+        finals,
+        [Decimal::new(500, 2), Decimal::ZERO, Decimal::new(1000, 2)]
+    );
+    finals
+}
+
+/// The notes stored against `day`'s final invoice, net.
+async fn notes_net(store: &EmbeddedStore, day: u32) -> Decimal {
+    store
+        .corrections("abq", &format!("2017-01-{day:02}"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.note.net)
+        .sum()
+}
+
+/// 100 late hours for 1 January, after days 1 to 3 were final, under policy `note`: the late
+/// batch's answer corrects day 1 and the later final days of the month it re-prices. By hand:
+/// day 1 now prices 200 h (all included) at the 5.00 minimum it billed: no note; day 2 prices
+/// the month's 350 h (15.00) less the 200 h before it (5.00): 10.00, of which 0 was billed, a
+/// 10.00 debit note; day 3 prices 450 h (25.00) less 350 h (15.00): the 10.00 it billed. In
+/// all the month's 450 h price 25.00 = 15.00 billed + 10.00. (Before, only day 1 was
+/// corrected: the 10.00 was never billed.)
+#[tokio::test]
+async fn late_usage_into_an_early_day_re_prices_the_later_final_days_by_note() {
+    let config = config_with_policy("note");
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    three_days(&store, &config).await;
+    rate(&store, &config, export(1, 100, "late-1")).await;
+    let notes: Vec<Decimal> = [
+        notes_net(&store, 1).await,
+        notes_net(&store, 2).await,
+        notes_net(&store, 3).await,
+    ]
+    .to_vec();
+    assert_eq!(notes, [Decimal::ZERO, Decimal::new(1000, 2), Decimal::ZERO]);
+    assert!(store.late_markers("abq").await.unwrap().is_empty());
+    // A replay, or a close catching up, issues nothing more.
+    let acc = config.known_account("abq").unwrap();
+    assert!(rater::notes::settle_late(&store, &config, acc)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// The same under policy `next_period`: day 4's final invoice bills the differences as
+/// adjustments (day 2's 10.00; day 1's marker cleared with nothing to bill) and its own 40 h,
+/// priced after the month's 450 h: 490 h at 29.00 less 25.00, 4.00. The four finals then add
+/// up to the month's price of its 490 h: 5.00 + 0 + 10.00 + 14.00 = 29.00.
+#[tokio::test]
+async fn late_usage_into_an_early_day_re_prices_the_later_final_days_as_adjustments() {
+    let config = config_with_policy("next_period");
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    let mut finals = three_days(&store, &config).await;
+    rate(&store, &config, export(1, 100, "late-1")).await;
+    rate(&store, &config, export(4, 40, "r4")).await;
+    let period = BillingPeriod::parse("2017-01-04").unwrap();
+    let inv = finalize(&store, &config, "abq", period).await.unwrap();
+    let section = inv
+        .bill
+        .sections
+        .iter()
+        .find(|s| s.name == pricing::bill::ADJUSTMENTS_SECTION)
+        .expect("an adjustments section");
+    assert!(
+        section
+            .lines
+            .iter()
+            .all(|l| l.description.ends_with("(usage of 2017-01-02)")),
+        "{section:#?}"
+    );
+    assert_eq!(section.total, Decimal::new(1000, 2));
+    finals.push(net(&inv));
+    assert_eq!(
+        finals[3],
+        Decimal::new(1400, 2),
+        "4.00 own + 10.00 adjusted"
+    );
+    assert_eq!(finals.iter().sum::<Decimal>(), Decimal::new(2900, 2));
+    assert!(store.late_markers("abq").await.unwrap().is_empty());
 }

@@ -25,6 +25,12 @@ impl Snapshot for Local {
     }
 }
 
+impl Ttl for Local {
+    async fn expire(&self, now_s: i64) -> usize {
+        self.store.expire(now_s).await
+    }
+}
+
 fn client(server: &DynamoLocal, plan: Option<&UnprocessedPlan>) -> aws_sdk_dynamodb::Client {
     let mut b = aws_sdk_dynamodb::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -62,8 +68,8 @@ impl Store for Local {
     ) -> Result<rater::store::LeaseOutcome, rater::StoreError> {
         self.store.try_lease(l, now).await
     }
-    async fn release(&self, b: &str, o: &str, c: bool) -> Result<(), rater::StoreError> {
-        self.store.release(b, o, c).await
+    async fn release(&self, b: &str, o: &str) -> Result<(), rater::StoreError> {
+        self.store.release(b, o).await
     }
     async fn put_chunks(&self, c: &[rater::model::UsageChunk]) -> Result<(), rater::StoreError> {
         self.store.put_chunks(c).await
@@ -263,6 +269,24 @@ async fn dynamodb_partial_commit_of_250_accounts_then_takeover_commits_what_was_
 async fn dynamodb_a_batch_refused_between_commits_keeps_its_key_bound_to_its_content() {
     let server = DynamoLocal::shared();
     many_accounts_refused_between_commits(&rater::store::fault::FaultyStore::new(
+        new_table(&server, None).await,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_partly_committed_key_outlives_a_crashed_retry_and_ttl() {
+    let server = DynamoLocal::shared();
+    partly_committed_key_outlives_a_crashed_retry(&rater::store::fault::FaultyStore::new(
+        new_table(&server, None).await,
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_lapsed_lease_that_committed_nothing_frees_its_key_for_another_body() {
+    let server = DynamoLocal::shared();
+    a_lapsed_lease_that_committed_nothing_frees_its_key(&rater::store::fault::FaultyStore::new(
         new_table(&server, None).await,
     ))
     .await;

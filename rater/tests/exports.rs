@@ -358,7 +358,7 @@ async fn a_large_export_is_cut_on_lines_and_its_shards_bill_it_exactly_once() {
         delivered >= 4 * shards as usize,
         "checks twice over, rates: {delivered}"
     );
-    let status = rater::shards::status(&store, &objects, &loc(key))
+    let status = rater::shards::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "rated", "{status}");
@@ -419,7 +419,7 @@ async fn the_same_bytes_uploaded_again_under_kms_are_rated_once_whole_or_in_shar
     assert_eq!(out[0].status, "sharded", "{out:?}");
     objects.put_export(key, &large);
     drain(&store, &config, &objects).await;
-    let status = rater::shards::status(&store, &objects, &loc(key))
+    let status = rater::shards::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "rejected", "{status}");
@@ -430,7 +430,7 @@ async fn the_same_bytes_uploaded_again_under_kms_are_rated_once_whole_or_in_shar
     assert_eq!(replanned[0].status, "sharded", "{replanned:?}");
     assert_eq!(replanned[0].batch_id, out[0].batch_id);
     drain(&store, &config, &objects).await;
-    let status = rater::shards::status(&store, &objects, &loc(key))
+    let status = rater::shards::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "rated", "{status}");
@@ -504,7 +504,7 @@ async fn a_shard_crashed_half_way_resumes_after_its_lease_and_counts_once() {
             .await
             .unwrap();
     }
-    let status = rater::shards::status(&store, &objects, &loc(key))
+    let status = rater::shards::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "rated", "{status}");
@@ -538,7 +538,7 @@ async fn a_bad_record_in_one_shard_refuses_the_whole_export_naming_its_line() {
     assert!(out[0].shards.unwrap() >= 4, "{out:?}");
     let before = store.snapshot().await;
     drain(&store, &config, &objects).await;
-    let status = rater::shards::status(&store, &objects, &loc(key))
+    let status = rater::shards::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "rejected", "{status}");
@@ -583,7 +583,7 @@ async fn a_bad_record_in_one_shard_refuses_the_whole_export_naming_its_line() {
         golden["total"].as_str().unwrap()
     );
     // The first upload's report is still in the bucket; the status of this upload names none.
-    let status = rater::shards::status(&store, &objects, &loc(key))
+    let status = rater::shards::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "rated", "{status}");
@@ -711,7 +711,7 @@ async fn one_record_id_with_two_contents_in_two_shards_is_refused_in_the_shard_r
                 .unwrap();
         }
     }
-    let status = rater::shards::status(&store, &objects, &loc(key))
+    let status = rater::shards::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "partly_rated", "{status}");
@@ -790,7 +790,7 @@ async fn an_export_refused_after_part_of_it_was_committed_says_what_is_billed() 
     let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
     assert_eq!(report["nothing_rated"], false, "{report}");
     assert!(report["partly_rated"].is_string(), "{report}");
-    let status = rater::exports::status(&store, &objects, &loc(key))
+    let status = rater::exports::status(&store, &objects, &loc(key), config.now_s())
         .await
         .unwrap();
     assert_eq!(status["status"], "partly_rated", "{status}");
@@ -818,4 +818,103 @@ async fn an_export_refused_after_part_of_it_was_committed_says_what_is_billed() 
         "{err}"
     );
     assert_eq!(store.snapshot().await, before, "a refused body wrote");
+}
+
+/// An export whose redelivery, after a crash between its commit transactions, is refused for
+/// another cause than the committed part (an account removed from the accounts file
+/// meanwhile): its outcome, report and status still say that the first transaction's accounts
+/// are billed (before, only `batch_partly_committed` did, and this said `nothing_rated`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_refused_for_any_cause_after_a_partial_commit_says_what_is_billed() {
+    let clock = manual_clock();
+    let config = many_accounts_config(250, &clock);
+    let (_d, inner) = store();
+    let store = FaultyStore::new(inner);
+    let objects = Memory::default();
+    let key = "exports/many-removed.jsonl";
+    let export = many_accounts_export(250, 15);
+    objects.put_export(key, &export);
+    store.crash_after_commits(1);
+    let err = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap_err();
+    assert!(err.retryable(), "{err}");
+    store.heal();
+    let status = |config: rater::RaterConfig| {
+        let (store, objects) = (&store, &objects);
+        async move {
+            rater::exports::status(store, objects, &loc(key), config.now_s())
+                .await
+                .unwrap()
+        }
+    };
+    // While the dead attempt's lease lives, it may be at work: in progress.
+    let now = status(many_accounts_config(250, &clock)).await;
+    assert_eq!(now["status"], "in_progress", "{now}");
+    clock.fetch_add(
+        rater::limits::LEASE_S + 1,
+        std::sync::atomic::Ordering::SeqCst,
+    );
+    let now = status(many_accounts_config(250, &clock)).await;
+    assert_eq!(now["status"], "partly_rated", "{now}");
+    assert!(now.get("report").is_none(), "no report yet: {now}");
+
+    let fewer = many_accounts_config(249, &clock);
+    let out = handle_s3_event(&store, &fewer, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "partly_rated", "{out:?}");
+    // The removed account's records are bad records now.
+    assert_eq!(out[0].code, Some("bad_records"), "{out:?}");
+    let report = objects.0.lock().unwrap().objects[&report_key(key)]
+        .0
+        .clone();
+    let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(report["nothing_rated"], false, "{report}");
+    assert!(report["partly_rated"].is_string(), "{report}");
+    let now = status(many_accounts_config(250, &clock)).await;
+    assert_eq!(now["status"], "partly_rated", "{now}");
+    assert_eq!(now["report"], report_key(key).as_str(), "{now}");
+    let mut billed = 0;
+    for i in 0..250 {
+        let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
+        billed += usize::from(pu.batches == 1);
+    }
+    assert_eq!(billed, FIRST_USAGE_PER_TRANSACTION);
+}
+
+/// An export whose commit fails on our side after its first transaction (DynamoDB throttling
+/// past the SDK's retries): the invocation fails so that Lambda retries it, and no report is
+/// written. Its status says `partly_rated` without naming a report (before, it named one that
+/// did not exist); the redelivery rates the rest, each account once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_failing_on_our_side_after_a_partial_commit_names_no_report() {
+    let clock = manual_clock();
+    let config = many_accounts_config(250, &clock);
+    let (_d, inner) = store();
+    let store = FaultyStore::new(inner);
+    let objects = Memory::default();
+    let key = "exports/many-throttled.jsonl";
+    let export = many_accounts_export(250, 16);
+    objects.put_export(key, &export);
+    store.fail_commit_after(1);
+    handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap_err();
+    store.heal();
+    assert!(!objects.has(&report_key(key)));
+    let status = rater::exports::status(&store, &objects, &loc(key), config.now_s())
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "partly_rated", "{status}");
+    assert!(status.get("report").is_none(), "{status}");
+    let out = handle_s3_event(&store, &config, &objects, created(key))
+        .await
+        .unwrap();
+    assert_eq!(out[0].status, "rated", "{out:?}");
+    assert_many_accounts(&store, &config, &[&export], 250).await;
+    let status = rater::exports::status(&store, &objects, &loc(key), config.now_s())
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "rated", "{status}");
 }

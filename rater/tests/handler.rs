@@ -77,6 +77,19 @@ async fn a_batch_refused_between_commits_keeps_its_key_bound_to_its_content() {
 }
 
 #[tokio::test]
+async fn a_partly_committed_key_outlives_a_crashed_retry() {
+    let (_d, s) = store();
+    partly_committed_key_outlives_a_crashed_retry(&rater::store::fault::FaultyStore::new(s)).await;
+}
+
+#[tokio::test]
+async fn a_lapsed_lease_that_committed_nothing_frees_its_key_for_another_body() {
+    let (_d, s) = store();
+    a_lapsed_lease_that_committed_nothing_frees_its_key(&rater::store::fault::FaultyStore::new(s))
+        .await;
+}
+
+#[tokio::test]
 async fn final_batch_of_250_accounts_crashing_part_way_names_what_it_finalized() {
     let (_d, s) = store();
     many_accounts_final(&rater::store::fault::FaultyStore::new(s)).await;

@@ -283,7 +283,9 @@ pub struct AdjustmentWrite {
     pub period_id: String,
     /// `None` when the late usage changed no amount: only the marker is cleared.
     pub note: Option<StoredNote>,
-    pub marker_version: u64,
+    /// The period's late-usage marker as read: cleared if still at that version, or (a later
+    /// period of a month whose earlier period took late usage, re-priced with it) absent.
+    pub marker: MarkerCheck,
 }
 
 /// Recording a payment: its account, the account period its date falls in (refused once that
@@ -320,9 +322,10 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Option<Ledger>, StoreError>> + Send;
 
     /// Claims a batch: succeeds when it has no ledger, when its lease expired by `now_s`, or
-    /// when `lease.owner` already holds it, and then only for the content the ledger names
-    /// (`Reused` otherwise: an attempt with another body under the same batch id might have
-    /// committed partitions that this one would take for its own).
+    /// when `lease.owner` already holds it; and then, when the ledger is bound to a content
+    /// ([`crate::model::Ledger::bound_to`]), only for that content (`Reused` otherwise: an
+    /// attempt with another body under the same batch id committed partitions that this one
+    /// would take for its own). A bound ledger stays bound under the new lease.
     fn try_lease(
         &self,
         lease: &Lease,
@@ -330,15 +333,14 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<LeaseOutcome, StoreError>> + Send;
 
     /// Gives up a lease still held by `owner` (after a handled failure), so that a retry need
-    /// not wait for it to expire. A crashed attempt never calls this; its lease expires.
-    /// `committed`: some of the batch's partitions are committed; the ledger then becomes
-    /// [`crate::model::Ledger::Partial`] (the batch id stays bound to this content) instead of
-    /// being deleted.
+    /// not wait for it to expire. A crashed attempt never calls this; its lease expires. A
+    /// ledger bound by a commit (some partitions committed) becomes
+    /// [`crate::model::Ledger::Partial`], still bound to its content; an unbound one is
+    /// deleted.
     fn release(
         &self,
         batch_id: &str,
         owner: &str,
-        committed: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Writes chunks with plain puts (a retry writes the same bytes again).
@@ -528,9 +530,8 @@ impl<S: Store> Store for std::sync::Arc<S> {
         &self,
         batch_id: &str,
         owner: &str,
-        committed: bool,
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        (**self).release(batch_id, owner, committed)
+        (**self).release(batch_id, owner)
     }
     fn put_chunks(
         &self,

@@ -79,6 +79,12 @@ type Item = HashMap<String, AttributeValue>;
 
 const IN_PROGRESS: &str = "IN_PROGRESS";
 const PARTIAL: &str = "PARTIAL";
+/// The table's TTL attribute (the template's `TimeToLiveSpecification`): an unbound lease's
+/// expiry, so that a crashed attempt that committed nothing leaves no ledger behind for good.
+const TTL_ATTRIBUTE: &str = "expires_at";
+/// A lease's expiry, kept apart from the TTL attribute so that a bound ledger (some partitions
+/// committed) holds a lease and yet is never deleted by TTL.
+const LEASE_UNTIL: &str = "lease_until";
 const DONE: &str = "DONE";
 /// The balance item's copy of its last final invoice's period, as a plain string: a payment's
 /// condition compares it with the payment's period (the JSON `last` cannot be compared).
@@ -208,6 +214,20 @@ where
 
 fn is_condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
     matches!(e, SdkError::ServiceError(se) if se.err().code() == Some("ConditionalCheckFailedException"))
+}
+
+/// A conditional write's result: `true` when it was written, `false` when its condition
+/// failed (an answer, not an error), the error otherwise.
+fn written<T, E, R>(res: Result<T, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if is_condition_failed(&e) => Ok(false),
+        Err(e) => Err(sdk_error(e)),
+    }
 }
 
 /// The cancellation reason codes of a cancelled transaction, one per item (`"None"` for items
@@ -416,12 +436,17 @@ impl DynamoStore {
 
     fn ledger_from(item: &Item, pk: &str) -> Result<Ledger, StoreError> {
         match get_s(item, "status") {
+            // Bound (see `ledger_write`): the TTL attribute removed, the lease in `lease_until`.
+            // A lease taken before `lease_until` existed has only the TTL attribute.
             Some(IN_PROGRESS) => Ok(Ledger::InProgress {
                 owner: get_s(item, "owner").unwrap_or_default().to_string(),
-                expires_at: get_n(item, "expires_at").unwrap_or(0),
+                expires_at: get_n(item, LEASE_UNTIL)
+                    .or_else(|| get_n(item, TTL_ATTRIBUTE))
+                    .unwrap_or(0),
                 content_sha256: get_s(item, "content_sha256")
                     .unwrap_or_default()
                     .to_string(),
+                bound: !item.contains_key(TTL_ATTRIBUTE),
             }),
             Some(PARTIAL) => Ok(Ledger::Partial {
                 content_sha256: get_s(item, "content_sha256")
@@ -607,11 +632,7 @@ impl DynamoStore {
 
     /// An adjustment's writes in its finalize transaction: the marker cleared, the note put.
     fn adjustment_items(&self, account: &str, a: &AdjustmentWrite) -> Vec<TransactWriteItem> {
-        let mut items = vec![self.marker_clear(
-            account,
-            &a.period_id,
-            MarkerCheck::Version(a.marker_version),
-        )];
+        let mut items = vec![self.marker_clear(account, &a.period_id, a.marker)];
         if let Some(note) = &a.note {
             items.extend(self.note_put(account, &a.period_id, note));
         }
@@ -619,7 +640,8 @@ impl DynamoStore {
     }
 
     /// The ledger's part of a commit transaction: `DONE` with the summary on the batch's last
-    /// transaction, a check that the lease is still ours on the others.
+    /// transaction; on the others, the TTL attribute removed (bound) on condition that the
+    /// lease is still ours.
     fn ledger_write(&self, commit: &Commit) -> TransactWriteItem {
         let lpk = ledger_pk(&commit.batch_id);
         match &commit.done {
@@ -645,14 +667,19 @@ impl DynamoStore {
                     ))
                     .build()
             }
+            // Binds the batch id to its content with the partitions committed: without the TTL
+            // attribute, the ledger outlives a crash of this attempt, so that another body under
+            // the same id is refused rather than merged with what is committed.
             None => TransactWriteItem::builder()
-                .condition_check(built(
-                    ConditionCheck::builder()
+                .update(built(
+                    Update::builder()
                         .table_name(&self.table)
                         .set_key(Some(key(&lpk, LEDGER_SK)))
+                        .update_expression("REMOVE #ttl")
                         .condition_expression("#st = :inprog AND #ow = :owner")
                         .expression_attribute_names("#st", "status")
                         .expression_attribute_names("#ow", "owner")
+                        .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
                         .expression_attribute_values(":inprog", s(IN_PROGRESS))
                         .expression_attribute_values(":owner", s(&commit.owner))
                         .build(),
@@ -980,97 +1007,128 @@ impl Store for DynamoStore {
         let mut item = key(&pk, LEDGER_SK);
         item.insert("status".into(), s(IN_PROGRESS));
         item.insert("owner".into(), s(&lease.owner));
-        item.insert("expires_at".into(), n(lease.expires_at));
+        item.insert(TTL_ATTRIBUTE.into(), n(lease.expires_at));
+        item.insert(LEASE_UNTIL.into(), n(lease.expires_at));
         item.insert("content_sha256".into(), s(&lease.content_sha256));
-        // Free when absent, when its lease lapsed, or when it is already ours; and then only
-        // for the content the ledger names (a released partial commit's too).
+        // An unbound ledger (with the TTL attribute: nothing committed) is replaced when it is
+        // absent, when its lease lapsed (whatever its content, as TTL would delete it), or when
+        // it is already ours.
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(
-                "attribute_not_exists(pk) OR (#st = :inprog AND (expires_at <= :now OR #ow = :owner) AND content_sha256 = :sha) OR (#st = :partial AND content_sha256 = :sha)",
+                "attribute_not_exists(pk) OR (#st = :inprog AND attribute_exists(#ttl) AND (#ttl <= :now OR (#ow = :owner AND content_sha256 = :sha)))",
             )
             .expression_attribute_names("#st", "status")
             .expression_attribute_names("#ow", "owner")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
             .expression_attribute_values(":inprog", s(IN_PROGRESS))
-            .expression_attribute_values(":partial", s(PARTIAL))
             .expression_attribute_values(":now", n(now_s))
             .expression_attribute_values(":owner", s(&lease.owner))
             .expression_attribute_values(":sha", s(&lease.content_sha256))
             .send()
             .await;
-        match put {
-            Ok(_) => Ok(LeaseOutcome::Acquired),
-            Err(e) if is_condition_failed(&e) => match self.ledger(&lease.batch_id).await? {
-                Some(Ledger::Done(summary)) => Ok(LeaseOutcome::Done(Box::new(summary))),
-                Some(
-                    Ledger::InProgress { content_sha256, .. } | Ledger::Partial { content_sha256 },
-                ) if content_sha256 != lease.content_sha256 => {
-                    Ok(LeaseOutcome::Reused { content_sha256 })
-                }
-                Some(Ledger::InProgress { expires_at, .. }) => {
-                    Ok(LeaseOutcome::Held { expires_at })
-                }
-                // Released as partial between the two calls: free again for this content.
-                Some(Ledger::Partial { .. }) => Ok(LeaseOutcome::Held { expires_at: now_s }),
-                // Deleted (released or expired by TTL) between the two calls: free again, but
-                // let the caller try once more rather than recurse here.
-                None => Ok(LeaseOutcome::Held { expires_at: now_s }),
-            },
-            Err(e) => Err(sdk_error(e)),
+        if written(put)? {
+            return Ok(LeaseOutcome::Acquired);
         }
+        let ledger = match self.ledger(&lease.batch_id).await? {
+            Some(Ledger::Done(summary)) => return Ok(LeaseOutcome::Done(Box::new(summary))),
+            // Deleted (released or expired by TTL) between the two calls: free again, but let
+            // the caller try once more rather than recurse here.
+            None => return Ok(LeaseOutcome::Held { expires_at: now_s }),
+            Some(l) => l,
+        };
+        if let Some(sha) = ledger.bound_to(now_s) {
+            if sha != lease.content_sha256 {
+                return Ok(LeaseOutcome::Reused {
+                    content_sha256: sha.to_string(),
+                });
+            }
+        }
+        match &ledger {
+            Ledger::InProgress {
+                owner, expires_at, ..
+            } if *owner != lease.owner && *expires_at > now_s => {
+                return Ok(LeaseOutcome::Held {
+                    expires_at: *expires_at,
+                })
+            }
+            // Unbound and free by now (lapsed between the two calls): the put again.
+            Ledger::InProgress { bound: false, .. } => {
+                return Ok(LeaseOutcome::Held { expires_at: now_s })
+            }
+            _ => {}
+        }
+        // Bound to this content (partly committed, released or lapsed): the lease is taken
+        // without the TTL attribute, which the ledger must never get back.
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&pk, LEDGER_SK)))
+            .update_expression("SET #st = :inprog, #ow = :owner, #lu = :until")
+            .condition_expression(
+                "attribute_not_exists(#ttl) AND content_sha256 = :sha AND (#st = :partial OR (#st = :inprog AND (#lu <= :now OR #ow = :owner)))",
+            )
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_names("#lu", LEASE_UNTIL)
+            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+            .expression_attribute_values(":partial", s(PARTIAL))
+            .expression_attribute_values(":now", n(now_s))
+            .expression_attribute_values(":owner", s(&lease.owner))
+            .expression_attribute_values(":until", n(lease.expires_at))
+            .expression_attribute_values(":sha", s(&lease.content_sha256))
+            .send()
+            .await;
+        Ok(match written(update)? {
+            true => LeaseOutcome::Acquired,
+            // Taken or done meanwhile: the caller asks again.
+            false => LeaseOutcome::Held { expires_at: now_s },
+        })
     }
 
-    async fn release(
-        &self,
-        batch_id: &str,
-        owner: &str,
-        committed: bool,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
         let key = key(&ledger_pk(batch_id), LEDGER_SK);
-        if committed {
-            // Kept, bound to its content, with no lease expiry (the table's TTL attribute), so
-            // that TTL never removes it.
-            let res = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .update_expression("SET #st = :partial REMOVE #ow, expires_at")
-                .condition_expression("#st = :inprog AND #ow = :owner")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_names("#ow", "owner")
-                .expression_attribute_values(":inprog", s(IN_PROGRESS))
-                .expression_attribute_values(":partial", s(PARTIAL))
-                .expression_attribute_values(":owner", s(owner))
-                .send()
-                .await;
-            match res {
-                Ok(_) => Ok(()),
-                Err(e) if is_condition_failed(&e) => Ok(()),
-                Err(e) => Err(sdk_error(e)),
-            }
-        } else {
-            let res = self
-                .client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(key))
-                .condition_expression("#st = :inprog AND #ow = :owner")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_names("#ow", "owner")
-                .expression_attribute_values(":inprog", s(IN_PROGRESS))
-                .expression_attribute_values(":owner", s(owner))
-                .send()
-                .await;
-            match res {
-                Ok(_) => Ok(()),
-                Err(e) if is_condition_failed(&e) => Ok(()),
-                Err(e) => Err(sdk_error(e)),
-            }
+        // Unbound (nothing committed): deleted, so that a retry need not wait.
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .condition_expression("#st = :inprog AND #ow = :owner AND attribute_exists(#ttl)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        if written(deleted)? {
+            return Ok(());
         }
+        // Bound: kept as `PARTIAL`, with no lease (and no TTL attribute, as since its bind).
+        // A condition failing here too means the lease is not ours any more: nothing to do.
+        let kept = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("SET #st = :partial REMOVE #ow, #lu")
+            .condition_expression("#st = :inprog AND #ow = :owner AND attribute_not_exists(#ttl)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_names("#lu", LEASE_UNTIL)
+            .expression_attribute_values(":inprog", s(IN_PROGRESS))
+            .expression_attribute_values(":partial", s(PARTIAL))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        written(kept).map(drop)
     }
 
     async fn put_chunks(&self, chunks: &[UsageChunk]) -> Result<(), StoreError> {
@@ -1516,11 +1574,7 @@ impl Store for DynamoStore {
             .expression_attribute_values(":v", n(version))
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error(e)),
-        }
+        written(res)
     }
 
     async fn note_counter(&self, issuer: &str) -> Result<u64, StoreError> {
@@ -1950,10 +2004,6 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":v", n(v)),
             None => put.condition_expression("attribute_not_exists(pk)"),
         };
-        match put.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(sdk_error(e)),
-        }
+        written(put.send().await)
     }
 }

@@ -184,19 +184,30 @@ impl Store for EmbeddedStore {
     async fn try_lease(&self, lease: &Lease, now_s: i64) -> Result<LeaseOutcome, StoreError> {
         let pk = ledger_pk(&lease.batch_id);
         self.write(|t| {
-            match get_json::<Ledger>(t, &pk, LEDGER_SK)? {
-                Some(Ledger::Done(summary)) => return Ok(LeaseOutcome::Done(Box::new(summary))),
-                Some(
-                    Ledger::InProgress { content_sha256, .. } | Ledger::Partial { content_sha256 },
-                ) if content_sha256 != lease.content_sha256 => {
-                    return Ok(LeaseOutcome::Reused { content_sha256 })
+            let found = get_json::<Ledger>(t, &pk, LEDGER_SK)?;
+            match &found {
+                Some(Ledger::Done(summary)) => {
+                    return Ok(LeaseOutcome::Done(Box::new(summary.clone())))
                 }
-                Some(Ledger::InProgress {
-                    owner, expires_at, ..
-                }) if owner != lease.owner && expires_at > now_s => {
-                    return Ok(LeaseOutcome::Held { expires_at })
+                Some(l) => match l.bound_to(now_s) {
+                    Some(sha) if sha != lease.content_sha256 => {
+                        return Ok(LeaseOutcome::Reused {
+                            content_sha256: sha.to_string(),
+                        })
+                    }
+                    _ => {}
+                },
+                None => {}
+            }
+            if let Some(Ledger::InProgress {
+                owner, expires_at, ..
+            }) = &found
+            {
+                if *owner != lease.owner && *expires_at > now_s {
+                    return Ok(LeaseOutcome::Held {
+                        expires_at: *expires_at,
+                    });
                 }
-                _ => {}
             }
             put_json(
                 t,
@@ -206,27 +217,24 @@ impl Store for EmbeddedStore {
                     owner: lease.owner.clone(),
                     expires_at: lease.expires_at,
                     content_sha256: lease.content_sha256.clone(),
+                    bound: found.as_ref().is_some_and(Ledger::partly_committed),
                 },
             )?;
             Ok(LeaseOutcome::Acquired)
         })
     }
 
-    async fn release(
-        &self,
-        batch_id: &str,
-        owner: &str,
-        committed: bool,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
         let pk = ledger_pk(batch_id);
         self.write(|t| {
             if let Some(Ledger::InProgress {
                 owner: o,
                 content_sha256,
+                bound,
                 ..
             }) = get_json::<Ledger>(t, &pk, LEDGER_SK)?
             {
-                if o == owner && committed {
+                if o == owner && bound {
                     put_json(t, &pk, LEDGER_SK, &Ledger::Partial { content_sha256 })?;
                 } else if o == owner {
                     t.remove((pk.as_str(), LEDGER_SK)).map_err(io)?;
@@ -269,14 +277,19 @@ impl Store for EmbeddedStore {
         commit.check_size()?;
         let lpk = ledger_pk(&commit.batch_id);
         self.write(|t| {
-            match get_json::<Ledger>(t, &lpk, LEDGER_SK)? {
-                Some(Ledger::InProgress { owner, .. }) if owner == commit.owner => {}
+            let ledger = match get_json::<Ledger>(t, &lpk, LEDGER_SK)? {
+                Some(Ledger::InProgress {
+                    owner,
+                    expires_at,
+                    content_sha256,
+                    bound,
+                }) if owner == commit.owner => (owner, expires_at, content_sha256, bound),
                 _ => {
                     return Err(StoreError::LeaseLost {
                         batch_id: commit.batch_id.clone(),
                     })
                 }
-            }
+            };
             let mut resold = std::collections::BTreeSet::new();
             for part in &commit.accounts {
                 let account = &part.account;
@@ -354,8 +367,19 @@ impl Store for EmbeddedStore {
                 c.version += 1;
                 put_json(t, &pk, COMMITTED_SK, &c)?;
             }
-            if let Some(summary) = &commit.done {
-                put_json(t, &lpk, LEDGER_SK, &Ledger::Done(summary.clone()))?;
+            let (owner, expires_at, content_sha256, bound) = ledger;
+            let ledger = match &commit.done {
+                Some(summary) => Ledger::Done(summary.clone()),
+                // Bound with the first partitions it commits (as in DynamoDB).
+                None => Ledger::InProgress {
+                    owner,
+                    expires_at,
+                    content_sha256,
+                    bound: true,
+                },
+            };
+            if commit.done.is_some() || !bound {
+                put_json(t, &lpk, LEDGER_SK, &ledger)?;
             }
             Ok(())
         })
@@ -505,10 +529,11 @@ impl Store for EmbeddedStore {
             c.closed = Some(f.number.clone());
             for a in &f.adjustments {
                 let (apk, sk) = (account_pk(&f.account), late_sk(&a.period_id));
-                match get_json::<LateMarker>(t, &apk, &sk)? {
-                    Some(m) if m.version == a.marker_version => {
+                match (a.marker, get_json::<LateMarker>(t, &apk, &sk)?) {
+                    (MarkerCheck::Version(v), Some(m)) if m.version == v => {
                         t.remove((apk.as_str(), sk.as_str())).map_err(io)?;
                     }
+                    (MarkerCheck::Absent, None) => {}
                     _ => return Err(conflict()),
                 }
                 if let Some(n) = &a.note {

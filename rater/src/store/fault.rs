@@ -128,14 +128,9 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.try_lease(lease, now_s).await
     }
 
-    async fn release(
-        &self,
-        batch_id: &str,
-        owner: &str,
-        committed: bool,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
         self.one("releasing the lease")?;
-        self.inner.release(batch_id, owner, committed).await
+        self.inner.release(batch_id, owner).await
     }
 
     async fn put_chunks(&self, chunks: &[UsageChunk]) -> Result<(), StoreError> {

@@ -63,6 +63,56 @@ impl Snapshot for rater::DynamoStore {
     }
 }
 
+/// The table's TTL process, which DynamoDB Local does not run: deletes the items whose TTL
+/// attribute (`expires_at`, infra/table.json) is at or before `now_s`, as DynamoDB may at any
+/// time after it. The embedded store has no TTL.
+pub trait Ttl {
+    fn expire(&self, now_s: i64) -> impl std::future::Future<Output = usize> + Send;
+}
+
+impl Ttl for rater::EmbeddedStore {
+    async fn expire(&self, _now_s: i64) -> usize {
+        0
+    }
+}
+
+impl Ttl for rater::DynamoStore {
+    async fn expire(&self, now_s: i64) -> usize {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let page = self
+            .client()
+            .scan()
+            .table_name(self.table())
+            .consistent_read(true)
+            .filter_expression("expires_at <= :now")
+            .expression_attribute_values(":now", AttributeValue::N(now_s.to_string()))
+            .send()
+            .await
+            .expect("scan");
+        assert!(
+            page.last_evaluated_key().is_none(),
+            "one page is enough here"
+        );
+        for item in page.items() {
+            self.client()
+                .delete_item()
+                .table_name(self.table())
+                .key("pk", item["pk"].clone())
+                .key("sk", item["sk"].clone())
+                .send()
+                .await
+                .expect("delete");
+        }
+        page.items().len()
+    }
+}
+
+impl<S: Ttl + Sync + Store> Ttl for FaultyStore<S> {
+    fn expire(&self, now_s: i64) -> impl std::future::Future<Output = usize> + Send {
+        self.inner().expire(now_s)
+    }
+}
+
 impl<S: Snapshot + Sync> Snapshot for Arc<S> {
     fn snapshot(&self) -> impl std::future::Future<Output = Vec<String>> + Send {
         (**self).snapshot()
@@ -1133,6 +1183,104 @@ pub async fn many_accounts_refused_between_commits<S: Store + Snapshot>(store: &
     assert_many_accounts(store, &config, &[&export], n).await;
 }
 
+/// A batch refused between two commit transactions (its ledger kept `PARTIAL`), whose retry
+/// with the same body crashed before committing more: the ledger stays bound to its content and
+/// without the TTL attribute. So once the retry's lease lapsed and TTL ran, another body under
+/// the key is still refused, nothing written (before, the retry's lease put the TTL attribute
+/// back, TTL deleted the ledger, and the other body took the committed partitions for its
+/// own). The same body then commits exactly the rest.
+pub async fn partly_committed_key_outlives_a_crashed_retry<S: Store + Snapshot + Ttl>(
+    store: &FaultyStore<S>,
+) {
+    let n = 250;
+    let clock = manual_clock();
+    let config = many_accounts_config(n, &clock);
+    let export = many_accounts_export(n, 11);
+    let key = Some("many-retry-crash");
+    store.fail_commit_after(1);
+    rate_batch(store, &config, request(&export, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    store.heal();
+    // The retry dies at its first commit: no release, its lease left to lapse.
+    store.crash_after_commits(0);
+    let err = rate_batch(store, &config, request(&export, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    assert!(err.retryable(), "{err}");
+    store.heal();
+    let ledger = store.ledger("many-retry-crash").await.unwrap();
+    assert!(
+        matches!(
+            ledger,
+            Some(rater::model::Ledger::InProgress { bound: true, .. })
+        ),
+        "{ledger:?}"
+    );
+    clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
+    assert_eq!(store.expire(config.now_s()).await, 0, "TTL took the ledger");
+
+    let before = store.snapshot().await;
+    let other = many_accounts_export(n, 12);
+    let err = rate_batch(store, &config, request(&other, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RaterError::IdempotencyKeyReused { .. }),
+        "{err}"
+    );
+    assert_eq!(store.snapshot().await, before, "a refused body wrote");
+    let resp = rate_batch(store, &config, request(&export, key, Mode::Interim))
+        .await
+        .unwrap();
+    assert!(!resp.replayed);
+    assert_many_accounts(store, &config, &[&export], n).await;
+}
+
+/// An attempt that died before its first commit leaves an unbound lease: while it lives,
+/// another body under the key is refused (it may still commit); once it lapsed, the key is free
+/// for any body, before TTL deletes the ledger as after (the embedded store used to refuse the
+/// other body for good, DynamoDB only until TTL ran), and the other body is rated whole.
+pub async fn a_lapsed_lease_that_committed_nothing_frees_its_key<S: Store + Snapshot + Ttl>(
+    store: &FaultyStore<S>,
+) {
+    let n = 3;
+    let clock = manual_clock();
+    let config = many_accounts_config(n, &clock);
+    let first = many_accounts_export(n, 13);
+    let other = many_accounts_export(n, 14);
+    let key = Some("lapsed");
+    store.crash_after_commits(0);
+    let err = rate_batch(store, &config, request(&first, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    assert!(err.retryable(), "{err}");
+    store.heal();
+    let ledger = store.ledger("lapsed").await.unwrap();
+    assert!(
+        matches!(
+            ledger,
+            Some(rater::model::Ledger::InProgress { bound: false, .. })
+        ),
+        "{ledger:?}"
+    );
+    let err = rate_batch(store, &config, request(&other, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RaterError::IdempotencyKeyReused { .. }),
+        "while the lease lives: {err}"
+    );
+    clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
+    let resp = rate_batch(store, &config, request(&other, key, Mode::Interim))
+        .await
+        .unwrap();
+    assert!(!resp.replayed);
+    assert_many_accounts(store, &config, &[&other], n).await;
+    // The lapsed ledger was replaced, not left for TTL: nothing of the batch expires.
+    assert_eq!(store.expire(config.now_s() + LEASE_S).await, 0);
+}
+
 /// A `final` batch over 250 accounts finalizes each once with gapless numbers; a crash
 /// part-way through the finalizes answers which accounts were finalized, and the retry
 /// finalizes exactly the rest. A `final` batch over more accounts than a summary lists is
@@ -1626,8 +1774,8 @@ impl<S: Store> Store for Sabotaged<S> {
     ) -> Result<rater::store::LeaseOutcome, rater::StoreError> {
         self.inner.try_lease(l, now).await
     }
-    async fn release(&self, b: &str, o: &str, c: bool) -> Result<(), rater::StoreError> {
-        self.inner.release(b, o, c).await
+    async fn release(&self, b: &str, o: &str) -> Result<(), rater::StoreError> {
+        self.inner.release(b, o).await
     }
     async fn put_chunks(&self, c: &[rater::model::UsageChunk]) -> Result<(), rater::StoreError> {
         self.inner.put_chunks(c).await

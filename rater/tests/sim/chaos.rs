@@ -115,14 +115,9 @@ impl<S: Store> Store for Chaos<S> {
         self.after("try_lease", r)
     }
 
-    async fn release(
-        &self,
-        batch_id: &str,
-        owner: &str,
-        committed: bool,
-    ) -> Result<(), StoreError> {
+    async fn release(&self, batch_id: &str, owner: &str) -> Result<(), StoreError> {
         self.before("release", true).await?;
-        let r = self.inner.release(batch_id, owner, committed).await;
+        let r = self.inner.release(batch_id, owner).await;
         self.after("release", r)
     }
 

@@ -734,9 +734,10 @@ impl<B: Backend> Sim<B> {
             let mut answer = None;
             for _ in 0..CLIENT_ATTEMPTS_MAX {
                 let (store, objects, loc) = (store.clone(), objects.clone(), loc.clone());
+                let now_s = self.config.now_s();
                 match self
                     .shard_rt
-                    .run(async move { rater::shards::status(&*store, &objects, &loc).await })
+                    .run(async move { rater::shards::status(&*store, &objects, &loc, now_s).await })
                     .await
                 {
                     Ok(v) => {
