@@ -1,4 +1,4 @@
-//! An account billed by the day (Abiquo's DAY account period) through the real rater and store: its daily final invoices and a late-usage note add up to the month's price, the monthly allowance and minimum granted once.
+//! An account billed by the day (Abiquo's DAY account period) through the real rater, on the embedded store and DynamoDB Local: its daily final invoices, late-usage notes and adjustments add up to the month's price, the monthly allowance and minimum granted once.
 
 use pricing::{BillingPeriod, Invoice};
 use rater::{finalize, rate_batch, BatchRequest, EmbeddedStore, RaterConfig, Store};
@@ -35,7 +35,7 @@ fn export(day: u32, hours: u32, id: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-async fn rate(store: &EmbeddedStore, config: &RaterConfig, export: Vec<u8>) {
+async fn rate<S: Store>(store: &S, config: &RaterConfig, export: Vec<u8>) {
     let req = BatchRequest {
         batch_id: None,
         format: None,
@@ -117,7 +117,7 @@ fn config_with_policy(policy: &str) -> RaterConfig {
 /// an hour over 200 h a month, 5.00 minimum a month): day 1 prices the month's 100 h at the
 /// minimum, 5.00; day 2 the month's 250 h at 5.00 (50 h over), less the 5.00 billed: 0; day 3
 /// the month's 350 h at 15.00, less 5.00: 10.00.
-async fn three_days(store: &EmbeddedStore, config: &RaterConfig) -> Vec<Decimal> {
+async fn three_days<S: Store>(store: &S, config: &RaterConfig) -> Vec<Decimal> {
     let mut finals = Vec::new();
     for (day, hours) in [(1, 100), (2, 150), (3, 100)] {
         rate(store, config, export(day, hours, &format!("r{day}"))).await;
@@ -132,7 +132,7 @@ async fn three_days(store: &EmbeddedStore, config: &RaterConfig) -> Vec<Decimal>
 }
 
 /// The notes stored against `day`'s final invoice, net.
-async fn notes_net(store: &EmbeddedStore, day: u32) -> Decimal {
+async fn notes_net<S: Store>(store: &S, day: u32) -> Decimal {
     store
         .corrections("abq", &format!("2017-01-{day:02}"))
         .await
@@ -149,24 +149,22 @@ async fn notes_net(store: &EmbeddedStore, day: u32) -> Decimal {
 /// 10.00 debit note; day 3 prices 450 h (25.00) less 350 h (15.00): the 10.00 it billed. In
 /// all the month's 450 h price 25.00 = 15.00 billed + 10.00. (Before, only day 1 was
 /// corrected: the 10.00 was never billed.)
-#[tokio::test]
-async fn late_usage_into_an_early_day_re_prices_the_later_final_days_by_note() {
+async fn re_priced_by_note<S: Store>(store: &S) {
     let config = config_with_policy("note");
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
-    three_days(&store, &config).await;
-    rate(&store, &config, export(1, 100, "late-1")).await;
+
+    three_days(store, &config).await;
+    rate(store, &config, export(1, 100, "late-1")).await;
     let notes: Vec<Decimal> = [
-        notes_net(&store, 1).await,
-        notes_net(&store, 2).await,
-        notes_net(&store, 3).await,
+        notes_net(store, 1).await,
+        notes_net(store, 2).await,
+        notes_net(store, 3).await,
     ]
     .to_vec();
     assert_eq!(notes, [Decimal::ZERO, Decimal::new(1000, 2), Decimal::ZERO]);
     assert!(store.late_markers("abq").await.unwrap().is_empty());
     // A replay, or a close catching up, issues nothing more.
     let acc = config.known_account("abq").unwrap();
-    assert!(rater::notes::settle_late(&store, &config, acc)
+    assert!(rater::notes::settle_late(store, &config, acc)
         .await
         .unwrap()
         .is_empty());
@@ -176,16 +174,14 @@ async fn late_usage_into_an_early_day_re_prices_the_later_final_days_by_note() {
 /// adjustments (day 2's 10.00; day 1's marker cleared with nothing to bill) and its own 40 h,
 /// priced after the month's 450 h: 490 h at 29.00 less 25.00, 4.00. The four finals then add
 /// up to the month's price of its 490 h: 5.00 + 0 + 10.00 + 14.00 = 29.00.
-#[tokio::test]
-async fn late_usage_into_an_early_day_re_prices_the_later_final_days_as_adjustments() {
+async fn re_priced_as_adjustments<S: Store>(store: &S) {
     let config = config_with_policy("next_period");
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
-    let mut finals = three_days(&store, &config).await;
-    rate(&store, &config, export(1, 100, "late-1")).await;
-    rate(&store, &config, export(4, 40, "r4")).await;
+
+    let mut finals = three_days(store, &config).await;
+    rate(store, &config, export(1, 100, "late-1")).await;
+    rate(store, &config, export(4, 40, "r4")).await;
     let period = BillingPeriod::parse("2017-01-04").unwrap();
-    let inv = finalize(&store, &config, "abq", period).await.unwrap();
+    let inv = finalize(store, &config, "abq", period).await.unwrap();
     let section = inv
         .bill
         .sections
@@ -208,4 +204,50 @@ async fn late_usage_into_an_early_day_re_prices_the_later_final_days_as_adjustme
     );
     assert_eq!(finals.iter().sum::<Decimal>(), Decimal::new(2900, 2));
     assert!(store.late_markers("abq").await.unwrap().is_empty());
+}
+
+fn embedded() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    (dir, store)
+}
+
+/// A new table of the shared DynamoDB Local (the `Arc` keeps the server up).
+async fn dynamodb() -> (std::sync::Arc<e2e::DynamoLocal>, rater::DynamoStore) {
+    use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+    let server = e2e::DynamoLocal::shared();
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(server.endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "tests"))
+        .build();
+    let table = format!("ratecard-test-{:016x}", fastrand::u64(..));
+    let store = rater::DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(conf), table);
+    store.create_table().await.expect("create table");
+    (server, store)
+}
+
+#[tokio::test]
+async fn late_usage_into_an_early_day_re_prices_the_later_final_days_by_note() {
+    let (_d, store) = embedded();
+    re_priced_by_note(&store).await;
+}
+
+#[tokio::test]
+async fn late_usage_into_an_early_day_re_prices_the_later_final_days_as_adjustments() {
+    let (_d, store) = embedded();
+    re_priced_as_adjustments(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_late_usage_into_an_early_day_re_prices_the_later_final_days_by_note() {
+    let (_server, store) = dynamodb().await;
+    re_priced_by_note(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_late_usage_into_an_early_day_re_prices_the_later_final_days_as_adjustments() {
+    let (_server, store) = dynamodb().await;
+    re_priced_as_adjustments(&store).await;
 }
