@@ -165,12 +165,22 @@ async fn late_outcomes<S: Store>(
             .await?
             .and_then(|i| i.number)
             .unwrap_or_default();
+        let mut later_notes = Vec::new();
+        if policy == pricing::LateUsagePolicy::Note {
+            let period = BillingPeriod::parse(&p.period).map_err(|e| RaterError::Internal {
+                message: format!("a late partition's period does not parse: {e}"),
+            })?;
+            for q in crate::notes::later_in_month(store, &p.account, period).await? {
+                later_notes.extend(notes_of(store, &p.account, &q.id()).await?);
+            }
+        }
         out.push(LatePartition {
             account: p.account.clone(),
             period: p.period.clone(),
             invoice,
             policy,
             notes: notes_of(store, &p.account, &p.period).await?,
+            later_notes,
         });
     }
     Ok(out)

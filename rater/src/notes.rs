@@ -252,7 +252,7 @@ pub async fn settle_late<S: Store>(
 /// day 1 bills day 2 50 more, not day 1). Up to the account's last final invoice: the periods
 /// after it are open and price with the usage as it stands when they close. Some may have no
 /// final invoice (nothing to bill then): the caller skips those.
-async fn later_in_month<S: Store>(
+pub(crate) async fn later_in_month<S: Store>(
     store: &S,
     account: &str,
     late: BillingPeriod,
@@ -572,6 +572,11 @@ pub struct LatePartition {
     /// again). Policy `next_period`: none; the account's next invoice bills the difference.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
+    /// A period shorter than a month, policy `note`: the numbered notes of the month's later
+    /// final periods, which the late usage re-priced (their share of the monthly allowances
+    /// and minimums moved), in period order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub later_notes: Vec<Note>,
 }
 
 /// The numbered notes of a final invoice.

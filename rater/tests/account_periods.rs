@@ -153,7 +153,25 @@ async fn re_priced_by_note<S: Store>(store: &S) {
     let config = config_with_policy("note");
 
     three_days(store, &config).await;
-    rate(store, &config, export(1, 100, "late-1")).await;
+    let resp = rate_batch(
+        store,
+        &config,
+        BatchRequest {
+            export: export(1, 100, "late-1"),
+            ..BatchRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    // The answer names the note of the later day it issued.
+    let late = &resp.late[0];
+    assert_eq!(late.period, "2017-01-01");
+    let later: Vec<(&str, Decimal)> = late
+        .later_notes
+        .iter()
+        .map(|n| (n.period_id.as_str(), n.net))
+        .collect();
+    assert_eq!(later, [("2017-01-02", Decimal::new(1000, 2))]);
     let notes: Vec<Decimal> = [
         notes_net(store, 1).await,
         notes_net(store, 2).await,
