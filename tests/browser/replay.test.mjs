@@ -201,3 +201,25 @@ test('a usage export dropped on an estimate is shown against it, line by line, u
     await p.close();
   }
 });
+
+test('a link in a currency the storefront cannot quote shows the estimate in its own, and says so', async () => {
+  // Acme quotes in EUR only; a link in USD (made on the provider's storefront, or before the
+  // resellers' catalogs dropped the provider's rates) used to show "no exchange rate" and no
+  // estimate.
+  const p = await openPage(env);
+  try {
+    const store = new Storefront(p.page);
+    await store.open(env.hostUrl(ACME_LOCAL_HOST));
+    const total = await store.total();
+    const [, payload] = (await store.share()).split('#app=v1.');
+    const config = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    config.currency = 'USD';
+    await openLink(p.page, `#app=v1.${Buffer.from(JSON.stringify(config)).toString('base64url')}`);
+    const notice = p.page.getByTestId('notice').filter({ hasText: 'quotes in EUR only' });
+    await notice.waitFor();
+    assert.match(await notice.textContent(), /This link was made in USD/);
+    assert.equal(await store.total(), total, 'the same estimate, in EUR');
+  } finally {
+    await p.close();
+  }
+});

@@ -205,8 +205,8 @@ fn App() -> impl IntoView {
 /// The configuration to start from: the shared link's, or the catalog's starter app.
 fn initial_config(catalog: &Catalog) -> (AppConfig, Option<String>) {
     match share::from_fragment(&browser::hash()) {
-        Some(Ok(c)) => {
-            let notice = share::catalog_notice(&c, &catalog.id, &catalog.version);
+        Some(Ok(mut c)) => {
+            let notice = share::restore(&mut c, catalog);
             (c, notice)
         }
         Some(Err(e)) => (
@@ -308,10 +308,8 @@ fn ShopFrame(loaded: Arc<Loaded>) -> impl IntoView {
     let on_hash = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
         if let Some(result) = share::from_fragment(&browser::hash()) {
             match result {
-                Ok(c) => {
-                    hash_shop
-                        .notice
-                        .set(share::catalog_notice(&c, &cat.id, &cat.version));
+                Ok(mut c) => {
+                    hash_shop.notice.set(share::restore(&mut c, &cat));
                     hash_shop.config.set(c);
                     load_replay(hash_shop.clone(), sid.clone());
                 }

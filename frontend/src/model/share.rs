@@ -145,6 +145,31 @@ fn check_limits(c: &AppConfig) -> Result<(), ShareError> {
     Ok(())
 }
 
+/// A restored link made for this storefront's `catalog`: its currency dropped when the catalog
+/// cannot quote in it (a reseller's storefront quotes in its own currency only, and a link may
+/// come from another storefront or from before), so that the estimate shows in the catalog's
+/// currency instead of an error; and what to tell the customer ([`catalog_notice`], and the
+/// currency dropped).
+pub fn restore(config: &mut AppConfig, catalog: &pricing::Catalog) -> Option<String> {
+    let mut notice = catalog_notice(config, &catalog.id, &catalog.version);
+    if let Some(code) = config.currency.take() {
+        if super::config::currency_choices(catalog).contains(&code) {
+            config.currency = Some(code);
+        } else {
+            let dropped = format!(
+                "This link was made in {}; this storefront quotes in {} only.",
+                shorten(&code),
+                catalog.currency.code
+            );
+            notice = Some(match notice {
+                Some(n) => format!("{n} {dropped}"),
+                None => dropped,
+            });
+        }
+    }
+    notice
+}
+
 /// What the storefront tells the customer after restoring a link made against another catalog
 /// or another version of it: the app is restored as it was, but prices may differ.
 pub fn catalog_notice(
@@ -338,5 +363,43 @@ mod tests {
         assert!(catalog_notice(&c, "other", &c.catalog_version)
             .unwrap()
             .starts_with("This link was made for another price list (cloudstack-example)"));
+    }
+
+    /// Acme's storefront quotes in EUR only: a link in USD (made on the provider's storefront,
+    /// or before resellers' catalogs dropped the provider's rates) shows its estimate in EUR,
+    /// and says so, instead of "no exchange rate" beside the currency field and no estimate.
+    #[test]
+    fn a_link_in_a_currency_the_storefront_cannot_quote_is_shown_in_its_own() {
+        let wholesale = cloudstack();
+        let acme = pricing::reseller::publish(&wholesale, "acme").unwrap();
+        let mut c = AppConfig::starter(&acme, day("2017-02-15"));
+        c.currency = Some("USD".into());
+        assert!(c.validate(&acme).quote.is_none(), "USD cannot be quoted");
+        let notice = restore(&mut c, &acme).unwrap();
+        assert_eq!(c.currency, None);
+        assert_eq!(
+            notice,
+            "This link was made in USD; this storefront quotes in EUR only."
+        );
+        let v = c.validate(&acme);
+        assert!(v.errors.is_empty(), "{:?}", v.errors);
+        assert!(v.quote.is_some());
+        // A currency the storefront quotes in stays, and a link of another version says both.
+        let mut d = sample();
+        d.catalog_version = "2016-12.1".into();
+        assert_eq!(
+            restore(&mut d, &wholesale).unwrap(),
+            catalog_notice(&d, &wholesale.id, &wholesale.version).unwrap()
+        );
+        assert_eq!(d.currency.as_deref(), Some("EUR"));
+        let mut e = sample();
+        e.currency = Some("USD".into());
+        e.catalog_version = "2016-12.1".into();
+        let both = restore(&mut e, &acme).unwrap();
+        assert!(
+            both.starts_with("This link was made for another price list"),
+            "{both}"
+        );
+        assert!(both.ends_with("quotes in EUR only."), "{both}");
     }
 }
