@@ -21,8 +21,9 @@
 //!   (`rater::shards`); without it every export is rated by the invocation its event reaches.
 //!   A custom `AWS_ENDPOINT_URL_SQS` (a local SQS) is honoured by the SDK.
 //! - `RATECARD_LEASE_S` (default [`rater::limits::LEASE_S`]): how long a batch's lease holds
-//!   before another invocation may take it over (a crashed invocation's batch resumes then).
-//!   Keep it above the function's timeout.
+//!   before another invocation may take it over (a crashed invocation's batch resumes then;
+//!   one that committed nothing may then be taken by another body under the same id). Keep it
+//!   above the function's timeout, so that no attempt outlives its lease.
 //! - `RATECARD_CLOSE_GRACE_HOURS` (default 72): how long after a period ends the scheduled
 //!   close (`{"close": {"time": ...}}`) waits before finalizing it.
 //!

@@ -29,7 +29,9 @@ use crate::error::{RaterError, StoreError};
 use crate::limits::{ADJUSTED_PERIODS_MAX, FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX};
 use crate::model::{note_number, DocKind, DocRef, ResoldMarker, StoredNote};
 use crate::retry::backoff;
-use crate::store::{month_before, AdjustmentWrite, MarkerCheck, NoteWrite, Store};
+use crate::store::{
+    month_before_cached, AdjustmentWrite, MarkerCheck, NoteWrite, Store, UsageCache,
+};
 
 /// A closed period as its corrections start from.
 struct ClosedPeriod {
@@ -127,6 +129,36 @@ pub async fn correct<S: Store>(
     period: BillingPeriod,
     reason: NoteReason,
 ) -> Result<Option<Note>, RaterError> {
+    match correct_at(store, config, account, period, reason, None, None).await? {
+        Corrected::Issued(note) => Ok(note.map(|n| *n)),
+        // Not answered when no marker is expected; a conflict (retryable) if it were.
+        Corrected::Moved => Err(RaterError::Store(StoreError::NoteConflict {
+            account: account.to_string(),
+            period: period.id(),
+        })),
+    }
+}
+
+/// What [`correct_at`] did.
+enum Corrected {
+    /// Issued this note, or none (nothing changed).
+    Issued(Option<Box<Note>>),
+    /// The period's late-usage marker is not as the caller read it: a late batch came in
+    /// meanwhile, and what the caller corrected from its read may miss it. Nothing written.
+    Moved,
+}
+
+/// [`correct`], with the period's marker as the caller read it (`expected`), or as read here
+/// (`None`), and the month's earlier periods read through `cache` when given.
+async fn correct_at<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    account: &str,
+    period: BillingPeriod,
+    reason: NoteReason,
+    expected: Option<MarkerCheck>,
+    cache: Option<&UsageCache>,
+) -> Result<Corrected, RaterError> {
     let acc = config.known_account(account)?;
     let period_id = period.id();
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
@@ -138,15 +170,18 @@ pub async fn correct<S: Store>(
             .into_iter()
             .find(|m| m.period_id == period_id)
             .map_or(MarkerCheck::Absent, |m| MarkerCheck::Version(m.version));
+        if expected.is_some_and(|e| e != marker) {
+            return Ok(Corrected::Moved);
+        }
         let mut closed = closed_period(store, account, &period_id).await?;
         resold_as_now(store, config, acc, period, &mut closed, reason).await?;
         let usage = store.period_usage(account, &period_id).await?.usage;
-        let before = month_before(store, account, period).await?;
+        let before = month_before_cached(store, account, period, cache).await?;
         let counter = store.note_counter(config.issuer_for(acc)).await?;
         let today = day_of(config.now_s());
         let note = difference(config, acc, period, &closed, &usage, before, reason, today)?;
         if note.is_none() && marker == MarkerCheck::Absent {
-            return Ok(None);
+            return Ok(Corrected::Issued(None));
         }
         let stored = note.map(|mut n| {
             n.number = Some(note_number(config.issuer_for(acc), counter + 1));
@@ -180,7 +215,7 @@ pub async fn correct<S: Store>(
             doc,
         };
         match store.issue_note(&write).await {
-            Ok(()) => return Ok(write.note.map(|s| s.note)),
+            Ok(()) => return Ok(Corrected::Issued(write.note.map(|s| Box::new(s.note)))),
             Err(StoreError::NoteConflict { .. }) => {
                 tokio::time::sleep(backoff(attempt)).await;
             }
@@ -220,28 +255,62 @@ pub async fn settle_late<S: Store>(
     if policy(config, acc) != LateUsagePolicy::Note {
         return Ok(Vec::new());
     }
-    // The marked periods, and the later closed periods of their months they re-price.
-    let mut periods = std::collections::BTreeMap::new();
-    for m in store.late_markers(&acc.id).await? {
-        let late = parse_period(&m.period_id)?;
-        for q in later_in_month(store, &acc.id, late).await? {
-            periods.entry((q.start, q.id())).or_insert((q, false));
-        }
-        periods.insert((late.start, m.period_id.clone()), (late, true));
-    }
-    // Latest first: correcting a marked period clears its marker, so the later periods of its
-    // month are corrected before it (after a crash between, the marker brings them back).
+    // Rounds: a late batch coming in while the periods are corrected moves a marker, and the
+    // round starts again from a fresh read (what was corrected stays: the next correction of a
+    // period issues only what changed since).
     let mut issued = Vec::new();
-    for (period, marked) in periods.into_values().rev() {
-        match correct(store, config, &acc.id, period, NoteReason::LateUsage).await {
-            Ok(Some(n)) => issued.push(n),
-            Ok(None) => {}
-            // A later period of the month with nothing billed: nothing to correct.
-            Err(RaterError::NoFinalInvoice { .. }) if !marked => {}
-            Err(e) => return Err(e),
+    let mut moved = None;
+    for _ in 0..FINALIZE_ATTEMPTS_MAX {
+        // The marked periods at the version read, and the later closed periods of their months
+        // they re-price, expected unmarked.
+        let cache = UsageCache::default();
+        let mut periods = std::collections::BTreeMap::new();
+        for m in store.late_markers(&acc.id).await? {
+            let late = parse_period(&m.period_id)?;
+            for q in later_in_month(store, &acc.id, late).await? {
+                periods
+                    .entry((q.start, q.id()))
+                    .or_insert((q, MarkerCheck::Absent));
+            }
+            let check = MarkerCheck::Version(m.version);
+            periods.insert((late.start, m.period_id.clone()), (late, check));
+        }
+        // Latest first: correcting a marked period clears its marker, so the later periods of
+        // its month are corrected before it (after a crash between, the marker brings them back).
+        moved = None;
+        for (period, check) in periods.into_values().rev() {
+            let reason = NoteReason::LateUsage;
+            let expected = Some(check);
+            match correct_at(
+                store,
+                config,
+                &acc.id,
+                period,
+                reason,
+                expected,
+                Some(&cache),
+            )
+            .await
+            {
+                Ok(Corrected::Issued(n)) => issued.extend(n.map(|n| *n)),
+                Ok(Corrected::Moved) => {
+                    moved = Some(period.id());
+                    break;
+                }
+                // A later period of the month with nothing billed: nothing to correct.
+                Err(RaterError::NoFinalInvoice { .. }) if check == MarkerCheck::Absent => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if moved.is_none() {
+            return Ok(issued);
         }
     }
-    Ok(issued)
+    // Late batches kept coming: retryable, and the next batch or close settles the rest.
+    Err(RaterError::Store(StoreError::NoteConflict {
+        account: acc.id.clone(),
+        period: moved.unwrap_or_default(),
+    }))
 }
 
 /// The closed periods after `late` in its calendar month, for a period shorter than a month:
@@ -487,6 +556,7 @@ pub(crate) async fn pending_adjustments<S: Store>(
     let markers = store.late_markers(&acc.id).await?;
     let marked: std::collections::BTreeSet<&str> =
         markers.iter().map(|m| m.period_id.as_str()).collect();
+    let cache = UsageCache::default();
     let mut out: Vec<AdjustmentWrite> = Vec::new();
     for m in &markers {
         let late = parse_period(&m.period_id)?;
@@ -505,20 +575,25 @@ pub(crate) async fn pending_adjustments<S: Store>(
             {
                 continue;
             }
-            match adjustment(store, config, acc, q, MarkerCheck::Absent, issue_date).await {
+            let absent = MarkerCheck::Absent;
+            match adjustment(store, config, acc, q, absent, issue_date, &cache).await {
                 Ok(a) if a.note.is_some() => group.push(a),
                 Ok(_) | Err(RaterError::NoFinalInvoice { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
         let check = MarkerCheck::Version(m.version);
-        group.push(adjustment(store, config, acc, late, check, issue_date).await?);
-        // Oldest first; what does not fit waits for the next invoice (a first group larger
-        // than the cap goes whole: its marker must not be cleared without the rest).
-        if !out.is_empty() && out.len() + group.len() > ADJUSTED_PERIODS_MAX {
+        group.push(adjustment(store, config, acc, late, check, issue_date, &cache).await?);
+        // Oldest first, at most the cap; what does not fit waits for the next invoice. A group
+        // that does not fit gives the later periods that do, never its marked period (last):
+        // the marker stays until all are adjusted, and those adjusted now price as billed on
+        // the next invoice.
+        let room = ADJUSTED_PERIODS_MAX - out.len();
+        let fits = group.len() <= room;
+        out.extend(group.into_iter().take(room));
+        if !fits || out.len() == ADJUSTED_PERIODS_MAX {
             break;
         }
-        out.extend(group);
     }
     Ok(out)
 }
@@ -531,6 +606,7 @@ async fn adjustment<S: Store>(
     late: BillingPeriod,
     marker: MarkerCheck,
     issue_date: chrono::NaiveDate,
+    cache: &UsageCache,
 ) -> Result<AdjustmentWrite, RaterError> {
     let period_id = late.id();
     let mut closed = closed_period(store, &acc.id, &period_id).await?;
@@ -538,7 +614,7 @@ async fn adjustment<S: Store>(
     // customers' late usage issued on that statement since.
     resold_as_now(store, config, acc, late, &mut closed, NoteReason::LateUsage).await?;
     let usage = store.period_usage(&acc.id, &period_id).await?.usage;
-    let before = month_before(store, &acc.id, late).await?;
+    let before = month_before_cached(store, &acc.id, late, Some(cache)).await?;
     let note = difference(
         config,
         acc,
@@ -573,8 +649,9 @@ pub struct LatePartition {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
     /// A period shorter than a month, policy `note`: the numbered notes of the month's later
-    /// final periods, which the late usage re-priced (their share of the monthly allowances
-    /// and minimums moved), in period order.
+    /// final periods, which late usage into it re-prices (their share of the monthly
+    /// allowances and minimums moved), in period order, as they stand (earlier notes of those
+    /// periods included, as `notes` lists the period's own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub later_notes: Vec<Note>,
 }

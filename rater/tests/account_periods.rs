@@ -269,3 +269,88 @@ async fn dynamodb_late_usage_into_an_early_day_re_prices_the_later_final_days_as
     let (_server, store) = dynamodb().await;
     re_priced_as_adjustments(&store).await;
 }
+
+/// More later periods to adjust than one invoice bills (`ADJUSTED_PERIODS_MAX`, 12): they
+/// spread over the next invoices, and the marked period's marker stays until the last. Days 1
+/// to 20 of 10 h each (200 h: all included, day 1 bills the 5.00 minimum), then 200 late hours
+/// for day 1. By hand, the month to date prices max(0.10 x (h - 200), 5.00): day 1 now 210 h,
+/// 5.00 as billed; days 2 to 5 stay within the minimum; days 6 to 20 each owe 1.00 (15 days).
+/// Day 21 (10 h: 410 h, 21.00 less 20.00) bills 1.00 and days 6 to 17 (12.00); day 22 bills
+/// its own 1.00 and days 18 to 20 (3.00). The finals add up to the month's 420 h: 22.00.
+async fn adjustments_spread_over_invoices<S: Store>(store: &S) {
+    let config = config_with_policy("next_period");
+    let mut finals = Vec::new();
+    for day in 1..=20 {
+        rate(store, &config, export(day, 10, &format!("r{day}"))).await;
+        let period = BillingPeriod::parse(&format!("2017-01-{day:02}")).unwrap();
+        finals.push(net(&finalize(store, &config, "abq", period).await.unwrap()));
+    }
+    rate(store, &config, export(1, 200, "late-1")).await;
+    let adjusted = |inv: &Invoice| {
+        let s = inv
+            .bill
+            .sections
+            .iter()
+            .find(|s| s.name == pricing::bill::ADJUSTMENTS_SECTION)
+            .expect("an adjustments section");
+        let days: Vec<String> = s
+            .lines
+            .iter()
+            .map(|l| {
+                l.description
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(')')
+                    .to_string()
+            })
+            .collect();
+        (days, s.total)
+    };
+    let day = |d: u32| format!("2017-01-{d:02}");
+    rate(store, &config, export(21, 10, "r21")).await;
+    let inv = finalize(
+        store,
+        &config,
+        "abq",
+        BillingPeriod::parse(&day(21)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        adjusted(&inv),
+        ((6..=17).map(day).collect(), Decimal::new(1200, 2))
+    );
+    finals.push(net(&inv));
+    let markers = store.late_markers("abq").await.unwrap();
+    assert_eq!(markers.len(), 1, "day 1's marker stays: {markers:?}");
+    rate(store, &config, export(22, 10, "r22")).await;
+    let inv = finalize(
+        store,
+        &config,
+        "abq",
+        BillingPeriod::parse(&day(22)).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        adjusted(&inv),
+        ((18..=20).map(day).collect(), Decimal::new(300, 2))
+    );
+    finals.push(net(&inv));
+    assert!(store.late_markers("abq").await.unwrap().is_empty());
+    assert_eq!(finals[20..], [Decimal::new(1300, 2), Decimal::new(400, 2)]);
+    assert_eq!(finals.iter().sum::<Decimal>(), Decimal::new(2200, 2));
+}
+
+#[tokio::test]
+async fn adjustments_of_more_later_periods_than_an_invoice_bills_spread_over_invoices() {
+    let (_d, store) = embedded();
+    adjustments_spread_over_invoices(&store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_adjustments_of_more_later_periods_than_an_invoice_bills_spread_over_invoices() {
+    let (_server, store) = dynamodb().await;
+    adjustments_spread_over_invoices(&store).await;
+}

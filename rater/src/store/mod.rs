@@ -27,6 +27,22 @@ pub(crate) async fn month_before<S: Store>(
     account: &str,
     period: BillingPeriod,
 ) -> Result<Option<pricing::Usage>, crate::error::RaterError> {
+    month_before_cached(store, account, period, None).await
+}
+
+/// Each period's usage (by period id) as one run of corrections read it: correcting a month's
+/// later periods prices each after the month's earlier usage, and reading every earlier period
+/// again for each (743 hours) would be quadratic. A correction priced from usage that moved
+/// since is corrected again by the marker the move set.
+pub(crate) type UsageCache = std::sync::Mutex<std::collections::HashMap<String, pricing::Usage>>;
+
+/// [`month_before`], reading each period at most once into `cache` when given.
+pub(crate) async fn month_before_cached<S: Store>(
+    store: &S,
+    account: &str,
+    period: BillingPeriod,
+    cache: Option<&UsageCache>,
+) -> Result<Option<pricing::Usage>, crate::error::RaterError> {
     use pricing::PeriodKind;
     if period.kind == PeriodKind::Month {
         return Ok(None);
@@ -38,11 +54,25 @@ pub(crate) async fn month_before<S: Store>(
         p = p.next();
     }
     let mut usage = pricing::Usage::default();
+    let overflow = |e| pricing::PricingError::overflow(e, format!("account {account}"));
     while p.start < period.start {
-        let earlier = store.period_usage(account, &p.id()).await?.usage;
-        usage
-            .merge(&earlier)
-            .map_err(|e| pricing::PricingError::overflow(e, format!("account {account}")))?;
+        let id = p.id();
+        let lock = |c: &UsageCache| {
+            let m = c.lock().unwrap_or_else(|e| e.into_inner());
+            m.get(&id).map(|u| usage.merge(u).map_err(overflow))
+        };
+        match cache.and_then(lock) {
+            Some(merged) => merged?,
+            None => {
+                let earlier = store.period_usage(account, &id).await?.usage;
+                usage.merge(&earlier).map_err(overflow)?;
+                if let Some(c) = cache {
+                    c.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(id, earlier);
+                }
+            }
+        }
         p = p.next();
     }
     Ok(Some(usage))
