@@ -1,5 +1,7 @@
 //! An account billed by the day (Abiquo's DAY account period) through the real rater, on the embedded store and DynamoDB Local: its daily final invoices, late-usage notes and adjustments add up to the month's price, the monthly allowance and minimum granted once.
 
+mod common;
+
 use pricing::{BillingPeriod, Invoice};
 use rater::{finalize, rate_batch, BatchRequest, EmbeddedStore, RaterConfig, Store};
 use rust_decimal::Decimal;
@@ -353,4 +355,65 @@ async fn adjustments_of_more_later_periods_than_an_invoice_bills_spread_over_inv
 async fn dynamodb_adjustments_of_more_later_periods_than_an_invoice_bills_spread_over_invoices() {
     let (_server, store) = dynamodb().await;
     adjustments_spread_over_invoices(&store).await;
+}
+
+/// A second late batch for day 1 committed while the first one's answer corrects the later
+/// days (after its reads, before its note of day 2), whose own answer dies before settling
+/// anything: the first answer's correction of day 1 finds the marker moved and starts again,
+/// so the later days are re-priced with the second batch too (before, it cleared the marker at
+/// its new version, and day 2 never billed the second batch's share). By hand, from
+/// [`three_days`]: day 1 ends at 300 h, the month at 550 h, 35.00 in all against 15.00 billed;
+/// notes 20.00: day 1 5.00 (300 h: 10.00, 5.00 billed), day 2 15.00 (450 h less 300 h: 25.00 -
+/// 10.00), day 3 none (550 h less 450 h: 10.00 as billed).
+async fn a_late_batch_racing_the_correction_is_re_priced_too<S: Store + 'static>(inner: S) {
+    let config = config_with_policy("note");
+    let store = common::Sabotaged::new(std::sync::Arc::new(inner));
+    three_days(&store, &config).await;
+    *store.before_note.lock().unwrap() = Some(Box::new(|s: &std::sync::Arc<S>| {
+        let dying = rater::store::fault::FaultyStore::new(s.clone());
+        Box::pin(async move {
+            // The config (two puts), its lease, its two chunks (usage, record ids) and its
+            // commit: then it dies.
+            dying.crash_after(6);
+            let req = BatchRequest {
+                export: export(1, 100, "late-2"),
+                ..BatchRequest::default()
+            };
+            let config = config_with_policy("note");
+            let err = rate_batch(&dying, &config, req).await.unwrap_err();
+            assert!(err.retryable(), "{err}");
+            let id = rater::sha256_hex(&export(1, 100, "late-2"));
+            assert!(
+                matches!(
+                    dying.ledger(&id).await,
+                    Ok(Some(rater::model::Ledger::Done(_)))
+                ),
+                "the second batch committed: {err}"
+            );
+        })
+    }));
+    rate(&store, &config, export(1, 100, "late-1")).await;
+    assert!(store.before_note.lock().unwrap().is_none(), "the race ran");
+    let mut notes = Vec::new();
+    for day in 1..=3 {
+        notes.push(notes_net(&store, day).await);
+    }
+    assert_eq!(
+        notes.iter().sum::<Decimal>(),
+        Decimal::new(2000, 2),
+        "{notes:?}"
+    );
+    assert!(store.late_markers("abq").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_late_batch_racing_the_correction_of_the_later_days_is_re_priced_too() {
+    let (_d, store) = embedded();
+    a_late_batch_racing_the_correction_is_re_priced_too(store).await;
+}
+
+#[tokio::test]
+async fn dynamodb_a_late_batch_racing_the_correction_of_the_later_days_is_re_priced_too() {
+    let (_server, store) = dynamodb().await;
+    a_late_batch_racing_the_correction_is_re_priced_too(store).await;
 }

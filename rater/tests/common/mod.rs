@@ -1733,12 +1733,24 @@ pub async fn records_billed_in_their_accounts_periods<S: Store + Snapshot>(store
 }
 
 /// A store that panics in its next commit, or refuses its next ledger read with an error
-/// whose text holds AWS internals (a table ARN): what a caller must never see.
+/// whose text holds AWS internals (a table ARN): what a caller must never see. Or runs
+/// `before_note` once, on the inner store, before its next note is issued: what another process
+/// does between a correction's reads and its write.
 pub struct Sabotaged<S> {
     pub inner: S,
     pub panic_on_commit: std::sync::atomic::AtomicBool,
     pub refuse_ledger: std::sync::atomic::AtomicBool,
+    pub before_note: std::sync::Mutex<Option<NoteHook<S>>>,
 }
+
+/// See [`Sabotaged::before_note`].
+pub type NoteHook<S> = Box<
+    dyn for<'a> FnOnce(
+            &'a S,
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>
+        + Send,
+>;
 
 pub const LEAKY_MESSAGE: &str = "dynamodb: ResourceNotFoundException: Requested resource not found: Table: arn:aws:dynamodb:eu-west-1:123456789012:table/ratecard-prod not found";
 
@@ -1748,6 +1760,7 @@ impl<S: Store> Sabotaged<S> {
             inner,
             panic_on_commit: false.into(),
             refuse_ledger: false.into(),
+            before_note: std::sync::Mutex::new(None),
         }
     }
 }
@@ -1865,6 +1878,14 @@ impl<S: Store> Store for Sabotaged<S> {
         self.inner.note_counter(i).await
     }
     async fn issue_note(&self, w: &rater::store::NoteWrite) -> Result<(), rater::StoreError> {
+        let hook = self
+            .before_note
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook(&self.inner).await;
+        }
         self.inner.issue_note(w).await
     }
     async fn record_payment(
