@@ -796,28 +796,14 @@ async fn an_export_refused_after_part_of_it_was_committed_says_what_is_billed() 
     assert_eq!(status["status"], "partly_rated", "{status}");
     assert_eq!(status["report"], report_key(key).as_str(), "{status}");
     // Billed: the first transaction's accounts, each once; not the closed one.
-    let mut billed = 0;
-    for i in 0..250 {
-        let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
-        billed += usize::from(pu.batches == 1);
-    }
-    assert_eq!(billed, FIRST_USAGE_PER_TRANSACTION);
+    assert_eq!(
+        billed_accounts(&store, 250).await,
+        FIRST_USAGE_PER_TRANSACTION
+    );
     // Another body under the export's batch id is refused, not merged with the billed part.
-    let before = store.snapshot().await;
     let other = many_accounts_export(250, 10);
     let batch_id = status["batch_id"].as_str().unwrap().to_string();
-    let err = rater::rate_batch(
-        &store,
-        &config,
-        request(&other, Some(&batch_id), rater::Mode::Interim),
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        matches!(err, RaterError::IdempotencyKeyReused { .. }),
-        "{err}"
-    );
-    assert_eq!(store.snapshot().await, before, "a refused body wrote");
+    other_body_is_refused(&store, &config, &other, Some(&batch_id)).await;
 }
 
 /// An export whose redelivery, after a crash between its commit transactions, is refused for
@@ -840,22 +826,20 @@ async fn an_export_refused_for_any_cause_after_a_partial_commit_says_what_is_bil
         .unwrap_err();
     assert!(err.retryable(), "{err}");
     store.heal();
-    let status = |config: rater::RaterConfig| {
-        let (store, objects) = (&store, &objects);
-        async move {
-            rater::exports::status(store, objects, &loc(key), config.now_s())
-                .await
-                .unwrap()
-        }
+    // The config reads the test's clock.
+    let status = || async {
+        rater::exports::status(&store, &objects, &loc(key), config.now_s())
+            .await
+            .unwrap()
     };
     // While the dead attempt's lease lives, it may be at work: in progress.
-    let now = status(many_accounts_config(250, &clock)).await;
+    let now = status().await;
     assert_eq!(now["status"], "in_progress", "{now}");
     clock.fetch_add(
         rater::limits::LEASE_S + 1,
         std::sync::atomic::Ordering::SeqCst,
     );
-    let now = status(many_accounts_config(250, &clock)).await;
+    let now = status().await;
     assert_eq!(now["status"], "partly_rated", "{now}");
     assert!(now.get("report").is_none(), "no report yet: {now}");
 
@@ -872,15 +856,13 @@ async fn an_export_refused_for_any_cause_after_a_partial_commit_says_what_is_bil
     let report: serde_json::Value = serde_json::from_slice(&report).unwrap();
     assert_eq!(report["nothing_rated"], false, "{report}");
     assert!(report["partly_rated"].is_string(), "{report}");
-    let now = status(many_accounts_config(250, &clock)).await;
+    let now = status().await;
     assert_eq!(now["status"], "partly_rated", "{now}");
     assert_eq!(now["report"], report_key(key).as_str(), "{now}");
-    let mut billed = 0;
-    for i in 0..250 {
-        let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
-        billed += usize::from(pu.batches == 1);
-    }
-    assert_eq!(billed, FIRST_USAGE_PER_TRANSACTION);
+    assert_eq!(
+        billed_accounts(&store, 250).await,
+        FIRST_USAGE_PER_TRANSACTION
+    );
 }
 
 /// An export whose commit fails on our side after its first transaction (DynamoDB throttling

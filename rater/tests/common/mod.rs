@@ -1027,6 +1027,36 @@ pub async fn many_accounts_rate_once<S: Store + Snapshot>(store: &S, n: usize) {
 pub const FIRST_USAGE_PER_TRANSACTION: usize =
     rater::limits::COMMIT_ACCOUNTS_PER_TRANSACTION_MAX / 2;
 
+/// How many of the `n` accounts of [`many_accounts_export`] have one batch committed.
+pub async fn billed_accounts<S: Store>(store: &S, n: usize) -> usize {
+    let mut billed = 0;
+    for i in 0..n {
+        let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
+        billed += usize::from(pu.batches == 1);
+    }
+    billed
+}
+
+/// Rates `other` under `key`, bound to another content: refused `IdempotencyKeyReused`,
+/// nothing written. Answers the error.
+pub async fn other_body_is_refused<S: Store + Snapshot>(
+    store: &S,
+    config: &RaterConfig,
+    other: &[u8],
+    key: Option<&str>,
+) -> RaterError {
+    let before = store.snapshot().await;
+    let err = rate_batch(store, config, request(other, key, Mode::Interim))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RaterError::IdempotencyKeyReused { .. }),
+        "{err}"
+    );
+    assert_eq!(store.snapshot().await, before, "a refused body wrote");
+    err
+}
+
 /// Issue 12, part 2: a crash after each commit transaction but the last of a batch over `n`
 /// accounts (the earlier transactions are visible, the ledger is still in progress), then a
 /// new process taking the lease over: it commits exactly what was left. A second batch with
@@ -1061,16 +1091,8 @@ where
             .await
             .unwrap_err();
         assert!(err.retryable(), "crash after {committed} commits: {err}");
-        let partly: usize = {
-            let mut visible = 0;
-            for i in 0..n {
-                let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
-                visible += usize::from(pu.batches == 1);
-            }
-            visible
-        };
         assert_eq!(
-            partly,
+            billed_accounts(&*store, n).await,
             (committed * FIRST_USAGE_PER_TRANSACTION).min(n),
             "the transactions before the crash are visible"
         );
@@ -1078,16 +1100,8 @@ where
         clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
         // Another body under the key, once the dead attempt's lease expired: refused, never
         // merged with the partitions the first body committed.
-        let before = store.snapshot().await;
         let other = many_accounts_export(n, 6);
-        let err = rate_batch(&*store, &config, request(&other, key, Mode::Interim))
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(err, RaterError::IdempotencyKeyReused { .. }),
-            "crash after {committed} commits: {err}"
-        );
-        assert_eq!(store.snapshot().await, before, "a refused body wrote");
+        other_body_is_refused(&*store, &config, &other, key).await;
         let resp = rate_batch(&*store, &config, request(&export, key, Mode::Interim))
             .await
             .unwrap_or_else(|e| panic!("crash after {committed} commits: retry failed: {e}"));
@@ -1141,13 +1155,9 @@ pub async fn many_accounts_refused_between_commits<S: Store + Snapshot>(store: &
         .unwrap_err();
     assert!(matches!(err, RaterError::Store(_)), "{err}");
     store.heal();
-    let mut committed = 0;
-    for i in 0..n {
-        let pu = store.period_usage(&many_account(i), PERIOD).await.unwrap();
-        committed += usize::from(pu.batches == 1);
-    }
     assert_eq!(
-        committed, FIRST_USAGE_PER_TRANSACTION,
+        billed_accounts(store, n).await,
+        FIRST_USAGE_PER_TRANSACTION,
         "one transaction landed"
     );
     let ledger = store.ledger("many-refused").await.unwrap();
@@ -1156,11 +1166,8 @@ pub async fn many_accounts_refused_between_commits<S: Store + Snapshot>(store: &
         "{ledger:?}"
     );
 
-    let before = store.snapshot().await;
     let other = many_accounts_export(n, 8);
-    let err = rate_batch(store, &config, request(&other, key, Mode::Interim))
-        .await
-        .unwrap_err();
+    let err = other_body_is_refused(store, &config, &other, key).await;
     match &err {
         RaterError::IdempotencyKeyReused {
             stored_sha256,
@@ -1173,7 +1180,6 @@ pub async fn many_accounts_refused_between_commits<S: Store + Snapshot>(store: &
         e => panic!("expected IdempotencyKeyReused, got {e}"),
     }
     assert_eq!(err.http_status(), 422);
-    assert_eq!(store.snapshot().await, before, "a refused body wrote");
 
     // The same body at once (no lease to wait for): the rest, each account once.
     let resp = rate_batch(store, &config, request(&export, key, Mode::Interim))
@@ -1220,16 +1226,8 @@ pub async fn partly_committed_key_outlives_a_crashed_retry<S: Store + Snapshot +
     clock.fetch_add(LEASE_S + 1, Ordering::SeqCst);
     assert_eq!(store.expire(config.now_s()).await, 0, "TTL took the ledger");
 
-    let before = store.snapshot().await;
     let other = many_accounts_export(n, 12);
-    let err = rate_batch(store, &config, request(&other, key, Mode::Interim))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, RaterError::IdempotencyKeyReused { .. }),
-        "{err}"
-    );
-    assert_eq!(store.snapshot().await, before, "a refused body wrote");
+    other_body_is_refused(store, &config, &other, key).await;
     let resp = rate_batch(store, &config, request(&export, key, Mode::Interim))
         .await
         .unwrap();
