@@ -199,6 +199,33 @@ impl RaterConfig {
             .unwrap_or(&self.catalog)
     }
 
+    /// `acc` as the document priced with catalog `catalog_id` billed it: under the reseller
+    /// whose published catalog that is (`<catalog>@<reseller>`), or as the provider's own
+    /// customer. A customer the book moved to another reseller (or to or from the provider)
+    /// since keeps its old documents' issuer, series, catalog and currency: a correction of
+    /// one prices and numbers as the document did, whoever bills the account now. Refused
+    /// when that reseller is no longer published (nothing could price the correction).
+    pub fn as_billed<'a>(
+        &'a self,
+        acc: &'a pricing::Account,
+        catalog_id: &str,
+    ) -> Result<std::borrow::Cow<'a, pricing::Account>, RaterError> {
+        let reseller = reseller_of_catalog(catalog_id);
+        if reseller == acc.reseller.as_deref() {
+            return Ok(std::borrow::Cow::Borrowed(acc));
+        }
+        if let Some(r) = reseller.filter(|r| !self.published.contains_key(*r)) {
+            return Err(RaterError::Config(format!(
+                "account `{}`: a document was priced with catalog `{catalog_id}` of reseller `{r}`, which this catalog no longer publishes; add the reseller back to correct it",
+                acc.id
+            )));
+        }
+        Ok(std::borrow::Cow::Owned(pricing::Account {
+            reseller: reseller.map(str::to_string),
+            ..acc.clone()
+        }))
+    }
+
     /// The currency `acc` is invoiced in: its own, else its catalog's (a reseller's customer
     /// is invoiced in its reseller's currency, not the wholesale catalog's).
     pub fn invoice_currency(&self, acc: &pricing::Account) -> String {
@@ -255,22 +282,34 @@ impl RaterConfig {
     /// period bills the usage at wholesale).
     pub fn open_marked(&self, account: &str) -> Vec<String> {
         let mut out = vec![account.to_string()];
-        if let Some(acc) = self.account(account) {
-            if let Some(own) = acc
-                .reseller
-                .as_deref()
-                .and_then(|r| self.account_of_reseller(r))
-                .filter(|own| own.billing_period == acc.billing_period)
-            {
-                out.push(own.id.clone());
-            }
-        }
+        let reseller = self.account(account).and_then(|a| a.reseller.as_deref());
+        out.extend(self.statement_owner(account, reseller));
         out
+    }
+
+    /// The reseller's own account whose statements bill `account`'s periods at wholesale when
+    /// `reseller` bills it: when the two are billed by the same kind of period (else the
+    /// reseller's statement covers no period of the customer's).
+    pub fn statement_owner(&self, account: &str, reseller: Option<&str>) -> Option<String> {
+        let acc = self.account(account)?;
+        let own = self.account_of_reseller(reseller?)?;
+        (own.billing_period == acc.billing_period).then(|| own.id.clone())
+    }
+
+    /// Whether the catalog publishes any reseller's catalog.
+    pub fn has_resellers(&self) -> bool {
+        !self.published.is_empty()
     }
 
     pub fn now_s(&self) -> i64 {
         (self.clock)()
     }
+}
+
+/// The reseller whose published catalog `catalog_id` names (`pricing::publish` names it
+/// `<catalog>@<reseller>`), `None` for the wholesale catalog itself.
+pub fn reseller_of_catalog(catalog_id: &str) -> Option<&str> {
+    catalog_id.rsplit_once('@').map(|(_, r)| r)
 }
 
 /// Each reseller's published catalog, by reseller id. A reseller id equal to the issuer is
@@ -280,7 +319,21 @@ fn published_catalogs(
     issuer: &str,
 ) -> Result<HashMap<String, Catalog>, RaterError> {
     let mut published = HashMap::new();
+    // A published catalog is named `<catalog>@<reseller>`, and a document's catalog id names
+    // the reseller that billed it (`reseller_of_catalog`): one `@` only.
+    if catalog.id.contains('@') {
+        return Err(RaterError::Config(format!(
+            "catalog id `{}` contains `@`, which names a reseller's published catalog",
+            catalog.id
+        )));
+    }
     for r in &catalog.resellers {
+        if r.id.contains('@') {
+            return Err(RaterError::Config(format!(
+                "catalog: reseller id `{}` contains `@`, which separates it from the catalog's id",
+                r.id
+            )));
+        }
         if r.id == issuer {
             return Err(RaterError::Config(format!(
                 "issuer `{issuer}` is also a reseller's id: their invoice numbers would share a series"

@@ -3,6 +3,8 @@
 //! The issuer is the invoice's: the provider (the deployment's issuer id) for its own
 //! customers, the reseller for a reseller's customers, each described by the accounts file's
 //! `issuers` (legal name, address, VAT id) and coloured by the reseller's published brand.
+//! A final invoice or note keeps the issuer that billed it (named by its catalog id) when the
+//! book moves the customer to another reseller since (`RaterConfig::as_billed`).
 
 use pricing::invoice::Issuer;
 use pricing::{Account, BillingPeriod, Invoice};
@@ -80,6 +82,7 @@ pub fn einvoice_xml(
     acc: &Account,
     inv: &Invoice,
 ) -> Result<String, RaterError> {
+    let acc = &*config.as_billed(acc, &inv.bill.catalog_id)?;
     let issuer = issuer_of(config, acc, inv.number.as_deref())?;
     crate::einvoice::cii_xml(config.catalog_for(acc), inv, issuer, acc)
 }
@@ -120,6 +123,7 @@ pub fn pdf_of(
     inv: &Invoice,
     embed: Embed,
 ) -> Result<Vec<u8>, RaterError> {
+    let acc = &*config.as_billed(acc, &inv.bill.catalog_id)?;
     let xml = match embed {
         Embed::EInvoice => Some(einvoice_xml(config, acc, inv)?),
         Embed::Nothing => None,
@@ -136,6 +140,7 @@ pub fn note_xml(
     acc: &Account,
     note: &pricing::Note,
 ) -> Result<String, RaterError> {
+    let acc = &*config.as_billed(acc, &note.catalog_id)?;
     let issuer = issuer_of(config, acc, note.number.as_deref())?;
     crate::einvoice::note_xml(config.catalog_for(acc), note, issuer, acc)
 }
@@ -150,6 +155,7 @@ pub fn note_pdf_of(
     note: &pricing::Note,
     embed: Embed,
 ) -> Result<Vec<u8>, RaterError> {
+    let acc = &*config.as_billed(acc, &note.catalog_id)?;
     let xml = match embed {
         Embed::EInvoice => Some(note_xml(config, acc, note)?),
         Embed::Nothing => None,

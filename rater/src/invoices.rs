@@ -159,12 +159,16 @@ async fn late_outcomes<S: Store>(
             settle_late(store, config, acc).await?;
             settled.push(&p.account);
         }
-        let policy = crate::notes::policy(config, acc);
-        let invoice = store
-            .final_invoice(&p.account, &p.period)
-            .await?
-            .and_then(|i| i.number)
-            .unwrap_or_default();
+        let final_invoice = store.final_invoice(&p.account, &p.period).await?;
+        // A period another issuer billed (the customer moved since) is corrected by its notes.
+        let elsewhere = final_invoice.as_ref().is_some_and(|i| {
+            crate::config::reseller_of_catalog(&i.bill.catalog_id) != acc.reseller.as_deref()
+        });
+        let policy = match elsewhere {
+            true => pricing::LateUsagePolicy::Note,
+            false => crate::notes::policy(config, acc),
+        };
+        let invoice = final_invoice.and_then(|i| i.number).unwrap_or_default();
         let mut later_notes = Vec::new();
         if policy == pricing::LateUsagePolicy::Note {
             let period = BillingPeriod::parse(&p.period).map_err(|e| RaterError::Internal {

@@ -117,6 +117,63 @@ pub fn policy(config: &RaterConfig, acc: &Account) -> LateUsagePolicy {
     pricing::late_usage_policy(config.catalog_for(acc), acc)
 }
 
+/// `acc` as `invoice` billed it: the account itself while the same issuer bills it. A
+/// customer the book moved to another reseller (or to or from the provider) since is the
+/// account record the invoice was priced with (its accounts version, as stored): its tax
+/// jurisdiction, region, discounts and so on are the old reseller's price list's, which the
+/// current record need not be. Without that version stored, the current record under the
+/// old issuer ([`RaterConfig::as_billed`]).
+async fn account_as_billed<'a, S: Store>(
+    store: &S,
+    config: &'a RaterConfig,
+    acc: &'a Account,
+    invoice: &Invoice,
+) -> Result<std::borrow::Cow<'a, Account>, RaterError> {
+    let catalog_id = &invoice.bill.catalog_id;
+    let reseller = crate::config::reseller_of_catalog(catalog_id);
+    if reseller == acc.reseller.as_deref() {
+        return Ok(std::borrow::Cow::Borrowed(acc));
+    }
+    let current = config.as_billed(acc, catalog_id)?;
+    let Some(version) = invoice.accounts_version.as_deref() else {
+        return Ok(current);
+    };
+    let Some(item) = store
+        .config(crate::model::ConfigKind::Accounts, Some(version))
+        .await?
+    else {
+        return Ok(current);
+    };
+    let book: pricing::AccountBook = serde_json::from_str(&item.body)
+        .map_err(|e| RaterError::Config(format!("stored accounts version `{version}`: {e}")))?;
+    Ok(book
+        .accounts
+        .into_iter()
+        .find(|a| a.id == acc.id && a.reseller.as_deref() == reseller)
+        .map_or(current, std::borrow::Cow::Owned))
+}
+
+/// Whether `acc`'s closed period `period_id` was billed by another issuer than bills the
+/// account now (the book moved the customer to another reseller, or to or from the provider,
+/// since): its corrections are notes of that issuer, whatever the account's policy, since the
+/// account's next invoice is another issuer's and cannot bill them.
+pub(crate) async fn billed_elsewhere<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period_id: &str,
+) -> Result<bool, RaterError> {
+    if !config.has_resellers() {
+        return Ok(false);
+    }
+    Ok(match store.final_invoice(&acc.id, period_id).await? {
+        Some(inv) => {
+            crate::config::reseller_of_catalog(&inv.bill.catalog_id) != acc.reseller.as_deref()
+        }
+        None => false,
+    })
+}
+
 /// Issues the note that brings `account`'s closed `period` to what it prices at now (late
 /// usage committed since, or a corrected catalog or account), numbered next in the issuer's
 /// note series, and clears the period's late-usage marker. `None` when nothing changed: a
@@ -174,6 +231,10 @@ async fn correct_at<S: Store>(
             return Ok(Corrected::Moved);
         }
         let mut closed = closed_period(store, account, &period_id).await?;
+        // Priced, numbered and issued as the invoice was: a customer moved to another reseller
+        // since is corrected by the one that billed the period, at its prices.
+        let billed = account_as_billed(store, config, acc, &closed.invoice).await?;
+        let acc = billed.as_ref();
         resold_as_now(store, config, acc, period, &mut closed, reason).await?;
         let usage = store.period_usage(account, &period_id).await?.usage;
         let before = month_before_cached(store, account, period, cache).await?;
@@ -252,7 +313,8 @@ pub async fn settle_late<S: Store>(
     config: &RaterConfig,
     acc: &Account,
 ) -> Result<Vec<Note>, RaterError> {
-    if policy(config, acc) != LateUsagePolicy::Note {
+    let notes = policy(config, acc) == LateUsagePolicy::Note;
+    if !notes && !config.has_resellers() {
         return Ok(Vec::new());
     }
     // Rounds: a late batch coming in while the periods are corrected moves a marker, and the
@@ -266,6 +328,11 @@ pub async fn settle_late<S: Store>(
         let cache = UsageCache::default();
         let mut periods = std::collections::BTreeMap::new();
         for m in store.late_markers(&acc.id).await? {
+            // Another policy bills them on the next invoice, unless another issuer billed
+            // the period.
+            if !notes && !billed_elsewhere(store, config, acc, &m.period_id).await? {
+                continue;
+            }
             let late = parse_period(&m.period_id)?;
             for q in later_in_month(store, &acc.id, late).await? {
                 periods
@@ -397,8 +464,7 @@ pub(crate) async fn settle_marked<S: Store>(
             Err(RaterError::NoFinalInvoice { .. }) => continue,
             Err(e) => return Err(e),
         };
-        let fresh = crate::resellers::resold(store, config, acc, p).await?;
-        let fresh = billed_here(store, config, acc, &period_id, &frozen, fresh).await?;
+        let fresh = crate::resellers::resold_closed(store, config, acc, p, &frozen).await?;
         if resold_now(&frozen, fresh) != frozen {
             if let Some(n) = correct(store, config, &acc.id, p, NoteReason::LateUsage).await? {
                 issued.push(n);
@@ -439,56 +505,23 @@ async fn resold_as_now<S: Store>(
     if config.billed_reseller(&acc.id).is_none() {
         return Ok(());
     }
-    let fresh = crate::resellers::resold(store, config, acc, period).await?;
+    let frozen = &closed.statement.resold;
+    let fresh = crate::resellers::resold_closed(store, config, acc, period, frozen).await?;
     closed.statement.resold = match reason {
-        NoteReason::LateUsage => {
-            let frozen = &closed.statement.resold;
-            let fresh = billed_here(store, config, acc, &period.id(), frozen, fresh).await?;
-            resold_now(frozen, fresh)
-        }
+        NoteReason::LateUsage => resold_now(frozen, fresh),
         NoteReason::CorrectedCatalog | NoteReason::CorrectedAccount => fresh,
     };
     Ok(())
-}
-
-/// `fresh` (a reseller's customer sections as its book lists its customers now) without the
-/// customers new to its statement (`frozen`) whose own invoice of the period was issued at
-/// another reseller's prices (its published catalog, `<catalog>@<reseller>`): a customer the
-/// book moved here since was billed at wholesale on the statement of the reseller it had then,
-/// and would be billed twice. (Its late usage into that period then reaches neither
-/// statement: the late commit marks the reseller it has now. Left for later.)
-async fn billed_here<S: Store>(
-    store: &S,
-    config: &RaterConfig,
-    acc: &Account,
-    period_id: &str,
-    frozen: &[Resold],
-    fresh: Vec<Resold>,
-) -> Result<Vec<Resold>, RaterError> {
-    let Some(reseller) = config.billed_reseller(&acc.id) else {
-        return Ok(fresh);
-    };
-    let here = format!("{}@{reseller}", config.catalog.id);
-    let mut out = Vec::with_capacity(fresh.len());
-    for f in fresh {
-        if !frozen.iter().any(|r| r.account == f.account) {
-            if let Some(inv) = store.final_invoice(&f.account, period_id).await? {
-                if inv.bill.catalog_id != here {
-                    continue;
-                }
-            }
-        }
-        out.push(f);
-    }
-    Ok(out)
 }
 
 /// A reseller statement's customer sections for a late-usage correction: each customer's
 /// section as issued (`frozen`: its wholesale prices and exchange rate then) when its usage is
 /// still what it billed, else as priced now (`fresh`), in the statement's order; customers
 /// new to the period (their first usage came late) after them. Late usage only adds: a
-/// customer the reseller's book no longer lists (moved to another reseller, or gone) keeps
-/// its section as issued, rather than being credited for usage the reseller was billed for.
+/// customer `fresh` does not price (gone from the book) keeps its section as issued, rather
+/// than being credited for usage the reseller was billed for. One the book moved to another
+/// reseller since is in `fresh` ([`crate::resellers::resold_closed`]): its late usage into
+/// the period is billed here, where the period was.
 fn resold_now(frozen: &[Resold], fresh: Vec<Resold>) -> Vec<Resold> {
     let mut out: Vec<Resold> = frozen
         .iter()
@@ -560,7 +593,8 @@ pub(crate) async fn pending_adjustments<S: Store>(
     let mut out: Vec<AdjustmentWrite> = Vec::new();
     for m in &markers {
         let late = parse_period(&m.period_id)?;
-        if late.start >= period.start {
+        // Billed by another issuer: `settle_late` issues its notes.
+        if late.start >= period.start || billed_elsewhere(store, config, acc, &m.period_id).await? {
             continue;
         }
         // With the later closed periods of its month it re-prices (`later_in_month`), all on
@@ -573,6 +607,12 @@ pub(crate) async fn pending_adjustments<S: Store>(
                 || marked.contains(id.as_str())
                 || out.iter().any(|a| a.period_id == id)
             {
+                continue;
+            }
+            // One billed by another issuer (a customer moved away and back within the month)
+            // is corrected by that issuer's note.
+            if billed_elsewhere(store, config, acc, &id).await? {
+                correct(store, config, &acc.id, q, NoteReason::LateUsage).await?;
                 continue;
             }
             let absent = MarkerCheck::Absent;

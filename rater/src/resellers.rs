@@ -45,19 +45,72 @@ pub(crate) async fn resold<S: Store>(
     };
     let mut out = Vec::new();
     for c in config.customers_of(reseller) {
-        let usage = store.period_usage(&c.id, &period.id()).await?.usage;
-        // Monthly allowances once a month, as on the customer's own invoices (a customer
-        // billed by the day or week): the month's earlier usage, read only for a customer with
-        // usage in this period (its fees alone need none), one read per earlier period.
-        let before = match usage.totals.is_empty() {
-            true => None,
-            false => crate::store::month_before(store, &c.id, period).await?,
-        };
-        let r =
-            pricing::wholesale::resold(&config.catalog, c, acc, period, &usage, before.as_ref())?;
-        if !r.lines.is_empty() {
-            out.push(r);
-        }
+        out.extend(section(store, config, c, acc, period).await?);
     }
     Ok(out)
+}
+
+/// On a reseller's own account, for a correction of its closed statement of `period` (whose
+/// customer sections were `frozen`): each customer that statement bills at wholesale, from the
+/// usage the store holds now. Those it billed, whoever bills them now (a customer the book
+/// moved to another reseller since still owes this one its late usage into the period, and a
+/// corrected catalog re-prices its section here, never drops it), then the reseller's
+/// customers now that it did not bill, unless their own final invoice of the period was
+/// issued at another's prices (the book moved them here since: their old reseller's
+/// statement bills them). A customer gone from the book is not priced (a late-usage
+/// correction keeps its section as issued).
+pub(crate) async fn resold_closed<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    frozen: &[pricing::wholesale::Resold],
+) -> Result<Vec<pricing::wholesale::Resold>, RaterError> {
+    let Some(reseller) = config.billed_reseller(&acc.id) else {
+        return Ok(Vec::new());
+    };
+    let period_id = period.id();
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in frozen {
+        if !seen.insert(r.account.as_str()) {
+            continue;
+        }
+        if let Some(c) = config.account(&r.account) {
+            out.extend(section(store, config, c, acc, period).await?);
+        }
+    }
+    for c in config.customers_of(reseller) {
+        if seen.contains(c.id.as_str()) {
+            continue;
+        }
+        if let Some(inv) = store.final_invoice(&c.id, &period_id).await? {
+            if crate::config::reseller_of_catalog(&inv.bill.catalog_id) != Some(reseller) {
+                continue;
+            }
+        }
+        out.extend(section(store, config, c, acc, period).await?);
+    }
+    Ok(out)
+}
+
+/// Customer `c`'s section of reseller account `acc`'s statement of `period`, at wholesale,
+/// from the usage the store holds now; `None` when it bills nothing.
+async fn section<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    c: &Account,
+    acc: &Account,
+    period: BillingPeriod,
+) -> Result<Option<pricing::wholesale::Resold>, RaterError> {
+    let usage = store.period_usage(&c.id, &period.id()).await?.usage;
+    // Monthly allowances once a month, as on the customer's own invoices (a customer billed by
+    // the day or week): the month's earlier usage, read only for a customer with usage in
+    // this period (its fees alone need none), one read per earlier period.
+    let before = match usage.totals.is_empty() {
+        true => None,
+        false => crate::store::month_before(store, &c.id, period).await?,
+    };
+    let r = pricing::wholesale::resold(&config.catalog, c, acc, period, &usage, before.as_ref())?;
+    Ok((!r.lines.is_empty()).then_some(r))
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use pricing::import::Format;
 use pricing::BillingPeriod;
 use rater::invoices::Finalizing;
-use rater::{rate_batch, BatchRequest, EmbeddedStore, Mode, RaterConfig};
+use rater::{rate_batch, BatchRequest, EmbeddedStore, Mode, RaterConfig, Store};
 use rust_decimal::Decimal;
 
 const CATALOG: &str = include_str!("../../examples/catalogs/cloudstack.json");
@@ -276,4 +276,118 @@ async fn a_customers_usage_after_a_skipped_close_reaches_its_invoice_and_the_res
         (statement.kind, statement.bill.net),
         (pricing::InvoiceKind::Final, d("22.00"))
     );
+}
+
+/// The example book after acme-shop moved from Acme to Nimbus (taxed in the UK as Nimbus's
+/// customers are), its late usage billed under `policy`.
+fn moved_config(clock: &Arc<AtomicI64>, policy: &str) -> RaterConfig {
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "acme-shop" {
+            a["reseller"] = "nimbus".into();
+            a["tax_jurisdiction"] = "gb".into();
+            a["late_usage"] = policy.into();
+        }
+    }
+    let version = format!("{}-moved", book["version"].as_str().unwrap());
+    book["version"] = version.into();
+    let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock = clock.clone();
+    c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+    c
+}
+
+/// acme-shop, Acme's customer in February and March, is Nimbus's when ten more hours of its
+/// February come in. February was billed by Acme, at Acme's prices, on Acme's statement: the late usage
+/// is too, whichever policy the account has now (Nimbus's next invoice cannot bill a
+/// correction of Acme's). Figures as at the top of this file: the customer's note is Acme's
+/// (its series, EUR 32.18 net, 38.29 with German VAT), Acme's statement gets the EUR 25.74
+/// wholesale note, Nimbus's nothing. Before, the note was priced at Nimbus's prices in GBP
+/// (refused: another currency than the invoice's) and the wholesale marker went to Nimbus,
+/// whose statement never billed acme-shop's February: the reseller's share was lost.
+#[tokio::test]
+async fn a_moved_customers_late_usage_is_billed_where_its_period_was() {
+    for policy in ["note", "next_period"] {
+        let clock = Arc::new(AtomicI64::new(0));
+        let (_dir, s) = february_closed(&clock).await;
+        let feb = BillingPeriod::parse("2017-02").unwrap();
+        let mar = BillingPeriod::parse("2017-03").unwrap();
+        let apr = BillingPeriod::parse("2017-04").unwrap();
+        // March closed before the move: Acme's last statement is March's, so only the marker
+        // of acme-shop's late commit brings its February back to Acme's next close.
+        clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+        let report = rater::month::close(&s, &config(&clock), mar, Finalizing::default())
+            .await
+            .unwrap();
+        assert_eq!(report.failed, 0, "{report:?}");
+        clock.store(1_491_700_000, Ordering::SeqCst); // 2017-04-09
+        let c = moved_config(&clock, policy);
+
+        let late = r#"{"record_id":"late-1","account":"acme-shop","resource":"shop-web-1","product":"copper","meter":"vm.running","quantity":"10","unit":"hours","start":"2017-02-27T00:00:00Z","end":"2017-02-27T10:00:00Z"}"#;
+        let resp = rate_batch(
+            &s,
+            &c,
+            batch("late", Format::JsonLines, late.to_string() + "\n"),
+        )
+        .await
+        .unwrap();
+        let answered: Vec<_> = resp.late.iter().map(|l| l.policy).collect();
+        assert_eq!(answered, [pricing::LateUsagePolicy::Note], "{policy}");
+        let notes = rater::notes::notes_of(&s, "acme-shop", "2017-02")
+            .await
+            .unwrap();
+        assert_eq!(notes.len(), 1, "{policy}: {resp:?}");
+        let n = &notes[0];
+        assert_eq!(n.number.as_deref(), Some("acme-N000001"), "{policy}");
+        assert_eq!(
+            (n.currency.as_str(), n.net, n.total),
+            ("EUR", d("32.18"), d("38.29")),
+            "{policy}"
+        );
+        assert!(s.late_markers("acme-shop").await.unwrap().is_empty());
+        // Its documents are Acme's, as the invoice it corrects.
+        let acc = c.known_account("acme-shop").unwrap();
+        let xml = rater::documents::note_xml(&c, acc, n).unwrap();
+        assert!(
+            xml.contains("Acme Cloud GmbH") && !xml.contains("Nimbus"),
+            "{xml}"
+        );
+        let invoice = rater::invoice_for(&s, &c, "acme-shop", feb).await.unwrap();
+        let xml = rater::documents::einvoice_xml(&c, acc, &invoice).unwrap();
+        assert!(
+            xml.contains("Acme Cloud GmbH") && !xml.contains("Nimbus"),
+            "{xml}"
+        );
+
+        // April's close: Acme's statement bills the late hours at wholesale; Nimbus's nothing.
+        clock.store(1_493_900_000, Ordering::SeqCst); // 2017-05-04
+        let report = rater::month::close(&s, &c, apr, Finalizing::default())
+            .await
+            .unwrap();
+        assert!(
+            report.failures.iter().all(|f| f.account != "reseller-acme"),
+            "{report:?}"
+        );
+        let wholesale = rater::notes::notes_of(&s, "reseller-acme", "2017-02")
+            .await
+            .unwrap();
+        let got: Vec<_> = wholesale.iter().map(|n| (n.net, n.total)).collect();
+        assert_eq!(got, [(d("25.74"), d("25.74"))], "{policy}: {report:?}");
+        assert!(rater::notes::notes_of(&s, "reseller-nimbus", "2017-02")
+            .await
+            .unwrap()
+            .is_empty());
+        // A re-rate of Acme's February under the moved book re-prices acme-shop's section
+        // there (it used to drop it: a credit of everything Acme was billed for it).
+        let again = rater::notes::correct(
+            &s,
+            &c,
+            "reseller-acme",
+            feb,
+            pricing::NoteReason::CorrectedAccount,
+        )
+        .await
+        .unwrap();
+        assert!(again.is_none(), "{policy}: {again:?}");
+    }
 }
