@@ -227,6 +227,19 @@ impl Caller {
         }
     }
 
+    /// The reseller the caller acts for, when its role is a reseller's.
+    pub fn reseller(&self) -> Option<&str> {
+        match &self.role {
+            Some(Role::Reseller(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The refusal of `action` to this caller (403), for a refusal decided after a read.
+    pub fn refusal(&self, action: Action) -> RaterError {
+        self.forbidden(action)
+    }
+
     /// Refuses `action` (403) unless the caller is an operator or a reseller: the roles that
     /// read some tenant's documents (which ones is [`Caller::may_read_account`]'s to say).
     pub fn may_read_a_tenant(&self, action: Action) -> Result<(), RaterError> {

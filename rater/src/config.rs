@@ -257,6 +257,15 @@ impl RaterConfig {
             .and_then(|a| a.reseller.as_deref().or(a.resells.as_deref()))
     }
 
+    /// The reseller whose tenant a document of `account` priced with catalog `catalog_id` is
+    /// in: the reseller that issued it to its customer (its published catalog's), or the one
+    /// whose own account it bills. Not the account's tenant now: a customer the book moved to
+    /// another reseller keeps its earlier documents with the one that issued them.
+    pub fn document_tenant<'a>(&'a self, account: &str, catalog_id: &'a str) -> Option<&'a str> {
+        reseller_of_catalog(catalog_id)
+            .or_else(|| self.account(account).and_then(|a| a.resells.as_deref()))
+    }
+
     /// The reseller's own account with the provider (`resells`).
     pub fn account_of_reseller(&self, reseller: &str) -> Option<&pricing::Account> {
         self.accounts

@@ -519,8 +519,9 @@ async fn route<S: Store, O: Objects>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET /history needs ?account="))?;
-            caller.may_read_account(Action::ReadHistory, config.tenant_of(account))?;
-            let documents = month::history(store, config, account).await?;
+            let access = DocAccess::check(caller, config, Action::ReadHistory, account)?;
+            let documents = access.read(month::history(store, config, account).await)?;
+            let documents = access.own(config, account, documents)?;
             Ok(Answer::Json(
                 json!({ "account": account, "documents": documents }),
             ))
@@ -531,6 +532,7 @@ async fn route<S: Store, O: Objects>(
             caller.may_read_account(Action::ReadHistory, config.tenant_of(account))?;
             let from = req.query("from").ok_or_else(|| bad("from", need))?;
             let (from, to) = crate::statements::parse_range(from, req.query("to"))?;
+            statement_in_tenant(store, caller, config, account, to).await?;
             let st = crate::statements::statement(store, config, account, from, to).await?;
             match req.query("output").map(str::to_ascii_lowercase).as_deref() {
                 Some("pdf") => {
@@ -575,10 +577,16 @@ async fn route<S: Store, O: Objects>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET /notes needs ?account= and ?period="))?;
-            caller.may_read_account(Action::ReadInvoice, config.tenant_of(account))?;
+            let access = DocAccess::check(caller, config, Action::ReadInvoice, account)?;
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET /notes needs ?account= and ?period="))?;
-            let notes = crate::notes::notes_of(store, account, &period.id()).await?;
+            let notes = access.read(crate::notes::notes_of(store, account, &period.id()).await)?;
+            if notes.is_empty() {
+                access.nothing()?;
+            }
+            for n in &notes {
+                access.document(config, account, &n.catalog_id)?;
+            }
             let output = req.query("output").map(str::to_ascii_lowercase);
             if let Some(output @ ("pdf" | "einvoice" | "xml")) = output.as_deref() {
                 // One note as a document: `?number=` names it.
@@ -626,11 +634,12 @@ async fn route<S: Store, O: Objects>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
-            caller.may_read_account(Action::ReadInvoice, config.tenant_of(account))?;
+            let access = DocAccess::check(caller, config, Action::ReadInvoice, account)?;
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
             let how = Pricing::interim(req.query("as_of"), period, config.now_s())?;
-            let inv = invoice_as(store, config, account, period, how).await?;
+            let inv = access.read(invoice_as(store, config, account, period, how).await)?;
+            access.document(config, account, &inv.bill.catalog_id)?;
             let output = req.query("output").map(str::to_ascii_lowercase);
             match output.as_deref() {
                 // The invoice as a document: a PDF (with its EN 16931 e-invoice unless
@@ -1030,5 +1039,124 @@ impl RequestLog {
         self.code = Some(e.code());
         self.retryable = Some(e.retryable());
         self.error = Some(e.to_string());
+    }
+}
+
+/// Who may read a document of an account, checked before it is read and again after.
+///
+/// Before: the account's tenant now (`RaterConfig::tenant_of`), or, for a reseller, any account
+/// the book holds, since the book may have moved a customer away from the reseller that issued
+/// its earlier documents, which still reads them (`former`). After: the document's own tenant
+/// (`RaterConfig::document_tenant`), so the reseller a customer moved to does not read the
+/// documents (retail prices) its former reseller issued. A former tenant learns nothing else:
+/// any error while reading, or nothing of its own to read, answers it 403 as for an account it
+/// never had.
+struct DocAccess<'a> {
+    caller: &'a Caller,
+    action: Action,
+    former: bool,
+}
+
+impl<'a> DocAccess<'a> {
+    fn check(
+        caller: &'a Caller,
+        config: &RaterConfig,
+        action: Action,
+        account: &str,
+    ) -> Result<Self, RaterError> {
+        let former = match caller.may_read_account(action, config.tenant_of(account)) {
+            Ok(()) => false,
+            Err(_) if caller.reseller().is_some() && config.account(account).is_some() => true,
+            Err(e) => return Err(e),
+        };
+        Ok(DocAccess {
+            caller,
+            action,
+            former,
+        })
+    }
+
+    /// What was read, or 403 in place of an error for a former tenant.
+    fn read<T>(&self, read: Result<T, RaterError>) -> Result<T, RaterError> {
+        match read {
+            Err(_) if self.former => Err(self.caller.refusal(self.action)),
+            r => r,
+        }
+    }
+
+    /// Nothing was found to read: 403 for a former tenant (none of it is its own).
+    fn nothing(&self) -> Result<(), RaterError> {
+        match self.former {
+            true => Err(self.caller.refusal(self.action)),
+            false => Ok(()),
+        }
+    }
+
+    /// Refuses a document priced with catalog `catalog_id` unless it is in the caller's tenant.
+    fn document(
+        &self,
+        config: &RaterConfig,
+        account: &str,
+        catalog_id: &str,
+    ) -> Result<(), RaterError> {
+        let tenant = config.document_tenant(account, catalog_id);
+        self.caller.may_read_account(self.action, tenant)
+    }
+
+    /// `documents` (an account's history) as the caller may read them: a reseller reads those
+    /// in its own series (its customer's invoices and notes), or all of its own account's (the
+    /// provider's statements to it); 403 for a former tenant left with none.
+    fn own(
+        &self,
+        config: &RaterConfig,
+        account: &str,
+        documents: Vec<crate::model::DocRef>,
+    ) -> Result<Vec<crate::model::DocRef>, RaterError> {
+        let Some(r) = self.caller.reseller() else {
+            return Ok(documents);
+        };
+        if config.billed_reseller(account) == Some(r) {
+            return Ok(documents);
+        }
+        let own: Vec<_> = documents
+            .into_iter()
+            .filter(|d| crate::model::issued_by(&d.number, r))
+            .collect();
+        if own.is_empty() {
+            self.nothing()?;
+        }
+        Ok(own)
+    }
+}
+
+/// Refuses a reseller an account statement up to `to` of an account that another issuer
+/// issued documents to by then (a customer the book moved to it from another reseller, or
+/// from the provider): a statement is reconciled whole from the account's first document (its
+/// opening balance carries all before the range), so it is not shown with another's cut
+/// out. Its own account's statements (the provider's to it) are all its own.
+async fn statement_in_tenant<S: Store>(
+    store: &S,
+    caller: &Caller,
+    config: &RaterConfig,
+    account: &str,
+    to: chrono::NaiveDate,
+) -> Result<(), RaterError> {
+    let Some(r) = caller.reseller() else {
+        return Ok(());
+    };
+    if config.billed_reseller(account) == Some(r) {
+        return Ok(());
+    }
+    let end_ms = to
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map_or(i64::MAX, |t| t.and_utc().timestamp_millis());
+    let others = month::history(store, config, account)
+        .await?
+        .iter()
+        .any(|d| d.issued_at_ms < end_ms && !crate::model::issued_by(&d.number, r));
+    match others {
+        true => Err(caller.refusal(Action::ReadHistory)),
+        false => Ok(()),
     }
 }

@@ -148,6 +148,16 @@ pub fn note_number(issuer: &str, n: u64) -> String {
     format!("{issuer}-N{n:06}")
 }
 
+/// Whether `number` (an invoice's `<issuer>-<n>` or a note's `<issuer>-N<n>`) is in
+/// `issuer`'s series: `acme-000001` is Acme's, `acme-eu-000001` is not.
+pub fn issued_by(number: &str, issuer: &str) -> bool {
+    number
+        .strip_prefix(issuer)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .map(|rest| rest.strip_prefix('N').unwrap_or(rest))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// A closed account period that took usage after its final invoice (a late-usage policy let
 /// it in) and whose difference is not issued yet: the trigger of a note (policy `note`) or of
 /// adjustments on the account's next invoice (`next_period`).
@@ -752,6 +762,24 @@ mod tests {
     use super::*;
     use chrono::NaiveDate;
     use pricing::Unit;
+
+    #[test]
+    fn a_number_is_in_one_issuers_series() {
+        for (number, issuer, yes) in [
+            ("acme-000001", "acme", true),
+            ("acme-N000012", "acme", true),
+            ("acme-eu-000001", "acme", false),
+            ("acme-eu-000001", "acme-eu", true),
+            ("acme-", "acme", false),
+            ("acme-N", "acme", false),
+            ("acme000001", "acme", false),
+            ("nimbus-000001", "acme", false),
+        ] {
+            assert_eq!(issued_by(number, issuer), yes, "{number} by {issuer}");
+        }
+        assert!(issued_by(&note_number("acme", 7), "acme"));
+        assert!(issued_by(&crate::store::invoice_number("acme", 7), "acme"));
+    }
 
     fn usage(accounts: &[&str], per_account: usize) -> Usage {
         let mut u = Usage::default();

@@ -391,3 +391,123 @@ async fn a_moved_customers_late_usage_is_billed_where_its_period_was() {
         assert!(again.is_none(), "{policy}: {again:?}");
     }
 }
+
+/// A Function URL GET by `arn` (the IAM principal the URL authenticated): its status and body.
+async fn get_as(
+    s: &EmbeddedStore,
+    c: &RaterConfig,
+    arn: &str,
+    path: &str,
+    query: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let event = serde_json::json!({
+        "version": "2.0",
+        "rawPath": path,
+        "headers": {},
+        "queryStringParameters": query,
+        "requestContext": {
+            "http": { "method": "GET", "path": path },
+            "authorizer": { "iam": { "userArn": arn } },
+        },
+        "body": "",
+        "isBase64Encoded": false,
+    });
+    let out = rater::event::handle_event(s, c, event).await.unwrap();
+    let resp: rater::event::FunctionUrlResponse = serde_json::from_value(out).unwrap();
+    let body = serde_json::from_str(&resp.body).unwrap_or(serde_json::Value::Null);
+    (resp.status_code, body)
+}
+
+/// Tenancy follows the documents, not the book: once acme-shop moved to Nimbus, Acme still
+/// reads the February invoice and note it issued (and its history, cut to its own series),
+/// and not the period Nimbus bills now; Nimbus reads the open period, and none of Acme's
+/// documents (its retail prices), nor a statement listing them. Before, the function asked
+/// only whose customer the account is now: Nimbus read Acme's February, Acme nothing.
+#[tokio::test]
+async fn a_moved_customers_documents_stay_with_the_reseller_that_issued_them() {
+    use serde_json::json;
+    let clock = Arc::new(AtomicI64::new(0));
+    let (_dir, s) = february_closed(&clock).await;
+    clock.store(1_489_100_000, Ordering::SeqCst); // 2017-03-09
+    let late = r#"{"record_id":"late-1","account":"acme-shop","resource":"shop-web-1","product":"copper","meter":"vm.running","quantity":"10","unit":"hours","start":"2017-02-27T00:00:00Z","end":"2017-02-27T10:00:00Z"}"#;
+    let mut c = moved_config(&clock, "note");
+    rate_batch(
+        &s,
+        &c,
+        batch("late", Format::JsonLines, late.to_string() + "\n"),
+    )
+    .await
+    .unwrap();
+    let march = r#"{"record_id":"mar-1","account":"acme-shop","resource":"shop-web-1","product":"copper","meter":"vm.running","quantity":"5","unit":"hours","start":"2017-03-02T00:00:00Z","end":"2017-03-02T05:00:00Z"}"#;
+    rate_batch(
+        &s,
+        &c,
+        batch("mar", Format::JsonLines, march.to_string() + "\n"),
+    )
+    .await
+    .unwrap();
+    let acme = "arn:aws:sts::123456789012:assumed-role/acme-billing/bob";
+    let nimbus = "arn:aws:sts::123456789012:assumed-role/nimbus-billing/carol";
+    c.principals.resellers = vec![
+        (
+            "acme".into(),
+            "arn:aws:sts::123456789012:assumed-role/acme-billing/*".into(),
+        ),
+        (
+            "nimbus".into(),
+            "arn:aws:sts::123456789012:assumed-role/nimbus-billing/*".into(),
+        ),
+    ];
+    let shop = |period: &str| json!({"account": "acme-shop", "period": period});
+
+    // February: Acme's invoice and note.
+    let (status, body) = get_as(&s, &c, acme, "/", shop("2017-02")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["invoices"][0]["number"], "acme-000001", "{body}");
+    let (status, body) = get_as(&s, &c, acme, "/notes", shop("2017-02")).await;
+    assert_eq!(
+        (status, body["notes"][0]["number"].as_str()),
+        (200, Some("acme-N000001"))
+    );
+    for path in ["/", "/notes"] {
+        let (status, body) = get_as(&s, &c, nimbus, path, shop("2017-02")).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("forbidden")),
+            "{path}"
+        );
+    }
+    // March, open, at Nimbus's prices: Nimbus's, not Acme's.
+    let (status, body) = get_as(&s, &c, nimbus, "/", shop("2017-03")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = get_as(&s, &c, acme, "/", shop("2017-03")).await;
+    assert_eq!(status, 403);
+    // History (newest first): Acme's own documents only; none for Nimbus yet.
+    let who = json!({"account": "acme-shop"});
+    let (status, body) = get_as(&s, &c, acme, "/history", who.clone()).await;
+    let numbers: Vec<&str> = body["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["number"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        (status, numbers),
+        (200, vec!["acme-N000001", "acme-000001"])
+    );
+    let (status, body) = get_as(&s, &c, nimbus, "/history", who).await;
+    assert_eq!(
+        (status, body["documents"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+    // A statement listing Acme's documents is not Nimbus's to read.
+    let range = json!({"account": "acme-shop", "from": "2017-02", "to": "2017-03"});
+    let (status, body) = get_as(&s, &c, nimbus, "/statements", range).await;
+    assert_eq!(status, 403, "{body}");
+    // An account Acme never had is refused it as one that does not exist.
+    for account in ["nimbus-studio", "no-such-account"] {
+        let q = json!({"account": account, "period": "2017-02"});
+        let (status, _) = get_as(&s, &c, acme, "/", q).await;
+        assert_eq!(status, 403, "{account}");
+    }
+}
