@@ -42,9 +42,26 @@ pub async fn report<S: Store>(
         ))
     })?;
     let (statement, sections) = wholesale_of(store, config, billed, period).await?;
+    // The customers the statement bills (a final one's may include one the book moved to
+    // another reseller since), then the book's customers now; each only when the reseller
+    // billed its period (its invoice is at the reseller's prices): a customer moved here since
+    // was billed by its old reseller, whose report it is in.
+    let mut seen = std::collections::HashSet::new();
+    let ids: Vec<&str> = sections
+        .iter()
+        .map(|r| r.account.as_str())
+        .chain(config.customers_of(reseller).map(|c| c.id.as_str()))
+        .filter(|id| seen.insert(*id))
+        .collect();
     let mut customers = Vec::new();
-    for c in config.customers_of(reseller) {
+    for id in ids {
+        let Some(c) = config.account(id) else {
+            continue;
+        };
         let retail = invoice_for(store, config, &c.id, period).await?;
+        if crate::config::reseller_of_catalog(&retail.bill.catalog_id) != Some(reseller) {
+            continue;
+        }
         let cost = sections
             .iter()
             .find(|r| r.account == c.id)

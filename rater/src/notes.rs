@@ -123,7 +123,7 @@ pub fn policy(config: &RaterConfig, acc: &Account) -> LateUsagePolicy {
 /// jurisdiction, region, discounts and so on are the old reseller's price list's, which the
 /// current record need not be. Without that version stored, the current record under the
 /// old issuer ([`RaterConfig::as_billed`]).
-async fn account_as_billed<'a, S: Store>(
+pub(crate) async fn account_as_billed<'a, S: Store>(
     store: &S,
     config: &'a RaterConfig,
     acc: &'a Account,

@@ -4,7 +4,8 @@
 //! (the amounts it billed), else the interim one priced now, and the period's usage. A reseller's
 //! customer also carries its wholesale cost (its lines on the provider's statement to the
 //! reseller), so the report shows its margin. Tenancy is the invoices': an operator reads every
-//! account, a reseller its customers and its own account, nobody else anything.
+//! account, a reseller its customers and its own account, nobody else anything; a period of its
+//! customer that another reseller billed (the book moved the customer since) is left out.
 
 use std::collections::HashMap;
 
@@ -78,6 +79,16 @@ pub async fn report<S: Store>(
         for period in periods_of(acc, builder.query())? {
             let period_id = period.id();
             let (inv, usage) = invoice_and_usage(store, config, &acc.id, period).await?;
+            // A period another reseller billed (the book moved the customer since) is in that
+            // reseller's tenant, not this one's, and spreads under it: its catalog, and its
+            // statement's wholesale cost.
+            if let Some(r) = caller.reseller() {
+                if config.document_tenant(&acc.id, &inv.bill.catalog_id) != Some(r) {
+                    continue;
+                }
+            }
+            let billed = crate::notes::account_as_billed(store, config, acc, &inv).await?;
+            let acc = billed.as_ref();
             let wholesale = match acc
                 .reseller
                 .as_deref()

@@ -504,6 +504,49 @@ async fn a_moved_customers_documents_stay_with_the_reseller_that_issued_them() {
     let range = json!({"account": "acme-shop", "from": "2017-02", "to": "2017-03"});
     let (status, body) = get_as(&s, &c, nimbus, "/statements", range).await;
     assert_eq!(status, 403, "{body}");
+    // Reports: Nimbus's of acme-shop has the month Nimbus bills only; the operator's both.
+    let months = |r: &pricing::report::Report| -> Vec<String> {
+        let mut m: Vec<String> = r
+            .main
+            .rows
+            .iter()
+            .map(|row| row.period.to_string())
+            .collect();
+        m.dedup();
+        m
+    };
+    let q = || {
+        pricing::report::ReportQuery::parse(
+            "2017-02",
+            "2017-03",
+            "account",
+            "month",
+            &[("account", "acme-shop")],
+        )
+        .unwrap()
+    };
+    let as_nimbus = rater::auth::Caller {
+        principal: Some(nimbus.into()),
+        role: Some(rater::auth::Role::Reseller("nimbus".into())),
+    };
+    let r = rater::reports::report(&s, &c, &as_nimbus, q())
+        .await
+        .unwrap();
+    assert_eq!(months(&r), ["2017-03-01"]);
+    let r = rater::reports::report(&s, &c, &rater::auth::Caller::operator(), q())
+        .await
+        .unwrap();
+    assert_eq!(months(&r), ["2017-02-01", "2017-03-01"]);
+    // Margin reports: acme-shop's February is Acme's (its invoice against its statement's
+    // wholesale line), not Nimbus's.
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let customers = |m: &pricing::wholesale::MarginReport| -> Vec<String> {
+        m.customers.iter().map(|c| c.account.clone()).collect()
+    };
+    let m = rater::margin::report(&s, &c, "acme", feb).await.unwrap();
+    assert!(customers(&m).contains(&"acme-shop".to_string()), "{m:?}");
+    let m = rater::margin::report(&s, &c, "nimbus", feb).await.unwrap();
+    assert_eq!(customers(&m), ["nimbus-studio"]);
     // An account Acme never had is refused it as one that does not exist.
     for account in ["nimbus-studio", "no-such-account"] {
         let q = json!({"account": account, "period": "2017-02"});
