@@ -192,7 +192,6 @@ pub(crate) async fn store_batch<S: Store>(
     let mut attempt = 0u32;
     let mut passed = false;
     let mut plan = Some(plan);
-    let mut billers = Billers::new();
     loop {
         let plan = match plan.take() {
             Some(p) => p,
@@ -232,8 +231,7 @@ pub(crate) async fn store_batch<S: Store>(
             first.chunks = Vec::new();
         }
         let batch = current.as_ref().unwrap_or(&first);
-        read_billers(store, config, &states, &mut billers).await?;
-        let parts = commit_parts(config, &batch.chunks, &plan, &states, &billers);
+        let parts = commit_parts(config, &batch.chunks, &plan, &states);
         // Partitions an earlier transaction of the batch committed are done: left alone.
         let done: BTreeMap<Partition, Counts> = states
             .iter()
@@ -332,40 +330,6 @@ pub(crate) fn summarize(
     }
 }
 
-/// For each closed period a batch brings late usage into: the reseller whose prices its final
-/// invoice was issued at (`None`: the provider's own), read once per batch.
-pub(crate) type Billers = BTreeMap<Partition, Option<String>>;
-
-/// Reads into `billers` who billed each closed period of `states` the batch has not committed
-/// into yet (one read of its final invoice each; none when the catalog has no reseller).
-async fn read_billers<S: Store>(
-    store: &S,
-    config: &RaterConfig,
-    states: &[PartitionState],
-    billers: &mut Billers,
-) -> Result<(), RaterError> {
-    if !config.has_resellers() {
-        return Ok(());
-    }
-    for s in states
-        .iter()
-        .filter(|s| s.own.is_none() && s.closed.is_some())
-    {
-        let p = Partition::new(s.account.as_str(), s.period_id.as_str());
-        if billers.contains_key(&p) {
-            continue;
-        }
-        let by = store
-            .final_invoice(&s.account, &s.period_id)
-            .await?
-            .and_then(|inv| {
-                crate::config::reseller_of_catalog(&inv.bill.catalog_id).map(str::to_string)
-            });
-        billers.insert(p, by);
-    }
-    Ok(())
-}
-
 /// Each partition's part of the commit (chunk counts, and for partitions with record ids the
 /// record-id chunks and the version they were checked against; for closed periods, which
 /// [`check_closed`] let through, the final invoice the late usage reopens; for periods no
@@ -375,7 +339,6 @@ pub(crate) fn commit_parts(
     chunks: &[UsageChunk],
     plan: &IdPlan,
     states: &[PartitionState],
-    billers: &Billers,
 ) -> Vec<CommitAccount> {
     let first: std::collections::BTreeSet<Partition> = states
         .iter()
@@ -403,15 +366,13 @@ pub(crate) fn commit_parts(
             Vec::new()
         },
         // The reseller's own account (billed by the same kind of period) whose statement of
-        // the period bills this late usage at wholesale: of the reseller that billed the
-        // period, which the book may have moved the customer away from since.
-        resold: closed
-            .contains_key(p)
-            .then(|| match billers.get(p) {
-                Some(by) => config.statement_owner(&p.account, by.as_deref()),
-                None => config.open_marked(&p.account).into_iter().nth(1),
-            })
-            .flatten(),
+        // the period bills this late usage at wholesale: of the reseller that issued the
+        // final invoice (its number's series), which the book may have moved the customer
+        // away from since; by the period's own kind, which the book may have changed too.
+        resold: closed.get(p).and_then(|number| {
+            let kind = pricing::BillingPeriod::parse(&p.period).ok()?.kind;
+            config.statement_owner(config.reseller_of_number(number), kind)
+        }),
     };
     // Keyed by partition: the commit lists each once, in order.
     let mut parts: BTreeMap<Partition, CommitAccount> = chunk_counts(chunks)

@@ -291,18 +291,28 @@ impl RaterConfig {
     /// period bills the usage at wholesale).
     pub fn open_marked(&self, account: &str) -> Vec<String> {
         let mut out = vec![account.to_string()];
-        let reseller = self.account(account).and_then(|a| a.reseller.as_deref());
-        out.extend(self.statement_owner(account, reseller));
+        if let Some(acc) = self.account(account) {
+            out.extend(self.statement_owner(acc.reseller.as_deref(), acc.billing_period));
+        }
         out
     }
 
-    /// The reseller's own account whose statements bill `account`'s periods at wholesale when
-    /// `reseller` bills it: when the two are billed by the same kind of period (else the
-    /// reseller's statement covers no period of the customer's).
-    pub fn statement_owner(&self, account: &str, reseller: Option<&str>) -> Option<String> {
-        let acc = self.account(account)?;
+    /// The reseller's own account whose statements bill a customer's periods of `kind` at
+    /// wholesale when `reseller` bills them: when it is billed by the same kind of period (else
+    /// its statements cover no such period).
+    pub fn statement_owner(&self, reseller: Option<&str>, kind: PeriodKind) -> Option<String> {
         let own = self.account_of_reseller(reseller?)?;
-        (own.billing_period == acc.billing_period).then(|| own.id.clone())
+        (own.billing_period == kind).then(|| own.id.clone())
+    }
+
+    /// The reseller that issued final invoice or note `number` (`<issuer>-<n>`, `<issuer>-N<n>`:
+    /// a reseller numbers its customers' documents in its own series), `None` for the
+    /// provider's own series or a reseller the catalog no longer publishes.
+    pub fn reseller_of_number(&self, number: &str) -> Option<&str> {
+        let (issuer, _) = number.rsplit_once('-')?;
+        self.published
+            .get_key_value(issuer)
+            .map(|(k, _)| k.as_str())
     }
 
     /// Whether the catalog publishes any reseller's catalog.

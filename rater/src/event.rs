@@ -577,9 +577,11 @@ async fn route<S: Store, O: Objects>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET /notes needs ?account= and ?period="))?;
-            let access = DocAccess::check(caller, config, Action::ReadInvoice, account)?;
+            // The request's own parameters first: an error answered after the check could
+            // tell a reseller whether an account it may not read exists.
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET /notes needs ?account= and ?period="))?;
+            let access = DocAccess::check(caller, config, Action::ReadInvoice, account)?;
             let notes = access.read(crate::notes::notes_of(store, account, &period.id()).await)?;
             if notes.is_empty() {
                 access.nothing()?;
@@ -634,11 +636,23 @@ async fn route<S: Store, O: Objects>(
             let account = req
                 .query("account")
                 .ok_or_else(|| bad("account", "GET needs ?account= and ?period="))?;
-            let access = DocAccess::check(caller, config, Action::ReadInvoice, account)?;
+            // The request's own parameters first (see `/notes`).
             let period = parse_period(req.query("period"))?
                 .ok_or_else(|| bad("period", "GET needs ?account= and ?period="))?;
             let how = Pricing::interim(req.query("as_of"), period, config.now_s())?;
-            let inv = access.read(invoice_as(store, config, account, period, how).await)?;
+            let access = DocAccess::check(caller, config, Action::ReadInvoice, account)?;
+            // A former tenant reads only a final invoice it issued: nothing is priced for it.
+            let inv = match access.former {
+                true => access
+                    .read(
+                        store
+                            .final_invoice(account, &period.id())
+                            .await
+                            .map_err(RaterError::from),
+                    )?
+                    .ok_or_else(|| caller.refusal(Action::ReadInvoice))?,
+                false => invoice_as(store, config, account, period, how).await?,
+            };
             access.document(config, account, &inv.bill.catalog_id)?;
             let output = req.query("output").map(str::to_ascii_lowercase);
             match output.as_deref() {

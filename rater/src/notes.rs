@@ -19,6 +19,13 @@
 //! usage (monthly allowances and minimums are granted once a month), so late usage into it also
 //! re-prices the month's later closed periods: they are corrected with it, before it (its
 //! marker is cleared last), and the month's finals and notes add up to its price as it stands.
+//!
+//! A closed period stays with the issuer that billed it when the book moves a customer to
+//! another reseller (or to or from the provider): its corrections are that issuer's notes, at
+//! its prices, whatever the account's policy (`billed_elsewhere`). Known gap: under
+//! `next_period`, a customer moved away and back within one month of hourly, daily or weekly
+//! periods does not have the other issuer's later periods of that month re-priced by late usage
+//! into an earlier one.
 
 use pricing::wholesale::Resold;
 use pricing::{Account, BillingPeriod, Invoice, LateUsagePolicy, Note, NoteReason, Statement};
@@ -313,8 +320,11 @@ pub async fn settle_late<S: Store>(
     config: &RaterConfig,
     acc: &Account,
 ) -> Result<Vec<Note>, RaterError> {
-    let notes = policy(config, acc) == LateUsagePolicy::Note;
-    if !notes && !config.has_resellers() {
+    let policy = policy(config, acc);
+    let notes = policy == LateUsagePolicy::Note;
+    // Under another policy only a period another issuer billed is corrected here, which needs
+    // resellers, and late usage let in (`refuse` lets none in).
+    if !notes && (policy == LateUsagePolicy::Refuse || !config.has_resellers()) {
         return Ok(Vec::new());
     }
     // Rounds: a late batch coming in while the periods are corrected moves a marker, and the
@@ -326,8 +336,17 @@ pub async fn settle_late<S: Store>(
         // The marked periods at the version read, and the later closed periods of their months
         // they re-price, expected unmarked.
         let cache = UsageCache::default();
+        let markers = store.late_markers(&acc.id).await?;
+        // Every period is corrected on the condition of its own marker as read (absent when
+        // unmarked), whichever marked period's month brings it in.
+        let check_of = |id: &str| {
+            markers
+                .iter()
+                .find(|m| m.period_id == id)
+                .map_or(MarkerCheck::Absent, |m| MarkerCheck::Version(m.version))
+        };
         let mut periods = std::collections::BTreeMap::new();
-        for m in store.late_markers(&acc.id).await? {
+        for m in &markers {
             // Another policy bills them on the next invoice, unless another issuer billed
             // the period.
             if !notes && !billed_elsewhere(store, config, acc, &m.period_id).await? {
@@ -335,12 +354,14 @@ pub async fn settle_late<S: Store>(
             }
             let late = parse_period(&m.period_id)?;
             for q in later_in_month(store, &acc.id, late).await? {
-                periods
-                    .entry((q.start, q.id()))
-                    .or_insert((q, MarkerCheck::Absent));
+                let id = q.id();
+                let check = check_of(&id);
+                periods.entry((q.start, id)).or_insert((q, check));
             }
-            let check = MarkerCheck::Version(m.version);
-            periods.insert((late.start, m.period_id.clone()), (late, check));
+            periods.insert(
+                (late.start, m.period_id.clone()),
+                (late, check_of(&m.period_id)),
+            );
         }
         // Latest first: correcting a marked period clears its marker, so the later periods of
         // its month are corrected before it (after a crash between, the marker brings them back).
@@ -609,12 +630,6 @@ pub(crate) async fn pending_adjustments<S: Store>(
             {
                 continue;
             }
-            // One billed by another issuer (a customer moved away and back within the month)
-            // is corrected by that issuer's note.
-            if billed_elsewhere(store, config, acc, &id).await? {
-                correct(store, config, &acc.id, q, NoteReason::LateUsage).await?;
-                continue;
-            }
             let absent = MarkerCheck::Absent;
             match adjustment(store, config, acc, q, absent, issue_date, &cache).await {
                 Ok(a) if a.note.is_some() => group.push(a),
@@ -650,6 +665,18 @@ async fn adjustment<S: Store>(
 ) -> Result<AdjustmentWrite, RaterError> {
     let period_id = late.id();
     let mut closed = closed_period(store, &acc.id, &period_id).await?;
+    // Billed by another issuer (a customer moved away and back within the month): not this
+    // issuer's to adjust; left as billed (the gap the module's docs name). Never a note from
+    // here: this also runs for interim reads.
+    if crate::config::reseller_of_catalog(&closed.invoice.bill.catalog_id)
+        != acc.reseller.as_deref()
+    {
+        return Ok(AdjustmentWrite {
+            period_id,
+            note: None,
+            marker,
+        });
+    }
     // As a note would: else the difference would take back the wholesale notes of its
     // customers' late usage issued on that statement since.
     resold_as_now(store, config, acc, late, &mut closed, NoteReason::LateUsage).await?;

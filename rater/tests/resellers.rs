@@ -547,10 +547,67 @@ async fn a_moved_customers_documents_stay_with_the_reseller_that_issued_them() {
     assert!(customers(&m).contains(&"acme-shop".to_string()), "{m:?}");
     let m = rater::margin::report(&s, &c, "nimbus", feb).await.unwrap();
     assert_eq!(customers(&m), ["nimbus-studio"]);
+    // A bad parameter is answered alike whether the account exists or not (400 before any
+    // tenancy question, so it tells nothing).
+    for account in ["acme-shop", "nimbus-studio", "no-such-account"] {
+        for path in ["/", "/notes"] {
+            let q = json!({"account": account, "period": "not-a-period"});
+            let (status, body) = get_as(&s, &c, acme, path, q).await;
+            assert_eq!(status, 400, "{account} {path}: {body}");
+        }
+    }
     // An account Acme never had is refused it as one that does not exist.
     for account in ["nimbus-studio", "no-such-account"] {
         let q = json!({"account": account, "period": "2017-02"});
         let (status, _) = get_as(&s, &c, acme, "/", q).await;
         assert_eq!(status, 403, "{account}");
     }
+}
+
+/// acme-shop's February is final at Acme's prices when the book moves it to Nimbus, before
+/// either reseller's February statement is issued. Nimbus's statement does not bill it (its
+/// invoice is Acme's: Nimbus would pay wholesale for a month Acme invoiced). Figures: Nimbus's
+/// February statement bills nimbus-studio alone, as the example's February does.
+#[tokio::test]
+async fn a_customer_moved_after_its_final_is_not_on_its_new_resellers_statement() {
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let c = config(&clock);
+    rate_batch(&s, &c, batch("feb", Format::CloudStack, EXPORT.into()))
+        .await
+        .unwrap();
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let shop = rater::finalize(&s, &c, "acme-shop", feb).await.unwrap();
+    assert_eq!(shop.number.as_deref(), Some("acme-000001"));
+    let before = rater::invoice_for(&s, &c, "reseller-nimbus", feb)
+        .await
+        .unwrap();
+
+    let moved = moved_config(&clock, "note");
+    let report = rater::month::close(&s, &moved, feb, Finalizing::default())
+        .await
+        .unwrap();
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.account != "reseller-nimbus"),
+        "{report:?}"
+    );
+    let statement = s
+        .final_statement("reseller-nimbus", "2017-02")
+        .await
+        .unwrap()
+        .expect("Nimbus's February statement");
+    let customers: Vec<&str> = statement
+        .resold
+        .iter()
+        .map(|r| r.account.as_str())
+        .collect();
+    assert_eq!(customers, ["nimbus-studio"]);
+    let after = rater::invoice_for(&s, &moved, "reseller-nimbus", feb)
+        .await
+        .unwrap();
+    assert_eq!(after.bill.net, before.bill.net);
 }
