@@ -417,3 +417,93 @@ async fn dynamodb_a_late_batch_racing_the_correction_of_the_later_days_is_re_pri
     let (_server, store) = dynamodb().await;
     a_late_batch_racing_the_correction_is_re_priced_too(store).await;
 }
+
+/// The example catalog with account `abq` billed by the day in EUR, late usage billed on the
+/// next invoice; a customer of `reseller` (Acme, taxed in Germany) from accounts version
+/// `version` on, else the provider's own.
+fn moving_config(reseller: Option<&str>, version: &str) -> RaterConfig {
+    let c = read("examples/catalogs/cloudstack.json");
+    let mut abq = serde_json::json!({
+        "id": "abq", "name": "Abiquo tenant", "billing_period": "day",
+        "late_usage": "next_period", "currency": "EUR", "tax_jurisdiction": "none"
+    });
+    if let Some(r) = reseller {
+        abq["reseller"] = r.into();
+        abq["tax_jurisdiction"] = "de".into();
+    }
+    // Acme's own account, billed by the day as its customers are.
+    let own = serde_json::json!({
+        "id": "reseller-acme", "name": "Acme", "resells": "acme", "currency": "EUR",
+        "tax_jurisdiction": "none", "billing_period": "day"
+    });
+    let accounts =
+        serde_json::json!({ "schema_version": 1, "version": version, "accounts": [abq, own] });
+    RaterConfig::from_json(&c, &accounts.to_string(), "test").unwrap()
+}
+
+/// `abq`, billed by the day under `next_period`, moves from the provider to Acme on 11
+/// January. One late batch brings usage into 5 January (the provider's) and 12 January
+/// (Acme's). 5 January is corrected by the provider's notes, whatever the policy (Acme's next
+/// invoice cannot bill a correction of the provider's), with the later days of its month:
+/// 12 January among them, on the condition of its own marker. Before, 12 January was expected
+/// unmarked there: every round found its marker "moved", and the batch's answer, and every
+/// close of the account after it, failed with a note conflict.
+#[tokio::test]
+async fn late_usage_into_days_two_issuers_billed_settles_each_under_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("s.redb")).unwrap();
+    let (direct, acme) = (moving_config(None, "t1"), moving_config(Some("acme"), "t2"));
+    let day = |d: u32| BillingPeriod::parse(&format!("2017-01-{d:02}")).unwrap();
+    for d in 1..=15 {
+        let c = if d <= 10 { &direct } else { &acme };
+        rate(&store, c, export(d, 10, &format!("r{d}"))).await;
+        let inv = finalize(&store, c, "abq", day(d)).await.unwrap();
+        let series = if d <= 10 { "test-" } else { "acme-" };
+        assert!(
+            inv.number.as_deref().unwrap().starts_with(series),
+            "{d}: {inv:?}"
+        );
+    }
+    let late = [export(5, 100, "late-5"), export(12, 100, "late-12")]
+        .map(|e| String::from_utf8(e).unwrap());
+    let body = format!("{}{}", late[0], late[1].lines().nth(1).unwrap());
+    let resp = rate_batch(
+        &store,
+        &acme,
+        BatchRequest {
+            batch_id: Some("late".into()),
+            format: None,
+            period: None,
+            account: None,
+            mode: rater::Mode::Interim,
+            export: body.into_bytes(),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let policies: Vec<(&str, pricing::LateUsagePolicy)> = resp
+        .late
+        .iter()
+        .map(|l| (l.period.as_str(), l.policy))
+        .collect();
+    assert_eq!(
+        policies,
+        [
+            ("2017-01-05", pricing::LateUsagePolicy::Note),
+            ("2017-01-12", pricing::LateUsagePolicy::NextPeriod)
+        ]
+    );
+    assert!(store.late_markers("abq").await.unwrap().is_empty());
+    for (d, series) in [(5, "test-N"), (12, "acme-N")] {
+        let notes = rater::notes::notes_of(&store, "abq", &day(d).id())
+            .await
+            .unwrap();
+        assert!(!notes.is_empty(), "{d}");
+        assert!(
+            notes
+                .iter()
+                .all(|n| n.number.as_deref().unwrap().starts_with(series)),
+            "{d}: {notes:?}"
+        );
+    }
+}
