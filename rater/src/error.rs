@@ -200,6 +200,18 @@ pub enum RaterError {
         from: String,
         to: String,
     },
+    /// The account's issuer changed (the accounts book moved the customer to another reseller,
+    /// or to or from the provider) while it owes, or is owed, what the former issuer billed:
+    /// the new issuer's first invoice would bring it forward and ask for another's money.
+    #[error("account `{account}` is invoiced by `{to}` now, but {owes} on invoice {invoice} of its former issuer and the notes since, less the payments {period} takes: record what the former issuer was paid (dated in {period}) or settle its invoice with a note before `{to}` invoices the account")]
+    IssuerChanged {
+        account: String,
+        period: String,
+        to: String,
+        invoice: String,
+        /// What is owed, and the prepaid credit left, as the message says them.
+        owes: String,
+    },
     /// An earlier period of the account has something to bill (usage or a payment that came
     /// after its close skipped the account) and no final invoice: finalizing this one first
     /// would leave that on no invoice. A close finalizes both, in order.
@@ -382,6 +394,7 @@ impl RaterError {
             | RaterError::FinalizedOutOfOrder { .. }
             | RaterError::EarlierPeriodOpen { .. }
             | RaterError::CurrencyChanged { .. }
+            | RaterError::IssuerChanged { .. }
             | RaterError::CustomerOpen { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
@@ -485,6 +498,7 @@ impl RaterError {
             RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
             RaterError::EarlierPeriodOpen { .. } => "earlier_period_open",
             RaterError::CurrencyChanged { .. } => "currency_changed",
+            RaterError::IssuerChanged { .. } => "issuer_changed",
             RaterError::CustomerOpen { .. } => "customer_open",
             RaterError::PartitionFull { .. } => "partition_full",
             RaterError::PaymentConflict { .. } => "payment_conflict",

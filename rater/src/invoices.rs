@@ -534,6 +534,51 @@ fn same_currency(
     }
 }
 
+/// Refuses (`IssuerChanged`) the first final invoice of a new issuer (the book moved the
+/// customer to another reseller, or to or from the provider) while the account owes, or is
+/// owed, what the former issuer billed: its last final invoice's balance and the notes since,
+/// less the payments this invoice takes (`st`), or prepaid credit left. Brought forward, the
+/// new issuer would ask for another's money. Recording what the former issuer was paid (dated
+/// in this period) settles it.
+fn same_issuer(
+    config: &RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    balance: &Balance,
+    st: &Statement,
+) -> Result<(), RaterError> {
+    let Some(last) = &balance.last else {
+        return Ok(());
+    };
+    let issuer = config.issuer_for(acc);
+    if crate::model::issued_by(&last.number, issuer) {
+        return Ok(());
+    }
+    let overflow = |e| {
+        RaterError::Pricing(pricing::PricingError::overflow(
+            e,
+            format!("account {}", acc.id),
+        ))
+    };
+    let paid =
+        pricing::exact::sum(st.payments.iter().map(|p| p.amount), "payments").map_err(overflow)?;
+    let owes =
+        pricing::exact::sub(st.brought_forward, paid, "balance less payments").map_err(overflow)?;
+    if owes.is_zero() && last.prepaid_remaining.is_zero() {
+        return Ok(());
+    }
+    Err(RaterError::IssuerChanged {
+        account: acc.id.clone(),
+        period: period.id(),
+        to: issuer.to_string(),
+        invoice: last.number.clone(),
+        owes: format!(
+            "owes {owes} (prepaid credit left {})",
+            last.prepaid_remaining
+        ),
+    })
+}
+
 /// The account's periods before `period`, after its last final invoice, that have something
 /// to bill and no final invoice, in order: usage committed into them (their balance marks,
 /// [`Balance::open`]) or a recorded payment dated in them, that came after their close skipped
@@ -619,6 +664,7 @@ async fn finalization<S: Store>(
     };
     let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
     same_currency(acc, period, &balance, &payments, &inv.bill.currency)?;
+    same_issuer(config, acc, period, &balance, &st)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
     inv.number = Some(number.clone());

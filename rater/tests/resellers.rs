@@ -611,3 +611,86 @@ async fn a_customer_moved_after_its_final_is_not_on_its_new_resellers_statement(
         .unwrap();
     assert_eq!(after.bill.net, before.bill.net);
 }
+
+/// bu1user1, the provider's own customer (GBP), moves to Nimbus (GBP too) owing the
+/// provider its February invoice. Nimbus's first invoice of it (March) would bring the
+/// provider's balance forward and ask for the provider's money: it is refused
+/// (`issuer_changed`, naming the provider's invoice and what is owed) until the payment the
+/// provider received is recorded; then March is Nimbus's, the balance brought forward and paid
+/// off on it.
+#[tokio::test]
+async fn a_moved_customers_old_balance_is_not_billed_by_its_new_issuer() {
+    let clock = Arc::new(AtomicI64::new(0));
+    let (_dir, s) = february_closed(&clock).await;
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let mar = BillingPeriod::parse("2017-03").unwrap();
+    let february = rater::invoice_for(&s, &config(&clock), "bu1user1", feb)
+        .await
+        .unwrap();
+    let owed = february.amount_due;
+    let number = february.number.clone().unwrap();
+    assert!(owed > Decimal::ZERO && number.starts_with("prov-"));
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "bu1user1" {
+            a["reseller"] = "nimbus".into();
+        }
+    }
+    book["version"] = "bu1-to-nimbus".into();
+    let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock2 = clock.clone();
+    c.clock = Arc::new(move || clock2.load(Ordering::SeqCst));
+
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let report = rater::month::close(&s, &c, mar, Finalizing::default())
+        .await
+        .unwrap();
+    let failed = report
+        .failures
+        .iter()
+        .find(|f| f.account == "bu1user1")
+        .unwrap_or_else(|| panic!("{report:?}"));
+    assert_eq!(failed.code, "issuer_changed", "{report:?}");
+    assert!(
+        failed.message.contains(&number) && failed.message.contains(&owed.to_string()),
+        "{}",
+        failed.message
+    );
+    assert!(s
+        .final_invoice("bu1user1", "2017-03")
+        .await
+        .unwrap()
+        .is_none());
+
+    // The provider was paid: recorded, dated in March, and March is Nimbus's.
+    rater::month::record_payment(
+        &s,
+        &c,
+        &rater::month::PaymentInput {
+            account: "bu1user1".into(),
+            date: "2017-03-20T00:00:00Z".parse().unwrap(),
+            amount: owed,
+            currency: "GBP".into(),
+            reference: "prov-paid-feb".into(),
+        },
+    )
+    .await
+    .unwrap();
+    let report = rater::month::close(&s, &c, mar, Finalizing::default())
+        .await
+        .unwrap();
+    assert!(
+        report.failures.iter().all(|f| f.account != "bu1user1"),
+        "{report:?}"
+    );
+    let march = s
+        .final_invoice("bu1user1", "2017-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        march.number.as_deref().unwrap().starts_with("nimbus-"),
+        "{march:?}"
+    );
+    assert_eq!(march.brought_forward, owed);
+}
