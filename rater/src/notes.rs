@@ -98,16 +98,17 @@ fn difference(
     month_before: Option<pricing::Usage>,
     reason: NoteReason,
     issue_date: chrono::NaiveDate,
+    accounts_version: &str,
 ) -> Result<Option<Note>, RaterError> {
     let statement = Statement {
         month_before,
         ..closed.statement.clone()
     };
     let mut now = pricing::invoice_with(config.catalog_for(acc), acc, period, usage, &statement)?;
-    now.accounts_version = Some(config.accounts.version.clone());
+    now.accounts_version = Some(accounts_version.to_string());
     let note = pricing::note(&closed.invoice, &closed.earlier(), &now, reason, issue_date)?;
     Ok(note.map(|mut n| {
-        n.accounts_version = Some(config.accounts.version.clone());
+        n.accounts_version = Some(accounts_version.to_string());
         n
     }))
 }
@@ -124,40 +125,54 @@ pub fn policy(config: &RaterConfig, acc: &Account) -> LateUsagePolicy {
     pricing::late_usage_policy(config.catalog_for(acc), acc)
 }
 
-/// `acc` as `invoice` billed it: the account itself while the same issuer bills it. A
-/// customer the book moved to another reseller (or to or from the provider) since is the
-/// account record the invoice was priced with (its accounts version, as stored): its tax
-/// jurisdiction, region, discounts and so on are the old reseller's price list's, which the
-/// current record need not be. Without that version stored, the current record under the
-/// old issuer ([`RaterConfig::as_billed`]).
+/// `acc` as `invoice` billed it, with the accounts version that record is of: the account
+/// itself (the deployment's version) while the same issuer bills it. A customer the book moved
+/// to another reseller (or to or from the provider) since is the account record the period
+/// was last priced with (the accounts version of its latest correction under that issuer, in
+/// `corrections`, else of the invoice, as stored): its tax jurisdiction, region, discounts and
+/// so on are the old reseller's price list's, which the current record need not be. Without
+/// that version stored, the current record under the old issuer ([`RaterConfig::as_billed`]).
 pub(crate) async fn account_as_billed<'a, S: Store>(
     store: &S,
     config: &'a RaterConfig,
     acc: &'a Account,
     invoice: &Invoice,
-) -> Result<std::borrow::Cow<'a, Account>, RaterError> {
+    corrections: &[StoredNote],
+) -> Result<(std::borrow::Cow<'a, Account>, String), RaterError> {
     let catalog_id = &invoice.bill.catalog_id;
     let reseller = crate::config::reseller_of_catalog(catalog_id);
+    let deployment = || config.accounts.version.clone();
     if reseller == acc.reseller.as_deref() {
-        return Ok(std::borrow::Cow::Borrowed(acc));
+        return Ok((std::borrow::Cow::Borrowed(acc), deployment()));
     }
     let current = config.as_billed(acc, catalog_id)?;
-    let Some(version) = invoice.accounts_version.as_deref() else {
-        return Ok(current);
+    let version = corrections
+        .iter()
+        .rev()
+        .filter(|c| crate::config::reseller_of_catalog(&c.note.catalog_id) == reseller)
+        .find_map(|c| c.note.accounts_version.as_deref())
+        .or(invoice.accounts_version.as_deref());
+    let Some(version) = version else {
+        return Ok((current, deployment()));
     };
     let Some(item) = store
         .config(crate::model::ConfigKind::Accounts, Some(version))
         .await?
     else {
-        return Ok(current);
+        return Ok((current, deployment()));
     };
     let book: pricing::AccountBook = serde_json::from_str(&item.body)
         .map_err(|e| RaterError::Config(format!("stored accounts version `{version}`: {e}")))?;
-    Ok(book
-        .accounts
-        .into_iter()
-        .find(|a| a.id == acc.id && a.reseller.as_deref() == reseller)
-        .map_or(current, std::borrow::Cow::Owned))
+    Ok(
+        match book
+            .accounts
+            .into_iter()
+            .find(|a| a.id == acc.id && a.reseller.as_deref() == reseller)
+        {
+            Some(a) => (std::borrow::Cow::Owned(a), version.to_string()),
+            None => (current, deployment()),
+        },
+    )
 }
 
 /// Whether `acc`'s closed period `period_id` was billed by another issuer than bills the
@@ -240,14 +255,17 @@ async fn correct_at<S: Store>(
         let mut closed = closed_period(store, account, &period_id).await?;
         // Priced, numbered and issued as the invoice was: a customer moved to another reseller
         // since is corrected by the one that billed the period, at its prices.
-        let billed = account_as_billed(store, config, acc, &closed.invoice).await?;
+        let (billed, version) =
+            account_as_billed(store, config, acc, &closed.invoice, &closed.corrections).await?;
         let acc = billed.as_ref();
         resold_as_now(store, config, acc, period, &mut closed, reason).await?;
         let usage = store.period_usage(account, &period_id).await?.usage;
         let before = month_before_cached(store, account, period, cache).await?;
         let counter = store.note_counter(config.issuer_for(acc)).await?;
         let today = day_of(config.now_s());
-        let note = difference(config, acc, period, &closed, &usage, before, reason, today)?;
+        let note = difference(
+            config, acc, period, &closed, &usage, before, reason, today, &version,
+        )?;
         if note.is_none() && marker == MarkerCheck::Absent {
             return Ok(Corrected::Issued(None));
         }
@@ -691,6 +709,7 @@ async fn adjustment<S: Store>(
         before,
         NoteReason::LateUsage,
         issue_date,
+        &config.accounts.version,
     )?;
     Ok(AdjustmentWrite {
         period_id,

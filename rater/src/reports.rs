@@ -87,7 +87,8 @@ pub async fn report<S: Store>(
                     continue;
                 }
             }
-            let billed = crate::notes::account_as_billed(store, config, acc, &inv).await?;
+            let (billed, _) =
+                crate::notes::account_as_billed(store, config, acc, &inv, &[]).await?;
             let acc = billed.as_ref();
             let wholesale = match acc
                 .reseller

@@ -463,6 +463,20 @@ async fn late_usage_into_days_two_issuers_billed_settles_each_under_its_own() {
             inv.number.as_deref().unwrap().starts_with(series),
             "{d}: {inv:?}"
         );
+        if d == 10 {
+            // What the provider is owed, paid to it before Acme's first invoice (which
+            // refuses to bring another issuer's balance forward otherwise).
+            let paid = rater::month::PaymentInput {
+                account: "abq".into(),
+                date: "2017-01-11T12:00:00Z".parse().unwrap(),
+                amount: inv.carried_forward,
+                currency: "EUR".into(),
+                reference: "paid-to-provider".into(),
+            };
+            rater::month::record_payment(&store, &acme, &paid)
+                .await
+                .unwrap();
+        }
     }
     let late = [export(5, 100, "late-5"), export(12, 100, "late-12")]
         .map(|e| String::from_utf8(e).unwrap());

@@ -344,6 +344,10 @@ async fn a_moved_customers_late_usage_is_billed_where_its_period_was() {
             ("EUR", d("32.18"), d("38.29")),
             "{policy}"
         );
+        // Priced with the account record the invoice was (Acme's customer, taxed in Germany),
+        // and says so.
+        let original: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+        assert_eq!(n.accounts_version.as_deref(), original["version"].as_str());
         assert!(s.late_markers("acme-shop").await.unwrap().is_empty());
         // Its documents are Acme's, as the invoice it corrects.
         let acc = c.known_account("acme-shop").unwrap();
