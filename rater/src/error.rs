@@ -201,7 +201,7 @@ pub enum RaterError {
         to: String,
     },
     /// The account's issuer changed (the accounts book moved the customer to another reseller,
-    /// or to or from the provider) while it owes, or is owed, what the former issuer billed:
+    /// or to or from the provider) while it owes what the former issuer billed:
     /// the new issuer's first invoice would bring it forward and ask for another's money.
     #[error("account `{account}` is invoiced by `{to}` now, but {owes} on invoice {invoice} of its former issuer and the notes since, less the payments {period} takes: record what the former issuer was paid (dated in {period}) or settle its invoice with a note before `{to}` invoices the account")]
     IssuerChanged {

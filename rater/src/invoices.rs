@@ -535,11 +535,11 @@ fn same_currency(
 }
 
 /// Refuses (`IssuerChanged`) the first final invoice of a new issuer (the book moved the
-/// customer to another reseller, or to or from the provider) while the account owes, or is
-/// owed, what the former issuer billed: its last final invoice's balance and the notes since,
-/// less the payments this invoice takes (`st`), or prepaid credit left. Brought forward, the
-/// new issuer would ask for another's money. Recording what the former issuer was paid (dated
-/// in this period) settles it.
+/// customer to another reseller, or to or from the provider) while the account owes what the
+/// former issuer billed: its last final invoice's balance and the notes since,
+/// less the payments this invoice takes (`st`). Brought forward, the new issuer would ask for
+/// another's money. Recording what the former issuer was paid (dated in this period) settles
+/// it. A credit (prepaid credit left, an overpayment) is brought forward as it is.
 fn same_issuer(
     config: &RaterConfig,
     acc: &Account,
@@ -564,7 +564,10 @@ fn same_issuer(
         pricing::exact::sum(st.payments.iter().map(|p| p.amount), "payments").map_err(overflow)?;
     let owes =
         pricing::exact::sub(st.brought_forward, paid, "balance less payments").map_err(overflow)?;
-    if owes.is_zero() && last.prepaid_remaining.is_zero() {
+    // Only a debt: a credit the customer holds (prepaid credit left, an overpayment) is its
+    // own money, brought forward as a credit; refusing it could never be cleared (a payment
+    // is positive).
+    if owes <= rust_decimal::Decimal::ZERO {
         return Ok(());
     }
     Err(RaterError::IssuerChanged {
@@ -572,10 +575,7 @@ fn same_issuer(
         period: period.id(),
         to: issuer.to_string(),
         invoice: last.number.clone(),
-        owes: format!(
-            "owes {owes} (prepaid credit left {})",
-            last.prepaid_remaining
-        ),
+        owes: format!("owes {owes}"),
     })
 }
 
@@ -664,6 +664,7 @@ async fn finalization<S: Store>(
     };
     let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
     same_currency(acc, period, &balance, &payments, &inv.bill.currency)?;
+    // After the currency's check: a move that changed the currency is named as such.
     same_issuer(config, acc, period, &balance, &st)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;

@@ -146,33 +146,34 @@ pub(crate) async fn account_as_billed<'a, S: Store>(
         return Ok((std::borrow::Cow::Borrowed(acc), deployment()));
     }
     let current = config.as_billed(acc, catalog_id)?;
-    let version = corrections
+    // Latest first; a version whose book no longer has the account under that reseller (a
+    // note issued after the move may name the book of the move) gives way to an older one.
+    let mut versions: Vec<&str> = corrections
         .iter()
         .rev()
         .filter(|c| crate::config::reseller_of_catalog(&c.note.catalog_id) == reseller)
-        .find_map(|c| c.note.accounts_version.as_deref())
-        .or(invoice.accounts_version.as_deref());
-    let Some(version) = version else {
-        return Ok((current, deployment()));
-    };
-    let Some(item) = store
-        .config(crate::model::ConfigKind::Accounts, Some(version))
-        .await?
-    else {
-        return Ok((current, deployment()));
-    };
-    let book: pricing::AccountBook = serde_json::from_str(&item.body)
-        .map_err(|e| RaterError::Config(format!("stored accounts version `{version}`: {e}")))?;
-    Ok(
-        match book
+        .filter_map(|c| c.note.accounts_version.as_deref())
+        .chain(invoice.accounts_version.as_deref())
+        .collect();
+    versions.dedup();
+    for version in versions {
+        let Some(item) = store
+            .config(crate::model::ConfigKind::Accounts, Some(version))
+            .await?
+        else {
+            continue;
+        };
+        let book: pricing::AccountBook = serde_json::from_str(&item.body)
+            .map_err(|e| RaterError::Config(format!("stored accounts version `{version}`: {e}")))?;
+        if let Some(a) = book
             .accounts
             .into_iter()
             .find(|a| a.id == acc.id && a.reseller.as_deref() == reseller)
         {
-            Some(a) => (std::borrow::Cow::Owned(a), version.to_string()),
-            None => (current, deployment()),
-        },
-    )
+            return Ok((std::borrow::Cow::Owned(a), version.to_string()));
+        }
+    }
+    Ok((current, deployment()))
 }
 
 /// Whether `acc`'s closed period `period_id` was billed by another issuer than bills the
@@ -338,11 +339,11 @@ pub async fn settle_late<S: Store>(
     config: &RaterConfig,
     acc: &Account,
 ) -> Result<Vec<Note>, RaterError> {
-    let policy = policy(config, acc);
-    let notes = policy == LateUsagePolicy::Note;
+    let notes = policy(config, acc) == LateUsagePolicy::Note;
     // Under another policy only a period another issuer billed is corrected here, which needs
-    // resellers, and late usage let in (`refuse` lets none in).
-    if !notes && (policy == LateUsagePolicy::Refuse || !config.has_resellers()) {
+    // resellers. (Not skipped under `refuse`: a marker let in under another policy before
+    // the book changed it waits here.)
+    if !notes && !config.has_resellers() {
         return Ok(Vec::new());
     }
     // Rounds: a late batch coming in while the periods are corrected moves a marker, and the

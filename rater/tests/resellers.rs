@@ -666,14 +666,15 @@ async fn a_moved_customers_old_balance_is_not_billed_by_its_new_issuer() {
         .unwrap()
         .is_none());
 
-    // The provider was paid: recorded, dated in March, and March is Nimbus's.
+    // The provider was paid, 5.00 more than it was owed: recorded, dated in March, and March
+    // is Nimbus's (the 5.00 the customer overpaid is its credit, brought forward as it is).
     rater::month::record_payment(
         &s,
         &c,
         &rater::month::PaymentInput {
             account: "bu1user1".into(),
             date: "2017-03-20T00:00:00Z".parse().unwrap(),
-            amount: owed,
+            amount: owed + Decimal::new(500, 2),
             currency: "GBP".into(),
             reference: "prov-paid-feb".into(),
         },
