@@ -45,18 +45,31 @@ pub(crate) async fn resold<S: Store>(
     };
     let mut out = Vec::new();
     for c in config.customers_of(reseller) {
-        let Some((r, closed)) = section(store, config, c, acc, period).await? else {
-            continue;
-        };
-        // A customer whose period was invoiced by another reseller (the book moved it here
-        // since) is that reseller's to pay for. (That reseller's statement, if not final yet,
-        // does not find it either: its book lists it no more. Known gap.)
-        if closed.is_some_and(|n| !crate::model::issued_by(&n, reseller)) {
-            continue;
-        }
-        out.push(r);
+        out.extend(billed_here(store, config, c, acc, period, reseller).await?);
     }
     Ok(out)
+}
+
+/// Customer `c`'s section of `reseller`'s statement ([`section`]), unless its period was
+/// invoiced by another reseller (the book moved it here since): that reseller's to pay for.
+/// (That reseller's statement, if not final yet, does not find it either: its book lists it no
+/// more. Known gap.)
+async fn billed_here<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    c: &Account,
+    acc: &Account,
+    period: BillingPeriod,
+    reseller: &str,
+) -> Result<Option<pricing::wholesale::Resold>, RaterError> {
+    Ok(section(store, config, c, acc, period)
+        .await?
+        .filter(|(_, closed)| {
+            closed
+                .as_deref()
+                .is_none_or(|n| crate::model::issued_by(n, reseller))
+        })
+        .map(|(r, _)| r))
 }
 
 /// On a reseller's own account, for a correction of its closed statement of `period` (whose
@@ -96,13 +109,7 @@ pub(crate) async fn resold_closed<S: Store>(
         if seen.contains(c.id.as_str()) {
             continue;
         }
-        let Some((r, closed)) = section(store, config, c, acc, period).await? else {
-            continue;
-        };
-        if closed.is_some_and(|n| !crate::model::issued_by(&n, reseller)) {
-            continue;
-        }
-        out.push(r);
+        out.extend(billed_here(store, config, c, acc, period, reseller).await?);
     }
     Ok(out)
 }
