@@ -73,6 +73,25 @@ pub fn letterhead(config: &RaterConfig, acc: &Account) -> Letterhead {
     }
 }
 
+/// `acc` as the document priced with catalog `catalog_id` under accounts version `version`
+/// (an invoice's or a note's) named it: for a customer the book moved to another issuer since,
+/// its record then (name, address, VAT id, tax jurisdiction), as the issuer issued it.
+///
+/// # Errors
+/// Store errors; a configuration error when that issuer is no longer published.
+pub async fn as_issued<'a, S: Store>(
+    store: &S,
+    config: &'a RaterConfig,
+    acc: &'a Account,
+    catalog_id: &str,
+    version: Option<&str>,
+) -> Result<std::borrow::Cow<'a, Account>, RaterError> {
+    let versions: Vec<&str> = version.into_iter().collect();
+    let (acc, _) =
+        crate::notes::account_in_versions(store, config, acc, catalog_id, &versions).await?;
+    Ok(acc)
+}
+
 /// The EN 16931 XML of `acc`'s final invoice `inv`.
 ///
 /// # Errors
@@ -110,7 +129,9 @@ pub async fn invoice_pdf<S: Store>(
 ) -> Result<Vec<u8>, RaterError> {
     let acc = config.known_account(account)?;
     let inv = invoice_for(store, config, account, period).await?;
-    pdf_of(config, acc, &inv, embed)
+    let version = inv.accounts_version.as_deref();
+    let acc = as_issued(store, config, acc, &inv.bill.catalog_id, version).await?;
+    pdf_of(config, &acc, &inv, embed)
 }
 
 /// `inv` (an invoice of `acc`) as a PDF.

@@ -609,6 +609,10 @@ async fn route<S: Store, O: Objects>(
                         )
                     })?;
                 let acc = config.known_account(account)?;
+                let version = note.accounts_version.as_deref();
+                let acc =
+                    &*crate::documents::as_issued(store, config, acc, &note.catalog_id, version)
+                        .await?;
                 return Ok(if output == "pdf" {
                     let embed = if req.query("einvoice") == Some("false") {
                         crate::documents::Embed::Nothing
@@ -660,6 +664,10 @@ async fn route<S: Store, O: Objects>(
                 // `einvoice=false`), or the e-invoice's XML alone.
                 Some("pdf") => {
                     let acc = config.known_account(account)?;
+                    let version = inv.accounts_version.as_deref();
+                    let catalog = &inv.bill.catalog_id;
+                    let acc =
+                        &*crate::documents::as_issued(store, config, acc, catalog, version).await?;
                     // An interim invoice is no e-invoice (it has no number): its PDF comes alone.
                     let embed = if req.query("einvoice") == Some("false") || inv.number.is_none() {
                         crate::documents::Embed::Nothing
@@ -673,6 +681,10 @@ async fn route<S: Store, O: Objects>(
                 }
                 Some("einvoice" | "xml") => {
                     let acc = config.known_account(account)?;
+                    let version = inv.accounts_version.as_deref();
+                    let catalog = &inv.bill.catalog_id;
+                    let acc =
+                        &*crate::documents::as_issued(store, config, acc, catalog, version).await?;
                     Ok(Answer::Document {
                         content_type: "application/xml",
                         bytes: crate::documents::einvoice_xml(config, acc, &inv)?.into_bytes(),

@@ -141,20 +141,36 @@ pub(crate) async fn account_as_billed<'a, S: Store>(
 ) -> Result<(std::borrow::Cow<'a, Account>, String), RaterError> {
     let catalog_id = &invoice.bill.catalog_id;
     let reseller = crate::config::reseller_of_catalog(catalog_id);
-    let deployment = || config.accounts.version.clone();
-    if reseller == acc.reseller.as_deref() {
-        return Ok((std::borrow::Cow::Borrowed(acc), deployment()));
-    }
-    let current = config.as_billed(acc, catalog_id)?;
     // Latest first; a version whose book no longer has the account under that reseller (a
     // note issued after the move may name the book of the move) gives way to an older one.
-    let mut versions: Vec<&str> = corrections
+    let versions: Vec<&str> = corrections
         .iter()
         .rev()
         .filter(|c| crate::config::reseller_of_catalog(&c.note.catalog_id) == reseller)
         .filter_map(|c| c.note.accounts_version.as_deref())
         .chain(invoice.accounts_version.as_deref())
         .collect();
+    account_in_versions(store, config, acc, catalog_id, &versions).await
+}
+
+/// `acc` as a document priced with catalog `catalog_id` billed it: itself (with the
+/// deployment's accounts version) while the same issuer bills it, else its record in the first
+/// of the stored accounts `versions` that has it under that issuer (with that version), else
+/// the current record under that issuer ([`RaterConfig::as_billed`]).
+pub(crate) async fn account_in_versions<'a, S: Store>(
+    store: &S,
+    config: &'a RaterConfig,
+    acc: &'a Account,
+    catalog_id: &str,
+    versions: &[&str],
+) -> Result<(std::borrow::Cow<'a, Account>, String), RaterError> {
+    let reseller = crate::config::reseller_of_catalog(catalog_id);
+    let deployment = || config.accounts.version.clone();
+    if reseller == acc.reseller.as_deref() {
+        return Ok((std::borrow::Cow::Borrowed(acc), deployment()));
+    }
+    let current = config.as_billed(acc, catalog_id)?;
+    let mut versions = versions.to_vec();
     versions.dedup();
     for version in versions {
         let Some(item) = store

@@ -278,8 +278,8 @@ async fn a_customers_usage_after_a_skipped_close_reaches_its_invoice_and_the_res
     );
 }
 
-/// The example book after acme-shop moved from Acme to Nimbus (taxed in the UK as Nimbus's
-/// customers are), its late usage billed under `policy`.
+/// The example book after acme-shop moved from Acme to Nimbus (and to the UK, taxed there as
+/// Nimbus's customers are), its late usage billed under `policy`.
 fn moved_config(clock: &Arc<AtomicI64>, policy: &str) -> RaterConfig {
     let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
     for a in book["accounts"].as_array_mut().unwrap() {
@@ -287,6 +287,7 @@ fn moved_config(clock: &Arc<AtomicI64>, policy: &str) -> RaterConfig {
             a["reseller"] = "nimbus".into();
             a["tax_jurisdiction"] = "gb".into();
             a["late_usage"] = policy.into();
+            a["country"] = "GB".into();
         }
     }
     let version = format!("{}-moved", book["version"].as_str().unwrap());
@@ -349,15 +350,24 @@ async fn a_moved_customers_late_usage_is_billed_where_its_period_was() {
         let original: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
         assert_eq!(n.accounts_version.as_deref(), original["version"].as_str());
         assert!(s.late_markers("acme-shop").await.unwrap().is_empty());
-        // Its documents are Acme's, as the invoice it corrects.
+        // Its documents are Acme's, as the invoice it corrects, to the customer as it was then.
         let acc = c.known_account("acme-shop").unwrap();
-        let xml = rater::documents::note_xml(&c, acc, n).unwrap();
+        let version = n.accounts_version.as_deref();
+        let issued = rater::documents::as_issued(&s, &c, acc, &n.catalog_id, version)
+            .await
+            .unwrap();
+        let xml = rater::documents::note_xml(&c, &issued, n).unwrap();
         assert!(
-            xml.contains("Acme Cloud GmbH") && !xml.contains("Nimbus"),
+            xml.contains("Acme Cloud GmbH") && !xml.contains("Nimbus") && !xml.contains(">GB<"),
             "{xml}"
         );
         let invoice = rater::invoice_for(&s, &c, "acme-shop", feb).await.unwrap();
-        let xml = rater::documents::einvoice_xml(&c, acc, &invoice).unwrap();
+        let version = invoice.accounts_version.as_deref();
+        let catalog = &invoice.bill.catalog_id;
+        let issued = rater::documents::as_issued(&s, &c, acc, catalog, version)
+            .await
+            .unwrap();
+        let xml = rater::documents::einvoice_xml(&c, &issued, &invoice).unwrap();
         assert!(
             xml.contains("Acme Cloud GmbH") && !xml.contains("Nimbus"),
             "{xml}"

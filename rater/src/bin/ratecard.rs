@@ -586,6 +586,10 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             let how = rater::invoices::Pricing::interim(as_of.as_deref(), period, config.now_s())?;
             let inv = rater::invoices::invoice_as(store, &config, &account, period, how).await?;
             let acc = config.known_account(&account)?;
+            // As issued: a customer moved to another issuer since keeps its old documents' record.
+            let version = inv.accounts_version.as_deref();
+            let catalog = &inv.bill.catalog_id;
+            let acc = &*rater::documents::as_issued(store, &config, acc, catalog, version).await?;
             if let Some(path) = &xml {
                 let text = rater::documents::einvoice_xml(&config, acc, &inv)?;
                 std::fs::write(path, text)
@@ -858,6 +862,9 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             if pdf.is_none() && xml.is_none() {
                 bail!("write the note with --pdf <file.pdf> and/or --xml <file.xml>");
             }
+            let version = note.accounts_version.as_deref();
+            let catalog = &note.catalog_id;
+            let acc = &*rater::documents::as_issued(store, &config, acc, catalog, version).await?;
             if let Some(path) = &xml {
                 let text = rater::documents::note_xml(&config, acc, note)?;
                 std::fs::write(path, text)
