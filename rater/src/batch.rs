@@ -276,7 +276,7 @@ async fn check_finalizable<S: Store>(
             continue;
         };
         let balance = store.balance(account).await?;
-        let payments = store.payments(account).await?;
+        let payments = crate::store::chain_payments(store, account).await?;
         let last = own
             .last()
             .and_then(|p| BillingPeriod::parse(p).ok())

@@ -40,6 +40,10 @@ pub enum StoreError {
     /// late-usage marker moved).
     #[error("a correction of `{account}` {period} raced another write; retry")]
     NoteConflict { account: String, period: String },
+    /// The account's last final invoice changed since it was read, and what was read routed
+    /// the write (a payment to a former issuer): read again.
+    #[error("the balance of `{account}` moved on to another final invoice meanwhile; retry")]
+    BalanceMoved { account: String },
     /// A payment reference was recorded before for another payment.
     #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
     PaymentConflict { account: String, reference: String },
@@ -70,6 +74,7 @@ impl StoreError {
             | StoreError::LeaseLost { .. }
             | StoreError::FinalizeConflict { .. }
             | StoreError::NoteConflict { .. }
+            | StoreError::BalanceMoved { .. }
             | StoreError::UsageMoved { .. } => true,
             #[cfg(feature = "testing")]
             StoreError::Injected { .. } => true,

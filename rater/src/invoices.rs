@@ -282,7 +282,7 @@ async fn interim<S: Store>(
 ) -> Result<Invoice, RaterError> {
     let acc = config.known_account(account)?;
     let balance = store.balance(account).await?;
-    let payments = store.payments(account).await?;
+    let payments = crate::store::chain_payments(store, account).await?;
     let mut st = statement(acc, period, &balance, &payments, how);
     // Earlier periods' late usage this period's final invoice will bill, as it stands now.
     let today = crate::notes::day_of(config.now_s());
@@ -627,7 +627,7 @@ async fn finalization<S: Store>(
             number: last.number.clone(),
         });
     }
-    let payments = store.payments(&acc.id).await?;
+    let payments = crate::store::chain_payments(store, &acc.id).await?;
     if let Some(earlier) = unbilled_before(acc, &balance, &payments, period).first() {
         return Err(RaterError::EarlierPeriodOpen {
             account: acc.id.clone(),

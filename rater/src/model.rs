@@ -245,6 +245,13 @@ pub struct Balance {
     /// is owed back), and starts again from zero.
     #[serde(default)]
     pub notes_since: Decimal,
+    /// Owed to an issuer that no longer bills the account, by issuer (its series): the notes
+    /// it issued after another issuer's final invoice became the account's last (its
+    /// corrections of the periods it billed, after the book moved the customer), less the
+    /// payments recorded to it. Never brought forward: the account's current issuer cannot
+    /// ask for another's money. Zero entries are kept (a history, not a debt).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub owed_elsewhere: std::collections::BTreeMap<String, Decimal>,
     /// The periods with usage committed and no final invoice yet (on a reseller's own
     /// account, also its customers' such periods): marked by the commit that first brings
     /// usage into a period, cleared by that period's final invoice. A close finalizes the
@@ -279,6 +286,23 @@ pub struct RecordedPayment {
     pub date: chrono::DateTime<chrono::Utc>,
     pub amount: Decimal,
     pub currency: String,
+    /// Paid to an issuer that no longer bills the account (its series): settles
+    /// [`Balance::owed_elsewhere`], is on none of the account's invoices. `None`: paid on the
+    /// account's chain, taken by the invoice of the period its date falls in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee: Option<String>,
+}
+
+impl RecordedPayment {
+    /// Whether the account's own invoices take this payment (not one to a former issuer).
+    pub fn on_chain(&self) -> bool {
+        self.payee.is_none()
+    }
+}
+
+/// The series of a document number: `acme-eu` of `acme-eu-000001` and of `acme-eu-N000001`.
+pub fn series_of(number: &str) -> &str {
+    number.rsplit_once('-').map_or(number, |(series, _)| series)
 }
 
 /// What kind of document a history entry is.
@@ -779,6 +803,16 @@ mod tests {
         }
         assert!(issued_by(&note_number("acme", 7), "acme"));
         assert!(issued_by(&crate::store::invoice_number("acme", 7), "acme"));
+        // Both kinds of one issuer's documents are of one series, and only of it.
+        for issuer in ["acme", "acme-eu", "ratecard"] {
+            for number in [
+                note_number(issuer, 3),
+                crate::store::invoice_number(issuer, 41),
+            ] {
+                assert_eq!(series_of(&number), issuer, "{number}");
+                assert!(issued_by(&number, series_of(&number)), "{number}");
+            }
+        }
     }
 
     fn usage(accounts: &[&str], per_account: usize) -> Usage {

@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::RaterConfig;
-use crate::error::RaterError;
+use crate::error::{RaterError, StoreError};
 use crate::invoices::{finalize_with, Finalizing};
 use crate::limits::{CLOSE_LISTED_MAX, PAYMENT_REFERENCE_BYTES_MAX};
 use crate::model::{DocRef, RecordedPayment};
@@ -172,7 +172,7 @@ async fn close_account<S: Store>(
 ) -> Result<AccountClose, RaterError> {
     settle_late(store, config, acc).await?;
     let balance = store.balance(&acc.id).await?;
-    let payments = store.payments(&acc.id).await?;
+    let payments = crate::store::chain_payments(store, &acc.id).await?;
     for earlier in crate::invoices::unbilled_before(acc, &balance, &payments, period) {
         match finalize_with(store, config, &acc.id, earlier, how).await {
             Ok(inv) => {
@@ -259,7 +259,7 @@ async fn has_payment<S: Store>(
     if acc.payments.iter().any(|p| period.contains(p.date)) {
         return Ok(true);
     }
-    let payments = store.payments(&acc.id).await?;
+    let payments = crate::store::chain_payments(store, &acc.id).await?;
     Ok(payments.iter().any(|p| period.contains(p.date)))
 }
 
@@ -274,6 +274,12 @@ pub struct PaymentInput {
     /// The bank's or the payment provider's reference: recording the same payment twice is a
     /// no-op, another payment under the same reference is refused.
     pub reference: String,
+    /// Paid to an issuer that no longer bills the account (its series, as its documents are
+    /// numbered): settles what its notes after the account moved away left owed to it
+    /// (`Balance::owed_elsewhere`), and is on none of the account's own invoices. Omitted,
+    /// or the issuer that bills the account now: the account's own payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payee: Option<String>,
 }
 
 /// Records a payment against the account period its date falls in (refused once that period
@@ -287,6 +293,11 @@ pub async fn record_payment<S: Store>(
 ) -> Result<PaymentOutcome, RaterError> {
     let acc = config.known_account(&p.account)?;
     let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
+    if let Some(payee) = p.payee.as_deref() {
+        if let Some(outcome) = record_payment_elsewhere(store, config, p, payee).await? {
+            return Ok(outcome);
+        }
+    }
     // The invoice's currency: a reseller's customer pays in its reseller's.
     let currency = config.invoice_currency(acc);
     if p.currency != currency {
@@ -298,44 +309,7 @@ pub async fn record_payment<S: Store>(
             ),
         ));
     }
-    if p.amount <= Decimal::ZERO || p.amount > pricing::invoice::balance_max() {
-        return Err(bad(
-            "amount",
-            format!(
-                "{} is not a payment (more than 0, at most {})",
-                p.amount,
-                pricing::invoice::balance_max()
-            ),
-        ));
-    }
-    let minor = pricing::money::minor_units(&currency).unwrap_or(2);
-    if p.amount.normalize().scale() > minor {
-        return Err(bad(
-            "amount",
-            format!(
-                "{} has more decimals than {currency} has ({minor})",
-                p.amount
-            ),
-        ));
-    }
-    if !pricing::period::supported(p.date) {
-        return Err(bad(
-            "date",
-            format!("{} is not in years 0001-9999", p.date.to_rfc3339()),
-        ));
-    }
-    if p.reference.is_empty()
-        || p.reference.len() > PAYMENT_REFERENCE_BYTES_MAX
-        || !p
-            .reference
-            .chars()
-            .all(|c| c.is_ascii_graphic() || c == ' ')
-    {
-        return Err(bad(
-            "reference",
-            format!("must be 1 to {PAYMENT_REFERENCE_BYTES_MAX} printable ASCII characters"),
-        ));
-    }
+    payment_shape(p, &currency)?;
     let period = BillingPeriod::containing(acc.billing_period, p.date);
     // The book's payment of the same reference is this payment: recorded, it replaces the
     // book's copy (a statement leaves out a book payment whose reference is recorded). Once
@@ -371,9 +345,161 @@ pub async fn record_payment<S: Store>(
             date: p.date,
             amount: p.amount,
             currency,
+            payee: None,
         },
+        last_period: None,
     };
     Ok(store.record_payment(&write).await?)
+}
+
+/// The checks of [`record_payment`] that do not depend on who is paid: a positive amount with
+/// no more decimals than `currency` has, a date in years 0001-9999, a short printable
+/// reference.
+fn payment_shape(p: &PaymentInput, currency: &str) -> Result<(), RaterError> {
+    let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
+    if p.amount <= Decimal::ZERO || p.amount > pricing::invoice::balance_max() {
+        return Err(bad(
+            "amount",
+            format!(
+                "{} is not a payment (more than 0, at most {})",
+                p.amount,
+                pricing::invoice::balance_max()
+            ),
+        ));
+    }
+    let minor = pricing::money::minor_units(currency).unwrap_or(2);
+    if p.amount.normalize().scale() > minor {
+        return Err(bad(
+            "amount",
+            format!(
+                "{} has more decimals than {currency} has ({minor})",
+                p.amount
+            ),
+        ));
+    }
+    if !pricing::period::supported(p.date) {
+        return Err(bad(
+            "date",
+            format!("{} is not in years 0001-9999", p.date.to_rfc3339()),
+        ));
+    }
+    if p.reference.is_empty()
+        || p.reference.len() > PAYMENT_REFERENCE_BYTES_MAX
+        || !p
+            .reference
+            .chars()
+            .all(|c| c.is_ascii_graphic() || c == ' ')
+    {
+        return Err(bad(
+            "reference",
+            format!("must be 1 to {PAYMENT_REFERENCE_BYTES_MAX} printable ASCII characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// [`record_payment`] of a payment to `payee`, an issuer that no longer bills the account:
+/// refused unless the account's notes from it after another issuer's invoice became the
+/// account's last left something with it (`Balance::owed_elsewhere`), in the currency of its
+/// documents. Recorded while the account's
+/// last final invoice is the one read (retried when another lands meanwhile); a payment to it
+/// while its own invoice is still the account's last is the account's own payment (its chain
+/// is still the account's, and the new issuer's first invoice takes it): `None`, recorded as
+/// such by the caller.
+async fn record_payment_elsewhere<S: Store>(
+    store: &S,
+    config: &RaterConfig,
+    p: &PaymentInput,
+    payee: &str,
+) -> Result<Option<PaymentOutcome>, RaterError> {
+    let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
+    let paid_on_chain = |b: &crate::model::Balance| {
+        b.last
+            .as_ref()
+            .is_none_or(|l| crate::model::issued_by(&l.number, payee))
+    };
+    if paid_on_chain(&store.balance(&p.account).await?) {
+        // No final invoice yet, or the payee's is the account's last: its chain is the
+        // account's, and the account's own payment.
+        return Ok(None);
+    }
+    let history = store.history(&p.account).await?;
+    // Newest first: the payee's latest document says the currency it bills in.
+    let Some(latest) = history
+        .iter()
+        .find(|d| crate::model::series_of(&d.number) == payee)
+    else {
+        return Err(bad(
+            "payee",
+            format!(
+                "`{payee}` issued no document to account `{}`: a payee is a former issuer of the account (its series)",
+                p.account
+            ),
+        ));
+    };
+    if p.currency != latest.currency {
+        return Err(bad(
+            "currency",
+            format!(
+                "`{payee}` bills account `{}` in {}, not {}",
+                p.account, latest.currency, p.currency
+            ),
+        ));
+    }
+    payment_shape(p, &latest.currency)?;
+    if acc_lists_reference(config, &p.account, &p.reference) {
+        return Err(bad(
+            "reference",
+            format!(
+                "the accounts book lists payment `{}` of account `{}` on its own invoices: a payment to `{payee}` takes another reference",
+                p.reference, p.account
+            ),
+        ));
+    }
+    for attempt in 0..crate::limits::FINALIZE_ATTEMPTS_MAX {
+        let balance = store.balance(&p.account).await?;
+        if paid_on_chain(&balance) {
+            return Ok(None);
+        }
+        let last = balance.last.as_ref();
+        if !balance.owed_elsewhere.contains_key(payee) {
+            return Err(bad(
+                "payee",
+                format!(
+                    "account `{}` owes `{payee}` nothing: nothing it issued after the account moved away is open",
+                    p.account
+                ),
+            ));
+        }
+        let write = PaymentWrite {
+            account: p.account.clone(),
+            period_id: String::new(),
+            payment: RecordedPayment {
+                reference: p.reference.clone(),
+                date: p.date,
+                amount: p.amount,
+                currency: p.currency.clone(),
+                payee: Some(payee.to_string()),
+            },
+            last_period: last.map(|l| l.period.clone()),
+        };
+        match store.record_payment(&write).await {
+            Err(StoreError::BalanceMoved { .. }) => {
+                tokio::time::sleep(crate::retry::backoff(attempt)).await;
+            }
+            res => return Ok(Some(res?)),
+        }
+    }
+    Err(RaterError::Store(StoreError::BalanceMoved {
+        account: p.account.clone(),
+    }))
+}
+
+/// Whether the accounts book lists a payment of `reference` for `account`.
+fn acc_lists_reference(config: &RaterConfig, account: &str, reference: &str) -> bool {
+    config
+        .known_account(account)
+        .is_ok_and(|acc| acc.payments.iter().any(|b| b.reference == reference))
 }
 
 /// An account's final invoices and notes, newest first.

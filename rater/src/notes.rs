@@ -34,10 +34,10 @@ use serde::{Deserialize, Serialize};
 use crate::config::RaterConfig;
 use crate::error::{RaterError, StoreError};
 use crate::limits::{ADJUSTED_PERIODS_MAX, FINALIZE_ATTEMPTS_MAX, FINAL_INVOICE_BYTES_MAX};
-use crate::model::{note_number, DocKind, DocRef, ResoldMarker, StoredNote};
+use crate::model::{note_number, Balance, DocKind, DocRef, ResoldMarker, StoredNote};
 use crate::retry::backoff;
 use crate::store::{
-    month_before_cached, AdjustmentWrite, MarkerCheck, NoteWrite, Store, UsageCache,
+    month_before_cached, AdjustmentWrite, MarkerCheck, NoteInto, NoteWrite, Store, UsageCache,
 };
 
 /// A closed period as its corrections start from.
@@ -256,6 +256,7 @@ async fn correct_at<S: Store>(
     cache: Option<&UsageCache>,
 ) -> Result<Corrected, RaterError> {
     let acc = config.known_account(account)?;
+    let bills_now = config.issuer_for(acc).to_string();
     let period_id = period.id();
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
         // The marker first: a late batch committed after this read moves it, and the write
@@ -308,8 +309,11 @@ async fn correct_at<S: Store>(
             }
         }
         let doc = stored.as_ref().map(|s| doc_of(config, &s.note));
+        let issuer = config.issuer_for(acc);
+        let into = note_into(&store.balance(account).await?, issuer, issuer == bills_now);
         let write = NoteWrite {
-            issuer: config.issuer_for(acc).to_string(),
+            into,
+            issuer: issuer.to_string(),
             account: account.to_string(),
             period_id: period_id.clone(),
             note: stored,
@@ -329,6 +333,24 @@ async fn correct_at<S: Store>(
         account: account.to_string(),
         period: period_id,
     }))
+}
+
+/// Where a note of `issuer` goes in its account's `balance`: owed to `issuer`
+/// (`owed_elsewhere`) when another issuer's final invoice is the account's last, since that
+/// issuer's invoices cannot ask for it; else brought forward by the next final invoice. When
+/// `issuer` no longer bills the account (`bills_now` false), only while its own invoice is the
+/// last: the new issuer's first invoice refuses to start while that is owed (`IssuerChanged`),
+/// and one landing first makes the note owed elsewhere.
+fn note_into(balance: &Balance, issuer: &str, bills_now: bool) -> NoteInto {
+    match &balance.last {
+        Some(last) if !crate::model::issued_by(&last.number, issuer) => NoteInto::Elsewhere {
+            last_period: last.period.clone(),
+        },
+        _ if bills_now => NoteInto::Chain,
+        last => NoteInto::ChainAt {
+            last_period: last.as_ref().map(|l| l.period.clone()),
+        },
+    }
 }
 
 /// A note's entry in its account's history.

@@ -72,10 +72,19 @@ pub async fn statement<S: Store>(
     // Payments are the invoices' own up to the last period a read invoice covers (what the
     // balance chain was made of), then the store's and the book's not yet on an invoice.
     let mut covered_until_ms = i64::MIN;
+    // The series of the last invoice before each document: a note of another series was
+    // owed to its issuer (`Balance::owed_elsewhere`), in no invoice's brought-forward.
+    let mut last_series: Option<&str> = None;
     for (i, d) in docs.iter().enumerate() {
         let day = day_of(d.issued_at_ms);
-        // Documents before the anchor are in its carried-forward; after `to`, not shown.
-        if anchor.is_some_and(|a| i < a) || day > to {
+        let elsewhere = d.kind != DocKind::Invoice
+            && last_series.is_some_and(|s| s != crate::model::series_of(&d.number));
+        if d.kind == DocKind::Invoice {
+            last_series = Some(crate::model::series_of(&d.number));
+        }
+        // Documents before the anchor are in its carried-forward (but those owed elsewhere);
+        // after `to`, not shown.
+        if (anchor.is_some_and(|a| i < a) && !elsewhere) || day > to {
             continue;
         }
         if d.currency != currency {
@@ -104,19 +113,26 @@ pub async fn statement<S: Store>(
                 }
                 movements.push(Movement::invoice(&inv, d.issued_at_ms));
             }
-            DocKind::CreditNote | DocKind::DebitNote => movements.push(Movement::note(
-                if d.kind == DocKind::CreditNote {
-                    pricing::NoteKind::Credit
+            DocKind::CreditNote | DocKind::DebitNote => {
+                let note = Movement::note(
+                    if d.kind == DocKind::CreditNote {
+                        pricing::NoteKind::Credit
+                    } else {
+                        pricing::NoteKind::Debit
+                    },
+                    &d.number,
+                    &d.period,
+                    d.corrects.as_deref().unwrap_or_default(),
+                    d.total,
+                    d.issued_at_ms,
+                    day,
+                );
+                movements.push(if elsewhere {
+                    note.owed_elsewhere()
                 } else {
-                    pricing::NoteKind::Debit
-                },
-                &d.number,
-                &d.period,
-                d.corrects.as_deref().unwrap_or_default(),
-                d.total,
-                d.issued_at_ms,
-                day,
-            )),
+                    note
+                });
+            }
         }
     }
     let stored = store.payments(account).await?;
@@ -126,24 +142,32 @@ pub async fn statement<S: Store>(
             p.reference, p.currency
         )));
     }
-    // As an invoice takes them: the store's, and the book's whose reference the store lacks.
+    // As an invoice takes them: the store's, and the book's whose reference the store lacks;
+    // and those to a former issuer, which no invoice takes.
     let open = stored
         .iter()
-        .map(|p| (p.reference.as_str(), p.amount, p.date))
+        .map(|p| (p.reference.as_str(), p.amount, p.date, !p.on_chain()))
         .chain(
             acc.payments
                 .iter()
                 .filter(|b| !stored.iter().any(|p| p.reference == b.reference))
-                .map(|b| (b.reference.as_str(), b.amount, b.date)),
+                .map(|b| (b.reference.as_str(), b.amount, b.date, false)),
         )
-        .filter(|(_, _, date)| date.timestamp_millis() >= covered_until_ms);
-    for (reference, amount, date) in open {
-        movements.push(Movement::payment(
+        .filter(|(_, _, date, elsewhere)| {
+            *elsewhere || date.timestamp_millis() >= covered_until_ms
+        });
+    for (reference, amount, date, elsewhere) in open {
+        let payment = Movement::payment(
             reference,
             amount,
             date.timestamp_millis(),
             date.date_naive(),
-        ));
+        );
+        movements.push(if elsewhere {
+            payment.owed_elsewhere()
+        } else {
+            payment
+        });
     }
     let party = StatementParty {
         account: acc.id.clone(),

@@ -472,6 +472,7 @@ async fn late_usage_into_days_two_issuers_billed_settles_each_under_its_own() {
                 amount: inv.carried_forward,
                 currency: "EUR".into(),
                 reference: "paid-to-provider".into(),
+                payee: None,
             };
             rater::month::record_payment(&store, &acme, &paid)
                 .await

@@ -474,6 +474,7 @@ async fn a_resellers_customers_statement_is_in_the_resellers_name_and_currency()
         amount: "1000.00".parse().unwrap(),
         currency: currency.into(),
         reference: "shop-sepa-1".into(),
+        payee: None,
     };
     // The wholesale catalog's currency is not the customer's.
     assert!(matches!(

@@ -641,3 +641,9 @@ async fn dynamodb_late_usage_under_each_policy_and_a_rerate_issue_notes_and_adju
     let server = DynamoLocal::shared();
     late_usage_and_rerate(&new_table(&server, None).await).await;
 }
+
+#[tokio::test]
+async fn dynamodb_a_former_issuers_late_note_is_owed_to_it_not_brought_forward() {
+    let server = DynamoLocal::shared();
+    former_issuers_late_note_is_owed_to_it(&new_table(&server, None).await).await;
+}

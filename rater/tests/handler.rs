@@ -1005,3 +1005,9 @@ async fn late_usage_under_each_policy_and_a_rerate_issue_notes_and_adjustments()
     let (_d, s) = store();
     late_usage_and_rerate(&s).await;
 }
+
+#[tokio::test]
+async fn a_former_issuers_late_note_is_owed_to_it_not_brought_forward() {
+    let (_dir, s) = store();
+    former_issuers_late_note_is_owed_to_it(&s).await;
+}

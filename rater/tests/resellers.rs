@@ -687,6 +687,7 @@ async fn a_moved_customers_old_balance_is_not_billed_by_its_new_issuer() {
             amount: owed + Decimal::new(500, 2),
             currency: "GBP".into(),
             reference: "prov-paid-feb".into(),
+            payee: None,
         },
     )
     .await

@@ -69,6 +69,10 @@ pub struct Movement {
     /// An invoice's period end, epoch milliseconds: a payment from then on is on a later
     /// invoice (a payment is on the invoice of the period its date falls in).
     pub period_end_ms: Option<i64>,
+    /// Owed to or paid to an issuer other than the one whose invoice was the account's last
+    /// (a note of a former issuer after the customer moved, a payment to it): in the balance
+    /// the customer owes, in no invoice's brought-forward.
+    pub elsewhere: bool,
 }
 
 impl Movement {
@@ -88,6 +92,7 @@ impl Movement {
             amount: inv.amount_due,
             chain: Some((inv.brought_forward, inv.carried_forward)),
             period_end_ms: Some(inv.period_end.timestamp_millis()),
+            elsewhere: false,
         }
     }
 
@@ -115,7 +120,15 @@ impl Movement {
             amount: total,
             chain: None,
             period_end_ms: None,
+            elsewhere: false,
         }
+    }
+
+    /// This movement, owed or paid to another issuer than the account's last invoice's
+    /// ([`Movement::elsewhere`]).
+    pub fn owed_elsewhere(mut self) -> Movement {
+        self.elsewhere = true;
+        self
     }
 
     /// The movement of a payment of `amount` received at `at_ms`.
@@ -131,6 +144,7 @@ impl Movement {
             amount: -amount,
             chain: None,
             period_end_ms: None,
+            elsewhere: false,
         }
     }
 }
@@ -256,6 +270,8 @@ pub fn account_statement(
     };
     for m in movements.iter().filter(|m| m.date < from) {
         let after_anchor = match (anchor, m.kind) {
+            // On no invoice: the anchor's carried-forward does not hold it.
+            _ if m.elsewhere => true,
             (None, EntryKind::Payment) => true,
             (None, _) => false,
             (Some(a), EntryKind::Payment) => m.at_ms >= a.period_end_ms.unwrap_or(i64::MAX),
@@ -309,12 +325,15 @@ pub fn account_statement(
 }
 
 /// Each invoice brings forward what the invoice before it carried plus the notes issued
-/// between them (`movements` in time order).
+/// between them (`movements` in time order), but those owed to another issuer
+/// ([`Movement::elsewhere`]).
 fn check_chain(movements: &[Movement]) -> Result<(), StatementError> {
     let mut last: Option<Decimal> = None;
     let mut notes = Decimal::ZERO;
     for m in movements {
         match (m.kind, m.chain) {
+            // Not the next invoice's to bring forward.
+            _ if m.elsewhere => {}
             (EntryKind::CreditNote | EntryKind::DebitNote, _) => {
                 notes = exact::add(notes, m.amount, "notes between invoices")?;
             }

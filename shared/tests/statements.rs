@@ -51,6 +51,7 @@ fn invoice(
         amount: d(due),
         chain: Some((d(chain.0), d(chain.1))),
         period_end_ms: Some(ms(period_end)),
+        elsewhere: false,
     }
 }
 
@@ -221,4 +222,94 @@ fn a_reversed_range_and_sums_past_a_decimal_are_errors_not_panics() {
     ];
     let e = account_statement(&party(), day("2017-01-01"), day("2017-01-31"), huge).unwrap_err();
     assert!(matches!(e, StatementError::Overflow(_)), "{e:?}");
+}
+
+/// The customer moved to another reseller after January: INV-1 (January) was the old
+/// reseller's, NEW-1 (February) is the new one's. Worked by hand:
+/// - the two months above up to CN-1, then on 20 Feb the old reseller's debit note OLD-N1 of
+///   +12.00 against INV-1 (late January usage);
+/// - NEW-1 for February is issued on 3 Mar: brought forward 50.00 - 5.00 = 45.00 (CN-1 was
+///   the old reseller's while INV-1 was the last), paid 27.00, due 30.00, carried 48.00;
+/// - on 10 Mar, after NEW-1, the old reseller issues OLD-N2 of +8.00 against INV-1: owed to
+///   it, not brought forward by the new reseller's next invoice;
+/// - 15 Mar: the customer pays the old reseller 8.00 (OLD-P), on no invoice;
+/// - 3 Apr: NEW-2 for March brings forward 48.00 (NEW-1's carried), not 56.00.
+#[test]
+fn notes_and_payments_owed_to_a_former_issuer_are_in_the_balance_and_on_no_invoice() {
+    let mut movements: Vec<Movement> = two_months()
+        .into_iter()
+        .filter(|m| m.reference != "INV-2")
+        .collect();
+    movements.push(invoice(
+        "NEW-1",
+        "2017-03-01",
+        "2017-03-03",
+        "30.00",
+        ("45.00", "48.00"),
+    ));
+    let late = |number: &str, total: &str, date: &str| {
+        Movement::note(
+            pricing::NoteKind::Debit,
+            number,
+            "2017-01",
+            "INV-1",
+            d(total),
+            ms(date) + 15 * 3_600_000,
+            day(date),
+        )
+    };
+    movements.push(late("OLD-N2", "8.00", "2017-03-10").owed_elsewhere());
+    movements.push(payment("OLD-P", "8.00", "2017-03-15").owed_elsewhere());
+    movements.push(invoice(
+        "NEW-2",
+        "2017-04-01",
+        "2017-04-03",
+        "0.00",
+        ("48.00", "48.00"),
+    ));
+    let st = account_statement(
+        &party(),
+        day("2017-01-01"),
+        day("2017-04-30"),
+        movements.clone(),
+    )
+    .unwrap();
+    // ... INV-1 43.00 -> CN-1 38.00 -> p-3 18.00 -> NEW-1 48.00 -> OLD-N2 56.00 -> OLD-P 48.00
+    // -> NEW-2 48.00.
+    assert_eq!(
+        entries(&st)[3..],
+        [
+            row("CN-1", "-5.00", "38.00"),
+            row("p-3", "-20.00", "18.00"),
+            row("NEW-1", "30.00", "48.00"),
+            row("OLD-N2", "8.00", "56.00"),
+            row("OLD-P", "-8.00", "48.00"),
+            row("NEW-2", "0.00", "48.00"),
+        ]
+    );
+    assert!(st.adds_up().unwrap());
+    // A range from April opens at NEW-1's carried 48.00 plus what is owed elsewhere since
+    // (8.00 - 8.00): 48.00. Without the payment, 56.00.
+    let from_april = |m: Vec<Movement>| {
+        account_statement(&party(), day("2017-04-01"), day("2017-04-30"), m).unwrap()
+    };
+    assert_eq!(from_april(movements.clone()).opening, d("48.00"));
+    let unpaid: Vec<Movement> = movements
+        .iter()
+        .filter(|m| m.reference != "OLD-P")
+        .cloned()
+        .collect();
+    assert_eq!(from_april(unpaid).opening, d("56.00"));
+    // Not marked as owed elsewhere, OLD-N2 would have to be in NEW-2's brought-forward: refused.
+    let unmarked: Vec<Movement> = movements
+        .into_iter()
+        .map(|mut m| {
+            m.elsewhere = false;
+            m
+        })
+        .collect();
+    assert!(matches!(
+        account_statement(&party(), day("2017-01-01"), day("2017-04-30"), unmarked),
+        Err(StatementError::Chain { .. })
+    ));
 }

@@ -174,6 +174,10 @@ enum Command {
         currency: String,
         #[arg(long)]
         reference: String,
+        /// Paid to an issuer that no longer bills the account (its series, as its documents
+        /// are numbered): settles what its notes after the customer moved away left owed.
+        #[arg(long)]
+        payee: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
         #[command(flatten)]
@@ -651,11 +655,13 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             amount,
             currency,
             reference,
+            payee,
             config,
             ..
         } => {
             let config = load_config(&config)?;
             let p = rater::month::PaymentInput {
+                payee,
                 account,
                 date: parse_when(&date)?,
                 amount: amount

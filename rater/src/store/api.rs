@@ -274,6 +274,24 @@ pub struct NoteWrite {
     pub marker: MarkerCheck,
     /// The note's entry in the account's history.
     pub doc: Option<DocRef>,
+    /// Where the note's total goes in the account's balance.
+    pub into: NoteInto,
+}
+
+/// Where a note's total goes in its account's balance ([`crate::model::Balance`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoteInto {
+    /// `notes_since`: the account's next final invoice brings it forward (its issuer bills the
+    /// account, so any next invoice is its own).
+    Chain,
+    /// `notes_since`, provided the account's last final invoice is still of `last_period`
+    /// (`None`: none yet): the book moved the customer away from the note's issuer, and the
+    /// new issuer's first invoice, landing first, would make the note another issuer's.
+    ChainAt { last_period: Option<String> },
+    /// `owed_elsewhere[issuer]`, provided the last final invoice is still of `last_period`:
+    /// another issuer's final invoice is the account's last, and it cannot bring this one's
+    /// note forward.
+    Elsewhere { last_period: String },
 }
 
 /// One earlier period's difference billed on a final invoice as adjustments: stored as an
@@ -295,6 +313,10 @@ pub struct PaymentWrite {
     pub account: String,
     pub period_id: String,
     pub payment: RecordedPayment,
+    /// For a payment to a former issuer (`payment.payee`): the period of the account's last
+    /// final invoice as read, another issuer's (the payment settles `owed_elsewhere` only
+    /// while that issuer's chain stands; no period of the account takes it).
+    pub last_period: Option<String>,
 }
 
 /// What recording a payment did.

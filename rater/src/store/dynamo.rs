@@ -31,9 +31,9 @@ use crate::retry::backoff;
 use crate::store::api::merged_readings_body;
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, AdjustmentWrite, Commit,
-    CommitAccount, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteWrite,
-    PartitionState, PaymentOutcome, PaymentWrite, PeriodUsage, RecordIds, SkRange, Store,
-    USAGE_CHUNKS,
+    CommitAccount, ConfigItem, Counts, Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteInto,
+    NoteWrite, PartitionState, PaymentOutcome, PaymentWrite, PeriodUsage, RecordIds, SkRange,
+    Store, USAGE_CHUNKS,
 };
 
 /// The hex SHA-256 of a config body: its identity when stored in parts.
@@ -92,6 +92,9 @@ const LAST_PERIOD: &str = "last_period";
 /// Prefix of a balance's attributes naming its open periods (`open_<period_id>`, see
 /// `Balance::open`).
 const OPEN_PREFIX: &str = "open_";
+/// The balance item's attribute of what the account owes a former issuer
+/// (`Balance::owed_elsewhere`), one per issuer: `owed_<series>`, a number an `ADD` moves.
+const OWED_PREFIX: &str = "owed_";
 /// Between a final invoice's or statement's sort key and its part number (`FINAL#p00`).
 const PART_SK_INFIX: &str = "#p";
 
@@ -685,6 +688,85 @@ impl DynamoStore {
                         .build(),
                 ))
                 .build(),
+        }
+    }
+
+    /// [`Store::record_payment`] of a payment to a former issuer (`payee`): the payment's
+    /// item (`put`) and what the account owes the payee moved down, while the last final
+    /// invoice is still the one read (`p.last_period`); no period's close refuses it, since
+    /// no invoice of the account takes it.
+    async fn record_payment_elsewhere(
+        &self,
+        p: &PaymentWrite,
+        payee: &str,
+        put: TransactWriteItem,
+    ) -> Result<PaymentOutcome, StoreError> {
+        let apk = account_pk(&p.account);
+        let mut u = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&apk, BALANCE_SK)))
+            .update_expression("ADD version :one, #owed :paid")
+            .expression_attribute_names("#owed", format!("{OWED_PREFIX}{payee}"))
+            .expression_attribute_names("#lp", LAST_PERIOD)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":paid", n(-p.payment.amount));
+        u = match &p.last_period {
+            Some(lp) => u
+                .condition_expression("#lp = :lp")
+                .expression_attribute_values(":lp", s(lp)),
+            None => u.condition_expression("attribute_not_exists(#lp)"),
+        };
+        let res = self
+            .client
+            .transact_write_items()
+            .transact_items(put)
+            .transact_items(
+                TransactWriteItem::builder()
+                    .update(built(u.build()))
+                    .build(),
+            )
+            .send()
+            .await;
+        let Err(e) = res else {
+            return Ok(PaymentOutcome::Recorded);
+        };
+        let Some(codes) = cancellation_codes(&e) else {
+            return Err(sdk_error(e));
+        };
+        if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
+            return self.payment_again(p).await;
+        }
+        if codes
+            .iter()
+            .any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
+        {
+            return Err(StoreError::BalanceMoved {
+                account: p.account.clone(),
+            });
+        }
+        Err(StoreError::Unavailable {
+            message: format!("dynamodb: payment transaction cancelled: {codes:?}"),
+        })
+    }
+
+    /// A payment whose reference is recorded: the same payment (by value), or a conflict.
+    async fn payment_again(&self, p: &PaymentWrite) -> Result<PaymentOutcome, StoreError> {
+        let (apk, sk) = (account_pk(&p.account), payment_sk(&p.payment.reference));
+        // The same payment by value, as the embedded store compares it: `0.0070` and
+        // `0.007` are one amount, though their texts differ.
+        let same = self
+            .get(&apk, &sk)
+            .await?
+            .and_then(|it| get_s(&it, "body").map(str::to_string))
+            .and_then(|b| serde_json::from_str::<RecordedPayment>(&b).ok())
+            .is_some_and(|stored| stored == p.payment);
+        if same {
+            Ok(PaymentOutcome::AlreadyRecorded)
+        } else {
+            Err(StoreError::PaymentConflict {
+                account: p.account.clone(),
+                reference: p.payment.reference.clone(),
+            })
         }
     }
 
@@ -1606,19 +1688,39 @@ impl Store for DynamoStore {
                         .update(built(u.build()))
                         .build(),
                 );
-                // The next final invoice brings the note forward (an unconditional ADD: a
-                // finalize racing this note is refused by its own condition on `version`).
+                // The next final invoice brings the note forward (a finalize racing this
+                // note is refused by its own condition on `version`), unless another issuer's
+                // is the account's last: then it is owed to this issuer. Routed by the last
+                // final invoice as read, kept only while it is the last.
+                let mut u = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(&account_pk(&w.account), BALANCE_SK)))
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":total", n(note.note.total));
+                let last_period = match &w.into {
+                    NoteInto::Chain => None,
+                    NoteInto::ChainAt { last_period } => Some(last_period.as_deref()),
+                    NoteInto::Elsewhere { last_period } => Some(Some(last_period.as_str())),
+                };
+                u = match last_period {
+                    None => u,
+                    Some(None) => u
+                        .condition_expression("attribute_not_exists(#lp)")
+                        .expression_attribute_names("#lp", LAST_PERIOD),
+                    Some(Some(lp)) => u
+                        .condition_expression("#lp = :lp")
+                        .expression_attribute_names("#lp", LAST_PERIOD)
+                        .expression_attribute_values(":lp", s(lp)),
+                };
+                u = if matches!(w.into, NoteInto::Elsewhere { .. }) {
+                    u.update_expression("ADD version :one, #owed :total")
+                        .expression_attribute_names("#owed", format!("{OWED_PREFIX}{}", w.issuer))
+                } else {
+                    u.update_expression("ADD version :one, notes_since :total")
+                };
                 items.push(
                     TransactWriteItem::builder()
-                        .update(built(
-                            Update::builder()
-                                .table_name(&self.table)
-                                .set_key(Some(key(&account_pk(&w.account), BALANCE_SK)))
-                                .update_expression("ADD version :one, notes_since :total")
-                                .expression_attribute_values(":one", n(1))
-                                .expression_attribute_values(":total", n(note.note.total))
-                                .build(),
-                        ))
+                        .update(built(u.build()))
                         .build(),
                 );
             }
@@ -1673,10 +1775,23 @@ impl Store for DynamoStore {
             .filter_map(|k| k.strip_prefix(OPEN_PREFIX))
             .map(str::to_string)
             .collect();
+        let mut owed_elsewhere = std::collections::BTreeMap::new();
+        for (k, v) in &item {
+            let Some(issuer) = k.strip_prefix(OWED_PREFIX) else {
+                continue;
+            };
+            let amount = v
+                .as_n()
+                .map_err(|_| StoreError::corrupt(&pk, BALANCE_SK, format!("{k}: not a number")))?
+                .parse()
+                .map_err(|e| StoreError::corrupt(&pk, BALANCE_SK, format!("{k}: {e}")))?;
+            owed_elsewhere.insert(issuer.to_string(), amount);
+        }
         Ok(Balance {
             version: get_n(&item, "version").unwrap_or(0) as u64,
             last,
             notes_since,
+            owed_elsewhere,
             open,
         })
     }
@@ -1696,6 +1811,9 @@ impl Store for DynamoStore {
                     .build(),
             ))
             .build();
+        if let Some(payee) = &p.payment.payee {
+            return self.record_payment_elsewhere(p, payee, put).await;
+        }
         // The account's chain must not have passed the period (a later period final while
         // this one was skipped): the payment would be on no invoice.
         let bump = TransactWriteItem::builder()
@@ -1737,22 +1855,7 @@ impl Store for DynamoStore {
             return Err(sdk_error(e));
         };
         if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
-            // The same payment by value, as the embedded store compares it: `0.0070` and
-            // `0.007` are one amount, though their texts differ.
-            let same = self
-                .get(&apk, &sk)
-                .await?
-                .and_then(|it| get_s(&it, "body").map(str::to_string))
-                .and_then(|b| serde_json::from_str::<RecordedPayment>(&b).ok())
-                .is_some_and(|stored| stored == p.payment);
-            return if same {
-                Ok(PaymentOutcome::AlreadyRecorded)
-            } else {
-                Err(StoreError::PaymentConflict {
-                    account: p.account.clone(),
-                    reference: p.payment.reference.clone(),
-                })
-            };
+            return self.payment_again(p).await;
         }
         if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") {
             let number = self

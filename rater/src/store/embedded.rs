@@ -24,8 +24,8 @@ use crate::model::{fanout_pk, readings_by_shard, readings_sk, FANOUT_SK, READING
 use crate::store::api::merged_readings_body;
 use crate::store::api::{
     committed_id_chunk, committed_usage_chunk, overflowed, swept, Commit, ConfigItem, Counts,
-    Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteWrite, PartitionState, PaymentOutcome,
-    PaymentWrite, PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
+    Finalize, Keep, Lease, LeaseOutcome, MarkerCheck, NoteInto, NoteWrite, PartitionState,
+    PaymentOutcome, PaymentWrite, PeriodUsage, RecordIds, SkRange, Store, USAGE_CHUNKS,
 };
 
 /// redb's page cache. Its default (1 GiB) would let one big CLI run hold every page it wrote;
@@ -653,10 +653,23 @@ impl Store for EmbeddedStore {
                         return Err(conflict());
                     }
                     put_json(t, &cpk, NOTE_COUNTER_SK, &(counter + 1))?;
-                    // The next final invoice brings the note forward.
+                    // The next final invoice brings the note forward, unless another
+                    // issuer's is the account's last: then it is owed to this issuer.
                     let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
+                    let last = balance.last.as_ref().map(|l| &l.period);
+                    match &w.into {
+                        NoteInto::Chain => {}
+                        NoteInto::ChainAt { last_period } if last == last_period.as_ref() => {}
+                        NoteInto::Elsewhere { last_period } if last == Some(last_period) => {}
+                        _ => return Err(conflict()),
+                    }
                     balance.version += 1;
-                    balance.notes_since = balance.notes_since.saturating_add(n.note.total);
+                    if matches!(w.into, NoteInto::Elsewhere { .. }) {
+                        let owed = balance.owed_elsewhere.entry(w.issuer.clone()).or_default();
+                        *owed = owed.saturating_add(n.note.total);
+                    } else {
+                        balance.notes_since = balance.notes_since.saturating_add(n.note.total);
+                    }
                     put_json(t, &apk, BALANCE_SK, &balance)?;
                 }
                 put_note(t, &invoice_pk(&w.account, &w.period_id), n).map_err(|_| conflict())?;
@@ -688,6 +701,23 @@ impl Store for EmbeddedStore {
                     })
                 }
                 None => {}
+            }
+            if let Some(payee) = &p.payment.payee {
+                // To a former issuer: settles what the account owes it, on no invoice of the
+                // account's (so no period's close refuses it), while the chain it was routed
+                // by stands.
+                let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
+                if balance.last.as_ref().map(|l| &l.period) != p.last_period.as_ref() {
+                    return Err(StoreError::BalanceMoved {
+                        account: p.account.clone(),
+                    });
+                }
+                balance.version += 1;
+                let owed = balance.owed_elsewhere.entry(payee.clone()).or_default();
+                *owed = owed.saturating_sub(p.payment.amount);
+                put_json(t, &apk, BALANCE_SK, &balance)?;
+                put_json(t, &apk, &sk, &p.payment)?;
+                return Ok(PaymentOutcome::Recorded);
             }
             if let Some(number) =
                 get_json::<Committed>(t, &upk, COMMITTED_SK)?.and_then(|c| c.closed)

@@ -16,6 +16,18 @@ pub use embedded::EmbeddedStore;
 
 use pricing::BillingPeriod;
 
+/// The payments recorded for `account` that its own invoices take: all but those to a former
+/// issuer (`RecordedPayment::payee`, settling `Balance::owed_elsewhere`), which no invoice
+/// of the account's current issuer may count.
+pub(crate) async fn chain_payments<S: Store>(
+    store: &S,
+    account: &str,
+) -> Result<Vec<crate::model::RecordedPayment>, crate::error::StoreError> {
+    let mut payments = store.payments(account).await?;
+    payments.retain(crate::model::RecordedPayment::on_chain);
+    Ok(payments)
+}
+
 /// The account's usage in the earlier periods of `period`'s calendar month, for a period
 /// shorter than a month (`pricing::Statement::month_before`: monthly allowances and minimums
 /// are granted once a month), as the store holds it now; `None` for a month. One read per

@@ -2048,6 +2048,7 @@ pub fn payment(
         amount: amount.parse().unwrap(),
         currency: "GBP".into(),
         reference: reference.into(),
+        payee: None,
     }
 }
 
@@ -3102,5 +3103,194 @@ pub async fn late_usage_and_rerate<S: Store + Snapshot>(store: &S) {
     assert_eq!(
         history,
         ["test-000004", "test-N000002", "test-N000001", "test-000001"]
+    );
+}
+
+/// bu1user1, the provider's customer in February, is Nimbus's from March. February's debit
+/// note for usage that comes in after Nimbus's March invoice is the provider's, and owed to the
+/// provider: Nimbus's April invoice brings forward March's carried-forward and nothing of it,
+/// a payment to the provider (`payee`) settles it on no invoice of Nimbus's, and the account's
+/// statement shows both and still reconciles. Every expected figure is another document's: the
+/// note's total, March's carried-forward.
+pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
+    use rater::month::{record_payment, PaymentInput};
+    use rater::store::PaymentOutcome;
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let book = |reseller: Option<&str>, version: &str| {
+        let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+        for a in book["accounts"].as_array_mut().unwrap() {
+            if a["id"] == "bu1user1" {
+                a["late_usage"] = "note".into();
+                if let Some(r) = reseller {
+                    a["reseller"] = r.into();
+                }
+            }
+        }
+        book["version"] = version.into();
+        let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+        let at = clock.clone();
+        c.clock = Arc::new(move || at.load(Ordering::SeqCst));
+        c
+    };
+    let direct = book(None, "bu1-direct");
+    let moved = book(Some("nimbus"), "bu1-nimbus");
+    let final_of = |p: &'static str| async move {
+        store
+            .final_invoice("bu1user1", p)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no final invoice of {p}"))
+    };
+    let gbp = |reference: &str, date: &str, amount: rust_decimal::Decimal, payee: Option<&str>| {
+        PaymentInput {
+            amount,
+            payee: payee.map(str::to_string),
+            ..payment("bu1user1", date, "1", reference)
+        }
+    };
+
+    rate_batch(
+        store,
+        &direct,
+        request_in(
+            copper_hours("f1", "bu1user1", 2, 3, 5).as_bytes(),
+            "feb",
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    close_ok(store, &clock, 1_488_600_000, &direct, "2017-02").await; // 2017-03-04
+    let february = final_of("2017-02").await;
+    assert!(february.number.as_deref().unwrap().starts_with("prov-"));
+    let owed = february.carried_forward;
+    assert!(owed > rust_decimal::Decimal::ZERO, "{february:?}");
+    // Paid to the provider while its invoice is the account's last: the account's own
+    // payment (the provider's chain is still the account's), taken by March's invoice.
+    let paid_feb = gbp("prov-feb", "2017-03-10", owed, Some("prov"));
+    assert_eq!(
+        record_payment(store, &moved, &paid_feb).await.unwrap(),
+        PaymentOutcome::Recorded
+    );
+    close_ok(store, &clock, 1_491_300_000, &moved, "2017-03").await; // 2017-04-04
+    let march = final_of("2017-03").await;
+    assert!(march.number.as_deref().unwrap().starts_with("nimbus-"));
+    assert_eq!(march.brought_forward, owed);
+    assert!(march.payments.iter().any(|p| p.reference == "prov-feb"));
+
+    // Ten late hours of February, after Nimbus's first invoice: the provider's note.
+    clock.store(1_491_700_000, Ordering::SeqCst); // 2017-04-09
+    rate_batch(
+        store,
+        &moved,
+        request_in(
+            copper_hours("late1", "bu1user1", 2, 27, 10).as_bytes(),
+            "late",
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    let notes = rater::notes::notes_of(store, "bu1user1", "2017-02")
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = &notes[0];
+    assert!(note.number.as_deref().unwrap().starts_with("prov-N"));
+    // 10 hours of copper at the provider's 2.20, with 20 % UK VAT: 22.00 + 4.40.
+    assert_eq!(note.total, "26.40".parse().unwrap(), "{note:?}");
+    let balance = store.balance("bu1user1").await.unwrap();
+    assert_eq!(balance.notes_since, rust_decimal::Decimal::ZERO);
+    assert_eq!(
+        balance.owed_elsewhere.into_iter().collect::<Vec<_>>(),
+        [("prov".to_string(), note.total)]
+    );
+    let statement = |to: &str| {
+        let (from, to) = rater::statements::parse_range("2017-02-01", Some(to)).unwrap();
+        let moved = &moved;
+        async move {
+            rater::statements::statement(store, moved, "bu1user1", from, to)
+                .await
+                .unwrap()
+        }
+    };
+    // What the customer owes now: March's balance to Nimbus and the note to the provider.
+    let st = statement("2017-04-15").await;
+    assert_eq!(st.closing, march.carried_forward + note.total);
+    assert!(st.adds_up().unwrap());
+
+    // Paid to the provider: settles the note, on none of Nimbus's invoices. Only to an issuer
+    // of the account's documents, once.
+    let to_prov = gbp("prov-late", "2017-04-20", note.total, Some("prov"));
+    assert_eq!(
+        record_payment(store, &moved, &to_prov).await.unwrap(),
+        PaymentOutcome::Recorded
+    );
+    assert_eq!(
+        record_payment(store, &moved, &to_prov).await.unwrap(),
+        PaymentOutcome::AlreadyRecorded
+    );
+    let stranger = gbp("acme-late", "2017-04-20", note.total, Some("acme"));
+    match record_payment(store, &moved, &stranger).await {
+        Err(RaterError::BadRequest { field: "payee", .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    let balance = store.balance("bu1user1").await.unwrap();
+    assert_eq!(
+        balance.owed_elsewhere.into_iter().collect::<Vec<_>>(),
+        [("prov".to_string(), rust_decimal::Decimal::ZERO)]
+    );
+
+    // Nimbus's April brings forward March's carried-forward, not the provider's note, and
+    // takes no payment made to the provider.
+    close_ok(store, &clock, 1_493_900_000, &moved, "2017-04").await; // 2017-05-04
+    let april = final_of("2017-04").await;
+    assert!(april.number.as_deref().unwrap().starts_with("nimbus-"));
+    assert_eq!(april.brought_forward, march.carried_forward);
+    assert!(april.payments.iter().all(|p| p.reference != "prov-late"));
+    let st = statement("2017-05-31").await;
+    assert_eq!(st.closing, april.carried_forward);
+    let refs: Vec<&str> = st.entries.iter().map(|e| e.reference.as_str()).collect();
+    assert!(
+        refs.contains(&note.number.as_deref().unwrap()) && refs.contains(&"prov-late"),
+        "{refs:?}"
+    );
+    assert!(st.adds_up().unwrap());
+    // Opening balances: after the note (16 April), March's carried-forward and the note;
+    // after April's invoice (issued 4 May), its carried-forward, with the note and its payment
+    // before it, which April's invoice does not hold, cancelling out.
+    let opening = |from: &'static str| {
+        let moved = &moved;
+        async move {
+            let (from, to) = rater::statements::parse_range(from, Some("2017-05-31")).unwrap();
+            rater::statements::statement(store, moved, "bu1user1", from, to)
+                .await
+                .unwrap()
+                .opening
+        }
+    };
+    assert_eq!(
+        opening("2017-04-16").await,
+        march.carried_forward + note.total
+    );
+    assert_eq!(opening("2017-05-05").await, april.carried_forward);
+}
+
+/// Closes `period` at `now` (epoch seconds) under `config`: bu1user1 is not among the failures.
+async fn close_ok<S: Store>(
+    store: &S,
+    clock: &AtomicI64,
+    now: i64,
+    config: &RaterConfig,
+    period: &str,
+) {
+    clock.store(now, Ordering::SeqCst);
+    let p = BillingPeriod::parse(period).unwrap();
+    let report = rater::month::close(store, config, p, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        report.failures.iter().all(|f| f.account != "bu1user1"),
+        "{report:?}"
     );
 }

@@ -289,6 +289,7 @@ fn payments(
             amount: money(rng, minor_units),
             currency: currency.to_string(),
             reference: format!("pay-{m}-{i}"),
+            payee: None,
         };
         let kind = rng.below(100);
         let ev = if kind < 55 || sent.is_empty() && kind < 75 {

@@ -558,6 +558,7 @@ impl<B: Backend> Sim<B> {
             amount: money(&mut self.rng, self.scen.model.minor_units),
             currency: self.scen.currency.clone(),
             reference,
+            payee: None,
         }
     }
 
