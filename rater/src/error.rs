@@ -40,10 +40,6 @@ pub enum StoreError {
     /// late-usage marker moved).
     #[error("a correction of `{account}` {period} raced another write; retry")]
     NoteConflict { account: String, period: String },
-    /// The account's last final invoice changed since it was read, and what was read routed
-    /// the write (a payment to a former issuer): read again.
-    #[error("the balance of `{account}` moved on to another final invoice meanwhile; retry")]
-    BalanceMoved { account: String },
     /// A payment reference was recorded before for another payment.
     #[error("payment `{reference}` of account `{account}` was recorded before with other content; use a new reference")]
     PaymentConflict { account: String, reference: String },
@@ -74,7 +70,6 @@ impl StoreError {
             | StoreError::LeaseLost { .. }
             | StoreError::FinalizeConflict { .. }
             | StoreError::NoteConflict { .. }
-            | StoreError::BalanceMoved { .. }
             | StoreError::UsageMoved { .. } => true,
             #[cfg(feature = "testing")]
             StoreError::Injected { .. } => true,
@@ -204,18 +199,6 @@ pub enum RaterError {
         period: String,
         from: String,
         to: String,
-    },
-    /// The account's issuer changed (the accounts book moved the customer to another reseller,
-    /// or to or from the provider) while it owes what the former issuer billed:
-    /// the new issuer's first invoice would bring it forward and ask for another's money.
-    #[error("account `{account}` is invoiced by `{to}` now, but {owes} on invoice {invoice} of its former issuer and the notes since, less the payments {period} takes: record what the former issuer was paid (dated in {period}) or settle its invoice with a note before `{to}` invoices the account")]
-    IssuerChanged {
-        account: String,
-        period: String,
-        to: String,
-        invoice: String,
-        /// What is owed, and the prepaid credit left, as the message says them.
-        owes: String,
     },
     /// An earlier period of the account has something to bill (usage or a payment that came
     /// after its close skipped the account) and no final invoice: finalizing this one first
@@ -399,7 +382,6 @@ impl RaterError {
             | RaterError::FinalizedOutOfOrder { .. }
             | RaterError::EarlierPeriodOpen { .. }
             | RaterError::CurrencyChanged { .. }
-            | RaterError::IssuerChanged { .. }
             | RaterError::CustomerOpen { .. }
             | RaterError::BatchPartlyCommitted { .. }
             | RaterError::AlreadyFinalized { .. }
@@ -503,7 +485,6 @@ impl RaterError {
             RaterError::FinalizedOutOfOrder { .. } => "finalized_out_of_order",
             RaterError::EarlierPeriodOpen { .. } => "earlier_period_open",
             RaterError::CurrencyChanged { .. } => "currency_changed",
-            RaterError::IssuerChanged { .. } => "issuer_changed",
             RaterError::CustomerOpen { .. } => "customer_open",
             RaterError::PartitionFull { .. } => "partition_full",
             RaterError::PaymentConflict { .. } => "payment_conflict",

@@ -2,6 +2,7 @@
 
 use pricing::error::shown;
 use pricing::{Account, BillingPeriod, Invoice, InvoiceKind, Statement};
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ensure_config_stored, RaterConfig};
@@ -283,7 +284,14 @@ async fn interim<S: Store>(
     let acc = config.known_account(account)?;
     let balance = store.balance(account).await?;
     let payments = crate::store::chain_payments(store, account).await?;
-    let mut st = statement(acc, period, &balance, &payments, how);
+    let mut st = statement(
+        acc,
+        period,
+        &balance,
+        &payments,
+        how,
+        config.issuer_for(acc),
+    );
     // Earlier periods' late usage this period's final invoice will bill, as it stands now.
     let today = crate::notes::day_of(config.now_s());
     st.adjustments = pending_adjustments(store, config, acc, period, today)
@@ -363,11 +371,22 @@ pub(crate) fn statement(
     balance: &Balance,
     payments: &[RecordedPayment],
     how: Pricing,
+    issuer: &str,
 ) -> Statement {
     let mut st = Statement::from_book(acc, period);
-    if let (Some(last), Some(brought)) = (&balance.last, balance.brought_forward()) {
-        st.brought_forward = brought;
-        st.prepaid_available = last.prepaid_remaining;
+    match (&balance.last, balance.brought_forward()) {
+        (Some(last), Some(brought)) if crate::model::issued_by(&last.number, issuer) => {
+            st.brought_forward = brought;
+            st.prepaid_available = last.prepaid_remaining;
+        }
+        // Another issuer's: left owed to it ([`handed_over`]); this issuer's chain starts
+        // from zero (not from the accounts book's opening balance, which the first issuer's
+        // first invoice took).
+        (Some(_), _) => {
+            st.brought_forward = Decimal::ZERO;
+            st.prepaid_available = Decimal::ZERO;
+        }
+        (None, _) => {}
     }
     st.payments
         .retain(|b| !payments.iter().any(|p| p.reference == b.reference));
@@ -512,8 +531,14 @@ fn same_currency(
     balance: &Balance,
     payments: &[RecordedPayment],
     currency: &str,
+    issuer: &str,
 ) -> Result<(), RaterError> {
-    let carried = balance.last.as_ref().and_then(|last| {
+    // Another issuer's balance is handed over to it, not brought forward ([`handed_over`]).
+    let own = balance
+        .last
+        .as_ref()
+        .filter(|l| crate::model::issued_by(&l.number, issuer));
+    let carried = own.and_then(|last| {
         let owes = !last.carried_forward.is_zero()
             || !last.prepaid_remaining.is_zero()
             || !balance.notes_since.is_zero();
@@ -534,49 +559,25 @@ fn same_currency(
     }
 }
 
-/// Refuses (`IssuerChanged`) the first final invoice of a new issuer (the book moved the
-/// customer to another reseller, or to or from the provider) while the account owes what the
-/// former issuer billed: its last final invoice's balance and the notes since,
-/// less the payments this invoice takes (`st`). Brought forward, the new issuer would ask for
-/// another's money. Recording what the former issuer was paid (dated in this period) settles
-/// it. A credit (prepaid credit left, an overpayment) is brought forward as it is.
-fn same_issuer(
-    config: &RaterConfig,
-    acc: &Account,
-    period: BillingPeriod,
-    balance: &Balance,
-    st: &Statement,
-) -> Result<(), RaterError> {
-    let Some(last) = &balance.last else {
-        return Ok(());
-    };
-    let issuer = config.issuer_for(acc);
-    if crate::model::issued_by(&last.number, issuer) {
-        return Ok(());
-    }
-    let overflow = |e| {
-        RaterError::Pricing(pricing::PricingError::overflow(
-            e,
-            format!("account {}", acc.id),
-        ))
-    };
-    let paid =
-        pricing::exact::sum(st.payments.iter().map(|p| p.amount), "payments").map_err(overflow)?;
-    let owes =
-        pricing::exact::sub(st.brought_forward, paid, "balance less payments").map_err(overflow)?;
-    // Only a debt: a credit the customer holds (prepaid credit left, an overpayment) is its
-    // own money, brought forward as a credit; refusing it could never be cleared (a payment
-    // is positive).
-    if owes <= rust_decimal::Decimal::ZERO {
-        return Ok(());
-    }
-    Err(RaterError::IssuerChanged {
-        account: acc.id.clone(),
-        period: period.id(),
-        to: issuer.to_string(),
-        invoice: last.number.clone(),
-        owes: format!("owes {owes}"),
-    })
+/// When the account's last final invoice is another issuer's than `issuer` (the book moved the
+/// customer to another reseller, or to or from the provider): that issuer's series and what
+/// the account owes it, its carried-forward and the notes since, less the prepaid credit it
+/// still holds. The new issuer's first final invoice hands this over to
+/// [`Balance::owed_elsewhere`] and starts its own chain from zero: it never asks for another
+/// issuer's money, nor gives away another's credit, and the former issuer's debt never holds
+/// up the new issuer's invoicing (or its currency). A payment to the former issuer names it
+/// (`payee`) and settles the same total.
+pub(crate) fn handed_over(balance: &Balance, issuer: &str) -> Option<(String, Decimal)> {
+    let last = balance
+        .last
+        .as_ref()
+        .filter(|l| !crate::model::issued_by(&l.number, issuer))?;
+    // Bounded far below Decimal's range, as `Balance::brought_forward` says.
+    let owed = last
+        .carried_forward
+        .saturating_add(balance.notes_since)
+        .saturating_sub(last.prepaid_remaining);
+    Some((crate::model::series_of(&last.number).to_string(), owed))
 }
 
 /// The account's periods before `period`, after its last final invoice, that have something
@@ -642,7 +643,14 @@ async fn finalization<S: Store>(
     let issued = chrono::DateTime::from_timestamp(config.now_s(), 0)
         .unwrap_or_default()
         .date_naive();
-    let mut st = statement(acc, period, &balance, &payments, Pricing::Issued(issued));
+    let mut st = statement(
+        acc,
+        period,
+        &balance,
+        &payments,
+        Pricing::Issued(issued),
+        issuer,
+    );
     let mut adjustments = pending_adjustments(store, config, acc, period, issued).await?;
     st.adjustments = adjustments
         .iter()
@@ -663,9 +671,7 @@ async fn finalization<S: Store>(
         ..st.clone()
     };
     let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
-    same_currency(acc, period, &balance, &payments, &inv.bill.currency)?;
-    // After the currency's check: a move that changed the currency is named as such.
-    same_issuer(config, acc, period, &balance, &st)?;
+    same_currency(acc, period, &balance, &payments, &inv.bill.currency, issuer)?;
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
     inv.number = Some(number.clone());
@@ -695,6 +701,7 @@ async fn finalization<S: Store>(
         usage_version: pu.version,
         number: number.clone(),
         balance_version: balance.version,
+        handed_over: handed_over(&balance, issuer),
         cleared_open: balance
             .open
             .iter()

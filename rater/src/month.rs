@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::config::RaterConfig;
-use crate::error::{RaterError, StoreError};
+use crate::error::RaterError;
 use crate::invoices::{finalize_with, Finalizing};
 use crate::limits::{CLOSE_LISTED_MAX, PAYMENT_REFERENCE_BYTES_MAX};
 use crate::model::{DocRef, RecordedPayment};
@@ -195,7 +195,7 @@ async fn close_account<S: Store>(
         || state.closed.is_some()
         || has_subscription(acc, period)
         || has_payment(store, acc, period).await?
-        || carries_into(store, acc, period).await?
+        || carries_into(store, acc, period, config.issuer_for(acc)).await?
         || !crate::resellers::resold(store, config, acc, period)
             .await?
             .is_empty();
@@ -228,7 +228,7 @@ fn has_subscription(acc: &Account, period: BillingPeriod) -> bool {
 }
 
 /// Whether the account brings something into `period`: a balance owed either way (from its
-/// last final invoice or, before its first one, the accounts file), or late usage of closed
+/// last final invoice, when its issuer's, or, before its first one, the accounts file), or late usage of closed
 /// periods to bill as adjustments. Not when a later period of the account is final already
 /// (a rerun of an earlier close, or a dead-lettered one replayed): that balance and that late
 /// usage belong to the later chain. Usage, a subscription or a payment of `period` still make
@@ -238,14 +238,18 @@ async fn carries_into<S: Store>(
     store: &S,
     acc: &Account,
     period: BillingPeriod,
+    issuer: &str,
 ) -> Result<bool, RaterError> {
     let balance = store.balance(&acc.id).await?;
     if balance.later_final(&period.id()).is_some() {
         return Ok(false);
     }
-    let owed = match balance.brought_forward() {
-        Some(brought) => !brought.is_zero(),
-        None => !acc.balance_brought_forward.is_zero(),
+    let owed = match (&balance.last, balance.brought_forward()) {
+        // Another issuer's balance is not brought forward (`invoices::handed_over`): no
+        // reason for the new issuer to invoice.
+        (Some(last), _) if !crate::model::issued_by(&last.number, issuer) => false,
+        (_, Some(brought)) => !brought.is_zero(),
+        (_, None) => !acc.balance_brought_forward.is_zero(),
     };
     Ok(owed || !store.late_markers(&acc.id).await?.is_empty())
 }
@@ -347,7 +351,6 @@ pub async fn record_payment<S: Store>(
             currency,
             payee: None,
         },
-        last_period: None,
     };
     Ok(store.record_payment(&write).await?)
 }
@@ -399,13 +402,11 @@ fn payment_shape(p: &PaymentInput, currency: &str) -> Result<(), RaterError> {
 }
 
 /// [`record_payment`] of a payment to `payee`, an issuer that no longer bills the account:
-/// refused unless the account's notes from it after another issuer's invoice became the
-/// account's last left something with it (`Balance::owed_elsewhere`), in the currency of its
-/// documents. Recorded while the account's
-/// last final invoice is the one read (retried when another lands meanwhile); a payment to it
-/// while its own invoice is still the account's last is the account's own payment (its chain
-/// is still the account's, and the new issuer's first invoice takes it): `None`, recorded as
-/// such by the caller.
+/// it settles what the account owes that issuer (`Balance::owed_elsewhere`: its last final
+/// invoice's balance, which the new issuer's first invoice hands over to it, and its notes
+/// after that), on none of the account's invoices. Refused unless `payee` issued documents to
+/// the account, in their currency. A payment to the issuer that bills the account now is the
+/// account's own: `None`, recorded as such by the caller.
 async fn record_payment_elsewhere<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -413,14 +414,8 @@ async fn record_payment_elsewhere<S: Store>(
     payee: &str,
 ) -> Result<Option<PaymentOutcome>, RaterError> {
     let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
-    let paid_on_chain = |b: &crate::model::Balance| {
-        b.last
-            .as_ref()
-            .is_none_or(|l| crate::model::issued_by(&l.number, payee))
-    };
-    if paid_on_chain(&store.balance(&p.account).await?) {
-        // No final invoice yet, or the payee's is the account's last: its chain is the
-        // account's, and the account's own payment.
+    let acc = config.known_account(&p.account)?;
+    if payee == config.issuer_for(acc) {
         return Ok(None);
     }
     let history = store.history(&p.account).await?;
@@ -432,7 +427,7 @@ async fn record_payment_elsewhere<S: Store>(
         return Err(bad(
             "payee",
             format!(
-                "`{payee}` issued no document to account `{}`: a payee is a former issuer of the account (its series)",
+                "`{payee}` issued no document to account `{}`: a payee is a former issuer of the account (the series its documents are numbered in)",
                 p.account
             ),
         ));
@@ -441,13 +436,13 @@ async fn record_payment_elsewhere<S: Store>(
         return Err(bad(
             "currency",
             format!(
-                "`{payee}` bills account `{}` in {}, not {}",
+                "`{payee}` billed account `{}` in {}, not {}",
                 p.account, latest.currency, p.currency
             ),
         ));
     }
     payment_shape(p, &latest.currency)?;
-    if acc_lists_reference(config, &p.account, &p.reference) {
+    if acc.payments.iter().any(|b| b.reference == p.reference) {
         return Err(bad(
             "reference",
             format!(
@@ -456,50 +451,18 @@ async fn record_payment_elsewhere<S: Store>(
             ),
         ));
     }
-    for attempt in 0..crate::limits::FINALIZE_ATTEMPTS_MAX {
-        let balance = store.balance(&p.account).await?;
-        if paid_on_chain(&balance) {
-            return Ok(None);
-        }
-        let last = balance.last.as_ref();
-        if !balance.owed_elsewhere.contains_key(payee) {
-            return Err(bad(
-                "payee",
-                format!(
-                    "account `{}` owes `{payee}` nothing: nothing it issued after the account moved away is open",
-                    p.account
-                ),
-            ));
-        }
-        let write = PaymentWrite {
-            account: p.account.clone(),
-            period_id: String::new(),
-            payment: RecordedPayment {
-                reference: p.reference.clone(),
-                date: p.date,
-                amount: p.amount,
-                currency: p.currency.clone(),
-                payee: Some(payee.to_string()),
-            },
-            last_period: last.map(|l| l.period.clone()),
-        };
-        match store.record_payment(&write).await {
-            Err(StoreError::BalanceMoved { .. }) => {
-                tokio::time::sleep(crate::retry::backoff(attempt)).await;
-            }
-            res => return Ok(Some(res?)),
-        }
-    }
-    Err(RaterError::Store(StoreError::BalanceMoved {
+    let write = PaymentWrite {
         account: p.account.clone(),
-    }))
-}
-
-/// Whether the accounts book lists a payment of `reference` for `account`.
-fn acc_lists_reference(config: &RaterConfig, account: &str, reference: &str) -> bool {
-    config
-        .known_account(account)
-        .is_ok_and(|acc| acc.payments.iter().any(|b| b.reference == reference))
+        period_id: String::new(),
+        payment: RecordedPayment {
+            reference: p.reference.clone(),
+            date: p.date,
+            amount: p.amount,
+            currency: p.currency.clone(),
+            payee: Some(payee.to_string()),
+        },
+    };
+    Ok(Some(store.record_payment(&write).await?))
 }
 
 /// An account's final invoices and notes, newest first.

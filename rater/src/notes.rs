@@ -339,8 +339,8 @@ async fn correct_at<S: Store>(
 /// (`owed_elsewhere`) when another issuer's final invoice is the account's last, since that
 /// issuer's invoices cannot ask for it; else brought forward by the next final invoice. When
 /// `issuer` no longer bills the account (`bills_now` false), only while its own invoice is the
-/// last: the new issuer's first invoice refuses to start while that is owed (`IssuerChanged`),
-/// and one landing first makes the note owed elsewhere.
+/// last: the new issuer's first invoice hands it over with that invoice's balance
+/// (`invoices::handed_over`), and one landing first makes the note owed elsewhere.
 fn note_into(balance: &Balance, issuer: &str, bills_now: bool) -> NoteInto {
     match &balance.last {
         Some(last) if !crate::model::issued_by(&last.number, issuer) => NoteInto::Elsewhere {

@@ -2,7 +2,12 @@
 //!
 //! Reads are bounded by the range, not the account's age: the history (one query) says which
 //! invoices were issued when, and only the last invoice issued before the range (whose
-//! carried-forward stands for everything before it) and those issued within it are read.
+//! carried-forward stands for everything before it) and those issued within it are read. An
+//! account moved between issuers is read whole: a new issuer's first invoice hands the balance
+//! before it over to the former issuer, and the statement finds that amount from the invoices
+//! around the hand-over. A statement is in the account's invoice currency now; documents and
+//! payments in another belong to an earlier chain (a move to an issuer in another currency
+//! leaves that balance with the former issuer) and are not on it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use pricing::account_statement::{
@@ -62,12 +67,31 @@ pub async fn statement<S: Store>(
     let day_of =
         |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map_or(from, |t| t.date_naive());
     let mut docs = store.history(account).await?;
+    // A statement is of one currency, the account's invoice currency now. Documents in
+    // another are of an earlier chain (the account changed currency with a zero balance, or
+    // moved to an issuer in another currency, which left its balance with the former issuer):
+    // not in this one's balance.
+    docs.retain(|d| d.currency == currency);
     // Oldest first; the store's order (newest first) breaks ties of the same millisecond.
     docs.reverse();
     docs.sort_by_key(|d| d.issued_at_ms);
     let anchor = docs
         .iter()
         .rposition(|d| d.kind == DocKind::Invoice && day_of(d.issued_at_ms) < from);
+    // A new issuer's invoice up to the anchor may have handed the balance before it over to
+    // the former issuer (`invoices::handed_over`): the anchor's carried-forward does not hold
+    // that, and the statement finds it from the invoices around the hand-over. Such an account
+    // (moved between issuers) is read whole.
+    let moved_before = |a: usize| {
+        docs[..=a]
+            .iter()
+            .filter(|d| d.kind == DocKind::Invoice)
+            .map(|d| crate::model::series_of(&d.number))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+            > 1
+    };
+    let anchor = anchor.filter(|a| !moved_before(*a));
     let mut movements = Vec::new();
     // Payments are the invoices' own up to the last period a read invoice covers (what the
     // balance chain was made of), then the store's and the book's not yet on an invoice.
@@ -77,8 +101,9 @@ pub async fn statement<S: Store>(
     let mut last_series: Option<&str> = None;
     for (i, d) in docs.iter().enumerate() {
         let day = day_of(d.issued_at_ms);
-        let elsewhere = d.kind != DocKind::Invoice
-            && last_series.is_some_and(|s| s != crate::model::series_of(&d.number));
+        let other_series = last_series.is_some_and(|s| s != crate::model::series_of(&d.number));
+        let elsewhere = d.kind != DocKind::Invoice && other_series;
+        let new_issuer = d.kind == DocKind::Invoice && other_series;
         if d.kind == DocKind::Invoice {
             last_series = Some(crate::model::series_of(&d.number));
         }
@@ -86,12 +111,6 @@ pub async fn statement<S: Store>(
         // after `to`, not shown.
         if (anchor.is_some_and(|a| i < a) && !elsewhere) || day > to {
             continue;
-        }
-        if d.currency != currency {
-            return Err(RaterError::Config(format!(
-                "document {} of account {account} is in {}, but the account is invoiced in {currency}: a statement is of one currency",
-                d.number, d.currency
-            )));
         }
         match d.kind {
             DocKind::Invoice => {
@@ -111,7 +130,12 @@ pub async fn statement<S: Store>(
                         p.date.date_naive(),
                     ));
                 }
-                movements.push(Movement::invoice(&inv, d.issued_at_ms));
+                let invoice = Movement::invoice(&inv, d.issued_at_ms);
+                movements.push(if new_issuer {
+                    invoice.of_new_issuer()
+                } else {
+                    invoice
+                });
             }
             DocKind::CreditNote | DocKind::DebitNote => {
                 let note = Movement::note(
@@ -135,13 +159,8 @@ pub async fn statement<S: Store>(
             }
         }
     }
-    let stored = store.payments(account).await?;
-    if let Some(p) = stored.iter().find(|p| p.currency != currency) {
-        return Err(RaterError::Config(format!(
-            "payment {} of account {account} is in {}, but the account is invoiced in {currency}",
-            p.reference, p.currency
-        )));
-    }
+    let mut stored = store.payments(account).await?;
+    stored.retain(|p| p.currency == currency);
     // As an invoice takes them: the store's, and the book's whose reference the store lacks;
     // and those to a former issuer, which no invoice takes.
     let open = stored

@@ -626,72 +626,43 @@ async fn a_customer_moved_after_its_final_is_not_on_its_new_resellers_statement(
     assert_eq!(after.bill.net, before.bill.net);
 }
 
-/// bu1user1, the provider's own customer (GBP), moves to Nimbus (GBP too) owing the
-/// provider its February invoice. Nimbus's first invoice of it (March) would bring the
-/// provider's balance forward and ask for the provider's money: it is refused
-/// (`issuer_changed`, naming the provider's invoice and what is owed) until the payment the
-/// provider received is recorded; then March is Nimbus's, the balance brought forward and paid
-/// off on it.
+/// bu1user1, the provider's own customer (GBP), moves to Acme (EUR) owing the provider its
+/// February invoice. Acme's first invoice of it (March) starts from zero, in euros: February's
+/// balance is handed over to the provider (owed to it, `owed_elsewhere`), not brought forward
+/// (it would be Acme asking for the provider's money, and pounds as euros). Before, that
+/// invoice was refused (`issuer_changed`) until the provider's payment was recorded, and then
+/// refused again for the pounds (`currency_changed`): the customer could not be invoiced at all.
+/// The provider's payment, in pounds, names it (`payee`) and settles what was handed over.
 #[tokio::test]
-async fn a_moved_customers_old_balance_is_not_billed_by_its_new_issuer() {
+async fn a_moved_customers_old_balance_stays_owed_to_its_former_issuer() {
     let clock = Arc::new(AtomicI64::new(0));
     let (_dir, s) = february_closed(&clock).await;
-    let feb = BillingPeriod::parse("2017-02").unwrap();
     let mar = BillingPeriod::parse("2017-03").unwrap();
-    let february = rater::invoice_for(&s, &config(&clock), "bu1user1", feb)
+    let february = s
+        .final_invoice("bu1user1", "2017-02")
         .await
+        .unwrap()
         .unwrap();
-    let owed = february.amount_due;
-    let number = february.number.clone().unwrap();
-    assert!(owed > Decimal::ZERO && number.starts_with("prov-"));
+    // What the customer owes the provider after February: its carried-forward, less the
+    // prepaid credit the provider still holds for it.
+    let owed = february.carried_forward - february.prepaid_remaining.unwrap_or_default();
+    assert!(owed > Decimal::ZERO, "{february:?}");
+    assert!(february.number.as_deref().unwrap().starts_with("prov-"));
     let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
     for a in book["accounts"].as_array_mut().unwrap() {
         if a["id"] == "bu1user1" {
-            a["reseller"] = "nimbus".into();
+            a["reseller"] = "acme".into();
+            a["tax_jurisdiction"] = "de".into();
+            a["country"] = "DE".into();
+            a["currency"] = "EUR".into();
         }
     }
-    book["version"] = "bu1-to-nimbus".into();
+    book["version"] = "bu1-to-acme".into();
     let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
     let clock2 = clock.clone();
     c.clock = Arc::new(move || clock2.load(Ordering::SeqCst));
 
     clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
-    let report = rater::month::close(&s, &c, mar, Finalizing::default())
-        .await
-        .unwrap();
-    let failed = report
-        .failures
-        .iter()
-        .find(|f| f.account == "bu1user1")
-        .unwrap_or_else(|| panic!("{report:?}"));
-    assert_eq!(failed.code, "issuer_changed", "{report:?}");
-    assert!(
-        failed.message.contains(&number) && failed.message.contains(&owed.to_string()),
-        "{}",
-        failed.message
-    );
-    assert!(s
-        .final_invoice("bu1user1", "2017-03")
-        .await
-        .unwrap()
-        .is_none());
-
-    // The provider was paid, 5.00 more than it was owed: recorded, dated in March, and March
-    // is Nimbus's (the 5.00 the customer overpaid is its credit, brought forward as it is).
-    rater::month::record_payment(
-        &s,
-        &c,
-        &rater::month::PaymentInput {
-            account: "bu1user1".into(),
-            date: "2017-03-20T00:00:00Z".parse().unwrap(),
-            amount: owed + Decimal::new(500, 2),
-            currency: "GBP".into(),
-            reference: "prov-paid-feb".into(),
-            payee: None,
-        },
-    )
-    .await
-    .unwrap();
     let report = rater::month::close(&s, &c, mar, Finalizing::default())
         .await
         .unwrap();
@@ -705,8 +676,74 @@ async fn a_moved_customers_old_balance_is_not_billed_by_its_new_issuer() {
         .unwrap()
         .unwrap();
     assert!(
-        march.number.as_deref().unwrap().starts_with("nimbus-"),
+        march.number.as_deref().unwrap().starts_with("acme-"),
         "{march:?}"
     );
-    assert_eq!(march.brought_forward, owed);
+    assert_eq!(march.bill.currency, "EUR");
+    assert_eq!(march.brought_forward, Decimal::ZERO);
+    assert_eq!(march.prepaid_available.unwrap_or_default(), Decimal::ZERO);
+    let owed_to_prov = |b: rater::model::Balance| b.owed_elsewhere.into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        owed_to_prov(s.balance("bu1user1").await.unwrap()),
+        [("prov".to_string(), owed)]
+    );
+
+    // Paid to the provider, in its currency: settles it. In euros, or to an issuer that never
+    // billed the account, refused naming the field.
+    let pay = |currency: &str, payee: &str| rater::month::PaymentInput {
+        account: "bu1user1".into(),
+        date: "2017-04-20T00:00:00Z".parse().unwrap(),
+        amount: owed,
+        currency: currency.into(),
+        reference: "prov-paid-feb".into(),
+        payee: Some(payee.into()),
+    };
+    for (currency, payee, field) in [("EUR", "prov", "currency"), ("GBP", "nimbus", "payee")] {
+        match rater::month::record_payment(&s, &c, &pay(currency, payee)).await {
+            Err(rater::RaterError::BadRequest { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{currency} to {payee}: {other:?}"),
+        }
+    }
+    rater::month::record_payment(&s, &c, &pay("GBP", "prov"))
+        .await
+        .unwrap();
+    assert_eq!(
+        owed_to_prov(s.balance("bu1user1").await.unwrap()),
+        [("prov".to_string(), Decimal::ZERO)]
+    );
+    // Acme's April takes none of it: it brings forward March's carried-forward.
+    clock.store(1_493_900_000, Ordering::SeqCst); // 2017-05-04
+    let apr = BillingPeriod::parse("2017-04").unwrap();
+    let report = rater::month::close(&s, &c, apr, Finalizing::default())
+        .await
+        .unwrap();
+    assert!(
+        report.failures.iter().all(|f| f.account != "bu1user1"),
+        "{report:?}"
+    );
+    let april = s
+        .final_invoice("bu1user1", "2017-04")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(april.brought_forward, march.carried_forward);
+    assert!(april.payments.is_empty(), "{:?}", april.payments);
+    // Its statement is in euros, Acme's two invoices: the provider's pounds (February, the
+    // payment) are another chain's, not added to euros.
+    let (from, to) = rater::statements::parse_range("2017-02", Some("2017-05")).unwrap();
+    let st = rater::statements::statement(&s, &c, "bu1user1", from, to)
+        .await
+        .unwrap();
+    let refs: Vec<&str> = st.entries.iter().map(|e| e.reference.as_str()).collect();
+    assert_eq!(
+        refs,
+        [
+            march.number.as_deref().unwrap(),
+            april.number.as_deref().unwrap()
+        ]
+    );
+    assert_eq!(
+        (st.opening, st.closing),
+        (Decimal::ZERO, april.carried_forward)
+    );
 }

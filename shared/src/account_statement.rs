@@ -73,6 +73,10 @@ pub struct Movement {
     /// (a note of a former issuer after the customer moved, a payment to it): in the balance
     /// the customer owes, in no invoice's brought-forward.
     pub elsewhere: bool,
+    /// An invoice of another issuer than the invoice before it (the customer moved): it may
+    /// bring forward nothing of that invoice's balance, which is then handed over to the
+    /// former issuer, still owed in the statement's balance, in no later invoice's chain.
+    pub new_issuer: bool,
 }
 
 impl Movement {
@@ -93,6 +97,7 @@ impl Movement {
             chain: Some((inv.brought_forward, inv.carried_forward)),
             period_end_ms: Some(inv.period_end.timestamp_millis()),
             elsewhere: false,
+            new_issuer: false,
         }
     }
 
@@ -121,7 +126,14 @@ impl Movement {
             chain: None,
             period_end_ms: None,
             elsewhere: false,
+            new_issuer: false,
         }
+    }
+
+    /// This invoice, of another issuer than the invoice before it ([`Movement::new_issuer`]).
+    pub fn of_new_issuer(mut self) -> Movement {
+        self.new_issuer = true;
+        self
     }
 
     /// This movement, owed or paid to another issuer than the account's last invoice's
@@ -145,6 +157,7 @@ impl Movement {
             chain: None,
             period_end_ms: None,
             elsewhere: false,
+            new_issuer: false,
         }
     }
 }
@@ -255,7 +268,7 @@ pub fn account_statement(
         .iter()
         .filter(|m| m.kind == EntryKind::Invoice)
         .collect();
-    check_chain(&movements)?;
+    let handed_over = check_chain(&movements)?;
 
     // The balance at the start of `from`: the carried-forward of the last invoice issued
     // before it, plus the notes issued after that invoice and the payments not on it or an
@@ -280,6 +293,15 @@ pub fn account_statement(
         };
         if after_anchor {
             opening = exact::add(opening, m.amount, "statement opening balance")?;
+        }
+    }
+    // A former issuer's balance handed over at or before the anchor: not in its
+    // carried-forward, still owed.
+    if let Some(a) = anchor {
+        for (at_ms, owed) in &handed_over {
+            if *at_ms <= a.at_ms {
+                opening = exact::add(opening, *owed, "statement opening balance")?;
+            }
         }
     }
 
@@ -327,7 +349,12 @@ pub fn account_statement(
 /// Each invoice brings forward what the invoice before it carried plus the notes issued
 /// between them (`movements` in time order), but those owed to another issuer
 /// ([`Movement::elsewhere`]).
-fn check_chain(movements: &[Movement]) -> Result<(), StatementError> {
+///
+/// An invoice of a new issuer ([`Movement::new_issuer`]) brings forward that, or nothing: then
+/// the balance is handed over to the former issuer. Returns those hand-overs: the new
+/// issuer's invoice's time and the amount.
+fn check_chain(movements: &[Movement]) -> Result<Vec<(i64, Decimal)>, StatementError> {
+    let mut handed_over = Vec::new();
     let mut last: Option<Decimal> = None;
     let mut notes = Decimal::ZERO;
     for m in movements {
@@ -340,7 +367,9 @@ fn check_chain(movements: &[Movement]) -> Result<(), StatementError> {
             (EntryKind::Invoice, Some((brought, carried))) => {
                 if let Some(c) = last {
                     let expected = exact::add(c, notes, "expected brought forward")?;
-                    if expected != brought {
+                    if m.new_issuer && brought.is_zero() && !expected.is_zero() {
+                        handed_over.push((m.at_ms, expected));
+                    } else if expected != brought {
                         return Err(StatementError::Chain {
                             number: m.reference.clone(),
                             found: brought,
@@ -356,7 +385,7 @@ fn check_chain(movements: &[Movement]) -> Result<(), StatementError> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(handed_over)
 }
 
 impl AccountStatement {

@@ -52,6 +52,7 @@ fn invoice(
         chain: Some((d(chain.0), d(chain.1))),
         period_end_ms: Some(ms(period_end)),
         elsewhere: false,
+        new_issuer: false,
     }
 }
 
@@ -225,28 +226,34 @@ fn a_reversed_range_and_sums_past_a_decimal_are_errors_not_panics() {
 }
 
 /// The customer moved to another reseller after January: INV-1 (January) was the old
-/// reseller's, NEW-1 (February) is the new one's. Worked by hand:
-/// - the two months above up to CN-1, then on 20 Feb the old reseller's debit note OLD-N1 of
-///   +12.00 against INV-1 (late January usage);
-/// - NEW-1 for February is issued on 3 Mar: brought forward 50.00 - 5.00 = 45.00 (CN-1 was
-///   the old reseller's while INV-1 was the last), paid 27.00, due 30.00, carried 48.00;
+/// reseller's, NEW-1 (February) is the new one's. Worked by hand, from the two months above:
+/// - NEW-1 for February, issued on 3 Mar, brings forward nothing: INV-1's carried 50.00 and
+///   CN-1's -5.00 (the old reseller's while INV-1 was the last) are handed over to the old
+///   reseller, 45.00 still owed to it. NEW-1 takes February's payments p-2 and p-3 (27.00) and
+///   is due 30.00: carried 0 - 27.00 + 30.00 = 3.00;
 /// - on 10 Mar, after NEW-1, the old reseller issues OLD-N2 of +8.00 against INV-1: owed to
 ///   it, not brought forward by the new reseller's next invoice;
 /// - 15 Mar: the customer pays the old reseller 8.00 (OLD-P), on no invoice;
-/// - 3 Apr: NEW-2 for March brings forward 48.00 (NEW-1's carried), not 56.00.
+/// - 3 Apr: NEW-2 for March brings forward 3.00 (NEW-1's carried), not 11.00; due 0.00.
+///
+/// The running balance is what the customer owes either: 48.00 after NEW-1 (3.00 to the new
+/// reseller, 45.00 to the old), as it was before the move.
 #[test]
-fn notes_and_payments_owed_to_a_former_issuer_are_in_the_balance_and_on_no_invoice() {
+fn a_former_issuers_balance_and_notes_are_handed_over_in_the_balance_and_on_no_invoice() {
     let mut movements: Vec<Movement> = two_months()
         .into_iter()
         .filter(|m| m.reference != "INV-2")
         .collect();
-    movements.push(invoice(
-        "NEW-1",
-        "2017-03-01",
-        "2017-03-03",
-        "30.00",
-        ("45.00", "48.00"),
-    ));
+    movements.push(
+        invoice(
+            "NEW-1",
+            "2017-03-01",
+            "2017-03-03",
+            "30.00",
+            ("0.00", "3.00"),
+        )
+        .of_new_issuer(),
+    );
     let late = |number: &str, total: &str, date: &str| {
         Movement::note(
             pricing::NoteKind::Debit,
@@ -265,7 +272,7 @@ fn notes_and_payments_owed_to_a_former_issuer_are_in_the_balance_and_on_no_invoi
         "2017-04-01",
         "2017-04-03",
         "0.00",
-        ("48.00", "48.00"),
+        ("3.00", "3.00"),
     ));
     let st = account_statement(
         &party(),
@@ -288,8 +295,8 @@ fn notes_and_payments_owed_to_a_former_issuer_are_in_the_balance_and_on_no_invoi
         ]
     );
     assert!(st.adds_up().unwrap());
-    // A range from April opens at NEW-1's carried 48.00 plus what is owed elsewhere since
-    // (8.00 - 8.00): 48.00. Without the payment, 56.00.
+    // A range from April opens at NEW-1's carried 3.00, plus the 45.00 handed over at NEW-1,
+    // plus what is owed elsewhere since (8.00 - 8.00): 48.00. Without the payment, 56.00.
     let from_april = |m: Vec<Movement>| {
         account_statement(&party(), day("2017-04-01"), day("2017-04-30"), m).unwrap()
     };
@@ -300,16 +307,51 @@ fn notes_and_payments_owed_to_a_former_issuer_are_in_the_balance_and_on_no_invoi
         .cloned()
         .collect();
     assert_eq!(from_april(unpaid).opening, d("56.00"));
-    // Not marked as owed elsewhere, OLD-N2 would have to be in NEW-2's brought-forward: refused.
-    let unmarked: Vec<Movement> = movements
-        .into_iter()
-        .map(|mut m| {
-            m.elsewhere = false;
-            m
+    // Not marked as owed elsewhere, OLD-N2 would have to be in NEW-2's brought-forward; not
+    // marked as a new issuer's, NEW-1 would have to bring forward 45.00: both refused.
+    for unmark in ["OLD-N2", "NEW-1"] {
+        let unmarked: Vec<Movement> = movements
+            .iter()
+            .cloned()
+            .map(|mut m| {
+                if m.reference == unmark {
+                    m.elsewhere = false;
+                    m.new_issuer = false;
+                }
+                m
+            })
+            .collect();
+        assert!(
+            matches!(
+                account_statement(&party(), day("2017-01-01"), day("2017-04-30"), unmarked),
+                Err(StatementError::Chain { .. })
+            ),
+            "{unmark}"
+        );
+    }
+    // A new issuer's invoice that brought the former balance forward (as they did before
+    // hand-overs) still reconciles: NEW-1 bringing forward 45.00, carried 48.00.
+    let brought: Vec<Movement> = movements
+        .iter()
+        .cloned()
+        .map(|m| match m.reference.as_str() {
+            "NEW-1" => invoice(
+                "NEW-1",
+                "2017-03-01",
+                "2017-03-03",
+                "30.00",
+                ("45.00", "48.00"),
+            )
+            .of_new_issuer(),
+            "NEW-2" => invoice(
+                "NEW-2",
+                "2017-04-01",
+                "2017-04-03",
+                "0.00",
+                ("48.00", "48.00"),
+            ),
+            _ => m,
         })
         .collect();
-    assert!(matches!(
-        account_statement(&party(), day("2017-01-01"), day("2017-04-30"), unmarked),
-        Err(StatementError::Chain { .. })
-    ));
+    assert_eq!(from_april(brought).opening, d("48.00"));
 }

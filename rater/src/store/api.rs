@@ -237,6 +237,9 @@ pub struct Finalize {
     pub balance_version: u64,
     /// What this invoice leaves for the next one.
     pub last: LastFinal,
+    /// The first final invoice of a new issuer: the former issuer's series and what the
+    /// account owes it, added to `Balance::owed_elsewhere` (`invoices::handed_over`).
+    pub handed_over: Option<(String, rust_decimal::Decimal)>,
     /// The balance's open periods (as read at `balance_version`) this invoice closes: its own
     /// and, on a reseller's account, earlier ones its customers' usage marked there although
     /// its statement of them was final already (that usage is settled by notes).
@@ -313,10 +316,6 @@ pub struct PaymentWrite {
     pub account: String,
     pub period_id: String,
     pub payment: RecordedPayment,
-    /// For a payment to a former issuer (`payment.payee`): the period of the account's last
-    /// final invoice as read, another issuer's (the payment settles `owed_elsewhere` only
-    /// while that issuer's chain stands; no period of the account takes it).
-    pub last_period: Option<String>,
 }
 
 /// What recording a payment did.

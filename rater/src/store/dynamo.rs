@@ -692,9 +692,8 @@ impl DynamoStore {
     }
 
     /// [`Store::record_payment`] of a payment to a former issuer (`payee`): the payment's
-    /// item (`put`) and what the account owes the payee moved down, while the last final
-    /// invoice is still the one read (`p.last_period`); no period's close refuses it, since
-    /// no invoice of the account takes it.
+    /// item (`put`) and what the account owes the payee moved down; no period's close refuses
+    /// it, since no invoice of the account takes it.
     async fn record_payment_elsewhere(
         &self,
         p: &PaymentWrite,
@@ -702,20 +701,13 @@ impl DynamoStore {
         put: TransactWriteItem,
     ) -> Result<PaymentOutcome, StoreError> {
         let apk = account_pk(&p.account);
-        let mut u = Update::builder()
+        let u = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(&apk, BALANCE_SK)))
             .update_expression("ADD version :one, #owed :paid")
             .expression_attribute_names("#owed", format!("{OWED_PREFIX}{payee}"))
-            .expression_attribute_names("#lp", LAST_PERIOD)
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":paid", n(-p.payment.amount));
-        u = match &p.last_period {
-            Some(lp) => u
-                .condition_expression("#lp = :lp")
-                .expression_attribute_values(":lp", s(lp)),
-            None => u.condition_expression("attribute_not_exists(#lp)"),
-        };
         let res = self
             .client
             .transact_write_items()
@@ -735,14 +727,6 @@ impl DynamoStore {
         };
         if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
             return self.payment_again(p).await;
-        }
-        if codes
-            .iter()
-            .any(|c| c == "ConditionalCheckFailed" || c == "TransactionConflict")
-        {
-            return Err(StoreError::BalanceMoved {
-                account: p.account.clone(),
-            });
         }
         Err(StoreError::Unavailable {
             message: format!("dynamodb: payment transaction cancelled: {codes:?}"),
@@ -779,6 +763,7 @@ impl DynamoStore {
         expected: u64,
         last: Option<&LastFinal>,
         cleared_open: &[String],
+        handed_over: Option<&(String, rust_decimal::Decimal)>,
     ) -> TransactWriteItem {
         let mut u = Update::builder()
             .table_name(&self.table)
@@ -792,10 +777,18 @@ impl DynamoStore {
             remove.push_str(if k == 0 { " REMOVE " } else { ", " });
             remove.push_str(&format!("#c{k}"));
         }
+        // What a new issuer's first invoice hands over to the former one.
+        let mut add = String::new();
+        if let Some((issuer, owed)) = handed_over {
+            u = u
+                .expression_attribute_names("#handed", format!("{OWED_PREFIX}{issuer}"))
+                .expression_attribute_values(":handed", n(*owed));
+            add.push_str(", #handed :handed");
+        }
         u = match last {
             Some(l) => u
                 .update_expression(format!(
-                    "SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one{remove}"
+                    "SET #l = :last, #lp = :lp, notes_since = :zero ADD version :one{add}{remove}"
                 ))
                 .expression_attribute_names("#l", "last")
                 .expression_attribute_names("#lp", LAST_PERIOD)
@@ -1501,6 +1494,7 @@ impl Store for DynamoStore {
                 f.balance_version,
                 Some(&f.last),
                 &f.cleared_open,
+                f.handed_over.as_ref(),
             ),
             self.doc_put(&f.account, &f.doc),
             statement_put,

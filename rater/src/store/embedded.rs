@@ -522,6 +522,10 @@ impl Store for EmbeddedStore {
             balance.version += 1;
             balance.last = Some(f.last.clone());
             balance.notes_since = rust_decimal::Decimal::ZERO;
+            if let Some((issuer, owed)) = &f.handed_over {
+                let o = balance.owed_elsewhere.entry(issuer.clone()).or_default();
+                *o = o.saturating_add(*owed);
+            }
             // The open periods this invoice closes (read at the same balance version).
             for p in &f.cleared_open {
                 balance.open.remove(p);
@@ -703,15 +707,10 @@ impl Store for EmbeddedStore {
                 None => {}
             }
             if let Some(payee) = &p.payment.payee {
-                // To a former issuer: settles what the account owes it, on no invoice of the
-                // account's (so no period's close refuses it), while the chain it was routed
-                // by stands.
+                // To a former issuer: settles what the account owes it (handed over by the
+                // new issuer's first invoice, or to be), on no invoice of the account's, so
+                // no period's close refuses it.
                 let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
-                if balance.last.as_ref().map(|l| &l.period) != p.last_period.as_ref() {
-                    return Err(StoreError::BalanceMoved {
-                        account: p.account.clone(),
-                    });
-                }
                 balance.version += 1;
                 let owed = balance.owed_elsewhere.entry(payee.clone()).or_default();
                 *owed = owed.saturating_sub(p.payment.amount);

@@ -3106,12 +3106,14 @@ pub async fn late_usage_and_rerate<S: Store + Snapshot>(store: &S) {
     );
 }
 
-/// bu1user1, the provider's customer in February, is Nimbus's from March. February's debit
-/// note for usage that comes in after Nimbus's March invoice is the provider's, and owed to the
-/// provider: Nimbus's April invoice brings forward March's carried-forward and nothing of it,
-/// a payment to the provider (`payee`) settles it on no invoice of Nimbus's, and the account's
-/// statement shows both and still reconciles. Every expected figure is another document's: the
-/// note's total, March's carried-forward.
+/// bu1user1, the provider's customer in February, is Nimbus's from March. Nimbus's first
+/// invoice (March) brings forward nothing of February's balance: it is handed over to the
+/// provider, still owed to it, and a payment to the provider (`payee`) settles it on no invoice
+/// of Nimbus's. February's debit note for usage that comes in after Nimbus's March invoice is
+/// the provider's, and owed to the provider: Nimbus's April invoice brings forward March's
+/// carried-forward and nothing of it. The account's statement shows all of it and reconciles.
+/// Every expected figure is another document's (February's carried-forward, March's) or by
+/// hand (the note).
 pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
     use rater::month::{record_payment, PaymentInput};
     use rater::store::PaymentOutcome;
@@ -3165,8 +3167,8 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
     assert!(february.number.as_deref().unwrap().starts_with("prov-"));
     let owed = february.carried_forward;
     assert!(owed > rust_decimal::Decimal::ZERO, "{february:?}");
-    // Paid to the provider while its invoice is the account's last: the account's own
-    // payment (the provider's chain is still the account's), taken by March's invoice.
+    // Paid to the provider after the move, before Nimbus's first invoice: on none of
+    // Nimbus's invoices.
     let paid_feb = gbp("prov-feb", "2017-03-10", owed, Some("prov"));
     assert_eq!(
         record_payment(store, &moved, &paid_feb).await.unwrap(),
@@ -3175,8 +3177,14 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
     close_ok(store, &clock, 1_491_300_000, &moved, "2017-03").await; // 2017-04-04
     let march = final_of("2017-03").await;
     assert!(march.number.as_deref().unwrap().starts_with("nimbus-"));
-    assert_eq!(march.brought_forward, owed);
-    assert!(march.payments.iter().any(|p| p.reference == "prov-feb"));
+    // February's balance handed over to the provider, and paid.
+    assert_eq!(march.brought_forward, rust_decimal::Decimal::ZERO);
+    assert!(march.payments.iter().all(|p| p.reference != "prov-feb"));
+    let balance = store.balance("bu1user1").await.unwrap();
+    assert_eq!(
+        balance.owed_elsewhere.into_iter().collect::<Vec<_>>(),
+        [("prov".to_string(), rust_decimal::Decimal::ZERO)]
+    );
 
     // Ten late hours of February, after Nimbus's first invoice: the provider's note.
     clock.store(1_491_700_000, Ordering::SeqCst); // 2017-04-09
@@ -3257,8 +3265,9 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
     );
     assert!(st.adds_up().unwrap());
     // Opening balances: after the note (16 April), March's carried-forward and the note;
-    // after April's invoice (issued 4 May), its carried-forward, with the note and its payment
-    // before it, which April's invoice does not hold, cancelling out.
+    // after April's invoice (issued 4 May), its carried-forward, with what was handed over,
+    // the note and their payments before it, which April's invoice does not hold, cancelling
+    // out.
     let opening = |from: &'static str| {
         let moved = &moved;
         async move {
