@@ -245,11 +245,12 @@ pub struct Balance {
     /// is owed back), and starts again from zero.
     #[serde(default)]
     pub notes_since: Decimal,
-    /// Owed to an issuer that no longer bills the account, by issuer (its series): the notes
-    /// it issued after another issuer's final invoice became the account's last (its
-    /// corrections of the periods it billed, after the book moved the customer), less the
-    /// payments recorded to it. Never brought forward: the account's current issuer cannot
-    /// ask for another's money. Zero entries are kept (a history, not a debt).
+    /// Owed to an issuer that no longer bills the account, by issuer (its series): the
+    /// balance the new issuer's first final invoice handed over to it
+    /// (`invoices::handed_over`), the notes it issued after another issuer's final invoice
+    /// became the account's last (its corrections of the periods it billed), less the payments
+    /// recorded to it. Never brought forward: the account's current issuer cannot ask for
+    /// another's money. Zero entries are kept (a history, not a debt).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub owed_elsewhere: std::collections::BTreeMap<String, Decimal>,
     /// The periods with usage committed and no final invoice yet (on a reseller's own

@@ -279,8 +279,9 @@ pub struct PaymentInput {
     /// no-op, another payment under the same reference is refused.
     pub reference: String,
     /// Paid to an issuer that no longer bills the account (its series, as its documents are
-    /// numbered): settles what its notes after the account moved away left owed to it
-    /// (`Balance::owed_elsewhere`), and is on none of the account's own invoices. Omitted,
+    /// numbered): settles what the account owes it (`Balance::owed_elsewhere`: the balance
+    /// handed over to it when the account moved, and its notes since), and is on none of the
+    /// account's own invoices. Omitted,
     /// or the issuer that bills the account now: the account's own payment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payee: Option<String>,
@@ -298,7 +299,7 @@ pub async fn record_payment<S: Store>(
     let acc = config.known_account(&p.account)?;
     let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
     if let Some(payee) = p.payee.as_deref() {
-        if let Some(outcome) = record_payment_elsewhere(store, config, p, payee).await? {
+        if let Some(outcome) = record_payment_elsewhere(store, config, acc, p, payee).await? {
             return Ok(outcome);
         }
     }
@@ -410,11 +411,11 @@ fn payment_shape(p: &PaymentInput, currency: &str) -> Result<(), RaterError> {
 async fn record_payment_elsewhere<S: Store>(
     store: &S,
     config: &RaterConfig,
+    acc: &Account,
     p: &PaymentInput,
     payee: &str,
 ) -> Result<Option<PaymentOutcome>, RaterError> {
     let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
-    let acc = config.known_account(&p.account)?;
     if payee == config.issuer_for(acc) {
         return Ok(None);
     }

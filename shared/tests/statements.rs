@@ -61,8 +61,17 @@ fn payment(reference: &str, amount: &str, date: &str) -> Movement {
 }
 
 fn credit(number: &str, total: &str, date: &str) -> Movement {
+    note(pricing::NoteKind::Credit, number, total, date)
+}
+
+fn debit(number: &str, total: &str, date: &str) -> Movement {
+    note(pricing::NoteKind::Debit, number, total, date)
+}
+
+/// A note of `kind` against INV-1 (January), issued at 15:00 on `date`.
+fn note(kind: pricing::NoteKind, number: &str, total: &str, date: &str) -> Movement {
     Movement::note(
-        pricing::NoteKind::Credit,
+        kind,
         number,
         "2017-01",
         "INV-1",
@@ -254,18 +263,7 @@ fn a_former_issuers_balance_and_notes_are_handed_over_in_the_balance_and_on_no_i
         )
         .of_new_issuer(),
     );
-    let late = |number: &str, total: &str, date: &str| {
-        Movement::note(
-            pricing::NoteKind::Debit,
-            number,
-            "2017-01",
-            "INV-1",
-            d(total),
-            ms(date) + 15 * 3_600_000,
-            day(date),
-        )
-    };
-    movements.push(late("OLD-N2", "8.00", "2017-03-10").owed_elsewhere());
+    movements.push(debit("OLD-N2", "8.00", "2017-03-10").owed_elsewhere());
     movements.push(payment("OLD-P", "8.00", "2017-03-15").owed_elsewhere());
     movements.push(invoice(
         "NEW-2",

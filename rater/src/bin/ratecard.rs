@@ -175,7 +175,7 @@ enum Command {
         #[arg(long)]
         reference: String,
         /// Paid to an issuer that no longer bills the account (its series, as its documents
-        /// are numbered): settles what its notes after the customer moved away left owed.
+        /// are numbered): settles what the customer owes it since it moved away.
         #[arg(long)]
         payee: Option<String>,
         #[command(flatten)]

@@ -691,69 +691,6 @@ impl DynamoStore {
         }
     }
 
-    /// [`Store::record_payment`] of a payment to a former issuer (`payee`): the payment's
-    /// item (`put`) and what the account owes the payee moved down; no period's close refuses
-    /// it, since no invoice of the account takes it.
-    async fn record_payment_elsewhere(
-        &self,
-        p: &PaymentWrite,
-        payee: &str,
-        put: TransactWriteItem,
-    ) -> Result<PaymentOutcome, StoreError> {
-        let apk = account_pk(&p.account);
-        let u = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(&apk, BALANCE_SK)))
-            .update_expression("ADD version :one, #owed :paid")
-            .expression_attribute_names("#owed", format!("{OWED_PREFIX}{payee}"))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":paid", n(-p.payment.amount));
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(put)
-            .transact_items(
-                TransactWriteItem::builder()
-                    .update(built(u.build()))
-                    .build(),
-            )
-            .send()
-            .await;
-        let Err(e) = res else {
-            return Ok(PaymentOutcome::Recorded);
-        };
-        let Some(codes) = cancellation_codes(&e) else {
-            return Err(sdk_error(e));
-        };
-        if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
-            return self.payment_again(p).await;
-        }
-        Err(StoreError::Unavailable {
-            message: format!("dynamodb: payment transaction cancelled: {codes:?}"),
-        })
-    }
-
-    /// A payment whose reference is recorded: the same payment (by value), or a conflict.
-    async fn payment_again(&self, p: &PaymentWrite) -> Result<PaymentOutcome, StoreError> {
-        let (apk, sk) = (account_pk(&p.account), payment_sk(&p.payment.reference));
-        // The same payment by value, as the embedded store compares it: `0.0070` and
-        // `0.007` are one amount, though their texts differ.
-        let same = self
-            .get(&apk, &sk)
-            .await?
-            .and_then(|it| get_s(&it, "body").map(str::to_string))
-            .and_then(|b| serde_json::from_str::<RecordedPayment>(&b).ok())
-            .is_some_and(|stored| stored == p.payment);
-        if same {
-            Ok(PaymentOutcome::AlreadyRecorded)
-        } else {
-            Err(StoreError::PaymentConflict {
-                account: p.account.clone(),
-                reference: p.payment.reference.clone(),
-            })
-        }
-    }
-
     /// Moves an account's balance on: `version` bumped (condition: still `expected`, or no
     /// balance item when 0), and `last` set when a final invoice is issued, with its period
     /// also as a plain string (`last_period`) that a payment's condition can compare.
@@ -1805,41 +1742,54 @@ impl Store for DynamoStore {
                     .build(),
             ))
             .build();
+        let bump = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(&apk, BALANCE_SK)))
+            .expression_attribute_values(":one", n(1));
+        let mut items = vec![put];
         if let Some(payee) = &p.payment.payee {
-            return self.record_payment_elsewhere(p, payee, put).await;
+            // To a former issuer: settles what the account owes it, on no invoice of the
+            // account's, so no period's close refuses it.
+            let bump = bump
+                .update_expression("ADD version :one, #owed :paid")
+                .expression_attribute_names("#owed", format!("{OWED_PREFIX}{payee}"))
+                .expression_attribute_values(":paid", n(-p.payment.amount));
+            items.push(
+                TransactWriteItem::builder()
+                    .update(built(bump.build()))
+                    .build(),
+            );
+        } else {
+            // The account's chain must not have passed the period (a later period final while
+            // this one was skipped): the payment would be on no invoice.
+            let bump = bump
+                .update_expression("ADD version :one")
+                .condition_expression("attribute_not_exists(#lp) OR #lp <= :period")
+                .expression_attribute_names("#lp", LAST_PERIOD)
+                .expression_attribute_values(":period", s(&p.period_id));
+            items.push(
+                TransactWriteItem::builder()
+                    .update(built(bump.build()))
+                    .build(),
+            );
+            // The period the payment falls in must still be open (a missing `#COMMITTED` item
+            // is an open period: the condition holds on an absent item).
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(built(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(&usage_pk(&p.account, &p.period_id), COMMITTED_SK)))
+                            .condition_expression("attribute_not_exists(closed)")
+                            .build(),
+                    ))
+                    .build(),
+            );
         }
-        // The account's chain must not have passed the period (a later period final while
-        // this one was skipped): the payment would be on no invoice.
-        let bump = TransactWriteItem::builder()
-            .update(built(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(&apk, BALANCE_SK)))
-                    .update_expression("ADD version :one")
-                    .condition_expression("attribute_not_exists(#lp) OR #lp <= :period")
-                    .expression_attribute_names("#lp", LAST_PERIOD)
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":period", s(&p.period_id))
-                    .build(),
-            ))
-            .build();
-        // The period the payment falls in must still be open (a missing `#COMMITTED` item is
-        // an open period: the condition holds on an absent item).
-        let open = TransactWriteItem::builder()
-            .condition_check(built(
-                ConditionCheck::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(&usage_pk(&p.account, &p.period_id), COMMITTED_SK)))
-                    .condition_expression("attribute_not_exists(closed)")
-                    .build(),
-            ))
-            .build();
         let res = self
             .client
             .transact_write_items()
-            .transact_items(put)
-            .transact_items(bump)
-            .transact_items(open)
+            .set_transact_items(Some(items))
             .send()
             .await;
         let Err(e) = res else {
@@ -1849,7 +1799,22 @@ impl Store for DynamoStore {
             return Err(sdk_error(e));
         };
         if codes.first().is_some_and(|c| c == "ConditionalCheckFailed") {
-            return self.payment_again(p).await;
+            // The same payment by value, as the embedded store compares it: `0.0070` and
+            // `0.007` are one amount, though their texts differ.
+            let same = self
+                .get(&apk, &sk)
+                .await?
+                .and_then(|it| get_s(&it, "body").map(str::to_string))
+                .and_then(|b| serde_json::from_str::<RecordedPayment>(&b).ok())
+                .is_some_and(|stored| stored == p.payment);
+            return if same {
+                Ok(PaymentOutcome::AlreadyRecorded)
+            } else {
+                Err(StoreError::PaymentConflict {
+                    account: p.account.clone(),
+                    reference: p.payment.reference.clone(),
+                })
+            };
         }
         if codes.get(2).is_some_and(|c| c == "ConditionalCheckFailed") {
             let number = self
