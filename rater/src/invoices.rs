@@ -380,10 +380,11 @@ pub(crate) fn statement(
             st.prepaid_available = last.prepaid_remaining;
         }
         // Another issuer's: left owed to it ([`handed_over`]); this issuer's chain starts
-        // from zero (not from the accounts book's opening balance, which the first issuer's
-        // first invoice took).
+        // again from what the account still owed it when it billed the account before
+        // ([`brought_back`]), or from zero (not from the accounts book's opening balance,
+        // which the first issuer's first invoice took).
         (Some(_), _) => {
-            st.brought_forward = Decimal::ZERO;
+            st.brought_forward = brought_back(balance, issuer).map_or(Decimal::ZERO, |b| b.1);
             st.prepaid_available = Decimal::ZERO;
         }
         (None, _) => {}
@@ -580,6 +581,24 @@ pub(crate) fn handed_over(balance: &Balance, issuer: &str) -> Option<(String, De
     Some((crate::model::series_of(&last.number).to_string(), owed))
 }
 
+/// When the account's last final invoice is another issuer's than `issuer` and the account
+/// still owes `issuer` from an earlier time it billed the account (the book moved the customer
+/// away and back: the balance its invoices left, handed over by the other issuer's first
+/// invoice, and its notes and less the payments to it since): `issuer`'s series and that
+/// amount, which its next final invoice brings forward and takes off
+/// [`Balance::owed_elsewhere`]. Back on its own invoices, it is asked for, and paid, as any
+/// other balance (a payment naming the issuer that bills the account is the account's own).
+/// Negative when that issuer owes the customer (prepaid credit it held): brought forward as a
+/// credit.
+pub(crate) fn brought_back(balance: &Balance, issuer: &str) -> Option<(String, Decimal)> {
+    balance
+        .last
+        .as_ref()
+        .filter(|l| !crate::model::issued_by(&l.number, issuer))?;
+    let owed = balance.owed_elsewhere.get(issuer)?;
+    Some((issuer.to_string(), *owed)).filter(|(_, o)| !o.is_zero())
+}
+
 /// The account's periods before `period`, after its last final invoice, that have something
 /// to bill and no final invoice, in order: usage committed into them (their balance marks,
 /// [`Balance::open`]) or a recorded payment dated in them, that came after their close skipped
@@ -672,6 +691,22 @@ async fn finalization<S: Store>(
     };
     let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
     same_currency(acc, period, &balance, &payments, &inv.bill.currency, issuer)?;
+    if brought_back(&balance, issuer).is_some() {
+        // What the account still owed `issuer` is in the currency its documents were then.
+        let history = store.history(&acc.id).await?;
+        if let Some(then) = history
+            .iter()
+            .find(|d| crate::model::series_of(&d.number) == issuer)
+            .filter(|d| d.currency != inv.bill.currency)
+        {
+            return Err(RaterError::CurrencyChanged {
+                account: acc.id.clone(),
+                period: period_id,
+                from: then.currency.clone(),
+                to: inv.bill.currency.clone(),
+            });
+        }
+    }
     let prepaid_remaining = inv.prepaid_remaining.unwrap_or_default();
     inv.kind = InvoiceKind::Final;
     inv.number = Some(number.clone());
@@ -702,6 +737,7 @@ async fn finalization<S: Store>(
         number: number.clone(),
         balance_version: balance.version,
         handed_over: handed_over(&balance, issuer),
+        brought_back: brought_back(&balance, issuer),
         cleared_open: balance
             .open
             .iter()

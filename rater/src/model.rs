@@ -249,8 +249,10 @@ pub struct Balance {
     /// balance the new issuer's first final invoice handed over to it
     /// (`invoices::handed_over`), the notes it issued after another issuer's final invoice
     /// became the account's last (its corrections of the periods it billed), less the payments
-    /// recorded to it. Never brought forward: the account's current issuer cannot ask for
-    /// another's money. Zero entries are kept (a history, not a debt).
+    /// recorded to it. Never brought forward by another issuer: the account's current issuer
+    /// cannot ask for another's money. When the book moves the customer back to an issuer it
+    /// owes, that issuer's next final invoice brings its entry forward and zeroes it
+    /// (`invoices::brought_back`). Zero entries are kept (a history, not a debt).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub owed_elsewhere: std::collections::BTreeMap<String, Decimal>,
     /// The periods with usage committed and no final invoice yet (on a reseller's own

@@ -246,8 +246,11 @@ async fn carries_into<S: Store>(
     }
     let owed = match (&balance.last, balance.brought_forward()) {
         // Another issuer's balance is not brought forward (`invoices::handed_over`): no
-        // reason for the new issuer to invoice.
-        (Some(last), _) if !crate::model::issued_by(&last.number, issuer) => false,
+        // reason for the new issuer to invoice, unless the account still owes it from an
+        // earlier time it billed the account (`invoices::brought_back`).
+        (Some(last), _) if !crate::model::issued_by(&last.number, issuer) => {
+            crate::invoices::brought_back(&balance, issuer).is_some()
+        }
         (_, Some(brought)) => !brought.is_zero(),
         (_, None) => !acc.balance_brought_forward.is_zero(),
     };

@@ -256,7 +256,6 @@ async fn correct_at<S: Store>(
     cache: Option<&UsageCache>,
 ) -> Result<Corrected, RaterError> {
     let acc = config.known_account(account)?;
-    let bills_now = config.issuer_for(acc).to_string();
     let period_id = period.id();
     for attempt in 0..FINALIZE_ATTEMPTS_MAX {
         // The marker first: a late batch committed after this read moves it, and the write
@@ -310,9 +309,10 @@ async fn correct_at<S: Store>(
         }
         let doc = stored.as_ref().map(|s| doc_of(config, &s.note));
         let issuer = config.issuer_for(acc);
-        let into = note_into(&store.balance(account).await?, issuer, issuer == bills_now);
+        let balance = store.balance(account).await?;
         let write = NoteWrite {
-            into,
+            into: note_into(&balance, issuer),
+            balance_version: balance.version,
             issuer: issuer.to_string(),
             account: account.to_string(),
             period_id: period_id.clone(),
@@ -337,16 +337,18 @@ async fn correct_at<S: Store>(
 
 /// Where a note of `issuer` goes in its account's `balance`: owed to `issuer`
 /// (`owed_elsewhere`) when another issuer's final invoice is the account's last, since that
-/// issuer's invoices cannot ask for it; else brought forward by the next final invoice. When
-/// `issuer` no longer bills the account (`bills_now` false), only while its own invoice is the
-/// last: the new issuer's first invoice hands it over with that invoice's balance
-/// (`invoices::handed_over`), and one landing first makes the note owed elsewhere.
-fn note_into(balance: &Balance, issuer: &str, bills_now: bool) -> NoteInto {
+/// issuer's invoices cannot ask for it; else brought forward by the next final invoice. Both
+/// only while the last final invoice is the one read: another issuer's first invoice landing
+/// first hands the balance over (`invoices::handed_over`) and makes the note owed elsewhere,
+/// and `issuer`'s own landing first (the customer came back) brings what it was owed forward
+/// (`invoices::brought_back`) and makes the note its next invoice's. The accounts book a
+/// process holds does not decide it: a process on an older book may still take `issuer` for
+/// the account's, after the new issuer's invoice.
+fn note_into(balance: &Balance, issuer: &str) -> NoteInto {
     match &balance.last {
         Some(last) if !crate::model::issued_by(&last.number, issuer) => NoteInto::Elsewhere {
             last_period: last.period.clone(),
         },
-        _ if bills_now => NoteInto::Chain,
         last => NoteInto::ChainAt {
             last_period: last.as_ref().map(|l| l.period.clone()),
         },

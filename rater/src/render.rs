@@ -886,6 +886,13 @@ pub fn statement_description(e: &pricing::account_statement::StatementEntry) -> 
     if let Some(due) = e.due {
         d.push_str(&format!(", due {due}"));
     }
+    match (&e.owed_to, e.kind) {
+        (Some(to), pricing::account_statement::EntryKind::Payment) => {
+            d.push_str(&format!(", to {to}"));
+        }
+        (Some(to), _) => d.push_str(&format!(", owed to {to}")),
+        (None, _) => {}
+    }
     d
 }
 
@@ -952,7 +959,8 @@ pub fn statement_table(st: &pricing::account_statement::AccountStatement) -> Str
 }
 
 /// An account statement as CSV: an `opening` row, one row per entry, a `closing` row; exact
-/// decimals, amounts signed (positive: owed).
+/// decimals, amounts signed (positive: owed); `owed_to` names the former issuer an entry is
+/// owed or paid to (last, so readers of the earlier columns are unaffected).
 pub fn statement_csv(st: &pricing::account_statement::AccountStatement) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record([
@@ -967,16 +975,17 @@ pub fn statement_csv(st: &pricing::account_statement::AccountStatement) -> Strin
         "currency",
         "amount",
         "balance",
+        "owed_to",
     ])
     .expect("csv to memory");
-    let row = |w: &mut csv::Writer<Vec<u8>>, cells: [String; 11]| {
+    let row = |w: &mut csv::Writer<Vec<u8>>, cells: [String; 12]| {
         w.write_record(&cells).expect("csv to memory");
     };
     let account = csv_text(&st.account);
     // The opening and closing rows: a date and a balance, nothing else.
     let balance_row =
         |w: &mut csv::Writer<Vec<u8>>, what: &str, date: chrono::NaiveDate, b: Decimal| {
-            let mut cells: [String; 11] = Default::default();
+            let mut cells: [String; 12] = Default::default();
             cells[0] = what.into();
             cells[1] = account.clone();
             cells[2] = date.to_string();
@@ -1004,6 +1013,7 @@ pub fn statement_csv(st: &pricing::account_statement::AccountStatement) -> Strin
                 st.currency.clone(),
                 e.amount.to_string(),
                 e.balance.to_string(),
+                csv_text(e.owed_to.as_deref().unwrap_or_default()),
             ],
         );
     }

@@ -130,7 +130,8 @@ pub async fn statement<S: Store>(
                         p.date.date_naive(),
                     ));
                 }
-                let invoice = Movement::invoice(&inv, d.issued_at_ms);
+                let invoice = Movement::invoice(&inv, d.issued_at_ms)
+                    .of_issuer(crate::model::series_of(&d.number));
                 movements.push(if new_issuer {
                     invoice.of_new_issuer()
                 } else {
@@ -150,7 +151,8 @@ pub async fn statement<S: Store>(
                     d.total,
                     d.issued_at_ms,
                     day,
-                );
+                )
+                .of_issuer(crate::model::series_of(&d.number));
                 movements.push(if elsewhere {
                     note.owed_elsewhere()
                 } else {
@@ -161,31 +163,36 @@ pub async fn statement<S: Store>(
     }
     let mut stored = store.payments(account).await?;
     stored.retain(|p| p.currency == currency);
-    // As an invoice takes them: the store's, and the book's whose reference the store lacks;
-    // and those to a former issuer, which no invoice takes.
+    // As an invoice takes them: the store's, and the book's whose reference the store's own
+    // lack (`invoices::statement`: a payment to a former issuer under the same reference does
+    // not stand for the book's); and those to a former issuer (its payee), which no invoice
+    // takes.
     let open = stored
         .iter()
-        .map(|p| (p.reference.as_str(), p.amount, p.date, !p.on_chain()))
+        .map(|p| (p.reference.as_str(), p.amount, p.date, p.payee.as_deref()))
         .chain(
             acc.payments
                 .iter()
-                .filter(|b| !stored.iter().any(|p| p.reference == b.reference))
-                .map(|b| (b.reference.as_str(), b.amount, b.date, false)),
+                .filter(|b| {
+                    !stored
+                        .iter()
+                        .any(|p| p.on_chain() && p.reference == b.reference)
+                })
+                .map(|b| (b.reference.as_str(), b.amount, b.date, None)),
         )
-        .filter(|(_, _, date, elsewhere)| {
-            *elsewhere || date.timestamp_millis() >= covered_until_ms
+        .filter(|(_, _, date, payee)| {
+            payee.is_some() || date.timestamp_millis() >= covered_until_ms
         });
-    for (reference, amount, date, elsewhere) in open {
+    for (reference, amount, date, payee) in open {
         let payment = Movement::payment(
             reference,
             amount,
             date.timestamp_millis(),
             date.date_naive(),
         );
-        movements.push(if elsewhere {
-            payment.owed_elsewhere()
-        } else {
-            payment
+        movements.push(match payee {
+            Some(payee) => payment.of_issuer(payee).owed_elsewhere(),
+            None => payment,
         });
     }
     let party = StatementParty {

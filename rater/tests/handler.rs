@@ -1008,3 +1008,16 @@ async fn a_former_issuers_late_note_is_owed_to_it_not_brought_forward() {
     let (_dir, s) = store();
     former_issuers_late_note_is_owed_to_it(&s).await;
 }
+
+#[tokio::test]
+async fn an_issuer_billing_a_customer_again_brings_back_what_it_was_owed() {
+    let (_dir, s) = store();
+    common::an_issuer_billing_a_customer_again_brings_back_what_it_was_owed(&s).await;
+}
+
+#[tokio::test]
+async fn a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer() {
+    let (dir, s) = store();
+    common::a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer(s).await;
+    drop(dir);
+}

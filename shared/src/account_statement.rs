@@ -76,7 +76,14 @@ pub struct Movement {
     /// An invoice of another issuer than the invoice before it (the customer moved): it may
     /// bring forward nothing of that invoice's balance, which is then handed over to the
     /// former issuer, still owed in the statement's balance, in no later invoice's chain.
+    /// When its issuer billed the account before (the customer came back), it brings forward
+    /// what the account still owed that issuer from then instead.
     pub new_issuer: bool,
+    /// The issuer the movement is of, by the series its documents are numbered in: a
+    /// document's issuer, the payee of a payment to a former issuer. Empty when not told (a
+    /// payment on the account's own invoices): only a new issuer's invoice and what is owed
+    /// elsewhere are told apart by it, to know what each issuer is owed.
+    pub issuer: String,
 }
 
 impl Movement {
@@ -98,6 +105,7 @@ impl Movement {
             period_end_ms: Some(inv.period_end.timestamp_millis()),
             elsewhere: false,
             new_issuer: false,
+            issuer: String::new(),
         }
     }
 
@@ -127,12 +135,19 @@ impl Movement {
             period_end_ms: None,
             elsewhere: false,
             new_issuer: false,
+            issuer: String::new(),
         }
     }
 
     /// This invoice, of another issuer than the invoice before it ([`Movement::new_issuer`]).
     pub fn of_new_issuer(mut self) -> Movement {
         self.new_issuer = true;
+        self
+    }
+
+    /// This movement, of the issuer numbering its documents in `series` ([`Movement::issuer`]).
+    pub fn of_issuer(mut self, series: &str) -> Movement {
+        self.issuer = series.to_string();
         self
     }
 
@@ -158,6 +173,7 @@ impl Movement {
             period_end_ms: None,
             elsewhere: false,
             new_issuer: false,
+            issuer: String::new(),
         }
     }
 }
@@ -178,6 +194,11 @@ pub struct StatementEntry {
     pub amount: Decimal,
     /// The balance after it.
     pub balance: Decimal,
+    /// Owed to, or paid to, an issuer that no longer bills the account (by its series): a
+    /// former issuer's note after the customer moved, a payment to it. In the balance the
+    /// customer owes, in none of the account's invoices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owed_to: Option<String>,
 }
 
 /// An account's statement over `from..=to`.
@@ -296,7 +317,8 @@ pub fn account_statement(
         }
     }
     // A former issuer's balance handed over at or before the anchor: not in its
-    // carried-forward, still owed.
+    // carried-forward, still owed (less what an issuer billing the account again brought back
+    // into the chain: in the carried-forward now).
     if let Some(a) = anchor {
         for (at_ms, owed) in &handed_over {
             if *at_ms <= a.at_ms {
@@ -327,6 +349,7 @@ pub fn account_statement(
             corrects: m.corrects,
             amount: m.amount,
             balance,
+            owed_to: Some(m.issuer).filter(|i| m.elsewhere && !i.is_empty()),
         });
     }
     Ok(AccountStatement {
@@ -350,26 +373,42 @@ pub fn account_statement(
 /// between them (`movements` in time order), but those owed to another issuer
 /// ([`Movement::elsewhere`]).
 ///
-/// An invoice of a new issuer ([`Movement::new_issuer`]) brings forward that, or nothing: then
-/// the balance is handed over to the former issuer. Returns those hand-overs: the new
-/// issuer's invoice's time and the amount.
+/// An invoice of a new issuer ([`Movement::new_issuer`]) brings forward that, or what the
+/// account still owed its own issuer from an earlier time it billed the account (nothing, for
+/// an issuer new to the account): then the chain's balance is handed over to the former issuer
+/// and what was owed to the new one is back in the chain. Returns those moves out of the chain:
+/// the new issuer's invoice's time and the amount handed over less the amount brought back.
 fn check_chain(movements: &[Movement]) -> Result<Vec<(i64, Decimal)>, StatementError> {
     let mut handed_over = Vec::new();
-    let mut last: Option<Decimal> = None;
+    // What the account owes each issuer off the chain, by series.
+    let mut owed: std::collections::BTreeMap<&str, Decimal> = std::collections::BTreeMap::new();
+    let mut last: Option<(&str, Decimal)> = None;
     let mut notes = Decimal::ZERO;
     for m in movements {
         match (m.kind, m.chain) {
-            // Not the next invoice's to bring forward.
-            _ if m.elsewhere => {}
+            // Not the next invoice's to bring forward: owed to (or paid to) its issuer.
+            _ if m.elsewhere => {
+                let o = owed.entry(m.issuer.as_str()).or_default();
+                *o = exact::add(*o, m.amount, "owed to a former issuer")?;
+            }
             (EntryKind::CreditNote | EntryKind::DebitNote, _) => {
                 notes = exact::add(notes, m.amount, "notes between invoices")?;
             }
             (EntryKind::Invoice, Some((brought, carried))) => {
-                if let Some(c) = last {
+                if let Some((former, c)) = last {
                     let expected = exact::add(c, notes, "expected brought forward")?;
-                    if m.new_issuer && brought.is_zero() && !expected.is_zero() {
-                        handed_over.push((m.at_ms, expected));
+                    let back = owed.get(m.issuer.as_str()).copied().unwrap_or_default();
+                    if m.new_issuer && brought == back {
+                        let o = owed.entry(former).or_default();
+                        *o = exact::add(*o, expected, "owed to a former issuer")?;
+                        owed.remove(m.issuer.as_str());
+                        let moved = exact::sub(expected, back, "balance handed over")?;
+                        if !moved.is_zero() {
+                            handed_over.push((m.at_ms, moved));
+                        }
                     } else if expected != brought {
+                        // (A new issuer's invoice bringing the former balance forward, as
+                        // they did before hand-overs, reconciles as any other.)
                         return Err(StatementError::Chain {
                             number: m.reference.clone(),
                             found: brought,
@@ -379,7 +418,7 @@ fn check_chain(movements: &[Movement]) -> Result<Vec<(i64, Decimal)>, StatementE
                         });
                     }
                 }
-                last = Some(carried);
+                last = Some((m.issuer.as_str(), carried));
                 notes = Decimal::ZERO;
             }
             _ => {}

@@ -53,6 +53,7 @@ fn invoice(
         period_end_ms: Some(ms(period_end)),
         elsewhere: false,
         new_issuer: false,
+        issuer: String::new(),
     }
 }
 
@@ -352,4 +353,148 @@ fn a_former_issuers_balance_and_notes_are_handed_over_in_the_balance_and_on_no_i
         })
         .collect();
     assert_eq!(from_april(brought).opening, d("48.00"));
+}
+
+/// The customer moved to another reseller and back: INV (the old reseller) billed January,
+/// NEW (the new one) February, INV again March and April. Worked by hand, from the two months
+/// above (every document marked with its issuer's series):
+/// - NEW-1 (3 Mar) hands INV-1's 50.00 and CN-1's -5.00 over to INV: 45.00 owed to INV; it
+///   takes p-2 and p-3 (27.00), due 30.00, carried 3.00;
+/// - INV's debit note INV-N2 (10 Mar, +8.00) and the customer's payment to INV (INV-P, 15 Mar,
+///   8.00) are off the chain: still 45.00 owed to INV;
+/// - 20 Mar: the customer pays 10.00 on the chain (p-4, on March's invoice);
+/// - INV-3 for March (3 Apr), INV's invoice again: brings forward the 45.00 owed to INV, not
+///   NEW-1's 3.00, which is handed over to NEW; takes p-4, due 12.00: carried 45.00 - 10.00 +
+///   12.00 = 47.00;
+/// - 10 Apr: NEW's credit note NEW-N1 (-3.00) against NEW-1, owed back by NEW: 0.00 owed to NEW;
+/// - INV-4 for April (3 May) brings forward INV-3's 47.00 (NEW-N1 is not INV's), due 0.00.
+///
+/// Running balance, whoever it is owed to: NEW-1 48.00, INV-N2 56.00, INV-P 48.00, p-4 38.00,
+/// INV-3 50.00, NEW-N1 47.00, INV-4 47.00 (47.00 owed to INV, 0.00 to NEW).
+#[test]
+fn a_customer_back_with_its_former_issuer_has_what_it_owed_it_brought_forward_again() {
+    let mut movements: Vec<Movement> = two_months()
+        .into_iter()
+        .filter(|m| m.reference != "INV-2")
+        .map(|m| match m.kind {
+            EntryKind::Payment => m,
+            _ => m.of_issuer("INV"),
+        })
+        .collect();
+    movements.extend([
+        invoice(
+            "NEW-1",
+            "2017-03-01",
+            "2017-03-03",
+            "30.00",
+            ("0.00", "3.00"),
+        )
+        .of_issuer("NEW")
+        .of_new_issuer(),
+        debit("INV-N2", "8.00", "2017-03-10")
+            .of_issuer("INV")
+            .owed_elsewhere(),
+        payment("INV-P", "8.00", "2017-03-15")
+            .of_issuer("INV")
+            .owed_elsewhere(),
+        payment("p-4", "10.00", "2017-03-20"),
+        invoice(
+            "INV-3",
+            "2017-04-01",
+            "2017-04-03",
+            "12.00",
+            ("45.00", "47.00"),
+        )
+        .of_issuer("INV")
+        .of_new_issuer(),
+        Movement::note(
+            pricing::NoteKind::Credit,
+            "NEW-N1",
+            "2017-02",
+            "NEW-1",
+            d("-3.00"),
+            ms("2017-04-10") + 15 * 3_600_000,
+            day("2017-04-10"),
+        )
+        .of_issuer("NEW")
+        .owed_elsewhere(),
+        invoice(
+            "INV-4",
+            "2017-05-01",
+            "2017-05-03",
+            "0.00",
+            ("47.00", "47.00"),
+        )
+        .of_issuer("INV"),
+    ]);
+    let whole = account_statement(
+        &party(),
+        day("2017-01-01"),
+        day("2017-05-31"),
+        movements.clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        entries(&whole)[5..],
+        [
+            row("NEW-1", "30.00", "48.00"),
+            row("INV-N2", "8.00", "56.00"),
+            row("INV-P", "-8.00", "48.00"),
+            row("p-4", "-10.00", "38.00"),
+            row("INV-3", "12.00", "50.00"),
+            row("NEW-N1", "-3.00", "47.00"),
+            row("INV-4", "0.00", "47.00"),
+        ]
+    );
+    assert!(whole.adds_up().unwrap());
+    // Each entry off the chain names who it is owed or paid to.
+    let owed_to: Vec<(&str, Option<&str>)> = whole.entries[5..]
+        .iter()
+        .map(|e| (e.reference.as_str(), e.owed_to.as_deref()))
+        .collect();
+    assert_eq!(
+        owed_to,
+        [
+            ("NEW-1", None),
+            ("INV-N2", Some("INV")),
+            ("INV-P", Some("INV")),
+            ("p-4", None),
+            ("INV-3", None),
+            ("NEW-N1", Some("NEW")),
+            ("INV-4", None),
+        ]
+    );
+    let opening = |from: &str, m: Vec<Movement>| {
+        account_statement(&party(), day(from), day("2017-05-31"), m)
+            .unwrap()
+            .opening
+    };
+    // From May: INV-3's carried 47.00, plus what is owed off the chain (INV-N2 + 8.00, INV-P
+    // -8.00, NEW-N1 -3.00), plus 45.00 handed over at NEW-1, less 45.00 brought back at INV-3
+    // and plus NEW-1's 3.00 handed over there: 47.00 - 3.00 + 45.00 - 42.00 = 47.00.
+    assert_eq!(opening("2017-05-01", movements.clone()), d("47.00"));
+    // From April: NEW-1's carried 3.00, p-4 -10.00 (after NEW-1's period), off the chain
+    // 8.00 - 8.00, handed over at NEW-1 45.00: 38.00.
+    assert_eq!(opening("2017-04-01", movements.clone()), d("38.00"));
+    // INV-3 bringing forward nothing (what INV was owed lost) or NEW-1's 3.00 plus INV's
+    // 45.00 (NEW's balance taken by INV) does not reconcile.
+    for wrong in [("0.00", "2.00"), ("48.00", "50.00")] {
+        let m: Vec<Movement> = movements
+            .iter()
+            .cloned()
+            .map(|m| match m.reference.as_str() {
+                "INV-3" => invoice("INV-3", "2017-04-01", "2017-04-03", "12.00", wrong)
+                    .of_issuer("INV")
+                    .of_new_issuer(),
+                _ => m,
+            })
+            .collect();
+        assert!(
+            matches!(
+                account_statement(&party(), day("2017-01-01"), day("2017-05-31"), m),
+                Err(StatementError::Chain { ref number, .. }) if number == "INV-3" || number == "INV-4"
+            ),
+            "{wrong:?}"
+        );
+    }
 }

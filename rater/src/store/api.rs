@@ -240,6 +240,10 @@ pub struct Finalize {
     /// The first final invoice of a new issuer: the former issuer's series and what the
     /// account owes it, added to `Balance::owed_elsewhere` (`invoices::handed_over`).
     pub handed_over: Option<(String, rust_decimal::Decimal)>,
+    /// The first final invoice of an issuer billing the account again (the customer came
+    /// back): its own series and what the account still owed it, which the invoice brings
+    /// forward, taken off `Balance::owed_elsewhere` (`invoices::brought_back`).
+    pub brought_back: Option<(String, rust_decimal::Decimal)>,
     /// The balance's open periods (as read at `balance_version`) this invoice closes: its own
     /// and, on a reseller's account, earlier ones its customers' usage marked there although
     /// its statement of them was final already (that usage is settled by notes).
@@ -279,17 +283,19 @@ pub struct NoteWrite {
     pub doc: Option<DocRef>,
     /// Where the note's total goes in the account's balance.
     pub into: NoteInto,
+    /// The account's [`Balance::version`] `into` was decided at: the condition on a DynamoDB
+    /// balance written before it kept its last final invoice's period apart (`last_period`),
+    /// which `into` cannot be checked against.
+    pub balance_version: u64,
 }
 
 /// Where a note's total goes in its account's balance ([`crate::model::Balance`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoteInto {
-    /// `notes_since`: the account's next final invoice brings it forward (its issuer bills the
-    /// account, so any next invoice is its own).
-    Chain,
     /// `notes_since`, provided the account's last final invoice is still of `last_period`
-    /// (`None`: none yet): the book moved the customer away from the note's issuer, and the
-    /// new issuer's first invoice, landing first, would make the note another issuer's.
+    /// (`None`: none yet): the account's next final invoice brings it forward, unless another
+    /// issuer's first invoice lands first and makes the note owed elsewhere (the book moved
+    /// the customer: a process on an older book does not know).
     ChainAt { last_period: Option<String> },
     /// `owed_elsewhere[issuer]`, provided the last final invoice is still of `last_period`:
     /// another issuer's final invoice is the account's last, and it cannot bring this one's

@@ -700,7 +700,7 @@ impl DynamoStore {
         expected: u64,
         last: Option<&LastFinal>,
         cleared_open: &[String],
-        handed_over: Option<&(String, rust_decimal::Decimal)>,
+        owed_moves: &[(&str, rust_decimal::Decimal)],
     ) -> TransactWriteItem {
         let mut u = Update::builder()
             .table_name(&self.table)
@@ -714,13 +714,15 @@ impl DynamoStore {
             remove.push_str(if k == 0 { " REMOVE " } else { ", " });
             remove.push_str(&format!("#c{k}"));
         }
-        // What a new issuer's first invoice hands over to the former one.
+        // What a new issuer's first invoice hands over to the former one, and takes back of
+        // what the account owed the new one from before (under the version condition, the
+        // amounts read are exact).
         let mut add = String::new();
-        if let Some((issuer, owed)) = handed_over {
+        for (k, (issuer, amount)) in owed_moves.iter().enumerate() {
             u = u
-                .expression_attribute_names("#handed", format!("{OWED_PREFIX}{issuer}"))
-                .expression_attribute_values(":handed", n(*owed));
-            add.push_str(", #handed :handed");
+                .expression_attribute_names(format!("#o{k}"), format!("{OWED_PREFIX}{issuer}"))
+                .expression_attribute_values(format!(":o{k}"), n(*amount));
+            add.push_str(&format!(", #o{k} :o{k}"));
         }
         u = match last {
             Some(l) => u
@@ -1431,7 +1433,15 @@ impl Store for DynamoStore {
                 f.balance_version,
                 Some(&f.last),
                 &f.cleared_open,
-                f.handed_over.as_ref(),
+                &f.handed_over
+                    .iter()
+                    .map(|(issuer, owed)| (issuer.as_str(), *owed))
+                    .chain(
+                        f.brought_back
+                            .iter()
+                            .map(|(issuer, back)| (issuer.as_str(), -*back)),
+                    )
+                    .collect::<Vec<_>>(),
             ),
             self.doc_put(&f.account, &f.doc),
             statement_put,
@@ -1629,19 +1639,20 @@ impl Store for DynamoStore {
                     .expression_attribute_values(":one", n(1))
                     .expression_attribute_values(":total", n(note.note.total));
                 let last_period = match &w.into {
-                    NoteInto::Chain => None,
-                    NoteInto::ChainAt { last_period } => Some(last_period.as_deref()),
-                    NoteInto::Elsewhere { last_period } => Some(Some(last_period.as_str())),
+                    NoteInto::ChainAt { last_period } => last_period.as_deref(),
+                    NoteInto::Elsewhere { last_period } => Some(last_period.as_str()),
                 };
+                u = u.expression_attribute_names("#lp", LAST_PERIOD);
                 u = match last_period {
-                    None => u,
-                    Some(None) => u
-                        .condition_expression("attribute_not_exists(#lp)")
-                        .expression_attribute_names("#lp", LAST_PERIOD),
-                    Some(Some(lp)) => u
-                        .condition_expression("#lp = :lp")
-                        .expression_attribute_names("#lp", LAST_PERIOD)
-                        .expression_attribute_values(":lp", s(lp)),
+                    None => u.condition_expression("attribute_not_exists(#lp)"),
+                    // A balance written before `last_period` was kept (its last final invoice
+                    // only in `last`'s JSON): unmoved since the read, by its version.
+                    Some(lp) => u
+                        .condition_expression(
+                            "#lp = :lp OR (attribute_not_exists(#lp) AND version = :v)",
+                        )
+                        .expression_attribute_values(":lp", s(lp))
+                        .expression_attribute_values(":v", n(w.balance_version)),
                 };
                 u = if matches!(w.into, NoteInto::Elsewhere { .. }) {
                     u.update_expression("ADD version :one, #owed :total")

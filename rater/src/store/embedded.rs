@@ -526,6 +526,10 @@ impl Store for EmbeddedStore {
                 let o = balance.owed_elsewhere.entry(issuer.clone()).or_default();
                 *o = o.saturating_add(*owed);
             }
+            if let Some((issuer, back)) = &f.brought_back {
+                let o = balance.owed_elsewhere.entry(issuer.clone()).or_default();
+                *o = o.saturating_sub(*back);
+            }
             // The open periods this invoice closes (read at the same balance version).
             for p in &f.cleared_open {
                 balance.open.remove(p);
@@ -662,7 +666,6 @@ impl Store for EmbeddedStore {
                     let mut balance: Balance = get_json(t, &apk, BALANCE_SK)?.unwrap_or_default();
                     let last = balance.last.as_ref().map(|l| &l.period);
                     match &w.into {
-                        NoteInto::Chain => {}
                         NoteInto::ChainAt { last_period } if last == last_period.as_ref() => {}
                         NoteInto::Elsewhere { last_period } if last == Some(last_period) => {}
                         _ => return Err(conflict()),

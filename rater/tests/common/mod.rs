@@ -3264,6 +3264,42 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
         "{refs:?}"
     );
     assert!(st.adds_up().unwrap());
+    // The statement says who the note and the payments off Nimbus's invoices are owed or
+    // paid to, as a table and as CSV (last column).
+    let off_chain: Vec<(&str, Option<&str>)> = st
+        .entries
+        .iter()
+        .filter(|e| e.owed_to.is_some())
+        .map(|e| (e.reference.as_str(), e.owed_to.as_deref()))
+        .collect();
+    assert_eq!(
+        off_chain,
+        [
+            ("prov-feb", Some("prov")),
+            (note.number.as_deref().unwrap(), Some("prov")),
+            ("prov-late", Some("prov")),
+        ]
+    );
+    let table = rater::render::statement_table(&st);
+    assert!(table.contains("Payment prov-late, to prov"), "{table}");
+    assert!(
+        table.contains(&format!(
+            "Debit note {} (2017-02) corrects {}, owed to prov",
+            note.number.as_deref().unwrap(),
+            february.number.as_deref().unwrap()
+        )),
+        "{table}"
+    );
+    let csv = rater::render::statement_csv(&st);
+    assert!(
+        csv.lines().next().unwrap().ends_with(",balance,owed_to"),
+        "{csv}"
+    );
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("entry,") && l.contains(",prov-late,") && l.ends_with(",prov")),
+        "{csv}"
+    );
     // Opening balances: after the note (16 April), March's carried-forward and the note;
     // after April's invoice (issued 4 May), its carried-forward, with what was handed over,
     // the note and their payments before it, which April's invoice does not hold, cancelling
@@ -3283,6 +3319,249 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
         march.carried_forward + note.total
     );
     assert_eq!(opening("2017-05-05").await, april.carried_forward);
+}
+
+/// bu1user1 is the provider's customer in February, Nimbus's in March and the provider's
+/// again from April. February's balance is handed over to the provider by Nimbus's March
+/// invoice; the provider's note for February's late usage and a part payment to the provider
+/// move what the account owes it off the chain. Back with the provider, its April invoice
+/// brings that forward (and asks for it), while March's balance is handed over to Nimbus.
+/// Before this, the provider's April invoice brought forward nothing, and what the account
+/// owed the provider was on no invoice of it, ever. Expected figures: other documents'
+/// (February's and March's carried-forward) and by hand (the note, the payment).
+pub async fn an_issuer_billing_a_customer_again_brings_back_what_it_was_owed<S: Store>(store: &S) {
+    use rater::month::{record_payment, PaymentInput};
+    use rust_decimal::Decimal;
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let book = |reseller: Option<&str>, version: &str| {
+        let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+        for a in book["accounts"].as_array_mut().unwrap() {
+            if a["id"] == "bu1user1" {
+                a["late_usage"] = "note".into();
+                if let Some(r) = reseller {
+                    a["reseller"] = r.into();
+                }
+            }
+        }
+        book["version"] = version.into();
+        let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+        let at = clock.clone();
+        c.clock = Arc::new(move || at.load(Ordering::SeqCst));
+        c
+    };
+    let direct = book(None, "bu1-direct");
+    let moved = book(Some("nimbus"), "bu1-nimbus");
+    let final_of = |p: &'static str| async move {
+        store
+            .final_invoice("bu1user1", p)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no final invoice of {p}"))
+    };
+    let rate = |config: &'static str, records: String, batch: &'static str| {
+        let config = if config == "direct" { &direct } else { &moved };
+        async move {
+            rate_batch(store, config, request_in(records.as_bytes(), batch, None))
+                .await
+                .unwrap()
+        }
+    };
+
+    rate("direct", copper_hours("f1", "bu1user1", 2, 3, 5), "feb").await;
+    close_ok(store, &clock, 1_488_600_000, &direct, "2017-02").await; // 2017-03-04
+    let february = final_of("2017-02").await;
+    assert!(february.carried_forward > Decimal::ZERO, "{february:?}");
+
+    // Nimbus's March: February's balance handed over to the provider.
+    clock.store(1_489_000_000, Ordering::SeqCst); // 2017-03-08
+    rate("moved", copper_hours("m1", "bu1user1", 3, 3, 4), "mar").await;
+    close_ok(store, &clock, 1_491_300_000, &moved, "2017-03").await; // 2017-04-04
+    let march = final_of("2017-03").await;
+    assert!(march.number.as_deref().unwrap().starts_with("nimbus-"));
+    assert_eq!(march.brought_forward, Decimal::ZERO);
+    assert!(march.carried_forward > Decimal::ZERO, "{march:?}");
+
+    // Ten late hours of February after it: the provider's note, owed to the provider. The
+    // customer pays the provider 10.00 of what it owes it.
+    clock.store(1_491_700_000, Ordering::SeqCst); // 2017-04-09
+    rate(
+        "moved",
+        copper_hours("late1", "bu1user1", 2, 27, 10),
+        "late",
+    )
+    .await;
+    let notes = rater::notes::notes_of(store, "bu1user1", "2017-02")
+        .await
+        .unwrap();
+    // 10 hours of copper at the provider's 2.20, with 20 % UK VAT: 22.00 + 4.40.
+    assert_eq!(
+        notes.iter().map(|n| n.total).collect::<Vec<_>>(),
+        [d("26.40")]
+    );
+    let part = PaymentInput {
+        payee: Some("prov".into()),
+        ..payment("bu1user1", "2017-04-10", "10.00", "prov-part")
+    };
+    record_payment(store, &moved, &part).await.unwrap();
+    let owed_to_prov = february.carried_forward + d("26.40") - d("10.00");
+    let balance = store.balance("bu1user1").await.unwrap();
+    assert_eq!(balance.owed_elsewhere.get("prov"), Some(&owed_to_prov));
+
+    // Back with the provider from April, with no usage there: its April invoice is issued
+    // for what the account owes it, and brings it forward; March's balance is Nimbus's.
+    close_ok(store, &clock, 1_493_900_000, &direct, "2017-04").await; // 2017-05-04
+    let april = final_of("2017-04").await;
+    assert!(april.number.as_deref().unwrap().starts_with("prov-"));
+    assert_eq!(april.brought_forward, owed_to_prov, "{april:?}");
+    assert!(april.payments.iter().all(|p| p.reference != "prov-part"));
+    let balance = store.balance("bu1user1").await.unwrap();
+    assert_eq!(
+        balance.owed_elsewhere.into_iter().collect::<Vec<_>>(),
+        [
+            ("nimbus".to_string(), march.carried_forward),
+            ("prov".to_string(), Decimal::ZERO)
+        ]
+    );
+
+    // The statement: what the customer owes either, from either side of each move.
+    let statement = |from: &'static str| {
+        let direct = &direct;
+        async move {
+            let (from, to) = rater::statements::parse_range(from, Some("2017-05-31")).unwrap();
+            rater::statements::statement(store, direct, "bu1user1", from, to)
+                .await
+                .unwrap()
+        }
+    };
+    let owed_now = april.carried_forward + march.carried_forward;
+    let whole = statement("2017-02-01").await;
+    assert!(whole.adds_up().unwrap());
+    assert_eq!(whole.closing, owed_now);
+    // After the payment (11 April): March's carried-forward and what is owed to the provider.
+    assert_eq!(
+        statement("2017-04-11").await.opening,
+        march.carried_forward + owed_to_prov
+    );
+    assert_eq!(statement("2017-05-05").await.opening, owed_now);
+}
+
+/// The accounts book with bu1user1 billed by `reseller` (the provider's when `None`), as
+/// `version`, with `catalog`, on `clock`.
+pub fn bu1_book(
+    catalog: &str,
+    reseller: Option<&str>,
+    version: &str,
+    clock: &Arc<AtomicI64>,
+) -> RaterConfig {
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "bu1user1" {
+            a["late_usage"] = "note".into();
+            if let Some(r) = reseller {
+                a["reseller"] = r.into();
+            }
+        }
+    }
+    book["version"] = version.into();
+    let mut c = RaterConfig::from_json(catalog, &book.to_string(), "prov").unwrap();
+    let at = clock.clone();
+    c.clock = Arc::new(move || at.load(Ordering::SeqCst));
+    c
+}
+
+/// A process still on the accounts book before bu1user1 moved from the provider to Nimbus
+/// re-rates February under a corrected catalog (copper 2.30 instead of 2.20), while another
+/// process, on the new book, issues Nimbus's first invoice (March) between the correction's
+/// reads and its write. The provider's note must be owed to the provider, not left for
+/// Nimbus's next invoice to bring forward: the note's write is conditional on the last final
+/// invoice it read (before, an issuer that bills the account by its own book wrote it
+/// unconditionally, and Nimbus billed the provider's money). By hand: 5 h × 0.10 more, with
+/// 20 % VAT: 0.60.
+pub async fn a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer<
+    S: Store + 'static,
+>(
+    inner: S,
+) {
+    use rust_decimal::Decimal;
+    let store = Sabotaged::new(Arc::new(inner));
+    let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
+    let direct = bu1_book(CATALOG, None, "bu1-direct", &clock);
+    let moved = bu1_book(CATALOG, Some("nimbus"), "bu1-nimbus", &clock);
+    let copper =
+        r#"{ "meter": "vm.running", "price": { "model": "per_unit", "unit_price": "2.2000" } }"#;
+    assert_eq!(CATALOG.matches(copper).count(), 1);
+    let corrected = CATALOG
+        .replacen(copper, &copper.replace("2.2000", "2.3000"), 1)
+        .replacen(r#""version": "2017-02.1""#, r#""version": "2017-03.1""#, 1);
+    let old_book = bu1_book(&corrected, None, "bu1-direct", &clock);
+
+    let feb_usage = copper_hours("f1", "bu1user1", 2, 3, 5);
+    rate_batch(
+        &store,
+        &direct,
+        request_in(feb_usage.as_bytes(), "feb", None),
+    )
+    .await
+    .unwrap();
+    close_ok(&store, &clock, 1_488_600_000, &direct, "2017-02").await; // 2017-03-04
+    let february = store
+        .final_invoice("bu1user1", "2017-02")
+        .await
+        .unwrap()
+        .unwrap();
+    clock.store(1_489_000_000, Ordering::SeqCst); // 2017-03-08
+    let mar_usage = copper_hours("m1", "bu1user1", 3, 3, 4);
+    rate_batch(
+        &store,
+        &moved,
+        request_in(mar_usage.as_bytes(), "mar", None),
+    )
+    .await
+    .unwrap();
+
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    let hook_clock = clock.clone();
+    *store.before_note.lock().unwrap() = Some(Box::new(move |s: &Arc<S>| {
+        let s = s.clone();
+        Box::pin(async move {
+            let moved = bu1_book(CATALOG, Some("nimbus"), "bu1-nimbus", &hook_clock);
+            close_ok(&s, &hook_clock, 1_491_300_000, &moved, "2017-03").await;
+        })
+    }));
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let note = rater::notes::correct(
+        &store,
+        &old_book,
+        "bu1user1",
+        feb,
+        pricing::NoteReason::CorrectedCatalog,
+    )
+    .await
+    .unwrap()
+    .expect("a re-rate under a new price issues a note");
+    assert!(store.before_note.lock().unwrap().is_none(), "the race ran");
+    assert!(note.number.as_deref().unwrap().starts_with("prov-N"));
+    assert_eq!(note.total, d("0.60"), "{note:?}");
+    let march = store
+        .final_invoice("bu1user1", "2017-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(march.number.as_deref().unwrap().starts_with("nimbus-"));
+    let balance = store.balance("bu1user1").await.unwrap();
+    assert_eq!(balance.notes_since, Decimal::ZERO, "{balance:?}");
+    assert_eq!(
+        balance.owed_elsewhere.get("prov"),
+        Some(&(february.carried_forward + note.total))
+    );
+    // Nimbus's April brings forward March's carried-forward, nothing of the note.
+    close_ok(&store, &clock, 1_493_900_000, &moved, "2017-04").await; // 2017-05-04
+    let april = store
+        .final_invoice("bu1user1", "2017-04")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(april.brought_forward, march.carried_forward);
 }
 
 /// Closes `period` at `now` (epoch seconds) under `config`: bu1user1 is not among the failures.
