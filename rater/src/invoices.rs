@@ -738,6 +738,10 @@ async fn finalization<S: Store>(
         balance_version: balance.version,
         handed_over: handed_over(&balance, issuer),
         brought_back: brought_back(&balance, issuer),
+        resold_by: acc
+            .reseller
+            .as_deref()
+            .and_then(|r| config.statement_owner(Some(r), acc.billing_period)),
         cleared_open: balance
             .open
             .iter()

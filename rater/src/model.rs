@@ -128,6 +128,16 @@ pub const RESOLD_SK_PREFIX: &str = "RESOLD#";
 /// Sort-key prefix of the corrections of a final invoice (`NOTE#<seq, 4 digits>`), in the
 /// invoice's own partition beside `FINAL`.
 pub const NOTE_SK_PREFIX: &str = "NOTE#";
+/// Sort-key prefix of the customers a reseller invoiced for a period (`CUSTOMER#<account>`), in
+/// its own account's partition of that period (`invoice_pk`): written by each customer's final
+/// invoice numbered in the reseller's series, so that the reseller's statement of the period
+/// bills them at wholesale even when the accounts book has moved them to another issuer since.
+pub const CUSTOMER_SK_PREFIX: &str = "CUSTOMER#";
+
+pub fn customer_sk(account: &str) -> String {
+    format!("{CUSTOMER_SK_PREFIX}{account}")
+}
+
 /// Sort key of an issuer's note counter (beside its invoice counter, `INVOICE`).
 pub const NOTE_COUNTER_SK: &str = "NOTE";
 

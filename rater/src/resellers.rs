@@ -44,16 +44,37 @@ pub(crate) async fn resold<S: Store>(
         return Ok(Vec::new());
     };
     let mut out = Vec::new();
-    for c in config.customers_of(reseller) {
+    for c in invoiced_by(store, config, acc, period, reseller).await? {
         out.extend(billed_here(store, config, c, acc, period, reseller).await?);
     }
     Ok(out)
 }
 
+/// The customers `reseller` (whose own account is `acc`) bills at wholesale for `period`: its
+/// customers in the book, in the book's order, then those whose final invoice of the period it
+/// issued and whom the book has moved to another issuer since (recorded by that invoice,
+/// `Store::billed_customers`). A customer gone from the book altogether cannot be priced and is
+/// left out, as [`resold_closed`] leaves it.
+async fn invoiced_by<'a, S: Store>(
+    store: &S,
+    config: &'a RaterConfig,
+    acc: &Account,
+    period: BillingPeriod,
+    reseller: &'a str,
+) -> Result<Vec<&'a Account>, RaterError> {
+    let mut out: Vec<&Account> = config.customers_of(reseller).collect();
+    for id in store.billed_customers(&acc.id, &period.id()).await? {
+        if out.iter().all(|c| c.id != id) {
+            out.extend(config.account(&id));
+        }
+    }
+    Ok(out)
+}
+
 /// Customer `c`'s section of `reseller`'s statement ([`section`]), unless its period was
-/// invoiced by another reseller (the book moved it here since): that reseller's to pay for.
-/// (That reseller's statement, if not final yet, does not find it either: its book lists it no
-/// more. Known gap.)
+/// invoiced by another reseller (the book moved it here since): that reseller's to pay for,
+/// which its statement finds from its invoice ([`invoiced_by`]). A customer moved away from
+/// `reseller` after its invoice of the period is still billed here.
 async fn billed_here<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -105,7 +126,7 @@ pub(crate) async fn resold_closed<S: Store>(
             );
         }
     }
-    for c in config.customers_of(reseller) {
+    for c in invoiced_by(store, config, acc, period, reseller).await? {
         if seen.contains(c.id.as_str()) {
             continue;
         }

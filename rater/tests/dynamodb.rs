@@ -138,6 +138,9 @@ impl Store for Local {
     ) -> Result<Vec<rater::model::LateMarker>, rater::StoreError> {
         self.store.late_markers(a).await
     }
+    async fn billed_customers(&self, a: &str, p: &str) -> Result<Vec<String>, rater::StoreError> {
+        self.store.billed_customers(a, p).await
+    }
     async fn resold_markers(
         &self,
         a: &str,
@@ -712,6 +715,15 @@ async fn dynamodb_a_note_on_a_balance_written_before_last_period_was_kept_is_iss
     );
     let after = local.balance("bu1user1").await.unwrap();
     assert_eq!(after.notes_since, notes[0].total, "{after:?}");
+}
+
+#[tokio::test]
+async fn dynamodb_a_customer_moved_after_its_invoice_is_still_on_its_former_resellers_statement() {
+    let server = DynamoLocal::shared();
+    common::a_customer_moved_after_its_invoice_is_still_on_its_former_resellers_statement(
+        &new_table(&server, None).await,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1016,6 +1016,12 @@ async fn an_issuer_billing_a_customer_again_brings_back_what_it_was_owed() {
 }
 
 #[tokio::test]
+async fn a_customer_moved_after_its_invoice_is_still_on_its_former_resellers_statement() {
+    let (_dir, s) = store();
+    common::a_customer_moved_after_its_invoice_is_still_on_its_former_resellers_statement(&s).await;
+}
+
+#[tokio::test]
 async fn a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer() {
     let (dir, s) = store();
     common::a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer(s).await;

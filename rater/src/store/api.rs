@@ -244,6 +244,10 @@ pub struct Finalize {
     /// back): its own series and what the account still owed it, which the invoice brings
     /// forward, taken off `Balance::owed_elsewhere` (`invoices::brought_back`).
     pub brought_back: Option<(String, rust_decimal::Decimal)>,
+    /// A reseller's customer's invoice: the reseller's own account whose statement of the
+    /// period bills the customer at wholesale, where the customer is recorded as invoiced
+    /// ([`Store::billed_customers`]).
+    pub resold_by: Option<String>,
     /// The balance's open periods (as read at `balance_version`) this invoice closes: its own
     /// and, on a reseller's account, earlier ones its customers' usage marked there although
     /// its statement of them was final already (that usage is settled by notes).
@@ -427,6 +431,14 @@ pub trait Store: Send + Sync {
 
     /// The account's running balance (the default, version 0, when it has none yet).
     fn balance(&self, account: &str) -> impl Future<Output = Result<Balance, StoreError>> + Send;
+
+    /// The customers whose final invoice of `period_id` a reseller issued, on its own
+    /// `account` ([`Finalize::resold_by`]), in account-id order.
+    fn billed_customers(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
 
     /// The statement a final invoice was priced with (`None` without a final invoice).
     fn final_statement(
@@ -613,6 +625,13 @@ impl<S: Store> Store for std::sync::Arc<S> {
         account: &str,
     ) -> impl Future<Output = Result<Vec<LateMarker>, StoreError>> + Send {
         (**self).late_markers(account)
+    }
+    fn billed_customers(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send {
+        (**self).billed_customers(account, period_id)
     }
     fn resold_markers(
         &self,

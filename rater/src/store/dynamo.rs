@@ -19,12 +19,13 @@ use crate::limits::{
     FINAL_PART_BYTES_MAX,
 };
 use crate::model::{
-    account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
-    late_sk, ledger_pk, note_sk, payment_sk, resold_sk, usage_pk, Balance, BatchSummary,
-    ConfigKind, DocRef, LastFinal, LateMarker, Ledger, RecordedPayment, ResoldMarker, StoredNote,
-    UsageChunk, BALANCE_SK, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK, COUNTER_SK,
-    CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK,
-    NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, RESOLD_SK_PREFIX, STATEMENT_SK,
+    account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, customer_sk, doc_sk,
+    invoice_pk, late_sk, ledger_pk, note_sk, payment_sk, resold_sk, usage_pk, Balance,
+    BatchSummary, ConfigKind, DocRef, LastFinal, LateMarker, Ledger, RecordedPayment, ResoldMarker,
+    StoredNote, UsageChunk, BALANCE_SK, COMMITTED_BATCH_PREFIX, COMMITTED_IDS_PREFIX, COMMITTED_SK,
+    COUNTER_SK, CURRENT_SK, CUSTOMER_SK_PREFIX, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX,
+    LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK, NOTE_SK_PREFIX, PAYMENT_SK_PREFIX,
+    RESOLD_SK_PREFIX, STATEMENT_SK,
 };
 use crate::model::{fanout_pk, readings_by_shard, readings_sk, FANOUT_SK, READINGS_PK};
 use crate::retry::backoff;
@@ -1452,6 +1453,22 @@ impl Store for DynamoStore {
         for a in &f.adjustments {
             items.extend(self.adjustment_items(&f.account, a));
         }
+        // The customer, recorded on its reseller's own account's period (a put of the same
+        // item again is harmless: the finalize's own conditions make it once).
+        if let Some(owner) = &f.resold_by {
+            let mut item = key(&invoice_pk(owner, &f.period_id), &customer_sk(&f.account));
+            item.insert("number".into(), s(&f.number));
+            items.push(
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .build(),
+                    ))
+                    .build(),
+            );
+        }
         let res = self
             .client
             .transact_write_items()
@@ -1529,6 +1546,21 @@ impl Store for DynamoStore {
             notes.push(serde_json::from_str(&body).map_err(|e| StoreError::corrupt(&pk, sk, e))?);
         }
         Ok(notes)
+    }
+
+    async fn billed_customers(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let pk = invoice_pk(account, period_id);
+        Ok(self
+            .query(&pk, SkRange::Prefix(CUSTOMER_SK_PREFIX))
+            .await?
+            .iter()
+            .filter_map(|item| get_s(item, "sk")?.strip_prefix(CUSTOMER_SK_PREFIX))
+            .map(str::to_string)
+            .collect())
     }
 
     async fn late_markers(&self, account: &str) -> Result<Vec<LateMarker>, StoreError> {

@@ -14,11 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StoreError;
 use crate::model::{
-    account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, doc_sk, invoice_pk,
-    late_sk, ledger_pk, note_sk, payment_sk, resold_sk, usage_pk, Balance, ConfigKind, DocRef,
-    LateMarker, Ledger, RecordedPayment, ResoldMarker, StoredNote, UsageChunk, BALANCE_SK,
-    COMMITTED_SK, COUNTER_SK, CURRENT_SK, DOC_SK_PREFIX, FINAL_SK, IDS_SK_PREFIX, LATE_SK_PREFIX,
-    LEDGER_SK, NOTE_COUNTER_SK, NOTE_SK_PREFIX, PAYMENT_SK_PREFIX, RESOLD_SK_PREFIX, STATEMENT_SK,
+    account_pk, committed_item_bytes, config_pk, config_sk, counter_pk, customer_sk, doc_sk,
+    invoice_pk, late_sk, ledger_pk, note_sk, payment_sk, resold_sk, usage_pk, Balance, ConfigKind,
+    DocRef, LateMarker, Ledger, RecordedPayment, ResoldMarker, StoredNote, UsageChunk, BALANCE_SK,
+    COMMITTED_SK, COUNTER_SK, CURRENT_SK, CUSTOMER_SK_PREFIX, DOC_SK_PREFIX, FINAL_SK,
+    IDS_SK_PREFIX, LATE_SK_PREFIX, LEDGER_SK, NOTE_COUNTER_SK, NOTE_SK_PREFIX, PAYMENT_SK_PREFIX,
+    RESOLD_SK_PREFIX, STATEMENT_SK,
 };
 use crate::model::{fanout_pk, readings_by_shard, readings_sk, FANOUT_SK, READINGS_PK};
 use crate::store::api::merged_readings_body;
@@ -554,7 +555,27 @@ impl Store for EmbeddedStore {
             put_json(t, &cpk, COUNTER_SK, &(f.expected_counter + 1))?;
             put_json(t, &apk, BALANCE_SK, &balance)?;
             put_json(t, &apk, &doc_sk(&f.doc), &f.doc)?;
+            if let Some(owner) = &f.resold_by {
+                let opk = invoice_pk(owner, &f.period_id);
+                put_json(t, &opk, &customer_sk(&f.account), &f.number)?;
+            }
             put_json(t, &ipk, FINAL_SK, &f.invoice)
+        })
+    }
+
+    async fn billed_customers(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let pk = invoice_pk(account, period_id);
+        self.read(|t| {
+            let mut out = Vec::new();
+            each_in(t, &pk, SkRange::Prefix(CUSTOMER_SK_PREFIX), |sk, _| {
+                out.push(sk[CUSTOMER_SK_PREFIX.len()..].to_string());
+                Ok(())
+            })?;
+            Ok(out)
         })
     }
 

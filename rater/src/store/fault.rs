@@ -238,6 +238,14 @@ impl<S: Store> Store for FaultyStore<S> {
         self.inner.late_markers(account).await
     }
 
+    async fn billed_customers(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner.billed_customers(account, period_id).await
+    }
+
     async fn resold_markers(&self, account: &str) -> Result<Vec<ResoldMarker>, StoreError> {
         self.inner.resold_markers(account).await
     }

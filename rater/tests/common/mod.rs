@@ -1858,6 +1858,9 @@ impl<S: Store> Store for Sabotaged<S> {
     ) -> Result<Vec<rater::model::LateMarker>, rater::StoreError> {
         self.inner.late_markers(a).await
     }
+    async fn billed_customers(&self, a: &str, p: &str) -> Result<Vec<String>, rater::StoreError> {
+        self.inner.billed_customers(a, p).await
+    }
     async fn resold_markers(
         &self,
         a: &str,
@@ -3562,6 +3565,93 @@ pub async fn a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its
         .unwrap()
         .unwrap();
     assert_eq!(april.brought_forward, march.carried_forward);
+}
+
+/// acme-shop's February is invoiced by Acme (its own final invoice first: a close that stopped
+/// after it, or an operator's finalize), and then the accounts book moves it to Nimbus before
+/// the month's close issues the resellers' statements. Acme still owes the provider its
+/// customer's February at wholesale: Acme's statement bills it, Nimbus's does not. Before,
+/// neither did (Acme's book listed it no more, and Nimbus's statement leaves out a period
+/// another reseller invoiced): the provider lost it. By hand (see `tests/documents.rs`):
+/// Acme's February statement is EUR 2,443.41 (reverse charge), Nimbus's GBP 411.60 + VAT 20 %
+/// 82.32 = 493.92 for nimbus-studio alone.
+/// Run by `handler.rs` (embedded store) and `dynamodb.rs`.
+pub async fn a_customer_moved_after_its_invoice_is_still_on_its_former_resellers_statement<
+    S: Store,
+>(
+    s: &S,
+) {
+    use rater::invoices::Finalizing;
+    const EXPORT: &str = include_str!("../../../examples/exports/resellers-2017-02.json");
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let mut c = RaterConfig::from_json(CATALOG, ACCOUNTS, "prov").unwrap();
+    let clock1 = clock.clone();
+    c.clock = Arc::new(move || clock1.load(Ordering::SeqCst));
+    let req = BatchRequest {
+        batch_id: Some("feb".into()),
+        format: Some(pricing::import::Format::CloudStack),
+        export: EXPORT.as_bytes().to_vec(),
+        ..BatchRequest::default()
+    };
+    rate_batch(s, &c, req).await.unwrap();
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    let shop = rater::invoices::finalize(s, &c, "acme-shop", feb)
+        .await
+        .unwrap();
+    assert!(shop.number.as_deref().unwrap().starts_with("acme-"));
+
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "acme-shop" {
+            a["reseller"] = "nimbus".into();
+            a["country"] = "GB".into();
+            a["tax_jurisdiction"] = "gb".into();
+        }
+    }
+    book["version"] = "shop-to-nimbus".into();
+    let mut moved = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock2 = clock.clone();
+    moved.clock = Arc::new(move || clock2.load(Ordering::SeqCst));
+    let report = rater::month::close(s, &moved, feb, Finalizing::default())
+        .await
+        .unwrap();
+    assert_eq!(report.failed, 0, "{report:?}");
+
+    let statement_of = |account: &'static str| async move {
+        let inv = s.final_invoice(account, "2017-02").await.unwrap().unwrap();
+        let st = s
+            .final_statement(account, "2017-02")
+            .await
+            .unwrap()
+            .unwrap();
+        let customers: Vec<String> = st.resold.into_iter().map(|r| r.account).collect();
+        (inv.bill.currency, inv.bill.total, customers)
+    };
+    assert_eq!(
+        statement_of("reseller-acme").await,
+        (
+            "EUR".to_string(),
+            d("2443.41"),
+            vec!["acme-shop".to_string()]
+        )
+    );
+    assert_eq!(
+        statement_of("reseller-nimbus").await,
+        (
+            "GBP".to_string(),
+            d("493.92"),
+            vec!["nimbus-studio".to_string()]
+        )
+    );
+    // acme-shop's own February stays Acme's, once.
+    assert_eq!(
+        s.final_invoice("acme-shop", "2017-02")
+            .await
+            .unwrap()
+            .unwrap()
+            .number,
+        shop.number
+    );
 }
 
 /// Closes `period` at `now` (epoch seconds) under `config`: bu1user1 is not among the failures.

@@ -245,6 +245,15 @@ impl<S: Store> Store for Chaos<S> {
         self.before("late_markers", false).await?;
         self.inner.late_markers(account).await
     }
+
+    async fn billed_customers(
+        &self,
+        account: &str,
+        period_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.before("billed_customers", false).await?;
+        self.inner.billed_customers(account, period_id).await
+    }
     async fn resold_markers(
         &self,
         account: &str,
