@@ -193,5 +193,30 @@ pub fn statement_pdf_of(
     acc: &Account,
     st: &pricing::account_statement::AccountStatement,
 ) -> Result<Vec<u8>, RaterError> {
-    crate::pdf::statement_pdf(st, &letterhead(config, acc))
+    crate::pdf::statement_pdf(st, &letterhead(config, &billed_as(config, acc, st)))
+}
+
+/// `acc` as the issuer of statement `st`'s documents billed it, for the statement's
+/// letterhead: the issuer of its last invoice or note when that is another currency's chain
+/// than the account's invoice currency now (an issuer the customer left), else `acc` as the
+/// book has it.
+fn billed_as<'a>(
+    config: &'a RaterConfig,
+    acc: &'a pricing::Account,
+    st: &pricing::account_statement::AccountStatement,
+) -> std::borrow::Cow<'a, pricing::Account> {
+    if st.currency == config.invoice_currency(acc) {
+        return std::borrow::Cow::Borrowed(acc);
+    }
+    let last =
+        st.entries.iter().rev().find(|e| {
+            e.kind != pricing::account_statement::EntryKind::Payment && e.owed_to.is_none()
+        });
+    match last {
+        Some(e) => std::borrow::Cow::Owned(pricing::Account {
+            reseller: config.reseller_of_number(&e.reference).map(str::to_string),
+            ..acc.clone()
+        }),
+        None => std::borrow::Cow::Borrowed(acc),
+    }
 }

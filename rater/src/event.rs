@@ -533,7 +533,9 @@ async fn route<S: Store, O: Objects>(
             let from = req.query("from").ok_or_else(|| bad("from", need))?;
             let (from, to) = crate::statements::parse_range(from, req.query("to"))?;
             statement_in_tenant(store, caller, config, account, to).await?;
-            let st = crate::statements::statement(store, config, account, from, to).await?;
+            let currency = req.query("currency");
+            let st =
+                crate::statements::statement(store, config, account, from, to, currency).await?;
             match req.query("output").map(str::to_ascii_lowercase).as_deref() {
                 Some("pdf") => {
                     let acc = config.known_account(account)?;

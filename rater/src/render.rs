@@ -955,6 +955,11 @@ pub fn statement_table(st: &pricing::account_statement::AccountStatement) -> Str
         }
         push_row(&mut out, &r, &widths);
     }
+    for c in &st.other_currencies {
+        out.push_str(&format!(
+            "Not on this statement: the account's documents and payments in {c} (its statement in {c}: --currency {c}, or ?currency={c})\n"
+        ));
+    }
     out
 }
 

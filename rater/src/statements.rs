@@ -5,9 +5,10 @@
 //! carried-forward stands for everything before it) and those issued within it are read. An
 //! account moved between issuers is read whole: a new issuer's first invoice hands the balance
 //! before it over to the former issuer, and the statement finds that amount from the invoices
-//! around the hand-over. A statement is in the account's invoice currency now; documents and
-//! payments in another belong to an earlier chain (a move to an issuer in another currency
-//! leaves that balance with the former issuer) and are not on it.
+//! around the hand-over. A statement is of one currency, the account's invoice currency now
+//! unless another is asked for: documents and payments in another belong to another chain (a
+//! move to an issuer in another currency leaves that balance with the former issuer), which
+//! its own statement shows; the statement names those currencies.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use pricing::account_statement::{
@@ -32,18 +33,21 @@ pub fn parse_range(from: &str, to: Option<&str>) -> Result<(NaiveDate, NaiveDate
     Ok((f, t))
 }
 
-/// The statement of `account` from `from` to `to` (both included).
+/// The statement of `account` from `from` to `to` (both included), in `currency` (the
+/// account's invoice currency when `None`).
 ///
 /// # Errors
 /// [`RaterError::UnknownAccount`]; [`RaterError::BadRequest`] for dates outside the years a
-/// statement covers; [`RaterError::Statement`] for a reversed range or documents that do not
-/// reconcile; store errors.
+/// statement covers, or a currency other than the invoice currency that the account has no
+/// document or payment in; [`RaterError::Statement`] for a reversed range or documents that do
+/// not reconcile; store errors.
 pub async fn statement<S: Store>(
     store: &S,
     config: &RaterConfig,
     account: &str,
     from: NaiveDate,
     to: NaiveDate,
+    currency: Option<&str>,
 ) -> Result<AccountStatement, RaterError> {
     let acc = config.known_account(account)?;
     for (field, d) in [("from", from), ("to", to)] {
@@ -63,15 +67,41 @@ pub async fn statement<S: Store>(
     if to < from {
         return Err(refused(StatementError::Range { from, to }));
     }
-    let currency = config.invoice_currency(acc);
+    let now = config.invoice_currency(acc);
+    let currency = currency.map_or_else(|| now.clone(), str::to_string);
     let day_of =
         |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map_or(from, |t| t.date_naive());
     let mut docs = store.history(account).await?;
-    // A statement is of one currency, the account's invoice currency now. Documents in
-    // another are of an earlier chain (the account changed currency with a zero balance, or
-    // moved to an issuer in another currency, which left its balance with the former issuer):
-    // not in this one's balance.
+    let mut stored = store.payments(account).await?;
+    // A statement is of one currency. Documents in another are of another chain (the account
+    // changed currency with a zero balance, or moved to an issuer in another currency, which
+    // left its balance with the former issuer): not in this one's balance, named instead.
+    let mut others: std::collections::BTreeSet<String> = docs
+        .iter()
+        .map(|d| d.currency.clone())
+        .chain(stored.iter().map(|p| p.currency.clone()))
+        .collect();
+    let known = others.remove(&currency);
+    if currency != now {
+        if !known {
+            return Err(RaterError::BadRequest {
+                field: "currency",
+                message: format!(
+                    "account `{account}` has no document or payment in {currency} (it is invoiced in {now}{})",
+                    others
+                        .iter()
+                        .map(|c| format!(", has documents in {c}"))
+                        .collect::<String>()
+                ),
+            });
+        }
+        // The accounts book's payments and opening balance are of the invoice currency.
+        if !acc.payments.is_empty() || !acc.balance_brought_forward.is_zero() {
+            others.insert(now.clone());
+        }
+    }
     docs.retain(|d| d.currency == currency);
+    stored.retain(|p| p.currency == currency);
     // Oldest first; the store's order (newest first) breaks ties of the same millisecond.
     docs.reverse();
     docs.sort_by_key(|d| d.issued_at_ms);
@@ -161,8 +191,6 @@ pub async fn statement<S: Store>(
             }
         }
     }
-    let mut stored = store.payments(account).await?;
-    stored.retain(|p| p.currency == currency);
     // As an invoice takes them: the store's, and the book's whose reference the store's own
     // lack (`invoices::statement`: a payment to a former issuer under the same reference does
     // not stand for the book's); and those to a former issuer (its payee), which no invoice
@@ -173,6 +201,7 @@ pub async fn statement<S: Store>(
         .chain(
             acc.payments
                 .iter()
+                .filter(|_| currency == now)
                 .filter(|b| {
                     !stored
                         .iter()
@@ -195,12 +224,19 @@ pub async fn statement<S: Store>(
             None => payment,
         });
     }
+    let opening_balance = match currency == now {
+        true => acc.balance_brought_forward,
+        // Another currency's chain starts at its first invoice's brought-forward.
+        false => rust_decimal::Decimal::ZERO,
+    };
     let party = StatementParty {
         account: acc.id.clone(),
         account_name: acc.name.clone(),
         address: acc.address.clone(),
         currency,
-        opening_balance: acc.balance_brought_forward,
+        opening_balance,
     };
-    account_statement(&party, from, to, movements).map_err(refused)
+    let mut st = account_statement(&party, from, to, movements).map_err(refused)?;
+    st.other_currencies = others.into_iter().collect();
+    Ok(st)
 }

@@ -488,7 +488,7 @@ async fn a_resellers_customers_statement_is_in_the_resellers_name_and_currency()
         .await
         .unwrap();
     let (from, to) = rater::statements::parse_range("2017-02", Some("2017-03")).unwrap();
-    let st = rater::statements::statement(&store, &config, "acme-shop", from, to)
+    let st = rater::statements::statement(&store, &config, "acme-shop", from, to, None)
         .await
         .unwrap();
     assert_eq!(
@@ -595,6 +595,7 @@ async fn resellers_logos_are_drawn_on_their_customers_documents() {
         "nimbus-studio",
         "2017-02-01".parse().unwrap(),
         "2017-03-31".parse().unwrap(),
+        None,
     )
     .await
     .unwrap();

@@ -731,7 +731,7 @@ async fn a_moved_customers_old_balance_stays_owed_to_its_former_issuer() {
     // Its statement is in euros, Acme's two invoices: the provider's pounds (February, the
     // payment) are another chain's, not added to euros.
     let (from, to) = rater::statements::parse_range("2017-02", Some("2017-05")).unwrap();
-    let st = rater::statements::statement(&s, &c, "bu1user1", from, to)
+    let st = rater::statements::statement(&s, &c, "bu1user1", from, to, None)
         .await
         .unwrap();
     let refs: Vec<&str> = st.entries.iter().map(|e| e.reference.as_str()).collect();
@@ -745,5 +745,60 @@ async fn a_moved_customers_old_balance_stays_owed_to_its_former_issuer() {
     assert_eq!(
         (st.opening, st.closing),
         (Decimal::ZERO, april.carried_forward)
+    );
+    // It names the other currency, whose own statement is the provider's chain: February's
+    // invoice with the payments it took, and the payment to the provider after the move,
+    // which settled what February left (no prepaid credit held: owed is its carried-forward).
+    assert_eq!(st.other_currencies, ["GBP"]);
+    assert!(rater::render::statement_table(&st)
+        .contains("Not on this statement: the account's documents and payments in GBP"));
+    assert_eq!(
+        february.prepaid_remaining.unwrap_or_default(),
+        Decimal::ZERO
+    );
+    let gbp = rater::statements::statement(&s, &c, "bu1user1", from, to, Some("GBP"))
+        .await
+        .unwrap();
+    assert_eq!(gbp.currency, "GBP");
+    assert_eq!(gbp.other_currencies, ["EUR"]);
+    let last_two: Vec<(&str, Decimal, Option<&str>)> = gbp.entries[gbp.entries.len() - 2..]
+        .iter()
+        .map(|e| (e.reference.as_str(), e.amount, e.owed_to.as_deref()))
+        .collect();
+    assert_eq!(
+        last_two,
+        [
+            (
+                february.number.as_deref().unwrap(),
+                february.amount_due,
+                None
+            ),
+            ("prov-paid-feb", -owed, Some("prov")),
+        ]
+    );
+    assert_eq!(gbp.closing, Decimal::ZERO);
+    assert!(gbp.adds_up().unwrap());
+    // A currency the account has nothing in is refused, naming the parameter.
+    match rater::statements::statement(&s, &c, "bu1user1", from, to, Some("JPY")).await {
+        Err(rater::RaterError::BadRequest {
+            field: "currency", ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Its PDF is in the provider's name, whose chain it is, not Acme's.
+    let acc = c.known_account("bu1user1").unwrap();
+    let pdf = rater::documents::statement_pdf_of(&c, acc, &gbp).unwrap();
+    let path = _dir.path().join("gbp-statement.pdf");
+    std::fs::write(&path, &pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .arg(&path)
+        .arg("-")
+        .output()
+        .expect("pdftotext (poppler-utils) runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // (This book names the provider `prov`, an issuer its `issuers` list does not describe.)
+    assert!(
+        text.trim_start().starts_with("prov") && !text.contains("Acme"),
+        "{text}"
     );
 }

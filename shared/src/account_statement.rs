@@ -221,6 +221,11 @@ pub struct AccountStatement {
     pub paid: Decimal,
     /// `opening + invoiced + credited + debited - paid`: the balance at the end of `to`.
     pub closing: Decimal,
+    /// The other currencies the account has documents or payments in, which are not on this
+    /// statement (a statement adds amounts of one currency): each has its own, what the
+    /// customer owes in it (an issuer's in another currency, before the customer moved).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_currencies: Vec<String>,
 }
 
 /// Why a statement cannot be made.
@@ -366,6 +371,7 @@ pub fn account_statement(
         debited,
         paid: -paid,
         closing: balance,
+        other_currencies: Vec::new(),
     })
 }
 

@@ -238,6 +238,10 @@ enum Command {
         /// Last day, inclusive, or a month (its last day); `from`'s when absent.
         #[arg(long)]
         to: Option<String>,
+        /// Another currency the account has documents in (a former issuer's, before the
+        /// customer moved); the account's invoice currency when absent.
+        #[arg(long)]
+        currency: Option<String>,
         #[command(flatten)]
         config: ConfigArgs,
         #[command(flatten)]
@@ -763,6 +767,7 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
             account,
             from,
             to,
+            currency,
             config,
             output,
             pdf,
@@ -770,7 +775,15 @@ async fn run<S: Store>(store: &S, command: Command) -> Result<()> {
         } => {
             let config = load_config(&config)?;
             let (from, to) = rater::statements::parse_range(&from, to.as_deref())?;
-            let st = rater::statements::statement(store, &config, &account, from, to).await?;
+            let st = rater::statements::statement(
+                store,
+                &config,
+                &account,
+                from,
+                to,
+                currency.as_deref(),
+            )
+            .await?;
             if let Some(path) = pdf {
                 let acc = config.known_account(&account)?;
                 let bytes = rater::documents::statement_pdf_of(&config, acc, &st)?;

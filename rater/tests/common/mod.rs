@@ -3220,7 +3220,7 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
         let (from, to) = rater::statements::parse_range("2017-02-01", Some(to)).unwrap();
         let moved = &moved;
         async move {
-            rater::statements::statement(store, moved, "bu1user1", from, to)
+            rater::statements::statement(store, moved, "bu1user1", from, to, None)
                 .await
                 .unwrap()
         }
@@ -3311,7 +3311,7 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
         let moved = &moved;
         async move {
             let (from, to) = rater::statements::parse_range(from, Some("2017-05-31")).unwrap();
-            rater::statements::statement(store, moved, "bu1user1", from, to)
+            rater::statements::statement(store, moved, "bu1user1", from, to, None)
                 .await
                 .unwrap()
                 .opening
@@ -3431,7 +3431,7 @@ pub async fn an_issuer_billing_a_customer_again_brings_back_what_it_was_owed<S: 
         let direct = &direct;
         async move {
             let (from, to) = rater::statements::parse_range(from, Some("2017-05-31")).unwrap();
-            rater::statements::statement(store, direct, "bu1user1", from, to)
+            rater::statements::statement(store, direct, "bu1user1", from, to, None)
                 .await
                 .unwrap()
         }
