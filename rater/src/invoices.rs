@@ -284,14 +284,9 @@ async fn interim<S: Store>(
     let acc = config.known_account(account)?;
     let balance = store.balance(account).await?;
     let payments = crate::store::chain_payments(store, account).await?;
-    let mut st = statement(
-        acc,
-        period,
-        &balance,
-        &payments,
-        how,
-        config.issuer_for(acc),
-    );
+    let issuer = config.issuer_for(acc);
+    let back = brought_back(&balance, issuer);
+    let mut st = statement(acc, period, &balance, &payments, how, issuer, back.as_ref());
     // Earlier periods' late usage this period's final invoice will bill, as it stands now.
     let today = crate::notes::day_of(config.now_s());
     st.adjustments = pending_adjustments(store, config, acc, period, today)
@@ -372,6 +367,7 @@ pub(crate) fn statement(
     payments: &[RecordedPayment],
     how: Pricing,
     issuer: &str,
+    back: Option<&(String, Decimal)>,
 ) -> Statement {
     let mut st = Statement::from_book(acc, period);
     match (&balance.last, balance.brought_forward()) {
@@ -384,7 +380,7 @@ pub(crate) fn statement(
         // ([`brought_back`]), or from zero (not from the accounts book's opening balance,
         // which the first issuer's first invoice took).
         (Some(_), _) => {
-            st.brought_forward = brought_back(balance, issuer).map_or(Decimal::ZERO, |b| b.1);
+            st.brought_forward = back.map_or(Decimal::ZERO, |b| b.1);
             st.prepaid_available = Decimal::ZERO;
         }
         (None, _) => {}
@@ -662,6 +658,7 @@ async fn finalization<S: Store>(
     let issued = chrono::DateTime::from_timestamp(config.now_s(), 0)
         .unwrap_or_default()
         .date_naive();
+    let back = brought_back(&balance, issuer);
     let mut st = statement(
         acc,
         period,
@@ -669,6 +666,7 @@ async fn finalization<S: Store>(
         &payments,
         Pricing::Issued(issued),
         issuer,
+        back.as_ref(),
     );
     let mut adjustments = pending_adjustments(store, config, acc, period, issued).await?;
     st.adjustments = adjustments
@@ -691,8 +689,10 @@ async fn finalization<S: Store>(
     };
     let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
     same_currency(acc, period, &balance, &payments, &inv.bill.currency, issuer)?;
-    if brought_back(&balance, issuer).is_some() {
-        // What the account still owed `issuer` is in the currency its documents were then.
+    if back.is_some() {
+        // What the account still owed `issuer` is in the currency its documents were then: a
+        // payment naming the issuer in that currency (`month::record_payment`), or a note,
+        // settles it first; added to another currency's amounts it would be wrong.
         let history = store.history(&acc.id).await?;
         if let Some(then) = history
             .iter()
@@ -737,7 +737,7 @@ async fn finalization<S: Store>(
         number: number.clone(),
         balance_version: balance.version,
         handed_over: handed_over(&balance, issuer),
-        brought_back: brought_back(&balance, issuer),
+        brought_back: back,
         resold_by: acc
             .reseller
             .as_deref()

@@ -195,7 +195,7 @@ async fn close_account<S: Store>(
         || state.closed.is_some()
         || has_subscription(acc, period)
         || has_payment(store, acc, period).await?
-        || carries_into(store, acc, period, config.issuer_for(acc)).await?
+        || carries_into(store, config, acc, period).await?
         || !crate::resellers::resold(store, config, acc, period)
             .await?
             .is_empty();
@@ -236,10 +236,11 @@ fn has_subscription(acc: &Account, period: BillingPeriod) -> bool {
 /// money no invoice holds.
 async fn carries_into<S: Store>(
     store: &S,
+    config: &RaterConfig,
     acc: &Account,
     period: BillingPeriod,
-    issuer: &str,
 ) -> Result<bool, RaterError> {
+    let issuer = config.issuer_for(acc);
     let balance = store.balance(&acc.id).await?;
     if balance.later_final(&period.id()).is_some() {
         return Ok(false);
@@ -409,8 +410,11 @@ fn payment_shape(p: &PaymentInput, currency: &str) -> Result<(), RaterError> {
 /// it settles what the account owes that issuer (`Balance::owed_elsewhere`: its last final
 /// invoice's balance, which the new issuer's first invoice hands over to it, and its notes
 /// after that), on none of the account's invoices. Refused unless `payee` issued documents to
-/// the account, in their currency. A payment to the issuer that bills the account now is the
-/// account's own: `None`, recorded as such by the caller.
+/// the account in the payment's currency. A payment to the issuer that bills the account now,
+/// in the account's invoice currency, is the account's own: `None`, recorded as such by the
+/// caller. In another currency, while the account still owes that issuer from an earlier time
+/// it billed the account, it settles that (its invoices in the new currency wait for it to be
+/// settled: `currency_changed`).
 async fn record_payment_elsewhere<S: Store>(
     store: &S,
     config: &RaterConfig,
@@ -420,13 +424,27 @@ async fn record_payment_elsewhere<S: Store>(
 ) -> Result<Option<PaymentOutcome>, RaterError> {
     let bad = |field: &'static str, message: String| RaterError::BadRequest { field, message };
     if payee == config.issuer_for(acc) {
-        return Ok(None);
+        let owed_from_before = p.currency != config.invoice_currency(acc)
+            && store
+                .balance(&acc.id)
+                .await?
+                .owed_elsewhere
+                .get(payee)
+                .is_some_and(|o| !o.is_zero());
+        if !owed_from_before {
+            return Ok(None);
+        }
     }
     let history = store.history(&p.account).await?;
-    // Newest first: the payee's latest document says the currency it bills in.
-    let Some(latest) = history
-        .iter()
-        .find(|d| crate::model::series_of(&d.number) == payee)
+    let of_payee = || {
+        history
+            .iter()
+            .filter(|d| crate::model::series_of(&d.number) == payee)
+    };
+    // Newest first: the payee's latest document in the payment's currency, else its latest.
+    let Some(latest) = of_payee()
+        .find(|d| d.currency == p.currency)
+        .or_else(|| of_payee().next())
     else {
         return Err(bad(
             "payee",

@@ -802,3 +802,124 @@ async fn a_moved_customers_old_balance_stays_owed_to_its_former_issuer() {
         "{text}"
     );
 }
+
+/// bu1user1 moves from the provider (pounds) to Acme (euros) in March, leaving February's
+/// balance owed to the provider in pounds, and back to the provider from April, now invoiced
+/// in euros. What it still owes the provider is in pounds: the provider's April invoice is not
+/// issued bringing it forward as euros (409 `currency_changed`, as for any currency change with
+/// an amount carried), and the customer's payment to the provider in pounds, naming it, settles
+/// it even though the provider bills the account again: then April is issued in euros, from
+/// zero, and Acme's March balance is handed over to Acme. Before, that payment was taken as
+/// the account's own and refused for its currency: nothing but an operator's note could
+/// unblock the account.
+#[tokio::test]
+async fn a_customer_back_with_its_former_issuer_in_another_currency_pays_it_in_the_old_one() {
+    let clock = Arc::new(AtomicI64::new(0));
+    let (_dir, s) = february_closed(&clock).await;
+    let february = s
+        .final_invoice("bu1user1", "2017-02")
+        .await
+        .unwrap()
+        .unwrap();
+    let owed = february.carried_forward - february.prepaid_remaining.unwrap_or_default();
+    assert!(owed > Decimal::ZERO, "{february:?}");
+    let book = |reseller: Option<&str>, version: &str| {
+        let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+        for a in book["accounts"].as_array_mut().unwrap() {
+            if a["id"] == "bu1user1" {
+                if let Some(r) = reseller {
+                    a["reseller"] = r.into();
+                    a["tax_jurisdiction"] = "de".into();
+                    a["country"] = "DE".into();
+                }
+                a["currency"] = "EUR".into();
+            }
+        }
+        book["version"] = version.into();
+        let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+        let clock = clock.clone();
+        c.clock = Arc::new(move || clock.load(Ordering::SeqCst));
+        c
+    };
+    let to_acme = book(Some("acme"), "bu1-to-acme");
+    let back = book(None, "bu1-back-in-eur");
+    assert!(close(&s, &clock, &to_acme, "2017-03", 1_491_300_000)
+        .await
+        .is_empty()); // 2017-04-04
+    let march = s
+        .final_invoice("bu1user1", "2017-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(march.bill.currency, "EUR");
+
+    // Back with the provider, in euros: the pounds it is owed block its invoice.
+    assert_eq!(
+        close(&s, &clock, &back, "2017-04", 1_493_900_000).await, // 2017-05-04
+        ["currency_changed"]
+    );
+    let pay = |reference: &str| rater::month::PaymentInput {
+        account: "bu1user1".into(),
+        date: "2017-05-05T00:00:00Z".parse().unwrap(),
+        amount: owed,
+        currency: "GBP".into(),
+        reference: reference.into(),
+        payee: Some("prov".into()),
+    };
+    rater::month::record_payment(&s, &back, &pay("prov-gbp"))
+        .await
+        .unwrap();
+    let owed_now = |b: rater::model::Balance| b.owed_elsewhere.into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        owed_now(s.balance("bu1user1").await.unwrap()),
+        [("prov".to_string(), Decimal::ZERO)]
+    );
+    // Nothing more owed in pounds: another payment in pounds is the account's own, refused
+    // for its currency.
+    match rater::month::record_payment(&s, &back, &pay("prov-gbp-2")).await {
+        Err(rater::RaterError::BadRequest {
+            field: "currency", ..
+        }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(close(&s, &clock, &back, "2017-04", 1_493_900_100)
+        .await
+        .is_empty());
+    let april = s
+        .final_invoice("bu1user1", "2017-04")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(april.number.as_deref().unwrap().starts_with("prov-"));
+    assert_eq!(
+        (april.bill.currency.as_str(), april.brought_forward),
+        ("EUR", Decimal::ZERO)
+    );
+    assert_eq!(
+        owed_now(s.balance("bu1user1").await.unwrap()),
+        [
+            ("acme".to_string(), march.carried_forward),
+            ("prov".to_string(), Decimal::ZERO)
+        ]
+    );
+}
+
+/// The codes of bu1user1's failures in a close of `period` at `now` (epoch seconds).
+async fn close(
+    s: &EmbeddedStore,
+    clock: &AtomicI64,
+    config: &RaterConfig,
+    period: &str,
+    now: i64,
+) -> Vec<String> {
+    clock.store(now, Ordering::SeqCst);
+    let p = BillingPeriod::parse(period).unwrap();
+    rater::month::close(s, config, p, Finalizing::default())
+        .await
+        .unwrap()
+        .failures
+        .into_iter()
+        .filter(|f| f.account == "bu1user1")
+        .map(|f| f.code)
+        .collect()
+}
