@@ -548,13 +548,18 @@ pub fn statement_pdf(
         });
     }
     out.push(Row::Gap);
+    let applied = (!st.applied.is_zero()).then_some(("Prepaid credit applied", st.applied, false));
     for (label, amount, strong) in [
         ("Invoiced", st.invoiced, false),
         ("Credit notes", st.credited, false),
         ("Debit notes", st.debited, false),
+    ]
+    .into_iter()
+    .chain(applied)
+    .chain([
         ("Payments received", st.paid, false),
         ("Closing balance", st.closing, true),
-    ] {
+    ]) {
         out.push(Row::Summary {
             label: label.into(),
             base: String::new(),

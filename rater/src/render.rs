@@ -925,12 +925,16 @@ pub fn statement_table(st: &pricing::account_statement::AccountStatement) -> Str
         ]);
     }
     block.rows.push(Vec::new());
+    let applied = (!st.applied.is_zero()).then_some(("Prepaid credit applied", st.applied));
     for (label, amount) in [
         ("Invoiced", st.invoiced),
         ("Credit notes", st.credited),
         ("Debit notes", st.debited),
-        ("Payments received", st.paid),
-    ] {
+    ]
+    .into_iter()
+    .chain(applied)
+    .chain([("Payments received", st.paid)])
+    {
         block.rows.push(vec![
             String::new(),
             label.into(),

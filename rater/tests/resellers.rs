@@ -923,3 +923,129 @@ async fn close(
         .map(|f| f.code)
         .collect()
 }
+
+/// smb-tenant (the provider's, EUR) paid February from its prepaid credit (100.00) and moves
+/// to Acme in March, then back to the provider in April. The provider still held part of the
+/// credit when Acme's first invoice handed the balance over: the customer owes the provider
+/// its carried-forward (0.00) less that credit, so the provider owes it the credit. The account
+/// statement shows the credit applied, and the provider's April invoice brings it forward as a
+/// credit; every statement of the account reconciles (before, they were all refused once the
+/// provider's April invoice was issued). Expected figures are the documents' own: February's
+/// prepaid credit left and carried-forward, March's carried-forward.
+#[tokio::test]
+async fn a_former_issuers_prepaid_credit_is_applied_and_brought_back() {
+    let clock = Arc::new(AtomicI64::new(0));
+    let (_dir, s) = february_closed(&clock).await;
+    let feb = s
+        .final_invoice("smb-tenant", "2017-02")
+        .await
+        .unwrap()
+        .unwrap();
+    let credit = feb.prepaid_remaining.unwrap_or_default();
+    assert!(credit > Decimal::ZERO, "{feb:?}");
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "smb-tenant" {
+            a["reseller"] = "acme".into();
+            a["tax_jurisdiction"] = "de".into();
+            a["country"] = "DE".into();
+        }
+    }
+    book["version"] = "smb-to-acme".into();
+    let mut to_acme = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock2 = clock.clone();
+    to_acme.clock = Arc::new(move || clock2.load(Ordering::SeqCst));
+    let direct = config(&clock);
+    let failures = |codes: Vec<String>| codes.is_empty();
+    let close_of =
+        |config, period, now| close_account(&s, &clock, config, "smb-tenant", period, now);
+    assert!(failures(close_of(&to_acme, "2017-03", 1_491_300_000).await)); // 2017-04-04
+    let march = s
+        .final_invoice("smb-tenant", "2017-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(march.number.as_deref().unwrap().starts_with("acme-"));
+    let owed = |b: rater::model::Balance| b.owed_elsewhere.into_iter().collect::<Vec<_>>();
+    assert_eq!(
+        owed(s.balance("smb-tenant").await.unwrap()),
+        [("prov".to_string(), feb.carried_forward - credit)]
+    );
+    let statement = |to: &'static str| {
+        let (s, direct) = (&s, &direct);
+        async move {
+            let (from, to) = rater::statements::parse_range("2017-02", Some(to)).unwrap();
+            rater::statements::statement(s, direct, "smb-tenant", from, to, None)
+                .await
+                .unwrap()
+        }
+    };
+    let st = statement("2017-04").await;
+    let applied: Vec<_> = st
+        .entries
+        .iter()
+        .filter(|e| e.kind == pricing::account_statement::EntryKind::PrepaidApplied)
+        .map(|e| (e.reference.as_str(), e.amount, e.owed_to.as_deref()))
+        .collect();
+    assert_eq!(
+        applied,
+        [(feb.number.as_deref().unwrap(), -credit, Some("prov"))]
+    );
+    assert_eq!(
+        st.closing,
+        feb.carried_forward + march.carried_forward - credit
+    );
+    assert!(st.adds_up().unwrap());
+
+    // Back with the provider: its April brings the credit it owes forward.
+    assert!(failures(close_of(&direct, "2017-04", 1_493_900_000).await)); // 2017-05-04
+    let april = s
+        .final_invoice("smb-tenant", "2017-04")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(april.number.as_deref().unwrap().starts_with("prov-"));
+    assert_eq!(april.brought_forward, feb.carried_forward - credit);
+    let st = statement("2017-05").await;
+    assert!(st.adds_up().unwrap());
+    assert_eq!(st.closing, april.carried_forward + march.carried_forward);
+    // Opening balances: on 1 May (before April's invoice, issued on the 4th), March's
+    // carried-forward less the credit applied; after April's invoice, its carried-forward
+    // (the credit brought back in it) and what is owed to Acme.
+    let opening = |from: &'static str| {
+        let (s, direct) = (&s, &direct);
+        async move {
+            let (from, to) = rater::statements::parse_range(from, Some("2017-05-31")).unwrap();
+            rater::statements::statement(s, direct, "smb-tenant", from, to, None)
+                .await
+                .unwrap()
+                .opening
+        }
+    };
+    assert_eq!(opening("2017-05-01").await, march.carried_forward - credit);
+    assert_eq!(
+        opening("2017-05-05").await,
+        april.carried_forward + march.carried_forward
+    );
+}
+
+/// The codes of `account`'s failures in a close of `period` at `now` (epoch seconds).
+async fn close_account(
+    s: &EmbeddedStore,
+    clock: &AtomicI64,
+    config: &RaterConfig,
+    account: &str,
+    period: &str,
+    now: i64,
+) -> Vec<String> {
+    clock.store(now, Ordering::SeqCst);
+    let p = BillingPeriod::parse(period).unwrap();
+    rater::month::close(s, config, p, Finalizing::default())
+        .await
+        .unwrap()
+        .failures
+        .into_iter()
+        .filter(|f| f.account == account)
+        .map(|f| format!("{}: {}", f.code, f.message))
+        .collect()
+}

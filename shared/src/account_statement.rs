@@ -31,6 +31,9 @@ pub enum EntryKind {
     DebitNote,
     /// A payment received: its amount is paid off.
     Payment,
+    /// Prepaid credit a former issuer still held when the customer moved, set against what
+    /// the customer owes that issuer (negative): the balance handed over to it is net of it.
+    PrepaidApplied,
 }
 
 impl EntryKind {
@@ -40,6 +43,7 @@ impl EntryKind {
             EntryKind::CreditNote => "Credit note",
             EntryKind::DebitNote => "Debit note",
             EntryKind::Payment => "Payment",
+            EntryKind::PrepaidApplied => "Prepaid credit applied",
         }
     }
 }
@@ -84,6 +88,9 @@ pub struct Movement {
     /// payment on the account's own invoices): only a new issuer's invoice and what is owed
     /// elsewhere are told apart by it, to know what each issuer is owed.
     pub issuer: String,
+    /// An invoice's prepaid credit left after it (zero for other movements): handed over with
+    /// its balance when the next invoice is another issuer's.
+    pub prepaid_remaining: Decimal,
 }
 
 impl Movement {
@@ -106,6 +113,7 @@ impl Movement {
             elsewhere: false,
             new_issuer: false,
             issuer: String::new(),
+            prepaid_remaining: inv.prepaid_remaining.unwrap_or_default(),
         }
     }
 
@@ -136,6 +144,7 @@ impl Movement {
             elsewhere: false,
             new_issuer: false,
             issuer: String::new(),
+            prepaid_remaining: Decimal::ZERO,
         }
     }
 
@@ -174,6 +183,7 @@ impl Movement {
             elsewhere: false,
             new_issuer: false,
             issuer: String::new(),
+            prepaid_remaining: Decimal::ZERO,
         }
     }
 }
@@ -219,7 +229,11 @@ pub struct AccountStatement {
     pub credited: Decimal,
     pub debited: Decimal,
     pub paid: Decimal,
-    /// `opening + invoiced + credited + debited - paid`: the balance at the end of `to`.
+    /// Sum of the [`EntryKind::PrepaidApplied`] entries (negative).
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
+    pub applied: Decimal,
+    /// `opening + invoiced + credited + debited + applied - paid`: the balance at the end of
+    /// `to`.
     pub closing: Decimal,
     /// The other currencies the account has documents or payments in, which are not on this
     /// statement (a statement adds amounts of one currency): each has its own, what the
@@ -290,11 +304,14 @@ pub fn account_statement(
     movements.retain(|m| m.date <= to);
     // Stable: documents issued in the same millisecond keep the store's order.
     movements.sort_by_key(|m| m.at_ms);
+    let (handed_over, applied) = check_chain(&movements)?;
+    // Each right after the invoice that handed the balance over.
+    movements.extend(applied);
+    movements.sort_by_key(|m| m.at_ms);
     let invoices: Vec<&Movement> = movements
         .iter()
         .filter(|m| m.kind == EntryKind::Invoice)
         .collect();
-    let handed_over = check_chain(&movements)?;
 
     // The balance at the start of `from`: the carried-forward of the last invoice issued
     // before it, plus the notes issued after that invoice and the payments not on it or an
@@ -315,7 +332,7 @@ pub fn account_statement(
             (None, _) => false,
             (Some(a), EntryKind::Payment) => m.at_ms >= a.period_end_ms.unwrap_or(i64::MAX),
             (Some(a), EntryKind::CreditNote | EntryKind::DebitNote) => m.at_ms > a.at_ms,
-            (Some(_), EntryKind::Invoice) => false,
+            (Some(_), EntryKind::Invoice | EntryKind::PrepaidApplied) => false,
         };
         if after_anchor {
             opening = exact::add(opening, m.amount, "statement opening balance")?;
@@ -333,8 +350,13 @@ pub fn account_statement(
     }
 
     let mut balance = opening;
-    let (mut invoiced, mut credited, mut debited, mut paid) =
-        (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let (mut invoiced, mut credited, mut debited, mut paid, mut applied) = (
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+    );
     let mut entries = Vec::new();
     for m in movements.into_iter().filter(|m| m.date >= from) {
         balance = exact::add(balance, m.amount, "statement balance")?;
@@ -343,6 +365,7 @@ pub fn account_statement(
             EntryKind::CreditNote => &mut credited,
             EntryKind::DebitNote => &mut debited,
             EntryKind::Payment => &mut paid,
+            EntryKind::PrepaidApplied => &mut applied,
         };
         *sum = exact::add(*sum, m.amount, "statement total")?;
         entries.push(StatementEntry {
@@ -370,10 +393,15 @@ pub fn account_statement(
         credited,
         debited,
         paid: -paid,
+        applied,
         closing: balance,
         other_currencies: Vec::new(),
     })
 }
+
+/// A balance moved out of the chain by a new issuer's invoice: its time (epoch ms) and the
+/// amount (handed over less brought back).
+type HandOver = (i64, Decimal);
 
 /// Each invoice brings forward what the invoice before it carried plus the notes issued
 /// between them (`movements` in time order), but those owed to another issuer
@@ -381,14 +409,17 @@ pub fn account_statement(
 ///
 /// An invoice of a new issuer ([`Movement::new_issuer`]) brings forward that, or what the
 /// account still owed its own issuer from an earlier time it billed the account (nothing, for
-/// an issuer new to the account): then the chain's balance is handed over to the former issuer
-/// and what was owed to the new one is back in the chain. Returns those moves out of the chain:
-/// the new issuer's invoice's time and the amount handed over less the amount brought back.
-fn check_chain(movements: &[Movement]) -> Result<Vec<(i64, Decimal)>, StatementError> {
+/// an issuer new to the account): then the chain's balance is handed over to the former issuer,
+/// net of the prepaid credit it still held, and what was owed to the new one is back in the
+/// chain. Returns those moves out of the chain (the new issuer's invoice's time and the amount
+/// handed over less the amount brought back), and the prepaid credit each hand-over set
+/// against the balance, as movements ([`EntryKind::PrepaidApplied`], owed elsewhere).
+fn check_chain(movements: &[Movement]) -> Result<(Vec<HandOver>, Vec<Movement>), StatementError> {
     let mut handed_over = Vec::new();
+    let mut applied = Vec::new();
     // What the account owes each issuer off the chain, by series.
     let mut owed: std::collections::BTreeMap<&str, Decimal> = std::collections::BTreeMap::new();
-    let mut last: Option<(&str, Decimal)> = None;
+    let mut last: Option<&Movement> = None;
     let mut notes = Decimal::ZERO;
     for m in movements {
         match (m.kind, m.chain) {
@@ -400,17 +431,38 @@ fn check_chain(movements: &[Movement]) -> Result<Vec<(i64, Decimal)>, StatementE
             (EntryKind::CreditNote | EntryKind::DebitNote, _) => {
                 notes = exact::add(notes, m.amount, "notes between invoices")?;
             }
-            (EntryKind::Invoice, Some((brought, carried))) => {
-                if let Some((former, c)) = last {
+            (EntryKind::Invoice, Some((brought, _))) => {
+                if let Some((former, c)) = last.and_then(|l| Some((l, l.chain?.1))) {
                     let expected = exact::add(c, notes, "expected brought forward")?;
                     let back = owed.get(m.issuer.as_str()).copied().unwrap_or_default();
                     if m.new_issuer && brought == back {
-                        let o = owed.entry(former).or_default();
-                        *o = exact::add(*o, expected, "owed to a former issuer")?;
+                        let prepaid = former.prepaid_remaining;
+                        let net = exact::sub(expected, prepaid, "balance handed over")?;
+                        let o = owed.entry(former.issuer.as_str()).or_default();
+                        *o = exact::add(*o, net, "owed to a former issuer")?;
                         owed.remove(m.issuer.as_str());
                         let moved = exact::sub(expected, back, "balance handed over")?;
                         if !moved.is_zero() {
                             handed_over.push((m.at_ms, moved));
+                        }
+                        if !prepaid.is_zero() {
+                            applied.push(
+                                Movement {
+                                    kind: EntryKind::PrepaidApplied,
+                                    reference: former.reference.clone(),
+                                    period: former.period.clone(),
+                                    due: None,
+                                    corrects: None,
+                                    amount: -prepaid,
+                                    chain: None,
+                                    period_end_ms: None,
+                                    new_issuer: false,
+                                    prepaid_remaining: Decimal::ZERO,
+                                    ..m.clone()
+                                }
+                                .of_issuer(&former.issuer)
+                                .owed_elsewhere(),
+                            );
                         }
                     } else if expected != brought {
                         // (A new issuer's invoice bringing the former balance forward, as
@@ -424,13 +476,13 @@ fn check_chain(movements: &[Movement]) -> Result<Vec<(i64, Decimal)>, StatementE
                         });
                     }
                 }
-                last = Some((m.issuer.as_str(), carried));
+                last = Some(m);
                 notes = Decimal::ZERO;
             }
             _ => {}
         }
     }
-    Ok(handed_over)
+    Ok((handed_over, applied))
 }
 
 impl AccountStatement {
@@ -450,7 +502,11 @@ impl AccountStatement {
         }
         let by_kind = exact::add(
             exact::add(self.invoiced, self.credited, "statement check")?,
-            exact::sub(self.debited, self.paid, "statement check")?,
+            exact::add(
+                exact::sub(self.debited, self.paid, "statement check")?,
+                self.applied,
+                "statement check",
+            )?,
             "statement check",
         )?;
         Ok(b == self.closing

@@ -54,6 +54,7 @@ fn invoice(
         elsewhere: false,
         new_issuer: false,
         issuer: String::new(),
+        prepaid_remaining: Decimal::ZERO,
     }
 }
 
@@ -497,4 +498,85 @@ fn a_customer_back_with_its_former_issuer_has_what_it_owed_it_brought_forward_ag
             "{wrong:?}"
         );
     }
+}
+
+/// A former issuer that still held prepaid credit when the customer moved: INV (the provider)
+/// billed January from prepaid credit (due 0.00, 80.00 of credit left), NEW billed February,
+/// INV billed March again. Worked by hand:
+/// - NEW-1 (3 Mar) hands INV-1's balance over net of the credit INV still held: 0.00 - 80.00,
+///   so INV owes the customer 80.00; the statement shows the credit applied (-80.00). NEW-1 is
+///   due 30.00, carried 30.00;
+/// - INV-2 (3 Apr) brings forward the -80.00 INV owed the customer, due 50.00, carried -30.00;
+///   NEW-1's 30.00 is handed over to NEW.
+///
+/// Running balance: INV-1 0.00, NEW-1 30.00, credit applied -50.00, INV-2 0.00 (-30.00 on INV's
+/// chain, 30.00 owed to NEW). Before, INV-2's brought-forward contradicted the statement's idea
+/// of what INV was owed (0.00, the credit ignored) and every statement of the account was
+/// refused.
+#[test]
+fn a_former_issuers_prepaid_credit_is_applied_to_the_balance_handed_over() {
+    let mut first = invoice(
+        "INV-1",
+        "2017-02-01",
+        "2017-02-03",
+        "0.00",
+        ("0.00", "0.00"),
+    )
+    .of_issuer("INV");
+    first.prepaid_remaining = d("80.00");
+    let movements = vec![
+        first,
+        invoice(
+            "NEW-1",
+            "2017-03-01",
+            "2017-03-03",
+            "30.00",
+            ("0.00", "30.00"),
+        )
+        .of_issuer("NEW")
+        .of_new_issuer(),
+        invoice(
+            "INV-2",
+            "2017-04-01",
+            "2017-04-03",
+            "50.00",
+            ("-80.00", "-30.00"),
+        )
+        .of_issuer("INV")
+        .of_new_issuer(),
+    ];
+    let party = StatementParty {
+        opening_balance: Decimal::ZERO,
+        ..party()
+    };
+    let st = account_statement(
+        &party,
+        day("2017-01-01"),
+        day("2017-05-31"),
+        movements.clone(),
+    )
+    .unwrap();
+    assert_eq!(
+        entries(&st),
+        [
+            row("INV-1", "0.00", "0.00"),
+            row("NEW-1", "30.00", "30.00"),
+            row("INV-1", "-80.00", "-50.00"),
+            row("INV-2", "50.00", "0.00"),
+        ]
+    );
+    assert_eq!(st.entries[2].kind, EntryKind::PrepaidApplied);
+    assert_eq!(st.entries[2].owed_to.as_deref(), Some("INV"));
+    assert_eq!((st.applied, st.closing), (d("-80.00"), d("0.00")));
+    assert!(st.adds_up().unwrap());
+    // From April (after NEW-1 and the credit applied): NEW-1's 30.00 less 80.00: -50.00. From
+    // May (after INV-2): its -30.00, the credit -80.00, plus 0.00 handed over at NEW-1 and
+    // 30.00 - (-80.00) at INV-2: 0.00.
+    let opening = |from: &str| {
+        account_statement(&party, day(from), day("2017-05-31"), movements.clone())
+            .unwrap()
+            .opening
+    };
+    assert_eq!(opening("2017-04-01"), d("-50.00"));
+    assert_eq!(opening("2017-05-01"), d("0.00"));
 }
