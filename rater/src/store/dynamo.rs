@@ -738,7 +738,7 @@ impl DynamoStore {
                     s(serde_json::to_string(l).expect("balances serialize")),
                 )
                 .expression_attribute_values(":lp", s(&l.period)),
-            None => u.update_expression(format!("ADD version :one{remove}")),
+            None => u.update_expression(format!("ADD version :one{add}{remove}")),
         };
         u = if expected == 0 {
             u.condition_expression("attribute_not_exists(version)")
