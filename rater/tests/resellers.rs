@@ -1049,3 +1049,94 @@ async fn close_account(
         .map(|f| format!("{}: {}", f.code, f.message))
         .collect()
 }
+
+/// Nimbus's February statement is issued (nimbus-studio only) before the accounts book moves
+/// acme-shop, not yet invoiced for February, from Acme to Nimbus; February's close then has
+/// Nimbus invoice acme-shop. Nimbus's statement was final without it, and Acme's leaves out a
+/// period another reseller invoiced: Nimbus's next finalize (March's close) bills it, a
+/// wholesale debit note on its February statement with acme-shop's section, so the provider
+/// is paid for it once, by the reseller that invoiced it.
+#[tokio::test]
+async fn a_customer_invoiced_after_its_resellers_statement_is_billed_on_the_next_one() {
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let dir = tempfile::tempdir().unwrap();
+    let s = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+    let c = config(&clock);
+    rate_batch(&s, &c, batch("feb", Format::CloudStack, EXPORT.into()))
+        .await
+        .unwrap();
+    let feb = BillingPeriod::parse("2017-02").unwrap();
+    for account in ["nimbus-studio", "reseller-nimbus"] {
+        rater::invoices::finalize(&s, &c, account, feb)
+            .await
+            .unwrap();
+    }
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "acme-shop" {
+            a["reseller"] = "nimbus".into();
+            a["country"] = "GB".into();
+            a["tax_jurisdiction"] = "gb".into();
+        }
+    }
+    book["version"] = "shop-to-nimbus".into();
+    let mut moved = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock2 = clock.clone();
+    moved.clock = Arc::new(move || clock2.load(Ordering::SeqCst));
+    assert!(
+        close_account(&s, &clock, &moved, "acme-shop", "2017-02", 1_488_600_100)
+            .await
+            .is_empty()
+    );
+    let shop = s
+        .final_invoice("acme-shop", "2017-02")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(shop.number.as_deref().unwrap().starts_with("nimbus-"));
+    let resold = |account: &'static str| {
+        let s = &s;
+        async move {
+            s.final_statement(account, "2017-02")
+                .await
+                .unwrap()
+                .map(|st| st.resold.into_iter().map(|r| r.account).collect::<Vec<_>>())
+        }
+    };
+    assert_eq!(
+        resold("reseller-nimbus").await,
+        Some(vec!["nimbus-studio".into()])
+    );
+    assert_eq!(resold("reseller-acme").await, None);
+
+    // March's close: Nimbus's next statement settles February's, with acme-shop in it.
+    assert!(close_account(
+        &s,
+        &clock,
+        &moved,
+        "reseller-nimbus",
+        "2017-03",
+        1_491_300_000
+    )
+    .await
+    .is_empty());
+    let notes = rater::notes::notes_of(&s, "reseller-nimbus", "2017-02")
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0].kind, pricing::NoteKind::Debit);
+    // acme-shop at wholesale: Acme's statement bills it EUR 2,443.41 (by hand, see
+    // `tests/documents.rs`), lines converted at 1.17 EUR per GBP and rounded per line, so in
+    // pounds within a few pence of 2,443.41 / 1.17; then UK VAT 20 % on the net.
+    let note = &notes[0];
+    let sections: Vec<&str> = note.sections.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        sections,
+        ["Resold to Shop of Acme's customer (shop.acme.example) (acme-shop)"]
+    );
+    assert!(
+        (note.net * d("1.17") - d("2443.41")).abs() <= d("0.05"),
+        "{note:?}"
+    );
+    assert_eq!(note.total, note.net + (note.net * d("0.20")).round_dp(2));
+}
