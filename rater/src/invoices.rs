@@ -689,6 +689,14 @@ async fn finalization<S: Store>(
     };
     let mut inv = priced(config, acc, period, &pu.usage, &pricing_st)?;
     same_currency(acc, period, &balance, &payments, &inv.bill.currency, issuer)?;
+    let resold_by = acc
+        .reseller
+        .as_deref()
+        .and_then(|r| config.statement_owner(Some(r), acc.billing_period));
+    let resold_late = match &resold_by {
+        Some(owner) => store.final_invoice(owner, &period_id).await?.is_some(),
+        None => false,
+    };
     if back.is_some() {
         // What the account still owed `issuer` is in the currency its documents were then: a
         // payment naming the issuer in that currency (`month::record_payment`), or a note,
@@ -738,10 +746,8 @@ async fn finalization<S: Store>(
         balance_version: balance.version,
         handed_over: handed_over(&balance, issuer),
         brought_back: back,
-        resold_by: acc
-            .reseller
-            .as_deref()
-            .and_then(|r| config.statement_owner(Some(r), acc.billing_period)),
+        resold_by,
+        resold_late,
         cleared_open: balance
             .open
             .iter()

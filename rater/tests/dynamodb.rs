@@ -727,6 +727,15 @@ async fn dynamodb_a_customer_moved_after_its_invoice_is_still_on_its_former_rese
 }
 
 #[tokio::test]
+async fn dynamodb_a_customer_invoiced_statements_later_is_billed_on_its_resellers_statement() {
+    let server = DynamoLocal::shared();
+    common::a_customer_invoiced_statements_later_is_billed_on_its_resellers_statement(
+        &new_table(&server, None).await,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn dynamodb_a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer() {
     let server = DynamoLocal::shared();
     common::a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer(

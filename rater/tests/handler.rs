@@ -1022,6 +1022,12 @@ async fn a_customer_moved_after_its_invoice_is_still_on_its_former_resellers_sta
 }
 
 #[tokio::test]
+async fn a_customer_invoiced_statements_later_is_billed_on_its_resellers_statement() {
+    let (_dir, s) = store();
+    common::a_customer_invoiced_statements_later_is_billed_on_its_resellers_statement(&s).await;
+}
+
+#[tokio::test]
 async fn a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer() {
     let (dir, s) = store();
     common::a_note_on_an_old_book_racing_the_new_issuers_invoice_is_owed_to_its_issuer(s).await;

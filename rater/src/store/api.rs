@@ -248,6 +248,11 @@ pub struct Finalize {
     /// period bills the customer at wholesale, where the customer is recorded as invoiced
     /// ([`Store::billed_customers`]).
     pub resold_by: Option<String>,
+    /// That reseller's statement of the period was final already when read (the customer was
+    /// invoiced after it, e.g. moved to the reseller since): the reseller's marker of the
+    /// period is bumped, so its next finalize corrects that statement with the customer
+    /// (`notes::settle_resold`), however many statements later.
+    pub resold_late: bool,
     /// The balance's open periods (as read at `balance_version`) this invoice closes: its own
     /// and, on a reseller's account, earlier ones its customers' usage marked there although
     /// its statement of them was final already (that usage is settled by notes).

@@ -1468,6 +1468,9 @@ impl Store for DynamoStore {
                     ))
                     .build(),
             );
+            if f.resold_late {
+                items.push(self.resold_bump(owner, &f.period_id));
+            }
         }
         let res = self
             .client

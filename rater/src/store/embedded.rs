@@ -558,6 +558,21 @@ impl Store for EmbeddedStore {
             if let Some(owner) = &f.resold_by {
                 let opk = invoice_pk(owner, &f.period_id);
                 put_json(t, &opk, &customer_sk(&f.account), &f.number)?;
+                if f.resold_late {
+                    let (rpk, rsk) = (account_pk(owner), resold_sk(&f.period_id));
+                    let marker = match get_json::<ResoldMarker>(t, &rpk, &rsk)? {
+                        Some(m) => ResoldMarker {
+                            version: m.version + 1,
+                            ..m
+                        },
+                        None => ResoldMarker {
+                            period_id: f.period_id.clone(),
+                            version: 1,
+                            settled: 0,
+                        },
+                    };
+                    put_json(t, &rpk, &rsk, &marker)?;
+                }
             }
             put_json(t, &ipk, FINAL_SK, &f.invoice)
         })

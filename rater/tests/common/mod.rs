@@ -3654,6 +3654,96 @@ pub async fn a_customer_moved_after_its_invoice_is_still_on_its_former_resellers
     );
 }
 
+/// Nimbus has issued its February and March statements before acme-shop's February is
+/// invoiced (by Nimbus, the book having moved it): February's statement is not Nimbus's last
+/// any more, so only the marker acme-shop's invoice sets on it (`Finalize::resold_late`) makes
+/// Nimbus's next finalize (April's close) bill acme-shop's February, a wholesale note on that
+/// statement. Before, it was on no statement. Run by `handler.rs` (embedded store) and
+/// `dynamodb.rs`.
+pub async fn a_customer_invoiced_statements_later_is_billed_on_its_resellers_statement<S: Store>(
+    s: &S,
+) {
+    const EXPORT: &str = include_str!("../../../examples/exports/resellers-2017-02.json");
+    let clock = Arc::new(AtomicI64::new(1_488_600_000)); // 2017-03-04
+    let mut c = RaterConfig::from_json(CATALOG, ACCOUNTS, "prov").unwrap();
+    let clock1 = clock.clone();
+    c.clock = Arc::new(move || clock1.load(Ordering::SeqCst));
+    let req = BatchRequest {
+        batch_id: Some("feb".into()),
+        format: Some(pricing::import::Format::CloudStack),
+        export: EXPORT.as_bytes().to_vec(),
+        ..BatchRequest::default()
+    };
+    rate_batch(s, &c, req).await.unwrap();
+    let (feb, mar) = (
+        BillingPeriod::parse("2017-02").unwrap(),
+        BillingPeriod::parse("2017-03").unwrap(),
+    );
+    for account in ["nimbus-studio", "reseller-nimbus"] {
+        rater::invoices::finalize(s, &c, account, feb)
+            .await
+            .unwrap();
+    }
+    clock.store(1_491_300_000, Ordering::SeqCst); // 2017-04-04
+    for account in ["nimbus-studio", "reseller-nimbus"] {
+        rater::invoices::finalize(s, &c, account, mar)
+            .await
+            .unwrap();
+    }
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "acme-shop" {
+            a["reseller"] = "nimbus".into();
+            a["country"] = "GB".into();
+            a["tax_jurisdiction"] = "gb".into();
+        }
+    }
+    book["version"] = "shop-to-nimbus".into();
+    let mut moved = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock2 = clock.clone();
+    moved.clock = Arc::new(move || clock2.load(Ordering::SeqCst));
+    let shop = rater::invoices::finalize(s, &moved, "acme-shop", feb)
+        .await
+        .unwrap();
+    assert!(shop.number.as_deref().unwrap().starts_with("nimbus-"));
+
+    clock.store(1_493_900_000, Ordering::SeqCst); // 2017-05-04
+    let apr = BillingPeriod::parse("2017-04").unwrap();
+    let report = rater::month::close(s, &moved, apr, Default::default())
+        .await
+        .unwrap();
+    assert!(
+        report
+            .failures
+            .iter()
+            .all(|f| f.account != "reseller-nimbus"),
+        "{report:?}"
+    );
+    let notes = rater::notes::notes_of(s, "reseller-nimbus", "2017-02")
+        .await
+        .unwrap();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = &notes[0];
+    let dec = |x: &str| x.parse::<rust_decimal::Decimal>().unwrap();
+    let sections: Vec<&str> = note.sections.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        sections,
+        ["Resold to Shop of Acme's customer (shop.acme.example) (acme-shop)"]
+    );
+    // By hand as above: Acme's EUR 2,443.41 at 1.17 EUR per GBP, rounded per line; UK VAT.
+    assert!(
+        (note.net * dec("1.17") - dec("2443.41")).abs() <= dec("0.05"),
+        "{note:?}"
+    );
+    assert_eq!(note.total, note.net + (note.net * dec("0.20")).round_dp(2));
+    // Settled: the next finalize issues nothing more for February.
+    assert!(s
+        .resold_markers("reseller-nimbus")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// Closes `period` at `now` (epoch seconds) under `config`: bu1user1 is not among the failures.
 async fn close_ok<S: Store>(
     store: &S,
