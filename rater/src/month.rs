@@ -436,15 +436,12 @@ async fn record_payment_elsewhere<S: Store>(
         }
     }
     let history = store.history(&p.account).await?;
-    let of_payee = || {
-        history
-            .iter()
-            .filter(|d| crate::model::series_of(&d.number) == payee)
-    };
-    // Newest first: the payee's latest document in the payment's currency, else its latest.
-    let Some(latest) = of_payee()
-        .find(|d| d.currency == p.currency)
-        .or_else(|| of_payee().next())
+    // Newest first: the payee's latest document says the currency what is owed to it is in
+    // (an issuer billing the account again in a new currency has its invoices refused while
+    // it is owed in the old one, so its latest is still of the old).
+    let Some(latest) = history
+        .iter()
+        .find(|d| crate::model::series_of(&d.number) == payee)
     else {
         return Err(bad(
             "payee",

@@ -68,7 +68,7 @@ pub async fn statement<S: Store>(
         return Err(refused(StatementError::Range { from, to }));
     }
     let now = config.invoice_currency(acc);
-    let currency = currency.map_or_else(|| now.clone(), str::to_string);
+    let currency = currency.map_or_else(|| now.clone(), str::to_ascii_uppercase);
     let day_of =
         |ms: i64| DateTime::<Utc>::from_timestamp_millis(ms).map_or(from, |t| t.date_naive());
     let mut docs = store.history(account).await?;

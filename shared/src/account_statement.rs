@@ -91,6 +91,10 @@ pub struct Movement {
     /// An invoice's prepaid credit left after it (zero for other movements): handed over with
     /// its balance when the next invoice is another issuer's.
     pub prepaid_remaining: Decimal,
+    /// An invoice's prepaid credit available to it (zero for other movements): a new issuer's
+    /// invoice issued before hand-overs used the former issuer's, which then was not handed
+    /// over.
+    pub prepaid_available: Decimal,
 }
 
 impl Movement {
@@ -114,6 +118,7 @@ impl Movement {
             new_issuer: false,
             issuer: String::new(),
             prepaid_remaining: inv.prepaid_remaining.unwrap_or_default(),
+            prepaid_available: inv.prepaid_available.unwrap_or_default(),
         }
     }
 
@@ -145,6 +150,7 @@ impl Movement {
             new_issuer: false,
             issuer: String::new(),
             prepaid_remaining: Decimal::ZERO,
+            prepaid_available: Decimal::ZERO,
         }
     }
 
@@ -184,6 +190,7 @@ impl Movement {
             new_issuer: false,
             issuer: String::new(),
             prepaid_remaining: Decimal::ZERO,
+            prepaid_available: Decimal::ZERO,
         }
     }
 }
@@ -436,7 +443,11 @@ fn check_chain(movements: &[Movement]) -> Result<(Vec<HandOver>, Vec<Movement>),
                     let expected = exact::add(c, notes, "expected brought forward")?;
                     let back = owed.get(m.issuer.as_str()).copied().unwrap_or_default();
                     if m.new_issuer && brought == back {
-                        let prepaid = former.prepaid_remaining;
+                        // (Unless this invoice used it, as before hand-overs.)
+                        let prepaid = match m.prepaid_available.is_zero() {
+                            true => former.prepaid_remaining,
+                            false => Decimal::ZERO,
+                        };
                         let net = exact::sub(expected, prepaid, "balance handed over")?;
                         let o = owed.entry(former.issuer.as_str()).or_default();
                         *o = exact::add(*o, net, "owed to a former issuer")?;
@@ -458,6 +469,7 @@ fn check_chain(movements: &[Movement]) -> Result<(Vec<HandOver>, Vec<Movement>),
                                     period_end_ms: None,
                                     new_issuer: false,
                                     prepaid_remaining: Decimal::ZERO,
+                                    prepaid_available: Decimal::ZERO,
                                     ..m.clone()
                                 }
                                 .of_issuer(&former.issuer)

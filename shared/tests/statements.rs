@@ -55,6 +55,7 @@ fn invoice(
         new_issuer: false,
         issuer: String::new(),
         prepaid_remaining: Decimal::ZERO,
+        prepaid_available: Decimal::ZERO,
     }
 }
 
@@ -579,4 +580,33 @@ fn a_former_issuers_prepaid_credit_is_applied_to_the_balance_handed_over() {
     };
     assert_eq!(opening("2017-04-01"), d("-50.00"));
     assert_eq!(opening("2017-05-01"), d("0.00"));
+    // Issued before hand-overs, NEW-1 used INV's 80.00 itself (available to it, due 0.00 of
+    // 30.00, carried 0.00): nothing of it is handed over or applied again, and INV-2 brings
+    // forward NEW-1's 0.00.
+    let mut legacy = movements.clone();
+    legacy[1] = invoice(
+        "NEW-1",
+        "2017-03-01",
+        "2017-03-03",
+        "0.00",
+        ("0.00", "0.00"),
+    )
+    .of_issuer("NEW")
+    .of_new_issuer();
+    legacy[1].prepaid_available = d("80.00");
+    legacy[2] = invoice(
+        "INV-2",
+        "2017-04-01",
+        "2017-04-03",
+        "50.00",
+        ("0.00", "50.00"),
+    )
+    .of_issuer("INV")
+    .of_new_issuer();
+    let st = account_statement(&party, day("2017-01-01"), day("2017-05-31"), legacy).unwrap();
+    assert!(st
+        .entries
+        .iter()
+        .all(|e| e.kind != EntryKind::PrepaidApplied));
+    assert_eq!((st.applied, st.closing), (d("0.00"), d("50.00")));
 }

@@ -251,7 +251,8 @@ pub struct Finalize {
     /// That reseller's statement of the period was final already when read (the customer was
     /// invoiced after it, e.g. moved to the reseller since): the reseller's marker of the
     /// period is bumped, so its next finalize corrects that statement with the customer
-    /// (`notes::settle_resold`), however many statements later.
+    /// (`notes::settle_resold`), however many statements later. The write is conditional on
+    /// the statement being (or not being) final still (`FinalizeConflict` otherwise).
     pub resold_late: bool,
     /// The balance's open periods (as read at `balance_version`) this invoice closes: its own
     /// and, on a reseller's account, earlier ones its customers' usage marked there although

@@ -1471,6 +1471,23 @@ impl Store for DynamoStore {
             if f.resold_late {
                 items.push(self.resold_bump(owner, &f.period_id));
             }
+            // The reseller's statement still as read (a statement issued meanwhile without
+            // this customer makes the finalize retry, and bump its marker).
+            items.push(
+                TransactWriteItem::builder()
+                    .condition_check(built(
+                        ConditionCheck::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(&invoice_pk(owner, &f.period_id), FINAL_SK)))
+                            .condition_expression(if f.resold_late {
+                                "attribute_exists(pk)"
+                            } else {
+                                "attribute_not_exists(pk)"
+                            })
+                            .build(),
+                    ))
+                    .build(),
+            );
         }
         let res = self
             .client

@@ -558,7 +558,9 @@ impl Store for EmbeddedStore {
             if let Some(owner) = &f.resold_by {
                 let opk = invoice_pk(owner, &f.period_id);
                 put_json(t, &opk, &customer_sk(&f.account), &f.number)?;
-                if f.resold_late {
+                // As the store holds it now (this transaction is the only writer): the
+                // reseller's statement of the period final already.
+                if get_json::<Invoice>(t, &opk, FINAL_SK)?.is_some() {
                     let (rpk, rsk) = (account_pk(owner), resold_sk(&f.period_id));
                     let marker = match get_json::<ResoldMarker>(t, &rpk, &rsk)? {
                         Some(m) => ResoldMarker {
