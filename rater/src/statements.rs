@@ -100,11 +100,26 @@ pub async fn statement<S: Store>(
             others.insert(now.clone());
         }
     }
-    docs.retain(|d| d.currency == currency);
-    stored.retain(|p| p.currency == currency);
     // Oldest first; the store's order (newest first) breaks ties of the same millisecond.
     docs.reverse();
     docs.sort_by_key(|d| d.issued_at_ms);
+    // Where this currency's chain was handed over to an issuer in another currency: that
+    // issuer's first invoice, after this chain's last (its issuer's prepaid credit then is set
+    // against what was handed over, which no invoice of this currency shows).
+    let handed_abroad = {
+        let invoices: Vec<&crate::model::DocRef> =
+            docs.iter().filter(|d| d.kind == DocKind::Invoice).collect();
+        invoices
+            .windows(2)
+            .filter(|w| w[0].currency == currency && w[1].currency != currency)
+            .filter(|w| {
+                crate::model::series_of(&w[0].number) != crate::model::series_of(&w[1].number)
+            })
+            .map(|w| (w[0].number.clone(), w[1].issued_at_ms))
+            .collect::<Vec<_>>()
+    };
+    docs.retain(|d| d.currency == currency);
+    stored.retain(|p| p.currency == currency);
     let anchor = docs
         .iter()
         .rposition(|d| d.kind == DocKind::Invoice && day_of(d.issued_at_ms) < from);
@@ -160,8 +175,24 @@ pub async fn statement<S: Store>(
                         p.date.date_naive(),
                     ));
                 }
-                let invoice = Movement::invoice(&inv, d.issued_at_ms)
-                    .of_issuer(crate::model::series_of(&d.number));
+                let series = crate::model::series_of(&d.number);
+                let prepaid = inv.prepaid_remaining.unwrap_or_default();
+                if let Some((_, at_ms)) = handed_abroad.iter().find(|(n, _)| *n == d.number) {
+                    if !prepaid.is_zero() {
+                        movements.push(
+                            Movement::prepaid_applied(
+                                &d.number,
+                                &d.period,
+                                prepaid,
+                                *at_ms,
+                                day_of(*at_ms),
+                            )
+                            .of_issuer(series)
+                            .owed_elsewhere(),
+                        );
+                    }
+                }
+                let invoice = Movement::invoice(&inv, d.issued_at_ms).of_issuer(series);
                 movements.push(if new_issuer {
                     invoice.of_new_issuer()
                 } else {

@@ -1140,3 +1140,67 @@ async fn a_customer_invoiced_after_its_resellers_statement_is_billed_on_the_next
     );
     assert_eq!(note.total, note.net + (note.net * d("0.20")).round_dp(2));
 }
+
+/// smb-tenant (the provider's, EUR, February paid from its prepaid credit) moves to Nimbus,
+/// which bills in pounds. Its statement in euros (the provider's chain) shows the credit the
+/// provider still held applied when Nimbus's first invoice handed the balance over, so its
+/// closing balance is what the store says the account owes the provider (negative: the
+/// provider owes the customer the credit). Before, it showed February's carried-forward, the
+/// credit ignored.
+#[tokio::test]
+async fn a_former_issuers_prepaid_credit_is_applied_on_its_own_currencys_statement() {
+    let clock = Arc::new(AtomicI64::new(0));
+    let (_dir, s) = february_closed(&clock).await;
+    let feb = s
+        .final_invoice("smb-tenant", "2017-02")
+        .await
+        .unwrap()
+        .unwrap();
+    let credit = feb.prepaid_remaining.unwrap_or_default();
+    assert!(credit > Decimal::ZERO, "{feb:?}");
+    let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
+    for a in book["accounts"].as_array_mut().unwrap() {
+        if a["id"] == "smb-tenant" {
+            a["reseller"] = "nimbus".into();
+            a["tax_jurisdiction"] = "gb".into();
+            a["country"] = "GB".into();
+            a["currency"] = "GBP".into();
+        }
+    }
+    book["version"] = "smb-to-nimbus".into();
+    let mut moved = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
+    let clock2 = clock.clone();
+    moved.clock = Arc::new(move || clock2.load(Ordering::SeqCst));
+    let failures = close_account(&s, &clock, &moved, "smb-tenant", "2017-03", 1_491_300_000).await;
+    assert!(failures.is_empty(), "{failures:?}"); // 2017-04-04
+    let march = s
+        .final_invoice("smb-tenant", "2017-03")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(march.bill.currency, "GBP");
+    let owed = s.balance("smb-tenant").await.unwrap().owed_elsewhere;
+    assert_eq!(owed.get("prov"), Some(&(feb.carried_forward - credit)));
+    let (from, to) = rater::statements::parse_range("2017-02", Some("2017-04")).unwrap();
+    let eur = rater::statements::statement(&s, &moved, "smb-tenant", from, to, Some("eur"))
+        .await
+        .unwrap();
+    let applied: Vec<_> = eur
+        .entries
+        .iter()
+        .filter(|e| e.kind == pricing::account_statement::EntryKind::PrepaidApplied)
+        .map(|e| (e.reference.as_str(), e.amount, e.owed_to.as_deref()))
+        .collect();
+    assert_eq!(
+        applied,
+        [(feb.number.as_deref().unwrap(), -credit, Some("prov"))]
+    );
+    assert_eq!(eur.closing, feb.carried_forward - credit);
+    assert!(eur.adds_up().unwrap());
+    // A range from 5 April (after the hand-over on the 4th) opens at the same amount.
+    let (from, to) = rater::statements::parse_range("2017-04-05", Some("2017-04-30")).unwrap();
+    let later = rater::statements::statement(&s, &moved, "smb-tenant", from, to, Some("EUR"))
+        .await
+        .unwrap();
+    assert_eq!(later.opening, feb.carried_forward - credit);
+}

@@ -173,6 +173,24 @@ impl Movement {
         self
     }
 
+    /// The former issuer's `prepaid` credit left after its invoice `number` (of `period`), set
+    /// against what the account owes it when the balance was handed over at `at_ms`
+    /// ([`EntryKind::PrepaidApplied`]; mark it [`Movement::owed_elsewhere`] of that issuer).
+    pub fn prepaid_applied(
+        number: &str,
+        period: &str,
+        prepaid: Decimal,
+        at_ms: i64,
+        date: NaiveDate,
+    ) -> Movement {
+        Movement {
+            kind: EntryKind::PrepaidApplied,
+            reference: number.to_string(),
+            period: period.to_string(),
+            ..Movement::payment("", prepaid, at_ms, date)
+        }
+    }
+
     /// The movement of a payment of `amount` received at `at_ms`.
     pub fn payment(reference: &str, amount: Decimal, at_ms: i64, date: NaiveDate) -> Movement {
         Movement {
@@ -458,20 +476,13 @@ fn check_chain(movements: &[Movement]) -> Result<(Vec<HandOver>, Vec<Movement>),
                         }
                         if !prepaid.is_zero() {
                             applied.push(
-                                Movement {
-                                    kind: EntryKind::PrepaidApplied,
-                                    reference: former.reference.clone(),
-                                    period: former.period.clone(),
-                                    due: None,
-                                    corrects: None,
-                                    amount: -prepaid,
-                                    chain: None,
-                                    period_end_ms: None,
-                                    new_issuer: false,
-                                    prepaid_remaining: Decimal::ZERO,
-                                    prepaid_available: Decimal::ZERO,
-                                    ..m.clone()
-                                }
+                                Movement::prepaid_applied(
+                                    &former.reference,
+                                    &former.period,
+                                    prepaid,
+                                    m.at_ms,
+                                    m.date,
+                                )
                                 .of_issuer(&former.issuer)
                                 .owed_elsewhere(),
                             );
