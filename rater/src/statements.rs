@@ -90,7 +90,8 @@ pub async fn statement<S: Store>(
                     "account `{account}` has no document or payment in {currency} (it is invoiced in {now}{})",
                     others
                         .iter()
-                        .map(|c| format!(", has documents in {c}"))
+                        .filter(|c| **c != now)
+                        .map(|c| format!(", and has documents in {c}"))
                         .collect::<String>()
                 ),
             });
