@@ -3121,24 +3121,8 @@ pub async fn former_issuers_late_note_is_owed_to_it<S: Store>(store: &S) {
     use rater::month::{record_payment, PaymentInput};
     use rater::store::PaymentOutcome;
     let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
-    let book = |reseller: Option<&str>, version: &str| {
-        let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
-        for a in book["accounts"].as_array_mut().unwrap() {
-            if a["id"] == "bu1user1" {
-                a["late_usage"] = "note".into();
-                if let Some(r) = reseller {
-                    a["reseller"] = r.into();
-                }
-            }
-        }
-        book["version"] = version.into();
-        let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
-        let at = clock.clone();
-        c.clock = Arc::new(move || at.load(Ordering::SeqCst));
-        c
-    };
-    let direct = book(None, "bu1-direct");
-    let moved = book(Some("nimbus"), "bu1-nimbus");
+    let direct = bu1_book(CATALOG, None, "bu1-direct", &clock);
+    let moved = bu1_book(CATALOG, Some("nimbus"), "bu1-nimbus", &clock);
     let final_of = |p: &'static str| async move {
         store
             .final_invoice("bu1user1", p)
@@ -3336,24 +3320,8 @@ pub async fn an_issuer_billing_a_customer_again_brings_back_what_it_was_owed<S: 
     use rater::month::{record_payment, PaymentInput};
     use rust_decimal::Decimal;
     let clock = Arc::new(AtomicI64::new(1_486_900_000)); // 2017-02-12
-    let book = |reseller: Option<&str>, version: &str| {
-        let mut book: serde_json::Value = serde_json::from_str(ACCOUNTS).unwrap();
-        for a in book["accounts"].as_array_mut().unwrap() {
-            if a["id"] == "bu1user1" {
-                a["late_usage"] = "note".into();
-                if let Some(r) = reseller {
-                    a["reseller"] = r.into();
-                }
-            }
-        }
-        book["version"] = version.into();
-        let mut c = RaterConfig::from_json(CATALOG, &book.to_string(), "prov").unwrap();
-        let at = clock.clone();
-        c.clock = Arc::new(move || at.load(Ordering::SeqCst));
-        c
-    };
-    let direct = book(None, "bu1-direct");
-    let moved = book(Some("nimbus"), "bu1-nimbus");
+    let direct = bu1_book(CATALOG, None, "bu1-direct", &clock);
+    let moved = bu1_book(CATALOG, Some("nimbus"), "bu1-nimbus", &clock);
     let final_of = |p: &'static str| async move {
         store
             .final_invoice("bu1user1", p)
